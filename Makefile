@@ -1,0 +1,80 @@
+# Shardwarden's front door. `make test` on a fresh machine does all set-up itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+NODE_VERSION := $(shell cat .nvmrc)
+NODE_MAJOR := $(firstword $(subst ., ,$(NODE_VERSION)))
+CACHE ?= $(or $(SHARDWARDEN_CACHE),$(HOME)/.cache/shardwarden)
+export SHARDWARDEN_CACHE := $(CACHE)
+
+# Use the machine's node when it is the declared major; otherwise install that Node from the
+# npm registry (the node-linux-<arch> package carries the binary) into the cache.
+NODE_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x64)
+NODE_HOME := $(CACHE)/node/$(NODE_VERSION)-$(NODE_ARCH)
+SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null)
+ifeq ($(SYSTEM_NODE_MAJOR),$(NODE_MAJOR))
+NODE_STAMP :=
+else
+NODE_BIN := $(NODE_HOME)/node_modules/node-linux-$(NODE_ARCH)/bin
+export PATH := $(NODE_BIN):$(PATH)
+NODE_STAMP := $(NODE_BIN)/node
+endif
+
+JEST_ARGS ?=
+
+.PHONY: help setup node deps system-packages kube-binaries test lint format build clean clean-cache
+
+help:
+	@echo "make test      set everything up, then run all tests (real apiserver, Redis, Postgres)"
+	@echo "make setup     Node $(NODE_VERSION), npm dependencies, Debian packages, Kubernetes binaries"
+	@echo "make lint      type-check, eslint, prettier --check"
+	@echo "make build     compile TypeScript to dist/"
+	@echo "make clean     remove build output and node_modules (clean-cache: the binary cache too)"
+
+setup: node deps system-packages kube-binaries
+
+node: $(NODE_STAMP)
+$(NODE_STAMP):
+	@echo "installing Node $(NODE_VERSION) from the npm registry into $(NODE_HOME)"
+	npm install --no-save --no-audit --no-fund --prefix "$(NODE_HOME)" "node-linux-$(NODE_ARCH)@$(NODE_VERSION)"
+	@"$(NODE_STAMP)" --version
+
+deps: node node_modules/.package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json $(NODE_STAMP)
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# redis-server, postgresql and openssl come from Debian; installed only when missing.
+system-packages:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	    echo "missing Debian packages:$$missing; install them (apt-get install$$missing) and run make again" >&2; exit 1; \
+	  fi; \
+	  echo "installing$$missing with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+kube-binaries:
+	@testenv/binaries/build.sh >/dev/null
+
+test: setup
+	npm test -- $(JEST_ARGS)
+
+lint: deps
+	npm run lint
+
+format: deps
+	npm run format
+
+build: deps
+	npm run build
+
+clean:
+	rm -rf dist node_modules coverage .test-results
+
+clean-cache:
+	rm -rf "$(CACHE)"

@@ -1,0 +1,13 @@
+// The test environment: real control plane, Redis and Postgres for tests, benchmarks and the demo.
+export {
+  startControlPlane,
+  KWOK_NODE_ANNOTATION,
+  type ControlPlane,
+  type ControlPlaneOptions,
+} from './control-plane.js';
+export { startRedis, type RedisServer } from './redis.js';
+export { startPostgres, type PostgresServer } from './postgres.js';
+export { kubeBinary, kubeBinaryDir } from './binaries.js';
+export { freePort } from './ports.js';
+export { waitUntil, startProcess, type ManagedProcess } from './processes.js';
+export { makeTempDir } from './tempdir.js';

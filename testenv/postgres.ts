@@ -1,0 +1,115 @@
+import { execFileSync } from 'node:child_process';
+import { chownSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { ensureDebianPackage, requireExecutable } from './debian-packages.js';
+import { freePort } from './ports.js';
+import { startProcess, waitUntil } from './processes.js';
+import { makeTempDir } from './tempdir.js';
+
+export interface PostgresServer {
+  /** Superuser URL of the `postgres` database. */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+function postgresBinDir(): string {
+  const override = process.env.SHARDWARDEN_POSTGRES_BIN;
+  if (override) {
+    requireExecutable('SHARDWARDEN_POSTGRES_BIN', join(override, 'postgres'));
+    return override;
+  }
+  const root = '/usr/lib/postgresql';
+  const find = () => {
+    try {
+      const versions = readdirSync(root)
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => Number(b) - Number(a));
+      return versions[0] ? join(root, versions[0], 'bin') : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const existing = find();
+  if (existing) return existing;
+  ensureDebianPackage('/usr/lib/postgresql', 'postgresql');
+  const installed = find();
+  if (!installed) throw new Error(`postgresql is installed but no server binaries are under ${root}`);
+  return installed;
+}
+
+/** A throwaway Postgres cluster (initdb in a temp folder, trust auth, fsync off). */
+export async function startPostgres(): Promise<PostgresServer> {
+  const bin = postgresBinDir();
+  const dir = makeTempDir('postgres');
+  const data = join(dir.path, 'data');
+  const port = await freePort();
+  // Postgres refuses to run as root; when we are root, run it as the package's `postgres` user.
+  let ids: { uid: number; gid: number } | undefined;
+  if (process.getuid?.() === 0) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    ids = { uid, gid };
+    chownSync(dir.path, uid, gid);
+  }
+  mkdirSync(data);
+  if (ids) chownSync(data, ids.uid, ids.gid);
+  execFileSync(
+    join(bin, 'initdb'),
+    ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'],
+    {
+      stdio: 'pipe',
+      ...ids,
+    },
+  );
+  const proc = startProcess(
+    'postgres',
+    join(bin, 'postgres'),
+    [
+      '-D',
+      data,
+      '-p',
+      String(port),
+      '-k',
+      dir.path,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'max_connections=200',
+    ],
+    join(dir.path, 'postgres.log'),
+    { ...ids },
+  );
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  await waitUntil(
+    'postgres to accept connections',
+    async () => {
+      const client = new pg.Client({ connectionString: url });
+      try {
+        await client.connect();
+        await client.query('select 1');
+        return true;
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+    { process: proc, timeoutMs: 30_000, intervalMs: 200 },
+  );
+  return {
+    url,
+    port,
+    async close() {
+      // SIGTERM is Postgres' "smart" shutdown that waits for clients; SIGINT is "fast".
+      proc.child.kill('SIGINT');
+      await proc.stop(10_000);
+      dir.remove();
+    },
+  };
+}

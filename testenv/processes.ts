@@ -1,0 +1,101 @@
+// Child processes owned by a test: output goes to a log file in the test's temp folder
+// (so a failure can point at it), and stop() never leaves anything running.
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+
+export interface ManagedProcess {
+  readonly name: string;
+  readonly logFile: string;
+  readonly child: ChildProcess;
+  /** True once the process has exited, for whatever reason. */
+  exited(): boolean;
+  /** SIGTERM, then SIGKILL after `graceMs`. Resolves when the process is gone. */
+  stop(graceMs?: number): Promise<void>;
+  /** The last lines of the log, for error messages. */
+  tail(lines?: number): string;
+}
+
+const running = new Set<ManagedProcess>();
+
+// A test that throws before its afterAll must still not leak servers into the next file.
+process.once('exit', () => {
+  for (const p of running) p.child.kill('SIGKILL');
+});
+
+export function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  logFile: string,
+  options: SpawnOptions = {},
+): ManagedProcess {
+  const log = createWriteStream(logFile, { flags: 'a' });
+  // env explicitly: under jest, process.env is the test's copy, not what children inherit.
+  const child = spawn(command, args, { env: process.env, ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  let hasExited = false;
+  const exitPromise = once(child, 'exit').then(() => {
+    hasExited = true;
+    running.delete(managed);
+  });
+  child.on('error', (err) => {
+    log.write(`\n[testenv] failed to start ${command}: ${err.message}\n`);
+    hasExited = true;
+    running.delete(managed);
+  });
+  const managed: ManagedProcess = {
+    name,
+    logFile,
+    child,
+    exited: () => hasExited,
+    async stop(graceMs = 5_000) {
+      if (hasExited) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exitPromise;
+      clearTimeout(timer);
+      log.end();
+    },
+    tail(lines = 30) {
+      try {
+        return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+      } catch {
+        return '(no log)';
+      }
+    },
+  };
+  running.add(managed);
+  return managed;
+}
+
+/**
+ * Polls `check` until it returns true. Fails with the process log when the process dies
+ * or the deadline passes, so a broken binary is a loud error, not a hang.
+ */
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  options: { timeoutMs?: number; intervalMs?: number; process?: ManagedProcess } = {},
+): Promise<void> {
+  const { timeoutMs = 60_000, intervalMs = 100, process: proc } = options;
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    if (proc?.exited()) {
+      throw new Error(`${proc.name} exited while waiting for ${what}; log ${proc.logFile}:\n${proc.tail()}`);
+    }
+    try {
+      if (await check()) return;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      const log = proc ? `; log ${proc.logFile}:\n${proc.tail()}` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}${log}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
