@@ -1,0 +1,103 @@
+// REST under /api/v10: bot-token auth, global and per-route rate limits with Discord's
+// headers and 429 bodies, then the route handlers. Every call is recorded.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { DiscordSimulator } from '../simulator.js';
+import { HttpError, discordError, matchPath, readJson, sendJson } from './http.js';
+import { routes } from './routes.js';
+
+const PREFIX = '/api/v10';
+
+export async function handleRest(
+  sim: DiscordSimulator,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://simulator');
+  const path = url.pathname.slice(PREFIX.length) || '/';
+  const method = req.method ?? 'GET';
+  const recorder = sim.recorder;
+  recorder.counters.restRequests += 1;
+  let routeTemplate = `${method} ${path}`;
+  let status = 500;
+  let recordedBody: unknown;
+  try {
+    let params: Record<string, string> | undefined;
+    const route = routes.find((r) => r.method === method && (params = matchPath(r.template, path)));
+    if (!route || !params) throw discordError(404, 0, '404: Not Found');
+    routeTemplate = `${method} ${route.template}`;
+
+    let botToken: string | undefined;
+    if (route.auth === 'bot') {
+      const auth = req.headers.authorization ?? '';
+      botToken = auth.startsWith('Bot ') ? auth.slice(4) : undefined;
+      if (!botToken || !sim.tokenValid(botToken)) {
+        recorder.counters.restInvalid += 1;
+        throw discordError(401, 0, '401: Unauthorized');
+      }
+    }
+
+    const major = route.major ? (params[route.major] ?? '') : '';
+    const verdict = sim.rateLimits.check(botToken, routeTemplate, major);
+    const resetHeaders = {
+      'x-ratelimit-limit': String(verdict.limit),
+      'x-ratelimit-reset': (verdict.resetAt / 1000).toFixed(3),
+      'x-ratelimit-reset-after': (Math.max(0, verdict.resetAt - Date.now()) / 1000).toFixed(3),
+      'x-ratelimit-bucket': verdict.bucket,
+    };
+    if (!verdict.ok) {
+      recorder.counters.rest429 += 1;
+      recorder.counters.restInvalid += 1;
+      recorder.violation('rest-rate-limit', `${verdict.scope} rate limit on ${routeTemplate}`);
+      const retryAfter = Math.max(0.001, verdict.retryAfterMs / 1000);
+      const headers: Record<string, string> = {
+        ...resetHeaders,
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-scope': verdict.scope,
+        'retry-after': String(Math.ceil(retryAfter)),
+      };
+      if (verdict.scope === 'global') headers['x-ratelimit-global'] = 'true';
+      status = 429;
+      req.resume();
+      sendJson(
+        res,
+        429,
+        {
+          message: 'You are being rate limited.',
+          retry_after: Number(retryAfter.toFixed(3)),
+          global: verdict.scope === 'global',
+        },
+        headers,
+      );
+      return;
+    }
+
+    const body = await readJson(req);
+    recordedBody = body;
+    const result = route.handle({ sim, params, query: url.searchParams, body });
+    status = result.status;
+    sendJson(res, result.status, result.body, {
+      ...resetHeaders,
+      'x-ratelimit-remaining': String(verdict.remaining),
+    });
+  } catch (err) {
+    const httpErr =
+      err instanceof HttpError ? err : discordError(500, 0, `simulator error: ${(err as Error).message}`);
+    status = httpErr.status;
+    if (status === 403) recorder.counters.restInvalid += 1;
+    req.resume();
+    sendJson(res, httpErr.status, httpErr.body);
+  } finally {
+    recorder.restCalls.push({
+      at: Date.now(),
+      method,
+      path,
+      route: routeTemplate,
+      status,
+      body: recordedBody,
+    });
+  }
+}
+
+export function isRestPath(path: string): boolean {
+  return path.startsWith(`${PREFIX}/`);
+}

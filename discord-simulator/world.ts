@@ -1,0 +1,236 @@
+// The simulated Discord world of one bot: its guilds, their members, roles and channels.
+// Members, roles and channels of a guild are derived from the guild id on demand (offsets
+// below 2^22 cannot collide with another guild's id), so 10,000 large guilds cost little memory;
+// only what changes (role assignments, added members and roles) is stored.
+import { SnowflakeGenerator, shardOfGuild } from './snowflake.js';
+
+export interface GuildSize {
+  members: number;
+  channels: number;
+  roles: number;
+}
+
+export interface Guild {
+  id: string;
+  name: string;
+  ownerId: string;
+  size: GuildSize;
+  extraRoles: Role[];
+  extraMembers: Map<string, User>;
+  /** userId → role ids, once changed through REST or the control API. */
+  memberRoles: Map<string, string[]>;
+}
+
+export interface User {
+  id: string;
+  username: string;
+  global_name: string | null;
+  discriminator: string;
+  avatar: string | null;
+  bot?: boolean;
+}
+
+export interface Role {
+  id: string;
+  name: string;
+  color: number;
+  hoist: boolean;
+  position: number;
+  permissions: string;
+  managed: boolean;
+  mentionable: boolean;
+  flags: number;
+}
+
+const MEMBER_OFFSET = 1n;
+const ROLE_OFFSET = 1n << 21n;
+const CHANNEL_OFFSET = (1n << 21n) + (1n << 20n);
+export const MAX_GENERATED = 1 << 20;
+
+export const DEFAULT_GUILD_SIZE: GuildSize = { members: 10, channels: 3, roles: 3 };
+
+export class World {
+  readonly guilds = new Map<string, Guild>();
+  private readonly ids: SnowflakeGenerator;
+  private counter = 0;
+
+  constructor(
+    readonly botUser: User,
+    startMs?: bigint,
+  ) {
+    this.ids = new SnowflakeGenerator(startMs);
+  }
+
+  nextId(): string {
+    return this.ids.next();
+  }
+
+  addGuild(size: Partial<GuildSize> = {}, name?: string): Guild {
+    const full = { ...DEFAULT_GUILD_SIZE, ...size };
+    for (const [k, v] of Object.entries(full)) {
+      if (!Number.isInteger(v) || v < 0 || v >= MAX_GENERATED)
+        throw new Error(`guild size ${k}=${v} must be 0..${MAX_GENERATED - 1}`);
+    }
+    const id = this.nextId();
+    this.counter += 1;
+    const guild: Guild = {
+      id,
+      name: name ?? `Guild ${this.counter}`,
+      ownerId: full.members > 0 ? String(BigInt(id) + MEMBER_OFFSET) : this.botUser.id,
+      size: full,
+      extraRoles: [],
+      extraMembers: new Map(),
+      memberRoles: new Map(),
+    };
+    this.guilds.set(id, guild);
+    return guild;
+  }
+
+  removeGuild(id: string): Guild | undefined {
+    const guild = this.guilds.get(id);
+    this.guilds.delete(id);
+    return guild;
+  }
+
+  guild(id: string): Guild | undefined {
+    return this.guilds.get(id);
+  }
+
+  guildsOfShard(shardId: number, shardCount: number): Guild[] {
+    const out: Guild[] = [];
+    for (const g of this.guilds.values()) if (shardOfGuild(g.id, shardCount) === shardId) out.push(g);
+    return out;
+  }
+
+  /** The largest number of guilds any shard would carry with `shardCount` shards. */
+  maxGuildsPerShard(shardCount: number): number {
+    const counts = new Array<number>(shardCount).fill(0);
+    for (const g of this.guilds.values()) counts[shardOfGuild(g.id, shardCount)]! += 1;
+    return Math.max(0, ...counts);
+  }
+
+  roles(guild: Guild): Role[] {
+    const everyone = role(guild.id, '@everyone', 0, '1071698529857');
+    const generated = Array.from({ length: guild.size.roles }, (_, k) =>
+      role(String(BigInt(guild.id) + ROLE_OFFSET + BigInt(k)), `Role ${k + 1}`, k + 1, '0'),
+    );
+    return [everyone, ...generated, ...guild.extraRoles];
+  }
+
+  addRole(guild: Guild, name: string): Role {
+    const r = role(this.nextId(), name, guild.size.roles + guild.extraRoles.length + 1, '0');
+    guild.extraRoles.push(r);
+    return r;
+  }
+
+  hasRole(guild: Guild, roleId: string): boolean {
+    return this.roles(guild).some((r) => r.id === roleId);
+  }
+
+  /** A generated member (offset 1..members) or one added through addMember. */
+  user(guild: Guild, userId: string): User | undefined {
+    const extra = guild.extraMembers.get(userId);
+    if (extra) return extra;
+    if (userId === this.botUser.id) return this.botUser;
+    let offset: bigint;
+    try {
+      offset = BigInt(userId) - BigInt(guild.id);
+    } catch {
+      return undefined;
+    }
+    if (offset < MEMBER_OFFSET || offset >= MEMBER_OFFSET + BigInt(guild.size.members)) return undefined;
+    const n = Number(offset);
+    return {
+      id: userId,
+      username: `member${n}`,
+      global_name: `Member ${n}`,
+      discriminator: '0',
+      avatar: null,
+    };
+  }
+
+  addMember(guild: Guild, user: Partial<User> & { id: string }): User {
+    const full: User = {
+      username: `user${user.id}`,
+      global_name: null,
+      discriminator: '0',
+      avatar: null,
+      ...user,
+    };
+    guild.extraMembers.set(full.id, full);
+    return full;
+  }
+
+  removeMember(guild: Guild, userId: string): boolean {
+    guild.memberRoles.delete(userId);
+    return guild.extraMembers.delete(userId);
+  }
+
+  member(guild: Guild, userId: string) {
+    const user = this.user(guild, userId);
+    if (!user) return undefined;
+    return {
+      user,
+      nick: null,
+      avatar: null,
+      roles: guild.memberRoles.get(userId) ?? [],
+      joined_at: '2024-01-01T00:00:00.000Z',
+      premium_since: null,
+      deaf: false,
+      mute: false,
+      flags: 0,
+      pending: false,
+    };
+  }
+
+  /** Up to `limit` members, generated ones first: what GUILD_CREATE carries. */
+  members(guild: Guild, limit: number) {
+    const out = [this.member(guild, this.botUser.id)!];
+    for (let n = 1; n <= guild.size.members && out.length < limit; n++) {
+      out.push(this.member(guild, String(BigInt(guild.id) + BigInt(n)))!);
+    }
+    for (const id of guild.extraMembers.keys()) {
+      if (out.length >= limit) break;
+      out.push(this.member(guild, id)!);
+    }
+    return out;
+  }
+
+  channels(guild: Guild) {
+    return Array.from({ length: guild.size.channels }, (_, k) => ({
+      id: String(BigInt(guild.id) + CHANNEL_OFFSET + BigInt(k)),
+      type: 0,
+      guild_id: guild.id,
+      name: `channel-${k + 1}`,
+      position: k,
+      permission_overwrites: [],
+      parent_id: null,
+      nsfw: false,
+      topic: null,
+      last_message_id: null,
+      rate_limit_per_user: 0,
+    }));
+  }
+
+  firstChannelId(guild: Guild): string {
+    return String(BigInt(guild.id) + CHANNEL_OFFSET);
+  }
+
+  memberCount(guild: Guild): number {
+    return guild.size.members + guild.extraMembers.size + 1;
+  }
+}
+
+function role(id: string, name: string, position: number, permissions: string): Role {
+  return {
+    id,
+    name,
+    color: 0,
+    hoist: false,
+    position,
+    permissions,
+    managed: false,
+    mentionable: false,
+    flags: 0,
+  };
+}
