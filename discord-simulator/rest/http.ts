@@ -59,14 +59,19 @@ export function sendJson(
 /** Matches `/guilds/:guild_id/roles` against a path; returns the params or undefined. */
 export function matchPath(template: string, path: string): Record<string, string> | undefined {
   const t = template.split('/');
-  const p = path.split('/');
+  let p: string[];
+  try {
+    p = path.split('/').map(decodeURIComponent);
+  } catch {
+    return undefined;
+  }
   if (t.length !== p.length) return undefined;
   const params: Record<string, string> = {};
   for (let i = 0; i < t.length; i++) {
     const seg = t[i]!;
     if (seg.startsWith(':')) {
       if (!p[i]) return undefined;
-      params[seg.slice(1)] = decodeURIComponent(p[i]!);
+      params[seg.slice(1)] = p[i]!;
     } else if (seg !== p[i]) return undefined;
   }
   return params;
