@@ -3,6 +3,10 @@ import { WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
 import { GatewayIntentBits } from 'discord.js';
 import { DiscordSimulator } from '../../discord-simulator/index.js';
 
+// Response bodies are read loosely here; the assertions check their shape.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const json = async (res: Response | Promise<Response>): Promise<any> => (await res).json();
+
 describe('REST', () => {
   let sim: DiscordSimulator;
   let guild: string;
@@ -27,7 +31,7 @@ describe('REST', () => {
   afterEach(() => sim.stop());
 
   test('GET /gateway/bot reports the recommended shards and session_start_limit, and follows the guild count', async () => {
-    const body = await (await api('/gateway/bot')).json();
+    const body = await json(api('/gateway/bot'));
     expect(body).toEqual({
       url: sim.gatewayUrl,
       shards: 1,
@@ -39,7 +43,7 @@ describe('REST', () => {
       },
     });
     sim.addGuilds(1_500);
-    expect((await (await api('/gateway/bot')).json()).shards).toBe(2);
+    expect((await json(api('/gateway/bot'))).shards).toBe(2);
     expect((await api('/gateway/bot', {}, false)).status).toBe(401);
   });
 
@@ -54,7 +58,7 @@ describe('REST', () => {
     const limited = await api(`/guilds/${guild}/roles`);
     expect(limited.status).toBe(429);
     expect(limited.headers.get('x-ratelimit-scope')).toBe('user');
-    const body = await limited.json();
+    const body = await json(limited);
     expect(body).toMatchObject({ message: 'You are being rate limited.', global: false });
     expect(body.retry_after).toBeGreaterThan(0);
   });
@@ -65,19 +69,20 @@ describe('REST', () => {
     expect((await api(`/guilds/${guild}/members/${member}/roles/${role}`, { method: 'PUT' })).status).toBe(
       204,
     );
-    expect((await (await api(`/guilds/${guild}/members/${member}`)).json()).roles).toEqual([role]);
+    expect((await json(api(`/guilds/${guild}/members/${member}`))).roles).toEqual([role]);
     expect((await api(`/guilds/${guild}/members/${member}/roles/${role}`, { method: 'DELETE' })).status).toBe(
       204,
     );
-    expect((await (await api(`/guilds/${guild}/members/${member}`)).json()).roles).toEqual([]);
-    expect(await (await api(`/guilds/${guild}/members/42`)).json()).toEqual({
+    expect((await json(api(`/guilds/${guild}/members/${member}`))).roles).toEqual([]);
+    expect(await json(api(`/guilds/${guild}/members/42`))).toEqual({
       message: 'Unknown Member',
       code: 10007,
     });
-    expect(
-      await (await api(`/guilds/${guild}/members/${member}/roles/42`, { method: 'PUT' })).json(),
-    ).toEqual({ message: 'Unknown Role', code: 10011 });
-    expect(await (await api(`/guilds/1/roles`)).json()).toEqual({ message: 'Unknown Guild', code: 10004 });
+    expect(await json(api(`/guilds/${guild}/members/${member}/roles/42`, { method: 'PUT' }))).toEqual({
+      message: 'Unknown Role',
+      code: 10011,
+    });
+    expect(await json(api(`/guilds/1/roles`))).toEqual({ message: 'Unknown Guild', code: 10004 });
     expect(
       sim.recorder.restCalls
         .filter((c) => c.route.includes('/roles/:role_id'))
@@ -91,7 +96,7 @@ describe('REST', () => {
       body: JSON.stringify([{ name: 'verify', description: 'Link a wallet', type: 1 }]),
     });
     expect(good.status).toBe(200);
-    expect((await good.json())[0]).toMatchObject({
+    expect((await json(good))[0]).toMatchObject({
       name: 'verify',
       application_id: sim.applicationId,
       id: expect.any(String),
@@ -101,7 +106,7 @@ describe('REST', () => {
       body: JSON.stringify([{ name: 'Bad Name', description: 'x' }]),
     });
     expect(bad.status).toBe(400);
-    expect((await bad.json()).code).toBe(50035);
+    expect((await json(bad)).code).toBe(50035);
   });
 
   test('interactions: callback once within the window, then follow-up and @original edit; late and double answers refused', async () => {
@@ -122,13 +127,13 @@ describe('REST', () => {
       false,
     );
     expect(cb.status).toBe(200);
-    expect((await cb.json()).resource.type).toBe(5);
+    expect((await json(cb)).resource.type).toBe(5);
     const again = await api(
       `/interactions/${a.id}/${a.token}/callback`,
       { method: 'POST', body: JSON.stringify({ type: 4, data: { content: 'x' } }) },
       false,
     );
-    expect(await again.json()).toEqual({
+    expect(await json(again)).toEqual({
       message: 'Interaction has already been acknowledged.',
       code: 40060,
     });
@@ -167,7 +172,7 @@ describe('REST', () => {
       { method: 'POST', body: JSON.stringify({ type: 4, data: { content: 'x' } }) },
       false,
     );
-    expect(await res.json()).toEqual({ message: 'Unknown interaction', code: 10062 });
+    expect(await json(res)).toEqual({ message: 'Unknown interaction', code: 10062 });
     expect(sim.recorder.violations.map((v) => v.kind)).toEqual(['interaction-twice', 'interaction-late']);
   });
 });
@@ -207,20 +212,20 @@ describe('control API and identify throttling across processes', () => {
           : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
       );
     try {
-      const added = await (await control('/guilds', { count: 1_001 })).json();
+      const added = await json(control('/guilds', { count: 1_001 }));
       expect(added.ids).toHaveLength(1_001);
       expect(added.recommendedShards).toBe(2);
       const del = await fetch(`${sim.controlUrl}/guilds/${added.ids[0]}`, { method: 'DELETE' });
-      expect((await del.json()).recommendedShards).toBe(1);
-      expect(await (await control('/dispatch', { type: 'MESSAGE_CREATE', count: 10 })).json()).toEqual({
+      expect((await json(del)).recommendedShards).toBe(1);
+      expect(await json(control('/dispatch', { type: 'MESSAGE_CREATE', count: 10 }))).toEqual({
         sent: 10,
       });
       // No session is connected: the GUILD_DELETE and the 10 messages reach nobody.
       expect(sim.recorder.counters.dispatchesUndelivered).toBe(11);
       const badFault = await control('/faults', { shardId: 0, fault: { kind: 'explode' } });
       expect(badFault.status).toBe(400);
-      expect((await badFault.json()).message).toContain('fault.kind must be one of');
-      const state = await (await control('/state')).json();
+      expect((await json(badFault)).message).toContain('fault.kind must be one of');
+      const state = await json(control('/state'));
       expect(state).toMatchObject({ guilds: 1_000, recommendedShards: 1, connectedShards: [] });
     } finally {
       await sim.stop();
