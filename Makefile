@@ -22,13 +22,14 @@ endif
 
 JEST_ARGS ?=
 
-.PHONY: help setup node deps system-packages kube-binaries test lint format build clean clean-cache
+.PHONY: help setup node deps system-packages kube-binaries test lint format build bench bench-simulator clean clean-cache
 
 help:
 	@echo "make test      set everything up, then run all tests (real apiserver, Redis, Postgres)"
 	@echo "make setup     Node $(NODE_VERSION), npm dependencies, Debian packages, Kubernetes binaries"
 	@echo "make lint      type-check, eslint, prettier --check"
 	@echo "make build     compile TypeScript to dist/"
+	@echo "make bench     benchmarks; each prints its figures as JSON"
 	@echo "make clean     remove build output and node_modules (clean-cache: the binary cache too)"
 
 setup: node deps system-packages kube-binaries
@@ -72,6 +73,11 @@ format: deps
 
 build: deps
 	npm run build
+
+bench: bench-simulator
+
+bench-simulator: build
+	node dist/benchmarks/discord-simulator.js
 
 clean:
 	rm -rf dist node_modules coverage .test-results
