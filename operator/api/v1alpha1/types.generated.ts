@@ -1,0 +1,190 @@
+// Generated from schema.ts by `npm run generate`; do not edit.
+
+/** What the bot is and how it should run. */
+export interface DiscordBotSpec {
+  /** Container image of the bot: Shardwarden's runtime image, or one built on it that adds the bot's handlers. */
+  image: string;
+  /** Image pull policy of every container. */
+  imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  /** The Secret (in the bot's namespace) and key that hold the Discord bot token. */
+  tokenSecretRef: {
+    /** Name of the Secret. */
+    name: string;
+    /** Key in the Secret's data. */
+    key: string;
+  };
+  /** Gateway intents the shards identify with (discord.js GatewayIntentBits names). Least privilege: only Guilds by default. */
+  intents: (
+    | 'Guilds'
+    | 'GuildMembers'
+    | 'GuildModeration'
+    | 'GuildExpressions'
+    | 'GuildIntegrations'
+    | 'GuildWebhooks'
+    | 'GuildInvites'
+    | 'GuildVoiceStates'
+    | 'GuildPresences'
+    | 'GuildMessages'
+    | 'GuildMessageReactions'
+    | 'GuildMessageTyping'
+    | 'DirectMessages'
+    | 'DirectMessageReactions'
+    | 'DirectMessageTyping'
+    | 'MessageContent'
+    | 'GuildScheduledEvents'
+    | 'AutoModerationConfiguration'
+    | 'AutoModerationExecution'
+    | 'GuildMessagePolls'
+    | 'DirectMessagePolls'
+  )[];
+  /** Gateway dispatch types the gateway pods forward to the workers; every other dispatch is dropped at the door. */
+  events: string[];
+  /** How many shards, and how they are spread over gateway pods. */
+  sharding: {
+    /** Auto follows Discord's recommendation (GET /gateway/bot); Fixed uses `shards`. */
+    mode: 'Auto' | 'Fixed';
+    /** Total shard count in Fixed mode; must be 0 (unset) in Auto mode. */
+    shards: number;
+    /** Auto mode: guilds each shard should carry. Discord recommends about 1000; lower values give more shards and headroom. Discord refuses more than 2500 per shard. */
+    guildsPerShard: number;
+    /** Shards each gateway pod runs. The last pod may run fewer. */
+    shardsPerPod: number;
+    /** Kurasuta cluster processes per gateway pod; the pod's shards are split over them. At most shardsPerPod. */
+    clustersPerPod: number;
+    /** How often Discord's recommendation is read again (a Go duration, 1m to 24h). */
+    refreshInterval: string;
+    /** What happens when the shard count changes: BlueGreen starts the new generation beside the old one and cuts over when it is ready; Recreate replaces it; Manual only reports the needed change. */
+    reshardStrategy: 'BlueGreen' | 'Recreate' | 'Manual';
+  };
+  /** The gateway pods (the Ear). */
+  gateway: {
+    /** Compute resources (requests and limits) of each gateway container, as in a Pod's container spec. */
+    resources?: Record<string, unknown>;
+    /** Extra settings for the gateway pods. */
+    podTemplate?: {
+      /** Extra pod labels. */
+      labels?: Record<string, string>;
+      /** Extra pod annotations. */
+      annotations?: Record<string, string>;
+      /** Node selector of the pods. */
+      nodeSelector?: Record<string, string>;
+      /** Tolerations of the pods, as in a Pod spec. */
+      tolerations?: Record<string, unknown>[];
+      /** Affinity of the pods, as in a Pod spec. */
+      affinity?: Record<string, unknown>;
+      /** Priority class of the pods. */
+      priorityClassName?: string;
+    };
+  };
+  /** The worker pods (the Brain). */
+  worker: {
+    /** Builtin scales from the BullMQ backlog; KEDA renders a ScaledObject instead; None leaves replicas to you. */
+    autoscaler: 'Builtin' | 'KEDA' | 'None';
+    /** Fewest worker replicas. */
+    minReplicas: number;
+    /** Most worker replicas. */
+    maxReplicas: number;
+    /** Waiting jobs each worker replica should have at most; the autoscaler aims at ceil(backlog / this). */
+    targetBacklogPerReplica: number;
+    /** Demand must stay lower for this long before workers are removed. */
+    scaleDownStabilizationSeconds: number;
+    /** Jobs each worker process runs at once. */
+    concurrency: number;
+    /** Compute resources (requests and limits) of each worker container, as in a Pod's container spec. */
+    resources?: Record<string, unknown>;
+  };
+  /** Redis for the queues, identify throttling, sessions and state. */
+  redis: {
+    /** The Secret (in the bot's namespace) and key that hold the Redis URL. */
+    urlSecretRef: {
+      /** Name of the Secret. */
+      name: string;
+      /** Key in the Secret's data. */
+      key: string;
+    };
+  };
+  /** Postgres for the workers (optional). */
+  database?: {
+    /** The Secret (in the bot's namespace) and key that hold the Postgres URL. */
+    urlSecretRef: {
+      /** Name of the Secret. */
+      name: string;
+      /** Key in the Secret's data. */
+      key: string;
+    };
+  };
+  /** EVM JSON-RPC endpoints for the workers, tried in order with failover. */
+  chain?: {
+    /** JSON-RPC URLs (http or https). */
+    rpcUrls?: string[];
+  };
+}
+
+/** What the operator observed and did. */
+export interface DiscordBotStatus {
+  /** The .metadata.generation the status describes. */
+  observedGeneration?: number;
+  /** Ready, Progressing and Degraded. */
+  conditions?: {
+    /** Ready, Progressing or Degraded. */
+    type: string;
+    /** True, False or Unknown. */
+    status: 'True' | 'False' | 'Unknown';
+    /** The .metadata.generation the condition was set for. */
+    observedGeneration?: number;
+    /** When the status last changed. */
+    lastTransitionTime: string;
+    /** CamelCase reason. */
+    reason: string;
+    /** What happened, for a human. */
+    message: string;
+  }[];
+  /** Total shards of the current plan. */
+  shards?: number;
+  /** Shards Discord recommends (GET /gateway/bot). */
+  recommendedShards?: number;
+  /** Identify buckets per 5 s (session_start_limit.max_concurrency). */
+  maxConcurrency?: number;
+  /** Discord's session start budget at the last read. */
+  sessionStartLimit?: {
+    /** Session starts allowed per reset period. */
+    total?: number;
+    /** Session starts left. */
+    remaining?: number;
+    /** Milliseconds until the budget resets, at the time of the read. */
+    resetAfter?: number;
+  };
+  /** When GET /gateway/bot was last read successfully. */
+  lastDiscordSync?: string;
+  /** The shard plan the gateway runs. */
+  plan?: {
+    /** Total shards. */
+    shards?: number;
+    /** Shards per gateway pod. */
+    shardsPerPod?: number;
+    /** Gateway pods. */
+    pods?: number;
+    /** Cluster processes per pod. */
+    clustersPerPod?: number;
+    /** Identify buckets. */
+    maxConcurrency?: number;
+  };
+  /** The gateway StatefulSet. */
+  gateway?: {
+    /** Gateway generation (increases with every reshard). */
+    generation?: number;
+    /** Gateway pods wanted. */
+    pods?: number;
+    /** Gateway pods Ready. */
+    readyPods?: number;
+  };
+  /** The worker Deployment. */
+  workers?: {
+    /** Worker replicas. */
+    replicas?: number;
+    /** Worker replicas Ready. */
+    readyReplicas?: number;
+    /** Jobs waiting in the bot's queues at the last look. */
+    backlog?: number;
+  };
+}
