@@ -48,6 +48,15 @@ const obj = (description: string, properties: Record<string, Schema>, extra: Par
 });
 const freeform = (description: string): Schema => ({ type: 'object', description, 'x-kubernetes-preserve-unknown-fields': true });
 
+/**
+ * An object whose default is made of its fields' defaults. (Defaulting `{}` is not enough:
+ * the apiserver checks CEL rules against the default literally, without nested defaults.)
+ */
+const defaultedObj = (description: string, properties: Record<string, Schema>, extra: Partial<Schema> = {}): Schema => {
+  const defaults = Object.fromEntries(Object.entries(properties).filter(([, p]) => p.default !== undefined).map(([k, p]) => [k, p.default]));
+  return obj(description, properties, { ...extra, default: defaults });
+};
+
 const secretKeyRef = (what: string, defaultKey: string): Schema =>
   obj(`The Secret (in the bot's namespace) and key that hold ${what}.`, {
     name: str('Name of the Secret.', { minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN }),
@@ -79,7 +88,7 @@ export const specSchema: Schema = obj('What the bot is and how it should run.', 
     'x-kubernetes-list-type': 'set',
     default: ['INTERACTION_CREATE', 'GUILD_CREATE', 'GUILD_DELETE'],
   },
-  sharding: obj('How many shards, and how they are spread over gateway pods.', {
+  sharding: defaultedObj('How many shards, and how they are spread over gateway pods.', {
     mode: str('Auto follows Discord\'s recommendation (GET /gateway/bot); Fixed uses `shards`.', { enum: ['Auto', 'Fixed'], default: 'Auto' }),
     shards: int('Total shard count in Fixed mode; must be 0 (unset) in Auto mode.', 0, 65536, 0),
     guildsPerShard: int('Auto mode: guilds each shard should carry. Discord recommends about 1000; lower values give more shards and headroom. Discord refuses more than 2500 per shard.', 100, 2500, 1000),
@@ -93,7 +102,6 @@ export const specSchema: Schema = obj('What the bot is and how it should run.', 
       enum: ['BlueGreen', 'Recreate', 'Manual'], default: 'BlueGreen',
     }),
   }, {
-    default: {},
     'x-kubernetes-validations': [
       { rule: "self.mode != 'Fixed' || self.shards > 0", message: 'shards must be greater than 0 when mode is Fixed', fieldPath: '.shards' },
       { rule: "self.mode != 'Auto' || self.shards == 0", message: 'shards is only used in Fixed mode; leave it 0 (unset) in Auto mode', fieldPath: '.shards' },
@@ -111,7 +119,7 @@ export const specSchema: Schema = obj('What the bot is and how it should run.', 
       priorityClassName: str('Priority class of the pods.'),
     }),
   }, { default: {} }),
-  worker: obj('The worker pods (the Brain).', {
+  worker: defaultedObj('The worker pods (the Brain).', {
     autoscaler: str('Builtin scales from the BullMQ backlog; KEDA renders a ScaledObject instead; None leaves replicas to you.', {
       enum: ['Builtin', 'KEDA', 'None'], default: 'Builtin',
     }),
@@ -122,7 +130,6 @@ export const specSchema: Schema = obj('What the bot is and how it should run.', 
     concurrency: int('Jobs each worker process runs at once.', 1, 1000, 50),
     resources: resources('worker'),
   }, {
-    default: {},
     'x-kubernetes-validations': [{ rule: 'self.maxReplicas >= self.minReplicas', message: 'maxReplicas must be greater than or equal to minReplicas', fieldPath: '.maxReplicas' }],
   }),
   redis: obj('Redis for the queues, identify throttling, sessions and state.', { urlSecretRef: secretKeyRef('the Redis URL', 'url') }, { required: ['urlSecretRef'] }),

@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+import { format, resolveConfig } from 'prettier';
+import { CRD_PATH, TYPES_PATH, renderCrdYaml, renderTypes } from '../../operator/api/codegen.js';
+import { startControlPlane, waitUntil, type ControlPlane } from '../../testenv/index.js';
+
+const valid = {
+  apiVersion: 'shardwarden.io/v1alpha1',
+  kind: 'DiscordBot',
+  metadata: { name: 'sietch', namespace: 'default' },
+  spec: {
+    image: 'registry.example/sietch:1.4.2',
+    tokenSecretRef: { name: 'sietch-discord' },
+    redis: { urlSecretRef: { name: 'sietch-redis' } },
+  },
+};
+
+type Bot = { apiVersion: string; kind: string; metadata: Record<string, unknown>; spec: Record<string, unknown> };
+const withSpec = (patch: Record<string, unknown>): Bot => ({ ...valid, spec: { ...valid.spec, ...patch } });
+const without = (field: string): Bot => {
+  const spec: Record<string, unknown> = { ...valid.spec };
+  delete spec[field];
+  return { ...valid, spec };
+};
+
+// Each invalid DiscordBot and what the apiserver's message must say about it.
+const invalid: [string, Bot, string[]][] = [
+  ['image missing', without('image'), ['spec.image', 'Required value']],
+  ['image empty', withSpec({ image: '' }), ['spec.image', 'at least 1 chars long']],
+  ['image with spaces', withSpec({ image: 'my image' }), ['spec.image', 'should match']],
+  ['tokenSecretRef missing', without('tokenSecretRef'), ['spec.tokenSecretRef', 'Required value']],
+  ['token Secret name not a DNS name', withSpec({ tokenSecretRef: { name: 'Bad_Name' } }), ['spec.tokenSecretRef.name', 'should match']],
+  ['token Secret key with a slash', withSpec({ tokenSecretRef: { name: 'a', key: 'a/b' } }), ['spec.tokenSecretRef.key', 'should match']],
+  ['redis missing', without('redis'), ['spec.redis', 'Required value']],
+  ['database without urlSecretRef', withSpec({ database: {} }), ['spec.database.urlSecretRef', 'Required value']],
+  ['unknown intent', withSpec({ intents: ['Everything'] }), ['spec.intents[0]', 'Unsupported value: "Everything"']],
+  ['duplicate intent', withSpec({ intents: ['Guilds', 'Guilds'] }), ['spec.intents[1]', 'Duplicate value']],
+  ['event not in Discord\'s form', withSpec({ events: ['message_create'] }), ['spec.events[0]', 'should match']],
+  ['unknown sharding mode', withSpec({ sharding: { mode: 'Sometimes' } }), ['spec.sharding.mode', 'Unsupported value']],
+  ['Fixed without shards', withSpec({ sharding: { mode: 'Fixed' } }), ['spec.sharding.shards', 'shards must be greater than 0 when mode is Fixed']],
+  ['shards in Auto mode', withSpec({ sharding: { shards: 5 } }), ['spec.sharding.shards', 'only used in Fixed mode']],
+  ['more clusters than shards per pod', withSpec({ sharding: { shardsPerPod: 2, clustersPerPod: 3 } }), ['spec.sharding.clustersPerPod', 'must not exceed shardsPerPod']],
+  ['guildsPerShard above Discord\'s 2500', withSpec({ sharding: { guildsPerShard: 3000 } }), ['spec.sharding.guildsPerShard', 'less than or equal to 2500']],
+  ['refreshInterval not a duration', withSpec({ sharding: { refreshInterval: 'soon' } }), ['spec.sharding.refreshInterval', 'should match']],
+  ['refreshInterval too short', withSpec({ sharding: { refreshInterval: '10s' } }), ['spec.sharding.refreshInterval', 'between 1m and 24h']],
+  ['unknown reshard strategy', withSpec({ sharding: { reshardStrategy: 'Yolo' } }), ['spec.sharding.reshardStrategy', 'Unsupported value']],
+  ['maxReplicas below minReplicas', withSpec({ worker: { minReplicas: 5, maxReplicas: 2 } }), ['spec.worker.maxReplicas', 'greater than or equal to minReplicas']],
+  ['negative minReplicas', withSpec({ worker: { minReplicas: -1 } }), ['spec.worker.minReplicas', 'greater than or equal to 0']],
+  ['unknown autoscaler', withSpec({ worker: { autoscaler: 'HPA' } }), ['spec.worker.autoscaler', 'Unsupported value']],
+  ['worker concurrency 0', withSpec({ worker: { concurrency: 0 } }), ['spec.worker.concurrency', 'greater than or equal to 1']],
+  ['RPC URL that is not http(s)', withSpec({ chain: { rpcUrls: ['ftp://node'] } }), ['spec.chain.rpcUrls[0]', 'should match']],
+  ['name too long for derived object names', { ...valid, metadata: { ...valid.metadata, name: 'a'.repeat(41) } }, ['metadata.name must be at most 40 characters']],
+];
+
+describe('DiscordBot CRD', () => {
+  let cp: ControlPlane;
+  beforeAll(async () => {
+    cp = await startControlPlane();
+    cp.kubectl(['apply', '--server-side', '-f', CRD_PATH]);
+    await waitUntil('DiscordBot CRD established', async () =>
+      cp.kubectl(['get', 'crd', 'discordbots.shardwarden.io', '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}']) === 'True',
+    );
+  }, 120_000);
+  afterAll(() => cp?.stop());
+
+  test('the checked-in CRD YAML and TypeScript types are what the schema generates', async () => {
+    expect(readFileSync(CRD_PATH, 'utf8')).toBe(renderCrdYaml());
+    const options = { ...(await resolveConfig(TYPES_PATH)), filepath: TYPES_PATH };
+    expect(readFileSync(TYPES_PATH, 'utf8')).toBe(await format(renderTypes(), options));
+  });
+
+  test('a minimal DiscordBot is accepted and gets every default', () => {
+    const out = JSON.parse(cp.kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], JSON.stringify(valid)));
+    expect(out.spec).toEqual({
+      ...valid.spec,
+      imagePullPolicy: 'IfNotPresent',
+      tokenSecretRef: { name: 'sietch-discord', key: 'token' },
+      redis: { urlSecretRef: { name: 'sietch-redis', key: 'url' } },
+      intents: ['Guilds'],
+      events: ['INTERACTION_CREATE', 'GUILD_CREATE', 'GUILD_DELETE'],
+      sharding: { mode: 'Auto', shards: 0, guildsPerShard: 1000, shardsPerPod: 16, clustersPerPod: 2, refreshInterval: '1h', reshardStrategy: 'BlueGreen' },
+      gateway: {},
+      worker: { autoscaler: 'Builtin', minReplicas: 1, maxReplicas: 20, targetBacklogPerReplica: 200, scaleDownStabilizationSeconds: 300, concurrency: 50 },
+    });
+  });
+
+  test(`${invalid.length} invalid DiscordBots are rejected with messages that name the field`, () => {
+    expect(invalid.length).toBeGreaterThanOrEqual(15);
+    const failures: string[] = [];
+    for (const [name, bot, expected] of invalid) {
+      let message = '';
+      try {
+        cp.kubectl(['apply', '--dry-run=server', '-f', '-'], JSON.stringify(bot));
+        message = '(accepted)';
+      } catch (err) {
+        message = String((err as { stderr?: string }).stderr);
+      }
+      for (const part of expected) if (!message.includes(part)) failures.push(`${name}: expected "${part}" in: ${message.trim()}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  test('short name, category and printer columns', () => {
+    cp.kubectl(['apply', '-f', '-'], JSON.stringify(valid));
+    const table = cp.kubectl(['get', 'dbot']);
+    expect(table.split('\n')[0]).toMatch(/^NAME\s+SHARDS\s+PODS\s+READY\s+WORKERS\s+BACKLOG\s+AGE$/);
+    expect(cp.kubectl(['get', 'shardwarden', '-o', 'name'])).toContain('discordbot.shardwarden.io/sietch');
+  });
+
+  test('kubectl explain describes the fields', () => {
+    const explained = cp.kubectl(['explain', 'discordbot.spec.sharding']);
+    expect(explained).toContain('How many shards, and how they are spread over gateway pods.');
+    expect(explained).toMatch(/guildsPerShard\s+<integer>/);
+    expect(explained).toContain("Discord's recommendation");
+    expect(cp.kubectl(['explain', 'discordbot.spec.worker.targetBacklogPerReplica'])).toContain('ceil(backlog / this)');
+  });
+});
