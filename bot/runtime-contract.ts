@@ -1,0 +1,26 @@
+// The environment the operator renders into gateway and worker pods, and that the bot
+// entrypoints read. One list, so the two sides cannot disagree on a name.
+export const ENV = {
+  botName: 'SHARDWARDEN_BOT_NAME',
+  botNamespace: 'SHARDWARDEN_BOT_NAMESPACE',
+  podName: 'POD_NAME',
+  /** The StatefulSet pod ordinal, from the apps.kubernetes.io/pod-index label (downward API). */
+  podIndex: 'SHARDWARDEN_POD_INDEX',
+  totalShards: 'SHARDWARDEN_TOTAL_SHARDS',
+  shardsPerPod: 'SHARDWARDEN_SHARDS_PER_POD',
+  clustersPerPod: 'SHARDWARDEN_CLUSTERS_PER_POD',
+  maxConcurrency: 'SHARDWARDEN_MAX_CONCURRENCY',
+  gatewayGeneration: 'SHARDWARDEN_GATEWAY_GENERATION',
+  intents: 'SHARDWARDEN_INTENTS',
+  events: 'SHARDWARDEN_EVENTS',
+  workerConcurrency: 'SHARDWARDEN_WORKER_CONCURRENCY',
+  httpPort: 'SHARDWARDEN_HTTP_PORT',
+  discordToken: 'DISCORD_TOKEN',
+  discordApiUrl: 'DISCORD_API_URL',
+  redisUrl: 'REDIS_URL',
+  databaseUrl: 'DATABASE_URL',
+  chainRpcUrls: 'CHAIN_RPC_URLS',
+} as const;
+
+/** Port of /healthz, /readyz and /metrics in every pod. */
+export const POD_HTTP_PORT = 8080;

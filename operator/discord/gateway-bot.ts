@@ -1,0 +1,142 @@
+// GET /gateway/bot for each bot: Discord's recommended shard count and session start budget.
+// Cached per bot and refreshed on the bot's interval; a 401 stops calls until the token
+// changes; 429 waits retry_after; 5xx and network errors back off exponentially. The token is
+// only ever sent to Discord: it is not logged and not part of any result or error text.
+import { createHash } from 'node:crypto';
+
+export interface GatewayBotInfo {
+  shards: number;
+  maxConcurrency: number;
+  sessionStartLimit: { total: number; remaining: number; resetAfter: number };
+}
+
+export type FetchResult =
+  | { kind: 'ok'; info: GatewayBotInfo }
+  | { kind: 'invalid-token' }
+  | { kind: 'rate-limited'; retryAfterMs: number }
+  | { kind: 'unavailable'; message: string };
+
+export async function fetchGatewayBot(apiUrl: string, token: string, timeoutMs = 10_000): Promise<FetchResult & { status?: number }> {
+  let res: Response;
+  try {
+    res = await fetch(`${apiUrl}/v10/gateway/bot`, {
+      headers: { authorization: `Bot ${token}`, 'user-agent': 'DiscordBot (https://shardwarden.io, 0.1) Shardwarden' },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    return { kind: 'unavailable', message: `GET /gateway/bot failed: ${(err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message}` };
+  }
+  const status = res.status;
+  const text = await res.text().catch(() => '');
+  if (status === 401) return { kind: 'invalid-token', status };
+  if (status === 429) {
+    let retryAfterMs = Number(res.headers.get('retry-after') ?? 1) * 1000;
+    try {
+      retryAfterMs = Math.max(retryAfterMs, Number(JSON.parse(text).retry_after) * 1000 || 0);
+    } catch {
+      /* headers are enough */
+    }
+    return { kind: 'rate-limited', retryAfterMs: Math.max(1000, retryAfterMs), status };
+  }
+  if (status !== 200) return { kind: 'unavailable', message: `GET /gateway/bot answered HTTP ${status}`, status };
+  try {
+    const body = JSON.parse(text) as { shards: number; session_start_limit: { total: number; remaining: number; reset_after: number; max_concurrency: number } };
+    const l = body.session_start_limit;
+    if (!Number.isInteger(body.shards) || !l || !Number.isInteger(l.max_concurrency)) throw new Error('missing fields');
+    return {
+      kind: 'ok',
+      status,
+      info: { shards: body.shards, maxConcurrency: l.max_concurrency, sessionStartLimit: { total: l.total, remaining: l.remaining, resetAfter: l.reset_after } },
+    };
+  } catch (err) {
+    return { kind: 'unavailable', message: `GET /gateway/bot returned an unreadable body (${(err as Error).message})`, status };
+  }
+}
+
+export type DiscordProblem = { reason: 'InvalidToken' | 'DiscordRateLimited' | 'DiscordUnavailable'; message: string };
+
+export interface DiscordLookup {
+  /** The latest good answer (possibly older than the refresh interval if Discord is failing). */
+  info?: GatewayBotInfo;
+  fetchedAt?: number;
+  problem?: DiscordProblem;
+  /** When to look again (ms from now). */
+  nextCheckMs: number;
+}
+
+interface Entry {
+  tokenHash: string;
+  info?: GatewayBotInfo;
+  fetchedAt?: number;
+  invalidToken?: boolean;
+  retryAt?: number;
+  failures: number;
+  problem?: DiscordProblem;
+}
+
+export const BACKOFF_BASE_MS = 1_000;
+export const BACKOFF_MAX_MS = 5 * 60_000;
+
+export class GatewayBotCache {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly apiUrl: string,
+    private readonly onRequest: (status: string) => void = () => undefined,
+    private readonly fetcher: typeof fetchGatewayBot = fetchGatewayBot,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  forget(botKey: string): void {
+    this.entries.delete(botKey);
+  }
+
+  async lookup(botKey: string, token: string, refreshMs: number, force = false): Promise<DiscordLookup> {
+    const tokenHash = createHash('sha256').update(token).digest('hex');
+    let entry = this.entries.get(botKey);
+    if (!entry || entry.tokenHash !== tokenHash) {
+      // A new or rotated token: forget what the old one taught us (including a 401).
+      entry = { tokenHash, failures: 0 };
+      this.entries.set(botKey, entry);
+    }
+    const now = this.now();
+    if (entry.invalidToken) return this.result(entry, refreshMs);
+    const fresh = entry.fetchedAt !== undefined && now - entry.fetchedAt < refreshMs && !force;
+    const waiting = entry.retryAt !== undefined && now < entry.retryAt;
+    if (fresh || waiting) return this.result(entry, refreshMs);
+
+    const res = await this.fetcher(this.apiUrl, token);
+    this.onRequest(res.status === undefined ? 'error' : String(res.status));
+    const after = this.now();
+    switch (res.kind) {
+      case 'ok':
+        Object.assign(entry, { info: res.info, fetchedAt: after, failures: 0, retryAt: undefined, problem: undefined });
+        break;
+      case 'invalid-token':
+        Object.assign(entry, { invalidToken: true, problem: { reason: 'InvalidToken', message: 'Discord rejected the bot token (401 Unauthorized); update the token Secret' } });
+        break;
+      case 'rate-limited':
+        entry.failures += 1;
+        entry.retryAt = after + res.retryAfterMs;
+        entry.problem = { reason: 'DiscordRateLimited', message: `Discord rate-limited GET /gateway/bot; retrying in ${Math.ceil(res.retryAfterMs / 1000)}s` };
+        break;
+      case 'unavailable': {
+        const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** entry.failures);
+        entry.failures += 1;
+        entry.retryAt = after + delay;
+        entry.problem = { reason: 'DiscordUnavailable', message: `${res.message}; retrying in ${Math.ceil(delay / 1000)}s` };
+        break;
+      }
+    }
+    return this.result(entry, refreshMs);
+  }
+
+  private result(entry: Entry, refreshMs: number): DiscordLookup {
+    const now = this.now();
+    let nextCheckMs = refreshMs;
+    if (entry.invalidToken) nextCheckMs = refreshMs; // nothing to do until the Secret changes
+    else if (entry.retryAt !== undefined && entry.retryAt > now) nextCheckMs = entry.retryAt - now;
+    else if (entry.fetchedAt !== undefined) nextCheckMs = Math.max(0, entry.fetchedAt + refreshMs - now);
+    return { info: entry.info, fetchedAt: entry.fetchedAt, problem: entry.problem, nextCheckMs };
+  }
+}
