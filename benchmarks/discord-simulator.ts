@@ -14,43 +14,66 @@ const members = Number(process.env.BENCH_MEMBERS ?? 50);
 const dispatches = Number(process.env.BENCH_DISPATCHES ?? 200_000);
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'discord-simulator', 'cli.js');
-const child = spawn(process.execPath, [cli, '--guilds', String(guilds), '--members', String(members),
-  '--max-concurrency', String(shards), '--seed', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const child = spawn(
+  process.execPath,
+  [
+    cli,
+    '--guilds',
+    String(guilds),
+    '--members',
+    String(members),
+    '--max-concurrency',
+    String(shards),
+    '--seed',
+    '1',
+  ],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
 const info = await new Promise<{ gatewayUrl: string; controlUrl: string; token: string }>((resolve) => {
   createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line)));
 });
-const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
+const rssMb = () =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
 
 let received = 0;
 let guildCreates = 0;
 const sockets: WebSocket[] = [];
 const identifyStart = performance.now();
 await Promise.all(
-  Array.from({ length: shards }, (_, shard) => new Promise<void>((resolve, reject) => {
-    const ws = new WebSocket(`${info.gatewayUrl}?v=10&encoding=json`);
-    sockets.push(ws);
-    let expected = -1;
-    let mine = 0;
-    ws.on('error', reject);
-    ws.on('message', (data: Buffer) => {
-      const text = data.toString();
-      if (text.includes('"t":"MESSAGE_CREATE"')) {
-        received += 1;
-        return;
-      }
-      const p = JSON.parse(text);
-      if (p.op === 10) {
-        ws.send(JSON.stringify({ op: 2, d: { token: info.token, intents: 1 | (1 << 9), shard: [shard, shards], properties: {} } }));
-        setInterval(() => ws.send('{"op":1,"d":null}'), p.d.heartbeat_interval).unref();
-      } else if (p.t === 'READY') {
-        expected = p.d.guilds.length;
-        if (expected === 0) resolve();
-      } else if (p.t === 'GUILD_CREATE') {
-        guildCreates += 1;
-        if (++mine === expected) resolve();
-      }
-    });
-  })),
+  Array.from(
+    { length: shards },
+    (_, shard) =>
+      new Promise<void>((resolve, reject) => {
+        const ws = new WebSocket(`${info.gatewayUrl}?v=10&encoding=json`);
+        sockets.push(ws);
+        let expected = -1;
+        let mine = 0;
+        ws.on('error', reject);
+        ws.on('message', (data: Buffer) => {
+          const text = data.toString();
+          if (text.includes('"t":"MESSAGE_CREATE"')) {
+            received += 1;
+            return;
+          }
+          const p = JSON.parse(text);
+          if (p.op === 10) {
+            ws.send(
+              JSON.stringify({
+                op: 2,
+                d: { token: info.token, intents: 1 | (1 << 9), shard: [shard, shards], properties: {} },
+              }),
+            );
+            setInterval(() => ws.send('{"op":1,"d":null}'), p.d.heartbeat_interval).unref();
+          } else if (p.t === 'READY') {
+            expected = p.d.guilds.length;
+            if (expected === 0) resolve();
+          } else if (p.t === 'GUILD_CREATE') {
+            guildCreates += 1;
+            if (++mine === expected) resolve();
+          }
+        });
+      }),
+  ),
 );
 const readySeconds = (performance.now() - identifyStart) / 1000;
 const rssAfterReady = rssMb();
@@ -59,11 +82,16 @@ const streamStart = performance.now();
 const res = await fetch(`${info.controlUrl}/dispatch`, {
   method: 'POST',
   headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ type: 'MESSAGE_CREATE', count: dispatches, data: { content: '', channel_id: '1', id: '1' } }),
+  body: JSON.stringify({
+    type: 'MESSAGE_CREATE',
+    count: dispatches,
+    data: { content: '', channel_id: '1', id: '1' },
+  }),
 });
 if (!res.ok) throw new Error(`dispatch failed: ${res.status} ${await res.text()}`);
 const sentSeconds = (performance.now() - streamStart) / 1000;
-while (received < dispatches && performance.now() - streamStart < 120_000) await new Promise((r) => setTimeout(r, 10));
+while (received < dispatches && performance.now() - streamStart < 120_000)
+  await new Promise((r) => setTimeout(r, 10));
 const deliveredSeconds = (performance.now() - streamStart) / 1000;
 
 const figures = {

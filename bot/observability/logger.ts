@@ -6,12 +6,19 @@ export type { Logger } from 'pino';
 
 export const LOG_LEVELS: LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-export function createLogger(component: string, level: LevelWithSilent = 'info', bindings: Record<string, unknown> = {}): Logger {
+export function createLogger(
+  component: string,
+  level: LevelWithSilent = 'info',
+  bindings: Record<string, unknown> = {},
+): Logger {
   return pino({
     level,
     base: { component, ...bindings },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-    redact: { paths: ['token', '*.token', 'authorization', '*.authorization', 'url', 'redisUrl', 'databaseUrl'], censor: '[redacted]' },
+    redact: {
+      paths: ['token', '*.token', 'authorization', '*.authorization', 'url', 'redisUrl', 'databaseUrl'],
+      censor: '[redacted]',
+    },
   });
 }

@@ -13,11 +13,15 @@ export function podCount(totalShards: number, shardsPerPod: number): number {
 }
 
 export function shardRangeOfPod(podIndex: number, totalShards: number, shardsPerPod: number): ShardRange {
-  if (!Number.isInteger(totalShards) || totalShards < 1) throw new RangeError(`total shards must be a positive integer, got ${totalShards}`);
-  if (!Number.isInteger(shardsPerPod) || shardsPerPod < 1) throw new RangeError(`shards per pod must be a positive integer, got ${shardsPerPod}`);
+  if (!Number.isInteger(totalShards) || totalShards < 1)
+    throw new RangeError(`total shards must be a positive integer, got ${totalShards}`);
+  if (!Number.isInteger(shardsPerPod) || shardsPerPod < 1)
+    throw new RangeError(`shards per pod must be a positive integer, got ${shardsPerPod}`);
   const pods = podCount(totalShards, shardsPerPod);
   if (!Number.isInteger(podIndex) || podIndex < 0 || podIndex >= pods) {
-    throw new RangeError(`pod index ${podIndex} is outside 0..${pods - 1} (${totalShards} shards, ${shardsPerPod} per pod)`);
+    throw new RangeError(
+      `pod index ${podIndex} is outside 0..${pods - 1} (${totalShards} shards, ${shardsPerPod} per pod)`,
+    );
   }
   const first = podIndex * shardsPerPod;
   return { first, last: Math.min(totalShards, first + shardsPerPod) - 1 };

@@ -3,7 +3,6 @@
 import { stringify } from 'yaml';
 import { customResourceDefinition, specSchema, statusSchema, type Schema } from './v1alpha1/schema.js';
 
-
 export const CRD_PATH = 'crds/shardwarden.io_discordbots.yaml';
 export const TYPES_PATH = 'operator/api/v1alpha1/types.generated.ts';
 

@@ -30,20 +30,85 @@ interface Setting {
 }
 
 export const SETTINGS: Setting[] = [
-  { flag: 'watch-namespaces', env: 'SHARDWARDEN_WATCH_NAMESPACES', defaultValue: '', help: 'comma-separated namespaces to watch; empty: all' },
-  { flag: 'discord-api-url', env: 'SHARDWARDEN_DISCORD_API_URL', defaultValue: 'https://discord.com/api', help: 'Discord REST base URL (without /v10)' },
-  { flag: 'leader-elect', env: 'SHARDWARDEN_LEADER_ELECT', defaultValue: 'true', help: 'elect a leader through a Lease so several replicas can run' },
-  { flag: 'lease-name', env: 'SHARDWARDEN_LEASE_NAME', defaultValue: 'shardwarden-operator', help: 'name of the leader-election Lease' },
-  { flag: 'lease-namespace', env: 'SHARDWARDEN_LEASE_NAMESPACE', defaultValue: '', help: 'namespace of the Lease (default: POD_NAMESPACE, else default)' },
-  { flag: 'lease-duration', env: 'SHARDWARDEN_LEASE_DURATION', defaultValue: '15s', help: 'how long a lease is valid without renewal' },
-  { flag: 'renew-deadline', env: 'SHARDWARDEN_RENEW_DEADLINE', defaultValue: '10s', help: 'the leader gives up if it cannot renew for this long' },
-  { flag: 'retry-period', env: 'SHARDWARDEN_RETRY_PERIOD', defaultValue: '2s', help: 'how often to try to acquire or renew' },
-  { flag: 'identity', env: 'SHARDWARDEN_IDENTITY', defaultValue: '', help: 'leader-election identity (default: POD_NAME, else host and pid)' },
-  { flag: 'http-host', env: 'SHARDWARDEN_HTTP_HOST', defaultValue: '0.0.0.0', help: 'address for /metrics, /healthz, /readyz' },
-  { flag: 'http-port', env: 'SHARDWARDEN_HTTP_PORT', defaultValue: '8080', help: 'port for /metrics, /healthz, /readyz (0: any free port)' },
+  {
+    flag: 'watch-namespaces',
+    env: 'SHARDWARDEN_WATCH_NAMESPACES',
+    defaultValue: '',
+    help: 'comma-separated namespaces to watch; empty: all',
+  },
+  {
+    flag: 'discord-api-url',
+    env: 'SHARDWARDEN_DISCORD_API_URL',
+    defaultValue: 'https://discord.com/api',
+    help: 'Discord REST base URL (without /v10)',
+  },
+  {
+    flag: 'leader-elect',
+    env: 'SHARDWARDEN_LEADER_ELECT',
+    defaultValue: 'true',
+    help: 'elect a leader through a Lease so several replicas can run',
+  },
+  {
+    flag: 'lease-name',
+    env: 'SHARDWARDEN_LEASE_NAME',
+    defaultValue: 'shardwarden-operator',
+    help: 'name of the leader-election Lease',
+  },
+  {
+    flag: 'lease-namespace',
+    env: 'SHARDWARDEN_LEASE_NAMESPACE',
+    defaultValue: '',
+    help: 'namespace of the Lease (default: POD_NAMESPACE, else default)',
+  },
+  {
+    flag: 'lease-duration',
+    env: 'SHARDWARDEN_LEASE_DURATION',
+    defaultValue: '15s',
+    help: 'how long a lease is valid without renewal',
+  },
+  {
+    flag: 'renew-deadline',
+    env: 'SHARDWARDEN_RENEW_DEADLINE',
+    defaultValue: '10s',
+    help: 'the leader gives up if it cannot renew for this long',
+  },
+  {
+    flag: 'retry-period',
+    env: 'SHARDWARDEN_RETRY_PERIOD',
+    defaultValue: '2s',
+    help: 'how often to try to acquire or renew',
+  },
+  {
+    flag: 'identity',
+    env: 'SHARDWARDEN_IDENTITY',
+    defaultValue: '',
+    help: 'leader-election identity (default: POD_NAME, else host and pid)',
+  },
+  {
+    flag: 'http-host',
+    env: 'SHARDWARDEN_HTTP_HOST',
+    defaultValue: '0.0.0.0',
+    help: 'address for /metrics, /healthz, /readyz',
+  },
+  {
+    flag: 'http-port',
+    env: 'SHARDWARDEN_HTTP_PORT',
+    defaultValue: '8080',
+    help: 'port for /metrics, /healthz, /readyz (0: any free port)',
+  },
   { flag: 'log-level', env: 'SHARDWARDEN_LOG_LEVEL', defaultValue: 'info', help: LOG_LEVELS.join(', ') },
-  { flag: 'resync-period', env: 'SHARDWARDEN_RESYNC_PERIOD', defaultValue: '10m', help: 'every DiscordBot is reconciled at least this often' },
-  { flag: 'max-concurrent-reconciles', env: 'SHARDWARDEN_MAX_CONCURRENT_RECONCILES', defaultValue: '4', help: 'bots reconciled in parallel (one reconcile per bot at a time)' },
+  {
+    flag: 'resync-period',
+    env: 'SHARDWARDEN_RESYNC_PERIOD',
+    defaultValue: '10m',
+    help: 'every DiscordBot is reconciled at least this often',
+  },
+  {
+    flag: 'max-concurrent-reconciles',
+    env: 'SHARDWARDEN_MAX_CONCURRENT_RECONCILES',
+    defaultValue: '4',
+    help: 'bots reconciled in parallel (one reconcile per bot at a time)',
+  },
 ];
 
 export class ConfigError extends Error {}
@@ -57,7 +122,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
     const setting = m && SETTINGS.find((s) => s.flag === m[1]);
     if (!m || !setting) {
-      problems.push(`unknown argument ${arg.split('=')[0]} (known: ${SETTINGS.map((s) => `--${s.flag}`).join(', ')})`);
+      problems.push(
+        `unknown argument ${arg.split('=')[0]} (known: ${SETTINGS.map((s) => `--${s.flag}`).join(', ')})`,
+      );
       continue;
     }
     flags.set(setting.flag, m[2] ?? 'true');
@@ -79,7 +146,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
   };
   const integer = (flag: string, min: number, max: number): number => {
     const n = Number(raw(flag));
-    if (!Number.isInteger(n) || n < min || n > max) problems.push(`${where(flag)}: "${raw(flag)}" must be an integer from ${min} to ${max}`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      problems.push(`${where(flag)}: "${raw(flag)}" must be an integer from ${min} to ${max}`);
     return n;
   };
   const boolean = (flag: string): boolean => {
@@ -88,8 +156,13 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     return v === 'true';
   };
 
-  const watchNamespaces = raw('watch-namespaces').split(',').map((s) => s.trim()).filter(Boolean);
-  for (const ns of watchNamespaces) if (!DNS_LABEL.test(ns)) problems.push(`${where('watch-namespaces')}: "${ns}" is not a valid namespace name`);
+  const watchNamespaces = raw('watch-namespaces')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const ns of watchNamespaces)
+    if (!DNS_LABEL.test(ns))
+      problems.push(`${where('watch-namespaces')}: "${ns}" is not a valid namespace name`);
   const discordApiUrl = raw('discord-api-url').replace(/\/+$/, '');
   try {
     const u = new URL(discordApiUrl);
@@ -98,7 +171,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     problems.push(`${where('discord-api-url')}: "${discordApiUrl}" is not an http(s) URL`);
   }
   const logLevel = raw('log-level') as OperatorConfig['logLevel'];
-  if (!LOG_LEVELS.includes(logLevel)) problems.push(`${where('log-level')}: "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`);
+  if (!LOG_LEVELS.includes(logLevel))
+    problems.push(`${where('log-level')}: "${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`);
 
   const config: OperatorConfig = {
     watchNamespaces,
@@ -122,7 +196,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
   if (config.retryPeriodMs && config.renewDeadlineMs && config.retryPeriodMs >= config.renewDeadlineMs) {
     problems.push(`${where('retry-period')} must be shorter than ${where('renew-deadline')}`);
   }
-  if (!DNS_LABEL.test(config.leaseNamespace)) problems.push(`${where('lease-namespace')}: "${config.leaseNamespace}" is not a valid namespace name`);
+  if (!DNS_LABEL.test(config.leaseNamespace))
+    problems.push(`${where('lease-namespace')}: "${config.leaseNamespace}" is not a valid namespace name`);
   if (problems.length) throw new ConfigError(`invalid operator configuration:\n  ${problems.join('\n  ')}`);
   return config;
 }

@@ -9,6 +9,7 @@ export function parseDuration(text: string): number {
     total += Number(m[1]) * UNIT_MS[m[2]!]!;
     matched = re.lastIndex;
   }
-  if (text.length === 0 || matched !== text.length) throw new Error(`"${text}" is not a duration (examples: 500ms, 15s, 1h30m)`);
+  if (text.length === 0 || matched !== text.length)
+    throw new Error(`"${text}" is not a duration (examples: 500ms, 15s, 1h30m)`);
   return total;
 }

@@ -16,15 +16,25 @@ export type FetchResult =
   | { kind: 'rate-limited'; retryAfterMs: number }
   | { kind: 'unavailable'; message: string };
 
-export async function fetchGatewayBot(apiUrl: string, token: string, timeoutMs = 10_000): Promise<FetchResult & { status?: number }> {
+export async function fetchGatewayBot(
+  apiUrl: string,
+  token: string,
+  timeoutMs = 10_000,
+): Promise<FetchResult & { status?: number }> {
   let res: Response;
   try {
     res = await fetch(`${apiUrl}/v10/gateway/bot`, {
-      headers: { authorization: `Bot ${token}`, 'user-agent': 'DiscordBot (https://shardwarden.io, 0.1) Shardwarden' },
+      headers: {
+        authorization: `Bot ${token}`,
+        'user-agent': 'DiscordBot (https://shardwarden.io, 0.1) Shardwarden',
+      },
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
-    return { kind: 'unavailable', message: `GET /gateway/bot failed: ${(err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message}` };
+    return {
+      kind: 'unavailable',
+      message: `GET /gateway/bot failed: ${(err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message}`,
+    };
   }
   const status = res.status;
   const text = await res.text().catch(() => '');
@@ -38,22 +48,38 @@ export async function fetchGatewayBot(apiUrl: string, token: string, timeoutMs =
     }
     return { kind: 'rate-limited', retryAfterMs: Math.max(1000, retryAfterMs), status };
   }
-  if (status !== 200) return { kind: 'unavailable', message: `GET /gateway/bot answered HTTP ${status}`, status };
+  if (status !== 200)
+    return { kind: 'unavailable', message: `GET /gateway/bot answered HTTP ${status}`, status };
   try {
-    const body = JSON.parse(text) as { shards: number; session_start_limit: { total: number; remaining: number; reset_after: number; max_concurrency: number } };
+    const body = JSON.parse(text) as {
+      shards: number;
+      session_start_limit: { total: number; remaining: number; reset_after: number; max_concurrency: number };
+    };
     const l = body.session_start_limit;
-    if (!Number.isInteger(body.shards) || !l || !Number.isInteger(l.max_concurrency)) throw new Error('missing fields');
+    if (!Number.isInteger(body.shards) || !l || !Number.isInteger(l.max_concurrency))
+      throw new Error('missing fields');
     return {
       kind: 'ok',
       status,
-      info: { shards: body.shards, maxConcurrency: l.max_concurrency, sessionStartLimit: { total: l.total, remaining: l.remaining, resetAfter: l.reset_after } },
+      info: {
+        shards: body.shards,
+        maxConcurrency: l.max_concurrency,
+        sessionStartLimit: { total: l.total, remaining: l.remaining, resetAfter: l.reset_after },
+      },
     };
   } catch (err) {
-    return { kind: 'unavailable', message: `GET /gateway/bot returned an unreadable body (${(err as Error).message})`, status };
+    return {
+      kind: 'unavailable',
+      message: `GET /gateway/bot returned an unreadable body (${(err as Error).message})`,
+      status,
+    };
   }
 }
 
-export type DiscordProblem = { reason: 'InvalidToken' | 'DiscordRateLimited' | 'DiscordUnavailable'; message: string };
+export type DiscordProblem = {
+  reason: 'InvalidToken' | 'DiscordRateLimited' | 'DiscordUnavailable';
+  message: string;
+};
 
 export interface DiscordLookup {
   /** The latest good answer (possibly older than the refresh interval if Discord is failing). */
@@ -110,21 +136,39 @@ export class GatewayBotCache {
     const after = this.now();
     switch (res.kind) {
       case 'ok':
-        Object.assign(entry, { info: res.info, fetchedAt: after, failures: 0, retryAt: undefined, problem: undefined });
+        Object.assign(entry, {
+          info: res.info,
+          fetchedAt: after,
+          failures: 0,
+          retryAt: undefined,
+          problem: undefined,
+        });
         break;
       case 'invalid-token':
-        Object.assign(entry, { invalidToken: true, problem: { reason: 'InvalidToken', message: 'Discord rejected the bot token (401 Unauthorized); update the token Secret' } });
+        Object.assign(entry, {
+          invalidToken: true,
+          problem: {
+            reason: 'InvalidToken',
+            message: 'Discord rejected the bot token (401 Unauthorized); update the token Secret',
+          },
+        });
         break;
       case 'rate-limited':
         entry.failures += 1;
         entry.retryAt = after + res.retryAfterMs;
-        entry.problem = { reason: 'DiscordRateLimited', message: `Discord rate-limited GET /gateway/bot; retrying in ${Math.ceil(res.retryAfterMs / 1000)}s` };
+        entry.problem = {
+          reason: 'DiscordRateLimited',
+          message: `Discord rate-limited GET /gateway/bot; retrying in ${Math.ceil(res.retryAfterMs / 1000)}s`,
+        };
         break;
       case 'unavailable': {
         const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** entry.failures);
         entry.failures += 1;
         entry.retryAt = after + delay;
-        entry.problem = { reason: 'DiscordUnavailable', message: `${res.message}; retrying in ${Math.ceil(delay / 1000)}s` };
+        entry.problem = {
+          reason: 'DiscordUnavailable',
+          message: `${res.message}; retrying in ${Math.ceil(delay / 1000)}s`,
+        };
         break;
       }
     }
@@ -134,7 +178,8 @@ export class GatewayBotCache {
   private result(entry: Entry, refreshMs: number): DiscordLookup {
     const now = this.now();
     let nextCheckMs = refreshMs;
-    if (entry.invalidToken) nextCheckMs = refreshMs; // nothing to do until the Secret changes
+    if (entry.invalidToken)
+      nextCheckMs = refreshMs; // nothing to do until the Secret changes
     else if (entry.retryAt !== undefined && entry.retryAt > now) nextCheckMs = entry.retryAt - now;
     else if (entry.fetchedAt !== undefined) nextCheckMs = Math.max(0, entry.fetchedAt + refreshMs - now);
     return { info: entry.info, fetchedAt: entry.fetchedAt, problem: entry.problem, nextCheckMs };

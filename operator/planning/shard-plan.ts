@@ -26,7 +26,9 @@ export function planShards(sharding: ShardingSpec, discord: DiscordRecommendatio
     shards = sharding.shards;
   } else {
     // Discord's count assumes ~1000 guilds per shard; scale it to the guilds per shard asked for.
-    const scaled = Math.ceil((Math.max(1, discord.shards) * DISCORD_GUILDS_PER_SHARD) / sharding.guildsPerShard);
+    const scaled = Math.ceil(
+      (Math.max(1, discord.shards) * DISCORD_GUILDS_PER_SHARD) / sharding.guildsPerShard,
+    );
     // Large bots identify in max_concurrency buckets; a multiple of it keeps the buckets full
     // (Discord requires it for large bot sharding).
     shards = maxConcurrency > 1 ? Math.ceil(scaled / maxConcurrency) * maxConcurrency : Math.max(1, scaled);
@@ -46,5 +48,12 @@ export function podRanges(plan: ShardPlan): ShardRange[] {
 }
 
 export function samePlan(a: ShardPlan | undefined, b: ShardPlan): boolean {
-  return !!a && a.shards === b.shards && a.shardsPerPod === b.shardsPerPod && a.pods === b.pods && a.clustersPerPod === b.clustersPerPod && a.maxConcurrency === b.maxConcurrency;
+  return (
+    !!a &&
+    a.shards === b.shards &&
+    a.shardsPerPod === b.shardsPerPod &&
+    a.pods === b.pods &&
+    a.clustersPerPod === b.clustersPerPod &&
+    a.maxConcurrency === b.maxConcurrency
+  );
 }

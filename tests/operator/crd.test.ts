@@ -14,7 +14,12 @@ const valid = {
   },
 };
 
-type Bot = { apiVersion: string; kind: string; metadata: Record<string, unknown>; spec: Record<string, unknown> };
+type Bot = {
+  apiVersion: string;
+  kind: string;
+  metadata: Record<string, unknown>;
+  spec: Record<string, unknown>;
+};
 const withSpec = (patch: Record<string, unknown>): Bot => ({ ...valid, spec: { ...valid.spec, ...patch } });
 const without = (field: string): Bot => {
   const spec: Record<string, unknown> = { ...valid.spec };
@@ -28,27 +33,103 @@ const invalid: [string, Bot, string[]][] = [
   ['image empty', withSpec({ image: '' }), ['spec.image', 'at least 1 chars long']],
   ['image with spaces', withSpec({ image: 'my image' }), ['spec.image', 'should match']],
   ['tokenSecretRef missing', without('tokenSecretRef'), ['spec.tokenSecretRef', 'Required value']],
-  ['token Secret name not a DNS name', withSpec({ tokenSecretRef: { name: 'Bad_Name' } }), ['spec.tokenSecretRef.name', 'should match']],
-  ['token Secret key with a slash', withSpec({ tokenSecretRef: { name: 'a', key: 'a/b' } }), ['spec.tokenSecretRef.key', 'should match']],
+  [
+    'token Secret name not a DNS name',
+    withSpec({ tokenSecretRef: { name: 'Bad_Name' } }),
+    ['spec.tokenSecretRef.name', 'should match'],
+  ],
+  [
+    'token Secret key with a slash',
+    withSpec({ tokenSecretRef: { name: 'a', key: 'a/b' } }),
+    ['spec.tokenSecretRef.key', 'should match'],
+  ],
   ['redis missing', without('redis'), ['spec.redis', 'Required value']],
-  ['database without urlSecretRef', withSpec({ database: {} }), ['spec.database.urlSecretRef', 'Required value']],
-  ['unknown intent', withSpec({ intents: ['Everything'] }), ['spec.intents[0]', 'Unsupported value: "Everything"']],
+  [
+    'database without urlSecretRef',
+    withSpec({ database: {} }),
+    ['spec.database.urlSecretRef', 'Required value'],
+  ],
+  [
+    'unknown intent',
+    withSpec({ intents: ['Everything'] }),
+    ['spec.intents[0]', 'Unsupported value: "Everything"'],
+  ],
   ['duplicate intent', withSpec({ intents: ['Guilds', 'Guilds'] }), ['spec.intents[1]', 'Duplicate value']],
-  ['event not in Discord\'s form', withSpec({ events: ['message_create'] }), ['spec.events[0]', 'should match']],
-  ['unknown sharding mode', withSpec({ sharding: { mode: 'Sometimes' } }), ['spec.sharding.mode', 'Unsupported value']],
-  ['Fixed without shards', withSpec({ sharding: { mode: 'Fixed' } }), ['spec.sharding.shards', 'shards must be greater than 0 when mode is Fixed']],
-  ['shards in Auto mode', withSpec({ sharding: { shards: 5 } }), ['spec.sharding.shards', 'only used in Fixed mode']],
-  ['more clusters than shards per pod', withSpec({ sharding: { shardsPerPod: 2, clustersPerPod: 3 } }), ['spec.sharding.clustersPerPod', 'must not exceed shardsPerPod']],
-  ['guildsPerShard above Discord\'s 2500', withSpec({ sharding: { guildsPerShard: 3000 } }), ['spec.sharding.guildsPerShard', 'less than or equal to 2500']],
-  ['refreshInterval not a duration', withSpec({ sharding: { refreshInterval: 'soon' } }), ['spec.sharding.refreshInterval', 'should match']],
-  ['refreshInterval too short', withSpec({ sharding: { refreshInterval: '10s' } }), ['spec.sharding.refreshInterval', 'between 1m and 24h']],
-  ['unknown reshard strategy', withSpec({ sharding: { reshardStrategy: 'Yolo' } }), ['spec.sharding.reshardStrategy', 'Unsupported value']],
-  ['maxReplicas below minReplicas', withSpec({ worker: { minReplicas: 5, maxReplicas: 2 } }), ['spec.worker.maxReplicas', 'greater than or equal to minReplicas']],
-  ['negative minReplicas', withSpec({ worker: { minReplicas: -1 } }), ['spec.worker.minReplicas', 'greater than or equal to 0']],
-  ['unknown autoscaler', withSpec({ worker: { autoscaler: 'HPA' } }), ['spec.worker.autoscaler', 'Unsupported value']],
-  ['worker concurrency 0', withSpec({ worker: { concurrency: 0 } }), ['spec.worker.concurrency', 'greater than or equal to 1']],
-  ['RPC URL that is not http(s)', withSpec({ chain: { rpcUrls: ['ftp://node'] } }), ['spec.chain.rpcUrls[0]', 'should match']],
-  ['name too long for derived object names', { ...valid, metadata: { ...valid.metadata, name: 'a'.repeat(41) } }, ['metadata.name must be at most 40 characters']],
+  [
+    "event not in Discord's form",
+    withSpec({ events: ['message_create'] }),
+    ['spec.events[0]', 'should match'],
+  ],
+  [
+    'unknown sharding mode',
+    withSpec({ sharding: { mode: 'Sometimes' } }),
+    ['spec.sharding.mode', 'Unsupported value'],
+  ],
+  [
+    'Fixed without shards',
+    withSpec({ sharding: { mode: 'Fixed' } }),
+    ['spec.sharding.shards', 'shards must be greater than 0 when mode is Fixed'],
+  ],
+  [
+    'shards in Auto mode',
+    withSpec({ sharding: { shards: 5 } }),
+    ['spec.sharding.shards', 'only used in Fixed mode'],
+  ],
+  [
+    'more clusters than shards per pod',
+    withSpec({ sharding: { shardsPerPod: 2, clustersPerPod: 3 } }),
+    ['spec.sharding.clustersPerPod', 'must not exceed shardsPerPod'],
+  ],
+  [
+    "guildsPerShard above Discord's 2500",
+    withSpec({ sharding: { guildsPerShard: 3000 } }),
+    ['spec.sharding.guildsPerShard', 'less than or equal to 2500'],
+  ],
+  [
+    'refreshInterval not a duration',
+    withSpec({ sharding: { refreshInterval: 'soon' } }),
+    ['spec.sharding.refreshInterval', 'should match'],
+  ],
+  [
+    'refreshInterval too short',
+    withSpec({ sharding: { refreshInterval: '10s' } }),
+    ['spec.sharding.refreshInterval', 'between 1m and 24h'],
+  ],
+  [
+    'unknown reshard strategy',
+    withSpec({ sharding: { reshardStrategy: 'Yolo' } }),
+    ['spec.sharding.reshardStrategy', 'Unsupported value'],
+  ],
+  [
+    'maxReplicas below minReplicas',
+    withSpec({ worker: { minReplicas: 5, maxReplicas: 2 } }),
+    ['spec.worker.maxReplicas', 'greater than or equal to minReplicas'],
+  ],
+  [
+    'negative minReplicas',
+    withSpec({ worker: { minReplicas: -1 } }),
+    ['spec.worker.minReplicas', 'greater than or equal to 0'],
+  ],
+  [
+    'unknown autoscaler',
+    withSpec({ worker: { autoscaler: 'HPA' } }),
+    ['spec.worker.autoscaler', 'Unsupported value'],
+  ],
+  [
+    'worker concurrency 0',
+    withSpec({ worker: { concurrency: 0 } }),
+    ['spec.worker.concurrency', 'greater than or equal to 1'],
+  ],
+  [
+    'RPC URL that is not http(s)',
+    withSpec({ chain: { rpcUrls: ['ftp://node'] } }),
+    ['spec.chain.rpcUrls[0]', 'should match'],
+  ],
+  [
+    'name too long for derived object names',
+    { ...valid, metadata: { ...valid.metadata, name: 'a'.repeat(41) } },
+    ['metadata.name must be at most 40 characters'],
+  ],
 ];
 
 describe('DiscordBot CRD', () => {
@@ -56,8 +137,16 @@ describe('DiscordBot CRD', () => {
   beforeAll(async () => {
     cp = await startControlPlane();
     cp.kubectl(['apply', '--server-side', '-f', CRD_PATH]);
-    await waitUntil('DiscordBot CRD established', async () =>
-      cp.kubectl(['get', 'crd', 'discordbots.shardwarden.io', '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}']) === 'True',
+    await waitUntil(
+      'DiscordBot CRD established',
+      async () =>
+        cp.kubectl([
+          'get',
+          'crd',
+          'discordbots.shardwarden.io',
+          '-o',
+          'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+        ]) === 'True',
     );
   }, 120_000);
   afterAll(() => cp?.stop());
@@ -69,7 +158,9 @@ describe('DiscordBot CRD', () => {
   });
 
   test('a minimal DiscordBot is accepted and gets every default', () => {
-    const out = JSON.parse(cp.kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], JSON.stringify(valid)));
+    const out = JSON.parse(
+      cp.kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], JSON.stringify(valid)),
+    );
     expect(out.spec).toEqual({
       ...valid.spec,
       imagePullPolicy: 'IfNotPresent',
@@ -77,9 +168,24 @@ describe('DiscordBot CRD', () => {
       redis: { urlSecretRef: { name: 'sietch-redis', key: 'url' } },
       intents: ['Guilds'],
       events: ['INTERACTION_CREATE', 'GUILD_CREATE', 'GUILD_DELETE'],
-      sharding: { mode: 'Auto', shards: 0, guildsPerShard: 1000, shardsPerPod: 16, clustersPerPod: 2, refreshInterval: '1h', reshardStrategy: 'BlueGreen' },
+      sharding: {
+        mode: 'Auto',
+        shards: 0,
+        guildsPerShard: 1000,
+        shardsPerPod: 16,
+        clustersPerPod: 2,
+        refreshInterval: '1h',
+        reshardStrategy: 'BlueGreen',
+      },
       gateway: {},
-      worker: { autoscaler: 'Builtin', minReplicas: 1, maxReplicas: 20, targetBacklogPerReplica: 200, scaleDownStabilizationSeconds: 300, concurrency: 50 },
+      worker: {
+        autoscaler: 'Builtin',
+        minReplicas: 1,
+        maxReplicas: 20,
+        targetBacklogPerReplica: 200,
+        scaleDownStabilizationSeconds: 300,
+        concurrency: 50,
+      },
     });
   });
 
@@ -87,14 +193,15 @@ describe('DiscordBot CRD', () => {
     expect(invalid.length).toBeGreaterThanOrEqual(15);
     const failures: string[] = [];
     for (const [name, bot, expected] of invalid) {
-      let message = '';
+      let message: string;
       try {
         cp.kubectl(['apply', '--dry-run=server', '-f', '-'], JSON.stringify(bot));
         message = '(accepted)';
       } catch (err) {
         message = String((err as { stderr?: string }).stderr);
       }
-      for (const part of expected) if (!message.includes(part)) failures.push(`${name}: expected "${part}" in: ${message.trim()}`);
+      for (const part of expected)
+        if (!message.includes(part)) failures.push(`${name}: expected "${part}" in: ${message.trim()}`);
     }
     expect(failures).toEqual([]);
   });
@@ -111,6 +218,8 @@ describe('DiscordBot CRD', () => {
     expect(explained).toContain('How many shards, and how they are spread over gateway pods.');
     expect(explained).toMatch(/guildsPerShard\s+<integer>/);
     expect(explained).toContain("Discord's recommendation");
-    expect(cp.kubectl(['explain', 'discordbot.spec.worker.targetBacklogPerReplica'])).toContain('ceil(backlog / this)');
+    expect(cp.kubectl(['explain', 'discordbot.spec.worker.targetBacklogPerReplica'])).toContain(
+      'ceil(backlog / this)',
+    );
   });
 });

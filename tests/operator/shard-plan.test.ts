@@ -4,7 +4,14 @@ import { planShards, podRanges } from '../../operator/planning/shard-plan.js';
 import type { ShardingSpec } from '../../operator/api/v1alpha1/types.js';
 
 const spec = (s: Partial<ShardingSpec> = {}): ShardingSpec => ({
-  mode: 'Auto', shards: 0, guildsPerShard: 1000, shardsPerPod: 16, clustersPerPod: 2, refreshInterval: '1h', reshardStrategy: 'BlueGreen', ...s,
+  mode: 'Auto',
+  shards: 0,
+  guildsPerShard: 1000,
+  shardsPerPod: 16,
+  clustersPerPod: 2,
+  refreshInterval: '1h',
+  reshardStrategy: 'BlueGreen',
+  ...s,
 });
 
 describe('planShards', () => {
@@ -16,16 +23,39 @@ describe('planShards', () => {
     ['Auto rounds up to a multiple of max_concurrency', spec(), 27, 16, 32, 2, 2],
     ['Auto never plans zero shards', spec(), 0, 1, 1, 1, 1],
     ['Fixed ignores the recommendation', spec({ mode: 'Fixed', shards: 10 }), 27, 16, 10, 1, 2],
-    ['clustersPerPod is capped by shards in a pod', spec({ mode: 'Fixed', shards: 1, clustersPerPod: 4, shardsPerPod: 4 }), 1, 1, 1, 1, 1],
-    ['one shard per pod', spec({ mode: 'Fixed', shards: 3, shardsPerPod: 1, clustersPerPod: 1 }), 1, 1, 3, 3, 1],
+    [
+      'clustersPerPod is capped by shards in a pod',
+      spec({ mode: 'Fixed', shards: 1, clustersPerPod: 4, shardsPerPod: 4 }),
+      1,
+      1,
+      1,
+      1,
+      1,
+    ],
+    [
+      'one shard per pod',
+      spec({ mode: 'Fixed', shards: 3, shardsPerPod: 1, clustersPerPod: 1 }),
+      1,
+      1,
+      3,
+      3,
+      1,
+    ],
   ])('%s', (_d, s, recommended, maxConcurrency, shards, pods, clusters) => {
     const plan = planShards(s, { shards: recommended, maxConcurrency });
     expect(plan).toMatchObject({ shards, pods, clustersPerPod: clusters, maxConcurrency });
   });
 
   test('pod ranges are contiguous blocks of shardsPerPod, the last one shorter', () => {
-    const plan = planShards(spec({ mode: 'Fixed', shards: 40, shardsPerPod: 16 }), { shards: 1, maxConcurrency: 1 });
-    expect(podRanges(plan)).toEqual([{ first: 0, last: 15 }, { first: 16, last: 31 }, { first: 32, last: 39 }]);
+    const plan = planShards(spec({ mode: 'Fixed', shards: 40, shardsPerPod: 16 }), {
+      shards: 1,
+      maxConcurrency: 1,
+    });
+    expect(podRanges(plan)).toEqual([
+      { first: 0, last: 15 },
+      { first: 16, last: 31 },
+      { first: 32, last: 39 },
+    ]);
   });
 
   test('property: every shard is in exactly one pod, ranges are contiguous and in order, no pod is empty', () => {
@@ -42,7 +72,13 @@ describe('planShards', () => {
         }),
         (p) => {
           const plan = planShards(
-            spec({ mode: p.mode, shards: p.mode === 'Fixed' ? p.fixed : 0, guildsPerShard: p.guildsPerShard, shardsPerPod: p.shardsPerPod, clustersPerPod: Math.min(p.clustersPerPod, p.shardsPerPod) }),
+            spec({
+              mode: p.mode,
+              shards: p.mode === 'Fixed' ? p.fixed : 0,
+              guildsPerShard: p.guildsPerShard,
+              shardsPerPod: p.shardsPerPod,
+              clustersPerPod: Math.min(p.clustersPerPod, p.shardsPerPod),
+            }),
             { shards: p.recommended, maxConcurrency: p.maxConcurrency },
           );
           expect(plan.shards).toBeGreaterThanOrEqual(1);
@@ -78,14 +114,19 @@ describe('shard ranges as a pod derives them', () => {
 
   test('property: cluster split covers the range in order with sizes differing by at most one', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 500 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 64 }), (first, len, clusters) => {
-        const parts = splitOverClusters({ first, last: first + len - 1 }, clusters);
-        expect(parts.flat()).toEqual(Array.from({ length: len }, (_, i) => first + i));
-        expect(parts.length).toBe(Math.min(clusters, len));
-        const sizes = parts.map((p) => p.length);
-        expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
-        expect(Math.min(...sizes)).toBeGreaterThan(0);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 500 }),
+        fc.integer({ min: 1, max: 300 }),
+        fc.integer({ min: 1, max: 64 }),
+        (first, len, clusters) => {
+          const parts = splitOverClusters({ first, last: first + len - 1 }, clusters);
+          expect(parts.flat()).toEqual(Array.from({ length: len }, (_, i) => first + i));
+          expect(parts.length).toBe(Math.min(clusters, len));
+          const sizes = parts.map((p) => p.length);
+          expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+          expect(Math.min(...sizes)).toBeGreaterThan(0);
+        },
+      ),
     );
   });
 });

@@ -89,10 +89,13 @@ describe('WorkQueue', () => {
 
   test('stop() waits for in-flight work and takes no more', async () => {
     let finished = false;
-    const q = new WorkQueue(async () => {
-      await tick(30);
-      finished = true;
-    }, { concurrency: 1 });
+    const q = new WorkQueue(
+      async () => {
+        await tick(30);
+        finished = true;
+      },
+      { concurrency: 1 },
+    );
     q.start();
     q.add('a');
     await tick();

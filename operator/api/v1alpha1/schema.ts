@@ -6,10 +6,26 @@ export const KIND = 'DiscordBot';
 export const PLURAL = 'discordbots';
 
 export const INTENT_NAMES = [
-  'Guilds', 'GuildMembers', 'GuildModeration', 'GuildExpressions', 'GuildIntegrations', 'GuildWebhooks',
-  'GuildInvites', 'GuildVoiceStates', 'GuildPresences', 'GuildMessages', 'GuildMessageReactions',
-  'GuildMessageTyping', 'DirectMessages', 'DirectMessageReactions', 'DirectMessageTyping', 'MessageContent',
-  'GuildScheduledEvents', 'AutoModerationConfiguration', 'AutoModerationExecution', 'GuildMessagePolls',
+  'Guilds',
+  'GuildMembers',
+  'GuildModeration',
+  'GuildExpressions',
+  'GuildIntegrations',
+  'GuildWebhooks',
+  'GuildInvites',
+  'GuildVoiceStates',
+  'GuildPresences',
+  'GuildMessages',
+  'GuildMessageReactions',
+  'GuildMessageTyping',
+  'DirectMessages',
+  'DirectMessageReactions',
+  'DirectMessageTyping',
+  'MessageContent',
+  'GuildScheduledEvents',
+  'AutoModerationConfiguration',
+  'AutoModerationExecution',
+  'GuildMessagePolls',
   'DirectMessagePolls',
 ] as const;
 
@@ -39,125 +55,292 @@ export interface Schema {
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 const DURATION = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
 
-const str = (description: string, extra: Partial<Schema> = {}): Schema => ({ type: 'string', description, ...extra });
+const str = (description: string, extra: Partial<Schema> = {}): Schema => ({
+  type: 'string',
+  description,
+  ...extra,
+});
 const int = (description: string, minimum: number, maximum: number, def?: number): Schema => ({
-  type: 'integer', description, minimum, maximum, ...(def === undefined ? {} : { default: def }),
+  type: 'integer',
+  description,
+  minimum,
+  maximum,
+  ...(def === undefined ? {} : { default: def }),
 });
-const obj = (description: string, properties: Record<string, Schema>, extra: Partial<Schema> = {}): Schema => ({
-  type: 'object', description, properties, ...extra,
+const obj = (
+  description: string,
+  properties: Record<string, Schema>,
+  extra: Partial<Schema> = {},
+): Schema => ({
+  type: 'object',
+  description,
+  properties,
+  ...extra,
 });
-const freeform = (description: string): Schema => ({ type: 'object', description, 'x-kubernetes-preserve-unknown-fields': true });
+const freeform = (description: string): Schema => ({
+  type: 'object',
+  description,
+  'x-kubernetes-preserve-unknown-fields': true,
+});
 
 /**
  * An object whose default is made of its fields' defaults. (Defaulting `{}` is not enough:
  * the apiserver checks CEL rules against the default literally, without nested defaults.)
  */
-const defaultedObj = (description: string, properties: Record<string, Schema>, extra: Partial<Schema> = {}): Schema => {
-  const defaults = Object.fromEntries(Object.entries(properties).filter(([, p]) => p.default !== undefined).map(([k, p]) => [k, p.default]));
+const defaultedObj = (
+  description: string,
+  properties: Record<string, Schema>,
+  extra: Partial<Schema> = {},
+): Schema => {
+  const defaults = Object.fromEntries(
+    Object.entries(properties)
+      .filter(([, p]) => p.default !== undefined)
+      .map(([k, p]) => [k, p.default]),
+  );
   return obj(description, properties, { ...extra, default: defaults });
 };
 
 const secretKeyRef = (what: string, defaultKey: string): Schema =>
-  obj(`The Secret (in the bot's namespace) and key that hold ${what}.`, {
-    name: str('Name of the Secret.', { minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN }),
-    key: str(`Key in the Secret's data.`, { minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: defaultKey }),
-  }, { required: ['name'] });
+  obj(
+    `The Secret (in the bot's namespace) and key that hold ${what}.`,
+    {
+      name: str('Name of the Secret.', { minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN }),
+      key: str(`Key in the Secret's data.`, {
+        minLength: 1,
+        maxLength: 253,
+        pattern: '^[-._a-zA-Z0-9]+$',
+        default: defaultKey,
+      }),
+    },
+    { required: ['name'] },
+  );
 
 const resources = (what: string) =>
-  freeform(`Compute resources (requests and limits) of each ${what} container, as in a Pod's container spec.`);
+  freeform(
+    `Compute resources (requests and limits) of each ${what} container, as in a Pod's container spec.`,
+  );
 
-export const specSchema: Schema = obj('What the bot is and how it should run.', {
-  image: str('Container image of the bot: Shardwarden\'s runtime image, or one built on it that adds the bot\'s handlers.', {
-    minLength: 1, maxLength: 512, pattern: '^\\S+$',
-  }),
-  imagePullPolicy: str('Image pull policy of every container.', { enum: ['Always', 'IfNotPresent', 'Never'], default: 'IfNotPresent' }),
-  tokenSecretRef: secretKeyRef('the Discord bot token', 'token'),
-  intents: {
-    type: 'array',
-    description: 'Gateway intents the shards identify with (discord.js GatewayIntentBits names). Least privilege: only Guilds by default.',
-    items: { type: 'string', enum: [...INTENT_NAMES] },
-    maxItems: INTENT_NAMES.length,
-    'x-kubernetes-list-type': 'set',
-    default: ['Guilds'],
+export const specSchema: Schema = obj(
+  'What the bot is and how it should run.',
+  {
+    image: str(
+      "Container image of the bot: Shardwarden's runtime image, or one built on it that adds the bot's handlers.",
+      {
+        minLength: 1,
+        maxLength: 512,
+        pattern: '^\\S+$',
+      },
+    ),
+    imagePullPolicy: str('Image pull policy of every container.', {
+      enum: ['Always', 'IfNotPresent', 'Never'],
+      default: 'IfNotPresent',
+    }),
+    tokenSecretRef: secretKeyRef('the Discord bot token', 'token'),
+    intents: {
+      type: 'array',
+      description:
+        'Gateway intents the shards identify with (discord.js GatewayIntentBits names). Least privilege: only Guilds by default.',
+      items: { type: 'string', enum: [...INTENT_NAMES] },
+      maxItems: INTENT_NAMES.length,
+      'x-kubernetes-list-type': 'set',
+      default: ['Guilds'],
+    },
+    events: {
+      type: 'array',
+      description:
+        'Gateway dispatch types the gateway pods forward to the workers; every other dispatch is dropped at the door.',
+      items: { type: 'string', pattern: '^[A-Z][A-Z_]*$', maxLength: 64 },
+      maxItems: 64,
+      'x-kubernetes-list-type': 'set',
+      default: ['INTERACTION_CREATE', 'GUILD_CREATE', 'GUILD_DELETE'],
+    },
+    sharding: defaultedObj(
+      'How many shards, and how they are spread over gateway pods.',
+      {
+        mode: str("Auto follows Discord's recommendation (GET /gateway/bot); Fixed uses `shards`.", {
+          enum: ['Auto', 'Fixed'],
+          default: 'Auto',
+        }),
+        shards: int('Total shard count in Fixed mode; must be 0 (unset) in Auto mode.', 0, 65536, 0),
+        guildsPerShard: int(
+          'Auto mode: guilds each shard should carry. Discord recommends about 1000; lower values give more shards and headroom. Discord refuses more than 2500 per shard.',
+          100,
+          2500,
+          1000,
+        ),
+        shardsPerPod: int('Shards each gateway pod runs. The last pod may run fewer.', 1, 1024, 16),
+        clustersPerPod: int(
+          "Kurasuta cluster processes per gateway pod; the pod's shards are split over them. At most shardsPerPod.",
+          1,
+          64,
+          2,
+        ),
+        refreshInterval: str("How often Discord's recommendation is read again (a Go duration, 1m to 24h).", {
+          pattern: DURATION,
+          default: '1h',
+          'x-kubernetes-validations': [
+            {
+              rule: "duration(self) >= duration('1m') && duration(self) <= duration('24h')",
+              message: 'refreshInterval must be between 1m and 24h',
+            },
+          ],
+        }),
+        reshardStrategy: str(
+          'What happens when the shard count changes: BlueGreen starts the new generation beside the old one and cuts over when it is ready; Recreate replaces it; Manual only reports the needed change.',
+          {
+            enum: ['BlueGreen', 'Recreate', 'Manual'],
+            default: 'BlueGreen',
+          },
+        ),
+      },
+      {
+        'x-kubernetes-validations': [
+          {
+            rule: "self.mode != 'Fixed' || self.shards > 0",
+            message: 'shards must be greater than 0 when mode is Fixed',
+            fieldPath: '.shards',
+          },
+          {
+            rule: "self.mode != 'Auto' || self.shards == 0",
+            message: 'shards is only used in Fixed mode; leave it 0 (unset) in Auto mode',
+            fieldPath: '.shards',
+          },
+          {
+            rule: 'self.clustersPerPod <= self.shardsPerPod',
+            message: 'clustersPerPod must not exceed shardsPerPod',
+            fieldPath: '.clustersPerPod',
+          },
+        ],
+      },
+    ),
+    gateway: obj(
+      'The gateway pods (the Ear).',
+      {
+        resources: resources('gateway'),
+        podTemplate: obj('Extra settings for the gateway pods.', {
+          labels: {
+            type: 'object',
+            description: 'Extra pod labels.',
+            additionalProperties: { type: 'string' },
+          },
+          annotations: {
+            type: 'object',
+            description: 'Extra pod annotations.',
+            additionalProperties: { type: 'string' },
+          },
+          nodeSelector: {
+            type: 'object',
+            description: 'Node selector of the pods.',
+            additionalProperties: { type: 'string' },
+          },
+          tolerations: {
+            type: 'array',
+            description: 'Tolerations of the pods, as in a Pod spec.',
+            items: freeform('A toleration.'),
+          },
+          affinity: freeform('Affinity of the pods, as in a Pod spec.'),
+          priorityClassName: str('Priority class of the pods.'),
+        }),
+      },
+      { default: {} },
+    ),
+    worker: defaultedObj(
+      'The worker pods (the Brain).',
+      {
+        autoscaler: str(
+          'Builtin scales from the BullMQ backlog; KEDA renders a ScaledObject instead; None leaves replicas to you.',
+          {
+            enum: ['Builtin', 'KEDA', 'None'],
+            default: 'Builtin',
+          },
+        ),
+        minReplicas: int('Fewest worker replicas.', 0, 1000, 1),
+        maxReplicas: int('Most worker replicas.', 1, 1000, 20),
+        targetBacklogPerReplica: int(
+          'Waiting jobs each worker replica should have at most; the autoscaler aims at ceil(backlog / this).',
+          1,
+          1_000_000,
+          200,
+        ),
+        scaleDownStabilizationSeconds: int(
+          'Demand must stay lower for this long before workers are removed.',
+          0,
+          3600,
+          300,
+        ),
+        concurrency: int('Jobs each worker process runs at once.', 1, 1000, 50),
+        resources: resources('worker'),
+      },
+      {
+        'x-kubernetes-validations': [
+          {
+            rule: 'self.maxReplicas >= self.minReplicas',
+            message: 'maxReplicas must be greater than or equal to minReplicas',
+            fieldPath: '.maxReplicas',
+          },
+        ],
+      },
+    ),
+    redis: obj(
+      'Redis for the queues, identify throttling, sessions and state.',
+      { urlSecretRef: secretKeyRef('the Redis URL', 'url') },
+      { required: ['urlSecretRef'] },
+    ),
+    database: obj(
+      'Postgres for the workers (optional).',
+      { urlSecretRef: secretKeyRef('the Postgres URL', 'url') },
+      { required: ['urlSecretRef'] },
+    ),
+    chain: obj('EVM JSON-RPC endpoints for the workers, tried in order with failover.', {
+      rpcUrls: {
+        type: 'array',
+        description: 'JSON-RPC URLs (http or https).',
+        items: { type: 'string', pattern: '^https?://\\S+$', maxLength: 2048 },
+        maxItems: 10,
+      },
+    }),
   },
-  events: {
-    type: 'array',
-    description: 'Gateway dispatch types the gateway pods forward to the workers; every other dispatch is dropped at the door.',
-    items: { type: 'string', pattern: '^[A-Z][A-Z_]*$', maxLength: 64 },
-    maxItems: 64,
-    'x-kubernetes-list-type': 'set',
-    default: ['INTERACTION_CREATE', 'GUILD_CREATE', 'GUILD_DELETE'],
-  },
-  sharding: defaultedObj('How many shards, and how they are spread over gateway pods.', {
-    mode: str('Auto follows Discord\'s recommendation (GET /gateway/bot); Fixed uses `shards`.', { enum: ['Auto', 'Fixed'], default: 'Auto' }),
-    shards: int('Total shard count in Fixed mode; must be 0 (unset) in Auto mode.', 0, 65536, 0),
-    guildsPerShard: int('Auto mode: guilds each shard should carry. Discord recommends about 1000; lower values give more shards and headroom. Discord refuses more than 2500 per shard.', 100, 2500, 1000),
-    shardsPerPod: int('Shards each gateway pod runs. The last pod may run fewer.', 1, 1024, 16),
-    clustersPerPod: int('Kurasuta cluster processes per gateway pod; the pod\'s shards are split over them. At most shardsPerPod.', 1, 64, 2),
-    refreshInterval: str('How often Discord\'s recommendation is read again (a Go duration, 1m to 24h).', {
-      pattern: DURATION, default: '1h',
-      'x-kubernetes-validations': [{ rule: "duration(self) >= duration('1m') && duration(self) <= duration('24h')", message: 'refreshInterval must be between 1m and 24h' }],
-    }),
-    reshardStrategy: str('What happens when the shard count changes: BlueGreen starts the new generation beside the old one and cuts over when it is ready; Recreate replaces it; Manual only reports the needed change.', {
-      enum: ['BlueGreen', 'Recreate', 'Manual'], default: 'BlueGreen',
-    }),
-  }, {
-    'x-kubernetes-validations': [
-      { rule: "self.mode != 'Fixed' || self.shards > 0", message: 'shards must be greater than 0 when mode is Fixed', fieldPath: '.shards' },
-      { rule: "self.mode != 'Auto' || self.shards == 0", message: 'shards is only used in Fixed mode; leave it 0 (unset) in Auto mode', fieldPath: '.shards' },
-      { rule: 'self.clustersPerPod <= self.shardsPerPod', message: 'clustersPerPod must not exceed shardsPerPod', fieldPath: '.clustersPerPod' },
-    ],
-  }),
-  gateway: obj('The gateway pods (the Ear).', {
-    resources: resources('gateway'),
-    podTemplate: obj('Extra settings for the gateway pods.', {
-      labels: { type: 'object', description: 'Extra pod labels.', additionalProperties: { type: 'string' } },
-      annotations: { type: 'object', description: 'Extra pod annotations.', additionalProperties: { type: 'string' } },
-      nodeSelector: { type: 'object', description: 'Node selector of the pods.', additionalProperties: { type: 'string' } },
-      tolerations: { type: 'array', description: 'Tolerations of the pods, as in a Pod spec.', items: freeform('A toleration.') },
-      affinity: freeform('Affinity of the pods, as in a Pod spec.'),
-      priorityClassName: str('Priority class of the pods.'),
-    }),
-  }, { default: {} }),
-  worker: defaultedObj('The worker pods (the Brain).', {
-    autoscaler: str('Builtin scales from the BullMQ backlog; KEDA renders a ScaledObject instead; None leaves replicas to you.', {
-      enum: ['Builtin', 'KEDA', 'None'], default: 'Builtin',
-    }),
-    minReplicas: int('Fewest worker replicas.', 0, 1000, 1),
-    maxReplicas: int('Most worker replicas.', 1, 1000, 20),
-    targetBacklogPerReplica: int('Waiting jobs each worker replica should have at most; the autoscaler aims at ceil(backlog / this).', 1, 1_000_000, 200),
-    scaleDownStabilizationSeconds: int('Demand must stay lower for this long before workers are removed.', 0, 3600, 300),
-    concurrency: int('Jobs each worker process runs at once.', 1, 1000, 50),
-    resources: resources('worker'),
-  }, {
-    'x-kubernetes-validations': [{ rule: 'self.maxReplicas >= self.minReplicas', message: 'maxReplicas must be greater than or equal to minReplicas', fieldPath: '.maxReplicas' }],
-  }),
-  redis: obj('Redis for the queues, identify throttling, sessions and state.', { urlSecretRef: secretKeyRef('the Redis URL', 'url') }, { required: ['urlSecretRef'] }),
-  database: obj('Postgres for the workers (optional).', { urlSecretRef: secretKeyRef('the Postgres URL', 'url') }, { required: ['urlSecretRef'] }),
-  chain: obj('EVM JSON-RPC endpoints for the workers, tried in order with failover.', {
-    rpcUrls: { type: 'array', description: 'JSON-RPC URLs (http or https).', items: { type: 'string', pattern: '^https?://\\S+$', maxLength: 2048 }, maxItems: 10 },
-  }),
-}, { required: ['image', 'tokenSecretRef', 'redis'] });
+  { required: ['image', 'tokenSecretRef', 'redis'] },
+);
 
-const condition: Schema = obj('A condition in the standard Kubernetes shape.', {
-  type: str('Ready, Progressing or Degraded.'),
-  status: str('True, False or Unknown.', { enum: ['True', 'False', 'Unknown'] }),
-  observedGeneration: { type: 'integer', description: 'The .metadata.generation the condition was set for.' },
-  lastTransitionTime: str('When the status last changed.', { format: 'date-time' }),
-  reason: str('CamelCase reason.'),
-  message: str('What happened, for a human.'),
-}, { required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'] });
+const condition: Schema = obj(
+  'A condition in the standard Kubernetes shape.',
+  {
+    type: str('Ready, Progressing or Degraded.'),
+    status: str('True, False or Unknown.', { enum: ['True', 'False', 'Unknown'] }),
+    observedGeneration: {
+      type: 'integer',
+      description: 'The .metadata.generation the condition was set for.',
+    },
+    lastTransitionTime: str('When the status last changed.', { format: 'date-time' }),
+    reason: str('CamelCase reason.'),
+    message: str('What happened, for a human.'),
+  },
+  { required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'] },
+);
 
 export const statusSchema: Schema = obj('What the operator observed and did.', {
   observedGeneration: { type: 'integer', description: 'The .metadata.generation the status describes.' },
-  conditions: { type: 'array', description: 'Ready, Progressing and Degraded.', items: condition, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] },
+  conditions: {
+    type: 'array',
+    description: 'Ready, Progressing and Degraded.',
+    items: condition,
+    'x-kubernetes-list-type': 'map',
+    'x-kubernetes-list-map-keys': ['type'],
+  },
   shards: { type: 'integer', description: 'Total shards of the current plan.' },
   recommendedShards: { type: 'integer', description: 'Shards Discord recommends (GET /gateway/bot).' },
-  maxConcurrency: { type: 'integer', description: 'Identify buckets per 5 s (session_start_limit.max_concurrency).' },
-  sessionStartLimit: obj('Discord\'s session start budget at the last read.', {
+  maxConcurrency: {
+    type: 'integer',
+    description: 'Identify buckets per 5 s (session_start_limit.max_concurrency).',
+  },
+  sessionStartLimit: obj("Discord's session start budget at the last read.", {
     total: { type: 'integer', description: 'Session starts allowed per reset period.' },
     remaining: { type: 'integer', description: 'Session starts left.' },
-    resetAfter: { type: 'integer', description: 'Milliseconds until the budget resets, at the time of the read.' },
+    resetAfter: {
+      type: 'integer',
+      description: 'Milliseconds until the budget resets, at the time of the read.',
+    },
   }),
   lastDiscordSync: str('When GET /gateway/bot was last read successfully.', { format: 'date-time' }),
   plan: obj('The shard plan the gateway runs.', {
@@ -175,13 +358,14 @@ export const statusSchema: Schema = obj('What the operator observed and did.', {
   workers: obj('The worker Deployment.', {
     replicas: { type: 'integer', description: 'Worker replicas.' },
     readyReplicas: { type: 'integer', description: 'Worker replicas Ready.' },
-    backlog: { type: 'integer', description: 'Jobs waiting in the bot\'s queues at the last look.' },
+    backlog: { type: 'integer', description: "Jobs waiting in the bot's queues at the last look." },
   }),
 });
 
 export const rootSchema: Schema = {
   type: 'object',
-  description: 'A Discord bot run by Shardwarden: sharded gateway pods that forward events to BullMQ, and workers that handle them.',
+  description:
+    'A Discord bot run by Shardwarden: sharded gateway pods that forward events to BullMQ, and workers that handle them.',
   required: ['spec'],
   properties: {
     apiVersion: str('APIVersion of this object.'),
@@ -191,14 +375,23 @@ export const rootSchema: Schema = {
     status: statusSchema,
   },
   'x-kubernetes-validations': [
-    { rule: 'self.metadata.name.size() <= 40', message: 'metadata.name must be at most 40 characters: it prefixes the names of the gateway and worker objects' },
+    {
+      rule: 'self.metadata.name.size() <= 40',
+      message:
+        'metadata.name must be at most 40 characters: it prefixes the names of the gateway and worker objects',
+    },
   ],
 };
 
 export const printerColumns = [
   { name: 'Shards', type: 'integer', jsonPath: '.status.shards', description: 'Total shards.' },
   { name: 'Pods', type: 'integer', jsonPath: '.status.gateway.pods', description: 'Gateway pods wanted.' },
-  { name: 'Ready', type: 'integer', jsonPath: '.status.gateway.readyPods', description: 'Gateway pods Ready.' },
+  {
+    name: 'Ready',
+    type: 'integer',
+    jsonPath: '.status.gateway.readyPods',
+    description: 'Gateway pods Ready.',
+  },
   { name: 'Workers', type: 'integer', jsonPath: '.status.workers.replicas', description: 'Worker replicas.' },
   { name: 'Backlog', type: 'integer', jsonPath: '.status.workers.backlog', description: 'Jobs waiting.' },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
@@ -213,7 +406,14 @@ export function customResourceDefinition() {
     spec: {
       group: GROUP,
       scope: 'Namespaced',
-      names: { plural: PLURAL, singular: 'discordbot', kind: KIND, listKind: `${KIND}List`, shortNames: ['dbot'], categories: ['shardwarden'] },
+      names: {
+        plural: PLURAL,
+        singular: 'discordbot',
+        kind: KIND,
+        listKind: `${KIND}List`,
+        shortNames: ['dbot'],
+        categories: ['shardwarden'],
+      },
       versions: [
         {
           name: VERSION,

@@ -1,0 +1,220 @@
+// Wires informers to the work queue and the reconciler: DiscordBots, the Secrets they
+// reference and the objects they own all map to the owning bot's key; a periodic resync
+// reconciles every bot even when nothing was heard.
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1Secret,
+} from '@kubernetes/client-node';
+import type { Logger } from '../../bot/observability/logger.js';
+import { GROUP, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
+import type { DiscordBot } from '../api/v1alpha1/types.js';
+import type { OperatorConfig } from '../config/config.js';
+import { GatewayBotCache } from '../discord/gateway-bot.js';
+import { Cluster } from '../kube/cluster.js';
+import type { OperatorMetrics } from '../metrics/operator-metrics.js';
+import { DiscordBotReconciler } from '../reconciler/discordbot-reconciler.js';
+import { MANAGED_BY } from '../rendering/labels.js';
+import { ResilientInformer } from './informers.js';
+import { WorkQueue } from './work-queue.js';
+
+type OwnedKind = 'StatefulSet' | 'Deployment' | 'Service' | 'ConfigMap';
+const OWNED_SELECTOR = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
+
+export class DiscordBotController {
+  private readonly bots: ResilientInformer<DiscordBot>[] = [];
+  private readonly secrets: ResilientInformer<V1Secret>[] = [];
+  private readonly owned = new Map<OwnedKind, ResilientInformer<KubernetesObject>[]>();
+  private readonly queue: WorkQueue;
+  private resyncTimer?: NodeJS.Timeout;
+  private running = false;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly config: OperatorConfig,
+    private readonly metrics: OperatorMetrics,
+    private readonly log: Logger,
+  ) {
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const core = kc.makeApiClient(CoreV1Api);
+    const apps = kc.makeApiClient(AppsV1Api);
+    const namespaces = config.watchNamespaces.length ? config.watchNamespaces : [undefined];
+    const count = (verb: string) => metrics.apiRequests.inc({ verb });
+    const informer = <T extends KubernetesObject>(
+      path: string,
+      list: () => Promise<unknown>,
+      onChange: (obj: T) => void,
+      selector?: string,
+    ) =>
+      new ResilientInformer<T>(
+        kc,
+        path,
+        list as () => Promise<KubernetesListObject<T>>,
+        (_kind, obj) => onChange(obj),
+        log,
+        selector,
+        () => count('list'),
+      );
+    const nsPath = (ns: string | undefined, base: string, resource: string) =>
+      ns ? `${base}/namespaces/${ns}/${resource}` : `${base}/${resource}`;
+
+    for (const ns of namespaces) {
+      this.bots.push(
+        informer<DiscordBot>(
+          nsPath(ns, `/apis/${GROUP}/${VERSION}`, PLURAL),
+          () =>
+            ns
+              ? custom.listNamespacedCustomObject({
+                  group: GROUP,
+                  version: VERSION,
+                  namespace: ns,
+                  plural: PLURAL,
+                })
+              : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }),
+          (bot) => this.enqueue(bot.metadata.namespace, bot.metadata.name),
+        ),
+      );
+      this.secrets.push(
+        informer<V1Secret>(
+          nsPath(ns, '/api/v1', 'secrets'),
+          () => (ns ? core.listNamespacedSecret({ namespace: ns }) : core.listSecretForAllNamespaces()),
+          (secret) => this.enqueueBotsUsingSecret(secret),
+        ),
+      );
+      const ownedSpecs: [OwnedKind, string, () => Promise<unknown>][] = [
+        [
+          'StatefulSet',
+          nsPath(ns, '/apis/apps/v1', 'statefulsets'),
+          () =>
+            ns
+              ? apps.listNamespacedStatefulSet({ namespace: ns, labelSelector: OWNED_SELECTOR })
+              : apps.listStatefulSetForAllNamespaces({ labelSelector: OWNED_SELECTOR }),
+        ],
+        [
+          'Deployment',
+          nsPath(ns, '/apis/apps/v1', 'deployments'),
+          () =>
+            ns
+              ? apps.listNamespacedDeployment({ namespace: ns, labelSelector: OWNED_SELECTOR })
+              : apps.listDeploymentForAllNamespaces({ labelSelector: OWNED_SELECTOR }),
+        ],
+        [
+          'Service',
+          nsPath(ns, '/api/v1', 'services'),
+          () =>
+            ns
+              ? core.listNamespacedService({ namespace: ns, labelSelector: OWNED_SELECTOR })
+              : core.listServiceForAllNamespaces({ labelSelector: OWNED_SELECTOR }),
+        ],
+        [
+          'ConfigMap',
+          nsPath(ns, '/api/v1', 'configmaps'),
+          () =>
+            ns
+              ? core.listNamespacedConfigMap({ namespace: ns, labelSelector: OWNED_SELECTOR })
+              : core.listConfigMapForAllNamespaces({ labelSelector: OWNED_SELECTOR }),
+        ],
+      ];
+      for (const [kind, path, list] of ownedSpecs) {
+        const inf = informer<KubernetesObject>(path, list, (obj) => this.enqueueOwner(obj), OWNED_SELECTOR);
+        this.owned.set(kind, [...(this.owned.get(kind) ?? []), inf]);
+      }
+    }
+
+    const find = <T extends KubernetesObject>(infs: ResilientInformer<T>[], ns: string, name: string) => {
+      for (const inf of infs) {
+        const hit = inf.get(name, ns);
+        if (hit) return hit;
+      }
+      return undefined;
+    };
+    const reconciler = new DiscordBotReconciler({
+      getBot: (ns, name) => find(this.bots, ns, name),
+      getSecret: (ns, name) => find(this.secrets, ns, name),
+      getOwned: (kind, ns, name) => find(this.owned.get(kind) ?? [], ns, name),
+      cluster: new Cluster(kc, count),
+      discord: new GatewayBotCache(config.discordApiUrl, (status) => metrics.discordRequests.inc({ status })),
+      metrics,
+      discordApiUrl: config.discordApiUrl,
+      log,
+    });
+    this.queue = new WorkQueue((key) => reconciler.reconcile(key), {
+      concurrency: config.maxConcurrentReconciles,
+      onResult: (key, outcome, ms, err) => {
+        metrics.reconciles.inc({ result: outcome });
+        metrics.reconcileDuration.observe({ result: outcome }, ms / 1000);
+        metrics.queueDepth.set(this.queue.depth());
+        if (outcome === 'error') {
+          metrics.reconcileErrors.inc();
+          log.warn({ key, err: describeError(err) }, 'reconcile failed; will retry with backoff');
+        }
+      },
+    });
+  }
+
+  private enqueue(namespace: string | undefined, name: string | undefined): void {
+    if (!namespace || !name || !this.running) return;
+    this.queue.add(`${namespace}/${name}`);
+    this.metrics.queueDepth.set(this.queue.depth());
+  }
+
+  private enqueueOwner(obj: KubernetesObject): void {
+    const owner = obj.metadata?.ownerReferences?.find((o) => o.kind === 'DiscordBot' && o.controller);
+    this.enqueue(obj.metadata?.namespace, owner?.name);
+  }
+
+  private enqueueBotsUsingSecret(secret: V1Secret): void {
+    const ns = secret.metadata?.namespace;
+    const name = secret.metadata?.name;
+    for (const inf of this.bots) {
+      for (const bot of inf.list(ns)) {
+        const s = bot.spec;
+        if ([s.tokenSecretRef.name, s.redis.urlSecretRef.name, s.database?.urlSecretRef.name].includes(name))
+          this.enqueue(ns, bot.metadata.name);
+      }
+    }
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    const all = [...this.bots, ...this.secrets, ...[...this.owned.values()].flat()];
+    await Promise.all(all.map((i) => i.start()));
+    this.log.info({ informers: all.length }, 'caches synced; reconciling');
+    this.queue.start();
+    this.resync();
+    this.resyncTimer = setInterval(() => this.resync(), this.config.resyncPeriodMs);
+    this.resyncTimer.unref();
+  }
+
+  private resync(): void {
+    for (const inf of this.bots)
+      for (const bot of inf.list()) this.enqueue(bot.metadata.namespace, bot.metadata.name);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearInterval(this.resyncTimer);
+    await this.queue.stop();
+    await Promise.all(
+      [...this.bots, ...this.secrets, ...[...this.owned.values()].flat()].map((i) => i.stop()),
+    );
+  }
+}
+
+/** Error text for logs: the apiserver's message when there is one; never request headers. */
+export function describeError(err: unknown): string {
+  const e = err as { code?: number; body?: unknown; message?: string };
+  if (e?.body) {
+    try {
+      const body = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
+      if (body?.message) return `HTTP ${e.code}: ${body.message}`;
+    } catch {
+      /* fall through */
+    }
+  }
+  return e?.message ?? String(err);
+}

@@ -1,0 +1,92 @@
+// The operator's writes to the apiserver: server-side apply of owned objects and of the
+// DiscordBot status (one field manager), and Events. Counts requests for the benchmark.
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { GROUP, KIND, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
+import type { DiscordBot, DiscordBotStatus } from '../api/v1alpha1/types.js';
+import { FIELD_MANAGER } from '../rendering/labels.js';
+
+export type EventType = 'Normal' | 'Warning';
+
+export class Cluster {
+  private readonly objects: KubernetesObjectApi;
+  private readonly custom: CustomObjectsApi;
+  private readonly core: CoreV1Api;
+  private eventSeq = 0;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly countRequest: (verb: string) => void = () => undefined,
+  ) {
+    this.objects = KubernetesObjectApi.makeApiClient(kc);
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.core = kc.makeApiClient(CoreV1Api);
+  }
+
+  /** Server-side apply under the operator's field manager, taking ownership of conflicts. */
+  async apply(obj: KubernetesObject): Promise<void> {
+    this.countRequest('apply');
+    await this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+  }
+
+  async applyStatus(bot: DiscordBot, status: DiscordBotStatus): Promise<void> {
+    this.countRequest('apply-status');
+    await this.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace: bot.metadata.namespace,
+        name: bot.metadata.name,
+        body: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: KIND,
+          metadata: { name: bot.metadata.name, namespace: bot.metadata.namespace },
+          status,
+        },
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    );
+  }
+
+  async event(bot: DiscordBot, type: EventType, reason: string, message: string): Promise<void> {
+    this.countRequest('event');
+    const now = new Date();
+    this.eventSeq += 1;
+    await this.core.createNamespacedEvent({
+      namespace: bot.metadata.namespace,
+      body: {
+        metadata: {
+          name: `${bot.metadata.name}.${now.getTime().toString(16)}${this.eventSeq.toString(16)}`,
+          namespace: bot.metadata.namespace,
+        },
+        involvedObject: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: KIND,
+          name: bot.metadata.name,
+          namespace: bot.metadata.namespace,
+          uid: bot.metadata.uid,
+          resourceVersion: bot.metadata.resourceVersion,
+        },
+        type,
+        reason,
+        message,
+        count: 1,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        source: { component: 'shardwarden-operator' },
+        reportingComponent: 'shardwarden.io/operator',
+        reportingInstance: 'shardwarden-operator',
+      },
+    });
+  }
+}

@@ -1,0 +1,172 @@
+// Leader election on a coordination.k8s.io/v1 Lease, as client-go's leaderelection does it:
+// acquire when the holder's record has not changed for a whole lease duration (timed by our
+// own clock, so clock skew between replicas does not matter), renew every retry period, give
+// up leadership the moment renewals have failed for the renew deadline.
+import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../../bot/observability/logger.js';
+
+export interface ElectorOptions {
+  name: string;
+  namespace: string;
+  identity: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
+
+/** metav1.MicroTime wants exactly six fractional digits. */
+function microTime(d: Date): Date {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
+}
+
+interface ElectorEvents {
+  'started-leading': [];
+  'stopped-leading': [];
+  'new-leader': [identity: string];
+}
+
+export class LeaseElector extends EventEmitter<ElectorEvents> {
+  private readonly api: CoordinationV1Api;
+  private leading = false;
+  private stopped = false;
+  private timer?: NodeJS.Timeout;
+  private lastRenewal = 0;
+  private observedRecord = '';
+  private observedAt = 0;
+  private knownLeader = '';
+
+  constructor(
+    kc: KubeConfig,
+    private readonly options: ElectorOptions,
+    private readonly log: Logger,
+    private readonly countRequest: (verb: string) => void = () => undefined,
+  ) {
+    super();
+    this.api = kc.makeApiClient(CoordinationV1Api);
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  start(): void {
+    this.stopped = false;
+    void this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const ok = await this.tryAcquireOrRenew();
+      if (ok) this.lastRenewal = Date.now();
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'lease acquire/renew failed');
+    }
+    if (this.leading && Date.now() - this.lastRenewal > this.options.renewDeadlineMs)
+      this.lose('could not renew the lease within the renew deadline');
+    if (!this.stopped) this.timer = setTimeout(() => void this.loop(), this.options.retryPeriodMs);
+  }
+
+  private lose(why: string): void {
+    if (!this.leading) return;
+    this.leading = false;
+    this.log.warn({ why }, 'lost leadership');
+    this.emit('stopped-leading');
+  }
+
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { name, namespace, identity, leaseDurationMs } = this.options;
+    const now = new Date();
+    let lease: V1Lease | undefined;
+    try {
+      this.countRequest('get');
+      lease = await this.api.readNamespacedLease({ name, namespace });
+    } catch (err) {
+      if ((err as { code?: number }).code !== 404) throw err;
+    }
+    const spec = {
+      holderIdentity: identity,
+      leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
+      acquireTime: microTime(now),
+      renewTime: microTime(now),
+      leaseTransitions: 0,
+    };
+    if (!lease) {
+      this.countRequest('create');
+      await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec } });
+      this.becomeLeader();
+      return true;
+    }
+    const holder = lease.spec?.holderIdentity ?? '';
+    const record = `${holder}|${String(lease.spec?.renewTime ?? '')}`;
+    if (record !== this.observedRecord) {
+      this.observedRecord = record;
+      this.observedAt = Date.now();
+    }
+    if (holder && holder !== this.knownLeader) {
+      this.knownLeader = holder;
+      if (holder !== identity) this.emit('new-leader', holder);
+    }
+    const heldByOther = holder !== '' && holder !== identity;
+    if (heldByOther && this.observedAt + leaseDurationMs > Date.now()) {
+      if (this.leading) this.lose(`the lease is held by ${holder}`);
+      return false;
+    }
+    const body: V1Lease = {
+      ...lease,
+      spec: {
+        ...lease.spec,
+        holderIdentity: identity,
+        leaseDurationSeconds: spec.leaseDurationSeconds,
+        renewTime: spec.renewTime,
+        ...(holder === identity
+          ? {}
+          : { acquireTime: spec.acquireTime, leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 }),
+      },
+    };
+    // Optimistic concurrency: the update carries the resourceVersion we read; a 409 means
+    // someone else wrote first, and we try again next period.
+    this.countRequest('update');
+    await this.api.replaceNamespacedLease({ name, namespace, body });
+    this.becomeLeader();
+    return true;
+  }
+
+  private becomeLeader(): void {
+    if (this.leading) return;
+    this.leading = true;
+    this.knownLeader = this.options.identity;
+    this.log.info({ identity: this.options.identity }, 'became leader');
+    this.emit('started-leading');
+  }
+
+  /** Stops campaigning; a leader hands the lease back so a standby takes over at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (!this.leading) return;
+    this.leading = false;
+    const { name, namespace, identity } = this.options;
+    try {
+      const lease = await this.api.readNamespacedLease({ name, namespace });
+      if (lease.spec?.holderIdentity === identity) {
+        await this.api.replaceNamespacedLease({
+          name,
+          namespace,
+          body: {
+            ...lease,
+            spec: {
+              ...lease.spec,
+              holderIdentity: '',
+              leaseDurationSeconds: 1,
+              renewTime: microTime(new Date()),
+            },
+          },
+        });
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not release the lease');
+    }
+  }
+}

@@ -1,0 +1,99 @@
+// The operator's Prometheus metrics. Per-bot series are removed when the bot goes away.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class OperatorMetrics {
+  readonly registry = new Registry();
+  readonly reconciles = new Counter({
+    name: 'shardwarden_operator_reconcile_total',
+    help: 'Reconciles by result.',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly reconcileErrors = new Counter({
+    name: 'shardwarden_operator_reconcile_errors_total',
+    help: 'Reconciles that failed and were retried.',
+    registers: [this.registry],
+  });
+  readonly reconcileDuration = new Histogram({
+    name: 'shardwarden_operator_reconcile_duration_seconds',
+    help: 'Reconcile duration by result.',
+    labelNames: ['result'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly queueDepth = new Gauge({
+    name: 'shardwarden_operator_workqueue_depth',
+    help: 'Bots waiting to be reconciled.',
+    registers: [this.registry],
+  });
+  readonly discordRequests = new Counter({
+    name: 'shardwarden_operator_discord_requests_total',
+    help: 'GET /gateway/bot calls by HTTP status (error: no answer).',
+    labelNames: ['status'],
+    registers: [this.registry],
+  });
+  readonly apiRequests = new Counter({
+    name: 'shardwarden_operator_apiserver_requests_total',
+    help: 'Requests the operator made to the apiserver, by verb.',
+    labelNames: ['verb'],
+    registers: [this.registry],
+  });
+  readonly leader = new Gauge({
+    name: 'shardwarden_operator_leader',
+    help: '1 while this replica holds the leader lease.',
+    registers: [this.registry],
+  });
+  readonly botShards = new Gauge({
+    name: 'shardwarden_bot_shards',
+    help: "Total shards of the bot's plan.",
+    labelNames: ['namespace', 'bot'],
+    registers: [this.registry],
+  });
+  readonly botRecommendedShards = new Gauge({
+    name: 'shardwarden_bot_recommended_shards',
+    help: 'Shards Discord recommends for the bot.',
+    labelNames: ['namespace', 'bot'],
+    registers: [this.registry],
+  });
+  readonly botGatewayPods = new Gauge({
+    name: 'shardwarden_bot_gateway_pods',
+    help: 'Gateway pods the plan wants.',
+    labelNames: ['namespace', 'bot'],
+    registers: [this.registry],
+  });
+  readonly botGatewayPodsReady = new Gauge({
+    name: 'shardwarden_bot_gateway_pods_ready',
+    help: 'Gateway pods Ready.',
+    labelNames: ['namespace', 'bot'],
+    registers: [this.registry],
+  });
+  readonly botSessionStartsRemaining = new Gauge({
+    name: 'shardwarden_bot_session_starts_remaining',
+    help: 'Discord session starts left (session_start_limit.remaining).',
+    labelNames: ['namespace', 'bot'],
+    registers: [this.registry],
+  });
+  readonly botWorkerReplicas = new Gauge({
+    name: 'shardwarden_bot_worker_replicas',
+    help: 'Worker replicas.',
+    labelNames: ['namespace', 'bot'],
+    registers: [this.registry],
+  });
+
+  private readonly perBot = [
+    this.botShards,
+    this.botRecommendedShards,
+    this.botGatewayPods,
+    this.botGatewayPodsReady,
+    this.botSessionStartsRemaining,
+    this.botWorkerReplicas,
+  ];
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'shardwarden_operator_' });
+  }
+
+  forgetBot(namespace: string, bot: string): void {
+    for (const g of this.perBot) g.remove({ namespace, bot });
+  }
+}

@@ -1,0 +1,279 @@
+// The reconcile loop for one DiscordBot: read desired state (spec, Secrets, Discord's
+// recommendation), plan, server-side apply what differs, observe, write status if it changed.
+// Level-triggered: it never depends on what event woke it.
+import type { KubernetesObject, V1Deployment, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
+import type { Logger } from '../../bot/observability/logger.js';
+import type { DiscordBot, DiscordBotStatus } from '../api/v1alpha1/types.js';
+import { parseDuration } from '../config/duration.js';
+import type { ReconcileResult } from '../controller/work-queue.js';
+import type { GatewayBotCache } from '../discord/gateway-bot.js';
+import type { Cluster, EventType } from '../kube/cluster.js';
+import type { OperatorMetrics } from '../metrics/operator-metrics.js';
+import { planShards, samePlan, type ShardPlan } from '../planning/shard-plan.js';
+import { renderDesiredObjects, secretsChecksum } from '../rendering/desired-objects.js';
+import { gatewayName } from '../rendering/gateway.js';
+import { SPEC_HASH_ANNOTATION } from '../rendering/labels.js';
+import { workerName } from '../rendering/worker.js';
+import { conditionOf, setCondition, type ConditionInput } from './conditions.js';
+import { readSecretKey } from './secrets.js';
+import { stableJson } from './stable-json.js';
+
+export interface ReconcilerDeps {
+  getBot(namespace: string, name: string): DiscordBot | undefined;
+  getSecret(namespace: string, name: string): V1Secret | undefined;
+  getOwned(
+    kind: 'StatefulSet' | 'Deployment' | 'Service' | 'ConfigMap',
+    namespace: string,
+    name: string,
+  ): KubernetesObject | undefined;
+  cluster: Cluster;
+  discord: GatewayBotCache;
+  metrics: OperatorMetrics;
+  discordApiUrl: string;
+  log: Logger;
+  now?: () => Date;
+}
+
+const describePlan = (p: ShardPlan) =>
+  `${p.shards} shard${p.shards === 1 ? '' : 's'} over ${p.pods} pod${p.pods === 1 ? '' : 's'}`;
+
+export class DiscordBotReconciler {
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const { deps } = this;
+    const bot = deps.getBot(namespace, name);
+    if (!bot || bot.metadata.deletionTimestamp) {
+      // Owned objects go with the bot through ownerReferences; only our memory is left.
+      deps.metrics.forgetBot(namespace, name);
+      deps.discord.forget(key);
+      return {};
+    }
+    const log = deps.log.child({ bot: name, namespace });
+    const now = deps.now?.() ?? new Date();
+    const generation = bot.metadata.generation ?? 0;
+    const before = bot.status ?? {};
+    let conditions = before.conditions ?? [];
+    let written: DiscordBotStatus = before;
+    if (conditions.length === 0) {
+      // First visit: say that we are looking, before anything else can fail.
+      for (const type of ['Ready', 'Progressing', 'Degraded'] as const) {
+        conditions = setCondition(
+          conditions,
+          {
+            type,
+            status: 'Unknown',
+            reason: 'Reconciling',
+            message: 'Shardwarden is reading this DiscordBot for the first time',
+          },
+          generation,
+          now,
+        );
+      }
+      written = { ...before, observedGeneration: generation, conditions };
+      await deps.cluster.applyStatus(bot, written);
+    }
+    const status: DiscordBotStatus = { ...before, observedGeneration: generation, conditions };
+    const events: [EventType, string, string][] = [];
+    const setCond = (c: ConditionInput) => {
+      status.conditions = setCondition(status.conditions ?? [], c, generation, now);
+    };
+    const degrade = (reason: string, message: string) => {
+      if (
+        conditionOf(before.conditions, 'Degraded')?.reason !== reason ||
+        conditionOf(before.conditions, 'Degraded')?.status !== 'True'
+      ) {
+        events.push(['Warning', reason, message]);
+      }
+      setCond({ type: 'Degraded', status: 'True', reason, message });
+      setCond({ type: 'Ready', status: 'False', reason, message });
+      setCond({
+        type: 'Progressing',
+        status: 'False',
+        reason,
+        message: 'Waiting for the problem to be fixed',
+      });
+    };
+    const finish = async (result: ReconcileResult): Promise<ReconcileResult> => {
+      const wasDegraded = conditionOf(before.conditions, 'Degraded')?.status === 'True';
+      const isDegraded = conditionOf(status.conditions, 'Degraded')?.status === 'True';
+      if (wasDegraded && !isDegraded)
+        events.push([
+          'Normal',
+          'Recovered',
+          `Recovered from ${conditionOf(before.conditions, 'Degraded')?.reason}`,
+        ]);
+      // Status is written only when it changed.
+      if (stableJson(status) !== stableJson(written)) await deps.cluster.applyStatus(bot, status);
+      for (const [type, reason, message] of events) {
+        log.info({ reason, message }, 'event');
+        await deps.cluster
+          .event(bot, type, reason, message)
+          .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not record an Event'));
+      }
+      return result;
+    };
+
+    // 1. Secrets: the token, the Redis URL and (optional) the database URL.
+    const secretOf = (ref: { name: string }) => deps.getSecret(namespace, ref.name);
+    const token = readSecretKey(
+      secretOf(bot.spec.tokenSecretRef),
+      namespace,
+      bot.spec.tokenSecretRef,
+      'Discord token',
+    );
+    const redis = readSecretKey(
+      secretOf(bot.spec.redis.urlSecretRef),
+      namespace,
+      bot.spec.redis.urlSecretRef,
+      'Redis URL',
+    );
+    const database = bot.spec.database
+      ? readSecretKey(
+          secretOf(bot.spec.database.urlSecretRef),
+          namespace,
+          bot.spec.database.urlSecretRef,
+          'database URL',
+        )
+      : undefined;
+    const missing = [token, redis, database].flatMap((s) => (s && 'missing' in s ? [s.missing] : []));
+    if (missing.length > 0 || !('value' in token)) {
+      degrade('SecretNotFound', `${missing.join('; ')}. Create it, or fix the reference in the DiscordBot`);
+      return finish({});
+    }
+
+    // 2. Discord's recommendation (cached; invalid tokens and outages are remembered).
+    const refreshMs = parseDuration(bot.spec.sharding.refreshInterval);
+    const discord = await deps.discord.lookup(key, token.value, refreshMs);
+    if (discord.problem?.reason === 'InvalidToken') {
+      degrade(
+        'InvalidToken',
+        `${discord.problem.message} (${namespace}/${bot.spec.tokenSecretRef.name} key "${bot.spec.tokenSecretRef.key}")`,
+      );
+      return finish({});
+    }
+    if (!discord.info) {
+      degrade(
+        discord.problem?.reason ?? 'DiscordUnavailable',
+        discord.problem?.message ?? 'No answer from Discord yet',
+      );
+      return finish({ requeueAfterMs: discord.nextCheckMs });
+    }
+    const info = discord.info;
+
+    // 3. The plan.
+    const plan = planShards(bot.spec.sharding, info);
+    const gatewayGeneration = before.gateway?.generation ?? 1;
+    if (before.plan && !samePlan(before.plan as ShardPlan, plan)) {
+      events.push([
+        'Normal',
+        'PlanChanged',
+        `Shard plan changed from ${describePlan(before.plan as ShardPlan)} to ${describePlan(plan)} (Discord recommends ${info.shards}, max_concurrency ${info.maxConcurrency})`,
+      ]);
+    } else if (!before.plan) {
+      events.push([
+        'Normal',
+        'Planned',
+        `Planned ${describePlan(plan)} (Discord recommends ${info.shards}, max_concurrency ${info.maxConcurrency})`,
+      ]);
+    }
+
+    // 4. Apply the owned objects that differ from what was last applied.
+    const deployment = deps.getOwned('Deployment', namespace, workerName(bot)) as V1Deployment | undefined;
+    const w = bot.spec.worker;
+    const workerReplicas =
+      w.autoscaler === 'Builtin'
+        ? Math.min(w.maxReplicas, Math.max(w.minReplicas, deployment?.spec?.replicas ?? w.minReplicas))
+        : undefined;
+    const desired = renderDesiredObjects({
+      bot,
+      plan,
+      generation: gatewayGeneration,
+      discordApiUrl: deps.discordApiUrl,
+      secretsChecksum: secretsChecksum([
+        token.value,
+        redis && 'value' in redis ? redis.value : '',
+        database && 'value' in database ? database.value : '',
+      ]),
+      workerReplicas,
+    });
+    for (const obj of desired) {
+      const live = deps.getOwned(obj.kind as 'StatefulSet', namespace, obj.metadata.name);
+      if (
+        live?.metadata?.annotations?.[SPEC_HASH_ANNOTATION] ===
+        obj.metadata.annotations?.[SPEC_HASH_ANNOTATION]
+      )
+        continue;
+      log.debug({ kind: obj.kind, object: obj.metadata.name }, 'applying');
+      await deps.cluster.apply(obj);
+    }
+
+    // 5. Observe and report.
+    const sts = deps.getOwned('StatefulSet', namespace, gatewayName(bot)) as V1StatefulSet | undefined;
+    const stsCurrent = !!sts && (sts.status?.observedGeneration ?? 0) >= (sts.metadata?.generation ?? 0);
+    const readyPods = sts?.status?.readyReplicas ?? 0;
+    const updatedPods = sts?.status?.updatedReplicas ?? 0;
+    const gatewayReady =
+      stsCurrent &&
+      readyPods >= plan.pods &&
+      updatedPods >= plan.pods &&
+      (sts?.spec?.replicas ?? 0) === plan.pods;
+    const workersReady = (deployment?.status?.readyReplicas ?? 0) >= (workerReplicas ?? 0) && !!deployment;
+    Object.assign(status, {
+      shards: plan.shards,
+      recommendedShards: info.shards,
+      maxConcurrency: info.maxConcurrency,
+      sessionStartLimit: info.sessionStartLimit,
+      lastDiscordSync: new Date(discord.fetchedAt ?? now.getTime()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      plan,
+      gateway: { generation: gatewayGeneration, pods: plan.pods, readyPods },
+      workers: {
+        replicas: deployment?.status?.replicas ?? 0,
+        readyReplicas: deployment?.status?.readyReplicas ?? 0,
+        backlog: before.workers?.backlog ?? 0,
+      },
+    } satisfies DiscordBotStatus);
+    if (discord.problem) {
+      setCond({
+        type: 'Degraded',
+        status: 'True',
+        reason: discord.problem.reason,
+        message: `${discord.problem.message}; using Discord's answer from ${new Date(discord.fetchedAt!).toISOString()}`,
+      });
+    } else {
+      setCond({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'No problems' });
+    }
+    if (gatewayReady && workersReady) {
+      setCond({
+        type: 'Ready',
+        status: 'True',
+        reason: 'AllShardsReady',
+        message: `${readyPods}/${plan.pods} gateway pods ready for ${plan.shards} shards; ${deployment?.status?.readyReplicas ?? 0} workers ready`,
+      });
+      setCond({
+        type: 'Progressing',
+        status: 'False',
+        reason: 'Stable',
+        message: 'Everything matches the plan',
+      });
+    } else {
+      const message = `${readyPods}/${plan.pods} gateway pods ready, ${deployment?.status?.readyReplicas ?? 0}/${workerReplicas ?? '?'} workers ready`;
+      setCond({
+        type: 'Ready',
+        status: 'False',
+        reason: gatewayReady ? 'WorkersNotReady' : 'GatewayNotReady',
+        message,
+      });
+      setCond({ type: 'Progressing', status: 'True', reason: 'RollingOut', message });
+    }
+    const labels = { namespace, bot: name };
+    deps.metrics.botShards.set(labels, plan.shards);
+    deps.metrics.botRecommendedShards.set(labels, info.shards);
+    deps.metrics.botGatewayPods.set(labels, plan.pods);
+    deps.metrics.botGatewayPodsReady.set(labels, readyPods);
+    deps.metrics.botSessionStartsRemaining.set(labels, info.sessionStartLimit.remaining);
+    deps.metrics.botWorkerReplicas.set(labels, deployment?.status?.replicas ?? 0);
+    return finish({ requeueAfterMs: discord.nextCheckMs });
+  }
+}

@@ -1,0 +1,56 @@
+// Everything one DiscordBot owns, rendered from its spec and plan; each object carries a hash
+// of itself so an unchanged object is not applied again.
+import { createHash } from 'node:crypto';
+import type { DiscordBot } from '../api/v1alpha1/types.js';
+import type { ShardPlan } from '../planning/shard-plan.js';
+import { renderGatewayService, renderGatewayStatefulSet } from './gateway.js';
+import { SPEC_HASH_ANNOTATION } from './labels.js';
+import { renderPlanConfigMap } from './plan-config.js';
+import { renderWorkerDeployment, renderWorkerMetricsService } from './worker.js';
+
+export interface DesiredInput {
+  bot: DiscordBot;
+  plan: ShardPlan;
+  generation: number;
+  discordApiUrl: string;
+  secretsChecksum: string;
+  workerReplicas?: number;
+}
+
+export interface RenderedObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace: string;
+    labels: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  [key: string]: unknown;
+}
+
+export function withSpecHash<T extends RenderedObject>(obj: T): T {
+  const hash = createHash('sha256').update(JSON.stringify(obj)).digest('hex').slice(0, 16);
+  return {
+    ...obj,
+    metadata: { ...obj.metadata, annotations: { ...obj.metadata.annotations, [SPEC_HASH_ANNOTATION]: hash } },
+  };
+}
+
+export function renderDesiredObjects(input: DesiredInput): RenderedObject[] {
+  const { bot } = input;
+  return [
+    renderPlanConfigMap(bot, input.plan, input.generation),
+    renderGatewayService(bot),
+    renderWorkerMetricsService(bot),
+    renderGatewayStatefulSet(input),
+    renderWorkerDeployment({ ...input, replicas: input.workerReplicas }),
+  ].map((o) => withSpecHash(o as RenderedObject));
+}
+
+/** A checksum of the referenced Secrets' values (never the values), to roll pods on rotation. */
+export function secretsChecksum(values: (string | undefined)[]): string {
+  const h = createHash('sha256');
+  for (const v of values) h.update(`${v ?? ''}\u0000`);
+  return h.digest('hex').slice(0, 32);
+}

@@ -1,0 +1,111 @@
+// The gateway StatefulSet (the Ear) and its headless Service.
+import { ENV, POD_HTTP_PORT } from '../../bot/runtime-contract.js';
+import type { DiscordBot } from '../api/v1alpha1/types.js';
+import type { ShardPlan } from '../planning/shard-plan.js';
+import {
+  GENERATION_LABEL,
+  SECRETS_CHECKSUM_ANNOTATION,
+  commonLabels,
+  objectMeta,
+  selectorLabels,
+} from './labels.js';
+import {
+  baseEnv,
+  containerSecurityContext,
+  httpPort,
+  podSecurityContext,
+  probes,
+  tmpMount,
+  tmpVolume,
+} from './pods.js';
+
+export interface GatewayRenderInput {
+  bot: DiscordBot;
+  plan: ShardPlan;
+  generation: number;
+  discordApiUrl: string;
+  secretsChecksum: string;
+}
+
+export const gatewayName = (bot: DiscordBot) => `${bot.metadata.name}-gateway`;
+
+export function renderGatewayStatefulSet({
+  bot,
+  plan,
+  generation,
+  discordApiUrl,
+  secretsChecksum,
+}: GatewayRenderInput) {
+  const tpl = bot.spec.gateway.podTemplate ?? {};
+  const selector = { ...selectorLabels(bot, 'gateway'), [GENERATION_LABEL]: String(generation) };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: objectMeta(bot, gatewayName(bot), 'gateway', { [GENERATION_LABEL]: String(generation) }),
+    spec: {
+      replicas: plan.pods,
+      serviceName: gatewayName(bot),
+      podManagementPolicy: 'Parallel',
+      selector: { matchLabels: selector },
+      template: {
+        metadata: {
+          labels: { ...tpl.labels, ...commonLabels(bot, 'gateway'), ...selector },
+          annotations: { ...tpl.annotations, [SECRETS_CHECKSUM_ANNOTATION]: secretsChecksum },
+        },
+        spec: {
+          securityContext: podSecurityContext,
+          automountServiceAccountToken: false,
+          terminationGracePeriodSeconds: 30,
+          ...(tpl.nodeSelector ? { nodeSelector: tpl.nodeSelector } : {}),
+          ...(tpl.tolerations ? { tolerations: tpl.tolerations } : {}),
+          ...(tpl.affinity ? { affinity: tpl.affinity } : {}),
+          ...(tpl.priorityClassName ? { priorityClassName: tpl.priorityClassName } : {}),
+          containers: [
+            {
+              name: 'gateway',
+              image: bot.spec.image,
+              imagePullPolicy: bot.spec.imagePullPolicy,
+              args: ['gateway'],
+              env: [
+                ...baseEnv(bot, discordApiUrl),
+                // The ordinal, from the label the StatefulSet controller puts on each pod.
+                {
+                  name: ENV.podIndex,
+                  valueFrom: { fieldRef: { fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']" } },
+                },
+                { name: ENV.totalShards, value: String(plan.shards) },
+                { name: ENV.shardsPerPod, value: String(plan.shardsPerPod) },
+                { name: ENV.clustersPerPod, value: String(plan.clustersPerPod) },
+                { name: ENV.maxConcurrency, value: String(plan.maxConcurrency) },
+                { name: ENV.gatewayGeneration, value: String(generation) },
+                { name: ENV.intents, value: bot.spec.intents.join(',') },
+                { name: ENV.events, value: bot.spec.events.join(',') },
+              ],
+              ports: [httpPort],
+              ...probes,
+              ...(bot.spec.gateway.resources ? { resources: bot.spec.gateway.resources } : {}),
+              securityContext: containerSecurityContext,
+              volumeMounts: [tmpMount],
+            },
+          ],
+          volumes: [tmpVolume],
+        },
+      },
+    },
+  };
+}
+
+/** Headless Service: stable pod DNS for the StatefulSet, and the gateway's metrics endpoints. */
+export function renderGatewayService(bot: DiscordBot) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: objectMeta(bot, gatewayName(bot), 'gateway', { 'shardwarden.io/metrics': 'true' }),
+    spec: {
+      clusterIP: 'None',
+      publishNotReadyAddresses: true,
+      selector: selectorLabels(bot, 'gateway'),
+      ports: [{ name: 'http', port: POD_HTTP_PORT, targetPort: 'http', protocol: 'TCP' }],
+    },
+  };
+}

@@ -1,0 +1,84 @@
+// The worker Deployment (the Brain) and its metrics Service.
+import { ENV, POD_HTTP_PORT } from '../../bot/runtime-contract.js';
+import type { DiscordBot } from '../api/v1alpha1/types.js';
+import { SECRETS_CHECKSUM_ANNOTATION, commonLabels, objectMeta, selectorLabels } from './labels.js';
+import {
+  baseEnv,
+  containerSecurityContext,
+  httpPort,
+  podSecurityContext,
+  probes,
+  secretEnv,
+  tmpMount,
+  tmpVolume,
+} from './pods.js';
+
+export interface WorkerRenderInput {
+  bot: DiscordBot;
+  discordApiUrl: string;
+  secretsChecksum: string;
+  /** Replicas to write; undefined leaves them to someone else (KEDA, or the user). */
+  replicas?: number;
+}
+
+export const workerName = (bot: DiscordBot) => `${bot.metadata.name}-worker`;
+
+export function renderWorkerDeployment({ bot, discordApiUrl, secretsChecksum, replicas }: WorkerRenderInput) {
+  const w = bot.spec.worker;
+  const env = [
+    ...baseEnv(bot, discordApiUrl),
+    { name: ENV.workerConcurrency, value: String(w.concurrency) },
+    { name: ENV.chainRpcUrls, value: (bot.spec.chain?.rpcUrls ?? []).join(',') },
+    ...(bot.spec.database ? [secretEnv(ENV.databaseUrl, bot.spec.database.urlSecretRef)] : []),
+  ];
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: objectMeta(bot, workerName(bot), 'worker'),
+    spec: {
+      // Omitted (not 0) when another autoscaler owns it, so this field manager never fights it.
+      ...(replicas === undefined ? {} : { replicas }),
+      selector: { matchLabels: selectorLabels(bot, 'worker') },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: '25%' } },
+      template: {
+        metadata: {
+          labels: commonLabels(bot, 'worker'),
+          annotations: { [SECRETS_CHECKSUM_ANNOTATION]: secretsChecksum },
+        },
+        spec: {
+          securityContext: podSecurityContext,
+          automountServiceAccountToken: false,
+          // Long enough for the longest job to finish after SIGTERM.
+          terminationGracePeriodSeconds: 60,
+          containers: [
+            {
+              name: 'worker',
+              image: bot.spec.image,
+              imagePullPolicy: bot.spec.imagePullPolicy,
+              args: ['worker'],
+              env,
+              ports: [httpPort],
+              ...probes,
+              ...(w.resources ? { resources: w.resources } : {}),
+              securityContext: containerSecurityContext,
+              volumeMounts: [tmpMount],
+            },
+          ],
+          volumes: [tmpVolume],
+        },
+      },
+    },
+  };
+}
+
+export function renderWorkerMetricsService(bot: DiscordBot) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: objectMeta(bot, `${workerName(bot)}-metrics`, 'worker', { 'shardwarden.io/metrics': 'true' }),
+    spec: {
+      selector: selectorLabels(bot, 'worker'),
+      ports: [{ name: 'http', port: POD_HTTP_PORT, targetPort: 'http', protocol: 'TCP' }],
+    },
+  };
+}
