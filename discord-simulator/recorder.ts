@@ -26,6 +26,8 @@ export interface RestCallRecord {
   route: string;
   status: number;
   body?: unknown;
+  /** Which of the simulator's tokens authorised the call (index into `tokens`), if any. */
+  tokenIndex?: number;
 }
 
 export type ViolationKind =

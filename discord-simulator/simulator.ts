@@ -158,6 +158,12 @@ export class DiscordSimulator {
     return this.tokens.has(token);
   }
 
+  /** Position of a token in the `tokens` option, or undefined when it is not one of them. */
+  tokenIndex(token: string): number | undefined {
+    const i = [...this.tokens].indexOf(token);
+    return i < 0 ? undefined : i;
+  }
+
   recommendedShards(): number {
     return Math.max(1, Math.ceil(this.world.guilds.size / (this.options.guildsPerRecommendedShard ?? 1000)));
   }

@@ -32,7 +32,21 @@ export async function runOperator(argv: string[], env: NodeJS.ProcessEnv): Promi
     ready = true;
   };
 
-  let elector: LeaseElector | undefined;
+  const elector = config.leaderElect
+    ? new LeaseElector(
+        kc,
+        {
+          name: config.leaseName,
+          namespace: config.leaseNamespace,
+          identity: config.identity,
+          leaseDurationMs: config.leaseDurationMs,
+          renewDeadlineMs: config.renewDeadlineMs,
+          retryPeriodMs: config.retryPeriodMs,
+        },
+        log,
+        (verb) => metrics.apiRequests.inc({ verb: `lease-${verb}` }),
+      )
+    : undefined;
   const http = await startHttpServer(config.httpHost, config.httpPort, metrics.registry, {
     healthy: () => true,
     ready: () => ready,
@@ -57,23 +71,10 @@ export async function runOperator(argv: string[], env: NodeJS.ProcessEnv): Promi
   process.once('SIGTERM', () => void shutdown(0));
   process.once('SIGINT', () => void shutdown(0));
 
-  if (!config.leaderElect) {
+  if (!elector) {
     await startController();
     return;
   }
-  elector = new LeaseElector(
-    kc,
-    {
-      name: config.leaseName,
-      namespace: config.leaseNamespace,
-      identity: config.identity,
-      leaseDurationMs: config.leaseDurationMs,
-      renewDeadlineMs: config.renewDeadlineMs,
-      retryPeriodMs: config.retryPeriodMs,
-    },
-    log,
-    (verb) => metrics.apiRequests.inc({ verb: `lease-${verb}` }),
-  );
   elector.on('new-leader', (identity) =>
     log.info({ leader: identity }, 'standing by; another replica leads'),
   );

@@ -28,6 +28,8 @@ export class RateLimits {
   private readonly routes = new Map<string, Window>();
   /** Route templates whose next request gets a 429 regardless (fault injection). */
   private readonly forced = new Map<string, number[]>();
+  /** Route templates whose next requests fail with this HTTP status (fault injection). */
+  private readonly failures = new Map<string, number[]>();
 
   constructor(
     private globalPerSecond: number,
@@ -43,6 +45,17 @@ export class RateLimits {
     const list = this.forced.get(route) ?? [];
     for (let i = 0; i < times; i++) list.push(retryAfterMs);
     this.forced.set(route, list);
+  }
+
+  failNext(route: string, status: number, times = 1): void {
+    const list = this.failures.get(route) ?? [];
+    for (let i = 0; i < times; i++) list.push(status);
+    this.failures.set(route, list);
+  }
+
+  /** An injected failure status for this route, if one is pending. */
+  takeFailure(route: string): number | undefined {
+    return this.failures.get(route)?.shift();
   }
 
   static bucketHash(route: string): string {

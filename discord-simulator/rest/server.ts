@@ -20,6 +20,7 @@ export async function handleRest(
   let routeTemplate = `${method} ${path}`;
   let status = 500;
   let recordedBody: unknown;
+  let tokenIndex: number | undefined;
   try {
     let params: Record<string, string> | undefined;
     const route = routes.find((r) => r.method === method && (params = matchPath(r.template, path)));
@@ -30,11 +31,15 @@ export async function handleRest(
     if (route.auth === 'bot') {
       const auth = req.headers.authorization ?? '';
       botToken = auth.startsWith('Bot ') ? auth.slice(4) : undefined;
+      tokenIndex = botToken === undefined ? undefined : sim.tokenIndex(botToken);
       if (!botToken || !sim.tokenValid(botToken)) {
         recorder.counters.restInvalid += 1;
         throw discordError(401, 0, '401: Unauthorized');
       }
     }
+
+    const injected = sim.rateLimits.takeFailure(routeTemplate);
+    if (injected !== undefined) throw discordError(injected, 0, `${injected}: injected by the simulator`);
 
     const major = route.major ? (params[route.major] ?? '') : '';
     const verdict = sim.rateLimits.check(botToken, routeTemplate, major);

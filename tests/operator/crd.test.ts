@@ -92,8 +92,8 @@ const invalid: [string, Bot, string[]][] = [
   ],
   [
     'refreshInterval too short',
-    withSpec({ sharding: { refreshInterval: '10s' } }),
-    ['spec.sharding.refreshInterval', 'between 1m and 24h'],
+    withSpec({ sharding: { refreshInterval: '5s' } }),
+    ['spec.sharding.refreshInterval', 'between 10s and 24h'],
   ],
   [
     'unknown reshard strategy',

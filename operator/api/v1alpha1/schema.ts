@@ -175,16 +175,19 @@ export const specSchema: Schema = obj(
           64,
           2,
         ),
-        refreshInterval: str("How often Discord's recommendation is read again (a Go duration, 1m to 24h).", {
-          pattern: DURATION,
-          default: '1h',
-          'x-kubernetes-validations': [
-            {
-              rule: "duration(self) >= duration('1m') && duration(self) <= duration('24h')",
-              message: 'refreshInterval must be between 1m and 24h',
-            },
-          ],
-        }),
+        refreshInterval: str(
+          "How often Discord's recommendation is read again (a Go duration, 10s to 24h).",
+          {
+            pattern: DURATION,
+            default: '1h',
+            'x-kubernetes-validations': [
+              {
+                rule: "duration(self) >= duration('10s') && duration(self) <= duration('24h')",
+                message: 'refreshInterval must be between 10s and 24h',
+              },
+            ],
+          },
+        ),
         reshardStrategy: str(
           'What happens when the shard count changes: BlueGreen starts the new generation beside the old one and cuts over when it is ready; Recreate replaces it; Manual only reports the needed change.',
           {

@@ -51,7 +51,7 @@ export interface DiscordBotSpec {
     shardsPerPod: number;
     /** Kurasuta cluster processes per gateway pod; the pod's shards are split over them. At most shardsPerPod. */
     clustersPerPod: number;
-    /** How often Discord's recommendation is read again (a Go duration, 1m to 24h). */
+    /** How often Discord's recommendation is read again (a Go duration, 10s to 24h). */
     refreshInterval: string;
     /** What happens when the shard count changes: BlueGreen starts the new generation beside the old one and cuts over when it is ready; Recreate replaces it; Manual only reports the needed change. */
     reshardStrategy: 'BlueGreen' | 'Recreate' | 'Manual';

@@ -1,0 +1,124 @@
+// Shared set-up for operator tests: a real control plane (with the garbage collector and, when
+// asked, kwok nodes so pods become Ready), the DiscordBot CRD, and the Discord simulator.
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CRD_PATH } from '../../operator/api/codegen.js';
+import type { DiscordBot } from '../../operator/api/v1alpha1/types.js';
+import { DiscordSimulator, type SimulatorOptions } from '../../discord-simulator/index.js';
+import { startControlPlane, waitUntil, type ControlPlane } from '../../testenv/index.js';
+
+export interface Harness {
+  cp: ControlPlane;
+  sim: DiscordSimulator;
+  kc: KubeConfig;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(
+  options: { kwokNodes?: number; simulator?: SimulatorOptions } = {},
+): Promise<Harness> {
+  const cp = await startControlPlane({ controllers: true, kwokNodes: options.kwokNodes ?? 0 });
+  cp.kubectl(['apply', '--server-side', '-f', CRD_PATH]);
+  await waitUntil(
+    'DiscordBot CRD established',
+    async () =>
+      cp.kubectl([
+        'get',
+        'crd',
+        'discordbots.shardwarden.io',
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+      ]) === 'True',
+  );
+  const sim = await DiscordSimulator.start(options.simulator ?? {});
+  return {
+    cp,
+    sim,
+    kc: cp.kubeConfig(),
+    async stop() {
+      await sim.stop();
+      await cp.stop();
+    },
+  };
+}
+
+export function applyYaml(cp: ControlPlane, objects: unknown[]): void {
+  cp.kubectl(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
+}
+
+export function secret(namespace: string, name: string, data: Record<string, string>) {
+  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, stringData: data };
+}
+
+export function exampleBot(namespace: string, name: string, spec: Record<string, unknown> = {}) {
+  return {
+    apiVersion: 'shardwarden.io/v1alpha1',
+    kind: 'DiscordBot',
+    metadata: { name, namespace },
+    spec: {
+      image: 'registry.example/sietch:1.4.2',
+      tokenSecretRef: { name: `${name}-discord` },
+      redis: { urlSecretRef: { name: `${name}-redis` } },
+      ...spec,
+    },
+  };
+}
+
+export async function readBot(kc: KubeConfig, namespace: string, name: string): Promise<DiscordBot> {
+  return (await kc
+    .makeApiClient(CustomObjectsApi)
+    .getNamespacedCustomObject({
+      group: 'shardwarden.io',
+      version: 'v1alpha1',
+      namespace,
+      plural: 'discordbots',
+      name,
+    })) as DiscordBot;
+}
+
+export async function waitForCondition(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  type: string,
+  status: string,
+  reason?: string,
+  timeoutMs = 60_000,
+): Promise<DiscordBot> {
+  let last: DiscordBot | undefined;
+  await waitUntil(
+    `${namespace}/${name} ${type}=${status}${reason ? ` (${reason})` : ''}`,
+    async () => {
+      last = await readBot(kc, namespace, name);
+      const c = last.status?.conditions?.find((x) => x.type === type);
+      return c?.status === status && (!reason || c.reason === reason);
+    },
+    { timeoutMs, intervalMs: 200 },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\nlast status: ${JSON.stringify(last?.status, null, 1)}`);
+  });
+  return last!;
+}
+
+export function events(
+  cp: ControlPlane,
+  namespace: string,
+  bot: string,
+): { reason: string; message: string; type: string }[] {
+  const out = JSON.parse(
+    cp.kubectl([
+      'get',
+      'events',
+      '-n',
+      namespace,
+      '--field-selector',
+      `involvedObject.name=${bot},involvedObject.kind=DiscordBot`,
+      '-o',
+      'json',
+    ]),
+  );
+  return out.items.map((e: { reason: string; message: string; type: string }) => ({
+    reason: e.reason,
+    message: e.message,
+    type: e.type,
+  }));
+}

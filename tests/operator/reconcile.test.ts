@@ -1,0 +1,334 @@
+import { AppsV1Api, CoreV1Api, type V1StatefulSet } from '@kubernetes/client-node';
+import { createLogger } from '../../bot/observability/logger.js';
+import { parseConfig } from '../../operator/config/config.js';
+import { DiscordBotController } from '../../operator/controller/discordbot-controller.js';
+import { OperatorMetrics } from '../../operator/metrics/operator-metrics.js';
+import { waitUntil } from '../../testenv/index.js';
+import {
+  applyYaml,
+  events,
+  exampleBot,
+  readBot,
+  secret,
+  startHarness,
+  waitForCondition,
+  type Harness,
+} from './harness.js';
+
+const NS = 'bots';
+
+describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Discord simulator)', () => {
+  let h: Harness;
+  let controller: DiscordBotController;
+  let metrics: OperatorMetrics;
+  let apps: AppsV1Api;
+  let core: CoreV1Api;
+  const gatewayBotCalls = () => h.sim.recorder.restCalls.filter((c) => c.route === 'GET /gateway/bot');
+
+  beforeAll(async () => {
+    h = await startHarness({
+      kwokNodes: 1,
+      simulator: {
+        seed: 11,
+        guilds: 2_500,
+        gateway: { maxConcurrency: 1 },
+        tokens: ['token-one', 'token-two', 'token-flaky'],
+      },
+    });
+    h.cp.kubectl(['create', 'namespace', NS]);
+    apps = h.kc.makeApiClient(AppsV1Api);
+    core = h.kc.makeApiClient(CoreV1Api);
+    metrics = new OperatorMetrics();
+    const config = parseConfig(
+      ['--discord-api-url=' + h.sim.apiUrl, '--leader-elect=false', '--resync-period=5m'],
+      {},
+    );
+    controller = new DiscordBotController(h.kc, config, metrics, createLogger('operator-test', 'silent'));
+    await controller.start();
+  }, 180_000);
+  afterAll(async () => {
+    await controller?.stop();
+    await h?.stop();
+  });
+
+  test('an example DiscordBot gets its StatefulSet, Deployment, Services and ConfigMap, and becomes Ready', async () => {
+    applyYaml(h.cp, [
+      secret(NS, 'sietch-discord', { token: 'token-one' }),
+      secret(NS, 'sietch-redis', { url: 'redis://redis.bots:6379' }),
+      exampleBot(NS, 'sietch', {
+        sharding: { shardsPerPod: 2, clustersPerPod: 1, refreshInterval: '10s' },
+        events: ['INTERACTION_CREATE', 'MESSAGE_CREATE'],
+      }),
+    ]);
+    const bot = await waitForCondition(h.kc, NS, 'sietch', 'Ready', 'True', 'AllShardsReady', 90_000);
+    // 2,500 guilds: Discord recommends 3 shards; 2 per pod → 2 pods.
+    expect(bot.status).toMatchObject({
+      observedGeneration: bot.metadata.generation,
+      shards: 3,
+      recommendedShards: 3,
+      maxConcurrency: 1,
+      plan: { shards: 3, shardsPerPod: 2, pods: 2, clustersPerPod: 1, maxConcurrency: 1 },
+      gateway: { generation: 1, pods: 2, readyPods: 2 },
+      workers: { replicas: 1 },
+      sessionStartLimit: { total: 1000, remaining: 1000 },
+    });
+    expect(bot.status?.conditions?.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Ready', 'True', 'AllShardsReady'],
+      ['Progressing', 'False', 'Stable'],
+      ['Degraded', 'False', 'AsExpected'],
+    ]);
+
+    const sts = await apps.readNamespacedStatefulSet({ name: 'sietch-gateway', namespace: NS });
+    expect(sts.spec?.replicas).toBe(2);
+    expect(sts.spec?.podManagementPolicy).toBe('Parallel');
+    expect(sts.metadata?.ownerReferences?.[0]).toMatchObject({
+      kind: 'DiscordBot',
+      name: 'sietch',
+      controller: true,
+      uid: bot.metadata.uid,
+    });
+    const pod = sts.spec!.template.spec!;
+    const c = pod.containers[0]!;
+    const env = Object.fromEntries(c.env!.map((e) => [e.name, e.value ?? e.valueFrom]));
+    expect(env).toMatchObject({
+      SHARDWARDEN_TOTAL_SHARDS: '3',
+      SHARDWARDEN_SHARDS_PER_POD: '2',
+      SHARDWARDEN_CLUSTERS_PER_POD: '1',
+      SHARDWARDEN_MAX_CONCURRENCY: '1',
+      SHARDWARDEN_EVENTS: 'INTERACTION_CREATE,MESSAGE_CREATE',
+      SHARDWARDEN_INTENTS: 'Guilds',
+      DISCORD_API_URL: h.sim.apiUrl,
+      SHARDWARDEN_POD_INDEX: { fieldRef: { fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']" } },
+      DISCORD_TOKEN: { secretKeyRef: { name: 'sietch-discord', key: 'token' } },
+      REDIS_URL: { secretKeyRef: { name: 'sietch-redis', key: 'url' } },
+    });
+    expect(JSON.stringify(sts)).not.toContain('token-one');
+    expect(c.readinessProbe?.httpGet?.path).toBe('/readyz');
+    expect(c.livenessProbe?.httpGet?.path).toBe('/healthz');
+    expect(c.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(pod.securityContext?.runAsNonRoot).toBe(true);
+
+    const dep = await apps.readNamespacedDeployment({ name: 'sietch-worker', namespace: NS });
+    expect(dep.spec?.replicas).toBe(1);
+    expect(dep.spec?.template.spec?.containers[0]?.args).toEqual(['worker']);
+    const svc = await core.readNamespacedService({ name: 'sietch-gateway', namespace: NS });
+    expect(svc.spec?.clusterIP).toBe('None');
+    await core.readNamespacedService({ name: 'sietch-worker-metrics', namespace: NS });
+    const cm = await core.readNamespacedConfigMap({ name: 'sietch-plan', namespace: NS });
+    expect(JSON.parse(cm.data!['plan.json']!).pods).toEqual([
+      { pod: 0, first: 0, last: 1 },
+      { pod: 1, first: 2, last: 2 },
+    ]);
+    expect(events(h.cp, NS, 'sietch').map((e) => e.reason)).toContain('Planned');
+    expect(await metrics.registry.getSingleMetricAsString('shardwarden_bot_shards')).toContain(
+      'shardwarden_bot_shards{namespace="bots",bot="sietch"} 3',
+    );
+  });
+
+  test('editing the spec updates the objects in place (same UIDs)', async () => {
+    const before = await apps.readNamespacedStatefulSet({ name: 'sietch-gateway', namespace: NS });
+    const dep = await apps.readNamespacedDeployment({ name: 'sietch-worker', namespace: NS });
+    h.cp.kubectl([
+      'patch',
+      'dbot',
+      'sietch',
+      '-n',
+      NS,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { sharding: { shardsPerPod: 3 }, worker: { minReplicas: 2 } } }),
+    ]);
+    await waitUntil(
+      'StatefulSet with 1 replica',
+      async () =>
+        (await apps.readNamespacedStatefulSet({ name: 'sietch-gateway', namespace: NS })).spec?.replicas ===
+        1,
+    );
+    const after = await apps.readNamespacedStatefulSet({ name: 'sietch-gateway', namespace: NS });
+    expect(after.metadata?.uid).toBe(before.metadata?.uid);
+    await waitUntil(
+      '2 workers',
+      async () =>
+        (await apps.readNamespacedDeployment({ name: 'sietch-worker', namespace: NS })).spec?.replicas === 2,
+    );
+    expect(
+      (await apps.readNamespacedDeployment({ name: 'sietch-worker', namespace: NS })).metadata?.uid,
+    ).toBe(dep.metadata?.uid);
+    const bot = await waitForCondition(h.kc, NS, 'sietch', 'Ready', 'True');
+    expect(bot.status?.observedGeneration).toBe(bot.metadata.generation);
+    expect(events(h.cp, NS, 'sietch').find((e) => e.reason === 'PlanChanged')?.message).toBe(
+      'Shard plan changed from 3 shards over 2 pods to 3 shards over 1 pod (Discord recommends 3, max_concurrency 1)',
+    );
+  });
+
+  test('rotating the token Secret changes the pod template checksum; nothing else moves', async () => {
+    const checksum = async () =>
+      (await apps.readNamespacedStatefulSet({ name: 'sietch-gateway', namespace: NS })).spec?.template
+        .metadata?.annotations?.['shardwarden.io/secrets-checksum'];
+    const before = await checksum();
+    applyYaml(h.cp, [secret(NS, 'sietch-discord', { token: 'token-two' })]);
+    await waitUntil('checksum changed', async () => (await checksum()) !== before);
+    await waitForCondition(h.kc, NS, 'sietch', 'Degraded', 'False');
+  });
+
+  test('adding guilds until the recommendation grows changes the plan on the next refresh, with an Event', async () => {
+    h.sim.addGuilds(1_000); // 3,500 guilds → 4 shards
+    const bot = await waitUntil(
+      'plan with 4 shards',
+      async () => (await readBot(h.kc, NS, 'sietch')).status?.shards === 4,
+      { timeoutMs: 30_000, intervalMs: 250 },
+    ).then(() => readBot(h.kc, NS, 'sietch'));
+    expect(bot.status?.recommendedShards).toBe(4);
+    expect(events(h.cp, NS, 'sietch').map((e) => e.message)).toContain(
+      'Shard plan changed from 3 shards over 1 pod to 4 shards over 2 pods (Discord recommends 4, max_concurrency 1)',
+    );
+  });
+
+  test('a removed Secret sets SecretNotFound; restoring it recovers', async () => {
+    h.cp.kubectl(['delete', 'secret', 'sietch-redis', '-n', NS]);
+    const bot = await waitForCondition(h.kc, NS, 'sietch', 'Degraded', 'True', 'SecretNotFound');
+    expect(bot.status?.conditions?.find((c) => c.type === 'Degraded')?.message).toContain(
+      'Secret bots/sietch-redis (Redis URL) does not exist',
+    );
+    expect(bot.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'SecretNotFound',
+    });
+    applyYaml(h.cp, [secret(NS, 'sietch-redis', { url: 'redis://redis.bots:6379' })]);
+    await waitForCondition(h.kc, NS, 'sietch', 'Degraded', 'False');
+    expect(events(h.cp, NS, 'sietch').map((e) => e.reason)).toEqual(
+      expect.arrayContaining(['SecretNotFound', 'Recovered']),
+    );
+  });
+
+  test('a bad token sets InvalidToken, does not hot-loop, and is never written anywhere', async () => {
+    applyYaml(h.cp, [
+      secret(NS, 'badtoken-discord', { token: 'definitely-not-valid' }),
+      secret(NS, 'badtoken-redis', { url: 'redis://x' }),
+      exampleBot(NS, 'badtoken', { sharding: { refreshInterval: '10s' } }),
+    ]);
+    const bot = await waitForCondition(h.kc, NS, 'badtoken', 'Degraded', 'True', 'InvalidToken');
+    expect(bot.status?.conditions?.find((c) => c.type === 'Degraded')?.message).toBe(
+      'Discord rejected the bot token (401 Unauthorized); update the token Secret (bots/badtoken-discord key "token")',
+    );
+    const calls = () => gatewayBotCalls().filter((c) => c.status === 401).length;
+    const seen = calls();
+    // Other changes and resyncs reconcile the bot again, but Discord is not asked again.
+    h.cp.kubectl(['annotate', 'dbot', 'badtoken', '-n', NS, 'poke=1']);
+    h.cp.kubectl([
+      'patch',
+      'dbot',
+      'badtoken',
+      '-n',
+      NS,
+      '--type=merge',
+      '-p',
+      '{"spec":{"worker":{"maxReplicas":3}}}',
+    ]);
+    await new Promise((r) => setTimeout(r, 12_000));
+    expect(seen).toBe(1);
+    expect(calls()).toBe(1);
+    const everything = h.cp.kubectl([
+      'get',
+      'dbot,events,statefulsets,deployments,configmaps',
+      '-n',
+      NS,
+      '-o',
+      'json',
+    ]);
+    expect(everything).not.toContain('definitely-not-valid');
+    // Fixing the Secret is enough.
+    applyYaml(h.cp, [secret(NS, 'badtoken-discord', { token: 'token-one' })]);
+    await waitForCondition(h.kc, NS, 'badtoken', 'Degraded', 'False');
+  }, 60_000);
+
+  test('429 and 5xx from Discord are retried with backoff', async () => {
+    h.sim.rateLimits.force429('GET /gateway/bot', 1_500);
+    h.sim.rateLimits.failNext('GET /gateway/bot', 502, 2);
+    applyYaml(h.cp, [
+      secret(NS, 'flaky-discord', { token: 'token-flaky' }),
+      secret(NS, 'flaky-redis', { url: 'redis://x' }),
+      exampleBot(NS, 'flaky'),
+    ]);
+    await waitForCondition(h.kc, NS, 'flaky', 'Degraded', 'True', 'DiscordRateLimited');
+    const bot = await waitForCondition(h.kc, NS, 'flaky', 'Degraded', 'False', undefined, 30_000);
+    expect(bot.status?.recommendedShards).toBe(h.sim.recommendedShards());
+    const calls = gatewayBotCalls().filter((c) => c.tokenIndex === 2);
+    expect(calls.map((c) => c.status)).toEqual([429, 502, 502, 200]);
+    const gaps = calls.slice(1).map((c, i) => c.at - calls[i]!.at);
+    expect(gaps[0]).toBeGreaterThanOrEqual(1_400); // retry_after
+    expect(gaps[2]).toBeGreaterThan(gaps[1]! * 1.5); // exponential
+  }, 60_000);
+
+  test('a watch open longer than 30 s keeps delivering', async () => {
+    await new Promise((r) => setTimeout(r, 35_000));
+    h.cp.kubectl([
+      'patch',
+      'dbot',
+      'flaky',
+      '-n',
+      NS,
+      '--type=merge',
+      '-p',
+      '{"spec":{"worker":{"minReplicas":3}}}',
+    ]);
+    await waitUntil(
+      'worker replicas follow the edit',
+      async () =>
+        (await apps.readNamespacedDeployment({ name: 'flaky-worker', namespace: NS })).spec?.replicas === 3,
+      { timeoutMs: 10_000 },
+    );
+  }, 60_000);
+
+  test('the apiserver restarts and the operator converges afterwards', async () => {
+    await h.cp.restartApiserver();
+    h.cp.kubectl([
+      'patch',
+      'dbot',
+      'flaky',
+      '-n',
+      NS,
+      '--type=merge',
+      '-p',
+      '{"spec":{"worker":{"minReplicas":4, "maxReplicas": 20}}}',
+    ]);
+    await waitUntil(
+      'edit after restart applied',
+      async () =>
+        (await apps.readNamespacedDeployment({ name: 'flaky-worker', namespace: NS })).spec?.replicas === 4,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+  }, 90_000);
+
+  test('deleting the bot leaves nothing behind', async () => {
+    h.cp.kubectl(['delete', 'dbot', 'flaky', '-n', NS]);
+    await waitUntil(
+      'owned objects collected',
+      async () => {
+        const left = h.cp.kubectl([
+          'get',
+          'statefulsets,deployments,services,configmaps',
+          '-n',
+          NS,
+          '-l',
+          'app.kubernetes.io/instance=flaky',
+          '-o',
+          'name',
+        ]);
+        return left.trim() === '';
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    const sts: V1StatefulSet[] = (await apps.listNamespacedStatefulSet({ namespace: NS })).items;
+    expect(sts.map((s) => s.metadata?.name).sort()).toEqual(['badtoken-gateway', 'sietch-gateway']);
+    await waitUntil(
+      'per-bot metrics removed',
+      async () =>
+        !(await metrics.registry.getSingleMetricAsString('shardwarden_bot_shards')).includes('bot="flaky"'),
+    );
+  }, 90_000);
+});
