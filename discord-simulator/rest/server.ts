@@ -99,6 +99,7 @@ export async function handleRest(
       route: routeTemplate,
       status,
       body: recordedBody,
+      tokenIndex,
     });
   }
 }
