@@ -254,14 +254,15 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
       secret(NS, 'flaky-redis', { url: 'redis://x' }),
       exampleBot(NS, 'flaky'),
     ]);
-    await waitForCondition(h.kc, NS, 'flaky', 'Degraded', 'True', 'DiscordRateLimited');
+    await waitForCondition(h.kc, NS, 'flaky', 'Degraded', 'True', 'DiscordUnavailable');
     const bot = await waitForCondition(h.kc, NS, 'flaky', 'Degraded', 'False', undefined, 30_000);
     expect(bot.status?.recommendedShards).toBe(h.sim.recommendedShards());
     const calls = gatewayBotCalls().filter((c) => c.tokenIndex === 2);
-    expect(calls.map((c) => c.status)).toEqual([429, 502, 502, 200]);
+    // Injected failures come first, then the forced 429.
+    expect(calls.map((c) => c.status)).toEqual([502, 502, 429, 200]);
     const gaps = calls.slice(1).map((c, i) => c.at - calls[i]!.at);
-    expect(gaps[0]).toBeGreaterThanOrEqual(1_400); // retry_after
-    expect(gaps[2]).toBeGreaterThan(gaps[1]! * 1.5); // exponential
+    expect(gaps[1]).toBeGreaterThan(gaps[0]! * 1.5); // exponential backoff on 5xx
+    expect(gaps[2]).toBeGreaterThanOrEqual(1_400); // retry_after of the 429
   }, 60_000);
 
   test('a watch open longer than 30 s keeps delivering', async () => {
