@@ -62,7 +62,8 @@ system-packages:
 kube-binaries:
 	@testenv/binaries/build.sh >/dev/null
 
-test: setup
+# Tests that run real operator/gateway/worker processes use the compiled dist/.
+test: setup build
 	npm test -- $(JEST_ARGS)
 
 lint: deps
@@ -73,6 +74,10 @@ format: deps
 
 build: deps
 	npm run build
+
+.PHONY: generate
+generate: deps
+	npm run generate
 
 bench: bench-simulator
 
