@@ -22,7 +22,7 @@ endif
 
 JEST_ARGS ?=
 
-.PHONY: help setup node deps system-packages kube-binaries test lint format build bench bench-simulator clean clean-cache
+.PHONY: help setup node deps system-packages kube-binaries test lint format build bench bench-simulator bench-operator clean clean-cache
 
 help:
 	@echo "make test      set everything up, then run all tests (real apiserver, Redis, Postgres)"
@@ -79,10 +79,13 @@ build: deps
 generate: deps
 	npm run generate
 
-bench: bench-simulator
+bench: bench-simulator bench-operator
 
 bench-simulator: build
 	node dist/benchmarks/discord-simulator.js
+
+bench-operator: setup build
+	node dist/benchmarks/operator.js
 
 clean:
 	rm -rf dist node_modules coverage .test-results

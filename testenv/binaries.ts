@@ -1,8 +1,11 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const buildScript = join(dirname(fileURLToPath(import.meta.url)), 'binaries', 'build.sh');
+// Beside this file in the source tree; from dist/testenv, the source tree's copy.
+const here = dirname(fileURLToPath(import.meta.url));
+const buildScript = [join(here, 'binaries', 'build.sh'), join(here, '..', '..', 'testenv', 'binaries', 'build.sh')].find((p) => existsSync(p)) ?? join(here, 'binaries', 'build.sh');
 const cache = new Map<string, string>();
 
 export type KubeBinary =
