@@ -15,31 +15,83 @@ const cp = await startControlPlane({ controllers: true });
 const sim = await DiscordSimulator.start({ guilds: 1500, tokens: ['bench-token'] });
 try {
   cp.kubectl(['apply', '--server-side', '-f', 'crds/shardwarden.io_discordbots.yaml']);
-  await waitUntil('CRD', async () => cp.kubectl(['get', 'crd', 'discordbots.shardwarden.io', '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}']) === 'True');
+  await waitUntil(
+    'CRD',
+    async () =>
+      cp.kubectl([
+        'get',
+        'crd',
+        'discordbots.shardwarden.io',
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+      ]) === 'True',
+  );
   cp.kubectl(['create', 'namespace', 'bench']);
-  const secrets = ['discord', 'redis'].map((n) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: `bench-${n}`, namespace: 'bench' }, stringData: { token: 'bench-token', url: 'redis://x' } }));
+  const secrets = ['discord', 'redis'].map((n) => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: `bench-${n}`, namespace: 'bench' },
+    stringData: { token: 'bench-token', url: 'redis://x' },
+  }));
   cp.kubectl(['apply', '-f', '-'], secrets.map((s) => JSON.stringify(s)).join('\n'));
 
-  const op = startProcess('operator', process.execPath, [join('dist', 'bin', 'shardwarden.js'), 'operator', '--leader-elect=false', '--http-port=0', '--http-host=127.0.0.1', `--discord-api-url=${sim.apiUrl}`, '--log-level=info'], join(cp.dir, 'operator.log'), {
-    env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
-  });
-  const docs = Array.from({ length: bots }, (_, i) => JSON.stringify({
-    apiVersion: 'shardwarden.io/v1alpha1', kind: 'DiscordBot', metadata: { name: `bot-${i}`, namespace: 'bench' },
-    spec: { image: 'example/bot:1', tokenSecretRef: { name: 'bench-discord' }, redis: { urlSecretRef: { name: 'bench-redis' } } },
-  }));
+  const op = startProcess(
+    'operator',
+    process.execPath,
+    [
+      join('dist', 'bin', 'shardwarden.js'),
+      'operator',
+      '--leader-elect=false',
+      '--http-port=0',
+      '--http-host=127.0.0.1',
+      `--discord-api-url=${sim.apiUrl}`,
+      '--log-level=info',
+    ],
+    join(cp.dir, 'operator.log'),
+    {
+      env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
+    },
+  );
+  const docs = Array.from({ length: bots }, (_, i) =>
+    JSON.stringify({
+      apiVersion: 'shardwarden.io/v1alpha1',
+      kind: 'DiscordBot',
+      metadata: { name: `bot-${i}`, namespace: 'bench' },
+      spec: {
+        image: 'example/bot:1',
+        tokenSecretRef: { name: 'bench-discord' },
+        redis: { urlSecretRef: { name: 'bench-redis' } },
+      },
+    }),
+  );
   const start = performance.now();
   cp.kubectl(['apply', '-f', '-'], docs.join('\n'));
   const applied = performance.now();
-  await waitUntil(`${bots} bots converged`, async () => {
-    const out = cp.kubectl(['get', 'dbot', '-n', 'bench', '-o', 'jsonpath={range .items[*]}{.status.shards}/{.status.observedGeneration}/{.metadata.generation}{"\\n"}{end}']);
-    return out.split('\n').filter((l) => /^2\/(\d+)\/\1$/.test(l)).length === bots;
-  }, { process: op, timeoutMs: 600_000, intervalMs: 1000 });
+  await waitUntil(
+    `${bots} bots converged`,
+    async () => {
+      const out = cp.kubectl([
+        'get',
+        'dbot',
+        '-n',
+        'bench',
+        '-o',
+        'jsonpath={range .items[*]}{.status.shards}/{.status.observedGeneration}/{.metadata.generation}{"\\n"}{end}',
+      ]);
+      return out.split('\n').filter((l) => /^2\/(\d+)\/\1$/.test(l)).length === bots;
+    },
+    { process: op, timeoutMs: 600_000, intervalMs: 1000 },
+  );
   const converged = performance.now();
 
   const port = Number(/"port":(\d+)/.exec(readFileSync(op.logFile, 'utf8'))?.[1] ?? 0);
   const byVerb = async () => {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    return Object.fromEntries([...text.matchAll(/^shardwarden_operator_apiserver_requests_total\{verb="([\w-]+)"\} (\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
+    return Object.fromEntries(
+      [...text.matchAll(/^shardwarden_operator_apiserver_requests_total\{verb="([\w-]+)"\} (\d+)/gm)].map(
+        (m) => [m[1]!, Number(m[2])],
+      ),
+    );
   };
   const requests = async () => Object.values(await byVerb()).reduce((a, b) => a + b, 0);
   // Let the controller-manager finish the workloads (their status feeds ours), then count
@@ -48,18 +100,28 @@ try {
   const before = await requests();
   await new Promise((r) => setTimeout(r, idleSeconds * 1000));
   const idleRequests = (await requests()) - before;
-  const rssMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${op.child.pid}/status`, 'utf8'))![1]) / 1024;
-  const objects = cp.kubectl(['get', 'statefulsets,deployments,services,configmaps', '-n', 'bench', '-o', 'name']).trim().split('\n').length;
-  console.log(JSON.stringify({
-    bots,
-    ownedObjects: objects,
-    secondsToApplyManifests: Number(((applied - start) / 1000).toFixed(1)),
-    secondsToConverge: Number(((converged - start) / 1000).toFixed(1)),
-    idleWindowSeconds: idleSeconds,
-    apiserverRequestsPerMinuteIdle: Math.round((idleRequests * 60) / idleSeconds),
-    operatorRssMb: Math.round(rssMb),
-    requestsByVerbTotal: await byVerb(),
-  }, null, 2));
+  const rssMb =
+    Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${op.child.pid}/status`, 'utf8'))![1]) / 1024;
+  const objects = cp
+    .kubectl(['get', 'statefulsets,deployments,services,configmaps', '-n', 'bench', '-o', 'name'])
+    .trim()
+    .split('\n').length;
+  console.log(
+    JSON.stringify(
+      {
+        bots,
+        ownedObjects: objects,
+        secondsToApplyManifests: Number(((applied - start) / 1000).toFixed(1)),
+        secondsToConverge: Number(((converged - start) / 1000).toFixed(1)),
+        idleWindowSeconds: idleSeconds,
+        apiserverRequestsPerMinuteIdle: Math.round((idleRequests * 60) / idleSeconds),
+        operatorRssMb: Math.round(rssMb),
+        requestsByVerbTotal: await byVerb(),
+      },
+      null,
+      2,
+    ),
+  );
   await op.stop();
 } finally {
   await sim.stop();

@@ -2,6 +2,7 @@
 // One entrypoint for the one image: `shardwarden <command> [flags]`.
 const commands: Record<string, () => Promise<void>> = {
   operator: async () => (await import('../operator/main.js')).runOperator(process.argv.slice(3), process.env),
+  gateway: async () => (await import('../bot/gateway/main.js')).runGateway(process.env),
 };
 
 const name = process.argv[2];

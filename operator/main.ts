@@ -3,12 +3,22 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../bot/observability/logger.js';
 import { startHttpServer } from '../bot/observability/http-server.js';
-import { ConfigError, parseConfig, type OperatorConfig } from './config/config.js';
+import { ConfigError, SETTINGS, parseConfig, type OperatorConfig } from './config/config.js';
 import { DiscordBotController } from './controller/discordbot-controller.js';
 import { LeaseElector } from './leader-election/lease-elector.js';
 import { OperatorMetrics } from './metrics/operator-metrics.js';
 
 export async function runOperator(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  if (argv.includes('--help')) {
+    console.log(
+      'usage: shardwarden operator [--flag=value ...]\n\nEvery flag can also be set through its environment variable.\n',
+    );
+    for (const s of SETTINGS)
+      console.log(
+        `  --${s.flag.padEnd(27)} ${s.env.padEnd(38)} ${s.help}${s.defaultValue ? ` (default ${s.defaultValue})` : ''}`,
+      );
+    return;
+  }
   let config: OperatorConfig;
   try {
     config = parseConfig(argv, env);

@@ -5,7 +5,10 @@ import { fileURLToPath } from 'node:url';
 
 // Beside this file in the source tree; from dist/testenv, the source tree's copy.
 const here = dirname(fileURLToPath(import.meta.url));
-const buildScript = [join(here, 'binaries', 'build.sh'), join(here, '..', '..', 'testenv', 'binaries', 'build.sh')].find((p) => existsSync(p)) ?? join(here, 'binaries', 'build.sh');
+const buildScript =
+  [join(here, 'binaries', 'build.sh'), join(here, '..', '..', 'testenv', 'binaries', 'build.sh')].find((p) =>
+    existsSync(p),
+  ) ?? join(here, 'binaries', 'build.sh');
 const cache = new Map<string, string>();
 
 export type KubeBinary =

@@ -38,6 +38,13 @@ const describePlan = (p: ShardPlan) =>
   `${p.shards} shard${p.shards === 1 ? '' : 's'} over ${p.pods} pod${p.pods === 1 ? '' : 's'}`;
 
 export class DiscordBotReconciler {
+  /**
+   * The status we last wrote per bot and the resourceVersion it was based on. The informer
+   * cache lags our own writes; while it still shows that version, ours is the truth (no double
+   * Events, no rewrites).
+   */
+  private readonly written = new Map<string, { basedOn: string | undefined; status: DiscordBotStatus }>();
+
   constructor(private readonly deps: ReconcilerDeps) {}
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -48,12 +55,14 @@ export class DiscordBotReconciler {
       // Owned objects go with the bot through ownerReferences; only our memory is left.
       deps.metrics.forgetBot(namespace, name);
       deps.discord.forget(key);
+      this.written.delete(key);
       return {};
     }
     const log = deps.log.child({ bot: name, namespace });
     const now = deps.now?.() ?? new Date();
     const generation = bot.metadata.generation ?? 0;
-    const before = bot.status ?? {};
+    const mine = this.written.get(key);
+    const before = mine && mine.basedOn === bot.metadata.resourceVersion ? mine.status : (bot.status ?? {});
     let conditions = before.conditions ?? [];
     let written: DiscordBotStatus = before;
     if (conditions.length === 0) {
@@ -73,6 +82,7 @@ export class DiscordBotReconciler {
       }
       written = { ...before, observedGeneration: generation, conditions };
       await deps.cluster.applyStatus(bot, written);
+      this.written.set(key, { basedOn: bot.metadata.resourceVersion, status: written });
     }
     const status: DiscordBotStatus = { ...before, observedGeneration: generation, conditions };
     const events: [EventType, string, string][] = [];
@@ -105,7 +115,10 @@ export class DiscordBotReconciler {
           `Recovered from ${conditionOf(before.conditions, 'Degraded')?.reason}`,
         ]);
       // Status is written only when it changed.
-      if (stableJson(status) !== stableJson(written)) await deps.cluster.applyStatus(bot, status);
+      if (stableJson(status) !== stableJson(written)) {
+        await deps.cluster.applyStatus(bot, status);
+        this.written.set(key, { basedOn: bot.metadata.resourceVersion, status });
+      }
       for (const [type, reason, message] of events) {
         log.info({ reason, message }, 'event');
         await deps.cluster

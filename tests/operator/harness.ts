@@ -64,15 +64,13 @@ export function exampleBot(namespace: string, name: string, spec: Record<string,
 }
 
 export async function readBot(kc: KubeConfig, namespace: string, name: string): Promise<DiscordBot> {
-  return (await kc
-    .makeApiClient(CustomObjectsApi)
-    .getNamespacedCustomObject({
-      group: 'shardwarden.io',
-      version: 'v1alpha1',
-      namespace,
-      plural: 'discordbots',
-      name,
-    })) as DiscordBot;
+  return (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+    group: 'shardwarden.io',
+    version: 'v1alpha1',
+    namespace,
+    plural: 'discordbots',
+    name,
+  })) as DiscordBot;
 }
 
 export async function waitForCondition(

@@ -14,22 +14,43 @@ describe('leader election between two operator processes', () => {
   const startOperator = async (identity: string) => {
     const proc = startShardwarden(
       identity,
-      ['operator', `--identity=${identity}`, '--lease-namespace=default', '--lease-duration=4s', '--renew-deadline=3s', '--retry-period=500ms', '--http-port=0', '--http-host=127.0.0.1', `--discord-api-url=${h.sim.apiUrl}`],
+      [
+        'operator',
+        `--identity=${identity}`,
+        '--lease-namespace=default',
+        '--lease-duration=4s',
+        '--renew-deadline=3s',
+        '--retry-period=500ms',
+        '--http-port=0',
+        '--http-host=127.0.0.1',
+        `--discord-api-url=${h.sim.apiUrl}`,
+      ],
       { KUBECONFIG: h.cp.kubeconfigPath },
       join(h.cp.dir, `operator-${identity}.log`),
     );
     procs.set(identity, proc);
     ports.set(identity, await loggedPort(proc));
   };
-  const holder = async () => (await h.kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'shardwarden-operator', namespace: 'default' })).spec?.holderIdentity ?? '';
+  const holder = async () =>
+    (
+      await h.kc
+        .makeApiClient(CoordinationV1Api)
+        .readNamespacedLease({ name: 'shardwarden-operator', namespace: 'default' })
+    ).spec?.holderIdentity ?? '';
   const reconciles = async (identity: string) => {
     const text = await (await fetch(`http://127.0.0.1:${ports.get(identity)}/metrics`)).text();
-    return [...text.matchAll(/^shardwarden_operator_reconcile_total\{result="\w+"\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    return [...text.matchAll(/^shardwarden_operator_reconcile_total\{result="\w+"\} (\d+)/gm)].reduce(
+      (n, m) => n + Number(m[1]),
+      0,
+    );
   };
 
   beforeAll(async () => {
     h = await startHarness({ simulator: { guilds: 10, tokens: ['t'] } });
-    applyYaml(h.cp, [secret('default', 'le-discord', { token: 't' }), secret('default', 'le-redis', { url: 'redis://x' })]);
+    applyYaml(h.cp, [
+      secret('default', 'le-discord', { token: 't' }),
+      secret('default', 'le-redis', { url: 'redis://x' }),
+    ]);
   }, 120_000);
   afterAll(async () => {
     for (const p of procs.values()) await p.stop();
@@ -39,26 +60,47 @@ describe('leader election between two operator processes', () => {
   test('only the leader reconciles; killing it hands over within the lease duration; SIGTERM releases at once', async () => {
     await startOperator('op-a');
     await startOperator('op-b');
-    await waitUntil('a leader', async () => ['op-a', 'op-b'].includes(await holder().catch(() => '')), { timeoutMs: 20_000 });
+    await waitUntil('a leader', async () => ['op-a', 'op-b'].includes(await holder().catch(() => '')), {
+      timeoutMs: 20_000,
+    });
     const leader = await holder();
     const standby = leader === 'op-a' ? 'op-b' : 'op-a';
 
-    applyYaml(h.cp, [exampleBot('default', 'le', { tokenSecretRef: { name: 'le-discord' }, redis: { urlSecretRef: { name: 'le-redis' } } })]);
-    await waitUntil('bot reconciled', async () => (await readBot(h.kc, 'default', 'le')).status?.shards === 1);
+    applyYaml(h.cp, [
+      exampleBot('default', 'le', {
+        tokenSecretRef: { name: 'le-discord' },
+        redis: { urlSecretRef: { name: 'le-redis' } },
+      }),
+    ]);
+    await waitUntil(
+      'bot reconciled',
+      async () => (await readBot(h.kc, 'default', 'le')).status?.shards === 1,
+    );
     expect(await reconciles(leader)).toBeGreaterThan(0);
     expect(await reconciles(standby)).toBe(0);
     // One writer: every managed field of the StatefulSet belongs to one manager.
-    const managers = JSON.parse(h.cp.kubectl(['get', 'statefulset', 'le-gateway', '-o', 'json', '--show-managed-fields'])).metadata.managedFields.map((m: { manager: string }) => m.manager);
-    expect(new Set(managers.filter((m: string) => m !== 'kube-controller-manager'))).toEqual(new Set(['shardwarden-operator']));
+    const managers = JSON.parse(
+      h.cp.kubectl(['get', 'statefulset', 'le-gateway', '-o', 'json', '--show-managed-fields']),
+    ).metadata.managedFields.map((m: { manager: string }) => m.manager);
+    expect(new Set(managers.filter((m: string) => m !== 'kube-controller-manager'))).toEqual(
+      new Set(['shardwarden-operator']),
+    );
 
     // SIGKILL: no release; the standby must wait out the lease.
     const killedAt = Date.now();
     procs.get(leader)!.child.kill('SIGKILL');
-    await waitUntil('standby takes over', async () => (await holder()) === standby, { timeoutMs: LEASE_DURATION_MS * 3, intervalMs: 100 });
+    await waitUntil('standby takes over', async () => (await holder()) === standby, {
+      timeoutMs: LEASE_DURATION_MS * 3,
+      intervalMs: 100,
+    });
     const handover = Date.now() - killedAt;
     expect(handover).toBeLessThanOrEqual(LEASE_DURATION_MS + 2_000);
     h.cp.kubectl(['patch', 'dbot', 'le', '--type=merge', '-p', '{"spec":{"worker":{"minReplicas":2}}}']);
-    await waitUntil('new leader reconciles', async () => h.cp.kubectl(['get', 'deployment', 'le-worker', '-o', 'jsonpath={.spec.replicas}']) === '2', { timeoutMs: 20_000 });
+    await waitUntil(
+      'new leader reconciles',
+      async () => h.cp.kubectl(['get', 'deployment', 'le-worker', '-o', 'jsonpath={.spec.replicas}']) === '2',
+      { timeoutMs: 20_000 },
+    );
     expect(await reconciles(standby)).toBeGreaterThan(0);
 
     // SIGTERM: the leader releases the lease, and a fresh standby takes it well before expiry.
@@ -67,7 +109,10 @@ describe('leader election between two operator processes', () => {
     expect(await holder()).toBe(standby);
     const termAt = Date.now();
     await procs.get(standby)!.stop();
-    await waitUntil('op-c takes over', async () => (await holder()) === 'op-c', { timeoutMs: LEASE_DURATION_MS * 3, intervalMs: 100 });
+    await waitUntil('op-c takes over', async () => (await holder()) === 'op-c', {
+      timeoutMs: LEASE_DURATION_MS * 3,
+      intervalMs: 100,
+    });
     expect(Date.now() - termAt).toBeLessThan(LEASE_DURATION_MS);
     console.log(`leader handover: ${handover} ms after SIGKILL, ${Date.now() - termAt} ms after SIGTERM`);
   }, 120_000);

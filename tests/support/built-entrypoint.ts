@@ -6,9 +6,17 @@ import { startProcess, waitUntil, type ManagedProcess } from '../../testenv/inde
 
 export const ENTRYPOINT = fileURLToPath(new URL('../../dist/bin/shardwarden.js', import.meta.url));
 
-export function startShardwarden(name: string, args: string[], env: Record<string, string>, logFile: string): ManagedProcess {
-  if (!existsSync(ENTRYPOINT)) throw new Error(`${ENTRYPOINT} is missing: run 'make build' (make test does it)`);
-  return startProcess(name, process.execPath, [ENTRYPOINT, ...args], logFile, { env: { ...process.env, ...env } });
+export function startShardwarden(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+  logFile: string,
+): ManagedProcess {
+  if (!existsSync(ENTRYPOINT))
+    throw new Error(`${ENTRYPOINT} is missing: run 'make build' (make test does it)`);
+  return startProcess(name, process.execPath, [ENTRYPOINT, ...args], logFile, {
+    env: { ...process.env, ...env },
+  });
 }
 
 /** JSON log lines of a process, parsed (other lines skipped). */
@@ -27,9 +35,13 @@ export function logLines(proc: ManagedProcess): Record<string, unknown>[] {
 /** The HTTP port a process logged in its "... started" line. */
 export async function loggedPort(proc: ManagedProcess): Promise<number> {
   let port = 0;
-  await waitUntil(`${proc.name} to log its port`, async () => {
-    port = Number(logLines(proc).find((l) => typeof l.port === 'number')?.port ?? 0);
-    return port > 0;
-  }, { process: proc, timeoutMs: 30_000 });
+  await waitUntil(
+    `${proc.name} to log its port`,
+    async () => {
+      port = Number(logLines(proc).find((l) => typeof l.port === 'number')?.port ?? 0);
+      return port > 0;
+    },
+    { process: proc, timeoutMs: 30_000 },
+  );
   return port;
 }

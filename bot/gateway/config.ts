@@ -1,0 +1,117 @@
+// The gateway's settings, from the environment the operator renders (bot/runtime-contract.ts).
+// A missing or bad value stops the process at start with one line naming the variable.
+import { GatewayIntentBits } from 'discord.js';
+import { ENV, POD_HTTP_PORT } from '../runtime-contract.js';
+import { shardRangeOfPod, type ShardRange } from '../sharding/shard-range.js';
+
+export interface GatewayConfig {
+  botName: string;
+  podIndex: number;
+  totalShards: number;
+  shardsPerPod: number;
+  clustersPerPod: number;
+  maxConcurrency: number;
+  generation: number;
+  intents: number;
+  intentNames: string[];
+  events: Set<string>;
+  range: ShardRange;
+  token: string;
+  redisUrl: string;
+  discordApiUrl: string;
+  httpPort: number;
+  identifyWindowMs: number;
+  /** Dispatches kept in memory while Redis is unavailable. */
+  bufferLimit: number;
+  batchSize: number;
+  batchDelayMs: number;
+  logLevel: string;
+}
+
+export class GatewayConfigError extends Error {}
+
+export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
+  const required = (name: string): string => {
+    const v = env[name]?.trim();
+    if (!v) throw new GatewayConfigError(`${name} is required but not set`);
+    return v;
+  };
+  const int = (name: string, min: number, fallback?: number): number => {
+    const raw = env[name]?.trim();
+    if (!raw) {
+      if (fallback !== undefined) return fallback;
+      throw new GatewayConfigError(`${name} is required but not set`);
+    }
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min)
+      throw new GatewayConfigError(`${name}="${raw}" must be an integer >= ${min}`);
+    return n;
+  };
+  const botName = required(ENV.botName);
+  // The ordinal comes from the pod-index label; fall back to the pod name's suffix (<sts>-<n>).
+  let podIndex: number;
+  if (env[ENV.podIndex]?.trim()) podIndex = int(ENV.podIndex, 0);
+  else {
+    const m = /-(\d+)$/.exec(env[ENV.podName] ?? '');
+    if (!m)
+      throw new GatewayConfigError(
+        `${ENV.podIndex} is not set and ${ENV.podName}="${env[ENV.podName] ?? ''}" does not end in an ordinal`,
+      );
+    podIndex = Number(m[1]);
+  }
+  const totalShards = int(ENV.totalShards, 1);
+  const shardsPerPod = int(ENV.shardsPerPod, 1);
+  let range: ShardRange;
+  try {
+    range = shardRangeOfPod(podIndex, totalShards, shardsPerPod);
+  } catch (err) {
+    throw new GatewayConfigError(`${ENV.podIndex}=${podIndex}: ${(err as Error).message}`);
+  }
+  const intentNames = required(ENV.intents)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  let intents = 0;
+  for (const name of intentNames) {
+    const bit: unknown = GatewayIntentBits[name as keyof typeof GatewayIntentBits];
+    if (typeof bit !== 'number') throw new GatewayConfigError(`${ENV.intents} has unknown intent "${name}"`);
+    intents |= bit;
+  }
+  const events = new Set(
+    required(ENV.events)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+  for (const e of events)
+    if (!/^[A-Z][A-Z_]*$/.test(e))
+      throw new GatewayConfigError(`${ENV.events} has "${e}", which is not a dispatch name`);
+  const redisUrl = required(ENV.redisUrl);
+  if (!/^rediss?:\/\//.test(redisUrl))
+    throw new GatewayConfigError(`${ENV.redisUrl} must be a redis:// or rediss:// URL`);
+  const discordApiUrl = (env[ENV.discordApiUrl]?.trim() || 'https://discord.com/api').replace(/\/+$/, '');
+  if (!/^https?:\/\//.test(discordApiUrl))
+    throw new GatewayConfigError(`${ENV.discordApiUrl}="${discordApiUrl}" must be an http(s) URL`);
+  return {
+    botName,
+    podIndex,
+    totalShards,
+    shardsPerPod,
+    clustersPerPod: int(ENV.clustersPerPod, 1, 1),
+    maxConcurrency: int(ENV.maxConcurrency, 1, 1),
+    generation: int(ENV.gatewayGeneration, 1, 1),
+    intents,
+    intentNames,
+    events,
+    range,
+    token: required(ENV.discordToken),
+    redisUrl,
+    discordApiUrl,
+    httpPort: int(ENV.httpPort, 0, POD_HTTP_PORT),
+    identifyWindowMs: int('SHARDWARDEN_IDENTIFY_WINDOW_MS', 100, 5_000),
+    bufferLimit: int('SHARDWARDEN_BUFFER_LIMIT', 1, 50_000),
+    batchSize: int('SHARDWARDEN_BATCH_SIZE', 1, 100),
+    batchDelayMs: int('SHARDWARDEN_BATCH_DELAY_MS', 0, 5),
+    logLevel: env.SHARDWARDEN_LOG_LEVEL?.trim() || 'info',
+  };
+}

@@ -1,0 +1,167 @@
+// The gateway forwarder: the only thing the Ear does with a dispatch. Configured types become
+// BullMQ jobs (interactions on their own queue) in small batches; every other type is dropped
+// and counted. While Redis is unavailable, dispatches wait in a bounded buffer and are flushed
+// in order when it returns; what does not fit is counted and logged, never dropped silently.
+import type { Queue } from 'bullmq';
+import type { Logger } from '../../observability/logger.js';
+import { QUEUES, type DispatchJob } from '../../queues/queue-names.js';
+import { dedupKey } from './dedup-key.js';
+import type { GatewayMetrics } from '../metrics.js';
+
+export interface ForwarderOptions {
+  events: Set<string>;
+  generation: number;
+  batchSize: number;
+  batchDelayMs: number;
+  bufferLimit: number;
+  /** How long completed jobs (and so their de-duplication ids) are kept. */
+  dedupWindowSeconds?: number;
+}
+
+interface Pending {
+  queue: 'interactions' | 'events';
+  name: string;
+  data: DispatchJob;
+  jobId: string;
+}
+
+export class DispatchForwarder {
+  private buffer: Pending[] = [];
+  private flushing = false;
+  private timer?: NodeJS.Timeout;
+  private retryDelayMs = 100;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly queues: { interactions: Queue; events: Queue },
+    private readonly options: ForwarderOptions,
+    private readonly metrics: GatewayMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  /** Called for every dispatch the shard receives. Cheap: no I/O on this path. */
+  accept(type: string, d: unknown, shardId: number, seq: number): void {
+    this.metrics.received.inc({ type });
+    if (!this.options.events.has(type) || this.closed) {
+      this.metrics.dropped.inc({ type, reason: this.closed ? 'shutting_down' : 'not_configured' });
+      return;
+    }
+    if (this.buffer.length >= this.options.bufferLimit) {
+      this.metrics.dropped.inc({ type, reason: 'buffer_full' });
+      this.metrics.overflow.inc();
+      this.log.warn(
+        { type, shard: shardId, seq, buffered: this.buffer.length },
+        'buffer full: dispatch dropped',
+      );
+      return;
+    }
+    const data: DispatchJob = {
+      t: type,
+      d,
+      shardId,
+      seq,
+      receivedAt: Date.now(),
+      generation: this.options.generation,
+    };
+    this.buffer.push({
+      queue: type === 'INTERACTION_CREATE' ? QUEUES.interactions : QUEUES.events,
+      name: type,
+      data,
+      jobId: dedupKey(type, d),
+    });
+    this.metrics.bufferDepth.set(this.buffer.length);
+    if (this.buffer.length >= this.options.batchSize) this.flushSoon(0);
+    else this.flushSoon(this.options.batchDelayMs);
+  }
+
+  private flushSoon(delayMs: number): void {
+    if (this.flushing) return;
+    if (delayMs === 0) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      void this.flush();
+      return;
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, delayMs);
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.buffer.length > 0) {
+        const batch = this.buffer.slice(0, this.options.batchSize);
+        const started = performance.now();
+        try {
+          await this.addBatch(batch);
+        } catch (err) {
+          // Keep the batch at the head and try again: order is preserved, nothing is lost.
+          this.metrics.enqueueErrors.inc();
+          this.log.warn(
+            { err: (err as Error).message, buffered: this.buffer.length, retryInMs: this.retryDelayMs },
+            'enqueue failed; keeping dispatches buffered',
+          );
+          await new Promise((r) => setTimeout(r, this.retryDelayMs));
+          this.retryDelayMs = Math.min(2_000, this.retryDelayMs * 2);
+          continue;
+        }
+        this.retryDelayMs = 100;
+        this.buffer.splice(0, batch.length);
+        this.metrics.batchSize.observe(batch.length);
+        this.metrics.enqueueLatency.observe((performance.now() - started) / 1000);
+        for (const p of batch) this.metrics.forwarded.inc({ type: p.name });
+        this.metrics.bufferDepth.set(this.buffer.length);
+      }
+    } finally {
+      this.flushing = false;
+      if (this.buffer.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  private async addBatch(batch: Pending[]): Promise<void> {
+    const keep = {
+      removeOnComplete: { age: this.options.dedupWindowSeconds ?? 3600 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    };
+    const byQueue = { interactions: [] as Pending[], events: [] as Pending[] };
+    for (const p of batch) byQueue[p.queue].push(p);
+    await Promise.all(
+      (Object.keys(byQueue) as (keyof typeof byQueue)[])
+        .filter((q) => byQueue[q].length > 0)
+        .map((q) =>
+          this.queues[q].addBulk(
+            byQueue[q].map((p) => ({ name: p.name, data: p.data, opts: { jobId: p.jobId, ...keep } })),
+          ),
+        ),
+    );
+  }
+
+  /**
+   * The sequence a session may be resumed from without losing anything: just before the oldest
+   * dispatch of that shard that is not yet in the queue. (Persisting the received sequence
+   * instead could skip buffered dispatches if the process died before enqueueing them.)
+   */
+  safeSequence(shardId: number, receivedSeq: number): number {
+    let oldest = Infinity;
+    for (const p of this.buffer) if (p.data.shardId === shardId && p.data.seq < oldest) oldest = p.data.seq;
+    return oldest === Infinity ? receivedSeq : Math.min(receivedSeq, oldest - 1);
+  }
+
+  buffered(): number {
+    return this.buffer.length;
+  }
+
+  /** Stops accepting, then waits until everything buffered is enqueued (or the deadline passes). */
+  async drain(deadlineMs: number): Promise<boolean> {
+    this.closed = true;
+    if (this.buffer.length === 0 && !this.flushing) return true;
+    this.flushSoon(0);
+    const done = new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true)));
+    const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), deadlineMs).unref());
+    return Promise.race([done, timeout]);
+  }
+}

@@ -1,0 +1,144 @@
+// The gateway pod's primary process: runs Kurasuta over this pod's shard range and serves
+// /healthz, /readyz (every shard of the range READY) and /metrics (aggregated over clusters).
+// In the cluster processes Kurasuta forks, the same entrypoint hands over to GatewayCluster.
+import cluster from 'node:cluster';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Client } from 'discord.js';
+import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
+import { createLogger } from '../observability/logger.js';
+import { startHttpServer } from '../observability/http-server.js';
+import { splitOverClusters } from '../sharding/shard-range.js';
+import { earClientOptions } from './client-options.js';
+import { GatewayConfigError, parseGatewayConfig, type GatewayConfig } from './config.js';
+import { isShardwardenMessage, type PrimaryMessage } from './ipc.js';
+import { RangeShardingManager } from './sharding/range-sharding-manager.js';
+
+const CLUSTER_MODULE = fileURLToPath(new URL('./cluster/gateway-cluster.js', import.meta.url));
+const IPC_SOCKET_ENV = 'SHARDWARDEN_IPC_SOCKET';
+
+export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
+  let config: GatewayConfig;
+  try {
+    config = parseGatewayConfig(env);
+  } catch (err) {
+    if (err instanceof GatewayConfigError) {
+      console.error(`gateway: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  // Kurasuta's IPC socket: one per pod process tree (a unix socket, so pods sharing a machine
+  // in tests do not collide); cluster processes inherit the path through the environment.
+  if (cluster.isPrimary)
+    process.env[IPC_SOCKET_ENV] = join(tmpdir(), `shardwarden-gateway-${process.pid}.sock`);
+  const clusterShards = splitOverClusters(config.range, config.clustersPerPod);
+  const manager = new RangeShardingManager(CLUSTER_MODULE, {
+    token: config.token,
+    shardCount: config.totalShards,
+    clusterShards,
+    client: Client as never,
+    clientOptions: earClientOptions(config.intents, config.discordApiUrl) as unknown as Record<
+      string,
+      unknown
+    >,
+    ipcSocket: process.env[IPC_SOCKET_ENV]!,
+    respawn: true,
+    timeout: 60_000,
+  });
+  if (!cluster.isPrimary) {
+    await manager.spawn();
+    return;
+  }
+
+  const log = createLogger('gateway', config.logLevel as 'info', {
+    bot: config.botName,
+    pod: config.podIndex,
+  });
+  const shards = clusterShards.flat();
+  const ready = new Map<number, boolean>(shards.map((id) => [id, false]));
+  cluster.on('message', (_worker, m: unknown) => {
+    if (isShardwardenMessage(m) && m.shardwarden === 'shard') ready.set(m.shardId, m.ready);
+  });
+  cluster.on('exit', (worker, code, signal) => {
+    if (!shuttingDown)
+      log.warn({ pid: worker.process.pid, code, signal }, 'cluster process exited; Kurasuta respawns it');
+  });
+
+  const own = new Registry();
+  const shardsReady = new Gauge({
+    name: 'shardwarden_gateway_pod_shards_ready',
+    help: 'Shards of this pod that are READY.',
+    registers: [own],
+  });
+  const shardsTotal = new Gauge({
+    name: 'shardwarden_gateway_pod_shards',
+    help: 'Shards this pod runs.',
+    registers: [own],
+  });
+  shardsTotal.set(shards.length);
+  const aggregator = new AggregatorRegistry();
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  loopDelay.enable();
+  const allReady = () => [...ready.values()].every(Boolean);
+  const metricsRegistry = {
+    contentType: own.contentType,
+    metrics: async () => {
+      shardsReady.set([...ready.values()].filter(Boolean).length);
+      const workers = await aggregator.clusterMetrics().catch(() => '');
+      return `${await own.metrics()}\n${workers}`;
+    },
+  } as unknown as Registry;
+  let shuttingDown = false;
+  const http = await startHttpServer('0.0.0.0', config.httpPort, metricsRegistry, {
+    // Alive while the event loop is not stuck (a blocked loop would starve heartbeats).
+    healthy: () => {
+      const stuck = loopDelay.max / 1e6 > 10_000;
+      loopDelay.reset();
+      return !stuck;
+    },
+    ready: () => allReady() && !shuttingDown,
+    describe: () => ({
+      shards: shards.length,
+      ready: [...ready.values()].filter(Boolean).length,
+      range: config.range,
+    }),
+  });
+  log.info(
+    {
+      port: http.port,
+      range: config.range,
+      clusters: clusterShards,
+      totalShards: config.totalShards,
+      generation: config.generation,
+    },
+    'gateway started',
+  );
+  manager.on('error', (err: Error) => log.error({ err: err.message }, 'kurasuta'));
+  manager.on('debug', (msg: string) => log.debug({ kurasuta: msg }));
+
+  const shutdown = async () => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info('SIGTERM: stopping shards resumably and flushing');
+    manager.respawn = false;
+    const deadlineMs = 20_000;
+    const workers = Object.values(cluster.workers ?? {}).filter((w) => !!w);
+    const stopped = workers.map(
+      (w) =>
+        new Promise<void>((resolve) => {
+          w.once('exit', () => resolve());
+          w.send({ shardwarden: 'shutdown', deadlineMs } satisfies PrimaryMessage);
+        }),
+    );
+    await Promise.race([Promise.all(stopped), new Promise((r) => setTimeout(r, deadlineMs + 2_000))]);
+    manager.stopAll();
+    await http.app.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown());
+  process.once('SIGINT', () => void shutdown());
+  await manager.spawn();
+}
