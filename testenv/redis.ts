@@ -32,8 +32,11 @@ async function ping(port: number): Promise<boolean> {
   });
 }
 
-/** A throwaway redis-server on a free loopback port, no persistence. */
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * A throwaway redis-server on a free loopback port. Without persistence by default; with
+ * `persistent`, an append-only file keeps the data across stop()/start() (outage tests).
+ */
+export async function startRedis(options: { persistent?: boolean } = {}): Promise<RedisServer> {
   const binary = process.env.SHARDWARDEN_REDIS_SERVER
     ? requireExecutable('SHARDWARDEN_REDIS_SERVER', process.env.SHARDWARDEN_REDIS_SERVER)
     : ensureDebianPackage('redis-server', 'redis-server');
@@ -57,8 +60,9 @@ export async function startRedis(): Promise<RedisServer> {
           dir.path,
           '--save',
           '',
-          '--appendonly',
-          'no',
+          ...(options.persistent
+            ? ['--appendonly', 'yes', '--appendfsync', 'always']
+            : ['--appendonly', 'no']),
         ],
         join(dir.path, 'redis.log'),
       );

@@ -1,5 +1,5 @@
 // /healthz, /readyz and /metrics for every Shardwarden process (operator, gateway, worker).
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Registry } from 'prom-client';
 
 export interface HealthChecks {
@@ -18,16 +18,14 @@ export async function startHttpServer(
   checks: HealthChecks,
 ): Promise<{ app: FastifyInstance; port: number }> {
   const app = Fastify({ logger: false });
-  app.get('/healthz', async (_req, reply) =>
-    reply
-      .code((await checks.healthy()) ? 200 : 503)
-      .send({ ok: await checks.healthy(), ...checks.describe?.() }),
-  );
-  app.get('/readyz', async (_req, reply) =>
-    reply
-      .code((await checks.ready()) ? 200 : 503)
-      .send({ ready: await checks.ready(), ...checks.describe?.() }),
-  );
+  const probe =
+    (check: () => boolean | Promise<boolean>, key: 'ok' | 'ready') =>
+    async (_req: unknown, reply: FastifyReply) => {
+      const ok = await check();
+      return reply.code(ok ? 200 : 503).send({ [key]: ok, details: checks.describe?.() ?? {} });
+    };
+  app.get('/healthz', probe(checks.healthy, 'ok'));
+  app.get('/readyz', probe(checks.ready, 'ready'));
   app.get('/metrics', async (_req, reply) =>
     reply.header('content-type', registry.contentType).send(await registry.metrics()),
   );

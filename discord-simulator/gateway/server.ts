@@ -325,7 +325,9 @@ export class GatewayServer {
       fromSeq,
       replayed: replay.length,
     });
-    this.deliver(session, 'RESUMED', '{}');
+    // RESUMED ends the replay. It is not itself replayable, so it takes no new sequence number.
+    this.send(conn, `{"op":0,"s":${session.seq},"t":"RESUMED","d":{}}`);
+    this.recorder.counters.dispatchesSent += 1;
   }
 
   private attach(conn: ConnectionState, session: Session): void {

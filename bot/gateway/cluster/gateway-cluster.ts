@@ -24,7 +24,6 @@ interface WsManagerLike {
     retrieveSessionInfo(shardId: number): Promise<SessionInfo | null> | SessionInfo | null;
     updateSessionInfo(shardId: number, info: SessionInfo | null): Promise<void> | void;
   };
-  destroy(options?: { reason?: string; code?: number; recover?: number }): Promise<void>;
 }
 
 export default class GatewayCluster extends BaseCluster {
@@ -80,19 +79,26 @@ export default class GatewayCluster extends BaseCluster {
     });
 
     const client = this.client;
-    let wsManager: WsManagerLike | undefined;
+    let closing = false;
     // Hooks into the @discordjs/ws manager discord.js builds at login: Redis identify
     // throttling, and sessions kept in Redis so a restarted process resumes.
     client.options.ws = {
       ...client.options.ws,
       buildIdentifyThrottler: () => throttler,
       buildStrategy: (manager: WsManagerLike) => {
-        wsManager = manager;
         const inMemoryUpdate = manager.options.updateSessionInfo;
-        manager.options.retrieveSessionInfo = (shardId) => sessions.retrieve(shardId);
+        manager.options.retrieveSessionInfo = async (shardId) => {
+          const { info, fromRedis } = await sessions.retrieve(shardId);
+          if (fromRedis)
+            log.info(
+              { shard: shardId, resumeFrom: info?.sequence ?? null },
+              info ? 'resuming the stored session' : 'no stored session: identifying',
+            );
+          return info;
+        };
         manager.options.updateSessionInfo = (shardId, info) => {
           void inMemoryUpdate(shardId, info);
-          sessions.update(shardId, info);
+          if (!closing) sessions.update(shardId, info);
         };
         return new djsWs.SimpleShardingStrategy(manager as never);
       },
@@ -101,9 +107,21 @@ export default class GatewayCluster extends BaseCluster {
     client.on('raw', (packet: { t?: string; d?: unknown; s?: number }, shardId: number) => {
       if (packet.t) forwarder.accept(packet.t, packet.d, shardId, packet.s ?? 0);
     });
+    const myShards = (process.env.CLUSTER_SHARDS ?? '').split(',').map(Number);
+    const up = new Set<number>();
+    let announced = false;
     const report = (shardId: number, ready: boolean) => {
       metrics.shardStatus.set({ shard: String(shardId) }, ready ? 1 : 0);
       send({ shardwarden: 'shard', shardId, ready });
+      if (ready) up.add(shardId);
+      else up.delete(shardId);
+      // Shards that RESUME get no READY, so discord.js never emits its ready event, which is
+      // what Kurasuta waits for before it considers the cluster started (and otherwise kills
+      // it). Announce it ourselves once every shard of this cluster is up.
+      if (!announced && myShards.every((id) => up.has(id))) {
+        announced = true;
+        if (!client.isReady()) client.emit('ready' as never, client as never);
+      }
     };
     client.on('shardReady', (id) => {
       metrics.sessionStarts.inc({ kind: 'identify' });
@@ -129,11 +147,13 @@ export default class GatewayCluster extends BaseCluster {
     process.on('message', (m: unknown) => {
       if (!isShardwardenMessage(m) || m.shardwarden !== 'shutdown') return;
       void (async () => {
-        log.info('shutting down: closing shards resumably, flushing');
-        // Close the shards so that they stay resumable (not client.destroy(), which ends sessions).
-        await wsManager
-          ?.destroy({ reason: 'gateway shutting down', recover: djsWs.WebSocketShardDestroyRecovery.Resume })
-          .catch(() => undefined);
+        log.info('shutting down: freezing sessions, flushing the buffer');
+        // From here on nothing advances the stored sequences and nothing new is accepted, so
+        // whatever arrives now is replayed to whoever resumes these sessions. The connections
+        // are not closed with 1000 (that would end the sessions): the process exit drops them,
+        // which Discord treats as resumable.
+        closing = true;
+        forwarder.close();
         const flushed = await forwarder.drain(m.deadlineMs);
         await sessions.flush().catch(() => undefined);
         send({ shardwarden: 'stopped', clusterId: this.id, flushed });

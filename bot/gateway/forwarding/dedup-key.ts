@@ -1,5 +1,5 @@
 // A stable key per Discord event, the same whichever session, shard generation or replay
-// delivered it, so the queue accepts it once (it is the BullMQ job id).
+// delivered it, so the queue accepts it once (it is the BullMQ job id, which may not contain ':').
 import { createHash } from 'node:crypto';
 
 type Payload = Record<string, unknown> & { id?: string; guild_id?: string; user?: { id?: string } };
@@ -10,14 +10,14 @@ export function dedupKey(type: string, d: unknown): string {
     case 'INTERACTION_CREATE':
     case 'MESSAGE_CREATE':
     case 'MESSAGE_DELETE':
-      if (p.id) return `${type}:${p.id}`;
+      if (p.id) return `${type}-${p.id}`;
       break;
     case 'MESSAGE_UPDATE':
-      if (p.id) return `${type}:${p.id}:${String(p.edited_timestamp ?? '')}`;
+      if (p.id) return `${type}-${p.id}-${String(p.edited_timestamp ?? '')}`;
       break;
     default:
       break;
   }
   // Anything else is identified by its content: the same event delivered twice is identical.
-  return `${type}:${createHash('sha1').update(JSON.stringify(d)).digest('base64url')}`;
+  return `${type}-${createHash('sha1').update(JSON.stringify(d)).digest('base64url')}`;
 }

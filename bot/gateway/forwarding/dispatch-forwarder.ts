@@ -155,6 +155,11 @@ export class DispatchForwarder {
     return this.buffer.length;
   }
 
+  /** Stops accepting new dispatches (they are counted as dropped with reason shutting_down). */
+  close(): void {
+    this.closed = true;
+  }
+
   /** Stops accepting, then waits until everything buffered is enqueued (or the deadline passes). */
   async drain(deadlineMs: number): Promise<boolean> {
     this.closed = true;

@@ -14,7 +14,9 @@ export interface SessionInfo {
 }
 
 export class RedisSessionStore {
-  private readonly dirty = new Map<number, SessionInfo | null>();
+  /** This process's sessions: authoritative once a shard has been looked up or updated here. */
+  private readonly current = new Map<number, SessionInfo | null>();
+  private readonly dirty = new Set<number>();
   private timer?: NodeJS.Timeout;
 
   constructor(
@@ -32,16 +34,23 @@ export class RedisSessionStore {
     return botKey(this.botName, 'session', this.shardCount, shardId);
   }
 
-  async retrieve(shardId: number): Promise<SessionInfo | null> {
-    if (this.dirty.has(shardId)) return this.dirty.get(shardId) ?? null;
+  /** @discordjs/ws asks on every dispatch; only the first ask per shard goes to Redis. */
+  async retrieve(shardId: number): Promise<{ info: SessionInfo | null; fromRedis: boolean }> {
+    if (this.current.has(shardId)) return { info: this.current.get(shardId) ?? null, fromRedis: false };
     const raw = await this.redis.get(this.key(shardId));
-    return raw ? (JSON.parse(raw) as SessionInfo) : null;
+    const info = raw ? (JSON.parse(raw) as SessionInfo) : null;
+    if (!this.current.has(shardId)) this.current.set(shardId, info);
+    return { info: this.current.get(shardId) ?? null, fromRedis: true };
   }
 
   update(shardId: number, info: SessionInfo | null): void {
-    this.dirty.set(shardId, info);
-    // A cleared session must not be resumed by anyone: write that at once.
-    if (info === null) void this.flush().catch(() => undefined);
+    const previous = this.current.get(shardId);
+    this.current.set(shardId, info ? { ...info } : null);
+    this.dirty.add(shardId);
+    // A new session (READY) or a cleared one is written at once: a process that dies right
+    // after identifying must leave its session behind, and a dead one must not be resumed.
+    // Only sequence updates of a known session are coalesced.
+    if (info === null || info.sessionId !== previous?.sessionId) void this.flush().catch(() => undefined);
     else this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.flushIntervalMs);
   }
 
@@ -52,7 +61,8 @@ export class RedisSessionStore {
     const batch = [...this.dirty];
     this.dirty.clear();
     const multi = this.redis.multi();
-    for (const [shardId, info] of batch) {
+    for (const shardId of batch) {
+      const info = this.current.get(shardId) ?? null;
       if (info)
         multi.set(
           this.key(shardId),
@@ -65,8 +75,8 @@ export class RedisSessionStore {
     try {
       await multi.exec();
     } catch (err) {
-      // Redis is away: keep what was not written (unless newer news arrived) and try again.
-      for (const [shardId, info] of batch) if (!this.dirty.has(shardId)) this.dirty.set(shardId, info);
+      // Redis is away: write these again later (with whatever is newest by then).
+      for (const shardId of batch) this.dirty.add(shardId);
       this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.flushIntervalMs * 4);
       throw err;
     }

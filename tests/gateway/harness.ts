@@ -1,0 +1,130 @@
+// Gateway processes (the real entrypoint, as a pod would run it) against the simulator and Redis.
+import { Queue } from 'bullmq';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
+import { makeTempDir, waitUntil, type ManagedProcess } from '../../testenv/index.js';
+import { loggedPort, startShardwarden } from '../support/built-entrypoint.js';
+import type { DiscordSimulator } from '../../discord-simulator/index.js';
+
+export const BOT = 'earbot';
+
+export interface GatewayProcess {
+  proc: ManagedProcess;
+  port: number;
+  metrics(): Promise<string>;
+  ready(): Promise<boolean>;
+}
+
+export function gatewayEnv(
+  sim: DiscordSimulator,
+  redisUrl: string,
+  podIndex: number,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    SHARDWARDEN_BOT_NAME: BOT,
+    SHARDWARDEN_POD_INDEX: String(podIndex),
+    SHARDWARDEN_TOTAL_SHARDS: '4',
+    SHARDWARDEN_SHARDS_PER_POD: '4',
+    SHARDWARDEN_CLUSTERS_PER_POD: '2',
+    SHARDWARDEN_MAX_CONCURRENCY: String(sim.gateway.sessionStartLimit().max_concurrency),
+    SHARDWARDEN_INTENTS: 'Guilds,GuildMessages',
+    SHARDWARDEN_EVENTS: 'INTERACTION_CREATE,MESSAGE_CREATE',
+    SHARDWARDEN_HTTP_PORT: '0',
+    SHARDWARDEN_IDENTIFY_WINDOW_MS: '1000',
+    DISCORD_TOKEN: sim.token,
+    DISCORD_API_URL: sim.apiUrl,
+    REDIS_URL: redisUrl,
+    ...extra,
+  };
+}
+
+const logDir = makeTempDir('gateway-logs');
+let counter = 0;
+
+export async function startGateway(env: Record<string, string>): Promise<GatewayProcess> {
+  counter += 1;
+  const proc = startShardwarden(
+    `gateway-${env.SHARDWARDEN_POD_INDEX}-${counter}`,
+    ['gateway'],
+    env,
+    join(logDir.path, `gateway-${counter}.log`),
+  );
+  const port = await loggedPort(proc);
+  return {
+    proc,
+    port,
+    metrics: async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text(),
+    ready: async () =>
+      (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200,
+  };
+}
+
+export async function waitReady(gw: GatewayProcess, timeoutMs = 60_000): Promise<void> {
+  await waitUntil(`${gw.proc.name} /readyz`, () => gw.ready(), {
+    process: gw.proc,
+    timeoutMs,
+    intervalMs: 200,
+  });
+}
+
+/** Sum of a counter over its label sets, optionally only those whose labels contain `match`. */
+export function metricSum(text: string, name: string, match = ''): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || line.startsWith('#')) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== '{' && rest[0] !== ' ') continue;
+    if (match && !rest.includes(match)) continue;
+    sum += Number(line.split(' ').pop());
+  }
+  return sum;
+}
+
+export function queues(redisUrl: string) {
+  const connection = { url: redisUrl };
+  const prefix = queuePrefix(BOT);
+  return {
+    interactions: new Queue(QUEUES.interactions, { connection, prefix }),
+    events: new Queue(QUEUES.events, { connection, prefix }),
+  };
+}
+
+/** Pids of a process's direct children (Kurasuta's cluster processes). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+export function message(i: number, guildId: string) {
+  return {
+    id: String(10_000_000 + i),
+    guild_id: guildId,
+    channel_id: '1',
+    content: '',
+    author: { id: '1', username: 'u', discriminator: '0', avatar: null },
+    type: 0,
+    timestamp: new Date().toISOString(),
+    edited_timestamp: null,
+    embeds: [],
+    attachments: [],
+    mentions: [],
+    mention_roles: [],
+    pinned: false,
+    tts: false,
+    mention_everyone: false,
+    flags: 0,
+    components: [],
+  };
+}
