@@ -22,7 +22,7 @@ endif
 
 JEST_ARGS ?=
 
-.PHONY: help setup node deps system-packages kube-binaries test lint format build bench bench-simulator bench-operator clean clean-cache
+.PHONY: help setup node deps system-packages kube-binaries test lint format build bench bench-simulator bench-operator bench-gateway clean clean-cache
 
 help:
 	@echo "make test      set everything up, then run all tests (real apiserver, Redis, Postgres)"
@@ -79,13 +79,16 @@ build: deps
 generate: deps
 	npm run generate
 
-bench: bench-simulator bench-operator
+bench: bench-simulator bench-operator bench-gateway
 
 bench-simulator: build
 	node dist/benchmarks/discord-simulator.js
 
 bench-operator: setup build
 	node dist/benchmarks/operator.js
+
+bench-gateway: setup build
+	node dist/benchmarks/gateway.js
 
 clean:
 	rm -rf dist node_modules coverage .test-results

@@ -12,6 +12,7 @@ import { DispatchForwarder } from '../forwarding/dispatch-forwarder.js';
 import { RedisIdentifyThrottler } from '../identify/redis-identify-throttler.js';
 import { isShardwardenMessage, type ClusterMessage } from '../ipc.js';
 import { GatewayMetrics } from '../metrics.js';
+import { handleOnlySessionPackets } from './lean-packets.js';
 import { RedisSessionStore, type SessionInfo } from '../sessions/redis-session-store.js';
 
 const require = createRequire(import.meta.url);
@@ -104,6 +105,7 @@ export default class GatewayCluster extends BaseCluster {
       },
     } as never;
 
+    handleOnlySessionPackets(client);
     client.on('raw', (packet: { t?: string; d?: unknown; s?: number }, shardId: number) => {
       if (packet.t) forwarder.accept(packet.t, packet.d, shardId, packet.s ?? 0);
     });
