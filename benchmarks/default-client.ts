@@ -5,7 +5,11 @@ import { Client, GatewayIntentBits } from 'discord.js';
 
 const [apiUrl, token, countText] = process.argv.slice(2);
 const count = Number(countText);
-const client = new Client({ intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages], rest: { api: apiUrl } });
+const client = new Client({
+  intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages],
+  shards: 'auto',
+  rest: { api: apiUrl },
+});
 let received = 0;
 let first = 0;
 client.on('messageCreate', () => {
@@ -14,6 +18,12 @@ client.on('messageCreate', () => {
   if (received === count) console.log(JSON.stringify({ received, ms: performance.now() - first }));
 });
 client.once('clientReady', () => {
-  setTimeout(() => console.log(JSON.stringify({ ready: process.memoryUsage().rss / 1048576, guilds: client.guilds.cache.size })), 2_000);
+  setTimeout(
+    () =>
+      console.log(
+        JSON.stringify({ ready: process.memoryUsage().rss / 1048576, guilds: client.guilds.cache.size }),
+      ),
+    2_000,
+  );
 });
 await client.login(token);

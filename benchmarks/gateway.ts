@@ -14,15 +14,34 @@ import { startProcess } from '../testenv/processes.js';
 const guilds = Number(process.env.BENCH_GUILDS ?? 10_000);
 const members = Number(process.env.BENCH_MEMBERS ?? 50);
 const dispatches = Number(process.env.BENCH_DISPATCHES ?? 50_000);
-const shards = Math.ceil(guilds / 2_500);
+// The recommended count (one shard per 1,000 guilds), which the default client uses with shards: 'auto'.
+const shards = Math.ceil(guilds / 1_000);
 
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const rssMb = (pid: number) =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const childPids = (pid: number) =>
   readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 
-async function simulator(): Promise<{ child: ChildProcess; info: { apiUrl: string; controlUrl: string; token: string } }> {
-  const child = spawn(process.execPath, [join('dist', 'discord-simulator', 'cli.js'), '--guilds', String(guilds), '--members', String(members), '--max-concurrency', String(shards)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const info = await new Promise<{ apiUrl: string; controlUrl: string; token: string }>((resolve) => createInterface({ input: child.stdout! }).once('line', (l) => resolve(JSON.parse(l))));
+async function simulator(): Promise<{
+  child: ChildProcess;
+  info: { apiUrl: string; controlUrl: string; token: string };
+}> {
+  const child = spawn(
+    process.execPath,
+    [
+      join('dist', 'discord-simulator', 'cli.js'),
+      '--guilds',
+      String(guilds),
+      '--members',
+      String(members),
+      '--max-concurrency',
+      String(shards),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const info = await new Promise<{ apiUrl: string; controlUrl: string; token: string }>((resolve) =>
+    createInterface({ input: child.stdout! }).once('line', (l) => resolve(JSON.parse(l))),
+  );
   return { child, info };
 }
 
@@ -30,16 +49,41 @@ async function stream(controlUrl: string): Promise<void> {
   const res = await fetch(`${controlUrl}/dispatch`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ type: 'MESSAGE_CREATE', count: dispatches, data: { channel_id: '1', content: 'hello', author: { id: '1', username: 'u', discriminator: '0', avatar: null }, type: 0, timestamp: '2026-01-01T00:00:00.000Z', edited_timestamp: null, embeds: [], attachments: [], mentions: [], mention_roles: [], pinned: false, tts: false, mention_everyone: false, flags: 0, components: [] } }),
+    body: JSON.stringify({
+      type: 'MESSAGE_CREATE',
+      count: dispatches,
+      firstChannel: true,
+      data: {
+        content: 'hello',
+        author: { id: '1', username: 'u', discriminator: '0', avatar: null },
+        type: 0,
+        timestamp: '2026-01-01T00:00:00.000Z',
+        edited_timestamp: null,
+        embeds: [],
+        attachments: [],
+        mentions: [],
+        mention_roles: [],
+        pinned: false,
+        tts: false,
+        mention_everyone: false,
+        flags: 0,
+        components: [],
+      },
+    }),
   });
   if (!res.ok) throw new Error(`stream failed: ${res.status}`);
 }
 
 // The default client.
 const a = await simulator();
-const def = spawn(process.execPath, [join('dist', 'benchmarks', 'default-client.js'), a.info.apiUrl, a.info.token, String(dispatches)], { stdio: ['ignore', 'pipe', 'inherit'] });
+const def = spawn(
+  process.execPath,
+  [join('dist', 'benchmarks', 'default-client.js'), a.info.apiUrl, a.info.token, String(dispatches)],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
 const lines = createInterface({ input: def.stdout! });
-const next = () => new Promise<Record<string, number>>((resolve) => lines.once('line', (l) => resolve(JSON.parse(l))));
+const next = () =>
+  new Promise<Record<string, number>>((resolve) => lines.once('line', (l) => resolve(JSON.parse(l))));
 const readyAt = await next();
 const defaultRss = rssMb(def.pid!);
 const defaultStart = performance.now();
@@ -54,38 +98,88 @@ a.child.kill('SIGTERM');
 const b = await simulator();
 const redis = await startRedis();
 const logs = makeTempDir('bench-gateway');
-const gw = startProcess('gateway', process.execPath, [join('dist', 'bin', 'shardwarden.js'), 'gateway'], join(logs.path, 'gateway.log'), {
-  env: {
-    ...process.env,
-    SHARDWARDEN_BOT_NAME: 'bench', SHARDWARDEN_POD_INDEX: '0', SHARDWARDEN_TOTAL_SHARDS: String(shards), SHARDWARDEN_SHARDS_PER_POD: String(shards),
-    SHARDWARDEN_CLUSTERS_PER_POD: '1', SHARDWARDEN_MAX_CONCURRENCY: String(shards), SHARDWARDEN_INTENTS: 'Guilds,GuildMessages', SHARDWARDEN_EVENTS: 'MESSAGE_CREATE,INTERACTION_CREATE',
-    SHARDWARDEN_HTTP_PORT: '0', DISCORD_TOKEN: b.info.token, DISCORD_API_URL: b.info.apiUrl, REDIS_URL: redis.url, SHARDWARDEN_LOG_LEVEL: 'warn',
+const gw = startProcess(
+  'gateway',
+  process.execPath,
+  [join('dist', 'bin', 'shardwarden.js'), 'gateway'],
+  join(logs.path, 'gateway.log'),
+  {
+    env: {
+      ...process.env,
+      SHARDWARDEN_BOT_NAME: 'bench',
+      SHARDWARDEN_POD_INDEX: '0',
+      SHARDWARDEN_TOTAL_SHARDS: String(shards),
+      SHARDWARDEN_SHARDS_PER_POD: String(shards),
+      SHARDWARDEN_CLUSTERS_PER_POD: '1',
+      SHARDWARDEN_MAX_CONCURRENCY: String(shards),
+      SHARDWARDEN_INTENTS: 'Guilds,GuildMessages',
+      SHARDWARDEN_EVENTS: 'MESSAGE_CREATE,INTERACTION_CREATE',
+      SHARDWARDEN_HTTP_PORT: '0',
+      DISCORD_TOKEN: b.info.token,
+      DISCORD_API_URL: b.info.apiUrl,
+      REDIS_URL: redis.url,
+      SHARDWARDEN_LOG_LEVEL: 'info',
+      NODE_OPTIONS: process.env.EAR_NODE_OPTIONS ?? '',
+    },
   },
-});
+);
 const queue = new Queue('events', { connection: { url: redis.url }, prefix: queuePrefix('bench') });
-await waitUntil('gateway pods ready', async () => {
-  const port = Number(/"port":(\d+)/.exec(readFileSync(gw.logFile, 'utf8'))?.[1] ?? 0);
-  return port > 0 && (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false));
-}, { process: gw, timeoutMs: 120_000, intervalMs: 500 }).catch(async (err) => {
+await waitUntil(
+  'gateway pods ready',
+  async () => {
+    const port = Number(/"port":(\d+)/.exec(readFileSync(gw.logFile, 'utf8'))?.[1] ?? 0);
+    return (
+      port > 0 &&
+      (await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.status === 200,
+        () => false,
+      ))
+    );
+  },
+  { process: gw, timeoutMs: 120_000, intervalMs: 500 },
+).catch(async (err) => {
   console.error(readFileSync(gw.logFile, 'utf8').slice(-2000));
   throw err;
 });
 await new Promise((r) => setTimeout(r, 2_000));
 const earPids = [gw.child.pid!, ...childPids(gw.child.pid!)];
 const earRss = earPids.reduce((s, pid) => s + rssMb(pid), 0);
+const earRssByProcess = earPids.map((pid) => Math.round(rssMb(pid)));
 const earStart = performance.now();
 await stream(b.info.controlUrl);
-await waitUntil('all dispatches enqueued', async () => (await queue.getWaitingCount()) >= dispatches, { timeoutMs: 300_000, intervalMs: 100 });
+await waitUntil('all dispatches enqueued', async () => (await queue.getWaitingCount()) >= dispatches, {
+  timeoutMs: 300_000,
+  intervalMs: 100,
+});
 const earSeconds = (performance.now() - earStart) / 1000;
 await queue.close();
 await gw.stop();
 b.child.kill('SIGTERM');
 await redis.close();
 
-console.log(JSON.stringify({
-  guilds, membersPerGuild: members, shards, dispatches,
-  defaultClient: { guildsCached: readyAt.guilds, rssMbAfterGuildCreate: Math.round(defaultRss), dispatchesPerSecond: Math.round(dispatches / defaultSeconds), handlerSeconds: Number((defaultResult.ms! / 1000).toFixed(2)) },
-  ear: { processes: earPids.length, rssMbAfterGuildCreate: Math.round(earRss), dispatchesPerSecondEnqueued: Math.round(dispatches / earSeconds) },
-  memoryRatio: Number((earRss / defaultRss).toFixed(3)),
-  rateRatio: Number((defaultSeconds / earSeconds).toFixed(2)),
-}, null, 2));
+console.log(
+  JSON.stringify(
+    {
+      guilds,
+      membersPerGuild: members,
+      shards,
+      dispatches,
+      defaultClient: {
+        guildsCached: readyAt.guilds,
+        rssMbAfterGuildCreate: Math.round(defaultRss),
+        dispatchesPerSecond: Math.round(dispatches / defaultSeconds),
+        handlerSeconds: Number((defaultResult.ms! / 1000).toFixed(2)),
+      },
+      ear: {
+        processes: earPids.length,
+        rssMbAfterGuildCreate: Math.round(earRss),
+        rssMbByProcess: earRssByProcess,
+        dispatchesPerSecondEnqueued: Math.round(dispatches / earSeconds),
+      },
+      memoryRatio: Number((earRss / defaultRss).toFixed(3)),
+      rateRatio: Number((defaultSeconds / earSeconds).toFixed(2)),
+    },
+    null,
+    2,
+  ),
+);

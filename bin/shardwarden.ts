@@ -7,6 +7,12 @@ const commands: Record<string, () => Promise<void>> = {
 
 const name = process.argv[2];
 const command = name ? commands[name] : undefined;
+if (name === '--help' || name === 'help') {
+  console.log(
+    `usage: shardwarden <${Object.keys(commands).join('|')}> [flags]\n  shardwarden operator --help   operator flags\n  gateway: configured by environment, see docs/gateway.md`,
+  );
+  process.exit(0);
+}
 if (!command) {
   console.error(
     `usage: shardwarden <${Object.keys(commands).join('|')}> [flags]${name ? `\nunknown command "${name}"` : ''}`,

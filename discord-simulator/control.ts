@@ -85,7 +85,17 @@ export async function handleControl(
           make:
             body.data === undefined
               ? undefined
-              : (i, guildId) => ({ ...(body.data as object), guild_id: guildId, n: i }),
+              : (i, guildId) => ({
+                  // Each dispatch gets its own id and, if asked, the guild's first channel (clients
+                  // such as discord.js ignore messages for channels they do not know).
+                  id: sim.world.nextId(),
+                  ...(body.data as object),
+                  ...(body.firstChannel
+                    ? { channel_id: sim.world.firstChannelId(sim.world.guild(guildId)!) }
+                    : {}),
+                  guild_id: guildId,
+                  n: i,
+                }),
         });
         return sendJson(res, 200, { sent });
       }
