@@ -1,37 +1,25 @@
 // Benchmark: one simulator process serving 10,000 guilds over 64 shards, and the dispatch
 // rate it pushes to connected clients. Run with `make bench-simulator`.
 //   BENCH_GUILDS, BENCH_SHARDS, BENCH_MEMBERS, BENCH_DISPATCHES override the defaults.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { startSimulatorProcess } from './simulator-process.js';
 
 const guilds = Number(process.env.BENCH_GUILDS ?? 10_000);
 const shards = Number(process.env.BENCH_SHARDS ?? 64);
 const members = Number(process.env.BENCH_MEMBERS ?? 50);
 const dispatches = Number(process.env.BENCH_DISPATCHES ?? 200_000);
 
-const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'discord-simulator', 'cli.js');
-const child = spawn(
-  process.execPath,
-  [
-    cli,
-    '--guilds',
-    String(guilds),
-    '--members',
-    String(members),
-    '--max-concurrency',
-    String(shards),
-    '--seed',
-    '1',
-  ],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-const info = await new Promise<{ gatewayUrl: string; controlUrl: string; token: string }>((resolve) => {
-  createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line)));
-});
+const { child, info } = await startSimulatorProcess([
+  '--guilds',
+  String(guilds),
+  '--members',
+  String(members),
+  '--max-concurrency',
+  String(shards),
+  '--seed',
+  '1',
+]);
 const rssMb = () =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
 

@@ -2,12 +2,14 @@
 // to BullMQ on a real Redis) against a default-cache discord.js Client, receiving the same
 // gateway stream from the simulator: RSS after 10,000 guilds' GUILD_CREATE, then dispatches/s.
 //   BENCH_GUILDS (10000), BENCH_MEMBERS (50), BENCH_DISPATCHES (50000) override the defaults.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { queuePrefix } from '../bot/queues/queue-names.js';
+import { messagePayload } from '../discord-simulator/index.js';
+import { startSimulatorProcess } from './simulator-process.js';
 import { startRedis, makeTempDir, waitUntil } from '../testenv/index.js';
 import { startProcess } from '../testenv/processes.js';
 
@@ -22,28 +24,15 @@ const rssMb = (pid: number) =>
 const childPids = (pid: number) =>
   readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 
-async function simulator(): Promise<{
-  child: ChildProcess;
-  info: { apiUrl: string; controlUrl: string; token: string };
-}> {
-  const child = spawn(
-    process.execPath,
-    [
-      join('dist', 'discord-simulator', 'cli.js'),
-      '--guilds',
-      String(guilds),
-      '--members',
-      String(members),
-      '--max-concurrency',
-      String(shards),
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const info = await new Promise<{ apiUrl: string; controlUrl: string; token: string }>((resolve) =>
-    createInterface({ input: child.stdout! }).once('line', (l) => resolve(JSON.parse(l))),
-  );
-  return { child, info };
-}
+const simulator = () =>
+  startSimulatorProcess([
+    '--guilds',
+    String(guilds),
+    '--members',
+    String(members),
+    '--max-concurrency',
+    String(shards),
+  ]);
 
 async function stream(controlUrl: string): Promise<void> {
   const res = await fetch(`${controlUrl}/dispatch`, {
@@ -53,22 +42,8 @@ async function stream(controlUrl: string): Promise<void> {
       type: 'MESSAGE_CREATE',
       count: dispatches,
       firstChannel: true,
-      data: {
-        content: 'hello',
-        author: { id: '1', username: 'u', discriminator: '0', avatar: null },
-        type: 0,
-        timestamp: '2026-01-01T00:00:00.000Z',
-        edited_timestamp: null,
-        embeds: [],
-        attachments: [],
-        mentions: [],
-        mention_roles: [],
-        pinned: false,
-        tts: false,
-        mention_everyone: false,
-        flags: 0,
-        components: [],
-      },
+      // The simulator gives each its own id, guild and the guild's first channel.
+      data: messagePayload({ id: '0', guildId: '0', channelId: '0', content: 'hello' }),
     }),
   });
   if (!res.ok) throw new Error(`stream failed: ${res.status}`);

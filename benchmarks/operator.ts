@@ -14,18 +14,7 @@ const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
 const cp = await startControlPlane({ controllers: true });
 const sim = await DiscordSimulator.start({ guilds: 1500, tokens: ['bench-token'] });
 try {
-  cp.kubectl(['apply', '--server-side', '-f', 'crds/shardwarden.io_discordbots.yaml']);
-  await waitUntil(
-    'CRD',
-    async () =>
-      cp.kubectl([
-        'get',
-        'crd',
-        'discordbots.shardwarden.io',
-        '-o',
-        'jsonpath={.status.conditions[?(@.type=="Established")].status}',
-      ]) === 'True',
-  );
+  await cp.applyCrds('crds/shardwarden.io_discordbots.yaml');
   cp.kubectl(['create', 'namespace', 'bench']);
   const secrets = ['discord', 'redis'].map((n) => ({
     apiVersion: 'v1',

@@ -88,8 +88,8 @@ export async function handleControl(
               : (i, guildId) => ({
                   // Each dispatch gets its own id and, if asked, the guild's first channel (clients
                   // such as discord.js ignore messages for channels they do not know).
-                  id: sim.world.nextId(),
                   ...(body.data as object),
+                  id: sim.world.nextId(),
                   ...(body.firstChannel
                     ? { channel_id: sim.world.firstChannelId(sim.world.guild(guildId)!) }
                     : {}),

@@ -30,6 +30,8 @@ export interface ControlPlane {
   kubeConfig(): KubeConfig;
   /** Runs kubectl against this control plane and returns stdout. */
   kubectl(args: string[], input?: string): string;
+  /** Server-side applies CRD YAML and waits until every CRD in it is Established. */
+  applyCrds(path: string): Promise<void>;
   /** Stops and starts kube-apiserver on the same port with the same etcd data. */
   restartApiserver(): Promise<void>;
   stop(): Promise<void>;
@@ -396,6 +398,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         return kc;
       },
       kubectl,
+      async applyCrds(path: string) {
+        kubectl(['apply', '--server-side', '-f', path]);
+        kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', path]);
+      },
       async restartApiserver() {
         await apiserver.stop();
         procs.splice(procs.indexOf(apiserver), 1);

@@ -152,3 +152,38 @@ export function interactionPayload(
     attachment_size_limit: 8388608,
   };
 }
+
+/** A MESSAGE_CREATE payload as Discord sends it, for tests and benchmarks that inject messages. */
+export function messagePayload(m: {
+  id: string;
+  guildId: string;
+  channelId: string;
+  content?: string;
+  authorId?: string;
+}) {
+  return {
+    id: m.id,
+    guild_id: m.guildId,
+    channel_id: m.channelId,
+    content: m.content ?? '',
+    author: {
+      id: m.authorId ?? '1',
+      username: 'someone',
+      global_name: null,
+      discriminator: '0',
+      avatar: null,
+    },
+    type: 0,
+    timestamp: new Date().toISOString(),
+    edited_timestamp: null,
+    embeds: [],
+    attachments: [],
+    mentions: [],
+    mention_roles: [],
+    pinned: false,
+    tts: false,
+    mention_everyone: false,
+    flags: 0,
+    components: [],
+  };
+}

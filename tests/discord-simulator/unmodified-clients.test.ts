@@ -2,7 +2,7 @@
 import { REST, DiscordAPIError } from '@discordjs/rest';
 import { WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
 import { Client, Events, GatewayIntentBits, Routes, type Interaction } from 'discord.js';
-import { DiscordSimulator, shardOfGuild } from '../../discord-simulator/index.js';
+import { DiscordSimulator, messagePayload, shardOfGuild } from '../../discord-simulator/index.js';
 
 function client(sim: DiscordSimulator, shards: 'auto' | number[], shardCount?: number) {
   return new Client({
@@ -96,25 +96,8 @@ describe('@discordjs/ws WebSocketManager', () => {
     });
     manager.on(WebSocketShardEvents.Resumed, () => (resumed += 1));
     const guild = [...sim.world.guilds.keys()][0]!;
-    const message = (id: string) => ({
-      id,
-      guild_id: guild,
-      channel_id: sim.world.firstChannelId(sim.world.guild(guild)!),
-      content: '',
-      author: { id: '1', username: 'u', discriminator: '0', avatar: null },
-      type: 0,
-      timestamp: new Date().toISOString(),
-      embeds: [],
-      attachments: [],
-      mentions: [],
-      mention_roles: [],
-      pinned: false,
-      tts: false,
-      mention_everyone: false,
-      edited_timestamp: null,
-      flags: 0,
-      components: [],
-    });
+    const message = (id: string) =>
+      messagePayload({ id, guildId: guild, channelId: sim.world.firstChannelId(sim.world.guild(guild)!) });
     try {
       await manager.connect();
       sim.dispatch('MESSAGE_CREATE', message('before'), { guildId: guild });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
 import { makeTempDir, waitUntil, type ManagedProcess } from '../../testenv/index.js';
 import { loggedPort, startShardwarden } from '../support/built-entrypoint.js';
-import type { DiscordSimulator } from '../../discord-simulator/index.js';
+import { messagePayload, type DiscordSimulator } from '../../discord-simulator/index.js';
 
 export const BOT = 'earbot';
 
@@ -108,23 +108,5 @@ export function childPids(pid: number): number[] {
 }
 
 export function message(i: number, guildId: string) {
-  return {
-    id: String(10_000_000 + i),
-    guild_id: guildId,
-    channel_id: '1',
-    content: '',
-    author: { id: '1', username: 'u', discriminator: '0', avatar: null },
-    type: 0,
-    timestamp: new Date().toISOString(),
-    edited_timestamp: null,
-    embeds: [],
-    attachments: [],
-    mentions: [],
-    mention_roles: [],
-    pinned: false,
-    tts: false,
-    mention_everyone: false,
-    flags: 0,
-    components: [],
-  };
+  return messagePayload({ id: String(10_000_000 + i), guildId, channelId: '1' });
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { format, resolveConfig } from 'prettier';
 import { CRD_PATH, TYPES_PATH, renderCrdYaml, renderTypes } from '../../operator/api/codegen.js';
-import { startControlPlane, waitUntil, type ControlPlane } from '../../testenv/index.js';
+import { startControlPlane, type ControlPlane } from '../../testenv/index.js';
 
 const valid = {
   apiVersion: 'shardwarden.io/v1alpha1',
@@ -136,18 +136,7 @@ describe('DiscordBot CRD', () => {
   let cp: ControlPlane;
   beforeAll(async () => {
     cp = await startControlPlane();
-    cp.kubectl(['apply', '--server-side', '-f', CRD_PATH]);
-    await waitUntil(
-      'DiscordBot CRD established',
-      async () =>
-        cp.kubectl([
-          'get',
-          'crd',
-          'discordbots.shardwarden.io',
-          '-o',
-          'jsonpath={.status.conditions[?(@.type=="Established")].status}',
-        ]) === 'True',
-    );
+    await cp.applyCrds(CRD_PATH);
   }, 120_000);
   afterAll(() => cp?.stop());
 

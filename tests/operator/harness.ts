@@ -17,18 +17,7 @@ export async function startHarness(
   options: { kwokNodes?: number; simulator?: SimulatorOptions } = {},
 ): Promise<Harness> {
   const cp = await startControlPlane({ controllers: true, kwokNodes: options.kwokNodes ?? 0 });
-  cp.kubectl(['apply', '--server-side', '-f', CRD_PATH]);
-  await waitUntil(
-    'DiscordBot CRD established',
-    async () =>
-      cp.kubectl([
-        'get',
-        'crd',
-        'discordbots.shardwarden.io',
-        '-o',
-        'jsonpath={.status.conditions[?(@.type=="Established")].status}',
-      ]) === 'True',
-  );
+  await cp.applyCrds(CRD_PATH);
   const sim = await DiscordSimulator.start(options.simulator ?? {});
   return {
     cp,
