@@ -77,33 +77,23 @@ export class RateLimits {
         bucket,
       };
     }
+    const limited = (scope: 'global' | 'user', w: Window): Verdict => ({
+      ok: false,
+      scope,
+      retryAfterMs: w.resetAt - now,
+      limit: routeLimit.limit,
+      resetAt: w.resetAt,
+      bucket,
+    });
     // Interaction endpoints (no bot token) are not bound by the global limit.
     if (botToken !== undefined) {
       const g = window(this.global, botToken, 1000, now);
-      if (g.count >= this.globalPerSecond) {
-        return {
-          ok: false,
-          scope: 'global',
-          retryAfterMs: g.resetAt - now,
-          limit: routeLimit.limit,
-          resetAt: g.resetAt,
-          bucket,
-        };
-      }
+      if (g.count >= this.globalPerSecond) return limited('global', g);
       g.count += 1;
     }
     const key = `${botToken ?? ''}:${bucket}:${majorParam}`;
     const w = window(this.routes, key, routeLimit.windowMs, now);
-    if (w.count >= routeLimit.limit) {
-      return {
-        ok: false,
-        scope: 'user',
-        retryAfterMs: w.resetAt - now,
-        limit: routeLimit.limit,
-        resetAt: w.resetAt,
-        bucket,
-      };
-    }
+    if (w.count >= routeLimit.limit) return limited('user', w);
     w.count += 1;
     return {
       ok: true,

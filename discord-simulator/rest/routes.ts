@@ -191,26 +191,16 @@ export const routes: Route[] = [
       return ok(member);
     },
   },
-  {
-    method: 'PUT',
+  ...(['add', 'remove'] as const).map((change): Route => ({
+    method: change === 'add' ? 'PUT' : 'DELETE',
     template: '/guilds/:guild_id/members/:user_id/roles/:role_id',
     auth: 'bot',
     major: 'guild_id',
     handle: (ctx) => {
-      ctx.sim.changeMemberRole(guildOf(ctx), ctx.params.user_id!, ctx.params.role_id!, 'add');
+      ctx.sim.changeMemberRole(guildOf(ctx), ctx.params.user_id!, ctx.params.role_id!, change);
       return noContent;
     },
-  },
-  {
-    method: 'DELETE',
-    template: '/guilds/:guild_id/members/:user_id/roles/:role_id',
-    auth: 'bot',
-    major: 'guild_id',
-    handle: (ctx) => {
-      ctx.sim.changeMemberRole(guildOf(ctx), ctx.params.user_id!, ctx.params.role_id!, 'remove');
-      return noContent;
-    },
-  },
+  })),
   {
     method: 'POST',
     template: '/channels/:channel_id/messages',
