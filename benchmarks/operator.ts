@@ -89,6 +89,12 @@ try {
   const before = await requests();
   await new Promise((r) => setTimeout(r, idleSeconds * 1000));
   const idleRequests = (await requests()) - before;
+  const heapUsedMb =
+    Number(
+      /^shardwarden_operator_nodejs_heap_size_used_bytes (\S+)/m.exec(
+        await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(),
+      )?.[1] ?? 0,
+    ) / 1048576;
   const rssMb =
     Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${op.child.pid}/status`, 'utf8'))![1]) / 1024;
   const objects = cp
@@ -105,6 +111,7 @@ try {
         idleWindowSeconds: idleSeconds,
         apiserverRequestsPerMinuteIdle: Math.round((idleRequests * 60) / idleSeconds),
         operatorRssMb: Math.round(rssMb),
+        operatorHeapUsedMb: Math.round(heapUsedMb),
         requestsByVerbTotal: await byVerb(),
       },
       null,
