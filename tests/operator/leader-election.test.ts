@@ -76,7 +76,8 @@ describe('leader election between two operator processes', () => {
       'bot reconciled',
       async () => (await readBot(h.kc, 'default', 'le')).status?.shards === 1,
     );
-    expect(await reconciles(leader)).toBeGreaterThan(0);
+    // The status is written inside a reconcile; the counter moves when the reconcile returns.
+    await waitUntil('the leader counted its reconcile', async () => (await reconciles(leader)) > 0);
     expect(await reconciles(standby)).toBe(0);
     // One writer: every managed field of the StatefulSet belongs to one manager.
     const managers = JSON.parse(
@@ -101,7 +102,7 @@ describe('leader election between two operator processes', () => {
       async () => h.cp.kubectl(['get', 'deployment', 'le-worker', '-o', 'jsonpath={.spec.replicas}']) === '2',
       { timeoutMs: 20_000 },
     );
-    expect(await reconciles(standby)).toBeGreaterThan(0);
+    await waitUntil('the new leader counted its reconciles', async () => (await reconciles(standby)) > 0);
 
     // SIGTERM: the leader releases the lease, and a fresh standby takes it well before expiry.
     await startOperator('op-c');
