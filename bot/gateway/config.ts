@@ -1,6 +1,8 @@
 // The gateway's settings, from the environment the operator renders (bot/runtime-contract.ts).
 // A missing or bad value stops the process at start with one line naming the variable.
 import { GatewayIntentBits } from 'discord.js';
+import type { LevelWithSilent } from 'pino';
+import { LOG_LEVELS } from '../observability/logger.js';
 import { ENV, POD_HTTP_PORT } from '../runtime-contract.js';
 import { shardRangeOfPod, type ShardRange } from '../sharding/shard-range.js';
 
@@ -25,7 +27,7 @@ export interface GatewayConfig {
   bufferLimit: number;
   batchSize: number;
   batchDelayMs: number;
-  logLevel: string;
+  logLevel: LevelWithSilent;
 }
 
 export class GatewayConfigError extends Error {}
@@ -92,6 +94,11 @@ export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
   const discordApiUrl = (env[ENV.discordApiUrl]?.trim() || 'https://discord.com/api').replace(/\/+$/, '');
   if (!/^https?:\/\//.test(discordApiUrl))
     throw new GatewayConfigError(`${ENV.discordApiUrl}="${discordApiUrl}" must be an http(s) URL`);
+  const logLevel = (env.SHARDWARDEN_LOG_LEVEL?.trim() || 'info') as LevelWithSilent;
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new GatewayConfigError(
+      `SHARDWARDEN_LOG_LEVEL="${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`,
+    );
   return {
     botName,
     podIndex,
@@ -112,6 +119,6 @@ export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     bufferLimit: int('SHARDWARDEN_BUFFER_LIMIT', 1, 50_000),
     batchSize: int('SHARDWARDEN_BATCH_SIZE', 1, 100),
     batchDelayMs: int('SHARDWARDEN_BATCH_DELAY_MS', 0, 5),
-    logLevel: env.SHARDWARDEN_LOG_LEVEL?.trim() || 'info',
+    logLevel,
   };
 }

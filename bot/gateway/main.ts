@@ -53,7 +53,7 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     return;
   }
 
-  const log = createLogger('gateway', config.logLevel as 'info', {
+  const log = createLogger('gateway', config.logLevel, {
     bot: config.botName,
     pod: config.podIndex,
   });

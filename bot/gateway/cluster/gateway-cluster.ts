@@ -30,7 +30,7 @@ interface WsManagerLike {
 export default class GatewayCluster extends BaseCluster {
   protected async launch(): Promise<void> {
     const config = parseGatewayConfig(process.env);
-    const log = createLogger('gateway', config.logLevel as 'info', {
+    const log = createLogger('gateway', config.logLevel, {
       bot: config.botName,
       pod: config.podIndex,
       cluster: this.id,

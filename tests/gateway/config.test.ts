@@ -1,0 +1,70 @@
+import { parseGatewayConfig } from '../../bot/gateway/config.js';
+
+const base = {
+  SHARDWARDEN_BOT_NAME: 'sietch',
+  SHARDWARDEN_POD_INDEX: '1',
+  SHARDWARDEN_TOTAL_SHARDS: '40',
+  SHARDWARDEN_SHARDS_PER_POD: '16',
+  SHARDWARDEN_INTENTS: 'Guilds,GuildMessages',
+  SHARDWARDEN_EVENTS: 'INTERACTION_CREATE',
+  DISCORD_TOKEN: 't',
+  REDIS_URL: 'redis://redis:6379',
+};
+
+describe('gateway configuration from the pod environment', () => {
+  test('the pod derives its shard range from its ordinal', () => {
+    const c = parseGatewayConfig(base);
+    expect(c.range).toEqual({ first: 16, last: 31 });
+    expect(c.intents).toBe(1 | (1 << 9));
+    expect([...c.events]).toEqual(['INTERACTION_CREATE']);
+    expect(c).toMatchObject({
+      clustersPerPod: 1,
+      maxConcurrency: 1,
+      generation: 1,
+      httpPort: 8080,
+      identifyWindowMs: 5000,
+      discordApiUrl: 'https://discord.com/api',
+      logLevel: 'info',
+    });
+    expect(parseGatewayConfig({ ...base, SHARDWARDEN_POD_INDEX: '2' }).range).toEqual({
+      first: 32,
+      last: 39,
+    });
+  });
+
+  test('without the pod-index label the ordinal comes from the pod name', () => {
+    const env: Record<string, string> = { ...base, POD_NAME: 'sietch-gateway-2' };
+    delete env.SHARDWARDEN_POD_INDEX;
+    expect(parseGatewayConfig(env).podIndex).toBe(2);
+  });
+
+  test.each([
+    [{ SHARDWARDEN_TOTAL_SHARDS: '' }, 'SHARDWARDEN_TOTAL_SHARDS is required but not set'],
+    [
+      { SHARDWARDEN_POD_INDEX: '3' },
+      'SHARDWARDEN_POD_INDEX=3: pod index 3 is outside 0..2 (40 shards, 16 per pod)',
+    ],
+    [{ SHARDWARDEN_INTENTS: 'Guilds,Everything' }, 'SHARDWARDEN_INTENTS has unknown intent "Everything"'],
+    [
+      { SHARDWARDEN_EVENTS: 'message_create' },
+      'SHARDWARDEN_EVENTS has "message_create", which is not a dispatch name',
+    ],
+    [{ REDIS_URL: 'http://redis' }, 'REDIS_URL must be a redis:// or rediss:// URL'],
+    [{ DISCORD_TOKEN: ' ' }, 'DISCORD_TOKEN is required but not set'],
+    [
+      { SHARDWARDEN_LOG_LEVEL: 'loud' },
+      'SHARDWARDEN_LOG_LEVEL="loud" must be one of fatal, error, warn, info, debug, trace, silent',
+    ],
+  ])('%j is refused: %s', (patch, message) => {
+    expect(() => parseGatewayConfig({ ...base, ...patch })).toThrow(message);
+  });
+
+  test('the token never appears in an error', () => {
+    try {
+      parseGatewayConfig({ ...base, DISCORD_TOKEN: 'secret-token-value', SHARDWARDEN_TOTAL_SHARDS: 'x' });
+    } catch (err) {
+      expect((err as Error).message).not.toContain('secret-token-value');
+    }
+    expect.assertions(1);
+  });
+});
