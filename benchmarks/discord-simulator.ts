@@ -1,8 +1,8 @@
 // Benchmark: one simulator process serving 10,000 guilds over 64 shards, and the dispatch
 // rate it pushes to connected clients. Run with `make bench-simulator`.
 //   BENCH_GUILDS, BENCH_SHARDS, BENCH_MEMBERS, BENCH_DISPATCHES override the defaults.
-import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
+import { rssMb } from '../testenv/processes.js';
 import { startSimulatorProcess } from './simulator-process.js';
 
 const guilds = Number(process.env.BENCH_GUILDS ?? 10_000);
@@ -20,8 +20,6 @@ const { child, info } = await startSimulatorProcess([
   '--seed',
   '1',
 ]);
-const rssMb = () =>
-  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
 
 let received = 0;
 let guildCreates = 0;
@@ -64,7 +62,7 @@ await Promise.all(
   ),
 );
 const readySeconds = (performance.now() - identifyStart) / 1000;
-const rssAfterReady = rssMb();
+const rssAfterReady = rssMb(child.pid!);
 
 const streamStart = performance.now();
 const res = await fetch(`${info.controlUrl}/dispatch`, {
@@ -93,7 +91,7 @@ const figures = {
   dispatchesReceived: received,
   dispatchesPerSecondSent: Math.round(dispatches / sentSeconds),
   dispatchesPerSecondDelivered: Math.round(received / deliveredSeconds),
-  simulatorRssMbAfterStream: Math.round(rssMb()),
+  simulatorRssMbAfterStream: Math.round(rssMb(child.pid!)),
 };
 console.log(JSON.stringify(figures, null, 2));
 for (const ws of sockets) ws.terminate();

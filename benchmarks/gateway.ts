@@ -10,7 +10,7 @@ import { Queue } from 'bullmq';
 import { queuePrefix } from '../bot/queues/queue-names.js';
 import { messagePayload } from '../discord-simulator/index.js';
 import { startSimulatorProcess } from './simulator-process.js';
-import { startRedis, makeTempDir, waitUntil } from '../testenv/index.js';
+import { childPids, makeTempDir, rssMb, startRedis, waitUntil } from '../testenv/index.js';
 import { startProcess } from '../testenv/processes.js';
 
 const guilds = Number(process.env.BENCH_GUILDS ?? 10_000);
@@ -18,11 +18,6 @@ const members = Number(process.env.BENCH_MEMBERS ?? 50);
 const dispatches = Number(process.env.BENCH_DISPATCHES ?? 50_000);
 // The recommended count (one shard per 1,000 guilds), which the default client uses with shards: 'auto'.
 const shards = Math.ceil(guilds / 1_000);
-
-const rssMb = (pid: number) =>
-  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-const childPids = (pid: number) =>
-  readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 
 const simulator = () =>
   startSimulatorProcess([

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DiscordSimulator } from '../discord-simulator/index.js';
 import { startControlPlane, waitUntil } from '../testenv/index.js';
-import { startProcess } from '../testenv/processes.js';
+import { rssMb, startProcess } from '../testenv/processes.js';
 
 const bots = Number(process.env.BENCH_BOTS ?? 200);
 const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
@@ -95,8 +95,7 @@ try {
         await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(),
       )?.[1] ?? 0,
     ) / 1048576;
-  const rssMb =
-    Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${op.child.pid}/status`, 'utf8'))![1]) / 1024;
+  const operatorRss = rssMb(op.child.pid!);
   const objects = cp
     .kubectl(['get', 'statefulsets,deployments,services,configmaps', '-n', 'bench', '-o', 'name'])
     .trim()
@@ -110,7 +109,7 @@ try {
         secondsToConverge: Number(((converged - start) / 1000).toFixed(1)),
         idleWindowSeconds: idleSeconds,
         apiserverRequestsPerMinuteIdle: Math.round((idleRequests * 60) / idleSeconds),
-        operatorRssMb: Math.round(rssMb),
+        operatorRssMb: Math.round(operatorRss),
         operatorHeapUsedMb: Math.round(heapUsedMb),
         requestsByVerbTotal: await byVerb(),
       },

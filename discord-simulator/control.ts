@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayFault } from './gateway/server.js';
 import type { DiscordSimulator } from './simulator.js';
-import { HttpError, matchPath, readJson, sendJson } from './rest/http.js';
+import { HttpError, requestTarget, matchPath, readJson, sendJson } from './rest/http.js';
 
 const PREFIX = '/_simulator';
 
@@ -27,9 +27,7 @@ export async function handleControl(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://simulator');
-  const path = url.pathname.slice(PREFIX.length) || '/';
-  const method = req.method ?? 'GET';
+  const { method, path } = requestTarget(req, PREFIX);
   try {
     const body = ((await readJson(req)) ?? {}) as Record<string, unknown>;
     const r = sim.recorder;

@@ -1,7 +1,7 @@
 // Child processes owned by a test: output goes to a log file in the test's temp folder
 // (so a failure can point at it), and stop() never leaves anything running.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 
 export interface ManagedProcess {
@@ -98,4 +98,24 @@ export async function waitUntil(
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** Resident memory of a process in MiB (Linux /proc). */
+export function rssMb(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+}
+
+/** Pids of a process's direct children (e.g. Kurasuta's cluster processes). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
 }

@@ -15,6 +15,19 @@ export function discordError(status: number, code: number, message: string): Htt
   return new HttpError(status, { message, code });
 }
 
+/** Method, the path below `prefix`, and the query of a request. */
+export function requestTarget(
+  req: IncomingMessage,
+  prefix: string,
+): { method: string; path: string; query: URLSearchParams } {
+  const url = new URL(req.url ?? '/', 'http://simulator');
+  return {
+    method: req.method ?? 'GET',
+    path: url.pathname.slice(prefix.length) || '/',
+    query: url.searchParams,
+  };
+}
+
 export async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);

@@ -2,7 +2,7 @@
 // headers and 429 bodies, then the route handlers. Every call is recorded.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DiscordSimulator } from '../simulator.js';
-import { HttpError, discordError, matchPath, readJson, sendJson } from './http.js';
+import { HttpError, discordError, matchPath, readJson, requestTarget, sendJson } from './http.js';
 import { routes } from './routes.js';
 
 const PREFIX = '/api/v10';
@@ -12,9 +12,7 @@ export async function handleRest(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://simulator');
-  const path = url.pathname.slice(PREFIX.length) || '/';
-  const method = req.method ?? 'GET';
+  const { method, path, query } = requestTarget(req, PREFIX);
   const recorder = sim.recorder;
   recorder.counters.restRequests += 1;
   let routeTemplate = `${method} ${path}`;
@@ -78,7 +76,7 @@ export async function handleRest(
 
     const body = await readJson(req);
     recordedBody = body;
-    const result = route.handle({ sim, params, query: url.searchParams, body });
+    const result = route.handle({ sim, params, query, body });
     status = result.status;
     sendJson(res, result.status, result.body, {
       ...resetHeaders,

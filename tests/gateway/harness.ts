@@ -1,9 +1,9 @@
 // Gateway processes (the real entrypoint, as a pod would run it) against the simulator and Redis.
 import { Queue } from 'bullmq';
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
 import { makeTempDir, waitUntil, type ManagedProcess } from '../../testenv/index.js';
+export { childPids } from '../../testenv/index.js';
 import { loggedPort, startShardwarden } from '../support/built-entrypoint.js';
 import { messagePayload, type DiscordSimulator } from '../../discord-simulator/index.js';
 
@@ -89,22 +89,6 @@ export function queues(redisUrl: string) {
     interactions: new Queue(QUEUES.interactions, { connection, prefix }),
     events: new Queue(QUEUES.events, { connection, prefix }),
   };
-}
-
-/** Pids of a process's direct children (Kurasuta's cluster processes). */
-export function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(entry));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
 }
 
 export function message(i: number, guildId: string) {

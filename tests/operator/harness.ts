@@ -109,3 +109,13 @@ export function events(
     type: e.type,
   }));
 }
+
+/** Merge-patches a DiscordBot's spec with kubectl, as a user editing it would. */
+export function patchBot(
+  cp: ControlPlane,
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown>,
+): void {
+  cp.kubectl(['patch', 'dbot', name, '-n', namespace, '--type=merge', '-p', JSON.stringify({ spec })]);
+}

@@ -8,6 +8,7 @@ import {
   applyYaml,
   events,
   exampleBot,
+  patchBot,
   readBot,
   secret,
   startHarness,
@@ -132,16 +133,7 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
   test('editing the spec updates the objects in place (same UIDs)', async () => {
     const before = await apps.readNamespacedStatefulSet({ name: 'sietch-gateway', namespace: NS });
     const dep = await apps.readNamespacedDeployment({ name: 'sietch-worker', namespace: NS });
-    h.cp.kubectl([
-      'patch',
-      'dbot',
-      'sietch',
-      '-n',
-      NS,
-      '--type=merge',
-      '-p',
-      JSON.stringify({ spec: { sharding: { shardsPerPod: 3 }, worker: { minReplicas: 2 } } }),
-    ]);
+    patchBot(h.cp, NS, 'sietch', { sharding: { shardsPerPod: 3 }, worker: { minReplicas: 2 } });
     await waitUntil(
       'StatefulSet with 1 replica',
       async () =>
@@ -219,16 +211,7 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     const seen = calls();
     // Other changes and resyncs reconcile the bot again, but Discord is not asked again.
     h.cp.kubectl(['annotate', 'dbot', 'badtoken', '-n', NS, 'poke=1']);
-    h.cp.kubectl([
-      'patch',
-      'dbot',
-      'badtoken',
-      '-n',
-      NS,
-      '--type=merge',
-      '-p',
-      '{"spec":{"worker":{"maxReplicas":3}}}',
-    ]);
+    patchBot(h.cp, NS, 'badtoken', { worker: { maxReplicas: 3 } });
     await new Promise((r) => setTimeout(r, 12_000));
     expect(seen).toBe(1);
     expect(calls()).toBe(1);
@@ -269,16 +252,7 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
 
   test('a watch open longer than 30 s keeps delivering', async () => {
     await new Promise((r) => setTimeout(r, 35_000));
-    h.cp.kubectl([
-      'patch',
-      'dbot',
-      'flaky',
-      '-n',
-      NS,
-      '--type=merge',
-      '-p',
-      '{"spec":{"worker":{"minReplicas":3}}}',
-    ]);
+    patchBot(h.cp, NS, 'flaky', { worker: { minReplicas: 3 } });
     await waitUntil(
       'worker replicas follow the edit',
       async () =>
@@ -289,16 +263,7 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
 
   test('the apiserver restarts and the operator converges afterwards', async () => {
     await h.cp.restartApiserver();
-    h.cp.kubectl([
-      'patch',
-      'dbot',
-      'flaky',
-      '-n',
-      NS,
-      '--type=merge',
-      '-p',
-      '{"spec":{"worker":{"minReplicas":4, "maxReplicas": 20}}}',
-    ]);
+    patchBot(h.cp, NS, 'flaky', { worker: { minReplicas: 4, maxReplicas: 20 } });
     await waitUntil(
       'edit after restart applied',
       async () =>
