@@ -2,6 +2,7 @@
 // /healthz, /readyz (every shard of the range READY) and /metrics (aggregated over clusters).
 // In the cluster processes Kurasuta forks, the same entrypoint hands over to GatewayCluster.
 import cluster from 'node:cluster';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +34,12 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   // Kurasuta's IPC socket: one per pod process tree (a unix socket, so pods sharing a machine
   // in tests do not collide); cluster processes inherit the path through the environment.
   if (cluster.isPrimary)
-    process.env[IPC_SOCKET_ENV] = join(tmpdir(), `shardwarden-gateway-${process.pid}.sock`);
+    // A random part as well: a killed pod process leaves its socket file behind, and pids repeat.
+    if (cluster.isPrimary)
+      process.env[IPC_SOCKET_ENV] = join(
+        tmpdir(),
+        `shardwarden-gateway-${process.pid}-${randomBytes(4).toString('hex')}.sock`,
+      );
   const clusterShards = splitOverClusters(config.range, config.clustersPerPod);
   const manager = new RangeShardingManager(CLUSTER_MODULE, {
     token: config.token,
