@@ -33,13 +33,12 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   }
   // Kurasuta's IPC socket: one per pod process tree (a unix socket, so pods sharing a machine
   // in tests do not collide); cluster processes inherit the path through the environment.
+  // A random part as well: a killed pod process leaves its socket file behind, and pids repeat.
   if (cluster.isPrimary)
-    // A random part as well: a killed pod process leaves its socket file behind, and pids repeat.
-    if (cluster.isPrimary)
-      process.env[IPC_SOCKET_ENV] = join(
-        tmpdir(),
-        `shardwarden-gateway-${process.pid}-${randomBytes(4).toString('hex')}.sock`,
-      );
+    process.env[IPC_SOCKET_ENV] = join(
+      tmpdir(),
+      `shardwarden-gateway-${process.pid}-${randomBytes(4).toString('hex')}.sock`,
+    );
   const clusterShards = splitOverClusters(config.range, config.clustersPerPod);
   const manager = new RangeShardingManager(CLUSTER_MODULE, {
     token: config.token,
