@@ -2,7 +2,7 @@
 // A missing or bad value stops the process at start with one line naming the variable.
 import { GatewayIntentBits } from 'discord.js';
 import type { LevelWithSilent } from 'pino';
-import { LOG_LEVELS } from '../observability/logger.js';
+import { ConfigError, EnvReader } from '../configuration/env-reader.js';
 import { ENV, POD_HTTP_PORT } from '../runtime-contract.js';
 import { shardRangeOfPod, type ShardRange } from '../sharding/shard-range.js';
 
@@ -30,25 +30,22 @@ export interface GatewayConfig {
   logLevel: LevelWithSilent;
 }
 
-export class GatewayConfigError extends Error {}
+/** A bad or missing gateway setting (kept as its own name for callers that match on it). */
+export class GatewayConfigError extends ConfigError {}
 
 export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
-  const required = (name: string): string => {
-    const v = env[name]?.trim();
-    if (!v) throw new GatewayConfigError(`${name} is required but not set`);
-    return v;
-  };
-  const int = (name: string, min: number, fallback?: number): number => {
-    const raw = env[name]?.trim();
-    if (!raw) {
-      if (fallback !== undefined) return fallback;
-      throw new GatewayConfigError(`${name} is required but not set`);
-    }
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min)
-      throw new GatewayConfigError(`${name}="${raw}" must be an integer >= ${min}`);
-    return n;
-  };
+  try {
+    return readGatewayConfig(new EnvReader(env), env);
+  } catch (err) {
+    if (err instanceof ConfigError && !(err instanceof GatewayConfigError))
+      throw new GatewayConfigError(err.message);
+    throw err;
+  }
+}
+
+function readGatewayConfig(read: EnvReader, env: NodeJS.ProcessEnv): GatewayConfig {
+  const required = (name: string) => read.required(name);
+  const int = (name: string, min: number, fallback?: number) => read.int(name, min, fallback);
   const botName = required(ENV.botName);
   // The ordinal comes from the pod-index label; fall back to the pod name's suffix (<sts>-<n>).
   let podIndex: number;
@@ -69,36 +66,22 @@ export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
   } catch (err) {
     throw new GatewayConfigError(`${ENV.podIndex}=${podIndex}: ${(err as Error).message}`);
   }
-  const intentNames = required(ENV.intents)
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  required(ENV.intents);
+  const intentNames = read.list(ENV.intents);
   let intents = 0;
   for (const name of intentNames) {
     const bit: unknown = GatewayIntentBits[name as keyof typeof GatewayIntentBits];
     if (typeof bit !== 'number') throw new GatewayConfigError(`${ENV.intents} has unknown intent "${name}"`);
     intents |= bit;
   }
-  const events = new Set(
-    required(ENV.events)
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  );
+  required(ENV.events);
+  const events = new Set(read.list(ENV.events));
   for (const e of events)
     if (!/^[A-Z][A-Z_]*$/.test(e))
       throw new GatewayConfigError(`${ENV.events} has "${e}", which is not a dispatch name`);
-  const redisUrl = required(ENV.redisUrl);
-  if (!/^rediss?:\/\//.test(redisUrl))
-    throw new GatewayConfigError(`${ENV.redisUrl} must be a redis:// or rediss:// URL`);
-  const discordApiUrl = (env[ENV.discordApiUrl]?.trim() || 'https://discord.com/api').replace(/\/+$/, '');
-  if (!/^https?:\/\//.test(discordApiUrl))
-    throw new GatewayConfigError(`${ENV.discordApiUrl}="${discordApiUrl}" must be an http(s) URL`);
-  const logLevel = (env.SHARDWARDEN_LOG_LEVEL?.trim() || 'info') as LevelWithSilent;
-  if (!LOG_LEVELS.includes(logLevel))
-    throw new GatewayConfigError(
-      `SHARDWARDEN_LOG_LEVEL="${logLevel}" must be one of ${LOG_LEVELS.join(', ')}`,
-    );
+  const redisUrl = read.redisUrl(ENV.redisUrl);
+  const discordApiUrl = read.httpUrl(ENV.discordApiUrl, 'https://discord.com/api');
+  const logLevel = read.logLevel();
   return {
     botName,
     podIndex,
