@@ -79,6 +79,11 @@ build: deps
 generate: deps
 	npm run generate
 
+# The plain install bundle in manifests/, rendered from the chart (a test fails when it is stale).
+.PHONY: manifests
+manifests: kube-binaries
+	manifests/render.sh
+
 bench: bench-simulator bench-operator bench-gateway
 
 bench-simulator: build
