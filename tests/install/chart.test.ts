@@ -1,14 +1,26 @@
 // The Helm chart: lint and template for each documented values combination, the rendered
-// objects accepted by a real apiserver (server-side dry run), and its CRD kept identical to crds/.
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+// objects (and the examples in manifests/examples) accepted by a real apiserver (server-side
+// dry run), values.schema.json covering every value, and its CRD kept identical to crds/.
+import { readFileSync, readdirSync } from 'node:fs';
+import { parse } from 'yaml';
 import { CRD_PATH } from '../../operator/api/codegen.js';
-import { kubeBinary, startControlPlane, type ControlPlane } from '../../testenv/index.js';
+import { startControlPlane, type ControlPlane } from '../../testenv/index.js';
+import { installThirdPartyCrds } from './fixtures.js';
+import { CHART, RELEASE_NAMESPACE, helm, renderChart } from './helm.js';
 
-const CHART = 'charts/shardwarden';
-const combinations: [string, string[]][] = [
-  ['defaults (cluster-wide)', []],
-  ['single namespace', ['--set', 'watchNamespaces={bots}']],
+const MONITORING = [
+  '--set',
+  'metrics.serviceMonitor.enabled=true',
+  '--set',
+  'metrics.podMonitor.enabled=true',
+  '--set',
+  'prometheusRule.enabled=true',
+];
+const DASHBOARDS = ['--set', 'dashboards.enabled=true'];
+// The combinations docs/install.md documents.
+const combinations: [string, string[], string[]][] = [
+  ['defaults (cluster-wide)', [], ['Deployment', 'ClusterRole', 'PodDisruptionBudget']],
+  ['single namespace', ['--set', 'watchNamespaces={bots}'], ['Role', 'RoleBinding']],
   [
     'several namespaces, no PDB, one replica',
     [
@@ -19,46 +31,32 @@ const combinations: [string, string[]][] = [
       '--set',
       'replicaCount=1',
     ],
+    ['Role'],
   ],
-  ['ServiceMonitor', ['--set', 'metrics.serviceMonitor.enabled=true']],
+  ['monitoring on', MONITORING, ['ServiceMonitor', 'PodMonitor', 'PrometheusRule']],
+  ['dashboards on', DASHBOARDS, ['ConfigMap']],
+  [
+    'single namespace, monitoring and dashboards on',
+    ['--set', 'watchNamespaces={bots}', ...MONITORING, ...DASHBOARDS],
+    ['Role', 'ServiceMonitor', 'PodMonitor', 'PrometheusRule', 'ConfigMap'],
+  ],
 ];
-const helm = (args: string[]) =>
-  execFileSync(kubeBinary('helm'), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+interface JsonSchema {
+  type?: string | string[];
+  enum?: unknown[];
+  properties?: Record<string, JsonSchema>;
+  additionalProperties?: boolean | JsonSchema;
+  description?: string;
+}
 
 describe('Helm chart', () => {
   let cp: ControlPlane;
   beforeAll(async () => {
     cp = await startControlPlane();
     await cp.applyCrds(CRD_PATH);
-    // The ServiceMonitor CRD as the Prometheus operator would install it (schema not needed here).
-    cp.kubectl(
-      ['apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'apiextensions.k8s.io/v1',
-        kind: 'CustomResourceDefinition',
-        metadata: { name: 'servicemonitors.monitoring.coreos.com' },
-        spec: {
-          group: 'monitoring.coreos.com',
-          scope: 'Namespaced',
-          names: { plural: 'servicemonitors', kind: 'ServiceMonitor' },
-          versions: [
-            {
-              name: 'v1',
-              served: true,
-              storage: true,
-              schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
-            },
-          ],
-        },
-      }),
-    );
-    cp.kubectl([
-      'wait',
-      '--for=condition=Established',
-      '--timeout=60s',
-      'crd/servicemonitors.monitoring.coreos.com',
-    ]);
-    for (const ns of ['shardwarden-system', 'bots', 'more-bots']) cp.kubectl(['create', 'namespace', ns]);
+    installThirdPartyCrds(cp);
+    for (const ns of [RELEASE_NAMESPACE, 'bots', 'more-bots']) cp.kubectl(['create', 'namespace', ns]);
   }, 120_000);
   afterAll(() => cp?.stop());
 
@@ -70,17 +68,95 @@ describe('Helm chart', () => {
 
   test.each(combinations)(
     '%s: helm lint is clean and the rendered objects pass a server-side dry run',
-    (_name, values) => {
+    (_name, values, kinds) => {
       const lint = helm(['lint', '--strict', CHART, ...values]);
       expect(lint).toContain('1 chart(s) linted, 0 chart(s) failed');
       expect(lint).not.toContain('[WARNING]');
-      const rendered = helm(['template', 'sw', CHART, '--namespace', 'shardwarden-system', ...values]);
-      const out = cp.kubectl(['apply', '--dry-run=server', '-f', '-'], rendered);
+      expect(lint).not.toContain('[ERROR]');
+      const { text, docs } = renderChart(values);
+      expect(docs.map((d) => d.kind)).toEqual(expect.arrayContaining(kinds));
+      const out = cp.kubectl(['apply', '--dry-run=server', '-f', '-'], text);
       expect(out).toContain('deployment.apps/sw-shardwarden created (server dry run)');
-      expect(rendered).toContain('readOnlyRootFilesystem: true');
-      expect(rendered).toContain('runAsNonRoot: true');
+      for (const d of docs) expect(out).toContain(`/${d.metadata.name} created (server dry run)`);
+      expect(text).toContain('readOnlyRootFilesystem: true');
+      expect(text).toContain('runAsNonRoot: true');
     },
   );
+
+  test('the examples in manifests/examples pass a server-side dry run', () => {
+    for (const file of readdirSync('manifests/examples')) {
+      const out = cp.kubectl(['apply', '--dry-run=server', '-n', 'bots', '-f', `manifests/examples/${file}`]);
+      expect(out).toMatch(/discordbot\.shardwarden\.io\/[-a-z]+ created \(server dry run\)/);
+    }
+  });
+
+  test('dashboards: one ConfigMap per JSON file, with the configured sidecar label and namespace', () => {
+    const { docs } = renderChart([
+      ...DASHBOARDS,
+      '--set',
+      'dashboards.label.key=grafana_dashboard_shardwarden',
+      '--set',
+      'dashboards.label.value=yes',
+      '--set',
+      'dashboards.namespace=monitoring',
+    ]);
+    const maps = docs.filter((d) => d.kind === 'ConfigMap');
+    expect(maps.map((m) => m.metadata.name).sort()).toEqual([
+      'sw-shardwarden-dashboard-gateway',
+      'sw-shardwarden-dashboard-operator',
+      'sw-shardwarden-dashboard-workers',
+    ]);
+    for (const m of maps) {
+      expect(m.metadata.namespace).toBe('monitoring');
+      expect(m.metadata.labels!.grafana_dashboard_shardwarden).toBe('yes');
+      const [[key, json]] = Object.entries(m.data as Record<string, string>);
+      const name = key!.replace(/^shardwarden-|\.json$/g, '');
+      expect(JSON.parse(json!)).toEqual(JSON.parse(readFileSync(`${CHART}/dashboards/${name}.json`, 'utf8')));
+    }
+    // The default label is the one Grafana's sidecar (kube-prometheus-stack) looks for.
+    const defaults = renderChart(DASHBOARDS).docs.filter((d) => d.kind === 'ConfigMap');
+    for (const m of defaults) expect(m.metadata.labels!.grafana_dashboard).toBe('1');
+  });
+
+  test('the PodMonitor scrapes the bots of the watched namespaces, labelled by bot', () => {
+    const pm = (values: string[]) =>
+      renderChart([...MONITORING, ...values]).docs.find((d) => d.kind === 'PodMonitor')!;
+    expect((pm([]).spec as { namespaceSelector: unknown }).namespaceSelector).toEqual({ any: true });
+    const scoped = pm(['--set', 'watchNamespaces={bots}']).spec as {
+      namespaceSelector: unknown;
+      podMetricsEndpoints: { port: string; relabelings: { targetLabel: string }[] }[];
+    };
+    expect(scoped.namespaceSelector).toEqual({ matchNames: ['bots'] });
+    expect(scoped.podMetricsEndpoints[0]!.port).toBe('http');
+    expect(scoped.podMetricsEndpoints[0]!.relabelings.map((r) => r.targetLabel)).toEqual([
+      'bot',
+      'component',
+    ]);
+  });
+
+  test('values.schema.json describes every value in values.yaml, and nothing else is accepted', () => {
+    const schema = JSON.parse(readFileSync(`${CHART}/values.schema.json`, 'utf8')) as JsonSchema;
+    const values = parse(readFileSync(`${CHART}/values.yaml`, 'utf8')) as Record<string, unknown>;
+    const uncovered: string[] = [];
+    const walk = (value: unknown, node: JsonSchema | undefined, path: string) => {
+      if (!node || !node.description) return void uncovered.push(path);
+      if (node.type === 'object' && node.properties) {
+        if (node.additionalProperties !== false) uncovered.push(`${path} (open to unknown keys)`);
+        for (const [k, v] of Object.entries(value as Record<string, unknown>))
+          walk(v, node.properties[k], `${path}.${k}`);
+      }
+    };
+    for (const [k, v] of Object.entries(values)) walk(v, schema.properties![k], k);
+    expect(uncovered).toEqual([]);
+    // additionalProperties: false means a misspelt value is refused, naming it.
+    let err = '';
+    try {
+      helm(['template', 'sw', CHART, '--set', 'metrics.podMonitor.enabeld=true']);
+    } catch (e) {
+      err = String((e as { stderr?: string }).stderr);
+    }
+    expect(err).toContain("at '/metrics/podMonitor': additional properties 'enabeld' not allowed");
+  });
 
   test('values outside the schema are refused naming the value', () => {
     let err = '';
