@@ -3,13 +3,17 @@
 const commands: Record<string, () => Promise<void>> = {
   operator: async () => (await import('../operator/main.js')).runOperator(process.argv.slice(3), process.env),
   gateway: async () => (await import('../bot/gateway/main.js')).runGateway(process.env),
+  worker: async () => (await import('../bot/worker/main.js')).runWorker(process.env),
+  migrate: async () => (await import('../bot/database/migrate.js')).runMigrateCommand(process.env),
+  'register-commands': async () =>
+    (await import('../bot/worker/register-commands.js')).runRegisterCommands(process.env),
 };
 
 const name = process.argv[2];
 const command = name ? commands[name] : undefined;
 if (name === '--help' || name === 'help') {
   console.log(
-    `usage: shardwarden <${Object.keys(commands).join('|')}> [flags]\n  shardwarden operator --help   operator flags\n  gateway: configured by environment, see docs/gateway.md`,
+    `usage: shardwarden <${Object.keys(commands).join('|')}> [flags]\n  shardwarden operator --help   operator flags\n  gateway, worker, migrate, register-commands: configured by environment, see docs/gateway.md and docs/workers.md`,
   );
   process.exit(0);
 }

@@ -6,6 +6,22 @@ export const QUEUES = {
   interactions: 'interactions',
   /** Every other forwarded dispatch. */
   events: 'events',
+  /** Work the workers schedule for themselves (role sync, slow follow-ups). */
+  tasks: 'tasks',
+} as const;
+
+/** Every queue the workers consume; the autoscaler counts the backlog of all of them. */
+export const ALL_QUEUES: QueueName[] = [QUEUES.interactions, QUEUES.events, QUEUES.tasks];
+
+/**
+ * Attempts and back-off per queue, set by whoever adds the job. An interaction has one chance
+ * (its 3-second window is gone by the time a retry would run; the worker answers with an error
+ * instead); events and tasks are retried with exponential back-off, then kept as failed.
+ */
+export const RETRY_POLICY = {
+  interactions: { attempts: 1 },
+  events: { attempts: 5, backoff: { type: 'exponential', delay: 1_000 } },
+  tasks: { attempts: 3, backoff: { type: 'exponential', delay: 5_000 } },
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];

@@ -4,7 +4,7 @@
 // in order when it returns; what does not fit is counted and logged, never dropped silently.
 import type { Queue } from 'bullmq';
 import type { Logger } from '../../observability/logger.js';
-import { QUEUES, type DispatchJob } from '../../queues/queue-names.js';
+import { QUEUES, RETRY_POLICY, type DispatchJob } from '../../queues/queue-names.js';
 import { dedupKey } from './dedup-key.js';
 import type { GatewayMetrics } from '../metrics.js';
 
@@ -134,7 +134,11 @@ export class DispatchForwarder {
         .filter((q) => byQueue[q].length > 0)
         .map((q) =>
           this.queues[q].addBulk(
-            byQueue[q].map((p) => ({ name: p.name, data: p.data, opts: { jobId: p.jobId, ...keep } })),
+            byQueue[q].map((p) => ({
+              name: p.name,
+              data: p.data,
+              opts: { jobId: p.jobId, ...keep, ...RETRY_POLICY[q] },
+            })),
           ),
         ),
     );

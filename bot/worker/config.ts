@@ -1,0 +1,98 @@
+// The worker's settings, from the environment the operator renders (bot/runtime-contract.ts) plus
+// optional tuning variables. A missing or bad value stops the process with one line naming it.
+import type { LevelWithSilent } from 'pino';
+import { ConfigError, EnvReader } from '../configuration/env-reader.js';
+import { ENV, POD_HTTP_PORT } from '../runtime-contract.js';
+import { DEFAULT_HANDLER_MODULES } from './handlers/module-loader.js';
+
+export const WORKER_ENV = {
+  interactionConcurrency: 'SHARDWARDEN_INTERACTION_CONCURRENCY',
+  taskConcurrency: 'SHARDWARDEN_TASK_CONCURRENCY',
+  handlerModules: 'SHARDWARDEN_HANDLER_MODULES',
+  publicHttpPort: 'SHARDWARDEN_PUBLIC_HTTP_PORT',
+  publicUrl: 'SHARDWARDEN_PUBLIC_URL',
+  restGlobalPerSecond: 'SHARDWARDEN_REST_GLOBAL_PER_SECOND',
+  shutdownTimeoutMs: 'SHARDWARDEN_SHUTDOWN_TIMEOUT_MS',
+  migrations: 'SHARDWARDEN_MIGRATIONS',
+  applicationId: 'SHARDWARDEN_APPLICATION_ID',
+  multicallAddress: 'CHAIN_MULTICALL_ADDRESS',
+  commandsGuildId: 'SHARDWARDEN_COMMANDS_GUILD_ID',
+} as const;
+
+/** Port of the public routes (wallet verification); /metrics stays on the private port. */
+export const PUBLIC_HTTP_PORT = 8081;
+
+export interface WorkerConfig {
+  botName: string;
+  token: string;
+  discordApiUrl: string;
+  applicationId?: string;
+  redisUrl: string;
+  databaseUrl?: string;
+  chainRpcUrls: string[];
+  multicallAddress?: `0x${string}`;
+  /** Events queue concurrency (spec.worker.concurrency). */
+  eventConcurrency: number;
+  interactionConcurrency: number;
+  taskConcurrency: number;
+  handlerModules: string[];
+  httpPort: number;
+  publicHttpPort: number;
+  publicUrl: string;
+  restGlobalPerSecond: number;
+  /** How long SIGTERM waits for in-flight jobs before closing anyway. */
+  shutdownTimeoutMs: number;
+  migrations: 'apply' | 'skip';
+  logLevel: LevelWithSilent;
+}
+
+export function parseWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
+  const read = new EnvReader(env);
+  const eventConcurrency = read.int(ENV.workerConcurrency, 1, 50, 10_000);
+  const publicHttpPort = read.int(WORKER_ENV.publicHttpPort, 0, PUBLIC_HTTP_PORT, 65_535);
+  const migrations = read.optional(WORKER_ENV.migrations) ?? 'apply';
+  if (migrations !== 'apply' && migrations !== 'skip')
+    throw new ConfigError(`${WORKER_ENV.migrations}="${migrations}" must be apply or skip`);
+  const multicall = read.optional(WORKER_ENV.multicallAddress);
+  if (multicall !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(multicall))
+    throw new ConfigError(
+      `${WORKER_ENV.multicallAddress}="${multicall}" is not a 0x-prefixed 20-byte address`,
+    );
+  const applicationId = read.optional(WORKER_ENV.applicationId);
+  if (applicationId !== undefined && !/^\d{1,20}$/.test(applicationId))
+    throw new ConfigError(`${WORKER_ENV.applicationId}="${applicationId}" is not a Discord id`);
+  const databaseUrl = read.optional(ENV.databaseUrl);
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/./.test(databaseUrl))
+    throw new ConfigError(`${ENV.databaseUrl} must be a postgres:// or postgresql:// URL`);
+  const chainRpcUrls = read.list(ENV.chainRpcUrls);
+  chainRpcUrls.forEach((u, i) => {
+    if (!/^https?:\/\/./.test(u))
+      throw new ConfigError(`${ENV.chainRpcUrls}: entry ${i + 1} is not an http(s) URL`);
+  });
+  return {
+    botName: read.required(ENV.botName),
+    token: read.required(ENV.discordToken),
+    discordApiUrl: read.httpUrl(ENV.discordApiUrl, 'https://discord.com/api'),
+    applicationId,
+    redisUrl: read.redisUrl(ENV.redisUrl),
+    databaseUrl,
+    chainRpcUrls,
+    multicallAddress: multicall as `0x${string}` | undefined,
+    eventConcurrency,
+    interactionConcurrency: read.int(
+      WORKER_ENV.interactionConcurrency,
+      1,
+      Math.max(eventConcurrency, 50),
+      10_000,
+    ),
+    taskConcurrency: read.int(WORKER_ENV.taskConcurrency, 1, 4, 1_000),
+    handlerModules: read.list(WORKER_ENV.handlerModules, DEFAULT_HANDLER_MODULES),
+    httpPort: read.int(ENV.httpPort, 0, POD_HTTP_PORT, 65_535),
+    publicHttpPort,
+    publicUrl: read.httpUrl(WORKER_ENV.publicUrl, `http://localhost:${publicHttpPort}`),
+    restGlobalPerSecond: read.int(WORKER_ENV.restGlobalPerSecond, 1, 50),
+    shutdownTimeoutMs: read.int(WORKER_ENV.shutdownTimeoutMs, 0, 50_000),
+    migrations,
+    logLevel: read.logLevel(),
+  };
+}

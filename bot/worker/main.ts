@@ -1,0 +1,164 @@
+// The worker process (the Brain): loads the handler modules, connects to the bot's Redis,
+// Postgres and chain endpoints, consumes the bot's queues, and serves /healthz, /readyz and
+// /metrics (private port) plus the modules' public routes (public port).
+import { Redis } from 'ioredis';
+import Fastify from 'fastify';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { createChainReader, type ChainReader } from '../chain/index.js';
+import { ConfigError } from '../configuration/env-reader.js';
+import { createDatabase, migrate, type Database } from '../database/index.js';
+import { createDiscordRest } from '../discord-rest/index.js';
+import { createLogger } from '../observability/logger.js';
+import { startHttpServer } from '../observability/http-server.js';
+import { botKey, queuePrefix, QUEUES } from '../queues/queue-names.js';
+import { parseWorkerConfig, type WorkerConfig } from './config.js';
+import type { WorkerServices } from './handlers/bot-module.js';
+import { HandlerRegistry } from './handlers/handler-registry.js';
+import { loadHandlerModules } from './handlers/module-loader.js';
+import { Cooldowns } from './interactions/cooldowns.js';
+import { InteractionDispatcher } from './interactions/interaction-dispatcher.js';
+import { WorkerMetrics } from './metrics.js';
+import { QueueTaskScheduler, WorkerRuntime } from './processing/worker-runtime.js';
+
+function configOrExit(env: NodeJS.ProcessEnv): WorkerConfig {
+  try {
+    return parseWorkerConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`worker: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
+  const config = configOrExit(env);
+  const log = createLogger('worker', config.logLevel, { bot: config.botName });
+  const metricsRegistry = new Registry();
+  collectDefaultMetrics({ register: metricsRegistry });
+  const metrics = new WorkerMetrics(metricsRegistry);
+
+  let modules;
+  try {
+    modules = await loadHandlerModules(config.handlerModules);
+  } catch (err) {
+    console.error(`worker: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  const registry = new HandlerRegistry(modules);
+
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'));
+  const rest = createDiscordRest({
+    botName: config.botName,
+    token: config.token,
+    apiUrl: config.discordApiUrl,
+    redis,
+    globalPerSecond: config.restGlobalPerSecond,
+    registry: metricsRegistry,
+    logger: log,
+  });
+
+  let db: Database | undefined;
+  if (config.databaseUrl) {
+    if (config.migrations === 'apply') {
+      const { applied } = await migrate(config.databaseUrl, log);
+      if (applied.length) log.info({ applied }, 'database migrations applied');
+    }
+    db = createDatabase({ url: config.databaseUrl, logger: log, registry: metricsRegistry });
+  }
+  let chain: ChainReader | undefined;
+  if (config.chainRpcUrls.length)
+    chain = createChainReader({
+      rpcUrls: config.chainRpcUrls,
+      ...(config.multicallAddress ? { multicallAddress: config.multicallAddress } : {}),
+      registry: metricsRegistry,
+      logger: log,
+    });
+
+  const applicationId = config.applicationId ?? ((await rest.get('/users/@me')) as { id: string }).id;
+  const prefix = queuePrefix(config.botName);
+  const tasks = new QueueTaskScheduler(config.redisUrl, prefix);
+  const services: WorkerServices = {
+    botName: config.botName,
+    applicationId,
+    logger: log,
+    rest,
+    redis,
+    key: (...parts) => botKey(config.botName, ...parts),
+    ...(db ? { db } : {}),
+    ...(chain ? { chain } : {}),
+    tasks,
+    metrics: metricsRegistry,
+    publicUrl: config.publicUrl,
+    env,
+  };
+  for (const m of modules) await m.setup?.(services);
+
+  let publicApp: ReturnType<typeof Fastify> | undefined;
+  if (modules.some((m) => m.routes)) {
+    publicApp = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+    for (const m of modules) await m.routes?.(publicApp, services);
+    await publicApp.listen({ host: '0.0.0.0', port: config.publicHttpPort });
+    const address = publicApp.server.address();
+    log.info(
+      { publicPort: typeof address === 'object' && address ? address.port : config.publicHttpPort },
+      'public routes listening',
+    );
+  }
+
+  const dispatcher = new InteractionDispatcher(
+    registry,
+    services,
+    rest,
+    new Cooldowns(redis, services.key),
+    metrics,
+    log,
+  );
+  const runtime = new WorkerRuntime({
+    redisUrl: config.redisUrl,
+    prefix,
+    concurrency: {
+      [QUEUES.interactions]: config.interactionConcurrency,
+      [QUEUES.events]: config.eventConcurrency,
+      [QUEUES.tasks]: config.taskConcurrency,
+    },
+    registry,
+    dispatcher,
+    services: () => services,
+    metrics,
+    log,
+  });
+  runtime.start();
+
+  const { app, port } = await startHttpServer('0.0.0.0', config.httpPort, metricsRegistry, {
+    healthy: () => true,
+    ready: () => runtime.running() && redis.status === 'ready',
+    describe: () => ({ redis: redis.status, workers: runtime.running() ? 'running' : 'stopped' }),
+  });
+  log.info(
+    {
+      port,
+      modules: modules.map((m) => m.name),
+      commands: registry.commandDefinitions().map((c) => c.name),
+      events: registry.handledEventTypes(),
+    },
+    'worker started',
+  );
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'stopping: finishing in-flight jobs');
+    const finished = await runtime.close(config.shutdownTimeoutMs);
+    if (!finished) log.warn('shutdown timeout: in-flight jobs were left to be retried by another worker');
+    await Promise.allSettled([app.close(), publicApp?.close(), tasks.close(), db?.close()]);
+    redis.disconnect();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

@@ -1,0 +1,155 @@
+// The BullMQ consumers of one worker process: interactions (high concurrency, answered inside
+// 3 s), events (forwarded dispatches) and tasks (work the workers schedule themselves, such as
+// role sync). Retries follow RETRY_POLICY set at enqueue time; failed jobs are kept and counted.
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import { QUEUES, RETRY_POLICY, type DispatchJob, type QueueName } from '../../queues/queue-names.js';
+import type { TaskScheduler, WorkerServices } from '../handlers/bot-module.js';
+import type { HandlerRegistry } from '../handlers/handler-registry.js';
+import type { InteractionDispatcher } from '../interactions/interaction-dispatcher.js';
+import type { WorkerMetrics } from '../metrics.js';
+
+export interface WorkerRuntimeOptions {
+  redisUrl: string;
+  prefix: string;
+  concurrency: Record<QueueName, number>;
+  registry: HandlerRegistry;
+  dispatcher: InteractionDispatcher;
+  services: () => WorkerServices;
+  metrics: WorkerMetrics;
+  log: Logger;
+}
+
+export class WorkerRuntime {
+  private readonly workers: Worker[] = [];
+  private closing = false;
+
+  constructor(private readonly o: WorkerRuntimeOptions) {}
+
+  start(): void {
+    const processors: Record<QueueName, (job: Job) => Promise<string>> = {
+      [QUEUES.interactions]: async (job) => (await this.o.dispatcher.handle(job.data as DispatchJob)).type,
+      [QUEUES.events]: (job) => this.processEvent(job),
+      [QUEUES.tasks]: (job) => this.processTask(job),
+    };
+    for (const queue of Object.keys(processors) as QueueName[]) {
+      const worker = new Worker(
+        queue,
+        async (job: Job) => {
+          const started = Date.now();
+          const dueAt =
+            queue === QUEUES.tasks ? job.timestamp + (job.delay ?? 0) : (job.data as DispatchJob).receivedAt;
+          this.o.metrics.queueWait.observe({ queue }, Math.max(0, started - dueAt) / 1000);
+          let type = job.name;
+          try {
+            type = await processors[queue](job);
+            this.o.metrics.jobs.inc({ queue, type, outcome: 'completed' });
+          } catch (err) {
+            this.o.metrics.jobs.inc({ queue, type, outcome: 'failed' });
+            const attempts = job.opts.attempts ?? 1;
+            this.o.log.warn(
+              {
+                queue,
+                type,
+                job: job.id,
+                attempt: job.attemptsMade + 1,
+                of: attempts,
+                err: (err as Error).message,
+              },
+              job.attemptsMade + 1 >= attempts ? 'job failed; kept as failed' : 'job failed; will retry',
+            );
+            throw err;
+          } finally {
+            this.o.metrics.jobDuration.observe({ queue, type }, (Date.now() - started) / 1000);
+          }
+        },
+        {
+          connection: { url: this.o.redisUrl },
+          prefix: this.o.prefix,
+          concurrency: this.o.concurrency[queue],
+          // Failed jobs stay for inspection; completed ones are kept by the producer's policy.
+          autorun: true,
+        },
+      );
+      worker.on('error', (err) => this.o.log.debug({ queue, err: err.message }, 'worker connection error'));
+      this.workers.push(worker);
+    }
+  }
+
+  private async processEvent(job: Job): Promise<string> {
+    const d = job.data as DispatchJob;
+    const handlers = this.o.registry.eventHandlers(d.t);
+    const services = this.o.services();
+    for (const h of handlers)
+      await h.handle({ type: d.t, payload: d.d, shardId: d.shardId, receivedAt: d.receivedAt }, services);
+    return d.t;
+  }
+
+  private async processTask(job: Job): Promise<string> {
+    const handler = this.o.registry.task(job.name);
+    if (!handler) throw new Error(`no module handles task "${job.name}"`);
+    await handler.run(job.data, this.o.services());
+    return job.name;
+  }
+
+  running(): boolean {
+    return !this.closing && this.workers.length > 0 && this.workers.every((w) => w.isRunning());
+  }
+
+  /** Stops taking jobs and waits for in-flight ones, up to `timeoutMs`; true when all finished. */
+  async close(timeoutMs: number): Promise<boolean> {
+    this.closing = true;
+    const graceful = Promise.all(this.workers.map((w) => w.close())).then(() => true);
+    const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref());
+    const finished = await Promise.race([graceful, timeout]);
+    if (!finished) await Promise.all(this.workers.map((w) => w.close(true).catch(() => undefined)));
+    return finished;
+  }
+}
+
+/** Task scheduling on the bot's tasks queue. */
+export class QueueTaskScheduler implements TaskScheduler {
+  readonly queue: Queue;
+
+  constructor(redisUrl: string, prefix: string) {
+    this.queue = new Queue(QUEUES.tasks, { connection: { url: redisUrl }, prefix });
+  }
+
+  async enqueue(
+    name: string,
+    data: unknown,
+    options: { jobId?: string; delayMs?: number } = {},
+  ): Promise<void> {
+    await this.queue.add(name, data, {
+      ...RETRY_POLICY.tasks,
+      ...(options.jobId ? { jobId: options.jobId } : {}),
+      ...(options.delayMs ? { delay: options.delayMs } : {}),
+      removeOnComplete: { age: 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    });
+  }
+
+  async repeat(id: string, everyMs: number, name: string, data: unknown): Promise<void> {
+    await this.queue.upsertJobScheduler(
+      id,
+      { every: everyMs },
+      {
+        name,
+        data,
+        opts: {
+          ...RETRY_POLICY.tasks,
+          removeOnComplete: { count: 100 },
+          removeOnFail: { age: 7 * 24 * 3600 },
+        },
+      },
+    );
+  }
+
+  async cancel(id: string): Promise<void> {
+    await this.queue.removeJobScheduler(id);
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}
