@@ -11,3 +11,12 @@ export { kubeBinary, kubeBinaryDir } from './binaries.js';
 export { freePort } from './ports.js';
 export { waitUntil, startProcess, rssMb, childPids, type ManagedProcess } from './processes.js';
 export { makeTempDir } from './tempdir.js';
+export { startAnvil, anvilBinary, type AnvilNode, type AnvilAccount, type AnvilOptions } from './anvil.js';
+export {
+  deployTestTokens,
+  tokenActions,
+  compileTestContracts,
+  type TestTokens,
+  type TokenActions,
+} from './contracts/test-tokens.js';
+export { startRpcProxy, type RpcProxy, type RpcProxyBehaviour } from './rpc-proxy.js';
