@@ -3,7 +3,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { Prisma, PrismaClient } from './generated/client.js';
+import { PrismaClient, type Prisma } from './generated/client.js';
 import { DatabaseMetrics } from './metrics.js';
 import { redactError } from './redact.js';
 
@@ -29,16 +29,6 @@ export interface Database {
 export const DEFAULT_POOL_MAX = 5;
 
 export class DatabaseConfigError extends Error {}
-
-function isPrismaError(err: unknown): boolean {
-  return (
-    err instanceof Prisma.PrismaClientKnownRequestError ||
-    err instanceof Prisma.PrismaClientUnknownRequestError ||
-    err instanceof Prisma.PrismaClientRustPanicError ||
-    err instanceof Prisma.PrismaClientInitializationError ||
-    err instanceof Prisma.PrismaClientValidationError
-  );
-}
 
 export function createDatabase(o: DatabaseOptions): Database {
   if (!/^postgres(ql)?:\/\/./.test(o.url))
@@ -84,15 +74,23 @@ export function createDatabase(o: DatabaseOptions): Database {
         throw new DatabaseConfigError(
           `withCommunity: communityId must be a non-empty string, got ${JSON.stringify(communityId)}`,
         );
+      // Errors of fn are the caller's (its queries are counted by the extension); what fails
+      // outside it (BEGIN, COMMIT, a dead connection, the timeout) is counted as `transaction`.
+      let fnFailed = false;
       try {
         return await client.$transaction(async (tx) => {
           // Transaction-local (third argument true): ends with the transaction, so it is safe
           // on pooled connections and behind PgBouncer in transaction mode.
           await tx.$queryRaw`SELECT set_config('app.community_id', ${communityId}, true)`;
-          return fn(tx);
+          try {
+            return await fn(tx);
+          } catch (err) {
+            fnFailed = true;
+            throw err;
+          }
         });
       } catch (err) {
-        if (isPrismaError(err) && !counted.has(err as object))
+        if (!fnFailed && !(typeof err === 'object' && err !== null && counted.has(err)))
           metrics.errors.inc({ operation: 'transaction' });
         throw redactError(err, url);
       }
