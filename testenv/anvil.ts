@@ -94,7 +94,10 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilNode>
       process: proc,
       timeoutMs: 20_000,
     });
-    await waitUntil('anvil --config-out', async () => existsSync(configFile), { process: proc, timeoutMs: 5_000 });
+    await waitUntil('anvil --config-out', async () => existsSync(configFile), {
+      process: proc,
+      timeoutMs: 5_000,
+    });
     const config = JSON.parse(readFileSync(configFile, 'utf8')) as {
       available_accounts: Address[];
       private_keys: Hex[];

@@ -22,7 +22,10 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-export async function startRpcProxy(targetUrl: string, behaviour: RpcProxyBehaviour = 'pass'): Promise<RpcProxy> {
+export async function startRpcProxy(
+  targetUrl: string,
+  behaviour: RpcProxyBehaviour = 'pass',
+): Promise<RpcProxy> {
   let requests = 0;
   let methods: Record<string, number> = {};
   const hanging = new Set<ServerResponse>();

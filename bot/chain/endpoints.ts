@@ -94,7 +94,8 @@ export function classifyRpcError(err: unknown): RpcFailure {
     return { outcome: 'rate_limited', failover: true, summary: `JSON-RPC error ${code} (rate limited)` };
   }
   if (status !== undefined) return { outcome: 'error', failover: true, summary: `HTTP ${status}` };
-  const short = err instanceof BaseError ? err.shortMessage : err instanceof Error ? err.message : String(err);
+  const short =
+    err instanceof BaseError ? err.shortMessage : err instanceof Error ? err.message : String(err);
   const cause = http?.cause instanceof Error ? `: ${http.cause.message}` : '';
   return { outcome: 'error', failover: true, summary: `${short}${cause}`.slice(0, 200) };
 }

@@ -6,13 +6,7 @@ export {
   type ChainReader,
   type ChainReaderOptions,
 } from './reader.js';
-export {
-  RuleTargetError,
-  RULE_KINDS,
-  type RuleKind,
-  type RuleSpec,
-  type RuleEvaluation,
-} from './rules.js';
+export { RuleTargetError, RULE_KINDS, type RuleKind, type RuleSpec, type RuleEvaluation } from './rules.js';
 export { InvalidAddressError, normaliseAddress } from './address.js';
 export { verifyWalletSignature } from './signature.js';
 export { ChainRpcError, type RpcOutcome } from './endpoints.js';

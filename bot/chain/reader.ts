@@ -69,7 +69,12 @@ const KIND_NAMES: Record<RuleKind, string> = {
   ERC1155_BALANCE: 'ERC-1155',
 };
 
-function positiveInteger(value: number | undefined, field: string, fallback: number, allowZero = false): number {
+function positiveInteger(
+  value: number | undefined,
+  field: string,
+  fallback: number,
+  allowZero = false,
+): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
     throw new Error(`${field} must be a ${allowZero ? 'non-negative' : 'positive'} integer (got ${value})`);
@@ -92,7 +97,11 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
 
 /** Revert data carried by a viem error chain, if any. */
 function revertData(err: unknown): Hex | undefined {
-  for (let e = err as { data?: unknown; cause?: unknown } | undefined, d = 0; e && d < 10; e = e.cause as never, d++) {
+  for (
+    let e = err as { data?: unknown; cause?: unknown } | undefined, d = 0;
+    e && d < 10;
+    e = e.cause as never, d++
+  ) {
     if (typeof e.data === 'string' && e.data.startsWith('0x')) return e.data as Hex;
   }
   return undefined;
@@ -108,7 +117,13 @@ export function createChainReader(o: ChainReaderOptions): ChainReader {
   const multicallAddress = normaliseAddress(o.multicallAddress ?? MULTICALL3_ADDRESS, 'multicallAddress');
   const metrics = new ChainMetrics(o.registry ?? new Registry());
   const client = createPublicClient({
-    transport: createFailoverTransport(endpoints, { timeoutMs, cooldownMs, retryCount, metrics, logger: o.logger }),
+    transport: createFailoverTransport(endpoints, {
+      timeoutMs,
+      cooldownMs,
+      retryCount,
+      metrics,
+      logger: o.logger,
+    }),
   });
   const labels = endpoints.map((e) => e.label).join(', ');
 
@@ -187,7 +202,12 @@ export function createChainReader(o: ChainReaderOptions): ChainReader {
         if (problem) {
           evaluations.push({ ruleId: rule.id, wallet, eligible: false, error: problem });
         } else {
-          pending.push({ index: evaluations.length, rule, wallet, call: balanceCall(rule, wallet, multicallAddress) });
+          pending.push({
+            index: evaluations.length,
+            rule,
+            wallet,
+            call: balanceCall(rule, wallet, multicallAddress),
+          });
           evaluations.push({ ruleId: rule.id, wallet, eligible: false });
         }
       }
@@ -232,7 +252,9 @@ export function createChainReader(o: ChainReaderOptions): ChainReader {
     }
     const decoded = decodeBalance(returned);
     if ('problem' in decoded) {
-      throw new RuleTargetError(`${call.signature} on ${address} (chain ${id}) ${decoded.problem}; is it an ${kind} contract?`);
+      throw new RuleTargetError(
+        `${call.signature} on ${address} (chain ${id}) ${decoded.problem}; is it an ${kind} contract?`,
+      );
     }
   }
 

@@ -4,7 +4,12 @@ import { decodeAbiParameters, encodeFunctionData, parseAbi, type Address, type H
 
 export type RuleKind = 'NATIVE_BALANCE' | 'ERC20_BALANCE' | 'ERC721_OWNERSHIP' | 'ERC1155_BALANCE';
 
-export const RULE_KINDS: readonly RuleKind[] = ['NATIVE_BALANCE', 'ERC20_BALANCE', 'ERC721_OWNERSHIP', 'ERC1155_BALANCE'];
+export const RULE_KINDS: readonly RuleKind[] = [
+  'NATIVE_BALANCE',
+  'ERC20_BALANCE',
+  'ERC721_OWNERSHIP',
+  'ERC1155_BALANCE',
+];
 
 export interface RuleSpec {
   id: string;
@@ -51,7 +56,8 @@ export interface BalanceCall {
 
 /** Why a rule cannot be read at all, or undefined when it is well-formed. */
 export function ruleProblem(rule: RuleSpec): string | undefined {
-  if (!RULE_KINDS.includes(rule.kind)) return `kind "${String(rule.kind)}" is not one of ${RULE_KINDS.join(', ')}`;
+  if (!RULE_KINDS.includes(rule.kind))
+    return `kind "${String(rule.kind)}" is not one of ${RULE_KINDS.join(', ')}`;
   if (rule.kind === 'NATIVE_BALANCE') return undefined;
   if (!rule.contractAddress) return `contractAddress is required for ${rule.kind} rules`;
   if (rule.kind === 'ERC1155_BALANCE' && rule.tokenId === undefined) {
@@ -72,7 +78,11 @@ export function balanceCall(rule: RuleSpec, wallet: Address, multicallAddress: A
     case 'ERC1155_BALANCE':
       return {
         target: rule.contractAddress!,
-        callData: encodeFunctionData({ abi: balanceAbi, functionName: 'balanceOf', args: [wallet, rule.tokenId!] }),
+        callData: encodeFunctionData({
+          abi: balanceAbi,
+          functionName: 'balanceOf',
+          args: [wallet, rule.tokenId!],
+        }),
         signature: 'balanceOf(address,uint256)',
       };
     default:
@@ -127,7 +137,12 @@ export function evaluationFromResult(
   }
   const decoded = decodeBalance(result.returnData);
   if ('problem' in decoded) {
-    return { ruleId: rule.id, wallet, eligible: false, error: `${call.signature} on ${call.target} ${decoded.problem}` };
+    return {
+      ruleId: rule.id,
+      wallet,
+      eligible: false,
+      error: `${call.signature} on ${call.target} ${decoded.problem}`,
+    };
   }
   return { ruleId: rule.id, wallet, balance: decoded.balance, eligible: decoded.balance >= threshold(rule) };
 }

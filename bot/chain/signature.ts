@@ -6,7 +6,11 @@ import { verifyMessage, type Address, type Hex } from 'viem';
  * signer or a malformed signature. Smart-contract wallets (ERC-1271) are not covered: that
  * needs a chain call.
  */
-export async function verifyWalletSignature(args: { address: Address; message: string; signature: Hex }): Promise<boolean> {
+export async function verifyWalletSignature(args: {
+  address: Address;
+  message: string;
+  signature: Hex;
+}): Promise<boolean> {
   try {
     return await verifyMessage({ address: args.address, message: args.message, signature: args.signature });
   } catch {

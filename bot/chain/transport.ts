@@ -31,7 +31,10 @@ function endpointTransport(endpoint: RpcEndpoint, isLast: boolean, o: FailoverTr
   let coolingUntil = 0;
   return ((params) => {
     const transport = inner(params);
-    const request = async (args: { method: string; params?: unknown }, options?: Parameters<typeof transport.request>[1]) => {
+    const request = async (
+      args: { method: string; params?: unknown },
+      options?: Parameters<typeof transport.request>[1],
+    ) => {
       // The last endpoint is always tried: there is nothing left to fall over to.
       if (!isLast && Date.now() < coolingUntil) throw new EndpointCoolingDown(endpoint.label);
       try {
@@ -45,8 +48,15 @@ function endpointTransport(endpoint: RpcEndpoint, isLast: boolean, o: FailoverTr
           if (o.cooldownMs > 0) coolingUntil = Date.now() + o.cooldownMs;
           if (!isLast) o.metrics.failovers.inc({ endpoint: endpoint.label });
           o.logger?.warn(
-            { endpoint: endpoint.label, method: args.method, outcome: failure.outcome, reason: failure.summary },
-            isLast ? 'RPC endpoint failed; no endpoint left to fail over to' : 'RPC endpoint failed; failing over',
+            {
+              endpoint: endpoint.label,
+              method: args.method,
+              outcome: failure.outcome,
+              reason: failure.summary,
+            },
+            isLast
+              ? 'RPC endpoint failed; no endpoint left to fail over to'
+              : 'RPC endpoint failed; failing over',
           );
         }
         throw err;
@@ -57,6 +67,8 @@ function endpointTransport(endpoint: RpcEndpoint, isLast: boolean, o: FailoverTr
 }
 
 export function createFailoverTransport(endpoints: RpcEndpoint[], o: FailoverTransportOptions): Transport {
-  const transports = endpoints.map((endpoint, i) => endpointTransport(endpoint, i === endpoints.length - 1, o));
+  const transports = endpoints.map((endpoint, i) =>
+    endpointTransport(endpoint, i === endpoints.length - 1, o),
+  );
   return fallback(transports, { retryCount: o.retryCount, retryDelay: 200 });
 }

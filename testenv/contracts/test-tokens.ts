@@ -19,7 +19,8 @@ import {
 import { privateKeyToAccount } from 'viem/accounts';
 import type { AnvilNode } from '../anvil.js';
 
-export type TestContractName = 'TestErc20' | 'TestErc721' | 'TestErc1155' | 'RevertingToken' | 'TestMulticall3';
+export type TestContractName =
+  'TestErc20' | 'TestErc721' | 'TestErc1155' | 'RevertingToken' | 'TestMulticall3';
 
 export interface CompiledContract {
   abi: Abi;
@@ -35,7 +36,9 @@ const sourceDir = [here, join(here, '..', '..', '..', 'testenv', 'contracts')].f
 function readSources(): Record<string, string> {
   if (!sourceDir) throw new Error(`test contract sources (*.sol) not found beside ${here}`);
   const sources: Record<string, string> = {};
-  for (const file of readdirSync(sourceDir).filter((f) => f.endsWith('.sol')).sort()) {
+  for (const file of readdirSync(sourceDir)
+    .filter((f) => f.endsWith('.sol'))
+    .sort()) {
     sources[file] = readFileSync(join(sourceDir, file), 'utf8');
   }
   return sources;
@@ -159,7 +162,13 @@ export function tokenActions(anvil: AnvilNode, tokens: TestTokens): TokenActions
   const admin = anvil.accounts[0]!.privateKey;
   // Serialised per sender so concurrent helpers never race for a nonce.
   const queues = new Map<Hex, Promise<unknown>>();
-  const send = (key: Hex, address: Address, abi: Abi, functionName: string, args: unknown[]): Promise<void> => {
+  const send = (
+    key: Hex,
+    address: Address,
+    abi: Abi,
+    functionName: string,
+    args: unknown[],
+  ): Promise<void> => {
     const run = async () => {
       const wallet = walletFor(anvil, key);
       const hash = await wallet.writeContract({ address, abi, functionName, args, chain: null });
@@ -178,9 +187,14 @@ export function tokenActions(anvil: AnvilNode, tokens: TestTokens): TokenActions
     mintErc721: (to, tokenId) => send(admin, tokens.erc721, erc721, 'mint', [to, tokenId]),
     burnErc721: (tokenId) => send(admin, tokens.erc721, erc721, 'burn', [tokenId]),
     transferErc721: (fromKey, to, tokenId) =>
-      send(fromKey, tokens.erc721, erc721, 'transferFrom', [privateKeyToAccount(fromKey).address, to, tokenId]),
+      send(fromKey, tokens.erc721, erc721, 'transferFrom', [
+        privateKeyToAccount(fromKey).address,
+        to,
+        tokenId,
+      ]),
     mintErc1155: (to, tokenId, amount) => send(admin, tokens.erc1155, erc1155, 'mint', [to, tokenId, amount]),
-    burnErc1155: (from, tokenId, amount) => send(admin, tokens.erc1155, erc1155, 'burn', [from, tokenId, amount]),
+    burnErc1155: (from, tokenId, amount) =>
+      send(admin, tokens.erc1155, erc1155, 'burn', [from, tokenId, amount]),
     transferErc1155: (fromKey, to, tokenId, amount) =>
       send(fromKey, tokens.erc1155, erc1155, 'safeTransferFrom', [
         privateKeyToAccount(fromKey).address,

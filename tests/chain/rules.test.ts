@@ -2,7 +2,12 @@
 import { Registry } from 'prom-client';
 import type { Address } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { createChainReader, RuleTargetError, type ChainReader, type RuleSpec } from '../../bot/chain/index.js';
+import {
+  createChainReader,
+  RuleTargetError,
+  type ChainReader,
+  type RuleSpec,
+} from '../../bot/chain/index.js';
 import {
   deployTestTokens,
   startAnvil,
@@ -58,7 +63,9 @@ test('chainId is the node chain id', async () => {
 
 test('a configured chainId that the endpoints do not serve is an error', async () => {
   const wrong = createChainReader({ rpcUrls: [anvil.url], chainId: 1, multicallAddress: tokens.multicall3 });
-  await expect(wrong.evaluateRules([], [])).rejects.toThrow(/serve chain 31337, but chainId is configured as 1/);
+  await expect(wrong.evaluateRules([], [])).rejects.toThrow(
+    /serve chain 31337, but chainId is configured as 1/,
+  );
 });
 
 test('native balance: eligible from the threshold on', async () => {
@@ -79,7 +86,12 @@ test('ERC-20: mint up to the threshold, transfer one away', async () => {
   const holder = freshWallet();
   const other = freshWallet().address;
   await fund(holder.address);
-  const rule: RuleSpec = { id: 'erc20', kind: 'ERC20_BALANCE', contractAddress: tokens.erc20, minAmount: 100n };
+  const rule: RuleSpec = {
+    id: 'erc20',
+    kind: 'ERC20_BALANCE',
+    contractAddress: tokens.erc20,
+    minAmount: 100n,
+  };
   await actions.mintErc20(holder.address, 99n);
   expect(await evaluateOne(rule, holder.address)).toMatchObject({ balance: 99n, eligible: false });
   await actions.mintErc20(holder.address, 1n);
@@ -93,7 +105,12 @@ test('ERC-721: owning one token qualifies (minAmount 0 counts as 1); transferrin
   const holder = freshWallet();
   const other = freshWallet().address;
   await fund(holder.address);
-  const rule: RuleSpec = { id: 'nft', kind: 'ERC721_OWNERSHIP', contractAddress: tokens.erc721, minAmount: 0n };
+  const rule: RuleSpec = {
+    id: 'nft',
+    kind: 'ERC721_OWNERSHIP',
+    contractAddress: tokens.erc721,
+    minAmount: 0n,
+  };
   expect(await evaluateOne(rule, holder.address)).toMatchObject({ balance: 0n, eligible: false });
   await actions.mintErc721(holder.address, 7n);
   expect(await evaluateOne(rule, holder.address)).toMatchObject({ balance: 1n, eligible: true });
@@ -147,25 +164,47 @@ test('a reverting or code-less target fails its own pairs only', async () => {
     eligible: false,
     error: `balanceOf(address) on ${tokens.reverter.toLowerCase()} reverted: balanceOf disabled`,
   });
-  expect(bad1155!.error).toMatch(/^balanceOf\(address,uint256\) on 0x[0-9a-f]{40} reverted: balanceOf disabled$/);
+  expect(bad1155!.error).toMatch(
+    /^balanceOf\(address,uint256\) on 0x[0-9a-f]{40} reverted: balanceOf disabled$/,
+  );
   expect(onEoa).toMatchObject({ eligible: false, error: expect.stringMatching(/returned no data/) });
-  expect(noTokenId).toMatchObject({ eligible: false, error: 'tokenId is required for ERC1155_BALANCE rules' });
+  expect(noTokenId).toMatchObject({
+    eligible: false,
+    error: 'tokenId is required for ERC1155_BALANCE rules',
+  });
   expect(good).toEqual({ ruleId: 'good', wallet, balance: 5n, eligible: true });
 });
 
 test('bad wallet or contract addresses are rejected before any read, naming the field', async () => {
-  await expect(reader.evaluateRules([], ['0x123' as Address])).rejects.toThrow('wallets[0]: "0x123" is not an address');
-  const rule: RuleSpec = { id: 'r', kind: 'ERC20_BALANCE', contractAddress: 'nope' as Address, minAmount: 1n };
+  await expect(reader.evaluateRules([], ['0x123' as Address])).rejects.toThrow(
+    'wallets[0]: "0x123" is not an address',
+  );
+  const rule: RuleSpec = {
+    id: 'r',
+    kind: 'ERC20_BALANCE',
+    contractAddress: 'nope' as Address,
+    minAmount: 1n,
+  };
   await expect(reader.evaluateRules([rule], [])).rejects.toThrow('rules[0].contractAddress: "nope"');
 });
 
 describe('checkRuleTarget', () => {
   test('accepts the real test tokens and native rules', async () => {
     await expect(
-      reader.checkRuleTarget({ id: 'a', kind: 'ERC20_BALANCE', contractAddress: tokens.erc20, minAmount: 1n }),
+      reader.checkRuleTarget({
+        id: 'a',
+        kind: 'ERC20_BALANCE',
+        contractAddress: tokens.erc20,
+        minAmount: 1n,
+      }),
     ).resolves.toBeUndefined();
     await expect(
-      reader.checkRuleTarget({ id: 'b', kind: 'ERC721_OWNERSHIP', contractAddress: tokens.erc721, minAmount: 1n }),
+      reader.checkRuleTarget({
+        id: 'b',
+        kind: 'ERC721_OWNERSHIP',
+        contractAddress: tokens.erc721,
+        minAmount: 1n,
+      }),
     ).resolves.toBeUndefined();
     await expect(
       reader.checkRuleTarget({
@@ -176,20 +215,34 @@ describe('checkRuleTarget', () => {
         minAmount: 1n,
       }),
     ).resolves.toBeUndefined();
-    await expect(reader.checkRuleTarget({ id: 'd', kind: 'NATIVE_BALANCE', minAmount: 1n })).resolves.toBeUndefined();
+    await expect(
+      reader.checkRuleTarget({ id: 'd', kind: 'NATIVE_BALANCE', minAmount: 1n }),
+    ).resolves.toBeUndefined();
   });
 
   test('an address without code', async () => {
     const eoa = anvil.accounts[9]!.address;
-    const check = reader.checkRuleTarget({ id: 'x', kind: 'ERC20_BALANCE', contractAddress: eoa, minAmount: 1n });
+    const check = reader.checkRuleTarget({
+      id: 'x',
+      kind: 'ERC20_BALANCE',
+      contractAddress: eoa,
+      minAmount: 1n,
+    });
     await expect(check).rejects.toThrow(RuleTargetError);
     await expect(check).rejects.toThrow(`${eoa.toLowerCase()} has no contract code on chain 31337`);
   });
 
   test('a balance call that reverts names the call and the reason', async () => {
     await expect(
-      reader.checkRuleTarget({ id: 'x', kind: 'ERC20_BALANCE', contractAddress: tokens.reverter, minAmount: 1n }),
-    ).rejects.toThrow(/^balanceOf\(address\) reverted on 0x[0-9a-f]{40} \(chain 31337\): balanceOf disabled; is it an ERC-20 contract\?$/);
+      reader.checkRuleTarget({
+        id: 'x',
+        kind: 'ERC20_BALANCE',
+        contractAddress: tokens.reverter,
+        minAmount: 1n,
+      }),
+    ).rejects.toThrow(
+      /^balanceOf\(address\) reverted on 0x[0-9a-f]{40} \(chain 31337\): balanceOf disabled; is it an ERC-20 contract\?$/,
+    );
     // A contract without balanceOf (and no fallback) reverts without a reason.
     await expect(
       reader.checkRuleTarget({
@@ -199,19 +252,35 @@ describe('checkRuleTarget', () => {
         tokenId: 1n,
         minAmount: 1n,
       }),
-    ).rejects.toThrow(/^balanceOf\(address,uint256\) reverted on 0x[0-9a-f]{40} \(chain 31337\); is it an ERC-1155/);
+    ).rejects.toThrow(
+      /^balanceOf\(address,uint256\) reverted on 0x[0-9a-f]{40} \(chain 31337\); is it an ERC-1155/,
+    );
   });
 
   test('malformed rules', async () => {
     await expect(
-      reader.checkRuleTarget({ id: 'x', kind: 'ERC1155_BALANCE', contractAddress: tokens.erc1155, minAmount: 1n }),
+      reader.checkRuleTarget({
+        id: 'x',
+        kind: 'ERC1155_BALANCE',
+        contractAddress: tokens.erc1155,
+        minAmount: 1n,
+      }),
     ).rejects.toThrow(new RuleTargetError('tokenId is required for ERC1155_BALANCE rules'));
     await expect(reader.checkRuleTarget({ id: 'x', kind: 'ERC20_BALANCE', minAmount: 1n })).rejects.toThrow(
       'contractAddress is required for ERC20_BALANCE rules',
     );
     await expect(
-      reader.checkRuleTarget({ id: 'x', kind: 'ERC20_BALANCE', contractAddress: '0xzz' as Address, minAmount: 1n }),
-    ).rejects.toThrow(new RuleTargetError('contractAddress: "0xzz" is not an address (expected 0x followed by 40 hex digits)'));
+      reader.checkRuleTarget({
+        id: 'x',
+        kind: 'ERC20_BALANCE',
+        contractAddress: '0xzz' as Address,
+        minAmount: 1n,
+      }),
+    ).rejects.toThrow(
+      new RuleTargetError(
+        'contractAddress: "0xzz" is not an address (expected 0x followed by 40 hex digits)',
+      ),
+    );
   });
 });
 
@@ -240,7 +309,10 @@ test('200 wallets x 3 rules are read in a couple of eth_calls', async () => {
 });
 
 test('a multicall address without a contract is a clear error, not ineligibility', async () => {
-  const noMulticall = createChainReader({ rpcUrls: [anvil.url], multicallAddress: anvil.accounts[8]!.address });
+  const noMulticall = createChainReader({
+    rpcUrls: [anvil.url],
+    multicallAddress: anvil.accounts[8]!.address,
+  });
   const rule: RuleSpec = { id: 'n', kind: 'NATIVE_BALANCE', minAmount: 1n };
   await expect(noMulticall.evaluateRules([rule], [anvil.accounts[0]!.address])).rejects.toThrow(
     /multicall contract 0x[0-9a-f]{40} returned nothing on chain 31337: is Multicall3 deployed there\? Set multicallAddress/,
