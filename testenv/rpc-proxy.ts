@@ -12,6 +12,8 @@ export interface RpcProxy {
   readonly requests: number;
   /** JSON-RPC calls seen by method (batch items counted one by one). */
   readonly methods: Readonly<Record<string, number>>;
+  /** Headers of the last request (to check what a client sends, e.g. Authorization). */
+  readonly lastHeaders: Readonly<Record<string, string | string[] | undefined>>;
   resetCounters(): void;
   stop(): Promise<void>;
 }
@@ -28,6 +30,7 @@ export async function startRpcProxy(
 ): Promise<RpcProxy> {
   let requests = 0;
   let methods: Record<string, number> = {};
+  let lastHeaders: Record<string, string | string[] | undefined> = {};
   const hanging = new Set<ServerResponse>();
 
   const count = (body: Buffer) => {
@@ -46,6 +49,7 @@ export async function startRpcProxy(
   const server = createServer((req, res) => {
     void (async () => {
       const body = await readBody(req);
+      lastHeaders = { ...req.headers };
       count(body);
       switch (proxy.behaviour) {
         case '429':
@@ -90,6 +94,9 @@ export async function startRpcProxy(
     },
     get methods() {
       return methods;
+    },
+    get lastHeaders() {
+      return lastHeaders;
     },
     resetCounters() {
       requests = 0;

@@ -175,6 +175,17 @@ test('all endpoints hanging: fails after the timeouts (and one retry), without t
   await expect(reader.chainId()).resolves.toBe(31337);
 });
 
+test('credentials in the URL become an Authorization header, and stay out of labels', async () => {
+  const url = new URL(first.url);
+  url.username = 'user';
+  url.password = SECRET;
+  url.pathname = `/v3/${SECRET}`;
+  const reader = readerFor({ rpcUrls: [url.toString()] });
+  expect(await reader.chainId()).toBe(31337);
+  expect(first.lastHeaders.authorization).toBe(`Basic ${Buffer.from(`user:${SECRET}`).toString('base64')}`);
+  expect(await counter('shardwarden_chain_rpc_calls_total', { endpoint: first.url, outcome: 'ok' })).toBe(1);
+});
+
 test('invalid endpoint settings name the index, never the URL', () => {
   expect(() => createChainReader({ rpcUrls: [] })).toThrow('rpcUrls is empty');
   expect(() => createChainReader({ rpcUrls: [withKey(first, 1), `not a url ${SECRET}`] })).toThrow(
