@@ -27,6 +27,8 @@ export interface Database {
 }
 
 export const DEFAULT_POOL_MAX = 5;
+/** A query waiting longer than this for a free pooled connection fails instead of hanging. */
+const CONNECTION_TIMEOUT_MS = 10_000;
 
 export class DatabaseConfigError extends Error {}
 
@@ -42,7 +44,12 @@ export function createDatabase(o: DatabaseOptions): Database {
   const counted = new WeakSet<object>();
 
   const adapter = new PrismaPg(
-    { connectionString: url, max: poolMax, application_name: 'shardwarden' },
+    {
+      connectionString: url,
+      max: poolMax,
+      connectionTimeoutMillis: CONNECTION_TIMEOUT_MS,
+      application_name: 'shardwarden',
+    },
     {
       // An idle pooled connection dropped by the server (failover, PgBouncer restart): pg
       // replaces it; logged so it is visible, without the URL.

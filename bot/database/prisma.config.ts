@@ -1,10 +1,15 @@
-// Prisma CLI configuration: `prisma generate|migrate deploy|migrate diff --config bot/database/prisma.config.ts`.
-// DATABASE_URL is read only by the commands that need a database (migrate), so `generate`
-// works without it.
+// Prisma CLI configuration, for users with internet access (Prisma 7's migrate commands
+// download a native schema engine): `npx prisma <command> --config bot/database/prisma.config.ts`.
+// DATABASE_URL is needed only by commands that touch a database (migrate deploy|status|diff);
+// SHADOW_DATABASE_URL (an empty scratch database) only by `migrate diff --from-migrations`.
+// `generate` needs neither. See docs/database.md.
 import { defineConfig } from 'prisma/config';
 
 export default defineConfig({
   schema: 'schema.prisma',
   migrations: { path: 'migrations' },
-  datasource: { url: process.env.DATABASE_URL ?? '' },
+  datasource: {
+    url: process.env.DATABASE_URL ?? '',
+    ...(process.env.SHADOW_DATABASE_URL ? { shadowDatabaseUrl: process.env.SHADOW_DATABASE_URL } : {}),
+  },
 });
