@@ -23,4 +23,10 @@ if (!command) {
   );
   process.exit(2);
 }
-await command();
+try {
+  await command();
+} catch (err) {
+  // One line, no stack: the commands' errors already say what is wrong (and never carry secrets).
+  console.error(`${name}: ${(err as Error).message}`);
+  process.exit(1);
+}

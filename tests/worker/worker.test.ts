@@ -119,7 +119,12 @@ describe('worker', () => {
     expect(content(crashed.first.data)).toContain(crashed.id);
     const unknown = await command('no-such-command');
     expect(content(unknown.first.data)).toContain('register-commands');
-    const metrics = await worker.metrics();
+    // The counter moves just after the reply went out.
+    let metrics = '';
+    await waitUntil('the three jobs to be counted', async () => {
+      metrics = await worker.metrics();
+      return metricSum(metrics, 'shardwarden_worker_jobs_total', 'type="unknown_command"') === 1;
+    });
     expect(metricSum(metrics, 'shardwarden_worker_jobs_total', 'type="crash",outcome="failed"')).toBe(1);
     expect(metricSum(metrics, 'shardwarden_worker_jobs_total', 'type="refuse",outcome="completed"')).toBe(1);
     expect(metricSum(metrics, 'shardwarden_worker_jobs_total', 'type="unknown_command"')).toBe(1);

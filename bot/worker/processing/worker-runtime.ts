@@ -40,7 +40,8 @@ export class WorkerRuntime {
           const dueAt =
             queue === QUEUES.tasks ? job.timestamp + (job.delay ?? 0) : (job.data as DispatchJob).receivedAt;
           this.o.metrics.queueWait.observe({ queue }, Math.max(0, started - dueAt) / 1000);
-          let type = job.name;
+          // Known before running, so a failure is counted under the command or dispatch it was.
+          let type = jobLabel(queue, job);
           try {
             type = await processors[queue](job);
             this.o.metrics.jobs.inc({ queue, type, outcome: 'completed' });
@@ -152,4 +153,14 @@ export class QueueTaskScheduler implements TaskScheduler {
   async close(): Promise<void> {
     await this.queue.close();
   }
+}
+
+function jobLabel(queue: QueueName, job: Job): string {
+  if (queue === QUEUES.tasks) return job.name;
+  const d = job.data as DispatchJob;
+  if (queue === QUEUES.interactions) {
+    const name = (d.d as { data?: { name?: unknown } } | undefined)?.data?.name;
+    return typeof name === 'string' ? name : d.t;
+  }
+  return d.t;
 }
