@@ -30,7 +30,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: ["get", "patch"]
 - apiGroups: [""]
   resources: ["secrets"]
+  {{- if .Values.rbac.keda }}
+  # KEDA wants host:port and a password where the bot's Secret holds a URL: the operator
+  # derives a Secret (<bot>-keda-redis) from it, and deletes it when the bot leaves KEDA.
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  {{- else }}
   verbs: ["get", "list", "watch"]
+  {{- end }}
 - apiGroups: [""]
   resources: ["services", "configmaps"]
   verbs: ["get", "list", "watch", "create", "patch"]
@@ -40,4 +46,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+{{- if .Values.rbac.keda }}
+- apiGroups: ["keda.sh"]
+  resources: ["scaledobjects", "triggerauthentications"]
+  verbs: ["get", "create", "patch", "delete"]
+{{- end }}
 {{- end -}}
