@@ -20,6 +20,8 @@ export interface OperatorConfig {
   logLevel: (typeof LOG_LEVELS)[number];
   resyncPeriodMs: number;
   maxConcurrentReconciles: number;
+  /** How often the Builtin worker autoscaler reads each bot's backlog. */
+  autoscaleIntervalMs: number;
 }
 
 interface Setting {
@@ -109,6 +111,12 @@ export const SETTINGS: Setting[] = [
     defaultValue: '4',
     help: 'bots reconciled in parallel (one reconcile per bot at a time)',
   },
+  {
+    flag: 'autoscale-interval',
+    env: 'SHARDWARDEN_AUTOSCALE_INTERVAL',
+    defaultValue: '10s',
+    help: "how often the Builtin worker autoscaler reads each bot's queue backlog",
+  },
 ];
 
 export class ConfigError extends Error {}
@@ -189,6 +197,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     logLevel,
     resyncPeriodMs: duration('resync-period'),
     maxConcurrentReconciles: integer('max-concurrent-reconciles', 1, 64),
+    autoscaleIntervalMs: duration('autoscale-interval'),
   };
   if (config.leaseDurationMs && config.renewDeadlineMs && config.renewDeadlineMs >= config.leaseDurationMs) {
     problems.push(`${where('renew-deadline')} must be shorter than ${where('lease-duration')}`);

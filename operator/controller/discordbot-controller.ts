@@ -14,10 +14,12 @@ import type { Logger } from '../../bot/observability/logger.js';
 import { GROUP, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import type { OperatorConfig } from '../config/config.js';
+import { BacklogReader } from '../autoscaling/backlog-reader.js';
 import { GatewayBotCache } from '../discord/gateway-bot.js';
 import { Cluster } from '../kube/cluster.js';
 import type { OperatorMetrics } from '../metrics/operator-metrics.js';
 import { DiscordBotReconciler } from '../reconciler/discordbot-reconciler.js';
+import { WorkerScaling } from '../reconciler/worker-scaling.js';
 import { MANAGED_BY } from '../rendering/labels.js';
 import { ResilientInformer } from './informers.js';
 import { WorkQueue } from './work-queue.js';
@@ -30,6 +32,8 @@ export class DiscordBotController {
   private readonly secrets: ResilientInformer<V1Secret>[] = [];
   private readonly owned = new Map<OwnedKind, ResilientInformer<KubernetesObject>[]>();
   private readonly queue: WorkQueue;
+  /** One Redis connection per Builtin-autoscaled bot. */
+  private readonly backlog = new BacklogReader();
   private resyncTimer?: NodeJS.Timeout;
   private running = false;
 
@@ -132,11 +136,21 @@ export class DiscordBotController {
       }
       return undefined;
     };
+    const cluster = new Cluster(kc, count);
+    const getSecret = (ns: string, name: string) => find(this.secrets, ns, name);
     const reconciler = new DiscordBotReconciler({
       getBot: (ns, name) => find(this.bots, ns, name),
-      getSecret: (ns, name) => find(this.secrets, ns, name),
+      getSecret,
       getOwned: (kind, ns, name) => find(this.owned.get(kind) ?? [], ns, name),
-      cluster: new Cluster(kc, count),
+      cluster,
+      workerScaling: new WorkerScaling({
+        cluster,
+        backlog: this.backlog,
+        metrics,
+        getSecret,
+        intervalMs: config.autoscaleIntervalMs,
+        log,
+      }),
       discord: new GatewayBotCache(config.discordApiUrl, (status) => metrics.discordRequests.inc({ status })),
       metrics,
       discordApiUrl: config.discordApiUrl,
@@ -199,6 +213,7 @@ export class DiscordBotController {
     this.running = false;
     clearInterval(this.resyncTimer);
     await this.queue.stop();
+    this.backlog.close();
     await Promise.all(
       [...this.bots, ...this.secrets, ...[...this.owned.values()].flat()].map((i) => i.stop()),
     );

@@ -36,6 +36,28 @@ export class Cluster {
     await this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
   }
 
+  /**
+   * Hands fields over without resetting them: applies `obj` (only the fields to give away,
+   * with their live values) under another field manager, after which the operator's next
+   * apply can omit them. Dropping a field we alone own would reset it (replicas to 1).
+   */
+  async handOver(obj: KubernetesObject, toManager: string): Promise<void> {
+    this.countRequest('apply');
+    await this.objects.patch(obj, undefined, undefined, toManager, true, PatchStrategy.ServerSideApply);
+  }
+
+  /** Deletes an object; one that is already gone (or whose kind is not installed) is fine. */
+  async delete(obj: KubernetesObject): Promise<boolean> {
+    this.countRequest('delete');
+    try {
+      await this.objects.delete(obj);
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return false;
+      throw err;
+    }
+  }
+
   async applyStatus(bot: DiscordBot, status: DiscordBotStatus): Promise<void> {
     this.countRequest('apply-status');
     await this.custom.patchNamespacedCustomObjectStatus(

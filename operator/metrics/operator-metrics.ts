@@ -80,6 +80,20 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  // Named and labelled as the chart's alerts and dashboards expect ({namespace, name}).
+  readonly workerBacklog = new Gauge({
+    name: 'shardwarden_operator_worker_backlog',
+    help: "Jobs waiting in the bot's queues (waiting + prioritized + due delayed), as the Builtin autoscaler last read them.",
+    labelNames: ['namespace', 'name'],
+    registers: [this.registry],
+  });
+  readonly workerDesiredReplicas = new Gauge({
+    name: 'shardwarden_operator_worker_desired_replicas',
+    help: 'Worker replicas the Builtin autoscaler wants (after the scale-down window).',
+    labelNames: ['namespace', 'name'],
+    registers: [this.registry],
+  });
+
   private readonly perBot = [
     this.botShards,
     this.botRecommendedShards,
@@ -95,5 +109,11 @@ export class OperatorMetrics {
 
   forgetBot(namespace: string, bot: string): void {
     for (const g of this.perBot) g.remove({ namespace, bot });
+    this.forgetAutoscaling(namespace, bot);
+  }
+
+  forgetAutoscaling(namespace: string, name: string): void {
+    this.workerBacklog.remove({ namespace, name });
+    this.workerDesiredReplicas.remove({ namespace, name });
   }
 }

@@ -2,7 +2,7 @@
 // status does, so rewriting the same condition is not a change.
 import type { Condition } from '../api/v1alpha1/types.js';
 
-export type ConditionType = 'Ready' | 'Progressing' | 'Degraded';
+export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'WorkersScaled';
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
 
 export interface ConditionInput {
@@ -23,7 +23,7 @@ export function setCondition(
     old && old.status === next.status ? old.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const condition: Condition = { ...next, observedGeneration: generation, lastTransitionTime };
   const others = existing.filter((c) => c.type !== next.type);
-  const order: ConditionType[] = ['Ready', 'Progressing', 'Degraded'];
+  const order: ConditionType[] = ['Ready', 'Progressing', 'Degraded', 'WorkersScaled'];
   return [...others, condition].sort(
     (a, b) => order.indexOf(a.type as ConditionType) - order.indexOf(b.type as ConditionType),
   );
@@ -31,4 +31,8 @@ export function setCondition(
 
 export function conditionOf(conditions: Condition[] | undefined, type: ConditionType): Condition | undefined {
   return conditions?.find((c) => c.type === type);
+}
+
+export function withoutCondition(conditions: Condition[], type: ConditionType): Condition[] {
+  return conditions.filter((c) => c.type !== type);
 }

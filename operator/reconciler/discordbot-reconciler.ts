@@ -14,9 +14,10 @@ import { renderDesiredObjects, secretsChecksum } from '../rendering/desired-obje
 import { gatewayName } from '../rendering/gateway.js';
 import { SPEC_HASH_ANNOTATION } from '../rendering/labels.js';
 import { workerName } from '../rendering/worker.js';
-import { conditionOf, setCondition, type ConditionInput } from './conditions.js';
+import { conditionOf, setCondition, withoutCondition, type ConditionInput } from './conditions.js';
 import { readSecretKey } from './secrets.js';
 import { stableJson } from './stable-json.js';
+import type { WorkerScaling } from './worker-scaling.js';
 
 export interface ReconcilerDeps {
   getBot(namespace: string, name: string): DiscordBot | undefined;
@@ -30,6 +31,8 @@ export interface ReconcilerDeps {
   discord: GatewayBotCache;
   metrics: OperatorMetrics;
   discordApiUrl: string;
+  /** Sizes the worker Deployment (autoscaler modes). */
+  workerScaling: WorkerScaling;
   log: Logger;
   now?: () => Date;
 }
@@ -55,6 +58,7 @@ export class DiscordBotReconciler {
       // Owned objects go with the bot through ownerReferences; only our memory is left.
       deps.metrics.forgetBot(namespace, name);
       deps.discord.forget(key);
+      deps.workerScaling.forget(key, namespace, name);
       this.written.delete(key);
       return {};
     }
@@ -195,10 +199,16 @@ export class DiscordBotReconciler {
     // 4. Apply the owned objects that differ from what was last applied.
     const deployment = deps.getOwned('Deployment', namespace, workerName(bot)) as V1Deployment | undefined;
     const w = bot.spec.worker;
-    const workerReplicas =
-      w.autoscaler === 'Builtin'
-        ? Math.min(w.maxReplicas, Math.max(w.minReplicas, deployment?.spec?.replicas ?? w.minReplicas))
-        : undefined;
+    const scaling = await deps.workerScaling.step({
+      key,
+      bot,
+      redisUrl: redis && 'value' in redis ? redis.value : '',
+      deployment,
+      before,
+      now,
+    });
+    events.push(...scaling.events);
+    const workerReplicas = scaling.replicas;
     const desired = renderDesiredObjects({
       bot,
       plan,
@@ -232,7 +242,9 @@ export class DiscordBotReconciler {
       readyPods >= plan.pods &&
       updatedPods >= plan.pods &&
       (sts?.spec?.replicas ?? 0) === plan.pods;
-    const workersReady = (deployment?.status?.readyReplicas ?? 0) >= (workerReplicas ?? 0) && !!deployment;
+    // Ready needs the floor of workers; replicas an autoscaler adds on top are not required.
+    const workersReady =
+      !!deployment && (deployment.status?.readyReplicas ?? 0) >= Math.min(w.minReplicas, workerReplicas ?? 0);
     Object.assign(status, {
       shards: plan.shards,
       recommendedShards: info.shards,
@@ -244,7 +256,7 @@ export class DiscordBotReconciler {
       workers: {
         replicas: deployment?.status?.replicas ?? 0,
         readyReplicas: deployment?.status?.readyReplicas ?? 0,
-        backlog: before.workers?.backlog ?? 0,
+        ...scaling.workers,
       },
     } satisfies DiscordBotStatus);
     if (discord.problem) {
@@ -257,6 +269,9 @@ export class DiscordBotReconciler {
     } else {
       setCond({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'No problems' });
     }
+    status.conditions = scaling.condition
+      ? setCondition(status.conditions ?? [], scaling.condition, generation, now)
+      : withoutCondition(status.conditions ?? [], 'WorkersScaled');
     if (gatewayReady && workersReady) {
       setCond({
         type: 'Ready',
@@ -287,6 +302,6 @@ export class DiscordBotReconciler {
     deps.metrics.botGatewayPodsReady.set(labels, readyPods);
     deps.metrics.botSessionStartsRemaining.set(labels, info.sessionStartLimit.remaining);
     deps.metrics.botWorkerReplicas.set(labels, deployment?.status?.replicas ?? 0);
-    return finish({ requeueAfterMs: discord.nextCheckMs });
+    return finish({ requeueAfterMs: Math.min(discord.nextCheckMs, scaling.requeueAfterMs ?? Infinity) });
   }
 }

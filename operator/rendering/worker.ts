@@ -23,6 +23,17 @@ export interface WorkerRenderInput {
 
 export const workerName = (bot: DiscordBot) => `${bot.metadata.name}-worker`;
 
+/** The worker's SIGTERM budget for in-flight jobs (bot/worker/config.ts reads it). */
+export const WORKER_SHUTDOWN_TIMEOUT_ENV = 'SHARDWARDEN_SHUTDOWN_TIMEOUT_MS';
+
+/**
+ * The worker waits for its jobs a margin less than the pod's grace period, so it closes its
+ * connections itself before the kubelet's SIGKILL: 10 s, or a sixth of shorter periods.
+ */
+export function workerShutdownTimeoutMs(gracePeriodSeconds: number): number {
+  return gracePeriodSeconds * 1000 - Math.min(10_000, Math.ceil((gracePeriodSeconds * 1000) / 6));
+}
+
 export function renderWorkerDeployment({ bot, discordApiUrl, secretsChecksum, replicas }: WorkerRenderInput) {
   const w = bot.spec.worker;
   const env = [
@@ -30,6 +41,10 @@ export function renderWorkerDeployment({ bot, discordApiUrl, secretsChecksum, re
     { name: ENV.workerConcurrency, value: String(w.concurrency) },
     { name: ENV.chainRpcUrls, value: (bot.spec.chain?.rpcUrls ?? []).join(',') },
     ...(bot.spec.database ? [secretEnv(ENV.databaseUrl, bot.spec.database.urlSecretRef)] : []),
+    {
+      name: WORKER_SHUTDOWN_TIMEOUT_ENV,
+      value: String(workerShutdownTimeoutMs(w.terminationGracePeriodSeconds)),
+    },
   ];
   return {
     apiVersion: 'apps/v1',
@@ -48,8 +63,8 @@ export function renderWorkerDeployment({ bot, discordApiUrl, secretsChecksum, re
         spec: {
           securityContext: podSecurityContext,
           automountServiceAccountToken: false,
-          // Long enough for the longest job to finish after SIGTERM.
-          terminationGracePeriodSeconds: 60,
+          // Long enough for the longest job to finish after SIGTERM (scale-down, rollout).
+          terminationGracePeriodSeconds: w.terminationGracePeriodSeconds,
           containers: [
             {
               name: 'worker',

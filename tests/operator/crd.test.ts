@@ -174,6 +174,7 @@ describe('DiscordBot CRD', () => {
         targetBacklogPerReplica: 200,
         scaleDownStabilizationSeconds: 300,
         concurrency: 50,
+        terminationGracePeriodSeconds: 60,
       },
     });
   });

@@ -272,6 +272,12 @@ export const specSchema: Schema = obj(
           300,
         ),
         concurrency: int('Jobs each worker process runs at once.', 1, 1000, 50),
+        terminationGracePeriodSeconds: int(
+          'Seconds a worker pod gets after SIGTERM (scale-down, rollout) to finish its jobs; make it longer than the longest job. The worker stops taking jobs at once and waits up to this minus a margin.',
+          10,
+          3600,
+          60,
+        ),
         resources: resources('worker'),
       },
       {
@@ -309,7 +315,7 @@ export const specSchema: Schema = obj(
 const condition: Schema = obj(
   'A condition in the standard Kubernetes shape.',
   {
-    type: str('Ready, Progressing or Degraded.'),
+    type: str('Ready, Progressing, Degraded or WorkersScaled.'),
     status: str('True, False or Unknown.', { enum: ['True', 'False', 'Unknown'] }),
     observedGeneration: {
       type: 'integer',
@@ -326,7 +332,7 @@ export const statusSchema: Schema = obj('What the operator observed and did.', {
   observedGeneration: { type: 'integer', description: 'The .metadata.generation the status describes.' },
   conditions: {
     type: 'array',
-    description: 'Ready, Progressing and Degraded.',
+    description: 'Ready, Progressing, Degraded, and WorkersScaled while an autoscaler is set.',
     items: condition,
     'x-kubernetes-list-type': 'map',
     'x-kubernetes-list-map-keys': ['type'],
@@ -362,6 +368,15 @@ export const statusSchema: Schema = obj('What the operator observed and did.', {
     replicas: { type: 'integer', description: 'Worker replicas.' },
     readyReplicas: { type: 'integer', description: 'Worker replicas Ready.' },
     backlog: { type: 'integer', description: "Jobs waiting in the bot's queues at the last look." },
+    desiredReplicas: {
+      type: 'integer',
+      description: 'Replicas the Builtin autoscaler wants now (after the scale-down window).',
+    },
+    autoscaler: str(
+      'The autoscaler in effect (what the operator last set up); a ScaledObject is removed when this leaves KEDA.',
+      { enum: ['Builtin', 'KEDA', 'None'] },
+    ),
+    lastScaleTime: str('When the Builtin autoscaler last changed the replicas.', { format: 'date-time' }),
   }),
 });
 

@@ -90,6 +90,8 @@ export interface DiscordBotSpec {
     scaleDownStabilizationSeconds: number;
     /** Jobs each worker process runs at once. */
     concurrency: number;
+    /** Seconds a worker pod gets after SIGTERM (scale-down, rollout) to finish its jobs; make it longer than the longest job. The worker stops taking jobs at once and waits up to this minus a margin. */
+    terminationGracePeriodSeconds: number;
     /** Compute resources (requests and limits) of each worker container, as in a Pod's container spec. */
     resources?: Record<string, unknown>;
   };
@@ -124,9 +126,9 @@ export interface DiscordBotSpec {
 export interface DiscordBotStatus {
   /** The .metadata.generation the status describes. */
   observedGeneration?: number;
-  /** Ready, Progressing and Degraded. */
+  /** Ready, Progressing, Degraded, and WorkersScaled while an autoscaler is set. */
   conditions?: {
-    /** Ready, Progressing or Degraded. */
+    /** Ready, Progressing, Degraded or WorkersScaled. */
     type: string;
     /** True, False or Unknown. */
     status: 'True' | 'False' | 'Unknown';
@@ -186,5 +188,11 @@ export interface DiscordBotStatus {
     readyReplicas?: number;
     /** Jobs waiting in the bot's queues at the last look. */
     backlog?: number;
+    /** Replicas the Builtin autoscaler wants now (after the scale-down window). */
+    desiredReplicas?: number;
+    /** The autoscaler in effect (what the operator last set up); a ScaledObject is removed when this leaves KEDA. */
+    autoscaler?: 'Builtin' | 'KEDA' | 'None';
+    /** When the Builtin autoscaler last changed the replicas. */
+    lastScaleTime?: string;
   };
 }

@@ -1,0 +1,152 @@
+// Reads a bot's BullMQ backlog straight from its Redis: one connection per bot, kept between
+// reconciles, replaced when the URL changes and closed when the bot goes away. Key layout of
+// bullmq 6.7: `<prefix>:<queue>:wait` (list), `:prioritized` (zset), `:delayed` (zset whose
+// score is dueTimestampMs * 0x1000 + a counter), `:meta` (hash; `paused` while paused).
+import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { ALL_QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
+
+export interface QueueBacklog {
+  queue: string;
+  waiting: number;
+  prioritized: number;
+  /** Delayed jobs whose time has come (BullMQ promotes them on a worker's next fetch). */
+  dueDelayed: number;
+  paused: boolean;
+}
+
+/** Jobs a worker could start now; a paused queue has none (more workers would not help). */
+export function backlogOf(queues: readonly QueueBacklog[]): number {
+  return queues.reduce((n, q) => n + (q.paused ? 0 : q.waiting + q.prioritized + q.dueDelayed), 0);
+}
+
+/** The highest delayed-set score of a job due at `nowMs` (BullMQ's own promotion bound). */
+export const dueDelayedMaxScore = (nowMs: number) => (nowMs + 1) * 0x1000 - 1;
+
+/** Redis could not be asked; the message names the cause, never the URL (it may hold a password). */
+export class RedisUnavailableError extends Error {}
+
+export interface BacklogReaderOptions {
+  /** How long a read waits for a (re)connection and for its answer. */
+  timeoutMs?: number;
+}
+
+interface Connection {
+  urlHash: string;
+  client: Redis;
+  lastError?: string;
+}
+
+export class BacklogReader {
+  private readonly connections = new Map<string, Connection>();
+  private readonly timeoutMs: number;
+
+  constructor(options: BacklogReaderOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? 2_000;
+  }
+
+  /** Per-queue counts for one bot; throws RedisUnavailableError when Redis does not answer. */
+  async read(key: string, botName: string, redisUrl: string, nowMs = Date.now()): Promise<QueueBacklog[]> {
+    const conn = this.connection(key, redisUrl);
+    await this.ready(conn);
+    const prefix = queuePrefix(botName);
+    const pipeline = conn.client.pipeline();
+    for (const queue of ALL_QUEUES) {
+      const base = `${prefix}:${queue}`;
+      pipeline.llen(`${base}:wait`);
+      pipeline.zcard(`${base}:prioritized`);
+      pipeline.zcount(`${base}:delayed`, '-inf', dueDelayedMaxScore(nowMs));
+      pipeline.hexists(`${base}:meta`, 'paused');
+    }
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await pipeline.exec();
+    } catch (err) {
+      throw new RedisUnavailableError(describeRedisError(err));
+    }
+    if (!results) throw new RedisUnavailableError('no answer');
+    const failed = results.find(([err]) => err);
+    if (failed) throw new RedisUnavailableError(describeRedisError(failed[0]));
+    const n = (i: number) => Number(results[i]![1]);
+    return ALL_QUEUES.map((queue, q) => ({
+      queue,
+      waiting: n(q * 4),
+      prioritized: n(q * 4 + 1),
+      dueDelayed: n(q * 4 + 2),
+      paused: n(q * 4 + 3) === 1,
+    }));
+  }
+
+  /** Closes the bot's connection (bot deleted, or no longer autoscaled by us). */
+  forget(key: string): void {
+    const conn = this.connections.get(key);
+    if (!conn) return;
+    this.connections.delete(key);
+    conn.client.disconnect();
+  }
+
+  close(): void {
+    for (const key of [...this.connections.keys()]) this.forget(key);
+  }
+
+  /** Open connections (for tests and the benchmark). */
+  size(): number {
+    return this.connections.size;
+  }
+
+  private connection(key: string, url: string): Connection {
+    // Compared by hash so the URL (and its password) is not kept around for nothing.
+    const urlHash = createHash('sha256').update(url).digest('hex');
+    const existing = this.connections.get(key);
+    if (existing?.urlHash === urlHash) return existing;
+    if (existing) this.forget(key);
+    const client = new Redis(url, {
+      lazyConnect: true,
+      // Fail at once while disconnected instead of queueing: the reconcile must not wait.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: this.timeoutMs,
+      commandTimeout: this.timeoutMs,
+      // Keep trying in the background, at most every 5 s.
+      retryStrategy: (times) => Math.min(5_000, 200 * times),
+      connectionName: 'shardwarden-operator-autoscaler',
+    });
+    const conn: Connection = { urlHash, client };
+    client.on('error', (err: unknown) => {
+      conn.lastError = describeRedisError(err);
+    });
+    client.on('ready', () => {
+      conn.lastError = undefined;
+    });
+    client.connect().catch(() => undefined);
+    this.connections.set(key, conn);
+    return conn;
+  }
+
+  private async ready(conn: Connection): Promise<void> {
+    if (conn.client.status === 'ready') return;
+    // Known to be down: say so at once rather than hold up the reconcile; ioredis keeps retrying.
+    if (conn.lastError) throw new RedisUnavailableError(conn.lastError);
+    const ok = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => done(false), this.timeoutMs);
+      const onReady = () => done(true);
+      function done(result: boolean) {
+        clearTimeout(timer);
+        conn.client.off('ready', onReady);
+        resolve(result);
+      }
+      conn.client.once('ready', onReady);
+    });
+    if (!ok) throw new RedisUnavailableError(conn.lastError ?? `not connected (${conn.client.status})`);
+  }
+}
+
+/** An error code or a short cause; ioredis messages can carry host and port, never the URL. */
+function describeRedisError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  if (e?.code) return e.code;
+  const msg = e?.message ?? String(err);
+  if (/NOAUTH|WRONGPASS|invalid password/i.test(msg)) return 'authentication failed';
+  if (/timed? ?out/i.test(msg)) return 'timed out';
+  return msg.replace(/\S+:\/\/\S+/g, '<url>').slice(0, 120);
+}

@@ -1,0 +1,273 @@
+// The reconcile step that decides who sizes the worker Deployment: the Builtin autoscaler (reads
+// the backlog, decides, says so), KEDA (a ScaledObject; replicas left alone) or None. It also
+// undoes what the previous mode set up: hands the replicas field over before the operator stops
+// applying it, and deletes a ScaledObject it no longer wants.
+import type { KubernetesObject, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from '../../bot/observability/logger.js';
+import type { DiscordBot, DiscordBotStatus } from '../api/v1alpha1/types.js';
+import { BacklogReader, RedisUnavailableError, backlogOf } from '../autoscaling/backlog-reader.js';
+import { clampReplicas, decideReplicas, type Recommendation } from '../autoscaling/worker-autoscaler.js';
+import type { Cluster, EventType } from '../kube/cluster.js';
+import type { OperatorMetrics } from '../metrics/operator-metrics.js';
+import { withSpecHash, type RenderedObject } from '../rendering/desired-objects.js';
+import {
+  kedaAuthSecretName,
+  parseRedisUrl,
+  renderKedaAuthSecret,
+  renderScaledObject,
+  renderTriggerAuthentication,
+} from '../rendering/keda.js';
+import { FIELD_MANAGER, SPEC_HASH_ANNOTATION } from '../rendering/labels.js';
+import { workerName } from '../rendering/worker.js';
+import type { ConditionInput } from './conditions.js';
+
+/** Field manager that keeps `spec.replicas` when the operator stops applying it. */
+export const HANDOVER_FIELD_MANAGER = 'shardwarden-operator-handover';
+
+type WorkersStatus = NonNullable<DiscordBotStatus['workers']>;
+
+export interface WorkerScalingDeps {
+  cluster: Cluster;
+  backlog: BacklogReader;
+  metrics: OperatorMetrics;
+  getSecret(namespace: string, name: string): V1Secret | undefined;
+  /** How often the Builtin autoscaler looks at the backlog. */
+  intervalMs: number;
+  log: Logger;
+}
+
+export interface WorkerScalingInput {
+  key: string;
+  bot: DiscordBot;
+  redisUrl: string;
+  /** The live worker Deployment, if any (informer cache). */
+  deployment: V1Deployment | undefined;
+  before: DiscordBotStatus;
+  now: Date;
+}
+
+export interface WorkerScalingResult {
+  /** Replicas to render into the Deployment; undefined leaves the field to someone else. */
+  replicas?: number;
+  workers: Pick<WorkersStatus, 'backlog' | 'desiredReplicas' | 'autoscaler' | 'lastScaleTime'>;
+  /** The WorkersScaled condition; undefined removes it. */
+  condition?: ConditionInput;
+  events: [EventType, string, string][];
+  requeueAfterMs?: number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+export class WorkerScaling {
+  private readonly history = new Map<string, Recommendation[]>();
+  /** Hashes of the KEDA objects last applied per bot (no informer watches KEDA's kinds). */
+  private readonly kedaApplied = new Map<string, string>();
+
+  constructor(private readonly deps: WorkerScalingDeps) {}
+
+  forget(key: string, namespace: string, name: string): void {
+    this.history.delete(key);
+    this.kedaApplied.delete(key);
+    this.deps.backlog.forget(key);
+    this.deps.metrics.forgetAutoscaling(namespace, name);
+  }
+
+  /** Runs before the Deployment is applied: its result says whether to render replicas. */
+  async step(input: WorkerScalingInput): Promise<WorkerScalingResult> {
+    const { bot, key, deployment, before } = input;
+    const mode = bot.spec.worker.autoscaler;
+    const previous = before.workers?.autoscaler;
+    if (mode !== 'Builtin') {
+      this.history.delete(key);
+      this.deps.backlog.forget(key);
+      this.deps.metrics.forgetAutoscaling(bot.metadata.namespace, bot.metadata.name);
+      await this.handOverReplicas(deployment);
+    }
+    const events: [EventType, string, string][] = [];
+    if (previous === 'KEDA' && mode !== 'KEDA') {
+      await this.removeKeda(bot);
+      this.kedaApplied.delete(key);
+      events.push([
+        'Normal',
+        'ScaledObjectRemoved',
+        `Removed ScaledObject ${workerName(bot)}: autoscaler is now ${mode}`,
+      ]);
+    }
+    const result =
+      mode === 'Builtin'
+        ? await this.builtin(input)
+        : mode === 'KEDA'
+          ? await this.keda(input)
+          : { workers: { autoscaler: 'None' as const }, events: [] };
+    return { ...result, events: [...events, ...result.events] };
+  }
+
+  private async builtin({ key, bot, redisUrl, deployment, before, now }: WorkerScalingInput) {
+    const w = bot.spec.worker;
+    const labels = { namespace: bot.metadata.namespace, name: bot.metadata.name };
+    const current = deployment?.spec?.replicas ?? w.minReplicas;
+    const events: [EventType, string, string][] = [];
+    let backlog: number;
+    try {
+      backlog = backlogOf(await this.deps.backlog.read(key, bot.metadata.name, redisUrl, now.getTime()));
+    } catch (err) {
+      if (!(err instanceof RedisUnavailableError)) throw err;
+      const replicas = clampReplicas(current, w);
+      const ref = bot.spec.redis.urlSecretRef;
+      const message = `Cannot read the job backlog from Redis (Secret ${bot.metadata.namespace}/${ref.name} key "${ref.key}"): ${err.message}; workers stay at ${replicas}`;
+      const was = before.conditions?.find((c) => c.type === 'WorkersScaled');
+      if (was?.status !== 'False' || was.reason !== 'RedisUnavailable')
+        events.push(['Warning', 'RedisUnavailable', message]);
+      return {
+        replicas,
+        workers: {
+          autoscaler: 'Builtin' as const,
+          backlog: before.workers?.backlog ?? 0,
+          desiredReplicas: replicas,
+          ...(before.workers?.lastScaleTime ? { lastScaleTime: before.workers.lastScaleTime } : {}),
+        },
+        condition: { type: 'WorkersScaled', status: 'False', reason: 'RedisUnavailable', message } as const,
+        events,
+        requeueAfterMs: this.deps.intervalMs,
+      };
+    }
+    const decision = decideReplicas({
+      settings: w,
+      backlog,
+      currentReplicas: current,
+      now: now.getTime(),
+      history: this.history.get(key) ?? [],
+    });
+    this.history.set(key, decision.history);
+    let lastScaleTime = before.workers?.lastScaleTime;
+    const basis = `backlog ${backlog}, target ${w.targetBacklogPerReplica} per replica, bounds ${w.minReplicas}..${w.maxReplicas}`;
+    if (deployment && decision.replicas !== current) {
+      lastScaleTime = iso(now.getTime());
+      events.push([
+        'Normal',
+        decision.replicas > current ? 'ScaledUp' : 'ScaledDown',
+        `Scaled workers from ${current} to ${decision.replicas} (${basis})`,
+      ]);
+    }
+    this.deps.metrics.workerBacklog.set(labels, backlog);
+    this.deps.metrics.workerDesiredReplicas.set(labels, decision.replicas);
+    const message =
+      decision.reason === 'StabilizingScaleDown'
+        ? `${decision.replicas} workers; the backlog asks for ${decision.recommended}, so they go down at ${iso(decision.scaleDownAt!)} unless demand rises (${basis})`
+        : `${decision.replicas} workers (${basis})`;
+    const untilScaleDown = decision.scaleDownAt
+      ? Math.max(100, decision.scaleDownAt - now.getTime())
+      : Infinity;
+    return {
+      replicas: decision.replicas,
+      workers: {
+        autoscaler: 'Builtin' as const,
+        backlog,
+        desiredReplicas: decision.replicas,
+        ...(lastScaleTime ? { lastScaleTime } : {}),
+      },
+      condition: { type: 'WorkersScaled', status: 'True', reason: decision.reason, message } as const,
+      events,
+      requeueAfterMs: Math.min(this.deps.intervalMs, untilScaleDown),
+    };
+  }
+
+  private async keda({ key, bot, redisUrl, before }: WorkerScalingInput): Promise<WorkerScalingResult> {
+    const events: [EventType, string, string][] = [];
+    const fail = (reason: string, message: string): WorkerScalingResult => {
+      const was = before.conditions?.find((c) => c.type === 'WorkersScaled');
+      if (was?.status !== 'False' || was.reason !== reason) events.push(['Warning', reason, message]);
+      return {
+        workers: { ...(before.workers?.autoscaler === 'KEDA' ? { autoscaler: 'KEDA' as const } : {}) },
+        condition: { type: 'WorkersScaled', status: 'False', reason, message },
+        events,
+        // Installing KEDA or fixing the Secret wakes nothing the operator watches: look again.
+        requeueAfterMs: this.deps.intervalMs,
+      };
+    };
+    let conn;
+    try {
+      conn = parseRedisUrl(redisUrl);
+    } catch (err) {
+      const ref = bot.spec.redis.urlSecretRef;
+      return fail(
+        'InvalidRedisURL',
+        `${(err as Error).message} (Secret ${bot.metadata.namespace}/${ref.name} key "${ref.key}")`,
+      );
+    }
+    const secret = withSpecHash(renderKedaAuthSecret(bot, conn) as RenderedObject);
+    const live = this.deps.getSecret(bot.metadata.namespace, secret.metadata.name);
+    const kedaObjects = [renderTriggerAuthentication(bot, conn), renderScaledObject(bot, conn)].map((o) =>
+      withSpecHash(o as RenderedObject),
+    );
+    const hash = kedaObjects.map((o) => o.metadata.annotations![SPEC_HASH_ANNOTATION]).join(',');
+    try {
+      if (
+        live?.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !==
+        secret.metadata.annotations?.[SPEC_HASH_ANNOTATION]
+      )
+        await this.deps.cluster.apply(secret);
+      if (this.kedaApplied.get(key) !== hash || before.workers?.autoscaler !== 'KEDA') {
+        for (const obj of kedaObjects) await this.deps.cluster.apply(obj);
+        this.kedaApplied.set(key, hash);
+      }
+    } catch (err) {
+      if ((err as { code?: number }).code === 404)
+        return fail(
+          'KEDANotInstalled',
+          'The keda.sh/v1alpha1 ScaledObject and TriggerAuthentication kinds are not installed; install KEDA or choose another worker.autoscaler',
+        );
+      throw err;
+    }
+    const w = bot.spec.worker;
+    return {
+      workers: { autoscaler: 'KEDA' },
+      condition: {
+        type: 'WorkersScaled',
+        status: 'True',
+        reason: 'ScaledByKEDA',
+        message: `ScaledObject ${workerName(bot)} scales the workers between ${w.minReplicas} and ${w.maxReplicas}, ${w.targetBacklogPerReplica} waiting jobs per replica`,
+      },
+      events,
+    };
+  }
+
+  /**
+   * Before the operator's apply omits `spec.replicas`, another field manager takes it with its
+   * live value; otherwise server-side apply would reset it to 1.
+   */
+  private async handOverReplicas(deployment: V1Deployment | undefined): Promise<void> {
+    if (!deployment?.metadata?.name || deployment.spec?.replicas === undefined) return;
+    const owns = deployment.metadata.managedFields?.some(
+      (m) =>
+        m.manager === FIELD_MANAGER &&
+        m.operation === 'Apply' &&
+        !!(m.fieldsV1 as { 'f:spec'?: Record<string, unknown> } | undefined)?.['f:spec']?.['f:replicas'],
+    );
+    if (!owns) return;
+    await this.deps.cluster.handOver(
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: deployment.metadata.name, namespace: deployment.metadata.namespace },
+        spec: { replicas: deployment.spec.replicas },
+      } as KubernetesObject,
+      HANDOVER_FIELD_MANAGER,
+    );
+  }
+
+  private async removeKeda(bot: DiscordBot): Promise<void> {
+    const meta = { name: workerName(bot), namespace: bot.metadata.namespace };
+    await this.deps.cluster.delete({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: meta });
+    await this.deps.cluster.delete({
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'TriggerAuthentication',
+      metadata: meta,
+    });
+    await this.deps.cluster.delete({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: kedaAuthSecretName(bot), namespace: bot.metadata.namespace },
+    });
+  }
+}
