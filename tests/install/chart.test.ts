@@ -109,9 +109,11 @@ describe('Helm chart', () => {
     for (const m of maps) {
       expect(m.metadata.namespace).toBe('monitoring');
       expect(m.metadata.labels!.grafana_dashboard_shardwarden).toBe('yes');
-      const [[key, json]] = Object.entries(m.data as Record<string, string>);
-      const name = key!.replace(/^shardwarden-|\.json$/g, '');
-      expect(JSON.parse(json!)).toEqual(JSON.parse(readFileSync(`${CHART}/dashboards/${name}.json`, 'utf8')));
+      const entries = Object.entries(m.data as Record<string, string>);
+      expect(entries).toHaveLength(1);
+      const [key, json] = entries[0]!;
+      const name = key.replace(/^shardwarden-|\.json$/g, '');
+      expect(JSON.parse(json)).toEqual(JSON.parse(readFileSync(`${CHART}/dashboards/${name}.json`, 'utf8')));
     }
     // The default label is the one Grafana's sidecar (kube-prometheus-stack) looks for.
     const defaults = renderChart(DASHBOARDS).docs.filter((d) => d.kind === 'ConfigMap');
