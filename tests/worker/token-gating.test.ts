@@ -1,0 +1,323 @@
+// Token-gated roles end to end: the simulator sends the interactions through a real gateway
+// process to a real worker process, which uses Postgres (as an ordinary role, so RLS applies),
+// anvil with the test tokens, and the simulator's REST.
+import { privateKeyToAccount } from 'viem/accounts';
+import { DiscordSimulator } from '../../discord-simulator/index.js';
+import { createDatabase, type Database } from '../../bot/database/index.js';
+import {
+  deployTestTokens,
+  startAnvil,
+  startPostgres,
+  startRedis,
+  tokenActions,
+  waitUntil,
+  type AnvilNode,
+  type PostgresServer,
+  type RedisServer,
+  type TestTokens,
+  type TokenActions,
+} from '../../testenv/index.js';
+import { createAppDatabase } from '../database/app-database.js';
+import { gatewayEnv, startGateway, waitReady, type GatewayProcess } from '../gateway/harness.js';
+import { startWorker, workerEnv, type WorkerProcess } from './harness.js';
+
+describe('token-gated roles, end to end', () => {
+  let sim: DiscordSimulator;
+  let redis: RedisServer;
+  let postgres: PostgresServer;
+  let anvil: AnvilNode;
+  let tokens: TestTokens;
+  let chain: TokenActions;
+  let gateway: GatewayProcess;
+  let worker: WorkerProcess;
+  let db: Database;
+  let guildId: string;
+  let roles: { erc20: string; erc721: string; erc1155: string };
+  let member: string;
+  let admin: string;
+
+  beforeAll(async () => {
+    sim = await DiscordSimulator.start({ seed: 11, guilds: 2, guildSize: { members: 5 } });
+    [redis, postgres, anvil] = await Promise.all([startRedis(), startPostgres(), startAnvil()]);
+    tokens = await deployTestTokens(anvil);
+    chain = tokenActions(anvil, tokens);
+    const databaseUrl = await createAppDatabase(postgres);
+    const guild = [...sim.world.guilds.values()][0]!;
+    guildId = guild.id;
+    member = String(BigInt(guildId) + 1n);
+    admin = String(BigInt(guildId) + 2n);
+    roles = {
+      erc20: sim.world.addRole(guild, 'Token holder').id,
+      erc721: sim.world.addRole(guild, 'NFT holder').id,
+      erc1155: sim.world.addRole(guild, 'Badge holder').id,
+    };
+    gateway = await startGateway(
+      gatewayEnv(sim, redis.url, 0, {
+        SHARDWARDEN_TOTAL_SHARDS: '1',
+        SHARDWARDEN_SHARDS_PER_POD: '1',
+        SHARDWARDEN_CLUSTERS_PER_POD: '1',
+      }),
+    );
+    await waitReady(gateway);
+    worker = await startWorker(
+      await workerEnv(sim, redis.url, {
+        DATABASE_URL: databaseUrl,
+        CHAIN_RPC_URLS: anvil.url,
+        CHAIN_MULTICALL_ADDRESS: tokens.multicall3,
+      }),
+    );
+    db = createDatabase({ url: databaseUrl });
+  });
+
+  afterAll(async () => {
+    await db?.close();
+    await worker?.proc.stop();
+    await gateway?.proc.stop();
+    await sim?.stop();
+    await Promise.all([redis?.close(), postgres?.close(), anvil?.stop()]);
+  });
+
+  const text = (data: unknown) => (data as { content?: string } | undefined)?.content ?? '';
+
+  /** Sends a slash command and resolves with the text the user finally sees. */
+  async function run(userId: string, command: string, options: unknown[] = [], permissions = '0') {
+    const inj = sim.injectInteraction({ guildId, userId, command, options, permissions });
+    const first = await inj.response;
+    expect(first.latencyMs).toBeLessThan(3000);
+    if (first.type !== 5) return text(first.data);
+    let final = '';
+    await waitUntil(
+      `/${command} to be answered`,
+      async () => {
+        const edit = sim.recorder.interactionResponses.find(
+          (r) => r.interactionId === inj.id && r.kind === 'edit-original',
+        );
+        final = text(edit?.data);
+        return edit !== undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
+    return final;
+  }
+
+  const sub = (name: string, options: { name: string; value: string }[]) => [
+    { type: 1, name, options: options.map((o) => ({ ...o, type: 3 })) },
+  ];
+  const ADMIN = '8';
+  const rules = () =>
+    db.withCommunity(guildId, (tx) => tx.gateRule.findMany({ orderBy: { createdAt: 'asc' } }));
+  const memberRoles = () => sim.world.member(sim.world.guild(guildId)!, member)!.roles;
+
+  test('admins add rules of each kind; bad rules get a clear reply and write nothing', async () => {
+    const added = await run(
+      admin,
+      'gate',
+      sub('add', [
+        { name: 'type', value: 'erc20' },
+        { name: 'role', value: roles.erc20 },
+        { name: 'min', value: '100' },
+        { name: 'contract', value: tokens.erc20 },
+      ]),
+      ADMIN,
+    );
+    expect(added).toMatch(/^Rule `[0-9a-f-]{36}` added: ERC-20 balance ≥ 100 at 0x/);
+    expect(
+      await run(
+        admin,
+        'gate',
+        sub('add', [
+          { name: 'type', value: 'erc721' },
+          { name: 'role', value: roles.erc721 },
+          { name: 'contract', value: tokens.erc721 },
+        ]),
+        ADMIN,
+      ),
+    ).toContain('ERC-721 ownership');
+    expect(
+      await run(
+        admin,
+        'gate',
+        sub('add', [
+          { name: 'type', value: 'erc1155' },
+          { name: 'role', value: roles.erc1155 },
+          { name: 'contract', value: tokens.erc1155 },
+          { name: 'token-id', value: '7' },
+          { name: 'min', value: '2' },
+        ]),
+        ADMIN,
+      ),
+    ).toContain('ERC-1155 balance');
+
+    const refusals: [string, { name: string; value: string }[], string, string][] = [
+      [
+        'a member',
+        [
+          { name: 'type', value: 'erc20' },
+          { name: 'role', value: roles.erc20 },
+          { name: 'min', value: '1' },
+          { name: 'contract', value: tokens.erc20 },
+        ],
+        '0',
+        'is for admins',
+      ],
+      [
+        'a malformed address',
+        [
+          { name: 'type', value: 'erc20' },
+          { name: 'role', value: roles.erc20 },
+          { name: 'min', value: '1' },
+          { name: 'contract', value: '0x12345' },
+        ],
+        ADMIN,
+        '0x12345',
+      ],
+      [
+        'a reverting contract',
+        [
+          { name: 'type', value: 'erc20' },
+          { name: 'role', value: roles.erc20 },
+          { name: 'min', value: '1' },
+          { name: 'contract', value: tokens.reverter },
+        ],
+        ADMIN,
+        'Rule not added',
+      ],
+      [
+        'a non-contract address',
+        [
+          { name: 'type', value: 'erc20' },
+          { name: 'role', value: roles.erc20 },
+          { name: 'min', value: '1' },
+          { name: 'contract', value: anvil.accounts[5]!.address },
+        ],
+        ADMIN,
+        'no contract code',
+      ],
+      [
+        'a duplicate',
+        [
+          { name: 'type', value: 'erc20' },
+          { name: 'role', value: roles.erc20 },
+          { name: 'min', value: '100' },
+          { name: 'contract', value: tokens.erc20 },
+        ],
+        ADMIN,
+        'identical rule already exists',
+      ],
+    ];
+    for (const [what, options, perms, message] of refusals) {
+      const reply = await run(what === 'a member' ? member : admin, 'gate', sub('add', options), perms);
+      expect({ what, reply }).toEqual({ what, reply: expect.stringContaining(message) });
+    }
+    expect((await rules()).map((r) => r.kind)).toEqual([
+      'ERC20_BALANCE',
+      'ERC721_OWNERSHIP',
+      'ERC1155_BALANCE',
+    ]);
+    const listed = await run(admin, 'gate', sub('list', []), ADMIN);
+    expect(listed.split('\n')).toHaveLength(3);
+  });
+
+  test('a member links a wallet with a real signature; the link cannot be replayed; roles follow the chain', async () => {
+    const wallet = privateKeyToAccount(anvil.accounts[1]!.privateKey);
+    await chain.mintErc20(wallet.address, 150n);
+    await chain.mintErc721(wallet.address, 1n);
+    await chain.mintErc1155(wallet.address, 7n, 2n);
+
+    const reply = await run(member, 'verify');
+    const url = /(http:\/\/\S+\/verify\/\d+\/[0-9a-f]{32})/.exec(reply)?.[1];
+    expect(url).toBeDefined();
+    const { message } = (await (await fetch(url!, { headers: { accept: 'application/json' } })).json()) as {
+      message: string;
+    };
+    expect(message).toContain(member);
+
+    const post = (body: unknown) =>
+      fetch(url!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const other = privateKeyToAccount(anvil.accounts[2]!.privateKey);
+    const malformed = await post({
+      address: 'not-an-address',
+      signature: await wallet.signMessage({ message }),
+    });
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as { error: string }).error).toContain('not-an-address');
+    const wrongSigner = await post({
+      address: wallet.address,
+      signature: await other.signMessage({ message }),
+    });
+    expect(wrongSigner.status).toBe(400);
+    expect(((await wrongSigner.json()) as { error: string }).error).toContain('not made by');
+
+    const linked = await post({ address: wallet.address, signature: await wallet.signMessage({ message }) });
+    expect(linked.status).toBe(200);
+    const replay = await post({ address: wallet.address, signature: await wallet.signMessage({ message }) });
+    expect(replay.status).toBe(409);
+
+    // The link queues a sync for the member: all three roles are granted through REST.
+    await waitUntil(
+      'roles granted',
+      async () => [roles.erc20, roles.erc721, roles.erc1155].every((r) => memberRoles().includes(r)),
+      {
+        timeoutMs: 20_000,
+      },
+    );
+    const assignments = await db.withCommunity(guildId, (tx) =>
+      tx.roleAssignment.findMany({ where: { userId: member } }),
+    );
+    expect(assignments.map((a) => a.roleId).sort()).toEqual(
+      [roles.erc20, roles.erc721, roles.erc1155].sort(),
+    );
+
+    // A second sync finds nothing to change.
+    expect(await run(admin, 'roles', [{ type: 1, name: 'sync' }], ADMIN)).toBe(
+      'Role sync done: 0 granted, 0 removed.',
+    );
+    const status = await run(member, 'status');
+    expect(status).toContain(wallet.address.toLowerCase());
+    expect(status.match(/✅/g)).toHaveLength(3);
+
+    // The balance falls below the rule: the next sync removes that role only.
+    await chain.transferErc20(anvil.accounts[1]!.privateKey, other.address, 100n);
+    // Another admin: /roles sync has a per-member cooldown.
+    const secondAdmin = String(BigInt(guildId) + 4n);
+    expect(await run(secondAdmin, 'roles', [{ type: 1, name: 'sync' }], ADMIN)).toBe(
+      'Role sync done: 0 granted, 1 removed.',
+    );
+    expect(memberRoles()).not.toContain(roles.erc20);
+    expect(memberRoles()).toEqual(expect.arrayContaining([roles.erc721, roles.erc1155]));
+    const left = await db.withCommunity(guildId, (tx) =>
+      tx.roleAssignment.findMany({ where: { userId: member } }),
+    );
+    expect(left.map((a) => a.roleId).sort()).toEqual([roles.erc721, roles.erc1155].sort());
+  });
+
+  test('an expired link is refused and links nothing', async () => {
+    const reply = await run(String(BigInt(guildId) + 3n), 'verify');
+    const url = /(http:\/\/\S+\/verify\/\d+\/([0-9a-f]{32}))/.exec(reply)!;
+    await db.withCommunity(guildId, (tx) =>
+      tx.verificationNonce.update({
+        where: { nonce: url[2]! },
+        data: { expiresAt: new Date(Date.now() - 1000) },
+      }),
+    );
+    const wallet = privateKeyToAccount(anvil.accounts[3]!.privateKey);
+    const res = await fetch(url[1]!, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        address: wallet.address,
+        signature: await wallet.signMessage({ message: 'anything' }),
+      }),
+    });
+    expect(res.status).toBe(410);
+    expect(
+      await db.withCommunity(guildId, (tx) =>
+        tx.wallet.count({ where: { address: wallet.address.toLowerCase() } }),
+      ),
+    ).toBe(0);
+  });
+});
