@@ -1,5 +1,5 @@
 # One image for every Shardwarden process; the command selects it:
-#   operator | gateway   (worker, migrate and register-commands come with the worker issue)
+#   operator | gateway | worker | migrate | register-commands
 # Build:  docker build -t shardwarden:dev .
 # Run:    docker run --rm shardwarden:dev operator --help
 
@@ -35,9 +35,12 @@ COPY --from=build /app/dist/bin ./dist/bin
 COPY --from=build /app/dist/operator ./dist/operator
 COPY --from=build /app/dist/bot ./dist/bot
 COPY crds ./crds
+# The SQL migrations `migrate` (and the worker at start) apply; read at run time, not compiled.
+COPY bot/database/migrations ./bot/database/migrations
 # Non-root, matching the securityContext the operator renders (runAsUser 10001).
 RUN groupadd --gid 10001 shardwarden && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin shardwarden
 USER 10001:10001
-EXPOSE 8080
+# 8080: /healthz, /readyz, /metrics; 8081: the worker's public routes (wallet verification).
+EXPOSE 8080 8081
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/bin/shardwarden.js"]
 CMD ["--help"]

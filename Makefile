@@ -22,7 +22,7 @@ endif
 
 JEST_ARGS ?=
 
-.PHONY: help setup node deps system-packages kube-binaries test lint format build bench bench-simulator bench-operator bench-gateway clean clean-cache
+.PHONY: help setup node deps system-packages kube-binaries test lint format build bench bench-simulator bench-operator bench-gateway bench-rest-limiter clean clean-cache
 
 help:
 	@echo "make test      set everything up, then run all tests (real apiserver, Redis, Postgres)"
@@ -84,7 +84,7 @@ generate: deps
 manifests: kube-binaries
 	manifests/render.sh
 
-bench: bench-simulator bench-operator bench-gateway
+bench: bench-simulator bench-operator bench-gateway bench-rest-limiter
 
 bench-simulator: build
 	node dist/benchmarks/discord-simulator.js
@@ -94,6 +94,9 @@ bench-operator: setup build
 
 bench-gateway: setup build
 	node dist/benchmarks/gateway.js
+
+bench-rest-limiter: setup build
+	node dist/benchmarks/rest-limiter.js
 
 clean:
 	rm -rf dist node_modules coverage .test-results

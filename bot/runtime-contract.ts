@@ -14,6 +14,8 @@ export const ENV = {
   intents: 'SHARDWARDEN_INTENTS',
   events: 'SHARDWARDEN_EVENTS',
   workerConcurrency: 'SHARDWARDEN_WORKER_CONCURRENCY',
+  /** How long a worker waits for in-flight jobs after SIGTERM (fits the pod's grace period). */
+  workerShutdownTimeoutMs: 'SHARDWARDEN_SHUTDOWN_TIMEOUT_MS',
   httpPort: 'SHARDWARDEN_HTTP_PORT',
   discordToken: 'DISCORD_TOKEN',
   discordApiUrl: 'DISCORD_API_URL',

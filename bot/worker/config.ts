@@ -12,7 +12,6 @@ export const WORKER_ENV = {
   publicHttpPort: 'SHARDWARDEN_PUBLIC_HTTP_PORT',
   publicUrl: 'SHARDWARDEN_PUBLIC_URL',
   restGlobalPerSecond: 'SHARDWARDEN_REST_GLOBAL_PER_SECOND',
-  shutdownTimeoutMs: 'SHARDWARDEN_SHUTDOWN_TIMEOUT_MS',
   migrations: 'SHARDWARDEN_MIGRATIONS',
   applicationId: 'SHARDWARDEN_APPLICATION_ID',
   multicallAddress: 'CHAIN_MULTICALL_ADDRESS',
@@ -91,7 +90,7 @@ export function parseWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     publicHttpPort,
     publicUrl: read.httpUrl(WORKER_ENV.publicUrl, `http://localhost:${publicHttpPort}`),
     restGlobalPerSecond: read.int(WORKER_ENV.restGlobalPerSecond, 1, 50),
-    shutdownTimeoutMs: read.int(WORKER_ENV.shutdownTimeoutMs, 0, 50_000),
+    shutdownTimeoutMs: read.int(ENV.workerShutdownTimeoutMs, 0, 50_000),
     migrations,
     logLevel: read.logLevel(),
   };

@@ -24,7 +24,7 @@ export interface WorkerRenderInput {
 export const workerName = (bot: DiscordBot) => `${bot.metadata.name}-worker`;
 
 /** The worker's SIGTERM budget for in-flight jobs (bot/worker/config.ts reads it). */
-export const WORKER_SHUTDOWN_TIMEOUT_ENV = 'SHARDWARDEN_SHUTDOWN_TIMEOUT_MS';
+export const WORKER_SHUTDOWN_TIMEOUT_ENV = ENV.workerShutdownTimeoutMs;
 
 /**
  * The worker waits for its jobs a margin less than the pod's grace period, so it closes its
