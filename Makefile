@@ -22,7 +22,7 @@ endif
 
 JEST_ARGS ?=
 
-.PHONY: help setup node deps system-packages kube-binaries test lint format build bench bench-simulator bench-operator bench-gateway bench-rest-limiter clean clean-cache
+.PHONY: help setup node deps system-packages kube-binaries test lint format build bench bench-simulator bench-operator bench-gateway bench-rest-limiter bench-interactions clean clean-cache
 
 help:
 	@echo "make test      set everything up, then run all tests (real apiserver, Redis, Postgres)"
@@ -84,7 +84,7 @@ generate: deps
 manifests: kube-binaries
 	manifests/render.sh
 
-bench: bench-simulator bench-operator bench-gateway bench-rest-limiter
+bench: bench-simulator bench-operator bench-gateway bench-rest-limiter bench-interactions
 
 bench-simulator: build
 	node dist/benchmarks/discord-simulator.js
@@ -97,6 +97,9 @@ bench-gateway: setup build
 
 bench-rest-limiter: setup build
 	node dist/benchmarks/rest-limiter.js
+
+bench-interactions: setup build
+	node dist/benchmarks/interaction-round-trip.js
 
 clean:
 	rm -rf dist node_modules coverage .test-results
