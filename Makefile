@@ -29,7 +29,7 @@ help:
 	@echo "make setup     Node $(NODE_VERSION), npm dependencies, Debian packages, Kubernetes binaries"
 	@echo "make lint      type-check, eslint, prettier --check"
 	@echo "make build     compile TypeScript to dist/"
-	@echo "make bench     benchmarks; each prints its figures as JSON"
+	@echo "make bench     benchmarks; each prints its figures (see docs/benchmarks.md)"
 	@echo "make clean     remove build output and node_modules (clean-cache: the binary cache too)"
 
 setup: node deps system-packages kube-binaries
