@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort, makeTempDir, waitUntil, type ManagedProcess } from '../../testenv/index.js';
 import { loggedPort, startShardwarden } from '../support/built-entrypoint.js';
 import type { DiscordSimulator } from '../../discord-simulator/index.js';
-import { BOT } from '../gateway/harness.js';
+import { BOT, gatewayEnv, startGateway, waitReady, type GatewayProcess } from '../gateway/harness.js';
 
 /** The example handler module, as a bot author's image would name it. */
 export const EXAMPLE_MODULE = fileURLToPath(
@@ -65,4 +65,17 @@ export async function startWorker(env: Record<string, string>): Promise<WorkerPr
     intervalMs: 100,
   });
   return w;
+}
+
+/** One gateway process holding the bot's only shard, READY. */
+export async function startOneShardGateway(sim: DiscordSimulator, redisUrl: string): Promise<GatewayProcess> {
+  const gateway = await startGateway(
+    gatewayEnv(sim, redisUrl, 0, {
+      SHARDWARDEN_TOTAL_SHARDS: '1',
+      SHARDWARDEN_SHARDS_PER_POD: '1',
+      SHARDWARDEN_CLUSTERS_PER_POD: '1',
+    }),
+  );
+  await waitReady(gateway);
+  return gateway;
 }

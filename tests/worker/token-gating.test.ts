@@ -18,8 +18,8 @@ import {
   type TokenActions,
 } from '../../testenv/index.js';
 import { createAppDatabase } from '../database/app-database.js';
-import { gatewayEnv, startGateway, waitReady, type GatewayProcess } from '../gateway/harness.js';
-import { startWorker, workerEnv, type WorkerProcess } from './harness.js';
+import type { GatewayProcess } from '../gateway/harness.js';
+import { startOneShardGateway, startWorker, workerEnv, type WorkerProcess } from './harness.js';
 
 describe('token-gated roles, end to end', () => {
   let sim: DiscordSimulator;
@@ -51,14 +51,7 @@ describe('token-gated roles, end to end', () => {
       erc721: sim.world.addRole(guild, 'NFT holder').id,
       erc1155: sim.world.addRole(guild, 'Badge holder').id,
     };
-    gateway = await startGateway(
-      gatewayEnv(sim, redis.url, 0, {
-        SHARDWARDEN_TOTAL_SHARDS: '1',
-        SHARDWARDEN_SHARDS_PER_POD: '1',
-        SHARDWARDEN_CLUSTERS_PER_POD: '1',
-      }),
-    );
-    await waitReady(gateway);
+    gateway = await startOneShardGateway(sim, redis.url);
     worker = await startWorker(
       await workerEnv(sim, redis.url, {
         DATABASE_URL: databaseUrl,

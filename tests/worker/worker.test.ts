@@ -7,15 +7,14 @@ import { DiscordSimulator, messagePayload } from '../../discord-simulator/index.
 import { QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 import { ENTRYPOINT } from '../support/built-entrypoint.js';
+import { BOT, metricSum, type GatewayProcess } from '../gateway/harness.js';
 import {
-  BOT,
-  gatewayEnv,
-  metricSum,
-  startGateway,
-  waitReady,
-  type GatewayProcess,
-} from '../gateway/harness.js';
-import { EXAMPLE_MODULE, startWorker, workerEnv, type WorkerProcess } from './harness.js';
+  EXAMPLE_MODULE,
+  startOneShardGateway,
+  startWorker,
+  workerEnv,
+  type WorkerProcess,
+} from './harness.js';
 
 const run = promisify(execFile);
 
@@ -30,14 +29,7 @@ describe('worker', () => {
     sim = await DiscordSimulator.start({ seed: 7, guilds: 4, guildSize: { members: 5 } });
     redis = await startRedis();
     guildId = [...sim.world.guilds.keys()][0]!;
-    gateway = await startGateway(
-      gatewayEnv(sim, redis.url, 0, {
-        SHARDWARDEN_TOTAL_SHARDS: '1',
-        SHARDWARDEN_SHARDS_PER_POD: '1',
-        SHARDWARDEN_CLUSTERS_PER_POD: '1',
-      }),
-    );
-    await waitReady(gateway);
+    gateway = await startOneShardGateway(sim, redis.url);
     worker = await startWorker(
       await workerEnv(sim, redis.url, { SHARDWARDEN_HANDLER_MODULES: EXAMPLE_MODULE }),
     );
