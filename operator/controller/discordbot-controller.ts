@@ -9,6 +9,7 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
   type V1Secret,
+  type V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { Logger } from '../../bot/observability/logger.js';
 import { GROUP, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
@@ -142,6 +143,8 @@ export class DiscordBotController {
       getBot: (ns, name) => find(this.bots, ns, name),
       getSecret,
       getOwned: (kind, ns, name) => find(this.owned.get(kind) ?? [], ns, name),
+      listStatefulSets: (ns) =>
+        (this.owned.get('StatefulSet') ?? []).flatMap((inf) => inf.list(ns)) as V1StatefulSet[],
       cluster,
       workerScaling: new WorkerScaling({
         cluster,

@@ -19,7 +19,10 @@ export interface ShardPlan {
   maxConcurrency: number;
 }
 
-export function planShards(sharding: ShardingSpec, discord: DiscordRecommendation): ShardPlan {
+export function planShards(
+  sharding: Pick<ShardingSpec, 'mode' | 'shards' | 'guildsPerShard' | 'shardsPerPod' | 'clustersPerPod'>,
+  discord: DiscordRecommendation,
+): ShardPlan {
   const maxConcurrency = Math.max(1, discord.maxConcurrency);
   let shards: number;
   if (sharding.mode === 'Fixed') {

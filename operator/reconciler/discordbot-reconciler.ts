@@ -13,8 +13,11 @@ import { planShards, samePlan, type ShardPlan } from '../planning/shard-plan.js'
 import { renderDesiredObjects, secretsChecksum } from '../rendering/desired-objects.js';
 import { gatewayName } from '../rendering/gateway.js';
 import { SPEC_HASH_ANNOTATION } from '../rendering/labels.js';
+import type { GenerationPlan } from '../rendering/plan-config.js';
 import { workerName } from '../rendering/worker.js';
+import { planReshard, type ReshardState } from '../resharding/reshard-planner.js';
 import { conditionOf, setCondition, withoutCondition, type ConditionInput } from './conditions.js';
+import { gatewayGenerations, generationReadiness, reshardProgressing } from './gateway-generations.js';
 import { readSecretKey } from './secrets.js';
 import { stableJson } from './stable-json.js';
 import type { WorkerScaling } from './worker-scaling.js';
@@ -27,6 +30,8 @@ export interface ReconcilerDeps {
     namespace: string,
     name: string,
   ): KubernetesObject | undefined;
+  /** Every StatefulSet the operator manages in a namespace (informer cache). */
+  listStatefulSets(namespace: string): readonly V1StatefulSet[];
   cluster: Cluster;
   discord: GatewayBotCache;
   metrics: OperatorMetrics;
@@ -90,6 +95,8 @@ export class DiscordBotReconciler {
     }
     const status: DiscordBotStatus = { ...before, observedGeneration: generation, conditions };
     const events: [EventType, string, string][] = [];
+    /** Deletions that must follow the status write (see step 5). */
+    const afterStatus: (() => Promise<void>)[] = [];
     const setCond = (c: ConditionInput) => {
       status.conditions = setCondition(status.conditions ?? [], c, generation, now);
     };
@@ -123,6 +130,7 @@ export class DiscordBotReconciler {
         await deps.cluster.applyStatus(bot, status);
         this.written.set(key, { basedOn: bot.metadata.resourceVersion, status });
       }
+      for (const step of afterStatus) await step();
       for (const [type, reason, message] of events) {
         log.info({ reason, message }, 'event');
         await deps.cluster
@@ -162,7 +170,17 @@ export class DiscordBotReconciler {
 
     // 2. Discord's recommendation (cached; invalid tokens and outages are remembered).
     const refreshMs = parseDuration(bot.spec.sharding.refreshInterval);
-    const discord = await deps.discord.lookup(key, token.value, refreshMs);
+    let discord = await deps.discord.lookup(key, token.value, refreshMs);
+    if (
+      before.reshard?.phase === 'WaitingForSessionBudget' &&
+      discord.info &&
+      discord.fetchedAt !== undefined &&
+      now.getTime() >= discord.fetchedAt + Math.max(5_000, discord.info.sessionStartLimit.resetAfter)
+    ) {
+      // A reshard waits for the session budget and Discord has reset it since: look now rather
+      // than at the next refresh.
+      discord = await deps.discord.lookup(key, token.value, refreshMs, true);
+    }
     if (discord.problem?.reason === 'InvalidToken') {
       degrade(
         'InvalidToken',
@@ -179,9 +197,42 @@ export class DiscordBotReconciler {
     }
     const info = discord.info;
 
-    // 3. The plan.
-    const plan = planShards(bot.spec.sharding, info);
-    const gatewayGeneration = before.gateway?.generation ?? 1;
+    // 3. The plan, and which gateway generations run it. status.plan and status.gateway say
+    // what the active generation runs; a changed shard count goes through the reshard planner,
+    // whose state lives in status.reshard, so a restarted operator carries on from there.
+    const desiredPlan = planShards(bot.spec.sharding, info);
+    const wasActive: GenerationPlan = {
+      generation: before.gateway?.generation ?? 1,
+      plan: before.plan?.shards ? (before.plan as ShardPlan) : desiredPlan,
+    };
+    const checksum = secretsChecksum([
+      token.value,
+      redis && 'value' in redis ? redis.value : '',
+      database && 'value' in database ? database.value : '',
+    ]);
+    const gatewayInput = { bot, discordApiUrl: deps.discordApiUrl, secretsChecksum: checksum };
+    const decision = planReshard({
+      strategy: bot.spec.sharding.reshardStrategy,
+      active: wasActive,
+      desired: desiredPlan,
+      previous: before.reshard as ReshardState | undefined,
+      readiness: (g) =>
+        generationReadiness(
+          deps.getOwned('StatefulSet', namespace, gatewayName(bot, g)) as V1StatefulSet | undefined,
+          { ...gatewayInput, generation: g, plan: g === wasActive.generation ? wasActive.plan : desiredPlan },
+        ),
+      sessionStartLimit: info.sessionStartLimit,
+      sessionStartLimitFetchedAt: discord.fetchedAt ?? now.getTime(),
+      now: now.getTime(),
+      timeoutMs: parseDuration(bot.spec.sharding.reshardTimeout ?? '10m'),
+    });
+    for (const e of decision.events) events.push([e.type, e.reason, e.message]);
+    // With Recreate the active generation may already be gone; it still names the old plan.
+    const active: GenerationPlan = decision.run.find((r) => r.generation === decision.activeGeneration) ?? {
+      generation: decision.activeGeneration,
+      plan: wasActive.plan,
+    };
+    const plan = active.plan;
     if (before.plan && !samePlan(before.plan as ShardPlan, plan)) {
       events.push([
         'Normal',
@@ -210,15 +261,9 @@ export class DiscordBotReconciler {
     events.push(...scaling.events);
     const workerReplicas = scaling.replicas;
     const desired = renderDesiredObjects({
-      bot,
-      plan,
-      generation: gatewayGeneration,
-      discordApiUrl: deps.discordApiUrl,
-      secretsChecksum: secretsChecksum([
-        token.value,
-        redis && 'value' in redis ? redis.value : '',
-        database && 'value' in database ? database.value : '',
-      ]),
+      ...gatewayInput,
+      active,
+      gateways: decision.run,
       workerReplicas,
     });
     for (const obj of desired) {
@@ -232,8 +277,30 @@ export class DiscordBotReconciler {
       await deps.cluster.apply(obj);
     }
 
+    // Generations the decision does not run go, after the status names the new active one: a
+    // restart between the two then finds the status already moved on, never a missing generation
+    // that the status still calls active.
+    const running = new Set(decision.run.map((r) => r.generation));
+    const stale = new Map<number, string>(decision.remove.map((g) => [g, gatewayName(bot, g)]));
+    for (const s of gatewayGenerations(deps.listStatefulSets(namespace), bot))
+      if (!s.deleting) stale.set(s.generation, s.name);
+    for (const [g, stsName] of stale) {
+      if (running.has(g)) continue;
+      afterStatus.push(async () => {
+        if (
+          await deps.cluster.delete({
+            apiVersion: 'apps/v1',
+            kind: 'StatefulSet',
+            metadata: { name: stsName, namespace },
+          })
+        )
+          log.info({ generation: g, statefulSet: stsName }, 'removed gateway generation');
+      });
+    }
+
     // 5. Observe and report.
-    const sts = deps.getOwned('StatefulSet', namespace, gatewayName(bot)) as V1StatefulSet | undefined;
+    const sts = deps.getOwned('StatefulSet', namespace, gatewayName(bot, active.generation)) as
+      V1StatefulSet | undefined;
     const stsCurrent = !!sts && (sts.status?.observedGeneration ?? 0) >= (sts.metadata?.generation ?? 0);
     const readyPods = sts?.status?.readyReplicas ?? 0;
     const updatedPods = sts?.status?.updatedReplicas ?? 0;
@@ -252,13 +319,15 @@ export class DiscordBotReconciler {
       sessionStartLimit: info.sessionStartLimit,
       lastDiscordSync: new Date(discord.fetchedAt ?? now.getTime()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       plan,
-      gateway: { generation: gatewayGeneration, pods: plan.pods, readyPods },
+      gateway: { generation: active.generation, pods: plan.pods, readyPods },
       workers: {
         replicas: deployment?.status?.replicas ?? 0,
         readyReplicas: deployment?.status?.readyReplicas ?? 0,
         ...scaling.workers,
       },
     } satisfies DiscordBotStatus);
+    if (decision.state) status.reshard = decision.state;
+    else delete status.reshard;
     if (discord.problem) {
       setCond({
         type: 'Degraded',
@@ -295,6 +364,13 @@ export class DiscordBotReconciler {
       });
       setCond({ type: 'Progressing', status: 'True', reason: 'RollingOut', message });
     }
+    const resharding = reshardProgressing(decision.state, desiredPlan, plan, (g) =>
+      generationReadiness(
+        deps.getOwned('StatefulSet', namespace, gatewayName(bot, g)) as V1StatefulSet | undefined,
+        { ...gatewayInput, generation: g, plan: desiredPlan },
+      ),
+    );
+    if (resharding) setCond(resharding);
     const labels = { namespace, bot: name };
     deps.metrics.botShards.set(labels, plan.shards);
     deps.metrics.botRecommendedShards.set(labels, info.shards);
@@ -302,6 +378,12 @@ export class DiscordBotReconciler {
     deps.metrics.botGatewayPodsReady.set(labels, readyPods);
     deps.metrics.botSessionStartsRemaining.set(labels, info.sessionStartLimit.remaining);
     deps.metrics.botWorkerReplicas.set(labels, deployment?.status?.replicas ?? 0);
-    return finish({ requeueAfterMs: Math.min(discord.nextCheckMs, scaling.requeueAfterMs ?? Infinity) });
+    return finish({
+      requeueAfterMs: Math.min(
+        discord.nextCheckMs,
+        scaling.requeueAfterMs ?? Infinity,
+        decision.requeueAfterMs ?? Infinity,
+      ),
+    });
   }
 }

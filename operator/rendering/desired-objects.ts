@@ -2,16 +2,17 @@
 // of itself so an unchanged object is not applied again.
 import { createHash } from 'node:crypto';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
-import type { ShardPlan } from '../planning/shard-plan.js';
 import { renderGatewayService, renderGatewayStatefulSet } from './gateway.js';
 import { SPEC_HASH_ANNOTATION } from './labels.js';
-import { renderPlanConfigMap } from './plan-config.js';
+import { renderPlanConfigMap, type GenerationPlan } from './plan-config.js';
 import { renderWorkerDeployment, renderWorkerMetricsService } from './worker.js';
 
 export interface DesiredInput {
   bot: DiscordBot;
-  plan: ShardPlan;
-  generation: number;
+  /** The generation serving now (the plan ConfigMap describes it). */
+  active: GenerationPlan;
+  /** Every gateway generation to run, each its own StatefulSet. */
+  gateways: GenerationPlan[];
   discordApiUrl: string;
   secretsChecksum: string;
   workerReplicas?: number;
@@ -38,12 +39,13 @@ export function withSpecHash<T extends RenderedObject>(obj: T): T {
 }
 
 export function renderDesiredObjects(input: DesiredInput): RenderedObject[] {
-  const { bot } = input;
+  const { bot, active, gateways } = input;
+  const next = gateways.find((g) => g.generation !== active.generation);
   return [
-    renderPlanConfigMap(bot, input.plan, input.generation),
+    renderPlanConfigMap(bot, active, next),
     renderGatewayService(bot),
     renderWorkerMetricsService(bot),
-    renderGatewayStatefulSet(input),
+    ...gateways.map((g) => renderGatewayStatefulSet({ ...input, ...g })),
     renderWorkerDeployment({ ...input, replicas: input.workerReplicas }),
   ].map((o) => withSpecHash(o as RenderedObject));
 }

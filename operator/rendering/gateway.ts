@@ -27,7 +27,15 @@ export interface GatewayRenderInput {
   secretsChecksum: string;
 }
 
-export const gatewayName = (bot: DiscordBot) => `${bot.metadata.name}-gateway`;
+/** The headless Service: one for every generation (its selector has no generation). */
+export const gatewayServiceName = (bot: DiscordBot) => `${bot.metadata.name}-gateway`;
+
+/**
+ * The StatefulSet of one gateway generation. Generation 1 keeps the name it always had, so
+ * bots created before resharding existed are not orphaned; later ones get a suffix.
+ */
+export const gatewayName = (bot: DiscordBot, generation = 1) =>
+  generation <= 1 ? gatewayServiceName(bot) : `${gatewayServiceName(bot)}-g${generation}`;
 
 export function renderGatewayStatefulSet({
   bot,
@@ -41,10 +49,12 @@ export function renderGatewayStatefulSet({
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
-    metadata: objectMeta(bot, gatewayName(bot), 'gateway', { [GENERATION_LABEL]: String(generation) }),
+    metadata: objectMeta(bot, gatewayName(bot, generation), 'gateway', {
+      [GENERATION_LABEL]: String(generation),
+    }),
     spec: {
       replicas: plan.pods,
-      serviceName: gatewayName(bot),
+      serviceName: gatewayServiceName(bot),
       podManagementPolicy: 'Parallel',
       selector: { matchLabels: selector },
       template: {
@@ -100,7 +110,7 @@ export function renderGatewayService(bot: DiscordBot) {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: objectMeta(bot, gatewayName(bot), 'gateway', { 'shardwarden.io/metrics': 'true' }),
+    metadata: objectMeta(bot, gatewayServiceName(bot), 'gateway', { 'shardwarden.io/metrics': 'true' }),
     spec: {
       clusterIP: 'None',
       publishNotReadyAddresses: true,

@@ -5,23 +5,30 @@ import { objectMeta } from './labels.js';
 
 export const planConfigName = (bot: DiscordBot) => `${bot.metadata.name}-plan`;
 
-export function renderPlanConfigMap(bot: DiscordBot, plan: ShardPlan, generation: number) {
+export interface GenerationPlan {
+  generation: number;
+  plan: ShardPlan;
+}
+
+const describe = ({ generation, plan }: GenerationPlan) =>
+  JSON.stringify({ ...plan, generation, pods: podRanges(plan).map((r, i) => ({ pod: i, ...r })) }, null, 2);
+
+/** The active generation's plan; during a reshard also the generation being started (`next.json`). */
+export function renderPlanConfigMap(bot: DiscordBot, active: GenerationPlan, next?: GenerationPlan) {
+  const { plan, generation } = active;
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: objectMeta(bot, planConfigName(bot)),
     data: {
-      'plan.json': JSON.stringify(
-        { ...plan, generation, pods: podRanges(plan).map((r, i) => ({ pod: i, ...r })) },
-        null,
-        2,
-      ),
+      'plan.json': describe(active),
       shards: String(plan.shards),
       shardsPerPod: String(plan.shardsPerPod),
       pods: String(plan.pods),
       clustersPerPod: String(plan.clustersPerPod),
       maxConcurrency: String(plan.maxConcurrency),
       generation: String(generation),
+      ...(next ? { 'next.json': describe(next) } : {}),
     },
   };
 }

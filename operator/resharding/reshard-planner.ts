@@ -1,7 +1,7 @@
 // The reshard state machine: a pure function from the running generation, the wanted plan,
 // Discord's session budget and what the generations' pods report, to which gateway
-// generations should exist and what status.reshard says. NOT WIRED INTO THE RECONCILER YET
-// (see docs/operator.md, "Resharding"): the reconciler still updates one StatefulSet in place.
+// generations should exist and what status.reshard says. The reconciler calls it on every pass
+// with status.reshard as `previous`, so an operator restart resumes where the status says.
 import type { ShardPlan } from '../planning/shard-plan.js';
 
 export type ReshardStrategy = 'BlueGreen' | 'Recreate' | 'Manual';
@@ -77,11 +77,22 @@ export function planReshard(input: ReshardInput): ReshardDecision {
   // Only a changed shard count needs a new generation; other plan changes roll in place.
   if (desired.shards === active.plan.shards) {
     const stale = previous?.phase === 'StartingNewGeneration' ? [previous.toGeneration] : [];
+    // Complete and RolledBack stay as history; a wait or a pending manual change is moot now.
+    const history = previous?.phase === 'Complete' || previous?.phase === 'RolledBack';
     return {
       ...keep(),
       run: [{ generation: from, plan: desired }],
       remove: stale,
-      state: previous && previous.phase !== 'StartingNewGeneration' ? previous : undefined,
+      state: history ? previous : undefined,
+      events: stale.length
+        ? [
+            {
+              type: 'Normal',
+              reason: 'ReshardCancelled',
+              message: `The target is back to ${desired.shards} shards; removed generation ${stale[0]}`,
+            },
+          ]
+        : [],
     };
   }
   const base = {

@@ -14,6 +14,7 @@ const sharding = {
   clustersPerPod: 1,
   refreshInterval: '1h',
   reshardStrategy: 'BlueGreen' as const,
+  reshardTimeout: '10m',
 };
 const plan = (shards: number): ShardPlan =>
   planShards({ ...sharding, shards }, { shards, maxConcurrency: 1 });
@@ -112,6 +113,29 @@ describe('reshard planner', () => {
     expect(manual.run).toEqual([{ generation: 1, plan: plan(4) }]);
     expect(manual.state?.phase).toBe('ManualActionRequired');
     expect(manual.events[0]?.reason).toBe('ReshardNeeded');
+  });
+
+  test('a target back at the active count cancels: the new generation goes, a wait is dropped', () => {
+    const start = planReshard(input());
+    const back = planReshard(input({ previous: start.state, desired: plan(4), now: T0 + 1_000 }));
+    expect(back.run.map((r) => r.generation)).toEqual([1]);
+    expect(back.remove).toEqual([2]);
+    expect(back.state).toBeUndefined();
+    expect(back.events[0]).toMatchObject({ reason: 'ReshardCancelled' });
+    const waiting = planReshard(input({ sessionStartLimit: { remaining: 0, resetAfter: 60_000 } }));
+    expect(waiting.state?.phase).toBe('WaitingForSessionBudget');
+    const moot = planReshard(input({ previous: waiting.state, desired: plan(4) }));
+    expect(moot.state).toBeUndefined();
+    expect(moot.remove).toEqual([]);
+    // History stays.
+    const done = planReshard(
+      input({ previous: start.state, now: T0 + 9_000 }, { 2: { pods: 3, readyPods: 3 } }),
+    );
+    const later = planReshard(
+      input({ active: { generation: 2, plan: plan(6) }, previous: done.state, desired: plan(6) }),
+    );
+    expect(later.state?.phase).toBe('Complete');
+    expect(later.events).toEqual([]);
   });
 
   test('a target that moves mid-reshard drops the half-started generation', () => {

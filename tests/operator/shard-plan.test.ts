@@ -11,6 +11,7 @@ const spec = (s: Partial<ShardingSpec> = {}): ShardingSpec => ({
   clustersPerPod: 2,
   refreshInterval: '1h',
   reshardStrategy: 'BlueGreen',
+  reshardTimeout: '10m',
   ...s,
 });
 

@@ -195,6 +195,19 @@ export const specSchema: Schema = obj(
             default: 'BlueGreen',
           },
         ),
+        reshardTimeout: str(
+          'How long a new gateway generation may take to become Ready before the reshard is rolled back to the old one (a Go duration, 5s to 24h); the next attempt waits as long again.',
+          {
+            pattern: DURATION,
+            default: '10m',
+            'x-kubernetes-validations': [
+              {
+                rule: "duration(self) >= duration('5s') && duration(self) <= duration('24h')",
+                message: 'reshardTimeout must be between 5s and 24h',
+              },
+            ],
+          },
+        ),
       },
       {
         'x-kubernetes-validations': [
@@ -337,7 +350,7 @@ export const statusSchema: Schema = obj('What the operator observed and did.', {
     'x-kubernetes-list-type': 'map',
     'x-kubernetes-list-map-keys': ['type'],
   },
-  shards: { type: 'integer', description: 'Total shards of the current plan.' },
+  shards: { type: 'integer', description: 'Total shards of the active plan.' },
   recommendedShards: { type: 'integer', description: 'Shards Discord recommends (GET /gateway/bot).' },
   maxConcurrency: {
     type: 'integer',
@@ -352,18 +365,57 @@ export const statusSchema: Schema = obj('What the operator observed and did.', {
     },
   }),
   lastDiscordSync: str('When GET /gateway/bot was last read successfully.', { format: 'date-time' }),
-  plan: obj('The shard plan the gateway runs.', {
+  plan: obj('The shard plan the active gateway generation runs.', {
     shards: { type: 'integer', description: 'Total shards.' },
     shardsPerPod: { type: 'integer', description: 'Shards per gateway pod.' },
     pods: { type: 'integer', description: 'Gateway pods.' },
     clustersPerPod: { type: 'integer', description: 'Cluster processes per pod.' },
     maxConcurrency: { type: 'integer', description: 'Identify buckets.' },
   }),
-  gateway: obj('The gateway StatefulSet.', {
-    generation: { type: 'integer', description: 'Gateway generation (increases with every reshard).' },
+  gateway: obj('The gateway StatefulSet of the active generation.', {
+    generation: {
+      type: 'integer',
+      description:
+        'The active gateway generation (increases with every reshard); its StatefulSet is <bot>-gateway for 1, <bot>-gateway-g<N> after.',
+    },
     pods: { type: 'integer', description: 'Gateway pods wanted.' },
     readyPods: { type: 'integer', description: 'Gateway pods Ready.' },
   }),
+  reshard: obj(
+    'The last or current change of the shard count (a new gateway generation); absent until the first one.',
+    {
+      phase: str(
+        'WaitingForSessionBudget, StartingNewGeneration, Complete, RolledBack or ManualActionRequired.',
+        {
+          enum: [
+            'WaitingForSessionBudget',
+            'StartingNewGeneration',
+            'Complete',
+            'RolledBack',
+            'ManualActionRequired',
+          ],
+        },
+      ),
+      fromGeneration: { type: 'integer', description: 'The gateway generation serving before the reshard.' },
+      toGeneration: { type: 'integer', description: 'The gateway generation the reshard brings up.' },
+      fromShards: { type: 'integer', description: 'Shard count of the old generation.' },
+      toShards: { type: 'integer', description: 'Shard count of the new generation.' },
+      startedAt: str('When the new generation was started.', { format: 'date-time' }),
+      phaseSince: str('When the current phase began.', { format: 'date-time' }),
+      message: str('What is happening, for a human.'),
+    },
+    {
+      required: [
+        'phase',
+        'fromGeneration',
+        'toGeneration',
+        'fromShards',
+        'toShards',
+        'phaseSince',
+        'message',
+      ],
+    },
+  ),
   workers: obj('The worker Deployment.', {
     replicas: { type: 'integer', description: 'Worker replicas.' },
     readyReplicas: { type: 'integer', description: 'Worker replicas Ready.' },
@@ -412,6 +464,20 @@ export const printerColumns = [
   },
   { name: 'Workers', type: 'integer', jsonPath: '.status.workers.replicas', description: 'Worker replicas.' },
   { name: 'Backlog', type: 'integer', jsonPath: '.status.workers.backlog', description: 'Jobs waiting.' },
+  {
+    name: 'Generation',
+    type: 'integer',
+    jsonPath: '.status.gateway.generation',
+    description: 'Active gateway generation.',
+    priority: 1,
+  },
+  {
+    name: 'Reshard',
+    type: 'string',
+    jsonPath: '.status.reshard.phase',
+    description: 'Phase of the last or current reshard.',
+    priority: 1,
+  },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
 ];
 

@@ -55,6 +55,8 @@ export interface DiscordBotSpec {
     refreshInterval: string;
     /** What happens when the shard count changes: BlueGreen starts the new generation beside the old one and cuts over when it is ready; Recreate replaces it; Manual only reports the needed change. */
     reshardStrategy: 'BlueGreen' | 'Recreate' | 'Manual';
+    /** How long a new gateway generation may take to become Ready before the reshard is rolled back to the old one (a Go duration, 5s to 24h); the next attempt waits as long again. */
+    reshardTimeout: string;
   };
   /** The gateway pods (the Ear). */
   gateway: {
@@ -141,7 +143,7 @@ export interface DiscordBotStatus {
     /** What happened, for a human. */
     message: string;
   }[];
-  /** Total shards of the current plan. */
+  /** Total shards of the active plan. */
   shards?: number;
   /** Shards Discord recommends (GET /gateway/bot). */
   recommendedShards?: number;
@@ -158,7 +160,7 @@ export interface DiscordBotStatus {
   };
   /** When GET /gateway/bot was last read successfully. */
   lastDiscordSync?: string;
-  /** The shard plan the gateway runs. */
+  /** The shard plan the active gateway generation runs. */
   plan?: {
     /** Total shards. */
     shards?: number;
@@ -171,14 +173,38 @@ export interface DiscordBotStatus {
     /** Identify buckets. */
     maxConcurrency?: number;
   };
-  /** The gateway StatefulSet. */
+  /** The gateway StatefulSet of the active generation. */
   gateway?: {
-    /** Gateway generation (increases with every reshard). */
+    /** The active gateway generation (increases with every reshard); its StatefulSet is <bot>-gateway for 1, <bot>-gateway-g<N> after. */
     generation?: number;
     /** Gateway pods wanted. */
     pods?: number;
     /** Gateway pods Ready. */
     readyPods?: number;
+  };
+  /** The last or current change of the shard count (a new gateway generation); absent until the first one. */
+  reshard?: {
+    /** WaitingForSessionBudget, StartingNewGeneration, Complete, RolledBack or ManualActionRequired. */
+    phase:
+      | 'WaitingForSessionBudget'
+      | 'StartingNewGeneration'
+      | 'Complete'
+      | 'RolledBack'
+      | 'ManualActionRequired';
+    /** The gateway generation serving before the reshard. */
+    fromGeneration: number;
+    /** The gateway generation the reshard brings up. */
+    toGeneration: number;
+    /** Shard count of the old generation. */
+    fromShards: number;
+    /** Shard count of the new generation. */
+    toShards: number;
+    /** When the new generation was started. */
+    startedAt?: string;
+    /** When the current phase began. */
+    phaseSince: string;
+    /** What is happening, for a human. */
+    message: string;
   };
   /** The worker Deployment. */
   workers?: {
