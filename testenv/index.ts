@@ -20,3 +20,15 @@ export {
   type TokenActions,
 } from './contracts/test-tokens.js';
 export { startRpcProxy, type RpcProxy, type RpcProxyBehaviour } from './rpc-proxy.js';
+export {
+  startPodRunner,
+  resolveContainerEnv,
+  fieldRefValue,
+  expandVars,
+  PodEnvError,
+  PORT_ENV,
+  type PodRunner,
+  type PodRunnerOptions,
+  type RunPod,
+  type EnvLookups,
+} from './pod-runner.js';
