@@ -294,7 +294,8 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
       { timeoutMs: 60_000, intervalMs: 500 },
     );
     const sts: V1StatefulSet[] = (await apps.listNamespacedStatefulSet({ namespace: NS })).items;
-    expect(sts.map((s) => s.metadata?.name).sort()).toEqual(['badtoken-gateway', 'sietch-gateway']);
+    // sietch was resharded (3 → 4 shards) above: its gateway is generation 2.
+    expect(sts.map((s) => s.metadata?.name).sort()).toEqual(['badtoken-gateway', 'sietch-gateway-g2']);
     await waitUntil(
       'per-bot metrics removed',
       async () =>
