@@ -1,0 +1,42 @@
+// The demo bot's handler module (what a bot author would build into an image on top of
+// Shardwarden's, see docs/workers.md): it records every MESSAGE_CREATE it processes in a Redis
+// set, so the demo can count exactly what was processed, lost and processed twice, and answers
+// /ping. SHARDWARDEN_DEMO_EVENT_DELAY_MS makes each event take a while, so a burst builds a
+// backlog that the worker autoscaler can see.
+import { botKey } from '../bot/queues/queue-names.js';
+import { defineBotModule } from '../bot/worker/handlers/bot-module.js';
+
+/** Redis keys of the ledger (the bot's hash slot, like every key of the bot). */
+export function ledgerKeys(botName: string) {
+  return {
+    /** Ids of the processed events. */
+    processed: botKey(botName, 'demo', 'processed'),
+    /** Incremented for every event id seen a second time. */
+    duplicates: botKey(botName, 'demo', 'duplicates'),
+  };
+}
+
+export default defineBotModule({
+  name: 'demo',
+  commands: [
+    {
+      definition: { name: 'ping', description: 'Answers at once' },
+      async execute(interaction) {
+        return `pong from shard of guild ${interaction.guildId ?? '-'}`;
+      },
+    },
+  ],
+  events: [
+    {
+      type: 'MESSAGE_CREATE',
+      async handle(event, services) {
+        const delayMs = Number(services.env.SHARDWARDEN_DEMO_EVENT_DELAY_MS ?? 0);
+        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+        const { id } = event.payload as { id: string };
+        const keys = ledgerKeys(services.botName);
+        // SADD answers 0 for an id already there: that event was processed before.
+        if ((await services.redis.sadd(keys.processed, id)) === 0) await services.redis.incr(keys.duplicates);
+      },
+    },
+  ],
+});

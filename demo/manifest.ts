@@ -1,0 +1,65 @@
+// The demo bot as YAML for `kubectl apply`: its Secrets point at the local Redis, Postgres and
+// the simulator's token, spec.chain at anvil. Short windows so the scenario fits in minutes.
+import { stringify } from 'yaml';
+
+export const DEMO_NAMESPACE = 'shardwarden-demo';
+export const DEMO_BOT = 'demo-bot';
+
+export interface DemoBotInput {
+  token: string;
+  redisUrl: string;
+  databaseUrl: string;
+  rpcUrl: string;
+  guildsPerShard: number;
+  scaleDownSeconds: number;
+}
+
+export function demoBotManifest(input: DemoBotInput): string {
+  const secret = (name: string, key: string, value: string) => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: `${DEMO_BOT}-${name}`, namespace: DEMO_NAMESPACE },
+    type: 'Opaque',
+    stringData: { [key]: value },
+  });
+  const bot = {
+    apiVersion: 'shardwarden.io/v1alpha1',
+    kind: 'DiscordBot',
+    metadata: { name: DEMO_BOT, namespace: DEMO_NAMESPACE },
+    spec: {
+      // Not pulled: the local pod runner runs dist/bin/shardwarden.js for each pod.
+      image: 'ghcr.io/shardwarden/shardwarden:0.1.0',
+      tokenSecretRef: { name: `${DEMO_BOT}-discord`, key: 'token' },
+      redis: { urlSecretRef: { name: `${DEMO_BOT}-redis`, key: 'url' } },
+      database: { urlSecretRef: { name: `${DEMO_BOT}-database`, key: 'url' } },
+      chain: { rpcUrls: [input.rpcUrl] },
+      intents: ['Guilds', 'GuildMessages'],
+      events: ['INTERACTION_CREATE', 'MESSAGE_CREATE'],
+      sharding: {
+        mode: 'Auto',
+        guildsPerShard: input.guildsPerShard,
+        shardsPerPod: 4,
+        clustersPerPod: 1,
+        refreshInterval: '10s',
+        reshardStrategy: 'BlueGreen',
+      },
+      worker: {
+        autoscaler: 'Builtin',
+        minReplicas: 1,
+        maxReplicas: 4,
+        targetBacklogPerReplica: 300,
+        scaleDownStabilizationSeconds: input.scaleDownSeconds,
+        concurrency: 10,
+        terminationGracePeriodSeconds: 15,
+      },
+    },
+  };
+  return [
+    secret('discord', 'token', input.token),
+    secret('redis', 'url', input.redisUrl),
+    secret('database', 'url', input.databaseUrl),
+    bot,
+  ]
+    .map((doc) => stringify(doc))
+    .join('---\n');
+}
