@@ -328,7 +328,10 @@ export async function runScenario(
       'every event to be processed',
       async () => {
         const n = await redis.scard(keys.processed);
-        if (n !== processed) ((processed = n), (lastChange = Date.now()));
+        if (n !== processed) {
+          processed = n;
+          lastChange = Date.now();
+        }
         return n >= sentIds.length || Date.now() - lastChange > 15_000;
       },
       180_000,
