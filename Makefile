@@ -22,10 +22,11 @@ endif
 
 JEST_ARGS ?=
 
-.PHONY: help setup node deps system-packages kube-binaries test lint format build bench bench-simulator bench-operator bench-gateway bench-rest-limiter bench-interactions clean clean-cache
+.PHONY: help setup node deps system-packages kube-binaries test demo lint format build bench bench-simulator bench-operator bench-gateway bench-rest-limiter bench-interactions clean clean-cache
 
 help:
 	@echo "make test      set everything up, then run all tests (real apiserver, Redis, Postgres)"
+	@echo "make demo      set everything up, then run the whole system here with a narrated scenario (docs/demo.md)"
 	@echo "make setup     Node $(NODE_VERSION), npm dependencies, Debian packages, Kubernetes binaries"
 	@echo "make lint      type-check, eslint, prettier --check"
 	@echo "make build     compile TypeScript to dist/"
@@ -65,6 +66,11 @@ kube-binaries:
 # Tests that run real operator/gateway/worker processes use the compiled dist/.
 test: setup build
 	npm test -- $(JEST_ARGS)
+
+# The whole system on this machine (docs/demo.md); options: make demo DEMO_ARGS="--guilds 5000".
+DEMO_ARGS ?=
+demo: setup build
+	node dist/demo/main.js $(DEMO_ARGS)
 
 lint: deps
 	npm run lint

@@ -5,7 +5,8 @@ import { DemoOptionsError, parseDemoOptions, usage, type DemoOptions } from './o
 import { runScenario, type DemoResult } from './scenario.js';
 import { startDemoStack, type DemoStack } from './stack.js';
 
-const started = Date.now();
+// The same clock as performance.timeOrigin, which the scenario uses to place events in time.
+const started = performance.timeOrigin;
 const say = (line: string) =>
   console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}`);
 

@@ -111,6 +111,7 @@ export async function runScenario(
 
   // ---- the event stream: every event has its own id, recorded to count losses exactly ----
   const sentIds: string[] = [];
+  const sentAt: number[] = [];
   const guildIds = () => [...sim.world.guilds.keys()];
   const channelOf = new Map<string, string>();
   const sendEvent = (guildId: string) => {
@@ -121,6 +122,7 @@ export async function runScenario(
     }
     const id = sim.world.nextId();
     sentIds.push(id);
+    sentAt.push(Date.now());
     sim.dispatch('MESSAGE_CREATE', messagePayload({ id, guildId, channelId: channel }), { guildId });
   };
   let streaming = true;
@@ -337,10 +339,18 @@ export async function runScenario(
       180_000,
     );
     let found = 0;
+    const lostAt: number[] = [];
     for (let i = 0; i < sentIds.length; i += 5000) {
       const flags = await redis.smismember(keys.processed, ...sentIds.slice(i, i + 5000));
-      found += flags.filter((f) => f === 1).length;
+      flags.forEach((f, j) => {
+        if (f === 1) found += 1;
+        else lostAt.push(sentAt[i + j]!);
+      });
     }
+    if (lostAt.length)
+      say(
+        `  ${lostAt.length} event(s) never processed, sent between +${((Math.min(...lostAt) - performance.timeOrigin) / 1000).toFixed(1)} s and +${((Math.max(...lostAt) - performance.timeOrigin) / 1000).toFixed(1)} s (the clock on the left)`,
+      );
     const duplicated = Number((await redis.get(keys.duplicates)) ?? 0);
     say('kubectl get dbot -n ' + DEMO_NAMESPACE);
     for (const line of cp.kubectl(['get', 'dbot', '-n', DEMO_NAMESPACE]).trimEnd().split('\n'))

@@ -169,6 +169,10 @@ async function resolveEnvVar(
   return '';
 }
 
+function isReadyCondition(pod: V1Pod): boolean {
+  return !!pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
 function isRunning(pod: V1Pod): boolean {
   return pod.status?.phase === 'Running' && !pod.metadata?.deletionTimestamp;
 }
@@ -228,6 +232,26 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
       return c?.data?.[key];
     },
   };
+
+  const markNotReady = (pod: V1Pod) =>
+    core
+      .patchNamespacedPodStatus(
+        {
+          name: pod.metadata!.name!,
+          namespace: ns,
+          body: {
+            status: {
+              conditions: ['Ready', 'ContainersReady'].map((type) => ({
+                type,
+                status: 'False',
+                lastTransitionTime: new Date().toISOString(),
+              })),
+            },
+          },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+      )
+      .catch(() => undefined);
 
   const patchStatus = async (state: PodState, body: object) => {
     await core
@@ -387,7 +411,13 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
       const state = states.get(uid);
       if (state) state.pod = pod;
       if (kind !== 'delete' && isRunning(pod)) {
-        if (!state) await startPod(pod);
+        if (!state) {
+          // kwok marked it Ready before anything runs: take that back first, before controllers
+          // (a StatefulSet's readyReplicas, a reshard waiting on it) act on it. This narrows the
+          // window; it cannot close it (see docs/demo.md).
+          if (useReadiness && isReadyCondition(pod)) await markNotReady(pod);
+          await startPod(pod);
+        }
       } else if (state) {
         void stopPod(state);
       }

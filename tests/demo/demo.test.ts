@@ -1,0 +1,82 @@
+// `make demo`, shortened, so the demo cannot rot: the real program (dist/demo/main.js) as a new
+// user runs it, to its final line; then nothing it started may still run. Its options reject
+// bad values by name.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_OPTIONS, parseDemoOptions } from '../../demo/options.js';
+
+const MAIN = fileURLToPath(new URL('../../dist/demo/main.js', import.meta.url));
+
+/** Pids of processes whose environment carries this run's marker. */
+function processesOfRun(runId: string): number[] {
+  const marker = `SHARDWARDEN_DEMO_RUN=${runId}`;
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(marker);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe('make demo', () => {
+  test('options: flags over environment over defaults; bad values named', () => {
+    expect(parseDemoOptions([], {})).toEqual(DEFAULT_OPTIONS);
+    expect(parseDemoOptions(['--guilds', '400'], { DEMO_GUILDS: '900', DEMO_EVENT_RATE: '7' })).toMatchObject(
+      {
+        guilds: 400,
+        eventRate: 7,
+      },
+    );
+    expect(parseDemoOptions(['--no-reshard'], {})).toMatchObject({ reshard: false });
+    expect(() => parseDemoOptions(['--rate', 'fast'], { DEMO_BURST: '-1' })).toThrow(
+      /--rate="fast" must be an integer from 1 to 5000\nDEMO_BURST="-1" must be an integer from 0/,
+    );
+    expect(() => parseDemoOptions(['--colour', 'red'], {})).toThrow(/colour/);
+  });
+
+  test('a short scenario runs to "DEMO OK" with 0 lost and 0 duplicated, and leaves nothing running', async () => {
+    const runId = randomBytes(6).toString('hex');
+    const child = spawn(
+      process.execPath,
+      [
+        MAIN,
+        '--guilds',
+        '1500',
+        '--duration',
+        '3',
+        '--burst',
+        '1500',
+        '--interactions',
+        '5',
+        '--scale-down-window',
+        '3',
+      ],
+      { env: { ...process.env, SHARDWARDEN_DEMO_RUN: runId }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    if (code !== 0) throw new Error(`demo exited with ${code}:\n${out}`);
+    for (const line of [
+      /identify bucket 0: shard 0 \+0\.0s, shard 2 \+\d/,
+      /all 4 shards READY/,
+      /answered 5\/5; round trip p50 \d+ ms/,
+      /workers 1 → [2-4] \(backlog \d+/,
+      /workers \d → 1 /,
+      /reshard complete: 4 → 6 shards, gateway generation 2/,
+      /demo-bot\s+6\s+2\s+2\s+1\s/, // kubectl get dbot
+      /operator {2}http:\/\/127\.0\.0\.1:\d+\/metrics/,
+      /DEMO OK: (\d+) events sent, \1 processed, 0 lost, 0 duplicated; 5 interactions answered/,
+      /stopped; nothing is left running/,
+    ])
+      expect(out).toMatch(line);
+    expect(processesOfRun(runId)).toEqual([]);
+  }, 180_000);
+});
