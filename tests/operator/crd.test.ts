@@ -165,6 +165,7 @@ describe('DiscordBot CRD', () => {
         clustersPerPod: 2,
         refreshInterval: '1h',
         reshardStrategy: 'BlueGreen',
+        reshardTimeout: '10m',
       },
       gateway: {},
       worker: {

@@ -177,8 +177,14 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
       { timeoutMs: 30_000, intervalMs: 250 },
     ).then(() => readBot(h.kc, NS, 'sietch'));
     expect(bot.status?.recommendedShards).toBe(4);
-    expect(events(h.cp, NS, 'sietch').map((e) => e.message)).toContain(
-      'Shard plan changed from 3 shards over 1 pod to 4 shards over 2 pods (Discord recommends 4, max_concurrency 1)',
+    // A new shard count is a BlueGreen reshard: the plan changes when generation 2 takes over.
+    expect(bot.status?.gateway?.generation).toBe(2);
+    await waitUntil('PlanChanged Event', async () =>
+      events(h.cp, NS, 'sietch').some(
+        (e) =>
+          e.message ===
+          'Shard plan changed from 3 shards over 1 pod to 4 shards over 2 pods (Discord recommends 4, max_concurrency 1)',
+      ),
     );
   });
 

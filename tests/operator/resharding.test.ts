@@ -16,7 +16,7 @@ import type { DiscordBot } from '../../operator/api/v1alpha1/types.js';
 import { parseConfig } from '../../operator/config/config.js';
 import { DiscordBotController } from '../../operator/controller/discordbot-controller.js';
 import { OperatorMetrics } from '../../operator/metrics/operator-metrics.js';
-import { waitUntil } from '../../testenv/index.js';
+import { KWOK_NODE_ANNOTATION, waitUntil } from '../../testenv/index.js';
 import { CoverageMonitor } from './coverage-monitor.js';
 import {
   applyYaml,
@@ -200,8 +200,11 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
     console.log(
       `BlueGreen 3 -> 4 shards: ${done!.at - started!.at} ms from StartingNewGeneration to Complete (seen by a watch); ${pods.samples.length} pod changes checked, no gap`,
     );
-    const reasons = events(h.cp, NS, BOT).map((e) => e.reason);
-    expect(reasons).toEqual(expect.arrayContaining(['ReshardStarted', 'ReshardComplete', 'PlanChanged']));
+    await waitUntil('reshard Events', async () =>
+      ['ReshardStarted', 'ReshardComplete', 'PlanChanged'].every((r) =>
+        events(h.cp, NS, BOT).some((e) => e.reason === r),
+      ),
+    );
     const cm = await core.readNamespacedConfigMap({ name: `${BOT}-plan`, namespace: NS });
     expect(cm.data).toMatchObject({ generation: '2', shards: '4' });
     expect(cm.data?.['next.json']).toBeUndefined();
@@ -276,4 +279,65 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
     );
     await waitForCondition(h.kc, NS, BOT, 'Ready', 'True', 'AllShardsReady');
   }, 60_000);
+
+  test('an operator restarted in the middle of a BlueGreen reshard carries on from the status', async () => {
+    // 5 pods of 5 CPUs on a 32-CPU node: generation 4 (6 pods) gets 1 pod and waits for room.
+    patchBot(h.cp, NS, BOT, {
+      gateway: { resources: { requests: { cpu: '5' } } },
+      sharding: { reshardStrategy: 'BlueGreen', reshardTimeout: '5m' },
+    });
+    await waitUntil(
+      'generation 3 rolled to the new template',
+      async () => {
+        const s = await apps.readNamespacedStatefulSet({ name: `${BOT}-gateway-g3`, namespace: NS });
+        return (
+          s.spec?.template.spec?.containers[0]?.resources?.requests?.cpu === '5' &&
+          s.status?.updateRevision === s.status?.currentRevision &&
+          s.status?.readyReplicas === 5 &&
+          s.status?.observedGeneration === s.metadata?.generation
+        );
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    pods.reset();
+    patchBot(h.cp, NS, BOT, { sharding: { shards: 6 } });
+    await phase('StartingNewGeneration', 3, 20_000);
+    await controller.stop();
+    const startedEvents = events(h.cp, NS, BOT).filter((e) => e.reason === 'ReshardStarted').length;
+    // A new operator: nothing in memory, only the status and the cluster.
+    controller = new DiscordBotController(
+      h.kc,
+      parseConfig(['--discord-api-url=' + h.sim.apiUrl, '--leader-elect=false'], {}),
+      new OperatorMetrics(),
+      createLogger('operator-test', (process.env.OPERATOR_TEST_LOG as 'info') ?? 'silent'),
+    );
+    await controller.start();
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await statefulSets()).toEqual([`${BOT}-gateway-g3:5`, `${BOT}-gateway-g4:6`]);
+    // Room for generation 4: a second kwok node.
+    applyYaml(h.cp, [
+      {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name: 'kwok-node-extra',
+          annotations: { [KWOK_NODE_ANNOTATION]: 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+          labels: { 'kubernetes.io/hostname': 'kwok-node-extra', 'kubernetes.io/os': 'linux', type: 'kwok' },
+        },
+        spec: {},
+        status: {
+          allocatable: { cpu: '32', memory: '256Gi', pods: '110' },
+          capacity: { cpu: '32', memory: '256Gi', pods: '110' },
+          phase: 'Running',
+        },
+      },
+    ]);
+    const bot = await phase('Complete', 4, 40_000);
+    expect(bot.status?.reshard).toMatchObject({ fromGeneration: 3, toGeneration: 4, toShards: 6 });
+    await onlyStatefulSet(`${BOT}-gateway-g4:6`);
+    expect(pods.gaps()).toEqual([]);
+    expect(pods.sawBoth(3, 4)).toBe(true);
+    // The restarted operator did not start the reshard again.
+    expect(events(h.cp, NS, BOT).filter((e) => e.reason === 'ReshardStarted')).toHaveLength(startedEvents);
+  }, 90_000);
 });
