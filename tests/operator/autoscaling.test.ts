@@ -93,10 +93,12 @@ describe('worker autoscaling (real apiserver, Redis with BullMQ jobs)', () => {
 
   test('a backlog scales the workers up at once; after it drains, down only after the window', async () => {
     const [interactions, eventsQueue] = queues as [Queue, Queue];
-    await addJobs(interactions, 35);
+    // The 35 last: a reading between the additions then sees at most 3 (still 1 worker), never
+    // 35 without the 3.
     await addJobs(eventsQueue, 3, { priority: 5 });
     // Not due for an hour: not backlog.
     await addJobs(eventsQueue, 50, { delay: 3_600_000 });
+    await addJobs(interactions, 35);
     await waitUntil('4 workers', async () => (await replicas()) === 4, {
       timeoutMs: 20_000,
       intervalMs: 100,
