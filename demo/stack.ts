@@ -100,7 +100,9 @@ export async function startDemoStack(options: DemoOptions, say: Say, runId: stri
       'starting etcd, kube-apiserver, controller-manager, scheduler, kwok (2 fake nodes), Redis, Postgres, anvil',
     );
     const [cp, redis, postgres, anvil] = await Promise.all([
-      startControlPlane({ kwokNodes: 2 }).then((x) => (undo.push(() => x.stop()), x)),
+      startControlPlane({ kwokNodes: 2, podReadiness: 'external' }).then(
+        (x) => (undo.push(() => x.stop()), x),
+      ),
       startRedis().then((x) => (undo.push(() => x.close()), x)),
       startPostgres().then((x) => (undo.push(() => x.close()), x)),
       startAnvil().then((x) => (undo.push(() => x.stop()), x)),

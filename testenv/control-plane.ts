@@ -12,6 +12,7 @@ import { kubeBinary } from './binaries.js';
 import { freePort } from './ports.js';
 import { startProcess, waitUntil, type ManagedProcess } from './processes.js';
 import { makeTempDir } from './tempdir.js';
+import { EXTERNAL_READINESS_STAGES_YAML } from './kwok-stages.js';
 
 export interface ControlPlaneOptions {
   /** Also run kube-controller-manager (garbage collector, StatefulSet/Deployment controllers). */
@@ -20,6 +21,12 @@ export interface ControlPlaneOptions {
   scheduler?: boolean;
   /** Run kwok and register this many fake nodes (implies controllers and scheduler). */
   kwokNodes?: number;
+  /**
+   * Who makes kwok pods Ready: `kwok` (default) marks them Ready as soon as they are scheduled;
+   * `external` leaves them unready for a process runner (testenv/pod-runner.ts) to set from the
+   * real process's readiness, so controllers never act on a pod that is not serving yet.
+   */
+  podReadiness?: 'kwok' | 'external';
 }
 
 export interface ControlPlane {
@@ -364,6 +371,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
             '10.244.0.0/16',
             '--node-ip',
             '10.244.0.1',
+            ...(options.podReadiness === 'external' ? ['--config', kwokStagesFile(dir)] : []),
           ],
           join(dir, 'kwok.log'),
         ),
@@ -442,4 +450,10 @@ function fakeNode(name: string): string {
       phase: 'Running',
     },
   });
+}
+
+function kwokStagesFile(dir: string): string {
+  const path = join(dir, 'kwok-stages.yaml');
+  writeFileSync(path, EXTERNAL_READINESS_STAGES_YAML);
+  return path;
 }
