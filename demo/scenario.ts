@@ -277,7 +277,7 @@ export async function runScenario(
         const fromShards = before.plan!.shards!;
         const add = Math.max(1, 1000 * (before.recommendedShards ?? 1) + 1 - sim.world.guilds.size);
         say(
-          `step 5: ${add} guilds join; Discord's recommendation grows and the operator reshards BlueGreen (refresh every 10 s)`,
+          `step 5: ${add} guild${add === 1 ? '' : 's'} join${add === 1 ? 's' : ''}; Discord's recommendation grows and the operator reshards BlueGreen (refresh every 10 s)`,
         );
         sim.addGuilds(add);
         say(
