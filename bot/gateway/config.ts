@@ -1,10 +1,19 @@
 // The gateway's settings, from the environment the operator renders (bot/runtime-contract.ts).
 // A missing or bad value stops the process at start with one line naming the variable.
-import { GatewayIntentBits } from 'discord.js';
+import { createRequire } from 'node:module';
+import type { GatewayIntentBits as IntentBits } from 'discord.js';
 import type { LevelWithSilent } from 'pino';
 import { ConfigError, EnvReader } from '../configuration/env-reader.js';
 import { ENV, POD_HTTP_PORT } from '../runtime-contract.js';
 import { shardRangeOfPod, type ShardRange } from '../sharding/shard-range.js';
+
+// The intent names come from the discord-api-types that discord.js itself uses (what
+// discord.js exports as GatewayIntentBits), without loading discord.js: the pod's primary
+// process reads this configuration but never runs a client, and discord.js costs it ~15 MB.
+const require = createRequire(import.meta.url);
+const { GatewayIntentBits } = createRequire(require.resolve('discord.js'))('discord-api-types/v10') as {
+  GatewayIntentBits: typeof IntentBits;
+};
 
 export interface GatewayConfig {
   botName: string;
@@ -27,7 +36,31 @@ export interface GatewayConfig {
   bufferLimit: number;
   batchSize: number;
   batchDelayMs: number;
+  /** V8's --max-semi-space-size for the cluster processes, in MB; 0 leaves V8's default. */
+  maxSemiSpaceMb: number;
   logLevel: LevelWithSilent;
+}
+
+/**
+ * The cluster processes' young generation. V8 grows each semi-space up to 64 MB under a stream
+ * of short-lived garbage (every dispatch's parsed JSON), and never gives the pages back: about
+ * 128 MB of RSS per cluster process after the GUILD_CREATE burst. A small cap costs only more
+ * frequent (cheap) scavenges, measured in docs/benchmarks.md; it cannot make the process run
+ * out of memory, unlike an old-space cap, which is therefore not set.
+ */
+export const DEFAULT_MAX_SEMI_SPACE_MB = 4;
+
+/** Node arguments for the cluster processes: the parent's, plus the semi-space cap unless set already. */
+export function clusterNodeArgs(
+  execArgv: string[],
+  nodeOptions: string | undefined,
+  maxSemiSpaceMb: number,
+): string[] {
+  const flag = '--max-semi-space-size';
+  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some(
+    (a) => a === flag || a.startsWith(`${flag}=`),
+  );
+  return maxSemiSpaceMb > 0 && !given ? [...execArgv, `${flag}=${maxSemiSpaceMb}`] : [...execArgv];
 }
 
 /** A bad or missing gateway setting (kept as its own name for callers that match on it). */
@@ -102,6 +135,7 @@ function readGatewayConfig(read: EnvReader, env: NodeJS.ProcessEnv): GatewayConf
     bufferLimit: int('SHARDWARDEN_BUFFER_LIMIT', 1, 50_000),
     batchSize: int('SHARDWARDEN_BATCH_SIZE', 1, 100),
     batchDelayMs: int('SHARDWARDEN_BATCH_DELAY_MS', 0, 5),
+    maxSemiSpaceMb: read.int('SHARDWARDEN_MAX_SEMI_SPACE_MB', 0, DEFAULT_MAX_SEMI_SPACE_MB, 64),
     logLevel,
   };
 }

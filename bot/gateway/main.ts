@@ -7,13 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Client } from 'discord.js';
 import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import { createLogger } from '../observability/logger.js';
 import { startHttpServer } from '../observability/http-server.js';
 import { splitOverClusters } from '../sharding/shard-range.js';
-import { earClientOptions } from './client-options.js';
-import { GatewayConfigError, parseGatewayConfig, type GatewayConfig } from './config.js';
+import { clusterNodeArgs, GatewayConfigError, parseGatewayConfig, type GatewayConfig } from './config.js';
 import { isShardwardenMessage, type PrimaryMessage } from './ipc.js';
 import { RangeShardingManager } from './sharding/range-sharding-manager.js';
 
@@ -40,15 +38,23 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
       `shardwarden-gateway-${process.pid}-${randomBytes(4).toString('hex')}.sock`,
     );
   const clusterShards = splitOverClusters(config.range, config.clustersPerPod);
+  // discord.js is loaded only where a client runs (the cluster processes): the primary never
+  // builds one, and discord.js would add about 15 MB to it.
+  const clientSide = cluster.isPrimary
+    ? {}
+    : {
+        client: (await import('discord.js')).Client as never,
+        clientOptions: (await import('./client-options.js')).earClientOptions(
+          config.intents,
+          config.discordApiUrl,
+        ) as unknown as Record<string, unknown>,
+      };
   const manager = new RangeShardingManager(CLUSTER_MODULE, {
     token: config.token,
     shardCount: config.totalShards,
     clusterShards,
-    client: Client as never,
-    clientOptions: earClientOptions(config.intents, config.discordApiUrl) as unknown as Record<
-      string,
-      unknown
-    >,
+    ...clientSide,
+    nodeArgs: clusterNodeArgs(process.execArgv, process.env.NODE_OPTIONS, config.maxSemiSpaceMb),
     ipcSocket: process.env[IPC_SOCKET_ENV]!,
     respawn: true,
     timeout: 60_000,

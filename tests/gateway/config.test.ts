@@ -1,4 +1,4 @@
-import { parseGatewayConfig } from '../../bot/gateway/config.js';
+import { clusterNodeArgs, parseGatewayConfig } from '../../bot/gateway/config.js';
 
 const base = {
   SHARDWARDEN_BOT_NAME: 'sietch',
@@ -46,6 +46,10 @@ describe('gateway configuration from the pod environment', () => {
     ],
     [{ SHARDWARDEN_INTENTS: 'Guilds,Everything' }, 'SHARDWARDEN_INTENTS has unknown intent "Everything"'],
     [
+      { SHARDWARDEN_MAX_SEMI_SPACE_MB: '65' },
+      'SHARDWARDEN_MAX_SEMI_SPACE_MB="65" must be an integer >= 0 and <= 64',
+    ],
+    [
       { SHARDWARDEN_EVENTS: 'message_create' },
       'SHARDWARDEN_EVENTS has "message_create", which is not a dispatch name',
     ],
@@ -66,5 +70,16 @@ describe('gateway configuration from the pod environment', () => {
       expect((err as Error).message).not.toContain('secret-token-value');
     }
     expect.assertions(1);
+  });
+
+  test('cluster processes get a semi-space cap unless the pod already sets one', () => {
+    expect(parseGatewayConfig(base).maxSemiSpaceMb).toBe(4);
+    expect(clusterNodeArgs(['--enable-source-maps'], undefined, 4)).toEqual([
+      '--enable-source-maps',
+      '--max-semi-space-size=4',
+    ]);
+    expect(clusterNodeArgs(['--max-semi-space-size=16'], '', 4)).toEqual(['--max-semi-space-size=16']);
+    expect(clusterNodeArgs([], '--max-semi-space-size=2 --enable-source-maps', 4)).toEqual([]);
+    expect(clusterNodeArgs([], undefined, 0)).toEqual([]);
   });
 });

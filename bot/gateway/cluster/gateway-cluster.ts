@@ -3,7 +3,6 @@
 import { createRequire } from 'node:module';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import type * as Kurasuta from 'kurasuta';
 import { AggregatorRegistry, register } from 'prom-client';
 import { createLogger } from '../../observability/logger.js';
 import { QUEUES, queuePrefix } from '../../queues/queue-names.js';
@@ -14,9 +13,9 @@ import { isShardwardenMessage, type ClusterMessage } from '../ipc.js';
 import { GatewayMetrics } from '../metrics.js';
 import { handleOnlySessionPackets } from './lean-packets.js';
 import { RedisSessionStore, type SessionInfo } from '../sessions/redis-session-store.js';
+import { BaseCluster } from '../sharding/load-kurasuta.js';
 
 const require = createRequire(import.meta.url);
-const { BaseCluster } = require('kurasuta') as typeof Kurasuta;
 // The @discordjs/ws that discord.js itself uses (it may differ from the top-level one).
 const djsWs = createRequire(require.resolve('discord.js'))('@discordjs/ws') as typeof import('@discordjs/ws');
 

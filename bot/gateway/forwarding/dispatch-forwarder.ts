@@ -26,7 +26,11 @@ interface Pending {
 }
 
 export class DispatchForwarder {
+  // A FIFO: entries before `head` are sent. Taking a batch off the front of a plain array
+  // (slice + splice) moved the whole backlog on every batch, which showed in profiles once
+  // a burst made the buffer deep; the sent prefix is now dropped only now and then.
   private buffer: Pending[] = [];
+  private head = 0;
   private flushing = false;
   private timer?: NodeJS.Timeout;
   private retryDelayMs = 100;
@@ -47,11 +51,11 @@ export class DispatchForwarder {
       this.metrics.dropped.inc({ type, reason: this.closed ? 'shutting_down' : 'not_configured' });
       return;
     }
-    if (this.buffer.length >= this.options.bufferLimit) {
+    if (this.buffered() >= this.options.bufferLimit) {
       this.metrics.dropped.inc({ type, reason: 'buffer_full' });
       this.metrics.overflow.inc();
       this.log.warn(
-        { type, shard: shardId, seq, buffered: this.buffer.length },
+        { type, shard: shardId, seq, buffered: this.buffered() },
         'buffer full: dispatch dropped',
       );
       return;
@@ -70,8 +74,8 @@ export class DispatchForwarder {
       data,
       jobId: dedupKey(type, d),
     });
-    this.metrics.bufferDepth.set(this.buffer.length);
-    if (this.buffer.length >= this.options.batchSize) this.flushSoon(0);
+    this.metrics.bufferDepth.set(this.buffered());
+    if (this.buffered() >= this.options.batchSize) this.flushSoon(0);
     else this.flushSoon(this.options.batchDelayMs);
   }
 
@@ -93,8 +97,8 @@ export class DispatchForwarder {
     if (this.flushing) return;
     this.flushing = true;
     try {
-      while (this.buffer.length > 0) {
-        const batch = this.buffer.slice(0, this.options.batchSize);
+      while (this.buffered() > 0) {
+        const batch = this.buffer.slice(this.head, this.head + this.options.batchSize);
         const started = performance.now();
         try {
           await this.addBatch(batch);
@@ -102,7 +106,7 @@ export class DispatchForwarder {
           // Keep the batch at the head and try again: order is preserved, nothing is lost.
           this.metrics.enqueueErrors.inc();
           this.log.warn(
-            { err: (err as Error).message, buffered: this.buffer.length, retryInMs: this.retryDelayMs },
+            { err: (err as Error).message, buffered: this.buffered(), retryInMs: this.retryDelayMs },
             'enqueue failed; keeping dispatches buffered',
           );
           await new Promise((r) => setTimeout(r, this.retryDelayMs));
@@ -110,15 +114,29 @@ export class DispatchForwarder {
           continue;
         }
         this.retryDelayMs = 100;
-        this.buffer.splice(0, batch.length);
+        this.dropSent(batch.length);
         this.metrics.batchSize.observe(batch.length);
         this.metrics.enqueueLatency.observe((performance.now() - started) / 1000);
-        for (const p of batch) this.metrics.forwarded.inc({ type: p.name });
-        this.metrics.bufferDepth.set(this.buffer.length);
+        // One counter update per type and batch, not per job (label lookups are not free).
+        const perType = new Map<string, number>();
+        for (const p of batch) perType.set(p.name, (perType.get(p.name) ?? 0) + 1);
+        for (const [type, n] of perType) this.metrics.forwarded.inc({ type }, n);
+        this.metrics.bufferDepth.set(this.buffered());
       }
     } finally {
       this.flushing = false;
-      if (this.buffer.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+      if (this.buffered() === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  private dropSent(n: number): void {
+    this.head += n;
+    if (this.head === this.buffer.length) {
+      this.buffer = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.buffer.length) {
+      this.buffer = this.buffer.slice(this.head);
+      this.head = 0;
     }
   }
 
@@ -151,12 +169,15 @@ export class DispatchForwarder {
    */
   safeSequence(shardId: number, receivedSeq: number): number {
     let oldest = Infinity;
-    for (const p of this.buffer) if (p.data.shardId === shardId && p.data.seq < oldest) oldest = p.data.seq;
+    for (let i = this.head; i < this.buffer.length; i++) {
+      const p = this.buffer[i]!;
+      if (p.data.shardId === shardId && p.data.seq < oldest) oldest = p.data.seq;
+    }
     return oldest === Infinity ? receivedSeq : Math.min(receivedSeq, oldest - 1);
   }
 
   buffered(): number {
-    return this.buffer.length;
+    return this.buffer.length - this.head;
   }
 
   /** Stops accepting new dispatches (they are counted as dropped with reason shutting_down). */
@@ -167,7 +188,7 @@ export class DispatchForwarder {
   /** Stops accepting, then waits until everything buffered is enqueued (or the deadline passes). */
   async drain(deadlineMs: number): Promise<boolean> {
     this.closed = true;
-    if (this.buffer.length === 0 && !this.flushing) return true;
+    if (this.buffered() === 0 && !this.flushing) return true;
     this.flushSoon(0);
     const done = new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true)));
     const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), deadlineMs).unref());

@@ -4,12 +4,8 @@
 // identify pacing is done across pods through Redis, not by Kurasuta's 5 s sleeps between
 // clusters. Worker processes take Kurasuta's own path (startCluster) unchanged.
 import cluster from 'node:cluster';
-import { createRequire } from 'node:module';
 import type * as Kurasuta from 'kurasuta';
-
-const require = createRequire(import.meta.url);
-const { ShardingManager, Cluster } = require('kurasuta') as typeof Kurasuta;
-const { startCluster } = require('kurasuta/dist/Util/Util.js') as typeof import('kurasuta/dist/Util/Util.js');
+import { Cluster, ShardingManager, startCluster } from './load-kurasuta.js';
 
 export interface RangeShardingOptions extends Kurasuta.SharderOptions {
   /** The shards of each cluster process of this pod. */
@@ -19,14 +15,18 @@ export interface RangeShardingOptions extends Kurasuta.SharderOptions {
 
 export class RangeShardingManager extends ShardingManager {
   private readonly clusterShards: number[][];
+  private readonly nodeArgs?: string[];
 
   constructor(path: string, options: RangeShardingOptions) {
     super(path, { ...options, clusterCount: options.clusterShards.length });
     this.clusterShards = options.clusterShards;
+    this.nodeArgs = options.nodeArgs;
   }
 
   override async spawn(): Promise<void> {
     if (!cluster.isPrimary) return startCluster(this);
+    // Kurasuta's own node arguments for the cluster processes (V8 heap settings).
+    if (this.nodeArgs) cluster.setupPrimary({ execArgv: this.nodeArgs });
     const clusters = this.clusterShards.map((shards, id) => new Cluster({ id, shards, manager: this }));
     for (const c of clusters) this.clusters.set(c.id, c);
     await Promise.all(
