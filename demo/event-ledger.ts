@@ -13,6 +13,8 @@ export function ledgerKeys(botName: string) {
     processed: botKey(botName, 'demo', 'processed'),
     /** Incremented for every event id seen a second time. */
     duplicates: botKey(botName, 'demo', 'duplicates'),
+    /** Event id → when the gateway received it (the first time), to find gaps in forwarding. */
+    receivedAt: botKey(botName, 'demo', 'received-at'),
   };
 }
 
@@ -36,6 +38,7 @@ export default defineBotModule({
         const keys = ledgerKeys(services.botName);
         // SADD answers 0 for an id already there: that event was processed before.
         if ((await services.redis.sadd(keys.processed, id)) === 0) await services.redis.incr(keys.duplicates);
+        else await services.redis.zadd(keys.receivedAt, 'NX', event.receivedAt, id);
       },
     },
   ],

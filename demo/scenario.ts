@@ -352,6 +352,18 @@ export async function runScenario(
         `  ${lostAt.length} event(s) never processed, sent between +${((Math.min(...lostAt) - performance.timeOrigin) / 1000).toFixed(1)} s and +${((Math.max(...lostAt) - performance.timeOrigin) / 1000).toFixed(1)} s (the clock on the left)`,
       );
     const duplicated = Number((await redis.get(keys.duplicates)) ?? 0);
+    // The longest stretch in which no event was forwarded, by gateway receive time: a reshard
+    // that dropped sessions or a cut-over before the new generation served would show here.
+    const received = (await redis.zrangebyscore(keys.receivedAt, '-inf', '+inf', 'WITHSCORES'))
+      .filter((_, i) => i % 2 === 1)
+      .map(Number);
+    let gap = { ms: 0, at: 0 };
+    for (let i = 1; i < received.length; i++)
+      if (received[i]! - received[i - 1]! > gap.ms)
+        gap = { ms: received[i]! - received[i - 1]!, at: received[i - 1]! };
+    say(
+      `  longest gap in forwarding: ${gap.ms} ms (at +${((gap.at - performance.timeOrigin) / 1000).toFixed(1)} s; the stream sends one event every ${Math.round(1000 / options.eventRate)} ms)`,
+    );
     say('kubectl get dbot -n ' + DEMO_NAMESPACE);
     for (const line of cp.kubectl(['get', 'dbot', '-n', DEMO_NAMESPACE]).trimEnd().split('\n'))
       say(`  ${line}`);
