@@ -17,6 +17,10 @@ export const ENV = {
   /** How long a worker waits for in-flight jobs after SIGTERM (fits the pod's grace period). */
   workerShutdownTimeoutMs: 'SHARDWARDEN_SHUTDOWN_TIMEOUT_MS',
   httpPort: 'SHARDWARDEN_HTTP_PORT',
+  /** Worker: port of the public routes (wallet verification). */
+  publicHttpPort: 'SHARDWARDEN_PUBLIC_HTTP_PORT',
+  /** Worker: the URL members reach the public routes at (links sent in Discord). */
+  publicUrl: 'SHARDWARDEN_PUBLIC_URL',
   discordToken: 'DISCORD_TOKEN',
   discordApiUrl: 'DISCORD_API_URL',
   redisUrl: 'REDIS_URL',
@@ -26,3 +30,6 @@ export const ENV = {
 
 /** Port of /healthz, /readyz and /metrics in every pod. */
 export const POD_HTTP_PORT = 8080;
+
+/** Port of the worker's public routes (wallet verification), apart from /metrics. */
+export const POD_PUBLIC_HTTP_PORT = 8081;

@@ -2,24 +2,19 @@
 // optional tuning variables. A missing or bad value stops the process with one line naming it.
 import type { LevelWithSilent } from 'pino';
 import { ConfigError, EnvReader } from '../configuration/env-reader.js';
-import { ENV, POD_HTTP_PORT } from '../runtime-contract.js';
+import { ENV, POD_HTTP_PORT, POD_PUBLIC_HTTP_PORT } from '../runtime-contract.js';
 import { DEFAULT_HANDLER_MODULES } from './handlers/module-loader.js';
 
 export const WORKER_ENV = {
   interactionConcurrency: 'SHARDWARDEN_INTERACTION_CONCURRENCY',
   taskConcurrency: 'SHARDWARDEN_TASK_CONCURRENCY',
   handlerModules: 'SHARDWARDEN_HANDLER_MODULES',
-  publicHttpPort: 'SHARDWARDEN_PUBLIC_HTTP_PORT',
-  publicUrl: 'SHARDWARDEN_PUBLIC_URL',
   restGlobalPerSecond: 'SHARDWARDEN_REST_GLOBAL_PER_SECOND',
   migrations: 'SHARDWARDEN_MIGRATIONS',
   applicationId: 'SHARDWARDEN_APPLICATION_ID',
   multicallAddress: 'CHAIN_MULTICALL_ADDRESS',
   commandsGuildId: 'SHARDWARDEN_COMMANDS_GUILD_ID',
 } as const;
-
-/** Port of the public routes (wallet verification); /metrics stays on the private port. */
-export const PUBLIC_HTTP_PORT = 8081;
 
 export interface WorkerConfig {
   botName: string;
@@ -48,7 +43,7 @@ export interface WorkerConfig {
 export function parseWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
   const read = new EnvReader(env);
   const eventConcurrency = read.int(ENV.workerConcurrency, 1, 50, 10_000);
-  const publicHttpPort = read.int(WORKER_ENV.publicHttpPort, 0, PUBLIC_HTTP_PORT, 65_535);
+  const publicHttpPort = read.int(ENV.publicHttpPort, 0, POD_PUBLIC_HTTP_PORT, 65_535);
   const migrations = read.optional(WORKER_ENV.migrations) ?? 'apply';
   if (migrations !== 'apply' && migrations !== 'skip')
     throw new ConfigError(`${WORKER_ENV.migrations}="${migrations}" must be apply or skip`);
@@ -88,7 +83,7 @@ export function parseWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     handlerModules: read.list(WORKER_ENV.handlerModules, DEFAULT_HANDLER_MODULES),
     httpPort: read.int(ENV.httpPort, 0, POD_HTTP_PORT, 65_535),
     publicHttpPort,
-    publicUrl: read.httpUrl(WORKER_ENV.publicUrl, `http://localhost:${publicHttpPort}`),
+    publicUrl: read.httpUrl(ENV.publicUrl, `http://localhost:${publicHttpPort}`),
     restGlobalPerSecond: read.int(WORKER_ENV.restGlobalPerSecond, 1, 50),
     shutdownTimeoutMs: read.int(ENV.workerShutdownTimeoutMs, 0, 50_000),
     migrations,

@@ -5,7 +5,7 @@ import type { DiscordBot } from '../api/v1alpha1/types.js';
 import { renderGatewayService, renderGatewayStatefulSet } from './gateway.js';
 import { SPEC_HASH_ANNOTATION } from './labels.js';
 import { renderPlanConfigMap, type GenerationPlan } from './plan-config.js';
-import { renderWorkerDeployment, renderWorkerMetricsService } from './worker.js';
+import { renderWorkerDeployment, renderWorkerMetricsService, renderWorkerPublicService } from './worker.js';
 
 export interface DesiredInput {
   bot: DiscordBot;
@@ -45,6 +45,7 @@ export function renderDesiredObjects(input: DesiredInput): RenderedObject[] {
     renderPlanConfigMap(bot, active, next),
     renderGatewayService(bot),
     renderWorkerMetricsService(bot),
+    renderWorkerPublicService(bot),
     ...gateways.map((g) => renderGatewayStatefulSet({ ...input, ...g })),
     renderWorkerDeployment({ ...input, replicas: input.workerReplicas }),
   ].map((o) => withSpecHash(o as RenderedObject));

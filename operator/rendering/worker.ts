@@ -1,5 +1,5 @@
 // The worker Deployment (the Brain) and its metrics Service.
-import { ENV, POD_HTTP_PORT } from '../../bot/runtime-contract.js';
+import { ENV, POD_HTTP_PORT, POD_PUBLIC_HTTP_PORT } from '../../bot/runtime-contract.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import { SECRETS_CHECKSUM_ANNOTATION, commonLabels, objectMeta, selectorLabels } from './labels.js';
 import {
@@ -21,6 +21,8 @@ export interface WorkerRenderInput {
   replicas?: number;
 }
 
+const publicPort = { name: 'public', containerPort: POD_PUBLIC_HTTP_PORT, protocol: 'TCP' };
+
 export const workerName = (bot: DiscordBot) => `${bot.metadata.name}-worker`;
 
 /** The worker's SIGTERM budget for in-flight jobs (bot/worker/config.ts reads it). */
@@ -41,6 +43,7 @@ export function renderWorkerDeployment({ bot, discordApiUrl, secretsChecksum, re
     { name: ENV.workerConcurrency, value: String(w.concurrency) },
     { name: ENV.chainRpcUrls, value: (bot.spec.chain?.rpcUrls ?? []).join(',') },
     ...(bot.spec.database ? [secretEnv(ENV.databaseUrl, bot.spec.database.urlSecretRef)] : []),
+    ...(w.publicUrl ? [{ name: ENV.publicUrl, value: w.publicUrl }] : []),
     {
       name: WORKER_SHUTDOWN_TIMEOUT_ENV,
       value: String(workerShutdownTimeoutMs(w.terminationGracePeriodSeconds)),
@@ -72,7 +75,7 @@ export function renderWorkerDeployment({ bot, discordApiUrl, secretsChecksum, re
               imagePullPolicy: bot.spec.imagePullPolicy,
               args: ['worker'],
               env,
-              ports: [httpPort],
+              ports: [httpPort, publicPort],
               ...probes,
               ...(w.resources ? { resources: w.resources } : {}),
               securityContext: containerSecurityContext,
@@ -94,6 +97,19 @@ export function renderWorkerMetricsService(bot: DiscordBot) {
     spec: {
       selector: selectorLabels(bot, 'worker'),
       ports: [{ name: 'http', port: POD_HTTP_PORT, targetPort: 'http', protocol: 'TCP' }],
+    },
+  };
+}
+
+/** The workers' public routes (wallet verification), for the user's Ingress or Gateway. */
+export function renderWorkerPublicService(bot: DiscordBot) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: objectMeta(bot, `${workerName(bot)}-public`, 'worker'),
+    spec: {
+      selector: selectorLabels(bot, 'worker'),
+      ports: [{ name: 'public', port: 80, targetPort: 'public', protocol: 'TCP' }],
     },
   };
 }

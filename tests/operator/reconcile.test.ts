@@ -121,6 +121,13 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     const svc = await core.readNamespacedService({ name: 'sietch-gateway', namespace: NS });
     expect(svc.spec?.clusterIP).toBe('None');
     await core.readNamespacedService({ name: 'sietch-worker-metrics', namespace: NS });
+    // The public routes (wallet verification) have their own port and Service, for an Ingress.
+    const publicSvc = await core.readNamespacedService({ name: 'sietch-worker-public', namespace: NS });
+    expect(publicSvc.spec?.ports).toEqual([expect.objectContaining({ port: 80, targetPort: 'public' })]);
+    expect(dep.spec?.template.spec?.containers[0]?.ports?.map((p) => [p.name, p.containerPort])).toEqual([
+      ['http', 8080],
+      ['public', 8081],
+    ]);
     const cm = await core.readNamespacedConfigMap({ name: 'sietch-plan', namespace: NS });
     expect(JSON.parse(cm.data!['plan.json']!).pods).toEqual([
       { pod: 0, first: 0, last: 1 },
