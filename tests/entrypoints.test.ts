@@ -17,7 +17,7 @@ describe('entrypoints', () => {
 
   test('shardwarden --help lists the commands; an unknown command exits 2 naming it', () => {
     expect(execFileSync(process.execPath, [ENTRYPOINT, '--help'], { encoding: 'utf8' })).toContain(
-      'usage: shardwarden <operator|gateway>',
+      'usage: shardwarden <operator|gateway|worker|migrate|register-commands>',
     );
     const bad = spawnSync(process.execPath, [ENTRYPOINT, 'frobnicate'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
