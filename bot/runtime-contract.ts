@@ -25,6 +25,8 @@ export const ENV = {
   discordApiUrl: 'DISCORD_API_URL',
   redisUrl: 'REDIS_URL',
   databaseUrl: 'DATABASE_URL',
+  /** Worker: `apply` runs migrations at start; the operator renders `skip` (an init container migrates). */
+  migrations: 'SHARDWARDEN_MIGRATIONS',
   chainRpcUrls: 'CHAIN_RPC_URLS',
 } as const;
 

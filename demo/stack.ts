@@ -99,7 +99,8 @@ export async function startDemoStack(options: DemoOptions, say: Say, runId: stri
     say(
       'starting etcd, kube-apiserver, controller-manager, scheduler, kwok (2 fake nodes), Redis, Postgres, anvil',
     );
-    const [cp, redis, postgres, anvil] = await Promise.all([
+    // allSettled: when one fails, the others still finish starting and are stopped with it.
+    const started = await Promise.allSettled([
       startControlPlane({ kwokNodes: 2, podReadiness: 'external' }).then(
         (x) => (undo.push(() => x.stop()), x),
       ),
@@ -107,6 +108,14 @@ export async function startDemoStack(options: DemoOptions, say: Say, runId: stri
       startPostgres().then((x) => (undo.push(() => x.close()), x)),
       startAnvil().then((x) => (undo.push(() => x.stop()), x)),
     ]);
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [cp, redis, postgres, anvil] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+      Awaited<ReturnType<typeof startControlPlane>>,
+      Awaited<ReturnType<typeof startRedis>>,
+      Awaited<ReturnType<typeof startPostgres>>,
+      Awaited<ReturnType<typeof startAnvil>>,
+    ];
     const tokens = await deployTestTokens(anvil);
     await rpc(anvil.url, 'anvil_setCode', [
       MULTICALL3,

@@ -189,6 +189,9 @@ interface PodState {
   restartTimer?: NodeJS.Timeout;
   probeTimer?: NodeJS.Timeout;
   stopped?: Promise<void>;
+  /** Init containers that ran to success (they run once per pod, like a kubelet's). */
+  initDone: Set<string>;
+  initProc?: ManagedProcess;
 }
 
 const groups = new Set<number>();
@@ -316,6 +319,45 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
       state.restartTimer = setTimeout(() => void launch(state), state.backoffMs);
       return;
     }
+    // The pod may have gone (or the runner stopped) while the env was being resolved.
+    if (state.stopping || closed) return;
+    // Init containers first, each to success, in order; a failure is retried with back-off.
+    for (const init of state.pod.spec!.initContainers ?? []) {
+      if (state.initDone.has(init.name)) continue;
+      let code: number | null;
+      try {
+        const initEnv = {
+          ...options.env,
+          ...(await resolveContainerEnv(state.pod, init, lookups)),
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+        };
+        if (state.stopping || closed) return;
+        const proc = startProcess(
+          `${state.info.name}-${init.name}`,
+          process.execPath,
+          [entrypoint, ...(init.args ?? [])],
+          state.info.logFile.replace(/\.log$/, `-${init.name}.log`),
+          { env: initEnv, detached: true },
+        );
+        state.initProc = proc;
+        code = await new Promise<number | null>((resolve) => proc.child.once('exit', (c) => resolve(c)));
+        state.initProc = undefined;
+      } catch (err) {
+        log.warn(
+          { pod: state.info.name, init: init.name, err: (err as Error).message },
+          'init container failed to start',
+        );
+        code = -1;
+      }
+      if (state.stopping || closed) return;
+      if (code !== 0) {
+        log.warn({ pod: state.info.name, init: init.name, code }, 'init container failed; retrying');
+        state.restartTimer = setTimeout(() => void launch(state), state.backoffMs);
+        state.backoffMs = Math.min(state.backoffMs * 2, options.maxRestartBackoffMs ?? 30_000);
+        return;
+      }
+      state.initDone.add(init.name);
+    }
     const full = {
       ...options.env,
       ...env,
@@ -364,6 +406,7 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
       pod,
       stopping: false,
       backoffMs: initialBackoff,
+      initDone: new Set(),
       info: {
         name,
         uid: pod.metadata!.uid!,
@@ -385,9 +428,11 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
     state.stopping = true;
     clearTimeout(state.restartTimer);
     clearTimeout(state.probeTimer);
+    const initStopped = state.initProc?.stop(1_000);
     const proc = state.proc;
     const graceMs = (state.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
     state.stopped = (async () => {
+      await initStopped;
       if (proc && !proc.exited()) {
         const pgid = proc.child.pid!;
         const exited = new Promise<void>((r) => proc.child.once('exit', () => r()));

@@ -10,7 +10,7 @@ export const WORKER_ENV = {
   taskConcurrency: 'SHARDWARDEN_TASK_CONCURRENCY',
   handlerModules: 'SHARDWARDEN_HANDLER_MODULES',
   restGlobalPerSecond: 'SHARDWARDEN_REST_GLOBAL_PER_SECOND',
-  migrations: 'SHARDWARDEN_MIGRATIONS',
+  databasePoolMax: 'SHARDWARDEN_DATABASE_POOL_MAX',
   applicationId: 'SHARDWARDEN_APPLICATION_ID',
   multicallAddress: 'CHAIN_MULTICALL_ADDRESS',
   commandsGuildId: 'SHARDWARDEN_COMMANDS_GUILD_ID',
@@ -37,6 +37,8 @@ export interface WorkerConfig {
   /** How long SIGTERM waits for in-flight jobs before closing anyway. */
   shutdownTimeoutMs: number;
   migrations: 'apply' | 'skip';
+  /** Postgres connections per worker process (jobs that use the database at once). */
+  databasePoolMax: number;
   logLevel: LevelWithSilent;
 }
 
@@ -44,9 +46,9 @@ export function parseWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
   const read = new EnvReader(env);
   const eventConcurrency = read.int(ENV.workerConcurrency, 1, 50, 10_000);
   const publicHttpPort = read.int(ENV.publicHttpPort, 0, POD_PUBLIC_HTTP_PORT, 65_535);
-  const migrations = read.optional(WORKER_ENV.migrations) ?? 'apply';
+  const migrations = read.optional(ENV.migrations) ?? 'apply';
   if (migrations !== 'apply' && migrations !== 'skip')
-    throw new ConfigError(`${WORKER_ENV.migrations}="${migrations}" must be apply or skip`);
+    throw new ConfigError(`${ENV.migrations}="${migrations}" must be apply or skip`);
   const multicall = read.optional(WORKER_ENV.multicallAddress);
   if (multicall !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(multicall))
     throw new ConfigError(
@@ -87,6 +89,7 @@ export function parseWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     restGlobalPerSecond: read.int(WORKER_ENV.restGlobalPerSecond, 1, 50),
     shutdownTimeoutMs: read.int(ENV.workerShutdownTimeoutMs, 0, 50_000),
     migrations,
+    databasePoolMax: read.int(WORKER_ENV.databasePoolMax, 1, 10, 500),
     logLevel: read.logLevel(),
   };
 }

@@ -46,7 +46,13 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     console.error(`worker: ${(err as Error).message}`);
     process.exit(2);
   }
-  const registry = new HandlerRegistry(modules);
+  let registry: HandlerRegistry;
+  try {
+    registry = new HandlerRegistry(modules);
+  } catch (err) {
+    console.error(`worker: ${(err as Error).message}`);
+    process.exit(2);
+  }
 
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'));
@@ -66,7 +72,12 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
       const { applied } = await migrate(config.databaseUrl, log);
       if (applied.length) log.info({ applied }, 'database migrations applied');
     }
-    db = createDatabase({ url: config.databaseUrl, logger: log, registry: metricsRegistry });
+    db = createDatabase({
+      url: config.databaseUrl,
+      logger: log,
+      registry: metricsRegistry,
+      poolMax: config.databasePoolMax,
+    });
   }
   let chain: ChainReader | undefined;
   if (config.chainRpcUrls.length)

@@ -42,7 +42,9 @@ export function renderWorkerDeployment({ bot, discordApiUrl, secretsChecksum, re
     ...baseEnv(bot, discordApiUrl),
     { name: ENV.workerConcurrency, value: String(w.concurrency) },
     { name: ENV.chainRpcUrls, value: (bot.spec.chain?.rpcUrls ?? []).join(',') },
-    ...(bot.spec.database ? [secretEnv(ENV.databaseUrl, bot.spec.database.urlSecretRef)] : []),
+    ...(bot.spec.database
+      ? [secretEnv(ENV.databaseUrl, bot.spec.database.urlSecretRef), { name: ENV.migrations, value: 'skip' }]
+      : []),
     ...(w.publicUrl ? [{ name: ENV.publicUrl, value: w.publicUrl }] : []),
     {
       name: WORKER_SHUTDOWN_TIMEOUT_ENV,
@@ -68,6 +70,30 @@ export function renderWorkerDeployment({ bot, discordApiUrl, secretsChecksum, re
           automountServiceAccountToken: false,
           // Long enough for the longest job to finish after SIGTERM (scale-down, rollout).
           terminationGracePeriodSeconds: w.terminationGracePeriodSeconds,
+          // Migrations before the worker starts, on a direct connection when one is given (the
+          // runner's advisory lock and lock_timeout need a session, which a transaction-mode
+          // pooler does not keep). Idempotent: concurrent pods wait for the lock, then find nothing.
+          ...(bot.spec.database
+            ? {
+                initContainers: [
+                  {
+                    name: 'migrate',
+                    image: bot.spec.image,
+                    imagePullPolicy: bot.spec.imagePullPolicy,
+                    args: ['migrate'],
+                    env: [
+                      secretEnv(
+                        ENV.databaseUrl,
+                        bot.spec.database.migrationUrlSecretRef ?? bot.spec.database.urlSecretRef,
+                      ),
+                    ],
+                    resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '256Mi' } },
+                    securityContext: containerSecurityContext,
+                    volumeMounts: [tmpMount],
+                  },
+                ],
+              }
+            : {}),
           containers: [
             {
               name: 'worker',

@@ -166,6 +166,36 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     );
   });
 
+  test('with a database, workers get a migrate init container on the migration URL and skip migrating themselves', async () => {
+    applyYaml(h.cp, [
+      secret(NS, 'sietch-db', { url: 'postgres://app:pw-app@pgbouncer.bots:6432/sietch' }),
+      secret(NS, 'sietch-db-owner', { url: 'postgres://owner:pw-owner@postgres.bots:5432/sietch' }),
+    ]);
+    patchBot(h.cp, NS, 'sietch', {
+      database: { urlSecretRef: { name: 'sietch-db' }, migrationUrlSecretRef: { name: 'sietch-db-owner' } },
+      worker: { publicUrl: 'https://verify.example.org' },
+    });
+    const read = () => apps.readNamespacedDeployment({ name: 'sietch-worker', namespace: NS });
+    await waitUntil(
+      'the migrate init container',
+      async () => (await read()).spec?.template.spec?.initContainers?.length === 1,
+    );
+    const pod = (await read()).spec!.template.spec!;
+    expect(pod.initContainers![0]).toMatchObject({
+      name: 'migrate',
+      args: ['migrate'],
+      env: [{ name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'sietch-db-owner', key: 'url' } } }],
+      securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
+    });
+    const env = Object.fromEntries(pod.containers[0]!.env!.map((e) => [e.name, e.value ?? e.valueFrom]));
+    expect(env).toMatchObject({
+      DATABASE_URL: { secretKeyRef: { name: 'sietch-db', key: 'url' } },
+      SHARDWARDEN_MIGRATIONS: 'skip',
+      SHARDWARDEN_PUBLIC_URL: 'https://verify.example.org',
+    });
+    expect(JSON.stringify(await read())).not.toMatch(/pw-app|pw-owner/);
+  });
+
   test('rotating the token Secret changes the pod template checksum; nothing else moves', async () => {
     const checksum = async () =>
       (await apps.readNamespacedStatefulSet({ name: 'sietch-gateway', namespace: NS })).spec?.template

@@ -2,7 +2,7 @@
 // processes with the env their spec gives, crash restarts are counted, readiness is mirrored
 // into the pod, scale-down and stop() leave nothing running. The entrypoint is a tiny script
 // (the real bot is run by the demo test) that serves its env and can be told to crash.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   makeTempDir,
@@ -16,6 +16,10 @@ import {
 const NS = 'runner';
 const SCRIPT = `
 import { createServer } from 'node:http';
+if (process.argv[2] === 'init') {
+  (await import('node:fs')).appendFileSync(process.env.INIT_FILE, process.env.POD_NAME + '\\n');
+  process.exit(0);
+}
 if (process.env.CRASH_FILE && (await import('node:fs')).existsSync(process.env.CRASH_FILE)) {
   (await import('node:fs')).rmSync(process.env.CRASH_FILE);
   process.exit(3);
@@ -29,7 +33,7 @@ createServer((req, res) => {
 process.on('SIGTERM', () => setTimeout(() => process.exit(0), 100));
 `;
 
-function statefulSet(replicas: number, crashFile: string) {
+function statefulSet(replicas: number, crashFile: string, initFile: string) {
   return JSON.stringify({
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
@@ -43,6 +47,17 @@ function statefulSet(replicas: number, crashFile: string) {
         metadata: { labels: { app: 'echo', 'app.kubernetes.io/component': 'gateway' } },
         spec: {
           terminationGracePeriodSeconds: 5,
+          initContainers: [
+            {
+              name: 'setup',
+              image: 'example/echo:1',
+              args: ['init'],
+              env: [
+                { name: 'INIT_FILE', value: initFile },
+                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+              ],
+            },
+          ],
           containers: [
             {
               name: 'main',
@@ -91,6 +106,7 @@ describe('pod runner', () => {
   const tmp = makeTempDir('pod-runner-test');
   const entrypoint = join(tmp.path, 'echo.mjs');
   const crashFile = join(tmp.path, 'crash-next');
+  const initFile = join(tmp.path, 'init-runs');
   const podReady = (name: string) =>
     cp.kubectl([
       'get',
@@ -104,7 +120,8 @@ describe('pod runner', () => {
 
   beforeAll(async () => {
     writeFileSync(entrypoint, SCRIPT);
-    cp = await startControlPlane({ kwokNodes: 1 });
+    // kwok leaves pods unready: Ready comes from the runner's probe of the real process.
+    cp = await startControlPlane({ kwokNodes: 1, podReadiness: 'external' });
     cp.kubectl(['create', 'namespace', NS]);
     cp.kubectl(['create', 'secret', 'generic', 'echo-secret', '-n', NS, '--from-literal=token=s3cret']);
     cp.kubectl(['create', 'configmap', 'echo-config', '-n', NS, '--from-literal=mode=demo']);
@@ -126,7 +143,7 @@ describe('pod runner', () => {
       readinessPeriodMs: 200,
       restartBackoffMs: 200,
     });
-    cp.kubectl(['apply', '-f', '-'], statefulSet(2, crashFile));
+    cp.kubectl(['apply', '-f', '-'], statefulSet(2, crashFile, initFile));
     let pods = await runner.waitFor(
       'two ready echo processes',
       (p) => p.length === 2 && p.every((x) => x.ready),
@@ -188,6 +205,9 @@ describe('pod runner', () => {
           'jsonpath={.status.containerStatuses[0].restartCount}',
         ]) === '2',
     );
+
+    // Init containers ran once per pod, before its process, and not again on a crash restart.
+    expect(readFileSync(initFile, 'utf8').trim().split('\n').sort()).toEqual(['echo-0', 'echo-1']);
 
     // Scale-down: the pod goes away, and so does its process.
     const pid1 = pods.find((p) => p.name === 'echo-1')!.pid!;

@@ -68,10 +68,16 @@ function routes(app: FastifyInstance, services: WorkerServices): void {
         signature: body.signature,
       });
       // The member's roles follow their new wallet without waiting for the periodic sync.
-      await services.tasks.enqueue(ROLE_SYNC_TASK, {
-        communityId: req.params.communityId,
-        userIds: [linked.userId],
-      });
+      // The link is committed: a failed enqueue must not turn it into an error (the periodic sync
+      // catches up).
+      await services.tasks
+        .enqueue(ROLE_SYNC_TASK, { communityId: req.params.communityId, userIds: [linked.userId] })
+        .catch((err: unknown) =>
+          services.logger.warn(
+            { err: (err as Error).message },
+            'could not queue the role sync after a wallet link',
+          ),
+        );
       services.logger.info({ community: req.params.communityId, user: linked.userId }, 'wallet linked');
       return {
         linked: linked.address,

@@ -108,7 +108,18 @@ export async function completeVerification(
       update: {},
     });
     if (existing) await tx.wallet.update({ where: { id: existing.id }, data: { verifiedAt: new Date() } });
-    else await tx.wallet.create({ data: { communityId: o.communityId, userId: row.userId, address } });
+    else
+      await tx.wallet
+        .create({ data: { communityId: o.communityId, userId: row.userId, address } })
+        .catch((err: unknown) => {
+          // Another member linked the same address at the same moment: the unique key decided.
+          if ((err as { code?: string }).code === 'P2002')
+            throw new VerificationError(
+              409,
+              `${address} is already linked to another member of this server.`,
+            );
+          throw err;
+        });
     return { userId: row.userId, address };
   });
 }

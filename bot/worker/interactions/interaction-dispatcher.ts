@@ -62,7 +62,8 @@ export class InteractionDispatcher {
       return { type: 'expired' };
     }
     const handler = this.registry.command(interaction.data.name);
-    const ctx = new InteractionContext(interaction, this.rest, handler?.ephemeral ?? true);
+    // Replies are public unless the command says otherwise; refusals and errors are always ephemeral.
+    const ctx = new InteractionContext(interaction, this.rest, handler?.ephemeral ?? false);
     const firstResponse = () => this.observeFirstResponse(ctx, job.receivedAt);
     if (!handler) {
       await ctx.reply({

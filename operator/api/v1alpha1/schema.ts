@@ -313,8 +313,17 @@ export const specSchema: Schema = obj(
       { required: ['urlSecretRef'] },
     ),
     database: obj(
-      'Postgres for the workers (optional).',
-      { urlSecretRef: secretKeyRef('the Postgres URL', 'url') },
+      'Postgres for the workers (optional). Migrations run in an init container of each worker pod, under an advisory lock.',
+      {
+        urlSecretRef: secretKeyRef(
+          'the Postgres URL the workers use (may go through PgBouncer in transaction mode)',
+          'url',
+        ),
+        migrationUrlSecretRef: secretKeyRef(
+          'a direct Postgres URL (not through a transaction-mode pooler) of a role that owns the schema, for migrations; default: urlSecretRef',
+          'url',
+        ),
+      },
       { required: ['urlSecretRef'] },
     ),
     chain: obj('EVM JSON-RPC endpoints for the workers, tried in order with failover.', {

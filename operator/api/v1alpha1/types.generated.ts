@@ -109,10 +109,17 @@ export interface DiscordBotSpec {
       key: string;
     };
   };
-  /** Postgres for the workers (optional). */
+  /** Postgres for the workers (optional). Migrations run in an init container of each worker pod, under an advisory lock. */
   database?: {
-    /** The Secret (in the bot's namespace) and key that hold the Postgres URL. */
+    /** The Secret (in the bot's namespace) and key that hold the Postgres URL the workers use (may go through PgBouncer in transaction mode). */
     urlSecretRef: {
+      /** Name of the Secret. */
+      name: string;
+      /** Key in the Secret's data. */
+      key: string;
+    };
+    /** The Secret (in the bot's namespace) and key that hold a direct Postgres URL (not through a transaction-mode pooler) of a role that owns the schema, for migrations; default: urlSecretRef. */
+    migrationUrlSecretRef?: {
       /** Name of the Secret. */
       name: string;
       /** Key in the Secret's data. */
