@@ -288,6 +288,32 @@ describe('token-gated roles, end to end', () => {
     expect(left.map((a) => a.roleId).sort()).toEqual([roles.erc721, roles.erc1155].sort());
   });
 
+  test('a rule made for another chain is left undecided: nobody loses its role', async () => {
+    const guild = sim.world.guild(guildId)!;
+    const otherChainRole = sim.world.addRole(guild, 'Other chain').id;
+    await db.withCommunity(guildId, async (tx) => {
+      await tx.gateRule.create({
+        data: {
+          communityId: guildId,
+          kind: 'NATIVE_BALANCE',
+          chainId: 999,
+          minAmount: '1',
+          roleId: otherChainRole,
+          createdBy: admin,
+        },
+      });
+      await tx.roleAssignment.create({
+        data: { communityId: guildId, userId: member, roleId: otherChainRole },
+      });
+    });
+    sim.changeMemberRole(guild, member, otherChainRole, 'add');
+    const thirdAdmin = String(BigInt(guildId) + 5n);
+    expect(await run(thirdAdmin, 'roles', [{ type: 1, name: 'sync' }], ADMIN)).toBe(
+      'Role sync done: 0 granted, 0 removed, 1 left unchanged (chain not readable).',
+    );
+    expect(memberRoles()).toContain(otherChainRole);
+  });
+
   test('an expired link is refused and links nothing', async () => {
     const reply = await run(String(BigInt(guildId) + 3n), 'verify');
     const url = /(http:\/\/\S+\/verify\/\d+\/([0-9a-f]{32}))/.exec(reply)!;
