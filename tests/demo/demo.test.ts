@@ -65,7 +65,7 @@ describe('make demo', () => {
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     if (code !== 0) throw new Error(`demo exited with ${code}:\n${out}`);
     for (const line of [
-      /identify bucket 0: shard 0 \+0\.0s, shard 2 \+\d/,
+      /identify bucket 0: shard 0 \+0\.\ds, shard 2 \+\d/,
       /all 4 shards READY/,
       /answered 5\/5; round trip p50 \d+ ms/,
       /workers 1 → [2-4] \(backlog \d+/,
