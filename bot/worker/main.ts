@@ -123,7 +123,9 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     registry,
     services,
     rest,
-    new Cooldowns(redis, services.key),
+    new Cooldowns(redis, services.key, 1_000, () =>
+      log.warn('Redis did not answer a cooldown check within 1 s; the command runs without it'),
+    ),
     metrics,
     log,
   );

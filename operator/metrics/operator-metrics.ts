@@ -73,6 +73,18 @@ export class OperatorMetrics {
     labelNames: ['namespace', 'bot'],
     registers: [this.registry],
   });
+  readonly botGatewayGeneration = new Gauge({
+    name: 'shardwarden_bot_gateway_generation',
+    help: 'The gateway generation serving (increases with every reshard).',
+    labelNames: ['namespace', 'bot'],
+    registers: [this.registry],
+  });
+  readonly botResharding = new Gauge({
+    name: 'shardwarden_bot_resharding',
+    help: '1 while a reshard waits for session budget or runs a new generation beside the old one, else 0.',
+    labelNames: ['namespace', 'bot'],
+    registers: [this.registry],
+  });
   readonly botWorkerReplicas = new Gauge({
     name: 'shardwarden_bot_worker_replicas',
     help: 'Worker replicas.',
@@ -101,6 +113,8 @@ export class OperatorMetrics {
     this.botGatewayPodsReady,
     this.botSessionStartsRemaining,
     this.botWorkerReplicas,
+    this.botGatewayGeneration,
+    this.botResharding,
   ];
 
   constructor() {

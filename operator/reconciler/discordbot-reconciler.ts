@@ -378,6 +378,12 @@ export class DiscordBotReconciler {
     deps.metrics.botGatewayPodsReady.set(labels, readyPods);
     deps.metrics.botSessionStartsRemaining.set(labels, info.sessionStartLimit.remaining);
     deps.metrics.botWorkerReplicas.set(labels, deployment?.status?.replicas ?? 0);
+    deps.metrics.botGatewayGeneration.set(labels, status.gateway?.generation ?? 1);
+    const phase = decision.state?.phase;
+    deps.metrics.botResharding.set(
+      labels,
+      phase === 'StartingNewGeneration' || phase === 'WaitingForSessionBudget' ? 1 : 0,
+    );
     return finish({
       requeueAfterMs: Math.min(
         discord.nextCheckMs,

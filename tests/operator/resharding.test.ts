@@ -66,6 +66,9 @@ function watchBot(kc: KubeConfig, namespace: string, name: string) {
 describe('resharding (real control plane, kwok, Discord simulator)', () => {
   let h: Harness;
   let controller: DiscordBotController;
+  let metrics: OperatorMetrics;
+  const gauge = async (name: string) =>
+    (await metrics.registry.getSingleMetric(name)!.get()).values.find((v) => v.labels.bot === BOT)?.value;
   let apps: AppsV1Api;
   let core: CoreV1Api;
   let pods: CoverageMonitor;
@@ -104,10 +107,11 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
     apps = h.kc.makeApiClient(AppsV1Api);
     core = h.kc.makeApiClient(CoreV1Api);
     const config = parseConfig(['--discord-api-url=' + h.sim.apiUrl, '--leader-elect=false'], {});
+    metrics = new OperatorMetrics();
     controller = new DiscordBotController(
       h.kc,
       config,
-      new OperatorMetrics(),
+      metrics,
       createLogger('operator-test', (process.env.OPERATOR_TEST_LOG as 'info') ?? 'silent'),
     );
     await controller.start();
@@ -168,6 +172,8 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
       message,
     });
     expect(await statefulSets()).toEqual([`${BOT}-gateway:3`]);
+    expect(await gauge('shardwarden_bot_resharding')).toBe(1);
+    expect(await gauge('shardwarden_bot_gateway_generation')).toBe(1);
   }, 60_000);
 
   test('BlueGreen: with budget, generation 2 runs beside 1, takes over when Ready, and 1 is removed', async () => {
@@ -188,6 +194,8 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
     });
     expect(bot.status?.reshard?.startedAt).toBeDefined();
     await waitForCondition(h.kc, NS, BOT, 'Progressing', 'False', 'Stable');
+    expect(await gauge('shardwarden_bot_gateway_generation')).toBe(2);
+    expect(await gauge('shardwarden_bot_resharding')).toBe(0);
 
     // Both generations were fully Ready at once, and at no change was a shard without a Ready pod.
     expect(pods.sawBoth(1, 2)).toBe(true);
