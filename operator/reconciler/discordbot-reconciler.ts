@@ -140,7 +140,7 @@ export class DiscordBotReconciler {
       return result;
     };
 
-    // 1. Secrets: the token, the Redis URL and (optional) the database URL.
+    // 1. Secrets: the token, the Redis URL and (optional) the database URL and RPC URLs.
     const secretOf = (ref: { name: string }) => deps.getSecret(namespace, ref.name);
     const token = readSecretKey(
       secretOf(bot.spec.tokenSecretRef),
@@ -162,7 +162,17 @@ export class DiscordBotReconciler {
           'database URL',
         )
       : undefined;
-    const missing = [token, redis, database].flatMap((s) => (s && 'missing' in s ? [s.missing] : []));
+    const rpcUrls = bot.spec.chain?.rpcUrlsSecretRef
+      ? readSecretKey(
+          secretOf(bot.spec.chain.rpcUrlsSecretRef),
+          namespace,
+          bot.spec.chain.rpcUrlsSecretRef,
+          'chain RPC URLs',
+        )
+      : undefined;
+    const missing = [token, redis, database, rpcUrls].flatMap((s) =>
+      s && 'missing' in s ? [s.missing] : [],
+    );
     if (missing.length > 0 || !('value' in token)) {
       degrade('SecretNotFound', `${missing.join('; ')}. Create it, or fix the reference in the DiscordBot`);
       return finish({});
@@ -209,6 +219,8 @@ export class DiscordBotReconciler {
       token.value,
       redis && 'value' in redis ? redis.value : '',
       database && 'value' in database ? database.value : '',
+      // Only when set, so bots without it keep their checksum (no rollout on upgrade).
+      ...(rpcUrls && 'value' in rpcUrls ? [rpcUrls.value] : []),
     ]);
     const gatewayInput = { bot, discordApiUrl: deps.discordApiUrl, secretsChecksum: checksum };
     const decision = planReshard({

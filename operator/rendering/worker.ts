@@ -41,7 +41,9 @@ export function renderWorkerDeployment({ bot, discordApiUrl, secretsChecksum, re
   const env = [
     ...baseEnv(bot, discordApiUrl),
     { name: ENV.workerConcurrency, value: String(w.concurrency) },
-    { name: ENV.chainRpcUrls, value: (bot.spec.chain?.rpcUrls ?? []).join(',') },
+    bot.spec.chain?.rpcUrlsSecretRef
+      ? secretEnv(ENV.chainRpcUrls, bot.spec.chain.rpcUrlsSecretRef)
+      : { name: ENV.chainRpcUrls, value: (bot.spec.chain?.rpcUrls ?? []).join(',') },
     ...(bot.spec.database
       ? [secretEnv(ENV.databaseUrl, bot.spec.database.urlSecretRef), { name: ENV.migrations, value: 'skip' }]
       : []),

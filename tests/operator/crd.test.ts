@@ -126,6 +126,16 @@ const invalid: [string, Bot, string[]][] = [
     ['spec.chain.rpcUrls[0]', 'should match'],
   ],
   [
+    'RPC URLs both in the spec and in a Secret',
+    withSpec({ chain: { rpcUrls: ['https://node'], rpcUrlsSecretRef: { name: 'rpc' } } }),
+    ['spec.chain', 'set either rpcUrls or rpcUrlsSecretRef, not both'],
+  ],
+  [
+    'worker publicUrl that is not http(s)',
+    withSpec({ worker: { publicUrl: 'verify.example.org' } }),
+    ['spec.worker.publicUrl', 'should match'],
+  ],
+  [
     'name too long for derived object names',
     { ...valid, metadata: { ...valid.metadata, name: 'a'.repeat(41) } },
     ['metadata.name must be at most 40 characters'],

@@ -166,14 +166,16 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     );
   });
 
-  test('with a database, workers get a migrate init container on the migration URL and skip migrating themselves', async () => {
+  test('with a database, workers get a migrate init container on the migration URL and skip migrating themselves; RPC URLs from a Secret', async () => {
     applyYaml(h.cp, [
       secret(NS, 'sietch-db', { url: 'postgres://app:pw-app@pgbouncer.bots:6432/sietch' }),
       secret(NS, 'sietch-db-owner', { url: 'postgres://owner:pw-owner@postgres.bots:5432/sietch' }),
+      secret(NS, 'sietch-rpc', { urls: 'https://eth.example/v2/KEY-123,https://backup.example/KEY-456' }),
     ]);
     patchBot(h.cp, NS, 'sietch', {
       database: { urlSecretRef: { name: 'sietch-db' }, migrationUrlSecretRef: { name: 'sietch-db-owner' } },
       worker: { publicUrl: 'https://verify.example.org' },
+      chain: { rpcUrlsSecretRef: { name: 'sietch-rpc' } },
     });
     const read = () => apps.readNamespacedDeployment({ name: 'sietch-worker', namespace: NS });
     await waitUntil(
@@ -192,8 +194,9 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
       DATABASE_URL: { secretKeyRef: { name: 'sietch-db', key: 'url' } },
       SHARDWARDEN_MIGRATIONS: 'skip',
       SHARDWARDEN_PUBLIC_URL: 'https://verify.example.org',
+      CHAIN_RPC_URLS: { secretKeyRef: { name: 'sietch-rpc', key: 'urls' } },
     });
-    expect(JSON.stringify(await read())).not.toMatch(/pw-app|pw-owner/);
+    expect(JSON.stringify(await read())).not.toMatch(/pw-app|pw-owner|KEY-123/);
   });
 
   test('rotating the token Secret changes the pod template checksum; nothing else moves', async () => {

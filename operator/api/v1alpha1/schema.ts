@@ -326,14 +326,29 @@ export const specSchema: Schema = obj(
       },
       { required: ['urlSecretRef'] },
     ),
-    chain: obj('EVM JSON-RPC endpoints for the workers, tried in order with failover.', {
-      rpcUrls: {
-        type: 'array',
-        description: 'JSON-RPC URLs (http or https).',
-        items: { type: 'string', pattern: '^https?://\\S+$', maxLength: 2048 },
-        maxItems: 10,
+    chain: obj(
+      'EVM JSON-RPC endpoints for the workers, tried in order with failover.',
+      {
+        rpcUrls: {
+          type: 'array',
+          description: 'JSON-RPC URLs (http or https) without credentials: the spec is not secret.',
+          items: { type: 'string', pattern: '^https?://\\S+$', maxLength: 2048 },
+          maxItems: 10,
+        },
+        rpcUrlsSecretRef: secretKeyRef(
+          'the JSON-RPC URLs, comma-separated, for endpoints whose URL carries an API key (instead of rpcUrls)',
+          'urls',
+        ),
       },
-    }),
+      {
+        'x-kubernetes-validations': [
+          {
+            rule: '!(has(self.rpcUrls) && size(self.rpcUrls) > 0 && has(self.rpcUrlsSecretRef))',
+            message: 'set either rpcUrls or rpcUrlsSecretRef, not both',
+          },
+        ],
+      },
+    ),
   },
   { required: ['image', 'tokenSecretRef', 'redis'] },
 );

@@ -128,8 +128,15 @@ export interface DiscordBotSpec {
   };
   /** EVM JSON-RPC endpoints for the workers, tried in order with failover. */
   chain?: {
-    /** JSON-RPC URLs (http or https). */
+    /** JSON-RPC URLs (http or https) without credentials: the spec is not secret. */
     rpcUrls?: string[];
+    /** The Secret (in the bot's namespace) and key that hold the JSON-RPC URLs, comma-separated, for endpoints whose URL carries an API key (instead of rpcUrls). */
+    rpcUrlsSecretRef?: {
+      /** Name of the Secret. */
+      name: string;
+      /** Key in the Secret's data. */
+      key: string;
+    };
   };
 }
 
