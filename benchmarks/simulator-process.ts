@@ -41,16 +41,7 @@ export function startSimulatorWithOptions(
 
 if (process.argv[1] === SELF) {
   const { DiscordSimulator } = await import('../discord-simulator/simulator.js');
+  const { serveStandalone } = await import('../discord-simulator/standalone.js');
   const sim = await DiscordSimulator.start(JSON.parse(process.argv[2] ?? '{}') as SimulatorOptions);
-  // The token is the simulator's own, made up for local use; printing it is how clients learn it.
-  console.log(
-    JSON.stringify({
-      apiUrl: sim.apiUrl,
-      gatewayUrl: sim.gatewayUrl,
-      controlUrl: sim.controlUrl,
-      token: sim.token,
-    }),
-  );
-  for (const signal of ['SIGINT', 'SIGTERM'] as const)
-    process.once(signal, () => void sim.stop().then(() => process.exit(0)));
+  serveStandalone(sim);
 }

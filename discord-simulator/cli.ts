@@ -4,6 +4,7 @@
 // Prints one JSON line with its URLs and token, then serves until SIGINT/SIGTERM.
 import { parseArgs } from 'node:util';
 import { DiscordSimulator } from './simulator.js';
+import { serveStandalone } from './standalone.js';
 
 const { values } = parseArgs({
   options: {
@@ -45,15 +46,4 @@ const sim = await DiscordSimulator.start({
   },
   rest: { globalPerSecond: num('global-rate-limit') },
 });
-// The token is the simulator's own, made up for local use; printing it is how clients learn it.
-console.log(
-  JSON.stringify({
-    apiUrl: sim.apiUrl,
-    gatewayUrl: sim.gatewayUrl,
-    controlUrl: sim.controlUrl,
-    token: sim.token,
-  }),
-);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => void sim.stop().then(() => process.exit(0)));
-}
+serveStandalone(sim);

@@ -122,7 +122,6 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
   const dispatcher = new InteractionDispatcher(
     registry,
     services,
-    rest,
     new Cooldowns(redis, services.key, 1_000, () =>
       log.warn('Redis did not answer a cooldown check within 1 s; the command runs without it'),
     ),
@@ -139,7 +138,7 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     },
     registry,
     dispatcher,
-    services: () => services,
+    services,
     metrics,
     log,
   });

@@ -3,7 +3,7 @@
 // Level-triggered: it never depends on what event woke it.
 import type { KubernetesObject, V1Deployment, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { Logger } from '../../bot/observability/logger.js';
-import type { DiscordBot, DiscordBotStatus } from '../api/v1alpha1/types.js';
+import type { DiscordBot, DiscordBotStatus, SecretKeyRef } from '../api/v1alpha1/types.js';
 import { parseDuration } from '../config/duration.js';
 import type { ReconcileResult } from '../controller/work-queue.js';
 import type { GatewayBotCache } from '../discord/gateway-bot.js';
@@ -141,34 +141,13 @@ export class DiscordBotReconciler {
     };
 
     // 1. Secrets: the token, the Redis URL and (optional) the database URL and RPC URLs.
-    const secretOf = (ref: { name: string }) => deps.getSecret(namespace, ref.name);
-    const token = readSecretKey(
-      secretOf(bot.spec.tokenSecretRef),
-      namespace,
-      bot.spec.tokenSecretRef,
-      'Discord token',
-    );
-    const redis = readSecretKey(
-      secretOf(bot.spec.redis.urlSecretRef),
-      namespace,
-      bot.spec.redis.urlSecretRef,
-      'Redis URL',
-    );
-    const database = bot.spec.database
-      ? readSecretKey(
-          secretOf(bot.spec.database.urlSecretRef),
-          namespace,
-          bot.spec.database.urlSecretRef,
-          'database URL',
-        )
-      : undefined;
+    const read = (ref: SecretKeyRef, what: string) =>
+      readSecretKey(deps.getSecret(namespace, ref.name), namespace, ref, what);
+    const token = read(bot.spec.tokenSecretRef, 'Discord token');
+    const redis = read(bot.spec.redis.urlSecretRef, 'Redis URL');
+    const database = bot.spec.database ? read(bot.spec.database.urlSecretRef, 'database URL') : undefined;
     const rpcUrls = bot.spec.chain?.rpcUrlsSecretRef
-      ? readSecretKey(
-          secretOf(bot.spec.chain.rpcUrlsSecretRef),
-          namespace,
-          bot.spec.chain.rpcUrlsSecretRef,
-          'chain RPC URLs',
-        )
+      ? read(bot.spec.chain.rpcUrlsSecretRef, 'chain RPC URLs')
       : undefined;
     const missing = [token, redis, database, rpcUrls].flatMap((s) =>
       s && 'missing' in s ? [s.missing] : [],

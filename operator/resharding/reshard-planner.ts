@@ -2,24 +2,14 @@
 // Discord's session budget and what the generations' pods report, to which gateway
 // generations should exist and what status.reshard says. The reconciler calls it on every pass
 // with status.reshard as `previous`, so an operator restart resumes where the status says.
+import type { ReshardStatus, ShardingSpec } from '../api/v1alpha1/types.js';
 import type { ShardPlan } from '../planning/shard-plan.js';
 
-export type ReshardStrategy = 'BlueGreen' | 'Recreate' | 'Manual';
+export type ReshardStrategy = ShardingSpec['reshardStrategy'];
 
-export type ReshardPhase =
-  'WaitingForSessionBudget' | 'StartingNewGeneration' | 'Complete' | 'RolledBack' | 'ManualActionRequired';
-
-export interface ReshardState {
-  phase: ReshardPhase;
-  fromGeneration: number;
-  toGeneration: number;
-  fromShards: number;
-  toShards: number;
-  /** ISO times. */
-  startedAt?: string;
-  phaseSince: string;
-  message: string;
-}
+/** status.reshard, as the CRD schema defines it. */
+export type ReshardState = ReshardStatus;
+export type ReshardPhase = ReshardState['phase'];
 
 export interface GenerationReadiness {
   /** Pods the generation's StatefulSet wants. */
@@ -73,6 +63,15 @@ export function planReshard(input: ReshardInput): ReshardDecision {
     activeGeneration: from,
     events: [],
     ...extra,
+  });
+  // While the new generation starts: BlueGreen keeps the old one serving, Recreate removes it.
+  const startingLayout = () => ({
+    run: [
+      ...(input.strategy === 'BlueGreen' ? [{ generation: from, plan: active.plan }] : []),
+      { generation: to, plan: desired },
+    ],
+    remove: input.strategy === 'Recreate' ? [from] : [],
+    activeGeneration: from,
   });
   // Only a changed shard count needs a new generation; other plan changes roll in place.
   if (desired.shards === active.plan.shards) {
@@ -166,12 +165,7 @@ export function planReshard(input: ReshardInput): ReshardDecision {
       });
     }
     return {
-      run: [
-        ...(input.strategy === 'BlueGreen' ? [{ generation: from, plan: active.plan }] : []),
-        { generation: to, plan: desired },
-      ],
-      remove: input.strategy === 'Recreate' ? [from] : [],
-      activeGeneration: from,
+      ...startingLayout(),
       state: previous,
       events: [],
       requeueAfterMs: 2_000,
@@ -204,12 +198,7 @@ export function planReshard(input: ReshardInput): ReshardDecision {
       ? `Starting generation ${to} with ${desired.shards} shards beside generation ${from}`
       : `Replacing generation ${from} with generation ${to} (${desired.shards} shards); shards are offline until it is Ready`;
   return {
-    run: [
-      ...(input.strategy === 'BlueGreen' ? [{ generation: from, plan: active.plan }] : []),
-      { generation: to, plan: desired },
-    ],
-    remove: input.strategy === 'Recreate' ? [from] : [],
-    activeGeneration: from,
+    ...startingLayout(),
     state: { ...base, phase: 'StartingNewGeneration', startedAt: iso(now), phaseSince: iso(now), message },
     events: [{ type: 'Normal', reason: 'ReshardStarted', message }],
     requeueAfterMs: 2_000,

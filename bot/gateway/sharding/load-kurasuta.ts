@@ -1,7 +1,7 @@
 // Loads Kurasuta without the discord.js v13 it bundles. Kurasuta 3.0.2 requires its own
 // discord.js 13 in every module, but uses only `Util.makeError` (rebuilding errors that arrive
 // over IPC) and two defaults (`Intents.FLAGS.GUILDS`, `Client`) that the gateway always passes
-// itself. Loading discord.js 13 for that costs about 35 MB of RSS in the primary and in every
+// itself. Loading discord.js 13 for that costs RSS in the primary and in every
 // cluster process (which run discord.js 14 anyway), so its module slot is filled with a stand-in
 // providing exactly those, before Kurasuta is first required. Every import of Kurasuta in the
 // gateway goes through this module.

@@ -55,9 +55,13 @@ export async function createVerification(
 }
 
 export async function pendingVerification(db: Database, communityId: string, nonce: string) {
-  const row = await db.withCommunity(communityId, (tx) =>
-    tx.verificationNonce.findUnique({ where: { nonce } }),
+  return usable(
+    await db.withCommunity(communityId, (tx) => tx.verificationNonce.findUnique({ where: { nonce } })),
   );
+}
+
+/** The nonce row if it can still be used; else the error the member sees. */
+function usable<T extends { usedAt: Date | null; expiresAt: Date }>(row: T | null): T {
   if (!row) throw new VerificationError(404, 'This verification link is unknown. Run /verify again.');
   if (row.usedAt)
     throw new VerificationError(409, 'This verification link was already used. Run /verify again.');
@@ -82,12 +86,7 @@ export async function completeVerification(
   }
   const signature = o.signature as `0x${string}`;
   return db.withCommunity(o.communityId, async (tx) => {
-    const row = await tx.verificationNonce.findUnique({ where: { nonce: o.nonce } });
-    if (!row) throw new VerificationError(404, 'This verification link is unknown. Run /verify again.');
-    if (row.usedAt)
-      throw new VerificationError(409, 'This verification link was already used. Run /verify again.');
-    if (row.expiresAt.getTime() <= Date.now())
-      throw new VerificationError(410, 'This verification link has expired. Run /verify again.');
+    const row = usable(await tx.verificationNonce.findUnique({ where: { nonce: o.nonce } }));
     if (!(await verifyWalletSignature({ address, message: row.message, signature })))
       throw new VerificationError(400, `The signature was not made by ${address} over this link's message.`);
     // Conditional update: of two concurrent submissions only one can take the nonce.

@@ -1,7 +1,6 @@
 // Runs one INTERACTION_CREATE job inside Discord's 3-second window: checks (known command,
 // admin, cooldown), an immediate deferral for commands marked slow, an automatic deferral for
 // fast commands that run late, then the answer. Errors get a reply too, never silence.
-import type { REST } from '@discordjs/rest';
 import {
   ApplicationCommandType,
   InteractionType,
@@ -34,7 +33,6 @@ export class InteractionDispatcher {
   constructor(
     private readonly registry: HandlerRegistry,
     private readonly services: WorkerServices,
-    private readonly rest: REST,
     private readonly cooldowns: Cooldowns,
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
@@ -63,7 +61,7 @@ export class InteractionDispatcher {
     }
     const handler = this.registry.command(interaction.data.name);
     // Replies are public unless the command says otherwise; refusals and errors are always ephemeral.
-    const ctx = new InteractionContext(interaction, this.rest, handler?.ephemeral ?? false);
+    const ctx = new InteractionContext(interaction, this.services.rest, handler?.ephemeral ?? false);
     const firstResponse = () => this.observeFirstResponse(ctx, job.receivedAt);
     if (!handler) {
       await ctx.reply({

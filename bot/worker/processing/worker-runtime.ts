@@ -15,7 +15,7 @@ export interface WorkerRuntimeOptions {
   concurrency: Record<QueueName, number>;
   registry: HandlerRegistry;
   dispatcher: InteractionDispatcher;
-  services: () => WorkerServices;
+  services: WorkerServices;
   metrics: WorkerMetrics;
   log: Logger;
 }
@@ -80,7 +80,7 @@ export class WorkerRuntime {
   private async processEvent(job: Job): Promise<string> {
     const d = job.data as DispatchJob;
     const handlers = this.o.registry.eventHandlers(d.t);
-    const services = this.o.services();
+    const services = this.o.services;
     for (const h of handlers)
       await h.handle({ type: d.t, payload: d.d, shardId: d.shardId, receivedAt: d.receivedAt }, services);
     return d.t;
@@ -89,7 +89,7 @@ export class WorkerRuntime {
   private async processTask(job: Job): Promise<string> {
     const handler = this.o.registry.task(job.name);
     if (!handler) throw new Error(`no module handles task "${job.name}"`);
-    await handler.run(job.data, this.o.services());
+    await handler.run(job.data, this.o.services);
     return job.name;
   }
 

@@ -6,6 +6,7 @@ export type Condition = NonNullable<DiscordBotStatus['conditions']>[number];
 export type ShardingSpec = DiscordBotSpec['sharding'];
 export type WorkerSpec = DiscordBotSpec['worker'];
 export type SecretKeyRef = DiscordBotSpec['tokenSecretRef'];
+export type ReshardStatus = NonNullable<DiscordBotStatus['reshard']>;
 
 /** A DiscordBot as read from the apiserver (defaults applied). */
 export interface DiscordBot {
