@@ -167,6 +167,10 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
       recommendedShards: 4,
       gateway: { generation: 1, pods: 3 },
     });
+    // Events are recorded beside the status write, not before it.
+    await waitUntil('the budget Event', async () =>
+      events(h.cp, NS, BOT).some((e) => e.reason === 'ReshardWaitingForSessionBudget'),
+    );
     expect(events(h.cp, NS, BOT).find((e) => e.reason === 'ReshardWaitingForSessionBudget')).toMatchObject({
       type: 'Warning',
       message,
