@@ -1,23 +1,32 @@
 // Benchmark: the Ear (a gateway pod: Kurasuta primary + one cluster, lean discord.js, forwarding
 // to BullMQ on a real Redis) against a default-cache discord.js Client, receiving the same
 // gateway stream from the simulator (a fresh simulator with the same seed for each, so the same
-// guilds, ids and payloads): RSS after 10,000 guilds' GUILD_CREATE, then dispatches/s.
+// guilds, ids and payloads): memory after 10,000 guilds' GUILD_CREATE, how fast each got through
+// that startup flood, then dispatches/s of a MESSAGE_CREATE stream the Ear forwards. Last, the
+// Ear's forwarder alone (no gateway in front) on the same Redis: the most any receiver could
+// enqueue through it here.
 //   BENCH_GUILDS (10000), BENCH_MEMBERS (0), BENCH_CHANNELS (20), BENCH_ROLES (12),
 //   BENCH_DISPATCHES (50000) override the defaults; see docs/benchmarks.md for the payload.
 //   BENCH_PROBE=1 signals the measured processes (SIGUSR2) after their RSS is read, for a
 //   diagnostic preload (NODE_OPTIONS / EAR_NODE_OPTIONS=--require ...) that records heap figures.
 import { spawn, execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { queuePrefix } from '../bot/queues/queue-names.js';
+import { Registry } from 'prom-client';
+import { parseGatewayConfig } from '../bot/gateway/config.js';
+import { DispatchForwarder } from '../bot/gateway/forwarding/dispatch-forwarder.js';
+import { GatewayMetrics } from '../bot/gateway/metrics.js';
+import { createLogger } from '../bot/observability/logger.js';
+import { QUEUES, queuePrefix } from '../bot/queues/queue-names.js';
 import { messagePayload } from '../discord-simulator/index.js';
 import { World } from '../discord-simulator/world.js';
 import { guildCreatePayload } from '../discord-simulator/gateway/payloads.js';
 import { startSimulatorWithOptions } from './simulator-process.js';
-import { childPids, makeTempDir, rssMb, startRedis, waitUntil } from '../testenv/index.js';
+import { childPids, makeTempDir, memoryMb, startRedis, waitUntil } from '../testenv/index.js';
 import { startProcess } from '../testenv/processes.js';
 
 const setting = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -87,6 +96,21 @@ function baselineRssMb(modules: string[]): number {
   return Math.round(Number(execFileSync(process.execPath, ['-e', code]).toString()) / 1048576);
 }
 
+// The startup flood is timed inside each measured process by the same preload (flood-probe.ts).
+const floodDir = makeTempDir('bench-gateway-flood');
+const floodProbe = pathToFileURL(join('dist', 'benchmarks', 'flood-probe.js')).href;
+const floodProbeEnv = { FLOOD_PROBE_DIR: floodDir.path, FLOOD_PROBE_COUNT: String(guilds) };
+interface Flood {
+  guildCreates: number;
+  ms: number;
+  cpuMs: number;
+}
+function floodOf(pid: number): Flood {
+  const file = join(floodDir.path, `flood-${pid}.json`);
+  if (!existsSync(file)) throw new Error(`process ${pid} did not report the GUILD_CREATE flood`);
+  return JSON.parse(readFileSync(file, 'utf8')) as Flood;
+}
+
 // What one GUILD_CREATE looks like (same generator and sizes as the simulator's).
 const sample = new World({ id: '1', username: 'bot', global_name: null, discriminator: '0', avatar: null });
 const sampleGuild = guildCreatePayload(sample, sample.addGuild(guildSize), 50);
@@ -96,8 +120,15 @@ const guildCreateBytes = JSON.stringify(sampleGuild).length;
 const a = await simulator();
 const def = spawn(
   process.execPath,
-  [join('dist', 'benchmarks', 'default-client.js'), a.info.apiUrl, a.info.token, String(dispatches)],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
+  [
+    '--import',
+    floodProbe,
+    join('dist', 'benchmarks', 'default-client.js'),
+    a.info.apiUrl,
+    a.info.token,
+    String(dispatches),
+  ],
+  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...floodProbeEnv } },
 );
 const defExited = new Promise<never>((_, reject) =>
   def.once('exit', (code, signal) => reject(new Error(`default client exited (${code ?? signal})`))),
@@ -109,7 +140,9 @@ const next = () =>
     defExited,
   ]);
 const readyAt = await next();
-const defaultRss = rssMb(def.pid!);
+const defaultMemory = memoryMb(def.pid!);
+const defaultRss = defaultMemory.rss;
+const defaultFlood = floodOf(def.pid!);
 await probe([def.pid!]);
 const defaultCpuBefore = [cpuSeconds(def.pid!), cpuSeconds(a.child.pid!)];
 const defaultStart = performance.now();
@@ -126,34 +159,43 @@ a.child.kill('SIGTERM');
 const b = await simulator();
 const redis = await startRedis();
 const logs = makeTempDir('bench-gateway');
+const earEnv = {
+  ...process.env,
+  SHARDWARDEN_BOT_NAME: 'bench',
+  SHARDWARDEN_POD_INDEX: '0',
+  SHARDWARDEN_TOTAL_SHARDS: String(shards),
+  SHARDWARDEN_SHARDS_PER_POD: String(shards),
+  SHARDWARDEN_CLUSTERS_PER_POD: '1',
+  SHARDWARDEN_MAX_CONCURRENCY: String(shards),
+  SHARDWARDEN_INTENTS: intents,
+  // GUILD_CREATE is not forwarded: the startup flood is dropped at the door (and counted).
+  SHARDWARDEN_EVENTS: 'MESSAGE_CREATE,INTERACTION_CREATE',
+  SHARDWARDEN_HTTP_PORT: '0',
+  DISCORD_TOKEN: b.info.token,
+  DISCORD_API_URL: b.info.apiUrl,
+  REDIS_URL: redis.url,
+  SHARDWARDEN_LOG_LEVEL: 'info',
+  NODE_OPTIONS: `--import ${floodProbe} ${process.env.EAR_NODE_OPTIONS ?? ''}`,
+  ...floodProbeEnv,
+  FLOOD_PROBE_SKIP_PRIMARY: '1',
+};
 const gw = startProcess(
   'gateway',
   process.execPath,
   [join('dist', 'bin', 'shardwarden.js'), 'gateway'],
   join(logs.path, 'gateway.log'),
-  {
-    env: {
-      ...process.env,
-      SHARDWARDEN_BOT_NAME: 'bench',
-      SHARDWARDEN_POD_INDEX: '0',
-      SHARDWARDEN_TOTAL_SHARDS: String(shards),
-      SHARDWARDEN_SHARDS_PER_POD: String(shards),
-      SHARDWARDEN_CLUSTERS_PER_POD: '1',
-      SHARDWARDEN_MAX_CONCURRENCY: String(shards),
-      SHARDWARDEN_INTENTS: intents,
-      SHARDWARDEN_EVENTS: 'MESSAGE_CREATE,INTERACTION_CREATE',
-      SHARDWARDEN_HTTP_PORT: '0',
-      DISCORD_TOKEN: b.info.token,
-      DISCORD_API_URL: b.info.apiUrl,
-      REDIS_URL: redis.url,
-      SHARDWARDEN_LOG_LEVEL: 'info',
-      NODE_OPTIONS: process.env.EAR_NODE_OPTIONS ?? '',
-    },
-  },
+  { env: earEnv },
 );
 const queue = new Queue('events', { connection: { url: redis.url }, prefix: queuePrefix('bench') });
 const redisInfo = new Redis(redis.url);
 let port = 0;
+const received = async (type: string) => {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`shardwarden_gateway_dispatches_received_total{type="${type}"}`));
+  return Number(line?.split(' ').pop() ?? 0);
+};
 await waitUntil(
   'gateway pods ready',
   async () => {
@@ -171,18 +213,13 @@ await waitUntil(
   console.error(readFileSync(gw.logFile, 'utf8').slice(-2000));
   throw err;
 });
+const earFloodResult = floodOf(childPids(gw.child.pid!)[0]!);
 await sleep(2_000);
 const earPids = [gw.child.pid!, ...childPids(gw.child.pid!)];
-const earRssByProcess = earPids.map((pid) => rssMb(pid));
-const earRss = earRssByProcess.reduce((s, mb) => s + mb, 0);
+const earMemoryByProcess = earPids.map((pid) => memoryMb(pid));
+const sum = (key: 'rss' | 'anonymous') => earMemoryByProcess.reduce((s, m) => s + m[key], 0);
+const earRss = sum('rss');
 await probe(earPids);
-const received = async () => {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text
-    .split('\n')
-    .find((l) => l.startsWith('shardwarden_gateway_dispatches_received_total{type="MESSAGE_CREATE"}'));
-  return Number(line?.split(' ').pop() ?? 0);
-};
 const earCpuPids = [...earPids, b.child.pid!];
 const earCpuBefore = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redisInfo)];
 const earStart = performance.now();
@@ -191,7 +228,7 @@ let earReceivedSeconds = 0;
 await waitUntil(
   'all dispatches received and enqueued',
   async () => {
-    if (!earReceivedSeconds && (await received()) >= dispatches)
+    if (!earReceivedSeconds && (await received('MESSAGE_CREATE')) >= dispatches)
       earReceivedSeconds = (performance.now() - earStart) / 1000;
     return earReceivedSeconds > 0 && (await queue.getWaitingCount()) >= dispatches;
   },
@@ -202,12 +239,61 @@ const earCpu = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redisInfo)]
   (c, i) => c - earCpuBefore[i]!,
 );
 await queue.close();
-redisInfo.disconnect();
 await gw.stop();
 b.child.kill('SIGTERM');
+
+// The forwarder alone, in this process, on the same Redis: the same code, options and job
+// shape as the Ear's cluster, fed already-parsed MESSAGE_CREATEs with nothing in front of it
+// (no socket, no JSON, no discord.js). Its rate bounds what any receiver could enqueue here.
+const floorConfig = parseGatewayConfig(earEnv);
+const floorPrefix = queuePrefix('bench-floor');
+const floorQueues = {
+  interactions: new Queue(QUEUES.interactions, { connection: { url: redis.url }, prefix: floorPrefix }),
+  events: new Queue(QUEUES.events, { connection: { url: redis.url }, prefix: floorPrefix }),
+};
+const forwarder = new DispatchForwarder(
+  floorQueues,
+  {
+    events: floorConfig.events,
+    generation: floorConfig.generation,
+    batchSize: floorConfig.batchSize,
+    batchDelayMs: floorConfig.batchDelayMs,
+    bufferLimit: dispatches,
+  },
+  new GatewayMetrics(new Registry()),
+  createLogger('bench-floor', 'warn'),
+);
+const floorPayloads = Array.from({ length: dispatches }, (_, i) =>
+  messagePayload({
+    id: String(900_000_000_000_000_000n + BigInt(i)),
+    guildId: '1',
+    channelId: '2',
+    content: 'hello',
+  }),
+);
+await floorQueues.events.waitUntilReady();
+const floorCpuBefore = [process.cpuUsage(), await redisCpuSeconds(redisInfo)] as const;
+const floorStart = performance.now();
+for (let i = 0; i < floorPayloads.length; i++) forwarder.accept('MESSAGE_CREATE', floorPayloads[i], 0, i + 1);
+if (!(await forwarder.drain(300_000))) throw new Error('the forwarder did not drain');
+const floorSeconds = (performance.now() - floorStart) / 1000;
+const floorClientCpu = process.cpuUsage(floorCpuBefore[0]);
+const floorRedisCpu = (await redisCpuSeconds(redisInfo)) - floorCpuBefore[1];
+const floorJobs = await floorQueues.events.getWaitingCount();
+if (floorJobs !== dispatches) throw new Error(`the forwarder alone enqueued ${floorJobs} of ${dispatches}`);
+await Promise.all(Object.values(floorQueues).map((q) => q.close()));
+redisInfo.disconnect();
 await redis.close();
+floodDir.remove();
+logs.remove();
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
+const floodFigures = (f: Flood) => ({
+  guildCreates: f.guildCreates,
+  ms: Math.round(f.ms),
+  perSecond: Math.round((f.guildCreates * 1000) / f.ms),
+  cpuMicrosecondsPerGuildCreate: Math.round((f.cpuMs * 1000) / f.guildCreates),
+});
 const rate = (seconds: number) => Math.round(dispatches / seconds);
 console.log(
   JSON.stringify(
@@ -226,6 +312,13 @@ console.log(
         },
         messageCreates: dispatches,
       },
+      startupFlood: {
+        what: `${guilds} GUILD_CREATEs after READY; the default client builds and caches each guild, the Ear drops them at the door (not a configured type)`,
+        defaultClient: floodFigures(defaultFlood),
+        ear: floodFigures(earFloodResult),
+        rateRatioEarVsDefault: Number((defaultFlood.ms / earFloodResult.ms).toFixed(2)),
+        cpuRatioDefaultVsEar: Number((defaultFlood.cpuMs / earFloodResult.cpuMs).toFixed(2)),
+      },
       nodeBaselineRssMb: {
         bare: baselineRssMb([]),
         withDiscordJs: baselineRssMb(['discord.js']),
@@ -234,6 +327,7 @@ console.log(
         perDispatch: 'parse, build discord.js objects, update caches, emit messageCreate (empty listener)',
         guildsCached: readyAt.guilds,
         rssMbAfterGuildCreate: Math.round(defaultRss),
+        anonymousMb: Math.round(defaultMemory.anonymous),
         dispatchesPerSecond: rate(defaultSeconds),
         cpuSecondsDuringStream: { client: round2(defaultCpu[0]!), simulator: round2(defaultCpu[1]!) },
       },
@@ -242,7 +336,11 @@ console.log(
           'parse, count, de-duplication key, batch, BullMQ addBulk (a Lua script per job) into Redis: durable',
         processes: earPids.length,
         rssMbAfterGuildCreate: Math.round(earRss),
-        rssMbByProcess: earRssByProcess.map(Math.round),
+        anonymousMb: Math.round(sum('anonymous')),
+        byProcess: earMemoryByProcess.map((m) => ({
+          rssMb: Math.round(m.rss),
+          anonymousMb: Math.round(m.anonymous),
+        })),
         dispatchesPerSecondReceived: rate(earReceivedSeconds),
         dispatchesPerSecondEnqueued: rate(earSeconds),
         cpuSecondsDuringStream: {
@@ -252,7 +350,15 @@ console.log(
           redis: round2(earCpu[earPids.length + 1]!),
         },
       },
+      forwarderAlone: {
+        what: 'the Ear forwarder in one process, fed parsed MESSAGE_CREATEs, same batch options and jobs, same Redis',
+        dispatchesPerSecondEnqueued: rate(floorSeconds),
+        clientCpuMicrosecondsPerJob: round2((floorClientCpu.user + floorClientCpu.system) / dispatches),
+        redisCpuMicrosecondsPerJob: round2((floorRedisCpu * 1e6) / dispatches),
+        ratioVsDefaultClient: Number((defaultSeconds / floorSeconds).toFixed(2)),
+      },
       memoryRatio: Number((earRss / defaultRss).toFixed(3)),
+      memoryRatioAnonymous: Number((sum('anonymous') / defaultMemory.anonymous).toFixed(3)),
       rateRatioEnqueuedVsDefault: Number((defaultSeconds / earSeconds).toFixed(2)),
       rateRatioReceivedVsDefault: Number((defaultSeconds / earReceivedSeconds).toFixed(2)),
     },

@@ -105,6 +105,18 @@ export function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 }
 
+/**
+ * A process's memory in MiB from /proc/<pid>/smaps_rollup: RSS, and the anonymous part of it
+ * (heaps, stacks: what the process owns). The rest of RSS is mostly the node binary's code,
+ * which forked Node processes share, so summing RSS over a process tree counts it once per
+ * process while the machine (and a container's memory) holds it once.
+ */
+export function memoryMb(pid: number): { rss: number; anonymous: number } {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)![1]) / 1024;
+  return { rss: field('Rss'), anonymous: field('Anonymous') };
+}
+
 /** Pids of a process's direct children (e.g. Kurasuta's cluster processes). */
 export function childPids(pid: number): number[] {
   const out: number[] = [];
