@@ -1,7 +1,14 @@
 // Messages between the pod's primary process and its cluster processes (Node cluster IPC).
 export type ClusterMessage =
   | { shardwarden: 'shard'; shardId: number; ready: boolean; latencyMs?: number }
-  | { shardwarden: 'stopped'; clusterId: number; flushed: boolean };
+  | { shardwarden: 'stopped'; clusterId: number; flushed: boolean }
+  // Sent every second by each cluster's event loop, with the longest delay it saw meanwhile:
+  // heartbeats live in the cluster processes, so their loops are the ones /healthz must watch.
+  | { shardwarden: 'alive'; clusterId: number; loopDelayMs: number };
+
+export const ALIVE_INTERVAL_MS = 1_000;
+/** An event loop stuck this long (or a cluster silent this long) fails /healthz. */
+export const STALL_LIMIT_MS = 10_000;
 
 export type PrimaryMessage = { shardwarden: 'shutdown'; deadlineMs: number };
 

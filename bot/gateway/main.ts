@@ -12,7 +12,7 @@ import { createLogger } from '../observability/logger.js';
 import { startHttpServer } from '../observability/http-server.js';
 import { splitOverClusters } from '../sharding/shard-range.js';
 import { clusterNodeArgs, GatewayConfigError, parseGatewayConfig, type GatewayConfig } from './config.js';
-import { isShardwardenMessage, type PrimaryMessage } from './ipc.js';
+import { isShardwardenMessage, STALL_LIMIT_MS, type PrimaryMessage } from './ipc.js';
 import { RangeShardingManager } from './sharding/range-sharding-manager.js';
 
 const CLUSTER_MODULE = fileURLToPath(new URL('./cluster/gateway-cluster.js', import.meta.url));
@@ -70,10 +70,21 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   });
   const shards = clusterShards.flat();
   const ready = new Map<number, boolean>(shards.map((id) => [id, false]));
-  cluster.on('message', (_worker, m: unknown) => {
-    if (isShardwardenMessage(m) && m.shardwarden === 'shard') ready.set(m.shardId, m.ready);
+  // Per cluster process (by worker id): when it last said it was alive, and its loop delay then.
+  // A cluster is watched from its first message on; one still starting is Kurasuta's to time out.
+  const alive = new Map<number, { at: number; loopDelayMs: number; clusterId: number }>();
+  cluster.on('message', (worker, m: unknown) => {
+    if (!isShardwardenMessage(m)) return;
+    if (m.shardwarden === 'shard') ready.set(m.shardId, m.ready);
+    if (m.shardwarden === 'alive')
+      alive.set(worker.id, { at: Date.now(), loopDelayMs: m.loopDelayMs, clusterId: m.clusterId });
   });
+  const stalledClusters = () =>
+    [...alive.values()]
+      .filter((a) => Date.now() - a.at > STALL_LIMIT_MS || a.loopDelayMs > STALL_LIMIT_MS)
+      .map((a) => a.clusterId);
   cluster.on('exit', (worker, code, signal) => {
+    alive.delete(worker.id);
     if (!shuttingDown)
       log.warn({ pid: worker.process.pid, code, signal }, 'cluster process exited; Kurasuta respawns it');
   });
@@ -104,17 +115,19 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   } as unknown as Registry;
   let shuttingDown = false;
   const http = await startHttpServer('0.0.0.0', config.httpPort, metricsRegistry, {
-    // Alive while the event loop is not stuck (a blocked loop would starve heartbeats).
+    // Alive while no event loop is stuck, this one's or a cluster's (a blocked cluster loop
+    // starves its shards' heartbeats; Kurasuta restarts clusters that exit, not stuck ones).
     healthy: () => {
-      const stuck = loopDelay.max / 1e6 > 10_000;
+      const stuck = loopDelay.max / 1e6 > STALL_LIMIT_MS;
       loopDelay.reset();
-      return !stuck;
+      return !stuck && stalledClusters().length === 0;
     },
     ready: () => allReady() && !shuttingDown,
     describe: () => ({
       shards: shards.length,
       ready: [...ready.values()].filter(Boolean).length,
       range: config.range,
+      stalledClusters: stalledClusters(),
     }),
   });
   log.info(

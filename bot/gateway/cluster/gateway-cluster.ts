@@ -1,6 +1,7 @@
 // One Kurasuta cluster process of a gateway pod: a discord.js v14 client for its shards whose
 // every dispatch goes to the forwarder, with identify throttling and sessions in Redis.
 import { createRequire } from 'node:module';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { AggregatorRegistry, register } from 'prom-client';
@@ -9,7 +10,7 @@ import { QUEUES, queuePrefix } from '../../queues/queue-names.js';
 import { parseGatewayConfig } from '../config.js';
 import { DispatchForwarder } from '../forwarding/dispatch-forwarder.js';
 import { RedisIdentifyThrottler } from '../identify/redis-identify-throttler.js';
-import { isShardwardenMessage, type ClusterMessage } from '../ipc.js';
+import { ALIVE_INTERVAL_MS, isShardwardenMessage, type ClusterMessage } from '../ipc.js';
 import { GatewayMetrics } from '../metrics.js';
 import { handleOnlySessionPackets } from './lean-packets.js';
 import { RedisSessionStore, type SessionInfo } from '../sessions/redis-session-store.js';
@@ -140,6 +141,12 @@ export default class GatewayCluster extends BaseCluster {
       report(id, false);
     });
     client.on('error', (err) => log.error({ err: err.message }, 'client error'));
+    const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+    loopDelay.enable();
+    setInterval(() => {
+      send({ shardwarden: 'alive', clusterId: this.id, loopDelayMs: loopDelay.max / 1e6 });
+      loopDelay.reset();
+    }, ALIVE_INTERVAL_MS).unref();
     setInterval(() => {
       for (const [id, shard] of client.ws.shards)
         if (shard.ping >= 0) metrics.heartbeatLatency.set({ shard: String(id) }, shard.ping / 1000);

@@ -1,0 +1,117 @@
+// What a gateway pod tells Kubernetes and Prometheus: every metric the issue lists, per shard
+// where it is per shard; /healthz failing while a cluster process's event loop is stuck.
+import { DiscordSimulator } from '../../discord-simulator/index.js';
+import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
+import {
+  childPids,
+  gatewayEnv,
+  message,
+  metricSum,
+  startGateway,
+  waitReady,
+  type GatewayProcess,
+} from './harness.js';
+
+let sim: DiscordSimulator;
+let redis: RedisServer;
+let gw: GatewayProcess;
+
+beforeAll(async () => {
+  sim = await DiscordSimulator.start({
+    seed: 5,
+    guilds: 40,
+    // A short heartbeat interval so the heartbeat latency gauge fills within the test.
+    gateway: { maxConcurrency: 2, identifyWindowMs: 1000, heartbeatIntervalMs: 1_000 },
+  });
+  redis = await startRedis();
+  gw = await startGateway(gatewayEnv(sim, redis.url, 0));
+  await waitReady(gw);
+});
+
+afterAll(async () => {
+  if (gw) {
+    for (const pid of childPids(gw.proc.child.pid!)) process.kill(pid, 'SIGCONT');
+    await gw.proc.stop();
+  }
+  await sim?.stop();
+  await redis?.close();
+});
+
+/** Label sets of a metric that have a sample, e.g. ['shard="0"', ...]. */
+function series(text: string, name: string): string[] {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`))
+    .map((l) => l.slice(name.length + 1, l.indexOf('}')));
+}
+
+async function health(): Promise<{
+  status: number;
+  body: { ok: boolean; details: { stalledClusters: number[] } };
+}> {
+  const res = await fetch(`http://127.0.0.1:${gw.port}/healthz`);
+  return { status: res.status, body: (await res.json()) as never };
+}
+
+test('/metrics, aggregated over both cluster processes, has every gateway figure', async () => {
+  const guilds = [...sim.world.guilds.keys()];
+  await sim.stream({ type: 'MESSAGE_CREATE', count: 300, make: (i, g) => message(i, g) });
+  sim.injectInteraction({ guildId: guilds[0]!, userId: '5', command: 'ping' });
+  let m = '';
+  await waitUntil(
+    'forwarded dispatches and a heartbeat latency for every shard',
+    async () => {
+      m = await gw.metrics();
+      return (
+        metricSum(m, 'shardwarden_gateway_dispatches_forwarded_total') === 301 &&
+        series(m, 'shardwarden_gateway_heartbeat_latency_seconds').length === 4
+      );
+    },
+    { timeoutMs: 30_000, intervalMs: 250 },
+  );
+  const shards = ['shard="0"', 'shard="1"', 'shard="2"', 'shard="3"'];
+  expect(series(m, 'shardwarden_gateway_shard_ready').sort()).toEqual(shards);
+  expect(metricSum(m, 'shardwarden_gateway_shard_ready')).toBe(4);
+  expect(series(m, 'shardwarden_gateway_heartbeat_latency_seconds').sort()).toEqual(shards);
+  expect(metricSum(m, 'shardwarden_gateway_pod_shards_ready')).toBe(4);
+  // Received by type: 300 MESSAGE_CREATE, 1 INTERACTION_CREATE, 40 GUILD_CREATE, 4 READY.
+  expect(metricSum(m, 'shardwarden_gateway_dispatches_received_total', 'type="MESSAGE_CREATE"')).toBe(300);
+  expect(metricSum(m, 'shardwarden_gateway_dispatches_received_total', 'type="GUILD_CREATE"')).toBe(40);
+  expect(metricSum(m, 'shardwarden_gateway_dispatches_forwarded_total', 'type="INTERACTION_CREATE"')).toBe(1);
+  expect(metricSum(m, 'shardwarden_gateway_dispatches_dropped_total', 'type="READY"')).toBe(4);
+  // Every forwarded dispatch went through a batch; each batch's enqueue was timed.
+  expect(metricSum(m, 'shardwarden_gateway_batch_size_sum')).toBe(301);
+  const batches = metricSum(m, 'shardwarden_gateway_batch_size_count');
+  expect(batches).toBeGreaterThanOrEqual(2); // two clusters, and the interaction came later
+  expect(metricSum(m, 'shardwarden_gateway_enqueue_latency_seconds_count')).toBe(batches);
+  // One identify per shard, each after a (measured) wait for its bucket; no resumes yet.
+  expect(metricSum(m, 'shardwarden_gateway_identify_wait_seconds_count')).toBe(4);
+  expect(metricSum(m, 'shardwarden_gateway_session_starts_total', 'kind="identify"')).toBe(4);
+  expect(metricSum(m, 'shardwarden_gateway_session_starts_total', 'kind="resume"')).toBe(0);
+  expect(metricSum(m, 'shardwarden_gateway_buffer_depth')).toBe(0);
+  expect(metricSum(m, 'shardwarden_gateway_buffer_overflow_total')).toBe(0);
+}, 60_000);
+
+test('/healthz fails while a cluster process is stuck, names it, and recovers when it runs again', async () => {
+  await waitUntil('/healthz 200', async () => (await health()).status === 200, { timeoutMs: 10_000 });
+  const [victim, other] = childPids(gw.proc.child.pid!);
+  expect(other).toBeDefined();
+  // SIGSTOP: from outside, indistinguishable from an event loop that never yields.
+  process.kill(victim!, 'SIGSTOP');
+  let stalled: number[] = [];
+  try {
+    await waitUntil(
+      '/healthz 503',
+      async () => {
+        const h = await health();
+        stalled = h.body.details.stalledClusters;
+        return h.status === 503;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+  } finally {
+    process.kill(victim!, 'SIGCONT');
+  }
+  expect(stalled).toHaveLength(1);
+  await waitUntil('/healthz 200 again', async () => (await health()).status === 200, { timeoutMs: 15_000 });
+}, 60_000);
