@@ -83,9 +83,12 @@ export class RedisIdentifyThrottler {
   }
 }
 
+// The listener goes when the timer fires: a wait polls many times on one signal, and a listener
+// left per poll grew with the wait (Node warns past 10).
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    const onAbort = () => (clearTimeout(t), resolve());
+    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }
