@@ -13,7 +13,9 @@ export function dedupKey(type: string, d: unknown): string {
       if (p.id) return `${type}-${p.id}`;
       break;
     case 'MESSAGE_UPDATE':
-      if (p.id) return `${type}-${p.id}-${String(p.edited_timestamp ?? '')}`;
+      // The ISO timestamp has colons; BullMQ rejects such an id, and the forwarder would retry
+      // that batch forever.
+      if (p.id) return `${type}-${p.id}-${String(p.edited_timestamp ?? '').replaceAll(':', '')}`;
       break;
     default:
       break;
