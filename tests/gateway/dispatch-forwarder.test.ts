@@ -1,0 +1,232 @@
+// The forwarder against a real Redis and real BullMQ queues: batching by size and by delay,
+// routing and job contents, de-duplication, the bounded buffer through an outage, the safe
+// resume sequence, and shutdown.
+import { Queue } from 'bullmq';
+import { Registry } from 'prom-client';
+import { DispatchForwarder, type ForwarderOptions } from '../../bot/gateway/forwarding/dispatch-forwarder.js';
+import { dedupKey } from '../../bot/gateway/forwarding/dedup-key.js';
+import { GatewayMetrics } from '../../bot/gateway/metrics.js';
+import { createLogger } from '../../bot/observability/logger.js';
+import { QUEUES, queuePrefix, type DispatchJob } from '../../bot/queues/queue-names.js';
+import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
+import { metricSum } from './harness.js';
+
+let redis: RedisServer;
+const openQueues: Queue[] = [];
+const forwarders: DispatchForwarder[] = [];
+let botSeq = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  // Flushes what a test left buffered, so no batch timer outlives the file.
+  await Promise.all(forwarders.splice(0).map((f) => f.drain(5_000)));
+  await Promise.all(openQueues.splice(0).map((q) => q.close()));
+  await redis?.close();
+});
+
+const CONFIGURED = new Set(['INTERACTION_CREATE', 'MESSAGE_CREATE', 'MESSAGE_UPDATE']);
+
+/** A forwarder on a fresh bot (its own queues), with its own metrics registry. */
+function setup(options: Partial<ForwarderOptions> = {}) {
+  botSeq += 1;
+  const connection = { url: redis.url };
+  const prefix = queuePrefix(`fwdbot${botSeq}`);
+  const queues = {
+    interactions: new Queue<DispatchJob>(QUEUES.interactions, { connection, prefix }),
+    events: new Queue<DispatchJob>(QUEUES.events, { connection, prefix }),
+  };
+  for (const q of Object.values(queues)) {
+    q.on('error', () => undefined); // connection errors during the outage test
+    openQueues.push(q);
+  }
+  const registry = new Registry();
+  const forwarder = new DispatchForwarder(
+    queues,
+    {
+      events: CONFIGURED,
+      generation: 3,
+      batchSize: 10,
+      batchDelayMs: 60_000,
+      bufferLimit: 1_000,
+      ...options,
+    },
+    new GatewayMetrics(registry),
+    createLogger('test', 'silent'),
+  );
+  forwarders.push(forwarder);
+  const metric = async (name: string, match = '') => metricSum(await registry.metrics(), name, match);
+  return { forwarder, queues, metric };
+}
+
+const message = (id: number) => ({ id: String(id), channel_id: '1', content: `m${id}` });
+
+async function waitForJobs(queue: Queue, n: number): Promise<void> {
+  await waitUntil(`${n} jobs in ${queue.name}`, async () => (await queue.getWaitingCount()) === n, {
+    timeoutMs: 15_000,
+    intervalMs: 20,
+  });
+}
+
+/** The jobs can be visible in Redis a moment before the forwarder has the reply. */
+async function waitForSent(forwarder: DispatchForwarder): Promise<void> {
+  await waitUntil('buffer sent', async () => forwarder.buffered() === 0, {
+    timeoutMs: 15_000,
+    intervalMs: 5,
+  });
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('DispatchForwarder', () => {
+  test('a full batch is enqueued at once; a partial one waits for the delay', async () => {
+    const { forwarder, queues, metric } = setup({ batchSize: 10, batchDelayMs: 60_000 });
+    for (let i = 1; i <= 10; i++) forwarder.accept('MESSAGE_CREATE', message(i), 0, i);
+    await waitForJobs(queues.events, 10); // the delay is a minute: only the size rule can do this
+    await waitForSent(forwarder);
+    expect(await metric('shardwarden_gateway_batch_size_count')).toBe(1);
+
+    for (let i = 11; i <= 15; i++) forwarder.accept('MESSAGE_CREATE', message(i), 0, i);
+    await pause(300);
+    expect(forwarder.buffered()).toBe(5);
+    expect(await queues.events.getWaitingCount()).toBe(10);
+    expect(await metric('shardwarden_gateway_buffer_depth')).toBe(5);
+  });
+
+  test('a partial batch is enqueued as one batch after the delay', async () => {
+    const { forwarder, queues, metric } = setup({ batchSize: 1_000, batchDelayMs: 100 });
+    for (let i = 1; i <= 5; i++) forwarder.accept('MESSAGE_CREATE', message(i), 0, i);
+    await waitForJobs(queues.events, 5);
+    await waitForSent(forwarder);
+    expect(await metric('shardwarden_gateway_batch_size_count')).toBe(1);
+    expect(await metric('shardwarden_gateway_batch_size_sum')).toBe(5);
+    expect(await metric('shardwarden_gateway_dispatches_forwarded_total', 'type="MESSAGE_CREATE"')).toBe(5);
+  });
+
+  test('interactions and events go to their queues with the dispatch, unconfigured types are dropped', async () => {
+    const { forwarder, queues, metric } = setup({ batchDelayMs: 20 });
+    const interaction = { id: '900', type: 2, token: 'tok', data: { name: 'ping' } };
+    const before = Date.now();
+    forwarder.accept('INTERACTION_CREATE', interaction, 2, 11);
+    forwarder.accept('MESSAGE_CREATE', message(901), 2, 12);
+    forwarder.accept('TYPING_START', { channel_id: '1', user_id: '5' }, 2, 13);
+    const after = Date.now();
+    await waitForJobs(queues.interactions, 1);
+    await waitForJobs(queues.events, 1);
+    await waitForSent(forwarder);
+
+    const job = await queues.interactions.getJob(dedupKey('INTERACTION_CREATE', interaction));
+    expect(job?.id).toBe('INTERACTION_CREATE-900');
+    expect(job?.name).toBe('INTERACTION_CREATE');
+    expect(job?.data).toEqual({
+      t: 'INTERACTION_CREATE',
+      d: interaction,
+      shardId: 2,
+      seq: 11,
+      receivedAt: expect.any(Number),
+      generation: 3,
+    });
+    expect(job!.data.receivedAt).toBeGreaterThanOrEqual(before);
+    expect(job!.data.receivedAt).toBeLessThanOrEqual(after);
+    expect(job?.opts.attempts).toBe(1); // an interaction gets one chance
+    const event = await queues.events.getJob(dedupKey('MESSAGE_CREATE', message(901)));
+    expect(event?.data).toMatchObject({ t: 'MESSAGE_CREATE', shardId: 2, seq: 12, generation: 3 });
+    expect(event?.opts.attempts).toBe(5);
+
+    expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="not_configured"')).toBe(1);
+    expect(
+      await metric(
+        'shardwarden_gateway_dispatches_dropped_total',
+        'type="TYPING_START",reason="not_configured"',
+      ),
+    ).toBe(1);
+    expect(await metric('shardwarden_gateway_dispatches_received_total')).toBe(3);
+  });
+
+  test('a replayed dispatch becomes one job, in another batch and from another generation', async () => {
+    const { forwarder, queues } = setup({ batchDelayMs: 20 });
+    forwarder.accept('MESSAGE_CREATE', message(42), 0, 7);
+    await waitForJobs(queues.events, 1);
+    // The same event after a resume, and again from the next generation's forwarder.
+    forwarder.accept('MESSAGE_CREATE', message(42), 0, 7);
+    const next = new DispatchForwarder(
+      queues,
+      { events: CONFIGURED, generation: 4, batchSize: 10, batchDelayMs: 20, bufferLimit: 100 },
+      new GatewayMetrics(new Registry()),
+      createLogger('test', 'silent'),
+    );
+    next.accept('MESSAGE_CREATE', message(42), 5, 3);
+    expect(await forwarder.drain(5_000)).toBe(true);
+    expect(await next.drain(5_000)).toBe(true);
+    expect(await queues.events.getWaitingCount()).toBe(1);
+    expect((await queues.events.getJob('MESSAGE_CREATE-42'))?.data.generation).toBe(3);
+  });
+
+  test('message edits are enqueued, once per edit (the edit timestamp holds colons)', async () => {
+    const { forwarder, queues, metric } = setup({ batchDelayMs: 20 });
+    const edit = (content: string, edited: string) => ({
+      id: '77',
+      channel_id: '1',
+      content,
+      edited_timestamp: edited,
+    });
+    forwarder.accept('MESSAGE_UPDATE', edit('a', '2024-05-01T12:00:00.000000+00:00'), 0, 1);
+    forwarder.accept('MESSAGE_UPDATE', edit('a', '2024-05-01T12:00:00.000000+00:00'), 0, 2); // replay
+    forwarder.accept('MESSAGE_UPDATE', edit('b', '2024-05-01T12:00:09.500000+00:00'), 0, 3);
+    forwarder.accept('MESSAGE_CREATE', message(78), 0, 4);
+    expect(await forwarder.drain(5_000)).toBe(true);
+    expect(await queues.events.getWaitingCount()).toBe(3);
+    expect(await metric('shardwarden_gateway_enqueue_errors_total')).toBe(0);
+  });
+
+  test('safeSequence is one before the oldest buffered dispatch of the shard', async () => {
+    const { forwarder } = setup({ batchSize: 1_000, batchDelayMs: 60_000 });
+    forwarder.accept('MESSAGE_CREATE', message(1), 0, 5);
+    forwarder.accept('MESSAGE_CREATE', message(2), 1, 10);
+    forwarder.accept('MESSAGE_CREATE', message(3), 0, 6);
+    forwarder.accept('TYPING_START', {}, 2, 40); // dropped, so not buffered
+    expect(forwarder.safeSequence(0, 7)).toBe(4);
+    expect(forwarder.safeSequence(1, 12)).toBe(9);
+    expect(forwarder.safeSequence(2, 40)).toBe(40);
+    expect(await forwarder.drain(5_000)).toBe(true);
+    expect(forwarder.safeSequence(0, 7)).toBe(7);
+  });
+
+  test('drain enqueues what is buffered and resolves true; later dispatches are dropped as shutting_down', async () => {
+    const { forwarder, queues, metric } = setup({ batchSize: 1_000, batchDelayMs: 60_000 });
+    for (let i = 1; i <= 3; i++) forwarder.accept('MESSAGE_CREATE', message(i), 0, i);
+    forwarder.close();
+    forwarder.accept('MESSAGE_CREATE', message(4), 0, 4);
+    expect(forwarder.buffered()).toBe(3);
+    expect(await forwarder.drain(5_000)).toBe(true);
+    expect(forwarder.buffered()).toBe(0);
+    expect(await queues.events.getWaitingCount()).toBe(3);
+    forwarder.accept('INTERACTION_CREATE', { id: '5' }, 0, 5);
+    expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="shutting_down"')).toBe(2);
+    expect(await forwarder.drain(1_000)).toBe(true); // nothing left: at once
+    expect(await queues.interactions.getWaitingCount()).toBe(0);
+  });
+
+  test('while Redis is down dispatches wait in a bounded buffer; on return they are all enqueued in order', async () => {
+    const { forwarder, queues, metric } = setup({ batchSize: 4, batchDelayMs: 20, bufferLimit: 20 });
+    await queues.events.waitUntilReady();
+    await redis.stop();
+    try {
+      for (let seq = 1; seq <= 25; seq++) forwarder.accept('MESSAGE_CREATE', message(seq), 0, seq);
+      await pause(500);
+      expect(forwarder.buffered()).toBe(20);
+      expect(forwarder.safeSequence(0, 25)).toBe(0);
+      expect(await metric('shardwarden_gateway_buffer_overflow_total')).toBe(5);
+      expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="buffer_full"')).toBe(5);
+      expect(await forwarder.drain(300)).toBe(false); // the deadline passes while Redis is away
+    } finally {
+      await redis.start();
+    }
+    expect(await forwarder.drain(20_000)).toBe(true);
+    const jobs = await queues.events.getJobs(['wait'], 0, -1, true);
+    expect(jobs.map((j) => j.data.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(await metric('shardwarden_gateway_dispatches_forwarded_total')).toBe(20);
+    expect(await metric('shardwarden_gateway_buffer_depth')).toBe(0);
+  });
+});
