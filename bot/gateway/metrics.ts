@@ -44,7 +44,7 @@ export class GatewayMetrics {
     });
     this.dropped = new Counter({
       name: 'shardwarden_gateway_dispatches_dropped_total',
-      help: 'Dispatches not forwarded, by type and reason (not_configured, buffer_full, shutting_down).',
+      help: 'Dispatches not forwarded, by type and reason (not_configured, buffer_full, shutting_down, rejected).',
       labelNames: ['type', 'reason'],
       registers,
     });

@@ -228,5 +228,23 @@ describe('DispatchForwarder', () => {
     expect(jobs.map((j) => j.data.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     expect(await metric('shardwarden_gateway_dispatches_forwarded_total')).toBe(20);
     expect(await metric('shardwarden_gateway_buffer_depth')).toBe(0);
+    // An outage is never mistaken for a refused dispatch.
+    expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="rejected"')).toBe(0);
+  });
+
+  test('a dispatch the queue always refuses is dropped and counted; it does not hold back the rest', async () => {
+    const { forwarder, queues, metric } = setup({ batchSize: 5, batchDelayMs: 20 });
+    // Nothing from the gateway looks like this (payloads come from JSON.parse), but it is a job
+    // BullMQ refuses every time (it cannot serialise a BigInt), as a bad job id once was.
+    const refused = { ...message(3), nonce: 3n };
+    for (let seq = 1; seq <= 5; seq++)
+      forwarder.accept('MESSAGE_CREATE', seq === 3 ? refused : message(seq), 0, seq);
+    for (let seq = 6; seq <= 9; seq++) forwarder.accept('MESSAGE_CREATE', message(seq), 0, seq);
+    expect(await forwarder.drain(20_000)).toBe(true);
+    const jobs = await queues.events.getJobs(['wait'], 0, -1, true);
+    expect(jobs.map((j) => j.data.seq)).toEqual([1, 2, 4, 5, 6, 7, 8, 9]);
+    expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="rejected"')).toBe(1);
+    expect(await metric('shardwarden_gateway_dispatches_forwarded_total')).toBe(8);
+    expect(await metric('shardwarden_gateway_enqueue_errors_total')).toBeGreaterThanOrEqual(3);
   });
 });

@@ -4,18 +4,22 @@ import { createHash } from 'node:crypto';
 
 type Payload = Record<string, unknown> & { id?: string; guild_id?: string; user?: { id?: string } };
 
+// Discord ids are snowflakes (digits); anything else is keyed by content, so no payload can put
+// a character BullMQ refuses (':') into the id.
+const SNOWFLAKE = /^\d{1,20}$/;
+
 export function dedupKey(type: string, d: unknown): string {
   const p = (d ?? {}) as Payload;
+  const id = typeof p.id === 'string' && SNOWFLAKE.test(p.id) ? p.id : undefined;
   switch (type) {
     case 'INTERACTION_CREATE':
     case 'MESSAGE_CREATE':
     case 'MESSAGE_DELETE':
-      if (p.id) return `${type}-${p.id}`;
+      if (id) return `${type}-${id}`;
       break;
     case 'MESSAGE_UPDATE':
-      // The ISO timestamp has colons; BullMQ rejects such an id, and the forwarder would retry
-      // that batch forever.
-      if (p.id) return `${type}-${p.id}-${String(p.edited_timestamp ?? '').replaceAll(':', '')}`;
+      // One job per edit: the edit time, digits only (the ISO form has colons).
+      if (id) return `${type}-${id}-${String(p.edited_timestamp ?? '').replace(/\D/g, '')}`;
       break;
     default:
       break;

@@ -2,6 +2,9 @@
 // BullMQ jobs (interactions on their own queue) in small batches; every other type is dropped
 // and counted. While Redis is unavailable, dispatches wait in a bounded buffer and are flushed
 // in order when it returns; what does not fit is counted and logged, never dropped silently.
+// A batch the queue keeps refusing while Redis answers is not an outage: it is sent one dispatch
+// at a time and only what is still refused is dropped (counted, logged), so one bad dispatch
+// cannot hold back everything behind it.
 import type { Queue } from 'bullmq';
 import type { Logger } from '../../observability/logger.js';
 import { QUEUES, RETRY_POLICY, type DispatchJob } from '../../queues/queue-names.js';
@@ -17,6 +20,9 @@ export interface ForwarderOptions {
   /** How long completed jobs (and so their de-duplication ids) are kept. */
   dedupWindowSeconds?: number;
 }
+
+/** Failures of one batch in a row before asking whether it is the batch, not Redis. */
+const FAILURES_BEFORE_ISOLATING = 3;
 
 interface Pending {
   queue: 'interactions' | 'events';
@@ -34,6 +40,7 @@ export class DispatchForwarder {
   private flushing = false;
   private timer?: NodeJS.Timeout;
   private retryDelayMs = 100;
+  private failuresInARow = 0;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
 
@@ -103,8 +110,13 @@ export class DispatchForwarder {
         try {
           await this.addBatch(batch);
         } catch (err) {
-          // Keep the batch at the head and try again: order is preserved, nothing is lost.
           this.metrics.enqueueErrors.inc();
+          this.failuresInARow += 1;
+          if (this.failuresInARow >= FAILURES_BEFORE_ISOLATING && (await this.redisAnswers())) {
+            await this.sendOneByOne(batch);
+            continue;
+          }
+          // Keep the batch at the head and try again: order is preserved, nothing is lost.
           this.log.warn(
             { err: (err as Error).message, buffered: this.buffered(), retryInMs: this.retryDelayMs },
             'enqueue failed; keeping dispatches buffered',
@@ -113,19 +125,80 @@ export class DispatchForwarder {
           this.retryDelayMs = Math.min(2_000, this.retryDelayMs * 2);
           continue;
         }
-        this.retryDelayMs = 100;
-        this.dropSent(batch.length);
-        this.metrics.batchSize.observe(batch.length);
-        this.metrics.enqueueLatency.observe((performance.now() - started) / 1000);
-        // One counter update per type and batch, not per job (label lookups are not free).
-        const perType = new Map<string, number>();
-        for (const p of batch) perType.set(p.name, (perType.get(p.name) ?? 0) + 1);
-        for (const [type, n] of perType) this.metrics.forwarded.inc({ type }, n);
-        this.metrics.bufferDepth.set(this.buffered());
+        this.sent(batch, started);
       }
     } finally {
       this.flushing = false;
       if (this.buffered() === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  /** The head `batch` is in the queue: take it off the buffer and count it. */
+  private sent(batch: Pending[], started: number): void {
+    this.retryDelayMs = 100;
+    this.failuresInARow = 0;
+    this.dropSent(batch.length);
+    this.metrics.batchSize.observe(batch.length);
+    this.metrics.enqueueLatency.observe((performance.now() - started) / 1000);
+    // One counter update per type and batch, not per job (label lookups are not free).
+    const perType = new Map<string, number>();
+    for (const p of batch) perType.set(p.name, (perType.get(p.name) ?? 0) + 1);
+    for (const [type, n] of perType) this.metrics.forwarded.inc({ type }, n);
+    this.metrics.bufferDepth.set(this.buffered());
+  }
+
+  /**
+   * A batch that keeps failing while Redis answers: each dispatch is tried on its own (twice);
+   * one still refused with Redis answering is dropped as `rejected`. If Redis stops answering
+   * meanwhile, the rest stays at the head of the buffer for the usual retries.
+   */
+  private async sendOneByOne(batch: Pending[]): Promise<void> {
+    for (const p of batch) {
+      const started = performance.now();
+      let error: unknown;
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          await this.addBatch([p]);
+          error = undefined;
+          break;
+        } catch (err) {
+          error = err;
+        }
+      }
+      if (!error) {
+        this.sent([p], started);
+        continue;
+      }
+      if (!(await this.redisAnswers())) return;
+      this.dropSent(1);
+      this.failuresInARow = 0;
+      this.metrics.dropped.inc({ type: p.name, reason: 'rejected' });
+      this.log.error(
+        {
+          err: (error as Error).message,
+          type: p.name,
+          shard: p.data.shardId,
+          seq: p.data.seq,
+          jobId: p.jobId,
+        },
+        'the queue refuses this dispatch while Redis answers: dropped',
+      );
+      this.metrics.bufferDepth.set(this.buffered());
+    }
+  }
+
+  /** Whether Redis answers (a cheap read of the queue) within a second: an outage, or a refused batch? */
+  private async redisAnswers(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>(
+      (resolve) => (timer = setTimeout(() => resolve('timeout'), 1_000)),
+    );
+    try {
+      return (await Promise.race([this.queues.events.getWaitingCount(), timeout])) !== 'timeout';
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
