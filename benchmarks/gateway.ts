@@ -259,6 +259,7 @@ const forwarder = new DispatchForwarder(
     batchSize: floorConfig.batchSize,
     batchDelayMs: floorConfig.batchDelayMs,
     bufferLimit: dispatches,
+    probeWrite: () => redisInfo.set('bench-floor-probe', '1'),
   },
   new GatewayMetrics(new Registry()),
   createLogger('bench-floor', 'warn'),

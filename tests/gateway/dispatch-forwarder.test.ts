@@ -2,6 +2,7 @@
 // routing and job contents, de-duplication, the bounded buffer through an outage, the safe
 // resume sequence, and shutdown.
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { DispatchForwarder, type ForwarderOptions } from '../../bot/gateway/forwarding/dispatch-forwarder.js';
 import { dedupKey } from '../../bot/gateway/forwarding/dedup-key.js';
@@ -12,17 +13,21 @@ import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js'
 import { metricSum } from './harness.js';
 
 let redis: RedisServer;
+let probe: Redis; // the forwarder's write probe, and CONFIG for the maxmemory test
 const openQueues: Queue[] = [];
 const forwarders: DispatchForwarder[] = [];
 let botSeq = 0;
 
 beforeAll(async () => {
   redis = await startRedis();
+  probe = new Redis(redis.url, { maxRetriesPerRequest: null });
+  probe.on('error', () => undefined);
 });
 afterAll(async () => {
   // Flushes what a test left buffered, so no batch timer outlives the file.
   await Promise.all(forwarders.splice(0).map((f) => f.drain(5_000)));
   await Promise.all(openQueues.splice(0).map((q) => q.close()));
+  probe?.disconnect();
   await redis?.close();
 });
 
@@ -50,6 +55,7 @@ function setup(options: Partial<ForwarderOptions> = {}) {
       batchSize: 10,
       batchDelayMs: 60_000,
       bufferLimit: 1_000,
+      probeWrite: () => probe.set('forwarder-test-probe', '1'),
       ...options,
     },
     new GatewayMetrics(registry),
@@ -152,7 +158,14 @@ describe('DispatchForwarder', () => {
     forwarder.accept('MESSAGE_CREATE', message(42), 0, 7);
     const next = new DispatchForwarder(
       queues,
-      { events: CONFIGURED, generation: 4, batchSize: 10, batchDelayMs: 20, bufferLimit: 100 },
+      {
+        events: CONFIGURED,
+        generation: 4,
+        batchSize: 10,
+        batchDelayMs: 20,
+        bufferLimit: 100,
+        probeWrite: () => probe.set('forwarder-test-probe', '1'),
+      },
       new GatewayMetrics(new Registry()),
       createLogger('test', 'silent'),
     );
@@ -230,6 +243,28 @@ describe('DispatchForwarder', () => {
     expect(await metric('shardwarden_gateway_buffer_depth')).toBe(0);
     // An outage is never mistaken for a refused dispatch.
     expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="rejected"')).toBe(0);
+  });
+
+  test('Redis refusing writes while answering reads (maxmemory reached) is an outage, not a refusal', async () => {
+    const { forwarder, queues, metric } = setup({ batchSize: 5, batchDelayMs: 20 });
+    await queues.events.waitUntilReady();
+    await probe.config('SET', 'maxmemory', '1'); // noeviction: every write is refused with OOM
+    try {
+      for (let seq = 1; seq <= 20; seq++) forwarder.accept('MESSAGE_CREATE', message(seq), 0, seq);
+      await waitUntil(
+        'several refused attempts',
+        async () => (await metric('shardwarden_gateway_enqueue_errors_total')) >= 4,
+        { timeoutMs: 15_000, intervalMs: 50 },
+      );
+      expect(await queues.events.getWaitingCount()).toBe(0); // reads still answer
+      expect(forwarder.buffered()).toBe(20);
+      expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="rejected"')).toBe(0);
+    } finally {
+      await probe.config('SET', 'maxmemory', '0');
+    }
+    expect(await forwarder.drain(20_000)).toBe(true);
+    const jobs = await queues.events.getJobs(['wait'], 0, -1, true);
+    expect(jobs.map((j) => j.data.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
 
   test('a dispatch the queue always refuses is dropped and counted; it does not hold back the rest', async () => {

@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { AggregatorRegistry, register } from 'prom-client';
 import { createLogger } from '../../observability/logger.js';
-import { QUEUES, queuePrefix } from '../../queues/queue-names.js';
+import { botKey, QUEUES, queuePrefix } from '../../queues/queue-names.js';
 import { parseGatewayConfig } from '../config.js';
 import { DispatchForwarder } from '../forwarding/dispatch-forwarder.js';
 import { RedisIdentifyThrottler } from '../identify/redis-identify-throttler.js';
@@ -57,6 +57,7 @@ export default class GatewayCluster extends BaseCluster {
         batchSize: config.batchSize,
         batchDelayMs: config.batchDelayMs,
         bufferLimit: config.bufferLimit,
+        probeWrite: () => redis.set(botKey(config.botName, 'gateway', 'write-probe'), '1', 'PX', 60_000),
       },
       metrics,
       log,

@@ -2,9 +2,10 @@
 // BullMQ jobs (interactions on their own queue) in small batches; every other type is dropped
 // and counted. While Redis is unavailable, dispatches wait in a bounded buffer and are flushed
 // in order when it returns; what does not fit is counted and logged, never dropped silently.
-// A batch the queue keeps refusing while Redis answers is not an outage: it is sent one dispatch
-// at a time and only what is still refused is dropped (counted, logged), so one bad dispatch
-// cannot hold back everything behind it.
+// A batch the queue keeps refusing while Redis accepts writes is not an outage: it is sent one
+// dispatch at a time and only what is still refused is dropped (counted, logged), so one bad
+// dispatch cannot hold back everything behind it. (Reads are no test: Redis at maxmemory, a
+// read-only replica or a failing disk refuse writes and still answer reads.)
 import type { Queue } from 'bullmq';
 import type { Logger } from '../../observability/logger.js';
 import { QUEUES, RETRY_POLICY, type DispatchJob } from '../../queues/queue-names.js';
@@ -19,6 +20,8 @@ export interface ForwarderOptions {
   bufferLimit: number;
   /** How long completed jobs (and so their de-duplication ids) are kept. */
   dedupWindowSeconds?: number;
+  /** A small write to Redis (e.g. SET of a probe key): resolves when Redis accepts writes. */
+  probeWrite: () => Promise<unknown>;
 }
 
 /** Failures of one batch in a row before asking whether it is the batch, not Redis. */
@@ -112,7 +115,7 @@ export class DispatchForwarder {
         } catch (err) {
           this.metrics.enqueueErrors.inc();
           this.failuresInARow += 1;
-          if (this.failuresInARow >= FAILURES_BEFORE_ISOLATING && (await this.redisAnswers())) {
+          if (this.failuresInARow >= FAILURES_BEFORE_ISOLATING && (await this.redisAcceptsWrites())) {
             await this.sendOneByOne(batch);
             continue;
           }
@@ -148,9 +151,9 @@ export class DispatchForwarder {
   }
 
   /**
-   * A batch that keeps failing while Redis answers: each dispatch is tried on its own (twice);
-   * one still refused with Redis answering is dropped as `rejected`. If Redis stops answering
-   * meanwhile, the rest stays at the head of the buffer for the usual retries.
+   * A batch that keeps failing while Redis accepts writes: each dispatch is tried on its own
+   * (twice); one still refused while Redis accepts writes is dropped as `rejected`. If Redis
+   * stops accepting them meanwhile, the rest stays at the head of the buffer for the usual retries.
    */
   private async sendOneByOne(batch: Pending[]): Promise<void> {
     for (const p of batch) {
@@ -169,7 +172,7 @@ export class DispatchForwarder {
         this.sent([p], started);
         continue;
       }
-      if (!(await this.redisAnswers())) return;
+      if (!(await this.redisAcceptsWrites())) return;
       this.dropSent(1);
       this.failuresInARow = 0;
       this.metrics.dropped.inc({ type: p.name, reason: 'rejected' });
@@ -187,14 +190,14 @@ export class DispatchForwarder {
     }
   }
 
-  /** Whether Redis answers (a cheap read of the queue) within a second: an outage, or a refused batch? */
-  private async redisAnswers(): Promise<boolean> {
+  /** Whether Redis accepts a write within a second: an outage, or a refused batch? */
+  private async redisAcceptsWrites(): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>(
       (resolve) => (timer = setTimeout(() => resolve('timeout'), 1_000)),
     );
     try {
-      return (await Promise.race([this.queues.events.getWaitingCount(), timeout])) !== 'timeout';
+      return (await Promise.race([this.options.probeWrite().then(() => 'ok' as const), timeout])) === 'ok';
     } catch {
       return false;
     } finally {
