@@ -1,7 +1,9 @@
 // Shard sessions (id, sequence, resume URL) in Redis, so a restarted cluster process or pod
 // RESUMEs instead of identifying again. @discordjs/ws reports the sequence on every dispatch;
-// writes are coalesced (at most one per shard per interval) and flushed on shutdown. A sequence
-// that lags only means Discord replays a little more, and replays are de-duplicated downstream.
+// writes are coalesced (at most one per interval, and never more than one in flight) and every
+// current session is rewritten every ttl/3 so a quiet shard's key does not expire under it. A
+// sequence that lags only means Discord replays a little more, and replays are de-duplicated
+// downstream.
 import type { Redis } from 'ioredis';
 import { botKey } from '../../queues/queue-names.js';
 
@@ -13,11 +15,30 @@ export interface SessionInfo {
   shardId: number;
 }
 
+export interface SessionFlushOptions {
+  /** Write every current session, not only changed ones (shutdown: quiet shards too). */
+  all?: boolean;
+  /**
+   * Reject after this long instead of waiting for a Redis that is away (the write stays queued
+   * in ioredis). Without it, flush() waits as long as the connection does.
+   */
+  timeoutMs?: number;
+}
+
 export class RedisSessionStore {
   /** This process's sessions: authoritative once a shard has been looked up or updated here. */
   private readonly current = new Map<number, SessionInfo | null>();
   private readonly dirty = new Set<number>();
+  /** A dirty change that must not wait for the interval (a new or cleared session). */
+  private urgent = false;
   private timer?: NodeJS.Timeout;
+  private refresher?: NodeJS.Timeout;
+  /**
+   * The one write in flight. With maxRetriesPerRequest: null a MULTI waits out an outage
+   * instead of failing, so starting another per interval would pile commands up in ioredis.
+   */
+  private writing?: Promise<void>;
+  private stopped = false;
 
   constructor(
     private readonly redis: Redis,
@@ -43,21 +64,94 @@ export class RedisSessionStore {
     return { info: this.current.get(shardId) ?? null, fromRedis: true };
   }
 
+  /** After stop() this only records the session; an explicit flush() still writes it. */
   update(shardId: number, info: SessionInfo | null): void {
     const previous = this.current.get(shardId);
     this.current.set(shardId, info ? { ...info } : null);
     this.dirty.add(shardId);
+    if (this.stopped) return;
+    if (info) this.refresher ??= setInterval(() => this.refreshAll(), (this.ttlSeconds * 1000) / 3).unref();
     // A new session (READY) or a cleared one is written at once: a process that dies right
     // after identifying must leave its session behind, and a dead one must not be resumed.
     // Only sequence updates of a known session are coalesced.
-    if (info === null || info.sessionId !== previous?.sessionId) void this.flush().catch(() => undefined);
-    else this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.flushIntervalMs);
+    if (info === null || info.sessionId !== previous?.sessionId) {
+      this.urgent = true;
+      this.kick();
+    } else this.schedule(this.flushIntervalMs);
   }
 
-  async flush(): Promise<void> {
+  /**
+   * Writes the changed sessions (with `all`, every current one) once any write in flight has
+   * settled. Rejects if Redis refuses the write or `timeoutMs` passes first.
+   */
+  async flush(options: SessionFlushOptions = {}): Promise<void> {
+    const run = this.flushAfterInFlight(options.all ?? false);
+    const { timeoutMs } = options;
+    if (timeoutMs === undefined) return run;
+    run.catch(() => undefined); // if the timeout wins, a later failure has no one to tell
+    let timeout: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        run,
+        new Promise<never>((_, reject) => {
+          timeout = setTimeout(
+            () => reject(new Error(`session flush: Redis did not answer within timeoutMs=${timeoutMs}`)),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timeout);
+    }
+  }
+
+  /**
+   * No more writes of its own from here on (timers cleared): once another process may own
+   * these shards, refreshing our sessions would overwrite theirs. A write already in flight
+   * still lands.
+   */
+  stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.dirty.size === 0) return;
+    clearInterval(this.refresher);
+    this.refresher = undefined;
+  }
+
+  private async flushAfterInFlight(all: boolean): Promise<void> {
+    while (this.writing) await this.writing.catch(() => undefined);
+    if (all) this.markAllCurrent();
+    await this.write();
+  }
+
+  private refreshAll(): void {
+    this.markAllCurrent();
+    this.kick();
+  }
+
+  private markAllCurrent(): void {
+    for (const [shardId, info] of this.current) if (info) this.dirty.add(shardId);
+  }
+
+  private schedule(ms: number): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.kick();
+    }, ms);
+  }
+
+  /** Starts a write unless one is in flight; the end of that one starts the next. */
+  private kick(): void {
+    if (this.writing || this.stopped) return;
+    void this.write().catch(() => undefined);
+  }
+
+  /** Only called with no write in flight. */
+  private write(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.urgent = false;
+    if (this.dirty.size === 0) return Promise.resolve();
     const batch = [...this.dirty];
     this.dirty.clear();
     const multi = this.redis.multi();
@@ -72,13 +166,28 @@ export class RedisSessionStore {
         );
       else multi.del(this.key(shardId));
     }
-    try {
-      await multi.exec();
-    } catch (err) {
-      // Redis is away: write these again later (with whatever is newest by then).
-      for (const shardId of batch) this.dirty.add(shardId);
-      this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.flushIntervalMs * 4);
-      throw err;
-    }
+    const run = multi.exec().then(
+      () => {
+        this.writing = undefined;
+        this.afterWrite(false);
+      },
+      (err: unknown) => {
+        // Redis refused: write these again later (with whatever is newest by then).
+        for (const shardId of batch) this.dirty.add(shardId);
+        this.writing = undefined;
+        this.afterWrite(true);
+        throw err;
+      },
+    );
+    this.writing = run;
+    return run;
+  }
+
+  /** What changed while the write was in flight goes out next, coalesced into one write. */
+  private afterWrite(failed: boolean): void {
+    if (this.stopped || this.dirty.size === 0) return;
+    if (failed) this.schedule(this.flushIntervalMs * 4);
+    else if (this.urgent) this.kick();
+    else this.schedule(this.flushIntervalMs);
   }
 }
