@@ -70,12 +70,24 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   });
   const shards = clusterShards.flat();
   const ready = new Map<number, boolean>(shards.map((id) => [id, false]));
+  // Which cluster process (worker id) last reported each shard: when it exits, its shards are
+  // down until the respawned process reports them (else /readyz stays true through a crash,
+  // and a reshard cut-over could trust a pod whose shards are gone).
+  const reportedBy = new Map<number, number>();
   // Per cluster process (by worker id): when it last said it was alive, and its loop delay then.
   // A cluster is watched from its first message on; one still starting is Kurasuta's to time out.
   const alive = new Map<number, { at: number; loopDelayMs: number; clusterId: number }>();
   cluster.on('message', (worker, m: unknown) => {
     if (!isShardwardenMessage(m)) return;
-    if (m.shardwarden === 'shard') ready.set(m.shardId, m.ready);
+    if (m.shardwarden === 'shard') {
+      ready.set(m.shardId, m.ready);
+      reportedBy.set(m.shardId, worker.id);
+    }
+    if (m.shardwarden === 'stopped' && !m.flushed)
+      log.warn(
+        { cluster: m.clusterId },
+        'cluster stopped before its buffer was flushed: the rest is replayed on resume',
+      );
     if (m.shardwarden === 'alive')
       alive.set(worker.id, { at: Date.now(), loopDelayMs: m.loopDelayMs, clusterId: m.clusterId });
   });
@@ -85,6 +97,7 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
       .map((a) => a.clusterId);
   cluster.on('exit', (worker, code, signal) => {
     alive.delete(worker.id);
+    for (const [shardId, workerId] of reportedBy) if (workerId === worker.id) ready.set(shardId, false);
     if (!shuttingDown)
       log.warn({ pid: worker.process.pid, code, signal }, 'cluster process exited; Kurasuta respawns it');
   });
@@ -162,7 +175,9 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     await http.app.close();
     process.exit(0);
   };
-  process.once('SIGTERM', () => void shutdown());
-  process.once('SIGINT', () => void shutdown());
+  // `on`, not `once`: a second signal during the drain must not fall back to Node's default
+  // (an immediate exit); shutdown() runs once anyway.
+  process.on('SIGTERM', () => void shutdown());
+  process.on('SIGINT', () => void shutdown());
   await manager.spawn();
 }

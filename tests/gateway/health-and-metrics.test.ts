@@ -37,12 +37,12 @@ afterAll(async () => {
   await redis?.close();
 });
 
-/** Label sets of a metric that have a sample, e.g. ['shard="0"', ...]. */
+/** The shard label of each sample of a metric, e.g. ['shard="0"', ...]. */
 function series(text: string, name: string): string[] {
   return text
     .split('\n')
     .filter((l) => l.startsWith(`${name}{`))
-    .map((l) => l.slice(name.length + 1, l.indexOf('}')));
+    .map((l) => /shard="\d+"/.exec(l)?.[0] ?? l);
 }
 
 async function health(): Promise<{
@@ -90,6 +90,10 @@ test('/metrics, aggregated over both cluster processes, has every gateway figure
   expect(metricSum(m, 'shardwarden_gateway_session_starts_total', 'kind="resume"')).toBe(0);
   expect(metricSum(m, 'shardwarden_gateway_buffer_depth')).toBe(0);
   expect(metricSum(m, 'shardwarden_gateway_buffer_overflow_total')).toBe(0);
+  // Each cluster process's series are its own (a respawned one restarts its counters alone).
+  const byCluster = m.split('\n').filter((l) => l.startsWith('shardwarden_gateway_shard_ready{'));
+  expect(byCluster.filter((l) => l.includes('cluster="0"'))).toHaveLength(2);
+  expect(byCluster.filter((l) => l.includes('cluster="1"'))).toHaveLength(2);
 }, 60_000);
 
 test('/healthz fails while a cluster process is stuck, names it, and recovers when it runs again', async () => {
@@ -114,4 +118,25 @@ test('/healthz fails while a cluster process is stuck, names it, and recovers wh
   }
   expect(stalled).toHaveLength(1);
   await waitUntil('/healthz 200 again', async () => (await health()).status === 200, { timeoutMs: 15_000 });
+}, 60_000);
+
+test('/readyz turns unready as soon as a cluster process dies, and ready again once its shards resume (nothing to replay)', async () => {
+  await waitReady(gw);
+  const identifies = sim.recorder.identifies.length;
+  const resumes = sim.recorder.resumes.length;
+  const readyz = async () => (await fetch(`http://127.0.0.1:${gw.port}/readyz`)).status;
+  const [victim] = childPids(gw.proc.child.pid!);
+  process.kill(victim!, 'SIGKILL');
+  // Its shards are gone until the respawned process resumes them; the pod must say so meanwhile.
+  await waitUntil('/readyz 503 after the crash', async () => (await readyz()) === 503, {
+    timeoutMs: 10_000,
+    intervalMs: 20,
+  });
+  expect(metricSum(await gw.metrics(), 'shardwarden_gateway_pod_shards_ready')).toBeLessThan(4);
+  // A quiet moment: the RESUME replays nothing. (discord.js's RESUMED handler once crashed the
+  // respawned cluster here, again on every respawn, because its copy of the session was empty.)
+  await waitReady(gw);
+  expect(metricSum(await gw.metrics(), 'shardwarden_gateway_pod_shards_ready')).toBe(4);
+  expect(sim.recorder.resumes.length - resumes).toBe(2);
+  expect(sim.recorder.identifies.length).toBe(identifies);
 }, 60_000);

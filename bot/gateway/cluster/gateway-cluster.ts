@@ -36,6 +36,10 @@ export default class GatewayCluster extends BaseCluster {
       cluster: this.id,
     });
     new AggregatorRegistry(); // answers the primary's metrics requests
+    // Each cluster's series stay its own in the pod's /metrics: summed over clusters, a
+    // respawned cluster's counters starting again at 0 would look like a partial counter reset,
+    // which rate() misreads as a burst.
+    register.setDefaultLabels({ cluster: String(this.id) });
     const metrics = new GatewayMetrics(register);
     const send = (m: ClusterMessage) => process.send?.(m);
 
@@ -91,6 +95,10 @@ export default class GatewayCluster extends BaseCluster {
         const inMemoryUpdate = manager.options.updateSessionInfo;
         manager.options.retrieveSessionInfo = async (shardId) => {
           const { info, fromRedis } = await sessions.retrieve(shardId);
+          // discord.js keeps its own copy, which its RESUMED handler reads; a session that
+          // came from Redis must be there too (else a RESUME that replays nothing, after a
+          // restart in a quiet moment, crashes the cluster on every respawn).
+          if (fromRedis && info) void inMemoryUpdate(shardId, { ...info });
           if (fromRedis)
             log.info(
               { shard: shardId, resumeFrom: info?.sequence ?? null },
@@ -162,9 +170,14 @@ export default class GatewayCluster extends BaseCluster {
         // are not closed with 1000 (that would end the sessions): the process exit drops them,
         // which Discord treats as resumable.
         closing = true;
+        sessions.stop();
         forwarder.close();
         const flushed = await forwarder.drain(m.deadlineMs);
-        await sessions.flush().catch(() => undefined);
+        // Every session, quiet ones too, at the sequence that is safely in Redis; bounded, so a
+        // dead Redis cannot hold the shutdown past the primary's deadline.
+        await sessions
+          .flush({ all: true, timeoutMs: 3_000 })
+          .catch((err: Error) => log.warn({ err: err.message }, 'sessions not written at shutdown'));
         send({ shardwarden: 'stopped', clusterId: this.id, flushed });
         await Promise.all(Object.values(queues).map((q) => q.close().catch(() => undefined)));
         redis.disconnect();
