@@ -56,7 +56,11 @@ export class EnvReader {
     const raw = this.optional(name) ?? fallback;
     if (raw === undefined) throw new ConfigError(`${name} is required but not set`);
     const url = raw.replace(/\/+$/, '');
-    if (!/^https?:\/\/./.test(url)) throw new ConfigError(`${name}="${url}" must be an http(s) URL`);
+    // The value is not echoed whole: a mistyped URL can still carry credentials.
+    if (!/^https?:\/\/./.test(url))
+      throw new ConfigError(
+        `${name} must be an http:// or https:// URL (got ${/^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? 'no scheme'})`,
+      );
     return url;
   }
 

@@ -11,9 +11,15 @@ import { shardRangeOfPod, type ShardRange } from '../sharding/shard-range.js';
 // discord.js exports as GatewayIntentBits), without loading discord.js: the pod's primary
 // process reads this configuration but never runs a client, and discord.js costs it ~15 MB.
 const require = createRequire(import.meta.url);
-const { GatewayIntentBits } = createRequire(require.resolve('discord.js'))('discord-api-types/v10') as {
+const { GatewayIntentBits, GatewayDispatchEvents } = createRequire(require.resolve('discord.js'))(
+  'discord-api-types/v10',
+) as {
   GatewayIntentBits: typeof IntentBits;
+  GatewayDispatchEvents: Record<string, string>;
 };
+// Every dispatch name Discord documents (as this discord.js knows them): a misspelt type would
+// otherwise forward nothing, silently.
+const DISPATCH_NAMES = new Set(Object.values(GatewayDispatchEvents));
 
 export interface GatewayConfig {
   botName: string;
@@ -110,8 +116,10 @@ function readGatewayConfig(read: EnvReader, env: NodeJS.ProcessEnv): GatewayConf
   required(ENV.events);
   const events = new Set(read.list(ENV.events));
   for (const e of events)
-    if (!/^[A-Z][A-Z_]*$/.test(e))
-      throw new GatewayConfigError(`${ENV.events} has "${e}", which is not a dispatch name`);
+    if (!DISPATCH_NAMES.has(e))
+      throw new GatewayConfigError(
+        `${ENV.events} has "${e}", which is not a Discord dispatch name (e.g. MESSAGE_CREATE, INTERACTION_CREATE)`,
+      );
   const redisUrl = read.redisUrl(ENV.redisUrl);
   const discordApiUrl = read.httpUrl(ENV.discordApiUrl, 'https://discord.com/api');
   const logLevel = read.logLevel();

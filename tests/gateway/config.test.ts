@@ -51,7 +51,15 @@ describe('gateway configuration from the pod environment', () => {
     ],
     [
       { SHARDWARDEN_EVENTS: 'message_create' },
-      'SHARDWARDEN_EVENTS has "message_create", which is not a dispatch name',
+      'SHARDWARDEN_EVENTS has "message_create", which is not a Discord dispatch name',
+    ],
+    [
+      { SHARDWARDEN_EVENTS: 'INTERACTION_CREATE,MESSAGE_CREAT' },
+      'SHARDWARDEN_EVENTS has "MESSAGE_CREAT", which is not a Discord dispatch name',
+    ],
+    [
+      { DISCORD_API_URL: 'ftp://bot:s3cret@example.com/api' },
+      'DISCORD_API_URL must be an http:// or https:// URL (got ftp://)',
     ],
     [{ REDIS_URL: 'http://redis' }, 'REDIS_URL must be a redis:// or rediss:// URL'],
     [{ DISCORD_TOKEN: ' ' }, 'DISCORD_TOKEN is required but not set'],
