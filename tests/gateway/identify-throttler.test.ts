@@ -1,8 +1,9 @@
 // The identify throttler against a real Redis, with one throttler per ioredis connection standing
 // for one gateway pod: one identify per bucket per window, buckets independent, waiters served
-// in arrival order, and neither a dead waiter nor a dead holder blocks a bucket for long.
+// in arrival order, and neither a dead waiter nor a dead holder blocks a bucket for long; a Redis
+// stall or outage delays waiters but neither strands them nor lets them through unthrottled.
 import { getEventListeners } from 'node:events';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import {
   RedisIdentifyThrottler,
   type IdentifyThrottlerOptions,
@@ -20,14 +21,18 @@ beforeAll(async () => {
   raw = connect();
 });
 afterAll(async () => {
+  // After the outage test some connections may still be between reconnect attempts: those are
+  // dropped rather than quit, or their reconnect timer keeps Jest alive.
   await Promise.all(
-    connections.splice(0).map((c) => (c.status === 'end' ? undefined : c.quit().catch(() => c.disconnect()))),
+    connections
+      .splice(0)
+      .map((c) => (c.status === 'ready' ? c.quit().catch(() => c.disconnect()) : c.disconnect())),
   );
   await redis?.close();
 });
 
-function connect(): Redis {
-  const c = new Redis(redis.url, { maxRetriesPerRequest: null });
+function connect(options: RedisOptions = {}): Redis {
+  const c = new Redis(redis.url, { maxRetriesPerRequest: null, ...options });
   c.on('error', () => undefined);
   connections.push(c);
   return c;
@@ -202,5 +207,91 @@ describe('RedisIdentifyThrottler', () => {
     expect(turn.error).toBeUndefined();
     // A listener left per poll grows with the wait (and Node warns past 10 on one signal).
     expect(getEventListeners(controller.signal, 'abort').length).toBeLessThanOrEqual(1);
+  });
+
+  test('after Redis pauses longer than the alive TTL, queued waiters are all served, first arrival first', async () => {
+    const botName = freshBot();
+    const aliveTtlMs = 1_000;
+    const windowMs = 300;
+    const [w, x] = pods(2, { botName, maxConcurrency: 1, windowMs, aliveTtlMs });
+    const { queue, lock } = keys(botName, 0);
+    // The holder's lock runs out during the pause, so after it whichever poll runs first could
+    // take the bucket: only the first arrival may.
+    await raw.set(lock, 'holder', 'PX', 1_000);
+    const first = timedWait(w!, 0);
+    await queueLength(queue, 1);
+    await new Promise((r) => setTimeout(r, 5));
+    const second = timedWait(x!, 1);
+    await queueLength(queue, 2);
+    const pauser = connect();
+    const pauseMs = 2_500; // both alive keys expire while every client is paused
+    await pauser.call('CLIENT', 'PAUSE', String(pauseMs), 'ALL');
+    const pausedAt = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<'stuck'>((r) => (timer = setTimeout(() => r('stuck'), pauseMs + 8_000)));
+    const turns = await Promise.race([Promise.all([first, second]), stuck]);
+    clearTimeout(timer);
+    expect(turns).not.toBe('stuck');
+    const [a, b] = turns as Awaited<typeof first>[];
+    expect(a!.error).toBeUndefined();
+    expect(b!.error).toBeUndefined();
+    expect(a!.at).toBeGreaterThanOrEqual(pausedAt + pauseMs - RECORDING_SLACK_MS);
+    expect(b!.at - a!.at).toBeGreaterThanOrEqual(windowMs - RECORDING_SLACK_MS);
+    expect(await raw.zcard(queue)).toBe(0);
+  });
+
+  test('a Redis outage does not reject a wait: it is served once Redis is back; an abort during it still rejects promptly', async () => {
+    const botName = freshBot();
+    const windowMs = 300;
+    const options = { botName, maxConcurrency: 2, windowMs, marginMs: 0 };
+    // As the gateway cluster connects (commands wait offline for the reconnect) ...
+    const queued = new RedisIdentifyThrottler(connect(), options);
+    // ... and a connection whose commands fail at once while Redis is down.
+    const failingErrors: Error[] = [];
+    const failingConnection = connect({ enableOfflineQueue: false });
+    await waitUntil('failing connection ready', async () => failingConnection.status === 'ready', {
+      timeoutMs: 5_000,
+      intervalMs: 10,
+    });
+    const failing = new RedisIdentifyThrottler(failingConnection, {
+      ...options,
+      onError: (err) => failingErrors.push(err),
+    });
+    const bucket0 = keys(botName, 0);
+    const bucket1 = keys(botName, 1);
+    await raw.set(bucket0.lock, 'holder', 'PX', 60_000);
+    await raw.set(bucket1.lock, 'holder', 'PX', 60_000);
+    const waiting = timedWait(queued, 0);
+    const retrying = timedWait(failing, 1);
+    const abort = new AbortController();
+    const aborted = timedWait(queued, 2, abort.signal);
+    await queueLength(bucket0.queue, 2);
+    await queueLength(bucket1.queue, 1);
+
+    await redis.stop(); // not persistent: the locks are gone when it comes back
+    const stoppedAt = Date.now();
+    await new Promise((r) => setTimeout(r, 1_500));
+    const abortedAt = Date.now();
+    abort.abort(new Error('shard destroyed'));
+    const gone = await aborted;
+    expect((gone.error as Error).message).toBe('shard destroyed');
+    expect(gone.at - abortedAt).toBeLessThan(500);
+    await new Promise((r) => setTimeout(r, 1_000));
+    let settled = false;
+    void Promise.all([waiting, retrying]).then(() => (settled = true));
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
+    expect(failingErrors.length).toBeGreaterThan(0);
+    const startedAt = Date.now();
+    await redis.start();
+
+    const [served, retried] = await Promise.all([waiting, retrying]);
+    expect(served.error).toBeUndefined();
+    expect(retried.error).toBeUndefined();
+    expect(served.at).toBeGreaterThanOrEqual(startedAt);
+    expect(retried.at).toBeGreaterThanOrEqual(startedAt);
+    // Backing off (250 ms doubling to 2 s), not spinning on the failing connection.
+    const outageMs = retried.at - stoppedAt;
+    expect(failingErrors.length).toBeLessThanOrEqual(3 + outageMs / 500);
   });
 });

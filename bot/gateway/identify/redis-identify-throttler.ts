@@ -3,16 +3,35 @@
 // arrival order (fair); a waiter keeps a short-lived "alive" key while it waits, so one that
 // dies is skipped instead of blocking the bucket; the bucket lock itself expires after the
 // window, so a holder that dies right after taking it cannot block anyone either.
+//
+// Every poll re-asserts its waiter (alive key refreshed, queue entry put back with its original
+// arrival score if someone removed it), so a Redis stall longer than the alive TTL cannot strand
+// a live waiter. When Redis itself stalled (no poll on the bucket for half the alive TTL), dead
+// waiters are kept for a grace period so the live ones can re-assert before anyone skips them.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { botKey } from '../../queues/queue-names.js';
 
 const TAKE_TURN = `
-local queue, lock, me, windowMs, alivePrefix = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), ARGV[3]
-while true do
-  local head = redis.call('ZRANGE', queue, 0, 0)[1]
-  if not head or redis.call('EXISTS', alivePrefix .. head) == 1 then break end
-  redis.call('ZREM', queue, head)
+local queue, lock, lastPoll, grace = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local me, windowMs, alivePrefix = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local arrival, aliveTtlMs = ARGV[4], tonumber(ARGV[5])
+redis.call('SET', alivePrefix .. me, '1', 'PX', aliveTtlMs)
+redis.call('ZADD', queue, 'NX', arrival, me)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last = tonumber(redis.call('GET', lastPoll))
+redis.call('SET', lastPoll, now, 'PX', aliveTtlMs * 10)
+local half = math.floor(aliveTtlMs / 2)
+if last and now - last > half then
+  redis.call('SET', grace, '1', 'PX', half)
+end
+if redis.call('EXISTS', grace) == 0 then
+  while true do
+    local head = redis.call('ZRANGE', queue, 0, 0)[1]
+    if not head or redis.call('EXISTS', alivePrefix .. head) == 1 then break end
+    redis.call('ZREM', queue, head)
+  end
 end
 if redis.call('ZRANGE', queue, 0, 0)[1] ~= me then return -1 end
 local ttl = redis.call('PTTL', lock)
@@ -28,44 +47,84 @@ export interface IdentifyThrottlerOptions {
   windowMs: number;
   /** Added to the window: the lock is taken a moment before the IDENTIFY is actually sent. */
   marginMs?: number;
+  /** How long a waiter that stopped polling (pod gone) holds its place. Default 3000. */
+  aliveTtlMs?: number;
   onWait?: (shardId: number, waitedMs: number) => void;
+  /** A Redis error during a wait; the wait keeps going and retries with backoff. */
+  onError?: (err: Error) => void;
 }
 
+type TakeTurn = (...args: (string | number)[]) => Promise<number>;
+
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 2_000;
+/** How long an aborted wait waits for its queue entry to be removed before rejecting. */
+const CLEANUP_WAIT_MS = 1_000;
+
 export class RedisIdentifyThrottler {
-  private readonly aliveTtlMs = 3_000;
+  private readonly aliveTtlMs: number;
 
   constructor(
     private readonly redis: Redis,
     private readonly options: IdentifyThrottlerOptions,
   ) {
-    redis.defineCommand('shardwardenTakeIdentifyTurn', { numberOfKeys: 2, lua: TAKE_TURN });
+    this.aliveTtlMs = options.aliveTtlMs ?? 3_000;
+    if (!Number.isInteger(this.aliveTtlMs) || this.aliveTtlMs < 100)
+      throw new Error(`aliveTtlMs must be an integer of at least 100, got ${String(options.aliveTtlMs)}`);
+    redis.defineCommand('shardwardenTakeIdentifyTurn', { numberOfKeys: 4, lua: TAKE_TURN });
   }
 
+  /**
+   * Resolves when this shard may IDENTIFY. Redis errors never reject it (an identify let through
+   * unthrottled would be worse than a late one): it retries until served or `signal` aborts.
+   */
   async waitForIdentify(shardId: number, signal: AbortSignal): Promise<void> {
     const { botName, maxConcurrency, windowMs, marginMs = 250 } = this.options;
+    if (signal.aborted) throw abortReason(signal);
     const bucket = shardId % maxConcurrency;
     const queue = botKey(botName, 'identify', bucket, 'queue');
     const lock = botKey(botName, 'identify', bucket, 'lock');
+    const lastPoll = botKey(botName, 'identify', bucket, 'lastpoll');
+    const grace = botKey(botName, 'identify', bucket, 'grace');
     const alivePrefix = botKey(botName, 'identify', 'alive', '');
     const me = `${shardId}:${randomUUID()}`;
     const started = Date.now();
-    await this.redis.set(alivePrefix + me, '1', 'PX', this.aliveTtlMs);
-    await this.redis.zadd(queue, 'NX', Date.now(), me);
-    let lastAlive = Date.now();
+    // The place in line, kept for the whole wait: a poll that finds itself removed re-adds it.
+    const arrival = started;
+    const takeTurn = (this.redis as unknown as { shardwardenTakeIdentifyTurn: TakeTurn })
+      .shardwardenTakeIdentifyTurn;
+    let retryMs = RETRY_MIN_MS;
     try {
       for (;;) {
-        if (signal.aborted) throw signal.reason ?? new Error('identify wait aborted');
-        if (Date.now() - lastAlive > this.aliveTtlMs / 3) {
-          await this.redis.set(alivePrefix + me, '1', 'PX', this.aliveTtlMs);
-          lastAlive = Date.now();
+        if (signal.aborted) throw abortReason(signal);
+        let r: number;
+        try {
+          // Raced with the signal: with an offline queue, a command waits for the reconnect.
+          r = Number(
+            await untilAborted(
+              takeTurn.call(
+                this.redis,
+                queue,
+                lock,
+                lastPoll,
+                grace,
+                me,
+                windowMs + marginMs,
+                alivePrefix,
+                arrival,
+                this.aliveTtlMs,
+              ),
+              signal,
+            ),
+          );
+        } catch (err) {
+          if (signal.aborted) throw abortReason(signal);
+          this.options.onError?.(err instanceof Error ? err : new Error(String(err)));
+          await sleep(retryMs, signal);
+          retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+          continue;
         }
-        const r = Number(
-          await (
-            this.redis as unknown as {
-              shardwardenTakeIdentifyTurn(...a: (string | number)[]): Promise<number>;
-            }
-          ).shardwardenTakeIdentifyTurn(queue, lock, me, windowMs + marginMs, alivePrefix),
-        );
+        retryMs = RETRY_MIN_MS;
         if (r === 0) {
           this.options.onWait?.(shardId, Date.now() - started);
           return;
@@ -73,14 +132,36 @@ export class RedisIdentifyThrottler {
         await sleep(r > 0 ? Math.min(r, 250) : 50, signal);
       }
     } finally {
-      await this.redis
+      const cleanup = this.redis
         .multi()
         .zrem(queue, me)
         .del(alivePrefix + me)
         .exec()
         .catch(() => undefined);
+      // While Redis is unreachable the cleanup stays queued for the reconnect; the caller is
+      // not kept waiting for it (an entry left behind expires with its alive key anyway).
+      if (this.redis.status === 'ready') await Promise.race([cleanup, delay(CLEANUP_WAIT_MS)]);
     }
   }
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new Error('identify wait aborted');
+}
+
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortReason(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
+      (e: unknown) => (signal.removeEventListener('abort', onAbort), reject(e)),
+    );
+  });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 // The listener goes when the timer fires: a wait polls many times on one signal, and a listener
