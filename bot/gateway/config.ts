@@ -42,6 +42,8 @@ export interface GatewayConfig {
   bufferLimit: number;
   batchSize: number;
   batchDelayMs: number;
+  /** How long a cluster process may take to get ready, per shard it runs (Kurasuta's timeout). */
+  clusterStartTimeoutMs: number;
   /** V8's --max-semi-space-size for the cluster processes, in MB; 0 leaves V8's default. */
   maxSemiSpaceMb: number;
   logLevel: LevelWithSilent;
@@ -143,6 +145,7 @@ function readGatewayConfig(read: EnvReader, env: NodeJS.ProcessEnv): GatewayConf
     bufferLimit: int('SHARDWARDEN_BUFFER_LIMIT', 1, 50_000),
     batchSize: int('SHARDWARDEN_BATCH_SIZE', 1, 100),
     batchDelayMs: int('SHARDWARDEN_BATCH_DELAY_MS', 0, 5),
+    clusterStartTimeoutMs: int('SHARDWARDEN_CLUSTER_START_TIMEOUT_MS', 1_000, 60_000),
     maxSemiSpaceMb: read.int('SHARDWARDEN_MAX_SEMI_SPACE_MB', 0, DEFAULT_MAX_SEMI_SPACE_MB, 64),
     logLevel,
   };

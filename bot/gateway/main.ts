@@ -57,7 +57,7 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     nodeArgs: clusterNodeArgs(process.execArgv, process.env.NODE_OPTIONS, config.maxSemiSpaceMb),
     ipcSocket: process.env[IPC_SOCKET_ENV]!,
     respawn: true,
-    timeout: 60_000,
+    timeout: config.clusterStartTimeoutMs,
   });
   if (!cluster.isPrimary) {
     await manager.spawn();

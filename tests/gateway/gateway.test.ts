@@ -1,5 +1,6 @@
 // The Ear as pods run it: the real entrypoint, Kurasuta clusters, discord.js v14, Redis, BullMQ,
 // against the Discord simulator.
+import { readFileSync } from 'node:fs';
 import { DiscordSimulator } from '../../discord-simulator/index.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 import {
@@ -208,6 +209,30 @@ describe('gateway pods', () => {
     expect((await waitingJobs(redis.url)).events).toBe(3_000);
     expect(sim.recorder.resumes.length).toBe(4);
     expect(sim.recorder.closes.filter((c) => c.code === 1000)).toEqual([]);
+  }, 90_000);
+
+  test('a cluster that cannot get ready after a crash (Redis away) is started again; the primary stays up', async () => {
+    const gw = await gateway(gatewayEnv(sim, redis.url, 0, { SHARDWARDEN_CLUSTER_START_TIMEOUT_MS: '1500' }));
+    await waitReady(gw);
+    const [victim] = childPids(gw.proc.child.pid!);
+    await redis.stop();
+    process.kill(victim!, 'SIGKILL');
+    // The respawned process cannot read its sessions, so it is not ready within 1.5 s per shard.
+    await waitUntil(
+      'a start that timed out',
+      async () => readFileSync(gw.proc.logFile, 'utf8').includes('failed to start'),
+      {
+        process: gw.proc,
+        timeoutMs: 30_000,
+        intervalMs: 250,
+      },
+    );
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(gw.proc.child.exitCode).toBeNull();
+    expect(gw.proc.child.signalCode).toBeNull();
+    await redis.start();
+    await waitReady(gw);
+    expect(sim.recorder.identifies.filter((i) => !i.refused)).toHaveLength(4); // the shards resumed
   }, 90_000);
 
   test('Redis down for 10 s mid-stream: nothing lost within the buffer bound; overflow beyond it is counted', async () => {
