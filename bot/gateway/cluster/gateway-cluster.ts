@@ -78,6 +78,7 @@ export default class GatewayCluster extends BaseCluster {
       botName: config.botName,
       maxConcurrency: config.maxConcurrency,
       windowMs: config.identifyWindowMs,
+      onError: (err) => log.warn({ err: err.message }, 'identify queue: Redis error; still waiting'),
       onWait: (shardId, ms) => {
         metrics.identifyWait.observe(ms / 1000);
         log.info({ shard: shardId, waitedMs: ms }, 'identifying');
