@@ -193,6 +193,18 @@ describe('DispatchForwarder', () => {
     expect(await metric('shardwarden_gateway_enqueue_errors_total')).toBe(0);
   });
 
+  test('events without an id: a genuine repeat is a second job, a replay of the same session position is not', async () => {
+    const { forwarder, queues } = setup({ events: new Set(['MESSAGE_REACTION_ADD']), batchDelayMs: 20 });
+    const reaction = { user_id: '2', channel_id: '1', message_id: '3', emoji: { id: null, name: 'x' } };
+    forwarder.accept('MESSAGE_REACTION_ADD', reaction, 0, 10, 'sess1'); // added
+    forwarder.accept('MESSAGE_REACTION_ADD', reaction, 0, 12, 'sess1'); // removed, then added again
+    expect(await forwarder.drain(5_000)).toBe(true);
+    forwarder.accept('MESSAGE_REACTION_ADD', reaction, 0, 12, 'sess1'); // replayed after a RESUME
+    expect(await forwarder.drain(5_000)).toBe(true);
+    const jobs = await queues.events.getJobs(['wait'], 0, -1, true);
+    expect(jobs.map((j) => j.data.seq)).toEqual([10, 12]);
+  });
+
   test('safeSequence is one before the oldest buffered dispatch of the shard', async () => {
     const { forwarder } = setup({ batchSize: 1_000, batchDelayMs: 60_000 });
     forwarder.accept('MESSAGE_CREATE', message(1), 0, 5);

@@ -1,29 +1,33 @@
-// A stable key per Discord event, the same whichever session, shard generation or replay
-// delivered it, so the queue accepts it once (it is the BullMQ job id, which may not contain ':').
+// A stable key per Discord event, the same whichever replay delivered it, so the queue accepts
+// it once (it is the BullMQ job id, which may not contain ':').
+// - Events with their own id (interactions, created and deleted messages) are keyed by it: the
+//   same whichever session or gateway generation delivered them (two generations run side by
+//   side during a reshard).
+// - Anything else is keyed by where it sits in the stream: session id and sequence, which a
+//   RESUME replays unchanged. Not by content: a reaction added, removed and added again, or a
+//   message pinned twice, is the same content twice and must still arrive twice. (During a
+//   reshard's overlap such events can arrive once per generation: at least once, never lost.)
+// - Without a session (not expected from the gateway), by content.
 import { createHash } from 'node:crypto';
 
-type Payload = Record<string, unknown> & { id?: string; guild_id?: string; user?: { id?: string } };
+type Payload = Record<string, unknown> & { id?: string };
 
-// Discord ids are snowflakes (digits); anything else is keyed by content, so no payload can put
-// a character BullMQ refuses (':') into the id.
+/** Where a dispatch sits in its session's stream. */
+export interface StreamPosition {
+  sessionId?: string;
+  seq: number;
+}
+
+// Discord ids are snowflakes (digits) and session ids hex; anything else is not trusted to
+// shape the key, so no payload can put a character BullMQ refuses (':') into the id.
 const SNOWFLAKE = /^\d{1,20}$/;
+const SESSION_ID = /^[A-Za-z0-9_-]{1,128}$/;
+const KEYED_BY_ID = new Set(['INTERACTION_CREATE', 'MESSAGE_CREATE', 'MESSAGE_DELETE']);
 
-export function dedupKey(type: string, d: unknown): string {
+export function dedupKey(type: string, d: unknown, position?: StreamPosition): string {
   const p = (d ?? {}) as Payload;
-  const id = typeof p.id === 'string' && SNOWFLAKE.test(p.id) ? p.id : undefined;
-  switch (type) {
-    case 'INTERACTION_CREATE':
-    case 'MESSAGE_CREATE':
-    case 'MESSAGE_DELETE':
-      if (id) return `${type}-${id}`;
-      break;
-    case 'MESSAGE_UPDATE':
-      // One job per edit: the edit time, digits only (the ISO form has colons).
-      if (id) return `${type}-${id}-${String(p.edited_timestamp ?? '').replace(/\D/g, '')}`;
-      break;
-    default:
-      break;
-  }
-  // Anything else is identified by its content: the same event delivered twice is identical.
+  if (KEYED_BY_ID.has(type) && typeof p.id === 'string' && SNOWFLAKE.test(p.id)) return `${type}-${p.id}`;
+  if (position?.sessionId && SESSION_ID.test(position.sessionId) && Number.isSafeInteger(position.seq))
+    return `${type}-${position.sessionId}-${position.seq}`;
   return `${type}-${createHash('sha1').update(JSON.stringify(d)).digest('base64url')}`;
 }

@@ -55,7 +55,7 @@ export class DispatchForwarder {
   ) {}
 
   /** Called for every dispatch the shard receives. Cheap: no I/O on this path. */
-  accept(type: string, d: unknown, shardId: number, seq: number): void {
+  accept(type: string, d: unknown, shardId: number, seq: number, sessionId?: string): void {
     this.metrics.received.inc({ type });
     if (!this.options.events.has(type) || this.closed) {
       this.metrics.dropped.inc({ type, reason: this.closed ? 'shutting_down' : 'not_configured' });
@@ -82,7 +82,7 @@ export class DispatchForwarder {
       queue: type === 'INTERACTION_CREATE' ? QUEUES.interactions : QUEUES.events,
       name: type,
       data,
-      jobId: dedupKey(type, d),
+      jobId: dedupKey(type, d, { sessionId, seq }),
     });
     this.metrics.bufferDepth.set(this.buffered());
     if (this.buffered() >= this.options.batchSize) this.flushSoon(0);
