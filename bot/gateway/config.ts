@@ -1,25 +1,13 @@
 // The gateway's settings, from the environment the operator renders (bot/runtime-contract.ts).
 // A missing or bad value stops the process at start with one line naming the variable.
-import { createRequire } from 'node:module';
-import type { GatewayIntentBits as IntentBits } from 'discord.js';
+import { DISPATCH_NAMES, GatewayIntentBits } from './discord-gateway-names.js';
 import type { LevelWithSilent } from 'pino';
 import { ConfigError, EnvReader } from '../configuration/env-reader.js';
 import { ENV, POD_HTTP_PORT } from '../runtime-contract.js';
 import { shardRangeOfPod, type ShardRange } from '../sharding/shard-range.js';
 
-// The intent names come from the discord-api-types that discord.js itself uses (what
-// discord.js exports as GatewayIntentBits), without loading discord.js: the pod's primary
-// process reads this configuration but never runs a client, and discord.js costs it ~15 MB.
-const require = createRequire(import.meta.url);
-const { GatewayIntentBits, GatewayDispatchEvents } = createRequire(require.resolve('discord.js'))(
-  'discord-api-types/v10',
-) as {
-  GatewayIntentBits: typeof IntentBits;
-  GatewayDispatchEvents: Record<string, string>;
-};
-// Every dispatch name Discord documents (as this discord.js knows them): a misspelt type would
-// otherwise forward nothing, silently.
-const DISPATCH_NAMES = new Set(Object.values(GatewayDispatchEvents));
+// A misspelt dispatch type would otherwise forward nothing, silently.
+const DISPATCH_NAME_SET = new Set(DISPATCH_NAMES);
 
 export interface GatewayConfig {
   botName: string;
@@ -118,7 +106,7 @@ function readGatewayConfig(read: EnvReader, env: NodeJS.ProcessEnv): GatewayConf
   required(ENV.events);
   const events = new Set(read.list(ENV.events));
   for (const e of events)
-    if (!DISPATCH_NAMES.has(e))
+    if (!DISPATCH_NAME_SET.has(e))
       throw new GatewayConfigError(
         `${ENV.events} has "${e}", which is not a Discord dispatch name (e.g. MESSAGE_CREATE, INTERACTION_CREATE)`,
       );

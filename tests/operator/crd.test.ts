@@ -56,9 +56,9 @@ const invalid: [string, Bot, string[]][] = [
   ],
   ['duplicate intent', withSpec({ intents: ['Guilds', 'Guilds'] }), ['spec.intents[1]', 'Duplicate value']],
   [
-    "event not in Discord's form",
-    withSpec({ events: ['message_create'] }),
-    ['spec.events[0]', 'should match'],
+    'event that is not a Discord dispatch',
+    withSpec({ events: ['INTERACTION_CREATE', 'MESSAGE_CREAT'] }),
+    ['spec.events[1]', 'Unsupported value: "MESSAGE_CREAT"'],
   ],
   [
     'unknown sharding mode',

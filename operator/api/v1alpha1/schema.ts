@@ -5,6 +5,8 @@ export const VERSION = 'v1alpha1';
 export const KIND = 'DiscordBot';
 export const PLURAL = 'discordbots';
 
+import { DISPATCH_NAMES } from '../../../bot/gateway/discord-gateway-names.js';
+
 export const INTENT_NAMES = [
   'Guilds',
   'GuildMembers',
@@ -149,7 +151,7 @@ export const specSchema: Schema = obj(
       type: 'array',
       description:
         'Gateway dispatch types the gateway pods forward to the workers; every other dispatch is dropped at the door.',
-      items: { type: 'string', pattern: '^[A-Z][A-Z_]*$', maxLength: 64 },
+      items: { type: 'string', enum: [...DISPATCH_NAMES] },
       maxItems: 64,
       'x-kubernetes-list-type': 'set',
       default: ['INTERACTION_CREATE', 'GUILD_CREATE', 'GUILD_DELETE'],
