@@ -189,12 +189,15 @@ const gw = startProcess(
 const queue = new Queue('events', { connection: { url: redis.url }, prefix: queuePrefix('bench') });
 const redisInfo = new Redis(redis.url);
 let port = 0;
+/** Dispatches of a type the pod received, summed over its cluster processes' series. */
 const received = async (type: string) => {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text
+  return text
     .split('\n')
-    .find((l) => l.startsWith(`shardwarden_gateway_dispatches_received_total{type="${type}"}`));
-  return Number(line?.split(' ').pop() ?? 0);
+    .filter(
+      (l) => l.startsWith('shardwarden_gateway_dispatches_received_total{') && l.includes(`type="${type}"`),
+    )
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 };
 await waitUntil(
   'gateway pods ready',
