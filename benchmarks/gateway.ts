@@ -9,7 +9,7 @@
 //   BENCH_DISPATCHES (50000) override the defaults; see docs/benchmarks.md for the payload.
 //   BENCH_PROBE=1 signals the measured processes (SIGUSR2) after their RSS is read, for a
 //   diagnostic preload (NODE_OPTIONS / EAR_NODE_OPTIONS=--require ...) that records heap figures.
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
@@ -90,10 +90,18 @@ async function redisCpuSeconds(redis: Redis): Promise<number> {
   return value('used_cpu_user') + value('used_cpu_sys');
 }
 
-/** RSS of a fresh Node process that loads `modules`: the floor any Node process pays. */
-function baselineRssMb(modules: string[]): number {
-  const code = `${modules.map((m) => `require(${JSON.stringify(m)});`).join('')}setTimeout(() => console.log(process.memoryUsage().rss), 300)`;
-  return Math.round(Number(execFileSync(process.execPath, ['-e', code]).toString()) / 1048576);
+/** Memory of a fresh Node process that loads `modules`: the floor any Node process pays. */
+async function baselineMb(modules: string[]): Promise<{ rss: number; anonymous: number }> {
+  const code = `${modules.map((m) => `require(${JSON.stringify(m)});`).join('')}console.log('loaded');setTimeout(() => {}, 60000)`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise((resolve) => createInterface({ input: child.stdout }).once('line', resolve));
+    await sleep(300);
+    const m = memoryMb(child.pid!);
+    return { rss: Math.round(m.rss), anonymous: Math.round(m.anonymous) };
+  } finally {
+    child.kill('SIGKILL');
+  }
 }
 
 // The startup flood is timed inside each measured process by the same preload (flood-probe.ts).
@@ -323,9 +331,9 @@ console.log(
         rateRatioEarVsDefault: Number((defaultFlood.ms / earFloodResult.ms).toFixed(2)),
         cpuRatioDefaultVsEar: Number((defaultFlood.cpuMs / earFloodResult.cpuMs).toFixed(2)),
       },
-      nodeBaselineRssMb: {
-        bare: baselineRssMb([]),
-        withDiscordJs: baselineRssMb(['discord.js']),
+      nodeBaselineMb: {
+        bare: await baselineMb([]),
+        withDiscordJs: await baselineMb(['discord.js']),
       },
       defaultClient: {
         perDispatch: 'parse, build discord.js objects, update caches, emit messageCreate (empty listener)',

@@ -14,6 +14,7 @@ import { splitOverClusters } from '../sharding/shard-range.js';
 import { clusterNodeArgs, GatewayConfigError, parseGatewayConfig, type GatewayConfig } from './config.js';
 import { isShardwardenMessage, STALL_LIMIT_MS, type PrimaryMessage } from './ipc.js';
 import { RangeShardingManager } from './sharding/range-sharding-manager.js';
+import { within } from '../timing/within.js';
 
 const CLUSTER_MODULE = fileURLToPath(new URL('./cluster/gateway-cluster.js', import.meta.url));
 const IPC_SOCKET_ENV = 'SHARDWARDEN_IPC_SOCKET';
@@ -170,7 +171,7 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
           w.send({ shardwarden: 'shutdown', deadlineMs } satisfies PrimaryMessage);
         }),
     );
-    await Promise.race([Promise.all(stopped), new Promise((r) => setTimeout(r, deadlineMs + 2_000))]);
+    await within(Promise.all(stopped), deadlineMs + 2_000, () => undefined);
     manager.stopAll();
     await http.app.close();
     process.exit(0);

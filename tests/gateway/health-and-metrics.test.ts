@@ -1,5 +1,6 @@
 // What a gateway pod tells Kubernetes and Prometheus: every metric the issue lists, per shard
 // where it is per shard; /healthz failing while a cluster process's event loop is stuck.
+import type { Job } from 'bullmq';
 import { DiscordSimulator } from '../../discord-simulator/index.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 import {
@@ -7,6 +8,7 @@ import {
   gatewayEnv,
   message,
   metricSum,
+  queues,
   startGateway,
   waitReady,
   type GatewayProcess,
@@ -24,7 +26,12 @@ beforeAll(async () => {
     gateway: { maxConcurrency: 2, identifyWindowMs: 1000, heartbeatIntervalMs: 1_000 },
   });
   redis = await startRedis();
-  gw = await startGateway(gatewayEnv(sim, redis.url, 0));
+  gw = await startGateway(
+    gatewayEnv(sim, redis.url, 0, {
+      SHARDWARDEN_INTENTS: 'Guilds,GuildMessages,GuildMessageReactions',
+      SHARDWARDEN_EVENTS: 'INTERACTION_CREATE,MESSAGE_CREATE,MESSAGE_REACTION_ADD',
+    }),
+  );
   await waitReady(gw);
 });
 
@@ -139,4 +146,37 @@ test('/readyz turns unready as soon as a cluster process dies, and ready again o
   expect(metricSum(await gw.metrics(), 'shardwarden_gateway_pod_shards_ready')).toBe(4);
   expect(sim.recorder.resumes.length - resumes).toBe(2);
   expect(sim.recorder.identifies.length).toBe(identifies);
+}, 60_000);
+
+test('the same reaction added twice is two jobs, keyed by the session and sequence it came in', async () => {
+  const [guild] = [...sim.world.guilds.keys()];
+  const reaction = (_i: number, g: string) => ({
+    guild_id: g,
+    channel_id: '1',
+    message_id: '3',
+    user_id: '2',
+    emoji: { id: null, name: 'x' },
+  });
+  await sim.stream({ type: 'MESSAGE_REACTION_ADD', count: 2, guildIds: [guild!], make: reaction });
+  const q = queues(redis.url);
+  try {
+    let jobs: Job[] = [];
+    await waitUntil(
+      'two reaction jobs',
+      async () => {
+        jobs = (await q.events.getJobs(['wait'], 0, -1, true)).filter(
+          (j) => j.name === 'MESSAGE_REACTION_ADD',
+        );
+        return jobs.length === 2;
+      },
+      { timeoutMs: 15_000, intervalMs: 100 },
+    );
+    // The session each shard identified with (its resumes keep it).
+    const sessionOf = (shardId: number) =>
+      sim.recorder.identifies.filter((i) => i.shardId === shardId && !i.refused).at(-1)?.sessionId;
+    for (const job of jobs)
+      expect(job.id).toBe(`MESSAGE_REACTION_ADD-${sessionOf(job.data.shardId)}-${job.data.seq}`);
+  } finally {
+    await Promise.all([q.interactions.close(), q.events.close()]);
+  }
 }, 60_000);

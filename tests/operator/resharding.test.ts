@@ -74,6 +74,25 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
   let pods: CoverageMonitor;
   let statuses: ReturnType<typeof watchBot>;
 
+  /** Generation `generation`'s StatefulSet rolled in place to `cpu` requests, all Ready. */
+  const waitForRolled = (generation: number, cpu: string, readyReplicas: number) =>
+    waitUntil(
+      `generation ${generation} rolled to the new template`,
+      async () => {
+        const s = await apps.readNamespacedStatefulSet({
+          name: `${BOT}-gateway-g${generation}`,
+          namespace: NS,
+        });
+        return (
+          s.spec?.template.spec?.containers[0]?.resources?.requests?.cpu === cpu &&
+          s.status?.updateRevision === s.status?.currentRevision &&
+          s.status?.readyReplicas === readyReplicas &&
+          s.status?.observedGeneration === s.metadata?.generation
+        );
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+
   const statefulSets = async () =>
     (
       await apps.listNamespacedStatefulSet({
@@ -228,19 +247,7 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
       gateway: { resources: { requests: { cpu: '5' } } },
       sharding: { reshardTimeout: '5s' },
     });
-    await waitUntil(
-      'generation 2 rolled to the new template',
-      async () => {
-        const s = await apps.readNamespacedStatefulSet({ name: `${BOT}-gateway-g2`, namespace: NS });
-        return (
-          s.spec?.template.spec?.containers[0]?.resources?.requests?.cpu === '5' &&
-          s.status?.updateRevision === s.status?.currentRevision &&
-          s.status?.readyReplicas === 4 &&
-          s.status?.observedGeneration === s.metadata?.generation
-        );
-      },
-      { timeoutMs: 30_000, intervalMs: 200 },
-    );
+    await waitForRolled(2, '5', 4);
     await waitForCondition(h.kc, NS, BOT, 'Ready', 'True');
     pods.reset(); // the in-place roll above is not a reshard
     patchBot(h.cp, NS, BOT, { sharding: { mode: 'Fixed', shards: 6 } });
@@ -298,19 +305,7 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
       gateway: { resources: { requests: { cpu: '5' } } },
       sharding: { reshardStrategy: 'BlueGreen', reshardTimeout: '5m' },
     });
-    await waitUntil(
-      'generation 3 rolled to the new template',
-      async () => {
-        const s = await apps.readNamespacedStatefulSet({ name: `${BOT}-gateway-g3`, namespace: NS });
-        return (
-          s.spec?.template.spec?.containers[0]?.resources?.requests?.cpu === '5' &&
-          s.status?.updateRevision === s.status?.currentRevision &&
-          s.status?.readyReplicas === 5 &&
-          s.status?.observedGeneration === s.metadata?.generation
-        );
-      },
-      { timeoutMs: 30_000, intervalMs: 200 },
-    );
+    await waitForRolled(3, '5', 5);
     pods.reset();
     patchBot(h.cp, NS, BOT, { sharding: { shards: 6 } });
     await phase('StartingNewGeneration', 3, 20_000);

@@ -118,12 +118,8 @@ export default class GatewayCluster extends BaseCluster {
     handleOnlySessionPackets(client);
     client.on('raw', (packet: { t?: string; d?: unknown; s?: number }, shardId: number) => {
       if (!packet.t) return;
-      // The session the dispatch came in (discord.js's copy, filled on READY or from Redis):
-      // with the sequence, it keys events that have no id of their own.
-      const session = (
-        client.ws.shards.get(shardId) as { sessionInfo?: { sessionId?: string } | null } | undefined
-      )?.sessionInfo?.sessionId;
-      forwarder.accept(packet.t, packet.d, shardId, packet.s ?? 0, session);
+      // With the sequence, the session keys events that have no id of their own.
+      forwarder.accept(packet.t, packet.d, shardId, packet.s ?? 0, sessions.sessionId(shardId));
     });
     const myShards = (process.env.CLUSTER_SHARDS ?? '').split(',').map(Number);
     const up = new Set<number>();

@@ -11,6 +11,7 @@ import type { Logger } from '../../observability/logger.js';
 import { QUEUES, RETRY_POLICY, type DispatchJob } from '../../queues/queue-names.js';
 import { dedupKey } from './dedup-key.js';
 import type { GatewayMetrics } from '../metrics.js';
+import { within } from '../../timing/within.js';
 
 export interface ForwarderOptions {
   events: Set<string>;
@@ -192,17 +193,11 @@ export class DispatchForwarder {
 
   /** Whether Redis accepts a write within a second: an outage, or a refused batch? */
   private async redisAcceptsWrites(): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>(
-      (resolve) => (timer = setTimeout(() => resolve('timeout'), 1_000)),
-    );
-    try {
-      return (await Promise.race([this.options.probeWrite().then(() => 'ok' as const), timeout])) === 'ok';
-    } catch {
-      return false;
-    } finally {
-      clearTimeout(timer);
-    }
+    return within(
+      this.options.probeWrite().then(() => true),
+      1_000,
+      () => false,
+    ).catch(() => false);
   }
 
   private dropSent(n: number): void {
@@ -267,7 +262,6 @@ export class DispatchForwarder {
     if (this.buffered() === 0 && !this.flushing) return true;
     this.flushSoon(0);
     const done = new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true)));
-    const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), deadlineMs).unref());
-    return Promise.race([done, timeout]);
+    return within(done, deadlineMs, () => false);
   }
 }

@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { botKey } from '../../queues/queue-names.js';
+import { within } from '../../timing/within.js';
 
 const TAKE_TURN = `
 local queue, lock, lastPoll, grace = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -140,7 +141,7 @@ export class RedisIdentifyThrottler {
         .catch(() => undefined);
       // While Redis is unreachable the cleanup stays queued for the reconnect; the caller is
       // not kept waiting for it (an entry left behind expires with its alive key anyway).
-      if (this.redis.status === 'ready') await Promise.race([cleanup, delay(CLEANUP_WAIT_MS)]);
+      if (this.redis.status === 'ready') await within(cleanup, CLEANUP_WAIT_MS, () => undefined);
     }
   }
 }
@@ -158,10 +159,6 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
       (e: unknown) => (signal.removeEventListener('abort', onAbort), reject(e)),
     );
   });
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 // The listener goes when the timer fires: a wait polls many times on one signal, and a listener

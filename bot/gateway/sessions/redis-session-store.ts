@@ -6,6 +6,7 @@
 // downstream.
 import type { Redis } from 'ioredis';
 import { botKey } from '../../queues/queue-names.js';
+import { within } from '../../timing/within.js';
 
 export interface SessionInfo {
   sessionId: string;
@@ -64,6 +65,11 @@ export class RedisSessionStore {
     return { info: this.current.get(shardId) ?? null, fromRedis: true };
   }
 
+  /** The session a shard's dispatches are arriving in (set on READY, or read from Redis). */
+  sessionId(shardId: number): string | undefined {
+    return this.current.get(shardId)?.sessionId;
+  }
+
   /** After stop() this only records the session; an explicit flush() still writes it. */
   update(shardId: number, info: SessionInfo | null): void {
     const previous = this.current.get(shardId);
@@ -89,20 +95,9 @@ export class RedisSessionStore {
     const { timeoutMs } = options;
     if (timeoutMs === undefined) return run;
     run.catch(() => undefined); // if the timeout wins, a later failure has no one to tell
-    let timeout: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        run,
-        new Promise<never>((_, reject) => {
-          timeout = setTimeout(
-            () => reject(new Error(`session flush: Redis did not answer within timeoutMs=${timeoutMs}`)),
-            timeoutMs,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timeout);
-    }
+    await within(run, timeoutMs, () => {
+      throw new Error(`session flush: Redis did not answer within timeoutMs=${timeoutMs}`);
+    });
   }
 
   /**

@@ -2,6 +2,7 @@
 // A cooldown is anti-spam, not a guarantee: when Redis does not answer quickly the command runs
 // (fail open) rather than miss Discord's 3-second window.
 import type { Redis } from 'ioredis';
+import { within } from '../../timing/within.js';
 
 export class Cooldowns {
   constructor(
@@ -19,17 +20,9 @@ export class Cooldowns {
       if (ok === 'OK') return 0;
       return Math.max(1, await this.redis.pttl(key));
     };
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<number>((resolve) => {
-      timer = setTimeout(() => {
-        this.onTimeout();
-        resolve(0);
-      }, this.timeoutMs);
+    return within(check(), this.timeoutMs, () => {
+      this.onTimeout();
+      return 0;
     });
-    try {
-      return await Promise.race([check(), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }

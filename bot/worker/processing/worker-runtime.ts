@@ -8,6 +8,7 @@ import type { TaskScheduler, WorkerServices } from '../handlers/bot-module.js';
 import type { HandlerRegistry } from '../handlers/handler-registry.js';
 import type { InteractionDispatcher } from '../interactions/interaction-dispatcher.js';
 import type { WorkerMetrics } from '../metrics.js';
+import { within } from '../../timing/within.js';
 
 export interface WorkerRuntimeOptions {
   redisUrl: string;
@@ -101,8 +102,7 @@ export class WorkerRuntime {
   async close(timeoutMs: number): Promise<boolean> {
     this.closing = true;
     const graceful = Promise.all(this.workers.map((w) => w.close())).then(() => true);
-    const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref());
-    const finished = await Promise.race([graceful, timeout]);
+    const finished = await within(graceful, timeoutMs, () => false);
     if (!finished) await Promise.all(this.workers.map((w) => w.close(true).catch(() => undefined)));
     return finished;
   }
