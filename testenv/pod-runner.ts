@@ -377,9 +377,8 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
     state.info.pid = proc.child.pid;
     if (proc.child.pid) groups.add(proc.child.pid);
     const startedAt = Date.now();
-    changed();
-    if (useReadiness) await setReady(state, false, true); // kwok said Ready before we started
-    probe(state);
+    // Listen before the first await: a process that exits at once (a crash on start) would
+    // otherwise exit while the Ready patch is in flight, and its restart would never come.
     proc.child.once('exit', (code, signal) => {
       const pgid = proc.child.pid;
       if (pgid) {
@@ -398,6 +397,9 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
       state.restartTimer = setTimeout(() => void launch(state), state.backoffMs);
       state.backoffMs = Math.min(maxBackoff, state.backoffMs * 2);
     });
+    changed();
+    if (useReadiness) await setReady(state, false, true); // kwok said Ready before we started
+    if (!proc.exited()) probe(state);
   };
 
   const startPod = async (pod: V1Pod) => {

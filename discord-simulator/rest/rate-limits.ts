@@ -26,10 +26,10 @@ export type Verdict =
 export class RateLimits {
   private readonly global = new Map<string, Window>();
   private readonly routes = new Map<string, Window>();
-  /** Route templates whose next request gets a 429 regardless (fault injection). */
-  private readonly forced = new Map<string, number[]>();
-  /** Route templates whose next requests fail with this HTTP status (fault injection). */
-  private readonly failures = new Map<string, number[]>();
+  /** Route templates whose next requests get a 429 regardless, with this retry_after (ms). */
+  private readonly forced = new Map<string, Injected[]>();
+  /** Route templates whose next requests fail with this HTTP status. */
+  private readonly failures = new Map<string, Injected[]>();
 
   constructor(
     private globalPerSecond: number,
@@ -41,21 +41,22 @@ export class RateLimits {
     this.globalPerSecond = n;
   }
 
-  force429(route: string, retryAfterMs: number, times = 1): void {
-    const list = this.forced.get(route) ?? [];
-    for (let i = 0; i < times; i++) list.push(retryAfterMs);
-    this.forced.set(route, list);
+  /**
+   * Fault injection by event, not by time: the next `times` requests to `route` (from the bot
+   * with `token`, when given, so other bots' requests do not use them up) get a 429.
+   */
+  force429(route: string, retryAfterMs: number, target: FaultTarget = {}): void {
+    inject(this.forced, route, retryAfterMs, target);
   }
 
-  failNext(route: string, status: number, times = 1): void {
-    const list = this.failures.get(route) ?? [];
-    for (let i = 0; i < times; i++) list.push(status);
-    this.failures.set(route, list);
+  /** The next `times` requests to `route` (from `token`'s bot, when given) fail with `status`. */
+  failNext(route: string, status: number, target: FaultTarget = {}): void {
+    inject(this.failures, route, status, target);
   }
 
-  /** An injected failure status for this route, if one is pending. */
-  takeFailure(route: string): number | undefined {
-    return this.failures.get(route)?.shift();
+  /** An injected failure status for this request, if one is pending. */
+  takeFailure(route: string, botToken: string | undefined): number | undefined {
+    return take(this.failures, route, botToken);
   }
 
   static bucketHash(route: string): string {
@@ -65,9 +66,8 @@ export class RateLimits {
   check(botToken: string | undefined, route: string, majorParam: string, now = Date.now()): Verdict {
     const bucket = RateLimits.bucketHash(route);
     const routeLimit = this.routeLimits[route] ?? this.defaultRouteLimit;
-    const forced = this.forced.get(route);
-    if (forced?.length) {
-      const retryAfterMs = forced.shift()!;
+    const retryAfterMs = take(this.forced, route, botToken);
+    if (retryAfterMs !== undefined) {
       return {
         ok: false,
         scope: 'user',
@@ -103,6 +103,33 @@ export class RateLimits {
       bucket,
     };
   }
+}
+
+/** Which requests an injected fault applies to. */
+export interface FaultTarget {
+  /** How many requests (default 1). */
+  times?: number;
+  /** Only requests made with this bot token (default: any). */
+  token?: string;
+}
+
+interface Injected {
+  value: number;
+  token: string | undefined;
+}
+
+function inject(map: Map<string, Injected[]>, route: string, value: number, target: FaultTarget): void {
+  const list = map.get(route) ?? [];
+  for (let i = 0; i < (target.times ?? 1); i++) list.push({ value, token: target.token });
+  map.set(route, list);
+}
+
+/** Takes the first pending fault for this route that applies to this token. */
+function take(map: Map<string, Injected[]>, route: string, botToken: string | undefined): number | undefined {
+  const list = map.get(route);
+  const i = list?.findIndex((f) => f.token === undefined || f.token === botToken) ?? -1;
+  if (i < 0) return undefined;
+  return list!.splice(i, 1)[0]!.value;
 }
 
 function window(map: Map<string, Window>, key: string, windowMs: number, now: number): Window {

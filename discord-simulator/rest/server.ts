@@ -36,7 +36,7 @@ export async function handleRest(
       }
     }
 
-    const injected = sim.rateLimits.takeFailure(routeTemplate);
+    const injected = sim.rateLimits.takeFailure(routeTemplate, botToken);
     if (injected !== undefined) throw discordError(injected, 0, `${injected}: injected by the simulator`);
 
     const major = route.major ? (params[route.major] ?? '') : '';

@@ -278,8 +278,9 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
   }, 60_000);
 
   test('429 and 5xx from Discord are retried with backoff', async () => {
-    h.sim.rateLimits.force429('GET /gateway/bot', 1_500);
-    h.sim.rateLimits.failNext('GET /gateway/bot', 502, 2);
+    // For this bot's token only: the other bots' periodic asks must not use up the faults.
+    h.sim.rateLimits.force429('GET /gateway/bot', 1_500, { token: 'token-flaky' });
+    h.sim.rateLimits.failNext('GET /gateway/bot', 502, { times: 2, token: 'token-flaky' });
     applyYaml(h.cp, [
       secret(NS, 'flaky-discord', { token: 'token-flaky' }),
       secret(NS, 'flaky-redis', { url: 'redis://x' }),

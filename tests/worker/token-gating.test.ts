@@ -250,20 +250,21 @@ describe('token-gated roles, end to end', () => {
     const replay = await post({ address: wallet.address, signature: await wallet.signMessage({ message }) });
     expect(replay.status).toBe(409);
 
-    // The link queues a sync for the member: all three roles are granted through REST.
+    // The link queues a sync for the member: all three roles are granted through REST, then
+    // recorded (each row is written after Discord accepted the change, so wait for the rows).
+    const granted = [roles.erc20, roles.erc721, roles.erc1155].sort();
+    const assignedRoles = async () =>
+      (await db.withCommunity(guildId, (tx) => tx.roleAssignment.findMany({ where: { userId: member } })))
+        .map((a) => a.roleId)
+        .sort();
     await waitUntil(
-      'roles granted',
-      async () => [roles.erc20, roles.erc721, roles.erc1155].every((r) => memberRoles().includes(r)),
-      {
-        timeoutMs: 20_000,
-      },
+      'roles granted and recorded',
+      async () =>
+        granted.every((r) => memberRoles().includes(r)) &&
+        JSON.stringify(await assignedRoles()) === JSON.stringify(granted),
+      { timeoutMs: 60_000 },
     );
-    const assignments = await db.withCommunity(guildId, (tx) =>
-      tx.roleAssignment.findMany({ where: { userId: member } }),
-    );
-    expect(assignments.map((a) => a.roleId).sort()).toEqual(
-      [roles.erc20, roles.erc721, roles.erc1155].sort(),
-    );
+    expect(await assignedRoles()).toEqual(granted);
 
     // A second sync finds nothing to change.
     expect(await run(admin, 'roles', [{ type: 1, name: 'sync' }], ADMIN)).toBe(
@@ -282,10 +283,7 @@ describe('token-gated roles, end to end', () => {
     );
     expect(memberRoles()).not.toContain(roles.erc20);
     expect(memberRoles()).toEqual(expect.arrayContaining([roles.erc721, roles.erc1155]));
-    const left = await db.withCommunity(guildId, (tx) =>
-      tx.roleAssignment.findMany({ where: { userId: member } }),
-    );
-    expect(left.map((a) => a.roleId).sort()).toEqual([roles.erc721, roles.erc1155].sort());
+    expect(await assignedRoles()).toEqual([roles.erc721, roles.erc1155].sort());
   });
 
   test('a rule made for another chain is left undecided: nobody loses its role', async () => {
