@@ -99,7 +99,8 @@ describe('RedisIdentifyThrottler', () => {
     const first = await timedWait(d!, 0);
     const [other, same] = await Promise.all([timedWait(e!, 1), timedWait(f!, 6)]);
     expect(other.error).toBeUndefined();
-    expect(other.at - other.started).toBeLessThan(750);
+    // Ordering, not a stopwatch: the other bucket is served before the same bucket's window ends.
+    expect(other.at).toBeLessThan(same.at);
     expect(same.at - first.at).toBeGreaterThanOrEqual(1_500 - RECORDING_SLACK_MS);
   });
 
@@ -139,7 +140,9 @@ describe('RedisIdentifyThrottler', () => {
     expect(turn.error).toBeUndefined();
     // It respected the dead waiter while its key lived (it was first), then skipped it.
     expect(turn.at - turn.started).toBeGreaterThanOrEqual(aliveTtlMs - 200);
-    expect(turn.at - turn.started).toBeLessThan(aliveTtlMs + 2_000);
+    // Not forever (which is what a dead waiter that is never skipped costs); the loose bound
+    // only has to hold on a loaded machine.
+    expect(turn.at - turn.started).toBeLessThan(aliveTtlMs + 15_000);
     expect(await raw.zscore(queue, 'dead:1')).toBeNull();
   });
 
@@ -162,13 +165,16 @@ describe('RedisIdentifyThrottler', () => {
     const turn = await timedWait(survivor!, 0);
     expect(turn.error).toBeUndefined();
     expect(turn.at - held.at).toBeGreaterThanOrEqual(windowMs - RECORDING_SLACK_MS);
-    expect(turn.at - held.at).toBeLessThan(windowMs + 2_000);
+    // Not forever (a lock nobody releases); loose, for a loaded machine.
+    expect(turn.at - held.at).toBeLessThan(windowMs + 15_000);
   });
 
   test('an aborted wait rejects promptly and leaves the queue, so the next waiter is not delayed', async () => {
     const botName = freshBot();
     const windowMs = 1_000;
-    const [a, b, c] = pods(3, { botName, maxConcurrency: 1, windowMs });
+    // A long alive TTL: had the aborted entry stayed, the next waiter would sit behind it for
+    // 20 s, far from the 1 s window, so the bound below can be loose.
+    const [a, b, c] = pods(3, { botName, maxConcurrency: 1, windowMs, aliveTtlMs: 20_000 });
     const { queue } = keys(botName, 0);
     const held = await timedWait(a!, 0);
     const abort = new AbortController();
@@ -180,13 +186,13 @@ describe('RedisIdentifyThrottler', () => {
     abort.abort(new Error('shard destroyed'));
     const gone = await aborted;
     expect((gone.error as Error).message).toBe('shard destroyed');
-    expect(gone.at - abortedAt).toBeLessThan(500);
+    expect(gone.at - abortedAt).toBeLessThan(2_000); // without waiting for a poll or a turn
     expect(await raw.zcard(queue)).toBe(1);
     // Had the aborted entry stayed, the next waiter would sit behind it for its alive TTL (3 s).
     const turn = await next;
     expect(turn.error).toBeUndefined();
     expect(turn.at - held.at).toBeGreaterThanOrEqual(windowMs - RECORDING_SLACK_MS);
-    expect(turn.at - held.at).toBeLessThan(windowMs + 1_500);
+    expect(turn.at - held.at).toBeLessThan(windowMs + 10_000);
   });
 
   test('a signal aborted before the wait rejects at once and queues nothing', async () => {
@@ -275,7 +281,7 @@ describe('RedisIdentifyThrottler', () => {
     abort.abort(new Error('shard destroyed'));
     const gone = await aborted;
     expect((gone.error as Error).message).toBe('shard destroyed');
-    expect(gone.at - abortedAt).toBeLessThan(500);
+    expect(gone.at - abortedAt).toBeLessThan(2_000); // without waiting for a poll or a turn
     await new Promise((r) => setTimeout(r, 1_000));
     let settled = false;
     void Promise.all([waiting, retrying]).then(() => (settled = true));

@@ -88,8 +88,7 @@ test("a quiet shard's session outlives the TTL while the store runs, and expires
   expect(await raw.ttl(botKey(bot, 'session', SHARDS, 0))).toBeGreaterThan(0);
 
   store.stop();
-  await sleep(2_600);
-  expect(await stored(bot, 0)).toBeNull();
+  await waitUntil('the session expired', async () => (await stored(bot, 0)) === null, { timeoutMs: 10_000 });
 });
 
 test('a shutdown flush with all writes quiet sessions (read or updated earlier) at the safe sequence', async () => {
@@ -169,7 +168,11 @@ describe('with Redis stopped', () => {
       intervalMs: 20,
     });
     store.update(0, session(0, 2));
-    await sleep(200); // the coalesced write is now stuck in ioredis's offline queue
+    // The coalesced write is now stuck in ioredis's offline queue.
+    await waitUntil('the write queued offline', async () => offlineQueued(conn) > 0, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
     store.stop();
     const started = Date.now();
     await expect(store.flush({ all: true, timeoutMs: 300 })).rejects.toThrow(/timeoutMs=300/);

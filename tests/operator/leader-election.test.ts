@@ -95,7 +95,9 @@ describe('leader election between two operator processes', () => {
       intervalMs: 100,
     });
     const handover = Date.now() - killedAt;
-    expect(handover).toBeLessThanOrEqual(LEASE_DURATION_MS + 2_000);
+    // Not before the lease ran out (a loaded machine only adds time after it, so no upper bound
+    // here: the figure is printed below).
+    expect(handover).toBeGreaterThanOrEqual(LEASE_DURATION_MS - 1_000);
     h.cp.kubectl(['patch', 'dbot', 'le', '--type=merge', '-p', '{"spec":{"worker":{"minReplicas":2}}}']);
     await waitUntil(
       'new leader reconciles',
@@ -106,15 +108,16 @@ describe('leader election between two operator processes', () => {
 
     // SIGTERM: the leader releases the lease, and a fresh standby takes it well before expiry.
     await startOperator('op-c');
-    await new Promise((r) => setTimeout(r, 1_000));
     expect(await holder()).toBe(standby);
     const termAt = Date.now();
     await procs.get(standby)!.stop();
+    // Released on the way out: once the process has exited, the lease names nobody (or already
+    // op-c). Without the release it would still name the dead leader until it expired.
+    expect(['', 'op-c']).toContain(await holder());
     await waitUntil('op-c takes over', async () => (await holder()) === 'op-c', {
       timeoutMs: LEASE_DURATION_MS * 3,
       intervalMs: 100,
     });
-    expect(Date.now() - termAt).toBeLessThan(LEASE_DURATION_MS);
     console.log(`leader handover: ${handover} ms after SIGKILL, ${Date.now() - termAt} ms after SIGTERM`);
   }, 120_000);
 });
