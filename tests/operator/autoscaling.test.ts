@@ -19,6 +19,7 @@ import {
   secret,
   startHarness,
   waitForCondition,
+  waitForEvent,
   type Harness,
 } from './harness.js';
 
@@ -103,12 +104,13 @@ describe('worker autoscaling (real apiserver, Redis with BullMQ jobs)', () => {
       timeoutMs: 20_000,
       intervalMs: 100,
     });
-    const bot = await readBot(h.kc, NS, BOT);
-    expect(bot.status?.workers).toMatchObject({ backlog: 38, desiredReplicas: 4 });
-    expect(bot.status?.workers?.lastScaleTime).toBeDefined();
-    expect(events(h.cp, NS, BOT).map((e) => e.message)).toContain(
-      'Scaled workers from 1 to 4 (backlog 38, target 10 per replica, bounds 1..5)',
-    );
+    // The status is written after the Deployment, and the Event after the status.
+    await waitUntil('status shows the scale', async () => {
+      const workers = (await readBot(h.kc, NS, BOT)).status?.workers;
+      return workers?.backlog === 38 && workers.desiredReplicas === 4 && workers.lastScaleTime !== undefined;
+    });
+    const scaled = 'Scaled workers from 1 to 4 (backlog 38, target 10 per replica, bounds 1..5)';
+    await waitForEvent(h.cp, NS, BOT, scaled, (e) => e.message === scaled);
     expect(await metrics.registry.getSingleMetricAsString('shardwarden_operator_worker_backlog')).toContain(
       `shardwarden_operator_worker_backlog{namespace="${NS}",name="${BOT}"} 38`,
     );
@@ -225,7 +227,7 @@ describe('worker autoscaling (real apiserver, Redis with BullMQ jobs)', () => {
     expect(bot.status?.workers?.autoscaler).toBe('None');
     expect(bot.status?.conditions?.map((c) => c.type)).not.toContain('WorkersScaled');
     expect(h.cp.kubectl(['get', 'secret', '-n', NS, '-o', 'name'])).not.toContain(`${BOT}-keda-redis`);
-    expect(events(h.cp, NS, BOT).map((e) => e.reason)).toContain('ScaledObjectRemoved');
+    await waitForEvent(h.cp, NS, BOT, 'ScaledObjectRemoved', (e) => e.reason === 'ScaledObjectRemoved');
     await new Promise((r) => setTimeout(r, 1_500));
     expect(await replicas()).toBe(7);
 

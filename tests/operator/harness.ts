@@ -110,6 +110,31 @@ export function events(
   }));
 }
 
+/**
+ * Waits for a DiscordBot Event. The operator records Events after the status write, so a test
+ * that has just seen a condition must wait for its Event rather than read the list once.
+ */
+export async function waitForEvent(
+  cp: ControlPlane,
+  namespace: string,
+  bot: string,
+  what: string,
+  matches: (e: BotEvent) => boolean,
+): Promise<BotEvent> {
+  let found: BotEvent | undefined;
+  await waitUntil(
+    `Event: ${what}`,
+    async () => (found = events(cp, namespace, bot).find(matches)) !== undefined,
+    {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    },
+  );
+  return found!;
+}
+
+export type BotEvent = { reason: string; message: string; type: string };
+
 /** Merge-patches a DiscordBot's spec with kubectl, as a user editing it would. */
 export function patchBot(
   cp: ControlPlane,

@@ -13,6 +13,7 @@ import {
   secret,
   startHarness,
   waitForCondition,
+  waitForEvent,
   type Harness,
 } from './harness.js';
 
@@ -133,7 +134,7 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
       { pod: 0, first: 0, last: 1 },
       { pod: 1, first: 2, last: 2 },
     ]);
-    expect(events(h.cp, NS, 'sietch').map((e) => e.reason)).toContain('Planned');
+    await waitForEvent(h.cp, NS, 'sietch', 'Planned', (e) => e.reason === 'Planned');
     expect(await metrics.registry.getSingleMetricAsString('shardwarden_bot_shards')).toContain(
       'shardwarden_bot_shards{namespace="bots",bot="sietch"} 3',
     );
@@ -161,8 +162,14 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     ).toBe(dep.metadata?.uid);
     const bot = await waitForCondition(h.kc, NS, 'sietch', 'Ready', 'True');
     expect(bot.status?.observedGeneration).toBe(bot.metadata.generation);
-    expect(events(h.cp, NS, 'sietch').find((e) => e.reason === 'PlanChanged')?.message).toBe(
-      'Shard plan changed from 3 shards over 2 pods to 3 shards over 1 pod (Discord recommends 3, max_concurrency 1)',
+    const changed =
+      'Shard plan changed from 3 shards over 2 pods to 3 shards over 1 pod (Discord recommends 3, max_concurrency 1)';
+    await waitForEvent(
+      h.cp,
+      NS,
+      'sietch',
+      changed,
+      (e) => e.reason === 'PlanChanged' && e.message === changed,
     );
   });
 
@@ -240,9 +247,8 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     });
     applyYaml(h.cp, [secret(NS, 'sietch-redis', { url: 'redis://redis.bots:6379' })]);
     await waitForCondition(h.kc, NS, 'sietch', 'Degraded', 'False');
-    expect(events(h.cp, NS, 'sietch').map((e) => e.reason)).toEqual(
-      expect.arrayContaining(['SecretNotFound', 'Recovered']),
-    );
+    await waitForEvent(h.cp, NS, 'sietch', 'SecretNotFound', (e) => e.reason === 'SecretNotFound');
+    await waitForEvent(h.cp, NS, 'sietch', 'Recovered', (e) => e.reason === 'Recovered');
   });
 
   test('a bad token sets InvalidToken, does not hot-loop, and is never written anywhere', async () => {

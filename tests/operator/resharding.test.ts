@@ -27,6 +27,7 @@ import {
   secret,
   startHarness,
   waitForCondition,
+  waitForEvent,
   type Harness,
 } from './harness.js';
 
@@ -263,7 +264,9 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
     expect(bot.status?.reshard?.message).toMatch(
       /^Generation 3 was not Ready within 5 s \([0-5]\/6 pods Ready\); rolled back to generation 2, retrying after the same time$/,
     );
-    expect(events(h.cp, NS, BOT).find((e) => e.reason === 'ReshardRolledBack')?.type).toBe('Warning');
+    expect(
+      (await waitForEvent(h.cp, NS, BOT, 'rolled back', (e) => e.reason === 'ReshardRolledBack')).type,
+    ).toBe('Warning');
     await onlyStatefulSet(`${BOT}-gateway-g2:4`);
     expect(pods.gaps()).toEqual([]);
     expect(pods.errors).toEqual([]);
@@ -282,7 +285,9 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
       toShards: 5,
       toGeneration: 3,
     });
-    expect(events(h.cp, NS, BOT).find((e) => e.reason === 'ReshardNeeded')?.type).toBe('Warning');
+    expect(
+      (await waitForEvent(h.cp, NS, BOT, 'reshard needed', (e) => e.reason === 'ReshardNeeded')).type,
+    ).toBe('Warning');
     await new Promise((r) => setTimeout(r, 1_500));
     expect(await statefulSets()).toEqual([`${BOT}-gateway-g2:4`]);
     expect((await readBot(h.kc, NS, BOT)).status?.shards).toBe(4);
@@ -293,9 +298,9 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
     const bot = await phase('Complete', 3);
     await onlyStatefulSet(`${BOT}-gateway-g3:5`);
     expect(bot.status).toMatchObject({ shards: 5, gateway: { generation: 3, pods: 5 } });
-    expect(events(h.cp, NS, BOT).map((e) => e.message)).toContain(
-      'Replacing generation 2 with generation 3 (5 shards); shards are offline until it is Ready',
-    );
+    const replacing =
+      'Replacing generation 2 with generation 3 (5 shards); shards are offline until it is Ready';
+    await waitForEvent(h.cp, NS, BOT, replacing, (e) => e.message === replacing);
     await waitForCondition(h.kc, NS, BOT, 'Ready', 'True', 'AllShardsReady');
   }, 60_000);
 

@@ -71,7 +71,8 @@ describe('worker', () => {
   test('a command declared slow is deferred at once and then edited with its result', async () => {
     const { id, first } = await command('slow', [{ name: 'ms', type: 4, value: 1500 }]);
     expect(first.type).toBe(5);
-    expect(first.latencyMs).toBeLessThan(1000);
+    // Inside Discord's 3 s window is the claim; how fast is bench-interactions' figure.
+    expect(first.latencyMs).toBeLessThan(3000);
     await waitUntil('the edit', async () => responses(id).some((r) => r.kind === 'edit-original'), {
       timeoutMs: 10_000,
     });
