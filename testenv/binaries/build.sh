@@ -29,6 +29,13 @@ mkdir -p "$out"
 missing=()
 for b in "${need[@]}"; do [ -x "$out/$b" ] || missing+=("$b"); done
 if [ ${#missing[@]} -eq 0 ]; then echo "$out"; exit 0; fi
+# Two checkouts building at once share the source folder and GOBIN: one builds, the other waits
+# for it and then finds what is already there.
+exec 9>"$cache_root/bin/.build.lock"
+flock 9
+missing=()
+for b in "${need[@]}"; do [ -x "$out/$b" ] || missing+=("$b"); done
+if [ ${#missing[@]} -eq 0 ]; then echo "$out"; exit 0; fi
 echo "building ${missing[*]} into $out (first run only; takes a while on 2 cores)" >&2
 
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
