@@ -223,10 +223,15 @@ describe('worker autoscaling (real apiserver, Redis with BullMQ jobs)', () => {
       async () =>
         h.cp.kubectl(['get', 'scaledobjects,triggerauthentications', '-n', NS, '-o', 'name']).trim() === '',
     );
-    const bot = await readBot(h.kc, NS, BOT);
-    expect(bot.status?.workers?.autoscaler).toBe('None');
-    expect(bot.status?.conditions?.map((c) => c.type)).not.toContain('WorkersScaled');
-    expect(h.cp.kubectl(['get', 'secret', '-n', NS, '-o', 'name'])).not.toContain(`${BOT}-keda-redis`);
+    // The status and the KEDA Secret follow within the same reconcile, after the ScaledObject.
+    await waitUntil('status and Secret follow', async () => {
+      const bot = await readBot(h.kc, NS, BOT);
+      return (
+        bot.status?.workers?.autoscaler === 'None' &&
+        !bot.status.conditions?.some((c) => c.type === 'WorkersScaled') &&
+        !h.cp.kubectl(['get', 'secret', '-n', NS, '-o', 'name']).includes(`${BOT}-keda-redis`)
+      );
+    });
     await waitForEvent(h.cp, NS, BOT, 'ScaledObjectRemoved', (e) => e.reason === 'ScaledObjectRemoved');
     await new Promise((r) => setTimeout(r, 1_500));
     expect(await replicas()).toBe(7);
