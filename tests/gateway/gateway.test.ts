@@ -212,12 +212,14 @@ describe('gateway pods', () => {
   }, 90_000);
 
   test('a cluster that cannot get ready after a crash (Redis away) is started again; the primary stays up', async () => {
-    const gw = await gateway(gatewayEnv(sim, redis.url, 0, { SHARDWARDEN_CLUSTER_START_TIMEOUT_MS: '1500' }));
+    // Short enough to time out while Redis is away, long enough for a busy machine to start a
+    // cluster process (load discord.js, connect) once Redis is back.
+    const gw = await gateway(gatewayEnv(sim, redis.url, 0, { SHARDWARDEN_CLUSTER_START_TIMEOUT_MS: '5000' }));
     await waitReady(gw);
     const [victim] = childPids(gw.proc.child.pid!);
     await redis.stop();
     process.kill(victim!, 'SIGKILL');
-    // The respawned process cannot read its sessions, so it is not ready within 1.5 s per shard.
+    // The respawned process cannot read its sessions, so it is not ready within 5 s per shard.
     await waitUntil(
       'a start that timed out',
       async () => readFileSync(gw.proc.logFile, 'utf8').includes('failed to start'),
@@ -233,7 +235,7 @@ describe('gateway pods', () => {
     await redis.start();
     await waitReady(gw);
     expect(sim.recorder.identifies.filter((i) => !i.refused)).toHaveLength(4); // the shards resumed
-  }, 90_000);
+  }, 120_000);
 
   test('Redis down for 10 s mid-stream: nothing lost within the buffer bound; overflow beyond it is counted', async () => {
     const gw = await gateway(gatewayEnv(sim, redis.url, 0, { SHARDWARDEN_BUFFER_LIMIT: '1500' }));

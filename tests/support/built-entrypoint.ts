@@ -41,7 +41,9 @@ export async function loggedPort(proc: ManagedProcess): Promise<number> {
       port = Number(logLines(proc).find((l) => typeof l.port === 'number')?.port ?? 0);
       return port > 0;
     },
-    { process: proc, timeoutMs: 30_000 },
+    // Generous: a healthy start takes a second or two, but a busy machine can take far longer
+    // to load the modules, and a dead process ends the wait at once anyway.
+    { process: proc, timeoutMs: 90_000 },
   );
   return port;
 }
