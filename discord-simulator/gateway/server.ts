@@ -10,6 +10,7 @@ import type { World } from '../world.js';
 import { ALL_INTENTS, PRIVILEGED_INTENTS, requiredIntent } from './intents.js';
 import { Session } from './sessions.js';
 import { guildCreatePayload, readyPayload } from './payloads.js';
+import { planMemberChunks, type RequestGuildMembers } from './members.js';
 
 export const Op = {
   Dispatch: 0,
@@ -187,9 +188,11 @@ export class GatewayServer {
         return this.identify(conn, payload.d as IdentifyData);
       case Op.Resume:
         return this.resume(conn, payload.d as ResumeData);
+      case Op.RequestGuildMembers:
+        if (!conn.session) return this.close(conn, CloseCode.NotAuthenticated, 'Not authenticated.');
+        return this.requestGuildMembers(conn, conn.session, payload.d as RequestGuildMembers);
       case Op.PresenceUpdate:
       case Op.VoiceStateUpdate:
-      case Op.RequestGuildMembers:
         if (!conn.session) return this.close(conn, CloseCode.NotAuthenticated, 'Not authenticated.');
         return; // accepted and ignored
       default:
@@ -290,6 +293,19 @@ export class GatewayServer {
         JSON.stringify(guildCreatePayload(this.world, guild, largeThreshold)),
       );
     }
+  }
+
+  /** Op 8: GUILD_MEMBERS_CHUNK dispatches for a guild of the session's shard. */
+  private requestGuildMembers(conn: ConnectionState, session: Session, d: RequestGuildMembers): void {
+    const guild = this.world.guild(String(d?.guild_id));
+    // Discord answers only for guilds the shard holds; anything else gets no chunk.
+    if (!guild || shardOfGuild(guild.id, session.shardCount) !== session.shardId) return;
+    const plan = planMemberChunks(this.world, guild, d, session.intents);
+    if (plan.kind === 'disallowed')
+      return this.close(conn, CloseCode.DisallowedIntents, 'Disallowed intent(s).');
+    if (plan.kind === 'invalid')
+      return this.close(conn, CloseCode.DecodeError, `Error while decoding payload: ${plan.reason}.`);
+    for (const chunk of plan.chunks) this.deliver(session, 'GUILD_MEMBERS_CHUNK', JSON.stringify(chunk));
   }
 
   private resume(conn: ConnectionState, d: ResumeData): void {
