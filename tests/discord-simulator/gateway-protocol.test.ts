@@ -211,6 +211,34 @@ describe('gateway protocol', () => {
     });
   });
 
+  test.each(['zlib-stream', 'zstd-stream'])(
+    'transport compression %s: every payload a binary message of one compression stream, in order',
+    async (compress) => {
+      const c = await connect(sim, `?v=10&encoding=json&compress=${compress}`);
+      c.identify(sim.token, [1, 2], Intent.Guilds);
+      await c.dispatch('READY');
+      await c.next(() => c.received.filter((p) => p.t === 'GUILD_CREATE').length === 20);
+      expect(c.received[0]!.op).toBe(10);
+      expect(c.received.filter((p) => p.op === 0).map((p) => p.s)).toEqual(
+        Array.from({ length: 21 }, (_, i) => i + 1),
+      );
+      expect(c.compressedMessages).toHaveLength(c.received.length);
+      // zlib-stream messages end where Discord's do, at the Z_SYNC_FLUSH marker clients look for.
+      if (compress === 'zlib-stream')
+        expect(
+          c.compressedMessages.every((m) => m.subarray(-4).equals(Buffer.from([0, 0, 0xff, 0xff]))),
+        ).toBe(true);
+    },
+  );
+
+  test('an unknown transport compression: 4002', async () => {
+    const c = await connect(sim, '?v=10&encoding=json&compress=brotli');
+    expect(await c.closed).toEqual({
+      code: CloseCode.DecodeError,
+      reason: expect.stringContaining('zlib-stream'),
+    });
+  });
+
   test('identifying twice on one connection: 4005', async () => {
     const c = await connect(sim);
     c.identify(sim.token, [0, 2]);
