@@ -89,19 +89,17 @@ export class DiscordApiSpec {
    * parameter (`{user_id}`).
    */
   operation(method: string, template: string): SpecOperation | undefined {
-    const segments = template.split('/');
+    const ours = template.split('/');
     let best: { path: string; literals: number } | undefined;
     for (const path of Object.keys(this.spec.paths)) {
-      const spec = path.split('/');
-      if (spec.length !== segments.length || !this.spec.paths[path][method.toLowerCase()]) continue;
-      let literals = 0;
-      const fits = spec.every((s, i) => {
-        const ours = segments[i]!;
-        const param = /^\{.+\}$/.test(s);
-        if (ours.startsWith(':')) return param;
-        if (s === ours) return (literals += 1);
-        return param;
-      });
+      if (!this.spec.paths[path][method.toLowerCase()]) continue;
+      const theirs = path.split('/');
+      if (theirs.length !== ours.length) continue;
+      const isParam = (segment: string) => /^\{.+\}$/.test(segment);
+      const fits = theirs.every((s, i) =>
+        ours[i]!.startsWith(':') ? isParam(s) : s === ours[i] || isParam(s),
+      );
+      const literals = theirs.filter((s, i) => s === ours[i]).length;
       if (fits && (!best || literals > best.literals)) best = { path, literals };
     }
     if (!best) return undefined;
