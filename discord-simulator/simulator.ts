@@ -382,8 +382,12 @@ export class DiscordSimulator {
       guild_id: guildId,
       version: this.world.nextId(),
       type: 1,
-      default_member_permissions: null,
       ...c,
+      // Sent as a string or a number; Discord returns the bit set as a string.
+      default_member_permissions:
+        c.default_member_permissions === undefined || c.default_member_permissions === null
+          ? null
+          : String(c.default_member_permissions),
     }));
     this.commandStore.set(guildId ?? '', stored);
     return stored;

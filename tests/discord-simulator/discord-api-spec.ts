@@ -16,7 +16,13 @@ export const SPEC_COMMIT = '74fda0fad044407ea280043a03ffc9bc64c4e49e';
  * Where Discord sends something other than its spec says. The ONE place such exceptions live:
  * each patches the spec before it is compiled, and docs/discord-simulator.md lists them.
  */
-export const SPEC_EXCEPTIONS: { schema: string; why: string; patch(schemas: Json): void }[] = [
+export const SPEC_EXCEPTIONS: {
+  schema: string;
+  why: string;
+  patch(schemas: Json): void;
+  /** What Discord sends that the unpatched spec refuses: proves the exception is still needed. */
+  example: { schema: string; value: unknown };
+}[] = [
   {
     schema: 'InnerErrors._errors[].code',
     why:
@@ -29,6 +35,32 @@ export const SPEC_EXCEPTIONS: { schema: string; why: string; patch(schemas: Json
         required: ['code', 'message'],
       };
     },
+    example: {
+      schema: 'ErrorResponse',
+      value: {
+        message: 'Invalid Form Body',
+        code: 50035,
+        errors: { name: { _errors: [{ code: 'BASE_TYPE_REQUIRED', message: 'This field is required' }] } },
+      },
+    },
+  },
+  {
+    schema: 'ApplicationCommandUpdateRequest.default_member_permissions',
+    why:
+      'Discord documents the bit set as a string ("268435456") and accepts it; discord.js and this ' +
+      'project send strings; the spec allows only an integer (responses carry a string either way)',
+    patch: (schemas) => {
+      schemas.ApplicationCommandUpdateRequest.properties.default_member_permissions = {
+        oneOf: [
+          schemas.ApplicationCommandUpdateRequest.properties.default_member_permissions,
+          { type: 'string', pattern: '^[0-9]+$' },
+        ],
+      };
+    },
+    example: {
+      schema: 'ApplicationCommandUpdateRequest',
+      value: { name: 'gate', description: 'Gated roles', default_member_permissions: '268435456' },
+    },
   },
   {
     schema: 'RatelimitedResponse.code',
@@ -40,6 +72,10 @@ export const SPEC_EXCEPTIONS: { schema: string; why: string; patch(schemas: Json
         ...schemas.Error,
         required: ['message'],
       };
+    },
+    example: {
+      schema: 'RatelimitedResponse',
+      value: { message: 'You are being rate limited.', retry_after: 0.5, global: false },
     },
   },
 ];
@@ -76,10 +112,11 @@ export class DiscordApiSpec {
     this.ajv.addSchema({ $id: BASE, components: spec.components });
   }
 
-  static load(): DiscordApiSpec {
+  /** The spec with SPEC_EXCEPTIONS applied (`exceptions: false`: as published). */
+  static load({ exceptions = true } = {}): DiscordApiSpec {
     const file = new URL('./discord-api-spec/openapi.json.gz', import.meta.url);
     const spec = JSON.parse(gunzipSync(readFileSync(file)).toString('utf8'));
-    for (const exception of SPEC_EXCEPTIONS) exception.patch(spec.components.schemas);
+    if (exceptions) for (const exception of SPEC_EXCEPTIONS) exception.patch(spec.components.schemas);
     return new DiscordApiSpec(spec);
   }
 

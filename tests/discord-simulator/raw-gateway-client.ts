@@ -53,7 +53,8 @@ export class RawGatewayClient {
   }
 
   /** The first payload (already received or future) that matches. */
-  next(match: (p: Payload) => boolean, timeoutMs = 5_000): Promise<Payload> {
+  /** `timeoutMs` only bounds a wait for something that never comes; a loaded machine stays well inside it. */
+  next(match: (p: Payload) => boolean, timeoutMs = 30_000): Promise<Payload> {
     const seen = this.received.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {

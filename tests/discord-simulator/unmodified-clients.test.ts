@@ -134,7 +134,7 @@ describe('@discordjs/ws with transport compression', () => {
     const guild = [...sim.world.guilds.keys()][0]!;
     try {
       await manager.connect();
-      await waitFor(() => seen.filter((t) => t === 'GUILD_CREATE').length === 3);
+      await waitFor(() => seen.filter((t) => t === 'GUILD_CREATE').length === 3, 30_000);
       sim.dispatch(
         'MESSAGE_CREATE',
         messagePayload({
@@ -144,7 +144,7 @@ describe('@discordjs/ws with transport compression', () => {
         }),
         { guildId: guild },
       );
-      await waitFor(() => seen.includes('MESSAGE_CREATE'));
+      await waitFor(() => seen.includes('MESSAGE_CREATE'), 30_000);
       expect(seen).toEqual(['READY', 'GUILD_CREATE', 'GUILD_CREATE', 'GUILD_CREATE', 'MESSAGE_CREATE']);
       expect(sim.recorder.closes).toEqual([]);
       expect(debug.some((m) => m.includes('compress=zlib-stream'))).toBe(true);

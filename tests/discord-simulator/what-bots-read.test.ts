@@ -11,6 +11,7 @@ import {
   type Interaction,
 } from 'discord.js';
 import { DiscordSimulator } from '../../discord-simulator/index.js';
+import { DiscordApiSpec } from './discord-api-spec.js';
 
 describe('discord.js reads what Discord sends', () => {
   let sim: DiscordSimulator;
@@ -20,7 +21,13 @@ describe('discord.js reads what Discord sends', () => {
   let badged: string;
 
   beforeAll(async () => {
-    sim = await DiscordSimulator.start({ seed: 21, guilds: 1, guildSize: { members: 2_500, roles: 2 } });
+    sim = await DiscordSimulator.start({
+      seed: 21,
+      guilds: 1,
+      guildSize: { members: 2_500, roles: 2 },
+      // A loaded machine must not turn the bot's reply into a late one; the window is tested elsewhere.
+      interactionResponseWindowMs: 10 * 60_000,
+    });
     const guild = [...sim.world.guilds.values()][0]!;
     guildId = guild.id;
     guild.features.push('ROLE_ICONS', 'ENHANCED_ROLE_COLORS');
@@ -121,5 +128,17 @@ describe('discord.js reads what Discord sends', () => {
         flags: 64,
       },
     });
+  });
+
+  test('every request body discord.js sent is valid by Discord’s OpenAPI description', () => {
+    const spec = DiscordApiSpec.load();
+    const calls = sim.recorder.restCalls.filter((c) => c.body !== undefined);
+    expect(calls.map((c) => c.route)).toContain('PUT /applications/:application_id/commands');
+    const problems = calls.flatMap((c) => {
+      const [method, template] = c.route.split(' ') as [string, string];
+      const op = spec.operation(method, template);
+      return op ? spec.checkRequest(op, c.body) : [`${c.route}: no operation in the spec`];
+    });
+    expect(problems).toEqual([]);
   });
 });
