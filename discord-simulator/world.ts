@@ -108,6 +108,9 @@ const ROLE_OFFSET = 1n << 21n;
 const CHANNEL_OFFSET = (1n << 21n) + (1n << 20n);
 export const MAX_GENERATED = 1 << 20;
 
+/** What @everyone may do in a new guild: what a member without roles has. */
+export const EVERYONE_PERMISSIONS = '1071698529857';
+
 export const DEFAULT_GUILD_SIZE: GuildSize = { members: 10, channels: 3, roles: 3 };
 
 export class World {
@@ -172,7 +175,7 @@ export class World {
   }
 
   roles(guild: Guild): Role[] {
-    const everyone = role(guild.id, '@everyone', 0, { permissions: '1071698529857' });
+    const everyone = role(guild.id, '@everyone', 0, { permissions: EVERYONE_PERMISSIONS });
     const generated = Array.from({ length: guild.size.roles }, (_, k) =>
       role(String(BigInt(guild.id) + ROLE_OFFSET + BigInt(k)), `Role ${k + 1}`, k + 1, {
         color: ROLE_PALETTE[k % ROLE_PALETTE.length]!,

@@ -1,5 +1,5 @@
 // Dispatch payloads in the shape Discord sends them (API v10), as far as clients read them.
-import { makeUser, type Guild, type World } from '../world.js';
+import { EVERYONE_PERMISSIONS, makeUser, type Guild, type World } from '../world.js';
 import type { Session } from './sessions.js';
 
 /** The bot's own user as `GET /users/@me` and READY carry it. */
@@ -159,7 +159,7 @@ export function interactionPayload(
     guild_id: guild.id,
     channel_id: channelId,
     channel: { ...channel, permissions: ALL_PERMISSIONS },
-    member: { ...member, permissions: spec.permissions ?? '1071698529857' },
+    member: { ...member, permissions: spec.permissions ?? EVERYONE_PERMISSIONS },
     token,
     version: 1,
     app_permissions: ALL_PERMISSIONS,
@@ -172,7 +172,7 @@ export function interactionPayload(
   };
 }
 
-/** A member of the guild, or a user who is not (a DM-less stranger still gets a member shape). */
+/** The member, or for a user the world does not know, a member object around a made-up user. */
 function memberOrStranger(world: World, guild: Guild, userId: string) {
   return (
     world.member(guild, userId) ?? {
@@ -199,7 +199,7 @@ function contextMenuTarget(world: World, guild: Guild, type: 2 | 3, targetId: st
     target_id: targetId,
     resolved: {
       users: { [targetId]: user },
-      members: { [targetId]: { ...partial, permissions: '1071698529857' } },
+      members: { [targetId]: { ...partial, permissions: EVERYONE_PERMISSIONS } },
     },
   };
 }
