@@ -114,6 +114,8 @@ export async function handleControl(
         userId: typeof body.userId === 'string' ? body.userId : String(BigInt(body.guildId) + 1n),
         command: body.command,
         options: body.options as unknown[] | undefined,
+        commandType: body.commandType === undefined ? undefined : int(body.commandType, 'commandType', 1),
+        targetId: typeof body.targetId === 'string' ? body.targetId : undefined,
         permissions: body.permissions as string | undefined,
       });
       return sendJson(res, 200, { id, token });

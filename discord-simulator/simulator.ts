@@ -5,13 +5,20 @@ import type { AddressInfo } from 'node:net';
 import { handleControl, isControlPath } from './control.js';
 import { GatewayServer, type GatewayFault, type GatewayOptions } from './gateway/server.js';
 import { PRIVILEGED_INTENTS } from './gateway/intents.js';
-import { guildPayload, interactionPayload, type InteractionSpec } from './gateway/payloads.js';
+import {
+  guildCreatePayload,
+  guildPayload,
+  interactionPayload,
+  type InteractionSpec,
+} from './gateway/payloads.js';
 import { SeededRandom } from './random.js';
 import { Recorder, type InteractionResponseRecord } from './recorder.js';
 import { discordError } from './rest/http.js';
 import { RateLimits, type Limit } from './rest/rate-limits.js';
 import { handleRest, isRestPath } from './rest/server.js';
 import { World, type Guild, type GuildSize, type User } from './world.js';
+
+const MessageFlags = { Ephemeral: 1 << 6, Loading: 1 << 7 } as const;
 
 export interface SimulatorOptions {
   /** Same seed, same world, ids and session ids. */
@@ -87,10 +94,6 @@ export class DiscordSimulator {
     this.world = new World({
       id: '1000000000000000001',
       username: 'shardwarden-sim-bot',
-      global_name: null,
-      discriminator: '0',
-      avatar: null,
-      bot: true,
       ...options.botUser,
     });
     this.applicationId = options.applicationId ?? this.world.botUser.id;
@@ -175,21 +178,11 @@ export class DiscordSimulator {
       const guild = this.world.addGuild(size ?? this.options.guildSize);
       added.push(guild);
       if (this.gateway.sessions.size > 0) {
-        this.gateway.dispatchToGuild(guild.id, 'GUILD_CREATE', {
-          ...guildPayload(this.world, guild),
-          joined_at: new Date().toISOString(),
-          large: false,
-          unavailable: false,
-          member_count: this.world.memberCount(guild),
-          members: this.world.members(guild, 50),
-          channels: this.world.channels(guild),
-          threads: [],
-          presences: [],
-          voice_states: [],
-          stage_instances: [],
-          guild_scheduled_events: [],
-          soundboard_sounds: [],
-        });
+        this.gateway.dispatchToGuild(
+          guild.id,
+          'GUILD_CREATE',
+          guildCreatePayload(this.world, guild, 50, new Date().toISOString()),
+        );
       }
     }
     return added;
@@ -297,11 +290,15 @@ export class DiscordSimulator {
       interaction: {
         id,
         type: 2,
-        response_message_id: message?.id,
-        response_message_loading: type === 5,
-        response_message_ephemeral: false,
+        ...(message && {
+          response_message_id: message.id,
+          response_message_loading: type === 5,
+          response_message_ephemeral: (message.flags & MessageFlags.Ephemeral) !== 0,
+        }),
       },
-      resource: { type, message },
+      // Discord's resource carries the created message for CHANNEL_MESSAGE_WITH_SOURCE; a
+      // deferred reply's loading message is announced in `interaction` only.
+      ...(type === 4 && { resource: { type, message } }),
     };
   }
 
@@ -353,7 +350,8 @@ export class DiscordSimulator {
       channel_id: channelId,
       author: { ...this.world.botUser, bot: true },
       content: loading ? '' : (b.content ?? ''),
-      embeds: b.embeds ?? [],
+      // Embeds a bot sends are always rich embeds; Discord says so in `type`.
+      embeds: Array.isArray(b.embeds) ? b.embeds.map((e: object) => ({ ...e, type: 'rich' })) : [],
       components: b.components ?? [],
       attachments: [],
       mentions: [],
@@ -361,7 +359,7 @@ export class DiscordSimulator {
       mention_everyone: false,
       pinned: false,
       tts: false,
-      flags: (Number(b.flags) || 0) | (loading ? 128 : 0),
+      flags: (Number(b.flags) || 0) | (loading ? MessageFlags.Loading : 0),
       timestamp: new Date().toISOString(),
       edited_timestamp: null,
       webhook_id: this.applicationId,
@@ -384,8 +382,12 @@ export class DiscordSimulator {
       guild_id: guildId,
       version: this.world.nextId(),
       type: 1,
-      default_member_permissions: null,
       ...c,
+      // Sent as a string or a number; Discord returns the bit set as a string.
+      default_member_permissions:
+        c.default_member_permissions === undefined || c.default_member_permissions === null
+          ? null
+          : String(c.default_member_permissions),
     }));
     this.commandStore.set(guildId ?? '', stored);
     return stored;

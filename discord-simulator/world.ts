@@ -15,12 +15,15 @@ export interface Guild {
   name: string;
   ownerId: string;
   size: GuildSize;
+  /** Guild feature flags (`ROLE_ICONS`, `COMMUNITY`, ...); none by default. */
+  features: string[];
   extraRoles: Role[];
   extraMembers: Map<string, User>;
   /** userId → role ids, once changed through REST or the control API. */
   memberRoles: Map<string, string[]>;
 }
 
+/** A user object as Discord sends it (API v10 UserResponse). */
 export interface User {
   id: string;
   username: string;
@@ -28,13 +31,50 @@ export interface User {
   discriminator: string;
   avatar: string | null;
   bot?: boolean;
+  /** Badges others can see (HypeSquad house, early supporter, ...). */
+  public_flags: number;
+  flags: number;
+  banner: string | null;
+  accent_color: number | null;
+  avatar_decoration_data: null;
+  collectibles: null;
+  primary_guild: null;
+}
+
+/** A complete user object from its id and name; everything else as a plain account has it. */
+export function makeUser(user: Partial<User> & { id: string }): User {
+  return {
+    username: `user${user.id}`,
+    global_name: null,
+    discriminator: '0',
+    avatar: null,
+    public_flags: 0,
+    flags: 0,
+    banner: null,
+    accent_color: null,
+    avatar_decoration_data: null,
+    collectibles: null,
+    primary_guild: null,
+    ...user,
+  };
+}
+
+export interface RoleColors {
+  primary_color: number;
+  secondary_color: number | null;
+  tertiary_color: number | null;
 }
 
 export interface Role {
   id: string;
   name: string;
+  /** Deprecated by Discord in favour of `colors`, still sent: equals `colors.primary_color`. */
   color: number;
+  colors: RoleColors;
   hoist: boolean;
+  /** Role icon hash (needs the guild feature ROLE_ICONS on Discord). */
+  icon: string | null;
+  unicode_emoji: string | null;
   position: number;
   permissions: string;
   managed: boolean;
@@ -42,10 +82,34 @@ export interface Role {
   flags: number;
 }
 
+/** A guild member object as Discord sends it (API v10 GuildMemberResponse). */
+export interface Member {
+  user: User;
+  nick: string | null;
+  avatar: string | null;
+  banner: string | null;
+  roles: string[];
+  joined_at: string;
+  premium_since: string | null;
+  deaf: boolean;
+  mute: boolean;
+  flags: number;
+  pending: boolean;
+  communication_disabled_until: string | null;
+}
+
+/** What a role may be created with besides its name. */
+export type RoleOptions = Partial<
+  Pick<Role, 'color' | 'colors' | 'hoist' | 'icon' | 'unicode_emoji' | 'permissions' | 'mentionable'>
+>;
+
 const MEMBER_OFFSET = 1n;
 const ROLE_OFFSET = 1n << 21n;
 const CHANNEL_OFFSET = (1n << 21n) + (1n << 20n);
 export const MAX_GENERATED = 1 << 20;
+
+/** What @everyone may do in a new guild: what a member without roles has. */
+export const EVERYONE_PERMISSIONS = '1071698529857';
 
 export const DEFAULT_GUILD_SIZE: GuildSize = { members: 10, channels: 3, roles: 3 };
 
@@ -54,10 +118,10 @@ export class World {
   private readonly ids: SnowflakeGenerator;
   private counter = 0;
 
-  constructor(
-    readonly botUser: User,
-    startMs?: bigint,
-  ) {
+  readonly botUser: User;
+
+  constructor(botUser: Partial<User> & { id: string }, startMs?: bigint) {
+    this.botUser = makeUser({ bot: true, ...botUser });
     this.ids = new SnowflakeGenerator(startMs);
   }
 
@@ -78,6 +142,7 @@ export class World {
       name: name ?? `Guild ${this.counter}`,
       ownerId: full.members > 0 ? String(BigInt(id) + MEMBER_OFFSET) : this.botUser.id,
       size: full,
+      features: [],
       extraRoles: [],
       extraMembers: new Map(),
       memberRoles: new Map(),
@@ -110,15 +175,17 @@ export class World {
   }
 
   roles(guild: Guild): Role[] {
-    const everyone = role(guild.id, '@everyone', 0, '1071698529857');
+    const everyone = role(guild.id, '@everyone', 0, { permissions: EVERYONE_PERMISSIONS });
     const generated = Array.from({ length: guild.size.roles }, (_, k) =>
-      role(String(BigInt(guild.id) + ROLE_OFFSET + BigInt(k)), `Role ${k + 1}`, k + 1, '0'),
+      role(String(BigInt(guild.id) + ROLE_OFFSET + BigInt(k)), `Role ${k + 1}`, k + 1, {
+        color: ROLE_PALETTE[k % ROLE_PALETTE.length]!,
+      }),
     );
     return [everyone, ...generated, ...guild.extraRoles];
   }
 
-  addRole(guild: Guild, name: string): Role {
-    const r = role(this.nextId(), name, guild.size.roles + guild.extraRoles.length + 1, '0');
+  addRole(guild: Guild, name: string, options: RoleOptions = {}): Role {
+    const r = role(this.nextId(), name, guild.size.roles + guild.extraRoles.length + 1, options);
     guild.extraRoles.push(r);
     return r;
   }
@@ -140,23 +207,11 @@ export class World {
     }
     if (offset < MEMBER_OFFSET || offset >= MEMBER_OFFSET + BigInt(guild.size.members)) return undefined;
     const n = Number(offset);
-    return {
-      id: userId,
-      username: `member${n}`,
-      global_name: `Member ${n}`,
-      discriminator: '0',
-      avatar: null,
-    };
+    return makeUser({ id: userId, username: `member${n}`, global_name: `Member ${n}` });
   }
 
   addMember(guild: Guild, user: Partial<User> & { id: string }): User {
-    const full: User = {
-      username: `user${user.id}`,
-      global_name: null,
-      discriminator: '0',
-      avatar: null,
-      ...user,
-    };
+    const full = makeUser(user);
     guild.extraMembers.set(full.id, full);
     return full;
   }
@@ -166,13 +221,14 @@ export class World {
     return guild.extraMembers.delete(userId);
   }
 
-  member(guild: Guild, userId: string) {
+  member(guild: Guild, userId: string): Member | undefined {
     const user = this.user(guild, userId);
     if (!user) return undefined;
     return {
       user,
       nick: null,
       avatar: null,
+      banner: null,
       roles: guild.memberRoles.get(userId) ?? [],
       joined_at: '2024-01-01T00:00:00.000Z',
       premium_since: null,
@@ -180,11 +236,12 @@ export class World {
       mute: false,
       flags: 0,
       pending: false,
+      communication_disabled_until: null,
     };
   }
 
   /** Up to `limit` members, generated ones first: what GUILD_CREATE carries. */
-  members(guild: Guild, limit: number) {
+  members(guild: Guild, limit: number): Member[] {
     const out = [this.member(guild, this.botUser.id)!];
     for (let n = 1; n <= guild.size.members && out.length < limit; n++) {
       out.push(this.member(guild, String(BigInt(guild.id) + BigInt(n)))!);
@@ -203,6 +260,7 @@ export class World {
       guild_id: guild.id,
       name: `channel-${k + 1}`,
       position: k,
+      flags: 0,
       permission_overwrites: [],
       parent_id: null,
       nsfw: false,
@@ -221,16 +279,24 @@ export class World {
   }
 }
 
-function role(id: string, name: string, position: number, permissions: string): Role {
+/** Colours of the generated roles, so bots that show role colours have some to show. */
+const ROLE_PALETTE = [0x3498db, 0x2ecc71, 0xe67e22, 0x9b59b6, 0xe74c3c];
+
+function role(id: string, name: string, position: number, options: RoleOptions = {}): Role {
+  const primary = options.colors?.primary_color ?? options.color ?? 0;
   return {
     id,
     name,
-    color: 0,
     hoist: false,
+    icon: null,
+    unicode_emoji: null,
     position,
-    permissions,
+    permissions: '0',
     managed: false,
     mentionable: false,
     flags: 0,
+    ...options,
+    color: primary,
+    colors: { primary_color: primary, secondary_color: null, tertiary_color: null, ...options.colors },
   };
 }

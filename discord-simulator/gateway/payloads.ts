@@ -1,6 +1,11 @@
 // Dispatch payloads in the shape Discord sends them (API v10), as far as clients read them.
-import type { Guild, World } from '../world.js';
+import { EVERYONE_PERMISSIONS, makeUser, type Guild, type World } from '../world.js';
 import type { Session } from './sessions.js';
+
+/** The bot's own user as `GET /users/@me` and READY carry it. */
+export function currentUser(world: World) {
+  return { ...world.botUser, bot: true, verified: true, mfa_enabled: false, locale: 'en-US', email: null };
+}
 
 export function readyPayload(
   world: World,
@@ -11,7 +16,7 @@ export function readyPayload(
 ) {
   return {
     v: 10,
-    user: { ...world.botUser, bot: true, verified: true, mfa_enabled: false, flags: 0, email: null },
+    user: currentUser(world),
     guilds: guilds.map((g) => ({ id: g.id, unavailable: true })),
     session_id: session.id,
     session_type: 'normal',
@@ -35,20 +40,26 @@ export function guildPayload(world: World, guild: Guild) {
     icon: null,
     splash: null,
     discovery_splash: null,
+    home_header: null,
     owner_id: guild.ownerId,
+    // Voice regions moved to channels; Discord still sends the field with this value.
+    region: 'deprecated',
     afk_channel_id: null,
     afk_timeout: 300,
+    widget_enabled: false,
+    widget_channel_id: null,
     verification_level: 0,
     default_message_notifications: 0,
     explicit_content_filter: 0,
     roles: world.roles(guild),
     emojis: [],
-    features: [],
+    features: guild.features,
     mfa_level: 0,
     application_id: null,
     system_channel_id: null,
     system_channel_flags: 0,
     rules_channel_id: null,
+    safety_alerts_channel_id: null,
     vanity_url_code: null,
     description: null,
     banner: null,
@@ -56,11 +67,15 @@ export function guildPayload(world: World, guild: Guild) {
     premium_subscription_count: 0,
     preferred_locale: 'en-US',
     public_updates_channel_id: null,
+    nsfw: false,
     nsfw_level: 0,
     premium_progress_bar_enabled: false,
     stickers: [],
+    max_presences: null,
     max_members: 500000,
     max_video_channel_users: 25,
+    max_stage_video_channel_users: 50,
+    incidents_data: null,
   };
 }
 
@@ -68,11 +83,16 @@ export function guildPayload(world: World, guild: Guild) {
  * GUILD_CREATE as sent after READY. Members are capped at the identify's `large_threshold`
  * (Discord sends only part of the member list of large guilds, too).
  */
-export function guildCreatePayload(world: World, guild: Guild, largeThreshold: number) {
+export function guildCreatePayload(
+  world: World,
+  guild: Guild,
+  largeThreshold: number,
+  joinedAt = '2024-01-01T00:00:00.000Z',
+) {
   const memberCount = world.memberCount(guild);
   return {
     ...guildPayload(world, guild),
-    joined_at: '2024-01-01T00:00:00.000Z',
+    joined_at: joinedAt,
     large: memberCount > largeThreshold,
     unavailable: false,
     member_count: memberCount,
@@ -90,16 +110,20 @@ export function guildCreatePayload(world: World, guild: Guild, largeThreshold: n
 export interface InteractionSpec {
   guildId: string;
   userId: string;
-  /** Slash command name; `options` are its options as Discord sends them. */
+  /** The command's name; `options` are its options as Discord sends them. */
   command: string;
   options?: unknown[];
-  /** Sub-command etc. are expressed through options; type 1 = CHAT_INPUT. */
+  /** 1 CHAT_INPUT (default), 2 USER and 3 MESSAGE (context menu). */
   commandType?: number;
+  /** A context-menu command's target: a member of the guild (USER) or a message id (MESSAGE). */
+  targetId?: string;
   channelId?: string;
   locale?: string;
   /** Member permissions bit set as a decimal string (admins: '8' and more). */
   permissions?: string;
 }
+
+const ALL_PERMISSIONS = '2251799813685247';
 
 export function interactionPayload(
   world: World,
@@ -109,17 +133,17 @@ export function interactionPayload(
   token: string,
   applicationId: string,
 ) {
-  const member = world.member(guild, spec.userId) ?? {
-    ...world.member(guild, world.botUser.id)!,
-    user: {
-      id: spec.userId,
-      username: `user${spec.userId}`,
-      global_name: null,
-      discriminator: '0',
-      avatar: null,
-    },
-  };
+  const member = memberOrStranger(world, guild, spec.userId);
   const channelId = spec.channelId ?? world.firstChannelId(guild);
+  // A channel the world does not have (a test's made-up id) still needs the required fields.
+  const channel = world.channels(guild).find((c) => c.id === channelId) ?? {
+    id: channelId,
+    type: 0,
+    guild_id: guild.id,
+    name: 'channel',
+    position: 0,
+    flags: 0,
+  };
   return {
     id,
     application_id: applicationId,
@@ -128,28 +152,55 @@ export function interactionPayload(
       id: `${guild.id}0`,
       name: spec.command,
       type: spec.commandType ?? 1,
-      options: spec.options ?? [],
+      ...(spec.commandType === 2 || spec.commandType === 3
+        ? contextMenuTarget(world, guild, spec.commandType, spec.targetId ?? spec.userId, channelId)
+        : { options: spec.options ?? [] }),
     },
     guild_id: guild.id,
     channel_id: channelId,
-    channel: {
-      id: channelId,
-      type: 0,
-      guild_id: guild.id,
-      name: 'channel-1',
-      permissions: '2251799813685247',
-      flags: 0,
-    },
-    member: { ...member, permissions: spec.permissions ?? '1071698529857' },
+    channel: { ...channel, permissions: ALL_PERMISSIONS },
+    member: { ...member, permissions: spec.permissions ?? EVERYONE_PERMISSIONS },
     token,
     version: 1,
-    app_permissions: '2251799813685247',
+    app_permissions: ALL_PERMISSIONS,
     locale: spec.locale ?? 'en-US',
     guild_locale: 'en-US',
     entitlements: [],
     authorizing_integration_owners: { '0': guild.id },
     context: 0,
     attachment_size_limit: 8388608,
+  };
+}
+
+/** The member, or for a user the world does not know, a member object around a made-up user. */
+function memberOrStranger(world: World, guild: Guild, userId: string) {
+  return (
+    world.member(guild, userId) ?? {
+      ...world.member(guild, world.botUser.id)!,
+      user: makeUser({ id: userId }),
+    }
+  );
+}
+
+/** `target_id` and `resolved` of a USER (2) or MESSAGE (3) context-menu interaction. */
+function contextMenuTarget(world: World, guild: Guild, type: 2 | 3, targetId: string, channelId: string) {
+  if (type === 3) {
+    return {
+      target_id: targetId,
+      resolved: { messages: { [targetId]: messagePayload({ id: targetId, guildId: guild.id, channelId }) } },
+    };
+  }
+  const member = world.member(guild, targetId);
+  if (!member)
+    return { target_id: targetId, resolved: { users: { [targetId]: makeUser({ id: targetId }) } } };
+  // Resolved members carry no `user` (it is in `users`), deaf or mute; they carry permissions.
+  const { user, deaf: _deaf, mute: _mute, ...partial } = member;
+  return {
+    target_id: targetId,
+    resolved: {
+      users: { [targetId]: user },
+      members: { [targetId]: { ...partial, permissions: EVERYONE_PERMISSIONS } },
+    },
   };
 }
 
@@ -166,13 +217,7 @@ export function messagePayload(m: {
     guild_id: m.guildId,
     channel_id: m.channelId,
     content: m.content ?? '',
-    author: {
-      id: m.authorId ?? '1',
-      username: 'someone',
-      global_name: null,
-      discriminator: '0',
-      avatar: null,
-    },
+    author: makeUser({ id: m.authorId ?? '1', username: 'someone' }),
     type: 0,
     timestamp: new Date().toISOString(),
     edited_timestamp: null,

@@ -8,8 +8,10 @@ import type { Recorder } from '../recorder.js';
 import { shardOfGuild } from '../snowflake.js';
 import type { World } from '../world.js';
 import { ALL_INTENTS, PRIVILEGED_INTENTS, requiredIntent } from './intents.js';
-import { Session } from './sessions.js';
+import { Session, type SessionConnection } from './sessions.js';
+import { createTransport, isTransportCompression, TRANSPORT_COMPRESSIONS } from './transport.js';
 import { guildCreatePayload, readyPayload } from './payloads.js';
+import { planMemberChunks, type RequestGuildMembers } from './members.js';
 
 export const Op = {
   Dispatch: 0,
@@ -69,8 +71,7 @@ export interface GatewayOptions {
   enabledPrivilegedIntents: number;
 }
 
-interface ConnectionState {
-  ws: WebSocket;
+interface ConnectionState extends SessionConnection {
   session?: Session;
   lastHeartbeat: number;
   zombieTimer?: NodeJS.Timeout;
@@ -121,8 +122,10 @@ export class GatewayServer {
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
     this.recorder.counters.connections += 1;
     const params = new URL(req.url ?? '/', 'ws://simulator').searchParams;
+    const compress = params.get('compress') ?? undefined;
     const conn: ConnectionState = {
       ws,
+      transport: createTransport(ws, compress && isTransportCompression(compress) ? compress : undefined),
       lastHeartbeat: Date.now(),
       ignoreHeartbeats: false,
       payloadTimes: [],
@@ -133,8 +136,12 @@ export class GatewayServer {
     if (params.get('v') !== '10') return this.close(conn, CloseCode.InvalidAPIVersion, 'Invalid API version');
     if ((params.get('encoding') ?? 'json') !== 'json')
       return this.close(conn, CloseCode.DecodeError, 'Only encoding=json is simulated');
-    if (params.has('compress'))
-      return this.close(conn, CloseCode.DecodeError, 'Transport compression is not simulated');
+    if (compress !== undefined && !isTransportCompression(compress))
+      return this.close(
+        conn,
+        CloseCode.DecodeError,
+        `compress must be one of ${TRANSPORT_COMPRESSIONS.join(', ')}`,
+      );
     ws.on('message', (data) => this.onMessage(conn, data));
     this.send(
       conn,
@@ -187,9 +194,11 @@ export class GatewayServer {
         return this.identify(conn, payload.d as IdentifyData);
       case Op.Resume:
         return this.resume(conn, payload.d as ResumeData);
+      case Op.RequestGuildMembers:
+        if (!conn.session) return this.close(conn, CloseCode.NotAuthenticated, 'Not authenticated.');
+        return this.requestGuildMembers(conn, conn.session, payload.d as RequestGuildMembers);
       case Op.PresenceUpdate:
       case Op.VoiceStateUpdate:
-      case Op.RequestGuildMembers:
         if (!conn.session) return this.close(conn, CloseCode.NotAuthenticated, 'Not authenticated.');
         return; // accepted and ignored
       default:
@@ -292,6 +301,19 @@ export class GatewayServer {
     }
   }
 
+  /** Op 8: GUILD_MEMBERS_CHUNK dispatches for a guild of the session's shard. */
+  private requestGuildMembers(conn: ConnectionState, session: Session, d: RequestGuildMembers): void {
+    const guild = this.world.guild(String(d?.guild_id));
+    // Discord answers only for guilds the shard holds; anything else gets no chunk.
+    if (!guild || shardOfGuild(guild.id, session.shardCount) !== session.shardId) return;
+    const plan = planMemberChunks(this.world, guild, d, session.intents);
+    if (plan.kind === 'disallowed')
+      return this.close(conn, CloseCode.DisallowedIntents, 'Disallowed intent(s).');
+    if (plan.kind === 'invalid')
+      return this.close(conn, CloseCode.DecodeError, `Error while decoding payload: ${plan.reason}.`);
+    for (const chunk of plan.chunks) this.deliver(session, 'GUILD_MEMBERS_CHUNK', JSON.stringify(chunk));
+  }
+
   private resume(conn: ConnectionState, d: ResumeData): void {
     if (typeof d?.token !== 'string' || !this.tokenValid(stripBot(d.token))) {
       return this.close(conn, CloseCode.AuthenticationFailed, 'Authentication failed.');
@@ -313,7 +335,7 @@ export class GatewayServer {
     }
     if (session.connection) {
       // A newer connection takes the session over; the old one is closed as Discord does.
-      const old = [...this.connections].find((c) => c.ws === session.connection);
+      const old = [...this.connections].find((c) => c === session.connection);
       if (old) this.close(old, CloseCode.UnknownError, 'Session resumed elsewhere');
     }
     this.attach(conn, session);
@@ -334,7 +356,7 @@ export class GatewayServer {
     clearTimeout(session.expiryTimer);
     session.expiryTimer = undefined;
     conn.session = session;
-    session.connection = conn.ws;
+    session.connection = conn;
   }
 
   private index(session: Session): Set<Session> {
@@ -356,7 +378,7 @@ export class GatewayServer {
     clearTimeout(conn.zombieTimer);
     this.connections.delete(conn);
     const session = conn.session;
-    if (!session || session.connection !== conn.ws) return;
+    if (!session || session.connection !== conn) return;
     session.connection = undefined;
     this.recorder.closes.push({ at: Date.now(), shardId: session.shardId, code, by: 'client', reason });
     // Closing with 1000 or 1001 ends the session (the bot goes offline); anything else
@@ -376,19 +398,17 @@ export class GatewayServer {
     clearTimeout(conn.zombieTimer);
     this.recorder.closes.push({ at: Date.now(), shardId: conn.session?.shardId, code, by: 'server', reason });
     if (conn.session && (opts.invalidate || code === CloseCode.InvalidSeq)) this.invalidate(conn.session);
-    conn.ws.close(code, reason);
+    conn.transport.close(code, reason);
   }
 
   private send(conn: ConnectionState, payload: string): void {
-    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(payload);
+    conn.transport.send(payload);
   }
 
   /** Adds a dispatch to the session and sends it if connected. */
   private deliver(session: Session, type: string, dataJson: string): void {
     const payload = session.push(type, dataJson);
-    if (session.connection && session.connection.readyState === session.connection.OPEN) {
-      session.connection.send(payload);
-    }
+    session.connection?.transport.send(payload);
     this.recorder.counters.dispatchesSent += 1;
   }
 
@@ -443,7 +463,7 @@ export class GatewayServer {
   fault(shardId: number, fault: GatewayFault, shardCount?: number): number {
     let n = 0;
     for (const session of this.sessionsOfShard(shardId, shardCount)) {
-      const conn = [...this.connections].find((c) => c.session === session && c.ws === session.connection);
+      const conn = [...this.connections].find((c) => c.session === session && c === session.connection);
       if (!conn) continue;
       n += 1;
       switch (fault.kind) {

@@ -1,13 +1,20 @@
 // Gateway sessions outlive connections: a dropped connection leaves its session resumable,
 // and dispatches for it are kept (bounded) so a RESUME can replay everything after a sequence.
 import type { WebSocket } from 'ws';
+import type { Transport } from './transport.js';
+
+/** The live connection a session's dispatches go to. */
+export interface SessionConnection {
+  ws: WebSocket;
+  transport: Transport;
+}
 
 export class Session {
   seq = 0;
   /** Serialized dispatch payloads; log[i] has sequence firstSeq + i. */
   private log: string[] = [];
   private firstSeq = 1;
-  connection?: WebSocket;
+  connection?: SessionConnection;
   invalidated = false;
   expiryTimer?: NodeJS.Timeout;
 

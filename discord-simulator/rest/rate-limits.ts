@@ -63,6 +63,20 @@ export class RateLimits {
     return createHash('sha1').update(route).digest('hex').slice(0, 16);
   }
 
+  /** The route bucket's state without spending a request: for responses refused before the check. */
+  peek(botToken: string | undefined, route: string, majorParam: string, now = Date.now()) {
+    const bucket = RateLimits.bucketHash(route);
+    const routeLimit = this.routeLimits[route] ?? this.defaultRouteLimit;
+    const w = this.routes.get(`${botToken ?? ''}:${bucket}:${majorParam}`);
+    const live = w && now < w.resetAt ? w : { count: 0, resetAt: now + routeLimit.windowMs };
+    return {
+      limit: routeLimit.limit,
+      remaining: routeLimit.limit - live.count,
+      resetAt: live.resetAt,
+      bucket,
+    };
+  }
+
   check(botToken: string | undefined, route: string, majorParam: string, now = Date.now()): Verdict {
     const bucket = RateLimits.bucketHash(route);
     const routeLimit = this.routeLimits[route] ?? this.defaultRouteLimit;

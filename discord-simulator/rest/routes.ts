@@ -1,5 +1,6 @@
 // The REST subset Shardwarden uses, with Discord's status codes and error codes.
 import type { DiscordSimulator } from '../simulator.js';
+import { currentUser } from '../gateway/payloads.js';
 import { HttpError, discordError } from './http.js';
 
 export interface RouteContext {
@@ -33,50 +34,52 @@ function guildOf(ctx: RouteContext) {
   return guild;
 }
 
+/** Application command types: CHAT_INPUT (slash), USER and MESSAGE (context menu), PRIMARY_ENTRY_POINT. */
+const CommandType = { ChatInput: 1, User: 2, Message: 3, PrimaryEntryPoint: 4 } as const;
+
+function invalidField(index: number, field: string, code: string, message: string): HttpError {
+  return new HttpError(400, {
+    message: 'Invalid Form Body',
+    code: 50035,
+    errors: { [index]: { [field]: { _errors: [{ code, message }] } } },
+  });
+}
+
+/**
+ * Discord's naming rules: a slash command's name is lower-case letters, digits, `-`, `_` (no
+ * spaces) and it needs a description of 1-100 characters; a context-menu command's name is any
+ * 1-32 characters ("Inspect member") and its description is empty.
+ */
+function validateCommand(cmd: Record<string, unknown>, i: number): Record<string, unknown> {
+  const type = (cmd.type as number | undefined) ?? CommandType.ChatInput;
+  if (!Object.values(CommandType).includes(type as never))
+    throw invalidField(i, 'type', 'BASE_TYPE_CHOICES', `Value must be one of {1, 2, 3, 4}.`);
+  const name = cmd.name;
+  const nameValid =
+    typeof name === 'string' &&
+    (type === CommandType.ChatInput
+      ? /^[-_'\p{L}\p{N}]{1,32}$/u.test(name) && name === name.toLowerCase()
+      : name.trim().length >= 1 && [...name].length <= 32);
+  if (!nameValid)
+    throw invalidField(i, 'name', 'APPLICATION_COMMAND_INVALID_NAME', 'Command name is invalid');
+  if (type !== CommandType.ChatInput) return { ...cmd, type, description: '' };
+  if (typeof cmd.description !== 'string' || cmd.description.length < 1 || cmd.description.length > 100)
+    throw invalidField(i, 'description', 'BASE_TYPE_BAD_LENGTH', 'Must be between 1 and 100 in length.');
+  return { ...cmd, type };
+}
+
 function validateCommands(body: unknown): Record<string, unknown>[] {
   if (!Array.isArray(body))
     throw discordError(400, 50035, 'Invalid Form Body: expected an array of commands');
   const names = new Set<string>();
-  body.forEach((cmd: Record<string, unknown>, i) => {
-    const type = (cmd.type as number | undefined) ?? 1;
-    if (
-      typeof cmd.name !== 'string' ||
-      !/^[-_\p{L}\p{N}]{1,32}$/u.test(cmd.name) ||
-      (type === 1 && cmd.name !== cmd.name.toLowerCase())
-    ) {
-      throw new HttpError(400, {
-        message: 'Invalid Form Body',
-        code: 50035,
-        errors: {
-          [i]: {
-            name: {
-              _errors: [{ code: 'APPLICATION_COMMAND_INVALID_NAME', message: 'Command name is invalid' }],
-            },
-          },
-        },
-      });
-    }
-    if (
-      type === 1 &&
-      (typeof cmd.description !== 'string' || cmd.description.length < 1 || cmd.description.length > 100)
-    ) {
-      throw new HttpError(400, {
-        message: 'Invalid Form Body',
-        code: 50035,
-        errors: {
-          [i]: {
-            description: {
-              _errors: [{ code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 100 in length.' }],
-            },
-          },
-        },
-      });
-    }
-    if (names.has(`${type}:${cmd.name}`))
-      throw discordError(400, 50035, `Invalid Form Body: duplicate command name ${cmd.name}`);
-    names.add(`${type}:${cmd.name}`);
+  return body.map((raw: Record<string, unknown>, i) => {
+    const cmd = validateCommand(raw, i);
+    const key = `${String(cmd.type)}:${String(cmd.name)}`;
+    if (names.has(key))
+      throw discordError(400, 50035, `Invalid Form Body: duplicate command name ${String(cmd.name)}`);
+    names.add(key);
+    return cmd;
   });
-  return body;
 }
 
 export const routes: Route[] = [
@@ -96,7 +99,7 @@ export const routes: Route[] = [
     method: 'GET',
     template: '/users/@me',
     auth: 'bot',
-    handle: ({ sim }) => ok({ ...sim.world.botUser, bot: true, verified: true, flags: 0 }),
+    handle: ({ sim }) => ok(currentUser(sim.world)),
   },
   {
     method: 'PUT',
@@ -167,9 +170,12 @@ export const routes: Route[] = [
     major: 'guild_id',
     handle: (ctx) => {
       const guild = guildOf(ctx);
+      if (ctx.query.get('with_counts') !== 'true') return ok(ctx.sim.guildObject(guild));
       return ok({
         ...ctx.sim.guildObject(guild),
         approximate_member_count: ctx.sim.world.memberCount(guild),
+        // Presences are not simulated: nobody is online.
+        approximate_presence_count: 0,
       });
     },
   },

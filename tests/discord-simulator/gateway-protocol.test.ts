@@ -1,4 +1,4 @@
-import { CloseCode, DiscordSimulator, Intent, shardOfGuild } from '../../discord-simulator/index.js';
+import { CloseCode, DiscordSimulator, Intent, Op, shardOfGuild } from '../../discord-simulator/index.js';
 import { RawGatewayClient } from './raw-gateway-client.js';
 
 const clients: RawGatewayClient[] = [];
@@ -120,6 +120,123 @@ describe('gateway protocol', () => {
     const c = await connect(sim);
     c.identify(sim.token, [0, 1], Intent.Guilds | Intent.GuildMembers);
     expect((await c.closed).code).toBe(CloseCode.DisallowedIntents);
+  });
+
+  describe('Request Guild Members (op 8)', () => {
+    type Chunk = {
+      guild_id: string;
+      members: { user: { id: string; username: string } }[];
+      chunk_index: number;
+      chunk_count: number;
+      not_found?: string[];
+      nonce?: string;
+      presences?: unknown[];
+    };
+    async function sessionWith(intents: number, members = 2_500) {
+      await sim.stop();
+      sim = await DiscordSimulator.start({ guilds: 1, guildSize: { members } });
+      const c = await connect(sim);
+      c.identify(sim.token, [0, 1], intents);
+      await c.dispatch('READY');
+      return { c, guild: [...sim.world.guilds.keys()][0]! };
+    }
+    const chunks = (c: RawGatewayClient, nonce: string) =>
+      c.received
+        .filter((p) => p.t === 'GUILD_MEMBERS_CHUNK' && (p.d as Chunk).nonce === nonce)
+        .map((p) => p.d as Chunk);
+    const lastChunk = (c: RawGatewayClient, nonce: string) =>
+      c.next(
+        (p) =>
+          p.t === 'GUILD_MEMBERS_CHUNK' &&
+          (p.d as Chunk).nonce === nonce &&
+          (p.d as Chunk).chunk_index === (p.d as Chunk).chunk_count - 1,
+      );
+
+    test('the whole member list: chunks of 1,000 with chunk_index/chunk_count and the nonce', async () => {
+      const { c, guild } = await sessionWith(Intent.Guilds | Intent.GuildMembers);
+      c.send(Op.RequestGuildMembers, { guild_id: guild, query: '', limit: 0, nonce: 'all' });
+      await lastChunk(c, 'all');
+      const got = chunks(c, 'all');
+      expect(got.map((k) => [k.chunk_index, k.chunk_count, k.members.length])).toEqual([
+        [0, 3, 1_000],
+        [1, 3, 1_000],
+        [2, 3, 501], // 2,500 members and the bot
+      ]);
+      expect(new Set(got.flatMap((k) => k.members.map((m) => m.user.id))).size).toBe(2_501);
+      expect(
+        got.every((k) => k.guild_id === guild && k.not_found === undefined && k.presences === undefined),
+      ).toBe(true);
+    });
+
+    test('a query is a case-insensitive username prefix, capped by limit (and by 100)', async () => {
+      const { c, guild } = await sessionWith(Intent.Guilds);
+      c.send(Op.RequestGuildMembers, { guild_id: guild, query: 'MEMBER12', limit: 5, nonce: 'q' });
+      c.send(Op.RequestGuildMembers, { guild_id: guild, query: 'member', limit: 0, nonce: 'wide' });
+      c.send(Op.RequestGuildMembers, { guild_id: guild, query: 'nobody', limit: 10, nonce: 'none' });
+      await lastChunk(c, 'none');
+      expect(chunks(c, 'q')[0]!.members.map((m) => m.user.username)).toEqual([
+        'member12',
+        'member120',
+        'member121',
+        'member122',
+        'member123',
+      ]);
+      expect(chunks(c, 'wide')[0]!.members).toHaveLength(100);
+      expect(chunks(c, 'none')).toEqual([
+        expect.objectContaining({ members: [], chunk_index: 0, chunk_count: 1 }),
+      ]);
+    });
+
+    test('user_ids: the members found, the rest in not_found; an over-long nonce is dropped', async () => {
+      const { c, guild } = await sessionWith(Intent.Guilds);
+      const known = String(BigInt(guild) + 7n);
+      c.send(Op.RequestGuildMembers, { guild_id: guild, user_ids: [known, '42'], nonce: 'ids' });
+      c.send(Op.RequestGuildMembers, { guild_id: guild, user_ids: known, nonce: 'x'.repeat(33) });
+      const first = (await lastChunk(c, 'ids')).d as Chunk;
+      expect(first.members.map((m) => m.user.id)).toEqual([known]);
+      expect(first.not_found).toEqual(['42']);
+      const second = (
+        await c.next((p) => p.t === 'GUILD_MEMBERS_CHUNK' && (p.d as Chunk).nonce === undefined)
+      ).d as Chunk;
+      expect(second.nonce).toBeUndefined();
+      expect(second.members.map((m) => m.user.id)).toEqual([known]);
+    });
+
+    test('the whole list without the GuildMembers intent closes with 4014; a query does not need it', async () => {
+      const { c, guild } = await sessionWith(Intent.Guilds, 10);
+      c.send(Op.RequestGuildMembers, { guild_id: guild, query: 'member1', limit: 10, nonce: 'ok' });
+      await lastChunk(c, 'ok');
+      c.send(Op.RequestGuildMembers, { guild_id: guild, query: '', limit: 0 });
+      expect((await c.closed).code).toBe(CloseCode.DisallowedIntents);
+    });
+  });
+
+  test.each(['zlib-stream', 'zstd-stream'])(
+    'transport compression %s: every payload a binary message of one compression stream, in order',
+    async (compress) => {
+      const c = await connect(sim, `?v=10&encoding=json&compress=${compress}`);
+      c.identify(sim.token, [1, 2], Intent.Guilds);
+      await c.dispatch('READY');
+      await c.next(() => c.received.filter((p) => p.t === 'GUILD_CREATE').length === 20);
+      expect(c.received[0]!.op).toBe(10);
+      expect(c.received.filter((p) => p.op === 0).map((p) => p.s)).toEqual(
+        Array.from({ length: 21 }, (_, i) => i + 1),
+      );
+      expect(c.compressedMessages).toHaveLength(c.received.length);
+      // zlib-stream messages end where Discord's do, at the Z_SYNC_FLUSH marker clients look for.
+      if (compress === 'zlib-stream')
+        expect(
+          c.compressedMessages.every((m) => m.subarray(-4).equals(Buffer.from([0, 0, 0xff, 0xff]))),
+        ).toBe(true);
+    },
+  );
+
+  test('an unknown transport compression: 4002', async () => {
+    const c = await connect(sim, '?v=10&encoding=json&compress=brotli');
+    expect(await c.closed).toEqual({
+      code: CloseCode.DecodeError,
+      reason: expect.stringContaining('zlib-stream'),
+    });
   });
 
   test('identifying twice on one connection: 4005', async () => {

@@ -127,7 +127,10 @@ describe('REST', () => {
       false,
     );
     expect(cb.status).toBe(200);
-    expect((await json(cb)).resource.type).toBe(5);
+    expect((await json(cb)).interaction).toMatchObject({
+      response_message_loading: true,
+      response_message_ephemeral: false,
+    });
     const again = await api(
       `/interactions/${a.id}/${a.token}/callback`,
       { method: 'POST', body: JSON.stringify({ type: 4, data: { content: 'x' } }) },

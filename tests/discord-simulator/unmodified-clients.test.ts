@@ -1,6 +1,6 @@
 // Unmodified discord.js v14, @discordjs/ws and @discordjs/rest against the simulator.
 import { REST, DiscordAPIError } from '@discordjs/rest';
-import { WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
+import { CompressionMethod, WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
 import { Client, Events, GatewayIntentBits, Routes, type Interaction } from 'discord.js';
 import { DiscordSimulator, messagePayload, shardOfGuild } from '../../discord-simulator/index.js';
 
@@ -110,6 +110,44 @@ describe('@discordjs/ws WebSocketManager', () => {
       expect(seen).toEqual(['before', 'during-1', 'during-2', 'during-3']);
       expect(sim.recorder.identifies).toHaveLength(1);
       expect(sim.recorder.resumes).toEqual([expect.objectContaining({ shardId: 0, replayed: 3 })]);
+    } finally {
+      await manager.destroy();
+      await sim.stop();
+    }
+  });
+});
+
+describe('@discordjs/ws with transport compression', () => {
+  test('CompressionMethod.ZlibNative (compress=zlib-stream) connects and receives dispatches', async () => {
+    const sim = await DiscordSimulator.start({ seed: 6, guilds: 3 });
+    const manager = new WebSocketManager({
+      token: sim.token,
+      intents: GatewayIntentBits.Guilds | GatewayIntentBits.GuildMessages,
+      rest: new REST({ api: sim.apiUrl }).setToken(sim.token),
+      shardCount: 1,
+      compression: CompressionMethod.ZlibNative,
+    });
+    const seen: string[] = [];
+    manager.on(WebSocketShardEvents.Dispatch, (payload) => seen.push(payload.t));
+    const debug: string[] = [];
+    manager.on(WebSocketShardEvents.Debug, (message) => debug.push(message));
+    const guild = [...sim.world.guilds.keys()][0]!;
+    try {
+      await manager.connect();
+      await waitFor(() => seen.filter((t) => t === 'GUILD_CREATE').length === 3, 30_000);
+      sim.dispatch(
+        'MESSAGE_CREATE',
+        messagePayload({
+          id: '1',
+          guildId: guild,
+          channelId: sim.world.firstChannelId(sim.world.guild(guild)!),
+        }),
+        { guildId: guild },
+      );
+      await waitFor(() => seen.includes('MESSAGE_CREATE'), 30_000);
+      expect(seen).toEqual(['READY', 'GUILD_CREATE', 'GUILD_CREATE', 'GUILD_CREATE', 'MESSAGE_CREATE']);
+      expect(sim.recorder.closes).toEqual([]);
+      expect(debug.some((m) => m.includes('compress=zlib-stream'))).toBe(true);
     } finally {
       await manager.destroy();
       await sim.stop();
