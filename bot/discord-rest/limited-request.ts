@@ -64,6 +64,10 @@ export function limitedMakeRequest(deps: LimitedRequestDeps): MakeRequest {
     }
 
     const headers = parseRateLimitHeaders(res.headers);
+    // Recorded before it is counted or logged: once a 429 shows, every process already waits it out.
+    await limiter
+      .record(ticket, res.status, headers)
+      .catch((err: Error) => logger.error({ err }, 'rate-limit record failed'));
     metrics.requests.inc({ route: route.template, status: String(res.status) });
     if (res.status === 429) {
       metrics.rateLimited.inc({ route: route.template, scope: headers.scope });
@@ -80,9 +84,6 @@ export function limitedMakeRequest(deps: LimitedRequestDeps): MakeRequest {
     if (res.status === 401 || res.status === 403 || (res.status === 429 && headers.scope !== 'shared')) {
       metrics.invalid.inc();
     }
-    await limiter
-      .record(ticket, res.status, headers)
-      .catch((err: Error) => logger.error({ err }, 'rate-limit record failed'));
     return res;
   };
 }

@@ -105,7 +105,11 @@ describe('Discord REST through the shared limiter', () => {
     const [first, second] = roleChanges(sim, [guilds[0]!], 2);
     sim.rateLimits.force429(ROLE_ROUTE, 400);
     const aDone = putRole(a.rest, first!);
-    await waitUntil('the forced 429', async () => roleCalls().length > 0);
+    // A counts the 429 once its limiter has recorded it; only then must B wait for it too.
+    await waitUntil(
+      'A recorded the forced 429',
+      async () => (await metric(a.registry, 'shardwarden_discord_rest_rate_limited_total')).length > 0,
+    );
     await putRole(b.rest, second!);
     await aDone;
     const calls = roleCalls();
