@@ -214,6 +214,15 @@ describe('gateway protocol', () => {
   test.each(['zlib-stream', 'zstd-stream'])(
     'transport compression %s: every payload a binary message of one compression stream, in order',
     async (compress) => {
+      // Discord's heartbeat interval: this client does not heartbeat, and compressing every
+      // payload on a busy machine may outlast the file's 1 s interval's zombie close.
+      await sim.stop();
+      sim = await DiscordSimulator.start({
+        seed: 42,
+        guilds: 40,
+        guildSize: { members: 5, channels: 2, roles: 2 },
+        gateway: { maxConcurrency: 2, maxGuildsPerShard: 30 },
+      });
       const c = await connect(sim, `?v=10&encoding=json&compress=${compress}`);
       c.identify(sim.token, [1, 2], Intent.Guilds);
       await c.dispatch('READY');
@@ -339,6 +348,13 @@ describe('gateway protocol', () => {
   });
 
   test('identify limits: one identify per max_concurrency bucket per window, session starts counted', async () => {
+    // Discord's own 5 s window: the refused identify below comes well inside it on a busy machine.
+    await sim.stop();
+    sim = await DiscordSimulator.start({
+      seed: 42,
+      guilds: 40,
+      gateway: { identifyWindowMs: 5_000, maxConcurrency: 2, maxGuildsPerShard: 30 },
+    });
     const before = sim.gateway.sessionStartLimit().remaining;
     const a = await connect(sim);
     const b = await connect(sim);
@@ -353,7 +369,7 @@ describe('gateway protocol', () => {
       expect.objectContaining({ kind: 'identify-concurrency', shardId: 0 }),
     ]);
     expect(sim.gateway.sessionStartLimit().remaining).toBe(before - 2);
-    await new Promise((r) => setTimeout(r, 350));
+    await new Promise((r) => setTimeout(r, 5_100)); // past the window: allowed whatever the load
     c.identify(sim.token, [0, 2]);
     await c.dispatch('READY');
     expect(sim.recorder.identifies.map((i) => [i.shardId, i.bucket, i.refused ?? 'ok'])).toEqual([

@@ -314,7 +314,14 @@ describe('the simulator conforms to Discord’s OpenAPI description', () => {
         [2, 'Inspect member'],
         [3, 'Quote message'],
       ] as const)
-        sim.injectInteraction({ guildId: guild, userId: member, command, commandType, targetId: '901' });
+        // The USER command targets a member (resolved.members and .users), the MESSAGE one a message.
+        sim.injectInteraction({
+          guildId: guild,
+          userId: member,
+          command,
+          commandType,
+          targetId: commandType === 2 ? member : '901',
+        });
       await client.next(() => client.received.filter((p) => p.t === 'INTERACTION_CREATE').length === 3);
       const added = sim.addGuilds(1)[0]!;
       await client.next((p) => p.t === 'GUILD_CREATE' && (p.d as { id: string }).id === added.id);
@@ -326,6 +333,15 @@ describe('the simulator conforms to Discord’s OpenAPI description', () => {
       expect(Object.keys(GATEWAY_OBJECTS).filter((t) => !seen.has(t))).toEqual([]);
       for (const p of client.received) problems.push(...checkDispatch(p));
       expect(problems).toEqual([]);
+      // Every listed object was really there at least once (a missing path checks nothing).
+      const absent = Object.entries(GATEWAY_OBJECTS).flatMap(([t, objects]) =>
+        objects
+          .filter(
+            ([path]) => !client.received.some((p) => p.op === 0 && p.t === t && at(p.d, path).length > 0),
+          )
+          .map(([path]) => `${t} d.${path}`),
+      );
+      expect(absent).toEqual([]);
     } finally {
       client.close();
     }
