@@ -7,29 +7,28 @@ import type { DiscordBot, DiscordBotStatus, SecretKeyRef } from '../api/v1alpha1
 import { parseDuration } from '../config/duration.js';
 import type { ReconcileResult } from '../controller/work-queue.js';
 import type { GatewayBotCache } from '../discord/gateway-bot.js';
-import type { Cluster, EventType } from '../kube/cluster.js';
+import { apiserverCode, describeError, type Cluster, type EventType } from '../kube/cluster.js';
 import type { OperatorMetrics } from '../metrics/operator-metrics.js';
 import { planShards, samePlan, type ShardPlan } from '../planning/shard-plan.js';
-import { renderDesiredObjects, secretsChecksum } from '../rendering/desired-objects.js';
+import { renderDesiredObjects, secretsChecksum, type RenderedObject } from '../rendering/desired-objects.js';
 import { gatewayName } from '../rendering/gateway.js';
 import { SPEC_HASH_ANNOTATION } from '../rendering/labels.js';
 import type { GenerationPlan } from '../rendering/plan-config.js';
 import { workerName } from '../rendering/worker.js';
 import { planReshard, type ReshardState } from '../resharding/reshard-planner.js';
+import { firstDifference, repairPatch } from './drift.js';
 import { conditionOf, setCondition, withoutCondition, type ConditionInput } from './conditions.js';
 import { gatewayGenerations, generationReadiness, reshardProgressing } from './gateway-generations.js';
 import { readSecretKey } from './secrets.js';
 import { stableJson } from './stable-json.js';
 import type { WorkerScaling } from './worker-scaling.js';
 
+export type OwnedKind = 'StatefulSet' | 'Deployment' | 'Service' | 'ConfigMap';
+
 export interface ReconcilerDeps {
   getBot(namespace: string, name: string): DiscordBot | undefined;
   getSecret(namespace: string, name: string): V1Secret | undefined;
-  getOwned(
-    kind: 'StatefulSet' | 'Deployment' | 'Service' | 'ConfigMap',
-    namespace: string,
-    name: string,
-  ): KubernetesObject | undefined;
+  getOwned(kind: OwnedKind, namespace: string, name: string): KubernetesObject | undefined;
   /** Every StatefulSet the operator manages in a namespace (informer cache). */
   listStatefulSets(namespace: string): readonly V1StatefulSet[];
   cluster: Cluster;
@@ -53,6 +52,12 @@ export class DiscordBotReconciler {
    */
   private readonly written = new Map<string, { basedOn: string | undefined; status: DiscordBotStatus }>();
 
+  /**
+   * Per bot, owned objects that an apply left differing from the rendering (see converge), by
+   * kind/name: the spec hash and resourceVersion that apply produced.
+   */
+  private readonly settled = new Map<string, Map<string, string>>();
+
   constructor(private readonly deps: ReconcilerDeps) {}
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -65,6 +70,7 @@ export class DiscordBotReconciler {
       deps.discord.forget(key);
       deps.workerScaling.forget(key, namespace, name);
       this.written.delete(key);
+      this.settled.delete(key);
       return {};
     }
     const log = deps.log.child({ bot: name, namespace });
@@ -238,7 +244,7 @@ export class DiscordBotReconciler {
       ]);
     }
 
-    // 4. Apply the owned objects that differ from what was last applied.
+    // 4. Apply the owned objects that differ from their rendering.
     const deployment = deps.getOwned('Deployment', namespace, workerName(bot)) as V1Deployment | undefined;
     const w = bot.spec.worker;
     const scaling = await deps.workerScaling.step({
@@ -257,15 +263,10 @@ export class DiscordBotReconciler {
       gateways: decision.run,
       workerReplicas,
     });
+    const refused: string[] = [];
     for (const obj of desired) {
-      const live = deps.getOwned(obj.kind as 'StatefulSet', namespace, obj.metadata.name);
-      if (
-        live?.metadata?.annotations?.[SPEC_HASH_ANNOTATION] ===
-        obj.metadata.annotations?.[SPEC_HASH_ANNOTATION]
-      )
-        continue;
-      log.debug({ kind: obj.kind, object: obj.metadata.name }, 'applying');
-      await deps.cluster.apply(obj);
+      const failure = await this.converge(key, obj, log);
+      if (failure) refused.push(failure);
     }
 
     // Generations the decision does not run go, after the status names the new active one: a
@@ -375,6 +376,12 @@ export class DiscordBotReconciler {
       labels,
       phase === 'StartingNewGeneration' || phase === 'WaitingForSessionBudget' ? 1 : 0,
     );
+    if (refused.length > 0) {
+      // What the apiserver refused is what the user must fix; retried with the queue's back-off.
+      degrade('ApplyFailed', refused.join('; '));
+      await finish({});
+      throw new Error(refused.join('; '));
+    }
     return finish({
       requeueAfterMs: Math.min(
         discord.nextCheckMs,
@@ -382,5 +389,60 @@ export class DiscordBotReconciler {
         decision.requeueAfterMs ?? Infinity,
       ),
     });
+  }
+
+  /**
+   * Applies one owned object when the live one lacks a field as rendered (created, changed in
+   * the spec, or edited by hand); an object that carries them all costs no request. Returns the
+   * apiserver's reason when it refuses the object.
+   */
+  private async converge(key: string, obj: RenderedObject, log: Logger): Promise<string | undefined> {
+    const { namespace, name } = obj.metadata;
+    const live = this.deps.getOwned(obj.kind as OwnedKind, namespace, name);
+    const hash = obj.metadata.annotations?.[SPEC_HASH_ANNOTATION];
+    const settled = this.settled.get(key) ?? new Map<string, string>();
+    const id = `${obj.kind}/${name}`;
+    if (live && settled.get(id) === `${hash}@${live.metadata?.resourceVersion}`) return undefined;
+    const field = live ? firstDifference(obj, live) : undefined;
+    if (live && !field) return undefined;
+    if (live?.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash)
+      log.info({ kind: obj.kind, object: name, field }, 'restoring a field changed by hand');
+    else log.debug({ kind: obj.kind, object: name }, 'applying');
+    let result: KubernetesObject | undefined;
+    let refusal: unknown;
+    try {
+      result = await this.deps.cluster.apply(obj);
+    } catch (err) {
+      // 409: the object moved on since our cache; the retry sees the new version.
+      if (apiserverCode(err) === undefined || apiserverCode(err) === 409) throw err;
+      refusal = err;
+    }
+    // An edited key of a keyed list (a Service port number) leaves the edited item beside ours,
+    // or makes the apply invalid (two ports named http): a merge patch replaces that list.
+    const base = result ?? (apiserverCode(refusal) === 422 ? live : undefined);
+    const patch = base && repairPatch(obj, base);
+    if (base && patch) {
+      log.info(
+        { kind: obj.kind, object: name, field: firstDifference(obj, base) },
+        'replacing an edited list',
+      );
+      const target = {
+        apiVersion: obj.apiVersion,
+        kind: obj.kind,
+        metadata: { name, namespace, resourceVersion: base.metadata?.resourceVersion },
+      };
+      result = await this.deps.cluster.mergePatch(target, patch).catch((err: unknown) => {
+        if (apiserverCode(err) === undefined || apiserverCode(err) === 409) throw err;
+        refusal ??= err;
+        return undefined;
+      });
+    }
+    if (!result) return `${obj.kind} ${namespace}/${name} was refused: ${describeError(refusal)}`;
+    // A field the apiserver stores in a form the comparison does not know would look changed
+    // forever: remember that this version already is what applying gives, so idle stays idle.
+    if (firstDifference(obj, result)) settled.set(id, `${hash}@${result.metadata?.resourceVersion}`);
+    else settled.delete(id);
+    this.settled.set(key, settled);
+    return undefined;
   }
 }
