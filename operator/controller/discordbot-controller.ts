@@ -13,6 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from '../../bot/observability/logger.js';
 import { GROUP, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
+import { secretReferences } from '../api/v1alpha1/secret-references.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import type { OperatorConfig } from '../config/config.js';
 import { BacklogReader } from '../autoscaling/backlog-reader.js';
@@ -188,9 +189,7 @@ export class DiscordBotController {
     const name = secret.metadata?.name;
     for (const inf of this.bots) {
       for (const bot of inf.list(ns)) {
-        const s = bot.spec;
-        if ([s.tokenSecretRef.name, s.redis.urlSecretRef.name, s.database?.urlSecretRef.name].includes(name))
-          this.enqueue(ns, bot.metadata.name);
+        if (secretReferences(bot.spec).some((s) => s.ref.name === name)) this.enqueue(ns, bot.metadata.name);
       }
     }
   }

@@ -3,6 +3,7 @@
 // Level-triggered: it never depends on what event woke it.
 import type { KubernetesObject, V1Deployment, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { Logger } from '../../bot/observability/logger.js';
+import { secretReferences, type PodComponent } from '../api/v1alpha1/secret-references.js';
 import type { DiscordBot, DiscordBotStatus, SecretKeyRef } from '../api/v1alpha1/types.js';
 import { parseDuration } from '../config/duration.js';
 import type { ReconcileResult } from '../controller/work-queue.js';
@@ -146,26 +147,30 @@ export class DiscordBotReconciler {
       return result;
     };
 
-    // 1. Secrets: the token, the Redis URL and (optional) the database URL and RPC URLs.
-    const read = (ref: SecretKeyRef, what: string) =>
-      readSecretKey(deps.getSecret(namespace, ref.name), namespace, ref, what);
-    const token = read(bot.spec.tokenSecretRef, 'Discord token');
-    const redis = read(bot.spec.redis.urlSecretRef, 'Redis URL');
-    const database = bot.spec.database ? read(bot.spec.database.urlSecretRef, 'database URL') : undefined;
-    const rpcUrls = bot.spec.chain?.rpcUrlsSecretRef
-      ? read(bot.spec.chain.rpcUrlsSecretRef, 'chain RPC URLs')
-      : undefined;
-    const missing = [token, redis, database, rpcUrls].flatMap((s) =>
-      s && 'missing' in s ? [s.missing] : [],
-    );
-    if (missing.length > 0 || !('value' in token)) {
+    // 1. Secrets: every one the spec references, read from the informer cache.
+    const secrets = secretReferences(bot.spec).map((s) => ({
+      ...s,
+      read: readSecretKey(deps.getSecret(namespace, s.ref.name), namespace, s.ref, s.purpose),
+    }));
+    const missing = secrets.flatMap((s) => ('missing' in s.read ? [s.read.missing] : []));
+    if (missing.length > 0) {
       degrade('SecretNotFound', `${missing.join('; ')}. Create it, or fix the reference in the DiscordBot`);
       return finish({});
     }
+    const valueOf = (ref: SecretKeyRef) => {
+      const read = secrets.find((s) => s.ref === ref)?.read;
+      return read && 'value' in read ? read.value : '';
+    };
+    // Pods roll when a Secret they read changes, and only then (a new database password does
+    // not reconnect every shard).
+    const checksumOf = (component: PodComponent) =>
+      secretsChecksum(secrets.filter((s) => s.readBy.includes(component)).map((s) => valueOf(s.ref)));
+    const checksums = { gateway: checksumOf('gateway'), worker: checksumOf('worker') };
+    const token = valueOf(bot.spec.tokenSecretRef);
 
     // 2. Discord's recommendation (cached; invalid tokens and outages are remembered).
     const refreshMs = parseDuration(bot.spec.sharding.refreshInterval);
-    let discord = await deps.discord.lookup(key, token.value, refreshMs);
+    let discord = await deps.discord.lookup(key, token, refreshMs);
     if (
       before.reshard?.phase === 'WaitingForSessionBudget' &&
       discord.info &&
@@ -174,7 +179,7 @@ export class DiscordBotReconciler {
     ) {
       // A reshard waits for the session budget and Discord has reset it since: look now rather
       // than at the next refresh.
-      discord = await deps.discord.lookup(key, token.value, refreshMs, true);
+      discord = await deps.discord.lookup(key, token, refreshMs, true);
     }
     if (discord.problem?.reason === 'InvalidToken') {
       degrade(
@@ -200,14 +205,7 @@ export class DiscordBotReconciler {
       generation: before.gateway?.generation ?? 1,
       plan: before.plan?.shards ? (before.plan as ShardPlan) : desiredPlan,
     };
-    const checksum = secretsChecksum([
-      token.value,
-      redis && 'value' in redis ? redis.value : '',
-      database && 'value' in database ? database.value : '',
-      // Only when set, so bots without it keep their checksum (no rollout on upgrade).
-      ...(rpcUrls && 'value' in rpcUrls ? [rpcUrls.value] : []),
-    ]);
-    const gatewayInput = { bot, discordApiUrl: deps.discordApiUrl, secretsChecksum: checksum };
+    const gatewayInput = { bot, discordApiUrl: deps.discordApiUrl, secretsChecksum: checksums.gateway };
     const decision = planReshard({
       strategy: bot.spec.sharding.reshardStrategy,
       active: wasActive,
@@ -250,7 +248,7 @@ export class DiscordBotReconciler {
     const scaling = await deps.workerScaling.step({
       key,
       bot,
-      redisUrl: redis && 'value' in redis ? redis.value : '',
+      redisUrl: valueOf(bot.spec.redis.urlSecretRef),
       deployment,
       before,
       now,
@@ -258,7 +256,9 @@ export class DiscordBotReconciler {
     events.push(...scaling.events);
     const workerReplicas = scaling.replicas;
     const desired = renderDesiredObjects({
-      ...gatewayInput,
+      bot,
+      discordApiUrl: deps.discordApiUrl,
+      secretsChecksums: checksums,
       active,
       gateways: decision.run,
       workerReplicas,

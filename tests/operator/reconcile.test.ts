@@ -247,13 +247,53 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     expect(JSON.stringify(await read())).not.toMatch(/pw-app|pw-owner|KEY-123/);
   });
 
-  test('rotating the token Secret changes the pod template checksum; nothing else moves', async () => {
+  test('each referenced Secret wakes the bot and rolls only the pods that read it', async () => {
+    const checksums = async () => {
+      const sts = await apps.readNamespacedStatefulSet({ name: 'sietch-gateway', namespace: NS });
+      const dep = await apps.readNamespacedDeployment({ name: 'sietch-worker', namespace: NS });
+      const of = (t?: { metadata?: { annotations?: Record<string, string> } }) =>
+        t?.metadata?.annotations?.['shardwarden.io/secrets-checksum'];
+      return { gateway: of(sts.spec?.template), worker: of(dep.spec?.template) };
+    };
+    const workerSecrets: [string, Record<string, string>][] = [
+      ['sietch-db', { url: 'postgres://app:pw-app-2@pgbouncer.bots:6432/sietch' }],
+      ['sietch-db-owner', { url: 'postgres://owner:pw-owner-2@postgres.bots:5432/sietch' }],
+      ['sietch-rpc', { urls: 'https://eth.example/v2/KEY-789' }],
+    ];
+    for (const [name, data] of workerSecrets) {
+      const before = await checksums();
+      applyYaml(h.cp, [secret(NS, name, data)]);
+      // The resync is 5 minutes away: only the Secret's watch event can wake the bot in time.
+      await waitUntil(`the workers' checksum after ${name} changed`, async () => {
+        return (await checksums()).worker !== before.worker;
+      });
+      // The StatefulSet is applied before the Deployment in the same pass.
+      expect((await checksums()).gateway).toBe(before.gateway);
+    }
+    h.cp.kubectl(['delete', 'secret', 'sietch-db-owner', '-n', NS]);
+    const bot = await waitForCondition(h.kc, NS, 'sietch', 'Degraded', 'True', 'SecretNotFound');
+    expect(bot.status?.conditions?.find((c) => c.type === 'Degraded')?.message).toContain(
+      'Secret bots/sietch-db-owner (database migration URL) does not exist',
+    );
+    applyYaml(h.cp, [
+      secret(NS, 'sietch-db-owner', { url: 'postgres://owner:pw-owner@postgres.bots:5432/sietch' }),
+    ]);
+    await waitForCondition(h.kc, NS, 'sietch', 'Degraded', 'False');
+  });
+
+  test('rotating the token Secret changes the gateway and worker pod template checksums', async () => {
     const checksum = async () =>
-      (await apps.readNamespacedStatefulSet({ name: 'sietch-gateway', namespace: NS })).spec?.template
-        .metadata?.annotations?.['shardwarden.io/secrets-checksum'];
+      [
+        (await apps.readNamespacedStatefulSet({ name: 'sietch-gateway', namespace: NS })).spec?.template,
+        (await apps.readNamespacedDeployment({ name: 'sietch-worker', namespace: NS })).spec?.template,
+      ].map((t) => t?.metadata?.annotations?.['shardwarden.io/secrets-checksum']);
     const before = await checksum();
     applyYaml(h.cp, [secret(NS, 'sietch-discord', { token: 'token-two' })]);
-    await waitUntil('checksum changed', async () => (await checksum()) !== before);
+    // Gateways and workers both read the token.
+    await waitUntil('both checksums changed', async () => {
+      const [gateway, worker] = await checksum();
+      return gateway !== before[0] && worker !== before[1];
+    });
     await waitForCondition(h.kc, NS, 'sietch', 'Degraded', 'False');
   });
 
