@@ -405,8 +405,9 @@ export class DiscordBotReconciler {
     if (live && settled.get(id) === `${hash}@${live.metadata?.resourceVersion}`) return undefined;
     const field = live ? firstDifference(obj, live) : undefined;
     if (live && !field) return undefined;
-    if (live?.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash)
-      log.info({ kind: obj.kind, object: name, field }, 'restoring a field changed by hand');
+    // Same rendering as before, yet different: someone edited the object.
+    const edited = live?.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash;
+    if (edited) log.info({ kind: obj.kind, object: name, field }, 'restoring a field changed by hand');
     else log.debug({ kind: obj.kind, object: name }, 'applying');
     let result: KubernetesObject | undefined;
     let refusal: unknown;
@@ -419,7 +420,7 @@ export class DiscordBotReconciler {
     }
     // An edited key of a keyed list (a Service port number) leaves the edited item beside ours,
     // or makes the apply invalid (two ports named http): a merge patch replaces that list.
-    const base = result ?? (apiserverCode(refusal) === 422 ? live : undefined);
+    const base = edited ? (result ?? (apiserverCode(refusal) === 422 ? live : undefined)) : undefined;
     const patch = base && repairPatch(obj, base);
     if (base && patch) {
       log.info(

@@ -230,12 +230,12 @@ describe('DiscordBot CRD', () => {
 
   test("resources in Kubernetes' quantity syntax are accepted as written", () => {
     const resources = { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: 2, memory: '1.5Gi' } };
-    const bot = withSpec({ gateway: { resources }, worker: { resources: { requests: { cpu: '1e3m' } } } });
+    const bot = withSpec({ gateway: { resources }, worker: { resources: { requests: { cpu: '1e3' } } } });
     const out = JSON.parse(
       cp.kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], JSON.stringify(bot)),
     );
     expect(out.spec.gateway.resources).toEqual(resources);
-    expect(out.spec.worker.resources).toEqual({ requests: { cpu: '1e3m' } });
+    expect(out.spec.worker.resources).toEqual({ requests: { cpu: '1e3' } });
   });
 
   test('short name, category and printer columns', () => {
