@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { format, resolveConfig } from 'prettier';
 import { CRD_PATH, TYPES_PATH, renderCrdYaml, renderTypes } from '../../operator/api/codegen.js';
-import { MAX_NAME_LENGTH } from '../../operator/api/v1alpha1/schema.js';
-import { startControlPlane, type ControlPlane } from '../../testenv/index.js';
+import { MAX_NAME_LENGTH, customResourceDefinition } from '../../operator/api/v1alpha1/schema.js';
+import { startControlPlane, waitUntil, type ControlPlane } from '../../testenv/index.js';
 
 const valid = {
   apiVersion: 'shardwarden.io/v1alpha1',
@@ -236,6 +236,41 @@ describe('DiscordBot CRD', () => {
     );
     expect(out.spec.gateway.resources).toEqual(resources);
     expect(out.spec.worker.resources).toEqual({ requests: { cpu: '1e3' } });
+  });
+
+  test('a bot created under the older 40-character rule can still be edited, and its status written', async () => {
+    const older = structuredClone(customResourceDefinition());
+    older.spec.versions[0]!.schema.openAPIV3Schema['x-kubernetes-validations'] = [
+      { rule: 'self.metadata.name.size() <= 40', message: 'at most 40' },
+    ];
+    const name = 'o'.repeat(40);
+    const apply = (crd: unknown) =>
+      cp.kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], JSON.stringify(crd));
+    const create = (n: string, dryRun = false) => {
+      const bot = { ...valid, metadata: { ...valid.metadata, name: n } };
+      try {
+        cp.kubectl(['create', ...(dryRun ? ['--dry-run=server'] : []), '-f', '-'], JSON.stringify(bot));
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    apply(older);
+    await waitUntil('the older rule in effect', async () => create(name));
+    apply(customResourceDefinition());
+    await waitUntil('the new rule in effect', async () => !create('p'.repeat(MAX_NAME_LENGTH + 1), true));
+    cp.kubectl([
+      'patch',
+      'dbot',
+      name,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { image: 'example/other:2' } }),
+    ]);
+    const status = { status: { observedGeneration: 2 } };
+    cp.kubectl(['patch', 'dbot', name, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
+    const bot = JSON.parse(cp.kubectl(['get', 'dbot', name, '-o', 'json']));
+    expect([bot.spec.image, bot.status.observedGeneration]).toEqual(['example/other:2', 2]);
   });
 
   test('short name, category and printer columns', () => {

@@ -48,7 +48,13 @@ export interface Schema {
   minLength?: number;
   maxLength?: number;
   maxItems?: number;
-  'x-kubernetes-validations'?: { rule: string; message: string; fieldPath?: string; reason?: string }[];
+  'x-kubernetes-validations'?: {
+    rule: string;
+    message: string;
+    fieldPath?: string;
+    reason?: string;
+    optionalOldSelf?: boolean;
+  }[];
   'x-kubernetes-preserve-unknown-fields'?: boolean;
   'x-kubernetes-int-or-string'?: boolean;
   anyOf?: Schema[];
@@ -509,14 +515,18 @@ export const rootSchema: Schema = {
     spec: specSchema,
     status: statusSchema,
   },
+  // Names are immutable: checked when a bot is created (oldSelf has no value), so a bot created
+  // under the older 40-character rule can still be edited and have its status written.
   'x-kubernetes-validations': [
     {
-      rule: `self.metadata.name.matches('${DNS_LABEL}')`,
+      rule: `oldSelf.hasValue() || self.metadata.name.matches('${DNS_LABEL}')`,
+      optionalOldSelf: true,
       message:
         "metadata.name must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit): it names the bot's Services",
     },
     {
-      rule: `self.metadata.name.size() <= ${MAX_NAME_LENGTH}`,
+      rule: `oldSelf.hasValue() || self.metadata.name.size() <= ${MAX_NAME_LENGTH}`,
+      optionalOldSelf: true,
       message: `metadata.name must be at most ${MAX_NAME_LENGTH} characters: it prefixes the gateway StatefulSet <name>-gateway-g<generation>, whose pods carry a controller-revision-hash label of that name plus 11 characters (at most 63), and the Services, e.g. <name>-worker-metrics (at most 63)`,
     },
   ],
