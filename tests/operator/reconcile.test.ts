@@ -177,7 +177,10 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
       'gateway=registry.example/other:6.6.6',
       ...ns,
     ]);
-    h.cp.kubectl(['scale', 'deployment/sietch-worker', '--replicas=5', ...ns]);
+    h.cp.kubectl(['scale', 'statefulset/sietch-gateway', '--replicas=4', ...ns]);
+    // Builtin autoscaling takes the workers' live count as its own (as an HPA does), within
+    // minReplicas..maxReplicas: a count below the floor is brought back.
+    h.cp.kubectl(['scale', 'deployment/sietch-worker', '--replicas=0', ...ns]);
     h.cp.kubectl(['set', 'env', 'deployment/sietch-worker', 'SHARDWARDEN_WORKER_CONCURRENCY=999', ...ns]);
     const port = [{ op: 'replace', path: '/spec/ports/0/port', value: 9999 }];
     h.cp.kubectl(['patch', 'service', 'sietch-gateway', '--type=json', '-p', JSON.stringify(port), ...ns]);
@@ -192,6 +195,7 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
       const env = dep.spec?.template.spec?.containers[0]?.env ?? [];
       return (
         sts.spec?.template.spec?.containers[0]?.image === 'registry.example/sietch:1.4.2' &&
+        sts.spec?.replicas === 1 &&
         dep.spec?.replicas === 2 &&
         env.find((e) => e.name === 'SHARDWARDEN_WORKER_CONCURRENCY')?.value === '50' &&
         JSON.stringify(svc.spec?.ports?.map((p) => [p.name, p.port])) === '[["http",8080]]' &&
@@ -398,15 +402,29 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     });
     // Everything else was applied all the same.
     await apps.readNamespacedStatefulSet({ name: 'capped-gateway', namespace: QNS });
-    expect(events(h.cp, QNS, 'capped')).toContainEqual({ type: 'Warning', reason: 'ApplyFailed', message });
+    // Events follow the status write.
+    await waitUntil('the ApplyFailed Warning', async () =>
+      events(h.cp, QNS, 'capped').some(
+        (e) => e.type === 'Warning' && e.reason === 'ApplyFailed' && e.message === message,
+      ),
+    );
     h.cp.kubectl(['delete', 'resourcequota', 'no-deployments', '-n', QNS]);
     await waitForCondition(h.kc, QNS, 'capped', 'Degraded', 'False');
     await apps.readNamespacedDeployment({ name: 'capped-worker', namespace: QNS });
-    expect(events(h.cp, QNS, 'capped').map((e) => e.reason)).toContain('Recovered');
+    await waitUntil('the Recovered Event', async () =>
+      events(h.cp, QNS, 'capped').some((e) => e.reason === 'Recovered'),
+    );
     h.cp.kubectl(['delete', 'namespace', QNS, '--wait=false']);
   }, 90_000);
 
   test('429 and 5xx from Discord are retried with backoff', async () => {
+    // The injected answers go to whichever bot asks next: the others stop refreshing every 10 s.
+    const others = ['sietch', 'badtoken'];
+    for (const name of others) patchBot(h.cp, NS, name, { sharding: { refreshInterval: '1h' } });
+    await waitUntil('the other bots reconciled with the longer refresh', async () => {
+      const bots = await Promise.all(others.map((name) => readBot(h.kc, NS, name)));
+      return bots.every((b) => b.status?.observedGeneration === b.metadata.generation);
+    });
     h.sim.rateLimits.force429('GET /gateway/bot', 1_500);
     h.sim.rateLimits.failNext('GET /gateway/bot', 502, 2);
     applyYaml(h.cp, [
