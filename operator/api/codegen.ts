@@ -12,6 +12,7 @@ export function renderCrdYaml(): string {
 
 function tsType(schema: Schema, indent: string): string {
   if (schema['x-kubernetes-preserve-unknown-fields']) return 'Record<string, unknown>';
+  if (schema['x-kubernetes-int-or-string']) return 'number | string';
   if (schema.enum) return schema.enum.map((v) => JSON.stringify(v)).join(' | ');
   switch (schema.type) {
     case 'string':

@@ -13,19 +13,19 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from '../../bot/observability/logger.js';
 import { GROUP, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
+import { secretReferences } from '../api/v1alpha1/secret-references.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import type { OperatorConfig } from '../config/config.js';
 import { BacklogReader } from '../autoscaling/backlog-reader.js';
 import { GatewayBotCache } from '../discord/gateway-bot.js';
-import { Cluster } from '../kube/cluster.js';
+import { Cluster, describeError } from '../kube/cluster.js';
 import type { OperatorMetrics } from '../metrics/operator-metrics.js';
-import { DiscordBotReconciler } from '../reconciler/discordbot-reconciler.js';
+import { DiscordBotReconciler, type OwnedKind } from '../reconciler/discordbot-reconciler.js';
 import { WorkerScaling } from '../reconciler/worker-scaling.js';
 import { MANAGED_BY } from '../rendering/labels.js';
 import { ResilientInformer } from './informers.js';
 import { WorkQueue } from './work-queue.js';
 
-type OwnedKind = 'StatefulSet' | 'Deployment' | 'Service' | 'ConfigMap';
 const OWNED_SELECTOR = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
 
 export class DiscordBotController {
@@ -189,9 +189,7 @@ export class DiscordBotController {
     const name = secret.metadata?.name;
     for (const inf of this.bots) {
       for (const bot of inf.list(ns)) {
-        const s = bot.spec;
-        if ([s.tokenSecretRef.name, s.redis.urlSecretRef.name, s.database?.urlSecretRef.name].includes(name))
-          this.enqueue(ns, bot.metadata.name);
+        if (secretReferences(bot.spec).some((s) => s.ref.name === name)) this.enqueue(ns, bot.metadata.name);
       }
     }
   }
@@ -221,18 +219,4 @@ export class DiscordBotController {
       [...this.bots, ...this.secrets, ...[...this.owned.values()].flat()].map((i) => i.stop()),
     );
   }
-}
-
-/** Error text for logs: the apiserver's message when there is one; never request headers. */
-export function describeError(err: unknown): string {
-  const e = err as { code?: number; body?: unknown; message?: string };
-  if (e?.body) {
-    try {
-      const body = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
-      if (body?.message) return `HTTP ${e.code}: ${body.message}`;
-    } catch {
-      /* fall through */
-    }
-  }
-  return e?.message ?? String(err);
 }

@@ -30,10 +30,34 @@ export class Cluster {
     this.core = kc.makeApiClient(CoreV1Api);
   }
 
-  /** Server-side apply under the operator's field manager, taking ownership of conflicts. */
-  async apply(obj: KubernetesObject): Promise<void> {
+  /**
+   * Server-side apply under the operator's field manager, taking ownership of conflicts.
+   * Resolves to the object as the apiserver stored it.
+   */
+  async apply(obj: KubernetesObject): Promise<KubernetesObject> {
     this.countRequest('apply');
-    await this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    return this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+  }
+
+  /**
+   * A JSON merge patch of one object, refused with 409 when it changed since `resourceVersion`
+   * (in `target`), so a patch computed from a stale cache never lands.
+   */
+  async mergePatch(target: KubernetesObject, patch: Record<string, unknown>): Promise<KubernetesObject> {
+    this.countRequest('patch');
+    return this.objects.patch(
+      {
+        ...patch,
+        apiVersion: target.apiVersion,
+        kind: target.kind,
+        metadata: { ...(patch.metadata as object | undefined), ...target.metadata },
+      },
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      undefined,
+      PatchStrategy.MergePatch,
+    );
   }
 
   /**
@@ -111,4 +135,24 @@ export class Cluster {
       },
     });
   }
+}
+
+/** The HTTP status of an error the apiserver answered with; undefined for a network error. */
+export function apiserverCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** Error text for logs and status: the apiserver's message when there is one; never request headers. */
+export function describeError(err: unknown): string {
+  const e = err as { code?: number; body?: unknown; message?: string };
+  if (e?.body) {
+    try {
+      const body = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
+      if (body?.message) return `HTTP ${e.code}: ${body.message}`;
+    } catch {
+      /* fall through */
+    }
+  }
+  return e?.message ?? String(err);
 }

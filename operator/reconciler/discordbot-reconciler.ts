@@ -3,33 +3,33 @@
 // Level-triggered: it never depends on what event woke it.
 import type { KubernetesObject, V1Deployment, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { Logger } from '../../bot/observability/logger.js';
+import { secretReferences, type PodComponent } from '../api/v1alpha1/secret-references.js';
 import type { DiscordBot, DiscordBotStatus, SecretKeyRef } from '../api/v1alpha1/types.js';
 import { parseDuration } from '../config/duration.js';
 import type { ReconcileResult } from '../controller/work-queue.js';
 import type { GatewayBotCache } from '../discord/gateway-bot.js';
-import type { Cluster, EventType } from '../kube/cluster.js';
+import { apiserverCode, describeError, type Cluster, type EventType } from '../kube/cluster.js';
 import type { OperatorMetrics } from '../metrics/operator-metrics.js';
 import { planShards, samePlan, type ShardPlan } from '../planning/shard-plan.js';
-import { renderDesiredObjects, secretsChecksum } from '../rendering/desired-objects.js';
+import { renderDesiredObjects, secretsChecksum, type RenderedObject } from '../rendering/desired-objects.js';
 import { gatewayName } from '../rendering/gateway.js';
 import { SPEC_HASH_ANNOTATION } from '../rendering/labels.js';
 import type { GenerationPlan } from '../rendering/plan-config.js';
 import { workerName } from '../rendering/worker.js';
 import { planReshard, type ReshardState } from '../resharding/reshard-planner.js';
+import { firstDifference, repairPatch } from './drift.js';
 import { conditionOf, setCondition, withoutCondition, type ConditionInput } from './conditions.js';
 import { gatewayGenerations, generationReadiness, reshardProgressing } from './gateway-generations.js';
 import { readSecretKey } from './secrets.js';
 import { stableJson } from './stable-json.js';
 import type { WorkerScaling } from './worker-scaling.js';
 
+export type OwnedKind = 'StatefulSet' | 'Deployment' | 'Service' | 'ConfigMap';
+
 export interface ReconcilerDeps {
   getBot(namespace: string, name: string): DiscordBot | undefined;
   getSecret(namespace: string, name: string): V1Secret | undefined;
-  getOwned(
-    kind: 'StatefulSet' | 'Deployment' | 'Service' | 'ConfigMap',
-    namespace: string,
-    name: string,
-  ): KubernetesObject | undefined;
+  getOwned(kind: OwnedKind, namespace: string, name: string): KubernetesObject | undefined;
   /** Every StatefulSet the operator manages in a namespace (informer cache). */
   listStatefulSets(namespace: string): readonly V1StatefulSet[];
   cluster: Cluster;
@@ -53,6 +53,12 @@ export class DiscordBotReconciler {
    */
   private readonly written = new Map<string, { basedOn: string | undefined; status: DiscordBotStatus }>();
 
+  /**
+   * Per bot, owned objects that an apply left differing from the rendering (see converge), by
+   * kind/name: the spec hash and resourceVersion that apply produced.
+   */
+  private readonly settled = new Map<string, Map<string, string>>();
+
   constructor(private readonly deps: ReconcilerDeps) {}
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -65,6 +71,7 @@ export class DiscordBotReconciler {
       deps.discord.forget(key);
       deps.workerScaling.forget(key, namespace, name);
       this.written.delete(key);
+      this.settled.delete(key);
       return {};
     }
     const log = deps.log.child({ bot: name, namespace });
@@ -140,26 +147,30 @@ export class DiscordBotReconciler {
       return result;
     };
 
-    // 1. Secrets: the token, the Redis URL and (optional) the database URL and RPC URLs.
-    const read = (ref: SecretKeyRef, what: string) =>
-      readSecretKey(deps.getSecret(namespace, ref.name), namespace, ref, what);
-    const token = read(bot.spec.tokenSecretRef, 'Discord token');
-    const redis = read(bot.spec.redis.urlSecretRef, 'Redis URL');
-    const database = bot.spec.database ? read(bot.spec.database.urlSecretRef, 'database URL') : undefined;
-    const rpcUrls = bot.spec.chain?.rpcUrlsSecretRef
-      ? read(bot.spec.chain.rpcUrlsSecretRef, 'chain RPC URLs')
-      : undefined;
-    const missing = [token, redis, database, rpcUrls].flatMap((s) =>
-      s && 'missing' in s ? [s.missing] : [],
-    );
-    if (missing.length > 0 || !('value' in token)) {
+    // 1. Secrets: every one the spec references, read from the informer cache.
+    const secrets = secretReferences(bot.spec).map((s) => ({
+      ...s,
+      read: readSecretKey(deps.getSecret(namespace, s.ref.name), namespace, s.ref, s.purpose),
+    }));
+    const missing = secrets.flatMap((s) => ('missing' in s.read ? [s.read.missing] : []));
+    if (missing.length > 0) {
       degrade('SecretNotFound', `${missing.join('; ')}. Create it, or fix the reference in the DiscordBot`);
       return finish({});
     }
+    const valueOf = (ref: SecretKeyRef) => {
+      const read = secrets.find((s) => s.ref === ref)?.read;
+      return read && 'value' in read ? read.value : '';
+    };
+    // Pods roll when a Secret they read changes, and only then (a new database password does
+    // not reconnect every shard).
+    const checksumOf = (component: PodComponent) =>
+      secretsChecksum(secrets.filter((s) => s.readBy.includes(component)).map((s) => valueOf(s.ref)));
+    const checksums = { gateway: checksumOf('gateway'), worker: checksumOf('worker') };
+    const token = valueOf(bot.spec.tokenSecretRef);
 
     // 2. Discord's recommendation (cached; invalid tokens and outages are remembered).
     const refreshMs = parseDuration(bot.spec.sharding.refreshInterval);
-    let discord = await deps.discord.lookup(key, token.value, refreshMs);
+    let discord = await deps.discord.lookup(key, token, refreshMs);
     if (
       before.reshard?.phase === 'WaitingForSessionBudget' &&
       discord.info &&
@@ -168,7 +179,7 @@ export class DiscordBotReconciler {
     ) {
       // A reshard waits for the session budget and Discord has reset it since: look now rather
       // than at the next refresh.
-      discord = await deps.discord.lookup(key, token.value, refreshMs, true);
+      discord = await deps.discord.lookup(key, token, refreshMs, true);
     }
     if (discord.problem?.reason === 'InvalidToken') {
       degrade(
@@ -194,14 +205,7 @@ export class DiscordBotReconciler {
       generation: before.gateway?.generation ?? 1,
       plan: before.plan?.shards ? (before.plan as ShardPlan) : desiredPlan,
     };
-    const checksum = secretsChecksum([
-      token.value,
-      redis && 'value' in redis ? redis.value : '',
-      database && 'value' in database ? database.value : '',
-      // Only when set, so bots without it keep their checksum (no rollout on upgrade).
-      ...(rpcUrls && 'value' in rpcUrls ? [rpcUrls.value] : []),
-    ]);
-    const gatewayInput = { bot, discordApiUrl: deps.discordApiUrl, secretsChecksum: checksum };
+    const gatewayInput = { bot, discordApiUrl: deps.discordApiUrl, secretsChecksum: checksums.gateway };
     const decision = planReshard({
       strategy: bot.spec.sharding.reshardStrategy,
       active: wasActive,
@@ -238,13 +242,13 @@ export class DiscordBotReconciler {
       ]);
     }
 
-    // 4. Apply the owned objects that differ from what was last applied.
+    // 4. Apply the owned objects that differ from their rendering.
     const deployment = deps.getOwned('Deployment', namespace, workerName(bot)) as V1Deployment | undefined;
     const w = bot.spec.worker;
     const scaling = await deps.workerScaling.step({
       key,
       bot,
-      redisUrl: redis && 'value' in redis ? redis.value : '',
+      redisUrl: valueOf(bot.spec.redis.urlSecretRef),
       deployment,
       before,
       now,
@@ -252,20 +256,17 @@ export class DiscordBotReconciler {
     events.push(...scaling.events);
     const workerReplicas = scaling.replicas;
     const desired = renderDesiredObjects({
-      ...gatewayInput,
+      bot,
+      discordApiUrl: deps.discordApiUrl,
+      secretsChecksums: checksums,
       active,
       gateways: decision.run,
       workerReplicas,
     });
+    const refused: string[] = [];
     for (const obj of desired) {
-      const live = deps.getOwned(obj.kind as 'StatefulSet', namespace, obj.metadata.name);
-      if (
-        live?.metadata?.annotations?.[SPEC_HASH_ANNOTATION] ===
-        obj.metadata.annotations?.[SPEC_HASH_ANNOTATION]
-      )
-        continue;
-      log.debug({ kind: obj.kind, object: obj.metadata.name }, 'applying');
-      await deps.cluster.apply(obj);
+      const failure = await this.converge(key, obj, log);
+      if (failure) refused.push(failure);
     }
 
     // Generations the decision does not run go, after the status names the new active one: a
@@ -375,6 +376,12 @@ export class DiscordBotReconciler {
       labels,
       phase === 'StartingNewGeneration' || phase === 'WaitingForSessionBudget' ? 1 : 0,
     );
+    if (refused.length > 0) {
+      // What the apiserver refused is what the user must fix; retried with the queue's back-off.
+      degrade('ApplyFailed', refused.join('; '));
+      await finish({});
+      throw new Error(refused.join('; '));
+    }
     return finish({
       requeueAfterMs: Math.min(
         discord.nextCheckMs,
@@ -382,5 +389,61 @@ export class DiscordBotReconciler {
         decision.requeueAfterMs ?? Infinity,
       ),
     });
+  }
+
+  /**
+   * Applies one owned object when the live one lacks a field as rendered (created, changed in
+   * the spec, or edited by hand); an object that carries them all costs no request. Returns the
+   * apiserver's reason when it refuses the object.
+   */
+  private async converge(key: string, obj: RenderedObject, log: Logger): Promise<string | undefined> {
+    const { namespace, name } = obj.metadata;
+    const live = this.deps.getOwned(obj.kind as OwnedKind, namespace, name);
+    const hash = obj.metadata.annotations?.[SPEC_HASH_ANNOTATION];
+    const settled = this.settled.get(key) ?? new Map<string, string>();
+    const id = `${obj.kind}/${name}`;
+    if (live && settled.get(id) === `${hash}@${live.metadata?.resourceVersion}`) return undefined;
+    const field = live ? firstDifference(obj, live) : undefined;
+    if (live && !field) return undefined;
+    // Same rendering as before, yet different: someone edited the object.
+    const edited = live?.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash;
+    if (edited) log.info({ kind: obj.kind, object: name, field }, 'restoring a field changed by hand');
+    else log.debug({ kind: obj.kind, object: name }, 'applying');
+    let result: KubernetesObject | undefined;
+    let refusal: unknown;
+    try {
+      result = await this.deps.cluster.apply(obj);
+    } catch (err) {
+      // 409: the object moved on since our cache; the retry sees the new version.
+      if (apiserverCode(err) === undefined || apiserverCode(err) === 409) throw err;
+      refusal = err;
+    }
+    // An edited key of a keyed list (a Service port number) leaves the edited item beside ours,
+    // or makes the apply invalid (two ports named http): a merge patch replaces that list.
+    const base = edited ? (result ?? (apiserverCode(refusal) === 422 ? live : undefined)) : undefined;
+    const patch = base && repairPatch(obj, base);
+    if (base && patch) {
+      log.info(
+        { kind: obj.kind, object: name, field: firstDifference(obj, base) },
+        'replacing an edited list',
+      );
+      const target = {
+        apiVersion: obj.apiVersion,
+        kind: obj.kind,
+        metadata: { name, namespace, resourceVersion: base.metadata?.resourceVersion },
+      };
+      result = await this.deps.cluster.mergePatch(target, patch).catch((err: unknown) => {
+        if (apiserverCode(err) === undefined || apiserverCode(err) === 409) throw err;
+        refusal ??= err;
+        return undefined;
+      });
+    }
+    if (!result) return `${obj.kind} ${namespace}/${name} was refused: ${describeError(refusal)}`;
+    // A field the apiserver stores in a form the comparison does not know would look changed
+    // forever: remember that this version already is what applying gives, so idle stays idle.
+    if (firstDifference(obj, result)) settled.set(id, `${hash}@${result.metadata?.resourceVersion}`);
+    else settled.delete(id);
+    this.settled.set(key, settled);
+    return undefined;
   }
 }

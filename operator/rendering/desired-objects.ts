@@ -1,6 +1,7 @@
 // Everything one DiscordBot owns, rendered from its spec and plan; each object carries a hash
 // of itself so an unchanged object is not applied again.
 import { createHash } from 'node:crypto';
+import type { PodComponent } from '../api/v1alpha1/secret-references.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import { renderGatewayService, renderGatewayStatefulSet } from './gateway.js';
 import { SPEC_HASH_ANNOTATION } from './labels.js';
@@ -14,7 +15,8 @@ export interface DesiredInput {
   /** Every gateway generation to run, each its own StatefulSet. */
   gateways: GenerationPlan[];
   discordApiUrl: string;
-  secretsChecksum: string;
+  /** Of the Secrets each component's pods read. */
+  secretsChecksums: Record<PodComponent, string>;
   workerReplicas?: number;
 }
 
@@ -46,8 +48,14 @@ export function renderDesiredObjects(input: DesiredInput): RenderedObject[] {
     renderGatewayService(bot),
     renderWorkerMetricsService(bot),
     renderWorkerPublicService(bot),
-    ...gateways.map((g) => renderGatewayStatefulSet({ ...input, ...g })),
-    renderWorkerDeployment({ ...input, replicas: input.workerReplicas }),
+    ...gateways.map((g) =>
+      renderGatewayStatefulSet({ ...input, ...g, secretsChecksum: input.secretsChecksums.gateway }),
+    ),
+    renderWorkerDeployment({
+      ...input,
+      secretsChecksum: input.secretsChecksums.worker,
+      replicas: input.workerReplicas,
+    }),
   ].map((o) => withSpecHash(o as RenderedObject));
 }
 

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { format, resolveConfig } from 'prettier';
 import { CRD_PATH, TYPES_PATH, renderCrdYaml, renderTypes } from '../../operator/api/codegen.js';
-import { startControlPlane, type ControlPlane } from '../../testenv/index.js';
+import { MAX_NAME_LENGTH, customResourceDefinition } from '../../operator/api/v1alpha1/schema.js';
+import { startControlPlane, waitUntil, type ControlPlane } from '../../testenv/index.js';
 
 const valid = {
   apiVersion: 'shardwarden.io/v1alpha1',
@@ -137,8 +138,28 @@ const invalid: [string, Bot, string[]][] = [
   ],
   [
     'name too long for derived object names',
-    { ...valid, metadata: { ...valid.metadata, name: 'a'.repeat(41) } },
-    ['metadata.name must be at most 40 characters'],
+    { ...valid, metadata: { ...valid.metadata, name: 'a'.repeat(MAX_NAME_LENGTH + 1) } },
+    [`metadata.name must be at most ${MAX_NAME_LENGTH} characters`, 'controller-revision-hash'],
+  ],
+  [
+    'name with a dot (a DNS subdomain, not a Service name)',
+    { ...valid, metadata: { ...valid.metadata, name: 'my.bot' } },
+    ['metadata.name must be a DNS-1035 label'],
+  ],
+  [
+    'name starting with a digit',
+    { ...valid, metadata: { ...valid.metadata, name: '1bot' } },
+    ['metadata.name must be a DNS-1035 label'],
+  ],
+  [
+    'resources with a quantity that is not one',
+    withSpec({ gateway: { resources: { requests: { cpu: 'lots' } } } }),
+    ['spec.gateway.resources.requests.cpu', 'should match'],
+  ],
+  [
+    'worker memory limit with a space',
+    withSpec({ worker: { resources: { limits: { memory: '1 Gi' } } } }),
+    ['spec.worker.resources.limits.memory', 'should match'],
   ],
 ];
 
@@ -205,6 +226,51 @@ describe('DiscordBot CRD', () => {
         if (!message.includes(part)) failures.push(`${name}: expected "${part}" in: ${message.trim()}`);
     }
     expect(failures).toEqual([]);
+  });
+
+  test("resources in Kubernetes' quantity syntax are accepted as written", () => {
+    const resources = { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: 2, memory: '1.5Gi' } };
+    const bot = withSpec({ gateway: { resources }, worker: { resources: { requests: { cpu: '1e3' } } } });
+    const out = JSON.parse(
+      cp.kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], JSON.stringify(bot)),
+    );
+    expect(out.spec.gateway.resources).toEqual(resources);
+    expect(out.spec.worker.resources).toEqual({ requests: { cpu: '1e3' } });
+  });
+
+  test('a bot created under the older 40-character rule can still be edited, and its status written', async () => {
+    const older = structuredClone(customResourceDefinition());
+    older.spec.versions[0]!.schema.openAPIV3Schema['x-kubernetes-validations'] = [
+      { rule: 'self.metadata.name.size() <= 40', message: 'at most 40' },
+    ];
+    const name = 'o'.repeat(40);
+    const apply = (crd: unknown) =>
+      cp.kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], JSON.stringify(crd));
+    const create = (n: string, dryRun = false) => {
+      const bot = { ...valid, metadata: { ...valid.metadata, name: n } };
+      try {
+        cp.kubectl(['create', ...(dryRun ? ['--dry-run=server'] : []), '-f', '-'], JSON.stringify(bot));
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    apply(older);
+    await waitUntil('the older rule in effect', async () => create(name));
+    apply(customResourceDefinition());
+    await waitUntil('the new rule in effect', async () => !create('p'.repeat(MAX_NAME_LENGTH + 1), true));
+    cp.kubectl([
+      'patch',
+      'dbot',
+      name,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { image: 'example/other:2' } }),
+    ]);
+    const status = { status: { observedGeneration: 2 } };
+    cp.kubectl(['patch', 'dbot', name, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
+    const bot = JSON.parse(cp.kubectl(['get', 'dbot', name, '-o', 'json']));
+    expect([bot.spec.image, bot.status.observedGeneration]).toEqual(['example/other:2', 2]);
   });
 
   test('short name, category and printer columns', () => {

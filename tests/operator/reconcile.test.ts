@@ -4,6 +4,8 @@ import { parseConfig } from '../../operator/config/config.js';
 import { DiscordBotController } from '../../operator/controller/discordbot-controller.js';
 import { OperatorMetrics } from '../../operator/metrics/operator-metrics.js';
 import { waitUntil } from '../../testenv/index.js';
+import { MAX_NAME_LENGTH } from '../../operator/api/v1alpha1/schema.js';
+import { gatewayName } from '../../operator/rendering/gateway.js';
 import {
   applyYaml,
   events,
@@ -173,6 +175,56 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     );
   });
 
+  test('objects edited by hand are put back: image, replicas, an env var, a Service port, the plan', async () => {
+    const ns = ['-n', NS];
+    h.cp.kubectl([
+      'set',
+      'image',
+      'statefulset/sietch-gateway',
+      'gateway=registry.example/other:6.6.6',
+      ...ns,
+    ]);
+    h.cp.kubectl(['scale', 'statefulset/sietch-gateway', '--replicas=4', ...ns]);
+    // Builtin autoscaling takes the workers' live count as its own (as an HPA does), within
+    // minReplicas..maxReplicas: a count below the floor is brought back.
+    h.cp.kubectl(['scale', 'deployment/sietch-worker', '--replicas=0', ...ns]);
+    h.cp.kubectl(['set', 'env', 'deployment/sietch-worker', 'SHARDWARDEN_WORKER_CONCURRENCY=999', ...ns]);
+    const port = [{ op: 'replace', path: '/spec/ports/0/port', value: 9999 }];
+    h.cp.kubectl(['patch', 'service', 'sietch-gateway', '--type=json', '-p', JSON.stringify(port), ...ns]);
+    const plan = { data: { 'plan.json': '{}' } };
+    h.cp.kubectl(['patch', 'configmap', 'sietch-plan', '--type=merge', '-p', JSON.stringify(plan), ...ns]);
+    // The controller resyncs every 5 minutes: only the edits themselves can wake it in time.
+    await waitUntil('every hand edit undone', async () => {
+      const sts = await apps.readNamespacedStatefulSet({ name: 'sietch-gateway', namespace: NS });
+      const dep = await apps.readNamespacedDeployment({ name: 'sietch-worker', namespace: NS });
+      const svc = await core.readNamespacedService({ name: 'sietch-gateway', namespace: NS });
+      const cm = await core.readNamespacedConfigMap({ name: 'sietch-plan', namespace: NS });
+      const env = dep.spec?.template.spec?.containers[0]?.env ?? [];
+      return (
+        sts.spec?.template.spec?.containers[0]?.image === 'registry.example/sietch:1.4.2' &&
+        sts.spec?.replicas === 1 &&
+        dep.spec?.replicas === 2 &&
+        env.find((e) => e.name === 'SHARDWARDEN_WORKER_CONCURRENCY')?.value === '50' &&
+        JSON.stringify(svc.spec?.ports?.map((p) => [p.name, p.port])) === '[["http",8080]]' &&
+        JSON.parse(cm.data?.['plan.json'] ?? '{}').pods?.length === 1
+      );
+    });
+    await waitForCondition(h.kc, NS, 'sietch', 'Ready', 'True');
+  });
+
+  test('reconciling a bot whose objects are as rendered sends no writes', async () => {
+    type Counter = { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> };
+    const sum = async (counter: Counter, match: (labels: Record<string, unknown>) => boolean) =>
+      (await counter.get()).values.filter((v) => match(v.labels)).reduce((a, v) => a + v.value, 0);
+    const writes = () => sum(metrics.apiRequests, (l) => l.verb === 'apply' || l.verb === 'patch');
+    const reconciles = () => sum(metrics.reconciles, () => true);
+    const before = await writes();
+    const seen = await reconciles();
+    h.cp.kubectl(['annotate', 'dbot', 'sietch', '-n', NS, 'poke=idle', '--overwrite']);
+    await waitUntil('the bot reconciled again', async () => (await reconciles()) > seen);
+    expect(await writes()).toBe(before);
+  });
+
   test('with a database, workers get a migrate init container on the migration URL and skip migrating themselves; RPC URLs from a Secret', async () => {
     applyYaml(h.cp, [
       secret(NS, 'sietch-db', { url: 'postgres://app:pw-app@pgbouncer.bots:6432/sietch' }),
@@ -206,13 +258,53 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     expect(JSON.stringify(await read())).not.toMatch(/pw-app|pw-owner|KEY-123/);
   });
 
-  test('rotating the token Secret changes the pod template checksum; nothing else moves', async () => {
+  test('each referenced Secret wakes the bot and rolls only the pods that read it', async () => {
+    const checksums = async () => {
+      const sts = await apps.readNamespacedStatefulSet({ name: 'sietch-gateway', namespace: NS });
+      const dep = await apps.readNamespacedDeployment({ name: 'sietch-worker', namespace: NS });
+      const of = (t?: { metadata?: { annotations?: Record<string, string> } }) =>
+        t?.metadata?.annotations?.['shardwarden.io/secrets-checksum'];
+      return { gateway: of(sts.spec?.template), worker: of(dep.spec?.template) };
+    };
+    const workerSecrets: [string, Record<string, string>][] = [
+      ['sietch-db', { url: 'postgres://app:pw-app-2@pgbouncer.bots:6432/sietch' }],
+      ['sietch-db-owner', { url: 'postgres://owner:pw-owner-2@postgres.bots:5432/sietch' }],
+      ['sietch-rpc', { urls: 'https://eth.example/v2/KEY-789' }],
+    ];
+    for (const [name, data] of workerSecrets) {
+      const before = await checksums();
+      applyYaml(h.cp, [secret(NS, name, data)]);
+      // The resync is 5 minutes away: only the Secret's watch event can wake the bot in time.
+      await waitUntil(`the workers' checksum after ${name} changed`, async () => {
+        return (await checksums()).worker !== before.worker;
+      });
+      // The StatefulSet is applied before the Deployment in the same pass.
+      expect((await checksums()).gateway).toBe(before.gateway);
+    }
+    h.cp.kubectl(['delete', 'secret', 'sietch-db-owner', '-n', NS]);
+    const bot = await waitForCondition(h.kc, NS, 'sietch', 'Degraded', 'True', 'SecretNotFound');
+    expect(bot.status?.conditions?.find((c) => c.type === 'Degraded')?.message).toContain(
+      'Secret bots/sietch-db-owner (database migration URL) does not exist',
+    );
+    applyYaml(h.cp, [
+      secret(NS, 'sietch-db-owner', { url: 'postgres://owner:pw-owner@postgres.bots:5432/sietch' }),
+    ]);
+    await waitForCondition(h.kc, NS, 'sietch', 'Degraded', 'False');
+  });
+
+  test('rotating the token Secret changes the gateway and worker pod template checksums', async () => {
     const checksum = async () =>
-      (await apps.readNamespacedStatefulSet({ name: 'sietch-gateway', namespace: NS })).spec?.template
-        .metadata?.annotations?.['shardwarden.io/secrets-checksum'];
+      [
+        (await apps.readNamespacedStatefulSet({ name: 'sietch-gateway', namespace: NS })).spec?.template,
+        (await apps.readNamespacedDeployment({ name: 'sietch-worker', namespace: NS })).spec?.template,
+      ].map((t) => t?.metadata?.annotations?.['shardwarden.io/secrets-checksum']);
     const before = await checksum();
     applyYaml(h.cp, [secret(NS, 'sietch-discord', { token: 'token-two' })]);
-    await waitUntil('checksum changed', async () => (await checksum()) !== before);
+    // Gateways and workers both read the token.
+    await waitUntil('both checksums changed', async () => {
+      const [gateway, worker] = await checksum();
+      return gateway !== before[0] && worker !== before[1];
+    });
     await waitForCondition(h.kc, NS, 'sietch', 'Degraded', 'False');
   });
 
@@ -282,6 +374,54 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     applyYaml(h.cp, [secret(NS, 'badtoken-discord', { token: 'token-one' })]);
     await waitForCondition(h.kc, NS, 'badtoken', 'Degraded', 'False');
   }, 60_000);
+
+  test('an object the apiserver refuses (quota) sets ApplyFailed with its message and a Warning; fixed, it clears', async () => {
+    const QNS = 'quota';
+    h.cp.kubectl(['create', 'namespace', QNS]);
+    applyYaml(h.cp, [
+      {
+        apiVersion: 'v1',
+        kind: 'ResourceQuota',
+        metadata: { name: 'no-deployments', namespace: QNS },
+        spec: { hard: { 'count/deployments.apps': '0' } },
+      },
+    ]);
+    // The quota controller fills in what is used; until then admission refuses for another reason.
+    await waitUntil('the quota is counted', async () =>
+      h.cp
+        .kubectl(['get', 'resourcequota', 'no-deployments', '-n', QNS, '-o', 'jsonpath={.status.used}'])
+        .includes('count/deployments.apps'),
+    );
+    applyYaml(h.cp, [
+      secret(QNS, 'capped-discord', { token: 'token-one' }),
+      secret(QNS, 'capped-redis', { url: 'redis://x' }),
+      exampleBot(QNS, 'capped'),
+    ]);
+    const bot = await waitForCondition(h.kc, QNS, 'capped', 'Ready', 'False', 'ApplyFailed');
+    const message = bot.status?.conditions?.find((c) => c.type === 'Ready')?.message ?? '';
+    expect(message).toMatch(
+      /^Deployment quota\/capped-worker was refused: HTTP 403: .*exceeded quota: no-deployments/,
+    );
+    expect(bot.status?.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({
+      status: 'True',
+      reason: 'ApplyFailed',
+    });
+    // Everything else was applied all the same.
+    await apps.readNamespacedStatefulSet({ name: 'capped-gateway', namespace: QNS });
+    // Events follow the status write.
+    await waitUntil('the ApplyFailed Warning', async () =>
+      events(h.cp, QNS, 'capped').some(
+        (e) => e.type === 'Warning' && e.reason === 'ApplyFailed' && e.message === message,
+      ),
+    );
+    h.cp.kubectl(['delete', 'resourcequota', 'no-deployments', '-n', QNS]);
+    await waitForCondition(h.kc, QNS, 'capped', 'Degraded', 'False');
+    await apps.readNamespacedDeployment({ name: 'capped-worker', namespace: QNS });
+    await waitUntil('the Recovered Event', async () =>
+      events(h.cp, QNS, 'capped').some((e) => e.reason === 'Recovered'),
+    );
+    h.cp.kubectl(['delete', 'namespace', QNS, '--wait=false']);
+  }, 90_000);
 
   test('429 and 5xx from Discord are retried with backoff', async () => {
     // For this bot's token only: the other bots' periodic asks must not use up the faults.
@@ -355,4 +495,23 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
         !(await metrics.registry.getSingleMetricAsString('shardwarden_bot_shards')).includes('bot="flaky"'),
     );
   }, 90_000);
+
+  test(`the longest name the CRD accepts (${MAX_NAME_LENGTH} characters) gets every object, and its pods`, async () => {
+    const name = `l${'o'.repeat(MAX_NAME_LENGTH - 2)}g`;
+    applyYaml(h.cp, [
+      secret(NS, `${name}-discord`, { token: 'token-one' }),
+      secret(NS, `${name}-redis`, { url: 'redis://x' }),
+      exampleBot(NS, name),
+    ]);
+    const bot = await waitForCondition(h.kc, NS, name, 'Ready', 'True', 'AllShardsReady', 90_000);
+    const pods = (
+      await core.listNamespacedPod({ namespace: NS, labelSelector: `app.kubernetes.io/instance=${name}` })
+    ).items;
+    expect(new Set(pods.map((p) => p.metadata?.labels?.['app.kubernetes.io/component']))).toEqual(
+      new Set(['gateway', 'worker']),
+    );
+    // Later gateway generations have longer names; the label on their pods still fits.
+    const revisionLabel = `${gatewayName(bot, 9999)}-${'h'.repeat(10)}`;
+    expect(revisionLabel.length).toBeLessThanOrEqual(63);
+  }, 120_000);
 });

@@ -48,12 +48,27 @@ export interface Schema {
   minLength?: number;
   maxLength?: number;
   maxItems?: number;
-  'x-kubernetes-validations'?: { rule: string; message: string; fieldPath?: string; reason?: string }[];
+  'x-kubernetes-validations'?: {
+    rule: string;
+    message: string;
+    fieldPath?: string;
+    reason?: string;
+    optionalOldSelf?: boolean;
+  }[];
   'x-kubernetes-preserve-unknown-fields'?: boolean;
+  'x-kubernetes-int-or-string'?: boolean;
+  anyOf?: Schema[];
   'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
   'x-kubernetes-list-map-keys'?: string[];
 }
 
+const DNS_LABEL = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
+/**
+ * The longest DiscordBot name. A StatefulSet's pods carry the label controller-revision-hash
+ * = <StatefulSet name>-<hash of up to 10 characters>, at most 63 characters, so the gateway
+ * StatefulSet <name>-gateway-g<generation> may have 52: 38 leaves room for generation 9999.
+ */
+export const MAX_NAME_LENGTH = 38;
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 const DURATION = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
 
@@ -117,10 +132,36 @@ const secretKeyRef = (what: string, defaultKey: string): Schema =>
     { required: ['name'] },
   );
 
+/** Kubernetes' own quantity syntax, as controller-gen writes it for resource.Quantity. */
+export const QUANTITY_PATTERN =
+  '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
+
+const quantities = (description: string): Schema => ({
+  type: 'object',
+  description,
+  additionalProperties: {
+    anyOf: [{ type: 'integer' }, { type: 'string' }],
+    pattern: QUANTITY_PATTERN,
+    'x-kubernetes-int-or-string': true,
+  },
+});
+
 const resources = (what: string) =>
-  freeform(
-    `Compute resources (requests and limits) of each ${what} container, as in a Pod's container spec.`,
-  );
+  obj(`Compute resources (requests and limits) of each ${what} container, as in a Pod's container spec.`, {
+    limits: quantities('Most of each resource the container may use, e.g. {"memory": "512Mi"}.'),
+    requests: quantities('Resources reserved for the container, e.g. {"cpu": "250m", "memory": "256Mi"}.'),
+    claims: {
+      type: 'array',
+      description: 'Dynamic resource claims the container uses, by name (as in a Pod spec).',
+      items: obj(
+        'One claim.',
+        { name: str('Name of a claim of the pod.'), request: str('A request of the claim.') },
+        { required: ['name'] },
+      ),
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+    },
+  });
 
 export const specSchema: Schema = obj(
   'What the bot is and how it should run.',
@@ -474,11 +515,19 @@ export const rootSchema: Schema = {
     spec: specSchema,
     status: statusSchema,
   },
+  // Names are immutable: checked when a bot is created (oldSelf has no value), so a bot created
+  // under the older 40-character rule can still be edited and have its status written.
   'x-kubernetes-validations': [
     {
-      rule: 'self.metadata.name.size() <= 40',
+      rule: `oldSelf.hasValue() || self.metadata.name.matches('${DNS_LABEL}')`,
+      optionalOldSelf: true,
       message:
-        'metadata.name must be at most 40 characters: it prefixes the names of the gateway and worker objects',
+        "metadata.name must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit): it names the bot's Services",
+    },
+    {
+      rule: `oldSelf.hasValue() || self.metadata.name.size() <= ${MAX_NAME_LENGTH}`,
+      optionalOldSelf: true,
+      message: `metadata.name must be at most ${MAX_NAME_LENGTH} characters: it prefixes the gateway StatefulSet <name>-gateway-g<generation>, whose pods carry a controller-revision-hash label of that name plus 11 characters (at most 63), and the Services, e.g. <name>-worker-metrics (at most 63)`,
     },
   ],
 };

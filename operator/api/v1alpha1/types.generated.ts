@@ -141,7 +141,19 @@ export interface DiscordBotSpec {
   /** The gateway pods (the Ear). */
   gateway: {
     /** Compute resources (requests and limits) of each gateway container, as in a Pod's container spec. */
-    resources?: Record<string, unknown>;
+    resources?: {
+      /** Most of each resource the container may use, e.g. {"memory": "512Mi"}. */
+      limits?: Record<string, number | string>;
+      /** Resources reserved for the container, e.g. {"cpu": "250m", "memory": "256Mi"}. */
+      requests?: Record<string, number | string>;
+      /** Dynamic resource claims the container uses, by name (as in a Pod spec). */
+      claims?: {
+        /** Name of a claim of the pod. */
+        name: string;
+        /** A request of the claim. */
+        request?: string;
+      }[];
+    };
     /** Extra settings for the gateway pods. */
     podTemplate?: {
       /** Extra pod labels. */
@@ -177,7 +189,19 @@ export interface DiscordBotSpec {
     /** URL at which members reach the workers' public routes (the wallet verification page linked from /verify). Route it to the Service <name>-worker-public (port 80) with your Ingress or Gateway. Unset: links point at localhost. */
     publicUrl?: string;
     /** Compute resources (requests and limits) of each worker container, as in a Pod's container spec. */
-    resources?: Record<string, unknown>;
+    resources?: {
+      /** Most of each resource the container may use, e.g. {"memory": "512Mi"}. */
+      limits?: Record<string, number | string>;
+      /** Resources reserved for the container, e.g. {"cpu": "250m", "memory": "256Mi"}. */
+      requests?: Record<string, number | string>;
+      /** Dynamic resource claims the container uses, by name (as in a Pod spec). */
+      claims?: {
+        /** Name of a claim of the pod. */
+        name: string;
+        /** A request of the claim. */
+        request?: string;
+      }[];
+    };
   };
   /** Redis for the queues, identify throttling, sessions and state. */
   redis: {
