@@ -10,7 +10,12 @@ import type { GatewayBotCache } from '../discord/gateway-bot.js';
 import type { Cluster, EventType } from '../kube/cluster.js';
 import type { OperatorMetrics } from '../metrics/operator-metrics.js';
 import { planShards, samePlan, type ShardPlan } from '../planning/shard-plan.js';
-import { renderDesiredObjects, secretsChecksum } from '../rendering/desired-objects.js';
+import {
+  mustRecreate,
+  renderDesiredObjects,
+  secretsChecksum,
+  unwantedObjects,
+} from '../rendering/desired-objects.js';
 import { gatewayName } from '../rendering/gateway.js';
 import { SPEC_HASH_ANNOTATION } from '../rendering/labels.js';
 import type { GenerationPlan } from '../rendering/plan-config.js';
@@ -265,7 +270,18 @@ export class DiscordBotReconciler {
       )
         continue;
       log.debug({ kind: obj.kind, object: obj.metadata.name }, 'applying');
+      if (mustRecreate(obj, live)) await deps.cluster.delete(obj);
       await deps.cluster.apply(obj);
+    }
+    for (const ref of unwantedObjects(bot)) {
+      const live = deps.getOwned(ref.kind, namespace, ref.metadata.name);
+      if (live?.metadata?.ownerReferences?.some((o) => o.uid === bot.metadata.uid)) {
+        await deps.cluster.delete(ref);
+        log.info(
+          { kind: ref.kind, object: ref.metadata.name },
+          'removed an object the spec no longer asks for',
+        );
+      }
     }
 
     // Generations the decision does not run go, after the status names the new active one: a
