@@ -5,15 +5,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DiscordSimulator } from '../discord-simulator/index.js';
-import { startControlPlane, waitUntil } from '../testenv/index.js';
+import { runScope, startControlPlane, waitUntil } from '../testenv/index.js';
 import { rssMb, startProcess } from '../testenv/processes.js';
 
 const bots = Number(process.env.BENCH_BOTS ?? 200);
 const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
 
-const cp = await startControlPlane({ controllers: true });
-const sim = await DiscordSimulator.start({ guilds: 1500, tokens: ['bench-token'] });
-try {
+// Whatever ends the run (its end, a failure, Ctrl-C), what it started stops.
+const scope = runScope();
+const cp = scope.own(await startControlPlane({ controllers: true }), (c) => c.stop());
+const sim = scope.own(await DiscordSimulator.start({ guilds: 1500, tokens: ['bench-token'] }), (s) =>
+  s.stop(),
+);
+{
   await cp.applyCrds('crds/shardwarden.io_discordbots.yaml');
   cp.kubectl(['create', 'namespace', 'bench']);
   const secrets = ['discord', 'redis'].map((n) => ({
@@ -24,22 +28,25 @@ try {
   }));
   cp.kubectl(['apply', '-f', '-'], secrets.map((s) => JSON.stringify(s)).join('\n'));
 
-  const op = startProcess(
-    'operator',
-    process.execPath,
-    [
-      join('dist', 'bin', 'shardwarden.js'),
+  const op = scope.own(
+    startProcess(
       'operator',
-      '--leader-elect=false',
-      '--http-port=0',
-      '--http-host=127.0.0.1',
-      `--discord-api-url=${sim.apiUrl}`,
-      '--log-level=info',
-    ],
-    join(cp.dir, 'operator.log'),
-    {
-      env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
-    },
+      process.execPath,
+      [
+        join('dist', 'bin', 'shardwarden.js'),
+        'operator',
+        '--leader-elect=false',
+        '--http-port=0',
+        '--http-host=127.0.0.1',
+        `--discord-api-url=${sim.apiUrl}`,
+        '--log-level=info',
+      ],
+      join(cp.dir, 'operator.log'),
+      {
+        env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
+      },
+    ),
+    (p) => p.stop(),
   );
   const docs = Array.from({ length: bots }, (_, i) =>
     JSON.stringify({
@@ -117,8 +124,5 @@ try {
       2,
     ),
   );
-  await op.stop();
-} finally {
-  await sim.stop();
-  await cp.stop();
 }
+await scope.stop();
