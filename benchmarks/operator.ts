@@ -1,5 +1,6 @@
 // Benchmark: the operator process against a real control plane and the Discord simulator, in a
-// cluster that also holds unrelated Secrets and ConfigMaps, as a shared cluster does. In one run:
+// cluster that also holds unrelated Secrets and ConfigMaps, as a shared cluster does, with the
+// bots on one real Redis (the Builtin autoscaler reads their backlogs). In one run:
 //   1. BENCH_FIRST_BOTS (200) DiscordBots at once: time to converge, RSS once settled;
 //   2. the rest up to BENCH_BOTS (1,000) at once: time until all have converged;
 //   3. apiserver requests per minute once nothing changes (BENCH_IDLE_SECONDS, 60);
@@ -21,7 +22,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DiscordSimulator } from '../discord-simulator/index.js';
 import type { DiscordBot } from '../operator/api/v1alpha1/types.js';
-import { freePort, runScope, startControlPlane, waitUntil } from '../testenv/index.js';
+import { freePort, runScope, startControlPlane, startRedis, waitUntil } from '../testenv/index.js';
 import { startProcess } from '../testenv/processes.js';
 
 const setting = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -39,6 +40,9 @@ const cp = scope.own(await startControlPlane({ controllers: true }), (c) => c.st
 const sim = scope.own(await DiscordSimulator.start({ guilds: 1500, tokens: ['bench-token'] }), (s) =>
   s.stop(),
 );
+// The bots' Redis (one for all, each bot its own key prefix): the Builtin autoscaler reads their
+// backlogs from it every 10 s, as it would in a cluster.
+const redis = scope.own(await startRedis(), (r) => r.close());
 const kc = cp.kubeConfig();
 const custom = kc.makeApiClient(CustomObjectsApi);
 await cp.applyCrds('crds/shardwarden.io_discordbots.yaml');
@@ -72,7 +76,7 @@ apply(
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: { name: `bench-${n}`, namespace: NS },
-    stringData: { token: 'bench-token', url: 'redis://x' },
+    stringData: { token: 'bench-token', url: redis.url },
   })),
 );
 
