@@ -9,7 +9,8 @@
 // The JSON ends with `targets` (docs/benchmarks.md), computed from this run's figures.
 //   BENCH_UNRELATED (2,000 Secrets and 2,000 ConfigMaps), BENCH_HEAP_SNAPSHOT=1 (a heap
 //   snapshot of the settled operator, path in the output), BENCH_TRACE_GC=1 (--trace-gc into
-//   the operator log), BENCH_OPERATOR_NODE_OPTIONS (e.g. --max-semi-space-size=4).
+//   the operator log). The operator runs with the chart's nodeOptions and mallocArenaMax, or
+//   BENCH_OPERATOR_NODE_OPTIONS and MALLOC_ARENA_MAX when set (to measure other settings).
 import {
   CustomObjectsApi,
   PatchStrategy,
@@ -20,6 +21,7 @@ import {
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parse } from 'yaml';
 import { DiscordSimulator } from '../discord-simulator/index.js';
 import type { DiscordBot } from '../operator/api/v1alpha1/types.js';
 import { freePort, runScope, startControlPlane, startRedis, waitUntil } from '../testenv/index.js';
@@ -80,6 +82,13 @@ apply(
   })),
 );
 
+// The process settings the chart gives the operator, so the figures are the installed operator's.
+const chart = parse(readFileSync(join('charts', 'shardwarden', 'values.yaml'), 'utf8')) as {
+  nodeOptions: string;
+  mallocArenaMax: number;
+};
+const nodeOptions = process.env.BENCH_OPERATOR_NODE_OPTIONS ?? chart.nodeOptions;
+const mallocArenaMax = process.env.MALLOC_ARENA_MAX ?? String(chart.mallocArenaMax);
 const probeFile = join(cp.dir, 'operator-memory.jsonl');
 const port = await freePort();
 const op = scope.own(
@@ -90,7 +99,7 @@ const op = scope.own(
       '--import',
       pathToFileURL(join('dist', 'benchmarks', 'memory-probe.js')).href,
       ...(process.env.BENCH_TRACE_GC === '1' ? ['--trace-gc'] : []),
-      ...(process.env.BENCH_OPERATOR_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []),
+      ...nodeOptions.split(' ').filter(Boolean),
       join('dist', 'bin', 'shardwarden.js'),
       'operator',
       '--leader-elect=false',
@@ -100,7 +109,14 @@ const op = scope.own(
       '--log-level=info',
     ],
     join(cp.dir, 'operator.log'),
-    { env: { ...process.env, KUBECONFIG: cp.kubeconfigPath, MEMORY_PROBE_FILE: probeFile } },
+    {
+      env: {
+        ...process.env,
+        KUBECONFIG: cp.kubeconfigPath,
+        MEMORY_PROBE_FILE: probeFile,
+        MALLOC_ARENA_MAX: mallocArenaMax,
+      },
+    },
   ),
   (p) => p.stop(),
 );
@@ -285,6 +301,7 @@ console.log(
   JSON.stringify(
     {
       bots,
+      operatorProcess: { nodeOptions, mallocArenaMax },
       unrelatedSecrets: unrelated,
       unrelatedConfigMaps: unrelated,
       secondsToApplyUnrelatedObjects: unrelatedSecretsSeconds,
