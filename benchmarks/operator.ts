@@ -22,10 +22,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
-import { DiscordSimulator } from '../discord-simulator/index.js';
 import type { DiscordBot } from '../operator/api/v1alpha1/types.js';
 import { freePort, runScope, startControlPlane, startRedis, waitUntil } from '../testenv/index.js';
 import { startProcess } from '../testenv/processes.js';
+import { startSimulatorWithOptions } from './simulator-process.js';
 
 const setting = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const bots = setting('BENCH_BOTS', 1_000);
@@ -39,9 +39,11 @@ const MiB = 1024 * 1024;
 // Whatever ends the run (its end, a failure, Ctrl-C), what it started stops.
 const scope = runScope();
 const cp = scope.own(await startControlPlane({ controllers: true }), (c) => c.stop());
-const sim = scope.own(await DiscordSimulator.start({ guilds: 1500, tokens: ['bench-token'] }), (s) =>
-  s.stop(),
-);
+// The simulator in its own process: kubectl calls below block this one, and the operator's
+// Discord lookups must not wait for them (they timed out, and reconciles took 37 s each).
+const sim = scope.own(await startSimulatorWithOptions({ guilds: 1500, tokens: ['bench-token'] }), (s) =>
+  s.child.kill('SIGTERM'),
+).info;
 // The bots' Redis (one for all, each bot its own key prefix): the Builtin autoscaler reads their
 // backlogs from it every 10 s, as it would in a cluster.
 const redis = scope.own(await startRedis(), (r) => r.close());

@@ -19,7 +19,9 @@ describe('worker Services (real apiserver)', () => {
   let core: CoreV1Api;
 
   beforeAll(async () => {
-    h = await startHarness({ simulator: { guilds: 10, tokens: ['many-token'] } });
+    // No controller-manager: Services take their addresses in the apiserver, and 300 bots'
+    // workloads would only load a shared 2-core machine.
+    h = await startHarness({ controllers: false, simulator: { guilds: 10, tokens: ['many-token'] } });
     h.cp.kubectl(['create', 'namespace', NS]);
     core = h.kc.makeApiClient(CoreV1Api);
     const config = parseConfig(
