@@ -25,7 +25,13 @@ describe('worker Services (real apiserver)', () => {
     h.cp.kubectl(['create', 'namespace', NS]);
     core = h.kc.makeApiClient(CoreV1Api);
     const config = parseConfig(
-      ['--discord-api-url=' + h.sim.apiUrl, '--leader-elect=false', '--resync-period=5m'],
+      // More reconciles at once than the default: on a loaded machine each waits on the apiserver.
+      [
+        '--discord-api-url=' + h.sim.apiUrl,
+        '--leader-elect=false',
+        '--resync-period=5m',
+        '--max-concurrent-reconciles=16',
+      ],
       {},
     );
     controller = new DiscordBotController(
@@ -149,7 +155,7 @@ describe('worker Services (real apiserver)', () => {
         ).length;
         return converged === BOTS;
       },
-      { timeoutMs: 600_000, intervalMs: 1_000 },
+      { timeoutMs: 1_200_000, intervalMs: 2_000 },
     ).catch((err: Error) => {
       throw new Error(`${err.message} (${converged}/${BOTS} converged)`);
     });
@@ -158,5 +164,5 @@ describe('worker Services (real apiserver)', () => {
     );
     expect(services).toHaveLength(2 * BOTS);
     expect(services.filter((s) => s.spec?.clusterIP !== 'None')).toEqual([]);
-  }, 900_000);
+  }, 1_500_000);
 });
