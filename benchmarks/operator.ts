@@ -163,6 +163,8 @@ async function applyAndConverge(from: number, to: number): Promise<number> {
   return (performance.now() - start) / 1000;
 }
 
+/** Each phase's figures on stderr as it ends, so an interrupted run still tells what it saw. */
+const progress = (figures: Record<string, unknown>) => console.error(JSON.stringify(figures));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function timed(step: () => unknown): Promise<number> {
   const start = performance.now();
@@ -218,15 +220,18 @@ const runStart = Date.now();
 const firstSeconds = await applyAndConverge(0, firstBots);
 await sleep(15_000);
 const afterFirst = memorySince(runStart).settled;
+progress({ firstBots, secondsToConvergeFirstBots: firstSeconds, afterFirst });
 
 // 2. The rest, at once.
 const restSeconds = firstBots < bots ? await applyAndConverge(firstBots, bots) : 0;
+progress({ bots, secondsToConvergeAllBots: restSeconds, memory: memorySince(runStart) });
 
 // 3. Idle: after 30 s of settling, what does an operator that has nothing to do send?
 await sleep(30_000);
 const before = await requests();
 await sleep(idleSeconds * 1000);
 const idleRequests = (await requests()) - before;
+progress({ idleRequests, idleSeconds });
 
 // 4. Spec edits with every bot present: the time from the edit to its StatefulSet's new template.
 /** StatefulSet name → the image it waits for, and what to call when the watch shows it. */
