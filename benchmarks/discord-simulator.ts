@@ -3,6 +3,7 @@
 //   BENCH_GUILDS, BENCH_SHARDS, BENCH_MEMBERS, BENCH_DISPATCHES override the defaults.
 import WebSocket from 'ws';
 import { rssMb } from '../testenv/processes.js';
+import { runScope } from '../testenv/run-scope.js';
 import { startSimulatorProcess } from './simulator-process.js';
 
 const guilds = Number(process.env.BENCH_GUILDS ?? 10_000);
@@ -10,16 +11,21 @@ const shards = Number(process.env.BENCH_SHARDS ?? 64);
 const members = Number(process.env.BENCH_MEMBERS ?? 50);
 const dispatches = Number(process.env.BENCH_DISPATCHES ?? 200_000);
 
-const { child, info } = await startSimulatorProcess([
-  '--guilds',
-  String(guilds),
-  '--members',
-  String(members),
-  '--max-concurrency',
-  String(shards),
-  '--seed',
-  '1',
-]);
+// Whatever ends the run (its end, a failure, Ctrl-C), the simulator process stops.
+const scope = runScope();
+const { child, info } = scope.own(
+  await startSimulatorProcess([
+    '--guilds',
+    String(guilds),
+    '--members',
+    String(members),
+    '--max-concurrency',
+    String(shards),
+    '--seed',
+    '1',
+  ]),
+  (s) => s.child.kill('SIGTERM'),
+);
 
 let received = 0;
 let guildCreates = 0;
@@ -95,5 +101,5 @@ const figures = {
 };
 console.log(JSON.stringify(figures, null, 2));
 for (const ws of sockets) ws.terminate();
-child.kill('SIGTERM');
+await scope.stop();
 if (received !== dispatches || guildCreates !== guilds) process.exit(1);

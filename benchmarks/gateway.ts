@@ -26,9 +26,11 @@ import { messagePayload } from '../discord-simulator/index.js';
 import { World } from '../discord-simulator/world.js';
 import { guildCreatePayload } from '../discord-simulator/gateway/payloads.js';
 import { startSimulatorWithOptions } from './simulator-process.js';
-import { childPids, makeTempDir, memoryMb, startRedis, waitUntil } from '../testenv/index.js';
+import { childPids, makeTempDir, memoryMb, runScope, startRedis, waitUntil } from '../testenv/index.js';
 import { startProcess } from '../testenv/processes.js';
 
+// Whatever ends the run (its end, a failure, Ctrl-C), what it started stops.
+const scope = runScope();
 const setting = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const guilds = setting('BENCH_GUILDS', 10_000);
 // Intents Guilds + GuildMessages: without the privileged GuildPresences intent Discord sends
@@ -105,7 +107,7 @@ async function baselineMb(modules: string[]): Promise<{ rss: number; anonymous: 
 }
 
 // The startup flood is timed inside each measured process by the same preload (flood-probe.ts).
-const floodDir = makeTempDir('bench-gateway-flood');
+const floodDir = scope.own(makeTempDir('bench-gateway-flood'), (d) => d.remove());
 const floodProbe = pathToFileURL(join('dist', 'benchmarks', 'flood-probe.js')).href;
 const floodProbeEnv = { FLOOD_PROBE_DIR: floodDir.path, FLOOD_PROBE_COUNT: String(guilds) };
 interface Flood {
@@ -125,7 +127,7 @@ const sampleGuild = guildCreatePayload(sample, sample.addGuild(guildSize), 50);
 const guildCreateBytes = JSON.stringify(sampleGuild).length;
 
 // The default client.
-const a = await simulator();
+const a = scope.own(await simulator(), (s) => s.child.kill('SIGTERM'));
 const def = spawn(
   process.execPath,
   [
@@ -138,6 +140,7 @@ const def = spawn(
   ],
   { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...floodProbeEnv } },
 );
+scope.own(def, (c) => (c.removeAllListeners('exit'), c.kill('SIGKILL')));
 const defExited = new Promise<never>((_, reject) =>
   def.once('exit', (code, signal) => reject(new Error(`default client exited (${code ?? signal})`))),
 );
@@ -164,9 +167,9 @@ def.kill('SIGKILL');
 a.child.kill('SIGTERM');
 
 // The Ear.
-const b = await simulator();
-const redis = await startRedis();
-const logs = makeTempDir('bench-gateway');
+const b = scope.own(await simulator(), (s) => s.child.kill('SIGTERM'));
+const redis = scope.own(await startRedis(), (r) => r.close());
+const logs = scope.own(makeTempDir('bench-gateway'), (d) => d.remove());
 const earEnv = {
   ...process.env,
   SHARDWARDEN_BOT_NAME: 'bench',
@@ -194,8 +197,9 @@ const gw = startProcess(
   join(logs.path, 'gateway.log'),
   { env: earEnv },
 );
+scope.own(gw, (p) => p.stop());
 const queue = new Queue('events', { connection: { url: redis.url }, prefix: queuePrefix('bench') });
-const redisInfo = new Redis(redis.url);
+const redisInfo = scope.own(new Redis(redis.url), (r) => r.disconnect());
 let port = 0;
 /** Dispatches of a type the pod received, summed over its cluster processes' series. */
 const received = async (type: string) => {
@@ -294,10 +298,6 @@ const floorRedisCpu = (await redisCpuSeconds(redisInfo)) - floorCpuBefore[1];
 const floorJobs = await floorQueues.events.getWaitingCount();
 if (floorJobs !== dispatches) throw new Error(`the forwarder alone enqueued ${floorJobs} of ${dispatches}`);
 await Promise.all(Object.values(floorQueues).map((q) => q.close()));
-redisInfo.disconnect();
-await redis.close();
-floodDir.remove();
-logs.remove();
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
 const floodFigures = (f: Flood) => ({
@@ -378,3 +378,4 @@ console.log(
     2,
   ),
 );
+await scope.stop();

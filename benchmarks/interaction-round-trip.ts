@@ -9,10 +9,10 @@ import { DiscordSimulator } from '../discord-simulator/index.js';
 import {
   freePort,
   makeTempDir,
+  runScope,
   startProcess,
   startRedis,
   waitUntil,
-  type ManagedProcess,
 } from '../testenv/index.js';
 
 const rate = Number(process.env.BENCH_RATE ?? 200);
@@ -22,10 +22,14 @@ const ENTRYPOINT = fileURLToPath(new URL('../bin/shardwarden.js', import.meta.ur
 const EXAMPLE = fileURLToPath(new URL('../examples/custom-handlers/index.js', import.meta.url));
 const BOT = 'rtt';
 
-const sim = await DiscordSimulator.start({ seed: 3, guilds: 50, guildSize: { members: 20 } });
-const redis = await startRedis();
-const logs = makeTempDir('bench-rtt');
-const procs: ManagedProcess[] = [];
+// Whatever ends the run (its end, a failure, Ctrl-C), what it started stops.
+const scope = runScope();
+const sim = scope.own(
+  await DiscordSimulator.start({ seed: 3, guilds: 50, guildSize: { members: 20 } }),
+  (s) => s.stop(),
+);
+const redis = scope.own(await startRedis(), (r) => r.close());
+const logs = scope.own(makeTempDir('bench-rtt'), (d) => d.remove());
 const common = {
   SHARDWARDEN_BOT_NAME: BOT,
   DISCORD_TOKEN: sim.token,
@@ -38,7 +42,7 @@ async function started(name: string, args: string[], env: Record<string, string>
   const proc = startProcess(name, process.execPath, [ENTRYPOINT, ...args], join(logs.path, `${name}.log`), {
     env: { ...process.env, ...common, ...env },
   });
-  procs.push(proc);
+  scope.own(proc, (p) => p.stop());
   await waitUntil(
     `${name} ready`,
     async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200,
@@ -46,66 +50,61 @@ async function started(name: string, args: string[], env: Record<string, string>
   );
 }
 
-try {
-  const gatewayPort = await freePort();
+const gatewayPort = await freePort();
+await started(
+  'gateway',
+  ['gateway'],
+  {
+    SHARDWARDEN_POD_INDEX: '0',
+    SHARDWARDEN_TOTAL_SHARDS: '1',
+    SHARDWARDEN_SHARDS_PER_POD: '1',
+    SHARDWARDEN_CLUSTERS_PER_POD: '1',
+    SHARDWARDEN_INTENTS: 'Guilds',
+    SHARDWARDEN_EVENTS: 'INTERACTION_CREATE',
+    SHARDWARDEN_HTTP_PORT: String(gatewayPort),
+  },
+  gatewayPort,
+);
+for (let i = 0; i < workers; i++) {
+  const port = await freePort();
   await started(
-    'gateway',
-    ['gateway'],
+    `worker-${i}`,
+    ['worker'],
     {
-      SHARDWARDEN_POD_INDEX: '0',
-      SHARDWARDEN_TOTAL_SHARDS: '1',
-      SHARDWARDEN_SHARDS_PER_POD: '1',
-      SHARDWARDEN_CLUSTERS_PER_POD: '1',
-      SHARDWARDEN_INTENTS: 'Guilds',
-      SHARDWARDEN_EVENTS: 'INTERACTION_CREATE',
-      SHARDWARDEN_HTTP_PORT: String(gatewayPort),
+      SHARDWARDEN_HANDLER_MODULES: EXAMPLE,
+      SHARDWARDEN_HTTP_PORT: String(port),
+      SHARDWARDEN_PUBLIC_HTTP_PORT: String(await freePort()),
     },
-    gatewayPort,
+    port,
   );
-  for (let i = 0; i < workers; i++) {
-    const port = await freePort();
-    await started(
-      `worker-${i}`,
-      ['worker'],
-      {
-        SHARDWARDEN_HANDLER_MODULES: EXAMPLE,
-        SHARDWARDEN_HTTP_PORT: String(port),
-        SHARDWARDEN_PUBLIC_HTTP_PORT: String(await freePort()),
-      },
-      port,
-    );
-  }
-
-  const guilds = [...sim.world.guilds.keys()];
-  const total = rate * seconds;
-  const pending: Promise<{ latencyMs: number }>[] = [];
-  const start = performance.now();
-  for (let i = 0; i < total; i++) {
-    const guildId = guilds[i % guilds.length]!;
-    pending.push(
-      sim.injectInteraction({
-        guildId,
-        userId: String(BigInt(guildId) + BigInt(1 + (i % 20))),
-        command: 'ping',
-      }).response,
-    );
-    const wait = start + ((i + 1) * 1000) / rate - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-  }
-  const sentFor = (performance.now() - start) / 1000;
-  const latencies = (await Promise.all(pending)).map((r) => r.latencyMs).sort((a, b) => a - b);
-  const pct = (p: number) =>
-    latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!;
-  const late = sim.recorder.violations.filter((v) => v.kind === 'interaction-late').length;
-  console.log(`interaction round trip: simulator → gateway → BullMQ → ${workers} workers → callback`);
-  console.log(`  sent            ${total} at ${rate}/s over ${sentFor.toFixed(1)} s`);
-  console.log(`  answered        ${latencies.length} (late: ${late})`);
-  console.log(
-    `  latency (ms)    p50 ${pct(50)}  p90 ${pct(90)}  p99 ${pct(99)}  max ${latencies[latencies.length - 1]}`,
-  );
-  console.log(`  target          p99 < 50 ms: ${pct(99) < 50 ? 'met' : 'NOT met'}`);
-} finally {
-  await Promise.all(procs.map((p) => p.stop()));
-  await sim.stop();
-  await redis.close();
 }
+
+const guilds = [...sim.world.guilds.keys()];
+const total = rate * seconds;
+const pending: Promise<{ latencyMs: number }>[] = [];
+const start = performance.now();
+for (let i = 0; i < total; i++) {
+  const guildId = guilds[i % guilds.length]!;
+  pending.push(
+    sim.injectInteraction({
+      guildId,
+      userId: String(BigInt(guildId) + BigInt(1 + (i % 20))),
+      command: 'ping',
+    }).response,
+  );
+  const wait = start + ((i + 1) * 1000) / rate - performance.now();
+  if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+}
+const sentFor = (performance.now() - start) / 1000;
+const latencies = (await Promise.all(pending)).map((r) => r.latencyMs).sort((a, b) => a - b);
+const pct = (p: number) =>
+  latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!;
+const late = sim.recorder.violations.filter((v) => v.kind === 'interaction-late').length;
+console.log(`interaction round trip: simulator → gateway → BullMQ → ${workers} workers → callback`);
+console.log(`  sent            ${total} at ${rate}/s over ${sentFor.toFixed(1)} s`);
+console.log(`  answered        ${latencies.length} (late: ${late})`);
+console.log(
+  `  latency (ms)    p50 ${pct(50)}  p90 ${pct(90)}  p99 ${pct(99)}  max ${latencies[latencies.length - 1]}`,
+);
+console.log(`  target          p99 < 50 ms: ${pct(99) < 50 ? 'met' : 'NOT met'}`);
+await scope.stop();

@@ -1,124 +1,346 @@
-// Benchmark: the operator process against a real control plane and the Discord simulator.
-// Prints how long 200 DiscordBots take to converge (objects applied, status written), the
-// apiserver requests per minute once nothing changes, and the operator's RSS.
-//   BENCH_BOTS (200), BENCH_IDLE_SECONDS (60) override the defaults.
+// Benchmark: the operator process against a real control plane and the Discord simulator, in a
+// cluster that also holds unrelated Secrets and ConfigMaps, as a shared cluster does, with the
+// bots on one real Redis (the Builtin autoscaler reads their backlogs). In one run:
+//   1. BENCH_FIRST_BOTS (200) DiscordBots at once: time to converge, RSS once settled;
+//   2. the rest up to BENCH_BOTS (1,000) at once: time until all have converged;
+//   3. apiserver requests per minute once nothing changes (BENCH_IDLE_SECONDS, 60);
+//   4. BENCH_EDITS (50) spec edits, one bot at a time: edit → its StatefulSet changed, p50/p99;
+//   5. the operator's RSS and heap at their peak and settled (sampled every 500 ms inside it).
+// The JSON ends with `targets` (docs/benchmarks.md), computed from this run's figures.
+//   BENCH_UNRELATED (2,000 Secrets and 2,000 ConfigMaps), BENCH_HEAP_SNAPSHOT=1 (a heap
+//   snapshot of the settled operator, path in the output), BENCH_TRACE_GC=1 (--trace-gc into
+//   the operator log). The operator runs with the chart's nodeOptions and mallocArenaMax, or
+//   BENCH_OPERATOR_NODE_OPTIONS and MALLOC_ARENA_MAX when set (to measure other settings).
+import {
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  Watch,
+  type V1StatefulSet,
+} from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DiscordSimulator } from '../discord-simulator/index.js';
-import { startControlPlane, waitUntil } from '../testenv/index.js';
-import { rssMb, startProcess } from '../testenv/processes.js';
+import { pathToFileURL } from 'node:url';
+import { parse } from 'yaml';
+import type { DiscordBot } from '../operator/api/v1alpha1/types.js';
+import { freePort, runScope, startControlPlane, startRedis, waitUntil } from '../testenv/index.js';
+import { startProcess } from '../testenv/processes.js';
+import { startSimulatorWithOptions } from './simulator-process.js';
 
-const bots = Number(process.env.BENCH_BOTS ?? 200);
-const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
+const setting = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const bots = setting('BENCH_BOTS', 1_000);
+const firstBots = Math.min(bots, setting('BENCH_FIRST_BOTS', 200));
+const unrelated = setting('BENCH_UNRELATED', 2_000);
+const idleSeconds = setting('BENCH_IDLE_SECONDS', 60);
+const edits = setting('BENCH_EDITS', 50);
+const NS = 'bench';
+const MiB = 1024 * 1024;
 
-const cp = await startControlPlane({ controllers: true });
-const sim = await DiscordSimulator.start({ guilds: 1500, tokens: ['bench-token'] });
-try {
-  await cp.applyCrds('crds/shardwarden.io_discordbots.yaml');
-  cp.kubectl(['create', 'namespace', 'bench']);
-  const secrets = ['discord', 'redis'].map((n) => ({
+// Whatever ends the run (its end, a failure, Ctrl-C), what it started stops.
+const scope = runScope();
+const cp = scope.own(await startControlPlane({ controllers: true }), (c) => c.stop());
+// The simulator in its own process: kubectl calls below block this one, and the operator's
+// Discord lookups must not wait for them (they timed out, and reconciles took 37 s each).
+const sim = scope.own(await startSimulatorWithOptions({ guilds: 1500, tokens: ['bench-token'] }), (s) =>
+  s.child.kill('SIGTERM'),
+).info;
+// The bots' Redis (one for all, each bot its own key prefix): the Builtin autoscaler reads their
+// backlogs from it every 10 s, as it would in a cluster.
+const redis = scope.own(await startRedis(), (r) => r.close());
+const kc = cp.kubeConfig();
+const custom = kc.makeApiClient(CustomObjectsApi);
+await cp.applyCrds('crds/shardwarden.io_discordbots.yaml');
+for (const ns of [NS, 'unrelated']) cp.kubectl(['create', 'namespace', ns]);
+
+/** Server-side apply of many objects in one kubectl call, as a GitOps tool would. */
+const apply = (objects: unknown[]) =>
+  cp.kubectl(['apply', '--server-side', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
+
+// What a shared cluster holds besides the bots: Secrets (certificates, tokens, Helm releases)
+// of a few KB each, and ConfigMaps. None is the operator's business.
+const filler = 'x'.repeat(3_000);
+const unrelatedSecretsSeconds = await timed(() =>
+  apply([
+    ...Array.from({ length: unrelated }, (_, i) => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `other-${i}`, namespace: i % 2 ? 'unrelated' : NS },
+      stringData: { 'tls.crt': filler, 'tls.key': filler.slice(0, 1_000) },
+    })),
+    ...Array.from({ length: unrelated }, (_, i) => ({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: `other-${i}`, namespace: i % 2 ? 'unrelated' : NS },
+      data: { 'config.yaml': filler },
+    })),
+  ]),
+);
+apply(
+  ['discord', 'redis'].map((n) => ({
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: `bench-${n}`, namespace: 'bench' },
-    stringData: { token: 'bench-token', url: 'redis://x' },
-  }));
-  cp.kubectl(['apply', '-f', '-'], secrets.map((s) => JSON.stringify(s)).join('\n'));
+    metadata: { name: `bench-${n}`, namespace: NS },
+    stringData: { token: 'bench-token', url: redis.url },
+  })),
+);
 
-  const op = startProcess(
+// The process settings the chart gives the operator, so the figures are the installed operator's.
+const chart = parse(readFileSync(join('charts', 'shardwarden', 'values.yaml'), 'utf8')) as {
+  nodeOptions: string;
+  mallocArenaMax: number;
+};
+const nodeOptions = process.env.BENCH_OPERATOR_NODE_OPTIONS ?? chart.nodeOptions;
+const mallocArenaMax = process.env.MALLOC_ARENA_MAX ?? String(chart.mallocArenaMax);
+const probeFile = join(cp.dir, 'operator-memory.jsonl');
+const port = await freePort();
+const op = scope.own(
+  startProcess(
     'operator',
     process.execPath,
     [
+      '--import',
+      pathToFileURL(join('dist', 'benchmarks', 'memory-probe.js')).href,
+      ...(process.env.BENCH_TRACE_GC === '1' ? ['--trace-gc'] : []),
+      ...nodeOptions.split(' ').filter(Boolean),
       join('dist', 'bin', 'shardwarden.js'),
       'operator',
       '--leader-elect=false',
-      '--http-port=0',
+      `--http-port=${port}`,
       '--http-host=127.0.0.1',
       `--discord-api-url=${sim.apiUrl}`,
       '--log-level=info',
     ],
     join(cp.dir, 'operator.log'),
     {
-      env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
-    },
-  );
-  const docs = Array.from({ length: bots }, (_, i) =>
-    JSON.stringify({
-      apiVersion: 'shardwarden.io/v1alpha1',
-      kind: 'DiscordBot',
-      metadata: { name: `bot-${i}`, namespace: 'bench' },
-      spec: {
-        image: 'example/bot:1',
-        tokenSecretRef: { name: 'bench-discord' },
-        redis: { urlSecretRef: { name: 'bench-redis' } },
+      env: {
+        ...process.env,
+        KUBECONFIG: cp.kubeconfigPath,
+        MEMORY_PROBE_FILE: probeFile,
+        MALLOC_ARENA_MAX: mallocArenaMax,
       },
-    }),
-  );
-  const start = performance.now();
-  cp.kubectl(['apply', '-f', '-'], docs.join('\n'));
-  const applied = performance.now();
-  await waitUntil(
-    `${bots} bots converged`,
-    async () => {
-      const out = cp.kubectl([
-        'get',
-        'dbot',
-        '-n',
-        'bench',
-        '-o',
-        'jsonpath={range .items[*]}{.status.shards}/{.status.observedGeneration}/{.metadata.generation}{"\\n"}{end}',
-      ]);
-      return out.split('\n').filter((l) => /^2\/(\d+)\/\1$/.test(l)).length === bots;
     },
-    { process: op, timeoutMs: 600_000, intervalMs: 1000 },
-  );
-  const converged = performance.now();
+  ),
+  (p) => p.stop(),
+);
+await waitUntil(
+  'operator caches synced (/readyz)',
+  async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok,
+  { process: op, timeoutMs: 120_000, intervalMs: 200 },
+);
 
-  const port = Number(/"port":(\d+)/.exec(readFileSync(op.logFile, 'utf8'))?.[1] ?? 0);
-  const byVerb = async () => {
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    return Object.fromEntries(
-      [...text.matchAll(/^shardwarden_operator_apiserver_requests_total\{verb="([\w-]+)"\} (\d+)/gm)].map(
-        (m) => [m[1]!, Number(m[2])],
-      ),
-    );
-  };
-  const requests = async () => Object.values(await byVerb()).reduce((a, b) => a + b, 0);
-  // Let the controller-manager finish the workloads (their status feeds ours), then count
-  // what an idle operator sends.
-  await new Promise((r) => setTimeout(r, 30_000));
-  const before = await requests();
-  await new Promise((r) => setTimeout(r, idleSeconds * 1000));
-  const idleRequests = (await requests()) - before;
-  const heapUsedMb =
-    Number(
-      /^shardwarden_operator_nodejs_heap_size_used_bytes (\S+)/m.exec(
-        await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(),
-      )?.[1] ?? 0,
-    ) / 1048576;
-  const operatorRss = rssMb(op.child.pid!);
-  const objects = cp
-    .kubectl(['get', 'statefulsets,deployments,services,configmaps', '-n', 'bench', '-o', 'name'])
+const bot = (i: number) => ({
+  apiVersion: 'shardwarden.io/v1alpha1',
+  kind: 'DiscordBot',
+  metadata: { name: `bot-${i}`, namespace: NS },
+  spec: {
+    image: 'example/bot:1',
+    tokenSecretRef: { name: 'bench-discord' },
+    redis: { urlSecretRef: { name: 'bench-redis' } },
+  },
+});
+
+async function converged(): Promise<number> {
+  const list = (await custom.listNamespacedCustomObject({
+    group: 'shardwarden.io',
+    version: 'v1alpha1',
+    namespace: NS,
+    plural: 'discordbots',
+  })) as { items: DiscordBot[] };
+  return list.items.filter(
+    (b) => b.status?.plan?.shards && b.status.observedGeneration === b.metadata.generation,
+  ).length;
+}
+
+/** Applies bots [from, to) at once; seconds until all `to` bots have a plan for their generation. */
+async function applyAndConverge(from: number, to: number): Promise<number> {
+  const start = performance.now();
+  apply(Array.from({ length: to - from }, (_, i) => bot(from + i)));
+  await waitUntil(`${to} bots converged`, async () => (await converged()) === to, {
+    process: op,
+    timeoutMs: 900_000,
+    intervalMs: 1_000,
+  });
+  return (performance.now() - start) / 1000;
+}
+
+/** Each phase's figures on stderr as it ends, so an interrupted run still tells what it saw. */
+const progress = (figures: Record<string, unknown>) => console.error(JSON.stringify(figures));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function timed(step: () => unknown): Promise<number> {
+  const start = performance.now();
+  await step();
+  return Number(((performance.now() - start) / 1000).toFixed(1));
+}
+
+interface Sample {
+  t: number;
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  heapSnapshot?: string;
+}
+const samples = (): Sample[] =>
+  readFileSync(probeFile, 'utf8')
     .trim()
-    .split('\n').length;
-  console.log(
-    JSON.stringify(
-      {
-        bots,
-        ownedObjects: objects,
-        secondsToApplyManifests: Number(((applied - start) / 1000).toFixed(1)),
-        secondsToConverge: Number(((converged - start) / 1000).toFixed(1)),
-        idleWindowSeconds: idleSeconds,
-        apiserverRequestsPerMinuteIdle: Math.round((idleRequests * 60) / idleSeconds),
-        operatorRssMb: Math.round(operatorRss),
-        operatorHeapUsedMb: Math.round(heapUsedMb),
-        requestsByVerbTotal: await byVerb(),
-      },
-      null,
-      2,
+    .split('\n')
+    .map((l) => JSON.parse(l) as Sample);
+const memorySince = (since: number) => {
+  const s = samples().filter((x) => x.t >= since && x.rss);
+  const peak = (k: keyof Sample) => Math.round(Math.max(...s.map((x) => x[k] as number)) / MiB);
+  const last = s[s.length - 1]!;
+  return {
+    peakRssMb: peak('rss'),
+    peakHeapUsedMb: peak('heapUsed'),
+    peakHeapTotalMb: peak('heapTotal'),
+    peakExternalMb: peak('external'),
+    settled: {
+      rssMb: Math.round(last.rss / MiB),
+      heapUsedMb: Math.round(last.heapUsed / MiB),
+      heapTotalMb: Math.round(last.heapTotal / MiB),
+      externalMb: Math.round(last.external / MiB),
+      arrayBuffersMb: Math.round(last.arrayBuffers / MiB),
+    },
+  };
+};
+
+const requestsByVerb = async () => {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return Object.fromEntries(
+    [...text.matchAll(/^shardwarden_operator_apiserver_requests_total\{verb="([\w-]+)"\} (\d+)/gm)].map(
+      (m) => [m[1]!, Number(m[2])],
     ),
   );
-  await op.stop();
-} finally {
-  await sim.stop();
-  await cp.stop();
+};
+const requests = async () => Object.values(await requestsByVerb()).reduce((a, b) => a + b, 0);
+
+// 1. The first bots, then the operator settles (the controller-manager finishes their workloads).
+const runStart = Date.now();
+const firstSeconds = await applyAndConverge(0, firstBots);
+await sleep(15_000);
+const afterFirst = memorySince(runStart).settled;
+progress({ firstBots, secondsToConvergeFirstBots: firstSeconds, afterFirst });
+
+// 2. The rest, at once.
+const restSeconds = firstBots < bots ? await applyAndConverge(firstBots, bots) : 0;
+progress({ bots, secondsToConvergeAllBots: restSeconds, memory: memorySince(runStart) });
+
+// 3. Idle: after 30 s of settling, what does an operator that has nothing to do send?
+await sleep(30_000);
+const before = await requests();
+await sleep(idleSeconds * 1000);
+const idleRequests = (await requests()) - before;
+progress({ idleRequests, idleSeconds });
+
+// 4. Spec edits with every bot present: the time from the edit to its StatefulSet's new template.
+/** StatefulSet name → the image it waits for, and what to call when the watch shows it. */
+const waiting = new Map<string, { image: string; seen: () => void }>();
+const watch = await new Watch(kc).watch(
+  `/apis/apps/v1/namespaces/${NS}/statefulsets`,
+  {},
+  (_phase, sts: V1StatefulSet) => {
+    const w = waiting.get(sts.metadata?.name ?? '');
+    if (w && sts.spec?.template.spec?.containers[0]?.image === w.image) w.seen();
+  },
+  () => undefined,
+);
+scope.own(watch, (w) => w.abort());
+const latenciesMs: number[] = [];
+for (let i = 0; i < edits; i++) {
+  const name = `bot-${i % bots}`;
+  const sts = `${name}-gateway`;
+  const image = `example/bot:edit-${i}`;
+  const changed = new Promise<void>((seen) => waiting.set(sts, { image, seen }));
+  const start = performance.now();
+  await custom.patchNamespacedCustomObject(
+    {
+      group: 'shardwarden.io',
+      version: 'v1alpha1',
+      namespace: NS,
+      plural: 'discordbots',
+      name,
+      body: { spec: { image } },
+    },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+  await Promise.race([
+    changed,
+    sleep(60_000).then(() => Promise.reject(new Error(`${sts} not updated in 60 s`))),
+  ]);
+  latenciesMs.push(performance.now() - start);
+  waiting.delete(sts);
 }
+const sorted = [...latenciesMs].sort((a, b) => a - b);
+const pct = (p: number) =>
+  Math.round(sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!);
+
+// 5. Memory over the whole run, and a heap snapshot of the settled operator when asked.
+await sleep(5_000);
+const memory = memorySince(runStart);
+let heapSnapshot: string | undefined;
+if (process.env.BENCH_HEAP_SNAPSHOT === '1') {
+  op.child.kill('SIGUSR2');
+  await waitUntil('heap snapshot', async () => samples().some((s) => s.heapSnapshot), { timeoutMs: 120_000 });
+  heapSnapshot = samples().find((s) => s.heapSnapshot)!.heapSnapshot;
+}
+const ownedObjects = cp
+  .kubectl([
+    'get',
+    'statefulsets,deployments,services,configmaps',
+    '-n',
+    NS,
+    '-o',
+    'name',
+    '-l',
+    'app.kubernetes.io/managed-by=shardwarden',
+  ])
+  .trim()
+  .split('\n').length;
+
+const target = (measure: string, value: number, max: number) => ({
+  measure,
+  value,
+  target: `<= ${max}`,
+  met: value <= max,
+});
+console.log(
+  JSON.stringify(
+    {
+      bots,
+      operatorProcess: { nodeOptions, mallocArenaMax },
+      unrelatedSecrets: unrelated,
+      unrelatedConfigMaps: unrelated,
+      secondsToApplyUnrelatedObjects: unrelatedSecretsSeconds,
+      ownedObjects,
+      firstBots,
+      secondsToConvergeFirstBots: Number(firstSeconds.toFixed(1)),
+      operatorAfterFirstBotsSettled: afterFirst,
+      secondsToConvergeAllBots: Number(restSeconds.toFixed(1)),
+      idleWindowSeconds: idleSeconds,
+      apiserverRequestsPerMinuteIdle: Math.round((idleRequests * 60) / idleSeconds),
+      specEditToStatefulSetMs: { edits: latenciesMs.length, p50: pct(50), p99: pct(99), max: pct(100) },
+      operatorMemory: memory,
+      ...(heapSnapshot ? { heapSnapshot } : {}),
+      requestsByVerbTotal: await requestsByVerb(),
+      targets: [
+        target(`operator RSS (MB) after ${firstBots} bots converge`, afterFirst.rssMb, 120),
+        target(
+          `operator peak RSS (MB) with ${bots} bots + ${unrelated} unrelated Secrets`,
+          memory.peakRssMb,
+          200,
+        ),
+        target(
+          `seconds until ${bots} bots converge (${bots - firstBots} applied at once, ${firstBots} present)`,
+          Number(restSeconds.toFixed(1)),
+          60,
+        ),
+        target(`spec edit → StatefulSet updated, p99 ms, ${bots} bots present`, pct(99), 1000),
+        target('apiserver requests/min idle', Math.round((idleRequests * 60) / idleSeconds), 0),
+      ],
+    },
+    null,
+    2,
+  ),
+);
+await scope.stop();

@@ -3,7 +3,7 @@
 // same with default @discordjs/rest clients (a 50/s limiter per process) as the baseline.
 // Prints JSON. BENCH_REQUESTS, BENCH_WORKERS, BENCH_GUILDS, BENCH_GLOBAL_PER_SECOND override.
 import { DiscordSimulator } from '../discord-simulator/index.js';
-import { startRedis } from '../testenv/index.js';
+import { runScope, startRedis } from '../testenv/index.js';
 import { roleChanges, runRestWorkers, type WorkerSettings } from './rest-limiter/run-workers.js';
 
 const requests = Number(process.env.BENCH_REQUESTS ?? 1_000);
@@ -12,13 +12,18 @@ const workers = Number(process.env.BENCH_WORKERS ?? 4);
 const guilds = Number(process.env.BENCH_GUILDS ?? 100);
 const globalPerSecond = Number(process.env.BENCH_GLOBAL_PER_SECOND ?? 50);
 
-const redis = await startRedis();
-const sim = await DiscordSimulator.start({
-  seed: 1,
-  guilds,
-  guildSize: { members: 10, channels: 1, roles: 3 },
-  rest: { globalPerSecond },
-});
+// Whatever ends the run (its end, a failure, Ctrl-C), what it started stops.
+const scope = runScope();
+const redis = scope.own(await startRedis(), (r) => r.close());
+const sim = scope.own(
+  await DiscordSimulator.start({
+    seed: 1,
+    guilds,
+    guildSize: { members: 10, channels: 1, roles: 3 },
+    rest: { globalPerSecond },
+  }),
+  (s) => s.stop(),
+);
 
 /** The most requests that arrived within any 1 s (sliding) at the simulator. */
 function busiestSecond(times: number[]): number {
@@ -43,7 +48,7 @@ async function run(mode: 'shared' | 'plain', bot: string) {
     globalPerSecond,
     mode,
   };
-  const { reports, wallMs } = await runRestWorkers(settings, lists);
+  const { reports, wallMs } = await runRestWorkers(settings, lists, scope);
   const calls = sim.recorder.restCalls.filter((c) => c.route.startsWith('PUT /guilds/'));
   const landed = changes.filter(([g, u, r]) =>
     sim.world.member(sim.world.guild(g)!, u)!.roles.includes(r),
@@ -62,26 +67,22 @@ async function run(mode: 'shared' | 'plain', bot: string) {
   };
 }
 
-try {
-  const shared = await run('shared', 'bench');
-  const plain = await run('plain', 'bench-plain');
-  const rows = Object.keys(shared) as (keyof typeof shared)[];
-  console.log(
-    JSON.stringify(
-      {
-        workers,
-        guilds,
-        globalPerSecond,
-        side_by_side: Object.fromEntries(
-          rows.map((k) => [k, { sharedLimiter: shared[k], defaultRestPerProcess: plain[k] }]),
-        ),
-      },
-      null,
-      2,
-    ),
-  );
-  if (shared.responses429 > 0 || shared.roleChangesLanded !== requests) process.exitCode = 1;
-} finally {
-  await sim.stop();
-  await redis.close();
-}
+const shared = await run('shared', 'bench');
+const plain = await run('plain', 'bench-plain');
+const rows = Object.keys(shared) as (keyof typeof shared)[];
+console.log(
+  JSON.stringify(
+    {
+      workers,
+      guilds,
+      globalPerSecond,
+      side_by_side: Object.fromEntries(
+        rows.map((k) => [k, { sharedLimiter: shared[k], defaultRestPerProcess: plain[k] }]),
+      ),
+    },
+    null,
+    2,
+  ),
+);
+if (shared.responses429 > 0 || shared.roleChangesLanded !== requests) process.exitCode = 1;
+await scope.stop();

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { DemoOptionsError, parseDemoOptions, usage, type DemoOptions } from './options.js';
 import { runScenario, type DemoResult } from './scenario.js';
 import { startDemoStack, type DemoStack } from './stack.js';
+import { INTERRUPTED_EXIT_CODE, runScope, type RunScope } from '../testenv/index.js';
 
 // The same clock as performance.timeOrigin, which the scenario uses to place events in time.
 const started = performance.timeOrigin;
@@ -16,7 +17,7 @@ export function summaryLine(r: DemoResult): string {
   return `${ok ? 'DEMO OK' : 'DEMO FAILED'}: ${r.sent} events sent, ${r.processed} processed, ${r.lost} lost, ${r.duplicated} duplicated; ${r.interactions.answered} interactions answered (p50 ${r.interactions.p50Ms} ms); workers peaked at ${r.maxWorkers}; reshard ${r.reshard}; dispatches Discord had no session for: ${r.undelivered}`;
 }
 
-async function main(): Promise<number> {
+async function main(scope: RunScope): Promise<number> {
   let options: DemoOptions | 'help';
   try {
     options = parseDemoOptions(process.argv.slice(2), process.env);
@@ -31,42 +32,37 @@ async function main(): Promise<number> {
     console.log(usage());
     return 0;
   }
-  const abort = new AbortController();
+  // Runs last, once everything the stack registered has stopped.
+  scope.defer(() => say('stopped; nothing is left running'));
   let stack: DemoStack | undefined;
-  let interrupted = false;
-  const onSignal = () => {
-    if (interrupted) return;
-    interrupted = true;
-    say('interrupted: stopping everything (pods get their grace period) ...');
-    abort.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   try {
     say(
       `Shardwarden demo: ${options.guilds} guilds, ${options.eventRate} events/s, burst ${options.burst}, options: node dist/demo/main.js --help`,
     );
     const runId = process.env.SHARDWARDEN_DEMO_RUN ?? randomBytes(6).toString('hex');
-    stack = await startDemoStack(options, say, runId);
-    if (abort.signal.aborted) return 130;
+    stack = await startDemoStack(options, say, runId, scope);
+    scope.defer(() =>
+      say('stopping: pod processes, operator, simulator, anvil, Postgres, Redis, control plane'),
+    );
     say(
       `logs: ${stack.logDir} (operator.log, one <pod>.log per pod; removed at exit unless SHARDWARDEN_KEEP_TMP=1)`,
     );
-    const result = await runScenario(stack, options, say, abort.signal);
+    const result = await runScenario(stack, options, say, scope.signal);
     say(summaryLine(result));
     return result.lost === 0 && result.duplicated === 0 && result.sent > 0 ? 0 : 1;
   } catch (err) {
-    if (interrupted) return 130;
+    if (scope.signal.aborted) return INTERRUPTED_EXIT_CODE;
     say(`DEMO FAILED: ${(err as Error).message}`);
     if (stack) say(`logs were in ${stack.logDir}`);
     return 1;
-  } finally {
-    if (stack) {
-      say('stopping: pod processes, operator, simulator, anvil, Postgres, Redis, control plane');
-      await stack.stop();
-    }
-    say('stopped; nothing is left running');
   }
 }
 
-process.exit(await main());
+// Ctrl-C stops everything the stack started (pods get their grace period) and exits 130.
+const scope = runScope({
+  onInterrupt: () => say('interrupted: stopping everything (pods get their grace period) ...'),
+  onError: (err) => say(`DEMO FAILED: ${(err as Error)?.message ?? String(err)}`),
+});
+const code = await main(scope);
+await scope.stop();
+process.exit(code);

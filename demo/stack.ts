@@ -1,7 +1,8 @@
 // Everything the demo runs, started on free loopback ports in temporary folders: the control
 // plane with kwok, Redis, Postgres, anvil with the test tokens, the Discord simulator, the
 // chart's CRD and RBAC, the operator as a local process, the demo bot, and the pod runner that
-// runs the bot's pods. stop() undoes it in reverse order; nothing is left behind.
+// runs the bot's pods. Each is registered in the run's scope as it starts, so however the demo
+// ends (or is interrupted while starting), all of it stops in reverse order.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +26,7 @@ import {
   type PodRunner,
   type PostgresServer,
   type RedisServer,
+  type RunScope,
 } from '../testenv/index.js';
 import { execFileSync } from 'node:child_process';
 import { DEMO_BOT, DEMO_NAMESPACE, demoBotManifest } from './manifest.js';
@@ -50,7 +52,6 @@ export interface DemoStack {
   /** Logs of the operator and of every pod. */
   logDir: string;
   manifestPath: string;
-  stop(): Promise<void>;
 }
 
 type Say = (line: string) => void;
@@ -88,148 +89,136 @@ function chartObjectsWithoutDeployment(): string {
   return JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
 }
 
-export async function startDemoStack(options: DemoOptions, say: Say, runId: string): Promise<DemoStack> {
-  const undo: (() => Promise<void>)[] = [];
-  const logs = makeTempDir('demo');
-  const stop = async () => {
-    for (const step of undo.reverse()) await step().catch(() => undefined);
-    undo.length = 0;
-  };
-  try {
-    say(
-      'starting etcd, kube-apiserver, controller-manager, scheduler, kwok (2 fake nodes), Redis, Postgres, anvil',
-    );
-    // allSettled: when one fails, the others still finish starting and are stopped with it.
-    const started = await Promise.allSettled([
-      startControlPlane({ kwokNodes: 2, podReadiness: 'external' }).then(
-        (x) => (undo.push(() => x.stop()), x),
-      ),
-      startRedis().then((x) => (undo.push(() => x.close()), x)),
-      startPostgres().then((x) => (undo.push(() => x.close()), x)),
-      startAnvil().then((x) => (undo.push(() => x.stop()), x)),
-    ]);
-    const failed = started.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    const [cp, redis, postgres, anvil] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
-      Awaited<ReturnType<typeof startControlPlane>>,
-      Awaited<ReturnType<typeof startRedis>>,
-      Awaited<ReturnType<typeof startPostgres>>,
-      Awaited<ReturnType<typeof startAnvil>>,
-    ];
-    const tokens = await deployTestTokens(anvil);
-    await rpc(anvil.url, 'anvil_setCode', [
-      MULTICALL3,
-      await rpc(anvil.url, 'eth_getCode', [tokens.multicall3, 'latest']),
-    ]);
-    say(`  control plane ${cp.url}, kubeconfig ${cp.kubeconfigPath}`);
-    say(
-      `  redis ${redis.url}, postgres 127.0.0.1:${postgres.port}, anvil ${anvil.url} (ERC-20 ${tokens.erc20})`,
-    );
+export async function startDemoStack(
+  options: DemoOptions,
+  say: Say,
+  runId: string,
+  scope: RunScope,
+): Promise<DemoStack> {
+  const logs = scope.own(makeTempDir('demo'), (l) => l.remove());
+  say(
+    'starting etcd, kube-apiserver, controller-manager, scheduler, kwok (2 fake nodes), Redis, Postgres, anvil',
+  );
+  // allSettled: when one fails, the others still finish starting and are stopped with it.
+  const started = await Promise.allSettled([
+    startControlPlane({ kwokNodes: 2, podReadiness: 'external' }).then((x) => scope.own(x, (c) => c.stop())),
+    startRedis().then((x) => scope.own(x, (r) => r.close())),
+    startPostgres().then((x) => scope.own(x, (p) => p.close())),
+    startAnvil().then((x) => scope.own(x, (a) => a.stop())),
+  ]);
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const [cp, redis, postgres, anvil] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+    Awaited<ReturnType<typeof startControlPlane>>,
+    Awaited<ReturnType<typeof startRedis>>,
+    Awaited<ReturnType<typeof startPostgres>>,
+    Awaited<ReturnType<typeof startAnvil>>,
+  ];
+  const tokens = await deployTestTokens(anvil);
+  await rpc(anvil.url, 'anvil_setCode', [
+    MULTICALL3,
+    await rpc(anvil.url, 'eth_getCode', [tokens.multicall3, 'latest']),
+  ]);
+  say(`  control plane ${cp.url}, kubeconfig ${cp.kubeconfigPath}`);
+  say(
+    `  redis ${redis.url}, postgres 127.0.0.1:${postgres.port}, anvil ${anvil.url} (ERC-20 ${tokens.erc20})`,
+  );
 
-    const sim = await DiscordSimulator.start({
-      seed: 7,
-      guilds: options.guilds,
-      guildsPerRecommendedShard: 1000,
-      gateway: { maxConcurrency: 2 },
-    });
-    undo.push(() => sim.stop());
-    say(
-      `  Discord simulator ${sim.apiUrl}: ${options.guilds} guilds, recommends ${sim.recommendedShards()} shard(s), max_concurrency 2`,
-    );
+  const sim = await DiscordSimulator.start({
+    seed: 7,
+    guilds: options.guilds,
+    guildsPerRecommendedShard: 1000,
+    gateway: { maxConcurrency: 2 },
+  });
+  scope.own(sim, (x) => x.stop());
+  say(
+    `  Discord simulator ${sim.apiUrl}: ${options.guilds} guilds, recommends ${sim.recommendedShards()} shard(s), max_concurrency 2`,
+  );
 
-    say(`installing the chart's CRD and RBAC (helm template, without the operator Deployment)`);
-    cp.kubectl(['create', 'namespace', RELEASE_NAMESPACE]);
-    cp.kubectl(['apply', '--server-side', '-f', '-'], chartObjectsWithoutDeployment());
-    cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/discordbots.shardwarden.io']);
-    // The operator holds only its ServiceAccount's token, so the chart's RBAC is what it gets.
-    const token = cp.kubectl(['create', 'token', RELEASE, '-n', RELEASE_NAMESPACE, '--duration=24h']).trim();
-    const saKubeconfig = join(logs.path, 'operator.kubeconfig');
-    writeFileSync(
-      saKubeconfig,
-      cp.kubectl(['config', 'view', '--raw', '--minify']).replace(/^(\s+token:) \S+$/m, `$1 ${token}`),
-      { mode: 0o600 },
-    );
+  say(`installing the chart's CRD and RBAC (helm template, without the operator Deployment)`);
+  cp.kubectl(['create', 'namespace', RELEASE_NAMESPACE]);
+  cp.kubectl(['apply', '--server-side', '-f', '-'], chartObjectsWithoutDeployment());
+  cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/discordbots.shardwarden.io']);
+  // The operator holds only its ServiceAccount's token, so the chart's RBAC is what it gets.
+  const token = cp.kubectl(['create', 'token', RELEASE, '-n', RELEASE_NAMESPACE, '--duration=24h']).trim();
+  const saKubeconfig = join(logs.path, 'operator.kubeconfig');
+  writeFileSync(
+    saKubeconfig,
+    cp.kubectl(['config', 'view', '--raw', '--minify']).replace(/^(\s+token:) \S+$/m, `$1 ${token}`),
+    { mode: 0o600 },
+  );
 
-    const operatorPort = await freePort();
-    const operator = startProcess(
+  const operatorPort = await freePort();
+  const operator = startProcess(
+    'operator',
+    process.execPath,
+    [
+      ENTRYPOINT,
       'operator',
-      process.execPath,
-      [
-        ENTRYPOINT,
-        'operator',
-        '--leader-elect=false',
-        `--discord-api-url=${sim.apiUrl}`,
-        '--http-host=127.0.0.1',
-        `--http-port=${operatorPort}`,
-        '--autoscale-interval=1s',
-        `--watch-namespaces=${DEMO_NAMESPACE}`,
-      ],
-      join(logs.path, 'operator.log'),
-      { env: { ...process.env, KUBECONFIG: saKubeconfig } },
-    );
-    undo.push(() => operator.stop());
-    await waitUntil(
-      'the operator /readyz',
-      async () => (await fetch(`http://127.0.0.1:${operatorPort}/readyz`)).ok,
-      { process: operator, timeoutMs: 30_000, intervalMs: 200 },
-    );
-    say(
-      `operator running as a local process (ServiceAccount ${RELEASE_NAMESPACE}/${RELEASE}), metrics http://127.0.0.1:${operatorPort}/metrics`,
-    );
+      '--leader-elect=false',
+      `--discord-api-url=${sim.apiUrl}`,
+      '--http-host=127.0.0.1',
+      `--http-port=${operatorPort}`,
+      '--autoscale-interval=1s',
+      `--watch-namespaces=${DEMO_NAMESPACE}`,
+    ],
+    join(logs.path, 'operator.log'),
+    { env: { ...process.env, KUBECONFIG: saKubeconfig } },
+  );
+  scope.own(operator, (x) => x.stop());
+  await waitUntil(
+    'the operator /readyz',
+    async () => (await fetch(`http://127.0.0.1:${operatorPort}/readyz`)).ok,
+    { process: operator, timeoutMs: 30_000, intervalMs: 200 },
+  );
+  say(
+    `operator running as a local process (ServiceAccount ${RELEASE_NAMESPACE}/${RELEASE}), metrics http://127.0.0.1:${operatorPort}/metrics`,
+  );
 
-    const runner = await startPodRunner({
-      kubeConfig: cp.kubeConfig(),
-      namespace: DEMO_NAMESPACE,
-      labelSelector: `app.kubernetes.io/instance=${DEMO_BOT}`,
-      entrypoint: ENTRYPOINT,
-      logDir: logs.path,
-      readinessPeriodMs: 1_000,
-      logLevel: 'silent',
-      // The ENV of a bot image built on Shardwarden's with the demo handlers (docs/workers.md).
-      env: {
-        SHARDWARDEN_HANDLER_MODULES: `shardwarden:token-gating,${LEDGER_MODULE}`,
-        SHARDWARDEN_DEMO_EVENT_DELAY_MS: String(options.eventDelayMs),
-        SHARDWARDEN_DEMO_RUN: runId,
-      },
-    });
-    undo.push(() => runner.stop());
+  const runner = await startPodRunner({
+    kubeConfig: cp.kubeConfig(),
+    namespace: DEMO_NAMESPACE,
+    labelSelector: `app.kubernetes.io/instance=${DEMO_BOT}`,
+    entrypoint: ENTRYPOINT,
+    logDir: logs.path,
+    readinessPeriodMs: 1_000,
+    logLevel: 'silent',
+    // The ENV of a bot image built on Shardwarden's with the demo handlers (docs/workers.md).
+    env: {
+      SHARDWARDEN_HANDLER_MODULES: `shardwarden:token-gating,${LEDGER_MODULE}`,
+      SHARDWARDEN_DEMO_EVENT_DELAY_MS: String(options.eventDelayMs),
+      SHARDWARDEN_DEMO_RUN: runId,
+    },
+  });
+  scope.own(runner, (x) => x.stop());
 
-    const manifestPath = join(logs.path, 'demo-bot.yaml');
-    writeFileSync(
-      manifestPath,
-      demoBotManifest({
-        token: sim.token,
-        redisUrl: redis.url,
-        databaseUrl: postgres.url,
-        rpcUrl: anvil.url,
-        guildsPerShard: options.guildsPerShard,
-        scaleDownSeconds: options.scaleDownSeconds,
-      }),
-      { mode: 0o600 },
-    );
-    cp.kubectl(['create', 'namespace', DEMO_NAMESPACE]);
-    cp.kubectl(['apply', '-f', manifestPath]);
-    say(`kubectl apply -f ${manifestPath}  (DiscordBot ${DEMO_NAMESPACE}/${DEMO_BOT})`);
+  const manifestPath = join(logs.path, 'demo-bot.yaml');
+  writeFileSync(
+    manifestPath,
+    demoBotManifest({
+      token: sim.token,
+      redisUrl: redis.url,
+      databaseUrl: postgres.url,
+      rpcUrl: anvil.url,
+      guildsPerShard: options.guildsPerShard,
+      scaleDownSeconds: options.scaleDownSeconds,
+    }),
+    { mode: 0o600 },
+  );
+  cp.kubectl(['create', 'namespace', DEMO_NAMESPACE]);
+  cp.kubectl(['apply', '-f', manifestPath]);
+  say(`kubectl apply -f ${manifestPath}  (DiscordBot ${DEMO_NAMESPACE}/${DEMO_BOT})`);
 
-    return {
-      cp,
-      redis,
-      postgres,
-      anvil,
-      sim,
-      operator,
-      operatorPort,
-      runner,
-      logDir: logs.path,
-      manifestPath,
-      stop: async () => {
-        await stop();
-        logs.remove();
-      },
-    };
-  } catch (err) {
-    await stop();
-    logs.remove();
-    throw err;
-  }
+  return {
+    cp,
+    redis,
+    postgres,
+    anvil,
+    sim,
+    operator,
+    operatorPort,
+    runner,
+    logDir: logs.path,
+    manifestPath,
+  };
 }

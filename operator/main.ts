@@ -1,10 +1,10 @@
 // The operator process: configuration, metrics and health endpoints, leader election, and the
 // DiscordBot controller, which runs only while this replica leads.
-import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../bot/observability/logger.js';
 import { startHttpServer } from '../bot/observability/http-server.js';
 import { ConfigError, SETTINGS, parseConfig, type OperatorConfig } from './config/config.js';
 import { DiscordBotController } from './controller/discordbot-controller.js';
+import { PooledKubeConfig } from './kube/pooled-kube-config.js';
 import { LeaseElector } from './leader-election/lease-elector.js';
 import { OperatorMetrics } from './metrics/operator-metrics.js';
 
@@ -30,7 +30,8 @@ export async function runOperator(argv: string[], env: NodeJS.ProcessEnv): Promi
     throw err;
   }
   const log = createLogger('operator', config.logLevel, { identity: config.identity });
-  const kc = new KubeConfig();
+  // One connection pool for the controller and the leader election (see pooled-kube-config.ts).
+  const kc = new PooledKubeConfig();
   kc.loadFromDefault();
   const metrics = new OperatorMetrics();
   let controller: DiscordBotController | undefined;

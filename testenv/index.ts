@@ -32,3 +32,4 @@ export {
   type RunPod,
   type EnvLookups,
 } from './pod-runner.js';
+export { runScope, INTERRUPTED_EXIT_CODE, type RunScope, type RunScopeOptions } from './run-scope.js';

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { DiscordSimulator } from '../../discord-simulator/index.js';
+import type { RunScope } from '../../testenv/run-scope.js';
 
 export type RoleChange = [guildId: string, userId: string, roleId: string];
 
@@ -79,6 +80,8 @@ function jsonLines(child: ChildProcess): (key: string) => Promise<unknown> {
 export async function runRestWorkers(
   settings: WorkerSettings,
   taskLists: RoleChange[][],
+  /** The run's scope, so an interrupted benchmark stops the workers too. */
+  scope?: Pick<RunScope, 'own'>,
 ): Promise<{ reports: WorkerReport[]; wallMs: number }> {
   if (!existsSync(WORKER)) throw new Error(`${WORKER} is missing: build first (make build)`);
   const children = taskLists.map(() =>
@@ -95,6 +98,10 @@ export async function runRestWorkers(
       stdio: ['pipe', 'pipe', 'inherit'],
     }),
   );
+  const kill = () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  };
+  scope?.own(children, kill);
   try {
     const next = children.map(jsonLines);
     await Promise.all(next.map((read) => read('ready')));
@@ -103,6 +110,6 @@ export async function runRestWorkers(
     const reports = (await Promise.all(next.map((read) => read('done')))) as WorkerReport[];
     return { reports, wallMs: performance.now() - started };
   } finally {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    kill();
   }
 }

@@ -1,5 +1,7 @@
-// Reads a bot's BullMQ backlog straight from its Redis: one connection per bot, kept between
-// reconciles, replaced when the URL changes and closed when the bot goes away. Key layout of
+// Reads a bot's BullMQ backlog straight from its Redis: one connection per Redis URL, shared by
+// the bots that use it (their keys differ by prefix), kept between reconciles, and closed when
+// the last of those bots goes away or moves to another URL. A connection per bot cost a client,
+// its buffers and its reconnect timer a thousand times over for bots that share one Redis. Key layout of
 // bullmq 6.7: `<prefix>:<queue>:wait` (list), `:prioritized` (zset), `:delayed` (zset whose
 // score is dueTimestampMs * 0x1000 + a counter), `:meta` (hash; `paused` while paused).
 import { createHash } from 'node:crypto';
@@ -35,10 +37,15 @@ interface Connection {
   urlHash: string;
   client: Redis;
   lastError?: string;
+  /** Keys of the bots that read through it. */
+  users: Set<string>;
 }
 
 export class BacklogReader {
+  /** By URL hash. */
   private readonly connections = new Map<string, Connection>();
+  /** Bot key → the URL hash it reads through. */
+  private readonly botUrl = new Map<string, string>();
   private readonly timeoutMs: number;
 
   constructor(options: BacklogReaderOptions = {}) {
@@ -77,16 +84,21 @@ export class BacklogReader {
     }));
   }
 
-  /** Closes the bot's connection (bot deleted, or no longer autoscaled by us). */
+  /** The bot no longer reads (deleted, or not autoscaled by us); its Redis's last user closes it. */
   forget(key: string): void {
-    const conn = this.connections.get(key);
-    if (!conn) return;
-    this.connections.delete(key);
-    conn.client.disconnect();
+    const urlHash = this.botUrl.get(key);
+    if (urlHash === undefined) return;
+    this.botUrl.delete(key);
+    const conn = this.connections.get(urlHash);
+    conn?.users.delete(key);
+    if (conn && conn.users.size === 0) {
+      this.connections.delete(urlHash);
+      conn.client.disconnect();
+    }
   }
 
   close(): void {
-    for (const key of [...this.connections.keys()]) this.forget(key);
+    for (const key of [...this.botUrl.keys()]) this.forget(key);
   }
 
   /** Open connections (for tests and the benchmark). */
@@ -97,9 +109,13 @@ export class BacklogReader {
   private connection(key: string, url: string): Connection {
     // Compared by hash so the URL (and its password) is not kept around for nothing.
     const urlHash = createHash('sha256').update(url).digest('hex');
-    const existing = this.connections.get(key);
-    if (existing?.urlHash === urlHash) return existing;
-    if (existing) this.forget(key);
+    if (this.botUrl.get(key) !== urlHash) this.forget(key);
+    const existing = this.connections.get(urlHash);
+    if (existing) {
+      existing.users.add(key);
+      this.botUrl.set(key, urlHash);
+      return existing;
+    }
     const client = new Redis(url, {
       lazyConnect: true,
       // Fail at once while disconnected instead of queueing: the reconcile must not wait.
@@ -111,7 +127,7 @@ export class BacklogReader {
       retryStrategy: (times) => Math.min(5_000, 200 * times),
       connectionName: 'shardwarden-operator-autoscaler',
     });
-    const conn: Connection = { urlHash, client };
+    const conn: Connection = { urlHash, client, users: new Set([key]) };
     client.on('error', (err: unknown) => {
       conn.lastError = describeRedisError(err);
     });
@@ -119,7 +135,8 @@ export class BacklogReader {
       conn.lastError = undefined;
     });
     client.connect().catch(() => undefined);
-    this.connections.set(key, conn);
+    this.connections.set(urlHash, conn);
+    this.botUrl.set(key, urlHash);
     return conn;
   }
 

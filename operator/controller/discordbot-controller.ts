@@ -1,6 +1,7 @@
 // Wires informers to the work queue and the reconciler: DiscordBots, the Secrets they
 // reference and the objects they own all map to the owning bot's key; a periodic resync
-// reconciles every bot even when nothing was heard.
+// reconciles every bot even when nothing was heard. The caches hold only what reconcile reads
+// (cache-transforms.ts); the values of referenced Secrets are read just before a reconcile.
 import {
   AppsV1Api,
   CoreV1Api,
@@ -8,6 +9,7 @@ import {
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
+  type V1Deployment,
   type V1Secret,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
@@ -19,11 +21,14 @@ import type { OperatorConfig } from '../config/config.js';
 import { BacklogReader } from '../autoscaling/backlog-reader.js';
 import { GatewayBotCache } from '../discord/gateway-bot.js';
 import { Cluster, describeError } from '../kube/cluster.js';
+import { pooled } from '../kube/pooled-kube-config.js';
 import type { OperatorMetrics } from '../metrics/operator-metrics.js';
 import { DiscordBotReconciler, type OwnedKind } from '../reconciler/discordbot-reconciler.js';
 import { WorkerScaling } from '../reconciler/worker-scaling.js';
 import { MANAGED_BY } from '../rendering/labels.js';
+import { secretMetadata, slimDeployment, slimObject } from './cache-transforms.js';
 import { ResilientInformer } from './informers.js';
+import { referencedSecretNames, SecretValues } from './secret-values.js';
 import { WorkQueue } from './work-queue.js';
 
 const OWNED_SELECTOR = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
@@ -33,17 +38,22 @@ export class DiscordBotController {
   private readonly secrets: ResilientInformer<V1Secret>[] = [];
   private readonly owned = new Map<OwnedKind, ResilientInformer<KubernetesObject>[]>();
   private readonly queue: WorkQueue;
+  private readonly secretValues: SecretValues;
   /** One Redis connection per Builtin-autoscaled bot. */
   private readonly backlog = new BacklogReader();
   private resyncTimer?: NodeJS.Timeout;
   private running = false;
+  /** Closes the connection pool this controller made (none when it was given a pooled config). */
+  private readonly closePool: () => Promise<void>;
 
   constructor(
-    kc: KubeConfig,
+    given: KubeConfig,
     private readonly config: OperatorConfig,
     private readonly metrics: OperatorMetrics,
     private readonly log: Logger,
   ) {
+    const kc = pooled(given);
+    this.closePool = kc === given ? async () => undefined : () => kc.closePools();
     const custom = kc.makeApiClient(CustomObjectsApi);
     const core = kc.makeApiClient(CoreV1Api);
     const apps = kc.makeApiClient(AppsV1Api);
@@ -52,17 +62,19 @@ export class DiscordBotController {
     const informer = <T extends KubernetesObject>(
       path: string,
       list: () => Promise<unknown>,
-      onChange: (obj: T) => void,
+      onChange: (obj: T, kind: 'add' | 'update' | 'delete') => void,
+      transform: (obj: T) => T,
       selector?: string,
     ) =>
       new ResilientInformer<T>(
         kc,
         path,
         list as () => Promise<KubernetesListObject<T>>,
-        (_kind, obj) => onChange(obj),
+        (kind, obj) => onChange(obj, kind),
         log,
         selector,
         () => count('list'),
+        transform,
       );
     const nsPath = (ns: string | undefined, base: string, resource: string) =>
       ns ? `${base}/namespaces/${ns}/${resource}` : `${base}/${resource}`;
@@ -81,13 +93,19 @@ export class DiscordBotController {
                 })
               : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }),
           (bot) => this.enqueue(bot.metadata.namespace, bot.metadata.name),
+          slimObject,
         ),
       );
       this.secrets.push(
         informer<V1Secret>(
           nsPath(ns, '/api/v1', 'secrets'),
           () => (ns ? core.listNamespacedSecret({ namespace: ns }) : core.listSecretForAllNamespaces()),
-          (secret) => this.enqueueBotsUsingSecret(secret),
+          (secret, kind) => {
+            if (kind === 'delete')
+              this.secretValues.forget(secret.metadata?.namespace, secret.metadata?.name);
+            this.enqueueBotsUsingSecret(secret);
+          },
+          secretMetadata,
         ),
       );
       const ownedSpecs: [OwnedKind, string, () => Promise<unknown>][] = [
@@ -125,7 +143,13 @@ export class DiscordBotController {
         ],
       ];
       for (const [kind, path, list] of ownedSpecs) {
-        const inf = informer<KubernetesObject>(path, list, (obj) => this.enqueueOwner(obj), OWNED_SELECTOR);
+        const inf = informer<KubernetesObject>(
+          path,
+          list,
+          (obj) => this.enqueueOwner(obj),
+          kind === 'Deployment' ? (d) => slimDeployment(d as V1Deployment) : slimObject,
+          OWNED_SELECTOR,
+        );
         this.owned.set(kind, [...(this.owned.get(kind) ?? []), inf]);
       }
     }
@@ -138,7 +162,17 @@ export class DiscordBotController {
       return undefined;
     };
     const cluster = new Cluster(kc, count);
-    const getSecret = (ns: string, name: string) => find(this.secrets, ns, name);
+    this.secretValues = new SecretValues(
+      (ns, name) => find(this.secrets, ns, name),
+      async (namespace, name) => {
+        count('get');
+        return core.readNamespacedSecret({ namespace, name }).catch((err: unknown) => {
+          if ((err as { code?: number }).code === 404) return undefined;
+          throw err;
+        });
+      },
+    );
+    const getSecret = (ns: string, name: string) => this.secretValues.get(ns, name);
     const reconciler = new DiscordBotReconciler({
       getBot: (ns, name) => find(this.bots, ns, name),
       getSecret,
@@ -159,7 +193,7 @@ export class DiscordBotController {
       discordApiUrl: config.discordApiUrl,
       log,
     });
-    this.queue = new WorkQueue((key) => reconciler.reconcile(key), {
+    this.queue = new WorkQueue((key) => this.loadSecrets(key).then(() => reconciler.reconcile(key)), {
       concurrency: config.maxConcurrentReconciles,
       onResult: (key, outcome, ms, err) => {
         metrics.reconciles.inc({ result: outcome });
@@ -186,11 +220,18 @@ export class DiscordBotController {
 
   private enqueueBotsUsingSecret(secret: V1Secret): void {
     const ns = secret.metadata?.namespace;
-    const name = secret.metadata?.name;
+    const name = secret.metadata?.name ?? '';
+    for (const inf of this.bots)
+      for (const bot of inf.list(ns))
+        if (referencedSecretNames(bot).includes(name)) this.enqueue(ns, bot.metadata.name);
+  }
+
+  /** Reads the values of the Secrets a bot references that changed since they were last read. */
+  private async loadSecrets(key: string): Promise<void> {
+    const [namespace, name] = key.split('/') as [string, string];
     for (const inf of this.bots) {
-      for (const bot of inf.list(ns)) {
-        if (secretReferences(bot.spec).some((s) => s.ref.name === name)) this.enqueue(ns, bot.metadata.name);
-      }
+      const bot = inf.get(name, namespace);
+      if (bot) await this.secretValues.load(namespace, referencedSecretNames(bot));
     }
   }
 
@@ -218,5 +259,6 @@ export class DiscordBotController {
     await Promise.all(
       [...this.bots, ...this.secrets, ...[...this.owned.values()].flat()].map((i) => i.stop()),
     );
+    await this.closePool();
   }
 }

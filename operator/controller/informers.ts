@@ -1,6 +1,7 @@
 // Informers (list + watch + cache) that survive everything a long-running operator meets:
 // 410 Gone relists (the library handles it), and on dropped connections or an apiserver
-// restart the informer is started again with backoff instead of going quiet.
+// restart the informer is started again with backoff instead of going quiet. An optional
+// transform shapes each object before it is cached (cache-transforms.ts).
 import {
   ListWatch,
   Watch,
@@ -29,14 +30,15 @@ export class ResilientInformer<T extends KubernetesObject> {
     private readonly log: Logger,
     labelSelector?: string,
     private readonly onList: () => void = () => undefined,
+    transform?: (obj: T) => T,
   ) {
     const list = async () => {
       this.onList();
       const result = await listFn();
       this.markSynced();
-      return result;
+      return transform ? { ...result, items: result.items.map(transform) } : result;
     };
-    this.lw = new ListWatch<T>(path, new Watch(kc), list, false, labelSelector);
+    this.lw = new ListWatch<T>(path, transforming(new Watch(kc), transform), list, false, labelSelector);
     this.lw.on('add', (o) => onChange('add', o));
     this.lw.on('update', (o) => onChange('update', o));
     this.lw.on('delete', (o) => onChange('delete', o));
@@ -85,4 +87,19 @@ export class ResilientInformer<T extends KubernetesObject> {
     clearTimeout(this.restartTimer);
     await this.lw.stop();
   }
+}
+
+/** A Watch that hands watch events' objects through `transform` (ERROR events carry a Status). */
+function transforming<T>(watch: Watch, transform: ((obj: T) => T) | undefined): Watch {
+  if (!transform) return watch;
+  const wrapped: Pick<Watch, 'watch'> = {
+    watch: (path, query, callback, done) =>
+      watch.watch(
+        path,
+        query,
+        (phase, obj, raw) => callback(phase, phase === 'ERROR' || !obj ? obj : transform(obj as T), raw),
+        done,
+      ),
+  };
+  return wrapped as Watch;
 }

@@ -11,7 +11,13 @@ import type { GatewayBotCache } from '../discord/gateway-bot.js';
 import { apiserverCode, describeError, type Cluster, type EventType } from '../kube/cluster.js';
 import type { OperatorMetrics } from '../metrics/operator-metrics.js';
 import { planShards, samePlan, type ShardPlan } from '../planning/shard-plan.js';
-import { renderDesiredObjects, secretsChecksum, type RenderedObject } from '../rendering/desired-objects.js';
+import {
+  mustRecreate,
+  renderDesiredObjects,
+  secretsChecksum,
+  unwantedObjects,
+  type RenderedObject,
+} from '../rendering/desired-objects.js';
 import { gatewayName } from '../rendering/gateway.js';
 import { SPEC_HASH_ANNOTATION } from '../rendering/labels.js';
 import type { GenerationPlan } from '../rendering/plan-config.js';
@@ -268,6 +274,16 @@ export class DiscordBotReconciler {
       const failure = await this.converge(key, obj, log);
       if (failure) refused.push(failure);
     }
+    for (const ref of unwantedObjects(bot)) {
+      const live = deps.getOwned(ref.kind, namespace, ref.metadata.name);
+      if (live?.metadata?.ownerReferences?.some((o) => o.uid === bot.metadata.uid)) {
+        await deps.cluster.delete(ref);
+        log.info(
+          { kind: ref.kind, object: ref.metadata.name },
+          'removed an object the spec no longer asks for',
+        );
+      }
+    }
 
     // Generations the decision does not run go, after the status names the new active one: a
     // restart between the two then finds the status already moved on, never a missing generation
@@ -412,6 +428,8 @@ export class DiscordBotReconciler {
     let result: KubernetesObject | undefined;
     let refusal: unknown;
     try {
+      // A Service's clusterIP cannot change in place (a metrics Service turned headless).
+      if (mustRecreate(obj, live)) await this.deps.cluster.delete(obj);
       result = await this.deps.cluster.apply(obj);
     } catch (err) {
       // 409: the object moved on since our cache; the retry sees the new version.

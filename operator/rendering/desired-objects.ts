@@ -1,12 +1,18 @@
 // Everything one DiscordBot owns, rendered from its spec and plan; each object carries a hash
 // of itself so an unchanged object is not applied again.
 import { createHash } from 'node:crypto';
+import type { KubernetesObject, V1Service } from '@kubernetes/client-node';
 import type { PodComponent } from '../api/v1alpha1/secret-references.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import { renderGatewayService, renderGatewayStatefulSet } from './gateway.js';
 import { SPEC_HASH_ANNOTATION } from './labels.js';
 import { renderPlanConfigMap, type GenerationPlan } from './plan-config.js';
-import { renderWorkerDeployment, renderWorkerMetricsService, renderWorkerPublicService } from './worker.js';
+import {
+  renderWorkerDeployment,
+  renderWorkerMetricsService,
+  renderWorkerPublicService,
+  workerPublicServiceName,
+} from './worker.js';
 
 export interface DesiredInput {
   bot: DiscordBot;
@@ -47,7 +53,7 @@ export function renderDesiredObjects(input: DesiredInput): RenderedObject[] {
     renderPlanConfigMap(bot, active, next),
     renderGatewayService(bot),
     renderWorkerMetricsService(bot),
-    renderWorkerPublicService(bot),
+    ...(bot.spec.worker.publicUrl ? [renderWorkerPublicService(bot)] : []),
     ...gateways.map((g) =>
       renderGatewayStatefulSet({ ...input, ...g, secretsChecksum: input.secretsChecksums.gateway }),
     ),
@@ -57,6 +63,33 @@ export function renderDesiredObjects(input: DesiredInput): RenderedObject[] {
       replicas: input.workerReplicas,
     }),
   ].map((o) => withSpecHash(o as RenderedObject));
+}
+
+/** An object the bot may own under a fixed name, to delete. */
+export interface ObjectRef {
+  apiVersion: string;
+  kind: 'Service';
+  metadata: { name: string; namespace: string };
+}
+
+/** Objects a bot owns under a fixed name that its spec no longer asks for (the reconciler prunes them). */
+export function unwantedObjects(bot: DiscordBot): ObjectRef[] {
+  const ref = (name: string): ObjectRef => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: bot.metadata.namespace },
+  });
+  return bot.spec.worker.publicUrl ? [] : [ref(workerPublicServiceName(bot))];
+}
+
+/**
+ * A Service's clusterIP never changes once set, so one that must become headless (the worker
+ * metrics Service of an older release) is deleted and created again rather than applied.
+ */
+export function mustRecreate(desired: RenderedObject, live: KubernetesObject | undefined): boolean {
+  if (desired.kind !== 'Service' || !live) return false;
+  const want = (desired.spec as { clusterIP?: string } | undefined)?.clusterIP;
+  return want !== undefined && (live as V1Service).spec?.clusterIP !== want;
 }
 
 /** A checksum of the referenced Secrets' values (never the values), to roll pods on rotation. */

@@ -1,4 +1,5 @@
-// The worker Deployment (the Brain) and its metrics Service.
+// The worker Deployment (the Brain) and its Services: a headless one for metrics, and the public
+// one only for bots that publish their public routes (worker.publicUrl).
 import { ENV, POD_HTTP_PORT, POD_PUBLIC_HTTP_PORT } from '../../bot/runtime-contract.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import { SECRETS_CHECKSUM_ANNOTATION, commonLabels, objectMeta, selectorLabels } from './labels.js';
@@ -117,24 +118,35 @@ export function renderWorkerDeployment({ bot, discordApiUrl, secretsChecksum, re
   };
 }
 
+export const workerMetricsServiceName = (bot: DiscordBot) => `${workerName(bot)}-metrics`;
+export const workerPublicServiceName = (bot: DiscordBot) => `${workerName(bot)}-public`;
+
+/**
+ * Headless: Prometheus scrapes the pods (PodMonitor) and DNS lists them, so no virtual IP is
+ * spent on it (a cluster's service range is finite: the test control plane's holds 254).
+ */
 export function renderWorkerMetricsService(bot: DiscordBot) {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: objectMeta(bot, `${workerName(bot)}-metrics`, 'worker', { 'shardwarden.io/metrics': 'true' }),
+    metadata: objectMeta(bot, workerMetricsServiceName(bot), 'worker', { 'shardwarden.io/metrics': 'true' }),
     spec: {
+      clusterIP: 'None',
       selector: selectorLabels(bot, 'worker'),
       ports: [{ name: 'http', port: POD_HTTP_PORT, targetPort: 'http', protocol: 'TCP' }],
     },
   };
 }
 
-/** The workers' public routes (wallet verification), for the user's Ingress or Gateway. */
+/**
+ * The workers' public routes (wallet verification), for the user's Ingress or Gateway: rendered
+ * only when worker.publicUrl says where members reach them.
+ */
 export function renderWorkerPublicService(bot: DiscordBot) {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: objectMeta(bot, `${workerName(bot)}-public`, 'worker'),
+    metadata: objectMeta(bot, workerPublicServiceName(bot), 'worker'),
     spec: {
       selector: selectorLabels(bot, 'worker'),
       ports: [{ name: 'public', port: 80, targetPort: 'public', protocol: 'TCP' }],

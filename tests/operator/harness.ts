@@ -14,9 +14,17 @@ export interface Harness {
 }
 
 export async function startHarness(
-  options: { kwokNodes?: number; simulator?: SimulatorOptions } = {},
+  options: {
+    kwokNodes?: number;
+    simulator?: SimulatorOptions;
+    /** The controller-manager (garbage collector, workload controllers); default true. */
+    controllers?: boolean;
+  } = {},
 ): Promise<Harness> {
-  const cp = await startControlPlane({ controllers: true, kwokNodes: options.kwokNodes ?? 0 });
+  const cp = await startControlPlane({
+    controllers: options.controllers ?? true,
+    kwokNodes: options.kwokNodes ?? 0,
+  });
   await cp.applyCrds(CRD_PATH);
   const sim = await DiscordSimulator.start(options.simulator ?? {});
   return {

@@ -123,10 +123,13 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     expect(dep.spec?.template.spec?.containers[0]?.args).toEqual(['worker']);
     const svc = await core.readNamespacedService({ name: 'sietch-gateway', namespace: NS });
     expect(svc.spec?.clusterIP).toBe('None');
-    await core.readNamespacedService({ name: 'sietch-worker-metrics', namespace: NS });
-    // The public routes (wallet verification) have their own port and Service, for an Ingress.
-    const publicSvc = await core.readNamespacedService({ name: 'sietch-worker-public', namespace: NS });
-    expect(publicSvc.spec?.ports).toEqual([expect.objectContaining({ port: 80, targetPort: 'public' })]);
+    const metricsSvc = await core.readNamespacedService({ name: 'sietch-worker-metrics', namespace: NS });
+    expect(metricsSvc.spec?.clusterIP).toBe('None');
+    // The public routes (wallet verification) have their own port; their Service exists only
+    // with worker.publicUrl (tests/operator/services.test.ts).
+    await expect(
+      core.readNamespacedService({ name: 'sietch-worker-public', namespace: NS }),
+    ).rejects.toThrow();
     expect(dep.spec?.template.spec?.containers[0]?.ports?.map((p) => [p.name, p.containerPort])).toEqual([
       ['http', 8080],
       ['public', 8081],

@@ -4,6 +4,7 @@
 // (the real bot is run by the demo test) that serves its env and can be told to crash.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { alive } from '../support/alive.js';
 import {
   makeTempDir,
   startControlPlane,
@@ -91,15 +92,6 @@ function statefulSet(replicas: number, crashFile: string, initFile: string) {
 
 type Served = { args: string[]; env: Record<string, string> };
 const served = async (port: number) => (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as Served;
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 describe('pod runner', () => {
   let cp: ControlPlane;
   let runner: PodRunner | undefined;

@@ -40,6 +40,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: ["services", "configmaps"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# The public Service goes when worker.publicUrl is unset; a worker metrics Service with a
+# virtual IP (older releases) is deleted to be created again headless.
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["delete"]
 - apiGroups: ["apps"]
   resources: ["statefulsets", "deployments"]
   verbs: ["get", "list", "watch", "create", "patch"]

@@ -335,7 +335,7 @@ export const specSchema: Schema = obj(
           60,
         ),
         publicUrl: str(
-          "URL at which members reach the workers' public routes (the wallet verification page linked from /verify). Route it to the Service <name>-worker-public (port 80) with your Ingress or Gateway. Unset: links point at localhost.",
+          "URL at which members reach the workers' public routes (the wallet verification page linked from /verify). Setting it creates the Service <name>-worker-public (port 80) for your Ingress or Gateway to route here. Unset: no such Service, and links point at localhost.",
           { pattern: '^https?://\\S+$', maxLength: 2048 },
         ),
         resources: resources('worker'),

@@ -186,7 +186,7 @@ export interface DiscordBotSpec {
     concurrency: number;
     /** Seconds a worker pod gets after SIGTERM (scale-down, rollout) to finish its jobs; make it longer than the longest job. The worker stops taking jobs at once and waits up to this minus a margin. */
     terminationGracePeriodSeconds: number;
-    /** URL at which members reach the workers' public routes (the wallet verification page linked from /verify). Route it to the Service <name>-worker-public (port 80) with your Ingress or Gateway. Unset: links point at localhost. */
+    /** URL at which members reach the workers' public routes (the wallet verification page linked from /verify). Setting it creates the Service <name>-worker-public (port 80) for your Ingress or Gateway to route here. Unset: no such Service, and links point at localhost. */
     publicUrl?: string;
     /** Compute resources (requests and limits) of each worker container, as in a Pod's container spec. */
     resources?: {

@@ -1,0 +1,75 @@
+// What a program that starts servers (the demo, each benchmark) uses to stop every one of them
+// however it ends: at its end, on an error nothing caught (a failed top-level await), and on
+// SIGINT/SIGTERM (Ctrl-C, a CI timeout). Without it, Ctrl-C left etcd, kube-apiserver, the
+// controller-manager and the operator running.
+
+export interface RunScope {
+  /** Aborted on SIGINT/SIGTERM, for work that can stop early (the demo's scenario). */
+  readonly signal: AbortSignal;
+  /** Registers how to stop `thing` and returns it; stops run in reverse order. */
+  own<T>(thing: T, stop: (thing: T) => unknown): T;
+  /** Registers a step to run when the scope stops (after everything registered later). */
+  defer(step: () => unknown): void;
+  /** Runs every registered step once, newest first; a failing step does not stop the others. */
+  stop(): Promise<void>;
+}
+
+export interface RunScopeOptions {
+  /** Told about an interruption before anything stops (e.g. to say so). */
+  onInterrupt?: (signal: NodeJS.Signals) => void;
+  /** Told about an error nothing caught, before anything stops. */
+  onError?: (err: unknown) => void;
+}
+
+/** The exit code of a program stopped by SIGINT or SIGTERM. */
+export const INTERRUPTED_EXIT_CODE = 130;
+
+/**
+ * A scope for the whole process: SIGINT/SIGTERM and uncaught errors stop what it owns and exit
+ * (130 and 1); otherwise the program calls stop() itself when it is done.
+ */
+export function runScope(options: RunScopeOptions = {}): RunScope {
+  const steps: (() => unknown)[] = [];
+  const abort = new AbortController();
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      while (steps.length > 0) {
+        const step = steps.pop()!;
+        try {
+          await step();
+        } catch {
+          // Stopping the rest matters more than why one did not stop.
+        }
+      }
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.off('uncaughtException', onError);
+    })());
+  const exitAfterStop = (code: number) => void stop().finally(() => process.exit(code));
+  function onSignal(signal: NodeJS.Signals): void {
+    if (abort.signal.aborted) return; // a second Ctrl-C while stopping
+    options.onInterrupt?.(signal);
+    abort.abort();
+    exitAfterStop(INTERRUPTED_EXIT_CODE);
+  }
+  function onError(err: unknown): void {
+    (options.onError ?? ((e: unknown) => console.error(e)))(err);
+    exitAfterStop(1);
+  }
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('uncaughtException', onError);
+  const defer = (step: () => unknown) => {
+    steps.push(step);
+  };
+  return {
+    signal: abort.signal,
+    own(thing, stopThing) {
+      defer(() => stopThing(thing));
+      return thing;
+    },
+    defer,
+    stop,
+  };
+}

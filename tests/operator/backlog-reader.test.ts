@@ -1,0 +1,31 @@
+// The Builtin autoscaler's Redis connections: one per Redis, shared by the bots that use it.
+import { BacklogReader } from '../../operator/autoscaling/backlog-reader.js';
+import { startRedis, type RedisServer } from '../../testenv/index.js';
+
+describe('BacklogReader connections (real Redis)', () => {
+  let a: RedisServer;
+  let b: RedisServer;
+  const reader = new BacklogReader();
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startRedis(), startRedis()]);
+  });
+  afterAll(async () => {
+    reader.close();
+    await Promise.all([a?.close(), b?.close()]);
+  });
+
+  test('bots on one Redis share a connection, closed when the last of them goes', async () => {
+    const read = (key: string, url: string) => reader.read(key, key.split('/')[1]!, url);
+    await Promise.all([read('ns/one', a.url), read('ns/two', a.url), read('ns/three', b.url)]);
+    expect(reader.size()).toBe(2);
+    // A bot moving to another Redis leaves the first one to the bots still on it.
+    await read('ns/two', b.url);
+    expect(reader.size()).toBe(2);
+    reader.forget('ns/one');
+    expect(reader.size()).toBe(1);
+    expect((await read('ns/three', b.url)).every((q) => q.waiting === 0)).toBe(true);
+    reader.forget('ns/two');
+    reader.forget('ns/three');
+    expect(reader.size()).toBe(0);
+  });
+});

@@ -1,0 +1,68 @@
+// The demo's and the benchmarks' one way to stop what they started: a program that owns a child
+// process through runScope leaves nothing running when it is interrupted or fails.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { alive } from '../support/alive.js';
+
+const RUN_SCOPE = fileURLToPath(new URL('../../dist/testenv/run-scope.js', import.meta.url));
+
+/** A program that starts a long-running child, owns it, prints both pids, then does `then`. */
+function program(then: string): string {
+  return `
+    import { spawn } from 'node:child_process';
+    import { runScope } from ${JSON.stringify(RUN_SCOPE)};
+    const scope = runScope({ onInterrupt: (s) => console.log('interrupted by ' + s) });
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    scope.own(child, (c) => new Promise((r) => { c.once('exit', r); c.kill('SIGTERM'); }));
+    scope.defer(() => console.log('stopped'));
+    console.log(JSON.stringify({ child: child.pid }));
+    ${then}
+  `;
+}
+
+async function run(then: string, signal?: NodeJS.Signals) {
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', program(then)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const lines = createInterface({ input: proc.stdout });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', resolve));
+  let child = 0;
+  for await (const line of lines) {
+    out += `${line}\n`;
+    if (!child) {
+      child = (JSON.parse(line) as { child: number }).child;
+      if (signal) proc.kill(signal);
+    }
+  }
+  return { code: await exited, child, out };
+}
+
+describe('runScope', () => {
+  test('SIGINT and SIGTERM stop what the program owns, newest first, and exit 130', async () => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const r = await run('await new Promise(() => setInterval(() => {}, 1000));', signal);
+      expect(r.code).toBe(130);
+      expect(r.out).toContain(`interrupted by ${signal}\nstopped\n`);
+      expect(alive(r.child)).toBe(false);
+    }
+  });
+
+  test('an uncaught error (a failed top-level await) stops what it owns and exits 1', async () => {
+    const r = await run("await Promise.reject(new Error('the control plane did not start'));");
+    expect(r.code).toBe(1);
+    // The error goes to stderr, 'stopped' to stdout: both are there, in no reliable order.
+    expect(r.out).toContain('the control plane did not start');
+    expect(r.out).toContain('stopped');
+    expect(alive(r.child)).toBe(false);
+  });
+
+  test('a program that ends calls stop() itself; the process then exits on its own', async () => {
+    const r = await run('await scope.stop();');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('stopped');
+    expect(alive(r.child)).toBe(false);
+  });
+});
