@@ -32,3 +32,13 @@ export {
   type RunPod,
   type EnvLookups,
 } from './pod-runner.js';
+export {
+  startRealNode,
+  realNodeUnavailable,
+  NODE_IMAGES,
+  CLUSTER_DNS_IP,
+  CLUSTER_DOMAIN,
+  type RealNode,
+  type RealNodeOptions,
+} from './real-node.js';
+export { writeOciArchive, busyboxRootfs, type ImageConfig } from './oci-image.js';
