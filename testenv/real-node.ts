@@ -532,7 +532,13 @@ function sweep(t: NodeTraces): string[] {
       if (readlinkSync(path).startsWith(`${t.dir}/`)) unlinkSync(path);
     }
   });
-  step('shim socket folders', () => {
+  step('shim sockets', () => {
+    // A killed shim leaves its socket; one no process listens on any more is stale.
+    const [socketDir] = SHIM_SOCKET_DIRS;
+    if (!existsSync(socketDir!)) return;
+    const bound = readFileSync('/proc/net/unix', 'utf8');
+    for (const f of readdirSync(socketDir!))
+      if (!bound.includes(join(socketDir!, f))) unlinkSync(join(socketDir!, f));
     for (const d of SHIM_SOCKET_DIRS) if (existsSync(d) && !t.shimDirsExisted.includes(d)) rmdirSync(d);
   });
   step('ip_forward', () => writeFileSync('/proc/sys/net/ipv4/ip_forward', t.ipForwardBefore));
@@ -682,7 +688,8 @@ export async function startRealNode(cp: ControlPlane, options: RealNodeOptions =
         '--wait=false',
       ]);
     }
-    if (problems.length === 0 && existsSync(TRACES_FILE)) unlinkSync(TRACES_FILE);
+    // Only our own traces: a previous run's that could not be swept stay for the next try.
+    if (traces && problems.length === 0 && existsSync(TRACES_FILE)) unlinkSync(TRACES_FILE);
     release();
     if (problems.length) throw new Error(`the real node left traces:\n${problems.join('\n')}`);
   };
