@@ -46,12 +46,20 @@ node_modules/.package-lock.json: package.json package-lock.json $(NODE_STAMP)
 	npm ci --no-audit --no-fund
 	@touch $@
 
-# redis-server, postgresql and openssl come from Debian; installed only when missing.
+# redis-server, postgresql and openssl come from Debian; so do the real node's container
+# runtime, CNI plugins, netfilter tools and the busybox its test images are made of
+# (testenv/real-node.ts). Installed only when missing.
 system-packages:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v containerd >/dev/null || missing="$$missing containerd"; \
+	command -v runc >/dev/null || missing="$$missing runc"; \
+	[ -x /usr/lib/cni/bridge ] || missing="$$missing containernetworking-plugins"; \
+	command -v iptables-restore >/dev/null || missing="$$missing iptables"; \
+	command -v conntrack >/dev/null || missing="$$missing conntrack"; \
+	dpkg -s busybox-static >/dev/null 2>&1 || missing="$$missing busybox-static"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
 	    echo "missing Debian packages:$$missing; install them (apt-get install$$missing) and run make again" >&2; exit 1; \

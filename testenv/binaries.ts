@@ -12,7 +12,17 @@ const buildScript =
 const cache = new Map<string, string>();
 
 export type KubeBinary =
-  'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kubectl' | 'kwok' | 'helm';
+  | 'etcd'
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kube-scheduler'
+  | 'kubectl'
+  | 'kwok'
+  | 'helm'
+  | 'kubelet'
+  | 'kube-proxy'
+  | 'crictl'
+  | 'coredns';
 
 /**
  * The folder holding the Kubernetes binaries: SHARDWARDEN_ASSETS when set, otherwise the

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
 import { kubeBinary } from './binaries.js';
 import { freePort } from './ports.js';
+import { hostAddress } from './host-address.js';
 import { startProcess, waitUntil, type ManagedProcess } from './processes.js';
 import { makeTempDir } from './tempdir.js';
 import { EXTERNAL_READINESS_STAGES_YAML } from './kwok-stages.js';
@@ -27,6 +28,11 @@ export interface ControlPlaneOptions {
    * real process's readiness, so controllers never act on a pod that is not serving yet.
    */
   podReadiness?: 'kwok' | 'external';
+  /**
+   * Serve the apiserver on the machine's address too and publish that as the endpoint of the
+   * `kubernetes` Service, so pods on a real node (testenv/real-node.ts) reach it as in a cluster.
+   */
+  podAccess?: boolean;
 }
 
 export interface ControlPlane {
@@ -34,6 +40,8 @@ export interface ControlPlane {
   /** Path of an admin kubeconfig, for kubectl, helm and operator processes. */
   readonly kubeconfigPath: string;
   readonly dir: string;
+  /** With `podAccess`: the machine address pods reach the apiserver at (the `kubernetes` Service's endpoint). */
+  readonly podAddress?: string;
   kubeConfig(): KubeConfig;
   /** Runs kubectl against this control plane and returns stdout. */
   kubectl(args: string[], input?: string): string;
@@ -50,7 +58,7 @@ function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: 'pipe' });
 }
 
-function makeCertificates(dir: string): void {
+function makeCertificates(dir: string, extraIp: string | undefined): void {
   openssl(
     [
       'req',
@@ -71,6 +79,31 @@ function makeCertificates(dir: string): void {
     ],
     dir,
   );
+  issueCertificate(dir, dir, 'apiserver', {
+    subject: '/CN=kube-apiserver',
+    altNames:
+      'IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc' +
+      (extraIp ? `,IP:${extraIp}` : ''),
+  });
+  // What the apiserver shows a kubelet for `kubectl logs/exec` (system:masters may do both).
+  issueCertificate(dir, dir, 'kubelet-client', {
+    subject: '/O=system:masters/CN=kube-apiserver-kubelet-client',
+  });
+  openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
+  openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
+}
+
+/**
+ * Writes `<name>.key` and `<name>.crt` into `outDir`, signed by the test CA in `caDir` (a
+ * control plane's `dir`). `subject` is an openssl subject: `/O=<group>/CN=<user>` for a client.
+ */
+export function issueCertificate(
+  caDir: string,
+  outDir: string,
+  name: string,
+  options: { subject: string; altNames?: string },
+): { certFile: string; keyFile: string } {
+  const [keyFile, certFile, csr] = [`${name}.key`, `${name}.crt`, `${name}.csr`].map((f) => join(outDir, f));
   openssl(
     [
       'req',
@@ -80,44 +113,74 @@ function makeCertificates(dir: string): void {
       'ec_paramgen_curve:prime256v1',
       '-nodes',
       '-keyout',
-      'apiserver.key',
+      keyFile!,
       '-out',
-      'apiserver.csr',
+      csr!,
       '-subj',
-      '/CN=kube-apiserver',
+      options.subject,
     ],
-    dir,
+    outDir,
   );
+  const ext = join(outDir, `${name}.ext`);
   writeFileSync(
-    join(dir, 'san.ext'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\n',
+    ext,
+    options.altNames ? `subjectAltName=${options.altNames}\n` : 'basicConstraints=CA:FALSE\n',
   );
   openssl(
     [
       'x509',
       '-req',
       '-in',
-      'apiserver.csr',
+      csr!,
       '-CA',
-      'ca.crt',
+      join(caDir, 'ca.crt'),
       '-CAkey',
-      'ca.key',
+      join(caDir, 'ca.key'),
       '-CAcreateserial',
       '-out',
-      'apiserver.crt',
+      certFile!,
       '-days',
       '3650',
       '-extfile',
-      'san.ext',
+      ext,
     ],
-    dir,
+    outDir,
   );
-  openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
-  openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
+  return { certFile: certFile!, keyFile: keyFile! };
+}
+
+/** A kubeconfig for `server`, trusting the test CA, as a token or a client-certificate user. */
+export function kubeconfigYaml(
+  server: string,
+  caData: string,
+  user: { token: string } | { certFile: string; keyFile: string },
+): string {
+  const credentials =
+    'token' in user
+      ? [`    token: ${user.token}`]
+      : [`    client-certificate: ${user.certFile}`, `    client-key: ${user.keyFile}`];
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'current-context: shardwarden-test',
+    'clusters:',
+    '- name: shardwarden-test',
+    '  cluster:',
+    `    server: ${server}`,
+    `    certificate-authority-data: ${caData}`,
+    'users:',
+    '- name: admin',
+    '  user:',
+    ...credentials,
+    'contexts:',
+    '- name: shardwarden-test',
+    '  context: { cluster: shardwarden-test, user: admin, namespace: default }',
+    '',
+  ].join('\n');
 }
 
 /** GET that is true on 2xx; trusts `ca` (our test CA) or, for components' self-signed health ports, nothing. */
-function httpOk(
+export function httpOk(
   url: string,
   options: { token?: string; ca?: Buffer; insecure?: boolean } = {},
 ): Promise<boolean> {
@@ -155,7 +218,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   };
 
   try {
-    makeCertificates(dir);
+    const podAddress = options.podAccess ? hostAddress() : undefined;
+    if (options.podAccess && !podAddress)
+      throw new Error('podAccess: the machine has no non-loopback IPv4 address');
+    makeCertificates(dir, podAddress);
     const ca = readFileSync(join(dir, 'ca.crt'));
     const token = randomBytes(24).toString('hex');
     writeFileSync(join(dir, 'tokens.csv'), `${token},shardwarden-admin,shardwarden-admin,system:masters\n`);
@@ -195,9 +261,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--etcd-servers',
       etcdUrl,
       '--bind-address',
-      '127.0.0.1',
+      podAddress ? '0.0.0.0' : '127.0.0.1',
       '--advertise-address',
-      '127.0.0.1',
+      podAddress ?? '127.0.0.1',
       '--secure-port',
       String(apiPort),
       '--tls-cert-file',
@@ -219,8 +285,16 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--service-cluster-ip-range',
       '10.0.0.0/24',
       '--allow-privileged=true',
+      '--kubelet-client-certificate',
+      join(dir, 'kubelet-client.crt'),
+      '--kubelet-client-key',
+      join(dir, 'kubelet-client.key'),
+      // Reach kubelets at their node IP: node names are not in DNS.
+      '--kubelet-preferred-address-types',
+      'InternalIP,Hostname',
+      // With pod access the apiserver keeps the `kubernetes` Service's endpoint at its address.
       '--endpoint-reconciler-type',
-      'none',
+      podAddress ? 'lease' : 'none',
       '-v',
       '1',
     ];
@@ -243,24 +317,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await startApiserver();
 
     const caData = ca.toString('base64');
-    const kubeconfig = [
-      'apiVersion: v1',
-      'kind: Config',
-      'current-context: shardwarden-test',
-      'clusters:',
-      '- name: shardwarden-test',
-      '  cluster:',
-      `    server: ${url}`,
-      `    certificate-authority-data: ${caData}`,
-      'users:',
-      '- name: admin',
-      '  user:',
-      `    token: ${token}`,
-      'contexts:',
-      '- name: shardwarden-test',
-      '  context: { cluster: shardwarden-test, user: admin, namespace: default }',
-      '',
-    ].join('\n');
+    const kubeconfig = kubeconfigYaml(url, caData, { token });
     const kubeconfigPath = join(dir, 'kubeconfig');
     writeFileSync(kubeconfigPath, kubeconfig, { mode: 0o600 });
 
@@ -400,6 +457,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       url,
       kubeconfigPath,
       dir,
+      podAddress,
       kubeConfig() {
         const kc = new KubeConfig();
         kc.loadFromFile(kubeconfigPath);

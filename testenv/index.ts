@@ -33,3 +33,13 @@ export {
   type EnvLookups,
 } from './pod-runner.js';
 export { runScope, INTERRUPTED_EXIT_CODE, type RunScope, type RunScopeOptions } from './run-scope.js';
+export {
+  startRealNode,
+  realNodeUnavailable,
+  NODE_IMAGES,
+  CLUSTER_DNS_IP,
+  CLUSTER_DOMAIN,
+  type RealNode,
+  type RealNodeOptions,
+} from './real-node.js';
+export { writeOciArchive, busyboxRootfs, type ImageConfig } from './oci-image.js';

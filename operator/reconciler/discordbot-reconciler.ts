@@ -30,6 +30,17 @@ import { readSecretKey } from './secrets.js';
 import { stableJson } from './stable-json.js';
 import type { WorkerScaling } from './worker-scaling.js';
 
+/**
+ * Errors that say nothing about the object: no answer, a conflict with a newer version (the retry
+ * sees it), the apiserver throttling or failing. They are retried with back-off, not reported as
+ * the object being refused; a failing admission webhook is a refusal.
+ */
+function transient(err: unknown): boolean {
+  const code = apiserverCode(err);
+  if (code === undefined || code === 409 || code === 429) return true;
+  return code >= 500 && !/webhook/i.test(describeError(err));
+}
+
 export type OwnedKind = 'StatefulSet' | 'Deployment' | 'Service' | 'ConfigMap';
 
 export interface ReconcilerDeps {
@@ -433,7 +444,7 @@ export class DiscordBotReconciler {
       result = await this.deps.cluster.apply(obj);
     } catch (err) {
       // 409: the object moved on since our cache; the retry sees the new version.
-      if (apiserverCode(err) === undefined || apiserverCode(err) === 409) throw err;
+      if (transient(err)) throw err;
       refusal = err;
     }
     // An edited key of a keyed list (a Service port number) leaves the edited item beside ours,
@@ -451,7 +462,7 @@ export class DiscordBotReconciler {
         metadata: { name, namespace, resourceVersion: base.metadata?.resourceVersion },
       };
       result = await this.deps.cluster.mergePatch(target, patch).catch((err: unknown) => {
-        if (apiserverCode(err) === undefined || apiserverCode(err) === 409) throw err;
+        if (transient(err)) throw err;
         refusal ??= err;
         return undefined;
       });

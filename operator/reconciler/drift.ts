@@ -71,7 +71,8 @@ interface Drift {
  * (merge patches replace lists): the rendered items, then the live items of other names.
  */
 function drift(desired: unknown, live: unknown, path: string, quantities: boolean): Drift | undefined {
-  if (desired === live || (live === undefined && isEmpty(desired))) return undefined;
+  // The apiserver omits empty strings, lists and maps (omitempty): absent is the same.
+  if (desired === live || (live === undefined && (isEmpty(desired) || desired === ''))) return undefined;
   if (Array.isArray(desired)) {
     const differs = (): string | undefined => {
       if (!Array.isArray(live)) return path;
@@ -116,7 +117,17 @@ function drift(desired: unknown, live: unknown, path: string, quantities: boolea
  * when it carries them all. Quantities are compared by value below `resources`.
  */
 export function firstDifference(desired: unknown, live: unknown): string | undefined {
-  return drift(desired, live, '', false)?.path;
+  return drift(comparable(desired), live, '', false)?.path;
+}
+
+/**
+ * The rendered object without apiVersion and kind: objects from an informer's first list carry
+ * neither (the apiserver leaves them out of list items), and they are not ours to repair.
+ */
+function comparable(desired: unknown): unknown {
+  if (!isMap(desired)) return desired;
+  const { apiVersion: _apiVersion, kind: _kind, ...rest } = desired;
+  return rest;
 }
 
 /**
@@ -125,6 +136,6 @@ export function firstDifference(desired: unknown, live: unknown): string | undef
  * to apply, another item, so it would add ours beside it. Undefined when nothing differs.
  */
 export function repairPatch(desired: unknown, live: unknown): Record<string, unknown> | undefined {
-  const d = drift(desired, live, '', false);
+  const d = drift(comparable(desired), live, '', false);
   return d && isMap(d.patch) ? d.patch : undefined;
 }

@@ -3,15 +3,15 @@
 # the work tree, keyed by version. Prints the folder that holds them.
 #
 #   SHARDWARDEN_ASSETS=/dir   use prebuilt binaries from /dir instead (nothing is built);
-#                             the dir must hold etcd, kube-apiserver, kube-controller-manager,
-#                             kube-scheduler, kubectl, kwok and helm
+#                             the dir must hold every binary in need=(...) below
 #   SHARDWARDEN_CACHE=/dir    cache root (default: $XDG_CACHE_HOME or ~/.cache, /shardwarden)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck disable=SC1091
 source "$here/versions.env"
 
-need=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
+# kubelet, kube-proxy, crictl and coredns run the real node (testenv/real-node.ts).
+need=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kubelet kube-proxy crictl coredns)
 
 if [ -n "${SHARDWARDEN_ASSETS:-}" ]; then
   for b in "${need[@]}"; do
@@ -44,7 +44,9 @@ mkdir -p "$src/etcd"
 staging_minor="v0.${K8S_VERSION#1.}"
 # k8s.io/kubernetes points its staging modules at ./staging; pin each to the published
 # v0.x.y of the same release instead, as every project that imports k8s.io/kubernetes does.
-gomod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+k8s_module=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION")
+gomod=$(echo "$k8s_module" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+k8s_dir=$(echo "$k8s_module" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
 {
   echo "module shardwarden.local/k8sbin"
   echo "go 1.24"
@@ -68,10 +70,18 @@ cd "$src"
 build_k8s() {
   case "$1" in
     etcd) go build -o "$out/etcd.tmp" ./etcd ;;
-    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl)
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet|kube-proxy)
       go build -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION" \
         -o "$out/$1.tmp" "k8s.io/kubernetes/cmd/$1" ;;
     kwok) GOBIN="$src/gobin" go install "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" && mv "$src/gobin/kwok" "$out/kwok.tmp" ;;
+    # cri-tools releases follow Kubernetes minors: v1.34.0 is the crictl of Kubernetes 1.34, so
+    # K8S_VERSION (in the cache key) pins it too.
+    crictl) GOBIN="$src/gobin" go install "sigs.k8s.io/cri-tools/cmd/crictl@v${K8S_VERSION%.*}.0" && mv "$src/gobin/crictl" "$out/crictl.tmp" ;;
+    # CoreDNS at the version kubeadm of this Kubernetes release deploys.
+    coredns)
+      v=$(sed -n 's/^\s*CoreDNSVersion = "\(v[0-9.]*\)".*/\1/p' "$k8s_dir/cmd/kubeadm/app/constants/constants.go")
+      [ -n "$v" ] || { echo "no CoreDNSVersion in k8s.io/kubernetes@v$K8S_VERSION's kubeadm constants" >&2; exit 1; }
+      GOBIN="$src/gobin" go install "github.com/coredns/coredns@$v" && mv "$src/gobin/coredns" "$out/coredns.tmp" ;;
     helm) GOBIN="$src/gobin" go install -ldflags "-X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" && mv "$src/gobin/helm" "$out/helm.tmp" ;;
   esac
   mv "$out/$1.tmp" "$out/$1"

@@ -23,6 +23,26 @@ describe('drift between a rendered object and its live copy', () => {
     );
   });
 
+  test('what the apiserver leaves out is no difference: list items without apiVersion/kind, empty strings', () => {
+    const rendered = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'bot-worker' },
+      spec: {
+        template: {
+          spec: { containers: [{ name: 'worker', env: [{ name: 'CHAIN_RPC_URLS', value: '' }] }] },
+        },
+      },
+    };
+    // As an informer's first list returns it: no apiVersion or kind, the empty value omitted.
+    const listed = {
+      metadata: { name: 'bot-worker', resourceVersion: '3' },
+      spec: { template: { spec: { containers: [{ name: 'worker', env: [{ name: 'CHAIN_RPC_URLS' }] }] } } },
+    };
+    expect(firstDifference(rendered, listed)).toBeUndefined();
+    expect(repairPatch(rendered, listed)).toBeUndefined();
+  });
+
   test('quantities under resources compare by value, as the apiserver rewrites them', () => {
     expect(quantityValue('500m')).toBeCloseTo(0.5);
     expect(quantityValue('1Gi')).toBe(1024 ** 3);

@@ -228,6 +228,40 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     expect(await writes()).toBe(before);
   });
 
+  test('a restarted operator finds the objects as rendered and sends no writes', async () => {
+    // A new operator's caches come from a list, whose items carry no apiVersion or kind, and
+    // hold what the apiserver stored (empty env values left out): neither is a change.
+    const fresh = new OperatorMetrics();
+    const restarted = new DiscordBotController(
+      h.kc,
+      parseConfig(['--discord-api-url=' + h.sim.apiUrl, '--leader-elect=false', '--resync-period=5m'], {}),
+      fresh,
+      createLogger('operator-test', 'silent'),
+    );
+    await controller.stop();
+    try {
+      await restarted.start();
+      const count = async (verbs: string[]) =>
+        (await fresh.apiRequests.get()).values
+          .filter((v) => verbs.includes(String(v.labels.verb)))
+          .reduce((a, v) => a + v.value, 0);
+      const reconciled = async () => (await fresh.reconciles.get()).values.reduce((a, v) => a + v.value, 0);
+      await waitUntil('the restarted operator reconciled the bot', async () => (await reconciled()) > 0);
+      h.cp.kubectl(['annotate', 'dbot', 'sietch', '-n', NS, 'poke=restarted', '--overwrite']);
+      await waitUntil('and again', async () => (await reconciled()) > 1);
+      expect(await count(['apply', 'patch', 'delete'])).toBe(0);
+    } finally {
+      await restarted.stop();
+      controller = new DiscordBotController(
+        h.kc,
+        parseConfig(['--discord-api-url=' + h.sim.apiUrl, '--leader-elect=false', '--resync-period=5m'], {}),
+        metrics,
+        createLogger('operator-test', 'silent'),
+      );
+      await controller.start();
+    }
+  });
+
   test('with a database, workers get a migrate init container on the migration URL and skip migrating themselves; RPC URLs from a Secret', async () => {
     applyYaml(h.cp, [
       secret(NS, 'sietch-db', { url: 'postgres://app:pw-app@pgbouncer.bots:6432/sietch' }),
