@@ -46,18 +46,24 @@ node_modules/.package-lock.json: package.json package-lock.json $(NODE_STAMP)
 	npm ci --no-audit --no-fund
 	@touch $@
 
-# redis-server, postgresql and openssl come from Debian; installed only when missing.
+# redis-server, postgresql, openssl and prometheus (with promtool) come from Debian; installed only
+# when missing. Prometheus' package would start a system service we never use (tests run their own
+# on free ports): it is installed without recommends (node-exporter) and its service switched off.
 system-packages:
-	@missing=""; \
+	@missing=""; daemons=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
-	if [ -n "$$missing" ]; then \
+	{ command -v prometheus && command -v promtool; } >/dev/null || daemons="$$daemons prometheus"; \
+	if [ -n "$$missing$$daemons" ]; then \
 	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
-	    echo "missing Debian packages:$$missing; install them (apt-get install$$missing) and run make again" >&2; exit 1; \
+	    echo "missing Debian packages:$$missing$$daemons; install them (apt-get install$$missing$$daemons) and run make again" >&2; exit 1; \
 	  fi; \
-	  echo "installing$$missing with apt-get"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  echo "installing$$missing$$daemons with apt-get"; \
+	  apt-get update -qq && \
+	  { [ -z "$$missing" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } && \
+	  { [ -z "$$daemons" ] || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$daemons && \
+	    sh testenv/debian-service-off.sh $$daemons; }; }; \
 	fi
 
 kube-binaries:

@@ -32,3 +32,11 @@ export {
   type RunPod,
   type EnvLookups,
 } from './pod-runner.js';
+export {
+  startPrometheus,
+  promtoolBinary,
+  prometheusConfig,
+  type PrometheusServer,
+  type PromSeries,
+  type ScrapeTarget,
+} from './prometheus.js';
