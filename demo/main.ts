@@ -62,7 +62,7 @@ async function main(): Promise<number> {
     return 1;
   } finally {
     if (stack) {
-      say('stopping: pod processes, operator, simulator, anvil, Postgres, Redis, control plane');
+      say('stopping: pod processes, operator, simulator, Prometheus, anvil, Postgres, Redis, control plane');
       await stack.stop();
     }
     say('stopped; nothing is left running');

@@ -8,7 +8,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { waitUntil } from '../../testenv/index.js';
 import {
   interpolate,
   labelValuesQuery,
@@ -60,29 +59,36 @@ describe('dashboards on a live system', () => {
           bot: DEMO_BOT,
         });
         const grafana = { stepSeconds: STEP_SECONDS, scrapeIntervalSeconds: prom.scrapeIntervalSeconds };
-        const live = panelTargets(d).filter((t) => !(targetName(t) in FAILURE_ONLY));
-        // The last scrapes after the scenario may still be on their way: wait until each has data.
-        const empty = async () => {
-          const end = Date.now() / 1000;
-          const counts = await Promise.all(
-            live.map(async (t) => ({
-              target: targetName(t),
-              series: (await prom.queryRange(interpolate(t.expr, values, grafana), start, end, STEP_SECONDS))
-                .length,
-            })),
+        // Each target's series over the scenario, or Prometheus' error for a query it refuses.
+        const evaluate = async () =>
+          Promise.all(
+            panelTargets(d).map(async (t) => {
+              const expr = interpolate(t.expr, values, grafana);
+              const name = targetName(t);
+              try {
+                const series = await prom.queryRange(expr, start, Date.now() / 1000, STEP_SECONDS);
+                return { name, expr, series: series.length, error: undefined };
+              } catch (err) {
+                return { name, expr, series: 0, error: (err as Error).message };
+              }
+            }),
           );
-          return counts.filter((c) => c.series === 0).map((c) => c.target);
-        };
-        let missing: string[] = [];
-        await waitUntil(
-          `every target of dashboard ${d.name} to have a series`,
-          async () => (missing = await empty()).length === 0,
-          { timeoutMs: 60_000, intervalMs: 2_000 },
-        ).catch(() => undefined);
-        expect({ dashboard: d.name, targetsWithoutData: missing }).toEqual({
+        const withoutData = (results: Awaited<ReturnType<typeof evaluate>>) =>
+          results
+            .filter((r) => r.series === 0 && !(r.name in FAILURE_ONLY))
+            .map((r) => `${r.name}: ${r.expr}`);
+        // The last scrapes after the scenario may still be on their way: poll until each has data.
+        let results = await evaluate();
+        const deadline = Date.now() + 60_000;
+        while (withoutData(results).length > 0 && !results.some((r) => r.error) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 2_000));
+          results = await evaluate();
+        }
+        expect({
           dashboard: d.name,
-          targetsWithoutData: [],
-        });
+          refused: results.filter((r) => r.error).map((r) => `${r.name}: ${r.error}`),
+          withoutData: withoutData(results),
+        }).toEqual({ dashboard: d.name, refused: [], withoutData: [] });
       }
     } finally {
       await stack.stop();
