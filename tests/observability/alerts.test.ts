@@ -8,32 +8,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { makeTempDir, promtoolBinary } from '../../testenv/index.js';
-import { renderChart } from '../install/helm.js';
+import { renderedRuleGroups } from './rules.js';
 
 const CASES = fileURLToPath(new URL('./alerts.promtool.yaml', import.meta.url));
 
-interface RuleGroup {
-  name: string;
-  rules: {
-    alert: string;
-    expr: string;
-    labels: Record<string, string>;
-    annotations: Record<string, string>;
-  }[];
-}
 interface AlertCase {
   eval_time: string;
   alertname: string;
   exp_alerts: { exp_labels: Record<string, string>; exp_annotations: Record<string, string> }[];
-}
-
-/** The PrometheusRule's groups as `helm template` renders them with the chart's default values. */
-function renderedRuleGroups(): RuleGroup[] {
-  const { docs } = renderChart(
-    ['--set', 'prometheusRule.enabled=true'],
-    ['--show-only', 'templates/prometheusrule.yaml'],
-  );
-  return (docs[0]!.spec as { groups: RuleGroup[] }).groups;
 }
 
 /** Runs promtool; its whole output either way, so a failing case shows what differed. */
