@@ -1,7 +1,8 @@
 // Everything the demo runs, started on free loopback ports in temporary folders: the control
 // plane with kwok, Redis, Postgres, anvil with the test tokens, Prometheus, the Discord simulator,
 // the chart's CRD and RBAC, the operator as a local process, the demo bot, and the pod runner that
-// runs the bot's pods (Prometheus scrapes the operator and every pod). stop() undoes it in reverse order; nothing is left behind.
+// runs the bot's pods (Prometheus scrapes the operator and every pod). stop() undoes it in
+// reverse order; nothing is left behind.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
