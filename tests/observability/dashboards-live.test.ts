@@ -23,6 +23,7 @@ import type * as StackModule from '../../demo/stack.js';
 import type * as ScenarioModule from '../../demo/scenario.js';
 import type * as OptionsModule from '../../demo/options.js';
 import type * as ManifestModule from '../../demo/manifest.js';
+import type * as HeadlineModule from '../../demo/headline.js';
 
 // The demo's compiled modules: the stack starts dist/bin/shardwarden.js relative to them.
 const dist = (path: string) => fileURLToPath(new URL(`../../dist/demo/${path}`, import.meta.url));
@@ -60,6 +61,7 @@ describe('dashboards on a live system', () => {
     const { runScenario } = (await import(dist('scenario.js'))) as typeof ScenarioModule;
     const { parseDemoOptions } = (await import(dist('options.js'))) as typeof OptionsModule;
     const { DEMO_BOT, DEMO_NAMESPACE } = (await import(dist('manifest.js'))) as typeof ManifestModule;
+    const { scrapedHeadlines } = (await import(dist('headline.js'))) as typeof HeadlineModule;
     const options = parseDemoOptions(SHORT_DEMO_ARGS, {});
     if (options === 'help') throw new Error('unexpected --help');
     const lines: string[] = [];
@@ -121,6 +123,16 @@ describe('dashboards on a live system', () => {
           .map(async (r) => ({ alert: r.alert, series: (await prom.query(r.expr)).map((x) => x.metric) })),
       );
       expect(holding.filter((h) => h.series.length > 0)).toEqual([]);
+
+      // The demo's closing table reads the same Prometheus: every row has data.
+      const table = await scrapedHeadlines(
+        prom,
+        { namespace: DEMO_NAMESPACE, name: DEMO_BOT },
+        start,
+        Date.now() / 1000,
+      );
+      console.log(table.join('\n'));
+      expect(table.filter((row) => row.includes('no data'))).toEqual([]);
     } finally {
       await stack.stop();
     }
