@@ -1,6 +1,7 @@
 // The demo's closing table: the headline series Prometheus scraped during the scenario (shards
-// READY, events/s, backlog, worker replicas, interaction p99), each as its peak and its value at
-// the end, with the PromQL behind it so a reader can paste it into Prometheus' UI.
+// READY, events/s, backlog, worker replicas, interaction p99), each as its peak and its last
+// value (the last window that had data: interactions stop before the end), with the PromQL
+// behind it so a reader can paste it into Prometheus' UI.
 import type { PrometheusServer, PromSeries } from '../testenv/index.js';
 
 export interface Headline {
@@ -46,13 +47,13 @@ export function peakAndLast(series: PromSeries[]): { peak?: number; last?: numbe
   return values.length ? { peak: Math.max(...values), last: values.at(-1) } : {};
 }
 
-/** The table as text lines: name, peak, at end, query. */
+/** The table as text lines: name, peak, last, query. */
 export function headlineTable(rows: { headline: Headline; peak?: number; last?: number }[]): string[] {
   const fmt = (v: number | undefined, unit: string) =>
     v === undefined ? 'no data' : `${Number.isInteger(v) ? v : v.toFixed(v < 10 ? 2 : 0)}${unit}`;
   const width = Math.max(...rows.map((r) => r.headline.name.length));
   return [
-    `${'series'.padEnd(width)}  ${'peak'.padStart(10)}  ${'at end'.padStart(10)}  PromQL`,
+    `${'series'.padEnd(width)}  ${'peak'.padStart(10)}  ${'last'.padStart(10)}  PromQL`,
     ...rows.map(
       ({ headline: h, peak, last }) =>
         `${h.name.padEnd(width)}  ${fmt(peak, h.unit).padStart(10)}  ${fmt(last, h.unit).padStart(10)}  ${h.expr}`,

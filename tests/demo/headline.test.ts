@@ -26,7 +26,7 @@ describe('the demo headline table', () => {
       { headline: shards!, peak: 6, last: 6 },
       { headline: events!, peak: 512.4, last: 3.256 },
     ]);
-    expect(lines[0]).toMatch(/^series\s+peak\s+at end\s+PromQL$/);
+    expect(lines[0]).toMatch(/^series\s+peak\s+last\s+PromQL$/);
     expect(lines[1]).toMatch(
       /^shards READY\s+6\s+6\s+count\(max by \(shard\) \(shardwarden_gateway_shard_ready\{namespace="bots", bot="ping"\}\) == 1\)$/,
     );
