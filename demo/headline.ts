@@ -35,7 +35,9 @@ export function headlines(bot: { namespace: string; name: string }, rateSeconds:
     { name: 'worker replicas', expr: `max(shardwarden_bot_worker_replicas{${sel}})`, unit: '' },
     {
       name: 'interaction p99',
-      expr: `histogram_quantile(0.99, sum by (le) (rate(shardwarden_worker_interaction_response_seconds_bucket{${sel}}[${rateSeconds}s]))) * 1000`,
+      // Over the buckets as counted since each worker started, not a rate: the demo's few
+      // interactions often all land before a worker's first scrape, and a rate sees no increase.
+      expr: `histogram_quantile(0.99, sum by (le) (shardwarden_worker_interaction_response_seconds_bucket{${sel}})) * 1000`,
       unit: ' ms',
     },
   ];
