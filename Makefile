@@ -46,26 +46,32 @@ node_modules/.package-lock.json: package.json package-lock.json $(NODE_STAMP)
 	npm ci --no-audit --no-fund
 	@touch $@
 
-# redis-server, postgresql and openssl come from Debian; so do the real node's container
-# runtime, CNI plugins, netfilter tools and the busybox its test images are made of
-# (testenv/real-node.ts). Installed only when missing.
+# redis-server, postgresql, openssl and prometheus (with promtool) come from Debian; so do the
+# real node's container runtime, CNI plugins, netfilter tools and the busybox its test images are
+# made of (testenv/real-node.ts). Installed only when missing. Packages that would start a system
+# service we never use (tests run their own on free ports and sockets) are installed without
+# recommends and their service switched off.
 system-packages:
-	@missing=""; \
+	@missing=""; daemons=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
-	command -v containerd >/dev/null || missing="$$missing containerd"; \
+	{ command -v prometheus && command -v promtool; } >/dev/null || daemons="$$daemons prometheus"; \
+	command -v containerd >/dev/null || daemons="$$daemons containerd"; \
 	command -v runc >/dev/null || missing="$$missing runc"; \
 	[ -x /usr/lib/cni/bridge ] || missing="$$missing containernetworking-plugins"; \
 	command -v iptables-restore >/dev/null || missing="$$missing iptables"; \
 	command -v conntrack >/dev/null || missing="$$missing conntrack"; \
 	dpkg -s busybox-static >/dev/null 2>&1 || missing="$$missing busybox-static"; \
-	if [ -n "$$missing" ]; then \
+	if [ -n "$$missing$$daemons" ]; then \
 	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
-	    echo "missing Debian packages:$$missing; install them (apt-get install$$missing) and run make again" >&2; exit 1; \
+	    echo "missing Debian packages:$$missing$$daemons; install them (apt-get install$$missing$$daemons) and run make again" >&2; exit 1; \
 	  fi; \
-	  echo "installing$$missing with apt-get"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  echo "installing$$missing$$daemons with apt-get"; \
+	  apt-get update -qq && \
+	  { [ -z "$$missing" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } && \
+	  { [ -z "$$daemons" ] || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$daemons && \
+	    sh testenv/debian-service-off.sh $$daemons; }; }; \
 	fi
 
 kube-binaries:

@@ -42,7 +42,7 @@ async function main(scope: RunScope): Promise<number> {
     const runId = process.env.SHARDWARDEN_DEMO_RUN ?? randomBytes(6).toString('hex');
     stack = await startDemoStack(options, say, runId, scope);
     scope.defer(() =>
-      say('stopping: pod processes, operator, simulator, anvil, Postgres, Redis, control plane'),
+      say('stopping: pod processes, operator, simulator, Prometheus, anvil, Postgres, Redis, control plane'),
     );
     say(
       `logs: ${stack.logDir} (operator.log, one <pod>.log per pod; removed at exit unless SHARDWARDEN_KEEP_TMP=1)`,

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { messagePayload } from '../discord-simulator/index.js';
 import { GENERATION_LABEL } from '../operator/rendering/labels.js';
 import { ledgerKeys } from './event-ledger.js';
+import { scrapedHeadlines } from './headline.js';
 import { DEMO_BOT, DEMO_NAMESPACE } from './manifest.js';
 import type { DemoOptions } from './options.js';
 import type { DemoStack } from './stack.js';
@@ -370,6 +371,12 @@ export async function runScenario(
     say('metrics (Prometheus text) while it runs:');
     say(`  operator  http://127.0.0.1:${stack.operatorPort}/metrics`);
     for (const p of runner.pods()) say(`  ${p.name.padEnd(24)} http://127.0.0.1:${p.httpPort}/metrics`);
+    say(
+      `Prometheus ${stack.prometheus.url} scraped, from apply to now (dashboards: charts/shardwarden/dashboards):`,
+    );
+    const bot = { namespace: DEMO_NAMESPACE, name: DEMO_BOT };
+    for (const line of await scrapedHeadlines(stack.prometheus, bot, t0 / 1000, Date.now() / 1000))
+      say(`  ${line}`);
     return {
       sent: sentIds.length,
       processed: found,

@@ -1,7 +1,7 @@
 // Everything the demo runs, started on free loopback ports in temporary folders: the control
-// plane with kwok, Redis, Postgres, anvil with the test tokens, the Discord simulator, the
-// chart's CRD and RBAC, the operator as a local process, the demo bot, and the pod runner that
-// runs the bot's pods. Each is registered in the run's scope as it starts, so however the demo
+// plane with kwok, Redis, Postgres, anvil with the test tokens, Prometheus, the Discord simulator,
+// the chart's CRD and RBAC, the operator as a local process, the demo bot, and the pod runner that
+// runs the bot's pods (Prometheus scrapes the operator and every pod). Each is registered in the run's scope as it starts, so however the demo
 // ends (or is interrupted while starting), all of it stops in reverse order.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import {
   startPodRunner,
   startPostgres,
   startProcess,
+  startPrometheus,
   startRedis,
   waitUntil,
   type AnvilNode,
@@ -25,12 +26,14 @@ import {
   type ManagedProcess,
   type PodRunner,
   type PostgresServer,
+  type PrometheusServer,
   type RedisServer,
   type RunScope,
 } from '../testenv/index.js';
 import { execFileSync } from 'node:child_process';
 import { DEMO_BOT, DEMO_NAMESPACE, demoBotManifest } from './manifest.js';
 import type { DemoOptions } from './options.js';
+import { followScrapeTargets, scrapeTargets } from './scrape-targets.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENTRYPOINT = join(ROOT, 'dist', 'bin', 'shardwarden.js');
@@ -39,12 +42,15 @@ export const RELEASE = 'shardwarden';
 export const RELEASE_NAMESPACE = 'shardwarden-system';
 /** Where Multicall3 lives on every public chain; the worker's chain reader expects it there. */
 const MULTICALL3 = '0xcA11bde05977b3631167028862bE2a173976CA11';
+/** Short enough to see the autoscaler and the reshard step by step in a minutes-long scenario. */
+export const PROMETHEUS_SCRAPE_SECONDS = 2;
 
 export interface DemoStack {
   cp: ControlPlane;
   redis: RedisServer;
   postgres: PostgresServer;
   anvil: AnvilNode;
+  prometheus: PrometheusServer;
   sim: DiscordSimulator;
   operator: ManagedProcess;
   operatorPort: number;
@@ -97,7 +103,7 @@ export async function startDemoStack(
 ): Promise<DemoStack> {
   const logs = scope.own(makeTempDir('demo'), (l) => l.remove());
   say(
-    'starting etcd, kube-apiserver, controller-manager, scheduler, kwok (2 fake nodes), Redis, Postgres, anvil',
+    'starting etcd, kube-apiserver, controller-manager, scheduler, kwok (2 fake nodes), Redis, Postgres, anvil, Prometheus',
   );
   // allSettled: when one fails, the others still finish starting and are stopped with it.
   const started = await Promise.allSettled([
@@ -105,14 +111,20 @@ export async function startDemoStack(
     startRedis().then((x) => scope.own(x, (r) => r.close())),
     startPostgres().then((x) => scope.own(x, (p) => p.close())),
     startAnvil().then((x) => scope.own(x, (a) => a.stop())),
+    startPrometheus({ scrapeIntervalSeconds: PROMETHEUS_SCRAPE_SECONDS }).then((x) =>
+      scope.own(x, (p) => p.close()),
+    ),
   ]);
   const failed = started.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
-  const [cp, redis, postgres, anvil] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+  const [cp, redis, postgres, anvil, prometheus] = started.map(
+    (r) => (r as PromiseFulfilledResult<unknown>).value,
+  ) as [
     Awaited<ReturnType<typeof startControlPlane>>,
     Awaited<ReturnType<typeof startRedis>>,
     Awaited<ReturnType<typeof startPostgres>>,
     Awaited<ReturnType<typeof startAnvil>>,
+    PrometheusServer,
   ];
   const tokens = await deployTestTokens(anvil);
   await rpc(anvil.url, 'anvil_setCode', [
@@ -191,6 +203,19 @@ export async function startDemoStack(
     },
   });
   scope.own(runner, (x) => x.stop());
+  const stopFollowing = followScrapeTargets(
+    () =>
+      scrapeTargets(
+        { port: operatorPort, namespace: RELEASE_NAMESPACE, pod: `${RELEASE}-operator` },
+        { namespace: DEMO_NAMESPACE, name: DEMO_BOT },
+        runner.pods(),
+      ),
+    (targets) => prometheus.setTargets(targets),
+  );
+  scope.defer(async () => stopFollowing());
+  say(
+    `Prometheus ${prometheus.url} scrapes the operator and every pod every ${PROMETHEUS_SCRAPE_SECONDS} s, labelled as the chart's ServiceMonitor and PodMonitor would`,
+  );
 
   const manifestPath = join(logs.path, 'demo-bot.yaml');
   writeFileSync(
@@ -214,6 +239,7 @@ export async function startDemoStack(
     redis,
     postgres,
     anvil,
+    prometheus,
     sim,
     operator,
     operatorPort,

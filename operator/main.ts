@@ -83,6 +83,9 @@ export async function runOperator(argv: string[], env: NodeJS.ProcessEnv): Promi
   process.once('SIGINT', () => void shutdown(0));
 
   if (!elector) {
+    // Without election this replica is the only one and leads (dashboards and the
+    // ShardwardenNoOperatorLeader alert read this gauge).
+    metrics.leader.set(1);
     await startController();
     return;
   }

@@ -1,7 +1,22 @@
-// Redis and Postgres come from Debian's packages. When one is missing the test
+// Redis, Postgres and Prometheus come from Debian's packages. When one is missing the test
 // environment installs it (as `make setup` would) or says exactly what to install.
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Packages whose install starts a system daemon we never use (tests run their own on free ports):
+ * installed without recommends (prometheus would bring node-exporter, another daemon) and their
+ * service stopped and disabled right after. The Makefile's system-packages does the same.
+ */
+const DAEMON_PACKAGES = new Set(['prometheus']);
+// Beside this file in the source tree; from dist/testenv, the source tree's copy.
+const here = dirname(fileURLToPath(import.meta.url));
+const SERVICE_OFF = [
+  join(here, 'debian-service-off.sh'),
+  join(here, '..', '..', 'testenv', 'debian-service-off.sh'),
+].find((p) => existsSync(p));
 
 function onPath(command: string): string | undefined {
   try {
@@ -24,12 +39,15 @@ export function ensureDebianPackage(file: string, pkg: string): string {
         `or run 'make setup' as root on a Debian-like machine`,
     );
   }
+  const daemon = DAEMON_PACKAGES.has(pkg);
   execFileSync(
     'sh',
-    ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg}`],
-    {
-      stdio: 'inherit',
-    },
+    [
+      '-c',
+      `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${daemon ? '--no-install-recommends ' : ''}${pkg}` +
+        (daemon && SERVICE_OFF ? ` && sh '${SERVICE_OFF}' ${pkg}` : ''),
+    ],
+    { stdio: 'inherit' },
   );
   const installed = find();
   if (!installed) throw new Error(`installed '${pkg}' but ${file} is still missing`);

@@ -43,3 +43,11 @@ export {
   type RealNodeOptions,
 } from './real-node.js';
 export { writeOciArchive, busyboxRootfs, type ImageConfig } from './oci-image.js';
+export {
+  startPrometheus,
+  promtoolBinary,
+  prometheusConfig,
+  type PrometheusServer,
+  type PromSeries,
+  type ScrapeTarget,
+} from './prometheus.js';

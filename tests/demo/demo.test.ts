@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_OPTIONS, parseDemoOptions } from '../../demo/options.js';
+import { SHORT_DEMO_ARGS } from '../support/short-demo.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/demo/main.js', import.meta.url));
 
@@ -42,23 +43,10 @@ describe('make demo', () => {
 
   test('a short scenario runs to "DEMO OK" with 0 lost and 0 duplicated, and leaves nothing running', async () => {
     const runId = randomBytes(6).toString('hex');
-    const child = spawn(
-      process.execPath,
-      [
-        MAIN,
-        '--guilds',
-        '1500',
-        '--duration',
-        '3',
-        '--burst',
-        '1500',
-        '--interactions',
-        '5',
-        '--scale-down-window',
-        '3',
-      ],
-      { env: { ...process.env, SHARDWARDEN_DEMO_RUN: runId }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn(process.execPath, [MAIN, ...SHORT_DEMO_ARGS], {
+      env: { ...process.env, SHARDWARDEN_DEMO_RUN: runId },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -74,17 +62,29 @@ describe('make demo', () => {
       /longest gap in forwarding: \d+ ms/,
       /demo-bot\s+6\s+2\s+2\s+1\s/, // kubectl get dbot
       /operator {2}http:\/\/127\.0\.0\.1:\d+\/metrics/,
+      // The headline table from the demo's Prometheus: 6 shards at the end, the workers back at 1.
+      /Prometheus http:\/\/127\.0\.0\.1:\d+ scraped/,
+      /shards READY\s+6\s+6\s/,
+      /events received\/s\s+\d[\d.]*\/s/,
+      /backlog \(jobs\)\s+\d+\s/,
+      /worker replicas\s+[2-4]\s+1\s/,
+      /interaction p99\s+\d[\d.]* ms/,
       /DEMO OK: (\d+) events sent, \1 processed, 0 lost, 0 duplicated; 5 interactions answered/,
       /stopped; nothing is left running/,
     ])
       expect(out).toMatch(line);
-    // The figures #8's full-process run asks for: counts through the BlueGreen reshard and the gap.
+    // The figures #8's full-process run asks for (counts through the BlueGreen reshard, the gap),
+    // and the headline table from Prometheus.
     console.log(
       out
         .split('\n')
-        .filter((l) => /DEMO OK|longest gap|reshard complete/.test(l))
+        .filter((l) =>
+          /DEMO OK|longest gap|reshard complete|Prometheus http|series +peak|shards READY|events received|backlog \(jobs\)|worker replicas|interaction p99/.test(
+            l,
+          ),
+        )
         .join('\n'),
     );
     expect(processesOfRun(runId)).toEqual([]);
-  }, 180_000);
+  }, 600_000);
 });
