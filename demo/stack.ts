@@ -150,7 +150,7 @@ export async function startDemoStack(
   say(`installing the chart's CRD and RBAC (helm template, without the operator Deployment)`);
   cp.kubectl(['create', 'namespace', RELEASE_NAMESPACE]);
   cp.kubectl(['apply', '--server-side', '-f', '-'], chartObjectsWithoutDeployment());
-  cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/discordbots.shardwarden.io']);
+  await cp.waitForCrds('crd/discordbots.shardwarden.io');
   // The operator holds only its ServiceAccount's token, so the chart's RBAC is what it gets.
   const token = cp.kubectl(['create', 'token', RELEASE, '-n', RELEASE_NAMESPACE, '--duration=24h']).trim();
   const saKubeconfig = join(logs.path, 'operator.kubeconfig');

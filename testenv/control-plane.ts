@@ -47,6 +47,8 @@ export interface ControlPlane {
   kubectl(args: string[], input?: string): string;
   /** Server-side applies CRD YAML and waits until every CRD in it is Established. */
   applyCrds(path: string): Promise<void>;
+  /** Waits until the CRDs kubectl names by these arguments (`-f file`, `crd/name` …) are Established. */
+  waitForCrds(...targets: string[]): Promise<void>;
   /** Stops and starts kube-apiserver on the same port with the same etcd data. */
   restartApiserver(): Promise<void>;
   stop(): Promise<void>;
@@ -453,6 +455,22 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       );
     }
 
+    const waitForCrds = async (...targets: string[]) => {
+      // Polled rather than `kubectl wait`, which fails ("accessor error") instead of waiting
+      // when it reads a CRD before the apiserver has given it any status conditions.
+      type Crd = { status?: { conditions?: { type: string; status: string }[] } };
+      await waitUntil(
+        `CRDs ${targets.join(' ')} Established`,
+        async () => {
+          const got = JSON.parse(kubectl(['get', ...targets, '-o', 'json'])) as Crd & { items?: Crd[] };
+          return (got.items ?? [got]).every(
+            (crd) =>
+              crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false,
+          );
+        },
+        { timeoutMs: 60_000, intervalMs: 200 },
+      );
+    };
     return {
       url,
       kubeconfigPath,
@@ -466,8 +484,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       kubectl,
       async applyCrds(path: string) {
         kubectl(['apply', '--server-side', '-f', path]);
-        kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', path]);
+        await waitForCrds('-f', path);
       },
+      waitForCrds,
       async restartApiserver() {
         await apiserver.stop();
         procs.splice(procs.indexOf(apiserver), 1);

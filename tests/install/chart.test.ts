@@ -55,7 +55,7 @@ describe('Helm chart', () => {
   beforeAll(async () => {
     cp = await startControlPlane();
     await cp.applyCrds(CRD_PATH);
-    installThirdPartyCrds(cp);
+    await installThirdPartyCrds(cp);
     for (const ns of [RELEASE_NAMESPACE, 'bots', 'more-bots']) cp.kubectl(['create', 'namespace', ns]);
   }, 120_000);
   afterAll(() => cp?.stop());

@@ -10,7 +10,7 @@ const THIRD_PARTY: [group: string, kind: string, plural: string, version: string
   ['keda.sh', 'TriggerAuthentication', 'triggerauthentications', 'v1alpha1'],
 ];
 
-export function installThirdPartyCrds(cp: ControlPlane): void {
+export async function installThirdPartyCrds(cp: ControlPlane): Promise<void> {
   const crds = THIRD_PARTY.map(([group, kind, plural, version]) => ({
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
@@ -30,10 +30,5 @@ export function installThirdPartyCrds(cp: ControlPlane): void {
     },
   }));
   cp.kubectl(['apply', '-f', '-'], crds.map((c) => JSON.stringify(c)).join('\n'));
-  cp.kubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    ...crds.map((c) => `crd/${c.metadata.name}`),
-  ]);
+  await cp.waitForCrds(...crds.map((c) => `crd/${c.metadata.name}`));
 }

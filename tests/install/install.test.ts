@@ -48,7 +48,7 @@ describe('helm install, then a DiscordBot from the examples', () => {
 
   beforeAll(async () => {
     cp = await startControlPlane({ kwokNodes: 2 });
-    installThirdPartyCrds(cp);
+    await installThirdPartyCrds(cp);
     sim = await DiscordSimulator.start({ guilds: 10, tokens: exampleTokens() });
   }, 180_000);
   afterAll(async () => {
