@@ -1,6 +1,7 @@
 // What a gateway pod tells Kubernetes and Prometheus: every metric the issue lists, per shard
 // where it is per shard; /healthz failing while a cluster process's event loop is stuck.
 import type { Job } from 'bullmq';
+import { Redis } from 'ioredis';
 import { DiscordSimulator } from '../../discord-simulator/index.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 import {
@@ -132,6 +133,16 @@ test('/readyz turns unready as soon as a cluster process dies, and ready again o
   const identifies = sim.recorder.identifies.length;
   const resumes = sim.recorder.resumes.length;
   const readyz = async () => (await fetch(`http://127.0.0.1:${gw.port}/readyz`)).status;
+  // Every shard's session is in Redis (written just after READY) before the crash, or the
+  // respawned process would have nothing to resume.
+  const conn = new Redis(redis.url);
+  try {
+    await waitUntil('4 sessions stored', async () => (await conn.keys('*:session:*')).length >= 4, {
+      timeoutMs: 30_000,
+    });
+  } finally {
+    conn.disconnect();
+  }
   const [victim] = childPids(gw.proc.child.pid!);
   process.kill(victim!, 'SIGKILL');
   // Its shards are gone until the respawned process resumes them; the pod must say so meanwhile.
