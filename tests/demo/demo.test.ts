@@ -60,7 +60,10 @@ describe('make demo', () => {
       /workers \d → 1 /,
       /reshard complete: 4 → 6 shards, gateway generation 2/,
       /longest gap in forwarding: \d+ ms/,
-      /demo-bot\s+6\s+2\s+2\s+1\s/, // kubectl get dbot
+      // kubectl get dbot: 6 shards on 2 pods, 1 worker. READY is the status' count, which can lag
+      // the reshard by a status write on a busy machine (a CI run with a CPU hog printed 0); the
+      // shards READY row from Prometheus below is the check that they are.
+      /demo-bot\s+6\s+2\s+[0-2]\s+1\s/,
       /operator {2}http:\/\/127\.0\.0\.1:\d+\/metrics/,
       // The headline table from the demo's Prometheus: 6 shards at the end, the workers back at 1.
       /Prometheus http:\/\/127\.0\.0\.1:\d+ scraped/,
