@@ -2,6 +2,7 @@ import { REST } from '@discordjs/rest';
 import { WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
 import { GatewayIntentBits } from 'discord.js';
 import { DiscordSimulator } from '../../discord-simulator/index.js';
+import { waitUntil } from '../../testenv/index.js';
 
 // Response bodies are read loosely here; the assertions check their shape.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -172,7 +173,9 @@ describe('REST', () => {
       userId: String(BigInt(guild) + 1n),
       command: 'status',
     });
-    await new Promise((r) => setTimeout(r, 3_100)); // past the window: late whatever the load
+    // Read after the interaction was sent: once 3 s have passed since, the answer is late.
+    const sentBy = Date.now();
+    await waitUntil('the answer window passed', async () => Date.now() - sentBy > 3_000);
     const res = await api(
       `/interactions/${late.id}/${late.token}/callback`,
       { method: 'POST', body: JSON.stringify({ type: 4, data: { content: 'x' } }) },

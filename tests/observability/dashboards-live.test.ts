@@ -17,7 +17,7 @@ import {
   targetName,
   type Dashboard,
 } from './dashboards.js';
-import { runScope } from '../../testenv/index.js';
+import { runScope, waitUntil } from '../../testenv/index.js';
 import { SHORT_DEMO_ARGS } from '../support/short-demo.js';
 import { renderedRuleGroups } from './rules.js';
 import type * as StackModule from '../../demo/stack.js';
@@ -110,11 +110,11 @@ describe('dashboards on a live system', () => {
             .map((r) => `${r.name}: ${r.expr}`);
         // The last scrapes after the scenario may still be on their way: poll until each has data.
         let results = await evaluate();
-        const deadline = Date.now() + 60_000;
-        while (withoutData(results).length > 0 && !results.some((r) => r.error) && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 2_000));
-          results = await evaluate();
-        }
+        await waitUntil(
+          `every ${d.name} target has data`,
+          async () => withoutData((results = await evaluate())).length === 0 || results.some((r) => r.error),
+          { timeoutMs: 60_000, intervalMs: 2_000 },
+        ).catch(() => undefined); // the expectation below says which targets had none
         expect({
           dashboard: d.name,
           refused: results.filter((r) => r.error).map((r) => `${r.name}: ${r.error}`),
