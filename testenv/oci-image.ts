@@ -49,7 +49,7 @@ function tarLayer(rootfs: string, out: string): Buffer {
 }
 
 /** The OCI image config and manifest for one layer (pure). */
-export function imageDocuments(
+function imageDocuments(
   config: ImageConfig,
   layer: Blob,
 ): { config: object; manifest: (configBlob: Blob) => object } {

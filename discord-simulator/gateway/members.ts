@@ -37,8 +37,9 @@ export function planMemberChunks(
   let notFound: string[] | undefined;
   if (ids !== undefined && ids !== null) {
     const list = (Array.isArray(ids) ? ids : [ids]).map(String).slice(0, QUERY_LIMIT);
-    members = list.flatMap((id) => world.member(guild, id) ?? []);
-    notFound = list.filter((id) => !world.member(guild, id));
+    const found = list.map((id) => [id, world.member(guild, id)] as const);
+    members = found.flatMap(([, m]) => m ?? []);
+    notFound = found.filter(([, m]) => !m).map(([id]) => id);
   } else if (typeof request.query === 'string') {
     const limit = Number(request.limit ?? 0);
     if (!Number.isInteger(limit) || limit < 0)

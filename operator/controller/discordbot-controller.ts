@@ -15,12 +15,11 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from '../../bot/observability/logger.js';
 import { GROUP, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
-import { secretReferences } from '../api/v1alpha1/secret-references.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import type { OperatorConfig } from '../config/config.js';
 import { BacklogReader } from '../autoscaling/backlog-reader.js';
 import { GatewayBotCache } from '../discord/gateway-bot.js';
-import { Cluster, describeError } from '../kube/cluster.js';
+import { apiserverCode, Cluster, describeError } from '../kube/cluster.js';
 import { pooled } from '../kube/pooled-kube-config.js';
 import type { OperatorMetrics } from '../metrics/operator-metrics.js';
 import { DiscordBotReconciler, type OwnedKind } from '../reconciler/discordbot-reconciler.js';
@@ -167,7 +166,7 @@ export class DiscordBotController {
       async (namespace, name) => {
         count('get');
         return core.readNamespacedSecret({ namespace, name }).catch((err: unknown) => {
-          if ((err as { code?: number }).code === 404) return undefined;
+          if (apiserverCode(err) === 404) return undefined;
           throw err;
         });
       },

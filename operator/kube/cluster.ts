@@ -77,7 +77,7 @@ export class Cluster {
       await this.objects.delete(obj);
       return true;
     } catch (err) {
-      if ((err as { code?: number }).code === 404) return false;
+      if (apiserverCode(err) === 404) return false;
       throw err;
     }
   }

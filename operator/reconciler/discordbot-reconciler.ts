@@ -430,8 +430,16 @@ export class DiscordBotReconciler {
     const settled = this.settled.get(key) ?? new Map<string, string>();
     const id = `${obj.kind}/${name}`;
     if (live && settled.get(id) === `${hash}@${live.metadata?.resourceVersion}`) return undefined;
+    const settle = (version: string | undefined) => {
+      settled.set(id, `${hash}@${version}`);
+      this.settled.set(key, settled);
+    };
     const field = live ? firstDifference(obj, live) : undefined;
-    if (live && !field) return undefined;
+    // As rendered: the next pass over this version costs a lookup, not a walk of the object.
+    if (live && !field) {
+      settle(live.metadata?.resourceVersion);
+      return undefined;
+    }
     // Same rendering as before, yet different: someone edited the object.
     const edited = live?.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === hash;
     if (edited) log.info({ kind: obj.kind, object: name, field }, 'restoring a field changed by hand');
@@ -470,9 +478,7 @@ export class DiscordBotReconciler {
     if (!result) return `${obj.kind} ${namespace}/${name} was refused: ${describeError(refusal)}`;
     // A field the apiserver stores in a form the comparison does not know would look changed
     // forever: remember that this version already is what applying gives, so idle stays idle.
-    if (firstDifference(obj, result)) settled.set(id, `${hash}@${result.metadata?.resourceVersion}`);
-    else settled.delete(id);
-    this.settled.set(key, settled);
+    settle(result.metadata?.resourceVersion);
     return undefined;
   }
 }

@@ -118,7 +118,7 @@ export function renderWorkerDeployment({ bot, discordApiUrl, secretsChecksum, re
   };
 }
 
-export const workerMetricsServiceName = (bot: DiscordBot) => `${workerName(bot)}-metrics`;
+const workerMetricsServiceName = (bot: DiscordBot) => `${workerName(bot)}-metrics`;
 export const workerPublicServiceName = (bot: DiscordBot) => `${workerName(bot)}-public`;
 
 /**
