@@ -25,6 +25,8 @@ export interface WorkerSettings {
   token: string;
   botName: string;
   globalPerSecond: number;
+  /** The limiter's globalMarginMs (its default when absent). */
+  globalMarginMs?: number;
   /** `plain`: a default @discordjs/rest client per process, without the shared limiter. */
   mode?: 'shared' | 'plain';
 }
@@ -93,6 +95,9 @@ export async function runRestWorkers(
         REST_WORKER_TOKEN: settings.token,
         REST_WORKER_BOT: settings.botName,
         REST_WORKER_GLOBAL_PER_SECOND: String(settings.globalPerSecond),
+        ...(settings.globalMarginMs === undefined
+          ? {}
+          : { REST_WORKER_GLOBAL_MARGIN_MS: String(settings.globalMarginMs) }),
         REST_WORKER_MODE: settings.mode ?? 'shared',
       },
       stdio: ['pipe', 'pipe', 'inherit'],

@@ -31,6 +31,9 @@ const rest =
         apiUrl: env('REST_WORKER_API_URL'),
         redis,
         globalPerSecond: Number(env('REST_WORKER_GLOBAL_PER_SECOND')),
+        globalMarginMs: process.env.REST_WORKER_GLOBAL_MARGIN_MS
+          ? Number(process.env.REST_WORKER_GLOBAL_MARGIN_MS)
+          : undefined,
         registry,
         logger: createLogger('discord-rest', 'warn', { worker: process.pid }),
       });

@@ -6,8 +6,11 @@
 //   a sliding log of send times (sorted set) holding at most `limit` entries in any
 //   `windowMs` (1 s plus a margin). A request that does not fit is given the earliest free
 //   slot in the log (a reservation, so waiters across processes are served first come first
-//   served) and comes back at that time to claim it; a claim that arrives too late gives its
-//   slot up and reserves anew, so the log always describes when requests really left.
+//   served) and comes back at that time to claim it. A claim may be late by its allowance
+//   (half the margin at first, which the window absorbs); one later than that gives its slot up
+//   and reserves anew with twice the allowance (at least 16 ms, at most 5 s), logged at the latest time it may leave, so
+//   the log never says a request left earlier than it did and an overloaded event loop that
+//   is always late still gets its turn (instead of being sent to the back again and again).
 // - RECORD: what a response said: the bucket's remaining/reset (never raising `remaining`
 //   within a window other processes also spend), the route → bucket mapping, and 429s
 //   (a bucket exhausted until retry_after, or the global pause for everyone).
@@ -21,11 +24,12 @@ import { digest, type RouteInfo } from './route-info.js';
 const ACQUIRE = `
 local globalKey, pauseKey, bucketKey = KEYS[1], KEYS[2], KEYS[3]
 local limit, windowMs, exempt, member = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1', ARGV[4]
-local probeMs, lateMs, keepMs, reserved = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local probeMs, lateMs, keepMs, maxLateMs = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local reserved, allowance = tonumber(ARGV[9]), tonumber(ARGV[10])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 
-if reserved and now < reserved then return {2, math.ceil(reserved - now), ARGV[8]} end
+if reserved and now < reserved then return {2, math.ceil(reserved - now), ARGV[9], ARGV[10]} end
 
 if not exempt then
   local pause = tonumber(redis.call('GET', pauseKey) or '0')
@@ -59,10 +63,22 @@ local function take()
   return {0, 0}
 end
 
+-- the log lives as long as its newest entry needs (never shortened: it may hold later reservations)
+local function keepLog(ms)
+  if redis.call('PTTL', globalKey) < ms then redis.call('PEXPIRE', globalKey, math.ceil(ms)) end
+end
+
 if exempt then return take() end
 if reserved then
-  if now - reserved <= lateMs then return take() end
+  if now - reserved <= allowance then
+    -- it leaves now: the log says so (never later than the entry it had)
+    redis.call('ZADD', globalKey, now, member)
+    return take()
+  end
   redis.call('ZREM', globalKey, member)
+  allowance = math.min(math.max(allowance * 2, 16), maxLateMs)
+else
+  allowance = lateMs
 end
 redis.call('ZREMRANGEBYSCORE', globalKey, '-inf', now - windowMs)
 local count = redis.call('ZCARD', globalKey)
@@ -71,10 +87,16 @@ if count >= limit then
   local nth = redis.call('ZRANGE', globalKey, count - limit, count - limit, 'WITHSCORES')
   slot = math.max(slot, tonumber(nth[2]) + windowMs)
 end
-redis.call('ZADD', globalKey, slot, member)
-redis.call('PEXPIRE', globalKey, math.ceil(slot - now + windowMs + 1000))
-if slot <= now then return take() end
-return {2, math.ceil(slot - now), string.format('%.3f', slot)}
+if slot <= now then
+  redis.call('ZADD', globalKey, now, member)
+  keepLog(windowMs + 1000)
+  return take()
+end
+-- logged at the latest time it may leave; the first lateMs are the margin's to absorb
+local latest = slot + allowance - lateMs
+redis.call('ZADD', globalKey, latest, member)
+keepLog(latest - now + windowMs + 1000)
+return {2, math.ceil(slot - now), string.format('%.3f', slot), tostring(allowance)}
 `;
 
 const RECORD = `
@@ -150,7 +172,7 @@ export interface Ticket {
   bucketKey: string;
 }
 
-type Reply = [number, number, string?];
+type Reply = [number, number, string?, string?];
 interface ScriptedRedis {
   shardwardenRestAcquire(...args: (string | number)[]): Promise<Reply>;
   shardwardenRestRecord(...args: (string | number)[]): Promise<number>;
@@ -158,6 +180,8 @@ interface ScriptedRedis {
 
 /** Added to bucket resets learned from headers: the reply travelled to us meanwhile. */
 const RESET_OFFSET_MS = 20;
+/** The most a reservation's allowed lateness grows to (it doubles at each missed claim). */
+const MAX_LATE_MS = 5_000;
 /** Bucket state and route → bucket mappings outlive their windows this long. */
 const KEEP_MS = 10 * 60_000;
 
@@ -188,10 +212,11 @@ export class SharedRestLimiter {
     const member = `${this.instance}:${++this.seq}`;
     const { globalPerSecond, marginMs, probeMs } = this.options;
     let reserved = '';
+    let allowance = '';
     for (;;) {
       signal?.throwIfAborted();
       const bucketKey = await this.bucketKey(routeKey, route.major);
-      const [code, waitMs, slot] = await this.scripts.shardwardenRestAcquire(
+      const [code, waitMs, slot, late] = await this.scripts.shardwardenRestAcquire(
         this.keys.global,
         this.keys.pause,
         bucketKey,
@@ -200,13 +225,15 @@ export class SharedRestLimiter {
         route.globalExempt ? 1 : 0,
         member,
         probeMs,
-        // A claim later than this gives its slot up (the log must say when requests left).
+        // How late a first claim may be: the window's margin absorbs it.
         marginMs / 2,
         KEEP_MS,
+        MAX_LATE_MS,
         reserved,
+        allowance,
       );
       if (code === 0) return { route, routeKey, bucketKey };
-      reserved = code === 2 ? (slot ?? '') : '';
+      [reserved, allowance] = code === 2 ? [slot ?? '', late ?? ''] : ['', ''];
       await sleep(waitMs, undefined, { signal });
     }
   }
