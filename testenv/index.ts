@@ -20,6 +20,7 @@ export {
   type TokenActions,
 } from './contracts/test-tokens.js';
 export { startRpcProxy, type RpcProxy, type RpcProxyBehaviour } from './rpc-proxy.js';
+export { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 export {
   startPodRunner,
   resolveContainerEnv,

@@ -1,8 +1,17 @@
 // Leader election on a coordination.k8s.io/v1 Lease, as client-go's leaderelection does it:
 // acquire when the holder's record has not changed for a whole lease duration (timed by our
 // own clock, so clock skew between replicas does not matter), renew every retry period, give
-// up leadership the moment renewals have failed for the renew deadline.
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+// up leadership the moment renewals have failed for the renew deadline. Every request is
+// aborted at that deadline and a timer ends leadership there even while a request hangs: a
+// stalled apiserver connection must not leave a leader that cannot renew beside a new one.
+import {
+  CoordinationV1Api,
+  Observable,
+  type ConfigurationOptions,
+  type KubeConfig,
+  type ObservableMiddleware,
+  type V1Lease,
+} from '@kubernetes/client-node';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../bot/observability/logger.js';
 
@@ -20,6 +29,18 @@ function microTime(d: Date): Date {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
 }
 
+/** Request options that abort the request at `signal`. */
+function abortingAt(signal: AbortSignal): ConfigurationOptions {
+  const middleware: ObservableMiddleware = {
+    pre: (context) => {
+      context.setSignal(signal);
+      return new Observable(Promise.resolve(context));
+    },
+    post: (response) => new Observable(Promise.resolve(response)),
+  };
+  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
+}
+
 interface ElectorEvents {
   'started-leading': [];
   'stopped-leading': [];
@@ -31,6 +52,7 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
   private leading = false;
   private stopped = false;
   private timer?: NodeJS.Timeout;
+  private deadlineTimer?: NodeJS.Timeout;
   private lastRenewal = 0;
   private observedRecord = '';
   private observedAt = 0;
@@ -57,31 +79,46 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
 
   private async loop(): Promise<void> {
     if (this.stopped) return;
+    const started = Date.now();
+    // A leader's attempt ends at its renew deadline; a candidate's after as long.
+    const deadline = (this.leading ? this.lastRenewal : started) + this.options.renewDeadlineMs;
     try {
-      const ok = await this.tryAcquireOrRenew();
-      if (ok) this.lastRenewal = Date.now();
+      const ok = await this.tryAcquireOrRenew(AbortSignal.timeout(Math.max(1, deadline - started)));
+      if (ok) this.renewed(started);
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'lease acquire/renew failed');
     }
-    if (this.leading && Date.now() - this.lastRenewal > this.options.renewDeadlineMs)
+    if (this.leading && Date.now() - this.lastRenewal >= this.options.renewDeadlineMs)
       this.lose('could not renew the lease within the renew deadline');
     if (!this.stopped) this.timer = setTimeout(() => void this.loop(), this.options.retryPeriodMs);
   }
 
+  /** Counted from when the renewing request was sent: the earliest the lease can have been renewed. */
+  private renewed(at: number): void {
+    this.lastRenewal = at;
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = setTimeout(
+      () => this.lose('could not renew the lease within the renew deadline'),
+      at + this.options.renewDeadlineMs - Date.now(),
+    );
+  }
+
   private lose(why: string): void {
+    clearTimeout(this.deadlineTimer);
     if (!this.leading) return;
     this.leading = false;
     this.log.warn({ why }, 'lost leadership');
     this.emit('stopped-leading');
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const { name, namespace, identity, leaseDurationMs } = this.options;
+    const options = abortingAt(signal);
     const now = new Date();
     let lease: V1Lease | undefined;
     try {
       this.countRequest('get');
-      lease = await this.api.readNamespacedLease({ name, namespace });
+      lease = await this.api.readNamespacedLease({ name, namespace }, options);
     } catch (err) {
       if ((err as { code?: number }).code !== 404) throw err;
     }
@@ -94,7 +131,10 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
     };
     if (!lease) {
       this.countRequest('create');
-      await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec } });
+      await this.api.createNamespacedLease(
+        { namespace, body: { metadata: { name, namespace }, spec } },
+        options,
+      );
       this.becomeLeader();
       return true;
     }
@@ -128,7 +168,7 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
     // Optimistic concurrency: the update carries the resourceVersion we read; a 409 means
     // someone else wrote first, and we try again next period.
     this.countRequest('update');
-    await this.api.replaceNamespacedLease({ name, namespace, body });
+    await this.api.replaceNamespacedLease({ name, namespace, body }, options);
     this.becomeLeader();
     return true;
   }
@@ -145,25 +185,31 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.deadlineTimer);
     if (!this.leading) return;
     this.leading = false;
     const { name, namespace, identity } = this.options;
+    // Bounded too: a stalled connection must not hold up the shutdown.
+    const options = abortingAt(AbortSignal.timeout(this.options.renewDeadlineMs));
     try {
-      const lease = await this.api.readNamespacedLease({ name, namespace });
+      const lease = await this.api.readNamespacedLease({ name, namespace }, options);
       if (lease.spec?.holderIdentity === identity) {
-        await this.api.replaceNamespacedLease({
-          name,
-          namespace,
-          body: {
-            ...lease,
-            spec: {
-              ...lease.spec,
-              holderIdentity: '',
-              leaseDurationSeconds: 1,
-              renewTime: microTime(new Date()),
+        await this.api.replaceNamespacedLease(
+          {
+            name,
+            namespace,
+            body: {
+              ...lease,
+              spec: {
+                ...lease.spec,
+                holderIdentity: '',
+                leaseDurationSeconds: 1,
+                renewTime: microTime(new Date()),
+              },
             },
           },
-        });
+          options,
+        );
       }
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not release the lease');

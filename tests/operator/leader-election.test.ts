@@ -1,6 +1,8 @@
-import { CoordinationV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
 import { join } from 'node:path';
-import { waitUntil, type ManagedProcess } from '../../testenv/index.js';
+import { createLogger } from '../../bot/observability/logger.js';
+import { LeaseElector } from '../../operator/leader-election/lease-elector.js';
+import { startTcpProxy, waitUntil, type ManagedProcess } from '../../testenv/index.js';
 import { loggedPort, startShardwarden } from '../support/built-entrypoint.js';
 import { applyYaml, exampleBot, readBot, secret, startHarness, type Harness } from './harness.js';
 
@@ -120,4 +122,48 @@ describe('leader election between two operator processes', () => {
     });
     console.log(`leader handover: ${handover} ms after SIGKILL, ${Date.now() - termAt} ms after SIGTERM`);
   }, 120_000);
+
+  test('a leader whose apiserver connection stalls gives up at its renew deadline, before another can lead', async () => {
+    const apiserver = new URL(h.cp.url);
+    const proxy = await startTcpProxy(apiserver.hostname, Number(apiserver.port));
+    const viaProxy = new KubeConfig();
+    viaProxy.loadFromOptions({
+      clusters: h.kc.getClusters().map((c) => ({ ...c, server: `https://${proxy.address}` })),
+      users: h.kc.getUsers(),
+      contexts: h.kc.getContexts(),
+      currentContext: h.kc.getCurrentContext(),
+    });
+    const options = {
+      name: 'stalled-leader',
+      namespace: 'default',
+      leaseDurationMs: LEASE_DURATION_MS,
+      renewDeadlineMs: 3_000,
+      retryPeriodMs: 500,
+    };
+    const log = createLogger('elector-test', 'silent');
+    const a = new LeaseElector(viaProxy, { ...options, identity: 'a' }, log);
+    const b = new LeaseElector(h.kc, { ...options, identity: 'b' }, log);
+    const at: { aStopped?: number; bStarted?: number } = {};
+    let bSawA = false;
+    a.on('stopped-leading', () => (at.aStopped = Date.now()));
+    b.on('started-leading', () => (at.bStarted = Date.now()));
+    b.on('new-leader', (identity) => (bSawA ||= identity === 'a'));
+    try {
+      a.start();
+      await waitUntil('a leads', async () => a.isLeader);
+      b.start();
+      await waitUntil('b stands by behind a', async () => bSawA);
+      // From now on a's requests (a renewal in flight, or the next) get no answer at all.
+      proxy.stall();
+      await waitUntil('b leads', async () => b.isLeader, { timeoutMs: 30_000, intervalMs: 50 });
+      // a stopped at its renew deadline (3 s after its last renewal went out); b could only take
+      // the lease a whole lease duration (4 s) after it last saw a renewal: never two leaders.
+      expect(at.aStopped).toBeDefined();
+      expect(at.aStopped!).toBeLessThanOrEqual(at.bStarted!);
+      expect(a.isLeader).toBe(false);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await proxy.stop();
+    }
+  }, 60_000);
 });

@@ -1,0 +1,63 @@
+// A TCP proxy in front of a server (the kube-apiserver) that tests can stall: connections stay
+// open but no byte moves either way, as when a network path or a load balancer hangs. TLS passes
+// through untouched, so clients keep verifying the server's certificate.
+import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
+
+export interface TcpProxy {
+  /** `host:port` clients connect to. */
+  readonly address: string;
+  readonly port: number;
+  /** From now on nothing is forwarded on any connection, open or new. */
+  stall(): void;
+  resume(): void;
+  stop(): Promise<void>;
+}
+
+export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
+  let stalled = false;
+  const sockets = new Set<Socket>();
+  /** Per direction of each connection: sends what was held while stalled. */
+  const flushers = new Set<() => void>();
+  // Bytes that arrive while stalled are held (not dropped: TLS must stay intact for a resume).
+  const forward = (from: Socket, to: Socket) => {
+    const held: Buffer[] = [];
+    const flush = () => {
+      for (const chunk of held.splice(0)) to.write(chunk);
+    };
+    flushers.add(flush);
+    from.on('data', (chunk: Buffer) => (stalled ? held.push(chunk) : to.write(chunk)));
+    from.on('close', () => flushers.delete(flush));
+  };
+  const server = createServer((client) => {
+    const upstream = createConnection({ host: targetHost, port: targetPort });
+    const end = () => {
+      for (const s of [client, upstream]) {
+        sockets.delete(s);
+        s.destroy();
+      }
+    };
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', end).on('close', end);
+    }
+    forward(client, upstream);
+    forward(upstream, client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    address: `127.0.0.1:${port}`,
+    port,
+    stall() {
+      stalled = true;
+    },
+    resume() {
+      stalled = false;
+      flushers.forEach((flush) => flush());
+    },
+    async stop() {
+      sockets.forEach((s) => s.destroy());
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
