@@ -1,10 +1,12 @@
 // Benchmark: one simulator process serving 10,000 guilds over 64 shards, and the dispatch
-// rate it pushes to connected clients. Run with `make bench-simulator`.
+// rate it pushes to connected clients. Run with `make bench-simulator`. Prints JSON ending with
+// `targets` (docs/benchmarks.md), computed from this run's figures.
 //   BENCH_GUILDS, BENCH_SHARDS, BENCH_MEMBERS, BENCH_DISPATCHES override the defaults.
 import WebSocket from 'ws';
 import { rssMb } from '../testenv/processes.js';
 import { runScope } from '../testenv/run-scope.js';
 import { startSimulatorProcess } from './simulator-process.js';
+import { atLeast, printFigures } from './targets.js';
 
 const guilds = Number(process.env.BENCH_GUILDS ?? 10_000);
 const shards = Number(process.env.BENCH_SHARDS ?? 64);
@@ -99,7 +101,9 @@ const figures = {
   dispatchesPerSecondDelivered: Math.round(received / deliveredSeconds),
   simulatorRssMbAfterStream: Math.round(rssMb(child.pid!)),
 };
-console.log(JSON.stringify(figures, null, 2));
+printFigures(figures, [
+  atLeast('dispatches delivered per second', figures.dispatchesPerSecondDelivered, 20_000),
+]);
 for (const ws of sockets) ws.terminate();
 await scope.stop();
 if (received !== dispatches || guildCreates !== guilds) process.exit(1);

@@ -4,7 +4,8 @@
 // guilds, ids and payloads): memory after 10,000 guilds' GUILD_CREATE, how fast each got through
 // that startup flood, then dispatches/s of a MESSAGE_CREATE stream the Ear forwards. Last, the
 // Ear's forwarder alone (no gateway in front) on the same Redis: the most any receiver could
-// enqueue through it here.
+// enqueue through it here. Prints JSON ending with `targets` (docs/benchmarks.md: memory at most
+// a tenth of the default client's, rate at least twice its rate), computed from this run's figures.
 //   BENCH_GUILDS (10000), BENCH_MEMBERS (0), BENCH_CHANNELS (20), BENCH_ROLES (12),
 //   BENCH_DISPATCHES (50000) override the defaults; see docs/benchmarks.md for the payload.
 //   BENCH_PROBE=1 signals the measured processes (SIGUSR2) after their RSS is read, for a
@@ -26,6 +27,7 @@ import { messagePayload } from '../discord-simulator/index.js';
 import { World } from '../discord-simulator/world.js';
 import { guildCreatePayload } from '../discord-simulator/gateway/payloads.js';
 import { startSimulatorWithOptions } from './simulator-process.js';
+import { atLeast, atMost, printFigures } from './targets.js';
 import { childPids, makeTempDir, memoryMb, runScope, startRedis, waitUntil } from '../testenv/index.js';
 import { startProcess } from '../testenv/processes.js';
 
@@ -307,75 +309,79 @@ const floodFigures = (f: Flood) => ({
   cpuMicrosecondsPerGuildCreate: Math.round((f.cpuMs * 1000) / f.guildCreates),
 });
 const rate = (seconds: number) => Math.round(dispatches / seconds);
-console.log(
-  JSON.stringify(
-    {
-      stream: {
-        guilds,
-        shards,
-        intents,
-        guildCreate: {
-          bytes: guildCreateBytes,
-          members: sampleGuild.members.length,
-          channels: sampleGuild.channels.length,
-          roles: sampleGuild.roles.length,
-          emojis: 0,
-          stickers: 0,
-        },
-        messageCreates: dispatches,
+const memoryRatio = Number((earRss / defaultRss).toFixed(3));
+const floodRateRatio = Number((defaultFlood.ms / earFloodResult.ms).toFixed(2));
+const enqueuedRateRatio = Number((defaultSeconds / earSeconds).toFixed(2));
+printFigures(
+  {
+    stream: {
+      guilds,
+      shards,
+      intents,
+      guildCreate: {
+        bytes: guildCreateBytes,
+        members: sampleGuild.members.length,
+        channels: sampleGuild.channels.length,
+        roles: sampleGuild.roles.length,
+        emojis: 0,
+        stickers: 0,
       },
-      startupFlood: {
-        what: `${guilds} GUILD_CREATEs after READY; the default client builds and caches each guild, the Ear drops them at the door (not a configured type)`,
-        defaultClient: floodFigures(defaultFlood),
-        ear: floodFigures(earFloodResult),
-        rateRatioEarVsDefault: Number((defaultFlood.ms / earFloodResult.ms).toFixed(2)),
-        cpuRatioDefaultVsEar: Number((defaultFlood.cpuMs / earFloodResult.cpuMs).toFixed(2)),
-      },
-      nodeBaselineMb: {
-        bare: await baselineMb([]),
-        withDiscordJs: await baselineMb(['discord.js']),
-      },
-      defaultClient: {
-        perDispatch: 'parse, build discord.js objects, update caches, emit messageCreate (empty listener)',
-        guildsCached: readyAt.guilds,
-        rssMbAfterGuildCreate: Math.round(defaultRss),
-        anonymousMb: Math.round(defaultMemory.anonymous),
-        dispatchesPerSecond: rate(defaultSeconds),
-        cpuSecondsDuringStream: { client: round2(defaultCpu[0]!), simulator: round2(defaultCpu[1]!) },
-      },
-      ear: {
-        perDispatch:
-          'parse, count, de-duplication key, batch, BullMQ addBulk (a Lua script per job) into Redis: durable',
-        processes: earPids.length,
-        rssMbAfterGuildCreate: Math.round(earRss),
-        anonymousMb: Math.round(sum('anonymous')),
-        byProcess: earMemoryByProcess.map((m) => ({
-          rssMb: Math.round(m.rss),
-          anonymousMb: Math.round(m.anonymous),
-        })),
-        dispatchesPerSecondReceived: rate(earReceivedSeconds),
-        dispatchesPerSecondEnqueued: rate(earSeconds),
-        cpuSecondsDuringStream: {
-          primary: round2(earCpu[0]!),
-          clusters: round2(earCpu.slice(1, earPids.length).reduce((s, c) => s + c, 0)),
-          simulator: round2(earCpu[earPids.length]!),
-          redis: round2(earCpu[earPids.length + 1]!),
-        },
-      },
-      forwarderAlone: {
-        what: 'the Ear forwarder in one process, fed parsed MESSAGE_CREATEs, same batch options and jobs, same Redis',
-        dispatchesPerSecondEnqueued: rate(floorSeconds),
-        clientCpuMicrosecondsPerJob: round2((floorClientCpu.user + floorClientCpu.system) / dispatches),
-        redisCpuMicrosecondsPerJob: round2((floorRedisCpu * 1e6) / dispatches),
-        ratioVsDefaultClient: Number((defaultSeconds / floorSeconds).toFixed(2)),
-      },
-      memoryRatio: Number((earRss / defaultRss).toFixed(3)),
-      memoryRatioAnonymous: Number((sum('anonymous') / defaultMemory.anonymous).toFixed(3)),
-      rateRatioEnqueuedVsDefault: Number((defaultSeconds / earSeconds).toFixed(2)),
-      rateRatioReceivedVsDefault: Number((defaultSeconds / earReceivedSeconds).toFixed(2)),
+      messageCreates: dispatches,
     },
-    null,
-    2,
-  ),
+    startupFlood: {
+      what: `${guilds} GUILD_CREATEs after READY; the default client builds and caches each guild, the Ear drops them at the door (not a configured type)`,
+      defaultClient: floodFigures(defaultFlood),
+      ear: floodFigures(earFloodResult),
+      rateRatioEarVsDefault: floodRateRatio,
+      cpuRatioDefaultVsEar: Number((defaultFlood.cpuMs / earFloodResult.cpuMs).toFixed(2)),
+    },
+    nodeBaselineMb: {
+      bare: await baselineMb([]),
+      withDiscordJs: await baselineMb(['discord.js']),
+    },
+    defaultClient: {
+      perDispatch: 'parse, build discord.js objects, update caches, emit messageCreate (empty listener)',
+      guildsCached: readyAt.guilds,
+      rssMbAfterGuildCreate: Math.round(defaultRss),
+      anonymousMb: Math.round(defaultMemory.anonymous),
+      dispatchesPerSecond: rate(defaultSeconds),
+      cpuSecondsDuringStream: { client: round2(defaultCpu[0]!), simulator: round2(defaultCpu[1]!) },
+    },
+    ear: {
+      perDispatch:
+        'parse, count, de-duplication key, batch, BullMQ addBulk (a Lua script per job) into Redis: durable',
+      processes: earPids.length,
+      rssMbAfterGuildCreate: Math.round(earRss),
+      anonymousMb: Math.round(sum('anonymous')),
+      byProcess: earMemoryByProcess.map((m) => ({
+        rssMb: Math.round(m.rss),
+        anonymousMb: Math.round(m.anonymous),
+      })),
+      dispatchesPerSecondReceived: rate(earReceivedSeconds),
+      dispatchesPerSecondEnqueued: rate(earSeconds),
+      cpuSecondsDuringStream: {
+        primary: round2(earCpu[0]!),
+        clusters: round2(earCpu.slice(1, earPids.length).reduce((s, c) => s + c, 0)),
+        simulator: round2(earCpu[earPids.length]!),
+        redis: round2(earCpu[earPids.length + 1]!),
+      },
+    },
+    forwarderAlone: {
+      what: 'the Ear forwarder in one process, fed parsed MESSAGE_CREATEs, same batch options and jobs, same Redis',
+      dispatchesPerSecondEnqueued: rate(floorSeconds),
+      clientCpuMicrosecondsPerJob: round2((floorClientCpu.user + floorClientCpu.system) / dispatches),
+      redisCpuMicrosecondsPerJob: round2((floorRedisCpu * 1e6) / dispatches),
+      ratioVsDefaultClient: Number((defaultSeconds / floorSeconds).toFixed(2)),
+    },
+    memoryRatio,
+    memoryRatioAnonymous: Number((sum('anonymous') / defaultMemory.anonymous).toFixed(3)),
+    rateRatioEnqueuedVsDefault: enqueuedRateRatio,
+    rateRatioReceivedVsDefault: Number((defaultSeconds / earReceivedSeconds).toFixed(2)),
+  },
+  [
+    atMost('memory ratio Ear / default client, RSS after the GUILD_CREATEs', memoryRatio, 0.1),
+    atLeast('rate ratio Ear / default client, startup flood (GUILD_CREATE)', floodRateRatio, 2),
+    atLeast('rate ratio Ear / default client, MESSAGE_CREATE enqueued', enqueuedRateRatio, 2),
+  ],
 );
 await scope.stop();

@@ -26,6 +26,7 @@ import type { DiscordBot } from '../operator/api/v1alpha1/types.js';
 import { freePort, runScope, startControlPlane, startRedis, waitUntil } from '../testenv/index.js';
 import { startProcess } from '../testenv/processes.js';
 import { startSimulatorWithOptions } from './simulator-process.js';
+import { atMost, printFigures } from './targets.js';
 
 const setting = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const bots = setting('BENCH_BOTS', 1_000);
@@ -298,49 +299,41 @@ const ownedObjects = cp
   .trim()
   .split('\n').length;
 
-const target = (measure: string, value: number, max: number) => ({
-  measure,
-  value,
-  target: `<= ${max}`,
-  met: value <= max,
-});
-console.log(
-  JSON.stringify(
-    {
-      bots,
-      operatorProcess: { nodeOptions, mallocArenaMax },
-      unrelatedSecrets: unrelated,
-      unrelatedConfigMaps: unrelated,
-      secondsToApplyUnrelatedObjects: unrelatedSecretsSeconds,
-      ownedObjects,
-      firstBots,
-      secondsToConvergeFirstBots: Number(firstSeconds.toFixed(1)),
-      operatorAfterFirstBotsSettled: afterFirst,
-      secondsToConvergeAllBots: Number(restSeconds.toFixed(1)),
-      idleWindowSeconds: idleSeconds,
-      apiserverRequestsPerMinuteIdle: Math.round((idleRequests * 60) / idleSeconds),
-      specEditToStatefulSetMs: { edits: latenciesMs.length, p50: pct(50), p99: pct(99), max: pct(100) },
-      operatorMemory: memory,
-      ...(heapSnapshot ? { heapSnapshot } : {}),
-      requestsByVerbTotal: await requestsByVerb(),
-      targets: [
-        target(`operator RSS (MB) after ${firstBots} bots converge`, afterFirst.rssMb, 120),
-        target(
-          `operator peak RSS (MB) with ${bots} bots + ${unrelated} unrelated Secrets`,
-          memory.peakRssMb,
-          200,
-        ),
-        target(
-          `seconds until ${bots} bots converge (${bots - firstBots} applied at once, ${firstBots} present)`,
-          Number(restSeconds.toFixed(1)),
-          60,
-        ),
-        target(`spec edit → StatefulSet updated, p99 ms, ${bots} bots present`, pct(99), 1000),
-        target('apiserver requests/min idle', Math.round((idleRequests * 60) / idleSeconds), 0),
-      ],
-    },
-    null,
-    2,
-  ),
+const idleRequestsPerMinute = Math.round((idleRequests * 60) / idleSeconds);
+const secondsToConvergeAllBots = Number(restSeconds.toFixed(1));
+printFigures(
+  {
+    bots,
+    operatorProcess: { nodeOptions, mallocArenaMax },
+    unrelatedSecrets: unrelated,
+    unrelatedConfigMaps: unrelated,
+    secondsToApplyUnrelatedObjects: unrelatedSecretsSeconds,
+    ownedObjects,
+    firstBots,
+    secondsToConvergeFirstBots: Number(firstSeconds.toFixed(1)),
+    operatorAfterFirstBotsSettled: afterFirst,
+    secondsToConvergeAllBots,
+    idleWindowSeconds: idleSeconds,
+    apiserverRequestsPerMinuteIdle: idleRequestsPerMinute,
+    specEditToStatefulSetMs: { edits: latenciesMs.length, p50: pct(50), p99: pct(99), max: pct(100) },
+    operatorMemory: memory,
+    ...(heapSnapshot ? { heapSnapshot } : {}),
+    requestsByVerbTotal: await requestsByVerb(),
+  },
+  [
+    atMost(`operator RSS (MB) after ${firstBots} bots converge`, afterFirst.rssMb, 120),
+    atMost(
+      `operator peak RSS (MB) with ${bots} bots + ${unrelated} unrelated Secrets`,
+      memory.peakRssMb,
+      200,
+    ),
+    atMost(
+      `seconds until ${bots} bots converge (${bots - firstBots} applied at once, ${firstBots} present)`,
+      secondsToConvergeAllBots,
+      60,
+    ),
+    atMost(`spec edit → StatefulSet updated, p99 ms, ${bots} bots present`, pct(99), 1000),
+    atMost('apiserver requests/min idle', idleRequestsPerMinute, 0),
+  ],
 );
 await scope.stop();
