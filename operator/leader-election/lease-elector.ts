@@ -14,6 +14,7 @@ import {
 } from '@kubernetes/client-node';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../bot/observability/logger.js';
+import { apiserverCode } from '../kube/cluster.js';
 
 export interface ElectorOptions {
   name: string;
@@ -120,7 +121,7 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
       this.countRequest('get');
       lease = await this.api.readNamespacedLease({ name, namespace }, options);
     } catch (err) {
-      if ((err as { code?: number }).code !== 404) throw err;
+      if (apiserverCode(err) !== 404) throw err;
     }
     const spec = {
       holderIdentity: identity,
