@@ -123,7 +123,11 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
 
   let publicApp: ReturnType<typeof Fastify> | undefined;
   if (modules.some((m) => m.routes)) {
-    publicApp = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+    publicApp = Fastify({
+      logger: false,
+      bodyLimit: 64 * 1024,
+      ...(config.publicTrustProxy !== undefined ? { trustProxy: config.publicTrustProxy } : {}),
+    });
     for (const m of modules) await m.routes?.(publicApp, services);
     await publicApp.listen({ host: '0.0.0.0', port: config.publicHttpPort });
     const address = publicApp.server.address();

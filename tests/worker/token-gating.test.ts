@@ -19,7 +19,7 @@ import {
 } from '../../testenv/index.js';
 import { createAppDatabase } from '../database/app-database.js';
 import type { GatewayProcess } from '../gateway/harness.js';
-import { startOneShardGateway, startWorker, workerEnv, type WorkerProcess } from './harness.js';
+import { slashCommand, startOneShardGateway, startWorker, workerEnv, type WorkerProcess } from './harness.js';
 
 describe('token-gated roles, end to end', () => {
   let sim: DiscordSimulator;
@@ -78,27 +78,17 @@ describe('token-gated roles, end to end', () => {
     await Promise.all([redis?.close(), postgres?.close(), anvil?.stop()]);
   });
 
-  const text = (data: unknown) => (data as { content?: string } | undefined)?.content ?? '';
-
   /** Sends a slash command and resolves with the text the user finally sees. */
   async function run(userId: string, command: string, options: unknown[] = [], permissions = '0') {
-    const inj = sim.injectInteraction({ guildId, userId, command, options, permissions });
-    const first = await inj.response;
-    expect(first.latencyMs).toBeLessThan(3000);
-    if (first.type !== 5) return text(first.data);
-    let final = '';
-    await waitUntil(
-      `/${command} to be answered`,
-      async () => {
-        const edit = sim.recorder.interactionResponses.find(
-          (r) => r.interactionId === inj.id && r.kind === 'edit-original',
-        );
-        final = text(edit?.data);
-        return edit !== undefined;
-      },
-      { timeoutMs: 20_000 },
-    );
-    return final;
+    const { firstResponseMs, text } = await slashCommand(sim, {
+      guildId,
+      userId,
+      command,
+      options,
+      permissions,
+    });
+    expect(firstResponseMs).toBeLessThan(3000);
+    return text;
   }
 
   const sub = (name: string, options: { name: string; value: string }[]) => [
