@@ -10,7 +10,7 @@ import {
   type PostgresServer,
   type RedisServer,
 } from '../../testenv/index.js';
-import { createAppDatabase, query } from '../database/app-database.js';
+import { APP_ROLE, createAppDatabase, query } from '../database/app-database.js';
 import { startShardwarden } from '../support/built-entrypoint.js';
 import { startWorker, workerEnv } from './harness.js';
 
@@ -55,7 +55,11 @@ describe('the worker refuses a database role that bypasses row-level security', 
     const appUrl = await createAppDatabase(postgres);
     const bypassUrl = new URL(appUrl);
     bypassUrl.username = 'shardwarden_bypass';
-    await query(postgres.url, 'CREATE ROLE shardwarden_bypass LOGIN NOSUPERUSER BYPASSRLS');
+    // A member of the app role: it could do all the app role does, and sees every community.
+    await query(
+      postgres.url,
+      `CREATE ROLE shardwarden_bypass LOGIN NOSUPERUSER BYPASSRLS IN ROLE ${APP_ROLE}`,
+    );
     const { code, log } = await refusedStart('bypassrls', bypassUrl.toString());
     expect(code).toBe(2);
     expect(log).toContain('database role "shardwarden_bypass" has BYPASSRLS');
