@@ -59,10 +59,11 @@ function routes(app: FastifyInstance, services: WorkerServices): void {
   /** The request limits, then a slot of the public share of the pool, then the work. */
   const guarded = async <T>(req: FastifyRequest<{ Params: Params }>, work: () => Promise<T>): Promise<T> => {
     checkParams(req.params);
-    const wait = Math.max(
-      await limiter.take('client', req.ip, PUBLIC_LIMITS.perClient),
-      await limiter.take('nonce', req.params.nonce, PUBLIC_LIMITS.perNonce),
-    );
+    const waits = await Promise.all([
+      limiter.take('client', req.ip, PUBLIC_LIMITS.perClient),
+      limiter.take('nonce', req.params.nonce, PUBLIC_LIMITS.perNonce),
+    ]);
+    const wait = Math.max(...waits);
     if (wait > 0) throw new TooManyRequests(wait);
     return transactions.run(work);
   };
