@@ -21,6 +21,8 @@ export interface Guild {
   extraMembers: Map<string, User>;
   /** userId → role ids, once changed through REST or the control API. */
   memberRoles: Map<string, string[]>;
+  /** roleId → position, for roles moved since they were made (Modify Guild Role Positions). */
+  rolePositions: Map<string, number>;
 }
 
 /** A user object as Discord sends it (API v10 UserResponse). */
@@ -146,6 +148,7 @@ export class World {
       extraRoles: [],
       extraMembers: new Map(),
       memberRoles: new Map(),
+      rolePositions: new Map(),
     };
     this.guilds.set(id, guild);
     return guild;
@@ -181,7 +184,23 @@ export class World {
         color: ROLE_PALETTE[k % ROLE_PALETTE.length]!,
       }),
     );
-    return [everyone, ...generated, ...guild.extraRoles];
+    const moved = guild.rolePositions;
+    const all = [everyone, ...generated, ...guild.extraRoles];
+    return moved.size === 0
+      ? all
+      : all.map((r) => (moved.has(r.id) ? { ...r, position: moved.get(r.id)! } : r));
+  }
+
+  /**
+   * Puts a role at `position`, as Modify Guild Role Positions does. Other roles keep theirs;
+   * on a tie Discord ranks the role with the lower id higher, and so do bots that compare them.
+   */
+  moveRole(guild: Guild, roleId: string, position: number): void {
+    if (roleId === guild.id) throw new Error('@everyone stays at position 0');
+    if (!this.hasRole(guild, roleId)) throw new Error(`moveRole: unknown role ${roleId}`);
+    if (!Number.isInteger(position) || position < 1)
+      throw new Error(`moveRole: position ${position} must be >= 1`);
+    guild.rolePositions.set(roleId, position);
   }
 
   addRole(guild: Guild, name: string, options: RoleOptions = {}): Role {

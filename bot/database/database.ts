@@ -23,6 +23,8 @@ export interface Database {
   prisma: PrismaClient;
   /** Runs fn in one transaction whose tenant (app.community_id) is communityId. */
   withCommunity<T>(communityId: string, fn: (tx: TenantTx) => Promise<T>): Promise<T>;
+  /** Connections in this process's pool. */
+  readonly poolMax: number;
   close(): Promise<void>;
 }
 
@@ -76,6 +78,7 @@ export function createDatabase(o: DatabaseOptions): Database {
 
   return {
     prisma: client,
+    poolMax,
     async withCommunity<T>(communityId: string, fn: (tx: TenantTx) => Promise<T>): Promise<T> {
       if (typeof communityId !== 'string' || communityId.length === 0)
         throw new DatabaseConfigError(

@@ -7,6 +7,7 @@ export {
   type DatabaseOptions,
   type TenantTx,
 } from './database.js';
+export { assertRowLevelSecurityApplies, UnsafeDatabaseRoleError } from './app-role.js';
 export { migrate, runMigrateCommand, defaultMigrationsDir, type MigrateOptions } from './migrate.js';
 export { MigrationError } from './migrations.js';
 export { Prisma, PrismaClient, GateRuleKind } from './generated/client.js';

@@ -9,8 +9,16 @@ import {
   roleSyncScheduleId,
   type RoleSyncData,
 } from './role-sync/role-sync.js';
-import { roleSyncIntervalMs, scheduleRoleSync } from './role-sync/schedule.js';
+import { intervalSecondsMs, roleSyncIntervalMs, scheduleRoleSync } from './role-sync/schedule.js';
 import { verificationRoutes } from './verification/verification-routes.js';
+import {
+  NONCE_PURGE_INTERVAL_ENV,
+  NONCE_PURGE_TASK,
+  purgeExpiredNonces,
+} from './verification/wallet-verification.js';
+
+const noncePurgeIntervalMs = (env: NodeJS.ProcessEnv) =>
+  intervalSecondsMs(env, NONCE_PURGE_INTERVAL_ENV, 600);
 
 export const tokenGatingModule = defineBotModule({
   name: 'token-gating',
@@ -22,6 +30,14 @@ export const tokenGatingModule = defineBotModule({
         const d = data as RoleSyncData;
         if (typeof d?.communityId !== 'string') throw new Error('role-sync task without a communityId');
         await syncCommunity(services, d);
+      },
+    },
+    {
+      name: NONCE_PURGE_TASK,
+      async run(_data, services) {
+        if (!services.db) return;
+        const deleted = await purgeExpiredNonces(services.db);
+        if (deleted) services.logger.info({ deleted }, 'expired verification nonces deleted');
       },
     },
   ],
@@ -38,7 +54,9 @@ export const tokenGatingModule = defineBotModule({
   routes: verificationRoutes,
   async setup(services) {
     roleSyncIntervalMs(services.env); // a bad interval stops the worker at start, not at the first rule
+    const purgeEveryMs = noncePurgeIntervalMs(services.env);
     if (!services.db) return;
+    await services.tasks.repeat(NONCE_PURGE_TASK, purgeEveryMs, NONCE_PURGE_TASK, {});
     // Repeating syncs are idempotent to re-declare; a worker that starts re-creates any lost one.
     const communities = await services.db.prisma.community.findMany({ select: { id: true } });
     for (const c of communities) await scheduleRoleSync(services, c.id);

@@ -14,6 +14,7 @@ export const WORKER_ENV = {
   applicationId: 'SHARDWARDEN_APPLICATION_ID',
   multicallAddress: 'CHAIN_MULTICALL_ADDRESS',
   commandsGuildId: 'SHARDWARDEN_COMMANDS_GUILD_ID',
+  publicTrustProxy: 'SHARDWARDEN_PUBLIC_TRUST_PROXY',
 } as const;
 
 export interface WorkerConfig {
@@ -33,6 +34,11 @@ export interface WorkerConfig {
   httpPort: number;
   publicHttpPort: number;
   publicUrl: string;
+  /**
+   * Proxies in front of the public port whose X-Forwarded-For is believed (addresses/CIDRs): the
+   * per-client request limit then counts the member's address, not the proxy's.
+   */
+  publicTrustProxy?: string[];
   restGlobalPerSecond: number;
   /** How long SIGTERM waits for in-flight jobs before closing anyway. */
   shutdownTimeoutMs: number;
@@ -86,10 +92,33 @@ export function parseWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     httpPort: read.int(ENV.httpPort, 0, POD_HTTP_PORT, 65_535),
     publicHttpPort,
     publicUrl: read.httpUrl(ENV.publicUrl, `http://localhost:${publicHttpPort}`),
+    publicTrustProxy: trustProxy(read.optional(WORKER_ENV.publicTrustProxy)),
     restGlobalPerSecond: read.int(WORKER_ENV.restGlobalPerSecond, 1, 50),
     shutdownTimeoutMs: read.int(ENV.workerShutdownTimeoutMs, 0, 50_000),
     migrations,
     databasePoolMax: read.int(WORKER_ENV.databasePoolMax, 1, 10, 500),
     logLevel: read.logLevel(),
   };
+}
+
+/**
+ * By default the private ranges (where an in-cluster ingress controller lives) are trusted, so
+ * members behind the ingress are told apart; `none` trusts no proxy.
+ */
+const DEFAULT_TRUST_PROXY = 'loopback,linklocal,uniquelocal';
+const TRUST_PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+function trustProxy(raw: string | undefined): string[] | undefined {
+  const value = raw ?? DEFAULT_TRUST_PROXY;
+  if (value.trim() === 'none') return undefined;
+  const list = value
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
+  const bad = list.find((a) => !TRUST_PROXY_NAMES.includes(a) && !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(a));
+  if (bad !== undefined || list.length === 0)
+    throw new ConfigError(
+      `${WORKER_ENV.publicTrustProxy}="${value}" must be none or a comma-separated list of addresses, CIDRs, ${TRUST_PROXY_NAMES.join(', ')}`,
+    );
+  return list;
 }

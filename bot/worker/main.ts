@@ -6,11 +6,18 @@ import Fastify from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createChainReader, type ChainReader } from '../chain/index.js';
 import { ConfigError } from '../configuration/env-reader.js';
-import { createDatabase, migrate, type Database } from '../database/index.js';
+import {
+  assertRowLevelSecurityApplies,
+  createDatabase,
+  migrate,
+  UnsafeDatabaseRoleError,
+  type Database,
+} from '../database/index.js';
 import { createDiscordRest } from '../discord-rest/index.js';
 import { createLogger } from '../observability/logger.js';
 import { startHttpServer } from '../observability/http-server.js';
 import { botKey, queuePrefix, QUEUES } from '../queues/queue-names.js';
+import { ENV } from '../runtime-contract.js';
 import { parseWorkerConfig, type WorkerConfig } from './config.js';
 import type { WorkerServices } from './handlers/bot-module.js';
 import { HandlerRegistry } from './handlers/handler-registry.js';
@@ -68,16 +75,23 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
 
   let db: Database | undefined;
   if (config.databaseUrl) {
-    if (config.migrations === 'apply') {
-      const { applied } = await migrate(config.databaseUrl, log);
-      if (applied.length) log.info({ applied }, 'database migrations applied');
-    }
     db = createDatabase({
       url: config.databaseUrl,
       logger: log,
       registry: metricsRegistry,
       poolMax: config.databasePoolMax,
     });
+    try {
+      await assertRowLevelSecurityApplies(db);
+    } catch (err) {
+      if (!(err instanceof UnsafeDatabaseRoleError)) throw err;
+      console.error(`worker: ${ENV.databaseUrl}: ${err.message}`);
+      process.exit(2);
+    }
+    if (config.migrations === 'apply') {
+      const { applied } = await migrate(config.databaseUrl, log);
+      if (applied.length) log.info({ applied }, 'database migrations applied');
+    }
   }
   let chain: ChainReader | undefined;
   if (config.chainRpcUrls.length)
@@ -109,7 +123,11 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
 
   let publicApp: ReturnType<typeof Fastify> | undefined;
   if (modules.some((m) => m.routes)) {
-    publicApp = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+    publicApp = Fastify({
+      logger: false,
+      bodyLimit: 64 * 1024,
+      ...(config.publicTrustProxy !== undefined ? { trustProxy: config.publicTrustProxy } : {}),
+    });
     for (const m of modules) await m.routes?.(publicApp, services);
     await publicApp.listen({ host: '0.0.0.0', port: config.publicHttpPort });
     const address = publicApp.server.address();

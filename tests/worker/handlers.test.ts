@@ -68,7 +68,15 @@ describe('worker configuration', () => {
       handlerModules: ['shardwarden:token-gating'],
       chainRpcUrls: [],
       discordApiUrl: 'https://discord.com/api',
+      publicTrustProxy: ['loopback', 'linklocal', 'uniquelocal'],
     });
+    expect(
+      parseWorkerConfig({ ...base, SHARDWARDEN_PUBLIC_TRUST_PROXY: 'none' }).publicTrustProxy,
+    ).toBeUndefined();
+    expect(
+      parseWorkerConfig({ ...base, SHARDWARDEN_PUBLIC_TRUST_PROXY: '203.0.113.0/24, 2001:db8::1' })
+        .publicTrustProxy,
+    ).toEqual(['203.0.113.0/24', '2001:db8::1']);
   });
   test.each([
     [{ DISCORD_TOKEN: '' }, 'DISCORD_TOKEN is required but not set'],
@@ -79,6 +87,10 @@ describe('worker configuration', () => {
     [
       { SHARDWARDEN_REST_GLOBAL_PER_SECOND: '0' },
       'SHARDWARDEN_REST_GLOBAL_PER_SECOND="0" must be an integer >= 1',
+    ],
+    [
+      { SHARDWARDEN_PUBLIC_TRUST_PROXY: 'ingress.example' },
+      'SHARDWARDEN_PUBLIC_TRUST_PROXY="ingress.example" must be none or a comma-separated list',
     ],
   ])('%j → %s', (extra, message) => {
     expect(() => parseWorkerConfig({ ...base, ...extra })).toThrow(message);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, makeTempDir, waitUntil, type ManagedProcess } from '../../testenv/index.js';
 import { loggedPort, startShardwarden } from '../support/built-entrypoint.js';
-import type { DiscordSimulator } from '../../discord-simulator/index.js';
+import type { DiscordSimulator, InteractionSpec } from '../../discord-simulator/index.js';
 import { BOT, gatewayEnv, startGateway, waitReady, type GatewayProcess } from '../gateway/harness.js';
 
 /** The example handler module, as a bot author's image would name it. */
@@ -78,4 +78,31 @@ export async function startOneShardGateway(sim: DiscordSimulator, redisUrl: stri
   );
   await waitReady(gateway);
   return gateway;
+}
+
+/**
+ * Sends a slash command; resolves with how long the first response took and the text the user
+ * finally sees (the edited reply when the first response was a deferral).
+ */
+export async function slashCommand(
+  sim: DiscordSimulator,
+  spec: InteractionSpec,
+): Promise<{ firstResponseMs: number; text: string }> {
+  const text = (data: unknown) => (data as { content?: string } | undefined)?.content ?? '';
+  const inj = sim.injectInteraction(spec);
+  const first = await inj.response;
+  if (first.type !== 5) return { firstResponseMs: first.latencyMs, text: text(first.data) };
+  let final = '';
+  await waitUntil(
+    `/${spec.command} to be answered`,
+    async () => {
+      const edit = sim.recorder.interactionResponses.find(
+        (r) => r.interactionId === inj.id && r.kind === 'edit-original',
+      );
+      final = text(edit?.data);
+      return edit !== undefined;
+    },
+    { timeoutMs: 20_000 },
+  );
+  return { firstResponseMs: first.latencyMs, text: final };
 }

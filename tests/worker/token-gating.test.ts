@@ -19,7 +19,7 @@ import {
 } from '../../testenv/index.js';
 import { createAppDatabase } from '../database/app-database.js';
 import type { GatewayProcess } from '../gateway/harness.js';
-import { startOneShardGateway, startWorker, workerEnv, type WorkerProcess } from './harness.js';
+import { slashCommand, startOneShardGateway, startWorker, workerEnv, type WorkerProcess } from './harness.js';
 
 describe('token-gated roles, end to end', () => {
   let sim: DiscordSimulator;
@@ -35,6 +35,8 @@ describe('token-gated roles, end to end', () => {
   let roles: { erc20: string; erc721: string; erc1155: string };
   let member: string;
   let admin: string;
+  let botRole: string;
+  const ADMIN = '8';
 
   beforeAll(async () => {
     sim = await DiscordSimulator.start({ seed: 11, guilds: 2, guildSize: { members: 5 } });
@@ -51,6 +53,12 @@ describe('token-gated roles, end to end', () => {
       erc721: sim.world.addRole(guild, 'NFT holder').id,
       erc1155: sim.world.addRole(guild, 'Badge holder').id,
     };
+    // As on Discord, the admin may gate roles below their highest role, and the bot may grant
+    // roles below its own highest role: both roles are above the gated ones.
+    const admins = sim.world.addRole(guild, 'Admins', { permissions: ADMIN });
+    botRole = sim.world.addRole(guild, 'Shardwarden').id;
+    sim.changeMemberRole(guild, admin, admins.id, 'add');
+    sim.changeMemberRole(guild, sim.world.botUser.id, botRole, 'add');
     gateway = await startOneShardGateway(sim, redis.url);
     worker = await startWorker(
       await workerEnv(sim, redis.url, {
@@ -70,33 +78,22 @@ describe('token-gated roles, end to end', () => {
     await Promise.all([redis?.close(), postgres?.close(), anvil?.stop()]);
   });
 
-  const text = (data: unknown) => (data as { content?: string } | undefined)?.content ?? '';
-
   /** Sends a slash command and resolves with the text the user finally sees. */
   async function run(userId: string, command: string, options: unknown[] = [], permissions = '0') {
-    const inj = sim.injectInteraction({ guildId, userId, command, options, permissions });
-    const first = await inj.response;
-    expect(first.latencyMs).toBeLessThan(3000);
-    if (first.type !== 5) return text(first.data);
-    let final = '';
-    await waitUntil(
-      `/${command} to be answered`,
-      async () => {
-        const edit = sim.recorder.interactionResponses.find(
-          (r) => r.interactionId === inj.id && r.kind === 'edit-original',
-        );
-        final = text(edit?.data);
-        return edit !== undefined;
-      },
-      { timeoutMs: 20_000 },
-    );
-    return final;
+    const { firstResponseMs, text } = await slashCommand(sim, {
+      guildId,
+      userId,
+      command,
+      options,
+      permissions,
+    });
+    expect(firstResponseMs).toBeLessThan(3000);
+    return text;
   }
 
   const sub = (name: string, options: { name: string; value: string }[]) => [
     { type: 1, name, options: options.map((o) => ({ ...o, type: 3 })) },
   ];
-  const ADMIN = '8';
   const rules = () =>
     db.withCommunity(guildId, (tx) => tx.gateRule.findMany({ orderBy: { createdAt: 'asc' } }));
   const memberRoles = () => sim.world.member(sim.world.guild(guildId)!, member)!.roles;
@@ -336,5 +333,58 @@ describe('token-gated roles, end to end', () => {
         tx.wallet.count({ where: { address: wallet.address.toLowerCase() } }),
       ),
     ).toBe(0);
+  });
+
+  test("a role can be gated only below the caller's and the bot's highest roles, never with Administrator", async () => {
+    const guild = sim.world.guild(guildId)!;
+    const MANAGE_ROLES = String(1n << 28n);
+    const moderator = String(BigInt(guildId) + 3n);
+    // Bottom to top: Everything (Administrator), Helper, Moderator, Senior, the bot's role, VIP.
+    const everything = sim.world.addRole(guild, 'Everything', { permissions: ADMIN });
+    const helper = sim.world.addRole(guild, 'Helper');
+    const moderatorRole = sim.world.addRole(guild, 'Moderator', { permissions: MANAGE_ROLES });
+    const senior = sim.world.addRole(guild, 'Senior');
+    const vip = sim.world.addRole(guild, 'VIP');
+    sim.world.moveRole(guild, botRole, senior.position + 1);
+    sim.world.moveRole(guild, vip.id, senior.position + 2);
+    sim.changeMemberRole(guild, moderator, moderatorRole.id, 'add');
+
+    const gate = (caller: string, roleId: string, permissions: string) =>
+      run(
+        caller,
+        'gate',
+        sub('add', [
+          { name: 'type', value: 'erc20' },
+          { name: 'role', value: roleId },
+          { name: 'min', value: '7' },
+          { name: 'contract', value: tokens.erc20 },
+        ]),
+        permissions,
+      );
+    const cases: [string, string, string, string][] = [
+      ['a role above the moderator', moderator, senior.id, 'at or above your highest role (**Moderator**)'],
+      ["the moderator's own role", moderator, moderatorRole.id, 'at or above your highest role'],
+      ['an Administrator role below the moderator', moderator, everything.id, 'Administrator'],
+      [
+        "a role above the bot's, by the owner",
+        member,
+        vip.id,
+        "at or above the bot's highest role (**Shardwarden**)",
+      ],
+      ['@everyone', moderator, guildId, "everyone's role"],
+    ];
+    for (const [what, caller, roleId, message] of cases) {
+      const reply = await gate(caller, roleId, caller === member ? ADMIN : MANAGE_ROLES);
+      expect({ what, reply }).toEqual({ what, reply: expect.stringContaining(message) });
+      expect({ what, reply }).toEqual({ what, reply: expect.stringMatching(/^Rule not added: /) });
+    }
+    // Below both: allowed; the owner is not bound by their own roles, only by the bot's.
+    expect(await gate(moderator, helper.id, MANAGE_ROLES)).toMatch(/^Rule `[0-9a-f-]{36}` added/);
+    expect(await gate(member, senior.id, ADMIN)).toMatch(/^Rule `[0-9a-f-]{36}` added/);
+    const gated = new Set((await rules()).map((r) => r.roleId));
+    for (const refused of [moderatorRole.id, everything.id, vip.id, guildId])
+      expect(gated.has(refused)).toBe(false);
+    expect(gated.has(helper.id)).toBe(true);
+    expect(gated.has(senior.id)).toBe(true);
   });
 });

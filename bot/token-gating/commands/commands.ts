@@ -11,6 +11,7 @@ import { requireServices, ROLE_SYNC_TASK, syncCommunity } from '../role-sync/rol
 import { scheduleRoleSync } from '../role-sync/schedule.js';
 import { verificationPath } from '../verification/verification-routes.js';
 import { createVerification } from '../verification/wallet-verification.js';
+import { gateRoleRefusal, readGateAuthority } from './role-authority.js';
 
 const adminPermissions = String(PermissionFlagsBits.ManageRoles);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -106,6 +107,14 @@ export const gateCommand: CommandHandler = {
           ...optional('contract', interaction.getString('contract')),
           ...optional('tokenId', interaction.getString('token-id')),
         });
+        const refusal = gateRoleRefusal(
+          draft.roleId,
+          await readGateAuthority(services.rest, communityId, {
+            userId: interaction.userId,
+            roleIds: interaction.raw.member?.roles ?? [],
+          }),
+        );
+        if (refusal) throw new UserFacingError(`Rule not added: ${refusal}`);
         const spec = toRuleSpec({
           id: 'new',
           kind: draft.kind,

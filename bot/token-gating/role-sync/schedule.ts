@@ -5,11 +5,15 @@ import { ROLE_SYNC_TASK, roleSyncScheduleId } from './role-sync.js';
 export const ROLE_SYNC_INTERVAL_ENV = 'SHARDWARDEN_ROLE_SYNC_INTERVAL_SECONDS';
 
 export function roleSyncIntervalMs(env: NodeJS.ProcessEnv): number {
-  const raw = env[ROLE_SYNC_INTERVAL_ENV]?.trim();
-  if (!raw) return 3_600_000;
+  return intervalSecondsMs(env, ROLE_SYNC_INTERVAL_ENV, 3_600);
+}
+
+/** An interval setting in seconds (at least 10), as milliseconds; a bad value stops the worker. */
+export function intervalSecondsMs(env: NodeJS.ProcessEnv, name: string, defaultSeconds: number): number {
+  const raw = env[name]?.trim();
+  if (!raw) return defaultSeconds * 1000;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 10)
-    throw new Error(`${ROLE_SYNC_INTERVAL_ENV}="${raw}" must be an integer >= 10 (seconds)`);
+  if (!Number.isInteger(n) || n < 10) throw new Error(`${name}="${raw}" must be an integer >= 10 (seconds)`);
   return n * 1000;
 }
 

@@ -122,3 +122,45 @@ export async function completeVerification(
     return { userId: row.userId, address };
   });
 }
+
+/** The repeating task (and its schedule id) that deletes expired nonces. */
+export const NONCE_PURGE_TASK = 'verification-nonce-purge';
+export const NONCE_PURGE_INTERVAL_ENV = 'SHARDWARDEN_NONCE_PURGE_INTERVAL_SECONDS';
+/** Expired nonces stay this long, so a late click still says "expired", not "unknown". */
+export const NONCE_PURGE_GRACE_MS = 60 * 60_000;
+
+/**
+ * Deletes nonces that expired more than the grace period ago, community by community (row-level
+ * security lets a transaction see one community only), at most `batch` rows per community and
+ * `maxRows` per run, so one run stays short; what is left goes at the next run.
+ */
+export async function purgeExpiredNonces(
+  db: Database,
+  o: { batch?: number; maxRows?: number; now?: Date } = {},
+): Promise<number> {
+  const batch = o.batch ?? 1_000;
+  const maxRows = o.maxRows ?? 20_000;
+  const before = new Date((o.now ?? new Date()).getTime() - NONCE_PURGE_GRACE_MS);
+  let deleted = 0;
+  let after = '';
+  while (deleted < maxRows) {
+    const page = await db.prisma.community.findMany({
+      where: { id: { gt: after } },
+      orderBy: { id: 'asc' },
+      select: { id: true },
+      take: 500,
+    });
+    for (const { id } of page) {
+      const limit = Math.min(batch, maxRows - deleted);
+      if (limit <= 0) break;
+      deleted += await db.withCommunity(
+        id,
+        (tx) => tx.$executeRaw`DELETE FROM verification_nonces WHERE nonce IN (
+          SELECT nonce FROM verification_nonces WHERE expires_at < ${before} LIMIT ${limit})`,
+      );
+    }
+    if (page.length < 500) break;
+    after = page[page.length - 1]!.id;
+  }
+  return deleted;
+}
