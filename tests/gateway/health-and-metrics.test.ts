@@ -75,7 +75,9 @@ test('/metrics, aggregated over both cluster processes, has every gateway figure
         series(m, 'shardwarden_gateway_heartbeat_latency_seconds').length === 4
       );
     },
-    { timeoutMs: 30_000, intervalMs: 250 },
+    // Generous: two cluster processes enqueue 301 jobs and wait a heartbeat each; a CI run on
+    // a machine at load 15 took over 30 s.
+    { timeoutMs: 90_000, intervalMs: 250 },
   );
   const shards = ['shard="0"', 'shard="1"', 'shard="2"', 'shard="3"'];
   expect(series(m, 'shardwarden_gateway_shard_ready').sort()).toEqual(shards);
@@ -102,7 +104,7 @@ test('/metrics, aggregated over both cluster processes, has every gateway figure
   const byCluster = m.split('\n').filter((l) => l.startsWith('shardwarden_gateway_shard_ready{'));
   expect(byCluster.filter((l) => l.includes('cluster="0"'))).toHaveLength(2);
   expect(byCluster.filter((l) => l.includes('cluster="1"'))).toHaveLength(2);
-}, 60_000);
+}, 120_000);
 
 test('/healthz fails while a cluster process is stuck, names it, and recovers when it runs again', async () => {
   await waitUntil('/healthz 200', async () => (await health()).status === 200, { timeoutMs: 10_000 });
