@@ -70,7 +70,7 @@ const message = (id: number) => ({ id: String(id), channel_id: '1', content: `m$
 
 async function waitForJobs(queue: Queue, n: number): Promise<void> {
   await waitUntil(`${n} jobs in ${queue.name}`, async () => (await queue.getWaitingCount()) === n, {
-    timeoutMs: 15_000,
+    timeoutMs: 30_000,
     intervalMs: 20,
   });
 }
@@ -78,7 +78,7 @@ async function waitForJobs(queue: Queue, n: number): Promise<void> {
 /** The jobs can be visible in Redis a moment before the forwarder has the reply. */
 async function waitForSent(forwarder: DispatchForwarder): Promise<void> {
   await waitUntil('buffer sent', async () => forwarder.buffered() === 0, {
-    timeoutMs: 15_000,
+    timeoutMs: 30_000,
     intervalMs: 5,
   });
 }
@@ -266,7 +266,7 @@ describe('DispatchForwarder', () => {
       await waitUntil(
         'several refused attempts',
         async () => (await metric('shardwarden_gateway_enqueue_errors_total')) >= 4,
-        { timeoutMs: 15_000, intervalMs: 50 },
+        { timeoutMs: 30_000, intervalMs: 50 },
       );
       expect(await queues.events.getWaitingCount()).toBe(0); // reads still answer
       expect(forwarder.buffered()).toBe(20);

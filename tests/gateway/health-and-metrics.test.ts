@@ -107,7 +107,7 @@ test('/metrics, aggregated over both cluster processes, has every gateway figure
 }, 120_000);
 
 test('/healthz fails while a cluster process is stuck, names it, and recovers when it runs again', async () => {
-  await waitUntil('/healthz 200', async () => (await health()).status === 200, { timeoutMs: 10_000 });
+  await waitUntil('/healthz 200', async () => (await health()).status === 200, { timeoutMs: 30_000 });
   const [victim, other] = childPids(gw.proc.child.pid!);
   expect(other).toBeDefined();
   // SIGSTOP: from outside, indistinguishable from an event loop that never yields.
@@ -127,7 +127,7 @@ test('/healthz fails while a cluster process is stuck, names it, and recovers wh
     process.kill(victim!, 'SIGCONT');
   }
   expect(stalled).toHaveLength(1);
-  await waitUntil('/healthz 200 again', async () => (await health()).status === 200, { timeoutMs: 15_000 });
+  await waitUntil('/healthz 200 again', async () => (await health()).status === 200, { timeoutMs: 30_000 });
 }, 60_000);
 
 test('/readyz turns unready as soon as a cluster process dies, and ready again once its shards resume (nothing to replay)', async () => {
@@ -149,7 +149,7 @@ test('/readyz turns unready as soon as a cluster process dies, and ready again o
   process.kill(victim!, 'SIGKILL');
   // Its shards are gone until the respawned process resumes them; the pod must say so meanwhile.
   await waitUntil('/readyz 503 after the crash', async () => (await readyz()) === 503, {
-    timeoutMs: 10_000,
+    timeoutMs: 30_000,
     intervalMs: 20,
   });
   expect(metricSum(await gw.metrics(), 'shardwarden_gateway_pod_shards_ready')).toBeLessThan(4);
@@ -182,7 +182,7 @@ test('the same reaction added twice is two jobs, keyed by the session and sequen
         );
         return jobs.length === 2;
       },
-      { timeoutMs: 15_000, intervalMs: 100 },
+      { timeoutMs: 30_000, intervalMs: 100 },
     );
     // The session each shard identified with (its resumes keep it).
     const sessionOf = (shardId: number) =>

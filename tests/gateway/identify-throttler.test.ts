@@ -72,7 +72,7 @@ function timedWait(t: RedisIdentifyThrottler, shardId: number, signal = new Abor
 
 async function queueLength(queue: string, n: number): Promise<void> {
   await waitUntil(`${n} waiters queued on ${queue}`, async () => (await raw.zcard(queue)) === n, {
-    timeoutMs: 10_000,
+    timeoutMs: 30_000,
     intervalMs: 5,
   });
 }
@@ -259,7 +259,7 @@ describe('RedisIdentifyThrottler', () => {
     const failingErrors: Error[] = [];
     const failingConnection = connect({ enableOfflineQueue: false });
     await waitUntil('failing connection ready', async () => failingConnection.status === 'ready', {
-      timeoutMs: 5_000,
+      timeoutMs: 30_000,
       intervalMs: 10,
     });
     const failing = new RedisIdentifyThrottler(failingConnection, {

@@ -80,7 +80,7 @@ function offlineQueued(conn: Redis): number {
 test("a quiet shard's session outlives the TTL while the store runs, and expires after stop()", async () => {
   const { bot, store } = setup({ ttlSeconds: 2 });
   store.update(0, session(0, 5));
-  await waitUntil('session written', async () => (await stored(bot, 0)) !== null, { timeoutMs: 5_000 });
+  await waitUntil('session written', async () => (await stored(bot, 0)) !== null, { timeoutMs: 30_000 });
 
   // Well past the 2 s TTL with no update at all: the refresh keeps the key.
   await sleep(3_500);
@@ -88,7 +88,7 @@ test("a quiet shard's session outlives the TTL while the store runs, and expires
   expect(await raw.ttl(botKey(bot, 'session', SHARDS, 0))).toBeGreaterThan(0);
 
   store.stop();
-  await waitUntil('the session expired', async () => (await stored(bot, 0)) === null, { timeoutMs: 10_000 });
+  await waitUntil('the session expired', async () => (await stored(bot, 0)) === null, { timeoutMs: 30_000 });
 });
 
 test('a shutdown flush with all writes quiet sessions (read or updated earlier) at the safe sequence', async () => {
@@ -97,7 +97,7 @@ test('a shutdown flush with all writes quiet sessions (read or updated earlier) 
   expect(await store.retrieve(0)).toEqual({ info: session(0, 40), fromRedis: true });
   store.update(1, session(1, 100));
   await waitUntil('shard 1 written', async () => (await stored(bot, 1))?.sequence === 90, {
-    timeoutMs: 5_000,
+    timeoutMs: 30_000,
   });
   store.stop();
 
@@ -124,12 +124,12 @@ describe('with Redis stopped', () => {
     const { bot, conn, store } = setup({ flushIntervalMs: 50, ttlSeconds: 3 });
     for (let shard = 0; shard < SHARDS; shard++) store.update(shard, session(shard, 1));
     await waitUntil('sessions written', async () => (await stored(bot, SHARDS - 1)) !== null, {
-      timeoutMs: 5_000,
+      timeoutMs: 30_000,
     });
 
     await redis.stop();
     await waitUntil('ioredis notices', async () => conn.status !== 'ready', {
-      timeoutMs: 5_000,
+      timeoutMs: 30_000,
       intervalMs: 20,
     });
     let seq = 1;
@@ -153,24 +153,24 @@ describe('with Redis stopped', () => {
           if ((await stored(bot, shard))?.sequence !== seq) return false;
         return true;
       },
-      { timeoutMs: 15_000 },
+      { timeoutMs: 30_000 },
     );
   });
 
   test('a shutdown flush gives up after its timeout instead of hanging', async () => {
     const { bot, conn, store } = setup({ flushIntervalMs: 50, ttlSeconds: 60 });
     store.update(0, session(0, 1));
-    await waitUntil('session written', async () => (await stored(bot, 0)) !== null, { timeoutMs: 5_000 });
+    await waitUntil('session written', async () => (await stored(bot, 0)) !== null, { timeoutMs: 30_000 });
 
     await redis.stop();
     await waitUntil('ioredis notices', async () => conn.status !== 'ready', {
-      timeoutMs: 5_000,
+      timeoutMs: 30_000,
       intervalMs: 20,
     });
     store.update(0, session(0, 2));
     // The coalesced write is now stuck in ioredis's offline queue.
     await waitUntil('the write queued offline', async () => offlineQueued(conn) > 0, {
-      timeoutMs: 10_000,
+      timeoutMs: 30_000,
       intervalMs: 20,
     });
     store.stop();
@@ -184,7 +184,7 @@ test('a new session id or a cleared session is written at once; sequence updates
   const { bot, store } = setup({ flushIntervalMs: 60_000, ttlSeconds: 60 });
   store.update(0, session(0, 1, 'first'));
   await waitUntil('new session written', async () => (await stored(bot, 0))?.sessionId === 'first', {
-    timeoutMs: 5_000,
+    timeoutMs: 30_000,
   });
 
   store.update(0, session(0, 2, 'first'));
@@ -193,12 +193,12 @@ test('a new session id or a cleared session is written at once; sequence updates
 
   store.update(0, session(0, 3, 'second'));
   await waitUntil('next session written', async () => (await stored(bot, 0))?.sessionId === 'second', {
-    timeoutMs: 5_000,
+    timeoutMs: 30_000,
   });
   expect((await stored(bot, 0))?.sequence).toBe(3);
 
   store.update(0, null);
-  await waitUntil('session cleared', async () => (await stored(bot, 0)) === null, { timeoutMs: 5_000 });
+  await waitUntil('session cleared', async () => (await stored(bot, 0)) === null, { timeoutMs: 30_000 });
 });
 
 test('retrieve() reads Redis only on the first ask per shard', async () => {

@@ -489,7 +489,7 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
       'worker replicas follow the edit',
       async () =>
         (await apps.readNamespacedDeployment({ name: 'flaky-worker', namespace: NS })).spec?.replicas === 3,
-      { timeoutMs: 10_000 },
+      { timeoutMs: 30_000 },
     );
   }, 60_000);
 
