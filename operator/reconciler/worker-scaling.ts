@@ -7,7 +7,7 @@ import type { Logger } from '../../bot/observability/logger.js';
 import type { DiscordBot, DiscordBotStatus } from '../api/v1alpha1/types.js';
 import { BacklogReader, RedisUnavailableError, backlogOf } from '../autoscaling/backlog-reader.js';
 import { clampReplicas, decideReplicas, type Recommendation } from '../autoscaling/worker-autoscaler.js';
-import type { Cluster, EventType } from '../kube/cluster.js';
+import { apiserverCode, describeError, type Cluster, type EventType } from '../kube/cluster.js';
 import type { OperatorMetrics } from '../metrics/operator-metrics.js';
 import { withSpecHash, type RenderedObject } from '../rendering/desired-objects.js';
 import {
@@ -54,6 +54,31 @@ export interface WorkerScalingResult {
   condition?: ConditionInput;
   events: [EventType, string, string][];
   requeueAfterMs?: number;
+}
+
+interface KedaRefusal {
+  reason: 'KEDANotInstalled' | 'AutoscalerForbidden';
+  message: string;
+}
+
+/** Why applying a KEDA object failed, when it is KEDA's absence or a missing permission. */
+function kedaRefusal(err: unknown, obj: RenderedObject): KedaRefusal | undefined {
+  switch (apiserverCode(err)) {
+    case 404:
+      return {
+        reason: 'KEDANotInstalled',
+        message:
+          'The keda.sh/v1alpha1 ScaledObject and TriggerAuthentication kinds are not installed; install KEDA or choose another worker.autoscaler',
+      };
+    case 403:
+      // The apiserver's words name the verb, resource and identity, never the Secret's values.
+      return {
+        reason: 'AutoscalerForbidden',
+        message: `The operator may not apply ${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name} for KEDA (${describeError(err)}); grant it (the chart's rbac.keda: true) or choose another worker.autoscaler`,
+      };
+    default:
+      return undefined;
+  }
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -201,24 +226,16 @@ export class WorkerScaling {
       withSpecHash(o as RenderedObject),
     );
     const hash = kedaObjects.map((o) => o.metadata.annotations![SPEC_HASH_ANNOTATION]).join(',');
-    try {
-      if (
-        live?.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !==
-        secret.metadata.annotations?.[SPEC_HASH_ANNOTATION]
-      )
-        await this.deps.cluster.apply(secret);
-      if (this.kedaApplied.get(key) !== hash || before.workers?.autoscaler !== 'KEDA') {
-        for (const obj of kedaObjects) await this.deps.cluster.apply(obj);
-        this.kedaApplied.set(key, hash);
-      }
-    } catch (err) {
-      if ((err as { code?: number }).code === 404)
-        return fail(
-          'KEDANotInstalled',
-          'The keda.sh/v1alpha1 ScaledObject and TriggerAuthentication kinds are not installed; install KEDA or choose another worker.autoscaler',
-        );
-      throw err;
-    }
+    const toApply = [
+      ...(live?.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !==
+      secret.metadata.annotations?.[SPEC_HASH_ANNOTATION]
+        ? [secret]
+        : []),
+      ...(this.kedaApplied.get(key) !== hash || before.workers?.autoscaler !== 'KEDA' ? kedaObjects : []),
+    ];
+    const refusal = await this.applyKedaObjects(toApply);
+    if (refusal) return fail(refusal.reason, refusal.message);
+    if (toApply.includes(kedaObjects[0]!)) this.kedaApplied.set(key, hash);
     const w = bot.spec.worker;
     return {
       workers: { autoscaler: 'KEDA' },
@@ -230,6 +247,24 @@ export class WorkerScaling {
       },
       events,
     };
+  }
+
+  /**
+   * Applies the KEDA objects in order. KEDA not installed, or no permission for its objects (the
+   * chart's `rbac.keda: false`), is the autoscaler's problem alone: reported as WorkersScaled,
+   * while the gateway and the workers are still reconciled. Anything else is rethrown.
+   */
+  private async applyKedaObjects(objects: RenderedObject[]): Promise<KedaRefusal | undefined> {
+    for (const obj of objects) {
+      try {
+        await this.deps.cluster.apply(obj);
+      } catch (err) {
+        const refusal = kedaRefusal(err, obj);
+        if (!refusal) throw err;
+        return refusal;
+      }
+    }
+    return undefined;
   }
 
   /**
