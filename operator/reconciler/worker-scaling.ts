@@ -11,6 +11,7 @@ import { apiserverCode, describeError, type Cluster, type EventType } from '../k
 import type { OperatorMetrics } from '../metrics/operator-metrics.js';
 import { withSpecHash, type RenderedObject } from '../rendering/desired-objects.js';
 import {
+  KEDA_API_VERSION,
   kedaAuthSecretName,
   parseRedisUrl,
   renderKedaAuthSecret,
@@ -61,8 +62,12 @@ interface KedaRefusal {
   message: string;
 }
 
-/** Why applying a KEDA object failed, when it is KEDA's absence or a missing permission. */
-function kedaRefusal(err: unknown, obj: RenderedObject): KedaRefusal | undefined {
+/** Why writing a KEDA object failed, when it is KEDA's absence or a missing permission. */
+function kedaRefusal(
+  err: unknown,
+  obj: { kind: string; metadata: { name: string; namespace: string } },
+  verb: 'apply' | 'delete',
+): KedaRefusal | undefined {
   switch (apiserverCode(err)) {
     case 404:
       return {
@@ -74,11 +79,21 @@ function kedaRefusal(err: unknown, obj: RenderedObject): KedaRefusal | undefined
       // The apiserver's words name the verb, resource and identity, never the Secret's values.
       return {
         reason: 'AutoscalerForbidden',
-        message: `The operator may not apply ${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name} for KEDA (${describeError(err)}); grant it (the chart's rbac.keda: true) or choose another worker.autoscaler`,
+        message: `The operator may not ${verb} ${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name} ${verb === 'apply' ? 'for' : 'left from'} KEDA (${describeError(err)}); grant it (the chart's rbac.keda: true) or ${verb === 'apply' ? 'choose another worker.autoscaler' : 'delete it by hand'}`,
       };
     default:
       return undefined;
   }
+}
+
+/** The Warning Event for a failing WorkersScaled reason, only when it first appears. */
+function firstWarning(
+  before: DiscordBotStatus,
+  reason: string,
+  message: string,
+): [EventType, string, string][] {
+  const was = before.conditions?.find((c) => c.type === 'WorkersScaled');
+  return was?.status === 'False' && was.reason === reason ? [] : [['Warning', reason, message]];
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -109,8 +124,8 @@ export class WorkerScaling {
       await this.handOverReplicas(deployment);
     }
     const events: [EventType, string, string][] = [];
-    if (previous === 'KEDA' && mode !== 'KEDA') {
-      await this.removeKeda(bot);
+    const leftBehind = previous === 'KEDA' && mode !== 'KEDA' ? await this.removeKeda(bot) : undefined;
+    if (previous === 'KEDA' && mode !== 'KEDA' && !leftBehind) {
       this.kedaApplied.delete(key);
       events.push([
         'Normal',
@@ -124,7 +139,26 @@ export class WorkerScaling {
         : mode === 'KEDA'
           ? await this.keda(input)
           : { workers: { autoscaler: 'None' as const }, events: [] };
+    if (leftBehind) return this.kedaLeftBehind(result, leftBehind, before);
     return { ...result, events: [...events, ...result.events] };
+  }
+
+  /**
+   * The new mode runs, but KEDA's objects could not be deleted: WorkersScaled says so, and the
+   * status still names KEDA as set up, so the next pass tries the removal again.
+   */
+  private kedaLeftBehind(
+    result: WorkerScalingResult,
+    refusal: KedaRefusal,
+    before: DiscordBotStatus,
+  ): WorkerScalingResult {
+    return {
+      ...result,
+      workers: { ...result.workers, autoscaler: 'KEDA' },
+      condition: { type: 'WorkersScaled', status: 'False', ...refusal },
+      events: [...firstWarning(before, refusal.reason, refusal.message), ...result.events],
+      requeueAfterMs: Math.min(result.requeueAfterMs ?? Infinity, this.deps.intervalMs),
+    };
   }
 
   private async builtin({ key, bot, redisUrl, deployment, before, now }: WorkerScalingInput) {
@@ -200,8 +234,7 @@ export class WorkerScaling {
   private async keda({ key, bot, redisUrl, before }: WorkerScalingInput): Promise<WorkerScalingResult> {
     const events: [EventType, string, string][] = [];
     const fail = (reason: string, message: string): WorkerScalingResult => {
-      const was = before.conditions?.find((c) => c.type === 'WorkersScaled');
-      if (was?.status !== 'False' || was.reason !== reason) events.push(['Warning', reason, message]);
+      events.push(...firstWarning(before, reason, message));
       return {
         workers: { ...(before.workers?.autoscaler === 'KEDA' ? { autoscaler: 'KEDA' as const } : {}) },
         condition: { type: 'WorkersScaled', status: 'False', reason, message },
@@ -259,7 +292,7 @@ export class WorkerScaling {
       try {
         await this.deps.cluster.apply(obj);
       } catch (err) {
-        const refusal = kedaRefusal(err, obj);
+        const refusal = kedaRefusal(err, obj, 'apply');
         if (!refusal) throw err;
         return refusal;
       }
@@ -291,18 +324,23 @@ export class WorkerScaling {
     );
   }
 
-  private async removeKeda(bot: DiscordBot): Promise<void> {
+  /** Deletes what KEDA mode set up; a missing permission is returned, anything else thrown. */
+  private async removeKeda(bot: DiscordBot): Promise<KedaRefusal | undefined> {
     const meta = { name: workerName(bot), namespace: bot.metadata.namespace };
-    await this.deps.cluster.delete({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: meta });
-    await this.deps.cluster.delete({
-      apiVersion: 'keda.sh/v1alpha1',
-      kind: 'TriggerAuthentication',
-      metadata: meta,
-    });
-    await this.deps.cluster.delete({
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: kedaAuthSecretName(bot), namespace: bot.metadata.namespace },
-    });
+    const objects = [
+      { apiVersion: KEDA_API_VERSION, kind: 'ScaledObject', metadata: meta },
+      { apiVersion: KEDA_API_VERSION, kind: 'TriggerAuthentication', metadata: meta },
+      { apiVersion: 'v1', kind: 'Secret', metadata: { ...meta, name: kedaAuthSecretName(bot) } },
+    ];
+    for (const obj of objects) {
+      try {
+        await this.deps.cluster.delete(obj);
+      } catch (err) {
+        const refusal = apiserverCode(err) === 403 ? kedaRefusal(err, obj, 'delete') : undefined;
+        if (!refusal) throw err;
+        return refusal;
+      }
+    }
+    return undefined;
   }
 }

@@ -9,6 +9,8 @@ import { renderChart } from '../install/helm.js';
 import {
   applyYaml,
   exampleBot,
+  patchBot,
+  readBot,
   secret,
   startHarness,
   startOperator,
@@ -133,5 +135,38 @@ describe("the operator with the chart's RBAC (OwnerReferencesPermissionEnforceme
     grant(chartRules());
     await waitForCondition(h.kc, NS, 'scaled', 'WorkersScaled', 'True', 'ScaledByKEDA', 60_000);
     expect(exists('scaledobject', 'scaled-worker')).toBe(true);
+  }, 120_000);
+
+  test('leaving KEDA without the permission to delete its objects: the rest of the spec applies, WorkersScaled says what is left, and it goes once granted', async () => {
+    grant(chartRules(['rbac.keda=false']));
+    const image = 'registry.example/sietch:1.5.0';
+    patchBot(h.cp, NS, 'scaled', { image, worker: { autoscaler: 'None' } });
+    const stuck = await waitForCondition(h.kc, NS, 'scaled', 'WorkersScaled', 'False', 'AutoscalerForbidden');
+    expect(stuck.status?.conditions?.find((c) => c.type === 'WorkersScaled')?.message).toContain(
+      `may not delete ScaledObject ${NS}/scaled-worker left from KEDA`,
+    );
+    const gatewayImage = () =>
+      h.cp.kubectl([
+        'get',
+        'statefulset',
+        'scaled-gateway',
+        '-n',
+        NS,
+        '-o',
+        'jsonpath={.spec.template.spec.containers[0].image}',
+      ]);
+    await waitUntil('the new image on the gateway', async () => gatewayImage() === image, {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+    });
+
+    grant(chartRules());
+    await waitUntil(
+      'the KEDA objects removed and WorkersScaled gone',
+      async () =>
+        !exists('scaledobject', 'scaled-worker') &&
+        !(await readBot(h.kc, NS, 'scaled')).status?.conditions?.some((c) => c.type === 'WorkersScaled'),
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
   }, 120_000);
 });
