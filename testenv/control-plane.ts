@@ -33,6 +33,12 @@ export interface ControlPlaneOptions {
    * `kubernetes` Service, so pods on a real node (testenv/real-node.ts) reach it as in a cluster.
    */
   podAccess?: boolean;
+  /**
+   * Admission plugins to enable besides the apiserver's defaults, e.g.
+   * `OwnerReferencesPermissionEnforcement` (setting blockOwnerDeletion needs `update` on the
+   * owner's `finalizers`).
+   */
+  admissionPlugins?: string[];
 }
 
 export interface ControlPlane {
@@ -43,6 +49,11 @@ export interface ControlPlane {
   /** With `podAccess`: the machine address pods reach the apiserver at (the `kubernetes` Service's endpoint). */
   readonly podAddress?: string;
   kubeConfig(): KubeConfig;
+  /**
+   * A client for user `name` (a client certificate from the test CA), with no permissions but
+   * what RBAC grants that user: for running something with a restricted identity.
+   */
+  userKubeConfig(name: string): KubeConfig;
   /** Runs kubectl against this control plane and returns stdout. */
   kubectl(args: string[], input?: string): string;
   /** Server-side applies CRD YAML and waits until every CRD in it is Established. */
@@ -297,6 +308,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       // With pod access the apiserver keeps the `kubernetes` Service's endpoint at its address.
       '--endpoint-reconciler-type',
       podAddress ? 'lease' : 'none',
+      ...(options.admissionPlugins?.length
+        ? ['--enable-admission-plugins', options.admissionPlugins.join(',')]
+        : []),
       '-v',
       '1',
     ];
@@ -484,6 +498,14 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       kubeConfig() {
         const kc = new KubeConfig();
         kc.loadFromFile(kubeconfigPath);
+        return kc;
+      },
+      userKubeConfig(name: string) {
+        const path = join(dir, `user-${name}.kubeconfig`);
+        const cert = issueCertificate(dir, dir, `user-${name}`, { subject: `/CN=${name}` });
+        writeFileSync(path, kubeconfigYaml(url, caData, cert), { mode: 0o600 });
+        const kc = new KubeConfig();
+        kc.loadFromFile(path);
         return kc;
       },
       kubectl,

@@ -6,12 +6,12 @@ import {
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  PolicyV1Api,
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
   type V1Deployment,
   type V1Secret,
-  type V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { Logger } from '../../bot/observability/logger.js';
 import { GROUP, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
@@ -56,6 +56,7 @@ export class DiscordBotController {
     const custom = kc.makeApiClient(CustomObjectsApi);
     const core = kc.makeApiClient(CoreV1Api);
     const apps = kc.makeApiClient(AppsV1Api);
+    const policy = kc.makeApiClient(PolicyV1Api);
     const namespaces = config.watchNamespaces.length ? config.watchNamespaces : [undefined];
     const count = (verb: string) => metrics.apiRequests.inc({ verb });
     const informer = <T extends KubernetesObject>(
@@ -133,6 +134,14 @@ export class DiscordBotController {
               : core.listServiceForAllNamespaces({ labelSelector: OWNED_SELECTOR }),
         ],
         [
+          'PodDisruptionBudget',
+          nsPath(ns, '/apis/policy/v1', 'poddisruptionbudgets'),
+          () =>
+            ns
+              ? policy.listNamespacedPodDisruptionBudget({ namespace: ns, labelSelector: OWNED_SELECTOR })
+              : policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector: OWNED_SELECTOR }),
+        ],
+        [
           'ConfigMap',
           nsPath(ns, '/api/v1', 'configmaps'),
           () =>
@@ -176,8 +185,7 @@ export class DiscordBotController {
       getBot: (ns, name) => find(this.bots, ns, name),
       getSecret,
       getOwned: (kind, ns, name) => find(this.owned.get(kind) ?? [], ns, name),
-      listStatefulSets: (ns) =>
-        (this.owned.get('StatefulSet') ?? []).flatMap((inf) => inf.list(ns)) as V1StatefulSet[],
+      listOwned: (kind, ns) => (this.owned.get(kind) ?? []).flatMap((inf) => inf.list(ns)),
       cluster,
       workerScaling: new WorkerScaling({
         cluster,

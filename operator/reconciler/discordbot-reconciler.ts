@@ -25,7 +25,7 @@ import { workerName } from '../rendering/worker.js';
 import { planReshard, type ReshardState } from '../resharding/reshard-planner.js';
 import { firstDifference, repairPatch } from './drift.js';
 import { conditionOf, setCondition, withoutCondition, type ConditionInput } from './conditions.js';
-import { gatewayGenerations, generationReadiness, reshardProgressing } from './gateway-generations.js';
+import { generationReadiness, reshardProgressing, staleGatewayObjects } from './gateway-generations.js';
 import { readSecretKey } from './secrets.js';
 import { stableJson } from './stable-json.js';
 import type { WorkerScaling } from './worker-scaling.js';
@@ -41,14 +41,14 @@ function transient(err: unknown): boolean {
   return code >= 500 && !/webhook/i.test(describeError(err));
 }
 
-export type OwnedKind = 'StatefulSet' | 'Deployment' | 'Service' | 'ConfigMap';
+export type OwnedKind = 'StatefulSet' | 'Deployment' | 'Service' | 'ConfigMap' | 'PodDisruptionBudget';
 
 export interface ReconcilerDeps {
   getBot(namespace: string, name: string): DiscordBot | undefined;
   getSecret(namespace: string, name: string): V1Secret | undefined;
   getOwned(kind: OwnedKind, namespace: string, name: string): KubernetesObject | undefined;
-  /** Every StatefulSet the operator manages in a namespace (informer cache). */
-  listStatefulSets(namespace: string): readonly V1StatefulSet[];
+  /** Every object of a kind the operator manages in a namespace (informer cache). */
+  listOwned(kind: OwnedKind, namespace: string): readonly KubernetesObject[];
   cluster: Cluster;
   discord: GatewayBotCache;
   metrics: OperatorMetrics;
@@ -300,20 +300,19 @@ export class DiscordBotReconciler {
     // restart between the two then finds the status already moved on, never a missing generation
     // that the status still calls active.
     const running = new Set(decision.run.map((r) => r.generation));
-    const stale = new Map<number, string>(decision.remove.map((g) => [g, gatewayName(bot, g)]));
-    for (const s of gatewayGenerations(deps.listStatefulSets(namespace), bot))
-      if (!s.deleting) stale.set(s.generation, s.name);
-    for (const [g, stsName] of stale) {
-      if (running.has(g)) continue;
+    const stale = staleGatewayObjects(
+      bot,
+      (kind) => deps.listOwned(kind, namespace),
+      decision.remove,
+      running,
+    );
+    for (const { generation: g, ref } of stale) {
       afterStatus.push(async () => {
-        if (
-          await deps.cluster.delete({
-            apiVersion: 'apps/v1',
-            kind: 'StatefulSet',
-            metadata: { name: stsName, namespace },
-          })
-        )
-          log.info({ generation: g, statefulSet: stsName }, 'removed gateway generation');
+        if (await deps.cluster.delete(ref))
+          log.info(
+            { generation: g, kind: ref.kind, object: ref.metadata.name },
+            'removed gateway generation',
+          );
       });
     }
 

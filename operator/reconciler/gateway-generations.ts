@@ -1,11 +1,11 @@
 // What the reconciler reads from the gateway StatefulSets of each generation: which exist,
 // whether one is Ready for the reshard planner, and what the Progressing condition says while a
 // reshard is under way. Pure functions of the informer cache's objects.
-import type { V1StatefulSet } from '@kubernetes/client-node';
+import type { KubernetesObject, V1StatefulSet } from '@kubernetes/client-node';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import type { ShardPlan } from '../planning/shard-plan.js';
 import { withSpecHash, type RenderedObject } from '../rendering/desired-objects.js';
-import { renderGatewayStatefulSet, type GatewayRenderInput } from '../rendering/gateway.js';
+import { gatewayName, renderGatewayStatefulSet, type GatewayRenderInput } from '../rendering/gateway.js';
 import { GENERATION_LABEL, SPEC_HASH_ANNOTATION } from '../rendering/labels.js';
 import type { GenerationReadiness, ReshardState } from '../resharding/reshard-planner.js';
 import type { ConditionInput } from './conditions.js';
@@ -17,8 +17,11 @@ export interface GatewayGeneration {
   deleting: boolean;
 }
 
-/** The gateway StatefulSets this bot (by UID, not by name) owns, one per generation. */
-export function gatewayGenerations(all: readonly V1StatefulSet[], bot: DiscordBot): GatewayGeneration[] {
+/**
+ * The gateway objects of one kind (StatefulSets, PodDisruptionBudgets) this bot (by UID, not by
+ * name) owns, one per generation.
+ */
+export function gatewayGenerations(all: readonly KubernetesObject[], bot: DiscordBot): GatewayGeneration[] {
   return all.flatMap((s) => {
     const generation = Number(s.metadata?.labels?.[GENERATION_LABEL]);
     const owned = s.metadata?.ownerReferences?.some((o) => o.controller && o.uid === bot.metadata.uid);
@@ -79,4 +82,42 @@ export function reshardProgressing(
     default:
       return undefined;
   }
+}
+
+/** A gateway generation's object to delete. */
+export interface StaleGatewayObject {
+  generation: number;
+  ref: {
+    apiVersion: string;
+    kind: 'StatefulSet' | 'PodDisruptionBudget';
+    metadata: { name: string; namespace: string };
+  };
+}
+
+const GATEWAY_KINDS = [
+  ['StatefulSet', 'apps/v1'],
+  ['PodDisruptionBudget', 'policy/v1'],
+] as const;
+
+/**
+ * The StatefulSets and PodDisruptionBudgets of gateway generations that are not to run: those
+ * the reshard decision removes, and any other this bot owns (left by an interrupted reshard).
+ */
+export function staleGatewayObjects(
+  bot: DiscordBot,
+  live: (kind: StaleGatewayObject['ref']['kind']) => readonly KubernetesObject[],
+  remove: readonly number[],
+  running: ReadonlySet<number>,
+): StaleGatewayObject[] {
+  const namespace = bot.metadata.namespace;
+  return GATEWAY_KINDS.flatMap(([kind, apiVersion]) => {
+    const stale = new Map<number, string>(remove.map((g) => [g, gatewayName(bot, g)]));
+    for (const o of gatewayGenerations(live(kind), bot)) if (!o.deleting) stale.set(o.generation, o.name);
+    return [...stale]
+      .filter(([generation]) => !running.has(generation))
+      .map(([generation, name]) => ({
+        generation,
+        ref: { apiVersion, kind, metadata: { name, namespace } },
+      }));
+  });
 }

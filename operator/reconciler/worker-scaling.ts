@@ -7,10 +7,11 @@ import type { Logger } from '../../bot/observability/logger.js';
 import type { DiscordBot, DiscordBotStatus } from '../api/v1alpha1/types.js';
 import { BacklogReader, RedisUnavailableError, backlogOf } from '../autoscaling/backlog-reader.js';
 import { clampReplicas, decideReplicas, type Recommendation } from '../autoscaling/worker-autoscaler.js';
-import type { Cluster, EventType } from '../kube/cluster.js';
+import { apiserverCode, describeError, type Cluster, type EventType } from '../kube/cluster.js';
 import type { OperatorMetrics } from '../metrics/operator-metrics.js';
 import { withSpecHash, type RenderedObject } from '../rendering/desired-objects.js';
 import {
+  KEDA_API_VERSION,
   kedaAuthSecretName,
   parseRedisUrl,
   renderKedaAuthSecret,
@@ -56,6 +57,45 @@ export interface WorkerScalingResult {
   requeueAfterMs?: number;
 }
 
+interface KedaRefusal {
+  reason: 'KEDANotInstalled' | 'AutoscalerForbidden';
+  message: string;
+}
+
+/** Why writing a KEDA object failed, when it is KEDA's absence or a missing permission. */
+function kedaRefusal(
+  err: unknown,
+  obj: { kind: string; metadata: { name: string; namespace: string } },
+  verb: 'apply' | 'delete',
+): KedaRefusal | undefined {
+  switch (apiserverCode(err)) {
+    case 404:
+      return {
+        reason: 'KEDANotInstalled',
+        message:
+          'The keda.sh/v1alpha1 ScaledObject and TriggerAuthentication kinds are not installed; install KEDA or choose another worker.autoscaler',
+      };
+    case 403:
+      // The apiserver's words name the verb, resource and identity, never the Secret's values.
+      return {
+        reason: 'AutoscalerForbidden',
+        message: `The operator may not ${verb} ${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name} ${verb === 'apply' ? 'for' : 'left from'} KEDA (${describeError(err)}); grant it (the chart's rbac.keda: true) or ${verb === 'apply' ? 'choose another worker.autoscaler' : 'delete it by hand'}`,
+      };
+    default:
+      return undefined;
+  }
+}
+
+/** The Warning Event for a failing WorkersScaled reason, only when it first appears. */
+function firstWarning(
+  before: DiscordBotStatus,
+  reason: string,
+  message: string,
+): [EventType, string, string][] {
+  const was = before.conditions?.find((c) => c.type === 'WorkersScaled');
+  return was?.status === 'False' && was.reason === reason ? [] : [['Warning', reason, message]];
+}
+
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export class WorkerScaling {
@@ -84,8 +124,8 @@ export class WorkerScaling {
       await this.handOverReplicas(deployment);
     }
     const events: [EventType, string, string][] = [];
-    if (previous === 'KEDA' && mode !== 'KEDA') {
-      await this.removeKeda(bot);
+    const leftBehind = previous === 'KEDA' && mode !== 'KEDA' ? await this.removeKeda(bot) : undefined;
+    if (previous === 'KEDA' && mode !== 'KEDA' && !leftBehind) {
       this.kedaApplied.delete(key);
       events.push([
         'Normal',
@@ -99,7 +139,26 @@ export class WorkerScaling {
         : mode === 'KEDA'
           ? await this.keda(input)
           : { workers: { autoscaler: 'None' as const }, events: [] };
+    if (leftBehind) return this.kedaLeftBehind(result, leftBehind, before);
     return { ...result, events: [...events, ...result.events] };
+  }
+
+  /**
+   * The new mode runs, but KEDA's objects could not be deleted: WorkersScaled says so, and the
+   * status still names KEDA as set up, so the next pass tries the removal again.
+   */
+  private kedaLeftBehind(
+    result: WorkerScalingResult,
+    refusal: KedaRefusal,
+    before: DiscordBotStatus,
+  ): WorkerScalingResult {
+    return {
+      ...result,
+      workers: { ...result.workers, autoscaler: 'KEDA' },
+      condition: { type: 'WorkersScaled', status: 'False', ...refusal },
+      events: [...firstWarning(before, refusal.reason, refusal.message), ...result.events],
+      requeueAfterMs: Math.min(result.requeueAfterMs ?? Infinity, this.deps.intervalMs),
+    };
   }
 
   private async builtin({ key, bot, redisUrl, deployment, before, now }: WorkerScalingInput) {
@@ -175,8 +234,7 @@ export class WorkerScaling {
   private async keda({ key, bot, redisUrl, before }: WorkerScalingInput): Promise<WorkerScalingResult> {
     const events: [EventType, string, string][] = [];
     const fail = (reason: string, message: string): WorkerScalingResult => {
-      const was = before.conditions?.find((c) => c.type === 'WorkersScaled');
-      if (was?.status !== 'False' || was.reason !== reason) events.push(['Warning', reason, message]);
+      events.push(...firstWarning(before, reason, message));
       return {
         workers: { ...(before.workers?.autoscaler === 'KEDA' ? { autoscaler: 'KEDA' as const } : {}) },
         condition: { type: 'WorkersScaled', status: 'False', reason, message },
@@ -201,24 +259,16 @@ export class WorkerScaling {
       withSpecHash(o as RenderedObject),
     );
     const hash = kedaObjects.map((o) => o.metadata.annotations![SPEC_HASH_ANNOTATION]).join(',');
-    try {
-      if (
-        live?.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !==
-        secret.metadata.annotations?.[SPEC_HASH_ANNOTATION]
-      )
-        await this.deps.cluster.apply(secret);
-      if (this.kedaApplied.get(key) !== hash || before.workers?.autoscaler !== 'KEDA') {
-        for (const obj of kedaObjects) await this.deps.cluster.apply(obj);
-        this.kedaApplied.set(key, hash);
-      }
-    } catch (err) {
-      if ((err as { code?: number }).code === 404)
-        return fail(
-          'KEDANotInstalled',
-          'The keda.sh/v1alpha1 ScaledObject and TriggerAuthentication kinds are not installed; install KEDA or choose another worker.autoscaler',
-        );
-      throw err;
-    }
+    const toApply = [
+      ...(live?.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !==
+      secret.metadata.annotations?.[SPEC_HASH_ANNOTATION]
+        ? [secret]
+        : []),
+      ...(this.kedaApplied.get(key) !== hash || before.workers?.autoscaler !== 'KEDA' ? kedaObjects : []),
+    ];
+    const refusal = await this.applyKedaObjects(toApply);
+    if (refusal) return fail(refusal.reason, refusal.message);
+    if (toApply.includes(kedaObjects[0]!)) this.kedaApplied.set(key, hash);
     const w = bot.spec.worker;
     return {
       workers: { autoscaler: 'KEDA' },
@@ -230,6 +280,24 @@ export class WorkerScaling {
       },
       events,
     };
+  }
+
+  /**
+   * Applies the KEDA objects in order. KEDA not installed, or no permission for its objects (the
+   * chart's `rbac.keda: false`), is the autoscaler's problem alone: reported as WorkersScaled,
+   * while the gateway and the workers are still reconciled. Anything else is rethrown.
+   */
+  private async applyKedaObjects(objects: RenderedObject[]): Promise<KedaRefusal | undefined> {
+    for (const obj of objects) {
+      try {
+        await this.deps.cluster.apply(obj);
+      } catch (err) {
+        const refusal = kedaRefusal(err, obj, 'apply');
+        if (!refusal) throw err;
+        return refusal;
+      }
+    }
+    return undefined;
   }
 
   /**
@@ -256,18 +324,23 @@ export class WorkerScaling {
     );
   }
 
-  private async removeKeda(bot: DiscordBot): Promise<void> {
+  /** Deletes what KEDA mode set up; a missing permission is returned, anything else thrown. */
+  private async removeKeda(bot: DiscordBot): Promise<KedaRefusal | undefined> {
     const meta = { name: workerName(bot), namespace: bot.metadata.namespace };
-    await this.deps.cluster.delete({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: meta });
-    await this.deps.cluster.delete({
-      apiVersion: 'keda.sh/v1alpha1',
-      kind: 'TriggerAuthentication',
-      metadata: meta,
-    });
-    await this.deps.cluster.delete({
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: kedaAuthSecretName(bot), namespace: bot.metadata.namespace },
-    });
+    const objects = [
+      { apiVersion: KEDA_API_VERSION, kind: 'ScaledObject', metadata: meta },
+      { apiVersion: KEDA_API_VERSION, kind: 'TriggerAuthentication', metadata: meta },
+      { apiVersion: 'v1', kind: 'Secret', metadata: { ...meta, name: kedaAuthSecretName(bot) } },
+    ];
+    for (const obj of objects) {
+      try {
+        await this.deps.cluster.delete(obj);
+      } catch (err) {
+        const refusal = apiserverCode(err) === 403 ? kedaRefusal(err, obj, 'delete') : undefined;
+        if (!refusal) throw err;
+        return refusal;
+      }
+    }
+    return undefined;
   }
 }

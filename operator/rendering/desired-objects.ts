@@ -1,9 +1,12 @@
-// Everything one DiscordBot owns, rendered from its spec and plan; each object carries a hash
-// of itself so an unchanged object is not applied again.
+// Everything one DiscordBot owns, rendered from its spec and plan (the plan ConfigMap, Services,
+// a StatefulSet and a PodDisruptionBudget per gateway generation, the worker Deployment and its
+// PodDisruptionBudget); each object carries a hash of itself so an unchanged object is not
+// applied again.
 import { createHash } from 'node:crypto';
 import type { KubernetesObject, V1Service } from '@kubernetes/client-node';
 import type { PodComponent } from '../api/v1alpha1/secret-references.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
+import { renderGatewayDisruptionBudget, renderWorkerDisruptionBudget } from './disruption-budgets.js';
 import { renderGatewayService, renderGatewayStatefulSet } from './gateway.js';
 import { SPEC_HASH_ANNOTATION } from './labels.js';
 import { renderPlanConfigMap, type GenerationPlan } from './plan-config.js';
@@ -57,11 +60,13 @@ export function renderDesiredObjects(input: DesiredInput): RenderedObject[] {
     ...gateways.map((g) =>
       renderGatewayStatefulSet({ ...input, ...g, secretsChecksum: input.secretsChecksums.gateway }),
     ),
+    ...gateways.map((g) => renderGatewayDisruptionBudget(bot, g.generation)),
     renderWorkerDeployment({
       ...input,
       secretsChecksum: input.secretsChecksums.worker,
       replicas: input.workerReplicas,
     }),
+    renderWorkerDisruptionBudget(bot),
   ].map((o) => withSpecHash(o as RenderedObject));
 }
 

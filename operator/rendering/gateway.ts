@@ -13,6 +13,7 @@ import {
   baseEnv,
   containerSecurityContext,
   httpPort,
+  podPlacement,
   podSecurityContext,
   probes,
   tmpMount,
@@ -37,6 +38,12 @@ export const gatewayServiceName = (bot: DiscordBot) => `${bot.metadata.name}-gat
 export const gatewayName = (bot: DiscordBot, generation = 1) =>
   generation <= 1 ? gatewayServiceName(bot) : `${gatewayServiceName(bot)}-g${generation}`;
 
+/** The labels that select the pods of one gateway generation. */
+export const gatewaySelector = (bot: DiscordBot, generation: number) => ({
+  ...selectorLabels(bot, 'gateway'),
+  [GENERATION_LABEL]: String(generation),
+});
+
 export function renderGatewayStatefulSet({
   bot,
   plan,
@@ -45,7 +52,7 @@ export function renderGatewayStatefulSet({
   secretsChecksum,
 }: GatewayRenderInput) {
   const tpl = bot.spec.gateway.podTemplate ?? {};
-  const selector = { ...selectorLabels(bot, 'gateway'), [GENERATION_LABEL]: String(generation) };
+  const selector = gatewaySelector(bot, generation);
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
@@ -66,10 +73,7 @@ export function renderGatewayStatefulSet({
           securityContext: podSecurityContext,
           automountServiceAccountToken: false,
           terminationGracePeriodSeconds: 30,
-          ...(tpl.nodeSelector ? { nodeSelector: tpl.nodeSelector } : {}),
-          ...(tpl.tolerations ? { tolerations: tpl.tolerations } : {}),
-          ...(tpl.affinity ? { affinity: tpl.affinity } : {}),
-          ...(tpl.priorityClassName ? { priorityClassName: tpl.priorityClassName } : {}),
+          ...podPlacement(tpl, selector),
           containers: [
             {
               name: 'gateway',

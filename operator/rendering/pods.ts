@@ -1,6 +1,9 @@
-// What gateway and worker pods share: security context, probes, the token and Redis env.
+// What gateway and worker pods share: security context, probes, the token and Redis env, the
+// user's placement settings and the default spread over nodes.
 import { ENV, POD_HTTP_PORT } from '../../bot/runtime-contract.js';
 import type { DiscordBot, SecretKeyRef } from '../api/v1alpha1/types.js';
+
+export type PodTemplate = NonNullable<DiscordBot['spec']['gateway']['podTemplate']>;
 
 export const secretEnv = (name: string, ref: SecretKeyRef) => ({
   name,
@@ -48,3 +51,28 @@ export const probes = {
 /** A writable /tmp on a read-only root filesystem. */
 export const tmpVolume = { name: 'tmp', emptyDir: {} };
 export const tmpMount = { name: 'tmp', mountPath: '/tmp' };
+
+/** The topology key of the default spread: one node drained takes few pods of a component. */
+export const SPREAD_TOPOLOGY_KEY = 'kubernetes.io/hostname';
+
+/**
+ * Where the pods may run, from the user's podTemplate. Without topologySpreadConstraints of
+ * their own the pods selected by `selector` spread over nodes; ScheduleAnyway, so a cluster with
+ * fewer nodes than pods still schedules them all.
+ */
+export function podPlacement(tpl: PodTemplate, selector: Record<string, string>) {
+  return {
+    ...(tpl.nodeSelector ? { nodeSelector: tpl.nodeSelector } : {}),
+    ...(tpl.tolerations ? { tolerations: tpl.tolerations } : {}),
+    ...(tpl.affinity ? { affinity: tpl.affinity } : {}),
+    ...(tpl.priorityClassName ? { priorityClassName: tpl.priorityClassName } : {}),
+    topologySpreadConstraints: tpl.topologySpreadConstraints ?? [
+      {
+        maxSkew: 1,
+        topologyKey: SPREAD_TOPOLOGY_KEY,
+        whenUnsatisfiable: 'ScheduleAnyway',
+        labelSelector: { matchLabels: selector },
+      },
+    ],
+  };
+}

@@ -7,6 +7,7 @@ import {
   baseEnv,
   containerSecurityContext,
   httpPort,
+  podPlacement,
   podSecurityContext,
   probes,
   secretEnv,
@@ -39,6 +40,7 @@ export function workerShutdownTimeoutMs(gracePeriodSeconds: number): number {
 
 export function renderWorkerDeployment({ bot, discordApiUrl, secretsChecksum, replicas }: WorkerRenderInput) {
   const w = bot.spec.worker;
+  const tpl = w.podTemplate ?? {};
   const env = [
     ...baseEnv(bot, discordApiUrl),
     { name: ENV.workerConcurrency, value: String(w.concurrency) },
@@ -65,11 +67,12 @@ export function renderWorkerDeployment({ bot, discordApiUrl, secretsChecksum, re
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: '25%' } },
       template: {
         metadata: {
-          labels: commonLabels(bot, 'worker'),
-          annotations: { [SECRETS_CHECKSUM_ANNOTATION]: secretsChecksum },
+          labels: { ...tpl.labels, ...commonLabels(bot, 'worker') },
+          annotations: { ...tpl.annotations, [SECRETS_CHECKSUM_ANNOTATION]: secretsChecksum },
         },
         spec: {
           securityContext: podSecurityContext,
+          ...podPlacement(tpl, selectorLabels(bot, 'worker')),
           automountServiceAccountToken: false,
           // Long enough for the longest job to finish after SIGTERM (scale-down, rollout).
           terminationGracePeriodSeconds: w.terminationGracePeriodSeconds,

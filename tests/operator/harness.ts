@@ -1,7 +1,11 @@
 // Shared set-up for operator tests: a real control plane (with the garbage collector and, when
 // asked, kwok nodes so pods become Ready), the DiscordBot CRD, and the Discord simulator.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { createLogger } from '../../bot/observability/logger.js';
 import { CRD_PATH } from '../../operator/api/codegen.js';
+import { parseConfig } from '../../operator/config/config.js';
+import { DiscordBotController } from '../../operator/controller/discordbot-controller.js';
+import { OperatorMetrics } from '../../operator/metrics/operator-metrics.js';
 import type { DiscordBot } from '../../operator/api/v1alpha1/types.js';
 import { DiscordSimulator, type SimulatorOptions } from '../../discord-simulator/index.js';
 import { startControlPlane, waitUntil, type ControlPlane } from '../../testenv/index.js';
@@ -19,11 +23,13 @@ export async function startHarness(
     simulator?: SimulatorOptions;
     /** The controller-manager (garbage collector, workload controllers); default true. */
     controllers?: boolean;
+    admissionPlugins?: string[];
   } = {},
 ): Promise<Harness> {
   const cp = await startControlPlane({
     controllers: options.controllers ?? true,
     kwokNodes: options.kwokNodes ?? 0,
+    admissionPlugins: options.admissionPlugins,
   });
   await cp.applyCrds(CRD_PATH);
   const sim = await DiscordSimulator.start(options.simulator ?? {});
@@ -36,6 +42,26 @@ export async function startHarness(
       await cp.stop();
     },
   };
+}
+
+/**
+ * Starts the operator's controller in this process, without leader election, against the
+ * simulator; as the harness's admin unless given another client (a restricted identity).
+ */
+export async function startOperator(
+  h: Harness,
+  flags: string[] = [],
+  kc: KubeConfig = h.kc,
+): Promise<DiscordBotController> {
+  const config = parseConfig([`--discord-api-url=${h.sim.apiUrl}`, '--leader-elect=false', ...flags], {});
+  const controller = new DiscordBotController(
+    kc,
+    config,
+    new OperatorMetrics(),
+    createLogger('operator-test', 'silent'),
+  );
+  await controller.start();
+  return controller;
 }
 
 export function applyYaml(cp: ControlPlane, objects: unknown[]): void {

@@ -7,6 +7,7 @@ import {
   unwantedObjects,
   type RenderedObject,
 } from '../../operator/rendering/desired-objects.js';
+import { staleGatewayObjects } from '../../operator/reconciler/gateway-generations.js';
 
 interface Schema {
   default?: unknown;
@@ -25,13 +26,14 @@ function withDefaults(schema: Schema, value: unknown): unknown {
   return out;
 }
 
-function bot(worker: Record<string, unknown> = {}): DiscordBot {
+function bot(worker: Record<string, unknown> = {}, gateway: Record<string, unknown> = {}): DiscordBot {
   const root = customResourceDefinition().spec.versions[0]!.schema.openAPIV3Schema as Schema;
   const spec = withDefaults(root.properties!.spec!, {
     image: 'registry.example/sietch:1',
     tokenSecretRef: { name: 'sietch-discord' },
     redis: { urlSecretRef: { name: 'sietch-redis' } },
     worker,
+    gateway,
   });
   return {
     apiVersion: 'shardwarden.io/v1alpha1',
@@ -41,17 +43,20 @@ function bot(worker: Record<string, unknown> = {}): DiscordBot {
   };
 }
 
-function services(b: DiscordBot): RenderedObject[] {
+/** What a bot owns with these gateway generations running (the first is the active one). */
+function rendered(b: DiscordBot, generations = [1]): RenderedObject[] {
   const plan = { shards: 1, shardsPerPod: 1, pods: 1, clustersPerPod: 1, maxConcurrency: 1 };
-  const active = { generation: 1, plan };
+  const gateways = generations.map((generation) => ({ generation, plan }));
   return renderDesiredObjects({
     bot: b,
-    active,
-    gateways: [active],
+    active: gateways[0]!,
+    gateways,
     discordApiUrl: 'http://discord.test',
     secretsChecksums: { gateway: 'x', worker: 'x' },
-  }).filter((o) => o.kind === 'Service');
+  });
 }
+
+const services = (b: DiscordBot) => rendered(b).filter((o) => o.kind === 'Service');
 
 const clusterIP = (o: RenderedObject) => (o.spec as { clusterIP?: string }).clusterIP;
 
@@ -91,5 +96,127 @@ describe('the Services a DiscordBot gets', () => {
     )!;
     // The apiserver assigns the public Service's IP; it is never a reason to recreate it.
     expect(mustRecreate(pub, { spec: { clusterIP: '10.0.0.13' } } as never)).toBe(false);
+  });
+});
+
+describe('availability: disruption budgets and spread over nodes', () => {
+  type PodSpec = { topologySpreadConstraints?: unknown[]; nodeSelector?: unknown; tolerations?: unknown };
+  const podOf = (objects: RenderedObject[], kind: string, name: string) => {
+    const o = objects.find((x) => x.kind === kind && x.metadata.name === name)!;
+    return (o.spec as { template: { metadata: { labels: Record<string, string> }; spec: PodSpec } }).template;
+  };
+  const spread = (matchLabels: Record<string, string>) => [
+    {
+      maxSkew: 1,
+      topologyKey: 'kubernetes.io/hostname',
+      whenUnsatisfiable: 'ScheduleAnyway',
+      labelSelector: { matchLabels },
+    },
+  ];
+  const gatewaySelector = (generation: number) => ({
+    'app.kubernetes.io/instance': 'sietch',
+    'app.kubernetes.io/component': 'gateway',
+    'shardwarden.io/gateway-generation': String(generation),
+  });
+  const workerSelector = { 'app.kubernetes.io/instance': 'sietch', 'app.kubernetes.io/component': 'worker' };
+
+  test('a budget of one unavailable pod per gateway generation and one for the workers', () => {
+    const budgets = rendered(bot(), [1, 2]).filter((o) => o.kind === 'PodDisruptionBudget');
+    expect(budgets.map((b) => [b.apiVersion, b.metadata.name, b.spec])).toEqual([
+      [
+        'policy/v1',
+        'sietch-gateway',
+        {
+          maxUnavailable: 1,
+          selector: { matchLabels: gatewaySelector(1) },
+          unhealthyPodEvictionPolicy: 'AlwaysAllow',
+        },
+      ],
+      [
+        'policy/v1',
+        'sietch-gateway-g2',
+        {
+          maxUnavailable: 1,
+          selector: { matchLabels: gatewaySelector(2) },
+          unhealthyPodEvictionPolicy: 'AlwaysAllow',
+        },
+      ],
+      [
+        'policy/v1',
+        'sietch-worker',
+        {
+          maxUnavailable: 1,
+          selector: { matchLabels: workerSelector },
+          unhealthyPodEvictionPolicy: 'AlwaysAllow',
+        },
+      ],
+    ]);
+    // Owned by the bot, and labelled so the operator's informers see them.
+    for (const b of budgets) {
+      expect(b.metadata.labels['app.kubernetes.io/managed-by']).toBe('shardwarden');
+      expect((b.metadata as { ownerReferences?: { uid: string }[] }).ownerReferences?.[0]?.uid).toBe('uid-1');
+    }
+  });
+
+  test('gateway and worker pods spread over nodes by default', () => {
+    const objects = rendered(bot(), [3]);
+    expect(podOf(objects, 'StatefulSet', 'sietch-gateway-g3').spec.topologySpreadConstraints).toEqual(
+      spread(gatewaySelector(3)),
+    );
+    expect(podOf(objects, 'Deployment', 'sietch-worker').spec.topologySpreadConstraints).toEqual(
+      spread(workerSelector),
+    );
+  });
+
+  test("the podTemplate's own constraints replace the default (an empty list: none); workers take a podTemplate too", () => {
+    const zones = [
+      { maxSkew: 2, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule' },
+    ];
+    const objects = rendered(
+      bot(
+        {
+          podTemplate: {
+            topologySpreadConstraints: zones,
+            labels: { team: 'brain' },
+            nodeSelector: { pool: 'workers' },
+            tolerations: [{ key: 'dedicated', operator: 'Exists' }],
+          },
+        },
+        { podTemplate: { topologySpreadConstraints: [] } },
+      ),
+    );
+    expect(podOf(objects, 'StatefulSet', 'sietch-gateway').spec.topologySpreadConstraints).toEqual([]);
+    const worker = podOf(objects, 'Deployment', 'sietch-worker');
+    expect(worker.spec).toMatchObject({
+      topologySpreadConstraints: zones,
+      nodeSelector: { pool: 'workers' },
+      tolerations: [{ key: 'dedicated', operator: 'Exists' }],
+    });
+    expect(worker.metadata.labels).toMatchObject({ team: 'brain', ...workerSelector });
+  });
+
+  test("a removed generation's StatefulSet and budget both go; running ones stay", () => {
+    const b = bot();
+    const owned = (name: string, generation: number) => ({
+      metadata: {
+        name,
+        labels: { 'shardwarden.io/gateway-generation': String(generation) },
+        ownerReferences: [
+          {
+            apiVersion: 'shardwarden.io/v1alpha1',
+            kind: 'DiscordBot',
+            name: 'sietch',
+            uid: 'uid-1',
+            controller: true,
+          },
+        ],
+      },
+    });
+    const live = [owned('sietch-gateway', 1), owned('sietch-gateway-g2', 2)];
+    const stale = staleGatewayObjects(b, () => live, [], new Set([2]));
+    expect(stale.map((s) => [s.ref.kind, s.ref.metadata.name])).toEqual([
+      ['StatefulSet', 'sietch-gateway'],
+      ['PodDisruptionBudget', 'sietch-gateway'],
+    ]);
   });
 });

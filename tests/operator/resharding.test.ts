@@ -108,6 +108,25 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
       timeoutMs: 20_000,
       intervalMs: 200,
     });
+  /** The gateway PodDisruptionBudgets go with their generation: only `expected` is left. */
+  const onlyGatewayBudget = (expected: string) =>
+    waitUntil(
+      `only the budget ${expected}`,
+      async () =>
+        h.cp
+          .kubectl([
+            'get',
+            'pdb',
+            '-n',
+            NS,
+            '-l',
+            `app.kubernetes.io/instance=${BOT},app.kubernetes.io/component=gateway`,
+            '-o',
+            'name',
+          ])
+          .trim() === `poddisruptionbudget.policy/${expected}`,
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
   const phase = (p: string, generation: number, timeoutMs = 40_000) =>
     waitUntil(
       `reshard ${p}, generation ${generation}`,
@@ -204,6 +223,7 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
     h.sim.gateway.setSessionStartsRemaining(1_000);
     const bot = await phase('Complete', 2);
     await onlyStatefulSet(`${BOT}-gateway-g2:4`);
+    await onlyGatewayBudget(`${BOT}-gateway-g2`);
     // Generation 1's pods are gone or terminating (kwok honours their grace period).
     const left = await core.listNamespacedPod({
       namespace: NS,
@@ -297,6 +317,7 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
     patchBot(h.cp, NS, BOT, { sharding: { reshardStrategy: 'Recreate' } });
     const bot = await phase('Complete', 3);
     await onlyStatefulSet(`${BOT}-gateway-g3:5`);
+    await onlyGatewayBudget(`${BOT}-gateway-g3`);
     expect(bot.status).toMatchObject({ shards: 5, gateway: { generation: 3, pods: 5 } });
     const replacing =
       'Replacing generation 2 with generation 3 (5 shards); shards are offline until it is Ready';

@@ -28,6 +28,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: ["shardwarden.io"]
   resources: ["discordbots/status"]
   verbs: ["get", "patch"]
+# Owned objects name their bot with blockOwnerDeletion; where the
+# OwnerReferencesPermissionEnforcement admission plugin is on, setting it needs this.
+- apiGroups: ["shardwarden.io"]
+  resources: ["discordbots/finalizers"]
+  verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets"]
   {{- if .Values.rbac.keda }}
@@ -48,6 +53,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: ["apps"]
   resources: ["statefulsets", "deployments"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# One PodDisruptionBudget per gateway generation (deleted with it) and one for the workers.
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]

@@ -132,6 +132,39 @@ const secretKeyRef = (what: string, defaultKey: string): Schema =>
     { required: ['name'] },
   );
 
+/** Extra pod settings, the same for gateway and worker pods. */
+const podTemplate = (component: 'gateway' | 'worker'): Schema =>
+  obj(`Extra settings for the ${component} pods.`, {
+    labels: {
+      type: 'object',
+      description: 'Extra pod labels.',
+      additionalProperties: { type: 'string' },
+    },
+    annotations: {
+      type: 'object',
+      description: 'Extra pod annotations.',
+      additionalProperties: { type: 'string' },
+    },
+    nodeSelector: {
+      type: 'object',
+      description: 'Node selector of the pods.',
+      additionalProperties: { type: 'string' },
+    },
+    tolerations: {
+      type: 'array',
+      description: 'Tolerations of the pods, as in a Pod spec.',
+      items: freeform('A toleration.'),
+    },
+    affinity: freeform('Affinity of the pods, as in a Pod spec.'),
+    topologySpreadConstraints: {
+      type: 'array',
+      description:
+        'Topology spread constraints of the pods, as in a Pod spec. Unset: the pods spread over nodes (kubernetes.io/hostname, maxSkew 1, ScheduleAnyway); an empty list turns spreading off.',
+      items: freeform('A topology spread constraint.'),
+    },
+    priorityClassName: str('Priority class of the pods.'),
+  });
+
 /** Kubernetes' own quantity syntax, as controller-gen writes it for resource.Quantity. */
 export const QUANTITY_PATTERN =
   '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
@@ -276,30 +309,7 @@ export const specSchema: Schema = obj(
       'The gateway pods (the Ear).',
       {
         resources: resources('gateway'),
-        podTemplate: obj('Extra settings for the gateway pods.', {
-          labels: {
-            type: 'object',
-            description: 'Extra pod labels.',
-            additionalProperties: { type: 'string' },
-          },
-          annotations: {
-            type: 'object',
-            description: 'Extra pod annotations.',
-            additionalProperties: { type: 'string' },
-          },
-          nodeSelector: {
-            type: 'object',
-            description: 'Node selector of the pods.',
-            additionalProperties: { type: 'string' },
-          },
-          tolerations: {
-            type: 'array',
-            description: 'Tolerations of the pods, as in a Pod spec.',
-            items: freeform('A toleration.'),
-          },
-          affinity: freeform('Affinity of the pods, as in a Pod spec.'),
-          priorityClassName: str('Priority class of the pods.'),
-        }),
+        podTemplate: podTemplate('gateway'),
       },
       { default: {} },
     ),
@@ -339,6 +349,7 @@ export const specSchema: Schema = obj(
           { pattern: '^https?://\\S+$', maxLength: 2048 },
         ),
         resources: resources('worker'),
+        podTemplate: podTemplate('worker'),
       },
       {
         'x-kubernetes-validations': [

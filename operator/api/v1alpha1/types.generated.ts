@@ -166,6 +166,8 @@ export interface DiscordBotSpec {
       tolerations?: Record<string, unknown>[];
       /** Affinity of the pods, as in a Pod spec. */
       affinity?: Record<string, unknown>;
+      /** Topology spread constraints of the pods, as in a Pod spec. Unset: the pods spread over nodes (kubernetes.io/hostname, maxSkew 1, ScheduleAnyway); an empty list turns spreading off. */
+      topologySpreadConstraints?: Record<string, unknown>[];
       /** Priority class of the pods. */
       priorityClassName?: string;
     };
@@ -201,6 +203,23 @@ export interface DiscordBotSpec {
         /** A request of the claim. */
         request?: string;
       }[];
+    };
+    /** Extra settings for the worker pods. */
+    podTemplate?: {
+      /** Extra pod labels. */
+      labels?: Record<string, string>;
+      /** Extra pod annotations. */
+      annotations?: Record<string, string>;
+      /** Node selector of the pods. */
+      nodeSelector?: Record<string, string>;
+      /** Tolerations of the pods, as in a Pod spec. */
+      tolerations?: Record<string, unknown>[];
+      /** Affinity of the pods, as in a Pod spec. */
+      affinity?: Record<string, unknown>;
+      /** Topology spread constraints of the pods, as in a Pod spec. Unset: the pods spread over nodes (kubernetes.io/hostname, maxSkew 1, ScheduleAnyway); an empty list turns spreading off. */
+      topologySpreadConstraints?: Record<string, unknown>[];
+      /** Priority class of the pods. */
+      priorityClassName?: string;
     };
   };
   /** Redis for the queues, identify throttling, sessions and state. */
