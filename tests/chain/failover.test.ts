@@ -31,6 +31,10 @@ let registry: Registry;
 let wallet: Address;
 let rule: RuleSpec;
 
+// Long enough for a healthy endpoint (anvil behind a proxy) to answer on a loaded machine (a CI
+// run at load 15 saw it miss 400 ms); a hanging one costs this much per call.
+const RPC_TIMEOUT_MS = 3_000;
+
 const withKey = (proxy: RpcProxy, n: number) => `${proxy.url}/v3/${SECRET}?apikey=${SECRET}&n=${n}`;
 
 function readerFor(options: Partial<ChainReaderOptions> = {}): ChainReader {
@@ -43,7 +47,7 @@ function readerFor(options: Partial<ChainReaderOptions> = {}): ChainReader {
   return createChainReader({
     rpcUrls: [withKey(first, 1), withKey(second, 2)],
     multicallAddress: tokens.multicall3,
-    timeoutMs: 400,
+    timeoutMs: RPC_TIMEOUT_MS,
     cooldownMs: 0,
     registry,
     logger: pino({ level: 'warn' }, sink),
@@ -113,7 +117,7 @@ test.each([
   expect(await counter('shardwarden_chain_rpc_failovers_total', { endpoint: first.url })).toBe(2);
   expect(await counter('shardwarden_chain_rpc_calls_total', { endpoint: second.url, outcome: 'ok' })).toBe(2);
   expect(await counter('shardwarden_chain_rpc_failovers_total', { endpoint: second.url })).toBe(0);
-  if (behaviour === 'hang') expect(Date.now() - started).toBeGreaterThanOrEqual(2 * 400);
+  if (behaviour === 'hang') expect(Date.now() - started).toBeGreaterThanOrEqual(2 * RPC_TIMEOUT_MS);
   expect(logs).toContain('failing over');
   expect(logs).toContain(first.url);
 });
@@ -160,7 +164,7 @@ test('all endpoints failing: a clear error that names endpoints by origin only',
 });
 
 test('all endpoints hanging: fails after the timeouts (and one retry), without the URL', async () => {
-  const reader = readerFor({ timeoutMs: 300 });
+  const reader = readerFor();
   first.behaviour = 'hang';
   second.behaviour = 'hang';
   const error = await reader.chainId().catch((err: unknown) => err);
