@@ -22,6 +22,8 @@ export interface DemoResult {
   /** Dispatches the simulator found no session for (would be lost at Discord), after the stream started. */
   undelivered: number;
   reshard: 'complete' | 'not-available' | 'skipped';
+  /** Unix seconds: from apply to the end, the window of the headline table (and of the plots). */
+  window: { start: number; end: number };
 }
 
 interface BotStatus {
@@ -375,7 +377,8 @@ export async function runScenario(
       `Prometheus ${stack.prometheus.url} scraped, from apply to now (dashboards: charts/shardwarden/dashboards):`,
     );
     const bot = { namespace: DEMO_NAMESPACE, name: DEMO_BOT };
-    for (const line of await scrapedHeadlines(stack.prometheus, bot, t0 / 1000, Date.now() / 1000))
+    const window = { start: t0 / 1000, end: Date.now() / 1000 };
+    for (const line of await scrapedHeadlines(stack.prometheus, bot, window.start, window.end))
       say(`  ${line}`);
     return {
       sent: sentIds.length,
@@ -386,6 +389,7 @@ export async function runScenario(
       maxWorkers,
       undelivered: sim.recorder.counters.dispatchesUndelivered - undeliveredBefore,
       reshard,
+      window,
     };
   } finally {
     streaming = false;

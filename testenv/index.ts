@@ -52,3 +52,4 @@ export {
   type PromSeries,
   type ScrapeTarget,
 } from './prometheus.js';
+export { chromiumBinary, chromiumUnavailable, loadInChromium, type LoadedPage } from './chromium.js';
