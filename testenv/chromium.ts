@@ -22,6 +22,20 @@ export function chromiumUnavailable(): string | undefined {
   }
 }
 
+function runChromium(args: string[]): Promise<{ stdout: string; stderr: string }> {
+  // A profile of its own: never a shared one, and nothing left behind.
+  const profile = makeTempDir('chromium');
+  return new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
+    execFile(
+      chromiumBinary(),
+      ['--headless', '--no-sandbox', '--disable-gpu', `--user-data-dir=${profile.path}`, ...args],
+      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) =>
+        err ? reject(new Error(`chromium failed: ${err.message}\n${stderr}`)) : resolve({ stdout, stderr }),
+    ),
+  ).finally(() => profile.remove());
+}
+
 export interface LoadedPage {
   /** The DOM after load, serialized (--dump-dom). */
   dom: string;
@@ -35,29 +49,25 @@ export interface LoadedPage {
  * from the page's console are returned.
  */
 export async function loadInChromium(file: string): Promise<LoadedPage> {
-  // A profile of its own: never a shared one, and nothing left behind.
-  const profile = makeTempDir('chromium');
-  try {
-    const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
-      execFile(
-        chromiumBinary(),
-        [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          `--user-data-dir=${profile.path}`,
-          '--enable-logging=stderr',
-          '--v=0',
-          '--dump-dom',
-          pathToFileURL(file).href,
-        ],
-        { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
-        (err, stdout, stderr) =>
-          err ? reject(new Error(`chromium failed: ${err.message}\n${stderr}`)) : resolve({ stdout, stderr }),
-      ),
-    );
-    return { dom: stdout, console: stderr.split('\n').filter((l) => /:CONSOLE[:(]/.test(l)) };
-  } finally {
-    profile.remove();
-  }
+  const { stdout, stderr } = await runChromium([
+    '--enable-logging=stderr',
+    '--v=0',
+    '--dump-dom',
+    pathToFileURL(file).href,
+  ]);
+  return { dom: stdout, console: stderr.split('\n').filter((l) => /:CONSOLE[:(]/.test(l)) };
+}
+
+/** Writes a PNG screenshot of a local HTML file, `width` × `height` CSS pixels, to `png`. */
+export async function screenshotInChromium(
+  file: string,
+  png: string,
+  size: { width: number; height: number },
+): Promise<void> {
+  await runChromium([
+    '--hide-scrollbars',
+    `--window-size=${size.width},${size.height}`,
+    `--screenshot=${png}`,
+    pathToFileURL(file).href,
+  ]);
 }

@@ -52,4 +52,10 @@ export {
   type PromSeries,
   type ScrapeTarget,
 } from './prometheus.js';
-export { chromiumBinary, chromiumUnavailable, loadInChromium, type LoadedPage } from './chromium.js';
+export {
+  chromiumBinary,
+  chromiumUnavailable,
+  loadInChromium,
+  screenshotInChromium,
+  type LoadedPage,
+} from './chromium.js';
