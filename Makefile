@@ -48,9 +48,11 @@ node_modules/.package-lock.json: package.json package-lock.json $(NODE_STAMP)
 
 # redis-server, postgresql, openssl and prometheus (with promtool) come from Debian; so do the
 # real node's container runtime, CNI plugins, netfilter tools and the busybox its test images are
-# made of (testenv/real-node.ts). Installed only when missing. Packages that would start a system
-# service we never use (tests run their own on free ports and sockets) are installed without
-# recommends and their service switched off.
+# made of (testenv/real-node.ts), and the headless chromium that opens the demo's plot page
+# (testenv/chromium.ts). Installed only when missing. Packages that would start a system service
+# we never use (tests run their own on free ports and sockets), or whose recommends would
+# (chromium's: upower, udev, notification-daemon), are installed without recommends and their
+# service switched off.
 system-packages:
 	@missing=""; daemons=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
@@ -58,6 +60,7 @@ system-packages:
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	{ command -v prometheus && command -v promtool; } >/dev/null || daemons="$$daemons prometheus"; \
 	command -v containerd >/dev/null || daemons="$$daemons containerd"; \
+	command -v chromium >/dev/null || daemons="$$daemons chromium"; \
 	command -v runc >/dev/null || missing="$$missing runc"; \
 	[ -x /usr/lib/cni/bridge ] || missing="$$missing containernetworking-plugins"; \
 	command -v iptables-restore >/dev/null || missing="$$missing iptables"; \

@@ -1,7 +1,8 @@
 // The demo's closing table: the headline series Prometheus scraped during the scenario (shards
 // READY, events/s, backlog, worker replicas, interaction p99), each as its peak and its last
 // value (the last window that had data: interactions stop before the end), with the PromQL
-// behind it so a reader can paste it into Prometheus' UI.
+// behind it so a reader can paste it into Prometheus' UI. The demo's plots (demo/report.ts)
+// draw from the same queries.
 import type { PrometheusServer, PromSeries } from '../testenv/index.js';
 
 export interface Headline {
@@ -11,35 +12,46 @@ export interface Headline {
   unit: string;
 }
 
+/**
+ * An RE2 pattern (whole-string, as label_replace anchors it) of the gateway pods of generation 2 and
+ * later, capturing the generation. The gateway's series carry no generation label; the pod name
+ * does (operator/rendering/gateway.ts gatewayName: `<bot>-gateway-<ordinal>` for generation 1,
+ * `<bot>-gateway-g<N>-<ordinal>` after).
+ */
+export function laterGenerationPod(botName: string): string {
+  return `${botName.replaceAll('.', '[.]')}-gateway-g([0-9]+)-[0-9]+`;
+}
+
+/**
+ * The PromQL behind the demo's table and plots, for one bot; `rateSeconds` is the window of rates
+ * (≥ 4 scrape intervals).
+ */
+export function demoQueries(bot: { namespace: string; name: string }, rateSeconds: number) {
+  const sel = `namespace="${bot.namespace}", bot="${bot.name}"`;
+  return {
+    // Distinct shards, as ShardwardenShardDown counts them: during a BlueGreen reshard both
+    // generations report theirs.
+    shardsReady: `count(max by (shard) (shardwarden_gateway_shard_ready{${sel}}) == 1)`,
+    // Generation 1 unless the pod's name says another.
+    shardsReadyByGeneration: `sum by (generation) (label_replace(label_replace(shardwarden_gateway_shard_ready{${sel}}, "generation", "1", "pod", ".*"), "generation", "$1", "pod", "${laterGenerationPod(bot.name)}"))`,
+    eventsPerSecond: `sum(rate(shardwarden_gateway_dispatches_received_total{${sel}}[${rateSeconds}s]))`,
+    backlog: `max(shardwarden_operator_worker_backlog{namespace="${bot.namespace}", name="${bot.name}"})`,
+    workerReplicas: `max(shardwarden_bot_worker_replicas{${sel}})`,
+    // Over the buckets as counted since each worker started, not a rate: the demo's few
+    // interactions often all land before a worker's first scrape, and a rate sees no increase.
+    interactionP99: `histogram_quantile(0.99, sum by (le) (shardwarden_worker_interaction_response_seconds_bucket{${sel}})) * 1000`,
+  };
+}
+
 /** The headline queries for one bot; `rate` is the window of rates (≥ 4 scrape intervals). */
 export function headlines(bot: { namespace: string; name: string }, rateSeconds: number): Headline[] {
-  const sel = `namespace="${bot.namespace}", bot="${bot.name}"`;
+  const q = demoQueries(bot, rateSeconds);
   return [
-    {
-      name: 'shards READY',
-      // Distinct shards, as ShardwardenShardDown counts them: during a BlueGreen reshard both
-      // generations report theirs.
-      expr: `count(max by (shard) (shardwarden_gateway_shard_ready{${sel}}) == 1)`,
-      unit: '',
-    },
-    {
-      name: 'events received/s',
-      expr: `sum(rate(shardwarden_gateway_dispatches_received_total{${sel}}[${rateSeconds}s]))`,
-      unit: '/s',
-    },
-    {
-      name: 'backlog (jobs)',
-      expr: `max(shardwarden_operator_worker_backlog{namespace="${bot.namespace}", name="${bot.name}"})`,
-      unit: '',
-    },
-    { name: 'worker replicas', expr: `max(shardwarden_bot_worker_replicas{${sel}})`, unit: '' },
-    {
-      name: 'interaction p99',
-      // Over the buckets as counted since each worker started, not a rate: the demo's few
-      // interactions often all land before a worker's first scrape, and a rate sees no increase.
-      expr: `histogram_quantile(0.99, sum by (le) (shardwarden_worker_interaction_response_seconds_bucket{${sel}})) * 1000`,
-      unit: ' ms',
-    },
+    { name: 'shards READY', expr: q.shardsReady, unit: '' },
+    { name: 'events received/s', expr: q.eventsPerSecond, unit: '/s' },
+    { name: 'backlog (jobs)', expr: q.backlog, unit: '' },
+    { name: 'worker replicas', expr: q.workerReplicas, unit: '' },
+    { name: 'interaction p99', expr: q.interactionP99, unit: ' ms' },
   ];
 }
 

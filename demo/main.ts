@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // `make demo`: the whole system on this machine, narrated. Ctrl-C stops everything.
 import { randomBytes } from 'node:crypto';
+import { DEMO_BOT, DEMO_NAMESPACE } from './manifest.js';
 import { DemoOptionsError, parseDemoOptions, usage, type DemoOptions } from './options.js';
+import { writeDemoPage } from './report.js';
 import { runScenario, type DemoResult } from './scenario.js';
 import { startDemoStack, type DemoStack } from './stack.js';
 import { INTERRUPTED_EXIT_CODE, runScope, type RunScope } from '../testenv/index.js';
@@ -11,7 +13,7 @@ const started = performance.timeOrigin;
 const say = (line: string) =>
   console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}`);
 
-/** The last line: what a newcomer (and the demo test) reads. */
+/** The verdict: what a newcomer (and the demo test) reads first. */
 export function summaryLine(r: DemoResult): string {
   const ok = r.lost === 0 && r.duplicated === 0 && r.sent > 0;
   return `${ok ? 'DEMO OK' : 'DEMO FAILED'}: ${r.sent} events sent, ${r.processed} processed, ${r.lost} lost, ${r.duplicated} duplicated; ${r.interactions.answered} interactions answered (p50 ${r.interactions.p50Ms} ms); workers peaked at ${r.maxWorkers}; reshard ${r.reshard}; dispatches Discord had no session for: ${r.undelivered}`;
@@ -48,7 +50,17 @@ async function main(scope: RunScope): Promise<number> {
       `logs: ${stack.logDir} (operator.log, one <pod>.log per pod; removed at exit unless SHARDWARDEN_KEEP_TMP=1)`,
     );
     const result = await runScenario(stack, options, say, scope.signal);
+    // Beside the log folder, and kept when the folder is removed at exit.
+    const page = `${stack.logDir}.html`;
+    await writeDemoPage(
+      stack.prometheus,
+      { namespace: DEMO_NAMESPACE, name: DEMO_BOT },
+      result.window.start,
+      result.window.end,
+      page,
+    );
     say(summaryLine(result));
+    say(`plots (backlog and workers, shards READY through the reshard): ${page}`);
     return result.lost === 0 && result.duplicated === 0 && result.sent > 0 ? 0 : 1;
   } catch (err) {
     if (scope.signal.aborted) return INTERRUPTED_EXIT_CODE;

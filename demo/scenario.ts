@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { messagePayload } from '../discord-simulator/index.js';
 import { GENERATION_LABEL } from '../operator/rendering/labels.js';
 import { ledgerKeys } from './event-ledger.js';
-import { scrapedHeadlines } from './headline.js';
+import { demoQueries, scrapedHeadlines } from './headline.js';
 import { DEMO_BOT, DEMO_NAMESPACE } from './manifest.js';
 import type { DemoOptions } from './options.js';
 import type { DemoStack } from './stack.js';
@@ -22,6 +22,8 @@ export interface DemoResult {
   /** Dispatches the simulator found no session for (would be lost at Discord), after the stream started. */
   undelivered: number;
   reshard: 'complete' | 'not-available' | 'skipped';
+  /** Unix seconds: from apply to the end, the window of the headline table (and of the plots). */
+  window: { start: number; end: number };
 }
 
 interface BotStatus {
@@ -106,6 +108,31 @@ export async function runScenario(
       ]);
     for (const [bucket, list] of [...buckets].sort((a, b) => a[0] - b[0]))
       say(`  identify bucket ${bucket}: ${list.join(', ')}`);
+  };
+  /**
+   * The scenario can end a moment after the reshard: the new generation's last pod may not have
+   * been scraped yet, nor the old one's removal seen. The table and the plots end once Prometheus
+   * has every planned shard READY in one generation; after a minute they end anyway, saying so.
+   */
+  const untilScraped = async (shards: number) => {
+    const prometheus = stack.prometheus;
+    const bot = { namespace: DEMO_NAMESPACE, name: DEMO_BOT };
+    const q = demoQueries(bot, 4 * prometheus.scrapeIntervalSeconds);
+    await until(
+      `Prometheus to scrape all ${shards} shards READY in one generation`,
+      async () => {
+        const [ready, generations] = await Promise.all([
+          prometheus.query(q.shardsReady),
+          prometheus.query(q.shardsReadyByGeneration),
+        ]);
+        return Number(ready[0]?.values[0]?.[1]) === shards && generations.length === 1;
+      },
+      60_000,
+      1_000,
+    ).catch((err: Error) => {
+      if (signal.aborted) throw err;
+      say(`  ${err.message}: the table and the plots may miss the last changes`);
+    });
   };
   const gateways = () => runner.pods().filter((p) => p.component === 'gateway');
   const workers = () => runner.pods().filter((p) => p.component === 'worker');
@@ -371,11 +398,13 @@ export async function runScenario(
     say('metrics (Prometheus text) while it runs:');
     say(`  operator  http://127.0.0.1:${stack.operatorPort}/metrics`);
     for (const p of runner.pods()) say(`  ${p.name.padEnd(24)} http://127.0.0.1:${p.httpPort}/metrics`);
+    const bot = { namespace: DEMO_NAMESPACE, name: DEMO_BOT };
+    await untilScraped(status().plan?.shards ?? 0);
     say(
       `Prometheus ${stack.prometheus.url} scraped, from apply to now (dashboards: charts/shardwarden/dashboards):`,
     );
-    const bot = { namespace: DEMO_NAMESPACE, name: DEMO_BOT };
-    for (const line of await scrapedHeadlines(stack.prometheus, bot, t0 / 1000, Date.now() / 1000))
+    const window = { start: t0 / 1000, end: Date.now() / 1000 };
+    for (const line of await scrapedHeadlines(stack.prometheus, bot, window.start, window.end))
       say(`  ${line}`);
     return {
       sent: sentIds.length,
@@ -386,6 +415,7 @@ export async function runScenario(
       maxWorkers,
       undelivered: sim.recorder.counters.dispatchesUndelivered - undeliveredBefore,
       reshard,
+      window,
     };
   } finally {
     streaming = false;

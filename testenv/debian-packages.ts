@@ -1,4 +1,4 @@
-// Redis, Postgres and Prometheus come from Debian's packages. When one is missing the test
+// Redis, Postgres, Prometheus and Chromium come from Debian's packages. When one is missing the test
 // environment installs it (as `make setup` would) or says exactly what to install.
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
@@ -6,11 +6,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Packages whose install starts a system daemon we never use (tests run their own on free ports):
- * installed without recommends (prometheus would bring node-exporter, another daemon) and their
- * service stopped and disabled right after. The Makefile's system-packages does the same.
+ * Packages whose install starts a system daemon we never use (tests run their own on free ports),
+ * or whose recommends would: installed without recommends (prometheus would bring node-exporter,
+ * chromium upower, udev and notification-daemon) and their service stopped and disabled right
+ * after. The Makefile's system-packages does the same.
  */
-const DAEMON_PACKAGES = new Set(['prometheus']);
+const DAEMON_PACKAGES = new Set(['prometheus', 'chromium']);
 // Beside this file in the source tree; from dist/testenv, the source tree's copy.
 const here = dirname(fileURLToPath(import.meta.url));
 const SERVICE_OFF = [

@@ -52,3 +52,10 @@ export {
   type PromSeries,
   type ScrapeTarget,
 } from './prometheus.js';
+export {
+  chromiumBinary,
+  chromiumUnavailable,
+  loadInChromium,
+  screenshotInChromium,
+  type LoadedPage,
+} from './chromium.js';
