@@ -7,10 +7,11 @@
 //   `windowMs` (1 s plus a margin). A request that does not fit is given the earliest free
 //   slot in the log (a reservation, so waiters across processes are served first come first
 //   served) and comes back at that time to claim it. A claim may be late by its allowance
-//   (half the margin at first, which the window absorbs); one later than that gives its slot up
-//   and reserves anew with twice the allowance (at least 16 ms, at most 5 s), logged at the latest time it may leave, so
-//   the log never says a request left earlier than it did and an overloaded event loop that
-//   is always late still gets its turn (instead of being sent to the back again and again).
+//   (half the margin at first, which the window absorbs); one later than that gives its slot
+//   up and reserves anew with twice the allowance (at least 16 ms, at most 5 s), logged at the
+//   latest time it may leave less the margin's share, so later slots count the extra lateness.
+//   An overloaded event loop that is always late thus still gets its turn, instead of being
+//   sent to the back of the queue at every claim.
 // - RECORD: what a response said: the bucket's remaining/reset (never raising `remaining`
 //   within a window other processes also spend), the route → bucket mapping, and 429s
 //   (a bucket exhausted until retry_after, or the global pause for everyone).
@@ -71,7 +72,7 @@ end
 if exempt then return take() end
 if reserved then
   if now - reserved <= allowance then
-    -- it leaves now: the log says so (never later than the entry it had)
+    -- it leaves now: the log says so (at most lateMs after the entry it had; the margin covers that)
     redis.call('ZADD', globalKey, now, member)
     return take()
   end

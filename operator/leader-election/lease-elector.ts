@@ -54,6 +54,9 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
   private stopped = false;
   private timer?: NodeJS.Timeout;
   private deadlineTimer?: NodeJS.Timeout;
+  /** Aborts the attempt in flight (its term ended, or the elector stops). */
+  private current?: AbortController;
+  private inFlight?: Promise<void>;
   private lastRenewal = 0;
   private observedRecord = '';
   private observedAt = 0;
@@ -78,16 +81,29 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
     void this.loop();
   }
 
-  private async loop(): Promise<void> {
+  private loop(): Promise<void> {
+    this.inFlight = this.attempt();
+    return this.inFlight;
+  }
+
+  private async attempt(): Promise<void> {
     if (this.stopped) return;
     const started = Date.now();
-    // A leader's attempt ends at its renew deadline; a candidate's after as long.
+    // A leader's attempt ends at its renew deadline (or when the deadline timer ends the term);
+    // a candidate's after as long.
     const deadline = (this.leading ? this.lastRenewal : started) + this.options.renewDeadlineMs;
+    const ended = new AbortController();
+    this.current = ended;
     try {
-      const ok = await this.tryAcquireOrRenew(AbortSignal.timeout(Math.max(1, deadline - started)));
-      if (ok) this.renewed(started);
+      const signal = AbortSignal.any([ended.signal, AbortSignal.timeout(Math.max(1, deadline - started))]);
+      const ok = await this.tryAcquireOrRenew(signal);
+      // A write that lands after the term ended, or after stop(), must not make us leader again.
+      if (ok && !ended.signal.aborted && !this.stopped) {
+        this.becomeLeader();
+        this.renewed(started);
+      }
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'lease acquire/renew failed');
+      if (!this.stopped) this.log.warn({ err: (err as Error).message }, 'lease acquire/renew failed');
     }
     if (this.leading && Date.now() - this.lastRenewal >= this.options.renewDeadlineMs)
       this.lose('could not renew the lease within the renew deadline');
@@ -106,6 +122,7 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
 
   private lose(why: string): void {
     clearTimeout(this.deadlineTimer);
+    this.current?.abort();
     if (!this.leading) return;
     this.leading = false;
     this.log.warn({ why }, 'lost leadership');
@@ -136,7 +153,6 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
         { namespace, body: { metadata: { name, namespace }, spec } },
         options,
       );
-      this.becomeLeader();
       return true;
     }
     const holder = lease.spec?.holderIdentity ?? '';
@@ -170,7 +186,6 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
     // someone else wrote first, and we try again next period.
     this.countRequest('update');
     await this.api.replaceNamespacedLease({ name, namespace, body }, options);
-    this.becomeLeader();
     return true;
   }
 
@@ -187,6 +202,9 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
     this.stopped = true;
     clearTimeout(this.timer);
     clearTimeout(this.deadlineTimer);
+    this.current?.abort();
+    // Nothing may land after the release (a renewal that completes late would take it back).
+    await this.inFlight;
     if (!this.leading) return;
     this.leading = false;
     const { name, namespace, identity } = this.options;

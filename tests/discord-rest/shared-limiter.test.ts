@@ -171,15 +171,17 @@ describe('Discord REST through the shared limiter', () => {
     await Promise.all(changes.map((c) => putRole(rest, c)));
     expect(roleCalls().map((c) => c.status)).toEqual(changes.map(() => 204));
     const times = roleCalls().map((c) => c.at);
-    // Never more than the limiter's 5 in any second (the first 5 went at once).
-    for (let i = 5; i < times.length; i++) expect(times[i]! - times[i - 5]!).toBeGreaterThanOrEqual(1000 - 5);
+    // Never more than the limiter's 5 in any second (the first 5 went at once). Stamped at the
+    // simulator, in this process: allow its event loop's jitter.
+    for (let i = 5; i < times.length; i++) expect(times[i]! - times[i - 5]!).toBeGreaterThanOrEqual(900);
   });
 
   test('interaction callbacks are not held back by a saturated global limit', async () => {
     // 1 request per second: the burst of 12 needs at least 11 s, so the callback, sent once the
     // burst has started, answers while most of it still waits for the global limit.
     sim.rateLimits.setGlobalPerSecond(1);
-    const { rest } = client(1);
+    // A wide margin: the simulator (in this process) stamps arrivals late on a loaded machine.
+    const { rest } = client(1, 250);
     const changes = roleChanges(sim, guilds, 12);
     let finished = 0;
     const burst = Promise.all(changes.map((c) => putRole(rest, c).then(() => (finished += 1))));

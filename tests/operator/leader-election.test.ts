@@ -161,6 +161,14 @@ describe('leader election between two operator processes', () => {
       expect(at.aStopped).toBeDefined();
       expect(at.aStopped!).toBeLessThanOrEqual(at.bStarted!);
       expect(a.isLeader).toBe(false);
+      // b hands the lease back; a, reachable again, leads; then its connection stalls and it is
+      // stopped: the release cannot get through, yet stop() returns (its requests are aborted).
+      await b.stop();
+      proxy.resume();
+      await waitUntil('a leads again', async () => a.isLeader, { timeoutMs: 30_000 });
+      proxy.stall();
+      await a.stop();
+      expect(a.isLeader).toBe(false);
     } finally {
       await Promise.all([a.stop(), b.stop()]);
       await proxy.stop();

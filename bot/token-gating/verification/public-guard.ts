@@ -36,6 +36,9 @@ export class RequestLimiter {
 
   /** Counts one request against `limit`; returns 0 when allowed, else the milliseconds to wait. */
   async take(scope: string, id: string, limit: Limit): Promise<number> {
+    // Fail open, and without queueing: a client that waits for a reconnect would pile up a
+    // command per request in ioredis's offline queue during an outage.
+    if (this.redis.status !== 'ready') return 0;
     const count = async () => {
       const [n, ttl] = (await this.redis.eval(
         COUNT,
@@ -45,7 +48,12 @@ export class RequestLimiter {
       )) as [number, number];
       return n <= limit.max ? 0 : Math.max(1, ttl);
     };
-    return within(count(), this.timeoutMs, () => 0);
+    // An error reply (OOM, READONLY) fails open too, rather than refusing the member with a 500.
+    return within(
+      count().catch(() => 0),
+      this.timeoutMs,
+      () => 0,
+    );
   }
 }
 
