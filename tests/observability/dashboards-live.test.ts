@@ -35,9 +35,9 @@ const dist = (path: string) => fileURLToPath(new URL(`../../dist/demo/${path}`, 
  */
 const FAILURE_ONLY: Record<string, string> = {
   'workers / 429s by route and scope #1': 'alert ShardwardenDiscordRateLimited (alerts.promtool.yaml)',
-  'workers / Failed jobs #1': 'no alert; tests/worker/worker.test.ts counts outcome="failed"',
-  'workers / RPC failovers #1': 'no alert; tests/chain/failover.test.ts counts failovers by endpoint',
-  'workers / Database errors #1': 'no alert; tests/database/database.test.ts counts errors by operation',
+  'workers / Failed jobs #1': 'alert ShardwardenJobsFailing (alerts.promtool.yaml)',
+  'workers / RPC failovers #1': 'alert ShardwardenRpcFailingOver (alerts.promtool.yaml)',
+  'workers / Database errors #1': 'alert ShardwardenDatabaseErrors (alerts.promtool.yaml)',
 };
 
 /** Targets of features the demo bot does not use, each with the test that exercises it. */
