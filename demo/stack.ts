@@ -17,6 +17,7 @@ import {
   startControlPlane,
   startPodRunner,
   startPostgres,
+  createAppDatabase,
   startProcess,
   startPrometheus,
   startRedis,
@@ -223,7 +224,8 @@ export async function startDemoStack(
     demoBotManifest({
       token: sim.token,
       redisUrl: redis.url,
-      databaseUrl: postgres.url,
+      // An ordinary role owning its database, as in production: the worker refuses a superuser.
+      databaseUrl: await createAppDatabase(postgres),
       rpcUrl: anvil.url,
       guildsPerShard: options.guildsPerShard,
       scaleDownSeconds: options.scaleDownSeconds,

@@ -6,7 +6,7 @@ export {
   type ControlPlaneOptions,
 } from './control-plane.js';
 export { startRedis, type RedisServer } from './redis.js';
-export { startPostgres, type PostgresServer } from './postgres.js';
+export { startPostgres, createAppDatabase, APP_ROLE, APP_PASSWORD, type PostgresServer } from './postgres.js';
 export { kubeBinary, kubeBinaryDir } from './binaries.js';
 export { freePort } from './ports.js';
 export { waitUntil, startProcess, rssMb, memoryMb, childPids, type ManagedProcess } from './processes.js';

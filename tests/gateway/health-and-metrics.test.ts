@@ -135,13 +135,25 @@ test('/readyz turns unready as soon as a cluster process dies, and ready again o
   const identifies = sim.recorder.identifies.length;
   const resumes = sim.recorder.resumes.length;
   const readyz = async () => (await fetch(`http://127.0.0.1:${gw.port}/readyz`)).status;
-  // Every shard's session is in Redis (written just after READY) before the crash, or the
-  // respawned process would have nothing to resume.
+  // Every shard's live session is in Redis (written just after READY) before the crash, or the
+  // respawned process would have nothing, or a dead session, to resume: the test before this
+  // one stopped a cluster process, whose shards then started new sessions while the old ones
+  // were still stored for a moment.
   const conn = new Redis(redis.url);
   try {
-    await waitUntil('4 sessions stored', async () => (await conn.keys('*:session:*')).length >= 4, {
-      timeoutMs: 30_000,
-    });
+    await waitUntil(
+      "the 4 shards' live sessions stored",
+      async () => {
+        const keys = await conn.keys('*:session:*');
+        const stored = await Promise.all(keys.map((k) => conn.get(k)));
+        const live = stored.filter((raw) => {
+          const id = raw ? (JSON.parse(raw) as { sessionId?: string }).sessionId : undefined;
+          return id !== undefined && sim.gateway.sessions.get(id)?.connection !== undefined;
+        });
+        return live.length === 4;
+      },
+      { timeoutMs: 30_000 },
+    );
   } finally {
     conn.disconnect();
   }
