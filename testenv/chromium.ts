@@ -29,7 +29,8 @@ function runChromium(args: string[]): Promise<{ stdout: string; stderr: string }
     execFile(
       chromiumBinary(),
       ['--headless', '--no-sandbox', '--disable-gpu', `--user-data-dir=${profile.path}`, ...args],
-      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+      // A hung browser is killed (SIGKILL) rather than left to outlive the test.
+      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 90_000, killSignal: 'SIGKILL' },
       (err, stdout, stderr) =>
         err ? reject(new Error(`chromium failed: ${err.message}\n${stderr}`)) : resolve({ stdout, stderr }),
     ),

@@ -79,7 +79,7 @@ function kedaRefusal(
       // The apiserver's words name the verb, resource and identity, never the Secret's values.
       return {
         reason: 'AutoscalerForbidden',
-        message: `The operator may not ${verb} ${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name} ${verb === 'apply' ? 'for' : 'left from'} KEDA (${describeError(err)}); grant it (the chart's rbac.keda: true) or ${verb === 'apply' ? 'choose another worker.autoscaler' : 'delete it by hand'}`,
+        message: `The operator may not ${verb} ${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name} ${verb === 'apply' ? 'for' : 'left from'} KEDA (${describeError(err)}); grant it (the chart's rbac.keda: true) or ${verb === 'apply' ? 'choose another worker.autoscaler' : "delete it by hand; KEDA keeps the workers' replicas until then"}`,
       };
     default:
       return undefined;
@@ -124,9 +124,12 @@ export class WorkerScaling {
       await this.handOverReplicas(deployment);
     }
     const events: [EventType, string, string][] = [];
-    const leftBehind = previous === 'KEDA' && mode !== 'KEDA' ? await this.removeKeda(bot) : undefined;
-    if (previous === 'KEDA' && mode !== 'KEDA' && !leftBehind) {
-      this.kedaApplied.delete(key);
+    const leaving = previous === 'KEDA' && mode !== 'KEDA';
+    // Forgotten as soon as leaving starts: a partial removal must not pass for applied objects
+    // if the bot goes back to KEDA.
+    if (leaving) this.kedaApplied.delete(key);
+    const leftBehind = leaving ? await this.removeKeda(bot) : undefined;
+    if (leaving && !leftBehind) {
       events.push([
         'Normal',
         'ScaledObjectRemoved',
@@ -145,15 +148,17 @@ export class WorkerScaling {
 
   /**
    * The new mode runs, but KEDA's objects could not be deleted: WorkersScaled says so, and the
-   * status still names KEDA as set up, so the next pass tries the removal again.
+   * status still names KEDA as set up, so the next pass tries the removal again. Replicas stay
+   * KEDA's meanwhile (its ScaledObject still drives them: two autoscalers would fight).
    */
   private kedaLeftBehind(
     result: WorkerScalingResult,
     refusal: KedaRefusal,
     before: DiscordBotStatus,
   ): WorkerScalingResult {
+    const { replicas: _keda, ...rest } = result;
     return {
-      ...result,
+      ...rest,
       workers: { ...result.workers, autoscaler: 'KEDA' },
       condition: { type: 'WorkersScaled', status: 'False', ...refusal },
       events: [...firstWarning(before, refusal.reason, refusal.message), ...result.events],

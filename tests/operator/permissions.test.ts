@@ -37,7 +37,32 @@ describe("the operator with the chart's RBAC (OwnerReferencesPermissionEnforceme
   let controller: DiscordBotController;
 
   /** Makes `rules` all that the operator's user may do. */
-  const grant = (rules: Rule[]) =>
+  /** Whether the operator's user may do `verb` on `resource` in the test namespace now. */
+  const may = (verb: string, resource: string, subresource?: string) => {
+    const args = ['auth', 'can-i', verb, resource, '-n', NS, '--as', OPERATOR_USER];
+    try {
+      return h.cp.kubectl(subresource ? [...args, `--subresource=${subresource}`] : args).trim() === 'yes';
+    } catch {
+      return false; // can-i exits 1 with "no"
+    }
+  };
+  /** Grants `rules`, then waits until the apiserver's authorizer has the change (`probe`). */
+  const grant = async (
+    rules: Rule[],
+    probe: [verb: string, resource: string, allowed: boolean, sub?: string],
+  ) => {
+    writeRole(rules);
+    const [verb, resource, allowed, sub] = probe;
+    await waitUntil(
+      `${verb} ${resource} ${allowed ? 'allowed' : 'refused'}`,
+      async () => may(verb, resource, sub) === allowed,
+      {
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      },
+    );
+  };
+  const writeRole = (rules: Rule[]) =>
     applyYaml(h.cp, [
       { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: ROLE }, rules },
       {
@@ -71,7 +96,10 @@ describe("the operator with the chart's RBAC (OwnerReferencesPermissionEnforceme
     await h.cp.applyCrds(join(import.meta.dirname, 'fixtures', 'keda-crds.yaml'));
     h.cp.kubectl(['create', 'namespace', NS]);
     // The chart's rules, less the one under test: the operator starts (it may watch everything).
-    grant(chartRules().filter((r) => !r.resources.includes('discordbots/finalizers')));
+    await grant(
+      chartRules().filter((r) => !r.resources.includes('discordbots/finalizers')),
+      ['update', 'discordbots.shardwarden.io', false, 'finalizers'],
+    );
     controller = await startOperator(
       h,
       // A granted permission is noticed at the next resync or retry, whichever comes first.
@@ -92,7 +120,7 @@ describe("the operator with the chart's RBAC (OwnerReferencesPermissionEnforceme
     );
     for (const [kind, name] of ownedObjects('owned')) expect(exists(kind!, name!)).toBe(false);
 
-    grant(chartRules());
+    await grant(chartRules(), ['update', 'discordbots.shardwarden.io', true, 'finalizers']);
     await waitUntil(
       "the bot's owned objects",
       async () => ownedObjects('owned').every(([kind, name]) => exists(kind!, name!)),
@@ -102,7 +130,7 @@ describe("the operator with the chart's RBAC (OwnerReferencesPermissionEnforceme
   }, 120_000);
 
   test('KEDA mode without KEDA RBAC: the gateway and the workers come up, WorkersScaled says what is forbidden, and clears once granted', async () => {
-    grant(chartRules(['rbac.keda=false']));
+    await grant(chartRules(['rbac.keda=false']), ['patch', 'scaledobjects.keda.sh', false]);
     applyYaml(h.cp, botWithSecrets('scaled', { autoscaler: 'KEDA', minReplicas: 1, maxReplicas: 3 }));
     const forbidden = await waitForCondition(
       h.kc,
@@ -132,13 +160,13 @@ describe("the operator with the chart's RBAC (OwnerReferencesPermissionEnforceme
     expect(event.type).toBe('Warning');
     expect(event.message).not.toContain(REDIS_PASSWORD);
 
-    grant(chartRules());
+    await grant(chartRules(), ['patch', 'scaledobjects.keda.sh', true]);
     await waitForCondition(h.kc, NS, 'scaled', 'WorkersScaled', 'True', 'ScaledByKEDA', 60_000);
     expect(exists('scaledobject', 'scaled-worker')).toBe(true);
   }, 120_000);
 
   test('leaving KEDA without the permission to delete its objects: the rest of the spec applies, WorkersScaled says what is left, and it goes once granted', async () => {
-    grant(chartRules(['rbac.keda=false']));
+    await grant(chartRules(['rbac.keda=false']), ['delete', 'scaledobjects.keda.sh', false]);
     const image = 'registry.example/sietch:1.5.0';
     patchBot(h.cp, NS, 'scaled', { image, worker: { autoscaler: 'None' } });
     const stuck = await waitForCondition(h.kc, NS, 'scaled', 'WorkersScaled', 'False', 'AutoscalerForbidden');
@@ -160,7 +188,7 @@ describe("the operator with the chart's RBAC (OwnerReferencesPermissionEnforceme
       intervalMs: 500,
     });
 
-    grant(chartRules());
+    await grant(chartRules(), ['delete', 'scaledobjects.keda.sh', true]);
     await waitUntil(
       'the KEDA objects removed and WorkersScaled gone',
       async () =>

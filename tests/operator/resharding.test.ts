@@ -105,7 +105,7 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
       .sort();
   const onlyStatefulSet = (expected: string) =>
     waitUntil(`only ${expected}`, async () => (await statefulSets()).join() === expected, {
-      timeoutMs: 20_000,
+      timeoutMs: 30_000,
       intervalMs: 200,
     });
   /** The gateway PodDisruptionBudgets go with their generation: only `expected` is left. */
@@ -125,7 +125,7 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
             'name',
           ])
           .trim() === `poddisruptionbudget.policy/${expected}`,
-      { timeoutMs: 20_000, intervalMs: 200 },
+      { timeoutMs: 30_000, intervalMs: 200 },
     );
   const phase = (p: string, generation: number, timeoutMs = 40_000) =>
     waitUntil(
@@ -276,7 +276,7 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
       'generation 3 started',
       async () => (await statefulSets()).includes(`${BOT}-gateway-g3:6`),
       {
-        timeoutMs: 20_000,
+        timeoutMs: 30_000,
         intervalMs: 200,
       },
     );
