@@ -132,8 +132,6 @@ test('/healthz fails while a cluster process is stuck, names it, and recovers wh
 
 test('/readyz turns unready as soon as a cluster process dies, and ready again once its shards resume (nothing to replay)', async () => {
   await waitReady(gw);
-  const identifies = sim.recorder.identifies.length;
-  const resumes = sim.recorder.resumes.length;
   const readyz = async () => (await fetch(`http://127.0.0.1:${gw.port}/readyz`)).status;
   // Every shard's live session is in Redis (written just after READY) before the crash, or the
   // respawned process would have nothing, or a dead session, to resume: the test before this
@@ -157,6 +155,10 @@ test('/readyz turns unready as soon as a cluster process dies, and ready again o
   } finally {
     conn.disconnect();
   }
+  // Counted from here: the shards of the cluster the test before stopped may have only just
+  // reconnected (and identified) after it ran again.
+  const identifies = sim.recorder.identifies.length;
+  const resumes = sim.recorder.resumes.length;
   const [victim] = childPids(gw.proc.child.pid!);
   process.kill(victim!, 'SIGKILL');
   // Its shards are gone until the respawned process resumes them; the pod must say so meanwhile.
