@@ -135,9 +135,12 @@ export async function startPrometheus(
       return vector(await api(`${url}/api/v1/query?${params}`));
     },
     async queryRange(expr, start, end, stepSeconds) {
+      // Points fall at start + k·step: start a little earlier so the last one is `end` itself
+      // (otherwise "the last value" can be up to a step older than what was just seen).
+      const alignedStart = end - Math.ceil((end - start) / stepSeconds) * stepSeconds;
       const params = new URLSearchParams({
         query: expr,
-        start: String(start),
+        start: String(alignedStart),
         end: String(end),
         step: String(stepSeconds),
       });
