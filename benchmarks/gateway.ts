@@ -22,7 +22,7 @@ import { parseGatewayConfig } from '../bot/gateway/config.js';
 import { DispatchForwarder } from '../bot/gateway/forwarding/dispatch-forwarder.js';
 import { GatewayMetrics } from '../bot/gateway/metrics.js';
 import { createLogger } from '../bot/observability/logger.js';
-import { QUEUES, queuePrefix } from '../bot/queues/queue-names.js';
+import { DEFAULT_NAMESPACE, QUEUES, queuePrefix } from '../bot/queues/queue-names.js';
 import { messagePayload } from '../discord-simulator/index.js';
 import { World } from '../discord-simulator/world.js';
 import { guildCreatePayload } from '../discord-simulator/gateway/payloads.js';
@@ -200,7 +200,10 @@ const gw = startProcess(
   { env: earEnv },
 );
 scope.own(gw, (p) => p.stop());
-const queue = new Queue('events', { connection: { url: redis.url }, prefix: queuePrefix('bench') });
+const queue = new Queue('events', {
+  connection: { url: redis.url },
+  prefix: queuePrefix({ namespace: DEFAULT_NAMESPACE, name: 'bench' }),
+});
 const redisInfo = scope.own(new Redis(redis.url), (r) => r.disconnect());
 let port = 0;
 /** Dispatches of a type the pod received, summed over its cluster processes' series. */
@@ -263,7 +266,7 @@ b.child.kill('SIGTERM');
 // shape as the Ear's cluster, fed already-parsed MESSAGE_CREATEs with nothing in front of it
 // (no socket, no JSON, no discord.js). Its rate bounds what any receiver could enqueue here.
 const floorConfig = parseGatewayConfig(earEnv);
-const floorPrefix = queuePrefix('bench-floor');
+const floorPrefix = queuePrefix({ namespace: DEFAULT_NAMESPACE, name: 'bench-floor' });
 const floorQueues = {
   interactions: new Queue(QUEUES.interactions, { connection: { url: redis.url }, prefix: floorPrefix }),
   events: new Queue(QUEUES.events, { connection: { url: redis.url }, prefix: floorPrefix }),

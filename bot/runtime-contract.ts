@@ -3,6 +3,11 @@
 export const ENV = {
   botName: 'SHARDWARDEN_BOT_NAME',
   botNamespace: 'SHARDWARDEN_BOT_NAMESPACE',
+  /**
+   * The Discord application the token belongs to (the operator asks Discord once per token):
+   * the identify and REST budgets are counted under it, shared by every bot using the token.
+   */
+  applicationId: 'SHARDWARDEN_APPLICATION_ID',
   podName: 'POD_NAME',
   /** The StatefulSet pod ordinal, from the apps.kubernetes.io/pod-index label (downward API). */
   podIndex: 'SHARDWARDEN_POD_INDEX',

@@ -3,18 +3,17 @@
 // set, so the demo can count exactly what was processed, lost and processed twice, and answers
 // /ping. SHARDWARDEN_DEMO_EVENT_DELAY_MS makes each event take a while, so a burst builds a
 // backlog that the worker autoscaler can see.
-import { botKey } from '../bot/queues/queue-names.js';
 import { defineBotModule } from '../bot/worker/handlers/bot-module.js';
 
-/** Redis keys of the ledger (the bot's hash slot, like every key of the bot). */
-export function ledgerKeys(botName: string) {
+/** Redis keys of the ledger, named by the bot's `key` (its hash slot, like every key of the bot). */
+export function ledgerKeys(key: (...parts: string[]) => string) {
   return {
     /** Ids of the processed events. */
-    processed: botKey(botName, 'demo', 'processed'),
+    processed: key('demo', 'processed'),
     /** Incremented for every event id seen a second time. */
-    duplicates: botKey(botName, 'demo', 'duplicates'),
+    duplicates: key('demo', 'duplicates'),
     /** Event id → when the gateway received it (the first time), to find gaps in forwarding. */
-    receivedAt: botKey(botName, 'demo', 'received-at'),
+    receivedAt: key('demo', 'received-at'),
   };
 }
 
@@ -35,7 +34,7 @@ export default defineBotModule({
         const delayMs = Number(services.env.SHARDWARDEN_DEMO_EVENT_DELAY_MS ?? 0);
         if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
         const { id } = event.payload as { id: string };
-        const keys = ledgerKeys(services.botName);
+        const keys = ledgerKeys(services.key);
         // SADD answers 0 for an id already there: that event was processed before.
         if ((await services.redis.sadd(keys.processed, id)) === 0) await services.redis.incr(keys.duplicates);
         else await services.redis.zadd(keys.receivedAt, 'NX', event.receivedAt, id);

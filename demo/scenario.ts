@@ -4,6 +4,7 @@
 import { Redis } from 'ioredis';
 import { messagePayload } from '../discord-simulator/index.js';
 import { GENERATION_LABEL } from '../operator/rendering/labels.js';
+import { botKey } from '../bot/queues/queue-names.js';
 import { ledgerKeys } from './event-ledger.js';
 import { demoQueries, scrapedHeadlines } from './headline.js';
 import { DEMO_BOT, DEMO_NAMESPACE } from './manifest.js';
@@ -54,7 +55,7 @@ export async function runScenario(
 ): Promise<DemoResult> {
   const { cp, sim, runner } = stack;
   const redis = new Redis(stack.redis.url, { maxRetriesPerRequest: 3 });
-  const keys = ledgerKeys(DEMO_BOT);
+  const keys = ledgerKeys((...parts) => botKey({ namespace: DEMO_NAMESPACE, name: DEMO_BOT }, ...parts));
   const status = (): BotStatus =>
     (
       JSON.parse(cp.kubectl(['get', 'dbot', DEMO_BOT, '-n', DEMO_NAMESPACE, '-o', 'json'])) as {

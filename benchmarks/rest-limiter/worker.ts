@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createDiscordRest } from '../../bot/discord-rest/index.js';
 import { createLogger } from '../../bot/observability/logger.js';
+import { botRef, DEFAULT_NAMESPACE } from '../../bot/queues/queue-names.js';
 
 function env(name: string): string {
   const value = process.env[name];
@@ -26,7 +27,7 @@ const rest =
   process.env.REST_WORKER_MODE === 'plain'
     ? new REST({ api: env('REST_WORKER_API_URL') }).setToken(env('REST_WORKER_TOKEN'))
     : createDiscordRest({
-        botName: env('REST_WORKER_BOT'),
+        bot: botRef(DEFAULT_NAMESPACE, env('REST_WORKER_BOT')),
         token: env('REST_WORKER_TOKEN'),
         apiUrl: env('REST_WORKER_API_URL'),
         redis,

@@ -4,12 +4,15 @@ import { DefaultRestOptions, REST } from '@discordjs/rest';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../observability/logger.js';
+import { botRef, discordBudgetPrefix, type BotRef } from '../queues/queue-names.js';
 import { limitedMakeRequest } from './limited-request.js';
 import { DiscordRestMetrics } from './metrics.js';
 import { SharedRestLimiter } from './shared-limiter.js';
 
 export interface DiscordRestOptions {
-  botName: string;
+  bot: BotRef;
+  /** The Discord application of the token: its limits are shared with every bot using it. */
+  applicationId?: string;
   token: string;
   /** Without the version, e.g. `http://127.0.0.1:1234/api` or `https://discord.com/api`. */
   apiUrl: string;
@@ -37,9 +40,14 @@ export function createDiscordRest(o: DiscordRestOptions): REST {
   const globalPerSecond = o.globalPerSecond ?? 50;
   const timeoutMs = o.timeoutMs ?? 15_000;
   const marginMs = o.globalMarginMs ?? 50;
-  if (typeof o.botName !== 'string' || !/^[\w.-]+$/.test(o.botName))
+  try {
+    botRef(o.bot?.namespace, o.bot?.name);
+  } catch (err) {
+    throw new Error(`createDiscordRest: ${(err as Error).message}`);
+  }
+  if (o.applicationId !== undefined && !/^\d{1,20}$/.test(o.applicationId))
     throw new Error(
-      `createDiscordRest: botName must be letters, digits, '.', '_' or '-', got ${JSON.stringify(o.botName)}`,
+      `createDiscordRest: applicationId must be a Discord id, got ${JSON.stringify(o.applicationId)}`,
     );
   if (typeof o.token !== 'string' || o.token.trim() === '')
     throw new Error('createDiscordRest: token must be a non-empty string');
@@ -58,7 +66,8 @@ export function createDiscordRest(o: DiscordRestOptions): REST {
     throw new Error(`createDiscordRest: globalMarginMs must be between 0 and 1000, got ${marginMs}`);
   if (!o.redis) throw new Error('createDiscordRest: redis (an ioredis client) is required');
 
-  const logger = o.logger ?? createLogger('discord-rest', 'info', { bot: o.botName });
+  const logger =
+    o.logger ?? createLogger('discord-rest', 'info', { bot: o.bot.name, namespace: o.bot.namespace });
   const apiBase = api.pathname.replace(/\/+$/, '');
   const rest = new REST({
     api: o.apiUrl.replace(/\/+$/, ''),
@@ -67,7 +76,7 @@ export function createDiscordRest(o: DiscordRestOptions): REST {
     timeout: NO_LIBRARY_TIMEOUT_MS,
     makeRequest: limitedMakeRequest({
       limiter: new SharedRestLimiter(o.redis, {
-        botName: o.botName,
+        keyPrefix: discordBudgetPrefix(o.bot, o.applicationId),
         globalPerSecond,
         marginMs,
         probeMs: timeoutMs,

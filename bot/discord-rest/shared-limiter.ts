@@ -18,7 +18,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { botKey } from '../queues/queue-names.js';
 import type { RateLimitHeaders } from './rate-limit-headers.js';
 import { digest, type RouteInfo } from './route-info.js';
 
@@ -158,7 +157,8 @@ return 1
 `;
 
 export interface SharedLimiterOptions {
-  botName: string;
+  /** Whose limits: the Discord application's (discordBudgetPrefix), shared by its bots. */
+  keyPrefix: string;
   /** Requests allowed in any window of 1 s + marginMs. */
   globalPerSecond: number;
   /** Added to the 1 s window (see docs/discord-rest.md, "Why the margin"). */
@@ -199,7 +199,7 @@ export class SharedRestLimiter {
   ) {
     redis.defineCommand('shardwardenRestAcquire', { numberOfKeys: 3, lua: ACQUIRE });
     redis.defineCommand('shardwardenRestRecord', { numberOfKeys: 4, lua: RECORD });
-    const k = (...parts: string[]) => botKey(options.botName, 'rest', ...parts);
+    const k = (...parts: string[]) => [options.keyPrefix, 'rest', ...parts].join(':');
     this.keys = { global: k('global'), pause: k('global-pause'), routes: k('routes'), bucket: k };
   }
 

@@ -2,6 +2,7 @@
 // A missing or bad value stops the process at start with one line naming the variable.
 import { DISPATCH_NAMES, GatewayIntentBits } from './discord-gateway-names.js';
 import type { LevelWithSilent } from 'pino';
+import { readBotIdentity, type BotIdentity } from '../configuration/bot-identity.js';
 import { ConfigError, EnvReader } from '../configuration/env-reader.js';
 import { ENV, POD_HTTP_PORT } from '../runtime-contract.js';
 import { shardRangeOfPod, type ShardRange } from '../sharding/shard-range.js';
@@ -9,8 +10,7 @@ import { shardRangeOfPod, type ShardRange } from '../sharding/shard-range.js';
 // A misspelt dispatch type would otherwise forward nothing, silently.
 const DISPATCH_NAME_SET = new Set(DISPATCH_NAMES);
 
-export interface GatewayConfig {
-  botName: string;
+export interface GatewayConfig extends BotIdentity {
   podIndex: number;
   totalShards: number;
   shardsPerPod: number;
@@ -75,7 +75,7 @@ export function parseGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
 function readGatewayConfig(read: EnvReader, env: NodeJS.ProcessEnv): GatewayConfig {
   const required = (name: string) => read.required(name);
   const int = (name: string, min: number, fallback?: number) => read.int(name, min, fallback);
-  const botName = required(ENV.botName);
+  const identity = readBotIdentity(read);
   // The ordinal comes from the pod-index label; fall back to the pod name's suffix (<sts>-<n>).
   let podIndex: number;
   if (env[ENV.podIndex]?.trim()) podIndex = int(ENV.podIndex, 0);
@@ -114,7 +114,7 @@ function readGatewayConfig(read: EnvReader, env: NodeJS.ProcessEnv): GatewayConf
   const discordApiUrl = read.httpUrl(ENV.discordApiUrl, 'https://discord.com/api');
   const logLevel = read.logLevel();
   return {
-    botName,
+    ...identity,
     podIndex,
     totalShards,
     shardsPerPod,

@@ -66,7 +66,8 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   }
 
   const log = createLogger('gateway', config.logLevel, {
-    bot: config.botName,
+    bot: config.bot.name,
+    namespace: config.bot.namespace,
     pod: config.podIndex,
   });
   const shards = clusterShards.flat();

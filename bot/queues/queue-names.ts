@@ -26,13 +26,62 @@ export const RETRY_POLICY = {
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
-export function queuePrefix(botName: string): string {
-  return `shardwarden:{${botName}}`;
+/**
+ * A DiscordBot as Kubernetes names it. Its Redis keys carry both parts, so two bots of the same
+ * name in two namespaces on one Redis never share a queue, a session or a backlog.
+ */
+export interface BotRef {
+  namespace: string;
+  name: string;
 }
 
-/** Other per-bot keys (identify buckets, sessions). */
-export function botKey(botName: string, ...parts: (string | number)[]): string {
-  return [queuePrefix(botName), ...parts].join(':');
+/** A process started without SHARDWARDEN_BOT_NAMESPACE is the bot of Kubernetes' default namespace. */
+export const DEFAULT_NAMESPACE = 'default';
+
+/** A namespace or DiscordBot name: DNS labels, so neither contains the `/` that joins them. */
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** The bot's reference, or an error naming the part that is not a DNS label. */
+export function botRef(namespace: string, name: string): BotRef {
+  for (const [what, value] of [
+    ['namespace', namespace],
+    ['name', name],
+  ] as const)
+    if (!DNS_LABEL.test(value))
+      throw new Error(`bot ${what} ${JSON.stringify(value)} must be a DNS label (a-z, 0-9, '-')`);
+  return { namespace, name };
+}
+
+/**
+ * The bot's keys: queues (BullMQ prefix), gateway sessions, cooldowns, its modules' keys. The
+ * braces are a Redis Cluster hash tag: every key of one bot lives in one slot, so scripts and
+ * BullMQ's multi-key commands work on a cluster.
+ */
+export function queuePrefix(bot: BotRef): string {
+  return `shardwarden:{${bot.namespace}/${bot.name}}`;
+}
+
+/** Other per-bot keys (sessions, cooldowns, the worker modules' own keys). */
+export function botKey(bot: BotRef, ...parts: (string | number)[]): string {
+  return [queuePrefix(bot), ...parts].join(':');
+}
+
+/**
+ * The prefix of the budgets Discord counts per application rather than per DiscordBot: the
+ * identify buckets (`max_concurrency`) and the REST limits (global and per route). Two
+ * DiscordBots running one token share them. The operator passes the id (SHARDWARDEN_APPLICATION_ID);
+ * a process started without it counts its budgets as the bot's own.
+ */
+export function discordBudgetPrefix(bot: BotRef, applicationId: string | undefined): string {
+  return applicationId ? `shardwarden:{app:${applicationId}}` : queuePrefix(bot);
+}
+
+/**
+ * Where bots queued before keys carried the namespace. A worker drains these after an upgrade
+ * (bot/worker/processing/legacy-queues.ts); nothing writes them any more.
+ */
+export function legacyQueuePrefix(name: string): string {
+  return `shardwarden:{${name}}`;
 }
 
 /** What a forwarded dispatch carries into BullMQ. */

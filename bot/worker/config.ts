@@ -1,6 +1,7 @@
 // The worker's settings, from the environment the operator renders (bot/runtime-contract.ts) plus
 // optional tuning variables. A missing or bad value stops the process with one line naming it.
 import type { LevelWithSilent } from 'pino';
+import { readBotIdentity, type BotIdentity } from '../configuration/bot-identity.js';
 import { ConfigError, EnvReader } from '../configuration/env-reader.js';
 import { ENV, POD_HTTP_PORT, POD_PUBLIC_HTTP_PORT } from '../runtime-contract.js';
 import { DEFAULT_HANDLER_MODULES } from './handlers/module-loader.js';
@@ -11,17 +12,15 @@ export const WORKER_ENV = {
   handlerModules: 'SHARDWARDEN_HANDLER_MODULES',
   restGlobalPerSecond: 'SHARDWARDEN_REST_GLOBAL_PER_SECOND',
   databasePoolMax: 'SHARDWARDEN_DATABASE_POOL_MAX',
-  applicationId: 'SHARDWARDEN_APPLICATION_ID',
   multicallAddress: 'CHAIN_MULTICALL_ADDRESS',
   commandsGuildId: 'SHARDWARDEN_COMMANDS_GUILD_ID',
   publicTrustProxy: 'SHARDWARDEN_PUBLIC_TRUST_PROXY',
+  legacyCheckMs: 'SHARDWARDEN_LEGACY_QUEUE_CHECK_MS',
 } as const;
 
-export interface WorkerConfig {
-  botName: string;
+export interface WorkerConfig extends BotIdentity {
   token: string;
   discordApiUrl: string;
-  applicationId?: string;
   redisUrl: string;
   databaseUrl?: string;
   chainRpcUrls: string[];
@@ -45,6 +44,8 @@ export interface WorkerConfig {
   migrations: 'apply' | 'skip';
   /** Postgres connections per worker process (jobs that use the database at once). */
   databasePoolMax: number;
+  /** How often the worker looks for jobs under the pre-namespace queue keys (legacy-queues.ts). */
+  legacyCheckMs: number;
   logLevel: LevelWithSilent;
 }
 
@@ -60,9 +61,6 @@ export function parseWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     throw new ConfigError(
       `${WORKER_ENV.multicallAddress}="${multicall}" is not a 0x-prefixed 20-byte address`,
     );
-  const applicationId = read.optional(WORKER_ENV.applicationId);
-  if (applicationId !== undefined && !/^\d{1,20}$/.test(applicationId))
-    throw new ConfigError(`${WORKER_ENV.applicationId}="${applicationId}" is not a Discord id`);
   const databaseUrl = read.optional(ENV.databaseUrl);
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/./.test(databaseUrl))
     throw new ConfigError(`${ENV.databaseUrl} must be a postgres:// or postgresql:// URL`);
@@ -72,10 +70,9 @@ export function parseWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
       throw new ConfigError(`${ENV.chainRpcUrls}: entry ${i + 1} is not an http(s) URL`);
   });
   return {
-    botName: read.required(ENV.botName),
+    ...readBotIdentity(read),
     token: read.required(ENV.discordToken),
     discordApiUrl: read.httpUrl(ENV.discordApiUrl, 'https://discord.com/api'),
-    applicationId,
     redisUrl: read.redisUrl(ENV.redisUrl),
     databaseUrl,
     chainRpcUrls,
@@ -97,6 +94,7 @@ export function parseWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     shutdownTimeoutMs: read.int(ENV.workerShutdownTimeoutMs, 0, 50_000),
     migrations,
     databasePoolMax: read.int(WORKER_ENV.databasePoolMax, 1, 10, 500),
+    legacyCheckMs: read.int(WORKER_ENV.legacyCheckMs, 100, 15_000),
     logLevel: read.logLevel(),
   };
 }

@@ -16,7 +16,7 @@ import {
 import { createDiscordRest } from '../discord-rest/index.js';
 import { createLogger } from '../observability/logger.js';
 import { startHttpServer } from '../observability/http-server.js';
-import { botKey, queuePrefix, QUEUES } from '../queues/queue-names.js';
+import { botKey, legacyQueuePrefix, queuePrefix, QUEUES } from '../queues/queue-names.js';
 import { ENV } from '../runtime-contract.js';
 import { parseWorkerConfig, type WorkerConfig } from './config.js';
 import type { WorkerServices } from './handlers/bot-module.js';
@@ -25,6 +25,7 @@ import { loadHandlerModules } from './handlers/module-loader.js';
 import { Cooldowns } from './interactions/cooldowns.js';
 import { InteractionDispatcher } from './interactions/interaction-dispatcher.js';
 import { WorkerMetrics } from './metrics.js';
+import { LegacyQueueDrain } from './processing/legacy-queues.js';
 import { QueueTaskScheduler, WorkerRuntime } from './processing/worker-runtime.js';
 
 function configOrExit(env: NodeJS.ProcessEnv): WorkerConfig {
@@ -41,7 +42,10 @@ function configOrExit(env: NodeJS.ProcessEnv): WorkerConfig {
 
 export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
   const config = configOrExit(env);
-  const log = createLogger('worker', config.logLevel, { bot: config.botName });
+  const log = createLogger('worker', config.logLevel, {
+    bot: config.bot.name,
+    namespace: config.bot.namespace,
+  });
   const metricsRegistry = new Registry();
   collectDefaultMetrics({ register: metricsRegistry });
   const metrics = new WorkerMetrics(metricsRegistry);
@@ -64,7 +68,8 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'));
   const rest = createDiscordRest({
-    botName: config.botName,
+    bot: config.bot,
+    ...(config.applicationId ? { applicationId: config.applicationId } : {}),
     token: config.token,
     apiUrl: config.discordApiUrl,
     redis,
@@ -103,15 +108,15 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     });
 
   const applicationId = config.applicationId ?? ((await rest.get('/users/@me')) as { id: string }).id;
-  const prefix = queuePrefix(config.botName);
+  const prefix = queuePrefix(config.bot);
   const tasks = new QueueTaskScheduler(config.redisUrl, prefix);
   const services: WorkerServices = {
-    botName: config.botName,
+    botName: config.bot.name,
     applicationId,
     logger: log,
     rest,
     redis,
-    key: (...parts) => botKey(config.botName, ...parts),
+    key: (...parts) => botKey(config.bot, ...parts),
     ...(db ? { db } : {}),
     ...(chain ? { chain } : {}),
     tasks,
@@ -146,26 +151,42 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     metrics,
     log,
   );
-  const runtime = new WorkerRuntime({
+  const consumers = (queuePrefixOf: string) =>
+    new WorkerRuntime({
+      redisUrl: config.redisUrl,
+      prefix: queuePrefixOf,
+      concurrency: {
+        [QUEUES.interactions]: config.interactionConcurrency,
+        [QUEUES.events]: config.eventConcurrency,
+        [QUEUES.tasks]: config.taskConcurrency,
+      },
+      registry,
+      dispatcher,
+      services,
+      metrics,
+      log,
+    });
+  const runtime = consumers(prefix);
+  runtime.start();
+  // Jobs queued before the upgrade to keys by namespace and name (docs/operator.md, "Redis keys").
+  const legacy = new LegacyQueueDrain({
+    redis,
     redisUrl: config.redisUrl,
-    prefix,
-    concurrency: {
-      [QUEUES.interactions]: config.interactionConcurrency,
-      [QUEUES.events]: config.eventConcurrency,
-      [QUEUES.tasks]: config.taskConcurrency,
-    },
-    registry,
-    dispatcher,
-    services,
-    metrics,
+    legacyPrefix: legacyQueuePrefix(config.bot.name),
+    consumers,
+    checkEveryMs: config.legacyCheckMs,
     log,
   });
-  runtime.start();
+  legacy.start();
 
   const { app, port } = await startHttpServer('0.0.0.0', config.httpPort, metricsRegistry, {
     healthy: () => true,
     ready: () => runtime.running() && redis.status === 'ready',
-    describe: () => ({ redis: redis.status, workers: runtime.running() ? 'running' : 'stopped' }),
+    describe: () => ({
+      redis: redis.status,
+      workers: runtime.running() ? 'running' : 'stopped',
+      ...(legacy.draining() ? { oldQueueKeys: 'draining' } : {}),
+    }),
   });
   log.info(
     {
@@ -182,7 +203,10 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'stopping: finishing in-flight jobs');
-    const finished = await runtime.close(config.shutdownTimeoutMs);
+    const [finished] = await Promise.all([
+      runtime.close(config.shutdownTimeoutMs),
+      legacy.close(config.shutdownTimeoutMs),
+    ]);
     if (!finished) log.warn('shutdown timeout: in-flight jobs were left to be retried by another worker');
     await Promise.allSettled([app.close(), publicApp?.close(), tasks.close(), db?.close()]);
     redis.disconnect();

@@ -21,7 +21,7 @@ export async function registerCommands(env: NodeJS.ProcessEnv): Promise<{ scope:
   );
   const rest = new REST({ version: '10', api: apiUrl }).setToken(token);
   const applicationId =
-    read.optional(WORKER_ENV.applicationId) ?? ((await rest.get(Routes.user('@me'))) as { id: string }).id;
+    read.optional(ENV.applicationId) ?? ((await rest.get(Routes.user('@me'))) as { id: string }).id;
   const body = registry.commandDefinitions();
   const route = guildId
     ? Routes.applicationGuildCommands(applicationId, guildId)

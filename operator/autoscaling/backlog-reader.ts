@@ -6,7 +6,7 @@
 // score is dueTimestampMs * 0x1000 + a counter), `:meta` (hash; `paused` while paused).
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { ALL_QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
+import { ALL_QUEUES, queuePrefix, type BotRef } from '../../bot/queues/queue-names.js';
 
 export interface QueueBacklog {
   queue: string;
@@ -53,10 +53,10 @@ export class BacklogReader {
   }
 
   /** Per-queue counts for one bot; throws RedisUnavailableError when Redis does not answer. */
-  async read(key: string, botName: string, redisUrl: string, nowMs = Date.now()): Promise<QueueBacklog[]> {
+  async read(key: string, bot: BotRef, redisUrl: string, nowMs = Date.now()): Promise<QueueBacklog[]> {
     const conn = this.connection(key, redisUrl);
     await this.ready(conn);
-    const prefix = queuePrefix(botName);
+    const prefix = queuePrefix(bot);
     const pipeline = conn.client.pipeline();
     for (const queue of ALL_QUEUES) {
       const base = `${prefix}:${queue}`;

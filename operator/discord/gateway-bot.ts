@@ -1,4 +1,5 @@
-// GET /gateway/bot for each bot: Discord's recommended shard count and session start budget.
+// GET /gateway/bot for each bot: Discord's recommended shard count and session start budget
+// (and, once per token, the application it belongs to).
 // Cached per bot and refreshed on the bot's interval; a 401 stops calls until the token
 // changes; 429 waits retry_after; 5xx and network errors back off exponentially. The token is
 // only ever sent to Discord: it is not logged and not part of any result or error text.
@@ -8,6 +9,11 @@ export interface GatewayBotInfo {
   shards: number;
   maxConcurrency: number;
   sessionStartLimit: { total: number; remaining: number; resetAfter: number };
+  /**
+   * The application the token belongs to: the bot user's id, which Discord gives its bot user
+   * (`GET /users/@me`, asked once per token). Identify and REST budgets are counted under it.
+   */
+  applicationId: string;
 }
 
 export type FetchResult =
@@ -16,14 +22,18 @@ export type FetchResult =
   | { kind: 'rate-limited'; retryAfterMs: number }
   | { kind: 'unavailable'; message: string };
 
-export async function fetchGatewayBot(
+type GetResult = Exclude<FetchResult, { kind: 'ok' }> | { kind: 'ok'; body: unknown };
+
+/** One authenticated GET; the token goes only into the request. */
+async function discordGet(
   apiUrl: string,
   token: string,
-  timeoutMs = 10_000,
-): Promise<FetchResult & { status?: number }> {
+  path: string,
+  timeoutMs: number,
+): Promise<GetResult & { status?: number }> {
   let res: Response;
   try {
-    res = await fetch(`${apiUrl}/v10/gateway/bot`, {
+    res = await fetch(`${apiUrl}/v10${path}`, {
       headers: {
         authorization: `Bot ${token}`,
         'user-agent': 'DiscordBot (https://shardwarden.io, 0.1) Shardwarden',
@@ -33,7 +43,7 @@ export async function fetchGatewayBot(
   } catch (err) {
     return {
       kind: 'unavailable',
-      message: `GET /gateway/bot failed: ${(err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message}`,
+      message: `GET ${path} failed: ${(err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message}`,
     };
   }
   const status = res.status;
@@ -48,32 +58,57 @@ export async function fetchGatewayBot(
     }
     return { kind: 'rate-limited', retryAfterMs: Math.max(1000, retryAfterMs), status };
   }
-  if (status !== 200)
-    return { kind: 'unavailable', message: `GET /gateway/bot answered HTTP ${status}`, status };
+  if (status !== 200) return { kind: 'unavailable', message: `GET ${path} answered HTTP ${status}`, status };
   try {
-    const body = JSON.parse(text) as {
-      shards: number;
-      session_start_limit: { total: number; remaining: number; reset_after: number; max_concurrency: number };
-    };
-    const l = body.session_start_limit;
-    if (!Number.isInteger(body.shards) || !l || !Number.isInteger(l.max_concurrency))
-      throw new Error('missing fields');
-    return {
-      kind: 'ok',
-      status,
-      info: {
-        shards: body.shards,
-        maxConcurrency: l.max_concurrency,
-        sessionStartLimit: { total: l.total, remaining: l.remaining, resetAfter: l.reset_after },
-      },
-    };
-  } catch (err) {
-    return {
-      kind: 'unavailable',
-      message: `GET /gateway/bot returned an unreadable body (${(err as Error).message})`,
-      status,
-    };
+    return { kind: 'ok', body: JSON.parse(text), status };
+  } catch {
+    return { kind: 'unavailable', message: `GET ${path} returned a body that is not JSON`, status };
   }
+}
+
+const unreadable = (path: string, what: string, status?: number) => ({
+  kind: 'unavailable' as const,
+  message: `GET ${path} returned an unreadable body (${what})`,
+  status,
+});
+
+/**
+ * GET /gateway/bot, and GET /users/@me unless the token's application is known already (it
+ * never changes for a token).
+ */
+export async function fetchGatewayBot(
+  apiUrl: string,
+  token: string,
+  knownApplicationId?: string,
+  timeoutMs = 10_000,
+): Promise<FetchResult & { status?: number }> {
+  const gateway = await discordGet(apiUrl, token, '/gateway/bot', timeoutMs);
+  if (gateway.kind !== 'ok') return gateway;
+  const body = gateway.body as {
+    shards?: unknown;
+    session_start_limit?: { total: number; remaining: number; reset_after: number; max_concurrency: unknown };
+  };
+  const l = body?.session_start_limit;
+  if (!Number.isInteger(body?.shards) || !l || !Number.isInteger(l.max_concurrency))
+    return unreadable('/gateway/bot', 'missing fields', gateway.status);
+  let applicationId = knownApplicationId;
+  if (applicationId === undefined) {
+    const me = await discordGet(apiUrl, token, '/users/@me', timeoutMs);
+    if (me.kind !== 'ok') return me;
+    const id = (me.body as { id?: unknown } | null)?.id;
+    if (typeof id !== 'string' || !/^\d{1,20}$/.test(id)) return unreadable('/users/@me', 'no id', me.status);
+    applicationId = id;
+  }
+  return {
+    kind: 'ok',
+    status: gateway.status,
+    info: {
+      shards: body.shards as number,
+      maxConcurrency: l.max_concurrency as number,
+      sessionStartLimit: { total: l.total, remaining: l.remaining, resetAfter: l.reset_after },
+      applicationId,
+    },
+  };
 }
 
 export type DiscordProblem = {
@@ -131,7 +166,7 @@ export class GatewayBotCache {
     const waiting = entry.retryAt !== undefined && now < entry.retryAt;
     if (fresh || waiting) return this.result(entry, refreshMs);
 
-    const res = await this.fetcher(this.apiUrl, token);
+    const res = await this.fetcher(this.apiUrl, token, entry.info?.applicationId);
     this.onRequest(res.status === undefined ? 'error' : String(res.status));
     const after = this.now();
     switch (res.kind) {

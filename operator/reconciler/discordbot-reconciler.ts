@@ -222,7 +222,12 @@ export class DiscordBotReconciler {
       generation: before.gateway?.generation ?? 1,
       plan: before.plan?.shards ? (before.plan as ShardPlan) : desiredPlan,
     };
-    const gatewayInput = { bot, discordApiUrl: deps.discordApiUrl, secretsChecksum: checksums.gateway };
+    const gatewayInput = {
+      bot,
+      discordApiUrl: deps.discordApiUrl,
+      applicationId: info.applicationId,
+      secretsChecksum: checksums.gateway,
+    };
     const decision = planReshard({
       strategy: bot.spec.sharding.reshardStrategy,
       active: wasActive,
@@ -275,6 +280,7 @@ export class DiscordBotReconciler {
     const desired = renderDesiredObjects({
       bot,
       discordApiUrl: deps.discordApiUrl,
+      applicationId: info.applicationId,
       secretsChecksums: checksums,
       active,
       gateways: decision.run,

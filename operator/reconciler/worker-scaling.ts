@@ -173,7 +173,7 @@ export class WorkerScaling {
     const events: [EventType, string, string][] = [];
     let backlog: number;
     try {
-      backlog = backlogOf(await this.deps.backlog.read(key, bot.metadata.name, redisUrl, now.getTime()));
+      backlog = backlogOf(await this.deps.backlog.read(key, bot.metadata, redisUrl, now.getTime()));
     } catch (err) {
       if (!(err instanceof RedisUnavailableError)) throw err;
       const replicas = clampReplicas(current, w);

@@ -24,6 +24,7 @@ export interface DesiredInput {
   /** Every gateway generation to run, each its own StatefulSet. */
   gateways: GenerationPlan[];
   discordApiUrl: string;
+  applicationId?: string;
   /** Of the Secrets each component's pods read. */
   secretsChecksums: Record<PodComponent, string>;
   workerReplicas?: number;

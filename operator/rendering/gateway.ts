@@ -25,6 +25,8 @@ export interface GatewayRenderInput {
   plan: ShardPlan;
   generation: number;
   discordApiUrl: string;
+  /** The token's Discord application (operator/discord/gateway-bot.ts). */
+  applicationId?: string;
   secretsChecksum: string;
 }
 
@@ -49,6 +51,7 @@ export function renderGatewayStatefulSet({
   plan,
   generation,
   discordApiUrl,
+  applicationId,
   secretsChecksum,
 }: GatewayRenderInput) {
   const tpl = bot.spec.gateway.podTemplate ?? {};
@@ -81,7 +84,7 @@ export function renderGatewayStatefulSet({
               imagePullPolicy: bot.spec.imagePullPolicy,
               args: ['gateway'],
               env: [
-                ...baseEnv(bot, discordApiUrl),
+                ...baseEnv(bot, discordApiUrl, applicationId),
                 // The ordinal, from the label the StatefulSet controller puts on each pod.
                 {
                   name: ENV.podIndex,

@@ -70,7 +70,7 @@ export function renderTriggerAuthentication(bot: DiscordBot, conn: RedisConnecti
 
 export function renderScaledObject(bot: DiscordBot, conn: RedisConnection) {
   const w = bot.spec.worker;
-  const prefix = queuePrefix(bot.metadata.name);
+  const prefix = queuePrefix(bot.metadata);
   return {
     apiVersion: KEDA_API_VERSION,
     kind: 'ScaledObject',

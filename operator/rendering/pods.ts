@@ -10,10 +10,12 @@ export const secretEnv = (name: string, ref: SecretKeyRef) => ({
   valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } },
 });
 
-export function baseEnv(bot: DiscordBot, discordApiUrl: string) {
+export function baseEnv(bot: DiscordBot, discordApiUrl: string, applicationId: string | undefined) {
   return [
     { name: ENV.botName, value: bot.metadata.name },
     { name: ENV.botNamespace, value: bot.metadata.namespace },
+    // Identify and REST budgets are the application's, shared with other bots on its token.
+    ...(applicationId ? [{ name: ENV.applicationId, value: applicationId }] : []),
     { name: ENV.podName, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: ENV.discordApiUrl, value: discordApiUrl },
     { name: ENV.httpPort, value: String(POD_HTTP_PORT) },

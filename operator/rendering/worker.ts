@@ -18,6 +18,8 @@ import {
 export interface WorkerRenderInput {
   bot: DiscordBot;
   discordApiUrl: string;
+  /** The token's Discord application (operator/discord/gateway-bot.ts). */
+  applicationId?: string;
   secretsChecksum: string;
   /** Replicas to write; undefined leaves them to someone else (KEDA, or the user). */
   replicas?: number;
@@ -38,11 +40,17 @@ export function workerShutdownTimeoutMs(gracePeriodSeconds: number): number {
   return gracePeriodSeconds * 1000 - Math.min(10_000, Math.ceil((gracePeriodSeconds * 1000) / 6));
 }
 
-export function renderWorkerDeployment({ bot, discordApiUrl, secretsChecksum, replicas }: WorkerRenderInput) {
+export function renderWorkerDeployment({
+  bot,
+  discordApiUrl,
+  applicationId,
+  secretsChecksum,
+  replicas,
+}: WorkerRenderInput) {
   const w = bot.spec.worker;
   const tpl = w.podTemplate ?? {};
   const env = [
-    ...baseEnv(bot, discordApiUrl),
+    ...baseEnv(bot, discordApiUrl, applicationId),
     { name: ENV.workerConcurrency, value: String(w.concurrency) },
     bot.spec.chain?.rpcUrlsSecretRef
       ? secretEnv(ENV.chainRpcUrls, bot.spec.chain.rpcUrlsSecretRef)

@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import { roleChanges, runRestWorkers } from '../../benchmarks/rest-limiter/run-workers.js';
 import { createDiscordRest } from '../../bot/discord-rest/index.js';
 import { createLogger } from '../../bot/observability/logger.js';
+import type { BotRef } from '../../bot/queues/queue-names.js';
 import { DiscordSimulator } from '../../discord-simulator/index.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 
@@ -40,12 +41,17 @@ describe('Discord REST through the shared limiter', () => {
   });
 
   /** One client as a worker process would have it: its own Redis connection and registry. */
-  function client(globalPerSecond = 20, globalMarginMs?: number): { rest: REST; registry: Registry } {
+  function client(
+    globalPerSecond = 20,
+    globalMarginMs?: number,
+    who: { bot?: BotRef; applicationId?: string } = {},
+  ): { rest: REST; registry: Registry } {
     const redis = new Redis(server.url);
     connections.push(redis);
     const registry = new Registry();
     const rest = createDiscordRest({
-      botName,
+      bot: who.bot ?? { namespace: 'default', name: botName },
+      ...(who.applicationId ? { applicationId: who.applicationId } : {}),
       token: sim.token,
       apiUrl: sim.apiUrl,
       redis,
@@ -87,6 +93,32 @@ describe('Discord REST through the shared limiter', () => {
     // Each change went out exactly once, and the simulator applied all of them.
     expect(roleCalls().map((c) => c.status)).toEqual(changes.map(() => 204));
     for (const [g, u, r] of changes) expect(sim.world.member(sim.world.guild(g)!, u)!.roles).toContain(r);
+  });
+
+  test('two bots of one Discord application share its budget (one token in two namespaces); bots of two applications do not', async () => {
+    // Issue 15 item 10: Discord counts the global limit per bot user, so bots `a/relay` and
+    // `b/courier` on one token must together stay under it. Each alone would send 20/s.
+    const changes = roleChanges(sim, guilds, 60);
+    const shared = [
+      client(20, 250, { bot: { namespace: 'a', name: 'relay' }, applicationId: sim.applicationId }),
+      client(20, 250, { bot: { namespace: 'b', name: 'courier' }, applicationId: sim.applicationId }),
+    ];
+    await Promise.all(
+      shared.map(({ rest }, w) =>
+        Promise.all(changes.filter((_, i) => i % 2 === w).map((c) => putRole(rest, c))),
+      ),
+    );
+    expect(sim.recorder.counters.rest429).toBe(0);
+    expect(sim.recorder.violations).toEqual([]);
+    expect(roleCalls().map((c) => c.status)).toEqual(changes.map(() => 204));
+    const keys = await connections[0]!.keys('shardwarden:*');
+    expect(new Set(keys.map((k) => k.slice(0, k.indexOf('}') + 1)))).toEqual(
+      new Set([`shardwarden:{app:${sim.applicationId}}`]),
+    );
+    // Another application's bot of the same name counts under its own key.
+    const other = client(20, 250, { bot: { namespace: 'a', name: 'relay' }, applicationId: '42' });
+    await other.rest.get(Routes.user('@me'));
+    expect(await connections[2]!.keys('shardwarden:{app:42}:rest:*')).not.toEqual([]);
   });
 
   test('a route bucket spent by one client makes another client wait instead of getting 429', async () => {
@@ -232,15 +264,26 @@ describe('Discord REST through the shared limiter', () => {
       expect(keys.join('\n')).not.toContain(secret);
     }
     // Every key of the bot is in its hash slot.
-    for (const key of keys) expect(key.startsWith(`shardwarden:{${botName}}:rest:`)).toBe(true);
+    for (const key of keys) expect(key.startsWith(`shardwarden:{default/${botName}}:rest:`)).toBe(true);
   });
 
   test('bad options fail with the field named and never echo the token', () => {
     const redis = new Redis(server.url, { lazyConnect: true });
-    const base = { botName: 'ok', token: 'secret-token', apiUrl: sim.apiUrl, redis };
+    const base = {
+      bot: { namespace: 'default', name: 'ok' },
+      token: 'secret-token',
+      apiUrl: sim.apiUrl,
+      redis,
+    };
     expect(() => createDiscordRest({ ...base, globalPerSecond: 0 })).toThrow(/globalPerSecond.*0/);
     expect(() => createDiscordRest({ ...base, apiUrl: 'ftp://x' })).toThrow(/apiUrl/);
-    expect(() => createDiscordRest({ ...base, botName: 'a{b}' })).toThrow(/botName/);
+    expect(() => createDiscordRest({ ...base, bot: { namespace: 'default', name: 'a{b}' } })).toThrow(
+      /name "a\{b\}"/,
+    );
+    expect(() => createDiscordRest({ ...base, bot: { namespace: 'Bots', name: 'ok' } })).toThrow(
+      /namespace "Bots"/,
+    );
+    expect(() => createDiscordRest({ ...base, applicationId: 'app' })).toThrow(/applicationId/);
     expect(() => createDiscordRest({ ...base, token: '' })).toThrow(/token/);
     try {
       createDiscordRest({ ...base, timeoutMs: -1 });

@@ -37,7 +37,7 @@ const CONFIGURED = new Set(['INTERACTION_CREATE', 'MESSAGE_CREATE', 'MESSAGE_UPD
 function setup(options: Partial<ForwarderOptions> = {}) {
   botSeq += 1;
   const connection = { url: redis.url };
-  const prefix = queuePrefix(`fwdbot${botSeq}`);
+  const prefix = queuePrefix({ namespace: 'default', name: `fwdbot${botSeq}` });
   const queues = {
     interactions: new Queue<DispatchJob>(QUEUES.interactions, { connection, prefix }),
     events: new Queue<DispatchJob>(QUEUES.events, { connection, prefix }),

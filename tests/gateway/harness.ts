@@ -1,13 +1,15 @@
 // Gateway processes (the real entrypoint, as a pod would run it) against the simulator and Redis.
 import { Queue } from 'bullmq';
 import { join } from 'node:path';
-import { QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
+import { DEFAULT_NAMESPACE, QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
 import { makeTempDir, waitUntil, type ManagedProcess } from '../../testenv/index.js';
 export { childPids } from '../../testenv/index.js';
 import { loggedPort, startShardwarden } from '../support/built-entrypoint.js';
 import { messagePayload, type DiscordSimulator } from '../../discord-simulator/index.js';
 
 export const BOT = 'earbot';
+/** The harness runs its processes without SHARDWARDEN_BOT_NAMESPACE: the default namespace's bot. */
+export const BOT_REF = { namespace: DEFAULT_NAMESPACE, name: BOT };
 
 export interface GatewayProcess {
   proc: ManagedProcess;
@@ -84,7 +86,7 @@ export function metricSum(text: string, name: string, match = ''): number {
 
 export function queues(redisUrl: string) {
   const connection = { url: redisUrl };
-  const prefix = queuePrefix(BOT);
+  const prefix = queuePrefix(BOT_REF);
   return {
     interactions: new Queue(QUEUES.interactions, { connection, prefix }),
     events: new Queue(QUEUES.events, { connection, prefix }),

@@ -8,7 +8,7 @@ import {
   RedisIdentifyThrottler,
   type IdentifyThrottlerOptions,
 } from '../../bot/gateway/identify/redis-identify-throttler.js';
-import { botKey } from '../../bot/queues/queue-names.js';
+import { discordBudgetPrefix } from '../../bot/queues/queue-names.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 
 let redis: RedisServer;
@@ -38,10 +38,10 @@ function connect(options: RedisOptions = {}): Redis {
   return c;
 }
 
-/** A fresh bot per test, so no test sees another's queues or locks. */
+/** A fresh bot's key prefix per test, so no test sees another's queues or locks. */
 function freshBot(): string {
   botSeq += 1;
-  return `throttlebot${botSeq}`;
+  return discordBudgetPrefix({ namespace: 'default', name: `throttlebot${botSeq}` }, undefined);
 }
 
 /** `count` pods, each its own connection and throttler, all on one bot. */
@@ -52,11 +52,12 @@ function pods(count: number, options: Omit<IdentifyThrottlerOptions, 'marginMs'>
   );
 }
 
-function keys(botName: string, bucket: number) {
+function keys(keyPrefix: string, bucket: number) {
+  const key = (...parts: (string | number)[]) => [keyPrefix, 'identify', ...parts].join(':');
   return {
-    queue: botKey(botName, 'identify', bucket, 'queue'),
-    lock: botKey(botName, 'identify', bucket, 'lock'),
-    alive: (member: string) => botKey(botName, 'identify', 'alive', '') + member,
+    queue: key(bucket, 'queue'),
+    lock: key(bucket, 'lock'),
+    alive: (member: string) => key('alive', '') + member,
   };
 }
 
@@ -85,9 +86,9 @@ const minGap = (windowMs: number) => windowMs / 2;
 
 describe('RedisIdentifyThrottler', () => {
   test('turns on one bucket are at least a window apart across pods; other buckets do not wait', async () => {
-    const botName = freshBot();
+    const keyPrefix = freshBot();
     const windowMs = 400;
-    const [a, b, c] = pods(3, { botName, maxConcurrency: 2, windowMs });
+    const [a, b, c] = pods(3, { keyPrefix, maxConcurrency: 2, windowMs });
     // Shards 0, 2 and 4 share bucket 0 (shard % 2), each on its own pod.
     const turns = await Promise.all([timedWait(a!, 0), timedWait(b!, 2), timedWait(c!, 4)]);
     const times = turns.map((t) => t.at).sort((x, y) => x - y);
@@ -97,7 +98,7 @@ describe('RedisIdentifyThrottler', () => {
 
     // Bucket 0 busy again for a long window: shard 1 (bucket 1) goes straight through while
     // shard 6 (bucket 0) waits for the window.
-    const [d, e, f] = pods(3, { botName: freshBot(), maxConcurrency: 2, windowMs: 1_500 });
+    const [d, e, f] = pods(3, { keyPrefix: freshBot(), maxConcurrency: 2, windowMs: 1_500 });
     const first = await timedWait(d!, 0);
     const [other, same] = await Promise.all([timedWait(e!, 1), timedWait(f!, 6)]);
     expect(other.error).toBeUndefined();
@@ -107,9 +108,9 @@ describe('RedisIdentifyThrottler', () => {
   });
 
   test('waiters on one bucket are served in arrival order, across pods', async () => {
-    const botName = freshBot();
-    const throttlers = pods(3, { botName, maxConcurrency: 1, windowMs: 300 });
-    const { queue, lock } = keys(botName, 0);
+    const keyPrefix = freshBot();
+    const throttlers = pods(3, { keyPrefix, maxConcurrency: 1, windowMs: 300 });
+    const { queue, lock } = keys(keyPrefix, 0);
     // Someone holds the bucket long enough for every waiter to queue up behind it.
     await raw.set(lock, 'holder', 'PX', 1_500);
     const order: number[] = [];
@@ -131,9 +132,9 @@ describe('RedisIdentifyThrottler', () => {
   });
 
   test('a waiter that died in the queue blocks the bucket only until its alive key expires', async () => {
-    const botName = freshBot();
-    const [pod] = pods(1, { botName, maxConcurrency: 1, windowMs: 300 });
-    const { queue, alive } = keys(botName, 0);
+    const keyPrefix = freshBot();
+    const [pod] = pods(1, { keyPrefix, maxConcurrency: 1, windowMs: 300 });
+    const { queue, alive } = keys(keyPrefix, 0);
     const aliveTtlMs = 800;
     // A waiter from a pod that crashed: ahead in the queue, alive key never refreshed.
     await raw.zadd(queue, Date.now() - 1_000, 'dead:1');
@@ -149,19 +150,19 @@ describe('RedisIdentifyThrottler', () => {
   });
 
   test('a holder that died right after taking the lock blocks the bucket for one window, not forever', async () => {
-    const botName = freshBot();
+    const keyPrefix = freshBot();
     const windowMs = 500;
     const dyingConnection = connect();
     const dying = new RedisIdentifyThrottler(dyingConnection, {
-      botName,
+      keyPrefix,
       maxConcurrency: 1,
       windowMs,
       marginMs: 0,
     });
-    const [survivor] = pods(1, { botName, maxConcurrency: 1, windowMs });
+    const [survivor] = pods(1, { keyPrefix, maxConcurrency: 1, windowMs });
     const held = await timedWait(dying, 0);
     dyingConnection.disconnect(); // the pod is gone; nothing will ever release the lock
-    const lockTtl = await raw.pttl(keys(botName, 0).lock);
+    const lockTtl = await raw.pttl(keys(keyPrefix, 0).lock);
     expect(lockTtl).toBeGreaterThan(0);
     expect(lockTtl).toBeLessThanOrEqual(windowMs);
     const turn = await timedWait(survivor!, 0);
@@ -172,12 +173,12 @@ describe('RedisIdentifyThrottler', () => {
   });
 
   test('an aborted wait rejects promptly and leaves the queue, so the next waiter is not delayed', async () => {
-    const botName = freshBot();
+    const keyPrefix = freshBot();
     const windowMs = 1_000;
     // A long alive TTL: had the aborted entry stayed, the next waiter would sit behind it for
     // 20 s, far from the 1 s window, so the bound below can be loose.
-    const [a, b, c] = pods(3, { botName, maxConcurrency: 1, windowMs, aliveTtlMs: 20_000 });
-    const { queue } = keys(botName, 0);
+    const [a, b, c] = pods(3, { keyPrefix, maxConcurrency: 1, windowMs, aliveTtlMs: 20_000 });
+    const { queue } = keys(keyPrefix, 0);
     const held = await timedWait(a!, 0);
     const abort = new AbortController();
     const aborted = timedWait(b!, 1, abort.signal);
@@ -198,17 +199,17 @@ describe('RedisIdentifyThrottler', () => {
   });
 
   test('a signal aborted before the wait rejects at once and queues nothing', async () => {
-    const botName = freshBot();
-    const [pod] = pods(1, { botName, maxConcurrency: 1, windowMs: 300 });
+    const keyPrefix = freshBot();
+    const [pod] = pods(1, { keyPrefix, maxConcurrency: 1, windowMs: 300 });
     const result = await timedWait(pod!, 0, AbortSignal.abort(new Error('already gone')));
     expect((result.error as Error).message).toBe('already gone');
-    expect(await raw.zcard(keys(botName, 0).queue)).toBe(0);
-    expect(await raw.exists(keys(botName, 0).lock)).toBe(0);
+    expect(await raw.zcard(keys(keyPrefix, 0).queue)).toBe(0);
+    expect(await raw.exists(keys(keyPrefix, 0).lock)).toBe(0);
   });
 
   test('a long wait does not pile abort listeners onto the signal', async () => {
-    const botName = freshBot();
-    const [a, b] = pods(2, { botName, maxConcurrency: 1, windowMs: 1_500 });
+    const keyPrefix = freshBot();
+    const [a, b] = pods(2, { keyPrefix, maxConcurrency: 1, windowMs: 1_500 });
     await timedWait(a!, 0);
     const controller = new AbortController();
     const turn = await timedWait(b!, 1, controller.signal); // ~1.5 s of polling
@@ -218,11 +219,11 @@ describe('RedisIdentifyThrottler', () => {
   });
 
   test('after Redis pauses longer than the alive TTL, queued waiters are all served, first arrival first', async () => {
-    const botName = freshBot();
+    const keyPrefix = freshBot();
     const aliveTtlMs = 1_000;
     const windowMs = 300;
-    const [w, x] = pods(2, { botName, maxConcurrency: 1, windowMs, aliveTtlMs });
-    const { queue, lock } = keys(botName, 0);
+    const [w, x] = pods(2, { keyPrefix, maxConcurrency: 1, windowMs, aliveTtlMs });
+    const { queue, lock } = keys(keyPrefix, 0);
     // The holder's lock runs out during the pause, so after it whichever poll runs first could
     // take the bucket: only the first arrival may.
     await raw.set(lock, 'holder', 'PX', 1_000);
@@ -250,9 +251,9 @@ describe('RedisIdentifyThrottler', () => {
   });
 
   test('a Redis outage does not reject a wait: it is served once Redis is back; an abort during it still rejects promptly', async () => {
-    const botName = freshBot();
+    const keyPrefix = freshBot();
     const windowMs = 300;
-    const options = { botName, maxConcurrency: 2, windowMs, marginMs: 0 };
+    const options = { keyPrefix, maxConcurrency: 2, windowMs, marginMs: 0 };
     // As the gateway cluster connects (commands wait offline for the reconnect) ...
     const queued = new RedisIdentifyThrottler(connect(), options);
     // ... and a connection whose commands fail at once while Redis is down.
@@ -266,8 +267,8 @@ describe('RedisIdentifyThrottler', () => {
       ...options,
       onError: (err) => failingErrors.push(err),
     });
-    const bucket0 = keys(botName, 0);
-    const bucket1 = keys(botName, 1);
+    const bucket0 = keys(keyPrefix, 0);
+    const bucket1 = keys(keyPrefix, 1);
     await raw.set(bucket0.lock, 'holder', 'PX', 60_000);
     await raw.set(bucket1.lock, 'holder', 'PX', 60_000);
     const waiting = timedWait(queued, 0);

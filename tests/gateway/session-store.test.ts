@@ -3,7 +3,7 @@
 // flush gives up after its timeout, and new/cleared sessions are written at once.
 import { Redis } from 'ioredis';
 import { RedisSessionStore, type SessionInfo } from '../../bot/gateway/sessions/redis-session-store.js';
-import { botKey } from '../../bot/queues/queue-names.js';
+import { queuePrefix } from '../../bot/queues/queue-names.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 
 const SHARDS = 4;
@@ -47,7 +47,7 @@ function setup(
   } = {},
 ): Setup {
   botSeq += 1;
-  const bot = `sessionbot${botSeq}`;
+  const bot = queuePrefix({ namespace: 'default', name: `sessionbot${botSeq}` });
   const conn = connect();
   const store = new RedisSessionStore(
     conn,
@@ -61,12 +61,15 @@ function setup(
   return { bot, conn, store };
 }
 
+/** Where the store keeps a shard's session under the bot's key prefix. */
+const sessionKey = (prefix: string, shardId: number) => `${prefix}:session:${SHARDS}:${shardId}`;
+
 function session(shardId: number, sequence: number, sessionId = `s${shardId}`): SessionInfo {
   return { sessionId, sequence, resumeURL: 'wss://resume.example', shardCount: SHARDS, shardId };
 }
 
 async function stored(bot: string, shardId: number): Promise<SessionInfo | null> {
-  const value = await raw.get(botKey(bot, 'session', SHARDS, shardId));
+  const value = await raw.get(sessionKey(bot, shardId));
   return value ? (JSON.parse(value) as SessionInfo) : null;
 }
 
@@ -85,7 +88,7 @@ test("a quiet shard's session outlives the TTL while the store runs, and expires
   // Well past the 2 s TTL with no update at all: the refresh keeps the key.
   await sleep(3_500);
   expect(await stored(bot, 0)).toEqual(session(0, 5));
-  expect(await raw.ttl(botKey(bot, 'session', SHARDS, 0))).toBeGreaterThan(0);
+  expect(await raw.ttl(sessionKey(bot, 0))).toBeGreaterThan(0);
 
   store.stop();
   await waitUntil('the session expired', async () => (await stored(bot, 0)) === null, { timeoutMs: 30_000 });
@@ -93,7 +96,7 @@ test("a quiet shard's session outlives the TTL while the store runs, and expires
 
 test('a shutdown flush with all writes quiet sessions (read or updated earlier) at the safe sequence', async () => {
   const { bot, store } = setup({ ttlSeconds: 60, safe: (_shard, seq) => seq - 10 });
-  await raw.set(botKey(bot, 'session', SHARDS, 0), JSON.stringify(session(0, 40)));
+  await raw.set(sessionKey(bot, 0), JSON.stringify(session(0, 40)));
   expect(await store.retrieve(0)).toEqual({ info: session(0, 40), fromRedis: true });
   store.update(1, session(1, 100));
   await waitUntil('shard 1 written', async () => (await stored(bot, 1))?.sequence === 90, {
@@ -102,7 +105,7 @@ test('a shutdown flush with all writes quiet sessions (read or updated earlier) 
   store.stop();
 
   // Both keys gone (expired, or evicted): nothing is dirty, so a plain flush writes nothing.
-  await raw.del(botKey(bot, 'session', SHARDS, 0), botKey(bot, 'session', SHARDS, 1));
+  await raw.del(sessionKey(bot, 0), sessionKey(bot, 1));
   await store.flush();
   expect(await stored(bot, 0)).toBeNull();
   expect(await stored(bot, 1)).toBeNull();
@@ -111,7 +114,7 @@ test('a shutdown flush with all writes quiet sessions (read or updated earlier) 
   expect(await stored(bot, 0)).toEqual(session(0, 30));
   expect(await stored(bot, 1)).toEqual(session(1, 90));
   expect(await stored(bot, 2)).toBeNull(); // never seen here: not written
-  const ttl = await raw.ttl(botKey(bot, 'session', SHARDS, 1));
+  const ttl = await raw.ttl(sessionKey(bot, 1));
   expect(ttl).toBeGreaterThan(50);
 });
 
@@ -203,12 +206,12 @@ test('a new session id or a cleared session is written at once; sequence updates
 
 test('retrieve() reads Redis only on the first ask per shard', async () => {
   const { bot, store } = setup({ ttlSeconds: 60 });
-  await raw.set(botKey(bot, 'session', SHARDS, 2), JSON.stringify(session(2, 7)));
+  await raw.set(sessionKey(bot, 2), JSON.stringify(session(2, 7)));
   expect(await store.retrieve(2)).toEqual({ info: session(2, 7), fromRedis: true });
   expect(await store.retrieve(3)).toEqual({ info: null, fromRedis: true });
 
-  await raw.set(botKey(bot, 'session', SHARDS, 2), JSON.stringify(session(2, 99)));
-  await raw.set(botKey(bot, 'session', SHARDS, 3), JSON.stringify(session(3, 99)));
+  await raw.set(sessionKey(bot, 2), JSON.stringify(session(2, 99)));
+  await raw.set(sessionKey(bot, 3), JSON.stringify(session(3, 99)));
   expect(await store.retrieve(2)).toEqual({ info: session(2, 7), fromRedis: false });
   expect(await store.retrieve(3)).toEqual({ info: null, fromRedis: false });
 

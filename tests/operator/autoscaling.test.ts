@@ -56,7 +56,7 @@ describe('worker autoscaling (real apiserver, Redis with BullMQ jobs)', () => {
     );
     controller = new DiscordBotController(h.kc, config, metrics, createLogger('operator-test', 'silent'));
     await controller.start();
-    const prefix = queuePrefix(BOT);
+    const prefix = queuePrefix({ namespace: NS, name: BOT });
     queues = [QUEUES.interactions, QUEUES.events].map((name) => {
       const q = new Queue(name, { prefix, connection: { url: redis.url } });
       q.on('error', () => undefined); // Redis is stopped on purpose in one test
@@ -192,7 +192,7 @@ describe('worker autoscaling (real apiserver, Redis with BullMQ jobs)', () => {
       plural: 'scaledobjects',
       name: `${BOT}-worker`,
     })) as { spec: Record<string, unknown> };
-    const prefix = queuePrefix(BOT);
+    const prefix = queuePrefix({ namespace: NS, name: BOT });
     expect(so.spec).toMatchObject({
       scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: `${BOT}-worker` },
       minReplicaCount: 1,

@@ -15,7 +15,7 @@ describe('BacklogReader connections (real Redis)', () => {
   });
 
   test('bots on one Redis share a connection, closed when the last of them goes', async () => {
-    const read = (key: string, url: string) => reader.read(key, key.split('/')[1]!, url);
+    const read = (key: string, url: string) => reader.read(key, { namespace: 'ns', name: key.split('/')[1]! }, url);
     await Promise.all([read('ns/one', a.url), read('ns/two', a.url), read('ns/three', b.url)]);
     expect(reader.size()).toBe(2);
     // A bot moving to another Redis leaves the first one to the bots still on it.

@@ -7,7 +7,7 @@ import { DiscordSimulator, messagePayload } from '../../discord-simulator/index.
 import { QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 import { ENTRYPOINT } from '../support/built-entrypoint.js';
-import { BOT, metricSum, type GatewayProcess } from '../gateway/harness.js';
+import { BOT_REF, metricSum, type GatewayProcess } from '../gateway/harness.js';
 import {
   EXAMPLE_MODULE,
   startOneShardGateway,
@@ -125,7 +125,7 @@ describe('worker', () => {
 
   test('events reach their handler; a transient failure is retried with back-off; a permanent one is kept as failed', async () => {
     const channelId = sim.world.firstChannelId(sim.world.guild(guildId)!);
-    const seenKey = `${queuePrefix(BOT)}:example:seen`;
+    const seenKey = `${queuePrefix(BOT_REF)}:example:seen`;
     const client = new (await import('ioredis')).Redis(redis.url);
     try {
       for (const [i, text] of ['hello', 'fail-once'].entries())
@@ -148,7 +148,7 @@ describe('worker', () => {
       ).toBe(2);
 
       // Attempts come from the producer; a short back-off keeps the test quick.
-      const events = new Queue(QUEUES.events, { connection: { url: redis.url }, prefix: queuePrefix(BOT) });
+      const events = new Queue(QUEUES.events, { connection: { url: redis.url }, prefix: queuePrefix(BOT_REF) });
       await events.add(
         'MESSAGE_CREATE',
         {

@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { AggregatorRegistry, register } from 'prom-client';
 import { createLogger } from '../../observability/logger.js';
-import { botKey, QUEUES, queuePrefix } from '../../queues/queue-names.js';
+import { botKey, discordBudgetPrefix, QUEUES, queuePrefix } from '../../queues/queue-names.js';
 import { parseGatewayConfig } from '../config.js';
 import { DispatchForwarder } from '../forwarding/dispatch-forwarder.js';
 import { RedisIdentifyThrottler } from '../identify/redis-identify-throttler.js';
@@ -31,7 +31,8 @@ export default class GatewayCluster extends BaseCluster {
   protected async launch(): Promise<void> {
     const config = parseGatewayConfig(process.env);
     const log = createLogger('gateway', config.logLevel, {
-      bot: config.botName,
+      bot: config.bot.name,
+      namespace: config.bot.namespace,
       pod: config.podIndex,
       cluster: this.id,
     });
@@ -46,7 +47,7 @@ export default class GatewayCluster extends BaseCluster {
     const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
     redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'));
     const connection = { url: config.redisUrl };
-    const prefix = queuePrefix(config.botName);
+    const prefix = queuePrefix(config.bot);
     const queues = {
       interactions: new Queue(QUEUES.interactions, { connection, prefix }),
       events: new Queue(QUEUES.events, { connection, prefix }),
@@ -61,21 +62,16 @@ export default class GatewayCluster extends BaseCluster {
         batchSize: config.batchSize,
         batchDelayMs: config.batchDelayMs,
         bufferLimit: config.bufferLimit,
-        probeWrite: () => redis.set(botKey(config.botName, 'gateway', 'write-probe'), '1', 'PX', 60_000),
+        probeWrite: () => redis.set(botKey(config.bot, 'gateway', 'write-probe'), '1', 'PX', 60_000),
       },
       metrics,
       log,
     );
-    const sessions = new RedisSessionStore(
-      redis,
-      config.botName,
-      config.totalShards,
-      500,
-      600,
-      (shardId, seq) => forwarder.safeSequence(shardId, seq),
+    const sessions = new RedisSessionStore(redis, prefix, config.totalShards, 500, 600, (shardId, seq) =>
+      forwarder.safeSequence(shardId, seq),
     );
     const throttler = new RedisIdentifyThrottler(redis, {
-      botName: config.botName,
+      keyPrefix: discordBudgetPrefix(config.bot, config.applicationId),
       maxConcurrency: config.maxConcurrency,
       windowMs: config.identifyWindowMs,
       onError: (err) => log.warn({ err: err.message }, 'identify queue: Redis error; still waiting'),

@@ -10,7 +10,6 @@
 // waiters are kept for a grace period so the live ones can re-assert before anyone skips them.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { botKey } from '../../queues/queue-names.js';
 import { within } from '../../timing/within.js';
 
 const TAKE_TURN = `
@@ -43,7 +42,8 @@ return 0
 `;
 
 export interface IdentifyThrottlerOptions {
-  botName: string;
+  /** Whose buckets: the Discord application's (discordBudgetPrefix), shared by its bots. */
+  keyPrefix: string;
   maxConcurrency: number;
   windowMs: number;
   /** Added to the window: the lock is taken a moment before the IDENTIFY is actually sent. */
@@ -80,14 +80,15 @@ export class RedisIdentifyThrottler {
    * unthrottled would be worse than a late one): it retries until served or `signal` aborts.
    */
   async waitForIdentify(shardId: number, signal: AbortSignal): Promise<void> {
-    const { botName, maxConcurrency, windowMs, marginMs = 250 } = this.options;
+    const { keyPrefix, maxConcurrency, windowMs, marginMs = 250 } = this.options;
+    const key = (...parts: (string | number)[]) => [keyPrefix, 'identify', ...parts].join(':');
     if (signal.aborted) throw abortReason(signal);
     const bucket = shardId % maxConcurrency;
-    const queue = botKey(botName, 'identify', bucket, 'queue');
-    const lock = botKey(botName, 'identify', bucket, 'lock');
-    const lastPoll = botKey(botName, 'identify', bucket, 'lastpoll');
-    const grace = botKey(botName, 'identify', bucket, 'grace');
-    const alivePrefix = botKey(botName, 'identify', 'alive', '');
+    const queue = key(bucket, 'queue');
+    const lock = key(bucket, 'lock');
+    const lastPoll = key(bucket, 'lastpoll');
+    const grace = key(bucket, 'grace');
+    const alivePrefix = key('alive', '');
     const me = `${shardId}:${randomUUID()}`;
     const started = Date.now();
     // The place in line, kept for the whole wait: a poll that finds itself removed re-adds it.

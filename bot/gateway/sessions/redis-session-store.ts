@@ -5,7 +5,6 @@
 // sequence that lags only means Discord replays a little more, and replays are de-duplicated
 // downstream.
 import type { Redis } from 'ioredis';
-import { botKey } from '../../queues/queue-names.js';
 import { within } from '../../timing/within.js';
 
 export interface SessionInfo {
@@ -43,7 +42,8 @@ export class RedisSessionStore {
 
   constructor(
     private readonly redis: Redis,
-    private readonly botName: string,
+    /** The bot's key prefix (queuePrefix): sessions are the bot's own, not its application's. */
+    private readonly keyPrefix: string,
     private readonly shardCount: number,
     private readonly flushIntervalMs = 500,
     /** Discord keeps a session resumable for a limited time; older ones are useless. */
@@ -53,7 +53,7 @@ export class RedisSessionStore {
   ) {}
 
   private key(shardId: number): string {
-    return botKey(this.botName, 'session', this.shardCount, shardId);
+    return [this.keyPrefix, 'session', this.shardCount, shardId].join(':');
   }
 
   /** @discordjs/ws asks on every dispatch; only the first ask per shard goes to Redis. */

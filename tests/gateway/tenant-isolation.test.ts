@@ -1,0 +1,232 @@
+// Issue 15 item 10: bots share a Redis but not each other's keys. Two DiscordBots of one name
+// in two namespaces keep their jobs, resume sessions and backlogs apart; two bots on one Discord
+// application share its identify budget; and after an upgrade from keys by name only, workers
+// process what was queued under the old keys. Real gateway and worker processes, real Redis,
+// the simulator (one per Discord application).
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { BacklogReader } from '../../operator/autoscaling/backlog-reader.js';
+import { legacyQueuePrefix, queuePrefix, QUEUES, type BotRef } from '../../bot/queues/queue-names.js';
+import { queuedJobs } from '../../bot/worker/processing/legacy-queues.js';
+import { DiscordSimulator } from '../../discord-simulator/index.js';
+import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
+import {
+  childPids,
+  gatewayEnv,
+  message,
+  metricSum,
+  startGateway,
+  waitReady,
+  type GatewayProcess,
+} from './harness.js';
+import { startWorker, workerEnv, type WorkerProcess } from '../worker/harness.js';
+
+const alpha: BotRef = { namespace: 'alpha', name: 'relay' };
+const beta: BotRef = { namespace: 'beta', name: 'relay' };
+
+let redis: RedisServer;
+let raw: Redis;
+const sims: DiscordSimulator[] = [];
+const gateways: GatewayProcess[] = [];
+const workers: WorkerProcess[] = [];
+const backlog = new BacklogReader();
+
+beforeAll(async () => {
+  redis = await startRedis();
+  raw = new Redis(redis.url);
+});
+afterEach(async () => {
+  for (const gw of gateways.splice(0)) {
+    gw.proc.child.kill('SIGKILL');
+    for (const pid of childPids(gw.proc.child.pid!)) process.kill(pid, 'SIGKILL');
+    await gw.proc.stop();
+  }
+  await Promise.all(workers.splice(0).map((w) => w.proc.stop()));
+  await Promise.all(sims.splice(0).map((s) => s.stop()));
+  await raw.flushall();
+});
+afterAll(async () => {
+  backlog.close();
+  raw.disconnect();
+  await redis.close();
+});
+
+async function simulator(seed: number): Promise<DiscordSimulator> {
+  const sim = await DiscordSimulator.start({
+    seed,
+    guilds: 6,
+    guildSize: { members: 3 },
+    gateway: { maxConcurrency: 1, identifyWindowMs: 1000 },
+    // One Discord application per simulator: its bot user's id is the application's.
+    botUser: { id: `${seed}000000000000001` },
+  });
+  sims.push(sim);
+  return sim;
+}
+
+/** One gateway pod holding both shards of `bot`, as the operator would render it. */
+async function gateway(sim: DiscordSimulator, bot: BotRef): Promise<GatewayProcess> {
+  const gw = await startGateway(
+    gatewayEnv(sim, redis.url, 0, {
+      SHARDWARDEN_BOT_NAME: bot.name,
+      SHARDWARDEN_BOT_NAMESPACE: bot.namespace,
+      SHARDWARDEN_APPLICATION_ID: sim.applicationId,
+      SHARDWARDEN_TOTAL_SHARDS: '2',
+      SHARDWARDEN_SHARDS_PER_POD: '2',
+      SHARDWARDEN_CLUSTERS_PER_POD: '1',
+      SHARDWARDEN_EVENTS: 'MESSAGE_CREATE',
+    }),
+  );
+  gateways.push(gw);
+  return gw;
+}
+
+async function worker(sim: DiscordSimulator, bot: BotRef, extra: Record<string, string> = {}) {
+  const w = await startWorker(
+    await workerEnv(sim, redis.url, {
+      SHARDWARDEN_BOT_NAME: bot.name,
+      SHARDWARDEN_BOT_NAMESPACE: bot.namespace,
+      SHARDWARDEN_APPLICATION_ID: sim.applicationId,
+      ...extra,
+    }),
+  );
+  workers.push(w);
+  return w;
+}
+
+/** Message ids waiting in `bot`'s events queue. */
+async function waitingMessageIds(bot: BotRef): Promise<string[]> {
+  const q = new Queue(QUEUES.events, { connection: { url: redis.url }, prefix: queuePrefix(bot) });
+  try {
+    const jobs = await q.getWaiting(0, -1);
+    return jobs.map((j) => (j.data as { d: { id: string } }).d.id).sort();
+  } finally {
+    await q.close();
+  }
+}
+
+async function waitingEvents(bot: BotRef): Promise<number> {
+  const queues = await backlog.read(`${bot.namespace}/${bot.name}`, bot, redis.url);
+  return queues.find((q) => q.queue === QUEUES.events)!.waiting;
+}
+
+/** The session ids stored for `bot`'s two shards. */
+async function storedSessions(bot: BotRef): Promise<(string | undefined)[]> {
+  return Promise.all(
+    [0, 1].map(async (shard) => {
+      const v = await raw.get(`${queuePrefix(bot)}:session:2:${shard}`);
+      return v ? (JSON.parse(v) as { sessionId: string }).sessionId : undefined;
+    }),
+  );
+}
+
+/** Sends `count` messages, one per guild in turn, with ids from `first`. */
+async function send(sim: DiscordSimulator, first: number, count: number): Promise<string[]> {
+  const guilds = [...sim.world.guilds.keys()];
+  const ids: string[] = [];
+  for (let i = first; i < first + count; i++) {
+    const payload = message(i, guilds[i % guilds.length]!);
+    sim.dispatch('MESSAGE_CREATE', payload, { guildId: payload.guild_id });
+    ids.push(payload.id);
+  }
+  return ids.sort();
+}
+
+describe('tenant isolation in one Redis', () => {
+  test('two bots named "relay" in two namespaces keep their jobs, sessions and backlogs apart', async () => {
+    const [simA, simB] = [await simulator(101), await simulator(202)];
+    expect(simA.applicationId).not.toBe(simB.applicationId);
+    const [gwA, gwB] = await Promise.all([gateway(simA, alpha), gateway(simB, beta)]);
+    await Promise.all([waitReady(gwA), waitReady(gwB)]);
+
+    // Jobs: each bot's queue holds exactly the events of its own Discord application.
+    const sentA = await send(simA, 0, 12);
+    const sentB = await send(simB, 100, 7);
+    await waitUntil('both bots forwarded their messages', async () => {
+      return (await waitingEvents(alpha)) === 12 && (await waitingEvents(beta)) === 7;
+    });
+    expect(await waitingMessageIds(alpha)).toEqual(sentA);
+    expect(await waitingMessageIds(beta)).toEqual(sentB);
+
+    // Backlogs: a worker of beta takes beta's jobs and none of alpha's.
+    const wB = await worker(simB, beta);
+    await waitUntil('beta processed its backlog', async () => (await waitingEvents(beta)) === 0);
+    expect(metricSum(await wB.metrics(), 'shardwarden_worker_jobs_total', 'outcome="completed"')).toBe(7);
+    expect(await waitingEvents(alpha)).toBe(12);
+
+    // Sessions: alpha restarts while beta keeps receiving (and storing its sequence); alpha
+    // resumes its own sessions, beta's stay beta's.
+    const identifiesA = simA.recorder.identifies.length;
+    await gwA.proc.stop();
+    await send(simB, 200, 6);
+    await waitUntil(
+      'beta stored its newer sequences',
+      async () =>
+        (await waitingEvents(beta)) === 0 &&
+        metricSum(await wB.metrics(), 'shardwarden_worker_jobs_total', 'outcome="completed"') === 13,
+    );
+    const gwA2 = await gateway(simA, alpha);
+    await waitReady(gwA2);
+    expect(simA.recorder.identifies.length).toBe(identifiesA);
+    expect(simA.recorder.resumes.map((r) => r.shardId).sort()).toEqual([0, 1]);
+    const liveB = simB.recorder.identifies.filter((i) => !i.refused).map((i) => i.sessionId);
+    expect((await storedSessions(beta)).every((id) => id !== undefined && liveB.includes(id))).toBe(true);
+    expect(simA.recorder.violations).toEqual([]);
+    expect(simB.recorder.violations).toEqual([]);
+  }, 180_000);
+
+  test('two bots of one Discord application (one token) share its identify budget', async () => {
+    const sim = await simulator(303);
+    const courier: BotRef = { namespace: 'beta', name: 'courier' };
+    const [a, b] = await Promise.all([gateway(sim, alpha), gateway(sim, courier)]);
+    await Promise.all([waitReady(a), waitReady(b)]);
+    const ok = sim.recorder.identifies.filter((i) => !i.refused);
+    expect(ok).toHaveLength(4);
+    // max_concurrency 1: all four identifies, of both bots, at least Discord's window apart.
+    expect(sim.recorder.violations).toEqual([]);
+    const times = ok.map((i) => i.at).sort((x, y) => x - y);
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(1000);
+  }, 120_000);
+
+  test('after an upgrade, jobs queued under the old keys (by name only) are processed, and those added later too', async () => {
+    const sim = await simulator(404);
+    const legacy = legacyQueuePrefix(alpha.name);
+    const oldEvents = new Queue(QUEUES.events, { connection: { url: redis.url }, prefix: legacy });
+    const oldTasks = new Queue(QUEUES.tasks, { connection: { url: redis.url }, prefix: legacy });
+    const job = (i: number) => ({
+      name: 'MESSAGE_CREATE',
+      data: {
+        t: 'MESSAGE_CREATE',
+        d: { id: String(i) },
+        shardId: 0,
+        seq: i,
+        receivedAt: Date.now(),
+        generation: 1,
+      },
+    });
+    try {
+      // What an old release left: queued events, and a repeating task of its own.
+      await oldEvents.addBulk([1, 2, 3, 4, 5].map(job));
+      await oldTasks.upsertJobScheduler('old-schedule', { every: 60_000 }, { name: 'role-sync', data: {} });
+      const w = await worker(sim, alpha, { SHARDWARDEN_LEGACY_QUEUE_CHECK_MS: '200' });
+      const completed = async () =>
+        metricSum(
+          await w.metrics(),
+          'shardwarden_worker_jobs_total',
+          'type="MESSAGE_CREATE",outcome="completed"',
+        );
+      await waitUntil(
+        'the old queue drained',
+        async () => (await queuedJobs(raw, legacy)) === 0 && (await completed()) === 5,
+      );
+      expect(await oldTasks.getJobSchedulersCount()).toBe(0);
+      // A gateway pod of the old release, still rolling out, adds more.
+      await oldEvents.addBulk([6, 7, 8].map(job));
+      await waitUntil('the late old jobs processed', async () => (await completed()) === 8);
+      expect(await queuedJobs(raw, legacy)).toBe(0);
+      expect(await queuedJobs(raw, queuePrefix(alpha))).toBe(0);
+    } finally {
+      await Promise.all([oldEvents.close(), oldTasks.close()]);
+    }
+  }, 120_000);
+});
