@@ -104,6 +104,9 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
       SHARDWARDEN_EVENTS: 'INTERACTION_CREATE,MESSAGE_CREATE',
       SHARDWARDEN_INTENTS: 'Guilds',
       DISCORD_API_URL: h.sim.apiUrl,
+      // The token's application, from GET /users/@me: the identify and REST budgets' key.
+      SHARDWARDEN_BOT_NAMESPACE: NS,
+      SHARDWARDEN_APPLICATION_ID: h.sim.applicationId,
       SHARDWARDEN_POD_INDEX: { fieldRef: { fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']" } },
       DISCORD_TOKEN: { secretKeyRef: { name: 'sietch-discord', key: 'token' } },
       REDIS_URL: { secretKeyRef: { name: 'sietch-redis', key: 'url' } },
