@@ -43,7 +43,7 @@ export function createDiscordRest(o: DiscordRestOptions): REST {
   try {
     botRef(o.bot?.namespace, o.bot?.name);
   } catch (err) {
-    throw new Error(`createDiscordRest: ${(err as Error).message}`);
+    throw new Error(`createDiscordRest: ${(err as Error).message}`, { cause: err });
   }
   if (o.applicationId !== undefined && !/^\d{1,20}$/.test(o.applicationId))
     throw new Error(

@@ -111,10 +111,10 @@ describe('Discord REST through the shared limiter', () => {
     expect(sim.recorder.counters.rest429).toBe(0);
     expect(sim.recorder.violations).toEqual([]);
     expect(roleCalls().map((c) => c.status)).toEqual(changes.map(() => 204));
-    const keys = await connections[0]!.keys('shardwarden:*');
-    expect(new Set(keys.map((k) => k.slice(0, k.indexOf('}') + 1)))).toEqual(
-      new Set([`shardwarden:{app:${sim.applicationId}}`]),
-    );
+    // Both counted under the application's keys, none under either bot's own.
+    expect(await connections[0]!.keys(`shardwarden:{app:${sim.applicationId}}:rest:*`)).not.toEqual([]);
+    expect(await connections[0]!.keys('shardwarden:{a/relay}*')).toEqual([]);
+    expect(await connections[0]!.keys('shardwarden:{b/courier}*')).toEqual([]);
     // Another application's bot of the same name counts under its own key.
     const other = client(20, 250, { bot: { namespace: 'a', name: 'relay' }, applicationId: '42' });
     await other.rest.get(Routes.user('@me'));
