@@ -7,8 +7,8 @@ import { secretReferences, type PodComponent } from '../api/v1alpha1/secret-refe
 import type { DiscordBot, DiscordBotStatus, SecretKeyRef } from '../api/v1alpha1/types.js';
 import { parseDuration } from '../config/duration.js';
 import type { ReconcileResult } from '../controller/work-queue.js';
-import type { GatewayBotCache } from '../discord/gateway-bot.js';
-import { apiserverCode, describeError, type Cluster, type EventType } from '../kube/cluster.js';
+import type { DiscordLookup, GatewayBotCache, GatewayBotInfo } from '../discord/gateway-bot.js';
+import { apiserverCode, describeError, type Cluster } from '../kube/cluster.js';
 import type { OperatorMetrics } from '../metrics/operator-metrics.js';
 import { planShards, samePlan, type ShardPlan } from '../planning/shard-plan.js';
 import {
@@ -24,8 +24,9 @@ import type { GenerationPlan } from '../rendering/plan-config.js';
 import { workerName } from '../rendering/worker.js';
 import { planReshard, type ReshardState } from '../resharding/reshard-planner.js';
 import { firstDifference, repairPatch } from './drift.js';
-import { conditionOf, setCondition, withoutCondition, type ConditionInput } from './conditions.js';
+import { setCondition, withoutCondition } from './conditions.js';
 import { generationReadiness, reshardProgressing, staleGatewayObjects } from './gateway-generations.js';
+import { ReconcilePass } from './reconcile-pass.js';
 import { readSecretKey } from './secrets.js';
 import { stableJson } from './stable-json.js';
 import type { WorkerScaling } from './worker-scaling.js';
@@ -62,6 +63,32 @@ export interface ReconcilerDeps {
 const describePlan = (p: ShardPlan) =>
   `${p.shards} shard${p.shards === 1 ? '' : 's'} over ${p.pods} pod${p.pods === 1 ? '' : 's'}`;
 
+/** Step 1's result: the referenced Secrets' values and, per component, their checksum. */
+interface SecretValues {
+  valueOf(ref: SecretKeyRef): string;
+  checksums: Record<PodComponent, string>;
+}
+
+/** Step 3's result. */
+interface PlannedGenerations {
+  /** What Discord's answer and the spec ask for now. */
+  desiredPlan: ShardPlan;
+  decision: ReturnType<typeof planReshard>;
+  /** The generation serving now and its plan. */
+  active: GenerationPlan;
+  /** Whether generation g's StatefulSet runs `plan` and is ready. */
+  readiness(g: number, plan: ShardPlan): ReturnType<typeof generationReadiness>;
+  applicationId: string;
+}
+
+/** Step 4's result. */
+interface AppliedObjects {
+  deployment: V1Deployment | undefined;
+  scaling: Awaited<ReturnType<WorkerScaling['step']>>;
+  /** The apiserver's words for each object it refused. */
+  refused: string[];
+}
+
 export class DiscordBotReconciler {
   /**
    * The status we last wrote per bot and the resourceVersion it was based on. The informer
@@ -80,99 +107,85 @@ export class DiscordBotReconciler {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace, name] = key.split('/') as [string, string];
-    const { deps } = this;
-    const bot = deps.getBot(namespace, name);
+    const bot = this.deps.getBot(namespace, name);
     if (!bot || bot.metadata.deletionTimestamp) {
-      // Owned objects go with the bot through ownerReferences; only our memory is left.
-      deps.metrics.forgetBot(namespace, name);
-      deps.discord.forget(key);
-      deps.workerScaling.forget(key, namespace, name);
-      this.written.delete(key);
-      this.settled.delete(key);
+      this.forget(key, namespace, name);
       return {};
     }
-    const log = deps.log.child({ bot: name, namespace });
+    const pass = await this.begin(key, bot);
+    const secrets = this.readSecrets(pass);
+    if (!secrets) return this.finish(pass, {});
+    const discord = await this.askDiscord(pass, secrets.valueOf(bot.spec.tokenSecretRef));
+    if (!discord.info) return this.finish(pass, discord.result);
+    const planned = this.planGenerations(pass, discord.info, discord.lookup, secrets);
+    const applied = await this.applyOwnedObjects(pass, planned, secrets);
+    this.observe(pass, discord.lookup, discord.info, planned, applied);
+    if (applied.refused.length > 0) {
+      // What the apiserver refused is what the user must fix; retried with the queue's back-off.
+      pass.degrade('ApplyFailed', applied.refused.join('; '));
+      await this.finish(pass, {});
+      throw new Error(applied.refused.join('; '));
+    }
+    return this.finish(pass, {
+      requeueAfterMs: Math.min(
+        discord.lookup.nextCheckMs,
+        applied.scaling.requeueAfterMs ?? Infinity,
+        planned.decision.requeueAfterMs ?? Infinity,
+      ),
+    });
+  }
+
+  /** The bot is gone: owned objects go with it through ownerReferences; only our memory is left. */
+  private forget(key: string, namespace: string, name: string): void {
+    this.deps.metrics.forgetBot(namespace, name);
+    this.deps.discord.forget(key);
+    this.deps.workerScaling.forget(key, namespace, name);
+    this.written.delete(key);
+    this.settled.delete(key);
+  }
+
+  /** Starts a pass; on the first visit, says that we are looking before anything can fail. */
+  private async begin(key: string, bot: DiscordBot): Promise<ReconcilePass> {
+    const { deps } = this;
     const now = deps.now?.() ?? new Date();
+    const log = deps.log.child({ bot: bot.metadata.name, namespace: bot.metadata.namespace });
     const generation = bot.metadata.generation ?? 0;
     const mine = this.written.get(key);
     const before = mine && mine.basedOn === bot.metadata.resourceVersion ? mine.status : (bot.status ?? {});
+    if ((before.conditions ?? []).length > 0) return new ReconcilePass(key, bot, before, before, now, log);
     let conditions = before.conditions ?? [];
-    let written: DiscordBotStatus = before;
-    if (conditions.length === 0) {
-      // First visit: say that we are looking, before anything else can fail.
-      for (const type of ['Ready', 'Progressing', 'Degraded'] as const) {
-        conditions = setCondition(
-          conditions,
-          {
-            type,
-            status: 'Unknown',
-            reason: 'Reconciling',
-            message: 'Shardwarden is reading this DiscordBot for the first time',
-          },
-          generation,
-          now,
-        );
-      }
-      written = { ...before, observedGeneration: generation, conditions };
-      await deps.cluster.applyStatus(bot, written);
-      this.written.set(key, { basedOn: bot.metadata.resourceVersion, status: written });
-    }
-    const status: DiscordBotStatus = { ...before, observedGeneration: generation, conditions };
-    const events: [EventType, string, string][] = [];
-    /** Deletions that must follow the status write (see step 5). */
-    const afterStatus: (() => Promise<void>)[] = [];
-    const setCond = (c: ConditionInput) => {
-      status.conditions = setCondition(status.conditions ?? [], c, generation, now);
-    };
-    const degrade = (reason: string, message: string) => {
-      if (
-        conditionOf(before.conditions, 'Degraded')?.reason !== reason ||
-        conditionOf(before.conditions, 'Degraded')?.status !== 'True'
-      ) {
-        events.push(['Warning', reason, message]);
-      }
-      setCond({ type: 'Degraded', status: 'True', reason, message });
-      setCond({ type: 'Ready', status: 'False', reason, message });
-      setCond({
-        type: 'Progressing',
-        status: 'False',
-        reason,
-        message: 'Waiting for the problem to be fixed',
-      });
-    };
-    const finish = async (result: ReconcileResult): Promise<ReconcileResult> => {
-      const wasDegraded = conditionOf(before.conditions, 'Degraded')?.status === 'True';
-      const isDegraded = conditionOf(status.conditions, 'Degraded')?.status === 'True';
-      if (wasDegraded && !isDegraded)
-        events.push([
-          'Normal',
-          'Recovered',
-          `Recovered from ${conditionOf(before.conditions, 'Degraded')?.reason}`,
-        ]);
-      // Status is written only when it changed.
-      if (stableJson(status) !== stableJson(written)) {
-        await deps.cluster.applyStatus(bot, status);
-        this.written.set(key, { basedOn: bot.metadata.resourceVersion, status });
-      }
-      for (const step of afterStatus) await step();
-      for (const [type, reason, message] of events) {
-        log.info({ reason, message }, 'event');
-        await deps.cluster
-          .event(bot, type, reason, message)
-          .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not record an Event'));
-      }
-      return result;
-    };
+    for (const type of ['Ready', 'Progressing', 'Degraded'] as const)
+      conditions = setCondition(
+        conditions,
+        {
+          type,
+          status: 'Unknown',
+          reason: 'Reconciling',
+          message: 'Shardwarden is reading this DiscordBot for the first time',
+        },
+        generation,
+        now,
+      );
+    const written = { ...before, observedGeneration: generation, conditions };
+    await deps.cluster.applyStatus(bot, written);
+    this.written.set(key, { basedOn: bot.metadata.resourceVersion, status: written });
+    return new ReconcilePass(key, bot, before, written, now, log);
+  }
 
-    // 1. Secrets: every one the spec references, read from the informer cache.
+  /** Step 1: every Secret the spec references, from the informer cache; undefined when one is missing. */
+  private readSecrets(pass: ReconcilePass): SecretValues | undefined {
+    const { bot, namespace } = pass;
     const secrets = secretReferences(bot.spec).map((s) => ({
       ...s,
-      read: readSecretKey(deps.getSecret(namespace, s.ref.name), namespace, s.ref, s.purpose),
+      read: readSecretKey(this.deps.getSecret(namespace, s.ref.name), namespace, s.ref, s.purpose),
     }));
     const missing = secrets.flatMap((s) => ('missing' in s.read ? [s.read.missing] : []));
     if (missing.length > 0) {
-      degrade('SecretNotFound', `${missing.join('; ')}. Create it, or fix the reference in the DiscordBot`);
-      return finish({});
+      pass.degrade(
+        'SecretNotFound',
+        `${missing.join('; ')}. Create it, or fix the reference in the DiscordBot`,
+      );
+      return undefined;
     }
     const valueOf = (ref: SecretKeyRef) => {
       const read = secrets.find((s) => s.ref === ref)?.read;
@@ -182,41 +195,60 @@ export class DiscordBotReconciler {
     // not reconnect every shard).
     const checksumOf = (component: PodComponent) =>
       secretsChecksum(secrets.filter((s) => s.readBy.includes(component)).map((s) => valueOf(s.ref)));
-    const checksums = { gateway: checksumOf('gateway'), worker: checksumOf('worker') };
-    const token = valueOf(bot.spec.tokenSecretRef);
+    return { valueOf, checksums: { gateway: checksumOf('gateway'), worker: checksumOf('worker') } };
+  }
 
-    // 2. Discord's recommendation (cached; invalid tokens and outages are remembered).
+  /**
+   * Step 2: Discord's recommendation (cached; invalid tokens and outages are remembered).
+   * Without an answer the pass ends with `result`.
+   */
+  private async askDiscord(
+    pass: ReconcilePass,
+    token: string,
+  ): Promise<{ lookup: DiscordLookup; info?: GatewayBotInfo; result: ReconcileResult }> {
+    const { bot, before, now, key } = pass;
     const refreshMs = parseDuration(bot.spec.sharding.refreshInterval);
-    let discord = await deps.discord.lookup(key, token, refreshMs);
+    let lookup = await this.deps.discord.lookup(key, token, refreshMs);
     if (
       before.reshard?.phase === 'WaitingForSessionBudget' &&
-      discord.info &&
-      discord.fetchedAt !== undefined &&
-      now.getTime() >= discord.fetchedAt + Math.max(5_000, discord.info.sessionStartLimit.resetAfter)
+      lookup.info &&
+      lookup.fetchedAt !== undefined &&
+      now.getTime() >= lookup.fetchedAt + Math.max(5_000, lookup.info.sessionStartLimit.resetAfter)
     ) {
       // A reshard waits for the session budget and Discord has reset it since: look now rather
       // than at the next refresh.
-      discord = await deps.discord.lookup(key, token, refreshMs, true);
+      lookup = await this.deps.discord.lookup(key, token, refreshMs, true);
     }
-    if (discord.problem?.reason === 'InvalidToken') {
-      degrade(
+    if (lookup.problem?.reason === 'InvalidToken') {
+      const ref = bot.spec.tokenSecretRef;
+      pass.degrade(
         'InvalidToken',
-        `${discord.problem.message} (${namespace}/${bot.spec.tokenSecretRef.name} key "${bot.spec.tokenSecretRef.key}")`,
+        `${lookup.problem.message} (${pass.namespace}/${ref.name} key "${ref.key}")`,
       );
-      return finish({});
+      return { lookup, result: {} };
     }
-    if (!discord.info) {
-      degrade(
-        discord.problem?.reason ?? 'DiscordUnavailable',
-        discord.problem?.message ?? 'No answer from Discord yet',
+    if (!lookup.info) {
+      pass.degrade(
+        lookup.problem?.reason ?? 'DiscordUnavailable',
+        lookup.problem?.message ?? 'No answer from Discord yet',
       );
-      return finish({ requeueAfterMs: discord.nextCheckMs });
+      return { lookup, result: { requeueAfterMs: lookup.nextCheckMs } };
     }
-    const info = discord.info;
+    return { lookup, info: lookup.info, result: {} };
+  }
 
-    // 3. The plan, and which gateway generations run it. status.plan and status.gateway say
-    // what the active generation runs; a changed shard count goes through the reshard planner,
-    // whose state lives in status.reshard, so a restarted operator carries on from there.
+  /**
+   * Step 3: the plan, and which gateway generations run it. status.plan and status.gateway say
+   * what the active generation runs; a changed shard count goes through the reshard planner,
+   * whose state lives in status.reshard, so a restarted operator carries on from there.
+   */
+  private planGenerations(
+    pass: ReconcilePass,
+    info: GatewayBotInfo,
+    lookup: DiscordLookup,
+    secrets: SecretValues,
+  ): PlannedGenerations {
+    const { bot, before, namespace, now } = pass;
     const desiredPlan = planShards(bot.spec.sharding, info);
     const wasActive: GenerationPlan = {
       generation: before.gateway?.generation ?? 1,
@@ -224,67 +256,73 @@ export class DiscordBotReconciler {
     };
     const gatewayInput = {
       bot,
-      discordApiUrl: deps.discordApiUrl,
+      discordApiUrl: this.deps.discordApiUrl,
       applicationId: info.applicationId,
-      secretsChecksum: checksums.gateway,
+      secretsChecksum: secrets.checksums.gateway,
     };
+    const readiness = (g: number, plan: ShardPlan) =>
+      generationReadiness(
+        this.deps.getOwned('StatefulSet', namespace, gatewayName(bot, g)) as V1StatefulSet | undefined,
+        { ...gatewayInput, generation: g, plan },
+      );
     const decision = planReshard({
       strategy: bot.spec.sharding.reshardStrategy,
       active: wasActive,
       desired: desiredPlan,
       previous: before.reshard as ReshardState | undefined,
-      readiness: (g) =>
-        generationReadiness(
-          deps.getOwned('StatefulSet', namespace, gatewayName(bot, g)) as V1StatefulSet | undefined,
-          { ...gatewayInput, generation: g, plan: g === wasActive.generation ? wasActive.plan : desiredPlan },
-        ),
+      readiness: (g) => readiness(g, g === wasActive.generation ? wasActive.plan : desiredPlan),
       sessionStartLimit: info.sessionStartLimit,
-      sessionStartLimitFetchedAt: discord.fetchedAt ?? now.getTime(),
+      sessionStartLimitFetchedAt: lookup.fetchedAt ?? now.getTime(),
       now: now.getTime(),
       timeoutMs: parseDuration(bot.spec.sharding.reshardTimeout ?? '10m'),
     });
-    for (const e of decision.events) events.push([e.type, e.reason, e.message]);
+    for (const e of decision.events) pass.event(e.type, e.reason, e.message);
     // With Recreate the active generation may already be gone; it still names the old plan.
     const active: GenerationPlan = decision.run.find((r) => r.generation === decision.activeGeneration) ?? {
       generation: decision.activeGeneration,
       plan: wasActive.plan,
     };
-    const plan = active.plan;
-    if (before.plan && !samePlan(before.plan as ShardPlan, plan)) {
-      events.push([
+    const recommends = `Discord recommends ${info.shards}, max_concurrency ${info.maxConcurrency}`;
+    if (before.plan && !samePlan(before.plan as ShardPlan, active.plan))
+      pass.event(
         'Normal',
         'PlanChanged',
-        `Shard plan changed from ${describePlan(before.plan as ShardPlan)} to ${describePlan(plan)} (Discord recommends ${info.shards}, max_concurrency ${info.maxConcurrency})`,
-      ]);
-    } else if (!before.plan) {
-      events.push([
-        'Normal',
-        'Planned',
-        `Planned ${describePlan(plan)} (Discord recommends ${info.shards}, max_concurrency ${info.maxConcurrency})`,
-      ]);
-    }
+        `Shard plan changed from ${describePlan(before.plan as ShardPlan)} to ${describePlan(active.plan)} (${recommends})`,
+      );
+    else if (!before.plan)
+      pass.event('Normal', 'Planned', `Planned ${describePlan(active.plan)} (${recommends})`);
+    return { desiredPlan, decision, active, readiness, applicationId: info.applicationId };
+  }
 
-    // 4. Apply the owned objects that differ from their rendering.
+  /**
+   * Step 4: size the workers, apply the owned objects that differ from their rendering, delete
+   * what the spec no longer asks for, and queue the removal of generations no longer run.
+   */
+  private async applyOwnedObjects(
+    pass: ReconcilePass,
+    planned: PlannedGenerations,
+    secrets: SecretValues,
+  ): Promise<AppliedObjects> {
+    const { deps } = this;
+    const { bot, namespace, key, log } = pass;
     const deployment = deps.getOwned('Deployment', namespace, workerName(bot)) as V1Deployment | undefined;
-    const w = bot.spec.worker;
     const scaling = await deps.workerScaling.step({
       key,
       bot,
-      redisUrl: valueOf(bot.spec.redis.urlSecretRef),
+      redisUrl: secrets.valueOf(bot.spec.redis.urlSecretRef),
       deployment,
-      before,
-      now,
+      before: pass.before,
+      now: pass.now,
     });
-    events.push(...scaling.events);
-    const workerReplicas = scaling.replicas;
+    for (const e of scaling.events) pass.event(...e);
     const desired = renderDesiredObjects({
       bot,
       discordApiUrl: deps.discordApiUrl,
-      applicationId: info.applicationId,
-      secretsChecksums: checksums,
-      active,
-      gateways: decision.run,
-      workerReplicas,
+      applicationId: planned.applicationId,
+      secretsChecksums: secrets.checksums,
+      active: planned.active,
+      gateways: planned.decision.run,
+      workerReplicas: scaling.replicas,
     });
     const refused: string[] = [];
     for (const obj of desired) {
@@ -301,29 +339,39 @@ export class DiscordBotReconciler {
         );
       }
     }
-
     // Generations the decision does not run go, after the status names the new active one: a
     // restart between the two then finds the status already moved on, never a missing generation
     // that the status still calls active.
-    const running = new Set(decision.run.map((r) => r.generation));
+    const running = new Set(planned.decision.run.map((r) => r.generation));
     const stale = staleGatewayObjects(
       bot,
       (kind) => deps.listOwned(kind, namespace),
-      decision.remove,
+      planned.decision.remove,
       running,
     );
-    for (const { generation: g, ref } of stale) {
-      afterStatus.push(async () => {
+    for (const { generation: g, ref } of stale)
+      pass.afterStatus.push(async () => {
         if (await deps.cluster.delete(ref))
           log.info(
             { generation: g, kind: ref.kind, object: ref.metadata.name },
             'removed gateway generation',
           );
       });
-    }
-
-    // 5. Observe and report.
-    const sts = deps.getOwned('StatefulSet', namespace, gatewayName(bot, active.generation)) as
+    return { deployment, scaling, refused };
+  }
+  /** Step 5: status, conditions and metrics from what the cluster shows now. */
+  private observe(
+    pass: ReconcilePass,
+    lookup: DiscordLookup,
+    info: GatewayBotInfo,
+    planned: PlannedGenerations,
+    applied: AppliedObjects,
+  ): void {
+    const { bot, namespace, name, status } = pass;
+    const { active, decision, desiredPlan } = planned;
+    const { deployment, scaling } = applied;
+    const plan = active.plan;
+    const sts = this.deps.getOwned('StatefulSet', namespace, gatewayName(bot, active.generation)) as
       V1StatefulSet | undefined;
     const stsCurrent = !!sts && (sts.status?.observedGeneration ?? 0) >= (sts.metadata?.generation ?? 0);
     const readyPods = sts?.status?.readyReplicas ?? 0;
@@ -334,93 +382,99 @@ export class DiscordBotReconciler {
       updatedPods >= plan.pods &&
       (sts?.spec?.replicas ?? 0) === plan.pods;
     // Ready needs the floor of workers; replicas an autoscaler adds on top are not required.
+    const readyWorkers = deployment?.status?.readyReplicas ?? 0;
     const workersReady =
-      !!deployment && (deployment.status?.readyReplicas ?? 0) >= Math.min(w.minReplicas, workerReplicas ?? 0);
+      !!deployment && readyWorkers >= Math.min(bot.spec.worker.minReplicas, scaling.replicas ?? 0);
     Object.assign(status, {
       shards: plan.shards,
       recommendedShards: info.shards,
       maxConcurrency: info.maxConcurrency,
       sessionStartLimit: info.sessionStartLimit,
-      lastDiscordSync: new Date(discord.fetchedAt ?? now.getTime()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      lastDiscordSync: new Date(lookup.fetchedAt ?? pass.now.getTime())
+        .toISOString()
+        .replace(/\.\d{3}Z$/, 'Z'),
       plan,
       gateway: { generation: active.generation, pods: plan.pods, readyPods },
       workers: {
         replicas: deployment?.status?.replicas ?? 0,
-        readyReplicas: deployment?.status?.readyReplicas ?? 0,
+        readyReplicas: readyWorkers,
         ...scaling.workers,
       },
     } satisfies DiscordBotStatus);
     if (decision.state) status.reshard = decision.state;
     else delete status.reshard;
-    if (discord.problem) {
-      setCond({
+    if (lookup.problem)
+      pass.setCondition({
         type: 'Degraded',
         status: 'True',
-        reason: discord.problem.reason,
-        message: `${discord.problem.message}; using Discord's answer from ${new Date(discord.fetchedAt!).toISOString()}`,
+        reason: lookup.problem.reason,
+        message: `${lookup.problem.message}; using Discord's answer from ${new Date(lookup.fetchedAt!).toISOString()}`,
       });
-    } else {
-      setCond({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'No problems' });
-    }
+    else
+      pass.setCondition({ type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'No problems' });
     status.conditions = scaling.condition
-      ? setCondition(status.conditions ?? [], scaling.condition, generation, now)
+      ? setCondition(status.conditions ?? [], scaling.condition, pass.generation, pass.now)
       : withoutCondition(status.conditions ?? [], 'WorkersScaled');
     if (gatewayReady && workersReady) {
-      setCond({
+      pass.setCondition({
         type: 'Ready',
         status: 'True',
         reason: 'AllShardsReady',
-        message: `${readyPods}/${plan.pods} gateway pods ready for ${plan.shards} shards; ${deployment?.status?.readyReplicas ?? 0} workers ready`,
+        message: `${readyPods}/${plan.pods} gateway pods ready for ${plan.shards} shards; ${readyWorkers} workers ready`,
       });
-      setCond({
+      pass.setCondition({
         type: 'Progressing',
         status: 'False',
         reason: 'Stable',
         message: 'Everything matches the plan',
       });
     } else {
-      const message = `${readyPods}/${plan.pods} gateway pods ready, ${deployment?.status?.readyReplicas ?? 0}/${workerReplicas ?? '?'} workers ready`;
-      setCond({
+      const message = `${readyPods}/${plan.pods} gateway pods ready, ${readyWorkers}/${scaling.replicas ?? '?'} workers ready`;
+      pass.setCondition({
         type: 'Ready',
         status: 'False',
         reason: gatewayReady ? 'WorkersNotReady' : 'GatewayNotReady',
         message,
       });
-      setCond({ type: 'Progressing', status: 'True', reason: 'RollingOut', message });
+      pass.setCondition({ type: 'Progressing', status: 'True', reason: 'RollingOut', message });
     }
     const resharding = reshardProgressing(decision.state, desiredPlan, plan, (g) =>
-      generationReadiness(
-        deps.getOwned('StatefulSet', namespace, gatewayName(bot, g)) as V1StatefulSet | undefined,
-        { ...gatewayInput, generation: g, plan: desiredPlan },
-      ),
+      planned.readiness(g, desiredPlan),
     );
-    if (resharding) setCond(resharding);
+    if (resharding) pass.setCondition(resharding);
+
     const labels = { namespace, bot: name };
-    deps.metrics.botShards.set(labels, plan.shards);
-    deps.metrics.botRecommendedShards.set(labels, info.shards);
-    deps.metrics.botGatewayPods.set(labels, plan.pods);
-    deps.metrics.botGatewayPodsReady.set(labels, readyPods);
-    deps.metrics.botSessionStartsRemaining.set(labels, info.sessionStartLimit.remaining);
-    deps.metrics.botWorkerReplicas.set(labels, deployment?.status?.replicas ?? 0);
-    deps.metrics.botGatewayGeneration.set(labels, status.gateway?.generation ?? 1);
+    const m = this.deps.metrics;
+    m.botShards.set(labels, plan.shards);
+    m.botRecommendedShards.set(labels, info.shards);
+    m.botGatewayPods.set(labels, plan.pods);
+    m.botGatewayPodsReady.set(labels, readyPods);
+    m.botSessionStartsRemaining.set(labels, info.sessionStartLimit.remaining);
+    m.botWorkerReplicas.set(labels, deployment?.status?.replicas ?? 0);
+    m.botGatewayGeneration.set(labels, status.gateway?.generation ?? 1);
     const phase = decision.state?.phase;
-    deps.metrics.botResharding.set(
+    m.botResharding.set(
       labels,
       phase === 'StartingNewGeneration' || phase === 'WaitingForSessionBudget' ? 1 : 0,
     );
-    if (refused.length > 0) {
-      // What the apiserver refused is what the user must fix; retried with the queue's back-off.
-      degrade('ApplyFailed', refused.join('; '));
-      await finish({});
-      throw new Error(refused.join('; '));
+  }
+
+  /** Writes the status if it changed, then the deletions that wait for it, then the Events. */
+  private async finish(pass: ReconcilePass, result: ReconcileResult): Promise<ReconcileResult> {
+    const { bot, key, log, status } = pass;
+    pass.noteRecovery();
+    if (stableJson(status) !== stableJson(pass.written)) {
+      await this.deps.cluster.applyStatus(bot, status);
+      this.written.set(key, { basedOn: bot.metadata.resourceVersion, status });
     }
-    return finish({
-      requeueAfterMs: Math.min(
-        discord.nextCheckMs,
-        scaling.requeueAfterMs ?? Infinity,
-        decision.requeueAfterMs ?? Infinity,
-      ),
-    });
+    for (const step of pass.afterStatus) await step();
+    for (const [type, reason, message] of pass.events) {
+      log.info({ reason, message }, 'event');
+      await this.deps.cluster
+        .event(bot, type, reason, message)
+        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not record an Event'));
+    }
+    return result;
   }
 
   /**
