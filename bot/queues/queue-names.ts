@@ -77,8 +77,9 @@ export function discordBudgetPrefix(bot: BotRef, applicationId: string | undefin
 }
 
 /**
- * Where bots queued before keys carried the namespace. A worker drains these after an upgrade
- * (bot/worker/processing/legacy-queues.ts); nothing writes them any more.
+ * Where bots kept their keys before keys carried the namespace. Workers drain its queues after
+ * an upgrade (bot/worker/processing/legacy-queues.ts) and gateways resume its sessions
+ * (RedisSessionStore); nothing writes there any more.
  */
 export function legacyQueuePrefix(name: string): string {
   return `shardwarden:{${name}}`;

@@ -188,6 +188,24 @@ describe('tenant isolation in one Redis', () => {
     for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(1000);
   }, 120_000);
 
+  test('after an upgrade, a gateway pod resumes the sessions its old release stored under the old keys', async () => {
+    const sim = await simulator(505);
+    const first = await gateway(sim, alpha);
+    await waitReady(first);
+    await first.proc.stop(); // SIGTERM: the sessions are written
+    // As the old release left them: under `shardwarden:{<bot>}`, nothing under the new keys.
+    for (const shard of [0, 1])
+      await raw.rename(
+        `${queuePrefix(alpha)}:session:2:${shard}`,
+        `${legacyQueuePrefix(alpha.name)}:session:2:${shard}`,
+      );
+    const identifies = sim.recorder.identifies.length;
+    await waitReady(await gateway(sim, alpha));
+    expect(sim.recorder.identifies.length).toBe(identifies);
+    expect(sim.recorder.resumes.map((r) => r.shardId).sort()).toEqual([0, 1]);
+    expect(sim.recorder.violations).toEqual([]);
+  }, 120_000);
+
   test('after an upgrade, jobs queued under the old keys (by name only) are processed, and those added later too', async () => {
     const sim = await simulator(404);
     const legacy = legacyQueuePrefix(alpha.name);

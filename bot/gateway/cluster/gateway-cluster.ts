@@ -6,7 +6,13 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { AggregatorRegistry, register } from 'prom-client';
 import { createLogger } from '../../observability/logger.js';
-import { botKey, discordBudgetPrefix, QUEUES, queuePrefix } from '../../queues/queue-names.js';
+import {
+  botKey,
+  discordBudgetPrefix,
+  legacyQueuePrefix,
+  QUEUES,
+  queuePrefix,
+} from '../../queues/queue-names.js';
 import { parseGatewayConfig } from '../config.js';
 import { DispatchForwarder } from '../forwarding/dispatch-forwarder.js';
 import { RedisIdentifyThrottler } from '../identify/redis-identify-throttler.js';
@@ -67,8 +73,14 @@ export default class GatewayCluster extends BaseCluster {
       metrics,
       log,
     );
-    const sessions = new RedisSessionStore(redis, prefix, config.totalShards, 500, 600, (shardId, seq) =>
-      forwarder.safeSequence(shardId, seq),
+    const sessions = new RedisSessionStore(
+      redis,
+      prefix,
+      config.totalShards,
+      500,
+      600,
+      (shardId, seq) => forwarder.safeSequence(shardId, seq),
+      legacyQueuePrefix(config.bot.name),
     );
     const throttler = new RedisIdentifyThrottler(redis, {
       keyPrefix: discordBudgetPrefix(config.bot, config.applicationId),

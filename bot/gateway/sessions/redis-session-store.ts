@@ -50,16 +50,24 @@ export class RedisSessionStore {
     private readonly ttlSeconds = 600,
     /** Lowers a sequence to what is safely enqueued (see DispatchForwarder.safeSequence). */
     private readonly safeSequence: (shardId: number, seq: number) => number = (_s, seq) => seq,
+    /**
+     * Where a release that keyed bots by name alone stored sessions: read when the current key
+     * has none, so pods replaced by an upgrade RESUME (Discord replays what they missed) rather
+     * than identify. Written never.
+     */
+    private readonly legacyKeyPrefix?: string,
   ) {}
 
-  private key(shardId: number): string {
-    return [this.keyPrefix, 'session', this.shardCount, shardId].join(':');
+  private key(shardId: number, prefix = this.keyPrefix): string {
+    return [prefix, 'session', this.shardCount, shardId].join(':');
   }
 
   /** @discordjs/ws asks on every dispatch; only the first ask per shard goes to Redis. */
   async retrieve(shardId: number): Promise<{ info: SessionInfo | null; fromRedis: boolean }> {
     if (this.current.has(shardId)) return { info: this.current.get(shardId) ?? null, fromRedis: false };
-    const raw = await this.redis.get(this.key(shardId));
+    let raw = await this.redis.get(this.key(shardId));
+    if (raw === null && this.legacyKeyPrefix)
+      raw = await this.redis.get(this.key(shardId, this.legacyKeyPrefix));
     const info = raw ? (JSON.parse(raw) as SessionInfo) : null;
     if (!this.current.has(shardId)) this.current.set(shardId, info);
     return { info: this.current.get(shardId) ?? null, fromRedis: true };
