@@ -160,14 +160,15 @@ describe('Helm chart', () => {
     expect(err).toContain("at '/metrics/podMonitor': additional properties 'enabeld' not allowed");
   });
 
-  test('rbac.keda=false: the operator only reads Secrets and gets no keda.sh objects', () => {
+  test('by default (rbac.keda=false) the operator only reads Secrets and gets no keda.sh objects; rbac.keda=true grants them', () => {
     type Rules = { apiGroups: string[]; resources: string[]; verbs: string[] }[];
     const rules = (values: string[]) =>
       renderChart(values).docs.find((d) => d.kind === 'ClusterRole')!.rules as Rules;
     const secretVerbs = (r: Rules) => r.find((x) => x.resources.includes('secrets'))!.verbs;
-    expect(secretVerbs(rules([]))).toEqual(['get', 'list', 'watch', 'create', 'patch', 'delete']);
-    expect(rules([]).some((x) => x.apiGroups.includes('keda.sh'))).toBe(true);
-    const strict = rules(['--set', 'rbac.keda=false']);
+    const keda = rules(['--set', 'rbac.keda=true']);
+    expect(secretVerbs(keda)).toEqual(['get', 'list', 'watch', 'create', 'patch', 'delete']);
+    expect(keda.some((x) => x.apiGroups.includes('keda.sh'))).toBe(true);
+    const strict = rules([]);
     expect(secretVerbs(strict)).toEqual(['get', 'list', 'watch']);
     expect(strict.some((x) => x.apiGroups.includes('keda.sh'))).toBe(false);
   });

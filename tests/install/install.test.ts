@@ -75,6 +75,9 @@ describe('helm install, then a DiscordBot from the examples', () => {
       'prometheusRule.enabled=true',
       '--set',
       'dashboards.enabled=true',
+      // The KEDA example below needs the chart to grant writing its objects.
+      '--set',
+      'rbac.keda=true',
       '--wait',
       '--timeout',
       '120s',

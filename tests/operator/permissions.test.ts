@@ -160,7 +160,7 @@ describe("the operator with the chart's RBAC (OwnerReferencesPermissionEnforceme
     expect(event.type).toBe('Warning');
     expect(event.message).not.toContain(REDIS_PASSWORD);
 
-    await grant(chartRules(), ['patch', 'scaledobjects.keda.sh', true]);
+    await grant(chartRules(['rbac.keda=true']), ['patch', 'scaledobjects.keda.sh', true]);
     await waitForCondition(h.kc, NS, 'scaled', 'WorkersScaled', 'True', 'ScaledByKEDA', 60_000);
     expect(exists('scaledobject', 'scaled-worker')).toBe(true);
   }, 120_000);
@@ -188,7 +188,7 @@ describe("the operator with the chart's RBAC (OwnerReferencesPermissionEnforceme
       intervalMs: 500,
     });
 
-    await grant(chartRules(), ['delete', 'scaledobjects.keda.sh', true]);
+    await grant(chartRules(['rbac.keda=true']), ['delete', 'scaledobjects.keda.sh', true]);
     await waitUntil(
       'the KEDA objects removed and WorkersScaled gone',
       async () =>
