@@ -49,14 +49,8 @@ export class LegacyQueueDrain {
   private running?: Consumers;
   private checking?: Promise<void>;
   private stopped = false;
-  private readonly schedules: Queue;
 
-  constructor(private readonly o: LegacyQueueDrainOptions) {
-    // The old release's repeating tasks: the new workers schedule their own under the new
-    // prefix, so these would only keep the old queue from ever being empty.
-    this.schedules = new Queue(QUEUES.tasks, { connection: { url: o.redisUrl }, prefix: o.legacyPrefix });
-    this.schedules.on('error', () => undefined);
-  }
+  constructor(private readonly o: LegacyQueueDrainOptions) {}
 
   start(): void {
     this.tick();
@@ -78,14 +72,7 @@ export class LegacyQueueDrain {
 
   private async check(): Promise<void> {
     try {
-      for (const s of await this.schedules.getJobSchedulers()) {
-        if (!s.key) continue;
-        await this.schedules.removeJobScheduler(s.key);
-        this.o.log.info(
-          { scheduler: s.key, prefix: this.o.legacyPrefix },
-          'removed a task schedule of the old queue keys',
-        );
-      }
+      await this.removeOldSchedules();
       const jobs = await queuedJobs(this.o.redis, this.o.legacyPrefix);
       if (this.stopped) return;
       if (jobs > 0 && !this.running) {
@@ -106,6 +93,26 @@ export class LegacyQueueDrain {
     }
   }
 
+  /**
+   * The old release's repeating tasks: the new workers schedule their own under the new prefix,
+   * so these would only keep the old queue from ever being empty. Read with a plain ZCARD first:
+   * a BullMQ Queue object writes keys of its own, and a fresh install has nothing to remove.
+   */
+  private async removeOldSchedules(): Promise<void> {
+    const { redis, redisUrl, legacyPrefix, log } = this.o;
+    if ((await redis.zcard(`${legacyPrefix}:${QUEUES.tasks}:repeat`)) === 0) return;
+    const schedules = new Queue(QUEUES.tasks, { connection: { url: redisUrl }, prefix: legacyPrefix });
+    schedules.on('error', () => undefined);
+    try {
+      for (const s of await schedules.getJobSchedulers()) {
+        await schedules.removeJobScheduler(s.key);
+        log.info({ scheduler: s.key, prefix: legacyPrefix }, 'removed a task schedule of the old queue keys');
+      }
+    } finally {
+      await schedules.close().catch(() => undefined);
+    }
+  }
+
   /** Stops checking and closes the old queues' consumers (waiting for their jobs up to `timeoutMs`). */
   async close(timeoutMs: number): Promise<boolean> {
     this.stopped = true;
@@ -113,7 +120,6 @@ export class LegacyQueueDrain {
     await this.checking?.catch(() => undefined);
     const finished = this.running ? await this.running.close(timeoutMs) : true;
     this.running = undefined;
-    await this.schedules.close().catch(() => undefined);
     return finished;
   }
 }
