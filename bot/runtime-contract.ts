@@ -8,6 +8,11 @@ export const ENV = {
    * the identify and REST budgets are counted under it, shared by every bot using the token.
    */
   applicationId: 'SHARDWARDEN_APPLICATION_ID',
+  /**
+   * Set ("1") when no other DiscordBot has this bot's name: its pods may then read what a release
+   * that keyed Redis by name alone left (sessions to resume, queues to drain) as their own.
+   */
+  legacyKeys: 'SHARDWARDEN_LEGACY_KEYS',
   podName: 'POD_NAME',
   /** The StatefulSet pod ordinal, from the apps.kubernetes.io/pod-index label (downward API). */
   podIndex: 'SHARDWARDEN_POD_INDEX',

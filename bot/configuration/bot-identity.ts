@@ -1,6 +1,6 @@
 // Who a bot process works for: the DiscordBot (namespace and name, which scope its Redis keys)
 // and the Discord application (which scopes the identify and REST budgets).
-import { botRef, DEFAULT_NAMESPACE, type BotRef } from '../queues/queue-names.js';
+import { botRef, BotRefError, DEFAULT_NAMESPACE, isDiscordId, type BotRef } from '../queues/queue-names.js';
 import { ENV } from '../runtime-contract.js';
 import { ConfigError, type EnvReader } from './env-reader.js';
 
@@ -8,6 +8,8 @@ export interface BotIdentity {
   bot: BotRef;
   /** Absent when started outside the operator: budgets are then the bot's own. */
   applicationId?: string;
+  /** Whether the keys of releases before namespaced keys are this bot's (ENV.legacyKeys). */
+  legacyKeys: boolean;
 }
 
 export function readBotIdentity(read: EnvReader): BotIdentity {
@@ -17,11 +19,14 @@ export function readBotIdentity(read: EnvReader): BotIdentity {
   try {
     bot = botRef(namespace, name);
   } catch (err) {
-    const variable = /namespace/.test((err as Error).message) ? ENV.botNamespace : ENV.botName;
-    throw new ConfigError(`${variable}: ${(err as Error).message}`);
+    if (!(err instanceof BotRefError)) throw err;
+    throw new ConfigError(`${err.field === 'namespace' ? ENV.botNamespace : ENV.botName}: ${err.message}`, {
+      cause: err,
+    });
   }
   const applicationId = read.optional(ENV.applicationId);
-  if (applicationId !== undefined && !/^\d{1,20}$/.test(applicationId))
+  if (applicationId !== undefined && !isDiscordId(applicationId))
     throw new ConfigError(`${ENV.applicationId}="${applicationId}" is not a Discord id`);
-  return applicationId === undefined ? { bot } : { bot, applicationId };
+  const legacyKeys = read.optional(ENV.legacyKeys) === '1';
+  return applicationId === undefined ? { bot, legacyKeys } : { bot, applicationId, legacyKeys };
 }

@@ -4,7 +4,7 @@ import { DefaultRestOptions, REST } from '@discordjs/rest';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../observability/logger.js';
-import { botRef, discordBudgetPrefix, type BotRef } from '../queues/queue-names.js';
+import { botRef, discordBudgetPrefix, isDiscordId, type BotRef } from '../queues/queue-names.js';
 import { limitedMakeRequest } from './limited-request.js';
 import { DiscordRestMetrics } from './metrics.js';
 import { SharedRestLimiter } from './shared-limiter.js';
@@ -45,7 +45,7 @@ export function createDiscordRest(o: DiscordRestOptions): REST {
   } catch (err) {
     throw new Error(`createDiscordRest: ${(err as Error).message}`, { cause: err });
   }
-  if (o.applicationId !== undefined && !/^\d{1,20}$/.test(o.applicationId))
+  if (o.applicationId !== undefined && !isDiscordId(o.applicationId))
     throw new Error(
       `createDiscordRest: applicationId must be a Discord id, got ${JSON.stringify(o.applicationId)}`,
     );

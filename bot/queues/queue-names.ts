@@ -38,18 +38,36 @@ export interface BotRef {
 /** A process started without SHARDWARDEN_BOT_NAMESPACE is the bot of Kubernetes' default namespace. */
 export const DEFAULT_NAMESPACE = 'default';
 
-/** A namespace or DiscordBot name: DNS labels, so neither contains the `/` that joins them. */
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/**
+ * Namespaces are DNS labels; object names DNS subdomains (the CRD refuses dots in new bots' names,
+ * but bots created before that rule keep theirs). Neither contains the `/` that joins them.
+ */
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-/** The bot's reference, or an error naming the part that is not a DNS label. */
-export function botRef(namespace: string, name: string): BotRef {
-  for (const [what, value] of [
-    ['namespace', namespace],
-    ['name', name],
-  ] as const)
-    if (!DNS_LABEL.test(value))
-      throw new Error(`bot ${what} ${JSON.stringify(value)} must be a DNS label (a-z, 0-9, '-')`);
+/** A bad namespace or name, naming which. */
+export class BotRefError extends Error {
+  constructor(
+    readonly field: 'namespace' | 'name',
+    value: unknown,
+  ) {
+    super(
+      `bot ${field} ${JSON.stringify(value)} must be a DNS ${field === 'namespace' ? 'label' : 'subdomain'} (a-z, 0-9, '-'${field === 'name' ? ", '.'" : ''})`,
+    );
+  }
+}
+
+/** The bot's reference, or a BotRefError naming the part that is not valid. */
+export function botRef(namespace: unknown, name: unknown): BotRef {
+  if (typeof namespace !== 'string' || !NAMESPACE.test(namespace))
+    throw new BotRefError('namespace', namespace);
+  if (typeof name !== 'string' || !NAME.test(name)) throw new BotRefError('name', name);
   return { namespace, name };
+}
+
+/** A Discord snowflake as the API writes it (a decimal string). */
+export function isDiscordId(value: unknown): value is string {
+  return typeof value === 'string' && /^\d{1,20}$/.test(value);
 }
 
 /**

@@ -16,6 +16,7 @@ export const WORKER_ENV = {
   commandsGuildId: 'SHARDWARDEN_COMMANDS_GUILD_ID',
   publicTrustProxy: 'SHARDWARDEN_PUBLIC_TRUST_PROXY',
   legacyCheckMs: 'SHARDWARDEN_LEGACY_QUEUE_CHECK_MS',
+  legacyIdleMs: 'SHARDWARDEN_LEGACY_QUEUE_IDLE_MS',
 } as const;
 
 export interface WorkerConfig extends BotIdentity {
@@ -46,6 +47,8 @@ export interface WorkerConfig extends BotIdentity {
   databasePoolMax: number;
   /** How often the worker looks for jobs under the pre-namespace queue keys (legacy-queues.ts). */
   legacyCheckMs: number;
+  /** How long the old queues' consumers stay after the last activity there. */
+  legacyIdleMs: number;
   logLevel: LevelWithSilent;
 }
 
@@ -95,6 +98,7 @@ export function parseWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     migrations,
     databasePoolMax: read.int(WORKER_ENV.databasePoolMax, 1, 10, 500),
     legacyCheckMs: read.int(WORKER_ENV.legacyCheckMs, 100, 15_000),
+    legacyIdleMs: read.int(WORKER_ENV.legacyIdleMs, 0, 10 * 60_000),
     logLevel: read.logLevel(),
   };
 }

@@ -168,16 +168,20 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     });
   const runtime = consumers(prefix);
   runtime.start();
-  // Jobs queued before the upgrade to keys by namespace and name (docs/operator.md, "Redis keys").
-  const legacy = new LegacyQueueDrain({
-    redis,
-    redisUrl: config.redisUrl,
-    legacyPrefix: legacyQueuePrefix(config.bot.name),
-    consumers,
-    checkEveryMs: config.legacyCheckMs,
-    log,
-  });
-  legacy.start();
+  // Jobs queued before the upgrade to keys by namespace and name (docs/operator.md, "Redis keys"),
+  // when the operator says the old keys are this bot's.
+  const legacy = config.legacyKeys
+    ? new LegacyQueueDrain({
+        redis,
+        redisUrl: config.redisUrl,
+        legacyPrefix: legacyQueuePrefix(config.bot.name),
+        consumers,
+        checkEveryMs: config.legacyCheckMs,
+        idleMs: config.legacyIdleMs,
+        log,
+      })
+    : undefined;
+  legacy?.start();
 
   const { app, port } = await startHttpServer('0.0.0.0', config.httpPort, metricsRegistry, {
     healthy: () => true,
@@ -185,7 +189,7 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     describe: () => ({
       redis: redis.status,
       workers: runtime.running() ? 'running' : 'stopped',
-      ...(legacy.draining() ? { oldQueueKeys: 'draining' } : {}),
+      ...(legacy?.draining() ? { oldQueueKeys: 'draining' } : {}),
     }),
   });
   log.info(
@@ -205,7 +209,7 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'stopping: finishing in-flight jobs');
     const [finished] = await Promise.all([
       runtime.close(config.shutdownTimeoutMs),
-      legacy.close(config.shutdownTimeoutMs),
+      legacy?.close(config.shutdownTimeoutMs) ?? true,
     ]);
     if (!finished) log.warn('shutdown timeout: in-flight jobs were left to be retried by another worker');
     await Promise.allSettled([app.close(), publicApp?.close(), tasks.close(), db?.close()]);

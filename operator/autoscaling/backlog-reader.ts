@@ -6,7 +6,7 @@
 // score is dueTimestampMs * 0x1000 + a counter), `:meta` (hash; `paused` while paused).
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { ALL_QUEUES, queuePrefix, type BotRef } from '../../bot/queues/queue-names.js';
+import { ALL_QUEUES, legacyQueuePrefix, queuePrefix, type BotRef } from '../../bot/queues/queue-names.js';
 
 export interface QueueBacklog {
   queue: string;
@@ -15,6 +15,8 @@ export interface QueueBacklog {
   /** Delayed jobs whose time has come (BullMQ promotes them on a worker's next fetch). */
   dueDelayed: number;
   paused: boolean;
+  /** A queue of the release before namespaced keys (read with `legacyKeys`). */
+  oldKeys?: boolean;
 }
 
 /** Jobs a worker could start now; a paused queue has none (more workers would not help). */
@@ -52,13 +54,28 @@ export class BacklogReader {
     this.timeoutMs = options.timeoutMs ?? 2_000;
   }
 
-  /** Per-queue counts for one bot; throws RedisUnavailableError when Redis does not answer. */
-  async read(key: string, bot: BotRef, redisUrl: string, nowMs = Date.now()): Promise<QueueBacklog[]> {
+  /**
+   * Per-queue counts for one bot; with `legacyKeys` also those of its queues under the keys of
+   * releases before namespaced keys, which its old gateway pods may still fill. Throws
+   * RedisUnavailableError when Redis does not answer.
+   */
+  async read(
+    key: string,
+    bot: BotRef,
+    redisUrl: string,
+    nowMs = Date.now(),
+    legacyKeys = false,
+  ): Promise<QueueBacklog[]> {
     const conn = this.connection(key, redisUrl);
     await this.ready(conn);
-    const prefix = queuePrefix(bot);
+    const queues = [
+      ...ALL_QUEUES.map((queue) => ({ queue, prefix: queuePrefix(bot), oldKeys: false })),
+      ...(legacyKeys
+        ? ALL_QUEUES.map((queue) => ({ queue, prefix: legacyQueuePrefix(bot.name), oldKeys: true }))
+        : []),
+    ];
     const pipeline = conn.client.pipeline();
-    for (const queue of ALL_QUEUES) {
+    for (const { queue, prefix } of queues) {
       const base = `${prefix}:${queue}`;
       pipeline.llen(`${base}:wait`);
       pipeline.zcard(`${base}:prioritized`);
@@ -75,12 +92,13 @@ export class BacklogReader {
     const failed = results.find(([err]) => err);
     if (failed) throw new RedisUnavailableError(describeRedisError(failed[0]));
     const n = (i: number) => Number(results[i]![1]);
-    return ALL_QUEUES.map((queue, q) => ({
+    return queues.map(({ queue, oldKeys }, q) => ({
       queue,
       waiting: n(q * 4),
       prioritized: n(q * 4 + 1),
       dueDelayed: n(q * 4 + 2),
       paused: n(q * 4 + 3) === 1,
+      ...(oldKeys ? { oldKeys } : {}),
     }));
   }
 

@@ -92,7 +92,13 @@ export class DiscordBotController {
                   plural: PLURAL,
                 })
               : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }),
-          (bot) => this.enqueue(bot.metadata.namespace, bot.metadata.name),
+          (bot) => {
+            this.enqueue(bot.metadata.namespace, bot.metadata.name);
+            // Whether a bot's pods own the keys of releases before namespaced keys depends on
+            // the other bots of its name (ENV.legacyKeys): they look again too.
+            for (const other of this.botsNamed(bot.metadata.name))
+              this.enqueue(other.metadata.namespace, other.metadata.name);
+          },
           slimObject,
         ),
       );
@@ -183,6 +189,7 @@ export class DiscordBotController {
     const getSecret = (ns: string, name: string) => this.secretValues.get(ns, name);
     const reconciler = new DiscordBotReconciler({
       getBot: (ns, name) => find(this.bots, ns, name),
+      sameNameElsewhere: (ns, name) => this.botsNamed(name).some((b) => b.metadata.namespace !== ns),
       getSecret,
       getOwned: (kind, ns, name) => find(this.owned.get(kind) ?? [], ns, name),
       listOwned: (kind, ns) => (this.owned.get(kind) ?? []).flatMap((inf) => inf.list(ns)),
@@ -218,6 +225,11 @@ export class DiscordBotController {
     if (!namespace || !name || !this.running) return;
     this.queue.add(`${namespace}/${name}`);
     this.metrics.queueDepth.set(this.queue.depth());
+  }
+
+  /** Every DiscordBot of this name, in any watched namespace (informer caches). */
+  private botsNamed(name: string | undefined): DiscordBot[] {
+    return this.bots.flatMap((inf) => inf.list().filter((b) => b.metadata.name === name));
   }
 
   private enqueueOwner(obj: KubernetesObject): void {

@@ -4,6 +4,7 @@
 // changes; 429 waits retry_after; 5xx and network errors back off exponentially. The token is
 // only ever sent to Discord: it is not logged and not part of any result or error text.
 import { createHash } from 'node:crypto';
+import { isDiscordId } from '../../bot/queues/queue-names.js';
 
 export interface GatewayBotInfo {
   shards: number;
@@ -19,7 +20,7 @@ export interface GatewayBotInfo {
 export type FetchResult =
   | { kind: 'ok'; info: GatewayBotInfo }
   | { kind: 'invalid-token' }
-  | { kind: 'rate-limited'; retryAfterMs: number }
+  | { kind: 'rate-limited'; retryAfterMs: number; path: string }
   | { kind: 'unavailable'; message: string };
 
 type GetResult = Exclude<FetchResult, { kind: 'ok' }> | { kind: 'ok'; body: unknown };
@@ -56,7 +57,7 @@ async function discordGet(
     } catch {
       /* headers are enough */
     }
-    return { kind: 'rate-limited', retryAfterMs: Math.max(1000, retryAfterMs), status };
+    return { kind: 'rate-limited', retryAfterMs: Math.max(1000, retryAfterMs), path, status };
   }
   if (status !== 200) return { kind: 'unavailable', message: `GET ${path} answered HTTP ${status}`, status };
   try {
@@ -96,7 +97,7 @@ export async function fetchGatewayBot(
     const me = await discordGet(apiUrl, token, '/users/@me', timeoutMs);
     if (me.kind !== 'ok') return me;
     const id = (me.body as { id?: unknown } | null)?.id;
-    if (typeof id !== 'string' || !/^\d{1,20}$/.test(id)) return unreadable('/users/@me', 'no id', me.status);
+    if (!isDiscordId(id)) return unreadable('/users/@me', 'no id', me.status);
     applicationId = id;
   }
   return {
@@ -193,7 +194,7 @@ export class GatewayBotCache {
         entry.retryAt = after + res.retryAfterMs;
         entry.problem = {
           reason: 'DiscordRateLimited',
-          message: `Discord rate-limited GET /gateway/bot; retrying in ${Math.ceil(res.retryAfterMs / 1000)}s`,
+          message: `Discord rate-limited GET ${res.path}; retrying in ${Math.ceil(res.retryAfterMs / 1000)}s`,
         };
         break;
       case 'unavailable': {

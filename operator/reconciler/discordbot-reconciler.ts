@@ -46,6 +46,8 @@ export type OwnedKind = 'StatefulSet' | 'Deployment' | 'Service' | 'ConfigMap' |
 
 export interface ReconcilerDeps {
   getBot(namespace: string, name: string): DiscordBot | undefined;
+  /** Whether a DiscordBot of this name exists in another namespace (see ENV.legacyKeys). */
+  sameNameElsewhere(namespace: string, name: string): boolean;
   getSecret(namespace: string, name: string): V1Secret | undefined;
   getOwned(kind: OwnedKind, namespace: string, name: string): KubernetesObject | undefined;
   /** Every object of a kind the operator manages in a namespace (informer cache). */
@@ -152,7 +154,9 @@ export class DiscordBotReconciler {
     const generation = bot.metadata.generation ?? 0;
     const mine = this.written.get(key);
     const before = mine && mine.basedOn === bot.metadata.resourceVersion ? mine.status : (bot.status ?? {});
-    if ((before.conditions ?? []).length > 0) return new ReconcilePass(key, bot, before, before, now, log);
+    const legacyKeys = !deps.sameNameElsewhere(bot.metadata.namespace, bot.metadata.name);
+    if ((before.conditions ?? []).length > 0)
+      return new ReconcilePass(key, bot, before, before, now, log, legacyKeys);
     let conditions = before.conditions ?? [];
     for (const type of ['Ready', 'Progressing', 'Degraded'] as const)
       conditions = setCondition(
@@ -169,7 +173,7 @@ export class DiscordBotReconciler {
     const written = { ...before, observedGeneration: generation, conditions };
     await deps.cluster.applyStatus(bot, written);
     this.written.set(key, { basedOn: bot.metadata.resourceVersion, status: written });
-    return new ReconcilePass(key, bot, before, written, now, log);
+    return new ReconcilePass(key, bot, before, written, now, log, legacyKeys);
   }
 
   /** Step 1: every Secret the spec references, from the informer cache; undefined when one is missing. */
@@ -258,6 +262,7 @@ export class DiscordBotReconciler {
       bot,
       discordApiUrl: this.deps.discordApiUrl,
       applicationId: info.applicationId,
+      legacyKeys: pass.legacyKeys,
       secretsChecksum: secrets.checksums.gateway,
     };
     const readiness = (g: number, plan: ShardPlan) =>
@@ -313,12 +318,14 @@ export class DiscordBotReconciler {
       deployment,
       before: pass.before,
       now: pass.now,
+      legacyKeys: pass.legacyKeys,
     });
     for (const e of scaling.events) pass.event(...e);
     const desired = renderDesiredObjects({
       bot,
       discordApiUrl: deps.discordApiUrl,
       applicationId: planned.applicationId,
+      legacyKeys: pass.legacyKeys,
       secretsChecksums: secrets.checksums,
       active: planned.active,
       gateways: planned.decision.run,

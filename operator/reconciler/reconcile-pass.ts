@@ -23,6 +23,8 @@ export class ReconcilePass {
     readonly written: DiscordBotStatus,
     readonly now: Date,
     readonly log: Logger,
+    /** No other DiscordBot has this name: its pods may use the keys of releases before namespaced keys. */
+    readonly legacyKeys: boolean,
   ) {
     this.namespace = bot.metadata.namespace;
     this.name = bot.metadata.name;

@@ -45,6 +45,8 @@ export interface WorkerScalingInput {
   deployment: V1Deployment | undefined;
   before: DiscordBotStatus;
   now: Date;
+  /** Count the queues of releases before namespaced keys too (ENV.legacyKeys). */
+  legacyKeys?: boolean;
 }
 
 export interface WorkerScalingResult {
@@ -166,14 +168,16 @@ export class WorkerScaling {
     };
   }
 
-  private async builtin({ key, bot, redisUrl, deployment, before, now }: WorkerScalingInput) {
+  private async builtin({ key, bot, redisUrl, deployment, before, now, legacyKeys }: WorkerScalingInput) {
     const w = bot.spec.worker;
     const labels = { namespace: bot.metadata.namespace, name: bot.metadata.name };
     const current = deployment?.spec?.replicas ?? w.minReplicas;
     const events: [EventType, string, string][] = [];
     let backlog: number;
     try {
-      backlog = backlogOf(await this.deps.backlog.read(key, bot.metadata, redisUrl, now.getTime()));
+      backlog = backlogOf(
+        await this.deps.backlog.read(key, bot.metadata, redisUrl, now.getTime(), legacyKeys ?? false),
+      );
     } catch (err) {
       if (!(err instanceof RedisUnavailableError)) throw err;
       const replicas = clampReplicas(current, w);
@@ -236,7 +240,13 @@ export class WorkerScaling {
     };
   }
 
-  private async keda({ key, bot, redisUrl, before }: WorkerScalingInput): Promise<WorkerScalingResult> {
+  private async keda({
+    key,
+    bot,
+    redisUrl,
+    before,
+    legacyKeys,
+  }: WorkerScalingInput): Promise<WorkerScalingResult> {
     const events: [EventType, string, string][] = [];
     const fail = (reason: string, message: string): WorkerScalingResult => {
       events.push(...firstWarning(before, reason, message));
@@ -260,9 +270,10 @@ export class WorkerScaling {
     }
     const secret = withSpecHash(renderKedaAuthSecret(bot, conn) as RenderedObject);
     const live = this.deps.getSecret(bot.metadata.namespace, secret.metadata.name);
-    const kedaObjects = [renderTriggerAuthentication(bot, conn), renderScaledObject(bot, conn)].map((o) =>
-      withSpecHash(o as RenderedObject),
-    );
+    const kedaObjects = [
+      renderTriggerAuthentication(bot, conn),
+      renderScaledObject(bot, conn, legacyKeys ?? false),
+    ].map((o) => withSpecHash(o as RenderedObject));
     const hash = kedaObjects.map((o) => o.metadata.annotations![SPEC_HASH_ANNOTATION]).join(',');
     const toApply = [
       ...(live?.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !==

@@ -10,6 +10,7 @@ import { renderGatewayDisruptionBudget, renderWorkerDisruptionBudget } from './d
 import { renderGatewayService, renderGatewayStatefulSet } from './gateway.js';
 import { SPEC_HASH_ANNOTATION } from './labels.js';
 import { renderPlanConfigMap, type GenerationPlan } from './plan-config.js';
+import type { PodRuntime } from './pods.js';
 import {
   renderWorkerDeployment,
   renderWorkerMetricsService,
@@ -17,14 +18,12 @@ import {
   workerPublicServiceName,
 } from './worker.js';
 
-export interface DesiredInput {
+export interface DesiredInput extends PodRuntime {
   bot: DiscordBot;
   /** The generation serving now (the plan ConfigMap describes it). */
   active: GenerationPlan;
   /** Every gateway generation to run, each its own StatefulSet. */
   gateways: GenerationPlan[];
-  discordApiUrl: string;
-  applicationId?: string;
   /** Of the Secrets each component's pods read. */
   secretsChecksums: Record<PodComponent, string>;
   workerReplicas?: number;

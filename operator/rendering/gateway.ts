@@ -18,15 +18,13 @@ import {
   probes,
   tmpMount,
   tmpVolume,
+  type PodRuntime,
 } from './pods.js';
 
-export interface GatewayRenderInput {
+export interface GatewayRenderInput extends PodRuntime {
   bot: DiscordBot;
   plan: ShardPlan;
   generation: number;
-  discordApiUrl: string;
-  /** The token's Discord application (operator/discord/gateway-bot.ts). */
-  applicationId?: string;
   secretsChecksum: string;
 }
 
@@ -46,14 +44,9 @@ export const gatewaySelector = (bot: DiscordBot, generation: number) => ({
   [GENERATION_LABEL]: String(generation),
 });
 
-export function renderGatewayStatefulSet({
-  bot,
-  plan,
-  generation,
-  discordApiUrl,
-  applicationId,
-  secretsChecksum,
-}: GatewayRenderInput) {
+export function renderGatewayStatefulSet(input: GatewayRenderInput) {
+  const { bot, plan, generation, secretsChecksum } = input;
+  const runtime: PodRuntime = input;
   const tpl = bot.spec.gateway.podTemplate ?? {};
   const selector = gatewaySelector(bot, generation);
   return {
@@ -84,7 +77,7 @@ export function renderGatewayStatefulSet({
               imagePullPolicy: bot.spec.imagePullPolicy,
               args: ['gateway'],
               env: [
-                ...baseEnv(bot, discordApiUrl, applicationId),
+                ...baseEnv(bot, runtime),
                 // The ordinal, from the label the StatefulSet controller puts on each pod.
                 {
                   name: ENV.podIndex,

@@ -4,7 +4,7 @@
 // the operator derives a Secret from it. Limits (see docs/operator.md): prioritized and delayed
 // jobs are not counted (they are sorted sets), and with one trigger per queue the HPA follows the
 // busiest queue rather than the sum.
-import { ALL_QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
+import { ALL_QUEUES, legacyQueuePrefix, queuePrefix } from '../../bot/queues/queue-names.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import { objectMeta } from './labels.js';
 import { workerName } from './worker.js';
@@ -68,9 +68,16 @@ export function renderTriggerAuthentication(bot: DiscordBot, conn: RedisConnecti
   };
 }
 
-export function renderScaledObject(bot: DiscordBot, conn: RedisConnection) {
+/**
+ * With `legacyKeys`, also a trigger per queue of the release before namespaced keys, whose
+ * gateway pods may still be writing there (docs/install.md).
+ */
+export function renderScaledObject(bot: DiscordBot, conn: RedisConnection, legacyKeys = false) {
   const w = bot.spec.worker;
-  const prefix = queuePrefix(bot.metadata);
+  const prefixes = [
+    { prefix: queuePrefix(bot.metadata), suffix: '' },
+    ...(legacyKeys ? [{ prefix: legacyQueuePrefix(bot.metadata.name), suffix: '-old-keys' }] : []),
+  ];
   return {
     apiVersion: KEDA_API_VERSION,
     kind: 'ScaledObject',
@@ -86,17 +93,19 @@ export function renderScaledObject(bot: DiscordBot, conn: RedisConnection) {
         },
       },
       // KEDA's trigger metadata values are strings.
-      triggers: ALL_QUEUES.map((queue) => ({
-        type: 'redis',
-        name: queue,
-        metadata: {
-          listName: `${prefix}:${queue}:wait`,
-          listLength: String(w.targetBacklogPerReplica),
-          databaseIndex: String(conn.databaseIndex),
-          enableTLS: String(conn.tls),
-        },
-        authenticationRef: { name: workerName(bot) },
-      })),
+      triggers: prefixes.flatMap(({ prefix, suffix }) =>
+        ALL_QUEUES.map((queue) => ({
+          type: 'redis',
+          name: `${queue}${suffix}`,
+          metadata: {
+            listName: `${prefix}:${queue}:wait`,
+            listLength: String(w.targetBacklogPerReplica),
+            databaseIndex: String(conn.databaseIndex),
+            enableTLS: String(conn.tls),
+          },
+          authenticationRef: { name: workerName(bot) },
+        })),
+      ),
     },
   };
 }

@@ -10,12 +10,22 @@ export const secretEnv = (name: string, ref: SecretKeyRef) => ({
   valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } },
 });
 
-export function baseEnv(bot: DiscordBot, discordApiUrl: string, applicationId: string | undefined) {
+/** What the operator knows beyond the spec that gateway and worker pods are told. */
+export interface PodRuntime {
+  discordApiUrl: string;
+  /** The token's Discord application (operator/discord/gateway-bot.ts). */
+  applicationId?: string;
+  /** No other DiscordBot has this name: the pods may take over the keys of releases before namespaced keys. */
+  legacyKeys?: boolean;
+}
+
+export function baseEnv(bot: DiscordBot, { discordApiUrl, applicationId, legacyKeys }: PodRuntime) {
   return [
     { name: ENV.botName, value: bot.metadata.name },
     { name: ENV.botNamespace, value: bot.metadata.namespace },
     // Identify and REST budgets are the application's, shared with other bots on its token.
     ...(applicationId ? [{ name: ENV.applicationId, value: applicationId }] : []),
+    ...(legacyKeys ? [{ name: ENV.legacyKeys, value: '1' }] : []),
     { name: ENV.podName, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: ENV.discordApiUrl, value: discordApiUrl },
     { name: ENV.httpPort, value: String(POD_HTTP_PORT) },

@@ -13,13 +13,11 @@ import {
   secretEnv,
   tmpMount,
   tmpVolume,
+  type PodRuntime,
 } from './pods.js';
 
-export interface WorkerRenderInput {
+export interface WorkerRenderInput extends PodRuntime {
   bot: DiscordBot;
-  discordApiUrl: string;
-  /** The token's Discord application (operator/discord/gateway-bot.ts). */
-  applicationId?: string;
   secretsChecksum: string;
   /** Replicas to write; undefined leaves them to someone else (KEDA, or the user). */
   replicas?: number;
@@ -40,17 +38,13 @@ export function workerShutdownTimeoutMs(gracePeriodSeconds: number): number {
   return gracePeriodSeconds * 1000 - Math.min(10_000, Math.ceil((gracePeriodSeconds * 1000) / 6));
 }
 
-export function renderWorkerDeployment({
-  bot,
-  discordApiUrl,
-  applicationId,
-  secretsChecksum,
-  replicas,
-}: WorkerRenderInput) {
+export function renderWorkerDeployment(input: WorkerRenderInput) {
+  const { bot, secretsChecksum, replicas } = input;
+  const runtime: PodRuntime = input;
   const w = bot.spec.worker;
   const tpl = w.podTemplate ?? {};
   const env = [
-    ...baseEnv(bot, discordApiUrl, applicationId),
+    ...baseEnv(bot, runtime),
     { name: ENV.workerConcurrency, value: String(w.concurrency) },
     bot.spec.chain?.rpcUrlsSecretRef
       ? secretEnv(ENV.chainRpcUrls, bot.spec.chain.rpcUrlsSecretRef)

@@ -65,7 +65,11 @@ async function simulator(seed: number): Promise<DiscordSimulator> {
 }
 
 /** One gateway pod holding both shards of `bot`, as the operator would render it. */
-async function gateway(sim: DiscordSimulator, bot: BotRef): Promise<GatewayProcess> {
+async function gateway(
+  sim: DiscordSimulator,
+  bot: BotRef,
+  extra: Record<string, string> = {},
+): Promise<GatewayProcess> {
   const gw = await startGateway(
     gatewayEnv(sim, redis.url, 0, {
       SHARDWARDEN_BOT_NAME: bot.name,
@@ -75,6 +79,7 @@ async function gateway(sim: DiscordSimulator, bot: BotRef): Promise<GatewayProce
       SHARDWARDEN_SHARDS_PER_POD: '2',
       SHARDWARDEN_CLUSTERS_PER_POD: '1',
       SHARDWARDEN_EVENTS: 'MESSAGE_CREATE',
+      ...extra,
     }),
   );
   gateways.push(gw);
@@ -150,8 +155,10 @@ describe('tenant isolation in one Redis', () => {
 
     // Backlogs: a worker of beta takes beta's jobs and none of alpha's.
     const wB = await worker(simB, beta);
-    await waitUntil('beta processed its backlog', async () => (await waitingEvents(beta)) === 0);
-    expect(metricSum(await wB.metrics(), 'shardwarden_worker_jobs_total', 'outcome="completed"')).toBe(7);
+    const completedB = async () =>
+      metricSum(await wB.metrics(), 'shardwarden_worker_jobs_total', 'outcome="completed"');
+    await waitUntil('beta processed its backlog', async () => (await completedB()) === 7);
+    expect(await waitingEvents(beta)).toBe(0);
     expect(await waitingEvents(alpha)).toBe(12);
 
     // Sessions: alpha restarts while beta keeps receiving (and storing its sequence); alpha
@@ -180,9 +187,14 @@ describe('tenant isolation in one Redis', () => {
   test('two bots of one Discord application (one token) share its identify budget', async () => {
     const sim = await simulator(303);
     const courier: BotRef = { namespace: 'beta', name: 'courier' };
+    // The application's bucket is held, as by a third bot of the application that just identified:
+    // neither bot may identify before it is free (each bot's own keys would let them at once).
+    const heldUntil = Date.now() + 8_000;
+    await raw.set(`shardwarden:{app:${sim.applicationId}}:identify:0:lock`, 'another-bot', 'PX', 8_000);
     const [a, b] = await Promise.all([gateway(sim, alpha), gateway(sim, courier)]);
     await Promise.all([waitReady(a), waitReady(b)]);
     const ok = sim.recorder.identifies.filter((i) => !i.refused);
+    expect(Math.min(...ok.map((i) => i.at))).toBeGreaterThanOrEqual(heldUntil - 20); // Redis' timer granularity
     expect(ok).toHaveLength(4);
     // max_concurrency 1: all four identifies, of both bots, at least Discord's window apart.
     expect(sim.recorder.violations).toEqual([]);
@@ -192,7 +204,8 @@ describe('tenant isolation in one Redis', () => {
 
   test('after an upgrade, a gateway pod resumes the sessions its old release stored under the old keys', async () => {
     const sim = await simulator(505);
-    const first = await gateway(sim, alpha);
+    const owner = { SHARDWARDEN_LEGACY_KEYS: '1' }; // the operator's word: no other bot is named relay
+    const first = await gateway(sim, alpha, owner);
     await waitReady(first);
     await first.proc.stop(); // SIGTERM: the sessions are written
     // As the old release left them: under `shardwarden:{<bot>}`, nothing under the new keys.
@@ -202,9 +215,11 @@ describe('tenant isolation in one Redis', () => {
         `${legacyQueuePrefix(alpha.name)}:session:2:${shard}`,
       );
     const identifies = sim.recorder.identifies.length;
-    await waitReady(await gateway(sim, alpha));
+    await waitReady(await gateway(sim, alpha, owner));
     expect(sim.recorder.identifies.length).toBe(identifies);
     expect(sim.recorder.resumes.map((r) => r.shardId).sort()).toEqual([0, 1]);
+    // Moved, not copied: nothing left to resume a second time.
+    expect(await raw.keys(`${legacyQueuePrefix(alpha.name)}:session:*`)).toEqual([]);
     expect(sim.recorder.violations).toEqual([]);
   }, 120_000);
 
@@ -228,7 +243,13 @@ describe('tenant isolation in one Redis', () => {
       // What an old release left: queued events, and a repeating task of its own.
       await oldEvents.addBulk([1, 2, 3, 4, 5].map(job));
       await oldTasks.upsertJobScheduler('old-schedule', { every: 60_000 }, { name: 'role-sync', data: {} });
-      const w = await worker(sim, alpha, { SHARDWARDEN_LEGACY_QUEUE_CHECK_MS: '200' });
+      const w = await worker(sim, alpha, {
+        SHARDWARDEN_LEGACY_KEYS: '1',
+        SHARDWARDEN_LEGACY_QUEUE_CHECK_MS: '200',
+        SHARDWARDEN_LEGACY_QUEUE_IDLE_MS: '1000',
+      });
+      const draining = async () =>
+        JSON.stringify(await (await fetch(`http://127.0.0.1:${w.port}/readyz`)).json()).includes('draining');
       const completed = async () =>
         metricSum(
           await w.metrics(),
@@ -240,7 +261,9 @@ describe('tenant isolation in one Redis', () => {
         async () => (await queuedJobs(raw, legacy)) === 0 && (await completed()) === 5,
       );
       expect(await oldTasks.getJobSchedulersCount()).toBe(0);
-      // A gateway pod of the old release, still rolling out, adds more.
+      // Quiet for the idle time: the old queues' consumers close.
+      await waitUntil('the old queues are left alone', async () => !(await draining()));
+      // A gateway pod of the old release, still rolling out, adds more: taken up again.
       await oldEvents.addBulk([6, 7, 8].map(job));
       await waitUntil('the late old jobs processed', async () => (await completed()) === 8);
       expect(await queuedJobs(raw, legacy)).toBe(0);

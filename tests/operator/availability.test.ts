@@ -95,6 +95,10 @@ describe('PodDisruptionBudgets and spread over nodes (control plane with kwok no
       timeoutMs: 90_000,
       intervalMs: 500,
     });
+    // The pods can be Ready before the operator's pass has applied the budgets after them.
+    const exists = (name: string) =>
+      h.cp.kubectl(['get', 'pdb', '-n', NS, '-o', 'name']).includes(`/${name}\n`);
+    await waitUntil('both budgets', async () => exists(`${BOT}-gateway`) && exists(`${BOT}-worker`));
     expect(budget(`${BOT}-gateway`).spec.maxUnavailable).toBe(1);
     expect(budget(`${BOT}-worker`).spec.maxUnavailable).toBe(1);
     expect(new Set(gatewayPods().map((p) => p.spec.nodeName))).toEqual(new Set(NODES));

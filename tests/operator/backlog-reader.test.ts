@@ -1,5 +1,6 @@
 // The Builtin autoscaler's Redis connections: one per Redis, shared by the bots that use it.
-import { BacklogReader } from '../../operator/autoscaling/backlog-reader.js';
+import { Redis } from 'ioredis';
+import { BacklogReader, backlogOf } from '../../operator/autoscaling/backlog-reader.js';
 import { startRedis, type RedisServer } from '../../testenv/index.js';
 
 describe('BacklogReader connections (real Redis)', () => {
@@ -15,7 +16,8 @@ describe('BacklogReader connections (real Redis)', () => {
   });
 
   test('bots on one Redis share a connection, closed when the last of them goes', async () => {
-    const read = (key: string, url: string) => reader.read(key, { namespace: 'ns', name: key.split('/')[1]! }, url);
+    const read = (key: string, url: string) =>
+      reader.read(key, { namespace: 'ns', name: key.split('/')[1]! }, url);
     await Promise.all([read('ns/one', a.url), read('ns/two', a.url), read('ns/three', b.url)]);
     expect(reader.size()).toBe(2);
     // A bot moving to another Redis leaves the first one to the bots still on it.
@@ -27,5 +29,36 @@ describe('BacklogReader connections (real Redis)', () => {
     reader.forget('ns/two');
     reader.forget('ns/three');
     expect(reader.size()).toBe(0);
+  });
+});
+
+describe('BacklogReader and the queues of releases before namespaced keys', () => {
+  let redis: RedisServer;
+  const reader = new BacklogReader();
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    reader.close();
+    await redis?.close();
+  });
+
+  test('with legacyKeys the old wait lists count too, marked as such', async () => {
+    const client = new Redis(redis.url);
+    try {
+      await client.rpush('shardwarden:{relay}:events:wait', 'a', 'b');
+      await client.rpush('shardwarden:{ns/relay}:events:wait', 'c');
+      const bot = { namespace: 'ns', name: 'relay' };
+      expect(backlogOf(await reader.read('ns/relay', bot, redis.url))).toBe(1);
+      const both = await reader.read('ns/relay', bot, redis.url, Date.now(), true);
+      expect(backlogOf(both)).toBe(3);
+      expect(both.filter((q) => q.oldKeys).map((q) => [q.queue, q.waiting])).toEqual([
+        ['interactions', 0],
+        ['events', 2],
+        ['tasks', 0],
+      ]);
+    } finally {
+      client.disconnect();
+    }
   });
 });

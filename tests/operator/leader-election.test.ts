@@ -98,20 +98,21 @@ describe('leader election between two operator processes', () => {
     let lastRenew = msOf((await lease())?.renewTime);
     const killedAt = Date.now();
     procs.get(leader)!.child.kill('SIGKILL');
-    let acquired = NaN;
     await waitUntil(
       'standby takes over',
       async () => {
         const spec = await lease();
         if (spec?.holderIdentity === leader) lastRenew = msOf(spec.renewTime);
-        acquired = msOf(spec?.acquireTime);
         return spec?.holderIdentity === standby;
       },
       { timeoutMs: LEASE_DURATION_MS * 3, intervalMs: 100 },
     );
-    const handover = Date.now() - killedAt;
-    // (Both times come from this machine's clock, through the operators; MicroTime keeps µs.)
-    expect(acquired - lastRenew).toBeGreaterThanOrEqual(LEASE_DURATION_MS);
+    const seenAt = Date.now();
+    const handover = seenAt - killedAt;
+    // The leader stamps renewTime before its write lands; the standby sees that write, waits a
+    // lease duration from then, and only then writes: so it shows up here no sooner than that.
+    // (One clock: this machine's, through the operator processes.)
+    expect(seenAt - lastRenew).toBeGreaterThanOrEqual(LEASE_DURATION_MS);
     h.cp.kubectl(['patch', 'dbot', 'le', '--type=merge', '-p', '{"spec":{"worker":{"minReplicas":2}}}']);
     await waitUntil(
       'new leader reconciles',

@@ -104,9 +104,11 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
       SHARDWARDEN_EVENTS: 'INTERACTION_CREATE,MESSAGE_CREATE',
       SHARDWARDEN_INTENTS: 'Guilds',
       DISCORD_API_URL: h.sim.apiUrl,
-      // The token's application, from GET /users/@me: the identify and REST budgets' key.
       SHARDWARDEN_BOT_NAMESPACE: NS,
+      // The token's application, from GET /users/@me: the identify and REST budgets' key.
       SHARDWARDEN_APPLICATION_ID: h.sim.applicationId,
+      // No other DiscordBot is named sietch: the keys of releases before namespaced keys are its.
+      SHARDWARDEN_LEGACY_KEYS: '1',
       SHARDWARDEN_POD_INDEX: { fieldRef: { fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']" } },
       DISCORD_TOKEN: { secretKeyRef: { name: 'sietch-discord', key: 'token' } },
       REDIS_URL: { secretKeyRef: { name: 'sietch-redis', key: 'url' } },
@@ -535,6 +537,34 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
         !(await metrics.registry.getSingleMetricAsString('shardwarden_bot_shards')).includes('bot="flaky"'),
     );
   }, 90_000);
+
+  test('a second bot of the same name in another namespace: neither owns the old keys; deleting it gives them back', async () => {
+    const legacyKeys = async (namespace: string) => {
+      const sts = await apps
+        .readNamespacedStatefulSet({ name: 'twin-gateway', namespace })
+        .catch(() => undefined);
+      if (!sts) return 'missing';
+      return sts.spec?.template.spec?.containers[0]?.env?.find((e) => e.name === 'SHARDWARDEN_LEGACY_KEYS')
+        ?.value;
+    };
+    const twin = (namespace: string) => [
+      secret(namespace, 'twin-discord', { token: 'token-two' }),
+      secret(namespace, 'twin-redis', { url: 'redis://x' }),
+      exampleBot(namespace, 'twin'),
+    ];
+    applyYaml(h.cp, twin(NS));
+    await waitUntil('bots/twin owns the old keys', async () => (await legacyKeys(NS)) === '1');
+    h.cp.kubectl(['create', 'namespace', 'twins']);
+    applyYaml(h.cp, twin('twins'));
+    // The new bot's arrival wakes the first one (no resync needed: that is 5 minutes here).
+    await waitUntil(
+      'neither twin owns the old keys',
+      async () => (await legacyKeys(NS)) === undefined && (await legacyKeys('twins')) === undefined,
+    );
+    h.cp.kubectl(['delete', 'dbot', 'twin', '-n', 'twins']);
+    await waitUntil('bots/twin owns them again', async () => (await legacyKeys(NS)) === '1');
+    h.cp.kubectl(['delete', 'dbot', 'twin', '-n', NS]);
+  }, 120_000);
 
   test(`the longest name the CRD accepts (${MAX_NAME_LENGTH} characters) gets every object, and its pods`, async () => {
     const name = `l${'o'.repeat(MAX_NAME_LENGTH - 2)}g`;

@@ -8,6 +8,7 @@ import {
   type RenderedObject,
 } from '../../operator/rendering/desired-objects.js';
 import { staleGatewayObjects } from '../../operator/reconciler/gateway-generations.js';
+import { renderScaledObject } from '../../operator/rendering/keda.js';
 
 interface Schema {
   default?: unknown;
@@ -217,6 +218,48 @@ describe('availability: disruption budgets and spread over nodes', () => {
     expect(stale.map((s) => [s.ref.kind, s.ref.metadata.name])).toEqual([
       ['StatefulSet', 'sietch-gateway'],
       ['PodDisruptionBudget', 'sietch-gateway'],
+    ]);
+  });
+});
+
+describe('the keys of releases before namespaced keys (SHARDWARDEN_LEGACY_KEYS)', () => {
+  const envOf = (o: RenderedObject) =>
+    (o.spec as { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } }).template
+      .spec.containers[0]!.env;
+  const legacyEnv = (objects: RenderedObject[]) =>
+    objects
+      .filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')
+      .map((o) => envOf(o).find((e) => e.name === 'SHARDWARDEN_LEGACY_KEYS')?.value);
+
+  test('only a bot whose name no other DiscordBot has is told the old keys are its own', () => {
+    const plan = { shards: 1, shardsPerPod: 1, pods: 1, clustersPerPod: 1, maxConcurrency: 1 };
+    const input = {
+      bot: bot(),
+      active: { generation: 1, plan },
+      gateways: [{ generation: 1, plan }],
+      discordApiUrl: 'http://discord.test',
+      applicationId: '42',
+      secretsChecksums: { gateway: 'x', worker: 'x' },
+    };
+    expect(legacyEnv(renderDesiredObjects({ ...input, legacyKeys: true }))).toEqual(['1', '1']);
+    expect(legacyEnv(renderDesiredObjects({ ...input, legacyKeys: false }))).toEqual([undefined, undefined]);
+  });
+
+  test('KEDA watches the old wait lists too while they may be written', () => {
+    const conn = { address: 'redis:6379', databaseIndex: 0, tls: false };
+    const lists = (legacy: boolean) =>
+      (renderScaledObject(bot(), conn, legacy).spec.triggers as { metadata: { listName: string } }[]).map(
+        (t) => t.metadata.listName,
+      );
+    expect(lists(false)).toEqual([
+      'shardwarden:{bots/sietch}:interactions:wait',
+      'shardwarden:{bots/sietch}:events:wait',
+      'shardwarden:{bots/sietch}:tasks:wait',
+    ]);
+    expect(lists(true).slice(3)).toEqual([
+      'shardwarden:{sietch}:interactions:wait',
+      'shardwarden:{sietch}:events:wait',
+      'shardwarden:{sietch}:tasks:wait',
     ]);
   });
 });

@@ -80,7 +80,7 @@ export default class GatewayCluster extends BaseCluster {
       500,
       600,
       (shardId, seq) => forwarder.safeSequence(shardId, seq),
-      legacyQueuePrefix(config.bot.name),
+      config.legacyKeys ? legacyQueuePrefix(config.bot.name) : undefined,
     );
     const throttler = new RedisIdentifyThrottler(redis, {
       keyPrefix: discordBudgetPrefix(config.bot, config.applicationId),

@@ -66,8 +66,16 @@ export class RedisSessionStore {
   async retrieve(shardId: number): Promise<{ info: SessionInfo | null; fromRedis: boolean }> {
     if (this.current.has(shardId)) return { info: this.current.get(shardId) ?? null, fromRedis: false };
     let raw = await this.redis.get(this.key(shardId));
-    if (raw === null && this.legacyKeyPrefix)
-      raw = await this.redis.get(this.key(shardId, this.legacyKeyPrefix));
+    if (raw === null && this.legacyKeyPrefix) {
+      // Moved, not copied: a later restart must not resume it a second time from the old key.
+      // (Three commands: the two keys are in different hash slots.)
+      const legacyKey = this.key(shardId, this.legacyKeyPrefix);
+      raw = await this.redis.get(legacyKey);
+      if (raw !== null) {
+        await this.redis.set(this.key(shardId), raw, 'EX', this.ttlSeconds);
+        await this.redis.del(legacyKey);
+      }
+    }
     const info = raw ? (JSON.parse(raw) as SessionInfo) : null;
     if (!this.current.has(shardId)) this.current.set(shardId, info);
     return { info: this.current.get(shardId) ?? null, fromRedis: true };

@@ -1,12 +1,16 @@
 // Queues of releases that keyed a bot by its name alone (`shardwarden:{<name>}`). After an upgrade
-// the gateways write under the namespace-and-name prefix, but jobs queued before it (and by
-// gateway pods of the old release still rolling out) wait under the old one. Every worker looks
-// there every `checkEveryMs` and processes what it finds with its usual handlers, then stops
-// consuming until something appears again: nothing queued before an upgrade is lost, and an idle
-// bot pays one pipelined read per check.
+// the gateways write under the namespace-and-name prefix, but jobs queued before it, and by
+// gateway pods of the old release still rolling out (a StatefulSet rolls one pod at a time),
+// wait under the old one. A worker of a bot the operator marks as the owner of those keys
+// (ENV.legacyKeys: no other DiscordBot has its name) looks there every `checkEveryMs` and
+// consumes them with its usual handlers while they hold jobs or saw activity in the last
+// `idleMs`, so an interaction an old pod queues is answered at once, not at the next check.
+// Nothing queued before an upgrade is lost; once the old queues are quiet, a check is one
+// pipelined read.
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { within } from '../../timing/within.js';
 import { ALL_QUEUES, QUEUES } from '../../queues/queue-names.js';
 
 /** What the drain runs while old jobs remain: the worker's own consumers on the old prefix. */
@@ -21,27 +25,46 @@ export interface LegacyQueueDrainOptions {
   legacyPrefix: string;
   consumers: (prefix: string) => Consumers;
   checkEveryMs: number;
+  /** Consumers stay while the old queues saw an add or a finished job this recently. */
+  idleMs: number;
   log: Logger;
+  now?: () => number;
 }
 
-/** Jobs under `prefix` that a consumer still has to take or finish, over every queue. */
-export async function queuedJobs(redis: Redis, prefix: string): Promise<number> {
+export interface OldQueueState {
+  /** Jobs a consumer still has to take or finish, over every queue. */
+  jobs: number;
+  /** When any of the queues last changed (BullMQ's event stream), 0 if never. */
+  lastActivityMs: number;
+}
+
+/** What is left under `prefix`: plain reads only (a BullMQ Queue object would write keys). */
+export async function oldQueueState(redis: Redis, prefix: string): Promise<OldQueueState> {
   const pipeline = redis.pipeline();
   for (const queue of ALL_QUEUES) {
     const base = `${prefix}:${queue}`;
     pipeline.llen(`${base}:wait`);
-    pipeline.llen(`${base}:paused`);
     pipeline.llen(`${base}:active`);
     pipeline.zcard(`${base}:prioritized`);
     pipeline.zcard(`${base}:delayed`);
+    pipeline.xrevrange(`${base}:events`, '+', '-', 'COUNT', 1);
   }
   const results = (await pipeline.exec()) ?? [];
-  let total = 0;
-  for (const [err, n] of results) {
+  let jobs = 0;
+  let lastActivityMs = 0;
+  for (const [err, value] of results) {
     if (err) throw err;
-    total += Number(n);
+    if (Array.isArray(value)) {
+      const id = (value[0] as [string, unknown] | undefined)?.[0];
+      if (id) lastActivityMs = Math.max(lastActivityMs, Number(id.split('-')[0]));
+    } else jobs += Number(value);
   }
-  return total;
+  return { jobs, lastActivityMs };
+}
+
+/** Jobs under `prefix` that a consumer still has to take or finish, over every queue. */
+export async function queuedJobs(redis: Redis, prefix: string): Promise<number> {
+  return (await oldQueueState(redis, prefix)).jobs;
 }
 
 export class LegacyQueueDrain {
@@ -73,20 +96,22 @@ export class LegacyQueueDrain {
   private async check(): Promise<void> {
     try {
       await this.removeOldSchedules();
-      const jobs = await queuedJobs(this.o.redis, this.o.legacyPrefix);
+      const { jobs, lastActivityMs } = await oldQueueState(this.o.redis, this.o.legacyPrefix);
       if (this.stopped) return;
-      if (jobs > 0 && !this.running) {
+      const now = (this.o.now ?? Date.now)();
+      const wanted = jobs > 0 || now - lastActivityMs < this.o.idleMs;
+      if (wanted && !this.running) {
         this.o.log.info(
           { jobs, prefix: this.o.legacyPrefix },
           'processing jobs queued under the old queue keys',
         );
         this.running = this.o.consumers(this.o.legacyPrefix);
         this.running.start();
-      } else if (jobs === 0 && this.running) {
+      } else if (!wanted && this.running) {
         const running = this.running;
         this.running = undefined;
         await running.close(10_000);
-        this.o.log.info({ prefix: this.o.legacyPrefix }, 'the old queue keys are empty');
+        this.o.log.info({ prefix: this.o.legacyPrefix }, 'the old queue keys are empty and quiet');
       }
     } catch (err) {
       this.o.log.warn({ err: (err as Error).message }, 'could not check the old queue keys; trying again');
@@ -117,7 +142,8 @@ export class LegacyQueueDrain {
   async close(timeoutMs: number): Promise<boolean> {
     this.stopped = true;
     clearInterval(this.timer);
-    await this.checking?.catch(() => undefined);
+    // A check waiting on an unreachable Redis must not hold up the pod's shutdown.
+    await within(this.checking?.catch(() => undefined) ?? Promise.resolve(), timeoutMs, () => undefined);
     const finished = this.running ? await this.running.close(timeoutMs) : true;
     this.running = undefined;
     return finished;
