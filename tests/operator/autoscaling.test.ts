@@ -5,7 +5,7 @@ import { AppsV1Api, CustomObjectsApi, type V1Deployment } from '@kubernetes/clie
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createLogger } from '../../bot/observability/logger.js';
-import { QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
+import { legacyQueuePrefix, QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
 import { parseConfig } from '../../operator/config/config.js';
 import { DiscordBotController } from '../../operator/controller/discordbot-controller.js';
 import { OperatorMetrics } from '../../operator/metrics/operator-metrics.js';
@@ -203,7 +203,14 @@ describe('worker autoscaling (real apiserver, Redis with BullMQ jobs)', () => {
     });
     expect(
       (so.spec.triggers as { metadata: Record<string, string> }[]).map((t) => t.metadata.listName),
-    ).toEqual([`${prefix}:interactions:wait`, `${prefix}:events:wait`, `${prefix}:tasks:wait`]);
+    ).toEqual(
+      // No other bot is named brain: the old keys' lists (releases before namespaced keys) too.
+      [prefix, legacyQueuePrefix(BOT)].flatMap((p) => [
+        `${p}:interactions:wait`,
+        `${p}:events:wait`,
+        `${p}:tasks:wait`,
+      ]),
+    );
     const ta = (await custom.getNamespacedCustomObject({
       group: 'keda.sh',
       version: 'v1alpha1',
