@@ -1,7 +1,15 @@
 // The reconcile loop for one DiscordBot: read desired state (spec, Secrets, Discord's
 // recommendation), plan, server-side apply what differs, observe, write status if it changed.
 // Level-triggered: it never depends on what event woke it.
-import type { KubernetesObject, V1Deployment, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
+import type {
+  KubernetesObject,
+  V1ConfigMap,
+  V1Deployment,
+  V1PodDisruptionBudget,
+  V1Secret,
+  V1Service,
+  V1StatefulSet,
+} from '@kubernetes/client-node';
 import type { Logger } from '../../bot/observability/logger.js';
 import { secretReferences, type PodComponent } from '../api/v1alpha1/secret-references.js';
 import type { DiscordBot, DiscordBotStatus, SecretKeyRef } from '../api/v1alpha1/types.js';
@@ -42,14 +50,22 @@ function transient(err: unknown): boolean {
   return code >= 500 && !/webhook/i.test(describeError(err));
 }
 
-export type OwnedKind = 'StatefulSet' | 'Deployment' | 'Service' | 'ConfigMap' | 'PodDisruptionBudget';
+/** The kinds of object a bot owns, and their client-node models. */
+export interface OwnedObjects {
+  StatefulSet: V1StatefulSet;
+  Deployment: V1Deployment;
+  Service: V1Service;
+  ConfigMap: V1ConfigMap;
+  PodDisruptionBudget: V1PodDisruptionBudget;
+}
+export type OwnedKind = keyof OwnedObjects;
 
 export interface ReconcilerDeps {
   getBot(namespace: string, name: string): DiscordBot | undefined;
   /** Whether a DiscordBot of this name exists in another namespace (see ENV.legacyKeys). */
   sameNameElsewhere(namespace: string, name: string): boolean;
   getSecret(namespace: string, name: string): V1Secret | undefined;
-  getOwned(kind: OwnedKind, namespace: string, name: string): KubernetesObject | undefined;
+  getOwned<K extends OwnedKind>(kind: K, namespace: string, name: string): OwnedObjects[K] | undefined;
   /** Every object of a kind the operator manages in a namespace (informer cache). */
   listOwned(kind: OwnedKind, namespace: string): readonly KubernetesObject[];
   cluster: Cluster;
@@ -266,10 +282,11 @@ export class DiscordBotReconciler {
       secretsChecksum: secrets.checksums.gateway,
     };
     const readiness = (g: number, plan: ShardPlan) =>
-      generationReadiness(
-        this.deps.getOwned('StatefulSet', namespace, gatewayName(bot, g)) as V1StatefulSet | undefined,
-        { ...gatewayInput, generation: g, plan },
-      );
+      generationReadiness(this.deps.getOwned('StatefulSet', namespace, gatewayName(bot, g)), {
+        ...gatewayInput,
+        generation: g,
+        plan,
+      });
     const decision = planReshard({
       strategy: bot.spec.sharding.reshardStrategy,
       active: wasActive,
@@ -310,7 +327,7 @@ export class DiscordBotReconciler {
   ): Promise<AppliedObjects> {
     const { deps } = this;
     const { bot, namespace, key, log } = pass;
-    const deployment = deps.getOwned('Deployment', namespace, workerName(bot)) as V1Deployment | undefined;
+    const deployment = deps.getOwned('Deployment', namespace, workerName(bot));
     const scaling = await deps.workerScaling.step({
       key,
       bot,
@@ -378,8 +395,7 @@ export class DiscordBotReconciler {
     const { active, decision, desiredPlan } = planned;
     const { deployment, scaling } = applied;
     const plan = active.plan;
-    const sts = this.deps.getOwned('StatefulSet', namespace, gatewayName(bot, active.generation)) as
-      V1StatefulSet | undefined;
+    const sts = this.deps.getOwned('StatefulSet', namespace, gatewayName(bot, active.generation));
     const stsCurrent = !!sts && (sts.status?.observedGeneration ?? 0) >= (sts.metadata?.generation ?? 0);
     const readyPods = sts?.status?.readyReplicas ?? 0;
     const updatedPods = sts?.status?.updatedReplicas ?? 0;
