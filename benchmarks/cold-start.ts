@@ -6,12 +6,16 @@
 // identify records give the spacing per bucket and any violation of the window.
 // Prints JSON ending with `targets`: per shape, time to all READY ÷ the floor ≤ 1.1.
 //   BENCH_SHARDS (16), BENCH_PODS ("1,4"), BENCH_CONCURRENCY ("1,16"), BENCH_CLUSTERS_PER_POD (2,
-//   the CRD's default), BENCH_GUILDS (10 per shard), BENCH_WINDOW_MS (5000) override.
+//   the CRD's default), BENCH_GUILDS (10 per shard), BENCH_WINDOW_MS (5000) override;
+//   BENCH_LOG_DIR keeps the pods' logs there (else they go with the run).
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { DiscordSimulator } from '../discord-simulator/index.js';
 import {
+  childPids,
+  cpuSeconds,
   makeTempDir,
   runScope,
   startProcess,
@@ -19,7 +23,7 @@ import {
   waitUntil,
   type ManagedProcess,
 } from '../testenv/index.js';
-import { coldStartFigures, type ColdStartFigures, type ColdStartShape } from './cold-start-figures.js';
+import { coldStartFigures, type ColdStartShape } from './cold-start-figures.js';
 import { atMost, printFigures } from './targets.js';
 
 const setting = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -37,7 +41,9 @@ const MAX_RATIO = 1.1;
 const scope = runScope();
 const redis = scope.own(await startRedis(), (r) => r.close());
 const redisClient = scope.own(new Redis(redis.url), (r) => r.disconnect());
-const logs = scope.own(makeTempDir('bench-cold-start'), (d) => d.remove());
+const logs = process.env.BENCH_LOG_DIR
+  ? { path: process.env.BENCH_LOG_DIR }
+  : scope.own(makeTempDir('bench-cold-start'), (d) => d.remove());
 
 function podEnv(sim: DiscordSimulator, shape: ColdStartShape, podIndex: number): NodeJS.ProcessEnv {
   const shardsPerPod = Math.ceil(shape.shards / shape.pods);
@@ -85,7 +91,14 @@ async function readyAt(pod: ManagedProcess, timeoutMs: number): Promise<number> 
   return at;
 }
 
-async function coldStart(shape: ColdStartShape): Promise<ColdStartFigures> {
+/** CPU seconds the pods' primaries and cluster processes have used so far. */
+function podsCpuSeconds(pods: ManagedProcess[]) {
+  const sum = (pids: number[]) => Math.round(pids.reduce((s, pid) => s + cpuSeconds(pid), 0) * 100) / 100;
+  const primaries = pods.map((p) => p.child.pid!);
+  return { primaries: sum(primaries), clusters: sum(primaries.flatMap(childPids)) };
+}
+
+async function coldStart(shape: ColdStartShape) {
   const sim = await DiscordSimulator.start({
     seed: 1,
     guilds,
@@ -95,6 +108,7 @@ async function coldStart(shape: ColdStartShape): Promise<ColdStartFigures> {
   try {
     // No identify lock or session of an earlier shape: every shape starts cold.
     await redisClient.flushall();
+    const loadAverage = loadavg()[0]!;
     const startedAt = Date.now();
     const pods = Array.from({ length: shape.pods }, (_, i) =>
       startProcess(
@@ -109,14 +123,17 @@ async function coldStart(shape: ColdStartShape): Promise<ColdStartFigures> {
       // Generous: a broken start shows as a timeout, a slow one as its figure.
       const timeoutMs = 3 * (Math.ceil(shape.shards / shape.maxConcurrency) * windowMs) + 60_000;
       const podsReadyAt = await Promise.all(pods.map((p) => readyAt(p, timeoutMs)));
+      const cpuSecondsToReady = podsCpuSeconds(pods);
       const records = sim.recorder.identifies;
-      return coldStartFigures(shape, windowMs, {
+      const figures = coldStartFigures(shape, windowMs, {
         startedAt,
         podsReadyAt,
         identifies: records.filter((r) => !r.refused),
         refused: records.filter((r) => r.refused).length,
         violations: sim.recorder.violations.filter((v) => v.kind === 'identify-concurrency').length,
       });
+      // The machine's 1-minute load average when the pods started: other work shares its cores.
+      return { ...figures, cpuSecondsToReady, loadAverage: Math.round(loadAverage * 10) / 10 };
     } finally {
       await Promise.all(pods.map((p) => p.stop()));
     }
@@ -125,10 +142,10 @@ async function coldStart(shape: ColdStartShape): Promise<ColdStartFigures> {
   }
 }
 
-const results: ColdStartFigures[] = [];
+const results: Awaited<ReturnType<typeof coldStart>>[] = [];
 for (const shape of shapes) results.push(await coldStart(shape));
 
-const shapeName = (f: ColdStartFigures) =>
+const shapeName = (f: ColdStartShape) =>
   `${f.shards} shards in ${f.pods} pod${f.pods === 1 ? '' : 's'}, max_concurrency ${f.maxConcurrency}`;
 printFigures(
   {
