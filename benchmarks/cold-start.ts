@@ -71,7 +71,7 @@ function loggedPort(pod: ManagedProcess): number {
   return Number(/"port":(\d+)/.exec(readFileSync(pod.logFile, 'utf8'))?.[1] ?? 0);
 }
 
-/** Polls a pod's /readyz until it answers 200; resolves with the epoch ms it first did. */
+/** Polls a pod's /readyz until it answers 200; resolves with the epoch ms it first did (to 50 ms). */
 async function readyAt(pod: ManagedProcess, timeoutMs: number): Promise<number> {
   let at = 0;
   await waitUntil(
@@ -122,6 +122,13 @@ async function coldStart(shape: ColdStartShape) {
     try {
       // Generous: a broken start shows as a timeout, a slow one as its figure.
       const timeoutMs = 3 * (Math.ceil(shape.shards / shape.maxConcurrency) * windowMs) + 60_000;
+      // No pod is READY before all its shards identified: until then only the in-process
+      // simulator is watched, so polling the pods' /readyz adds no work while they start.
+      await waitUntil(
+        'every shard identified',
+        async () => sim.recorder.identifies.filter((r) => !r.refused).length >= shape.shards,
+        { timeoutMs, intervalMs: 10 },
+      );
       const podsReadyAt = await Promise.all(pods.map((p) => readyAt(p, timeoutMs)));
       const cpuSecondsToReady = podsCpuSeconds(pods);
       const records = sim.recorder.identifies;
