@@ -22,7 +22,7 @@ endif
 
 JEST_ARGS ?=
 
-.PHONY: help setup node deps system-packages kube-binaries test demo lint format build bench bench-simulator bench-operator bench-gateway bench-rest-limiter bench-interactions clean clean-cache
+.PHONY: help setup node deps system-packages kube-binaries test demo lint format build bench bench-simulator bench-operator bench-gateway bench-cold-start bench-rest-limiter bench-interactions clean clean-cache
 
 help:
 	@echo "make test      set everything up, then run all tests (real apiserver, Redis, Postgres)"
@@ -31,6 +31,8 @@ help:
 	@echo "make lint      type-check, eslint, prettier --check"
 	@echo "make build     compile TypeScript to dist/"
 	@echo "make bench     benchmarks; each prints its figures (see docs/benchmarks.md)"
+	@echo "               (one at a time: make bench-simulator, bench-operator, bench-gateway,"
+	@echo "               bench-cold-start, bench-rest-limiter, bench-interactions)"
 	@echo "make clean     remove build output and node_modules (clean-cache: the binary cache too)"
 
 setup: node deps system-packages kube-binaries
@@ -107,7 +109,7 @@ generate: deps
 manifests: kube-binaries
 	manifests/render.sh
 
-bench: bench-simulator bench-operator bench-gateway bench-rest-limiter bench-interactions
+bench: bench-simulator bench-operator bench-gateway bench-cold-start bench-rest-limiter bench-interactions
 
 bench-simulator: build
 	node dist/benchmarks/discord-simulator.js
@@ -117,6 +119,10 @@ bench-operator: setup build
 
 bench-gateway: setup build
 	node dist/benchmarks/gateway.js
+
+# Gateway pods from cold to every shard READY against Discord's 5 s identify window (4 shapes).
+bench-cold-start: setup build
+	node dist/benchmarks/cold-start.js
 
 bench-rest-limiter: setup build
 	node dist/benchmarks/rest-limiter.js

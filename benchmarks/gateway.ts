@@ -28,7 +28,15 @@ import { World } from '../discord-simulator/world.js';
 import { guildCreatePayload } from '../discord-simulator/gateway/payloads.js';
 import { startSimulatorWithOptions } from './simulator-process.js';
 import { atLeast, atMost, printFigures } from './targets.js';
-import { childPids, makeTempDir, memoryMb, runScope, startRedis, waitUntil } from '../testenv/index.js';
+import {
+  childPids,
+  cpuSeconds,
+  makeTempDir,
+  memoryMb,
+  runScope,
+  startRedis,
+  waitUntil,
+} from '../testenv/index.js';
 import { startProcess } from '../testenv/processes.js';
 
 // Whatever ends the run (its end, a failure, Ctrl-C), what it started stops.
@@ -79,13 +87,6 @@ async function stream(controlUrl: string): Promise<void> {
     }),
   });
   if (!res.ok) throw new Error(`stream failed: ${res.status}`);
-}
-
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
 
 async function redisCpuSeconds(redis: Redis): Promise<number> {

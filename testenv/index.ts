@@ -9,7 +9,15 @@ export { startRedis, type RedisServer } from './redis.js';
 export { startPostgres, createAppDatabase, APP_ROLE, APP_PASSWORD, type PostgresServer } from './postgres.js';
 export { kubeBinary, kubeBinaryDir } from './binaries.js';
 export { freePort } from './ports.js';
-export { waitUntil, startProcess, rssMb, memoryMb, childPids, type ManagedProcess } from './processes.js';
+export {
+  waitUntil,
+  startProcess,
+  rssMb,
+  memoryMb,
+  childPids,
+  cpuSeconds,
+  type ManagedProcess,
+} from './processes.js';
 export { makeTempDir } from './tempdir.js';
 export { startAnvil, anvilBinary, type AnvilNode, type AnvilAccount, type AnvilOptions } from './anvil.js';
 export {

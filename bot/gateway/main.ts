@@ -9,7 +9,6 @@ import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import { createLogger } from '../observability/logger.js';
-import { startHttpServer } from '../observability/http-server.js';
 import { splitOverClusters } from '../sharding/shard-range.js';
 import { clusterNodeArgs, GatewayConfigError, parseGatewayConfig, type GatewayConfig } from './config.js';
 import { isShardwardenMessage, STALL_LIMIT_MS, type PrimaryMessage } from './ipc.js';
@@ -129,6 +128,14 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     },
   } as unknown as Registry;
   let shuttingDown = false;
+  // The clusters start first: loading discord.js and logging in is the long part of a cold
+  // start, and the primary's HTTP server (fastify, which cluster processes never load) comes up
+  // meanwhile. The rejection handler only marks the promise handled until it is awaited below.
+  manager.on('error', (err: Error) => log.error({ err: err.message }, 'kurasuta'));
+  manager.on('debug', (msg: string) => log.debug({ kurasuta: msg }));
+  const spawned = manager.spawn();
+  spawned.catch(() => undefined);
+  const { startHttpServer } = await import('../observability/http-server.js');
   const http = await startHttpServer('0.0.0.0', config.httpPort, metricsRegistry, {
     // Alive while no event loop is stuck, this one's or a cluster's (a blocked cluster loop
     // starves its shards' heartbeats; Kurasuta restarts clusters that exit, not stuck ones).
@@ -155,8 +162,6 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     },
     'gateway started',
   );
-  manager.on('error', (err: Error) => log.error({ err: err.message }, 'kurasuta'));
-  manager.on('debug', (msg: string) => log.debug({ kurasuta: msg }));
 
   const shutdown = async () => {
     if (shuttingDown) return;
@@ -181,5 +186,5 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   // (an immediate exit); shutdown() runs once anyway.
   process.on('SIGTERM', () => void shutdown());
   process.on('SIGINT', () => void shutdown());
-  await manager.spawn();
+  await spawned;
 }

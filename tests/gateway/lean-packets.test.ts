@@ -5,6 +5,7 @@ import { discordJs13StandIn } from '../../bot/gateway/sharding/load-kurasuta.js'
 
 // The built module (npx tsc -p tsconfig.build.json), as the gateway process loads it.
 const LOADER = resolve('dist/bot/gateway/sharding/load-kurasuta.js');
+const built = (path: string) => JSON.stringify(resolve('dist/bot/gateway', path));
 
 describe('what discord.js gets to handle in the Ear', () => {
   test('READY without its guild list (no Guild objects); the packet itself is left alone', () => {
@@ -47,5 +48,23 @@ describe('Kurasuta without its bundled discord.js 13', () => {
     });
     expect(err).toBeInstanceOf(Error);
     expect([err.name, err.message, err.stack]).toEqual(['TypeError', 'boom', 'TypeError: boom\n  at x']);
+  });
+});
+
+describe('what a cluster process loads', () => {
+  // Every cluster process loads its modules at a cold start, all at once: what it does not use
+  // is start-up time of every shard (docs/gateway.md, "Cold start"). In a real Node process.
+  test('not the HTTP server (fastify): only the primary serves the probes', () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      const require = createRequire(${built('main.js')});
+      const fastify = () => Object.keys(require.cache).some((p) => p.includes('/node_modules/fastify/'));
+      await import(${built('main.js')});
+      await import(${built('cluster/gateway-cluster.js')});
+      const cluster = fastify();
+      await import(${JSON.stringify(resolve('dist/bot/observability/http-server.js'))});
+      console.log(JSON.stringify({ cluster, primary: fastify() }));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script]).toString();
+    expect(JSON.parse(out)).toEqual({ cluster: false, primary: true });
   });
 });
