@@ -59,3 +59,10 @@ export {
   screenshotInChromium,
   type LoadedPage,
 } from './chromium.js';
+export {
+  buildProjectImage,
+  runInImage,
+  projectImageUnavailable,
+  type ProjectImage,
+  type ImageRun,
+} from './project-image.js';

@@ -5,7 +5,7 @@ import {
   projectImageUnavailable,
   runInImage,
   type ProjectImage,
-} from '../../testenv/project-image.js';
+} from '../../testenv/index.js';
 
 /** The runtime image's budget, the Node base (~225 MB, most of it the node binary) included. */
 const MAX_IMAGE_BYTES = 300e6;
