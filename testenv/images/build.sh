@@ -15,10 +15,12 @@
 # Prints one JSON line, also written beside the archive as <output>.json:
 #   {"image":..., "archive":..., "sizeBytes":..., "baseSizeBytes":..., "buildSeconds":...,
 #    "buildahArgs": [the storage flags to run or inspect it with buildah]}
-# sizeBytes is the image's uncompressed size (the sum of its layers), base included.
+# sizeBytes is the image's uncompressed size (the sum of its layers), base included;
+# buildSeconds the whole script's wall time (the base and its root filesystem too, when made).
 #
 # State (buildah storage and layer cache, base root filesystem) lives in $SHARDWARDEN_CACHE/images.
 set -euo pipefail
+start=$(date +%s)
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cache_root=${SHARDWARDEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/shardwarden}
 node_version=$(cat "$repo/.nvmrc")
@@ -74,7 +76,6 @@ fi
 
 npmrc="$work/build.npmrc"
 echo "cafile=/etc/ssl/certs/ca-certificates.crt" > "$npmrc"
-start=$(date +%s)
 "${b[@]}" bud --pull-never --network host --layers \
   -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
   -v "$npmrc:/root/.npmrc:ro" \
