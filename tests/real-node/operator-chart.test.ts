@@ -40,6 +40,14 @@ interface Pod {
           items: Pod[];
         }
       ).items;
+    /** The Lease's holder: the POD_NAME of the replica that leads ('' before the first). */
+    const leaseHolder = () => {
+      try {
+        return kubectl(['get', 'lease', FULLNAME, '-o', 'jsonpath={.spec.holderIdentity}']);
+      } catch {
+        return '';
+      }
+    };
     const isReady = (p: Pod) => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
 
     beforeAll(async () => {
@@ -79,19 +87,10 @@ interface Pod {
 
     test('one replica leads through a Lease, written with only the mounted ServiceAccount token', async () => {
       const names = operatorPods().map((p) => p.metadata.name);
-      let holder = '';
-      await waitUntil(
-        'a leader in the Lease',
-        async () => {
-          try {
-            holder = kubectl(['get', 'lease', FULLNAME, '-o', 'jsonpath={.spec.holderIdentity}']);
-          } catch {
-            holder = '';
-          }
-          return names.includes(holder);
-        },
-        { timeoutMs: 120_000, intervalMs: 1000 },
-      );
+      await waitUntil('a leader in the Lease', async () => names.includes(leaseHolder()), {
+        timeoutMs: 120_000,
+        intervalMs: 1000,
+      });
       const pod = names[0]!;
       const exec = (cmd: string[]) => kubectl(['exec', pod, '-c', 'operator', '--', ...cmd]);
       // Its credentials: the projected token and CA, no kubeconfig anywhere it would look.
@@ -104,5 +103,24 @@ interface Pod {
       expect(exec(['id', '-u']).trim()).toBe('10001');
       expect(exec(['sh', '-c', 'touch /app/x 2>&1 || true'])).toMatch(/Read-only file system/);
     }, 300_000);
+
+    test('deleting the leader pod: the standby replica takes the Lease over', async () => {
+      const leader = leaseHolder();
+      const standby = operatorPods()
+        .map((p) => p.metadata.name)
+        .find((n) => n !== leader)!;
+      kubectl(['delete', 'pod', leader, '--wait=false']);
+      // Within the lease (15 s) and its retry period; generous for a loaded machine.
+      await waitUntil('the standby leading', async () => leaseHolder() === standby, {
+        timeoutMs: 120_000,
+        intervalMs: 500,
+      });
+      // The Deployment replaces the deleted pod: two Ready replicas again, through their probes.
+      await waitUntil(
+        'two Ready operator pods again',
+        async () => operatorPods().filter((p) => p.metadata.name !== leader && isReady(p)).length === 2,
+        { timeoutMs: 300_000, intervalMs: 1000 },
+      );
+    }, 600_000);
   },
 );
