@@ -48,6 +48,20 @@ interface Pod {
         return '';
       }
     };
+    /**
+     * Waits for two Ready operator pods (other than `gone`); a timeout says why they are not:
+     * each pod's phase and readiness, and the namespace's warning events (failed probes, pulls).
+     */
+    const waitForTwoReady = async (what: string, timeoutMs: number, gone?: string) => {
+      const ready = () => operatorPods().filter((p) => p.metadata.name !== gone && isReady(p));
+      try {
+        await waitUntil(what, async () => ready().length === 2, { timeoutMs, intervalMs: 1000 });
+      } catch (err) {
+        const pods = kubectl(['get', 'pods', '-o', 'wide']);
+        const events = kubectl(['get', 'events', '--field-selector', 'type=Warning']);
+        throw new Error(`${(err as Error).message}\n${pods}\n${events}`, { cause: err });
+      }
+    };
     const isReady = (p: Pod) => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
 
     beforeAll(async () => {
@@ -68,10 +82,7 @@ interface Pod {
         `image.tag=${tag}`,
       ]);
       expect(out).toContain('STATUS: deployed');
-      await waitUntil('two Ready operator pods', async () => operatorPods().filter(isReady).length === 2, {
-        timeoutMs: 600_000,
-        intervalMs: 1000,
-      });
+      await waitForTwoReady('two Ready operator pods', 600_000);
       const pods = operatorPods();
       expect(pods).toHaveLength(2);
       for (const p of pods) {
@@ -116,11 +127,7 @@ interface Pod {
         intervalMs: 500,
       });
       // The Deployment replaces the deleted pod: two Ready replicas again, through their probes.
-      await waitUntil(
-        'two Ready operator pods again',
-        async () => operatorPods().filter((p) => p.metadata.name !== leader && isReady(p)).length === 2,
-        { timeoutMs: 300_000, intervalMs: 1000 },
-      );
+      await waitForTwoReady('two Ready operator pods again', 300_000, leader);
     }, 600_000);
   },
 );
