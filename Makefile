@@ -50,7 +50,8 @@ node_modules/.package-lock.json: package.json package-lock.json $(NODE_STAMP)
 
 # redis-server, postgresql, openssl and prometheus (with promtool) come from Debian; so do the
 # real node's container runtime, CNI plugins, netfilter tools and the busybox its test images are
-# made of (testenv/real-node.ts), and the headless chromium that opens the demo's plot page
+# made of (testenv/real-node.ts), buildah and mmdebstrap that build the project image offline
+# (testenv/images/build.sh), and the headless chromium that opens the demo's plot page
 # (testenv/chromium.ts). Installed only when missing. Packages that would start a system service
 # we never use (tests run their own on free ports and sockets), or whose recommends would
 # (chromium's: upower, udev, notification-daemon), are installed without recommends and their
@@ -68,6 +69,8 @@ system-packages:
 	command -v iptables-restore >/dev/null || missing="$$missing iptables"; \
 	command -v conntrack >/dev/null || missing="$$missing conntrack"; \
 	dpkg -s busybox-static >/dev/null 2>&1 || missing="$$missing busybox-static"; \
+	command -v buildah >/dev/null || missing="$$missing buildah"; \
+	command -v mmdebstrap >/dev/null || missing="$$missing mmdebstrap"; \
 	if [ -n "$$missing$$daemons" ]; then \
 	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
 	    echo "missing Debian packages:$$missing$$daemons; install them (apt-get install$$missing$$daemons) and run make again" >&2; exit 1; \

@@ -67,3 +67,10 @@ export {
   screenshotInChromium,
   type LoadedPage,
 } from './chromium.js';
+export {
+  buildProjectImage,
+  runInImage,
+  projectImageUnavailable,
+  type ProjectImage,
+  type ImageRun,
+} from './project-image.js';

@@ -21,6 +21,27 @@ export function helm(args: string[], env: NodeJS.ProcessEnv = process.env): stri
   });
 }
 
+/** `helm install` of the chart as `release` into RELEASE_NAMESPACE (created), with `--set` values. */
+export function installChart(
+  kubeconfigPath: string,
+  release: string,
+  sets: string[],
+  extra: string[] = [],
+): string {
+  return helm([
+    'install',
+    release,
+    CHART,
+    '--kubeconfig',
+    kubeconfigPath,
+    '--namespace',
+    RELEASE_NAMESPACE,
+    '--create-namespace',
+    ...sets.flatMap((s) => ['--set', s]),
+    ...extra,
+  ]);
+}
+
 /** `helm template` of the chart as release `sw`, parsed into objects. */
 export function renderChart(values: string[], extra: string[] = []): { text: string; docs: KubeDoc[] } {
   const text = helm(['template', 'sw', CHART, '--namespace', RELEASE_NAMESPACE, ...values, ...extra]);

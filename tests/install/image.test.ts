@@ -1,10 +1,10 @@
-// The image cannot be built here (no Docker). What is checked instead: every command the
-// Dockerfile, docs/install.md, the chart and the operator's rendered pods name is one the built
-// CLI has, and the Dockerfile's runtime stage, reproduced as a folder from its COPY lines, can
-// start each of them (no missing module or file).
+// Checked without building the image (built-image.test.ts builds and runs it): every command
+// the Dockerfile, docs/install.md, the chart and the operator's rendered pods name is one the
+// built CLI has, and the Dockerfile's runtime stage, reproduced as a folder from its COPY lines
+// (the traced runtime files included), can start each of them (no missing module or file).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { cpSync, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { makeTempDir } from '../../testenv/index.js';
 import { ENTRYPOINT } from '../support/built-entrypoint.js';
 
@@ -32,14 +32,19 @@ function namedCommands(): Map<string, string[]> {
   return named;
 }
 
-/** The runtime stage's COPY lines as [source in this repository, destination under /app]. */
-function runtimeCopies(): [string, string][] {
+/**
+ * The runtime stage's COPY lines into /app as [source here, destination under /app]. The build
+ * stage's traced folder is `traced` (made by the same script); its other files (tini) are not
+ * the app's.
+ */
+function runtimeCopies(traced: string): [string, string][] {
   const runtime = dockerfile.slice(dockerfile.search(/^FROM \S+ AS runtime$/m));
-  return [...runtime.matchAll(/^COPY (?:--from=(\w+) )?(\S+) (\S+)$/gm)].map(([, stage, src, dest]) => {
-    // deps and build run `npm ci` and `tsc` in /app: here, this checkout's node_modules and dist/.
-    const from = stage ? src!.replace(/^\/app\//, '') : src!;
-    return [from, dest!];
-  });
+  return [...runtime.matchAll(/^COPY (?:--from=(\w+) )?(\S+) (\S+)$/gm)].flatMap(
+    ([, stage, src, dest]): [string, string][] => {
+      if (!stage) return [[src!, dest!]];
+      return src === '/runtime' ? [[traced, dest!]] : [];
+    },
+  );
 }
 
 describe('the image', () => {
@@ -48,7 +53,22 @@ describe('the image', () => {
       /^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "dist\/bin\/shardwarden.js"\]$/m,
     );
     expect(dockerfile).toMatch(/^USER 10001:10001$/m);
-    expect(dockerfile).toMatch(/^RUN npm ci --omit=dev/m);
+  });
+
+  test('every stage is the Node base of .nvmrc, pinned by version and overridable', () => {
+    const nodeVersion = readFileSync('.nvmrc', 'utf8').trim();
+    expect(dockerfile).toMatch(
+      new RegExp(`^ARG NODE_IMAGE=node:${nodeVersion.replaceAll('.', '\\.')}-bookworm-slim$`, 'm'),
+    );
+    const froms = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map(([, image]) => image);
+    expect(froms).toEqual(froms.map(() => '${NODE_IMAGE}'));
+  });
+
+  test('the runtime stage takes only the traced runtime files, no installed node_modules', () => {
+    const runtime = dockerfile.slice(dockerfile.search(/^FROM \S+ AS runtime$/m));
+    expect(dockerfile).toMatch(/^RUN node dist\/bin\/runtime-files\.js \/runtime$/m);
+    expect(runtime).toMatch(/^COPY --from=build \/runtime \.\/$/m);
+    expect(runtime).not.toMatch(/node_modules/);
   });
 
   test('every command the Dockerfile, the docs, the chart and the operator name is in the built CLI', () => {
@@ -68,16 +88,18 @@ describe('the image', () => {
   test("the runtime stage's files start every command: no missing module, migrations or file", () => {
     const tmp = makeTempDir('image-layout');
     try {
-      for (const [src, dest] of runtimeCopies()) {
-        // Docker: a destination ending in / is a folder the source goes into.
-        const target = resolve(tmp.path, dest.endsWith('/') ? join(dest, basename(src)) : dest);
-        if (src === 'node_modules') symlinkSync(resolve(src), target);
-        else cpSync(src, target, { recursive: true });
+      const traced = join(tmp.path, 'traced');
+      execFileSync(process.execPath, ['dist/bin/runtime-files.js', traced], { stdio: 'ignore' });
+      const app = join(tmp.path, 'app');
+      for (const [src, dest] of runtimeCopies(traced)) {
+        // Docker: a folder's contents go into the destination folder.
+        cpSync(src, resolve(app, dest), { recursive: true });
       }
-      expect(existsSync(join(tmp.path, 'dist/bin/shardwarden.js'))).toBe(true);
+      expect(existsSync(join(app, 'dist/bin/shardwarden.js'))).toBe(true);
+      expect(existsSync(join(app, 'node_modules/typescript'))).toBe(false);
       const run = (args: string[], env: Record<string, string> = {}) => {
         const r = spawnSync(process.execPath, ['dist/bin/shardwarden.js', ...args], {
-          cwd: tmp.path,
+          cwd: app,
           encoding: 'utf8',
           timeout: 30_000,
           env: { PATH: process.env.PATH!, NODE_ENV: 'production', ...env },

@@ -16,7 +16,7 @@ import {
 } from '../../testenv/index.js';
 import { loggedPort, startShardwarden } from '../support/built-entrypoint.js';
 import { installThirdPartyCrds } from './fixtures.js';
-import { CHART, RELEASE_NAMESPACE, helm, parseDocs } from './helm.js';
+import { RELEASE_NAMESPACE, installChart, parseDocs } from './helm.js';
 
 const EXAMPLES = 'manifests/examples';
 const BOTS_NS = 'bots';
@@ -58,30 +58,19 @@ describe('helm install, then a DiscordBot from the examples', () => {
   });
 
   test('helm install brings up the chart: CRD, RBAC, the operator Deployment Ready on kwok nodes, monitoring', () => {
-    const out = helm([
-      'install',
-      RELEASE,
-      CHART,
-      '--kubeconfig',
+    const out = installChart(
       cp.kubeconfigPath,
-      '--namespace',
-      RELEASE_NAMESPACE,
-      '--create-namespace',
-      '--set',
-      'metrics.serviceMonitor.enabled=true',
-      '--set',
-      'metrics.podMonitor.enabled=true',
-      '--set',
-      'prometheusRule.enabled=true',
-      '--set',
-      'dashboards.enabled=true',
-      // The KEDA example below needs the chart to grant writing its objects.
-      '--set',
-      'rbac.keda=true',
-      '--wait',
-      '--timeout',
-      '120s',
-    ]);
+      RELEASE,
+      [
+        'metrics.serviceMonitor.enabled=true',
+        'metrics.podMonitor.enabled=true',
+        'prometheusRule.enabled=true',
+        'dashboards.enabled=true',
+        // The KEDA example below needs the chart to grant writing its objects.
+        'rbac.keda=true',
+      ],
+      ['--wait', '--timeout', '120s'],
+    );
     expect(out).toContain('STATUS: deployed');
     expect(out).toContain('kubectl get dbot -w'); // NOTES.txt
     cp.kubectl(['get', 'crd', 'discordbots.shardwarden.io']);
