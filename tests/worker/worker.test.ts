@@ -148,7 +148,10 @@ describe('worker', () => {
       ).toBe(2);
 
       // Attempts come from the producer; a short back-off keeps the test quick.
-      const events = new Queue(QUEUES.events, { connection: { url: redis.url }, prefix: queuePrefix(BOT_REF) });
+      const events = new Queue(QUEUES.events, {
+        connection: { url: redis.url },
+        prefix: queuePrefix(BOT_REF),
+      });
       await events.add(
         'MESSAGE_CREATE',
         {
