@@ -72,8 +72,11 @@ export class RedisSessionStore {
       const legacyKey = this.key(shardId, this.legacyKeyPrefix);
       raw = await this.redis.get(legacyKey);
       if (raw !== null) {
-        await this.redis.set(this.key(shardId), raw, 'EX', this.ttlSeconds);
+        // NX: a session this release wrote meanwhile is newer; the old one keeps its own expiry.
+        const ttlMs = await this.redis.pttl(legacyKey);
+        await this.redis.set(this.key(shardId), raw, 'PX', ttlMs > 0 ? ttlMs : this.ttlSeconds * 1000, 'NX');
         await this.redis.del(legacyKey);
+        raw = (await this.redis.get(this.key(shardId))) ?? raw;
       }
     }
     const info = raw ? (JSON.parse(raw) as SessionInfo) : null;

@@ -28,7 +28,6 @@ export interface LegacyQueueDrainOptions {
   /** Consumers stay while the old queues saw an add or a finished job this recently. */
   idleMs: number;
   log: Logger;
-  now?: () => number;
 }
 
 export interface OldQueueState {
@@ -36,6 +35,8 @@ export interface OldQueueState {
   jobs: number;
   /** When any of the queues last changed (BullMQ's event stream), 0 if never. */
   lastActivityMs: number;
+  /** Redis' own clock, which stamped those events: compared with it, not the pod's. */
+  nowMs: number;
 }
 
 /** What is left under `prefix`: plain reads only (a BullMQ Queue object would write keys). */
@@ -59,7 +60,8 @@ export async function oldQueueState(redis: Redis, prefix: string): Promise<OldQu
       if (id) lastActivityMs = Math.max(lastActivityMs, Number(id.split('-')[0]));
     } else jobs += Number(value);
   }
-  return { jobs, lastActivityMs };
+  const [seconds, micros] = await redis.time();
+  return { jobs, lastActivityMs, nowMs: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) };
 }
 
 /** Jobs under `prefix` that a consumer still has to take or finish, over every queue. */
@@ -96,10 +98,9 @@ export class LegacyQueueDrain {
   private async check(): Promise<void> {
     try {
       await this.removeOldSchedules();
-      const { jobs, lastActivityMs } = await oldQueueState(this.o.redis, this.o.legacyPrefix);
+      const { jobs, lastActivityMs, nowMs } = await oldQueueState(this.o.redis, this.o.legacyPrefix);
       if (this.stopped) return;
-      const now = (this.o.now ?? Date.now)();
-      const wanted = jobs > 0 || now - lastActivityMs < this.o.idleMs;
+      const wanted = jobs > 0 || nowMs - lastActivityMs < this.o.idleMs;
       if (wanted && !this.running) {
         this.o.log.info(
           { jobs, prefix: this.o.legacyPrefix },
