@@ -7,7 +7,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BacklogReader } from '../../operator/autoscaling/backlog-reader.js';
 import { legacyQueuePrefix, queuePrefix, QUEUES, type BotRef } from '../../bot/queues/queue-names.js';
-import { queuedJobs } from '../../bot/worker/processing/legacy-queues.js';
+import { oldQueueState } from '../../bot/worker/processing/legacy-queues.js';
 import { DiscordSimulator } from '../../discord-simulator/index.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 import {
@@ -100,6 +100,9 @@ async function worker(sim: DiscordSimulator, bot: BotRef, extra: Record<string, 
 }
 
 /** Message ids waiting in `bot`'s events queue. */
+/** Jobs under `prefix` still to be taken or finished (what the worker's drain reads). */
+const queuedJobs = async (redis: Redis, prefix: string) => (await oldQueueState(redis, prefix)).jobs;
+
 async function waitingMessageIds(bot: BotRef): Promise<string[]> {
   const q = new Queue(QUEUES.events, { connection: { url: redis.url }, prefix: queuePrefix(bot) });
   try {

@@ -64,11 +64,6 @@ export async function oldQueueState(redis: Redis, prefix: string): Promise<OldQu
   return { jobs, lastActivityMs, nowMs: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) };
 }
 
-/** Jobs under `prefix` that a consumer still has to take or finish, over every queue. */
-export async function queuedJobs(redis: Redis, prefix: string): Promise<number> {
-  return (await oldQueueState(redis, prefix)).jobs;
-}
-
 export class LegacyQueueDrain {
   private timer?: NodeJS.Timeout;
   private running?: Consumers;
