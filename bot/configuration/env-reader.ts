@@ -3,6 +3,7 @@
 // echoes a value that may be a secret (URLs with credentials, tokens).
 import type { LevelWithSilent } from 'pino';
 import { LOG_LEVELS } from '../observability/logger.js';
+import { parseRedisTarget, RedisTargetError, type RedisTarget } from './redis-connection.js';
 
 export class ConfigError extends Error {}
 
@@ -44,11 +45,13 @@ export class EnvReader {
       .filter(Boolean);
   }
 
-  /** A redis:// URL. The value is a secret: errors name the variable only. */
-  redisUrl(name: string): string {
-    const url = this.required(name);
-    if (!/^rediss?:\/\/./.test(url)) throw new ConfigError(`${name} must be a redis:// or rediss:// URL`);
-    return url;
+  /** One Redis or a Redis Cluster (redis-connection.ts). The value is a secret: errors name the variable only. */
+  redis(name: string): RedisTarget {
+    try {
+      return parseRedisTarget(this.required(name), name);
+    } catch (err) {
+      throw err instanceof RedisTargetError ? new ConfigError(err.message) : err;
+    }
   }
 
   /** A public http(s) base URL (no credentials expected); trailing slashes removed. */

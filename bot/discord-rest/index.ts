@@ -1,7 +1,7 @@
 // Discord REST for bot processes: a normal @discordjs/rest `REST` (API v10) whose requests all
 // pass one rate limiter shared through Redis by every process of the bot. See docs/discord-rest.md.
 import { DefaultRestOptions, REST } from '@discordjs/rest';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../configuration/redis-connection.js';
 import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { botRef, discordBudgetPrefix, isDiscordId, type BotRef } from '../queues/queue-names.js';
@@ -16,7 +16,7 @@ export interface DiscordRestOptions {
   token: string;
   /** Without the version, e.g. `http://127.0.0.1:1234/api` or `https://discord.com/api`. */
   apiUrl: string;
-  redis: Redis;
+  redis: RedisClient;
   /** The bot's global limit (requests per second); 50 unless Discord raised it. */
   globalPerSecond?: number;
   registry?: Registry;

@@ -17,7 +17,7 @@
 //   (a bucket exhausted until retry_after, or the global pause for everyone).
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../configuration/redis-connection.js';
 import type { RateLimitHeaders } from './rate-limit-headers.js';
 import { digest, type RouteInfo } from './route-info.js';
 
@@ -194,7 +194,7 @@ export class SharedRestLimiter {
   private readonly keys;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: SharedLimiterOptions,
   ) {
     redis.defineCommand('shardwardenRestAcquire', { numberOfKeys: 3, lua: ACQUIRE });

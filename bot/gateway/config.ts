@@ -4,6 +4,7 @@ import { DISPATCH_NAMES, GatewayIntentBits } from './discord-gateway-names.js';
 import type { LevelWithSilent } from 'pino';
 import { readBotIdentity, type BotIdentity } from '../configuration/bot-identity.js';
 import { ConfigError, EnvReader } from '../configuration/env-reader.js';
+import type { RedisTarget } from '../configuration/redis-connection.js';
 import { ENV, POD_HTTP_PORT } from '../runtime-contract.js';
 import { shardRangeOfPod, type ShardRange } from '../sharding/shard-range.js';
 
@@ -22,7 +23,7 @@ export interface GatewayConfig extends BotIdentity {
   events: Set<string>;
   range: ShardRange;
   token: string;
-  redisUrl: string;
+  redis: RedisTarget;
   discordApiUrl: string;
   httpPort: number;
   identifyWindowMs: number;
@@ -110,7 +111,7 @@ function readGatewayConfig(read: EnvReader, env: NodeJS.ProcessEnv): GatewayConf
       throw new GatewayConfigError(
         `${ENV.events} has "${e}", which is not a Discord dispatch name (e.g. MESSAGE_CREATE, INTERACTION_CREATE)`,
       );
-  const redisUrl = read.redisUrl(ENV.redisUrl);
+  const redis = read.redis(ENV.redisUrl);
   const discordApiUrl = read.httpUrl(ENV.discordApiUrl, 'https://discord.com/api');
   const logLevel = read.logLevel();
   return {
@@ -126,7 +127,7 @@ function readGatewayConfig(read: EnvReader, env: NodeJS.ProcessEnv): GatewayConf
     events,
     range,
     token: required(ENV.discordToken),
-    redisUrl,
+    redis,
     discordApiUrl,
     httpPort: int(ENV.httpPort, 0, POD_HTTP_PORT),
     identifyWindowMs: int('SHARDWARDEN_IDENTIFY_WINDOW_MS', 100, 5_000),

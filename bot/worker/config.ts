@@ -3,6 +3,7 @@
 import type { LevelWithSilent } from 'pino';
 import { readBotIdentity, type BotIdentity } from '../configuration/bot-identity.js';
 import { ConfigError, EnvReader } from '../configuration/env-reader.js';
+import type { RedisTarget } from '../configuration/redis-connection.js';
 import { ENV, POD_HTTP_PORT, POD_PUBLIC_HTTP_PORT } from '../runtime-contract.js';
 import { DEFAULT_HANDLER_MODULES } from './handlers/module-loader.js';
 
@@ -22,7 +23,7 @@ export const WORKER_ENV = {
 export interface WorkerConfig extends BotIdentity {
   token: string;
   discordApiUrl: string;
-  redisUrl: string;
+  redis: RedisTarget;
   databaseUrl?: string;
   chainRpcUrls: string[];
   multicallAddress?: `0x${string}`;
@@ -76,7 +77,7 @@ export function parseWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     ...readBotIdentity(read),
     token: read.required(ENV.discordToken),
     discordApiUrl: read.httpUrl(ENV.discordApiUrl, 'https://discord.com/api'),
-    redisUrl: read.redisUrl(ENV.redisUrl),
+    redis: read.redis(ENV.redisUrl),
     databaseUrl,
     chainRpcUrls,
     multicallAddress: multicall as `0x${string}` | undefined,

@@ -1,7 +1,6 @@
 // The worker process (the Brain): loads the handler modules, connects to the bot's Redis,
 // Postgres and chain endpoints, consumes the bot's queues, and serves /healthz, /readyz and
 // /metrics (private port) plus the modules' public routes (public port).
-import { Redis } from 'ioredis';
 import Fastify from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createChainReader, type ChainReader } from '../chain/index.js';
@@ -13,6 +12,7 @@ import {
   UnsafeDatabaseRoleError,
   type Database,
 } from '../database/index.js';
+import { connectRedis } from '../configuration/redis-connection.js';
 import { createDiscordRest } from '../discord-rest/index.js';
 import { createLogger } from '../observability/logger.js';
 import { startHttpServer } from '../observability/http-server.js';
@@ -65,8 +65,9 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     process.exit(2);
   }
 
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'));
+  // One client (a Cluster on Redis Cluster) for the modules, the REST limiter and the queues.
+  const redis = connectRedis(config.redis, { maxRetriesPerRequest: null });
+  redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
   const rest = createDiscordRest({
     bot: config.bot,
     ...(config.applicationId ? { applicationId: config.applicationId } : {}),
@@ -109,7 +110,7 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
 
   const applicationId = config.applicationId ?? ((await rest.get('/users/@me')) as { id: string }).id;
   const prefix = queuePrefix(config.bot);
-  const tasks = new QueueTaskScheduler(config.redisUrl, prefix);
+  const tasks = new QueueTaskScheduler(redis, prefix);
   const services: WorkerServices = {
     botName: config.bot.name,
     applicationId,
@@ -153,7 +154,7 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
   );
   const consumers = (queuePrefixOf: string) =>
     new WorkerRuntime({
-      redisUrl: config.redisUrl,
+      connection: redis,
       prefix: queuePrefixOf,
       concurrency: {
         [QUEUES.interactions]: config.interactionConcurrency,
@@ -173,7 +174,6 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
   const legacy = config.legacyKeys
     ? new LegacyQueueDrain({
         redis,
-        redisUrl: config.redisUrl,
         legacyPrefix: legacyQueuePrefix(config.bot.name),
         consumers,
         checkEveryMs: config.legacyCheckMs,

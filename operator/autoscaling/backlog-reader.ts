@@ -1,11 +1,16 @@
-// Reads a bot's BullMQ backlog straight from its Redis: one connection per Redis URL, shared by
+// Reads a bot's BullMQ backlog straight from its Redis (or Redis Cluster): one connection per Redis URL, shared by
 // the bots that use it (their keys differ by prefix), kept between reconciles, and closed when
 // the last of those bots goes away or moves to another URL. A connection per bot cost a client,
 // its buffers and its reconnect timer a thousand times over for bots that share one Redis. Key layout of
 // bullmq 6.7: `<prefix>:<queue>:wait` (list), `:prioritized` (zset), `:delayed` (zset whose
 // score is dueTimestampMs * 0x1000 + a counter), `:meta` (hash; `paused` while paused).
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import {
+  connectRedis,
+  parseRedisTarget,
+  RedisTargetError,
+  type RedisClient,
+} from '../../bot/configuration/redis-connection.js';
 import { ALL_QUEUES, legacyQueuePrefix, queuePrefix, type BotRef } from '../../bot/queues/queue-names.js';
 
 export interface QueueBacklog {
@@ -37,7 +42,7 @@ export interface BacklogReaderOptions {
 
 interface Connection {
   urlHash: string;
-  client: Redis;
+  client: RedisClient;
   lastError?: string;
   /** Keys of the bots that read through it. */
   users: Set<string>;
@@ -74,21 +79,28 @@ export class BacklogReader {
         ? ALL_QUEUES.map((queue) => ({ queue, prefix: legacyQueuePrefix(bot.name), oldKeys: true }))
         : []),
     ];
-    const pipeline = conn.client.pipeline();
-    for (const { queue, prefix } of queues) {
-      const base = `${prefix}:${queue}`;
-      pipeline.llen(`${base}:wait`);
-      pipeline.zcard(`${base}:prioritized`);
-      pipeline.zcount(`${base}:delayed`, '-inf', dueDelayedMaxScore(nowMs));
-      pipeline.hexists(`${base}:meta`, 'paused');
-    }
-    let results: [Error | null, unknown][] | null;
+    // A pipeline per prefix: each prefix is one hash slot, and on a Redis Cluster a pipeline
+    // must stay within the slots of one node (the old keys' slot may live on another).
+    const pipelines = [...new Set(queues.map((q) => q.prefix))].map((prefix) => {
+      const pipeline = conn.client.pipeline();
+      for (const { queue } of queues.filter((q) => q.prefix === prefix)) {
+        const base = `${prefix}:${queue}`;
+        pipeline.llen(`${base}:wait`);
+        pipeline.zcard(`${base}:prioritized`);
+        pipeline.zcount(`${base}:delayed`, '-inf', dueDelayedMaxScore(nowMs));
+        pipeline.hexists(`${base}:meta`, 'paused');
+      }
+      return pipeline.exec();
+    });
+    let results: [Error | null, unknown][];
     try {
-      results = await pipeline.exec();
+      const answers = await Promise.all(pipelines);
+      if (answers.some((a) => !a)) throw new RedisUnavailableError('no answer');
+      results = answers.flatMap((a) => a!);
     } catch (err) {
+      if (err instanceof RedisUnavailableError) throw err;
       throw new RedisUnavailableError(describeRedisError(err));
     }
-    if (!results) throw new RedisUnavailableError('no answer');
     const failed = results.find(([err]) => err);
     if (failed) throw new RedisUnavailableError(describeRedisError(failed[0]));
     const n = (i: number) => Number(results[i]![1]);
@@ -134,7 +146,14 @@ export class BacklogReader {
       this.botUrl.set(key, urlHash);
       return existing;
     }
-    const client = new Redis(url, {
+    let target;
+    try {
+      target = parseRedisTarget(url, 'the Redis URL');
+    } catch (err) {
+      if (err instanceof RedisTargetError) throw new RedisUnavailableError(err.message);
+      throw err;
+    }
+    const client = connectRedis(target, {
       lazyConnect: true,
       // Fail at once while disconnected instead of queueing: the reconcile must not wait.
       enableOfflineQueue: false,
@@ -142,7 +161,7 @@ export class BacklogReader {
       connectTimeout: this.timeoutMs,
       commandTimeout: this.timeoutMs,
       // Keep trying in the background, at most every 5 s.
-      retryStrategy: (times) => Math.min(5_000, 200 * times),
+      retryStrategy: (times: number) => Math.min(5_000, 200 * times),
       connectionName: 'shardwarden-operator-autoscaler',
     });
     const conn: Connection = { urlHash, client, users: new Set([key]) };

@@ -3,8 +3,8 @@
 import { createRequire } from 'node:module';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { AggregatorRegistry, register } from 'prom-client';
+import { connectRedis } from '../../configuration/redis-connection.js';
 import { createLogger } from '../../observability/logger.js';
 import {
   botKey,
@@ -50,9 +50,10 @@ export default class GatewayCluster extends BaseCluster {
     const metrics = new GatewayMetrics(register);
     const send = (m: ClusterMessage) => process.send?.(m);
 
-    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
-    redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'));
-    const connection = { url: config.redisUrl };
+    // One client (a Cluster on Redis Cluster) for sessions, identify turns and the queues.
+    const redis = connectRedis(config.redis, { maxRetriesPerRequest: null, lazyConnect: false });
+    redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
+    const connection = redis;
     const prefix = queuePrefix(config.bot);
     const queues = {
       interactions: new Queue(QUEUES.interactions, { connection, prefix }),

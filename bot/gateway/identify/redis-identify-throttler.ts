@@ -9,7 +9,7 @@
 // a live waiter. When Redis itself stalled (no poll on the bucket for half the alive TTL), dead
 // waiters are kept for a grace period so the live ones can re-assert before anyone skips them.
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../configuration/redis-connection.js';
 import { within } from '../../timing/within.js';
 
 const TAKE_TURN = `
@@ -66,7 +66,7 @@ export class RedisIdentifyThrottler {
   private readonly aliveTtlMs: number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: IdentifyThrottlerOptions,
   ) {
     this.aliveTtlMs = options.aliveTtlMs ?? 3_000;

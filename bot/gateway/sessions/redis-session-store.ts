@@ -4,7 +4,7 @@
 // current session is rewritten every ttl/3 so a quiet shard's key does not expire under it. A
 // sequence that lags only means Discord replays a little more, and replays are de-duplicated
 // downstream.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../configuration/redis-connection.js';
 import { within } from '../../timing/within.js';
 
 export interface SessionInfo {
@@ -41,7 +41,7 @@ export class RedisSessionStore {
   private stopped = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** The bot's key prefix (queuePrefix): sessions are the bot's own, not its application's. */
     private readonly keyPrefix: string,
     private readonly shardCount: number,

@@ -8,7 +8,7 @@
 //    for interactions and tasks), with a short bounded queue; beyond it, 503;
 //  - security headers on every response of these routes.
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../configuration/redis-connection.js';
 import { within } from '../../timing/within.js';
 
 export interface Limit {
@@ -29,7 +29,7 @@ return {n, redis.call('PTTL', KEYS[1])}`;
 
 export class RequestLimiter {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: (...parts: (string | number)[]) => string,
     private readonly timeoutMs = 500,
   ) {}

@@ -9,7 +9,7 @@ import type {
   RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from 'discord.js';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../configuration/redis-connection.js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ChainReader } from '../../chain/index.js';
@@ -25,7 +25,7 @@ export interface WorkerServices {
   /** Discord REST with the bot's shared, Redis-backed rate limit. */
   rest: REST;
   /** The bot's Redis; use `key(...)` for names so every key shares the bot's hash slot. */
-  redis: Redis;
+  redis: RedisClient;
   key(...parts: (string | number)[]): string;
   /** Postgres, when DATABASE_URL is set. */
   db?: Database;

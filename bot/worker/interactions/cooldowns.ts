@@ -1,12 +1,12 @@
 // Per-user command cooldowns in Redis: one SET NX PX per use, so they hold across all workers.
 // A cooldown is anti-spam, not a guarantee: when Redis does not answer quickly the command runs
 // (fail open) rather than miss Discord's 3-second window.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../configuration/redis-connection.js';
 import { within } from '../../timing/within.js';
 
 export class Cooldowns {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: (...parts: (string | number)[]) => string,
     private readonly timeoutMs = 1_000,
     private readonly onTimeout: () => void = () => {},

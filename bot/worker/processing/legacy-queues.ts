@@ -8,7 +8,7 @@
 // Nothing queued before an upgrade is lost; once the old queues are quiet, a check is one
 // pipelined read.
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../configuration/redis-connection.js';
 import type { Logger } from 'pino';
 import { within } from '../../timing/within.js';
 import { ALL_QUEUES, QUEUES } from '../../queues/queue-names.js';
@@ -20,8 +20,7 @@ export interface Consumers {
 }
 
 export interface LegacyQueueDrainOptions {
-  redis: Redis;
-  redisUrl: string;
+  redis: RedisClient;
   legacyPrefix: string;
   consumers: (prefix: string) => Consumers;
   checkEveryMs: number;
@@ -40,7 +39,7 @@ export interface OldQueueState {
 }
 
 /** What is left under `prefix`: plain reads only (a BullMQ Queue object would write keys). */
-export async function oldQueueState(redis: Redis, prefix: string): Promise<OldQueueState> {
+export async function oldQueueState(redis: RedisClient, prefix: string): Promise<OldQueueState> {
   const pipeline = redis.pipeline();
   for (const queue of ALL_QUEUES) {
     const base = `${prefix}:${queue}`;
@@ -120,9 +119,9 @@ export class LegacyQueueDrain {
    * a BullMQ Queue object writes keys of its own, and a fresh install has nothing to remove.
    */
   private async removeOldSchedules(): Promise<void> {
-    const { redis, redisUrl, legacyPrefix, log } = this.o;
+    const { redis, legacyPrefix, log } = this.o;
     if ((await redis.zcard(`${legacyPrefix}:${QUEUES.tasks}:repeat`)) === 0) return;
-    const schedules = new Queue(QUEUES.tasks, { connection: { url: redisUrl }, prefix: legacyPrefix });
+    const schedules = new Queue(QUEUES.tasks, { connection: redis, prefix: legacyPrefix });
     schedules.on('error', () => undefined);
     try {
       for (const s of await schedules.getJobSchedulers()) {

@@ -3,6 +3,7 @@
 // role sync). Retries follow RETRY_POLICY set at enqueue time; failed jobs are kept and counted.
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
+import type { RedisClient } from '../../configuration/redis-connection.js';
 import { QUEUES, RETRY_POLICY, type DispatchJob, type QueueName } from '../../queues/queue-names.js';
 import type { TaskScheduler, WorkerServices } from '../handlers/bot-module.js';
 import type { HandlerRegistry } from '../handlers/handler-registry.js';
@@ -11,7 +12,8 @@ import type { WorkerMetrics } from '../metrics.js';
 import { within } from '../../timing/within.js';
 
 export interface WorkerRuntimeOptions {
-  redisUrl: string;
+  /** Shared by the BullMQ workers (each duplicates it for its blocking reads); closed by its owner. */
+  connection: RedisClient;
   prefix: string;
   concurrency: Record<QueueName, number>;
   registry: HandlerRegistry;
@@ -66,7 +68,7 @@ export class WorkerRuntime {
           }
         },
         {
-          connection: { url: this.o.redisUrl },
+          connection: this.o.connection,
           prefix: this.o.prefix,
           concurrency: this.o.concurrency[queue],
           // Failed jobs stay for inspection; completed ones are kept by the producer's policy.
@@ -112,8 +114,8 @@ export class WorkerRuntime {
 export class QueueTaskScheduler implements TaskScheduler {
   readonly queue: Queue;
 
-  constructor(redisUrl: string, prefix: string) {
-    this.queue = new Queue(QUEUES.tasks, { connection: { url: redisUrl }, prefix });
+  constructor(connection: RedisClient, prefix: string) {
+    this.queue = new Queue(QUEUES.tasks, { connection, prefix });
   }
 
   async enqueue(

@@ -1,0 +1,111 @@
+// The one place a Redis client is made: the value of a bot's Redis Secret (REDIS_URL) names
+// either one server (`redis://`, `rediss://`, as ioredis takes it) or a Redis Cluster
+// (`redis+cluster://[user:password@]host:port[,host:port...]`, `rediss+cluster://` for TLS):
+// a few of its nodes, from which ioredis learns the rest. Every client of the gateway, the
+// workers and the operator is made by connectRedis(), so none can miss the cluster case.
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+
+/** What every Redis user in the code takes: one server or a cluster. */
+export type RedisClient = Redis | Cluster;
+
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+export type RedisTarget =
+  | { readonly cluster: false; readonly url: string }
+  | {
+      readonly cluster: true;
+      readonly nodes: readonly RedisNode[];
+      readonly username?: string;
+      readonly password?: string;
+      readonly tls: boolean;
+    };
+
+/** A value that names no Redis; the message names the field and never echoes the value. */
+export class RedisTargetError extends Error {}
+
+const CLUSTER_SCHEME = /^(rediss?)\+cluster:\/\//i;
+const DEFAULT_PORT = 6379;
+
+/**
+ * The Redis a value names; `field` is what the message calls it (an environment variable, a
+ * Secret's key). Throws RedisTargetError, whose message never holds the value (a password).
+ */
+export function parseRedisTarget(value: string, field: string): RedisTarget {
+  const v = value.trim();
+  const scheme = CLUSTER_SCHEME.exec(v);
+  if (!scheme) {
+    if (!/^rediss?:\/\/./i.test(v))
+      throw new RedisTargetError(
+        `${field} must be a redis:// or rediss:// URL, or redis+cluster://host:port[,host:port...] for a Redis Cluster`,
+      );
+    return { cluster: false, url: v };
+  }
+  const rest = v.slice(scheme[0].length);
+  const at = rest.lastIndexOf('@');
+  const userInfo = at >= 0 ? rest.slice(0, at) : undefined;
+  let hosts = at >= 0 ? rest.slice(at + 1) : rest;
+  // A trailing "/" or "/0" is allowed: a cluster has database 0 only.
+  const path = /\/(.*)$/.exec(hosts);
+  if (path) {
+    if (path[1] !== '' && path[1] !== '0')
+      throw new RedisTargetError(`${field}: a Redis Cluster has database 0 only (no /<db> other than /0)`);
+    hosts = hosts.slice(0, path.index);
+  }
+  if (/[?#]/.test(hosts)) throw new RedisTargetError(`${field}: a redis+cluster:// URL takes no query or fragment`);
+  const nodes = hosts.split(',').map((h, i) => parseNode(h.trim(), field, i + 1));
+  if (nodes.length === 0 || hosts.trim() === '')
+    throw new RedisTargetError(`${field}: redis+cluster:// needs at least one host:port`);
+  const credentials = userInfo === undefined ? {} : parseUserInfo(userInfo, field);
+  return { cluster: true, nodes, ...credentials, tls: scheme[1]!.toLowerCase() === 'rediss' };
+}
+
+function parseNode(text: string, field: string, n: number): RedisNode {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]/\s]+)(?::(\d+))?$/.exec(text);
+  if (!m) throw new RedisTargetError(`${field}: cluster node ${n} must be host or host:port`);
+  const port = m[2] === undefined ? DEFAULT_PORT : Number(m[2]);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535)
+    throw new RedisTargetError(`${field}: cluster node ${n} has a port outside 1-65535`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+function parseUserInfo(text: string, field: string): { username?: string; password?: string } {
+  const colon = text.indexOf(':');
+  const [user, password] = colon >= 0 ? [text.slice(0, colon), text.slice(colon + 1)] : [text, undefined];
+  try {
+    return {
+      ...(user ? { username: decodeURIComponent(user) } : {}),
+      ...(password !== undefined ? { password: decodeURIComponent(password) } : {}),
+    };
+  } catch {
+    throw new RedisTargetError(`${field}: the user or password is not valid percent-encoding`);
+  }
+}
+
+/**
+ * A client for `target`: a Redis for one server, a Cluster for a cluster. `options` are those of
+ * a single connection; for a cluster they apply to each node's connection, except what ioredis
+ * sets on the Cluster itself (lazyConnect, enableOfflineQueue, enableReadyCheck, retryStrategy).
+ */
+export function connectRedis(target: RedisTarget, options: RedisOptions = {}): RedisClient {
+  if (!target.cluster) return new Redis(target.url, options);
+  const { lazyConnect, enableOfflineQueue, enableReadyCheck, retryStrategy, ...perNode } = options;
+  const clusterOptions: ClusterOptions = {
+    ...(lazyConnect !== undefined ? { lazyConnect } : {}),
+    ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
+    ...(enableReadyCheck !== undefined ? { enableReadyCheck } : {}),
+    ...(retryStrategy ? { clusterRetryStrategy: (times: number) => retryStrategy(times) } : {}),
+    redisOptions: {
+      ...perNode,
+      ...(target.username !== undefined ? { username: target.username } : {}),
+      ...(target.password !== undefined ? { password: target.password } : {}),
+      ...(target.tls ? { tls: {} } : {}),
+    },
+  };
+  return new Cluster(
+    target.nodes.map((n) => ({ ...n })),
+    clusterOptions,
+  );
+}

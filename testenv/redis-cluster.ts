@@ -1,0 +1,262 @@
+// A real Redis Cluster from the same redis-server as startRedis(): 3 masters with one replica
+// each, wired by code (ADDSLOTSRANGE, MEET, REPLICATE) so the topology is known to the tests,
+// and a failover helper that promotes a master's replica while a test runs.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort } from './ports.js';
+import { redisServerBinary } from './redis.js';
+import { startProcess, waitUntil, type ManagedProcess } from './processes.js';
+import { makeTempDir } from './tempdir.js';
+
+const SLOTS = 16_384;
+/** Short, so a killed master is replaced within seconds; long enough for a loaded machine. */
+const NODE_TIMEOUT_MS = 3_000;
+
+export interface RedisClusterNode {
+  readonly port: number;
+  /** The node's cluster id (CLUSTER MYID). */
+  readonly id: string;
+  /** True while this process runs. */
+  running(): boolean;
+}
+
+export interface RedisClusterServer {
+  /** `redis+cluster://127.0.0.1:<p1>,...` naming the three first masters, the form a bot's Secret takes. */
+  readonly url: string;
+  readonly nodes: readonly RedisClusterNode[];
+  /** The node serving `key`'s slot as master now. */
+  masterOf(key: string): Promise<RedisClusterNode>;
+  /**
+   * Promotes the replica of the master serving `key`. `graceful` (CLUSTER FAILOVER): the replica
+   * catches up first, nothing acknowledged is lost. `kill`: the master is SIGKILLed and the
+   * replica takes over with CLUSTER FAILOVER FORCE, what a crashed master costs (replication is
+   * asynchronous). Resolves when every running node serves the slot from the new master.
+   */
+  failover(key: string, mode: 'graceful' | 'kill'): Promise<{ from: RedisClusterNode; to: RedisClusterNode }>;
+  /** Starts a killed node again (it rejoins as a replica of its replacement). */
+  restart(node: RedisClusterNode): Promise<void>;
+  /** Stops every node and removes their folders. */
+  close(): Promise<void>;
+}
+
+interface NodeState {
+  port: number;
+  busPort: number;
+  dir: string;
+  id: string;
+  proc?: ManagedProcess;
+}
+
+function client(port: number): Redis {
+  return new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+}
+
+async function ask<T>(port: number, run: (r: Redis) => Promise<T>): Promise<T> {
+  const r = client(port);
+  try {
+    await r.connect();
+    return await run(r);
+  } finally {
+    r.disconnect();
+  }
+}
+
+const clusterInfo = (port: number) =>
+  ask(port, async (r) => String(await r.call('CLUSTER', 'INFO')));
+
+/** `CLUSTER NODES` parsed: id, port, flags, master id, slot ranges. */
+async function clusterNodes(port: number) {
+  const text = String(await ask(port, (r) => r.call('CLUSTER', 'NODES')));
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [id, address, flags, master, , , , , ...slots] = line.split(' ');
+      return {
+        id: id!,
+        port: Number(/:(\d+)@/.exec(address!)?.[1]),
+        flags: flags!.split(','),
+        master: master === '-' ? undefined : master,
+        slots,
+      };
+    });
+}
+
+function startNode(binary: string, node: NodeState): ManagedProcess {
+  return startProcess(
+    `redis-cluster-${node.port}`,
+    binary,
+    [
+      '--port',
+      String(node.port),
+      // Set, not port + 10000: that would land in the NodePort and ephemeral ranges (ports.ts).
+      '--cluster-port',
+      String(node.busPort),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      node.dir,
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      'nodes.conf',
+      '--cluster-node-timeout',
+      String(NODE_TIMEOUT_MS),
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ],
+    join(node.dir, 'redis.log'),
+  );
+}
+
+async function waitForPing(node: NodeState): Promise<void> {
+  await waitUntil(
+    `redis cluster node ${node.port} PING`,
+    () => ask(node.port, async (r) => (await r.ping()) === 'PONG'),
+    { process: node.proc, timeoutMs: 15_000 },
+  );
+}
+
+/** Every running node says the cluster is ok and agrees on who serves every slot. */
+async function waitForHealthyCluster(nodes: NodeState[], what: string): Promise<void> {
+  await waitUntil(
+    what,
+    async () => {
+      const running = nodes.filter((n) => n.proc && !n.proc.exited());
+      for (const n of running) if (!/cluster_state:ok/.test(await clusterInfo(n.port))) return false;
+      const views = await Promise.all(running.map((n) => clusterNodes(n.port)));
+      const mastersSeen = views.map((v) =>
+        v
+          .filter((e) => e.flags.includes('master') && !e.flags.includes('fail') && e.slots.length > 0)
+          .map((e) => e.id)
+          .sort()
+          .join(','),
+      );
+      return new Set(mastersSeen).size === 1;
+    },
+    { timeoutMs: 60_000, intervalMs: 200 },
+  );
+}
+
+/**
+ * 3 masters (slots split evenly) and a replica of each, on free loopback ports with their own
+ * cluster bus ports, each in its own folder. Resolves once every node reports cluster_state:ok
+ * and every replica is in sync with its master.
+ */
+export async function startRedisCluster(): Promise<RedisClusterServer> {
+  const binary = redisServerBinary();
+  const dir = makeTempDir('redis-cluster');
+  const nodes: NodeState[] = [];
+  for (let i = 0; i < 6; i++) {
+    const port = await freePort();
+    const busPort = await freePort();
+    const nodeDir = join(dir.path, String(port));
+    mkdirSync(nodeDir);
+    nodes.push({ port, busPort, dir: nodeDir, id: '' });
+  }
+  const close = async () => {
+    await Promise.all(nodes.map((n) => n.proc?.stop()));
+    dir.remove();
+  };
+  try {
+    for (const n of nodes) n.proc = startNode(binary, n);
+    for (const n of nodes) {
+      await waitForPing(n);
+      n.id = String(await ask(n.port, (r) => r.call('CLUSTER', 'MYID')));
+    }
+    const masters = nodes.slice(0, 3);
+    const replicas = nodes.slice(3);
+    await Promise.all(
+      masters.map((m, i) => {
+        const first = Math.floor((SLOTS * i) / 3);
+        const last = Math.floor((SLOTS * (i + 1)) / 3) - 1;
+        return ask(m.port, (r) => r.call('CLUSTER', 'ADDSLOTSRANGE', first, last));
+      }),
+    );
+    await ask(nodes[0]!.port, async (r) => {
+      for (const n of nodes.slice(1)) await r.call('CLUSTER', 'MEET', '127.0.0.1', n.port, n.busPort);
+    });
+    await waitUntil(
+      'every cluster node knows the others',
+      async () => (await Promise.all(nodes.map((n) => clusterNodes(n.port)))).every((v) => v.length === 6),
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    for (const [i, r] of replicas.entries())
+      await ask(r.port, (c) => c.call('CLUSTER', 'REPLICATE', masters[i]!.id));
+    await waitUntil(
+      'every replica in sync with its master',
+      async () => {
+        for (const r of replicas) {
+          const info = await ask(r.port, (c) => c.info('replication'));
+          if (!/master_link_status:up/.test(info)) return false;
+        }
+        return true;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    await waitForHealthyCluster(nodes, 'cluster_state:ok on every node');
+  } catch (err) {
+    await close();
+    throw err;
+  }
+
+  const view = (n: NodeState): RedisClusterNode => ({
+    port: n.port,
+    id: n.id,
+    running: () => !!n.proc && !n.proc.exited(),
+  });
+  const state = (node: RedisClusterNode) => nodes.find((n) => n.port === node.port)!;
+  const anyRunning = () => nodes.find((n) => n.proc && !n.proc.exited())!;
+  const masterOf = async (key: string) => {
+    const slot = Number(await ask(anyRunning().port, (r) => r.call('CLUSTER', 'KEYSLOT', key)));
+    const slots = (await ask(anyRunning().port, (r) => r.call('CLUSTER', 'SLOTS'))) as [
+      number,
+      number,
+      [string, number, string],
+    ][];
+    const range = slots.find(([first, last]) => first <= slot && slot <= last);
+    if (!range) throw new Error(`no node serves slot ${slot}`);
+    const port = Number(range[2][1]);
+    return view(nodes.find((n) => n.port === port)!);
+  };
+  return {
+    url: `redis+cluster://${nodes
+      .slice(0, 3)
+      .map((n) => `127.0.0.1:${n.port}`)
+      .join(',')}`,
+    nodes: nodes.map(view),
+    masterOf,
+    async failover(key, mode) {
+      const from = await masterOf(key);
+      const fromState = state(from);
+      const replicaEntry = (await clusterNodes(from.port)).find((e) => e.master === from.id);
+      if (!replicaEntry) throw new Error(`master ${from.port} has no replica`);
+      const to = view(nodes.find((n) => n.id === replicaEntry.id)!);
+      if (mode === 'kill') {
+        fromState.proc!.child.kill('SIGKILL');
+        await waitUntil(`master ${from.port} killed`, async () => fromState.proc!.exited(), { timeoutMs: 10_000 });
+        await ask(to.port, (r) => r.call('CLUSTER', 'FAILOVER', 'FORCE'));
+      } else {
+        await ask(to.port, (r) => r.call('CLUSTER', 'FAILOVER'));
+      }
+      await waitUntil(
+        `replica ${to.port} serving the slot of ${key}`,
+        async () => (await masterOf(key)).port === to.port,
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
+      await waitForHealthyCluster(nodes, `cluster_state:ok after the failover of ${from.port}`);
+      return { from, to };
+    },
+    async restart(node) {
+      const n = state(node);
+      if (n.proc && !n.proc.exited()) return;
+      n.proc = startNode(binary, n);
+      await waitForPing(n);
+      await waitForHealthyCluster(nodes, `cluster_state:ok after ${n.port} restarted`);
+    },
+    close,
+  };
+}
