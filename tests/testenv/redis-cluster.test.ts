@@ -1,0 +1,55 @@
+import { Queue, QueueEvents, Worker } from 'bullmq';
+import { connectRedis, parseRedisTarget, type RedisClient } from '../../bot/configuration/redis-connection.js';
+import { queuePrefix } from '../../bot/queues/queue-names.js';
+import { startRedisCluster, type RedisClusterServer } from '../../testenv/index.js';
+
+describe('Redis Cluster from Debian', () => {
+  let cluster: RedisClusterServer;
+  let client: RedisClient;
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    client = connectRedis(parseRedisTarget(cluster.url, 'test'), { maxRetriesPerRequest: null });
+  }, 180_000);
+  afterAll(async () => {
+    client?.disconnect();
+    await cluster?.close();
+  });
+
+  test('three masters with a replica each, all slots served', async () => {
+    const masters = new Set<number>();
+    for (const key of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'])
+      masters.add((await cluster.masterOf(key)).port);
+    expect(masters.size).toBe(3);
+    expect(cluster.nodes).toHaveLength(6);
+    await client.set('{x}:k', 'v');
+    expect(await client.get('{x}:k')).toBe('v');
+  });
+
+  test('a BullMQ job under a bot prefix (one hash tag) is added and processed', async () => {
+    const prefix = queuePrefix({ namespace: 'ns', name: 'smoke' });
+    const queue = new Queue<{ n: number }>('smoke', { connection: client, prefix });
+    const events = new QueueEvents('smoke', { connection: client, prefix });
+    const worker = new Worker<{ n: number }, number>('smoke', async (job) => job.data.n * 2, {
+      connection: client,
+      prefix,
+    });
+    try {
+      await events.waitUntilReady();
+      const job = await queue.add('double', { n: 21 });
+      await expect(job.waitUntilFinished(events, 30_000)).resolves.toBe(42);
+    } finally {
+      await worker.close();
+      await events.close();
+      await queue.close();
+    }
+  });
+
+  test('a graceful failover promotes the replica and keeps what was written', async () => {
+    await client.set('{failover}:k', 'kept');
+    const { from, to } = await cluster.failover('{failover}:k', 'graceful');
+    expect(to.port).not.toBe(from.port);
+    expect((await cluster.masterOf('{failover}:k')).port).toBe(to.port);
+    // ioredis follows the MOVED answer to the new master.
+    expect(await client.get('{failover}:k')).toBe('kept');
+  });
+});
