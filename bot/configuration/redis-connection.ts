@@ -56,8 +56,6 @@ export function parseRedisTarget(value: string, field: string): RedisTarget {
   }
   if (/[?#]/.test(hosts)) throw new RedisTargetError(`${field}: a redis+cluster:// URL takes no query or fragment`);
   const nodes = hosts.split(',').map((h, i) => parseNode(h.trim(), field, i + 1));
-  if (nodes.length === 0 || hosts.trim() === '')
-    throw new RedisTargetError(`${field}: redis+cluster:// needs at least one host:port`);
   const credentials = userInfo === undefined ? {} : parseUserInfo(userInfo, field);
   return { cluster: true, nodes, ...credentials, tls: scheme[1]!.toLowerCase() === 'rediss' };
 }

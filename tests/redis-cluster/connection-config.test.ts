@@ -1,0 +1,64 @@
+import { parseRedisTarget } from '../../bot/configuration/redis-connection.js';
+import { parseWorkerConfig } from '../../bot/worker/config.js';
+
+describe("the Redis Secret's value", () => {
+  test('a redis:// or rediss:// URL is one server, passed to ioredis as it is', () => {
+    expect(parseRedisTarget('redis://:pw@redis:6379/2', 'REDIS_URL')).toEqual({
+      cluster: false,
+      url: 'redis://:pw@redis:6379/2',
+    });
+    expect(parseRedisTarget('rediss://redis', 'REDIS_URL')).toEqual({ cluster: false, url: 'rediss://redis' });
+  });
+
+  test('redis+cluster:// names cluster nodes, with credentials and TLS', () => {
+    expect(
+      parseRedisTarget('redis+cluster://app:p%40ss@r-0.redis:7000,r-1.redis:7001,[::1]:7002,r-3', 'REDIS_URL'),
+    ).toEqual({
+      cluster: true,
+      nodes: [
+        { host: 'r-0.redis', port: 7000 },
+        { host: 'r-1.redis', port: 7001 },
+        { host: '::1', port: 7002 },
+        { host: 'r-3', port: 6379 },
+      ],
+      username: 'app',
+      password: 'p@ss',
+      tls: false,
+    });
+    expect(parseRedisTarget('rediss+cluster://:secret@cfg.example:6380/', 'REDIS_URL')).toEqual({
+      cluster: true,
+      nodes: [{ host: 'cfg.example', port: 6380 }],
+      password: 'secret',
+      tls: true,
+    });
+  });
+
+  test.each([
+    ['http://redis', 'REDIS_URL must be a redis:// or rediss:// URL, or redis+cluster://'],
+    ['redis+cluster://', 'REDIS_URL: cluster node 1 must be host or host:port'],
+    ['redis+cluster://:hunter2@a:1,,b:2', 'REDIS_URL: cluster node 2 must be host or host:port'],
+    ['redis+cluster://:hunter2@a:99999', 'REDIS_URL: cluster node 1 has a port outside 1-65535'],
+    ['redis+cluster://:hunter2@a:7000/3', 'REDIS_URL: a Redis Cluster has database 0 only'],
+    ['redis+cluster://:hunter2@a:7000?tls=1', 'REDIS_URL: a redis+cluster:// URL takes no query'],
+    ['redis+cluster://:%zz@a:7000', 'REDIS_URL: the user or password is not valid percent-encoding'],
+  ])('%s is refused, naming the field and never the password', (value, message) => {
+    let error: Error | undefined;
+    try {
+      parseRedisTarget(value, 'REDIS_URL');
+    } catch (err) {
+      error = err as Error;
+    }
+    expect(error?.message).toContain(message);
+    expect(error?.message).not.toContain('hunter2');
+  });
+
+  test('the worker refuses a bad cluster URL at start, naming REDIS_URL', () => {
+    expect(() =>
+      parseWorkerConfig({
+        SHARDWARDEN_BOT_NAME: 'bot',
+        DISCORD_TOKEN: 't',
+        REDIS_URL: 'redis+cluster://:hunter2@a:0',
+      }),
+    ).toThrow('REDIS_URL: cluster node 1 has a port outside 1-65535');
+  });
+});
