@@ -49,7 +49,13 @@ interface NodeState {
 }
 
 function client(port: number): Redis {
-  return new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  return new Redis({
+    host: '127.0.0.1',
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
 }
 
 async function ask<T>(port: number, run: (r: Redis) => Promise<T>): Promise<T> {
@@ -62,8 +68,7 @@ async function ask<T>(port: number, run: (r: Redis) => Promise<T>): Promise<T> {
   }
 }
 
-const clusterInfo = (port: number) =>
-  ask(port, async (r) => String(await r.call('CLUSTER', 'INFO')));
+const clusterInfo = (port: number) => ask(port, async (r) => String(await r.call('CLUSTER', 'INFO')));
 
 /** `CLUSTER NODES` parsed: id, port, flags, master id, slot ranges. */
 async function clusterNodes(port: number) {
@@ -237,7 +242,9 @@ export async function startRedisCluster(): Promise<RedisClusterServer> {
       const to = view(nodes.find((n) => n.id === replicaEntry.id)!);
       if (mode === 'kill') {
         fromState.proc!.child.kill('SIGKILL');
-        await waitUntil(`master ${from.port} killed`, async () => fromState.proc!.exited(), { timeoutMs: 10_000 });
+        await waitUntil(`master ${from.port} killed`, async () => fromState.proc!.exited(), {
+          timeoutMs: 10_000,
+        });
         await ask(to.port, (r) => r.call('CLUSTER', 'FAILOVER', 'FORCE'));
       } else {
         await ask(to.port, (r) => r.call('CLUSTER', 'FAILOVER'));

@@ -54,7 +54,8 @@ export function parseRedisTarget(value: string, field: string): RedisTarget {
       throw new RedisTargetError(`${field}: a Redis Cluster has database 0 only (no /<db> other than /0)`);
     hosts = hosts.slice(0, path.index);
   }
-  if (/[?#]/.test(hosts)) throw new RedisTargetError(`${field}: a redis+cluster:// URL takes no query or fragment`);
+  if (/[?#]/.test(hosts))
+    throw new RedisTargetError(`${field}: a redis+cluster:// URL takes no query or fragment`);
   const nodes = hosts.split(',').map((h, i) => parseNode(h.trim(), field, i + 1));
   const credentials = userInfo === undefined ? {} : parseUserInfo(userInfo, field);
   return { cluster: true, nodes, ...credentials, tls: scheme[1]!.toLowerCase() === 'rediss' };

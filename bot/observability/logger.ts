@@ -17,7 +17,17 @@ export function createLogger(
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     redact: {
-      paths: ['token', '*.token', 'authorization', '*.authorization', 'url', 'redisUrl', 'redis.url', 'redis.password', 'databaseUrl'],
+      paths: [
+        'token',
+        '*.token',
+        'authorization',
+        '*.authorization',
+        'url',
+        'redisUrl',
+        'redis.url',
+        'redis.password',
+        'databaseUrl',
+      ],
       censor: '[redacted]',
     },
   });

@@ -7,12 +7,18 @@ describe("the Redis Secret's value", () => {
       cluster: false,
       url: 'redis://:pw@redis:6379/2',
     });
-    expect(parseRedisTarget('rediss://redis', 'REDIS_URL')).toEqual({ cluster: false, url: 'rediss://redis' });
+    expect(parseRedisTarget('rediss://redis', 'REDIS_URL')).toEqual({
+      cluster: false,
+      url: 'rediss://redis',
+    });
   });
 
   test('redis+cluster:// names cluster nodes, with credentials and TLS', () => {
     expect(
-      parseRedisTarget('redis+cluster://app:p%40ss@r-0.redis:7000,r-1.redis:7001,[::1]:7002,r-3', 'REDIS_URL'),
+      parseRedisTarget(
+        'redis+cluster://app:p%40ss@r-0.redis:7000,r-1.redis:7001,[::1]:7002,r-3',
+        'REDIS_URL',
+      ),
     ).toEqual({
       cluster: true,
       nodes: [

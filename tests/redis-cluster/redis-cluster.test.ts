@@ -4,7 +4,6 @@
 // in this process. A bot's keys share one hash slot (one master); the failover tests promote
 // that master's replica mid-stream and measure what the stream lost.
 import { Queue } from 'bullmq';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Routes } from 'discord.js';
 import { Registry } from 'prom-client';
@@ -113,7 +112,7 @@ const forwarded = async (gw: GatewayProcess) =>
 async function eventsQueueEmpty(bot: BotRef): Promise<boolean> {
   const q = new Queue(QUEUES.events, { connection: raw, prefix: queuePrefix(bot) });
   try {
-    const c = await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused');
+    const c = await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
     return Object.values(c).every((n) => n === 0);
   } finally {
     await q.close();
@@ -150,10 +149,14 @@ describe('on a real 3-master Redis Cluster', () => {
     sent.push(...(await stream(sim, 2_000, 1_000))); // while the cluster process is down and back
     await waitReady(gw);
     sent.push(...(await stream(sim, 3_000, 1_000)));
-    await waitUntil('every message processed', async () => (await raw.scard(ledger(bot).processed)) >= 4_000, {
-      timeoutMs: 90_000,
-      intervalMs: 250,
-    });
+    await waitUntil(
+      'every message processed',
+      async () => (await raw.scard(ledger(bot).processed)) >= 4_000,
+      {
+        timeoutMs: 90_000,
+        intervalMs: 250,
+      },
+    );
     await waitUntil('the events queue drained', () => eventsQueueEmpty(bot), { timeoutMs: 30_000 });
     expect(await processedIds(bot)).toEqual(sent.sort());
     expect(await duplicates(bot)).toBe(0);

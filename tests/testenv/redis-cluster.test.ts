@@ -1,5 +1,9 @@
 import { Queue, QueueEvents, Worker } from 'bullmq';
-import { connectRedis, parseRedisTarget, type RedisClient } from '../../bot/configuration/redis-connection.js';
+import {
+  connectRedis,
+  parseRedisTarget,
+  type RedisClient,
+} from '../../bot/configuration/redis-connection.js';
 import { queuePrefix } from '../../bot/queues/queue-names.js';
 import { startRedisCluster, type RedisClusterServer } from '../../testenv/index.js';
 
