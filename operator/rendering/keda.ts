@@ -3,7 +3,9 @@
 // TriggerAuthentication. KEDA wants `host:port` and a password, the bot's Secret holds a URL, so
 // the operator derives a Secret from it. Limits (see docs/operator.md): prioritized and delayed
 // jobs are not counted (they are sorted sets), and with one trigger per queue the HPA follows the
-// busiest queue rather than the sum.
+// busiest queue rather than the sum. A Secret naming a Redis Cluster (redis+cluster://) gets
+// KEDA's `redis-cluster` scaler, with the node list as `addresses`.
+import { parseRedisTarget } from '../../bot/configuration/redis-connection.js';
 import { ALL_QUEUES, legacyQueuePrefix, queuePrefix } from '../../bot/queues/queue-names.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import { objectMeta } from './labels.js';
@@ -13,15 +15,32 @@ export const KEDA_API_VERSION = 'keda.sh/v1alpha1';
 export const kedaAuthSecretName = (bot: DiscordBot) => `${bot.metadata.name}-keda-redis`;
 
 export interface RedisConnection {
+  /** `host:port`; for a cluster, its nodes' comma-separated (KEDA's `addresses`). */
   address: string;
+  /** A Redis Cluster: KEDA's `redis-cluster` scaler, database 0 only. */
+  cluster?: true;
   username?: string;
   password?: string;
   databaseIndex: number;
   tls: boolean;
 }
 
-/** Splits a redis:// or rediss:// URL; the error names the problem, never the URL. */
+/** Splits a redis://, rediss:// or redis+cluster:// URL; the error names the problem, never the URL. */
 export function parseRedisUrl(url: string): RedisConnection {
+  if (/^rediss?\+cluster:\/\//i.test(url.trim())) {
+    const target = parseRedisTarget(url, 'the Redis URL');
+    if (!target.cluster) throw new Error('the Redis URL does not name a cluster');
+    return {
+      address: target.nodes
+        .map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`)
+        .join(','),
+      cluster: true,
+      ...(target.username !== undefined ? { username: target.username } : {}),
+      ...(target.password !== undefined ? { password: target.password } : {}),
+      databaseIndex: 0,
+      tls: target.tls,
+    };
+  }
   let u: URL;
   try {
     u = new URL(url);
@@ -50,7 +69,7 @@ export function renderKedaAuthSecret(bot: DiscordBot, conn: RedisConnection) {
     metadata: objectMeta(bot, kedaAuthSecretName(bot), 'worker'),
     type: 'Opaque',
     stringData: {
-      address: conn.address,
+      [addressParameter(conn)]: conn.address,
       ...(conn.username ? { username: conn.username } : {}),
       ...(conn.password ? { password: conn.password } : {}),
     },
@@ -59,7 +78,11 @@ export function renderKedaAuthSecret(bot: DiscordBot, conn: RedisConnection) {
 
 export function renderTriggerAuthentication(bot: DiscordBot, conn: RedisConnection) {
   const name = kedaAuthSecretName(bot);
-  const params = ['address', ...(conn.username ? ['username'] : []), ...(conn.password ? ['password'] : [])];
+  const params = [
+    addressParameter(conn),
+    ...(conn.username ? ['username'] : []),
+    ...(conn.password ? ['password'] : []),
+  ];
   return {
     apiVersion: KEDA_API_VERSION,
     kind: 'TriggerAuthentication',
@@ -67,6 +90,9 @@ export function renderTriggerAuthentication(bot: DiscordBot, conn: RedisConnecti
     spec: { secretTargetRef: params.map((parameter) => ({ parameter, name, key: parameter })) },
   };
 }
+
+/** KEDA's `redis` scaler takes `address`, its `redis-cluster` scaler `addresses`. */
+const addressParameter = (conn: RedisConnection) => (conn.cluster ? 'addresses' : 'address');
 
 /**
  * With `legacyKeys`, also a trigger per queue of the release before namespaced keys, whose
@@ -95,12 +121,12 @@ export function renderScaledObject(bot: DiscordBot, conn: RedisConnection, legac
       // KEDA's trigger metadata values are strings.
       triggers: prefixes.flatMap(({ prefix, suffix }) =>
         ALL_QUEUES.map((queue) => ({
-          type: 'redis',
+          type: conn.cluster ? 'redis-cluster' : 'redis',
           name: `${queue}${suffix}`,
           metadata: {
             listName: `${prefix}:${queue}:wait`,
             listLength: String(w.targetBacklogPerReplica),
-            databaseIndex: String(conn.databaseIndex),
+            ...(conn.cluster ? {} : { databaseIndex: String(conn.databaseIndex) }),
             enableTLS: String(conn.tls),
           },
           authenticationRef: { name: workerName(bot) },

@@ -8,7 +8,11 @@ import {
   type RenderedObject,
 } from '../../operator/rendering/desired-objects.js';
 import { staleGatewayObjects } from '../../operator/reconciler/gateway-generations.js';
-import { renderScaledObject } from '../../operator/rendering/keda.js';
+import {
+  renderKedaAuthSecret,
+  renderScaledObject,
+  renderTriggerAuthentication,
+} from '../../operator/rendering/keda.js';
 
 interface Schema {
   default?: unknown;
@@ -243,6 +247,27 @@ describe('the keys of releases before namespaced keys (SHARDWARDEN_LEGACY_KEYS)'
     };
     expect(legacyEnv(renderDesiredObjects({ ...input, legacyKeys: true }))).toEqual(['1', '1']);
     expect(legacyEnv(renderDesiredObjects({ ...input, legacyKeys: false }))).toEqual([undefined, undefined]);
+  });
+
+  test('a Redis Cluster gets the redis-cluster scaler and its addresses from the derived Secret', () => {
+    const conn = {
+      address: 'r-0:7000,r-1:7001',
+      cluster: true as const,
+      password: 'p',
+      databaseIndex: 0,
+      tls: false,
+    };
+    const triggers = renderScaledObject(bot(), conn).spec.triggers as { type: string; metadata: object }[];
+    expect(triggers.map((t) => t.type)).toEqual(['redis-cluster', 'redis-cluster', 'redis-cluster']);
+    expect(triggers[0]!.metadata).not.toHaveProperty('databaseIndex');
+    expect(renderKedaAuthSecret(bot(), conn).stringData).toEqual({
+      addresses: 'r-0:7000,r-1:7001',
+      password: 'p',
+    });
+    expect(renderTriggerAuthentication(bot(), conn).spec.secretTargetRef.map((r) => r.parameter)).toEqual([
+      'addresses',
+      'password',
+    ]);
   });
 
   test('KEDA watches the old wait lists too while they may be written', () => {

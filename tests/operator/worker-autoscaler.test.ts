@@ -177,6 +177,20 @@ describe('KEDA connection and worker grace period', () => {
     });
   });
 
+  test('a Redis Cluster URL gives the addresses of the KEDA redis-cluster scaler', () => {
+    expect(parseRedisUrl('rediss+cluster://app:s3cret@r-0.redis:7000,r-1.redis,[::1]:7002')).toEqual({
+      address: 'r-0.redis:7000,r-1.redis:6379,[::1]:7002',
+      cluster: true,
+      username: 'app',
+      password: 's3cret',
+      databaseIndex: 0,
+      tls: true,
+    });
+    expect(() => parseRedisUrl('redis+cluster://:hunter2@x:7000/1')).toThrow(
+      /^the Redis URL: a Redis Cluster has database 0 only/,
+    );
+  });
+
   test('a bad Redis URL is refused without repeating it', () => {
     expect(() => parseRedisUrl('http://:hunter2@x')).toThrow(
       'the Redis URL has scheme "http"; KEDA needs redis or rediss',
