@@ -363,7 +363,12 @@ export const specSchema: Schema = obj(
     ),
     redis: obj(
       'Redis for the queues, identify throttling, sessions and state.',
-      { urlSecretRef: secretKeyRef('the Redis URL', 'url') },
+      {
+        urlSecretRef: secretKeyRef(
+          'the Redis URL (redis://, rediss://, or redis+cluster://host:port,... for a Redis Cluster)',
+          'url',
+        ),
+      },
       { required: ['urlSecretRef'] },
     ),
     database: obj(

@@ -224,7 +224,7 @@ export interface DiscordBotSpec {
   };
   /** Redis for the queues, identify throttling, sessions and state. */
   redis: {
-    /** The Secret (in the bot's namespace) and key that hold the Redis URL. */
+    /** The Secret (in the bot's namespace) and key that hold the Redis URL (redis://, rediss://, or redis+cluster://host:port,... for a Redis Cluster). */
     urlSecretRef: {
       /** Name of the Secret. */
       name: string;
