@@ -19,7 +19,7 @@ import {
   waitReady,
   type GatewayProcess,
 } from './harness.js';
-import { startWorker, workerEnv, type WorkerProcess } from '../worker/harness.js';
+import { messageJob, startWorker, workerEnv, type WorkerProcess } from '../worker/harness.js';
 
 const alpha: BotRef = { namespace: 'alpha', name: 'relay' };
 const beta: BotRef = { namespace: 'beta', name: 'relay' };
@@ -231,20 +231,9 @@ describe('tenant isolation in one Redis', () => {
     const legacy = legacyQueuePrefix(alpha.name);
     const oldEvents = new Queue(QUEUES.events, { connection: { url: redis.url }, prefix: legacy });
     const oldTasks = new Queue(QUEUES.tasks, { connection: { url: redis.url }, prefix: legacy });
-    const job = (i: number) => ({
-      name: 'MESSAGE_CREATE',
-      data: {
-        t: 'MESSAGE_CREATE',
-        d: { id: String(i) },
-        shardId: 0,
-        seq: i,
-        receivedAt: Date.now(),
-        generation: 1,
-      },
-    });
     try {
       // What an old release left: queued events, and a repeating task of its own.
-      await oldEvents.addBulk([1, 2, 3, 4, 5].map(job));
+      await oldEvents.addBulk([1, 2, 3, 4, 5].map(messageJob));
       await oldTasks.upsertJobScheduler('old-schedule', { every: 60_000 }, { name: 'role-sync', data: {} });
       const w = await worker(sim, alpha, {
         SHARDWARDEN_LEGACY_KEYS: '1',
@@ -267,7 +256,7 @@ describe('tenant isolation in one Redis', () => {
       // Quiet for the idle time: the old queues' consumers close.
       await waitUntil('the old queues are left alone', async () => !(await draining()));
       // A gateway pod of the old release, still rolling out, adds more: taken up again.
-      await oldEvents.addBulk([6, 7, 8].map(job));
+      await oldEvents.addBulk([6, 7, 8].map(messageJob));
       await waitUntil('the late old jobs processed', async () => (await completed()) === 8);
       expect(await queuedJobs(raw, legacy)).toBe(0);
       expect(await queuedJobs(raw, queuePrefix(alpha))).toBe(0);

@@ -29,7 +29,7 @@ import {
   waitReady,
   type GatewayProcess,
 } from '../gateway/harness.js';
-import { startWorker, workerEnv, type WorkerProcess } from '../worker/harness.js';
+import { messageJob, startWorker, workerEnv, type WorkerProcess } from '../worker/harness.js';
 
 const ROLE_ROUTE = 'PUT /guilds/:guild_id/members/:user_id/roles/:role_id';
 const LEDGER_MODULE = fileURLToPath(new URL('../../dist/demo/event-ledger.js', import.meta.url));
@@ -89,13 +89,14 @@ async function gateway(sim: DiscordSimulator, bot: BotRef, extra: Record<string,
 }
 
 /** A worker with the demo's ledger module: every processed MESSAGE_CREATE id, and duplicates. */
-async function worker(sim: DiscordSimulator, bot: BotRef) {
+async function worker(sim: DiscordSimulator, bot: BotRef, extra: Record<string, string> = {}) {
   const w = await startWorker(
     await workerEnv(sim, cluster.url, {
       SHARDWARDEN_BOT_NAME: bot.name,
       SHARDWARDEN_BOT_NAMESPACE: bot.namespace,
       SHARDWARDEN_APPLICATION_ID: sim.applicationId,
       SHARDWARDEN_HANDLER_MODULES: LEDGER_MODULE,
+      ...extra,
     }),
   );
   workers.push(w);
@@ -108,9 +109,9 @@ const duplicates = async (bot: BotRef) => Number((await raw.get(ledger(bot).dupl
 const forwarded = async (gw: GatewayProcess) =>
   metricSum(await gw.metrics(), 'shardwarden_gateway_dispatches_forwarded_total');
 
-/** Nothing left to take or finish in the bot's events queue (active jobs included). */
-async function eventsQueueEmpty(bot: BotRef): Promise<boolean> {
-  const q = new Queue(QUEUES.events, { connection: raw, prefix: queuePrefix(bot) });
+/** Nothing left to take or finish in the events queue under `prefix` (active jobs included). */
+async function eventsQueueEmpty(prefix: string): Promise<boolean> {
+  const q = new Queue(QUEUES.events, { connection: raw, prefix });
   try {
     const c = await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
     return Object.values(c).every((n) => n === 0);
@@ -135,6 +136,21 @@ async function stream(sim: DiscordSimulator, first: number, count: number, rateP
   return ids;
 }
 
+/**
+ * A bot whose old keys (by name only, `shardwarden:{<name>}`) live on another master than its
+ * current ones: whatever reads both must not cross slots.
+ */
+async function botWithOldKeysElsewhere(prefix: string): Promise<BotRef> {
+  for (let i = 0; ; i++) {
+    const candidate = { namespace: 'ns', name: `${prefix}-${i}` };
+    const [now, old] = await Promise.all([
+      cluster.masterOf(queuePrefix(candidate)),
+      cluster.masterOf(legacyQueuePrefix(candidate.name)),
+    ]);
+    if (now.port !== old.port) return candidate;
+  }
+}
+
 describe('on a real 3-master Redis Cluster', () => {
   test('a gateway pod and a worker process a stream exactly once; a killed cluster process resumes from sessions kept on the cluster', async () => {
     const bot = { namespace: 'cluster', name: 'stream' };
@@ -157,7 +173,9 @@ describe('on a real 3-master Redis Cluster', () => {
         intervalMs: 250,
       },
     );
-    await waitUntil('the events queue drained', () => eventsQueueEmpty(bot), { timeoutMs: 30_000 });
+    await waitUntil('the events queue drained', () => eventsQueueEmpty(queuePrefix(bot)), {
+      timeoutMs: 30_000,
+    });
     expect(await processedIds(bot)).toEqual(sent.sort());
     expect(await duplicates(bot)).toBe(0);
     // Sessions lived on the cluster: the killed process's two shards resumed, none identified.
@@ -231,17 +249,7 @@ describe('on a real 3-master Redis Cluster', () => {
   }, 120_000);
 
   test("the operator's backlog reader counts a bot's queues, and its old keys' in another slot", async () => {
-    // A bot whose old keys (by name only) live on another master than its current ones: the
-    // reader's reads must not cross slots.
-    let bot: BotRef | undefined;
-    for (let i = 0; !bot; i++) {
-      const candidate = { namespace: 'ns', name: `backlog-${i}` };
-      const [now, old] = await Promise.all([
-        cluster.masterOf(queuePrefix(candidate)),
-        cluster.masterOf(legacyQueuePrefix(candidate.name)),
-      ]);
-      if (now.port !== old.port) bot = candidate;
-    }
+    const bot = await botWithOldKeysElsewhere('backlog');
     const add = async (prefix: string, queue: string, n: number) => {
       const q = new Queue(queue, { connection: raw, prefix });
       try {
@@ -260,6 +268,27 @@ describe('on a real 3-master Redis Cluster', () => {
     expect(backlogOf(await backlog.read(key, bot, cluster.url, Date.now(), true))).toBe(14);
     backlog.forget(key);
   }, 60_000);
+
+  test('a worker drains the queues of the old keys, on another master than its own', async () => {
+    const bot = await botWithOldKeysElsewhere('drain');
+    const sim = await simulator(66);
+    const old = new Queue(QUEUES.events, { connection: raw, prefix: legacyQueuePrefix(bot.name) });
+    try {
+      await old.addBulk([1, 2, 3, 4, 5].map(messageJob));
+      await worker(sim, bot, {
+        SHARDWARDEN_LEGACY_KEYS: '1',
+        SHARDWARDEN_LEGACY_QUEUE_CHECK_MS: '200',
+        SHARDWARDEN_LEGACY_QUEUE_IDLE_MS: '1000',
+      });
+      await waitUntil('the old jobs processed', async () => (await raw.scard(ledger(bot).processed)) === 5, {
+        timeoutMs: 60_000,
+      });
+      expect(await processedIds(bot)).toEqual(['1', '2', '3', '4', '5']);
+      await waitUntil('the old queue drained', () => eventsQueueEmpty(legacyQueuePrefix(bot.name)));
+    } finally {
+      await old.close();
+    }
+  }, 120_000);
 
   test.each(['graceful', 'kill'] as const)(
     "a %s failover of the bot's master mid-stream: nothing duplicated, what is lost measured",
@@ -281,7 +310,7 @@ describe('on a real 3-master Redis Cluster', () => {
         timeoutMs: 120_000,
         intervalMs: 250,
       });
-      await waitUntil('the events queue drained', () => eventsQueueEmpty(bot), {
+      await waitUntil('the events queue drained', () => eventsQueueEmpty(queuePrefix(bot)), {
         timeoutMs: 120_000,
         intervalMs: 250,
       });

@@ -106,3 +106,18 @@ export async function slashCommand(
   );
   return { firstResponseMs: first.latencyMs, text: final };
 }
+
+/** A MESSAGE_CREATE job as a gateway adds it (`d.id` = `i`), for queues filled by hand. */
+export function messageJob(i: number) {
+  return {
+    name: 'MESSAGE_CREATE',
+    data: {
+      t: 'MESSAGE_CREATE',
+      d: { id: String(i) },
+      shardId: 0,
+      seq: i,
+      receivedAt: Date.now(),
+      generation: 1,
+    },
+  };
+}
