@@ -84,9 +84,33 @@ function parseUserInfo(text: string, field: string): { username?: string; passwo
 }
 
 /**
+ * How long a Cluster command waits between tries while its slot has no reachable master (the
+ * master is down and not yet replaced, the cluster says CLUSTERDOWN or TRYAGAIN).
+ */
+const CLUSTER_RETRY_DELAY_MS = 200;
+
+/**
+ * The Cluster's retries. ioredis gives up on a command after maxRedirections (16) tries 100 ms
+ * apart, ~1.6 s, while a crashed master is replaced only after cluster-node-timeout (15 s by
+ * default) and an election; its per-node connections never reconnect by themselves. A caller that
+ * waits out an outage of one Redis (maxRetriesPerRequest: null) waits out a failover the same way:
+ * no limit on the tries. Otherwise ioredis's defaults (fail fast, as that caller asked).
+ */
+export function clusterRetryOptions(options: RedisOptions): ClusterOptions {
+  if (options.maxRetriesPerRequest !== null) return {};
+  return {
+    maxRedirections: Number.POSITIVE_INFINITY,
+    retryDelayOnFailover: CLUSTER_RETRY_DELAY_MS,
+    retryDelayOnClusterDown: CLUSTER_RETRY_DELAY_MS,
+    retryDelayOnTryAgain: CLUSTER_RETRY_DELAY_MS,
+  };
+}
+
+/**
  * A client for `target`: a Redis for one server, a Cluster for a cluster. `options` are those of
  * a single connection; for a cluster they apply to each node's connection, except what ioredis
- * sets on the Cluster itself (lazyConnect, enableOfflineQueue, enableReadyCheck, retryStrategy).
+ * sets on the Cluster itself (lazyConnect, enableOfflineQueue, enableReadyCheck, retryStrategy),
+ * and maxRetriesPerRequest: null also makes the Cluster wait out a failover (clusterRetryOptions).
  */
 export function connectRedis(target: RedisTarget, options: RedisOptions = {}): RedisClient {
   if (!target.cluster) return new Redis(target.url, options);
@@ -96,6 +120,7 @@ export function connectRedis(target: RedisTarget, options: RedisOptions = {}): R
     ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
     ...(enableReadyCheck !== undefined ? { enableReadyCheck } : {}),
     ...(retryStrategy ? { clusterRetryStrategy: (times: number) => retryStrategy(times) } : {}),
+    ...clusterRetryOptions(options),
     redisOptions: {
       ...perNode,
       ...(target.username !== undefined ? { username: target.username } : {}),

@@ -5,7 +5,7 @@ import {
   type RedisClient,
 } from '../../bot/configuration/redis-connection.js';
 import { queuePrefix } from '../../bot/queues/queue-names.js';
-import { startRedisCluster, type RedisClusterServer } from '../../testenv/index.js';
+import { startRedisCluster, waitUntil, type RedisClusterServer } from '../../testenv/index.js';
 
 describe('Redis Cluster from Debian', () => {
   let cluster: RedisClusterServer;
@@ -56,4 +56,19 @@ describe('Redis Cluster from Debian', () => {
     // ioredis follows the MOVED answer to the new master.
     expect(await client.get('{failover}:k')).toBe('kept');
   });
+
+  test('a killed master: the cluster promotes its replica, and a command for its slot sent meanwhile waits for it', async () => {
+    const key = '{killed}:k';
+    await client.set(key, 'before');
+    const from = await cluster.masterOf(key);
+    const failover = cluster.failover(key, 'kill');
+    await waitUntil('the master killed', async () => !from.running(), { timeoutMs: 30_000, intervalMs: 20 });
+    // The node timeout (5 s) and the election are well above ioredis's default ~1.6 s.
+    const during = client.set(key, 'during');
+    const { to } = await failover;
+    await expect(during).resolves.toBe('OK');
+    expect(await client.get(key)).toBe('during');
+    expect((await cluster.masterOf(key)).port).toBe(to.port);
+    await cluster.restart(from);
+  }, 180_000);
 });
