@@ -10,6 +10,11 @@ import type {
   V1Service,
   V1StatefulSet,
 } from '@kubernetes/client-node';
+import {
+  parseRedisTarget,
+  RedisTargetError,
+  type RedisTarget,
+} from '../../bot/configuration/redis-connection.js';
 import type { Logger } from '../../bot/observability/logger.js';
 import { secretReferences, type PodComponent } from '../api/v1alpha1/secret-references.js';
 import type { DiscordBot, DiscordBotStatus, SecretKeyRef } from '../api/v1alpha1/types.js';
@@ -84,6 +89,8 @@ const describePlan = (p: ShardPlan) =>
 /** Step 1's result: the referenced Secrets' values and, per component, their checksum. */
 interface SecretValues {
   valueOf(ref: SecretKeyRef): string;
+  /** The Redis Secret's value, parsed. */
+  redis: RedisTarget;
   checksums: Record<PodComponent, string>;
 }
 
@@ -211,11 +218,26 @@ export class DiscordBotReconciler {
       const read = secrets.find((s) => s.ref === ref)?.read;
       return read && 'value' in read ? read.value : '';
     };
+    // Checked for every bot, not only where the operator reads it (an autoscaler): a bad value
+    // would otherwise show only as pods in CrashLoopBackOff.
+    let redis: RedisTarget;
+    try {
+      redis = parseRedisTarget(valueOf(bot.spec.redis.urlSecretRef), 'the Redis URL');
+    } catch (err) {
+      if (!(err instanceof RedisTargetError)) throw err;
+      const ref = bot.spec.redis.urlSecretRef;
+      pass.degrade('InvalidRedisURL', `${err.message} (Secret ${namespace}/${ref.name} key "${ref.key}")`);
+      return undefined;
+    }
     // Pods roll when a Secret they read changes, and only then (a new database password does
     // not reconnect every shard).
     const checksumOf = (component: PodComponent) =>
       secretsChecksum(secrets.filter((s) => s.readBy.includes(component)).map((s) => valueOf(s.ref)));
-    return { valueOf, checksums: { gateway: checksumOf('gateway'), worker: checksumOf('worker') } };
+    return {
+      valueOf,
+      redis,
+      checksums: { gateway: checksumOf('gateway'), worker: checksumOf('worker') },
+    };
   }
 
   /**
@@ -332,6 +354,7 @@ export class DiscordBotReconciler {
       key,
       bot,
       redisUrl: secrets.valueOf(bot.spec.redis.urlSecretRef),
+      redis: secrets.redis,
       deployment,
       before: pass.before,
       now: pass.now,

@@ -3,6 +3,7 @@
 // undoes what the previous mode set up: hands the replicas field over before the operator stops
 // applying it, and deletes a ScaledObject it no longer wants.
 import type { KubernetesObject, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type { RedisTarget } from '../../bot/configuration/redis-connection.js';
 import type { Logger } from '../../bot/observability/logger.js';
 import type { DiscordBot, DiscordBotStatus } from '../api/v1alpha1/types.js';
 import { BacklogReader, RedisUnavailableError, backlogOf } from '../autoscaling/backlog-reader.js';
@@ -13,7 +14,7 @@ import { withSpecHash, type RenderedObject } from '../rendering/desired-objects.
 import {
   KEDA_API_VERSION,
   kedaAuthSecretName,
-  parseRedisUrl,
+  kedaConnection,
   renderKedaAuthSecret,
   renderScaledObject,
   renderTriggerAuthentication,
@@ -41,6 +42,8 @@ export interface WorkerScalingInput {
   key: string;
   bot: DiscordBot;
   redisUrl: string;
+  /** `redisUrl` parsed (the reconciler refuses a bot whose value names no Redis). */
+  redis: RedisTarget;
   /** The live worker Deployment, if any (informer cache). */
   deployment: V1Deployment | undefined;
   before: DiscordBotStatus;
@@ -243,7 +246,7 @@ export class WorkerScaling {
   private async keda({
     key,
     bot,
-    redisUrl,
+    redis,
     before,
     legacyKeys,
   }: WorkerScalingInput): Promise<WorkerScalingResult> {
@@ -258,16 +261,7 @@ export class WorkerScaling {
         requeueAfterMs: this.deps.intervalMs,
       };
     };
-    let conn;
-    try {
-      conn = parseRedisUrl(redisUrl);
-    } catch (err) {
-      const ref = bot.spec.redis.urlSecretRef;
-      return fail(
-        'InvalidRedisURL',
-        `${(err as Error).message} (Secret ${bot.metadata.namespace}/${ref.name} key "${ref.key}")`,
-      );
-    }
+    const conn = kedaConnection(redis);
     const secret = withSpecHash(renderKedaAuthSecret(bot, conn) as RenderedObject);
     const live = this.deps.getSecret(bot.metadata.namespace, secret.metadata.name);
     const kedaObjects = [

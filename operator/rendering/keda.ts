@@ -5,7 +5,7 @@
 // jobs are not counted (they are sorted sets), and with one trigger per queue the HPA follows the
 // busiest queue rather than the sum. A Secret naming a Redis Cluster (redis+cluster://) gets
 // KEDA's `redis-cluster` scaler, with the node list as `addresses`.
-import { parseRedisTarget } from '../../bot/configuration/redis-connection.js';
+import type { RedisTarget } from '../../bot/configuration/redis-connection.js';
 import { ALL_QUEUES, legacyQueuePrefix, queuePrefix } from '../../bot/queues/queue-names.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import { objectMeta } from './labels.js';
@@ -25,39 +25,16 @@ export interface RedisConnection {
   tls: boolean;
 }
 
-/** Splits a redis://, rediss:// or redis+cluster:// URL; the error names the problem, never the URL. */
-export function parseRedisUrl(url: string): RedisConnection {
-  if (/^rediss?\+cluster:\/\//i.test(url.trim())) {
-    const target = parseRedisTarget(url, 'the Redis URL');
-    if (!target.cluster) throw new Error('the Redis URL does not name a cluster');
-    return {
-      address: target.nodes
-        .map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`)
-        .join(','),
-      cluster: true,
-      ...(target.username !== undefined ? { username: target.username } : {}),
-      ...(target.password !== undefined ? { password: target.password } : {}),
-      databaseIndex: 0,
-      tls: target.tls,
-    };
-  }
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new Error('the Redis URL is not a URL');
-  }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
-    throw new Error(`the Redis URL has scheme "${u.protocol.replace(/:$/, '')}"; KEDA needs redis or rediss`);
-  if (!u.hostname) throw new Error('the Redis URL has no host');
-  const db = u.pathname.replace(/^\//, '');
-  if (db !== '' && !/^\d+$/.test(db)) throw new Error('the Redis URL path is not a database number');
+/** What KEDA's scalers take of a bot's Redis (parsed by parseRedisTarget, the only parser). */
+export function kedaConnection(target: RedisTarget): RedisConnection {
+  const nodes = target.cluster ? target.nodes : [target.node];
   return {
-    address: `${u.hostname}:${u.port || '6379'}`,
-    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-    databaseIndex: db === '' ? 0 : Number(db),
-    tls: u.protocol === 'rediss:',
+    address: nodes.map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(','),
+    ...(target.cluster ? { cluster: true as const } : {}),
+    ...(target.username !== undefined ? { username: target.username } : {}),
+    ...(target.password !== undefined ? { password: target.password } : {}),
+    databaseIndex: target.cluster ? 0 : target.db,
+    tls: target.tls,
   };
 }
 

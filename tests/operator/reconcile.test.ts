@@ -385,6 +385,28 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     await waitForEvent(h.cp, NS, 'sietch', 'Recovered', (e) => e.reason === 'Recovered');
   });
 
+  test('a Redis URL that names no Redis sets InvalidRedisURL, with no autoscaler too, without repeating it', async () => {
+    applyYaml(h.cp, [
+      secret(NS, 'badredis-discord', { token: 'token-one' }),
+      secret(NS, 'badredis-redis', { url: 'redis+cluster://:hunter2@r-0:7000/3' }),
+      exampleBot(NS, 'badredis', { worker: { autoscaler: 'None' } }),
+    ]);
+    const bot = await waitForCondition(h.kc, NS, 'badredis', 'Degraded', 'True', 'InvalidRedisURL');
+    const message = bot.status?.conditions?.find((c) => c.type === 'Degraded')?.message;
+    expect(message).toBe(
+      'the Redis URL: a Redis Cluster has database 0 only (no path other than /0) (Secret bots/badredis-redis key "url")',
+    );
+    // Refused before anything is rendered: no pods that would crash on it.
+    await expect(
+      apps.readNamespacedStatefulSet({ name: 'badredis-gateway', namespace: NS }),
+    ).rejects.toThrow();
+    applyYaml(h.cp, [secret(NS, 'badredis-redis', { url: 'redis+cluster://:hunter2@r-0:7000' })]);
+    await waitForCondition(h.kc, NS, 'badredis', 'Degraded', 'False');
+    expect(JSON.stringify(await readBot(h.kc, NS, 'badredis'))).not.toContain('hunter2');
+    expect(JSON.stringify(events(h.cp, NS, 'badredis'))).not.toContain('hunter2');
+    h.cp.kubectl(['delete', 'discordbot', 'badredis', '-n', NS]);
+  });
+
   test('a bad token sets InvalidToken, does not hot-loop, and is never written anywhere', async () => {
     applyYaml(h.cp, [
       secret(NS, 'badtoken-discord', { token: 'definitely-not-valid' }),

@@ -6,10 +6,17 @@ describe("the Redis Secret's value", () => {
     expect(parseRedisTarget('redis://:pw@redis:6379/2', 'REDIS_URL')).toEqual({
       cluster: false,
       url: 'redis://:pw@redis:6379/2',
+      node: { host: 'redis', port: 6379 },
+      db: 2,
+      password: 'pw',
+      tls: false,
     });
     expect(parseRedisTarget('rediss://redis', 'REDIS_URL')).toEqual({
       cluster: false,
       url: 'rediss://redis',
+      node: { host: 'redis', port: 6379 },
+      db: 0,
+      tls: true,
     });
   });
 
@@ -41,6 +48,11 @@ describe("the Redis Secret's value", () => {
 
   test.each([
     ['http://redis', 'REDIS_URL must be a redis:// or rediss:// URL, or redis+cluster://'],
+    ['not a url hunter2', 'REDIS_URL must be a redis:// or rediss:// URL, or redis+cluster://'],
+    ['redis://:hunter2@x/abc', 'REDIS_URL: the path must be a database number'],
+    ['redis+cluster://:hunter2@a:7000/0?x', 'REDIS_URL: a redis+cluster:// URL takes no query'],
+    // The user info ends where the authority does: "1/" is no password.
+    ['redis+cluster://a:1/@hunter2', 'REDIS_URL: a Redis Cluster has database 0 only'],
     ['redis+cluster://', 'REDIS_URL: cluster node 1 must be host or host:port'],
     ['redis+cluster://:hunter2@a:1,,b:2', 'REDIS_URL: cluster node 2 must be host or host:port'],
     ['redis+cluster://:hunter2@a:99999', 'REDIS_URL: cluster node 1 has a port outside 1-65535'],
