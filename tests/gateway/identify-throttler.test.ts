@@ -5,6 +5,7 @@
 import { getEventListeners } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
 import {
+  identifyBucketKeys,
   RedisIdentifyThrottler,
   type IdentifyThrottlerOptions,
 } from '../../bot/gateway/identify/redis-identify-throttler.js';
@@ -52,14 +53,7 @@ function pods(count: number, options: Omit<IdentifyThrottlerOptions, 'marginMs'>
   );
 }
 
-function keys(keyPrefix: string, bucket: number) {
-  const key = (...parts: (string | number)[]) => [keyPrefix, 'identify', ...parts].join(':');
-  return {
-    queue: key(bucket, 'queue'),
-    lock: key(bucket, 'lock'),
-    alive: (member: string) => key('alive', '') + member,
-  };
-}
+const keys = identifyBucketKeys;
 
 /** Starts a wait and records when it resolved (or how it failed). */
 function timedWait(t: RedisIdentifyThrottler, shardId: number, signal = new AbortController().signal) {
@@ -133,14 +127,16 @@ describe('RedisIdentifyThrottler', () => {
     expect(await raw.zcard(queue)).toBe(0);
   });
 
-  test('a waiter that died in the queue blocks the bucket only until its alive key expires', async () => {
+  test('a waiter that died in the queue blocks the bucket only until its alive entry expires', async () => {
     const keyPrefix = freshBot();
     const [pod] = pods(1, { keyPrefix, maxConcurrency: 1, windowMs: 300 });
     const { queue, alive } = keys(keyPrefix, 0);
     const aliveTtlMs = 800;
-    // A waiter from a pod that crashed: ahead in the queue, alive key never refreshed.
+    // A waiter from a pod that crashed: ahead in the queue, alive entry never refreshed.
+    const [seconds, micros] = await raw.time();
+    const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     await raw.zadd(queue, Date.now() - 1_000, 'dead:1');
-    await raw.set(alive('dead:1'), '1', 'PX', aliveTtlMs);
+    await raw.zadd(alive, redisNow + aliveTtlMs, 'dead:1');
     const turn = await timedWait(pod!, 0);
     expect(turn.error).toBeUndefined();
     // It respected the dead waiter while its key lived (it was first), then skipped it.

@@ -1,10 +1,10 @@
 // Identify throttling across every gateway pod of a bot, through Redis. Discord allows one
 // IDENTIFY per bucket (shard_id % max_concurrency) per 5 s window. Waiters queue per bucket in
-// arrival order (fair); a waiter keeps a short-lived "alive" key while it waits, so one that
+// arrival order (fair); a waiter keeps a short-lived "alive" entry while it waits, so one that
 // dies is skipped instead of blocking the bucket; the bucket lock itself expires after the
 // window, so a holder that dies right after taking it cannot block anyone either.
 //
-// Every poll re-asserts its waiter (alive key refreshed, queue entry put back with its original
+// Every poll re-asserts its waiter (alive entry refreshed, queue entry put back with its original
 // arrival score if someone removed it), so a Redis stall longer than the alive TTL cannot strand
 // a live waiter. When Redis itself stalled (no poll on the bucket for half the alive TTL), dead
 // waiters are kept for a grace period so the live ones can re-assert before anyone skips them.
@@ -12,14 +12,19 @@ import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../../configuration/redis-connection.js';
 import { within } from '../../timing/within.js';
 
+// Every key is declared (KEYS), none built inside the script: a Redis Cluster routes the call by
+// them. Waiters' alive times are one sorted set per bucket (member → when it stops being alive,
+// by Redis's clock), not a key per waiter, so the head's can be read without naming its key.
 const TAKE_TURN = `
-local queue, lock, lastPoll, grace = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local me, windowMs, alivePrefix = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local arrival, aliveTtlMs = ARGV[4], tonumber(ARGV[5])
-redis.call('SET', alivePrefix .. me, '1', 'PX', aliveTtlMs)
-redis.call('ZADD', queue, 'NX', arrival, me)
+local queue, lock, lastPoll, grace, alive = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local me, windowMs = ARGV[1], tonumber(ARGV[2])
+local arrival, aliveTtlMs = ARGV[3], tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', alive, now + aliveTtlMs, me)
+redis.call('ZREMRANGEBYSCORE', alive, '-inf', now)
+redis.call('PEXPIRE', alive, aliveTtlMs * 10)
+redis.call('ZADD', queue, 'NX', arrival, me)
 local last = tonumber(redis.call('GET', lastPoll))
 redis.call('SET', lastPoll, now, 'PX', aliveTtlMs * 10)
 local half = math.floor(aliveTtlMs / 2)
@@ -29,7 +34,7 @@ end
 if redis.call('EXISTS', grace) == 0 then
   while true do
     local head = redis.call('ZRANGE', queue, 0, 0)[1]
-    if not head or redis.call('EXISTS', alivePrefix .. head) == 1 then break end
+    if not head or redis.call('ZSCORE', alive, head) then break end
     redis.call('ZREM', queue, head)
   end
 end
@@ -38,6 +43,7 @@ local ttl = redis.call('PTTL', lock)
 if ttl > 0 then return ttl end
 redis.call('SET', lock, me, 'PX', windowMs)
 redis.call('ZREM', queue, me)
+redis.call('ZREM', alive, me)
 return 0
 `;
 
@@ -53,6 +59,21 @@ export interface IdentifyThrottlerOptions {
   onWait?: (shardId: number, waitedMs: number) => void;
   /** A Redis error during a wait; the wait keeps going and retries with backoff. */
   onError?: (err: Error) => void;
+}
+
+/** The keys of one identify bucket of `keyPrefix` (discordBudgetPrefix: one hash slot). */
+export function identifyBucketKeys(keyPrefix: string, bucket: number) {
+  const key = (part: string) => [keyPrefix, 'identify', bucket, part].join(':');
+  return {
+    /** Waiters by arrival. */
+    queue: key('queue'),
+    /** Held for a window by the waiter whose turn it is. */
+    lock: key('lock'),
+    lastPoll: key('lastpoll'),
+    grace: key('grace'),
+    /** Waiter → when it stops being alive (ms, Redis's clock). */
+    alive: key('alive'),
+  };
 }
 
 type TakeTurn = (...args: (string | number)[]) => Promise<number>;
@@ -72,7 +93,7 @@ export class RedisIdentifyThrottler {
     this.aliveTtlMs = options.aliveTtlMs ?? 3_000;
     if (!Number.isInteger(this.aliveTtlMs) || this.aliveTtlMs < 100)
       throw new Error(`aliveTtlMs must be an integer of at least 100, got ${String(options.aliveTtlMs)}`);
-    redis.defineCommand('shardwardenTakeIdentifyTurn', { numberOfKeys: 4, lua: TAKE_TURN });
+    redis.defineCommand('shardwardenTakeIdentifyTurn', { numberOfKeys: 5, lua: TAKE_TURN });
   }
 
   /**
@@ -81,14 +102,8 @@ export class RedisIdentifyThrottler {
    */
   async waitForIdentify(shardId: number, signal: AbortSignal): Promise<void> {
     const { keyPrefix, maxConcurrency, windowMs, marginMs = 250 } = this.options;
-    const key = (...parts: (string | number)[]) => [keyPrefix, 'identify', ...parts].join(':');
     if (signal.aborted) throw abortReason(signal);
-    const bucket = shardId % maxConcurrency;
-    const queue = key(bucket, 'queue');
-    const lock = key(bucket, 'lock');
-    const lastPoll = key(bucket, 'lastpoll');
-    const grace = key(bucket, 'grace');
-    const alivePrefix = key('alive', '');
+    const { queue, lock, lastPoll, grace, alive } = identifyBucketKeys(keyPrefix, shardId % maxConcurrency);
     const me = `${shardId}:${randomUUID()}`;
     const started = Date.now();
     // The place in line, kept for the whole wait: a poll that finds itself removed re-adds it.
@@ -110,9 +125,9 @@ export class RedisIdentifyThrottler {
                 lock,
                 lastPoll,
                 grace,
+                alive,
                 me,
                 windowMs + marginMs,
-                alivePrefix,
                 arrival,
                 this.aliveTtlMs,
               ),
@@ -137,7 +152,7 @@ export class RedisIdentifyThrottler {
       const cleanup = this.redis
         .multi()
         .zrem(queue, me)
-        .del(alivePrefix + me)
+        .zrem(alive, me)
         .exec()
         .catch(() => undefined);
       // While Redis is unreachable the cleanup stays queued for the reconnect; the caller is
