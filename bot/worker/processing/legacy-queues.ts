@@ -49,7 +49,13 @@ export async function oldQueueState(redis: RedisClient, prefix: string): Promise
     pipeline.zcard(`${base}:delayed`);
     pipeline.xrevrange(`${base}:events`, '+', '-', 'COUNT', 1);
   }
+  // In the pipeline: the clock of the node that holds the keys (a keyless TIME of its own would
+  // go to any master of a Redis Cluster).
+  pipeline.time();
   const results = (await pipeline.exec()) ?? [];
+  const [timeErr, time] = results.pop() ?? [new Error('no answer to TIME')];
+  if (timeErr) throw timeErr;
+  const [seconds, micros] = time as [string, string];
   let jobs = 0;
   let lastActivityMs = 0;
   for (const [err, value] of results) {
@@ -59,7 +65,6 @@ export async function oldQueueState(redis: RedisClient, prefix: string): Promise
       if (id) lastActivityMs = Math.max(lastActivityMs, Number(id.split('-')[0]));
     } else jobs += Number(value);
   }
-  const [seconds, micros] = await redis.time();
   return { jobs, lastActivityMs, nowMs: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) };
 }
 
