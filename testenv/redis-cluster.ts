@@ -1,6 +1,9 @@
 // A real Redis Cluster from the same redis-server as startRedis(): 3 masters with one replica
 // each, wired by code (ADDSLOTSRANGE, MEET, REPLICATE) so the topology is known to the tests,
-// and a failover helper that promotes a master's replica while a test runs.
+// and a failover helper that promotes a master's replica while a test runs. Password-protected,
+// with an ACL user that the URL names, as a production cluster is: every client (and every copy
+// BullMQ makes of one) must carry the credentials.
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -17,6 +20,9 @@ const SLOTS = 16_384;
  */
 const NODE_TIMEOUT_MS = 5_000;
 
+/** The ACL user the URL names. */
+const USER = 'shardwarden';
+
 export interface RedisClusterNode {
   readonly port: number;
   /** The node's cluster id (CLUSTER MYID). */
@@ -26,8 +32,13 @@ export interface RedisClusterNode {
 }
 
 export interface RedisClusterServer {
-  /** `redis+cluster://127.0.0.1:<p1>,...` naming the three first masters, the form a bot's Secret takes. */
+  /**
+   * `redis+cluster://shardwarden:<password>@127.0.0.1:<p1>,...` naming the three first masters,
+   * the form a bot's Secret takes (the password holds characters a URL must percent-encode).
+   */
   readonly url: string;
+  /** The password of the `default` user and of the URL's user. */
+  readonly password: string;
   readonly nodes: readonly RedisClusterNode[];
   /** The node serving `key`'s slot as master now. */
   masterOf(key: string): Promise<RedisClusterNode>;
@@ -46,6 +57,7 @@ export interface RedisClusterServer {
 }
 
 interface NodeState {
+  password: string;
   port: number;
   busPort: number;
   dir: string;
@@ -53,18 +65,19 @@ interface NodeState {
   proc?: ManagedProcess;
 }
 
-function client(port: number): Redis {
+function client(port: number, password: string): Redis {
   return new Redis({
     host: '127.0.0.1',
     port,
+    password,
     lazyConnect: true,
     maxRetriesPerRequest: 1,
     retryStrategy: () => null,
   });
 }
 
-async function ask<T>(port: number, run: (r: Redis) => Promise<T>): Promise<T> {
-  const r = client(port);
+async function ask<T>(node: NodeState, run: (r: Redis) => Promise<T>): Promise<T> {
+  const r = client(node.port, node.password);
   try {
     await r.connect();
     return await run(r);
@@ -73,11 +86,11 @@ async function ask<T>(port: number, run: (r: Redis) => Promise<T>): Promise<T> {
   }
 }
 
-const clusterInfo = (port: number) => ask(port, async (r) => String(await r.call('CLUSTER', 'INFO')));
+const clusterInfo = (node: NodeState) => ask(node, async (r) => String(await r.call('CLUSTER', 'INFO')));
 
 /** `CLUSTER NODES` parsed: id, port, flags, master id, slot ranges. */
-async function clusterNodes(port: number) {
-  const text = String(await ask(port, (r) => r.call('CLUSTER', 'NODES')));
+async function clusterNodes(node: NodeState) {
+  const text = String(await ask(node, (r) => r.call('CLUSTER', 'NODES')));
   return text
     .trim()
     .split('\n')
@@ -117,6 +130,19 @@ function startNode(binary: string, node: NodeState): ManagedProcess {
       '',
       '--appendonly',
       'no',
+      '--requirepass',
+      node.password,
+      // Replicas (and a restarted master, as its replacement's replica) authenticate too.
+      '--masterauth',
+      node.password,
+      // One argument per word: redis-server would take a single one as a quoted user name.
+      '--user',
+      USER,
+      'on',
+      `>${node.password}`,
+      '~*',
+      '&*',
+      '+@all',
     ],
     join(node.dir, 'redis.log'),
   );
@@ -125,7 +151,7 @@ function startNode(binary: string, node: NodeState): ManagedProcess {
 async function waitForPing(node: NodeState): Promise<void> {
   await waitUntil(
     `redis cluster node ${node.port} PING`,
-    () => ask(node.port, async (r) => (await r.ping()) === 'PONG'),
+    () => ask(node, async (r) => (await r.ping()) === 'PONG'),
     { process: node.proc, timeoutMs: 15_000 },
   );
 }
@@ -136,8 +162,8 @@ async function waitForHealthyCluster(nodes: NodeState[], what: string): Promise<
     what,
     async () => {
       const running = nodes.filter((n) => n.proc && !n.proc.exited());
-      for (const n of running) if (!/cluster_state:ok/.test(await clusterInfo(n.port))) return false;
-      const views = await Promise.all(running.map((n) => clusterNodes(n.port)));
+      for (const n of running) if (!/cluster_state:ok/.test(await clusterInfo(n))) return false;
+      const views = await Promise.all(running.map((n) => clusterNodes(n)));
       const mastersSeen = views.map((v) =>
         v
           .filter((e) => e.flags.includes('master') && !e.flags.includes('fail') && e.slots.length > 0)
@@ -159,6 +185,7 @@ async function waitForHealthyCluster(nodes: NodeState[], what: string): Promise<
 export async function startRedisCluster(): Promise<RedisClusterServer> {
   const binary = redisServerBinary();
   const dir = makeTempDir('redis-cluster');
+  const password = `p@ss/${randomBytes(8).toString('hex')}`;
   const nodes: NodeState[] = [];
   const close = async () => {
     await Promise.all(nodes.map((n) => n.proc?.stop()));
@@ -170,12 +197,12 @@ export async function startRedisCluster(): Promise<RedisClusterServer> {
       const busPort = await freePort();
       const nodeDir = join(dir.path, String(port));
       mkdirSync(nodeDir);
-      nodes.push({ port, busPort, dir: nodeDir, id: '' });
+      nodes.push({ password, port, busPort, dir: nodeDir, id: '' });
     }
     for (const n of nodes) n.proc = startNode(binary, n);
     for (const n of nodes) {
       await waitForPing(n);
-      n.id = String(await ask(n.port, (r) => r.call('CLUSTER', 'MYID')));
+      n.id = String(await ask(n, (r) => r.call('CLUSTER', 'MYID')));
     }
     const masters = nodes.slice(0, 3);
     const replicas = nodes.slice(3);
@@ -183,24 +210,24 @@ export async function startRedisCluster(): Promise<RedisClusterServer> {
       masters.map((m, i) => {
         const first = Math.floor((SLOTS * i) / 3);
         const last = Math.floor((SLOTS * (i + 1)) / 3) - 1;
-        return ask(m.port, (r) => r.call('CLUSTER', 'ADDSLOTSRANGE', first, last));
+        return ask(m, (r) => r.call('CLUSTER', 'ADDSLOTSRANGE', first, last));
       }),
     );
-    await ask(nodes[0]!.port, async (r) => {
+    await ask(nodes[0]!, async (r) => {
       for (const n of nodes.slice(1)) await r.call('CLUSTER', 'MEET', '127.0.0.1', n.port, n.busPort);
     });
     await waitUntil(
       'every cluster node knows the others',
-      async () => (await Promise.all(nodes.map((n) => clusterNodes(n.port)))).every((v) => v.length === 6),
+      async () => (await Promise.all(nodes.map((n) => clusterNodes(n)))).every((v) => v.length === 6),
       { timeoutMs: 30_000, intervalMs: 200 },
     );
     for (const [i, r] of replicas.entries())
-      await ask(r.port, (c) => c.call('CLUSTER', 'REPLICATE', masters[i]!.id));
+      await ask(r, (c) => c.call('CLUSTER', 'REPLICATE', masters[i]!.id));
     await waitUntil(
       'every replica in sync with its master',
       async () => {
         for (const r of replicas) {
-          const info = await ask(r.port, (c) => c.info('replication'));
+          const info = await ask(r, (c) => c.info('replication'));
           if (!/master_link_status:up/.test(info)) return false;
         }
         return true;
@@ -221,8 +248,8 @@ export async function startRedisCluster(): Promise<RedisClusterServer> {
   const state = (node: RedisClusterNode) => nodes.find((n) => n.port === node.port)!;
   const anyRunning = () => nodes.find((n) => n.proc && !n.proc.exited())!;
   const masterOf = async (key: string) => {
-    const slot = Number(await ask(anyRunning().port, (r) => r.call('CLUSTER', 'KEYSLOT', key)));
-    const slots = (await ask(anyRunning().port, (r) => r.call('CLUSTER', 'SLOTS'))) as [
+    const slot = Number(await ask(anyRunning(), (r) => r.call('CLUSTER', 'KEYSLOT', key)));
+    const slots = (await ask(anyRunning(), (r) => r.call('CLUSTER', 'SLOTS'))) as [
       number,
       number,
       [string, number, string],
@@ -232,26 +259,43 @@ export async function startRedisCluster(): Promise<RedisClusterServer> {
     const port = Number(range[2][1]);
     return view(nodes.find((n) => n.port === port)!);
   };
+  /**
+   * A running replica of `master` with its replication link up. After an earlier failover, the
+   * old master becomes the new one's replica only a moment later (and syncs after that).
+   */
+  const inSyncReplicaOf = async (master: NodeState): Promise<NodeState> => {
+    let replica: NodeState | undefined;
+    await waitUntil(
+      `a replica of ${master.port} in sync`,
+      async () => {
+        const entry = (await clusterNodes(master)).find((e) => e.master === master.id);
+        replica = nodes.find((n) => n.id === entry?.id && n.proc && !n.proc.exited());
+        return !!replica && /master_link_status:up/.test(await ask(replica, (r) => r.info('replication')));
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    return replica!;
+  };
   return {
-    url: `redis+cluster://${nodes
+    url: `redis+cluster://${USER}:${encodeURIComponent(password)}@${nodes
       .slice(0, 3)
       .map((n) => `127.0.0.1:${n.port}`)
       .join(',')}`,
+    password,
     nodes: nodes.map(view),
     masterOf,
     async failover(key, mode) {
       const from = await masterOf(key);
       const fromState = state(from);
-      const replicaEntry = (await clusterNodes(from.port)).find((e) => e.master === from.id);
-      if (!replicaEntry) throw new Error(`master ${from.port} has no replica`);
-      const to = view(nodes.find((n) => n.id === replicaEntry.id)!);
+      const toState = await inSyncReplicaOf(fromState);
+      const to = view(toState);
       if (mode === 'kill') {
         fromState.proc!.child.kill('SIGKILL');
         await waitUntil(`master ${from.port} killed`, async () => fromState.proc!.exited(), {
           timeoutMs: 10_000,
         });
       } else {
-        await ask(to.port, (r) => r.call('CLUSTER', 'FAILOVER'));
+        await ask(toState, (r) => r.call('CLUSTER', 'FAILOVER'));
       }
       await waitUntil(
         `replica ${to.port} serving the slot of ${key}`,

@@ -1,4 +1,5 @@
 import { Queue, QueueEvents, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import {
   connectRedis,
   parseRedisTarget,
@@ -27,6 +28,28 @@ describe('Redis Cluster from Debian', () => {
     expect(cluster.nodes).toHaveLength(6);
     await client.set('{x}:k', 'v');
     expect(await client.get('{x}:k')).toBe('v');
+  });
+
+  test('password-protected: a client without the credentials is refused; the URL carries them', async () => {
+    const anonymous = new Redis({
+      host: '127.0.0.1',
+      port: cluster.nodes[0]!.port,
+      lazyConnect: true,
+      enableReadyCheck: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    const refusals: string[] = [];
+    anonymous.on('error', (err: Error) => refusals.push(err.message));
+    try {
+      await expect(anonymous.connect().then(() => anonymous.get('{x}:k'))).rejects.toThrow();
+      expect(refusals.some((m) => m.startsWith('NOAUTH'))).toBe(true);
+    } finally {
+      anonymous.disconnect();
+    }
+    const target = parseRedisTarget(cluster.url, 'test');
+    expect(target).toMatchObject({ username: 'shardwarden', password: cluster.password });
+    expect(cluster.password).toMatch(/[@/]/);
   });
 
   test('a BullMQ job under a bot prefix (one hash tag) is added and processed', async () => {
