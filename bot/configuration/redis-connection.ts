@@ -149,6 +149,8 @@ export function clusterRetryOptions(options: RedisOptions): ClusterOptions {
   };
 }
 
+const keepHostName: NonNullable<ClusterOptions['dnsLookup']> = (address, callback) => callback(null, address);
+
 /**
  * A client for `target`: a Redis for one server, a Cluster for a cluster. `options` are those of
  * a single connection; for a cluster they apply to each node's connection, except what ioredis
@@ -164,6 +166,9 @@ export function connectRedis(target: RedisTarget, options: RedisOptions = {}): R
     ...(enableReadyCheck !== undefined ? { enableReadyCheck } : {}),
     ...(retryStrategy ? { clusterRetryStrategy: (times: number) => retryStrategy(times) } : {}),
     ...clusterRetryOptions(options),
+    // With TLS, keep the names the URL gives: ioredis would resolve them to addresses first, and
+    // a certificate issued for a host name would not match (ioredis's advice for TLS clusters).
+    ...(target.tls ? { dnsLookup: keepHostName } : {}),
     redisOptions: {
       ...perNode,
       ...(target.username !== undefined ? { username: target.username } : {}),

@@ -1,4 +1,5 @@
-import { parseRedisTarget } from '../../bot/configuration/redis-connection.js';
+import type { Cluster } from 'ioredis';
+import { connectRedis, parseRedisTarget } from '../../bot/configuration/redis-connection.js';
 import { parseWorkerConfig } from '../../bot/worker/config.js';
 
 describe("the Redis Secret's value", () => {
@@ -68,6 +69,33 @@ describe("the Redis Secret's value", () => {
     }
     expect(error?.message).toContain(message);
     expect(error?.message).not.toContain('hunter2');
+  });
+
+  test('a cluster client that waits out an outage waits out a failover; one that fails fast keeps failing fast', () => {
+    const target = parseRedisTarget('redis+cluster://r-0.redis:7000', 'REDIS_URL');
+    const waits = connectRedis(target, { lazyConnect: true, maxRetriesPerRequest: null }) as Cluster;
+    const fast = connectRedis(target, { lazyConnect: true, maxRetriesPerRequest: 0 }) as Cluster;
+    try {
+      expect(waits.options.maxRedirections).toBe(Number.POSITIVE_INFINITY);
+      expect(fast.options.maxRedirections).toBe(16); // ioredis's default: ~1.6 s
+    } finally {
+      waits.disconnect();
+      fast.disconnect();
+    }
+  });
+
+  test('over TLS a cluster client connects to the host names as given (certificates name them); untested against a TLS cluster', () => {
+    const c = connectRedis(parseRedisTarget('rediss+cluster://r-0.redis:7000', 'REDIS_URL'), {
+      lazyConnect: true,
+    }) as Cluster;
+    try {
+      let resolved: string | undefined;
+      c.options.dnsLookup!('r-0.redis', (_err, address) => (resolved = address));
+      expect(resolved).toBe('r-0.redis');
+      expect(c.options.redisOptions?.tls).toEqual({});
+    } finally {
+      c.disconnect();
+    }
   });
 
   test('the worker refuses a bad cluster URL at start, naming REDIS_URL', () => {
