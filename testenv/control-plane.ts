@@ -71,7 +71,8 @@ function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: 'pipe' });
 }
 
-function makeCertificates(dir: string, extraIp: string | undefined): void {
+/** A test CA in `dir` (`ca.key`, `ca.crt`), for issueCertificate(dir, ...). */
+export function makeTestCa(dir: string): void {
   openssl(
     [
       'req',
@@ -92,6 +93,10 @@ function makeCertificates(dir: string, extraIp: string | undefined): void {
     ],
     dir,
   );
+}
+
+function makeCertificates(dir: string, extraIp: string | undefined): void {
+  makeTestCa(dir);
   issueCertificate(dir, dir, 'apiserver', {
     subject: '/CN=kube-apiserver',
     altNames:

@@ -4,9 +4,10 @@
 // with an ACL user that the URL names, as a production cluster is: every client (and every copy
 // BullMQ makes of one) must carry the credentials.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { issueCertificate, makeTestCa } from './control-plane.js';
 import { freePort } from './ports.js';
 import { redisServerBinary } from './redis.js';
 import { startProcess, waitUntil, type ManagedProcess } from './processes.js';
@@ -19,6 +20,9 @@ const SLOTS = 16_384;
  * failover tests show whether a client waits out a real one (redis-connection.ts).
  */
 const NODE_TIMEOUT_MS = 5_000;
+
+/** The name a TLS cluster's certificate holds, and its nodes announce. */
+const TLS_HOST = 'localhost';
 
 /** The ACL user the URL names. */
 const USER = 'shardwarden';
@@ -39,6 +43,8 @@ export interface RedisClusterServer {
   readonly url: string;
   /** The password of the `default` user and of the URL's user. */
   readonly password: string;
+  /** With `tls`: the test CA (PEM) that signed the nodes' certificate. */
+  readonly ca?: string;
   readonly nodes: readonly RedisClusterNode[];
   /** The node serving `key`'s slot as master now. */
   masterOf(key: string): Promise<RedisClusterNode>;
@@ -56,8 +62,17 @@ export interface RedisClusterServer {
   close(): Promise<void>;
 }
 
+/** A TLS cluster's files: one certificate for every node, naming only `localhost`. */
+interface TlsFiles {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  ca: string;
+}
+
 interface NodeState {
   password: string;
+  tls?: TlsFiles;
   port: number;
   busPort: number;
   dir: string;
@@ -65,11 +80,12 @@ interface NodeState {
   proc?: ManagedProcess;
 }
 
-function client(port: number, password: string): Redis {
+function client(node: NodeState): Redis {
   return new Redis({
     host: '127.0.0.1',
-    port,
-    password,
+    port: node.port,
+    password: node.password,
+    ...(node.tls ? { tls: { ca: node.tls.ca, servername: TLS_HOST } } : {}),
     lazyConnect: true,
     maxRetriesPerRequest: 1,
     retryStrategy: () => null,
@@ -77,7 +93,7 @@ function client(port: number, password: string): Redis {
 }
 
 async function ask<T>(node: NodeState, run: (r: Redis) => Promise<T>): Promise<T> {
-  const r = client(node.port, node.password);
+  const r = client(node);
   try {
     await r.connect();
     return await run(r);
@@ -111,8 +127,7 @@ function startNode(binary: string, node: NodeState): ManagedProcess {
     `redis-cluster-${node.port}`,
     binary,
     [
-      '--port',
-      String(node.port),
+      ...(node.tls ? tlsArguments(node.port, node.tls) : ['--port', String(node.port)]),
       // Set, not port + 10000: that would land in the NodePort and ephemeral ranges (ports.ts).
       '--cluster-port',
       String(node.busPort),
@@ -178,26 +193,68 @@ async function waitForHealthyCluster(nodes: NodeState[], what: string): Promise<
 }
 
 /**
+ * TLS only, on `port`: clients, replication and the cluster bus. The cluster announces the host
+ * name the certificate names, as a cluster behind certificates for names must.
+ */
+function tlsArguments(port: number, tls: TlsFiles): string[] {
+  return [
+    '--port',
+    '0',
+    '--tls-port',
+    String(port),
+    '--tls-cert-file',
+    tls.certFile,
+    '--tls-key-file',
+    tls.keyFile,
+    '--tls-ca-cert-file',
+    tls.caFile,
+    '--tls-auth-clients',
+    'no',
+    '--tls-replication',
+    'yes',
+    '--tls-cluster',
+    'yes',
+    '--cluster-announce-hostname',
+    TLS_HOST,
+    '--cluster-preferred-endpoint-type',
+    'hostname',
+  ];
+}
+
+function makeTlsFiles(dir: string): TlsFiles {
+  makeTestCa(dir);
+  // A name and no address: a client that connects by address fails the certificate check.
+  const { certFile, keyFile } = issueCertificate(dir, dir, 'redis', {
+    subject: `/CN=${TLS_HOST}`,
+    altNames: `DNS:${TLS_HOST}`,
+  });
+  const caFile = join(dir, 'ca.crt');
+  return { caFile, certFile, keyFile, ca: readFileSync(caFile, 'utf8') };
+}
+
+/**
  * 3 masters (slots split evenly) and a replica of each, on free loopback ports with their own
  * cluster bus ports, each in its own folder. Resolves once every node reports cluster_state:ok
  * and every replica is in sync with its master.
  */
-export async function startRedisCluster(): Promise<RedisClusterServer> {
+export async function startRedisCluster(options: { tls?: boolean } = {}): Promise<RedisClusterServer> {
   const binary = redisServerBinary();
   const dir = makeTempDir('redis-cluster');
   const password = `p@ss/${randomBytes(8).toString('hex')}`;
+  let tls: TlsFiles | undefined;
   const nodes: NodeState[] = [];
   const close = async () => {
     await Promise.all(nodes.map((n) => n.proc?.stop()));
     dir.remove();
   };
   try {
+    if (options.tls) tls = makeTlsFiles(dir.path);
     for (let i = 0; i < 6; i++) {
       const port = await freePort();
       const busPort = await freePort();
       const nodeDir = join(dir.path, String(port));
       mkdirSync(nodeDir);
-      nodes.push({ password, port, busPort, dir: nodeDir, id: '' });
+      nodes.push({ password, ...(tls ? { tls } : {}), port, busPort, dir: nodeDir, id: '' });
     }
     for (const n of nodes) n.proc = startNode(binary, n);
     for (const n of nodes) {
@@ -277,11 +334,12 @@ export async function startRedisCluster(): Promise<RedisClusterServer> {
     return replica!;
   };
   return {
-    url: `redis+cluster://${USER}:${encodeURIComponent(password)}@${nodes
+    url: `${tls ? 'rediss' : 'redis'}+cluster://${USER}:${encodeURIComponent(password)}@${nodes
       .slice(0, 3)
-      .map((n) => `127.0.0.1:${n.port}`)
+      .map((n) => `${tls ? TLS_HOST : '127.0.0.1'}:${n.port}`)
       .join(',')}`,
     password,
+    ...(tls ? { ca: tls.ca } : {}),
     nodes: nodes.map(view),
     masterOf,
     async failover(key, mode) {

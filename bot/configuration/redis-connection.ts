@@ -173,7 +173,8 @@ export function connectRedis(target: RedisTarget, options: RedisOptions = {}): R
       ...perNode,
       ...(target.username !== undefined ? { username: target.username } : {}),
       ...(target.password !== undefined ? { password: target.password } : {}),
-      ...(target.tls ? { tls: {} } : {}),
+      // The caller's TLS options (a CA of its own) are kept; rediss+cluster:// turns TLS on.
+      ...(target.tls ? { tls: perNode.tls ?? {} } : {}),
     },
   };
   return new Cluster(

@@ -95,3 +95,28 @@ describe('Redis Cluster from Debian', () => {
     await cluster.restart(from);
   }, 180_000);
 });
+
+describe('a Redis Cluster over TLS, its certificate naming only its host name', () => {
+  let cluster: RedisClusterServer;
+  beforeAll(async () => {
+    cluster = await startRedisCluster({ tls: true });
+  }, 180_000);
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  test('a rediss+cluster:// client reaches every master by the announced name', async () => {
+    const target = parseRedisTarget(cluster.url, 'test');
+    // The test CA instead of the system's: what a pod would get with NODE_EXTRA_CA_CERTS.
+    const client = connectRedis(target, { maxRetriesPerRequest: null, tls: { ca: cluster.ca } });
+    try {
+      const keys = ['{a}:k', '{b}:k', '{c}:k', '{d}:k', '{e}:k', '{f}:k'];
+      const masters = new Set(await Promise.all(keys.map(async (k) => (await cluster.masterOf(k)).port)));
+      expect(masters.size).toBe(3);
+      for (const k of keys) await client.set(k, k);
+      expect(await Promise.all(keys.map((k) => client.get(k)))).toEqual(keys);
+    } finally {
+      client.disconnect();
+    }
+  }, 60_000);
+});
