@@ -51,6 +51,7 @@ export {
   type RealNode,
   type RealNodeOptions,
 } from './real-node.js';
+export { SERVICE_IMAGES, POSTGRES_UID, redisImageArchive, postgresImageArchive } from './service-images.js';
 export { writeOciArchive, busyboxRootfs, type ImageConfig } from './oci-image.js';
 export {
   startPrometheus,

@@ -32,14 +32,19 @@ async function ping(port: number): Promise<boolean> {
   });
 }
 
+/** SHARDWARDEN_REDIS_SERVER, else Debian's redis-server (installed when missing). */
+export function redisServerBinary(): string {
+  return process.env.SHARDWARDEN_REDIS_SERVER
+    ? requireExecutable('SHARDWARDEN_REDIS_SERVER', process.env.SHARDWARDEN_REDIS_SERVER)
+    : ensureDebianPackage('redis-server', 'redis-server');
+}
+
 /**
  * A throwaway redis-server on a free loopback port. Without persistence by default; with
  * `persistent`, an append-only file keeps the data across stop()/start() (outage tests).
  */
 export async function startRedis(options: { persistent?: boolean } = {}): Promise<RedisServer> {
-  const binary = process.env.SHARDWARDEN_REDIS_SERVER
-    ? requireExecutable('SHARDWARDEN_REDIS_SERVER', process.env.SHARDWARDEN_REDIS_SERVER)
-    : ensureDebianPackage('redis-server', 'redis-server');
+  const binary = redisServerBinary();
   const dir = makeTempDir('redis');
   const port = await freePort();
   let proc: ManagedProcess | undefined;
