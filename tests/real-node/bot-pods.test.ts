@@ -1,0 +1,435 @@
+// A bot's pods on the real node, end to end: the chart installed with the image built from the
+// Dockerfile, Redis and Postgres as pods behind Services (reached by their cluster DNS names),
+// the Discord simulator on the host reached through the node's address as a Discord API proxy
+// would be, and `kubectl apply` of manifests/examples/small-bot.yaml. The kubelet's probes make
+// the pods Ready, the shards identify at the simulator, a worker pod answers an interaction and
+// links a wallet through its public Service, the containers run as the operator renders them,
+// a deleted gateway pod's successor RESUMEs without losing an event, and removing everything
+// leaves no container or sandbox on the node.
+import { readFileSync } from 'node:fs';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { parseAllDocuments } from 'yaml';
+import { DiscordSimulator } from '../../discord-simulator/index.js';
+import {
+  POSTGRES_UID,
+  SERVICE_IMAGES,
+  buildProjectImage,
+  createAppDatabase,
+  postgresImageArchive,
+  projectImageUnavailable,
+  realNodeUnavailable,
+  redisImageArchive,
+  startControlPlane,
+  startRealNode,
+  waitUntil,
+  type ControlPlane,
+  type ProjectImage,
+  type RealNode,
+} from '../../testenv/index.js';
+import { metricSum } from '../gateway/harness.js';
+import { RELEASE_NAMESPACE, helm, installChart } from '../install/helm.js';
+
+const RELEASE = 'sw';
+const NS = 'bots';
+const BOT = 'small-bot';
+const EXAMPLE = 'manifests/examples/small-bot.yaml';
+const TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+/** 40 guilds at 20 per recommended shard: Auto sharding runs 2 shards, in one gateway pod. */
+const GUILDS = 40;
+const GUILDS_PER_SHARD = 20;
+
+const unavailable = realNodeUnavailable() ?? projectImageUnavailable();
+if (unavailable) console.warn(`SKIPPING the bot-pods-on-the-real-node tests: ${unavailable}`);
+
+interface Pod {
+  metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string; uid: string };
+  status: {
+    phase?: string;
+    podIP?: string;
+    conditions?: { type: string; status: string }[];
+    containerStatuses?: { name: string; ready: boolean; restartCount: number }[];
+  };
+}
+
+const isReady = (p: Pod) => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+
+/** A Deployment and Service of one container image listening on `port`, probed over TCP. */
+function servicePod(
+  name: string,
+  image: string,
+  port: number,
+  extra: { volume?: string; uid?: number } = {},
+) {
+  const labels = { app: name };
+  return [
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            automountServiceAccountToken: false,
+            terminationGracePeriodSeconds: 1,
+            ...(extra.uid !== undefined && { securityContext: { runAsUser: extra.uid, fsGroup: extra.uid } }),
+            containers: [
+              {
+                name,
+                image,
+                imagePullPolicy: 'IfNotPresent',
+                ports: [{ containerPort: port }],
+                readinessProbe: { tcpSocket: { port }, periodSeconds: 1 },
+                ...(extra.volume && { volumeMounts: [{ name: 'data', mountPath: extra.volume }] }),
+              },
+            ],
+            ...(extra.volume && { volumes: [{ name: 'data', emptyDir: {} }] }),
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name },
+      spec: { selector: labels, ports: [{ port, targetPort: port }] },
+    },
+  ];
+}
+
+/** small-bot.yaml with its Secrets filled and what this cluster needs: image, database, publicUrl. */
+function smallBotManifest(image: string, token: string, databaseUrl: string): object[] {
+  const docs = parseAllDocuments(readFileSync(EXAMPLE, 'utf8')).map(
+    (d) =>
+      d.toJS() as {
+        kind: string;
+        metadata: { name: string };
+        stringData?: Record<string, string>;
+        spec?: Record<string, unknown>;
+      },
+  );
+  const secret = (name: string) => docs.find((d) => d.kind === 'Secret' && d.metadata.name === name)!;
+  secret(`${BOT}-discord`).stringData = { token };
+  // The example's own Redis URL: a Service `redis` in the bot's namespace, by its DNS name.
+  expect(secret(`${BOT}-redis`).stringData).toEqual({ url: `redis://redis.${NS}.svc:6379` });
+  const bot = docs.find((d) => d.kind === 'DiscordBot')!;
+  const worker = bot.spec!.worker as Record<string, unknown>;
+  bot.spec = {
+    ...bot.spec,
+    image,
+    imagePullPolicy: 'IfNotPresent',
+    database: { urlSecretRef: { name: `${BOT}-database`, key: 'url' } },
+    worker: { ...worker, publicUrl: `http://${BOT}-worker-public.${NS}.svc` },
+  };
+  const database = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: `${BOT}-database` },
+    type: 'Opaque',
+    stringData: { url: databaseUrl },
+  };
+  return [...docs, database];
+}
+
+(unavailable && process.env.CI !== 'true' ? describe.skip : describe)(
+  "a bot's pods on the real node (the chart, small-bot.yaml, Redis and Postgres pods)",
+  () => {
+    let built: ProjectImage;
+    let cp: ControlPlane;
+    let node: RealNode;
+    let sim: DiscordSimulator;
+    const kubectl = (args: string[], input?: string) => cp.kubectl(['-n', NS, ...args], input);
+    /** The pods matching `selector` ('' for all) in `namespace`. */
+    const pods = (selector: string, namespace = NS) =>
+      (
+        JSON.parse(
+          cp.kubectl(['-n', namespace, 'get', 'pods', ...(selector ? ['-l', selector] : []), '-o', 'json']),
+        ) as { items: Pod[] }
+      ).items;
+    const botPods = (component: 'gateway' | 'worker') =>
+      pods(`app.kubernetes.io/instance=${BOT},app.kubernetes.io/component=${component}`).filter(
+        (p) => !p.metadata.deletionTimestamp,
+      );
+
+    /**
+     * Waits for `condition`; a timeout says why it did not hold: the namespace's pods, its warning
+     * events (failed probes, pulls, mounts) and the last lines of every container's log.
+     */
+    const waitOrExplain = async (
+      what: string,
+      condition: () => Promise<boolean> | boolean,
+      timeoutMs: number,
+      namespace = NS,
+    ) => {
+      try {
+        await waitUntil(what, async () => condition(), { timeoutMs, intervalMs: 1000 });
+      } catch (err) {
+        const k = (args: string[]) => {
+          try {
+            return cp.kubectl(['-n', namespace, ...args]);
+          } catch (e) {
+            return String((e as { stderr?: string }).stderr ?? e);
+          }
+        };
+        const logs = pods('', namespace).flatMap((p) =>
+          (p.status.containerStatuses ?? []).map(
+            (c) =>
+              `--- ${p.metadata.name}/${c.name}:\n${k(['logs', p.metadata.name, '-c', c.name, '--tail', '30'])}`,
+          ),
+        );
+        const why = [
+          k(['get', 'pods', '-o', 'wide']),
+          k(['get', 'events', '--field-selector', 'type=Warning']),
+          ...logs,
+        ].join('\n');
+        throw new Error(`${(err as Error).message}\n${why}`, { cause: err });
+      }
+    };
+    /** Sum of a counter over the live worker pods, scraped at their pod IPs from the host. */
+    const workerCounter = async (name: string, match: string) => {
+      let sum = 0;
+      for (const p of botPods('worker')) {
+        const text = await (await fetch(`http://${p.status.podIP}:8080/metrics`)).text();
+        sum += metricSum(text, name, match);
+      }
+      return sum;
+    };
+    const deleteEvents = () =>
+      workerCounter('shardwarden_worker_jobs_total', 'type="GUILD_DELETE",outcome="completed"');
+    const identified = () => sim.recorder.identifies.filter((i) => !i.refused);
+
+    beforeAll(async () => {
+      built = buildProjectImage();
+      const archives = [redisImageArchive(), postgresImageArchive()];
+      cp = await startControlPlane({ controllers: true, scheduler: true, podAccess: true });
+      node = await startRealNode(cp);
+      node.importImage(built.archive);
+      for (const archive of archives) node.importImage(archive);
+      // On the node's address, so pods reach it as they would a Discord API proxy. Sessions stay
+      // resumable for 10 minutes (Discord: about 2), a replaced pod on a loaded machine may take
+      // longer than Discord's window to start; the interaction window is widened likewise (below).
+      sim = await DiscordSimulator.start({
+        host: node.nodeIp,
+        seed: 14,
+        guilds: GUILDS,
+        guildsPerRecommendedShard: GUILDS_PER_SHARD,
+        gateway: { sessionTtlMs: 600_000 },
+        interactionResponseWindowMs: 15_000,
+      });
+    }, 1_800_000);
+    afterAll(async () => {
+      await node?.stop();
+      await cp?.stop();
+      await sim?.stop();
+    }, 300_000);
+
+    test('helm install with the Discord API URL pointing at the simulator: the operator pod becomes Ready', async () => {
+      const [repository, tag] = built.image.split(':');
+      const out = installChart(cp.kubeconfigPath, RELEASE, [
+        `image.repository=${repository}`,
+        `image.tag=${tag}`,
+        'replicaCount=1',
+        `discordApiUrl=${sim.apiUrl}`,
+      ]);
+      expect(out).toContain('STATUS: deployed');
+      await waitOrExplain(
+        'the operator pod Ready',
+        () => pods(`app.kubernetes.io/instance=${RELEASE}`, RELEASE_NAMESPACE).some(isReady),
+        600_000,
+        RELEASE_NAMESPACE,
+      );
+    }, 900_000);
+
+    test('Redis and Postgres run as pods behind Services; the bot gets an ordinary Postgres role', async () => {
+      cp.kubectl(['create', 'namespace', NS]);
+      const objects = [
+        ...servicePod('redis', SERVICE_IMAGES.redis, 6379),
+        ...servicePod('postgres', SERVICE_IMAGES.postgres, 5432, {
+          volume: '/var/lib/postgresql/data',
+          uid: POSTGRES_UID,
+        }),
+      ];
+      kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+      await waitOrExplain(
+        'Redis and Postgres Ready',
+        () => ['redis', 'postgres'].every((app) => pods(`app=${app}`).some(isReady)),
+        300_000,
+      );
+    }, 600_000);
+
+    test('kubectl apply of small-bot.yaml: gateway and worker pods Ready through their probes, each shard identified once, an interaction answered by a worker pod', async () => {
+      // The app database, made from the host at the Postgres pod's address; the bot reaches the
+      // same server by its Service name.
+      const postgresIp = pods('app=postgres')[0]!.status.podIP!;
+      const appUrl = await createAppDatabase({
+        url: `postgres://postgres@${postgresIp}:5432/postgres`,
+        port: 5432,
+        close: async () => undefined,
+      });
+      const databaseUrl = appUrl.replace('@127.0.0.1:5432/', `@postgres.${NS}.svc:5432/`);
+      kubectl(
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'List',
+          items: smallBotManifest(built.image, sim.token, databaseUrl),
+        }),
+      );
+      await waitOrExplain(
+        'the gateway pod and a worker pod Ready',
+        () => botPods('gateway').some(isReady) && botPods('worker').some(isReady),
+        600_000,
+      );
+      expect(botPods('gateway').map((p) => p.metadata.name)).toEqual([`${BOT}-gateway-0`]);
+      // Every shard of the plan identified, each exactly once.
+      await waitOrExplain('both shards identified', () => identified().length >= 2, 120_000);
+      expect(
+        identified()
+          .map((i) => `${i.shardId}/${i.shardCount}`)
+          .sort(),
+      ).toEqual(['0/2', '1/2']);
+
+      // An interaction at the simulator, answered by a worker pod. The simulator accepts a first
+      // response only within its window: Discord's is 3 s, widened to 15 s here because the
+      // first command of a cold pod on a loaded 2-core machine may miss 3 s (docs/benchmarks.md
+      // measures the real latency).
+      const guild = [...sim.world.guilds.values()][0]!;
+      const member = String(BigInt(guild.id) + 1n);
+      const inj = sim.injectInteraction({ guildId: guild.id, userId: member, command: 'verify' });
+      const first = await inj.response;
+      expect(first.latencyMs).toBeLessThan(15_000);
+      // A deferral (type 5) is followed by the reply as an edit of the original response.
+      const texts = () =>
+        sim.recorder.interactionResponses
+          .filter((x) => x.interactionId === inj.id && (x.type === 4 || x.kind === 'edit-original'))
+          .map((x) => (x.data as { content?: string } | undefined)?.content ?? '');
+      await waitOrExplain('/verify answered', () => texts().length > 0, 60_000);
+      expect(texts()).toEqual([expect.stringContaining('/verify/')]);
+      const reply = texts()[0]!;
+      expect(reply).toContain(`http://${BOT}-worker-public.${NS}.svc/verify/${guild.id}/`);
+
+      // The wallet link, through the worker's public Service (its ClusterIP: the host has no
+      // cluster DNS, but kube-proxy's rules route it as for any pod).
+      const clusterIp = kubectl([
+        'get',
+        'service',
+        `${BOT}-worker-public`,
+        '-o',
+        'jsonpath={.spec.clusterIP}',
+      ]);
+      const url = /https?:\/\/\S+?(\/verify\/\d+\/[0-9a-f]{32})/.exec(reply)![1]!;
+      const link = `http://${clusterIp}${url}`;
+      const { message } = (await (await fetch(link, { headers: { accept: 'application/json' } })).json()) as {
+        message: string;
+      };
+      expect(message).toContain(member);
+      const wallet = privateKeyToAccount(generatePrivateKey());
+      const linked = await fetch(link, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ address: wallet.address, signature: await wallet.signMessage({ message }) }),
+      });
+      expect(linked.status).toBe(200);
+    }, 1_200_000);
+
+    test('inside a bot container: uid 10001, read-only root filesystem, no capabilities, no ServiceAccount token', () => {
+      for (const [pod, container] of [
+        [`${BOT}-gateway-0`, 'gateway'],
+        [botPods('worker')[0]!.metadata.name, 'worker'],
+      ] as const) {
+        const exec = (cmd: string) => kubectl(['exec', pod, '-c', container, '--', 'sh', '-c', cmd]);
+        expect({ pod, uid: exec('id -u').trim() }).toEqual({ pod, uid: '10001' });
+        expect(exec('touch /app/x 2>&1 || true')).toMatch(/Read-only file system/);
+        expect(exec('grep CapEff /proc/self/status')).toMatch(/^CapEff:\s+0{16}\s*$/);
+        expect(exec(`test -e ${TOKEN_DIR} && echo present || echo absent`).trim()).toBe('absent');
+      }
+    }, 300_000);
+
+    test('kubectl delete pod of the gateway: the new pod RESUMEs its shards and every event sent meanwhile is processed once', async () => {
+      const identifies = identified().length;
+      const resumes = sim.recorder.resumes.length;
+      const before = await deleteEvents();
+      const old = botPods('gateway')[0]!.metadata.uid;
+      const guildIds = [...sim.world.guilds.keys()];
+      // GUILD_DELETE with `unavailable` (an outage): forwarded, and a no-op for the workers.
+      const outage = (n: number, from: number) =>
+        sim.stream({
+          type: 'GUILD_DELETE',
+          count: n,
+          ratePerSecond: 20,
+          make: (i) => ({ id: guildIds[(from + i) % guildIds.length], unavailable: true }),
+        });
+      await outage(20, 0);
+      kubectl(['delete', 'pod', `${BOT}-gateway-0`, '--wait=false']);
+      // While the pod stops and its successor starts: replayed to it on RESUME.
+      await outage(40, 20);
+      await waitOrExplain(
+        'a new gateway pod Ready',
+        () => botPods('gateway').some((p) => p.metadata.uid !== old && isReady(p)),
+        600_000,
+      );
+      await outage(20, 60);
+      // All 80 processed, and the count settled (the same at two scrapes a second apart), so a
+      // duplicate still on its way would have shown.
+      let last = -1;
+      await waitOrExplain(
+        '80 events processed and the count settled',
+        async () => {
+          const n = (await deleteEvents()) - before;
+          const settled = n === last && n >= 80;
+          last = n;
+          return settled;
+        },
+        180_000,
+      );
+      expect(last).toBe(80);
+      expect(identified().length).toBe(identifies);
+      expect(
+        sim.recorder.resumes
+          .slice(resumes)
+          .map((r) => r.shardId)
+          .sort(),
+      ).toEqual([0, 1]);
+    }, 900_000);
+
+    test('helm uninstall and deleting the namespace leave no pod, container or sandbox on the node', async () => {
+      const dnsContainers = () =>
+        node.crictl(['ps', '-a', '-q', '--label', 'io.kubernetes.pod.namespace=kube-system']);
+      expect(
+        helm([
+          'uninstall',
+          RELEASE,
+          '--kubeconfig',
+          cp.kubeconfigPath,
+          '--namespace',
+          RELEASE_NAMESPACE,
+          '--wait',
+        ]),
+      ).toContain('uninstalled');
+      cp.kubectl(['delete', 'namespace', NS, '--wait=true', '--timeout=600s']);
+      const left = () => ({
+        pods: cp
+          .kubectl(['get', 'pods', '-A', '-o', 'name'])
+          .split('\n')
+          .filter((p) => p && !p.includes('coredns')),
+        containers: node
+          .crictl(['ps', '-a', '-q'])
+          .split('\n')
+          .filter((id) => id && !dnsContainers().includes(id)),
+        sandboxes: node.crictl(['pods', '-q']).split('\n').filter(Boolean).length,
+      });
+      await waitOrExplain(
+        'no pod, container or sandbox but CoreDNS',
+        () => {
+          const l = left();
+          return l.pods.length === 0 && l.containers.length === 0 && l.sandboxes === 1;
+        },
+        300_000,
+        RELEASE_NAMESPACE,
+      );
+      expect(left()).toEqual({ pods: [], containers: [], sandboxes: 1 });
+    }, 900_000);
+  },
+);
