@@ -19,9 +19,11 @@ import {
   projectImageUnavailable,
   realNodeUnavailable,
   redisImageArchive,
+  startAnvil,
   startControlPlane,
   startRealNode,
   waitUntil,
+  type AnvilNode,
   type ControlPlane,
   type ProjectImage,
   type RealNode,
@@ -99,8 +101,11 @@ function servicePod(
   ];
 }
 
-/** small-bot.yaml with its Secrets filled and what this cluster needs: image, database, publicUrl. */
-function smallBotManifest(image: string, token: string, databaseUrl: string): object[] {
+/**
+ * small-bot.yaml with its Secrets filled, plus what token gating needs (Postgres, a chain, the
+ * public URL of the verification page) and the locally built image.
+ */
+function smallBotManifest(image: string, token: string, databaseUrl: string, rpcUrl: string): object[] {
   const docs = parseAllDocuments(readFileSync(EXAMPLE, 'utf8')).map(
     (d) =>
       d.toJS() as {
@@ -121,6 +126,7 @@ function smallBotManifest(image: string, token: string, databaseUrl: string): ob
     image,
     imagePullPolicy: 'IfNotPresent',
     database: { urlSecretRef: { name: `${BOT}-database`, key: 'url' } },
+    chain: { rpcUrls: [rpcUrl] },
     worker: { ...worker, publicUrl: `http://${BOT}-worker-public.${NS}.svc` },
   };
   const database = {
@@ -140,6 +146,7 @@ function smallBotManifest(image: string, token: string, databaseUrl: string): ob
     let cp: ControlPlane;
     let node: RealNode;
     let sim: DiscordSimulator;
+    let anvil: AnvilNode;
     const kubectl = (args: string[], input?: string) => cp.kubectl(['-n', NS, ...args], input);
     /** The pods matching `selector` ('' for all) in `namespace`. */
     const pods = (selector: string, namespace = NS) =>
@@ -218,11 +225,14 @@ function smallBotManifest(image: string, token: string, databaseUrl: string): ob
         gateway: { sessionTtlMs: 600_000 },
         interactionResponseWindowMs: 15_000,
       });
+      // The chain the workers read balances from, on the host like the simulator.
+      anvil = await startAnvil({ host: node.nodeIp });
     }, 1_800_000);
     afterAll(async () => {
       await node?.stop();
       await cp?.stop();
       await sim?.stop();
+      await anvil?.stop();
     }, 300_000);
 
     test('helm install with the Discord API URL pointing at the simulator: the operator pod becomes Ready', async () => {
@@ -242,7 +252,7 @@ function smallBotManifest(image: string, token: string, databaseUrl: string): ob
       );
     }, 900_000);
 
-    test('Redis and Postgres run as pods behind Services; the bot gets an ordinary Postgres role', async () => {
+    test('Redis and Postgres run as pods behind Services', async () => {
       cp.kubectl(['create', 'namespace', NS]);
       const objects = [
         ...servicePod('redis', SERVICE_IMAGES.redis, 6379),
@@ -274,7 +284,7 @@ function smallBotManifest(image: string, token: string, databaseUrl: string): ob
         JSON.stringify({
           apiVersion: 'v1',
           kind: 'List',
-          items: smallBotManifest(built.image, sim.token, databaseUrl),
+          items: smallBotManifest(built.image, sim.token, databaseUrl, anvil.url),
         }),
       );
       await waitOrExplain(
