@@ -29,6 +29,7 @@ import {
   type RealNode,
 } from '../../testenv/index.js';
 import { metricSum } from '../gateway/harness.js';
+import { hostSnapshot, leftSince, nothingLeft, type HostSnapshot } from '../support/host-snapshot.js';
 import { RELEASE_NAMESPACE, helm, installChart } from '../install/helm.js';
 
 const RELEASE = 'sw';
@@ -147,6 +148,7 @@ function smallBotManifest(image: string, token: string, databaseUrl: string, rpc
     let node: RealNode;
     let sim: DiscordSimulator;
     let anvil: AnvilNode;
+    let before: HostSnapshot;
     const kubectl = (args: string[], input?: string) => cp.kubectl(['-n', NS, ...args], input);
     /** The pods matching `selector` ('' for all) in `namespace`. */
     const pods = (selector: string, namespace = NS) =>
@@ -210,6 +212,7 @@ function smallBotManifest(image: string, token: string, databaseUrl: string, rpc
     beforeAll(async () => {
       built = buildProjectImage();
       const archives = [redisImageArchive(), postgresImageArchive()];
+      before = hostSnapshot('shardwarden-node-');
       cp = await startControlPlane({ controllers: true, scheduler: true, podAccess: true });
       node = await startRealNode(cp);
       node.importImage(built.archive);
@@ -404,6 +407,64 @@ function smallBotManifest(image: string, token: string, databaseUrl: string, rpc
       ).toEqual([0, 1]);
     }, 900_000);
 
+    test('spec.sharding changed (2 to 3 shards): a BlueGreen reshard with real pods; every interaction sent during it answered exactly once', async () => {
+      const generation = () =>
+        kubectl([
+          'get',
+          'discordbot',
+          BOT,
+          '-o',
+          'jsonpath={.status.gateway.generation}/{.status.reshard.phase}',
+        ]);
+      expect(generation()).toMatch(/^1\//);
+      const since = identified().length;
+      kubectl([
+        'patch',
+        'discordbot',
+        BOT,
+        '--type',
+        'merge',
+        '-p',
+        '{"spec":{"sharding":{"mode":"Fixed","shards":3}}}',
+      ]);
+      // Interactions (keyed by their id, so the queue takes each once whichever generation
+      // delivers it), each from another member (the command has a per-member cooldown), one a
+      // second until the new generation has taken over.
+      const guilds = [...sim.world.guilds.values()];
+      const sent: { id: string }[] = [];
+      await waitOrExplain(
+        'the reshard Complete at generation 2',
+        () => {
+          const g = guilds[sent.length % guilds.length]!;
+          const userId = String(BigInt(g.id) + 1n + BigInt(Math.floor(sent.length / guilds.length)));
+          sent.push(sim.injectInteraction({ guildId: g.id, userId, command: 'verify' }));
+          return generation() === '2/Complete';
+        },
+        600_000,
+      );
+      const answers = (id: string) =>
+        sim.recorder.interactionResponses.filter((r) => r.interactionId === id && r.kind === 'callback')
+          .length;
+      await waitOrExplain('every interaction answered', () => sent.every((x) => answers(x.id) > 0), 120_000);
+      expect(sent.filter((s) => answers(s.id) !== 1)).toEqual([]);
+      expect(sim.recorder.violations).toEqual([]);
+      // The new generation's pod identified each of the 3 shards once; the old one is gone.
+      expect(
+        identified()
+          .slice(since)
+          .map((i) => `${i.shardId}/${i.shardCount}`)
+          .sort(),
+      ).toEqual(['0/3', '1/3', '2/3']);
+      await waitOrExplain(
+        'only the new generation running',
+        () =>
+          botPods('gateway')
+            .map((p) => p.metadata.name)
+            .join() === `${BOT}-gateway-g2-0`,
+        300_000,
+      );
+    }, 900_000);
+
     test('helm uninstall and deleting the namespace leave no pod, container or sandbox on the node', async () => {
       const dnsContainers = () =>
         node.crictl(['ps', '-a', '-q', '--label', 'io.kubernetes.pod.namespace=kube-system']);
@@ -441,5 +502,11 @@ function smallBotManifest(image: string, token: string, databaseUrl: string, rpc
       );
       expect(left()).toEqual({ pods: [], containers: [], sandboxes: 1 });
     }, 900_000);
+
+    test('stopping the node leaves no process, mount, network namespace, link, iptables rule or cgroup', async () => {
+      await node.stop();
+      const left = leftSince(before, hostSnapshot('shardwarden-node-'));
+      expect(left).toEqual(nothingLeft(left));
+    }, 300_000);
   },
 );
