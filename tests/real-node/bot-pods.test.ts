@@ -432,12 +432,20 @@ function smallBotManifest(image: string, token: string, databaseUrl: string, rpc
       // second until the new generation has taken over.
       const guilds = [...sim.world.guilds.values()];
       const sent: { id: string }[] = [];
+      /** Gateway pods seen running side by side (BlueGreen: both generations at some point). */
+      const together = new Set<string>();
       await waitOrExplain(
         'the reshard Complete at generation 2',
         () => {
           const g = guilds[sent.length % guilds.length]!;
           const userId = String(BigInt(g.id) + 1n + BigInt(Math.floor(sent.length / guilds.length)));
           sent.push(sim.injectInteraction({ guildId: g.id, userId, command: 'verify' }));
+          together.add(
+            botPods('gateway')
+              .map((p) => p.metadata.name)
+              .sort()
+              .join(),
+          );
           return generation() === '2/Complete';
         },
         600_000,
@@ -448,6 +456,7 @@ function smallBotManifest(image: string, token: string, databaseUrl: string, rpc
       await waitOrExplain('every interaction answered', () => sent.every((x) => answers(x.id) > 0), 120_000);
       expect(sent.filter((s) => answers(s.id) !== 1)).toEqual([]);
       expect(sim.recorder.violations).toEqual([]);
+      expect([...together]).toContain(`${BOT}-gateway-0,${BOT}-gateway-g2-0`);
       // The new generation's pod identified each of the 3 shards once; the old one is gone.
       expect(
         identified()
