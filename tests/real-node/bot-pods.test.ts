@@ -28,6 +28,7 @@ import {
   type ProjectImage,
   type RealNode,
 } from '../../testenv/index.js';
+import { POD_HTTP_PORT } from '../../bot/runtime-contract.js';
 import { metricSum } from '../gateway/harness.js';
 import { hostSnapshot, leftSince, nothingLeft, type HostSnapshot } from '../support/host-snapshot.js';
 import { RELEASE_NAMESPACE, helm, installChart } from '../install/helm.js';
@@ -200,7 +201,7 @@ function smallBotManifest(image: string, token: string, databaseUrl: string, rpc
     const workerCounter = async (name: string, match: string) => {
       let sum = 0;
       for (const p of botPods('worker')) {
-        const text = await (await fetch(`http://${p.status.podIP}:8080/metrics`)).text();
+        const text = await (await fetch(`http://${p.status.podIP}:${POD_HTTP_PORT}/metrics`)).text();
         sum += metricSum(text, name, match);
       }
       return sum;
@@ -218,8 +219,9 @@ function smallBotManifest(image: string, token: string, databaseUrl: string, rpc
       node.importImage(built.archive);
       for (const archive of archives) node.importImage(archive);
       // On the node's address, so pods reach it as they would a Discord API proxy. Sessions stay
-      // resumable for 10 minutes (Discord: about 2), a replaced pod on a loaded machine may take
-      // longer than Discord's window to start; the interaction window is widened likewise (below).
+      // resumable for 10 minutes (Discord: about 2), since a replaced pod on a loaded machine may
+      // take longer than Discord's window to start; the interaction window is widened likewise
+      // (see the interaction below).
       sim = await DiscordSimulator.start({
         host: node.nodeIp,
         seed: 14,
