@@ -18,7 +18,7 @@
 # imported a file that was gone). Archives unused for a day are removed.
 #
 # Prints one JSON line, also written beside the archive as <output>.json:
-#   {"image":..., "archive":..., "sizeBytes":..., "baseSizeBytes":..., "buildSeconds":...,
+#   {"image":..., "imageId":..., "archive":..., "sizeBytes":..., "baseSizeBytes":..., "buildSeconds":...,
 #    "buildahArgs": [the storage flags to run or inspect it with buildah]}
 # sizeBytes is the image's uncompressed size (the sum of its layers), base included;
 # buildSeconds the whole script's wall time (the base and its root filesystem too, when made).
@@ -104,7 +104,7 @@ image_bytes() {
 }
 size=$(image_bytes shardwarden.local/shardwarden:dev)
 base_size=$(image_bytes "$base")
-report="{\"image\":\"shardwarden.local/shardwarden:dev\",\"archive\":\"$out\",\"sizeBytes\":$size,\"baseSizeBytes\":$base_size,\"buildSeconds\":$seconds,\"buildahArgs\":[\"--root\",\"$work/storage\",\"--runroot\",\"$work/run\",\"--storage-driver\",\"overlay\"]}"
+report="{\"image\":\"shardwarden.local/shardwarden:dev\",\"imageId\":\"$image_id\",\"archive\":\"$out\",\"sizeBytes\":$size,\"baseSizeBytes\":$base_size,\"buildSeconds\":$seconds,\"buildahArgs\":[\"--root\",\"$work/storage\",\"--runroot\",\"$work/run\",\"--storage-driver\",\"overlay\"]}"
 echo "built shardwarden.local/shardwarden:dev in ${seconds}s: $((size / 1000000)) MB, of which the Node base $((base_size / 1000000)) MB" >&2
 echo "$report" > "$out.json"
 echo "$report"
