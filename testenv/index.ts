@@ -50,6 +50,7 @@ export {
   CLUSTER_DOMAIN,
   type RealNode,
   type RealNodeOptions,
+  type StopOptions,
 } from './real-node.js';
 export { SERVICE_IMAGES, POSTGRES_UID, redisImageArchive, postgresImageArchive } from './service-images.js';
 export { writeOciArchive, busyboxRootfs, type ImageConfig } from './oci-image.js';

@@ -58,9 +58,8 @@ export function hostSnapshot(marker: string) {
 export type HostSnapshot = ReturnType<typeof hostSnapshot>;
 
 /**
- * What `after` has that `before` had not, by kind. Not equality: a test takes `before` ahead of
- * the machine-wide real-node lock, so another run's node that held the lock then, and is gone
- * now, must not count.
+ * What `after` has that `before` had not, by kind. Not equality: something else on the host
+ * (not a node) may remove what it made meanwhile.
  */
 export function leftSince(before: HostSnapshot, after: HostSnapshot): Record<string, string[]> {
   const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : String(v).split('\n').filter(Boolean));
@@ -75,4 +74,23 @@ export function leftSince(before: HostSnapshot, after: HostSnapshot): Record<str
 /** `left` with every kind empty: what toEqual compares it with. */
 export function nothingLeft(left: Record<string, string[]>): Record<string, string[]> {
   return Object.fromEntries(Object.keys(left).map((kind) => [kind, []]));
+}
+
+/**
+ * The host as a real node found it and as it left it, both taken while that node holds the
+ * machine-wide lock (RealNodeOptions.onLocked, StopOptions.beforeRelease): another run's node,
+ * before or after ours, is never on the host at either moment.
+ */
+export function hostWitness(marker = 'shardwarden-node-') {
+  let before: HostSnapshot | undefined;
+  let after: HostSnapshot | undefined;
+  return {
+    onLocked: () => void (before = hostSnapshot(marker)),
+    beforeRelease: () => void (after = hostSnapshot(marker)),
+    /** What the node left, by kind (see leftSince); both snapshots must have been taken. */
+    left: (): Record<string, string[]> => {
+      if (!before || !after) throw new Error('hostWitness: the node did not take both snapshots');
+      return leftSince(before, after);
+    },
+  };
 }

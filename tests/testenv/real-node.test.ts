@@ -11,7 +11,7 @@ import {
   type ControlPlane,
   type RealNode,
 } from '../../testenv/index.js';
-import { hostSnapshot, leftSince, nothingLeft } from '../support/host-snapshot.js';
+import { hostWitness, nothingLeft } from '../support/host-snapshot.js';
 
 const unavailable = realNodeUnavailable();
 if (unavailable) console.warn(`SKIPPING the real-node tests: ${unavailable}`);
@@ -46,16 +46,15 @@ function webPod(name: string, probePort: number) {
   () => {
     let cp: ControlPlane;
     let node: RealNode;
-    let before: ReturnType<typeof hostSnapshot>;
+    const host = hostWitness();
     const ns = 'real-node-test';
     const kubectl = (args: string[], input?: string) => cp.kubectl(['-n', ns, ...args], input);
     const podField = (name: string, jsonpath: string) =>
       kubectl(['get', 'pod', name, '-o', `jsonpath=${jsonpath}`]);
 
     beforeAll(async () => {
-      before = hostSnapshot('shardwarden-node-');
       cp = await startControlPlane({ controllers: true, scheduler: true, podAccess: true });
-      node = await startRealNode(cp);
+      node = await startRealNode(cp, { onLocked: host.onLocked });
       cp.kubectl(['create', 'namespace', ns]);
       await waitUntil('the default ServiceAccount', async () => {
         try {
@@ -162,9 +161,9 @@ function webPod(name: string, probePort: number) {
 
     test('stop() leaves no process, mount, network namespace, link, iptables rule or cgroup behind', async () => {
       const dir = node.dir;
-      await node.stop();
+      await node.stop({ beforeRelease: host.beforeRelease });
       // Nothing that was not there before start (see leftSince).
-      const left = leftSince(before, hostSnapshot('shardwarden-node-'));
+      const left = host.left();
       expect(left).toEqual(nothingLeft(left));
       expect(existsSync(dir)).toBe(false);
     }, 300_000);
