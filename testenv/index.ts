@@ -52,7 +52,13 @@ export {
   type RealNodeOptions,
   type StopOptions,
 } from './real-node.js';
-export { SERVICE_IMAGES, POSTGRES_UID, redisImageArchive, postgresImageArchive } from './service-images.js';
+export {
+  SERVICE_IMAGES,
+  POSTGRES_UID,
+  redisImageArchive,
+  postgresImageArchive,
+  postgresReadyCommand,
+} from './service-images.js';
 export { writeOciArchive, busyboxRootfs, type ImageConfig } from './oci-image.js';
 export {
   startPrometheus,

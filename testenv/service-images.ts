@@ -165,6 +165,14 @@ export function redisImageArchive(): string {
 }
 
 /**
+ * The readiness check of the Postgres image (its bin folder has pg_isready and libpq): true once
+ * the server accepts connections, not while it is still starting up (a bare TCP check passes then).
+ */
+export function postgresReadyCommand(): string[] {
+  return [join(postgresBinDir(), 'pg_isready'), '-q', '-h', '127.0.0.1', '-U', 'postgres'];
+}
+
+/**
  * Postgres: initdb into /var/lib/postgresql/data (an emptyDir) at start, trust auth from any
  * address (a test database inside the cluster), then the server on 5432.
  */
