@@ -1,11 +1,21 @@
 // Redis and Postgres images for the real node, made without a registry: the same Debian
 // redis-server and postgres binaries the host-process test environment runs (testenv/redis.ts,
 // testenv/postgres.ts), with the shared libraries `ldd` finds for them, on busybox for a shell.
-// The archives are cached under the image cache keyed by their inputs (every file's path, size
-// and mtime, and the image config), so a warm run only imports them.
+// The archives are cached under the image cache keyed by their inputs (every file's and shared
+// library's path, size and mtime, and the image config), so a warm run only imports them.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readSync, readdirSync, renameSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDebianPackage } from './debian-packages.js';
@@ -88,31 +98,51 @@ interface ServiceImageRecipe {
 }
 
 /** Bumped when how an image is assembled changes, so cached archives are not reused. */
-const RECIPE_FORMAT = 3;
+const RECIPE_FORMAT = 4;
 
-/** What decides the image's bytes: every input file's path, size and mtime, and the recipe. */
-function recipeKey(recipe: ServiceImageRecipe, busybox: string): string {
+/** An archive nobody used for this long is removed (as testenv/images/build.sh does its own). */
+const UNUSED_ARCHIVE_MS = 3 * 60 * 60_000;
+
+/** What decides the image's bytes: the recipe and every input file's path, size and mtime. */
+function recipeKey(recipe: ServiceImageRecipe, files: string[]): string {
   const hash = createHash('sha256').update(`${RECIPE_FORMAT}\n${JSON.stringify(recipe)}`);
-  for (const f of regularFiles([busybox, ...recipe.paths]).sort()) {
+  for (const f of [...files].sort()) {
     const s = statSync(f);
     hash.update(`${f}\0${s.size}\0${s.mtimeMs}\n`);
   }
   return hash.digest('hex').slice(0, 16);
 }
 
+/** Removes `name`'s other archives that no run used (built or found) for UNUSED_ARCHIVE_MS. */
+function pruneUnusedArchives(name: string, keep: string): void {
+  const dir = imageCacheDir();
+  const stale = Date.now() - UNUSED_ARCHIVE_MS;
+  for (const f of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, f.name);
+    if (!f.isFile() || !/^.+-[0-9a-f]{16}\.tar$/.test(f.name) || !f.name.startsWith(`${name}-`)) continue;
+    if (path !== keep && (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < stale)
+      rmSync(path, { force: true });
+  }
+}
+
 /** Builds (or finds in the cache) the image archive of `recipe`; returns its path. */
 function serviceImageArchive(recipe: ServiceImageRecipe): string {
   const busybox = ensureDebianPackage('/bin/busybox', 'busybox-static');
   const name = recipe.config.name.replace(/^.*\//, '').replace(':', '-');
-  const archive = join(imageCacheDir(), `${name}-${recipeKey(recipe, busybox)}.tar`);
-  if (existsSync(archive)) return archive;
+  const exclude = recipe.exclude ?? [];
+  const inputs = regularFiles(recipe.paths).filter((f) => !exclude.some((e) => f.includes(e)));
+  // In the key too: an upgraded library (libssl, libpq) changes the image, not the binaries.
+  const libs = sharedLibraries(inputs);
+  const archive = join(imageCacheDir(), `${name}-${recipeKey(recipe, [busybox, ...inputs, ...libs])}.tar`);
+  pruneUnusedArchives(name, archive);
+  if (existsSync(archive)) {
+    const now = new Date();
+    utimesSync(archive, now, now); // its last use, for the pruning
+    return archive;
+  }
   const work = makeTempDir(`image-${name}`);
   try {
     const rootfs = busyboxRootfs(busybox, join(work.path, 'rootfs'));
-    const exclude = recipe.exclude ?? [];
-    const libs = sharedLibraries(
-      regularFiles(recipe.paths).filter((f) => !exclude.some((e) => f.includes(e))),
-    );
     // Each at its absolute path. Folders are copied as they are (their symlinks point inside
     // them); files and libraries dereferenced (Debian's redis-server is a symlink to
     // redis-check-rdb, and the host's /lib may be one into /usr).
@@ -178,7 +208,14 @@ export function postgresReadyCommand(): string[] {
  */
 export function postgresImageArchive(): string {
   const bin = postgresBinDir();
-  const version = bin.split('/').at(-2)!;
+  // Where this build keeps its modules and share files (Debian: /usr/lib/postgresql/N/lib and
+  // /usr/share/postgresql/N; elsewhere under its prefix), as the server itself finds them.
+  const pgConfig = join(bin, 'pg_config');
+  if (!existsSync(pgConfig))
+    throw new Error(
+      `the Postgres image needs ${pgConfig} to find the server's lib and share folders (SHARDWARDEN_POSTGRES_BIN must be a full server installation's bin folder)`,
+    );
+  const folder = (flag: string) => execFileSync(pgConfig, [flag], { encoding: 'utf8' }).trim();
   const data = '/var/lib/postgresql/data/pgdata';
   const start = [
     'set -e',
@@ -193,11 +230,10 @@ export function postgresImageArchive(): string {
       user: `${POSTGRES_UID}:${POSTGRES_UID}`,
       workingDir: '/tmp',
     },
-    paths: [
-      join('/usr/lib/postgresql', version),
-      join('/usr/share/postgresql', version),
-      '/usr/share/zoneinfo',
-    ],
+    // Debian's server reads the system's time zones; a build of its own has them in its share.
+    paths: [bin, folder('--pkglibdir'), folder('--sharedir'), '/usr/share/zoneinfo'].filter((p) =>
+      existsSync(p),
+    ),
     // The JIT (llvmjit.so and its bitcode) would bring LLVM, 150 MB; the server runs with jit=off.
     exclude: ['llvmjit', 'bitcode'],
     passwd: `postgres:x:${POSTGRES_UID}:${POSTGRES_UID}:postgres:/var/lib/postgresql:/bin/sh`,
