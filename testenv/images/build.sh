@@ -15,7 +15,8 @@
 # Without output.tar, the archive is $SHARDWARDEN_CACHE/images/shardwarden-dev-<image id>.tar:
 # the cache is shared by every checkout on the machine, so a fixed name would let another
 # checkout's build replace the archive between this build and its import (seen: a test
-# imported a file that was gone). Archives unused for a day are removed.
+# imported a file that was gone). Archives unused for 3 hours are removed (each is ~90 MB and
+# every source change makes one; as testenv/service-images.ts does its own).
 #
 # Prints one JSON line, also written beside the archive as <output>.json:
 #   {"image":..., "imageId":..., "archive":..., "sizeBytes":..., "baseSizeBytes":..., "buildSeconds":...,
@@ -94,7 +95,7 @@ if [ ! -s "$out" ] || [ "$(cat "$out.id" 2>/dev/null)" != "$image_id" ]; then
   echo "$image_id" > "$out.id"
 fi
 touch "$out" # its last use, for the pruning below
-find "$work" -maxdepth 1 -name 'shardwarden-dev*.tar' -mtime +0 ! -path "$out" -print0 |
+find "$work" -maxdepth 1 -name 'shardwarden-dev*.tar' -mmin +180 ! -path "$out" -print0 |
   while IFS= read -r -d '' old; do rm -f "$old" "$old.id" "$old.json"; done
 seconds=$(( $(date +%s) - start ))
 # Uncompressed size: the sum of the layers' sizes in buildah's manifest.
