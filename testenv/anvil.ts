@@ -27,6 +27,8 @@ export interface AnvilOptions {
   /** Number of funded dev accounts (default 10). */
   accounts?: number;
   balanceEth?: number;
+  /** The address to listen on (default 127.0.0.1); a real node's pods reach the host's. */
+  host?: string;
 }
 
 /** The anvil binary: SHARDWARDEN_ANVIL, else the one in @foundry-rs/anvil-linux-amd64. */
@@ -67,7 +69,8 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilNode>
   const port = await freePort();
   const chainId = options.chainId ?? 31337;
   const configFile = join(dir.path, 'anvil.json');
-  const url = `http://127.0.0.1:${port}`;
+  const host = options.host ?? '127.0.0.1';
+  const url = `http://${host}:${port}`;
   let proc: ManagedProcess | undefined;
   try {
     proc = startProcess(
@@ -75,7 +78,7 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilNode>
       binary,
       [
         '--host',
-        '127.0.0.1',
+        host,
         '--port',
         String(port),
         '--chain-id',

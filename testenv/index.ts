@@ -51,7 +51,15 @@ export {
   CLUSTER_DOMAIN,
   type RealNode,
   type RealNodeOptions,
+  type StopOptions,
 } from './real-node.js';
+export {
+  SERVICE_IMAGES,
+  POSTGRES_UID,
+  redisImageArchive,
+  postgresImageArchive,
+  postgresReadyCommand,
+} from './service-images.js';
 export { writeOciArchive, busyboxRootfs, type ImageConfig } from './oci-image.js';
 export {
   startPrometheus,

@@ -14,7 +14,8 @@ export interface PostgresServer {
   close(): Promise<void>;
 }
 
-function postgresBinDir(): string {
+/** The newest Postgres server's bin folder (SHARDWARDEN_POSTGRES_BIN, else Debian's package). */
+export function postgresBinDir(): string {
   const override = process.env.SHARDWARDEN_POSTGRES_BIN;
   if (override) {
     requireExecutable('SHARDWARDEN_POSTGRES_BIN', join(override, 'postgres'));

@@ -16,6 +16,11 @@ const BUILD_SCRIPT =
 /** The JSON line build.sh prints (and writes beside the archive). */
 export interface ProjectImage {
   image: string;
+  /**
+   * The built image's id: the tag is shared by every checkout's builds in the machine-wide
+   * buildah storage, so anything run from this build names it by id.
+   */
+  imageId: string;
   /** OCI archive for `node.importImage()`. */
   archive: string;
   /** Uncompressed size, the Node base included. */
@@ -59,11 +64,11 @@ export function runInImage(
 ): ImageRun {
   const b = (a: string[]) => execFileSync('buildah', [...built.buildahArgs, ...a], { encoding: 'utf8' });
   const config = (
-    JSON.parse(b(['inspect', '--type', 'image', built.image])) as {
+    JSON.parse(b(['inspect', '--type', 'image', built.imageId])) as {
       OCIv1: { config: { Entrypoint?: string[] } };
     }
   ).OCIv1.config;
-  const container = b(['from', '--pull-never', built.image]).trim();
+  const container = b(['from', '--pull-never', built.imageId]).trim();
   try {
     const env = Object.entries(options.env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
     const r = spawnSync(

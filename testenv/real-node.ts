@@ -60,7 +60,16 @@ export interface RealNode {
   /** Runs crictl against this node's containerd and returns stdout. */
   crictl(args: string[]): string;
   /** Stops everything and removes every trace from the host; safe to call twice. */
-  stop(): Promise<void>;
+  stop(options?: StopOptions): Promise<void>;
+}
+
+export interface StopOptions {
+  /**
+   * Called once the node's traces are removed, while the machine-wide lock is still held: the
+   * host as this node left it, before the next run's node (waiting for the lock) changes it.
+   * Only the first stop() calls it.
+   */
+  beforeRelease?: () => void;
 }
 
 /** What sweep() needs to remove a node's traces, saved so a later run can sweep a killed one. */
@@ -638,6 +647,11 @@ export interface RealNodeOptions {
   clusterDns?: boolean;
   /** How long to wait for another real node on this machine to stop (default 20 min). */
   lockTimeoutMs?: number;
+  /**
+   * Called once the machine-wide lock is held and a killed run's traces are swept, before this
+   * node changes the host: the host as this node found it, with no other node on it.
+   */
+  onLocked?: () => void;
 }
 
 /**
@@ -665,7 +679,7 @@ export async function startRealNode(cp: ControlPlane, options: RealNodeOptions =
   };
   let stopped = false;
   let layout: NodeLayout | undefined;
-  const stop = async () => {
+  const stop = async (stopOptions: StopOptions = {}) => {
     if (stopped) return;
     stopped = true;
     process.off('exit', onExit);
@@ -690,12 +704,17 @@ export async function startRealNode(cp: ControlPlane, options: RealNodeOptions =
     }
     // Only our own traces: a previous run's that could not be swept stay for the next try.
     if (traces && problems.length === 0 && existsSync(TRACES_FILE)) unlinkSync(TRACES_FILE);
-    release();
+    try {
+      stopOptions.beforeRelease?.();
+    } finally {
+      release();
+    }
     if (problems.length) throw new Error(`the real node left traces:\n${problems.join('\n')}`);
   };
 
   try {
     sweepPreviousRun();
+    options.onLocked?.();
     const id = randomBytes(4).toString('hex');
     // sweep() removes it (and honours SHARDWARDEN_KEEP_TMP), whatever stopped the node.
     const dir = makeTempDir('node').path;

@@ -32,7 +32,7 @@ async function ping(port: number): Promise<boolean> {
   });
 }
 
-/** The redis-server every test Redis runs (SHARDWARDEN_REDIS_SERVER, else Debian's). */
+/** The redis-server every test Redis runs: SHARDWARDEN_REDIS_SERVER, else Debian's (installed when missing). */
 export function redisServerBinary(): string {
   return process.env.SHARDWARDEN_REDIS_SERVER
     ? requireExecutable('SHARDWARDEN_REDIS_SERVER', process.env.SHARDWARDEN_REDIS_SERVER)

@@ -12,8 +12,14 @@
 #
 #   testenv/images/build.sh [output.tar]
 #
+# Without output.tar, the archive is $SHARDWARDEN_CACHE/images/shardwarden-dev-<image id>.tar:
+# the cache is shared by every checkout on the machine, so a fixed name would let another
+# checkout's build replace the archive between this build and its import (seen: a test
+# imported a file that was gone). Archives unused for 3 hours are removed (each is ~90 MB and
+# every source change makes one; as testenv/service-images.ts does its own).
+#
 # Prints one JSON line, also written beside the archive as <output>.json:
-#   {"image":..., "archive":..., "sizeBytes":..., "baseSizeBytes":..., "buildSeconds":...,
+#   {"image":..., "imageId":..., "archive":..., "sizeBytes":..., "baseSizeBytes":..., "buildSeconds":...,
 #    "buildahArgs": [the storage flags to run or inspect it with buildah]}
 # sizeBytes is the image's uncompressed size (the sum of its layers), base included;
 # buildSeconds the whole script's wall time (the base and its root filesystem too, when made).
@@ -27,7 +33,6 @@ node_version=$(cat "$repo/.nvmrc")
 node_major=${node_version%%.*}
 npm_version=11.19.1
 work="$cache_root/images"
-out=${1:-$work/shardwarden-dev.tar}
 mkdir -p "$work"
 # One build at a time per cache (tests and the demo may build side by side).
 exec 9>"$work/build.lock"
@@ -80,13 +85,18 @@ echo "cafile=/etc/ssl/certs/ca-certificates.crt" > "$npmrc"
   -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
   -v "$npmrc:/root/.npmrc:ro" \
   -t shardwarden.local/shardwarden:dev -f "$repo/Dockerfile" "$repo" >&2
-# The archive, rewritten only when the image changed (compressing it takes a while).
+# The archive, one per image (writing it takes a while), named by its id unless given.
 image_id=$("${b[@]}" inspect --type image --format '{{.FromImageID}}' shardwarden.local/shardwarden:dev)
+id_hex=${image_id#sha256:}
+out=${1:-$work/shardwarden-dev-${id_hex:0:12}.tar}
 if [ ! -s "$out" ] || [ "$(cat "$out.id" 2>/dev/null)" != "$image_id" ]; then
   rm -f "$out" "$out.id"
   "${b[@]}" push -q shardwarden.local/shardwarden:dev "oci-archive:$out:shardwarden.local/shardwarden:dev" >&2
   echo "$image_id" > "$out.id"
 fi
+touch "$out" # its last use, for the pruning below
+find "$work" -maxdepth 1 -name 'shardwarden-dev*.tar' -mmin +180 ! -path "$out" -print0 |
+  while IFS= read -r -d '' old; do rm -f "$old" "$old.id" "$old.json"; done
 seconds=$(( $(date +%s) - start ))
 # Uncompressed size: the sum of the layers' sizes in buildah's manifest.
 image_bytes() {
@@ -95,7 +105,7 @@ image_bytes() {
 }
 size=$(image_bytes shardwarden.local/shardwarden:dev)
 base_size=$(image_bytes "$base")
-report="{\"image\":\"shardwarden.local/shardwarden:dev\",\"archive\":\"$out\",\"sizeBytes\":$size,\"baseSizeBytes\":$base_size,\"buildSeconds\":$seconds,\"buildahArgs\":[\"--root\",\"$work/storage\",\"--runroot\",\"$work/run\",\"--storage-driver\",\"overlay\"]}"
+report="{\"image\":\"shardwarden.local/shardwarden:dev\",\"imageId\":\"$image_id\",\"archive\":\"$out\",\"sizeBytes\":$size,\"baseSizeBytes\":$base_size,\"buildSeconds\":$seconds,\"buildahArgs\":[\"--root\",\"$work/storage\",\"--runroot\",\"$work/run\",\"--storage-driver\",\"overlay\"]}"
 echo "built shardwarden.local/shardwarden:dev in ${seconds}s: $((size / 1000000)) MB, of which the Node base $((base_size / 1000000)) MB" >&2
 echo "$report" > "$out.json"
 echo "$report"

@@ -1,8 +1,6 @@
 // The real node: pods run in containers by containerd/runc, their probes run by the kubelet,
 // Services by kube-proxy; and stopping it leaves the host as it was.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import {
   CLUSTER_DOMAIN,
   NODE_IMAGES,
@@ -13,60 +11,10 @@ import {
   type ControlPlane,
   type RealNode,
 } from '../../testenv/index.js';
+import { hostWitness, nothingLeft } from '../support/host-snapshot.js';
 
 const unavailable = realNodeUnavailable();
 if (unavailable) console.warn(`SKIPPING the real-node tests: ${unavailable}`);
-
-/** What a node may leave on a host; equal before start and after stop. */
-function hostSnapshot(marker: string) {
-  const tryRun = (cmd: string, args: string[]) => {
-    try {
-      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    } catch {
-      return '';
-    }
-  };
-  // Rules and user chains; a built-in chain that iptables-nft registers on first use, empty
-  // and with policy ACCEPT, filters nothing and is not counted.
-  const iptablesRules = (family: string) =>
-    tryRun(`${family}-save`, [])
-      .split('\n')
-      .filter((l) => l.startsWith('-A ') || / - \[\d+:\d+\]$/.test(l))
-      .map((l) => (l.startsWith(':') ? l.split(' ')[0] : l));
-  const cgroups = readdirSync('/sys/fs/cgroup').flatMap((h) => {
-    try {
-      return readdirSync(join('/sys/fs/cgroup', h))
-        .filter((d) => d.startsWith('shardwarden-node-'))
-        .map((d) => `${h}/${d}`);
-    } catch {
-      return [];
-    }
-  });
-  const processes = readdirSync('/proc').filter((p) => {
-    try {
-      return /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(marker);
-    } catch {
-      return false;
-    }
-  });
-  return {
-    mounts: readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((l) => l.split(' ')[4] ?? '')
-      .filter((mp) => mp.includes(marker) || mp.includes('netns') || mp.includes('containerd')),
-    netns: tryRun('ip', ['netns', 'list']),
-    links: tryRun('ip', ['-o', 'link', 'show'])
-      .split('\n')
-      .map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '')
-      .filter((name) => /^(veth|swbr)/.test(name)),
-    iptables: iptablesRules('iptables'),
-    ip6tables: iptablesRules('ip6tables'),
-    cgroups,
-    processes,
-    runContainerd: existsSync('/run/containerd'),
-    nodeFolders: readdirSync('/tmp').filter((d) => d.startsWith('shardwarden-node-')),
-  };
-}
 
 function webPod(name: string, probePort: number) {
   return {
@@ -98,16 +46,15 @@ function webPod(name: string, probePort: number) {
   () => {
     let cp: ControlPlane;
     let node: RealNode;
-    let before: ReturnType<typeof hostSnapshot>;
+    const host = hostWitness();
     const ns = 'real-node-test';
     const kubectl = (args: string[], input?: string) => cp.kubectl(['-n', ns, ...args], input);
     const podField = (name: string, jsonpath: string) =>
       kubectl(['get', 'pod', name, '-o', `jsonpath=${jsonpath}`]);
 
     beforeAll(async () => {
-      before = hostSnapshot('shardwarden-node-');
       cp = await startControlPlane({ controllers: true, scheduler: true, podAccess: true });
-      node = await startRealNode(cp);
+      node = await startRealNode(cp, { onLocked: host.onLocked });
       cp.kubectl(['create', 'namespace', ns]);
       await waitUntil('the default ServiceAccount', async () => {
         try {
@@ -214,20 +161,10 @@ function webPod(name: string, probePort: number) {
 
     test('stop() leaves no process, mount, network namespace, link, iptables rule or cgroup behind', async () => {
       const dir = node.dir;
-      await node.stop();
-      // Nothing that was not there before start. (Not equality: the snapshot before start is
-      // taken before the machine-wide real-node lock, so another run's node that held the lock
-      // then, and is gone now, must not count.)
-      const after = hostSnapshot('shardwarden-node-');
-      const list = (v: unknown) =>
-        Array.isArray(v) ? (v as string[]) : String(v).split('\n').filter(Boolean);
-      const left = Object.fromEntries(
-        Object.entries(after).map(([kind, items]) => {
-          const was = list(before[kind as keyof typeof before]);
-          return [kind, list(items).filter((i) => !was.includes(i))];
-        }),
-      );
-      expect(left).toEqual(Object.fromEntries(Object.keys(after).map((kind) => [kind, []])));
+      await node.stop({ beforeRelease: host.beforeRelease });
+      // Nothing that was not there before start (see leftSince).
+      const left = host.left();
+      expect(left).toEqual(nothingLeft(left));
       expect(existsSync(dir)).toBe(false);
     }, 300_000);
   },
