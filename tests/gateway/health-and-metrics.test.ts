@@ -23,8 +23,11 @@ beforeAll(async () => {
   sim = await DiscordSimulator.start({
     seed: 5,
     guilds: 40,
-    // A short heartbeat interval so the heartbeat latency gauge fills within the test.
-    gateway: { maxConcurrency: 2, identifyWindowMs: 1000, heartbeatIntervalMs: 1_000 },
+    // A heartbeat interval short enough for the latency gauge to fill within the test, long
+    // enough that the simulator's zombie check (no heartbeat for 1.5 intervals) survives a
+    // loaded machine: at 1 s, a 0.5 s stall of either process ended a session and its shard
+    // identified again (GUILD_CREATE counted twice).
+    gateway: { maxConcurrency: 2, identifyWindowMs: 1000, heartbeatIntervalMs: 5_000 },
   });
   redis = await startRedis();
   gw = await startGateway(
