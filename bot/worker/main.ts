@@ -158,6 +158,7 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
       concurrency: {
         [QUEUES.interactions]: config.interactionConcurrency,
         [QUEUES.events]: config.eventConcurrency,
+        [QUEUES.singleEvents]: config.eventConcurrency,
         [QUEUES.tasks]: config.taskConcurrency,
       },
       registry,

@@ -1,14 +1,23 @@
 // The BullMQ consumers of one worker process: interactions (high concurrency, answered inside
-// 3 s), events (forwarded dispatches) and tasks (work the workers schedule themselves, such as
-// role sync). Retries follow RETRY_POLICY set at enqueue time; failed jobs are kept and counted.
+// 3 s), events (batches of forwarded dispatches, and the single-dispatch jobs of gateways
+// before batching) and tasks (work the workers schedule themselves, such as role sync). Retries follow RETRY_POLICY set at enqueue time; failed jobs are kept and counted.
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import { QUEUES, RETRY_POLICY, type DispatchJob, type QueueName } from '../../queues/queue-names.js';
+import {
+  DEDUP_WINDOW_SECONDS,
+  QUEUES,
+  RETRY_POLICY,
+  type DispatchJob,
+  type QueueName,
+} from '../../queues/queue-names.js';
 import type { TaskScheduler, WorkerServices } from '../handlers/bot-module.js';
 import type { HandlerRegistry } from '../handlers/handler-registry.js';
 import type { InteractionDispatcher } from '../interactions/interaction-dispatcher.js';
 import type { WorkerMetrics } from '../metrics.js';
 import { within } from '../../timing/within.js';
+import { DispatchClaims } from './dispatch-claims.js';
+import { dispatchesOf } from './event-batch.js';
+import { EventBatchRunner, Slots } from './event-batch-runner.js';
 
 export interface WorkerRuntimeOptions {
   redisUrl: string;
@@ -24,13 +33,24 @@ export interface WorkerRuntimeOptions {
 export class WorkerRuntime {
   private readonly workers: Worker[] = [];
   private closing = false;
+  private readonly events: EventBatchRunner;
 
-  constructor(private readonly o: WorkerRuntimeOptions) {}
+  constructor(private readonly o: WorkerRuntimeOptions) {
+    this.events = new EventBatchRunner({
+      claims: new DispatchClaims(o.services.redis, o.prefix, DEDUP_WINDOW_SECONDS),
+      registry: o.registry,
+      services: o.services,
+      metrics: o.metrics,
+      // Both events queues together run at most `concurrency.events` handlers at once.
+      slots: new Slots(o.concurrency[QUEUES.events]),
+    });
+  }
 
   start(): void {
     const processors: Record<QueueName, (job: Job) => Promise<string>> = {
       [QUEUES.interactions]: async (job) => (await this.o.dispatcher.handle(job.data as DispatchJob)).type,
-      [QUEUES.events]: (job) => this.processEvent(job),
+      [QUEUES.events]: (job) => this.processEvents(QUEUES.events, job),
+      [QUEUES.singleEvents]: (job) => this.processEvents(QUEUES.singleEvents, job),
       [QUEUES.tasks]: (job) => this.processTask(job),
     };
     for (const queue of Object.keys(processors) as QueueName[]) {
@@ -38,8 +58,7 @@ export class WorkerRuntime {
         queue,
         async (job: Job) => {
           const started = Date.now();
-          const dueAt =
-            queue === QUEUES.tasks ? job.timestamp + (job.delay ?? 0) : (job.data as DispatchJob).receivedAt;
+          const dueAt = queue === QUEUES.tasks ? job.timestamp + (job.delay ?? 0) : receivedAt(job);
           this.o.metrics.queueWait.observe({ queue }, Math.max(0, started - dueAt) / 1000);
           // Known before running, so a failure is counted under the command or dispatch it was.
           let type = jobLabel(queue, job);
@@ -78,13 +97,10 @@ export class WorkerRuntime {
     }
   }
 
-  private async processEvent(job: Job): Promise<string> {
-    const d = job.data as DispatchJob;
-    const handlers = this.o.registry.eventHandlers(d.t);
-    const services = this.o.services;
-    for (const h of handlers)
-      await h.handle({ type: d.t, payload: d.d, shardId: d.shardId, receivedAt: d.receivedAt }, services);
-    return d.t;
+  /** A job of either events queue; its id, unique in its queue, owns the claims it takes. */
+  private async processEvents(queue: QueueName, job: Job): Promise<string> {
+    await this.events.run(`${queue}/${job.id}`, dispatchesOf(job));
+    return jobLabel(queue, job);
   }
 
   private async processTask(job: Job): Promise<string> {
@@ -155,8 +171,14 @@ export class QueueTaskScheduler implements TaskScheduler {
   }
 }
 
+/** When the gateway received the job's (first) dispatch. */
+function receivedAt(job: Job): number {
+  const data = job.data as Partial<DispatchJob> & { dispatches?: DispatchJob[] };
+  return data.dispatches?.[0]?.receivedAt ?? data.receivedAt ?? job.timestamp;
+}
+
 function jobLabel(queue: QueueName, job: Job): string {
-  if (queue === QUEUES.tasks) return job.name;
+  if (queue === QUEUES.tasks || queue === QUEUES.events) return job.name;
   const d = job.data as DispatchJob;
   if (queue === QUEUES.interactions) {
     const name = (d.d as { data?: { name?: unknown } } | undefined)?.data?.name;
