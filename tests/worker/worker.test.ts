@@ -140,15 +140,21 @@ describe('worker', () => {
         timeoutMs: 20_000,
       });
       const metrics = await worker.metrics();
+      // Counted per dispatch: the batch (or batches) they came in was retried for the failed one.
       expect(
-        metricSum(metrics, 'shardwarden_worker_jobs_total', 'type="MESSAGE_CREATE",outcome="failed"'),
+        metricSum(metrics, 'shardwarden_worker_dispatches_total', 'type="MESSAGE_CREATE",outcome="failed"'),
       ).toBe(1);
       expect(
-        metricSum(metrics, 'shardwarden_worker_jobs_total', 'type="MESSAGE_CREATE",outcome="completed"'),
+        metricSum(
+          metrics,
+          'shardwarden_worker_dispatches_total',
+          'type="MESSAGE_CREATE",outcome="completed"',
+        ),
       ).toBe(2);
 
+      // A job of a gateway before batching (one dispatch, keyed by its id) is still processed.
       // Attempts come from the producer; a short back-off keeps the test quick.
-      const events = new Queue(QUEUES.events, {
+      const events = new Queue(QUEUES.singleEvents, {
         connection: { url: redis.url },
         prefix: queuePrefix(BOT_REF),
       });
