@@ -207,6 +207,7 @@ describe('worker autoscaling (real apiserver, Redis with BullMQ jobs)', () => {
       // No other bot is named brain: the old keys' lists (releases before namespaced keys) too.
       [prefix, legacyQueuePrefix(BOT)].flatMap((p) => [
         `${p}:interactions:wait`,
+        `${p}:event-batches:wait`,
         `${p}:events:wait`,
         `${p}:tasks:wait`,
       ]),
