@@ -9,7 +9,13 @@ import { defineBotModule, type WorkerServices } from '../../bot/worker/handlers/
 import { HandlerRegistry } from '../../bot/worker/handlers/handler-registry.js';
 import { WorkerMetrics } from '../../bot/worker/metrics.js';
 import { claimStates, DispatchClaims } from '../../bot/worker/processing/dispatch-claims.js';
-import { batchError, dispatchesOf, orderKey, planBatch } from '../../bot/worker/processing/event-batch.js';
+import {
+  BatchIntake,
+  batchError,
+  dispatchesOf,
+  orderKey,
+  planBatch,
+} from '../../bot/worker/processing/event-batch.js';
 import { EventBatchRunner, Slots } from '../../bot/worker/processing/event-batch-runner.js';
 import { startRedis, type RedisServer } from '../../testenv/index.js';
 import { metricSum } from '../gateway/harness.js';
@@ -101,6 +107,21 @@ describe('planning a claimed batch', () => {
         held: [inGuild('b', '1')],
       })?.message,
     ).toBe('1 dispatch(es) failed (1 more held behind them); first: MESSAGE_CREATE a: boom');
+  });
+});
+
+describe('how many batches a worker holds', () => {
+  test('as many as its slots while batches are small, one when a batch fills them', () => {
+    const intake = new BatchIntake(50);
+    expect(intake.jobs()).toBe(50);
+    for (let i = 0; i < 5; i++) intake.observe(1);
+    expect(intake.jobs()).toBe(50);
+    let held = 0;
+    for (let i = 0; i < 40; i++) held = intake.observe(100);
+    expect(held).toBe(1);
+    for (let i = 0; i < 40; i++) held = intake.observe(10);
+    expect(held).toBe(5);
+    expect(new BatchIntake(1).observe(0)).toBe(1);
   });
 });
 

@@ -78,3 +78,25 @@ export function batchError(outcome: BatchOutcome): Error | undefined {
     `${outcome.failed.length} dispatch(es) failed (${outcome.held.length} more held behind them); first: ${first.dispatch.t} ${first.dispatch.key}: ${cause.message}`,
   );
 }
+
+/**
+ * How many batch jobs a worker holds at once: about as many as fill its handler slots. A batch
+ * taken is no longer in the wait list the autoscaler counts, so a worker holding `slots` batches
+ * of 100 would hide 100 times its capacity from it; small batches (a quiet stream) still fill
+ * the slots. Follows the mean size of recent batches.
+ */
+export class BatchIntake {
+  private meanSize = 1;
+
+  constructor(private readonly slots: number) {}
+
+  /** Records a batch's size; returns the batches to hold from now on. */
+  observe(size: number): number {
+    this.meanSize += 0.2 * (Math.max(1, size) - this.meanSize);
+    return this.jobs();
+  }
+
+  jobs(): number {
+    return Math.max(1, Math.min(this.slots, Math.ceil(this.slots / this.meanSize)));
+  }
+}

@@ -16,7 +16,7 @@ import type { InteractionDispatcher } from '../interactions/interaction-dispatch
 import type { WorkerMetrics } from '../metrics.js';
 import { within } from '../../timing/within.js';
 import { DispatchClaims } from './dispatch-claims.js';
-import { dispatchesOf } from './event-batch.js';
+import { BatchIntake, dispatchesOf } from './event-batch.js';
 import { EventBatchRunner, Slots } from './event-batch-runner.js';
 
 export interface WorkerRuntimeOptions {
@@ -32,8 +32,11 @@ export interface WorkerRuntimeOptions {
 
 export class WorkerRuntime {
   private readonly workers: Worker[] = [];
+  /** The consumer of the batched events queue, whose concurrency follows the batches' size. */
+  private batchWorker?: Worker;
   private closing = false;
   private readonly events: EventBatchRunner;
+  private readonly intake: BatchIntake;
 
   constructor(private readonly o: WorkerRuntimeOptions) {
     this.events = new EventBatchRunner({
@@ -44,6 +47,7 @@ export class WorkerRuntime {
       // Both events queues together run at most `concurrency.events` handlers at once.
       slots: new Slots(o.concurrency[QUEUES.events]),
     });
+    this.intake = new BatchIntake(o.concurrency[QUEUES.events]);
   }
 
   start(): void {
@@ -94,12 +98,15 @@ export class WorkerRuntime {
       );
       worker.on('error', (err) => this.o.log.debug({ queue, err: err.message }, 'worker connection error'));
       this.workers.push(worker);
+      if (queue === QUEUES.events) this.batchWorker = worker;
     }
   }
 
   /** A job of either events queue; its id, unique in its queue, owns the claims it takes. */
   private async processEvents(queue: QueueName, job: Job): Promise<string> {
-    await this.events.run(`${queue}/${job.id}`, dispatchesOf(job));
+    const dispatches = dispatchesOf(job);
+    if (queue === QUEUES.events) this.batchWorker!.concurrency = this.intake.observe(dispatches.length);
+    await this.events.run(`${queue}/${job.id}`, dispatches);
     return jobLabel(queue, job);
   }
 
