@@ -326,10 +326,10 @@ export const specSchema: Schema = obj(
         minReplicas: int('Fewest worker replicas.', 0, 1000, 1),
         maxReplicas: int('Most worker replicas.', 1, 1000, 20),
         targetBacklogPerReplica: int(
-          'Waiting jobs each worker replica should have at most; the autoscaler aims at ceil(backlog / this).',
+          'Waiting jobs each worker replica should have at most (a job of events is a batch of up to 100 dispatches); the autoscaler aims at ceil(backlog / this).',
           1,
           1_000_000,
-          200,
+          2,
         ),
         scaleDownStabilizationSeconds: int(
           'Demand must stay lower for this long before workers are removed.',

@@ -180,7 +180,7 @@ export interface DiscordBotSpec {
     minReplicas: number;
     /** Most worker replicas. */
     maxReplicas: number;
-    /** Waiting jobs each worker replica should have at most; the autoscaler aims at ceil(backlog / this). */
+    /** Waiting jobs each worker replica should have at most (a job of events is a batch of up to 100 dispatches); the autoscaler aims at ceil(backlog / this). */
     targetBacklogPerReplica: number;
     /** Demand must stay lower for this long before workers are removed. */
     scaleDownStabilizationSeconds: number;
