@@ -105,7 +105,8 @@ export class WorkerRuntime {
   /** A job of either events queue; its id, unique in its queue, owns the claims it takes. */
   private async processEvents(queue: QueueName, job: Job): Promise<string> {
     const dispatches = dispatchesOf(job);
-    if (queue === QUEUES.events) this.batchWorker!.concurrency = this.intake.observe(dispatches.length);
+    if (queue === QUEUES.events && this.batchWorker)
+      this.batchWorker.concurrency = this.intake.observe(dispatches.length);
     await this.events.run(`${queue}/${job.id}`, dispatches);
     return jobLabel(queue, job);
   }
