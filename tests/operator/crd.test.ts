@@ -203,7 +203,7 @@ describe('DiscordBot CRD', () => {
         autoscaler: 'Builtin',
         minReplicas: 1,
         maxReplicas: 20,
-        targetBacklogPerReplica: 2,
+        targetBacklogPerReplica: 5,
         scaleDownStabilizationSeconds: 300,
         concurrency: 50,
         terminationGracePeriodSeconds: 60,

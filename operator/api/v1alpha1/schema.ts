@@ -329,7 +329,7 @@ export const specSchema: Schema = obj(
           'Waiting jobs each worker replica should have at most (a job of events is a batch of up to 100 dispatches); the autoscaler aims at ceil(backlog / this).',
           1,
           1_000_000,
-          2,
+          5,
         ),
         scaleDownStabilizationSeconds: int(
           'Demand must stay lower for this long before workers are removed.',
