@@ -1,6 +1,7 @@
 // The BullMQ consumers of one worker process: interactions (high concurrency, answered inside
 // 3 s), events (batches of forwarded dispatches, and the single-dispatch jobs of gateways
-// before batching) and tasks (work the workers schedule themselves, such as role sync). Retries follow RETRY_POLICY set at enqueue time; failed jobs are kept and counted.
+// before batching) and tasks (work the workers schedule themselves, such as role sync). Retries
+// follow RETRY_POLICY set at enqueue time; failed jobs are kept and counted.
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import {
