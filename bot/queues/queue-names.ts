@@ -24,10 +24,11 @@ export const ALL_QUEUES: QueueName[] = [
 ];
 
 /**
- * Attempts and back-off per queue, set by whoever adds the job (a batch's attempts are its
- * failed dispatches' attempts: a retry runs only those, see docs/workers.md). An interaction has one chance
+ * Attempts and back-off per queue, set by whoever adds the job. An interaction has one chance
  * (its 3-second window is gone by the time a retry would run; the worker answers with an error
- * instead); events and tasks are retried with exponential back-off, then kept as failed.
+ * instead); events and tasks are retried with exponential back-off, then kept as failed. A
+ * batch's attempts are shared by its dispatches: a retry runs only those not done yet
+ * (docs/workers.md).
  */
 export const RETRY_POLICY = {
   interactions: { attempts: 1 },
