@@ -213,4 +213,31 @@ describe('claims and batches against a real Redis', () => {
     for (const id of ['m1', 'm2', 'm3', 'm4', 'm5'])
       expect(await redis.get(`${prefix}-run:dispatch:${id}`)).toBe('done');
   });
+
+  test("during an upgrade, a dispatch an old gateway queued as its own job and a new gateway's batch replays runs once", async () => {
+    const runs: string[] = [];
+    const runner = new EventBatchRunner({
+      claims: new DispatchClaims(redis, `${prefix}-upgrade`, 60),
+      registry: new HandlerRegistry([
+        defineBotModule({
+          name: 'recorder',
+          events: [
+            {
+              type: 'MESSAGE_CREATE',
+              async handle(event) {
+                runs.push((event.payload as { id: string }).id);
+              },
+            },
+          ],
+        }),
+      ]),
+      services: {} as WorkerServices,
+      metrics: new WorkerMetrics(new Registry()),
+      slots: new Slots(4),
+    });
+    const { key, ...single } = inGuild('MESSAGE_CREATE-5', '1');
+    await runner.run(`events/${key}`, dispatchesOf({ id: key, data: single }));
+    await runner.run('event-batches/1', [inGuild('MESSAGE_CREATE-5', '1'), inGuild('MESSAGE_CREATE-6', '1')]);
+    expect(runs).toEqual(['MESSAGE_CREATE-5', 'MESSAGE_CREATE-6']);
+  });
 });
