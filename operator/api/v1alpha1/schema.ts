@@ -337,7 +337,12 @@ export const specSchema: Schema = obj(
           3600,
           300,
         ),
-        concurrency: int('Jobs each worker process runs at once.', 1, 1000, 50),
+        concurrency: int(
+          'Event handlers each worker process runs at once (the batches of events it takes share them).',
+          1,
+          1000,
+          50,
+        ),
         terminationGracePeriodSeconds: int(
           'Seconds a worker pod gets after SIGTERM (scale-down, rollout) to finish its jobs; make it longer than the longest job. The worker stops taking jobs at once and waits up to this minus a margin.',
           10,

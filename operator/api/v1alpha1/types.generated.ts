@@ -184,7 +184,7 @@ export interface DiscordBotSpec {
     targetBacklogPerReplica: number;
     /** Demand must stay lower for this long before workers are removed. */
     scaleDownStabilizationSeconds: number;
-    /** Jobs each worker process runs at once. */
+    /** Event handlers each worker process runs at once (the batches of events it takes share them). */
     concurrency: number;
     /** Seconds a worker pod gets after SIGTERM (scale-down, rollout) to finish its jobs; make it longer than the longest job. The worker stops taking jobs at once and waits up to this minus a margin. */
     terminationGracePeriodSeconds: number;
