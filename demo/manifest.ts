@@ -48,7 +48,7 @@ export function demoBotManifest(input: DemoBotInput): string {
         minReplicas: 1,
         maxReplicas: 4,
         // Jobs: a job of events is a batch of up to 100 (the gateway's SHARDWARDEN_BATCH_SIZE).
-        targetBacklogPerReplica: 5,
+        targetJobsPerReplica: 5,
         scaleDownStabilizationSeconds: input.scaleDownSeconds,
         concurrency: 10,
         terminationGracePeriodSeconds: 15,

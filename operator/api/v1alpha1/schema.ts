@@ -325,11 +325,16 @@ export const specSchema: Schema = obj(
         ),
         minReplicas: int('Fewest worker replicas.', 0, 1000, 1),
         maxReplicas: int('Most worker replicas.', 1, 1000, 20),
-        targetBacklogPerReplica: int(
-          'Waiting jobs each worker replica should have at most (a job of events is a batch of up to 100 dispatches); the autoscaler aims at ceil(backlog / this).',
+        targetJobsPerReplica: int(
+          'Queued jobs (unit: BullMQ jobs waiting in the bot\'s queues; a batch of events is one job) each worker replica should have at most; the autoscaler aims at ceil(backlog / this).',
           1,
           1_000_000,
           5,
+        ),
+        targetBacklogPerReplica: int(
+          'Deprecated and ignored (it counted jobs of one dispatch each): use targetJobsPerReplica. The operator warns while it is set.',
+          1,
+          1_000_000,
         ),
         scaleDownStabilizationSeconds: int(
           'Demand must stay lower for this long before workers are removed.',

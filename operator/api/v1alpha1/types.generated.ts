@@ -180,8 +180,10 @@ export interface DiscordBotSpec {
     minReplicas: number;
     /** Most worker replicas. */
     maxReplicas: number;
-    /** Waiting jobs each worker replica should have at most (a job of events is a batch of up to 100 dispatches); the autoscaler aims at ceil(backlog / this). */
-    targetBacklogPerReplica: number;
+    /** Queued jobs (unit: BullMQ jobs waiting in the bot's queues; a batch of events is one job) each worker replica should have at most; the autoscaler aims at ceil(backlog / this). */
+    targetJobsPerReplica: number;
+    /** Deprecated and ignored (it counted jobs of one dispatch each): use targetJobsPerReplica. The operator warns while it is set. */
+    targetBacklogPerReplica?: number;
     /** Demand must stay lower for this long before workers are removed. */
     scaleDownStabilizationSeconds: number;
     /** Event handlers each worker process runs at once (the batches of events it takes share them). */
