@@ -3,7 +3,6 @@ import { Queue } from 'bullmq';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import {
-  DEDUP_WINDOW_SECONDS,
   DEFAULT_NAMESPACE,
   QUEUES,
   queuePrefix,
@@ -113,9 +112,10 @@ export async function queuedDispatches(queue: Queue): Promise<BatchedDispatch[]>
 }
 
 /**
- * Of `dispatches`, those a worker would run: the worker's own claim (the script, under the
- * bot's prefix) and plan, for one owner. The same owner takes its claims back, so this can be
- * asked again and again; no claim is marked done.
+ * Of `dispatches`, those a worker would run: the worker's own claim script and plan, for one
+ * owner. The same owner takes its claims back, so this can be asked again and again; no claim is
+ * marked done. The claims live under a reader's own prefix (never the keys a worker of the bot
+ * would read), for a minute.
  */
 export async function runOnce(
   redisUrl: string,
@@ -124,9 +124,9 @@ export async function runOnce(
 ): Promise<BatchedDispatch[]> {
   const redis = new Redis(redisUrl);
   try {
-    const claims = new DispatchClaims(redis, prefix, DEDUP_WINDOW_SECONDS);
+    const claims = new DispatchClaims(redis, `${prefix}:test-reader`, 60);
     const states = await claims.claim(
-      'test-reader',
+      { job: 'test-reader/', token: 'reader' },
       dispatches.map((d) => d.key),
     );
     return planBatch(dispatches, states).groups.flat();

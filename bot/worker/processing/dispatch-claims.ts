@@ -4,50 +4,76 @@
 // dispatches failed. Per batch, one round trip claims every key and one marks the outcome.
 //
 // A key (`<bot prefix>:dispatch:<key>`, in the bot's hash slot, so a script may touch them all
-// on a Redis Cluster) holds the job that claimed it, then `done`. It lives DEDUP_WINDOW_SECONDS
-// in both states: a claim is given up explicitly (a failed dispatch), or taken back by its own
-// job when BullMQ runs that job again (a retry, or a stalled job after its worker died), so a
-// claim needs no lease shorter than the window that could expire under a slow handler.
+// on a Redis Cluster) holds the attempt that claimed it, then `done`. It lives DEDUP_WINDOW_SECONDS
+// in both states (Redis must keep it: `maxmemory-policy noeviction`, docs/install.md). A claim is
+// given up explicitly (a failed dispatch), or taken back by a later attempt of its job: BullMQ
+// runs a job again after a failure, or after its lock expired (its worker died or stalled).
+// An attempt is `<queue>/<job id>/<lock token>`; a later attempt takes the earlier one's claims
+// only when the job's lock no longer holds the earlier token, and FINISH touches only keys the
+// attempt still holds, so an attempt whose lock lapsed while it ran never removes the claims of
+// the attempt that took its job over.
 import type { Redis } from 'ioredis';
 
 /** What the claim found for a key. */
 export type ClaimState =
-  /** This job runs it: nobody had it, or this job claimed it in an earlier attempt. */
+  /** This attempt runs it: nobody had it, or an earlier attempt of this job that is gone. */
   | 'claimed'
   /** Processed already (within the window): skip it. */
   | 'done'
-  /** Another job has it: skip it; if that job fails it, that job's retry runs it. */
+  /** Another job (or a live attempt of this one) has it: skip it; if it fails, its retry runs it. */
   | 'busy';
+
+/** One attempt at a job: who claims. */
+export interface ClaimOwner {
+  /** `<queue>/<job id>/`: what every attempt of the job starts with. */
+  job: string;
+  /** BullMQ's lock token of this attempt. */
+  token: string;
+  /** The job's lock key when it is in the claims' hash slot (else lock checks are skipped). */
+  lockKey?: string;
+}
+
+export const ownerOf = (o: ClaimOwner) => `${o.job}${o.token}`;
 
 const DONE = 'done';
 
-/** KEYS: the dispatch keys; ARGV: owner, window (s). One state per key, 0 claimed, 1 done, 2 busy. */
+/**
+ * KEYS: [lock key or a key of the slot that is never set], then the dispatch keys; ARGV: owner,
+ * window (s), job part of the owner. One state per dispatch key, 0 claimed, 1 done, 2 busy.
+ */
 const CLAIM = `
+local lock = redis.call('GET', KEYS[1])
 local out = {}
-for i, key in ipairs(KEYS) do
+for i = 2, #KEYS do
+  local key = KEYS[i]
   local v = redis.call('GET', key)
   if not v then
     redis.call('SET', key, ARGV[1], 'EX', ARGV[2])
-    out[i] = 0
+    out[i - 1] = 0
   elseif v == ARGV[1] then
-    out[i] = 0
+    redis.call('EXPIRE', key, ARGV[2])
+    out[i - 1] = 0
   elseif v == '${DONE}' then
-    out[i] = 1
+    out[i - 1] = 1
+  elseif string.sub(v, 1, #ARGV[3]) == ARGV[3] and string.sub(v, #ARGV[3] + 1) ~= lock then
+    redis.call('SET', key, ARGV[1], 'EX', ARGV[2])
+    out[i - 1] = 0
   else
-    out[i] = 2
+    out[i - 1] = 2
   end
 end
 return out`;
 
 /**
  * KEYS: the dispatch keys; ARGV: owner, window (s), then per key `1` (done) or `0` (failed:
- * give the claim up, if still ours, so a later copy or this job's retry can take it).
+ * give the claim up). Either only while the key still holds this owner (or nothing, for done).
  */
 const FINISH = `
 for i, key in ipairs(KEYS) do
+  local v = redis.call('GET', key)
   if ARGV[i + 2] == '1' then
-    redis.call('SET', key, '${DONE}', 'EX', ARGV[2])
-  elseif redis.call('GET', key) == ARGV[1] then
+    if not v or v == ARGV[1] then redis.call('SET', key, '${DONE}', 'EX', ARGV[2]) end
+  elseif v == ARGV[1] then
     redis.call('DEL', key)
   end
 end
@@ -77,7 +103,7 @@ export class DispatchClaims {
   /** `prefix`: the bot's key prefix (queuePrefix); the keys are `<prefix>:dispatch:<key>`. */
   constructor(
     redis: Redis,
-    private readonly prefix: string,
+    readonly prefix: string,
     private readonly windowSeconds: number,
   ) {
     // EVALSHA with a fallback to EVAL (ioredis), defined once per connection.
@@ -89,26 +115,28 @@ export class DispatchClaims {
     this.redis = redis as Redis & ClaimCommands;
   }
 
-  /** Claims `keys` for `owner` (the job), in one round trip. */
-  async claim(owner: string, keys: readonly string[]): Promise<ClaimState[]> {
+  /** Claims `keys` for `owner` (an attempt at a job), in one round trip. */
+  async claim(owner: ClaimOwner, keys: readonly string[]): Promise<ClaimState[]> {
     if (keys.length === 0) return [];
     const reply = await this.redis.shardwardenClaimDispatches(
-      keys.length,
+      keys.length + 1,
+      owner.lockKey ?? this.redisKey('-no-lock'),
       ...keys.map((k) => this.redisKey(k)),
-      owner,
+      ownerOf(owner),
       this.windowSeconds,
+      owner.job,
     );
     return claimStates(reply, keys.length);
   }
 
   /** Marks `done` keys processed and gives up `failed` ones (if still `owner`'s), in one round trip. */
-  async finish(owner: string, done: readonly string[], failed: readonly string[]): Promise<void> {
+  async finish(owner: ClaimOwner, done: readonly string[], failed: readonly string[]): Promise<void> {
     const keys = [...done, ...failed];
     if (keys.length === 0) return;
     await this.redis.shardwardenFinishDispatches(
       keys.length,
       ...keys.map((k) => this.redisKey(k)),
-      owner,
+      ownerOf(owner),
       this.windowSeconds,
       ...done.map(() => '1'),
       ...failed.map(() => '0'),

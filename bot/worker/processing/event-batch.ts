@@ -15,7 +15,15 @@ export interface EventJob {
 /** The dispatches a job of the events queues carries, in order. */
 export function dispatchesOf(job: EventJob): BatchedDispatch[] {
   const data = job.data as { dispatches?: unknown; t?: unknown };
-  if (Array.isArray(data?.dispatches)) return data.dispatches as BatchedDispatch[];
+  if (Array.isArray(data?.dispatches)) {
+    // A malformed entry would claim `dispatch:undefined` for every batch: refused by name.
+    data.dispatches.forEach((d: unknown, i) => {
+      const { key, t } = (d ?? {}) as { key?: unknown; t?: unknown };
+      if (typeof key !== 'string' || key === '' || typeof t !== 'string')
+        throw new Error(`job ${job.id ?? '?'}: dispatches[${i}] has no string "key" and "t"`);
+    });
+    return data.dispatches as BatchedDispatch[];
+  }
   // One dispatch, from a gateway of a release before batching: its job id is its key.
   if (typeof data?.t === 'string' && job.id) return [{ ...(data as DispatchJob), key: job.id }];
   throw new Error(`job ${job.id ?? '?'} carries neither a batch of dispatches nor a dispatch`);

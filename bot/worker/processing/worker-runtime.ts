@@ -4,21 +4,15 @@
 // follow RETRY_POLICY set at enqueue time; failed jobs are kept and counted.
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import {
-  DEDUP_WINDOW_SECONDS,
-  QUEUES,
-  RETRY_POLICY,
-  type DispatchJob,
-  type QueueName,
-} from '../../queues/queue-names.js';
+import { QUEUES, RETRY_POLICY, type DispatchJob, type QueueName } from '../../queues/queue-names.js';
 import type { TaskScheduler, WorkerServices } from '../handlers/bot-module.js';
 import type { HandlerRegistry } from '../handlers/handler-registry.js';
 import type { InteractionDispatcher } from '../interactions/interaction-dispatcher.js';
 import type { WorkerMetrics } from '../metrics.js';
 import { within } from '../../timing/within.js';
-import { DispatchClaims } from './dispatch-claims.js';
+import type { ClaimOwner } from './dispatch-claims.js';
 import { BatchIntake, dispatchesOf } from './event-batch.js';
-import { EventBatchRunner, Slots } from './event-batch-runner.js';
+import { BatchFailure, type EventBatchRunner } from './event-batch-runner.js';
 
 export interface WorkerRuntimeOptions {
   redisUrl: string;
@@ -28,6 +22,12 @@ export interface WorkerRuntimeOptions {
   dispatcher: InteractionDispatcher;
   services: WorkerServices;
   metrics: WorkerMetrics;
+  /**
+   * Runs the jobs of both events queues. One per process, shared with the consumers of the
+   * queues under the pre-namespace keys: one claim key per dispatch whichever queue it came
+   * from, one bound on handlers at once.
+   */
+  events: EventBatchRunner;
   log: Logger;
 }
 
@@ -36,39 +36,30 @@ export class WorkerRuntime {
   /** The consumer of the batched events queue, whose concurrency follows the batches' size. */
   private batchWorker?: Worker;
   private closing = false;
-  private readonly events: EventBatchRunner;
   private readonly intake: BatchIntake;
 
   constructor(private readonly o: WorkerRuntimeOptions) {
-    this.events = new EventBatchRunner({
-      claims: new DispatchClaims(o.services.redis, o.prefix, DEDUP_WINDOW_SECONDS),
-      registry: o.registry,
-      services: o.services,
-      metrics: o.metrics,
-      // Both events queues together run at most `concurrency.events` handlers at once.
-      slots: new Slots(o.concurrency[QUEUES.events]),
-    });
     this.intake = new BatchIntake(o.concurrency[QUEUES.events]);
   }
 
   start(): void {
-    const processors: Record<QueueName, (job: Job) => Promise<string>> = {
+    const processors: Record<QueueName, (job: Job, token: string) => Promise<string>> = {
       [QUEUES.interactions]: async (job) => (await this.o.dispatcher.handle(job.data as DispatchJob)).type,
-      [QUEUES.events]: (job) => this.processEvents(QUEUES.events, job),
-      [QUEUES.singleEvents]: (job) => this.processEvents(QUEUES.singleEvents, job),
+      [QUEUES.events]: (job, token) => this.processEvents(QUEUES.events, job, token),
+      [QUEUES.singleEvents]: (job, token) => this.processEvents(QUEUES.singleEvents, job, token),
       [QUEUES.tasks]: (job) => this.processTask(job),
     };
     for (const queue of Object.keys(processors) as QueueName[]) {
       const worker = new Worker(
         queue,
-        async (job: Job) => {
+        async (job: Job, token?: string) => {
           const started = Date.now();
           const dueAt = queue === QUEUES.tasks ? job.timestamp + (job.delay ?? 0) : receivedAt(job);
           this.o.metrics.queueWait.observe({ queue }, Math.max(0, started - dueAt) / 1000);
           // Known before running, so a failure is counted under the command or dispatch it was.
           let type = jobLabel(queue, job);
           try {
-            type = await processors[queue](job);
+            type = await processors[queue](job, token ?? '');
             this.o.metrics.jobs.inc({ queue, type, outcome: 'completed' });
           } catch (err) {
             this.o.metrics.jobs.inc({ queue, type, outcome: 'failed' });
@@ -103,12 +94,30 @@ export class WorkerRuntime {
     }
   }
 
-  /** A job of either events queue; its id, unique in its queue, owns the claims it takes. */
-  private async processEvents(queue: QueueName, job: Job): Promise<string> {
+  /**
+   * A job of either events queue. This attempt (job id and lock token) owns the claims it takes;
+   * a failed batch keeps only what is left to run, for its retries and the failed set.
+   */
+  private async processEvents(queue: QueueName, job: Job, token: string): Promise<string> {
     const dispatches = dispatchesOf(job);
     if (queue === QUEUES.events && this.batchWorker)
       this.batchWorker.concurrency = this.intake.observe(dispatches.length);
-    await this.events.run(`${queue}/${job.id}`, dispatches);
+    const owner: ClaimOwner = {
+      job: `${queue}/${job.id}/`,
+      token,
+      // BullMQ's lock key; checked only in the claims' hash slot (not for pre-namespace queues).
+      ...(this.o.events.claimsPrefix === this.o.prefix
+        ? { lockKey: `${this.o.prefix}:${queue}:${job.id}:lock` }
+        : {}),
+    };
+    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    try {
+      await this.o.events.run({ owner, lastAttempt }, dispatches);
+    } catch (err) {
+      if (err instanceof BatchFailure && queue === QUEUES.events)
+        await job.updateData({ dispatches: err.remaining });
+      throw err;
+    }
     return jobLabel(queue, job);
   }
 
