@@ -12,6 +12,7 @@ import { claimStates, DispatchClaims, type ClaimOwner } from '../../bot/worker/p
 import {
   BatchIntake,
   batchError,
+  batchParallelism,
   dispatchesOf,
   orderKey,
   planBatch,
@@ -140,6 +141,15 @@ describe('how many batches a worker holds', () => {
     for (let i = 0; i < 40; i++) held = intake.observe(10);
     expect(held).toBe(5);
     expect(new BatchIntake(1).observe(0)).toBe(1);
+  });
+
+  test("a batch's parallelism is its guilds, not its size: a skewed stream's full batches are held several at once", () => {
+    const skewed = Array.from({ length: 100 }, (_, i) => inGuild(`s${i}`, i % 2 === 0 ? 'A' : 'B'));
+    expect(batchParallelism(skewed)).toBe(2);
+    const intake = new BatchIntake(10);
+    let held = 0;
+    for (let i = 0; i < 40; i++) held = intake.observe(batchParallelism(skewed));
+    expect(held).toBe(5); // 5 batches x 2 guilds fill the 10 slots
   });
 });
 

@@ -87,24 +87,32 @@ export function batchError(outcome: BatchOutcome): Error | undefined {
   );
 }
 
+/** How many handlers a batch can keep busy at once: its guilds (and channels) side by side. */
+export function batchParallelism(dispatches: readonly Pick<DispatchJob, 't' | 'd'>[]): number {
+  return new Set(dispatches.map(orderKey)).size;
+}
+
 /**
  * How many batch jobs a worker holds at once: about as many as fill its handler slots. A batch
  * taken is no longer in the wait list the autoscaler counts, so a worker holding `slots` batches
- * of 100 would hide 100 times its capacity from it; small batches (a quiet stream) still fill
- * the slots. Follows the mean size of recent batches.
+ * of 100 would hide 100 times its capacity from it. What fills the slots is a batch's
+ * parallelism (its guilds run side by side, one guild's dispatches one after another), not its
+ * size: a batch of 100 dispatches of 2 busy guilds keeps 2 slots busy. Follows the mean
+ * parallelism of recent batches.
  */
 export class BatchIntake {
-  private meanSize = 1;
+  private meanParallelism = 1;
 
   constructor(private readonly slots: number) {}
 
-  /** Records a batch's size; returns the batches to hold from now on. */
-  observe(size: number): number {
-    this.meanSize += 0.2 * (Math.max(1, size) - this.meanSize);
+  /** Records a batch's parallelism (batchParallelism); returns the batches to hold from now on. */
+  observe(parallelism: number): number {
+    this.meanParallelism += 0.2 * (Math.max(1, parallelism) - this.meanParallelism);
     return this.jobs();
   }
 
   jobs(): number {
-    return Math.max(1, Math.min(this.slots, Math.ceil(this.slots / this.meanSize)));
+    // Rounded, not ceiled: a mean that only approaches 2 must not make 10 slots hold 6 batches.
+    return Math.max(1, Math.min(this.slots, Math.round(this.slots / this.meanParallelism)));
   }
 }

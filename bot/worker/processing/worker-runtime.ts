@@ -11,7 +11,7 @@ import type { InteractionDispatcher } from '../interactions/interaction-dispatch
 import type { WorkerMetrics } from '../metrics.js';
 import { within } from '../../timing/within.js';
 import type { ClaimOwner } from './dispatch-claims.js';
-import { BatchIntake, dispatchesOf } from './event-batch.js';
+import { BatchIntake, batchParallelism, dispatchesOf } from './event-batch.js';
 import { BatchFailure, type EventBatchRunner } from './event-batch-runner.js';
 
 export interface WorkerRuntimeOptions {
@@ -101,7 +101,7 @@ export class WorkerRuntime {
   private async processEvents(queue: QueueName, job: Job, token: string): Promise<string> {
     const dispatches = dispatchesOf(job);
     if (queue === QUEUES.events && this.batchWorker)
-      this.batchWorker.concurrency = this.intake.observe(dispatches.length);
+      this.batchWorker.concurrency = this.intake.observe(batchParallelism(dispatches));
     const owner: ClaimOwner = {
       job: `${queue}/${job.id}/`,
       token,
