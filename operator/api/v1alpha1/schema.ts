@@ -326,7 +326,7 @@ export const specSchema: Schema = obj(
         minReplicas: int('Fewest worker replicas.', 0, 1000, 1),
         maxReplicas: int('Most worker replicas.', 1, 1000, 20),
         targetJobsPerReplica: int(
-          'Queued jobs (unit: BullMQ jobs waiting in the bot\'s queues; a batch of events is one job) each worker replica should have at most; the autoscaler aims at ceil(backlog / this).',
+          "Queued jobs (unit: BullMQ jobs waiting in the bot's queues; a batch of events is one job) each worker replica should have at most; the autoscaler aims at ceil(backlog / this).",
           1,
           1_000_000,
           5,
