@@ -20,7 +20,7 @@ export class WorkerMetrics {
     });
     this.dispatches = new Counter({
       name: 'shardwarden_worker_dispatches_total',
-      help: 'Forwarded dispatches taken from event jobs, by type and outcome (completed|failed|skipped: processed already, or held by another job).',
+      help: 'Forwarded dispatches taken from event jobs, by type and outcome (completed|failed|held: not run, behind a failed dispatch of its guild, left for the retry|skipped: processed already, claimed by another job, or a second copy in the batch).',
       labelNames: ['type', 'outcome'],
       registers,
     });

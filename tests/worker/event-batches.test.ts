@@ -259,6 +259,7 @@ describe('claims and batches against a real Redis', () => {
     expect(await metric('outcome="skipped"')).toBe(1);
     expect(await metric('outcome="completed"')).toBe(2);
     expect(await metric('outcome="failed"')).toBe(1);
+    expect(await metric('outcome="held"')).toBe(1);
 
     // BullMQ retries the job (another attempt), the whole batch even if its data were not cut.
     failing.clear();

@@ -22,8 +22,6 @@ export interface ForwarderOptions {
   batchSize: number;
   batchDelayMs: number;
   bufferLimit: number;
-  /** How long completed interaction jobs (and so their de-duplication ids) are kept. */
-  dedupWindowSeconds?: number;
   /** A small write to Redis (e.g. SET of a probe key): resolves when Redis accepts writes. */
   probeWrite: () => Promise<unknown>;
 }
@@ -203,7 +201,7 @@ export class DispatchForwarder {
   }
 
   private async addBatch(batch: Pending[]): Promise<void> {
-    const jobs = bulkJobs(batch, this.options.dedupWindowSeconds);
+    const jobs = bulkJobs(batch);
     await Promise.all([
       jobs.interactions && this.queues.interactions.addBulk(jobs.interactions),
       jobs.events && this.queues.events.addBulk(jobs.events),

@@ -30,7 +30,11 @@ export interface BulkJob {
 /** Failed jobs stay a week for inspection (BullMQ's failed set). */
 const KEEP_FAILED = { age: 7 * 24 * 3600 };
 
-/** The jobs to add for `batch`, per queue; a queue with nothing to add is absent. */
+/**
+ * The jobs to add for `batch`, per queue; a queue with nothing to add is absent. Interactions
+ * are kept `dedupWindowSeconds`, the window the workers' claims of event keys live too
+ * (DEDUP_WINDOW_SECONDS, one constant for both).
+ */
 export function bulkJobs(
   batch: readonly Pending[],
   dedupWindowSeconds = DEDUP_WINDOW_SECONDS,

@@ -132,6 +132,7 @@ export class EventBatchRunner {
       skipped: plan.skipped,
       completed: outcome.done,
       failed: outcome.failed.map((f) => f.dispatch),
+      held: outcome.held,
     };
     for (const [result, list] of Object.entries(counts))
       for (const [type, n] of countByType(list)) metrics.dispatches.inc({ type, outcome: result }, n);
