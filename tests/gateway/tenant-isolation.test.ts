@@ -247,7 +247,7 @@ describe('tenant isolation in one Redis', () => {
     });
     try {
       // What an old release left: queued events, and a repeating task of its own.
-      await oldEvents.addBulk([1, 2, 3, 4, 5].map(job));
+      const queued = await oldEvents.addBulk([1, 2, 3, 4, 5].map(job));
       await oldTasks.upsertJobScheduler('old-schedule', { every: 60_000 }, { name: 'role-sync', data: {} });
       const w = await worker(sim, alpha, {
         SHARDWARDEN_LEGACY_KEYS: '1',
@@ -267,6 +267,10 @@ describe('tenant isolation in one Redis', () => {
         async () => (await queuedJobs(raw, legacy)) === 0 && (await completed()) === 5,
       );
       expect(await oldTasks.getJobSchedulersCount()).toBe(0);
+      // Claimed under the bot's own prefix, as the new queues' dispatches are: a replay of one of
+      // them in a new gateway's batch is skipped.
+      for (const { id } of queued) expect(await raw.get(`${queuePrefix(alpha)}:dispatch:${id}`)).toBe('done');
+      expect(await raw.keys(`${legacy}:dispatch:*`)).toEqual([]);
       // Quiet for the idle time: the old queues' consumers close.
       await waitUntil('the old queues are left alone', async () => !(await draining()));
       // A gateway pod of the old release, still rolling out, adds more: taken up again.
