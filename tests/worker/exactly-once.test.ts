@@ -2,6 +2,8 @@
 // of every MESSAGE_CREATE handler) is SIGKILLed while a batch runs and started again. Dispatches
 // are marked done one by one as they finish, so only those whose handler had its effect but whose
 // done mark was not yet written at the kill may run twice; everything else runs exactly once.
+// And two workers taking batches that carry the same dispatches (a replay, a reshard's overlap)
+// run each once.
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -18,7 +20,28 @@ const CONCURRENCY = 10;
 const BATCHES = 4;
 const PER_BATCH = 100;
 
-describe('a worker killed in the middle of a batch', () => {
+/** Batches as gateways write them: `guilds` guilds, each guild's messages in order. */
+function batchesOf(ids: readonly string[], perBatch: number, guilds = 20) {
+  const jobs = [];
+  for (let b = 0; b < ids.length; b += perBatch) {
+    const batch: Pending[] = ids.slice(b, b + perBatch).map((id, i) => ({
+      queue: 'events',
+      dispatch: {
+        t: 'MESSAGE_CREATE',
+        d: messagePayload({ id, guildId: String(1_000 + (Number(id) % guilds)), channelId: '1' }),
+        shardId: 0,
+        seq: i,
+        receivedAt: Date.now(),
+        generation: 1,
+        key: `MESSAGE_CREATE-${id}`,
+      },
+    }));
+    jobs.push(...bulkJobs(batch).events!);
+  }
+  return jobs;
+}
+
+describe('exactly once at the worker', () => {
   let sim: DiscordSimulator;
   let redis: RedisServer;
   let client: Redis;
@@ -52,28 +75,8 @@ describe('a worker killed in the middle of a batch', () => {
     );
 
   test('only the dispatches in flight at the kill run twice; all the others exactly once', async () => {
-    // Batches as gateways write them: 20 guilds, each guild's messages in order.
-    const ids: string[] = [];
-    for (let b = 0; b < BATCHES; b++) {
-      const batch: Pending[] = Array.from({ length: PER_BATCH }, (_, i) => {
-        const id = String(50_000_000 + b * PER_BATCH + i);
-        ids.push(id);
-        const d = messagePayload({ id, guildId: String(1_000 + (i % 20)), channelId: '1' });
-        return {
-          queue: 'events',
-          dispatch: {
-            t: 'MESSAGE_CREATE',
-            d,
-            shardId: 0,
-            seq: i,
-            receivedAt: Date.now(),
-            generation: 1,
-            key: `MESSAGE_CREATE-${id}`,
-          },
-        };
-      });
-      await queue.addBulk(bulkJobs(batch).events!);
-    }
+    const ids = Array.from({ length: BATCHES * PER_BATCH }, (_, i) => String(50_000_000 + i));
+    await queue.addBulk(batchesOf(ids, PER_BATCH));
     worker = await start();
     const processed = async () => client.scard(keys.processed);
     await waitUntil('some of the first batch processed', async () => (await processed()) >= 30, {
@@ -110,4 +113,30 @@ describe('a worker killed in the middle of a batch', () => {
     const done = await client.mget(ids.map((id) => claimKey(`MESSAGE_CREATE-${id}`)));
     expect(done.filter((v) => v !== 'done')).toEqual([]);
   }, 400_000);
+
+  test('two workers taking batches that carry the same dispatches run each once', async () => {
+    await worker?.proc.stop();
+    await client.del(keys.processed, keys.duplicates);
+    const ids = Array.from({ length: 400 }, (_, i) => String(60_000_000 + i));
+    const workers = [await start(), await start()];
+    try {
+      // Every dispatch twice, in batches cut differently (another gateway generation's copy).
+      await queue.addBulk([...batchesOf(ids, 50), ...batchesOf([...ids].reverse(), 40)]);
+      await waitUntil(
+        'every dispatch processed',
+        async () => (await client.scard(keys.processed)) === ids.length,
+        {
+          timeoutMs: 120_000,
+          intervalMs: 200,
+        },
+      );
+      await waitUntil('every batch done', async () => {
+        const c = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
+        return Object.values(c).every((n) => n === 0);
+      });
+      expect(await client.get(keys.duplicates)).toBeNull();
+    } finally {
+      await Promise.all(workers.map((w) => w.proc.stop()));
+    }
+  }, 300_000);
 });

@@ -1,7 +1,8 @@
 // De-duplication of forwarded dispatches, at the consumer: a dispatch runs once per key (its
 // de-duplication key, bot/gateway/forwarding/dedup-key.ts) however many times it was queued: a
 // RESUME replay, both gateway generations during a reshard, a batch retried after some of its
-// dispatches failed. Per batch, one round trip claims every key and one marks the outcome.
+// dispatches failed. Per batch, one round trip claims every key; done marks follow as
+// dispatches finish (event-batch-runner.ts).
 //
 // A key (`<bot prefix>:dispatch:<key>`, in the bot's hash slot, so a script may touch them all
 // on a Redis Cluster) holds the attempt that claimed it, then `done`. It lives DEDUP_WINDOW_SECONDS
