@@ -305,6 +305,17 @@ describe('claims and batches against a real Redis', () => {
       inGuild('MESSAGE_CREATE-6', '1'),
     ]);
     expect(runs).toEqual(['MESSAGE_CREATE-5', 'MESSAGE_CREATE-6']);
+
+    // A worker of the earlier release ran an old gateway's job (it records no claim; BullMQ
+    // keeps the completed job an hour): a new gateway's batch replaying it skips it.
+    const upgrade = `${prefix}-upgrade`;
+    await redis.hset(`${upgrade}:events:MESSAGE_CREATE-7`, 'name', 'MESSAGE_CREATE', 'finishedOn', '1');
+    runs.length = 0;
+    await runner.run(
+      { owner: { ...owner('event-batches/2'), singleJobPrefix: `${upgrade}:events:` }, lastAttempt: false },
+      [inGuild('MESSAGE_CREATE-7', '1'), inGuild('MESSAGE_CREATE-8', '1')],
+    );
+    expect(runs).toEqual(['MESSAGE_CREATE-8']);
   });
 
   /** A runner whose MESSAGE_CREATE handler calls `handle` with the dispatch's id. */

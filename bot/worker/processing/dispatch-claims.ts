@@ -32,6 +32,12 @@ export interface ClaimOwner {
   token: string;
   /** The job's lock key when it is in the claims' hash slot (else lock checks are skipped). */
   lockKey?: string;
+  /**
+   * For a batch: the key prefix of the single-dispatch queue's jobs (`<prefix>:events:`), whose
+   * job id is the dispatch key. A free key whose job exists there is skipped as busy: a worker
+   * of an earlier release ran it (it records no claim), or the single-dispatch consumer will.
+   */
+  singleJobPrefix?: string;
 }
 
 export const ownerOf = (o: ClaimOwner) => `${o.job}${o.token}`;
@@ -39,28 +45,32 @@ export const ownerOf = (o: ClaimOwner) => `${o.job}${o.token}`;
 const DONE = 'done';
 
 /**
- * KEYS: [lock key or a key of the slot that is never set], then the dispatch keys; ARGV: owner,
- * window (s), job part of the owner. One state per dispatch key, 0 claimed, 1 done, 2 busy.
+ * KEYS: [lock key or a key of the slot that is never set], then per dispatch its claim key and
+ * the single-dispatch job it would have been (or again its claim key); ARGV: owner, window (s),
+ * job part of the owner. One state per dispatch, 0 claimed, 1 done, 2 busy.
  */
 const CLAIM = `
 local lock = redis.call('GET', KEYS[1])
 local out = {}
-for i = 2, #KEYS do
+for i = 2, #KEYS, 2 do
   local key = KEYS[i]
+  local n = i / 2
   local v = redis.call('GET', key)
-  if not v then
+  if not v and KEYS[i + 1] ~= key and redis.call('EXISTS', KEYS[i + 1]) == 1 then
+    out[n] = 2
+  elseif not v then
     redis.call('SET', key, ARGV[1], 'EX', ARGV[2])
-    out[i - 1] = 0
+    out[n] = 0
   elseif v == ARGV[1] then
     redis.call('EXPIRE', key, ARGV[2])
-    out[i - 1] = 0
+    out[n] = 0
   elseif v == '${DONE}' then
-    out[i - 1] = 1
+    out[n] = 1
   elseif string.sub(v, 1, #ARGV[3]) == ARGV[3] and string.sub(v, #ARGV[3] + 1) ~= lock then
     redis.call('SET', key, ARGV[1], 'EX', ARGV[2])
-    out[i - 1] = 0
+    out[n] = 0
   else
-    out[i - 1] = 2
+    out[n] = 2
   end
 end
 return out`;
@@ -119,10 +129,11 @@ export class DispatchClaims {
   /** Claims `keys` for `owner` (an attempt at a job), in one round trip. */
   async claim(owner: ClaimOwner, keys: readonly string[]): Promise<ClaimState[]> {
     if (keys.length === 0) return [];
+    const single = owner.singleJobPrefix;
     const reply = await this.redis.shardwardenClaimDispatches(
-      keys.length + 1,
+      2 * keys.length + 1,
       owner.lockKey ?? this.redisKey('-no-lock'),
-      ...keys.map((k) => this.redisKey(k)),
+      ...keys.flatMap((k) => [this.redisKey(k), single ? `${single}${k}` : this.redisKey(k)]),
       ownerOf(owner),
       this.windowSeconds,
       owner.job,

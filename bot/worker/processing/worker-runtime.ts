@@ -102,12 +102,14 @@ export class WorkerRuntime {
     const dispatches = dispatchesOf(job);
     if (queue === QUEUES.events && this.batchWorker)
       this.batchWorker.concurrency = this.intake.observe(batchParallelism(dispatches));
+    // BullMQ's keys are checked only in the claims' hash slot (not for pre-namespace queues).
+    const sameSlot = this.o.events.claimsPrefix === this.o.prefix;
     const owner: ClaimOwner = {
       job: `${queue}/${job.id}/`,
       token,
-      // BullMQ's lock key; checked only in the claims' hash slot (not for pre-namespace queues).
-      ...(this.o.events.claimsPrefix === this.o.prefix
-        ? { lockKey: `${this.o.prefix}:${queue}:${job.id}:lock` }
+      ...(sameSlot ? { lockKey: `${this.o.prefix}:${queue}:${job.id}:lock` } : {}),
+      ...(sameSlot && queue === QUEUES.events
+        ? { singleJobPrefix: `${this.o.prefix}:${QUEUES.singleEvents}:` }
         : {}),
     };
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
