@@ -47,7 +47,8 @@ export function demoBotManifest(input: DemoBotInput): string {
         autoscaler: 'Builtin',
         minReplicas: 1,
         maxReplicas: 4,
-        targetBacklogPerReplica: 300,
+        // Jobs: a job of events is a batch of up to 100 (the gateway's SHARDWARDEN_BATCH_SIZE).
+        targetJobsPerReplica: 5,
         scaleDownStabilizationSeconds: input.scaleDownSeconds,
         concurrency: 10,
         terminationGracePeriodSeconds: 15,

@@ -243,7 +243,7 @@ export async function runScenario(
     let maxWorkers = workers().length;
     if (options.burst > 0) {
       say(
-        `step 4: a burst of ${options.burst} events; the Builtin autoscaler follows the BullMQ backlog (target 300 per worker, max 4)`,
+        `step 4: a burst of ${options.burst} events; the Builtin autoscaler follows the BullMQ backlog (target 5 jobs per worker, a job being a batch of up to 100 events; max 4)`,
       );
       let last = status().workers?.replicas ?? 1;
       const watch = setInterval(() => {

@@ -132,7 +132,8 @@ function readGatewayConfig(read: EnvReader, env: NodeJS.ProcessEnv): GatewayConf
     httpPort: int(ENV.httpPort, 0, POD_HTTP_PORT),
     identifyWindowMs: int('SHARDWARDEN_IDENTIFY_WINDOW_MS', 100, 5_000),
     bufferLimit: int('SHARDWARDEN_BUFFER_LIMIT', 1, 50_000),
-    batchSize: int('SHARDWARDEN_BATCH_SIZE', 1, 100),
+    // Bounded: a batch is one job, and one claim script holding Redis for all its keys.
+    batchSize: read.int('SHARDWARDEN_BATCH_SIZE', 1, 100, 1_000),
     batchDelayMs: int('SHARDWARDEN_BATCH_DELAY_MS', 0, 5),
     clusterStartTimeoutMs: int('SHARDWARDEN_CLUSTER_START_TIMEOUT_MS', 1_000, 60_000),
     maxSemiSpaceMb: read.int('SHARDWARDEN_MAX_SEMI_SPACE_MB', 0, DEFAULT_MAX_SEMI_SPACE_MB, 64),

@@ -4,19 +4,31 @@
 export const QUEUES = {
   /** INTERACTION_CREATE only: low latency, its own workers. */
   interactions: 'interactions',
-  /** Every other forwarded dispatch. */
-  events: 'events',
+  /** Every other forwarded dispatch, in batches: one job carries up to SHARDWARDEN_BATCH_SIZE. */
+  events: 'event-batches',
+  /**
+   * One dispatch per job, what gateways wrote before batching. Nothing writes it any more; the
+   * workers consume it so that what an old gateway pod queues during an upgrade is processed.
+   */
+  singleEvents: 'events',
   /** Work the workers schedule for themselves (role sync, slow follow-ups). */
   tasks: 'tasks',
 } as const;
 
 /** Every queue the workers consume; the autoscaler counts the backlog of all of them. */
-export const ALL_QUEUES: QueueName[] = [QUEUES.interactions, QUEUES.events, QUEUES.tasks];
+export const ALL_QUEUES: QueueName[] = [
+  QUEUES.interactions,
+  QUEUES.events,
+  QUEUES.singleEvents,
+  QUEUES.tasks,
+];
 
 /**
  * Attempts and back-off per queue, set by whoever adds the job. An interaction has one chance
  * (its 3-second window is gone by the time a retry would run; the worker answers with an error
- * instead); events and tasks are retried with exponential back-off, then kept as failed.
+ * instead); events and tasks are retried with exponential back-off, then kept as failed. A
+ * batch's attempts are shared by its dispatches: a retry runs only those not done yet
+ * (docs/workers.md).
  */
 export const RETRY_POLICY = {
   interactions: { attempts: 1 },
@@ -117,3 +129,23 @@ export interface DispatchJob {
   /** Gateway generation that forwarded it (changes during a reshard). */
   generation: number;
 }
+
+/** A dispatch in a batch: with its de-duplication key (bot/gateway/forwarding/dedup-key.ts). */
+export interface BatchedDispatch extends DispatchJob {
+  key: string;
+}
+
+/** What a job of the batched events queue carries. */
+export interface DispatchBatchJob {
+  dispatches: BatchedDispatch[];
+}
+
+/** The name of every job of the batched events queue. */
+export const BATCH_JOB_NAME = 'batch';
+
+/**
+ * How long a dispatch stays known as processed (its claim key, and the completed interaction
+ * jobs whose ids de-duplicate interactions): a replay or a second generation's copy within
+ * this window is skipped.
+ */
+export const DEDUP_WINDOW_SECONDS = 3600;

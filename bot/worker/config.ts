@@ -18,6 +18,7 @@ export const WORKER_ENV = {
   publicTrustProxy: 'SHARDWARDEN_PUBLIC_TRUST_PROXY',
   legacyCheckMs: 'SHARDWARDEN_LEGACY_QUEUE_CHECK_MS',
   legacyIdleMs: 'SHARDWARDEN_LEGACY_QUEUE_IDLE_MS',
+  handlerTimeoutMs: 'SHARDWARDEN_HANDLER_TIMEOUT_MS',
 } as const;
 
 export interface WorkerConfig extends BotIdentity {
@@ -41,6 +42,11 @@ export interface WorkerConfig extends BotIdentity {
    */
   publicTrustProxy?: string[];
   restGlobalPerSecond: number;
+  /**
+   * How long an event's handlers may run before the dispatch counts as failed (its batch is
+   * retried): a stuck handler must not hold a batch, and its done marks, forever.
+   */
+  handlerTimeoutMs: number;
   /** How long SIGTERM waits for in-flight jobs before closing anyway. */
   shutdownTimeoutMs: number;
   migrations: 'apply' | 'skip';
@@ -96,6 +102,7 @@ export function parseWorkerConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     publicTrustProxy: trustProxy(read.optional(WORKER_ENV.publicTrustProxy)),
     restGlobalPerSecond: read.int(WORKER_ENV.restGlobalPerSecond, 1, 50),
     shutdownTimeoutMs: read.int(ENV.workerShutdownTimeoutMs, 0, 50_000),
+    handlerTimeoutMs: read.int(WORKER_ENV.handlerTimeoutMs, 100, 30_000, 3_600_000),
     migrations,
     databasePoolMax: read.int(WORKER_ENV.databasePoolMax, 1, 10, 500),
     legacyCheckMs: read.int(WORKER_ENV.legacyCheckMs, 100, 15_000),

@@ -16,7 +16,13 @@ import { connectRedis } from '../configuration/redis-connection.js';
 import { createDiscordRest } from '../discord-rest/index.js';
 import { createLogger } from '../observability/logger.js';
 import { startHttpServer } from '../observability/http-server.js';
-import { botKey, legacyQueuePrefix, queuePrefix, QUEUES } from '../queues/queue-names.js';
+import {
+  botKey,
+  DEDUP_WINDOW_SECONDS,
+  legacyQueuePrefix,
+  queuePrefix,
+  QUEUES,
+} from '../queues/queue-names.js';
 import { ENV } from '../runtime-contract.js';
 import { parseWorkerConfig, type WorkerConfig } from './config.js';
 import type { WorkerServices } from './handlers/bot-module.js';
@@ -25,6 +31,8 @@ import { loadHandlerModules } from './handlers/module-loader.js';
 import { Cooldowns } from './interactions/cooldowns.js';
 import { InteractionDispatcher } from './interactions/interaction-dispatcher.js';
 import { WorkerMetrics } from './metrics.js';
+import { DispatchClaims } from './processing/dispatch-claims.js';
+import { EventBatchRunner, Slots } from './processing/event-batch-runner.js';
 import { LegacyQueueDrain } from './processing/legacy-queues.js';
 import { QueueTaskScheduler, WorkerRuntime } from './processing/worker-runtime.js';
 
@@ -152,6 +160,15 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     metrics,
     log,
   );
+  const events = new EventBatchRunner({
+    // Under the bot's prefix whichever queue keys a job came from (legacy-queues.ts).
+    claims: new DispatchClaims(redis, prefix, DEDUP_WINDOW_SECONDS),
+    registry,
+    services,
+    metrics,
+    slots: new Slots(config.eventConcurrency),
+    handlerTimeoutMs: config.handlerTimeoutMs,
+  });
   const consumers = (queuePrefixOf: string) =>
     new WorkerRuntime({
       connection: redis,
@@ -159,12 +176,14 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
       concurrency: {
         [QUEUES.interactions]: config.interactionConcurrency,
         [QUEUES.events]: config.eventConcurrency,
+        [QUEUES.singleEvents]: config.eventConcurrency,
         [QUEUES.tasks]: config.taskConcurrency,
       },
       registry,
       dispatcher,
       services,
       metrics,
+      events,
       log,
     });
   const runtime = consumers(prefix);

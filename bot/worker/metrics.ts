@@ -4,6 +4,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 
 export class WorkerMetrics {
   readonly jobs: Counter<'queue' | 'type' | 'outcome'>;
+  readonly dispatches: Counter<'type' | 'outcome'>;
   readonly jobDuration: Histogram<'queue' | 'type'>;
   readonly queueWait: Histogram<'queue'>;
   readonly interactionResponse: Histogram<'kind'>;
@@ -13,8 +14,14 @@ export class WorkerMetrics {
     const registers = [registry];
     this.jobs = new Counter({
       name: 'shardwarden_worker_jobs_total',
-      help: 'Jobs finished, by queue, type (dispatch, command or task name) and outcome (completed|failed).',
+      help: 'Jobs finished, by queue, type (dispatch, command or task name; batch for a batch of events) and outcome (completed|failed).',
       labelNames: ['queue', 'type', 'outcome'],
+      registers,
+    });
+    this.dispatches = new Counter({
+      name: 'shardwarden_worker_dispatches_total',
+      help: 'Forwarded dispatches taken from event jobs, by type and outcome (completed|failed|held: not run, behind a failed dispatch of its guild, left for the retry|skipped: processed already, claimed by another job, or a second copy in the batch).',
+      labelNames: ['type', 'outcome'],
       registers,
     });
     this.jobDuration = new Histogram({

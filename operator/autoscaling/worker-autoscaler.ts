@@ -6,7 +6,8 @@
 export interface AutoscalerSettings {
   minReplicas: number;
   maxReplicas: number;
-  targetBacklogPerReplica: number;
+  /** Queued jobs per replica (a batch of events is one job). */
+  targetJobsPerReplica: number;
   scaleDownStabilizationSeconds: number;
 }
 
@@ -46,7 +47,7 @@ export const clampReplicas = (n: number, s: Pick<AutoscalerSettings, 'minReplica
 
 /** ceil(backlog / target), within [minReplicas, maxReplicas]. */
 export function recommendReplicas(backlog: number, settings: AutoscalerSettings): number {
-  const raw = Math.ceil(Math.max(0, backlog) / Math.max(1, settings.targetBacklogPerReplica));
+  const raw = Math.ceil(Math.max(0, backlog) / Math.max(1, settings.targetJobsPerReplica));
   return clampReplicas(raw, settings);
 }
 

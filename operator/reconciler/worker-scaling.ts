@@ -101,6 +101,38 @@ function firstWarning(
   return was?.status === 'False' && was.reason === reason ? [] : [['Warning', reason, message]];
 }
 
+/**
+ * `spec.worker.targetBacklogPerReplica` counted jobs of one dispatch each, and the apiserver
+ * stored its old default (200) in every bot created before batching: read as jobs of up to 100
+ * dispatches it would let a replica fall 20,000 dispatches behind. So it is ignored, and while it
+ * is set WorkersScaled says so and one Warning Event (when the note first appears) names the
+ * replacement.
+ */
+export function deprecationNote(bot: DiscordBot): string | undefined {
+  const w = bot.spec.worker;
+  if (w.targetBacklogPerReplica === undefined) return undefined;
+  return `spec.worker.targetBacklogPerReplica (${w.targetBacklogPerReplica}) is deprecated and ignored; targetJobsPerReplica (${w.targetJobsPerReplica} queued jobs, a batch of events being one) is used: remove the old field`;
+}
+
+function withDeprecationNote(
+  result: WorkerScalingResult,
+  bot: DiscordBot,
+  before: DiscordBotStatus,
+): WorkerScalingResult {
+  const note = deprecationNote(bot);
+  // Autoscaler None sizes nothing from it: no condition to carry the note.
+  if (!note || !result.condition) return result;
+  const was = before.conditions?.find((c) => c.type === 'WorkersScaled');
+  const event: [EventType, string, string][] = was?.message?.includes(note)
+    ? []
+    : [['Warning', 'DeprecatedField', note]];
+  return {
+    ...result,
+    condition: { ...result.condition, message: `${result.condition.message}. ${note}` },
+    events: [...result.events, ...event],
+  };
+}
+
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export class WorkerScaling {
@@ -147,8 +179,10 @@ export class WorkerScaling {
         : mode === 'KEDA'
           ? await this.keda(input)
           : { workers: { autoscaler: 'None' as const }, events: [] };
-    if (leftBehind) return this.kedaLeftBehind(result, leftBehind, before);
-    return { ...result, events: [...events, ...result.events] };
+    const scaled = leftBehind
+      ? this.kedaLeftBehind(result, leftBehind, before)
+      : { ...result, events: [...events, ...result.events] };
+    return withDeprecationNote(scaled, bot, before);
   }
 
   /**
@@ -211,7 +245,7 @@ export class WorkerScaling {
     });
     this.history.set(key, decision.history);
     let lastScaleTime = before.workers?.lastScaleTime;
-    const basis = `backlog ${backlog}, target ${w.targetBacklogPerReplica} per replica, bounds ${w.minReplicas}..${w.maxReplicas}`;
+    const basis = `backlog ${backlog}, target ${w.targetJobsPerReplica} jobs per replica, bounds ${w.minReplicas}..${w.maxReplicas}`;
     if (deployment && decision.replicas !== current) {
       lastScaleTime = iso(now.getTime());
       events.push([
@@ -286,7 +320,7 @@ export class WorkerScaling {
         type: 'WorkersScaled',
         status: 'True',
         reason: 'ScaledByKEDA',
-        message: `ScaledObject ${workerName(bot)} scales the workers between ${w.minReplicas} and ${w.maxReplicas}, ${w.targetBacklogPerReplica} waiting jobs per replica`,
+        message: `ScaledObject ${workerName(bot)} scales the workers between ${w.minReplicas} and ${w.maxReplicas}, ${w.targetJobsPerReplica} waiting jobs per replica`,
       },
       events,
     };

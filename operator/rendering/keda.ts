@@ -102,7 +102,7 @@ export function renderScaledObject(bot: DiscordBot, conn: RedisConnection, legac
           name: `${queue}${suffix}`,
           metadata: {
             listName: `${prefix}:${queue}:wait`,
-            listLength: String(w.targetBacklogPerReplica),
+            listLength: String(w.targetJobsPerReplica),
             ...(conn.cluster ? {} : { databaseIndex: String(conn.databaseIndex) }),
             enableTLS: String(conn.tls),
           },

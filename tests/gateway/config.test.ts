@@ -57,6 +57,7 @@ describe('gateway configuration from the pod environment', () => {
       { SHARDWARDEN_EVENTS: 'INTERACTION_CREATE,MESSAGE_CREAT' },
       'SHARDWARDEN_EVENTS has "MESSAGE_CREAT", which is not a Discord dispatch name',
     ],
+    [{ SHARDWARDEN_BATCH_SIZE: '1001' }, 'SHARDWARDEN_BATCH_SIZE="1001" must be an integer >= 1 and <= 1000'],
     [
       { DISCORD_API_URL: 'ftp://bot:s3cret@example.com/api' },
       'DISCORD_API_URL must be an http:// or https:// URL (got ftp://)',

@@ -1,6 +1,6 @@
-// The forwarder against a real Redis and real BullMQ queues: batching by size and by delay,
-// routing and job contents, de-duplication, the bounded buffer through an outage, the safe
-// resume sequence, and shutdown.
+// The forwarder against a real Redis and real BullMQ queues: batching by size and by delay
+// (a batch of events is one job), routing and job contents, de-duplication keys (applied by the
+// worker's claim), the bounded buffer through an outage, the safe resume sequence, and shutdown.
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
@@ -8,9 +8,9 @@ import { DispatchForwarder, type ForwarderOptions } from '../../bot/gateway/forw
 import { dedupKey } from '../../bot/gateway/forwarding/dedup-key.js';
 import { GatewayMetrics } from '../../bot/gateway/metrics.js';
 import { createLogger } from '../../bot/observability/logger.js';
-import { QUEUES, queuePrefix, type DispatchJob } from '../../bot/queues/queue-names.js';
+import { QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
-import { metricSum } from './harness.js';
+import { metricSum, queuedDispatches, runOnce } from './harness.js';
 
 let redis: RedisServer;
 let probe: Redis; // the forwarder's write probe, and CONFIG for the maxmemory test
@@ -39,8 +39,8 @@ function setup(options: Partial<ForwarderOptions> = {}) {
   const connection = { url: redis.url };
   const prefix = queuePrefix({ namespace: 'default', name: `fwdbot${botSeq}` });
   const queues = {
-    interactions: new Queue<DispatchJob>(QUEUES.interactions, { connection, prefix }),
-    events: new Queue<DispatchJob>(QUEUES.events, { connection, prefix }),
+    interactions: new Queue(QUEUES.interactions, { connection, prefix }),
+    events: new Queue(QUEUES.events, { connection, prefix }),
   };
   for (const q of Object.values(queues)) {
     q.on('error', () => undefined); // connection errors during the outage test
@@ -63,13 +63,18 @@ function setup(options: Partial<ForwarderOptions> = {}) {
   );
   forwarders.push(forwarder);
   const metric = async (name: string, match = '') => metricSum(await registry.metrics(), name, match);
-  return { forwarder, queues, metric };
+  /** The queued events a worker would run (each key once). */
+  const runnable = async () => runOnce(redis.url, prefix, await queuedDispatches(queues.events));
+  return { forwarder, queues, metric, runnable };
 }
 
 const message = (id: number) => ({ id: String(id), channel_id: '1', content: `m${id}` });
 
-async function waitForJobs(queue: Queue, n: number): Promise<void> {
-  await waitUntil(`${n} jobs in ${queue.name}`, async () => (await queue.getWaitingCount()) === n, {
+/** Dispatches waiting in `queue`: in batches (events), or a job each (interactions). */
+const waiting = async (queue: Queue) => (await queuedDispatches(queue)).length;
+
+async function waitForDispatches(queue: Queue, n: number): Promise<void> {
+  await waitUntil(`${n} dispatches in ${queue.name}`, async () => (await waiting(queue)) === n, {
     timeoutMs: 30_000,
     intervalMs: 20,
   });
@@ -89,22 +94,24 @@ describe('DispatchForwarder', () => {
   test('a full batch is enqueued at once; a partial one waits for the delay', async () => {
     const { forwarder, queues, metric } = setup({ batchSize: 10, batchDelayMs: 60_000 });
     for (let i = 1; i <= 10; i++) forwarder.accept('MESSAGE_CREATE', message(i), 0, i);
-    await waitForJobs(queues.events, 10); // the delay is a minute: only the size rule can do this
+    await waitForDispatches(queues.events, 10); // the delay is a minute: only the size rule can do this
     await waitForSent(forwarder);
     expect(await metric('shardwarden_gateway_batch_size_count')).toBe(1);
+    expect(await queues.events.getWaitingCount()).toBe(1); // one job
 
     for (let i = 11; i <= 15; i++) forwarder.accept('MESSAGE_CREATE', message(i), 0, i);
     await pause(300);
     expect(forwarder.buffered()).toBe(5);
-    expect(await queues.events.getWaitingCount()).toBe(10);
+    expect(await waiting(queues.events)).toBe(10);
     expect(await metric('shardwarden_gateway_buffer_depth')).toBe(5);
   });
 
   test('a partial batch is enqueued as one batch after the delay', async () => {
     const { forwarder, queues, metric } = setup({ batchSize: 1_000, batchDelayMs: 100 });
     for (let i = 1; i <= 5; i++) forwarder.accept('MESSAGE_CREATE', message(i), 0, i);
-    await waitForJobs(queues.events, 5);
+    await waitForDispatches(queues.events, 5);
     await waitForSent(forwarder);
+    expect(await queues.events.getWaitingCount()).toBe(1);
     expect(await metric('shardwarden_gateway_batch_size_count')).toBe(1);
     expect(await metric('shardwarden_gateway_batch_size_sum')).toBe(5);
     expect(await metric('shardwarden_gateway_dispatches_forwarded_total', 'type="MESSAGE_CREATE"')).toBe(5);
@@ -118,8 +125,8 @@ describe('DispatchForwarder', () => {
     forwarder.accept('MESSAGE_CREATE', message(901), 2, 12);
     forwarder.accept('TYPING_START', { channel_id: '1', user_id: '5' }, 2, 13);
     const after = Date.now();
-    await waitForJobs(queues.interactions, 1);
-    await waitForJobs(queues.events, 1);
+    await waitForDispatches(queues.interactions, 1);
+    await waitForDispatches(queues.events, 1);
     await waitForSent(forwarder);
 
     const job = await queues.interactions.getJob(dedupKey('INTERACTION_CREATE', interaction));
@@ -136,9 +143,22 @@ describe('DispatchForwarder', () => {
     expect(job!.data.receivedAt).toBeGreaterThanOrEqual(before);
     expect(job!.data.receivedAt).toBeLessThanOrEqual(after);
     expect(job?.opts.attempts).toBe(1); // an interaction gets one chance
-    const event = await queues.events.getJob(dedupKey('MESSAGE_CREATE', message(901)));
-    expect(event?.data).toMatchObject({ t: 'MESSAGE_CREATE', shardId: 2, seq: 12, generation: 3 });
-    expect(event?.opts.attempts).toBe(5);
+    const [batch] = await queues.events.getWaiting(0, 0);
+    expect(batch?.name).toBe('batch');
+    expect(batch?.data).toEqual({
+      dispatches: [
+        {
+          t: 'MESSAGE_CREATE',
+          d: message(901),
+          shardId: 2,
+          seq: 12,
+          receivedAt: expect.any(Number),
+          generation: 3,
+          key: dedupKey('MESSAGE_CREATE', message(901)),
+        },
+      ],
+    });
+    expect(batch?.opts.attempts).toBe(5);
 
     expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="not_configured"')).toBe(1);
     expect(
@@ -150,10 +170,10 @@ describe('DispatchForwarder', () => {
     expect(await metric('shardwarden_gateway_dispatches_received_total')).toBe(3);
   });
 
-  test('a replayed dispatch becomes one job, in another batch and from another generation', async () => {
-    const { forwarder, queues } = setup({ batchDelayMs: 20 });
+  test('a replayed dispatch runs once, in another batch and from another generation', async () => {
+    const { forwarder, queues, runnable } = setup({ batchDelayMs: 20 });
     forwarder.accept('MESSAGE_CREATE', message(42), 0, 7);
-    await waitForJobs(queues.events, 1);
+    await waitForDispatches(queues.events, 1);
     // The same event after a resume, and again from the next generation's forwarder.
     forwarder.accept('MESSAGE_CREATE', message(42), 0, 7);
     const next = new DispatchForwarder(
@@ -172,12 +192,17 @@ describe('DispatchForwarder', () => {
     next.accept('MESSAGE_CREATE', message(42), 5, 3);
     expect(await forwarder.drain(5_000)).toBe(true);
     expect(await next.drain(5_000)).toBe(true);
-    expect(await queues.events.getWaitingCount()).toBe(1);
-    expect((await queues.events.getJob('MESSAGE_CREATE-42'))?.data.generation).toBe(3);
+    // Queued three times under one key; the worker's claim runs the first.
+    expect((await queuedDispatches(queues.events)).map((d) => d.key)).toEqual(
+      Array(3).fill('MESSAGE_CREATE-42'),
+    );
+    const run = await runnable();
+    expect(run).toHaveLength(1);
+    expect(run[0]?.generation).toBe(3);
   });
 
-  test('message edits are enqueued, once per edit (the edit timestamp holds colons)', async () => {
-    const { forwarder, queues, metric } = setup({ batchDelayMs: 20 });
+  test('message edits run once per edit (the edit timestamp holds colons)', async () => {
+    const { forwarder, runnable, metric } = setup({ batchDelayMs: 20 });
     const edit = (content: string, edited: string) => ({
       id: '77',
       channel_id: '1',
@@ -189,20 +214,19 @@ describe('DispatchForwarder', () => {
     forwarder.accept('MESSAGE_UPDATE', edit('b', '2024-05-01T12:00:09.500000+00:00'), 0, 3);
     forwarder.accept('MESSAGE_CREATE', message(78), 0, 4);
     expect(await forwarder.drain(5_000)).toBe(true);
-    expect(await queues.events.getWaitingCount()).toBe(3);
+    expect((await runnable()).map((d) => d.seq)).toEqual([1, 3, 4]);
     expect(await metric('shardwarden_gateway_enqueue_errors_total')).toBe(0);
   });
 
-  test('events without an id: a genuine repeat is a second job, a replay of the same session position is not', async () => {
-    const { forwarder, queues } = setup({ events: new Set(['MESSAGE_REACTION_ADD']), batchDelayMs: 20 });
+  test('events without an id: a genuine repeat runs again, a replay of the same session position does not', async () => {
+    const { forwarder, runnable } = setup({ events: new Set(['MESSAGE_REACTION_ADD']), batchDelayMs: 20 });
     const reaction = { user_id: '2', channel_id: '1', message_id: '3', emoji: { id: null, name: 'x' } };
     forwarder.accept('MESSAGE_REACTION_ADD', reaction, 0, 10, 'sess1'); // added
     forwarder.accept('MESSAGE_REACTION_ADD', reaction, 0, 12, 'sess1'); // removed, then added again
     expect(await forwarder.drain(5_000)).toBe(true);
     forwarder.accept('MESSAGE_REACTION_ADD', reaction, 0, 12, 'sess1'); // replayed after a RESUME
     expect(await forwarder.drain(5_000)).toBe(true);
-    const jobs = await queues.events.getJobs(['wait'], 0, -1, true);
-    expect(jobs.map((j) => j.data.seq)).toEqual([10, 12]);
+    expect((await runnable()).map((d) => d.seq)).toEqual([10, 12]);
   });
 
   test('safeSequence is one before the oldest buffered dispatch of the shard', async () => {
@@ -226,7 +250,7 @@ describe('DispatchForwarder', () => {
     expect(forwarder.buffered()).toBe(3);
     expect(await forwarder.drain(5_000)).toBe(true);
     expect(forwarder.buffered()).toBe(0);
-    expect(await queues.events.getWaitingCount()).toBe(3);
+    expect(await waiting(queues.events)).toBe(3);
     forwarder.accept('INTERACTION_CREATE', { id: '5' }, 0, 5);
     expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="shutting_down"')).toBe(2);
     expect(await forwarder.drain(1_000)).toBe(true); // nothing left: at once
@@ -249,8 +273,9 @@ describe('DispatchForwarder', () => {
       await redis.start();
     }
     expect(await forwarder.drain(20_000)).toBe(true);
-    const jobs = await queues.events.getJobs(['wait'], 0, -1, true);
-    expect(jobs.map((j) => j.data.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect((await queuedDispatches(queues.events)).map((d) => d.seq)).toEqual(
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
     expect(await metric('shardwarden_gateway_dispatches_forwarded_total')).toBe(20);
     expect(await metric('shardwarden_gateway_buffer_depth')).toBe(0);
     // An outage is never mistaken for a refused dispatch.
@@ -268,15 +293,16 @@ describe('DispatchForwarder', () => {
         async () => (await metric('shardwarden_gateway_enqueue_errors_total')) >= 4,
         { timeoutMs: 30_000, intervalMs: 50 },
       );
-      expect(await queues.events.getWaitingCount()).toBe(0); // reads still answer
+      expect(await waiting(queues.events)).toBe(0); // reads still answer
       expect(forwarder.buffered()).toBe(20);
       expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="rejected"')).toBe(0);
     } finally {
       await probe.config('SET', 'maxmemory', '0');
     }
     expect(await forwarder.drain(20_000)).toBe(true);
-    const jobs = await queues.events.getJobs(['wait'], 0, -1, true);
-    expect(jobs.map((j) => j.data.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect((await queuedDispatches(queues.events)).map((d) => d.seq)).toEqual(
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
   });
 
   test('a dispatch the queue always refuses is dropped and counted; it does not hold back the rest', async () => {
@@ -288,8 +314,7 @@ describe('DispatchForwarder', () => {
       forwarder.accept('MESSAGE_CREATE', seq === 3 ? refused : message(seq), 0, seq);
     for (let seq = 6; seq <= 9; seq++) forwarder.accept('MESSAGE_CREATE', message(seq), 0, seq);
     expect(await forwarder.drain(20_000)).toBe(true);
-    const jobs = await queues.events.getJobs(['wait'], 0, -1, true);
-    expect(jobs.map((j) => j.data.seq)).toEqual([1, 2, 4, 5, 6, 7, 8, 9]);
+    expect((await queuedDispatches(queues.events)).map((d) => d.seq)).toEqual([1, 2, 4, 5, 6, 7, 8, 9]);
     expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="rejected"')).toBe(1);
     expect(await metric('shardwarden_gateway_dispatches_forwarded_total')).toBe(8);
     expect(await metric('shardwarden_gateway_enqueue_errors_total')).toBeGreaterThanOrEqual(3);

@@ -1,7 +1,15 @@
 // Gateway processes (the real entrypoint, as a pod would run it) against the simulator and Redis.
 import { Queue } from 'bullmq';
 import { join } from 'node:path';
-import { DEFAULT_NAMESPACE, QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
+import { Redis } from 'ioredis';
+import {
+  DEFAULT_NAMESPACE,
+  QUEUES,
+  queuePrefix,
+  type BatchedDispatch,
+} from '../../bot/queues/queue-names.js';
+import { DispatchClaims } from '../../bot/worker/processing/dispatch-claims.js';
+import { dispatchesOf, planBatch } from '../../bot/worker/processing/event-batch.js';
 import { makeTempDir, waitUntil, type ManagedProcess } from '../../testenv/index.js';
 export { childPids } from '../../testenv/index.js';
 import { loggedPort, startShardwarden } from '../support/built-entrypoint.js';
@@ -99,4 +107,34 @@ export function queues(redisUrl: string) {
 
 export function message(i: number, guildId: string) {
   return messagePayload({ id: String(10_000_000 + i), guildId, channelId: '1' });
+}
+
+/** The dispatches waiting in a queue of event batches, in queue order. */
+export async function queuedDispatches(queue: Queue): Promise<BatchedDispatch[]> {
+  const jobs = await queue.getJobs(['wait'], 0, -1, true);
+  return jobs.flatMap((job) => dispatchesOf(job));
+}
+
+/**
+ * Of `dispatches`, those a worker would run: the worker's own claim script and plan, for one
+ * owner. The same owner takes its claims back, so this can be asked again and again; no claim is
+ * marked done. The claims live under a reader's own prefix (never the keys a worker of the bot
+ * would read), for a minute.
+ */
+export async function runOnce(
+  redisUrl: string,
+  prefix: string,
+  dispatches: readonly BatchedDispatch[],
+): Promise<BatchedDispatch[]> {
+  const redis = new Redis(redisUrl);
+  try {
+    const claims = new DispatchClaims(redis, `${prefix}:test-reader`, 60);
+    const states = await claims.claim(
+      { job: 'test-reader/', token: 'reader' },
+      dispatches.map((d) => d.key),
+    );
+    return planBatch(dispatches, states).groups.flat();
+  } finally {
+    redis.disconnect();
+  }
 }

@@ -1,15 +1,18 @@
 // What a gateway pod tells Kubernetes and Prometheus: every metric the issue lists, per shard
 // where it is per shard; /healthz failing while a cluster process's event loop is stuck.
-import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { DiscordSimulator } from '../../discord-simulator/index.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
+import { queuePrefix, type BatchedDispatch } from '../../bot/queues/queue-names.js';
 import {
+  BOT_REF,
   childPids,
   gatewayEnv,
   message,
   metricSum,
+  queuedDispatches,
   queues,
+  runOnce,
   startGateway,
   waitReady,
   type GatewayProcess,
@@ -178,7 +181,7 @@ test('/readyz turns unready as soon as a cluster process dies, and ready again o
   expect(sim.recorder.identifies.length).toBe(identifies);
 }, 60_000);
 
-test('the same reaction added twice is two jobs, keyed by the session and sequence it came in', async () => {
+test('the same reaction added twice runs twice, keyed by the session and sequence it came in', async () => {
   const [guild] = [...sim.world.guilds.keys()];
   const reaction = (_i: number, g: string) => ({
     guild_id: g,
@@ -190,22 +193,20 @@ test('the same reaction added twice is two jobs, keyed by the session and sequen
   await sim.stream({ type: 'MESSAGE_REACTION_ADD', count: 2, guildIds: [guild!], make: reaction });
   const q = queues(redis.url);
   try {
-    let jobs: Job[] = [];
+    let reactions: BatchedDispatch[] = [];
     await waitUntil(
-      'two reaction jobs',
+      'two reactions that run',
       async () => {
-        jobs = (await q.events.getJobs(['wait'], 0, -1, true)).filter(
-          (j) => j.name === 'MESSAGE_REACTION_ADD',
-        );
-        return jobs.length === 2;
+        const queued = (await queuedDispatches(q.events)).filter((d) => d.t === 'MESSAGE_REACTION_ADD');
+        reactions = await runOnce(redis.url, queuePrefix(BOT_REF), queued);
+        return reactions.length === 2;
       },
       { timeoutMs: 30_000, intervalMs: 100 },
     );
     // The session each shard identified with (its resumes keep it).
     const sessionOf = (shardId: number) =>
       sim.recorder.identifies.filter((i) => i.shardId === shardId && !i.refused).at(-1)?.sessionId;
-    for (const job of jobs)
-      expect(job.id).toBe(`MESSAGE_REACTION_ADD-${sessionOf(job.data.shardId)}-${job.data.seq}`);
+    for (const d of reactions) expect(d.key).toBe(`MESSAGE_REACTION_ADD-${sessionOf(d.shardId)}-${d.seq}`);
   } finally {
     await Promise.all([q.interactions.close(), q.events.close()]);
   }

@@ -69,7 +69,7 @@ describe('worker autoscaling (real apiserver, Redis with BullMQ jobs)', () => {
         worker: {
           minReplicas: 1,
           maxReplicas: 5,
-          targetBacklogPerReplica: 10,
+          targetJobsPerReplica: 10,
           scaleDownStabilizationSeconds: 3,
           terminationGracePeriodSeconds: 90,
         },
@@ -92,6 +92,31 @@ describe('worker autoscaling (real apiserver, Redis with BullMQ jobs)', () => {
     expect(env.find((e) => e.name === 'SHARDWARDEN_SHUTDOWN_TIMEOUT_MS')?.value).toBe('80000');
   });
 
+  test('the deprecated targetBacklogPerReplica is ignored, named in WorkersScaled and warned about once', async () => {
+    // A bot created before batching holds the old field (the apiserver stored its default, 200).
+    patchBot(h.cp, NS, BOT, { worker: { targetBacklogPerReplica: 200 } });
+    const note =
+      'spec.worker.targetBacklogPerReplica (200) is deprecated and ignored; targetJobsPerReplica (10 queued jobs, a batch of events being one) is used: remove the old field';
+    await waitUntil('the note in WorkersScaled', async () => {
+      const c = (await readBot(h.kc, NS, BOT)).status?.conditions?.find((x) => x.type === 'WorkersScaled');
+      return !!c?.message.includes(note) && c.message.includes('target 10 jobs per replica');
+    });
+    await waitForEvent(h.cp, NS, BOT, 'DeprecatedField', (e) => e.reason === 'DeprecatedField');
+    // Later passes (every 0.5 s) keep the note without another Event.
+    const seen = (await readBot(h.kc, NS, BOT)).status?.workers?.backlog;
+    await waitUntil('two more passes', async () => {
+      await addJobs(queues[1]!, 1);
+      return ((await readBot(h.kc, NS, BOT)).status?.workers?.backlog ?? 0) >= (seen ?? 0) + 2;
+    });
+    expect(events(h.cp, NS, BOT).filter((e) => e.reason === 'DeprecatedField')).toHaveLength(1);
+    await queues[1]!.obliterate({ force: true });
+    patchBot(h.cp, NS, BOT, { worker: { targetBacklogPerReplica: null } });
+    await waitUntil('the note gone', async () => {
+      const c = (await readBot(h.kc, NS, BOT)).status?.conditions?.find((x) => x.type === 'WorkersScaled');
+      return c?.reason === 'AtDesired' && !c.message.includes('deprecated');
+    });
+  });
+
   test('a backlog scales the workers up at once; after it drains, down only after the window', async () => {
     const [interactions, eventsQueue] = queues as [Queue, Queue];
     // The 35 last: a reading between the additions then sees at most 3 (still 1 worker), never
@@ -109,7 +134,7 @@ describe('worker autoscaling (real apiserver, Redis with BullMQ jobs)', () => {
       const workers = (await readBot(h.kc, NS, BOT)).status?.workers;
       return workers?.backlog === 38 && workers.desiredReplicas === 4 && workers.lastScaleTime !== undefined;
     });
-    const scaled = 'Scaled workers from 1 to 4 (backlog 38, target 10 per replica, bounds 1..5)';
+    const scaled = 'Scaled workers from 1 to 4 (backlog 38, target 10 jobs per replica, bounds 1..5)';
     await waitForEvent(h.cp, NS, BOT, scaled, (e) => e.message === scaled);
     expect(await metrics.registry.getSingleMetricAsString('shardwarden_operator_worker_backlog')).toContain(
       `shardwarden_operator_worker_backlog{namespace="${NS}",name="${BOT}"} 38`,
@@ -150,7 +175,8 @@ describe('worker autoscaling (real apiserver, Redis with BullMQ jobs)', () => {
     expect(Date.parse(scaledAt!)).toBeGreaterThanOrEqual(Date.parse(announced!));
     await waitUntil('ScaledDown Event', async () =>
       events(h.cp, NS, BOT).some(
-        (e) => e.message === 'Scaled workers from 4 to 1 (backlog 0, target 10 per replica, bounds 1..5)',
+        (e) =>
+          e.message === 'Scaled workers from 4 to 1 (backlog 0, target 10 jobs per replica, bounds 1..5)',
       ),
     );
   }, 60_000);
@@ -207,6 +233,7 @@ describe('worker autoscaling (real apiserver, Redis with BullMQ jobs)', () => {
       // No other bot is named brain: the old keys' lists (releases before namespaced keys) too.
       [prefix, legacyQueuePrefix(BOT)].flatMap((p) => [
         `${p}:interactions:wait`,
+        `${p}:event-batches:wait`,
         `${p}:events:wait`,
         `${p}:tasks:wait`,
       ]),
@@ -261,7 +288,8 @@ describe('worker autoscaling (real apiserver, Redis with BullMQ jobs)', () => {
     await waitUntil('1 worker', async () => (await replicas()) === 1, { timeoutMs: 20_000, intervalMs: 200 });
     await waitUntil('ScaledDown Event', async () =>
       events(h.cp, NS, BOT).some(
-        (e) => e.message === 'Scaled workers from 7 to 5 (backlog 0, target 10 per replica, bounds 1..5)',
+        (e) =>
+          e.message === 'Scaled workers from 7 to 5 (backlog 0, target 10 jobs per replica, bounds 1..5)',
       ),
     );
   }, 60_000);

@@ -54,6 +54,7 @@ describe('BacklogReader and the queues of releases before namespaced keys', () =
       expect(backlogOf(both)).toBe(3);
       expect(both.filter((q) => q.oldKeys).map((q) => [q.queue, q.waiting])).toEqual([
         ['interactions', 0],
+        ['event-batches', 0],
         ['events', 2],
         ['tasks', 0],
       ]);

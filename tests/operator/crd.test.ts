@@ -203,7 +203,7 @@ describe('DiscordBot CRD', () => {
         autoscaler: 'Builtin',
         minReplicas: 1,
         maxReplicas: 20,
-        targetBacklogPerReplica: 200,
+        targetJobsPerReplica: 5,
         scaleDownStabilizationSeconds: 300,
         concurrency: 50,
         terminationGracePeriodSeconds: 60,
@@ -285,8 +285,12 @@ describe('DiscordBot CRD', () => {
     expect(explained).toContain('How many shards, and how they are spread over gateway pods.');
     expect(explained).toMatch(/guildsPerShard\s+<integer>/);
     expect(explained).toContain("Discord's recommendation");
-    expect(cp.kubectl(['explain', 'discordbot.spec.worker.targetBacklogPerReplica'])).toContain(
+    expect(cp.kubectl(['explain', 'discordbot.spec.worker.targetJobsPerReplica'])).toContain(
       'ceil(backlog / this)',
+    );
+    // Deprecated, so no default: the default worker object above does not carry it.
+    expect(cp.kubectl(['explain', 'discordbot.spec.worker.targetBacklogPerReplica'])).toContain(
+      'Deprecated and ignored',
     );
   });
 });

@@ -278,11 +278,13 @@ describe('the keys of releases before namespaced keys (SHARDWARDEN_LEGACY_KEYS)'
       );
     expect(lists(false)).toEqual([
       'shardwarden:{bots/sietch}:interactions:wait',
+      'shardwarden:{bots/sietch}:event-batches:wait',
       'shardwarden:{bots/sietch}:events:wait',
       'shardwarden:{bots/sietch}:tasks:wait',
     ]);
-    expect(lists(true).slice(3)).toEqual([
+    expect(lists(true).slice(4)).toEqual([
       'shardwarden:{sietch}:interactions:wait',
+      'shardwarden:{sietch}:event-batches:wait',
       'shardwarden:{sietch}:events:wait',
       'shardwarden:{sietch}:tasks:wait',
     ]);

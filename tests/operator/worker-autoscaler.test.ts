@@ -13,7 +13,7 @@ import { workerShutdownTimeoutMs } from '../../operator/rendering/worker.js';
 const settings: AutoscalerSettings = {
   minReplicas: 1,
   maxReplicas: 10,
-  targetBacklogPerReplica: 100,
+  targetJobsPerReplica: 100,
   scaleDownStabilizationSeconds: 60,
 };
 
@@ -21,7 +21,7 @@ const settingsArb = fc
   .record({
     minReplicas: fc.integer({ min: 0, max: 20 }),
     span: fc.integer({ min: 0, max: 30 }),
-    targetBacklogPerReplica: fc.integer({ min: 1, max: 1000 }),
+    targetJobsPerReplica: fc.integer({ min: 1, max: 1000 }),
     scaleDownStabilizationSeconds: fc.integer({ min: 0, max: 600 }),
   })
   .map(({ span, ...s }) => ({ ...s, maxReplicas: Math.max(1, s.minReplicas + span) }));

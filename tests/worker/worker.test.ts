@@ -139,16 +139,22 @@ describe('worker', () => {
       await waitUntil('both messages handled', async () => (await client.scard(seenKey)) === 2, {
         timeoutMs: 20_000,
       });
-      const metrics = await worker.metrics();
-      expect(
-        metricSum(metrics, 'shardwarden_worker_jobs_total', 'type="MESSAGE_CREATE",outcome="failed"'),
-      ).toBe(1);
-      expect(
-        metricSum(metrics, 'shardwarden_worker_jobs_total', 'type="MESSAGE_CREATE",outcome="completed"'),
-      ).toBe(2);
+      // Counted per dispatch once its batch ends, which is after the handlers' effects: waited
+      // for, not read at once. The batch (or batches) they came in was retried for the failed one.
+      const dispatches = async (outcome: string) =>
+        metricSum(
+          await worker.metrics(),
+          'shardwarden_worker_dispatches_total',
+          `type="MESSAGE_CREATE",outcome="${outcome}"`,
+        );
+      await waitUntil('both counted as completed', async () => (await dispatches('completed')) === 2, {
+        timeoutMs: 20_000,
+      });
+      expect(await dispatches('failed')).toBe(1);
 
+      // A job of a gateway before batching (one dispatch, keyed by its id) is still processed.
       // Attempts come from the producer; a short back-off keeps the test quick.
-      const events = new Queue(QUEUES.events, {
+      const events = new Queue(QUEUES.singleEvents, {
         connection: { url: redis.url },
         prefix: queuePrefix(BOT_REF),
       });
@@ -175,6 +181,41 @@ describe('worker', () => {
       expect(job?.attemptsMade).toBe(3);
       expect(job?.failedReason).toBe('permanent failure');
       await events.close();
+
+      // A batch whose dispatch always fails: on its last attempt the dispatch held behind it in
+      // its guild runs anyway, and the failed set keeps only the failing dispatch.
+      const batches = new Queue(QUEUES.events, {
+        connection: { url: redis.url },
+        prefix: queuePrefix(BOT_REF),
+      });
+      const inGuild = (id: string, content: string) => ({
+        t: 'MESSAGE_CREATE',
+        d: { id, content, guild_id: guildId },
+        shardId: 0,
+        seq: 1,
+        receivedAt: Date.now(),
+        generation: 1,
+        key: `MESSAGE_CREATE-${id}`,
+      });
+      await batches.add(
+        'batch',
+        { dispatches: [inGuild('981', 'fine'), inGuild('982', 'always-fail'), inGuild('983', 'held')] },
+        { attempts: 2, backoff: { type: 'fixed', delay: 50 }, jobId: 'poison-batch' },
+      );
+      await waitUntil(
+        'the batch kept as failed',
+        async () => (await batches.getJobState('poison-batch')) === 'failed',
+        {
+          timeoutMs: 20_000,
+        },
+      );
+      const failed = await batches.getJob('poison-batch');
+      expect((failed?.data as { dispatches: { key: string }[] }).dispatches.map((d) => d.key)).toEqual([
+        'MESSAGE_CREATE-982',
+      ]);
+      expect(await client.sismember(seenKey, '981')).toBe(1);
+      expect(await client.sismember(seenKey, '983')).toBe(1);
+      await batches.close();
     } finally {
       client.disconnect();
     }

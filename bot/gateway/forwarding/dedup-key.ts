@@ -1,5 +1,6 @@
-// A stable key per Discord event, the same whichever replay delivered it, so the queue accepts
-// it once (it is the BullMQ job id, which may not contain ':').
+// A stable key per Discord event, the same whichever replay delivered it, so it runs once: an
+// interaction's BullMQ job id (which may not contain ':'), and the key an event's worker claims
+// (bot/worker/processing/dispatch-claims.ts).
 // - Events with their own id (interactions, created and deleted messages) are keyed by it: the
 //   same whichever session or gateway generation delivered them (two generations run side by
 //   side during a reshard).

@@ -1,6 +1,7 @@
-// The gateway forwarder: the only thing the Ear does with a dispatch. Configured types become
-// BullMQ jobs (interactions on their own queue) in small batches; every other type is dropped
-// and counted. While Redis is unavailable, dispatches wait in a bounded buffer and are flushed
+// The gateway forwarder: the only thing the Ear does with a dispatch. Configured types are
+// buffered and written in small batches (by count and by a few ms): the events of a batch become
+// one BullMQ job, each interaction its own job on its own queue (job-batches.ts); every other
+// type is dropped and counted. While Redis is unavailable, dispatches wait in a bounded buffer and are flushed
 // in order when it returns; what does not fit is counted and logged, never dropped silently.
 // A batch the queue keeps refusing while Redis accepts writes is not an outage: it is sent one
 // dispatch at a time and only what is still refused is dropped (counted, logged), so one bad
@@ -8,8 +9,10 @@
 // read-only replica or a failing disk refuse writes and still answer reads.)
 import type { Queue } from 'bullmq';
 import type { Logger } from '../../observability/logger.js';
-import { QUEUES, RETRY_POLICY, type DispatchJob } from '../../queues/queue-names.js';
+import type { BatchedDispatch } from '../../queues/queue-names.js';
 import { dedupKey } from './dedup-key.js';
+import { bulkJobs, type Pending } from './job-batches.js';
+import { countByType } from '../../queues/count-by-type.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { within } from '../../timing/within.js';
 
@@ -19,21 +22,12 @@ export interface ForwarderOptions {
   batchSize: number;
   batchDelayMs: number;
   bufferLimit: number;
-  /** How long completed jobs (and so their de-duplication ids) are kept. */
-  dedupWindowSeconds?: number;
   /** A small write to Redis (e.g. SET of a probe key): resolves when Redis accepts writes. */
   probeWrite: () => Promise<unknown>;
 }
 
 /** Failures of one batch in a row before asking whether it is the batch, not Redis. */
 const FAILURES_BEFORE_ISOLATING = 3;
-
-interface Pending {
-  queue: 'interactions' | 'events';
-  name: string;
-  data: DispatchJob;
-  jobId: string;
-}
 
 export class DispatchForwarder {
   // A FIFO: entries before `head` are sent. Taking a batch off the front of a plain array
@@ -71,20 +65,16 @@ export class DispatchForwarder {
       );
       return;
     }
-    const data: DispatchJob = {
+    const dispatch: BatchedDispatch = {
       t: type,
       d,
       shardId,
       seq,
       receivedAt: Date.now(),
       generation: this.options.generation,
+      key: dedupKey(type, d, { sessionId, seq }),
     };
-    this.buffer.push({
-      queue: type === 'INTERACTION_CREATE' ? QUEUES.interactions : QUEUES.events,
-      name: type,
-      data,
-      jobId: dedupKey(type, d, { sessionId, seq }),
-    });
+    this.buffer.push({ queue: type === 'INTERACTION_CREATE' ? 'interactions' : 'events', dispatch });
     this.metrics.bufferDepth.set(this.buffered());
     if (this.buffered() >= this.options.batchSize) this.flushSoon(0);
     else this.flushSoon(this.options.batchDelayMs);
@@ -144,10 +134,9 @@ export class DispatchForwarder {
     this.dropSent(batch.length);
     this.metrics.batchSize.observe(batch.length);
     this.metrics.enqueueLatency.observe((performance.now() - started) / 1000);
-    // One counter update per type and batch, not per job (label lookups are not free).
-    const perType = new Map<string, number>();
-    for (const p of batch) perType.set(p.name, (perType.get(p.name) ?? 0) + 1);
-    for (const [type, n] of perType) this.metrics.forwarded.inc({ type }, n);
+    // One counter update per type and batch, not per dispatch (label lookups are not free).
+    for (const [type, n] of countByType(batch.map((p) => p.dispatch)))
+      this.metrics.forwarded.inc({ type }, n);
     this.metrics.bufferDepth.set(this.buffered());
   }
 
@@ -176,14 +165,14 @@ export class DispatchForwarder {
       if (!(await this.redisAcceptsWrites())) return;
       this.dropSent(1);
       this.failuresInARow = 0;
-      this.metrics.dropped.inc({ type: p.name, reason: 'rejected' });
+      this.metrics.dropped.inc({ type: p.dispatch.t, reason: 'rejected' });
       this.log.error(
         {
           err: (error as Error).message,
-          type: p.name,
-          shard: p.data.shardId,
-          seq: p.data.seq,
-          jobId: p.jobId,
+          type: p.dispatch.t,
+          shard: p.dispatch.shardId,
+          seq: p.dispatch.seq,
+          key: p.dispatch.key,
         },
         'the queue refuses this dispatch while Redis answers: dropped',
       );
@@ -212,25 +201,11 @@ export class DispatchForwarder {
   }
 
   private async addBatch(batch: Pending[]): Promise<void> {
-    const keep = {
-      removeOnComplete: { age: this.options.dedupWindowSeconds ?? 3600 },
-      removeOnFail: { age: 7 * 24 * 3600 },
-    };
-    const byQueue = { interactions: [] as Pending[], events: [] as Pending[] };
-    for (const p of batch) byQueue[p.queue].push(p);
-    await Promise.all(
-      (Object.keys(byQueue) as (keyof typeof byQueue)[])
-        .filter((q) => byQueue[q].length > 0)
-        .map((q) =>
-          this.queues[q].addBulk(
-            byQueue[q].map((p) => ({
-              name: p.name,
-              data: p.data,
-              opts: { jobId: p.jobId, ...keep, ...RETRY_POLICY[q] },
-            })),
-          ),
-        ),
-    );
+    const jobs = bulkJobs(batch);
+    await Promise.all([
+      jobs.interactions && this.queues.interactions.addBulk(jobs.interactions),
+      jobs.events && this.queues.events.addBulk(jobs.events),
+    ]);
   }
 
   /**
@@ -242,7 +217,7 @@ export class DispatchForwarder {
     let oldest = Infinity;
     for (let i = this.head; i < this.buffer.length; i++) {
       const p = this.buffer[i]!;
-      if (p.data.shardId === shardId && p.data.seq < oldest) oldest = p.data.seq;
+      if (p.dispatch.shardId === shardId && p.dispatch.seq < oldest) oldest = p.dispatch.seq;
     }
     return oldest === Infinity ? receivedSeq : Math.min(receivedSeq, oldest - 1);
   }

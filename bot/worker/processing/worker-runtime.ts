@@ -1,6 +1,7 @@
 // The BullMQ consumers of one worker process: interactions (high concurrency, answered inside
-// 3 s), events (forwarded dispatches) and tasks (work the workers schedule themselves, such as
-// role sync). Retries follow RETRY_POLICY set at enqueue time; failed jobs are kept and counted.
+// 3 s), events (batches of forwarded dispatches, and the single-dispatch jobs of gateways
+// before batching) and tasks (work the workers schedule themselves, such as role sync). Retries
+// follow RETRY_POLICY set at enqueue time; failed jobs are kept and counted.
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { RedisClient } from '../../configuration/redis-connection.js';
@@ -10,6 +11,9 @@ import type { HandlerRegistry } from '../handlers/handler-registry.js';
 import type { InteractionDispatcher } from '../interactions/interaction-dispatcher.js';
 import type { WorkerMetrics } from '../metrics.js';
 import { within } from '../../timing/within.js';
+import type { ClaimOwner } from './dispatch-claims.js';
+import { BatchIntake, batchParallelism, dispatchesOf } from './event-batch.js';
+import { BatchFailure, type EventBatchRunner } from './event-batch-runner.js';
 
 export interface WorkerRuntimeOptions {
   /** Shared by the BullMQ workers (each duplicates it for its blocking reads); closed by its owner. */
@@ -20,33 +24,44 @@ export interface WorkerRuntimeOptions {
   dispatcher: InteractionDispatcher;
   services: WorkerServices;
   metrics: WorkerMetrics;
+  /**
+   * Runs the jobs of both events queues. One per process, shared with the consumers of the
+   * queues under the pre-namespace keys: one claim key per dispatch whichever queue it came
+   * from, one bound on handlers at once.
+   */
+  events: EventBatchRunner;
   log: Logger;
 }
 
 export class WorkerRuntime {
   private readonly workers: Worker[] = [];
+  /** The consumer of the batched events queue, whose concurrency follows the batches' size. */
+  private batchWorker?: Worker;
   private closing = false;
+  private readonly intake: BatchIntake;
 
-  constructor(private readonly o: WorkerRuntimeOptions) {}
+  constructor(private readonly o: WorkerRuntimeOptions) {
+    this.intake = new BatchIntake(o.concurrency[QUEUES.events]);
+  }
 
   start(): void {
-    const processors: Record<QueueName, (job: Job) => Promise<string>> = {
+    const processors: Record<QueueName, (job: Job, token: string) => Promise<string>> = {
       [QUEUES.interactions]: async (job) => (await this.o.dispatcher.handle(job.data as DispatchJob)).type,
-      [QUEUES.events]: (job) => this.processEvent(job),
+      [QUEUES.events]: (job, token) => this.processEvents(QUEUES.events, job, token),
+      [QUEUES.singleEvents]: (job, token) => this.processEvents(QUEUES.singleEvents, job, token),
       [QUEUES.tasks]: (job) => this.processTask(job),
     };
     for (const queue of Object.keys(processors) as QueueName[]) {
       const worker = new Worker(
         queue,
-        async (job: Job) => {
+        async (job: Job, token?: string) => {
           const started = Date.now();
-          const dueAt =
-            queue === QUEUES.tasks ? job.timestamp + (job.delay ?? 0) : (job.data as DispatchJob).receivedAt;
+          const dueAt = queue === QUEUES.tasks ? job.timestamp + (job.delay ?? 0) : receivedAt(job);
           this.o.metrics.queueWait.observe({ queue }, Math.max(0, started - dueAt) / 1000);
           // Known before running, so a failure is counted under the command or dispatch it was.
           let type = jobLabel(queue, job);
           try {
-            type = await processors[queue](job);
+            type = await processors[queue](job, token ?? '');
             this.o.metrics.jobs.inc({ queue, type, outcome: 'completed' });
           } catch (err) {
             this.o.metrics.jobs.inc({ queue, type, outcome: 'failed' });
@@ -77,16 +92,37 @@ export class WorkerRuntime {
       );
       worker.on('error', (err) => this.o.log.debug({ queue, err: err.message }, 'worker connection error'));
       this.workers.push(worker);
+      if (queue === QUEUES.events) this.batchWorker = worker;
     }
   }
 
-  private async processEvent(job: Job): Promise<string> {
-    const d = job.data as DispatchJob;
-    const handlers = this.o.registry.eventHandlers(d.t);
-    const services = this.o.services;
-    for (const h of handlers)
-      await h.handle({ type: d.t, payload: d.d, shardId: d.shardId, receivedAt: d.receivedAt }, services);
-    return d.t;
+  /**
+   * A job of either events queue. This attempt (job id and lock token) owns the claims it takes;
+   * a failed batch keeps only what is left to run, for its retries and the failed set.
+   */
+  private async processEvents(queue: QueueName, job: Job, token: string): Promise<string> {
+    const dispatches = dispatchesOf(job);
+    if (queue === QUEUES.events && this.batchWorker)
+      this.batchWorker.concurrency = this.intake.observe(batchParallelism(dispatches));
+    // BullMQ's keys are checked only in the claims' hash slot (not for pre-namespace queues).
+    const sameSlot = this.o.events.claimsPrefix === this.o.prefix;
+    const owner: ClaimOwner = {
+      job: `${queue}/${job.id}/`,
+      token,
+      ...(sameSlot ? { lockKey: `${this.o.prefix}:${queue}:${job.id}:lock` } : {}),
+      ...(sameSlot && queue === QUEUES.events
+        ? { singleJobPrefix: `${this.o.prefix}:${QUEUES.singleEvents}:` }
+        : {}),
+    };
+    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    try {
+      await this.o.events.run({ owner, lastAttempt }, dispatches);
+    } catch (err) {
+      if (err instanceof BatchFailure && queue === QUEUES.events)
+        await job.updateData({ dispatches: err.remaining });
+      throw err;
+    }
+    return jobLabel(queue, job);
   }
 
   private async processTask(job: Job): Promise<string> {
@@ -157,8 +193,14 @@ export class QueueTaskScheduler implements TaskScheduler {
   }
 }
 
+/** When the gateway received the job's (first) dispatch. */
+function receivedAt(job: Job): number {
+  const data = job.data as Partial<DispatchJob> & { dispatches?: DispatchJob[] };
+  return data.dispatches?.[0]?.receivedAt ?? data.receivedAt ?? job.timestamp;
+}
+
 function jobLabel(queue: QueueName, job: Job): string {
-  if (queue === QUEUES.tasks) return job.name;
+  if (queue === QUEUES.tasks || queue === QUEUES.events) return job.name;
   const d = job.data as DispatchJob;
   if (queue === QUEUES.interactions) {
     const name = (d.d as { data?: { name?: unknown } } | undefined)?.data?.name;

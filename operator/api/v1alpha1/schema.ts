@@ -325,11 +325,16 @@ export const specSchema: Schema = obj(
         ),
         minReplicas: int('Fewest worker replicas.', 0, 1000, 1),
         maxReplicas: int('Most worker replicas.', 1, 1000, 20),
-        targetBacklogPerReplica: int(
-          'Waiting jobs each worker replica should have at most; the autoscaler aims at ceil(backlog / this).',
+        targetJobsPerReplica: int(
+          "Queued jobs (unit: BullMQ jobs waiting in the bot's queues; a batch of events is one job) each worker replica should have at most; the autoscaler aims at ceil(backlog / this).",
           1,
           1_000_000,
-          200,
+          5,
+        ),
+        targetBacklogPerReplica: int(
+          'Deprecated and ignored (it counted jobs of one dispatch each): use targetJobsPerReplica. The operator warns while it is set.',
+          1,
+          1_000_000,
         ),
         scaleDownStabilizationSeconds: int(
           'Demand must stay lower for this long before workers are removed.',
@@ -337,7 +342,12 @@ export const specSchema: Schema = obj(
           3600,
           300,
         ),
-        concurrency: int('Jobs each worker process runs at once.', 1, 1000, 50),
+        concurrency: int(
+          'Event handlers each worker process runs at once (the batches of events it takes share them).',
+          1,
+          1000,
+          50,
+        ),
         terminationGracePeriodSeconds: int(
           'Seconds a worker pod gets after SIGTERM (scale-down, rollout) to finish its jobs; make it longer than the longest job. The worker stops taking jobs at once and waits up to this minus a margin.',
           10,

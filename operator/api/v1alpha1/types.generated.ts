@@ -180,11 +180,13 @@ export interface DiscordBotSpec {
     minReplicas: number;
     /** Most worker replicas. */
     maxReplicas: number;
-    /** Waiting jobs each worker replica should have at most; the autoscaler aims at ceil(backlog / this). */
-    targetBacklogPerReplica: number;
+    /** Queued jobs (unit: BullMQ jobs waiting in the bot's queues; a batch of events is one job) each worker replica should have at most; the autoscaler aims at ceil(backlog / this). */
+    targetJobsPerReplica: number;
+    /** Deprecated and ignored (it counted jobs of one dispatch each): use targetJobsPerReplica. The operator warns while it is set. */
+    targetBacklogPerReplica?: number;
     /** Demand must stay lower for this long before workers are removed. */
     scaleDownStabilizationSeconds: number;
-    /** Jobs each worker process runs at once. */
+    /** Event handlers each worker process runs at once (the batches of events it takes share them). */
     concurrency: number;
     /** Seconds a worker pod gets after SIGTERM (scale-down, rollout) to finish its jobs; make it longer than the longest job. The worker stops taking jobs at once and waits up to this minus a margin. */
     terminationGracePeriodSeconds: number;

@@ -1,0 +1,77 @@
+// What the forwarder writes for one batch of buffered dispatches: pure, so it is tested without
+// Redis. Events become ONE job carrying them all, in the order received: BullMQ's cost is per job
+// (a Lua script, a hash, list and event-stream entries), so a job per dispatch cost 16–18 µs of
+// Redis CPU each (docs/benchmarks.md). Such a job has no id of its own to de-duplicate by; each
+// dispatch carries its key and the worker claims the keys (bot/worker/processing/dispatch-claims.ts).
+// Interactions stay one job each, keyed by the dispatch: few, latency-bound, answered once, and
+// BullMQ's job id de-duplicates them as before.
+import type { JobsOptions } from 'bullmq';
+import {
+  BATCH_JOB_NAME,
+  DEDUP_WINDOW_SECONDS,
+  RETRY_POLICY,
+  type BatchedDispatch,
+  type DispatchBatchJob,
+  type DispatchJob,
+} from '../../queues/queue-names.js';
+
+/** A dispatch waiting in the forwarder's buffer. */
+export interface Pending {
+  queue: 'interactions' | 'events';
+  dispatch: BatchedDispatch;
+}
+
+export interface BulkJob {
+  name: string;
+  data: DispatchJob | DispatchBatchJob;
+  opts: JobsOptions;
+}
+
+/** Failed jobs stay a week for inspection (BullMQ's failed set). */
+const KEEP_FAILED = { age: 7 * 24 * 3600 };
+
+/**
+ * The jobs to add for `batch`, per queue; a queue with nothing to add is absent. Interactions
+ * are kept `dedupWindowSeconds`, the window the workers' claims of event keys live too
+ * (DEDUP_WINDOW_SECONDS, one constant for both).
+ */
+export function bulkJobs(
+  batch: readonly Pending[],
+  dedupWindowSeconds = DEDUP_WINDOW_SECONDS,
+): { interactions?: BulkJob[]; events?: BulkJob[] } {
+  const interactions: BulkJob[] = [];
+  const events: BatchedDispatch[] = [];
+  for (const p of batch) {
+    if (p.queue === 'events') {
+      events.push(p.dispatch);
+      continue;
+    }
+    const { key, ...data } = p.dispatch;
+    interactions.push({
+      name: data.t,
+      data,
+      // Completed interaction jobs are kept for the window: their ids are what de-duplicates them.
+      opts: {
+        jobId: key,
+        removeOnComplete: { age: dedupWindowSeconds },
+        removeOnFail: KEEP_FAILED,
+        ...RETRY_POLICY.interactions,
+      },
+    });
+  }
+  return {
+    ...(interactions.length > 0 ? { interactions } : {}),
+    ...(events.length > 0
+      ? {
+          events: [
+            {
+              name: BATCH_JOB_NAME,
+              data: { dispatches: events },
+              // Done keys live in Redis (the claims), so a completed batch is of no further use.
+              opts: { removeOnComplete: true, removeOnFail: KEEP_FAILED, ...RETRY_POLICY.events },
+            },
+          ],
+        }
+      : {}),
+  };
+}

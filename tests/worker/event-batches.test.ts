@@ -1,0 +1,393 @@
+// Batched events: what the forwarder writes for a batch, what a job carries, how a claimed batch
+// is planned (pure), and the claim and a batch's run against a real Redis: keys already done are
+// skipped, a retried batch runs only what failed (and what waited behind it in its guild).
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { bulkJobs, type Pending } from '../../bot/gateway/forwarding/job-batches.js';
+import { queuePrefix, type BatchedDispatch } from '../../bot/queues/queue-names.js';
+import { defineBotModule, type WorkerServices } from '../../bot/worker/handlers/bot-module.js';
+import { HandlerRegistry } from '../../bot/worker/handlers/handler-registry.js';
+import { WorkerMetrics } from '../../bot/worker/metrics.js';
+import { claimStates, DispatchClaims, type ClaimOwner } from '../../bot/worker/processing/dispatch-claims.js';
+import {
+  BatchIntake,
+  batchError,
+  batchParallelism,
+  dispatchesOf,
+  orderKey,
+  planBatch,
+} from '../../bot/worker/processing/event-batch.js';
+import {
+  BatchFailure,
+  EventBatchRunner,
+  Slots,
+  type BatchAttempt,
+} from '../../bot/worker/processing/event-batch-runner.js';
+import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
+import { metricSum } from '../gateway/harness.js';
+
+function dispatch(key: string, d: Record<string, unknown> = {}, t = 'MESSAGE_CREATE'): BatchedDispatch {
+  return { t, d, shardId: 0, seq: 1, receivedAt: 1_000, generation: 1, key };
+}
+const inGuild = (key: string, guild: string) => dispatch(key, { id: key, guild_id: guild });
+/** Attempt `token` at job `job` (no lock key: the lock counts as gone). */
+const owner = (job: string, token = 't1', lockKey?: string): ClaimOwner => ({
+  job: `${job}/`,
+  token,
+  ...(lockKey ? { lockKey } : {}),
+});
+const attempt = (job: string, token = 't1', lastAttempt = false): BatchAttempt => ({
+  owner: owner(job, token),
+  lastAttempt,
+});
+
+describe('a batch as the forwarder writes it', () => {
+  test('the events of a batch are one job, in order; each interaction is a job keyed by its dispatch', () => {
+    const batch: Pending[] = [
+      { queue: 'events', dispatch: inGuild('MESSAGE_CREATE-1', '7') },
+      { queue: 'interactions', dispatch: dispatch('INTERACTION_CREATE-2', {}, 'INTERACTION_CREATE') },
+      { queue: 'events', dispatch: inGuild('MESSAGE_CREATE-3', '8') },
+    ];
+    const jobs = bulkJobs(batch, 60);
+    expect(jobs.events).toEqual([
+      {
+        name: 'batch',
+        data: { dispatches: [batch[0]!.dispatch, batch[2]!.dispatch] },
+        opts: expect.objectContaining({ attempts: 5, removeOnComplete: true }),
+      },
+    ]);
+    const { key, ...single } = batch[1]!.dispatch;
+    expect(jobs.interactions).toEqual([
+      {
+        name: 'INTERACTION_CREATE',
+        data: single, // as before batching: what every worker release reads
+        opts: expect.objectContaining({ jobId: key, attempts: 1, removeOnComplete: { age: 60 } }),
+      },
+    ]);
+    expect(bulkJobs([batch[0]!])).not.toHaveProperty('interactions');
+    expect(bulkJobs([batch[1]!])).not.toHaveProperty('events');
+  });
+});
+
+describe('what a job carries', () => {
+  test('a batch, or the single dispatch of a gateway before batching (its job id is its key)', () => {
+    const d = inGuild('MESSAGE_CREATE-1', '7');
+    expect(dispatchesOf({ id: '12', data: { dispatches: [d] } })).toEqual([d]);
+    const { key, ...single } = d;
+    expect(dispatchesOf({ id: key, data: single })).toEqual([d]);
+    expect(() => dispatchesOf({ id: '14', data: { dispatches: [d, { t: 'MESSAGE_CREATE' }] } })).toThrow(
+      'job 14: dispatches[1] has no string "key" and "t"',
+    );
+    expect(() => dispatchesOf({ id: '13', data: { hello: 1 } })).toThrow(
+      'job 13 carries neither a batch of dispatches nor a dispatch',
+    );
+  });
+
+  test('dispatches are ordered by guild, else by channel', () => {
+    expect(orderKey({ t: 'MESSAGE_CREATE', d: { guild_id: '7', channel_id: '1' } })).toBe('guild:7');
+    expect(orderKey({ t: 'GUILD_CREATE', d: { id: '7' } })).toBe('guild:7');
+    expect(orderKey({ t: 'MESSAGE_CREATE', d: { channel_id: '1' } })).toBe('channel:1');
+    expect(orderKey({ t: 'USER_UPDATE', d: { id: '5' } })).toBe('other');
+  });
+});
+
+describe('planning a claimed batch', () => {
+  test('done and busy keys are skipped, a second copy in the batch too; guilds keep their order', () => {
+    const ds = [
+      inGuild('a', '1'),
+      inGuild('b', '2'),
+      inGuild('c', '1'),
+      inGuild('a', '1'), // a replay in the same batch
+      inGuild('d', '2'),
+      inGuild('e', '1'),
+    ];
+    const plan = planBatch(ds, ['claimed', 'claimed', 'done', 'claimed', 'busy', 'claimed']);
+    expect(plan.groups.map((g) => g.map((d) => d.key))).toEqual([['a', 'e'], ['b']]);
+    expect(plan.skipped.map((d) => d.key)).toEqual(['c', 'a', 'd']);
+    expect(() => planBatch(ds, ['claimed'])).toThrow('1 claim states for 6 dispatches');
+  });
+
+  test('the claim script answer is read as states; anything else is an error', () => {
+    expect(claimStates([0, 1, 2], 3)).toEqual(['claimed', 'done', 'busy']);
+    expect(() => claimStates([0], 2)).toThrow('claim script answered [0] for 2 keys');
+    expect(() => claimStates([3], 1)).toThrow('unknown state 3');
+  });
+
+  test("a batch fails with its single failure's own error, else with a summary", () => {
+    const boom = new Error('boom');
+    expect(batchError({ done: [], failed: [], held: [] })).toBeUndefined();
+    expect(batchError({ done: [], failed: [{ dispatch: inGuild('a', '1'), error: boom }], held: [] })).toBe(
+      boom,
+    );
+    expect(
+      batchError({
+        done: [],
+        failed: [{ dispatch: inGuild('a', '1'), error: boom }],
+        held: [inGuild('b', '1')],
+      })?.message,
+    ).toBe('1 dispatch(es) failed (1 more held behind them); first: MESSAGE_CREATE a: boom');
+  });
+});
+
+describe('how many batches a worker holds', () => {
+  test('as many as its slots while batches are small, one when a batch fills them', () => {
+    const intake = new BatchIntake(50);
+    expect(intake.jobs()).toBe(50);
+    for (let i = 0; i < 5; i++) intake.observe(1);
+    expect(intake.jobs()).toBe(50);
+    let held = 0;
+    for (let i = 0; i < 40; i++) held = intake.observe(100);
+    expect(held).toBe(1);
+    for (let i = 0; i < 40; i++) held = intake.observe(10);
+    expect(held).toBe(5);
+    expect(new BatchIntake(1).observe(0)).toBe(1);
+  });
+
+  test("a batch's parallelism is its guilds, not its size: a skewed stream's full batches are held several at once", () => {
+    const skewed = Array.from({ length: 100 }, (_, i) => inGuild(`s${i}`, i % 2 === 0 ? 'A' : 'B'));
+    expect(batchParallelism(skewed)).toBe(2);
+    const intake = new BatchIntake(10);
+    let held = 0;
+    for (let i = 0; i < 40; i++) held = intake.observe(batchParallelism(skewed));
+    expect(held).toBe(5); // 5 batches x 2 guilds fill the 10 slots
+  });
+});
+
+describe('claims and batches against a real Redis', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  const prefix = queuePrefix({ namespace: 'ns', name: 'claims' });
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = new Redis(server.url);
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.close();
+  });
+
+  test('one claim takes free keys, reports done ones and those of another job; a later attempt of its job takes them back', async () => {
+    const claims = new DispatchClaims(redis, prefix, 60);
+    expect(await claims.claim(owner('job/1'), ['k1', 'k2', 'k3'])).toEqual(['claimed', 'claimed', 'claimed']);
+    await claims.finish(owner('job/1'), ['k1'], ['k3']);
+    expect(await claims.claim(owner('job/2'), ['k1', 'k2', 'k3', 'k4'])).toEqual([
+      'done',
+      'busy',
+      'claimed',
+      'claimed',
+    ]);
+    expect(await claims.claim(owner('job/1', 't2'), ['k2'])).toEqual(['claimed']); // a retry of job 1
+    expect(await redis.get(`${prefix}:dispatch:k2`)).toBe('job/1/t2');
+    // Keys live in the bot's hash slot, for the window.
+    expect(await redis.get(`${prefix}:dispatch:k1`)).toBe('done');
+    expect(await redis.ttl(`${prefix}:dispatch:k1`)).toBeGreaterThan(0);
+    expect(await redis.ttl(`${prefix}:dispatch:k4`)).toBeGreaterThan(0);
+    // Giving up or finishing a claim another job holds leaves it alone.
+    await claims.finish(owner('job/1'), ['k4'], []);
+    await claims.finish(owner('job/1'), [], ['k4']);
+    expect(await redis.get(`${prefix}:dispatch:k4`)).toBe('job/2/t1');
+  });
+
+  test('a stalled attempt whose job another worker took over: the new attempt claims, the old one cannot undo it', async () => {
+    const claims = new DispatchClaims(redis, prefix, 60);
+    const lock = `${prefix}:event-batches:9:lock`;
+    await redis.set(lock, 'A'); // worker A holds job 9
+    expect(await claims.claim(owner('event-batches/9', 'A', lock), ['s1', 's2'])).toEqual([
+      'claimed',
+      'claimed',
+    ]);
+    // While A's lock holds, no other attempt of job 9 takes A's claims.
+    expect(await claims.claim(owner('event-batches/9', 'B', lock), ['s1'])).toEqual(['busy']);
+    // A's lock lapsed; BullMQ gave the job to B (its lock now holds B's token).
+    await redis.set(lock, 'B');
+    expect(await claims.claim(owner('event-batches/9', 'B', lock), ['s1', 's2'])).toEqual([
+      'claimed',
+      'claimed',
+    ]);
+    // A, still alive, ends: it neither gives up nor overwrites what B now holds.
+    await claims.finish(owner('event-batches/9', 'A', lock), ['s1'], ['s2']);
+    expect(await redis.get(`${prefix}:dispatch:s1`)).toBe('event-batches/9/B');
+    expect(await redis.get(`${prefix}:dispatch:s2`)).toBe('event-batches/9/B');
+    // Claiming again as the same attempt refreshes the window.
+    await redis.expire(`${prefix}:dispatch:s1`, 5);
+    await claims.claim(owner('event-batches/9', 'B', lock), ['s1']);
+    expect(await redis.ttl(`${prefix}:dispatch:s1`)).toBeGreaterThan(5);
+  });
+
+  test('a batch with some dispatches done runs the rest; its retry after a failure runs only the failed one and what its guild held', async () => {
+    const runs: string[] = [];
+    const failing = new Set(['m3']);
+    const module = defineBotModule({
+      name: 'recorder',
+      events: [
+        {
+          type: 'MESSAGE_CREATE',
+          async handle(event) {
+            const { id } = event.payload as { id: string };
+            if (failing.has(id)) throw new Error(`handler refused ${id}`);
+            runs.push(id);
+          },
+        },
+      ],
+    });
+    const registry = new Registry();
+    const claims = new DispatchClaims(redis, `${prefix}-run`, 60);
+    const runner = new EventBatchRunner({
+      claims,
+      registry: new HandlerRegistry([module]),
+      services: {} as WorkerServices,
+      metrics: new WorkerMetrics(registry),
+      slots: new Slots(4),
+      handlerTimeoutMs: 60_000,
+    });
+    const metric = async (match: string) =>
+      metricSum(await registry.metrics(), 'shardwarden_worker_dispatches_total', match);
+    // Done before this batch (an earlier job ran it, e.g. the other generation's copy).
+    await claims.claim(owner('events/0'), ['m1']);
+    await claims.finish(owner('events/0'), ['m1'], []);
+    const batch = ['m1', 'm2', 'm3', 'm4', 'm5'].map((id, i) => inGuild(id, i % 2 === 0 ? 'A' : 'B'));
+    // Guild A: m1 (done), m3 (fails), m5 (held behind m3); guild B: m2, m4.
+
+    const failure = await runner.run(attempt('event-batches/7'), batch).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(BatchFailure);
+    expect((failure as Error).message).toBe(
+      '1 dispatch(es) failed (1 more held behind them); first: MESSAGE_CREATE m3: handler refused m3',
+    );
+    // What the job keeps for its retries and the failed set: the failed one and what it held.
+    expect((failure as BatchFailure).remaining.map((d) => d.key)).toEqual(['m3', 'm5']);
+    expect(runs.sort()).toEqual(['m2', 'm4']);
+    expect(await metric('outcome="skipped"')).toBe(1);
+    expect(await metric('outcome="completed"')).toBe(2);
+    expect(await metric('outcome="failed"')).toBe(1);
+    expect(await metric('outcome="held"')).toBe(1);
+
+    // BullMQ retries the job (another attempt), the whole batch even if its data were not cut.
+    failing.clear();
+    runs.length = 0;
+    await runner.run(attempt('event-batches/7', 't2'), batch);
+    expect(runs).toEqual(['m3', 'm5']); // in the guild's order
+    expect(await metric('outcome="skipped"')).toBe(1 + 3);
+
+    // A copy of the batch (a replay) runs nothing.
+    runs.length = 0;
+    await runner.run(attempt('event-batches/8'), batch);
+    expect(runs).toEqual([]);
+    for (const id of ['m1', 'm2', 'm3', 'm4', 'm5'])
+      expect(await redis.get(`${prefix}-run:dispatch:${id}`)).toBe('done');
+  });
+
+  test("during an upgrade, a dispatch an old gateway queued as its own job and a new gateway's batch replays runs once", async () => {
+    const runs: string[] = [];
+    const runner = new EventBatchRunner({
+      claims: new DispatchClaims(redis, `${prefix}-upgrade`, 60),
+      registry: new HandlerRegistry([
+        defineBotModule({
+          name: 'recorder',
+          events: [
+            {
+              type: 'MESSAGE_CREATE',
+              async handle(event) {
+                runs.push((event.payload as { id: string }).id);
+              },
+            },
+          ],
+        }),
+      ]),
+      services: {} as WorkerServices,
+      metrics: new WorkerMetrics(new Registry()),
+      slots: new Slots(4),
+      handlerTimeoutMs: 60_000,
+    });
+    const { key, ...single } = inGuild('MESSAGE_CREATE-5', '1');
+    await runner.run(attempt(`events/${key}`), dispatchesOf({ id: key, data: single }));
+    await runner.run(attempt('event-batches/1'), [
+      inGuild('MESSAGE_CREATE-5', '1'),
+      inGuild('MESSAGE_CREATE-6', '1'),
+    ]);
+    expect(runs).toEqual(['MESSAGE_CREATE-5', 'MESSAGE_CREATE-6']);
+
+    // A worker of the earlier release ran an old gateway's job (it records no claim; BullMQ
+    // keeps the completed job an hour): a new gateway's batch replaying it skips it.
+    const upgrade = `${prefix}-upgrade`;
+    await redis.hset(`${upgrade}:events:MESSAGE_CREATE-7`, 'name', 'MESSAGE_CREATE', 'finishedOn', '1');
+    runs.length = 0;
+    await runner.run(
+      { owner: { ...owner('event-batches/2'), singleJobPrefix: `${upgrade}:events:` }, lastAttempt: false },
+      [inGuild('MESSAGE_CREATE-7', '1'), inGuild('MESSAGE_CREATE-8', '1')],
+    );
+    expect(runs).toEqual(['MESSAGE_CREATE-8']);
+  });
+
+  /** A runner whose MESSAGE_CREATE handler calls `handle` with the dispatch's id. */
+  const runnerFor = (
+    claimsPrefix: string,
+    handle: (id: string) => Promise<void>,
+    options: { handlerTimeoutMs?: number; registry?: Registry } = {},
+  ) =>
+    new EventBatchRunner({
+      claims: new DispatchClaims(redis, claimsPrefix, 60),
+      registry: new HandlerRegistry([
+        defineBotModule({
+          name: 'recorder',
+          events: [
+            { type: 'MESSAGE_CREATE', handle: async (event) => handle((event.payload as { id: string }).id) },
+          ],
+        }),
+      ]),
+      services: {} as WorkerServices,
+      metrics: new WorkerMetrics(options.registry ?? new Registry()),
+      slots: new Slots(4),
+      handlerTimeoutMs: options.handlerTimeoutMs ?? 60_000,
+    });
+
+  test('each dispatch is marked done as it finishes, while the rest of its batch still runs', async () => {
+    let release!: () => void;
+    const slow = new Promise<void>((resolve) => (release = resolve));
+    const runner = runnerFor(`${prefix}-marks`, async (id) => {
+      if (id === 'p9') await slow;
+    });
+    const batch = [inGuild('p1', 'A'), inGuild('p2', 'B'), inGuild('p9', 'C'), inGuild('p3', 'A')];
+    const running = runner.run(attempt('event-batches/20'), batch);
+    // A crash now would re-run only p9.
+    await waitUntil('p1, p2 and p3 marked done before the batch ends', async () => {
+      const v = await redis.mget(['p1', 'p2', 'p3'].map((k) => `${prefix}-marks:dispatch:${k}`));
+      return v.every((x) => x === 'done');
+    });
+    expect(await redis.get(`${prefix}-marks:dispatch:p9`)).toBe('event-batches/20/t1');
+    release();
+    await running;
+    expect(await redis.get(`${prefix}-marks:dispatch:p9`)).toBe('done');
+  });
+
+  test('a handler that does not finish in time fails its dispatch (the batch is retried)', async () => {
+    const runner = runnerFor(
+      `${prefix}-timeout`,
+      (id) => (id === 'h1' ? new Promise(() => undefined) : Promise.resolve()),
+      {
+        handlerTimeoutMs: 200,
+      },
+    );
+    const failure = await runner
+      .run(attempt('event-batches/30'), [inGuild('h1', 'A'), inGuild('h2', 'B')])
+      .catch((e: unknown) => e);
+    expect((failure as Error).message).toBe('MESSAGE_CREATE h1: handlers did not finish within 200 ms');
+    expect((failure as BatchFailure).remaining.map((d) => d.key)).toEqual(['h1']);
+    expect(await redis.get(`${prefix}-timeout:dispatch:h2`)).toBe('done');
+    expect(await redis.get(`${prefix}-timeout:dispatch:h1`)).toBeNull(); // given up for the retry
+  });
+
+  test('on the last attempt, what a poison dispatch held behind it in its guild runs anyway', async () => {
+    const runs: string[] = [];
+    const runner = runnerFor(`${prefix}-poison`, async (id) => {
+      if (id === 'x1') throw new Error('poison');
+      runs.push(id);
+    });
+    const batch = [inGuild('x1', 'A'), inGuild('x2', 'A'), inGuild('x3', 'A')];
+    await expect(runner.run(attempt('event-batches/40', 't1'), batch)).rejects.toThrow('held behind them');
+    expect(runs).toEqual([]);
+    const failure = await runner.run(attempt('event-batches/40', 't2', true), batch).catch((e: unknown) => e);
+    expect(runs).toEqual(['x2', 'x3']);
+    // Only the poison is left in the failed set.
+    expect((failure as BatchFailure).remaining.map((d) => d.key)).toEqual(['x1']);
+  });
+});
