@@ -1,0 +1,82 @@
+// The operator process talks to the apiserver with its own client (operator/kube/api-client.ts):
+// `@kubernetes/client-node`, whose generated API and model modules alone were ~80 MB of its
+// memory, is a source of types only and must never be loaded while it runs.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { waitUntil, type ManagedProcess } from '../../testenv/index.js';
+import { loggedPort, startShardwarden } from '../support/built-entrypoint.js';
+import { applyYaml, exampleBot, readBot, secret, startHarness, type Harness } from './harness.js';
+
+// Records the URL of every module the process loads (Node's synchronous module hooks).
+const RECORDER = `
+import { registerHooks } from 'node:module';
+import { appendFileSync } from 'node:fs';
+registerHooks({
+  load(url, context, next) {
+    appendFileSync(process.env.LOADED_MODULES_FILE, url + '\\n');
+    return next(url, context);
+  },
+});
+`;
+
+describe('the operator process at run time', () => {
+  let h: Harness;
+  let operator: ManagedProcess | undefined;
+
+  beforeAll(async () => {
+    h = await startHarness({ controllers: false, simulator: { guilds: 10, tokens: ['t'] } });
+  }, 120_000);
+  afterAll(async () => {
+    await operator?.stop();
+    await h?.stop();
+  });
+
+  test('leads, reconciles a bot and loads no @kubernetes/client-node module', async () => {
+    const recorder = join(h.cp.dir, 'record-modules.mjs');
+    const loaded = join(h.cp.dir, 'operator-modules.txt');
+    writeFileSync(recorder, RECORDER);
+    writeFileSync(loaded, '');
+    operator = startShardwarden(
+      'operator',
+      [
+        'operator',
+        '--identity=modules',
+        '--lease-namespace=default',
+        '--http-port=0',
+        '--http-host=127.0.0.1',
+        `--discord-api-url=${h.sim.apiUrl}`,
+      ],
+      {
+        KUBECONFIG: h.cp.kubeconfigPath,
+        NODE_OPTIONS: `--import=${pathToFileURL(recorder).href}`,
+        LOADED_MODULES_FILE: loaded,
+      },
+      join(h.cp.dir, 'operator.log'),
+    );
+    const port = await loggedPort(operator);
+    applyYaml(h.cp, [
+      secret('default', 'mods-discord', { token: 't' }),
+      secret('default', 'mods-redis', { url: 'redis://127.0.0.1:1' }),
+      exampleBot('default', 'mods'),
+    ]);
+    // Every path the operator takes at run time has run: the Lease, lists and watches, server-side
+    // apply of owned objects and of the status, the Secret reads.
+    await waitUntil(
+      'the bot has a status and its gateway StatefulSet',
+      async () =>
+        !!(await readBot(h.kc, 'default', 'mods')).status?.conditions?.some((c) => c.type === 'Ready') &&
+        h.cp.kubectl(['get', 'statefulsets', '-n', 'default', '-o', 'name']).includes('mods-gateway'),
+      { timeoutMs: 90_000, intervalMs: 250 },
+    );
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/^shardwarden_operator_leader 1$/m);
+
+    const modules = readFileSync(loaded, 'utf8').split('\n').filter(Boolean);
+    // The recorder saw the operator's own modules (it works) ...
+    expect(modules.some((m) => m.endsWith('/operator/controller/discordbot-controller.js'))).toBe(true);
+    expect(modules.some((m) => m.endsWith('/operator/leader-election/lease-elector.js'))).toBe(true);
+    // ... and nothing of client-node.
+    expect(modules.filter((m) => m.includes('/@kubernetes/client-node/'))).toEqual([]);
+  }, 180_000);
+});
