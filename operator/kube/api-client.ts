@@ -2,7 +2,7 @@
 // it uses. It replaces `@kubernetes/client-node` at run time, whose generated API and 2,742
 // model modules alone made ~80 MB of the operator's memory (docs/benchmarks.md); the models
 // stay, as types only.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, STATUS_CODES, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import {
@@ -67,22 +67,21 @@ export const CONTENT = {
   mergePatch: 'application/merge-patch+json',
 } as const;
 
-/** How long a projected ServiceAccount token is used before the file is read again (client-go: 1 min). */
-const TOKEN_REREAD_MS = 60_000;
-
 /** A bearer token from the kubeconfig, or from a file that the kubelet rewrites as it rotates. */
 class BearerToken {
   private value?: string;
-  private readAt = 0;
+  private readMtimeMs = -1;
 
   constructor(private readonly connection: ApiserverConnection) {}
 
+  /** The token; a token file is read again whenever it changed (one stat per request). */
   get(): string | undefined {
     const { token, tokenFile } = this.connection;
     if (token || !tokenFile) return token;
-    if (this.value === undefined || Date.now() - this.readAt >= TOKEN_REREAD_MS) {
+    const mtimeMs = statSync(tokenFile).mtimeMs;
+    if (this.value === undefined || mtimeMs !== this.readMtimeMs) {
       this.value = readFileSync(tokenFile, 'utf8').trim();
-      this.readAt = Date.now();
+      this.readMtimeMs = mtimeMs;
     }
     return this.value;
   }

@@ -22,7 +22,7 @@ export interface ApiserverConnection {
   clientKey?: Pem;
   /** A bearer token that never changes. */
   token?: string;
-  /** A file holding the bearer token, re-read as it rotates (a ServiceAccount's projected token). */
+  /** A file holding the bearer token, re-read when it changes (a ServiceAccount's projected token rotates). */
   tokenFile?: string;
 }
 

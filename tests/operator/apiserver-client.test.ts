@@ -1,9 +1,13 @@
 // The operator process talks to the apiserver with its own client (operator/kube/api-client.ts):
 // `@kubernetes/client-node`, whose generated API and model modules alone were ~80 MB of its
-// memory, is a source of types only and must never be loaded while it runs.
-import { readFileSync, writeFileSync } from 'node:fs';
+// memory, is a source of types only and must never be loaded while it runs. And the client
+// authenticates as a pod does, with its ServiceAccount's token.
+import { copyFileSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { KubeClient } from '../../operator/kube/api-client.js';
+import { describeError } from '../../operator/kube/cluster.js';
+import { inClusterConnection } from '../../operator/kube/kubeconfig.js';
 import { waitUntil, type ManagedProcess } from '../../testenv/index.js';
 import { loggedPort, startShardwarden } from '../support/built-entrypoint.js';
 import { applyYaml, exampleBot, readBot, secret, startHarness, type Harness } from './harness.js';
@@ -20,7 +24,7 @@ registerHooks({
 });
 `;
 
-describe('the operator process at run time', () => {
+describe("the operator's own apiserver client, at run time", () => {
   let h: Harness;
   let operator: ManagedProcess | undefined;
 
@@ -79,4 +83,43 @@ describe('the operator process at run time', () => {
     // ... and nothing of client-node.
     expect(modules.filter((m) => m.includes('/@kubernetes/client-node/'))).toEqual([]);
   }, 180_000);
+
+  test("in a pod: the ServiceAccount's token file (read again when rotated), CA and service address", async () => {
+    const dir = join(h.cp.dir, 'serviceaccount');
+    mkdirSync(dir);
+    copyFileSync(join(h.cp.dir, 'ca.crt'), join(dir, 'ca.crt'));
+    const tokenOf = (sa: string) => {
+      h.cp.kubectl(['create', 'serviceaccount', sa, '-n', 'default']);
+      return h.cp.kubectl(['create', 'token', sa, '-n', 'default']).trim();
+    };
+    writeFileSync(join(dir, 'token'), tokenOf('first'));
+    const apiserver = new URL(h.cp.url);
+    const client = new KubeClient(
+      inClusterConnection(
+        { KUBERNETES_SERVICE_HOST: apiserver.hostname, KUBERNETES_SERVICE_PORT: apiserver.port },
+        dir,
+      ),
+    );
+    // Neither account may list Secrets: the refusal names who the apiserver took us for.
+    const whoAmI = () =>
+      client.list('/api/v1/namespaces/default/secrets').then(
+        () => 'allowed',
+        (err: unknown) => describeError(err),
+      );
+    try {
+      expect(await whoAmI()).toContain(
+        '"system:serviceaccount:default:first" cannot list resource "secrets"',
+      );
+      const second = tokenOf('second');
+      writeFileSync(join(dir, 'token'), second);
+      // A changed mtime is what tells the client to read the file again; two writes within one
+      // clock tick would leave it equal, so it is moved on as a rotation a while later would.
+      utimesSync(join(dir, 'token'), new Date(), new Date(Date.now() + 1_000));
+      const refused = await whoAmI();
+      expect(refused).toContain('"system:serviceaccount:default:second" cannot list resource "secrets"');
+      expect(refused).not.toContain(second);
+    } finally {
+      client.close();
+    }
+  });
 });
