@@ -137,7 +137,12 @@ export class KubeClient {
     return url;
   }
 
-  private send(method: string, path: string, options: RequestOptions): Promise<IncomingMessage> {
+  private send(
+    method: string,
+    path: string,
+    options: RequestOptions,
+    retried = false,
+  ): Promise<IncomingMessage> {
     const { query, body, contentType = CONTENT.json, signal } = options;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const token = this.token.get();
@@ -150,7 +155,14 @@ export class KubeClient {
     const request = this.tls ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const req = request(this.url(path, query), { method, headers, agent: this.agent, signal }, resolve);
-      req.on('error', reject);
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        // The apiserver closes idle keep-alive connections; a request sent on one just as it
+        // closed is sent once more on a fresh connection. Not a POST: the others are safe to
+        // repeat (a repeated write meets a conflict or a 404), creating twice is not.
+        if (req.reusedSocket && err.code === 'ECONNRESET' && method !== 'POST' && !retried)
+          resolve(this.send(method, path, options, true));
+        else reject(err);
+      });
       req.end(payload);
     });
   }
