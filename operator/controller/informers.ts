@@ -1,12 +1,13 @@
 // Informers (list + watch + cache) that survive everything a long-running operator meets: a
 // watch that ends (the server's timeout) is started again from the last resourceVersion; 410
-// Gone (that version is compacted away) relists; a failed list or watch (a dropped connection,
-// an apiserver restart) retries with backoff instead of going quiet. An optional transform
-// shapes each object before it is cached (cache-transforms.ts).
+// Gone (that version is compacted away, in the stream or as the answer to the watch) relists,
+// and so do a few watches failing in a row; a failed list or watch (a dropped connection, an
+// apiserver restart) retries with backoff instead of going quiet. An optional transform shapes
+// each object before it is cached (cache-transforms.ts).
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../../bot/observability/logger.js';
-import type { KubeClient } from '../kube/api-client.js';
+import { ApiError, type KubeClient } from '../kube/api-client.js';
 import type { WatchEvent } from '../kube/watch-lines.js';
 import { ObjectCache } from './object-cache.js';
 
@@ -17,16 +18,24 @@ export interface InformerOptions<T> {
   /** Called before each list (the operator counts requests). */
   onList?: () => void;
   transform?: (obj: T) => T;
+  /**
+   * List and watch objects as metadata only (PartialObjectMetadata): for Secrets, whose values
+   * the informer would only drop, so they never cross the wire or sit in a buffered list.
+   */
+  metadataOnly?: boolean;
 }
 
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 30_000;
+/** Watches failing in a row after which the informer lists again, as client-go's reflector does after one. */
+const RELIST_AFTER_FAILED_WATCHES = 3;
 
 export class ResilientInformer<T extends KubernetesObject> {
   private readonly cache = new ObjectCache<T>();
   private resourceVersion = '';
   private stopped = true;
   private restartDelayMs = FIRST_RETRY_MS;
+  private failedWatches = 0;
   private restartTimer?: NodeJS.Timeout;
   private running?: AbortController;
   private markSynced!: () => void;
@@ -56,7 +65,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.running = running;
     try {
       while (!running.signal.aborted) {
-        if (!this.resourceVersion) await this.relist();
+        if (!this.resourceVersion) await this.relist(running.signal);
         if (running.signal.aborted) return;
         const heard = await this.watchOnce(running.signal);
         // A watch the server ends at once, again and again, must not become a busy loop.
@@ -71,21 +80,34 @@ export class ResilientInformer<T extends KubernetesObject> {
   private async watchOnce(stop: AbortSignal): Promise<boolean> {
     const gone = new AbortController();
     let heard = false;
-    await this.client.watch<T>(
-      this.path,
-      { resourceVersion: this.resourceVersion, labelSelector: this.options.labelSelector },
-      (event) => {
-        heard = true;
-        if (this.handle(event) === 'gone') gone.abort();
-      },
-      AbortSignal.any([stop, gone.signal]),
-    );
+    const { labelSelector, metadataOnly } = this.options;
+    try {
+      await this.client.watch<T>(
+        this.path,
+        { resourceVersion: this.resourceVersion, labelSelector, metadataOnly },
+        (event) => {
+          heard = true;
+          if (this.handle(event) === 'gone') gone.abort();
+        },
+        AbortSignal.any([stop, gone.signal]),
+      );
+    } catch (err) {
+      // 410 Gone as the answer to the watch: the version we watch from is compacted away.
+      const expired = err instanceof ApiError && err.code === 410;
+      this.failedWatches += 1;
+      if (expired || this.failedWatches >= RELIST_AFTER_FAILED_WATCHES) this.resourceVersion = '';
+      if (expired) return heard;
+      throw err;
+    }
+    this.failedWatches = 0;
     return heard;
   }
 
-  private async relist(): Promise<void> {
+  private async relist(signal: AbortSignal): Promise<void> {
     this.options.onList?.();
-    const list = await this.client.list<KubernetesListObject<T>>(this.path, this.options.labelSelector);
+    const { labelSelector, metadataOnly } = this.options;
+    const list = await this.client.list<T>(this.path, { labelSelector, metadataOnly, signal });
+    this.failedWatches = 0;
     const items = this.options.transform ? list.items.map(this.options.transform) : list.items;
     for (const [kind, obj] of this.cache.replace(items)) this.onChange(kind, obj);
     this.resourceVersion = list.metadata?.resourceVersion ?? '';
@@ -103,12 +125,26 @@ export class ResilientInformer<T extends KubernetesObject> {
       throw new Error(`watch ${this.path}: ${status.message ?? 'error event'}`);
     }
     this.restartDelayMs = FIRST_RETRY_MS;
+    if (event.type !== 'BOOKMARK') this.apply(event);
+    // Only now: a handler that threw leaves the version where it was, so the informer, started
+    // again, watches from before this event and hands it over once more.
     this.resourceVersion = event.object.metadata?.resourceVersion ?? this.resourceVersion;
-    if (event.type === 'BOOKMARK') return undefined;
-    const obj = this.options.transform ? this.options.transform(event.object) : event.object;
-    const change = event.type === 'DELETED' ? this.cache.remove(obj) : this.cache.put(obj);
-    if (change) this.onChange(change, obj);
     return undefined;
+  }
+
+  /** An event into the cache and to the handler; a handler that throws leaves the cache as it was. */
+  private apply(event: WatchEvent<T>): void {
+    const obj = this.options.transform ? this.options.transform(event.object) : event.object;
+    const before = this.cache.get(obj.metadata?.name ?? '', obj.metadata?.namespace);
+    const change = event.type === 'DELETED' ? this.cache.remove(obj) : this.cache.put(obj);
+    if (!change) return;
+    try {
+      this.onChange(change, obj);
+    } catch (err) {
+      if (before) this.cache.put(before);
+      else this.cache.remove(obj);
+      throw err;
+    }
   }
 
   private nextDelay(): number {

@@ -111,16 +111,10 @@ export function apiserverCode(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-/** Error text for logs and status: the apiserver's message when there is one; never request headers. */
+/**
+ * Error text for logs and status: an ApiError's message is already the HTTP code and the
+ * apiserver's message (api-client.ts), never request headers.
+ */
 export function describeError(err: unknown): string {
-  const e = err as { code?: number; body?: unknown; message?: string };
-  if (e?.body) {
-    try {
-      const body = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
-      if (body?.message) return `HTTP ${e.code}: ${body.message}`;
-    } catch {
-      /* fall through */
-    }
-  }
-  return e?.message ?? String(err);
+  return (err as Error | undefined)?.message ?? String(err);
 }

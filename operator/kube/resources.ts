@@ -4,11 +4,14 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { GROUP, KIND, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
 
+/** Leases, which leader election reads and writes. */
+export const LEASES = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases' } as const;
+
 const PLURALS: Record<string, Record<string, string>> = {
   v1: { ConfigMap: 'configmaps', Event: 'events', Secret: 'secrets', Service: 'services' },
   'apps/v1': { Deployment: 'deployments', StatefulSet: 'statefulsets' },
   'policy/v1': { PodDisruptionBudget: 'poddisruptionbudgets' },
-  'coordination.k8s.io/v1': { Lease: 'leases' },
+  [LEASES.apiVersion]: { [LEASES.kind]: LEASES.plural },
   'keda.sh/v1alpha1': { ScaledObject: 'scaledobjects', TriggerAuthentication: 'triggerauthentications' },
   [`${GROUP}/${VERSION}`]: { [KIND]: PLURAL },
 };

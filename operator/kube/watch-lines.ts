@@ -14,11 +14,6 @@ export class LineSplitter {
     this.tail = parts.pop() ?? '';
     return parts.map((l) => l.trim()).filter((l) => l !== '');
   }
-
-  /** Whatever followed the last newline: an event cut off by the connection closing. */
-  get pending(): string {
-    return this.tail;
-  }
 }
 
 const TYPES = new Set(['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK', 'ERROR']);

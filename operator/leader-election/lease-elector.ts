@@ -8,7 +8,7 @@ import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../bot/observability/logger.js';
 import { KubeClient } from '../kube/api-client.js';
-import { collectionPath, namedPath } from '../kube/resources.js';
+import { collectionPath, LEASES, namedPath } from '../kube/resources.js';
 
 export interface ElectorOptions {
   name: string;
@@ -18,8 +18,6 @@ export interface ElectorOptions {
   renewDeadlineMs: number;
   retryPeriodMs: number;
 }
-
-const LEASE_API = 'coordination.k8s.io/v1';
 
 /** metav1.MicroTime wants exactly six fractional digits. */
 function microTime(d: Date): Date {
@@ -61,7 +59,7 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
   }
 
   private leasePath(): string {
-    return namedPath(LEASE_API, 'leases', this.options.namespace, this.options.name);
+    return namedPath(LEASES.apiVersion, LEASES.plural, this.options.namespace, this.options.name);
   }
 
   get isLeader(): boolean {
@@ -136,8 +134,8 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
     if (!lease) {
       this.countRequest('create');
       await this.client.create(
-        collectionPath(LEASE_API, 'leases', namespace),
-        { apiVersion: LEASE_API, kind: 'Lease', metadata: { name, namespace }, spec },
+        collectionPath(LEASES.apiVersion, LEASES.plural, namespace),
+        { apiVersion: LEASES.apiVersion, kind: LEASES.kind, metadata: { name, namespace }, spec },
         signal,
       );
       return true;
