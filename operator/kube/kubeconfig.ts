@@ -1,8 +1,9 @@
 // Where the apiserver is and who we are to it, as kubectl finds it: the KUBECONFIG files (a
 // colon-separated list, merged, the first file's value winning), ~/.kube/config, or in a pod
 // the ServiceAccount's token, CA and KUBERNETES_SERVICE_HOST/PORT. Only what the operator
-// needs: a token (inline or a file, re-read as it rotates) or a client certificate; exec
-// plugins and auth providers are refused with an error naming the user.
+// needs: a token (inline or a file, re-read as it rotates; the file wins, as in client-go) or a
+// client certificate. What it cannot honour (exec plugins, auth providers, impersonation, a
+// proxy) is refused with an error naming the setting, never silently ignored.
 import { existsSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
@@ -87,11 +88,26 @@ function str(entry: Record<string, unknown>, key: string): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-function pem(entry: Record<string, unknown>, key: string): Pem | undefined {
-  const data = str(entry, `${key}-data`);
-  if (data) return { data: Buffer.from(data, 'base64').toString('utf8') };
-  const file = str(entry, key);
+/** A PEM value: inline base64 data wins over a file, as in client-go. */
+function pemOf(base64?: string, file?: string): Pem | undefined {
+  if (base64) return { data: Buffer.from(base64, 'base64').toString('utf8') };
   return file ? { file } : undefined;
+}
+
+function pem(entry: Record<string, unknown>, key: string): Pem | undefined {
+  return pemOf(str(entry, `${key}-data`), str(entry, key));
+}
+
+/** Settings the operator cannot honour: ignoring them would talk to the apiserver as someone else, or by another way. */
+const REFUSED_USER = ['exec', 'auth-provider', 'username', 'as', 'as-uid', 'as-groups', 'as-user-extra'];
+const REFUSED_CLUSTER = ['proxy-url'];
+
+function refuseUnsupported(entry: Record<string, unknown>, keys: string[], who: string): void {
+  const found = keys.find((k) => entry[k] !== undefined && entry[k] !== '' && entry[k] !== null);
+  if (found)
+    throw new KubeconfigError(
+      `${who} sets ${found}, which the operator does not support; use a token or a client certificate, without impersonation or a proxy`,
+    );
 }
 
 /** The connection of a (merged) kubeconfig's current context. */
@@ -105,15 +121,18 @@ function connectionOf(doc: KubeconfigDocument, where: string): ApiserverConnecti
   const server = str(cluster, 'server');
   if (!server) throw new KubeconfigError(`${where}: cluster "${context.cluster}" has no server`);
   const user = (context.user ? doc.users?.find((u) => u.name === context.user)?.user : undefined) ?? {};
-  for (const unsupported of ['exec', 'auth-provider', 'username'])
-    if (user[unsupported])
-      throw new KubeconfigError(
-        `${where}: user "${context.user}" authenticates with ${unsupported}, which the operator does not support; use a token or a client certificate`,
-      );
+  refuseUnsupported(user, REFUSED_USER, `${where}: user "${context.user}"`);
+  refuseUnsupported(cluster, REFUSED_CLUSTER, `${where}: cluster "${context.cluster}"`);
+  const ca = pem(cluster, 'certificate-authority');
+  const insecureSkipTlsVerify = cluster['insecure-skip-tls-verify'] === true || undefined;
+  if (ca && insecureSkipTlsVerify)
+    throw new KubeconfigError(
+      `${where}: cluster "${context.cluster}" sets both insecure-skip-tls-verify and certificate-authority; choose one`,
+    );
   return {
     server: server.replace(/\/+$/, ''),
-    ca: pem(cluster, 'certificate-authority'),
-    insecureSkipTlsVerify: cluster['insecure-skip-tls-verify'] === true || undefined,
+    ca,
+    insecureSkipTlsVerify,
     tlsServerName: str(cluster, 'tls-server-name'),
     clientCert: pem(user, 'client-certificate'),
     clientKey: pem(user, 'client-key'),
@@ -153,18 +172,22 @@ export async function parseKubeconfig(
   return connectionOf(merge(docs), files.map((f) => f.where).join(':'));
 }
 
+/** The listed files merged; one that does not exist is skipped, as kubectl skips it. */
 export function kubeconfigFromFiles(paths: string[]): Promise<ApiserverConnection> {
-  return parseKubeconfig(
-    paths.map((path) => {
-      let text: string;
-      try {
-        text = readFileSync(path, 'utf8');
-      } catch (err) {
-        throw new KubeconfigError(`cannot read kubeconfig ${path}: ${(err as NodeJS.ErrnoException).code}`);
-      }
-      return { text, dir: dirname(path), where: path };
-    }),
-  );
+  const files = paths.flatMap((path) => {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return [];
+      throw new KubeconfigError(`cannot read kubeconfig ${path}: ${code}`);
+    }
+    return [{ text, dir: dirname(path), where: path }];
+  });
+  if (files.length === 0)
+    throw new KubeconfigError(`none of the kubeconfig files exists: ${paths.join(':')}`);
+  return parseKubeconfig(files);
 }
 
 /** In a pod: the ServiceAccount's token file (re-read as it rotates) and CA, and the Service's address. */
@@ -209,16 +232,13 @@ export function connectionFromKubeConfig(kc: KubeConfigLike): ApiserverConnectio
     throw new KubeconfigError(
       `user "${user.name}" authenticates with exec or an auth provider, which the operator does not support`,
     );
-  const fromData = (data?: string) =>
-    data ? { data: Buffer.from(data, 'base64').toString('utf8') } : undefined;
-  const fromFile = (file?: string) => (file ? { file } : undefined);
   return {
     server: cluster.server.replace(/\/+$/, ''),
-    ca: fromData(cluster.caData) ?? fromFile(cluster.caFile),
+    ca: pemOf(cluster.caData, cluster.caFile),
     insecureSkipTlsVerify: cluster.skipTLSVerify || undefined,
     tlsServerName: cluster.tlsServerName,
-    clientCert: fromData(user?.certData) ?? fromFile(user?.certFile),
-    clientKey: fromData(user?.keyData) ?? fromFile(user?.keyFile),
+    clientCert: pemOf(user?.certData, user?.certFile),
+    clientKey: pemOf(user?.keyData, user?.keyFile),
     token: user?.token || undefined,
   };
 }

@@ -2,7 +2,7 @@
 // `@kubernetes/client-node`, whose generated API and model modules alone were ~80 MB of its
 // memory, is a source of types only and must never be loaded while it runs. And the client
 // authenticates as a pod does, with its ServiceAccount's token.
-import { copyFileSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { KubeClient } from '../../operator/kube/api-client.js';
@@ -85,14 +85,24 @@ describe("the operator's own apiserver client, at run time", () => {
   }, 180_000);
 
   test("in a pod: the ServiceAccount's token file (read again when rotated), CA and service address", async () => {
+    // The kubelet's layout: `token` and `ca.crt` link into `..data`, a link to a timestamped
+    // directory; a rotation writes a new directory and swaps `..data` to it in one rename.
     const dir = join(h.cp.dir, 'serviceaccount');
     mkdirSync(dir);
-    copyFileSync(join(h.cp.dir, 'ca.crt'), join(dir, 'ca.crt'));
     const tokenOf = (sa: string) => {
       h.cp.kubectl(['create', 'serviceaccount', sa, '-n', 'default']);
       return h.cp.kubectl(['create', 'token', sa, '-n', 'default']).trim();
     };
-    writeFileSync(join(dir, 'token'), tokenOf('first'));
+    const project = (version: string, token: string) => {
+      mkdirSync(join(dir, version));
+      copyFileSync(join(h.cp.dir, 'ca.crt'), join(dir, version, 'ca.crt'));
+      writeFileSync(join(dir, version, 'token'), token);
+      symlinkSync(version, join(dir, '..data_tmp'));
+      renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    };
+    project('..2026_12_01_00_00_00.1', tokenOf('first'));
+    symlinkSync('..data/token', join(dir, 'token'));
+    symlinkSync('..data/ca.crt', join(dir, 'ca.crt'));
     const apiserver = new URL(h.cp.url);
     const client = new KubeClient(
       inClusterConnection(
@@ -111,10 +121,7 @@ describe("the operator's own apiserver client, at run time", () => {
         '"system:serviceaccount:default:first" cannot list resource "secrets"',
       );
       const second = tokenOf('second');
-      writeFileSync(join(dir, 'token'), second);
-      // A changed mtime is what tells the client to read the file again; two writes within one
-      // clock tick would leave it equal, so it is moved on as a rotation a while later would.
-      utimesSync(join(dir, 'token'), new Date(), new Date(Date.now() + 1_000));
+      project('..2026_12_01_00_50_00.2', second);
       const refused = await whoAmI();
       expect(refused).toContain('"system:serviceaccount:default:second" cannot list resource "secrets"');
       expect(refused).not.toContain(second);

@@ -1,16 +1,18 @@
 // The pure parts of the operator's own apiserver client: kubeconfig parsing, watch line
-// splitting, error shaping, REST paths, and the informer cache.
+// splitting, error shaping, REST paths, and the informer cache (kube-client-http.test.ts has
+// its behaviour on the wire).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ObjectCache } from '../../operator/controller/object-cache.js';
-import { apiErrorOf } from '../../operator/kube/api-client.js';
+import { apiErrorOf, KubeClient } from '../../operator/kube/api-client.js';
 import { apiserverCode, describeError } from '../../operator/kube/cluster.js';
 import {
   connectionFromKubeConfig,
   defaultConnection,
   inClusterConnection,
+  KubeconfigError,
   parseKubeconfig,
 } from '../../operator/kube/kubeconfig.js';
 import { objectPath } from '../../operator/kube/resources.js';
@@ -85,9 +87,43 @@ describe('kubeconfig', () => {
     await expect(parse('clusters: []\n')).rejects.toThrow('cfg: no current-context');
     await expect(parse('current-context: x\n')).rejects.toThrow('current-context "x" is not in contexts');
     await expect(parse(KUBECONFIG.replace('token: secret-token', 'exec: { command: aws }'))).rejects.toThrow(
-      'user "admin" authenticates with exec',
+      'user "admin" sets exec',
     );
     await expect(parse('current-context: [\n')).rejects.toThrow('cfg: not YAML');
+  });
+
+  test('impersonation, a proxy, and a CA with insecure-skip-tls-verify are refused, not ignored', async () => {
+    const parse = (text: string) => parseKubeconfig([{ text, dir: '/', where: 'cfg' }]);
+    for (const field of ['as: someone-else', 'as-uid: "1"', 'as-groups: [admins]'])
+      await expect(parse(KUBECONFIG.replace('token: secret-token', field))).rejects.toThrow(
+        `cfg: user "admin" sets ${field.split(':')[0]}, which the operator does not support`,
+      );
+    await expect(
+      parse(
+        KUBECONFIG.replace(
+          'server: https://127.0.0.1:6443/',
+          'server: https://127.0.0.1:6443/\n    proxy-url: http://proxy:3128',
+        ),
+      ),
+    ).rejects.toThrow('cfg: cluster "b" sets proxy-url');
+    await expect(
+      parse(
+        KUBECONFIG.replace(
+          'server: https://127.0.0.1:6443/',
+          'server: https://127.0.0.1:6443/\n    insecure-skip-tls-verify: true',
+        ),
+      ),
+    ).rejects.toThrow('cfg: cluster "b" sets both insecure-skip-tls-verify and certificate-authority');
+  });
+
+  test('a CA, certificate or key file that cannot be read is a kubeconfig error naming the field', () => {
+    const missing = (field: 'ca' | 'clientCert' | 'clientKey') => () =>
+      new KubeClient({ server: 'https://127.0.0.1:6443', [field]: { file: '/nonexistent/x.pem' } });
+    expect(missing('ca')).toThrow(
+      new KubeconfigError('certificate-authority /nonexistent/x.pem: cannot read (ENOENT)'),
+    );
+    expect(missing('clientCert')).toThrow('client-certificate /nonexistent/x.pem: cannot read (ENOENT)');
+    expect(missing('clientKey')).toThrow('client-key /nonexistent/x.pem: cannot read (ENOENT)');
   });
 
   test('in a pod: the ServiceAccount token file and CA, and the Service address (IPv6 bracketed)', () => {
@@ -113,8 +149,12 @@ describe('kubeconfig', () => {
       expect((await defaultConnection({ ...inPod, KUBECONFIG: listed }, sa)).server).toBe(
         'https://a.example:6443',
       );
+      // A listed file that does not exist is skipped, as kubectl skips it; none existing is an error.
+      expect(
+        (await defaultConnection({ ...inPod, KUBECONFIG: `${join(dir, 'missing')}:${listed}` }, sa)).server,
+      ).toBe('https://a.example:6443');
       await expect(defaultConnection({ KUBECONFIG: join(dir, 'missing') }, sa)).rejects.toThrow(
-        `cannot read kubeconfig ${join(dir, 'missing')}: ENOENT`,
+        `none of the kubeconfig files exists: ${join(dir, 'missing')}`,
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -146,14 +186,13 @@ describe('watch lines', () => {
       for (let i = 0; i < text.length; i += size)
         for (const line of lines.push(text.slice(i, i + size))) out.push(parseWatchLine(line));
       expect(out).toEqual(events);
-      expect(lines.pending).toBe('');
     }
   });
 
-  test('an unfinished last line stays pending; a line that is not an event is refused', () => {
+  test('an unfinished last line waits for its end; a line that is not an event is refused', () => {
     const lines = new LineSplitter();
     expect(lines.push('{"type":"ADDED"')).toEqual([]);
-    expect(lines.pending).toBe('{"type":"ADDED"');
+    expect(lines.push(',"object":{}}\n')).toEqual(['{"type":"ADDED","object":{}}']);
     expect(() => parseWatchLine('{"kind":"Status"}')).toThrow('not a watch event');
     expect(() => parseWatchLine('<html>')).toThrow();
   });
