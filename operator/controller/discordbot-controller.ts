@@ -54,10 +54,10 @@ export class DiscordBotController {
       path: string,
       onChange: (obj: T, kind: 'add' | 'update' | 'delete') => void,
       transform: (obj: T) => T,
-      labelSelector?: string,
+      options: { labelSelector?: string; metadataOnly?: boolean } = {},
     ) =>
       new ResilientInformer<T>(client, path, (kind, obj) => onChange(obj, kind), log, {
-        labelSelector,
+        ...options,
         onList: () => count('list'),
         transform,
       });
@@ -85,6 +85,8 @@ export class DiscordBotController {
             this.enqueueBotsUsingSecret(secret);
           },
           secretMetadata,
+          // Their values are never cached (secret-values.ts reads the few a bot references).
+          { metadataOnly: true },
         ),
       );
       const ownedSpecs: [OwnedKind, string][] = [
@@ -99,7 +101,7 @@ export class DiscordBotController {
           path,
           (obj) => this.enqueueOwner(obj),
           kind === 'Deployment' ? (d) => slimDeployment(d as V1Deployment) : slimObject,
-          OWNED_SELECTOR,
+          { labelSelector: OWNED_SELECTOR },
         );
         this.owned.set(kind, [...(this.owned.get(kind) ?? []), inf]);
       }

@@ -5,9 +5,11 @@
 import { copyFileSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { V1Secret } from '@kubernetes/client-node';
 import { KubeClient } from '../../operator/kube/api-client.js';
 import { describeError } from '../../operator/kube/cluster.js';
 import { inClusterConnection } from '../../operator/kube/kubeconfig.js';
+import type { WatchEvent } from '../../operator/kube/watch-lines.js';
 import { waitUntil, type ManagedProcess } from '../../testenv/index.js';
 import { loggedPort, startShardwarden } from '../support/built-entrypoint.js';
 import { applyYaml, exampleBot, readBot, secret, startHarness, type Harness } from './harness.js';
@@ -125,6 +127,46 @@ describe("the operator's own apiserver client, at run time", () => {
       const refused = await whoAmI();
       expect(refused).toContain('"system:serviceaccount:default:second" cannot list resource "secrets"');
       expect(refused).not.toContain(second);
+    } finally {
+      client.close();
+    }
+  });
+
+  test('Secrets are listed and watched as metadata only: their values never arrive', async () => {
+    const client = KubeClient.fromKubeConfig(h.kc);
+    const path = '/api/v1/namespaces/default/secrets';
+    const create = (name: string, value: string) =>
+      h.cp.kubectl(['create', 'secret', 'generic', name, `--from-literal=token=${value}`, '-n', 'default']);
+    const values = (v: string) => [v, Buffer.from(v).toString('base64')];
+    try {
+      create('meta-listed', 'listed-value');
+      const list = await client.list<V1Secret>(path, { metadataOnly: true });
+      const listed = list.items.find((s) => s.metadata?.name === 'meta-listed');
+      expect(listed?.metadata?.uid).toBeTruthy();
+      expect(listed?.data).toBeUndefined();
+      for (const v of values('listed-value')) expect(JSON.stringify(list)).not.toContain(v);
+
+      const events: WatchEvent<V1Secret>[] = [];
+      const stop = new AbortController();
+      const watching = client.watch<V1Secret>(
+        path,
+        { resourceVersion: list.metadata?.resourceVersion ?? '', metadataOnly: true },
+        (e) => events.push(e),
+        stop.signal,
+      );
+      create('meta-watched', 'watched-value');
+      await waitUntil('the new Secret was watched', async () =>
+        events.some((e) => e.type === 'ADDED' && e.object.metadata?.name === 'meta-watched'),
+      );
+      stop.abort();
+      await watching;
+      const added = events.find((e) => e.object.metadata?.name === 'meta-watched')!;
+      expect(added.object).toMatchObject({
+        kind: 'PartialObjectMetadata',
+        metadata: { name: 'meta-watched' },
+      });
+      expect(added.object.data).toBeUndefined();
+      for (const v of values('watched-value')) expect(JSON.stringify(events)).not.toContain(v);
     } finally {
       client.close();
     }
