@@ -295,7 +295,8 @@ export class KubeClient {
         if (next && err instanceof ApiError && err.code === 410) return page({});
         throw err;
       }
-      items.push(...list.items);
+      // A metadata-only list of nothing has `items: null`.
+      items.push(...(list.items ?? []));
       next = list.metadata?.continue || undefined;
       if (!next) return { metadata: { resourceVersion: list.metadata?.resourceVersion }, items };
     }

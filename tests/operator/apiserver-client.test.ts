@@ -139,6 +139,11 @@ describe("the operator's own apiserver client, at run time", () => {
       h.cp.kubectl(['create', 'secret', 'generic', name, `--from-literal=token=${value}`, '-n', 'default']);
     const values = (v: string) => [v, Buffer.from(v).toString('base64')];
     try {
+      // Of nothing, the apiserver answers `items: null`.
+      h.cp.kubectl(['create', 'namespace', 'no-secrets']);
+      expect(
+        await client.list('/api/v1/namespaces/no-secrets/secrets', { metadataOnly: true }),
+      ).toMatchObject({ items: [] });
       create('meta-listed', 'listed-value');
       const list = await client.list<V1Secret>(path, { metadataOnly: true });
       const listed = list.items.find((s) => s.metadata?.name === 'meta-listed');
