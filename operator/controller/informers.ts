@@ -109,7 +109,14 @@ export class ResilientInformer<T extends KubernetesObject> {
     const list = await this.client.list<T>(this.path, { labelSelector, metadataOnly, signal });
     this.failedWatches = 0;
     const items = this.options.transform ? list.items.map(this.options.transform) : list.items;
-    for (const [kind, obj] of this.cache.replace(items)) this.onChange(kind, obj);
+    // A handler that throws puts the cache back as it was: the next list hands every change over again.
+    const before = this.cache.list();
+    try {
+      for (const [kind, obj] of this.cache.replace(items)) this.onChange(kind, obj);
+    } catch (err) {
+      this.cache.replace(before);
+      throw err;
+    }
     this.resourceVersion = list.metadata?.resourceVersion ?? '';
     this.markSynced();
   }

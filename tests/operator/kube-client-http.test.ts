@@ -255,6 +255,24 @@ describe('informers', () => {
     ).toEqual(['1', '1']);
   });
 
+  test('a listed object whose handler threw is handed over again by the next list', async () => {
+    const { client, requests } = await setup((_req, res, url) => {
+      if (!url.searchParams.has('watch'))
+        return json(res, 200, { metadata: { resourceVersion: '1' }, items: [cm('a', '1'), cm('b', '1')] });
+      res.writeHead(200, { 'content-type': 'application/json' }); // then stays open
+    });
+    const handled: string[] = [];
+    let failures = 0;
+    await informer(client, (kind, obj) => {
+      if (obj.metadata.name === 'a' && failures++ === 0) throw new Error('handler failed');
+      handled.push(`${kind} ${obj.metadata.name}`);
+    }).start();
+    await waitUntil('both objects reached the handler', async () => handled.includes('add a'));
+    expect(handled.filter((h) => h === 'add a')).toHaveLength(1);
+    expect(handled).toContain('add b');
+    expect(lists(requests)).toHaveLength(2);
+  });
+
   test('stop() ends a list in flight', async () => {
     const { client, requests } = await setup(() => undefined);
     const inf = informer(client, () => undefined);
