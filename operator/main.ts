@@ -4,7 +4,8 @@ import { createLogger } from '../bot/observability/logger.js';
 import { startHttpServer } from '../bot/observability/http-server.js';
 import { ConfigError, SETTINGS, parseConfig, type OperatorConfig } from './config/config.js';
 import { DiscordBotController } from './controller/discordbot-controller.js';
-import { PooledKubeConfig } from './kube/pooled-kube-config.js';
+import { KubeClient } from './kube/api-client.js';
+import { KubeconfigError } from './kube/kubeconfig.js';
 import { LeaseElector } from './leader-election/lease-elector.js';
 import { OperatorMetrics } from './metrics/operator-metrics.js';
 
@@ -30,9 +31,17 @@ export async function runOperator(argv: string[], env: NodeJS.ProcessEnv): Promi
     throw err;
   }
   const log = createLogger('operator', config.logLevel, { identity: config.identity });
-  // One connection pool for the controller and the leader election (see pooled-kube-config.ts).
-  const kc = new PooledKubeConfig();
-  kc.loadFromDefault();
+  // One client (one connection pool) for the controller and the leader election.
+  let kc: KubeClient;
+  try {
+    kc = await KubeClient.fromDefault(env);
+  } catch (err) {
+    if (err instanceof KubeconfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
   const metrics = new OperatorMetrics();
   let controller: DiscordBotController | undefined;
   let ready = !config.leaderElect;

@@ -24,6 +24,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { ResilientInformer } from '../operator/controller/informers.js';
+import { KubeClient } from '../operator/kube/api-client.js';
 import { createLogger } from '../bot/observability/logger.js';
 import { freePort } from './ports.js';
 import { startProcess, type ManagedProcess } from './processes.js';
@@ -471,14 +472,10 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
     });
   };
 
-  const informer = new ResilientInformer<V1Pod>(
-    options.kubeConfig,
-    `/api/v1/namespaces/${ns}/pods`,
-    () => core.listNamespacedPod({ namespace: ns, labelSelector: options.labelSelector }),
-    onChange,
-    log,
-    options.labelSelector,
-  );
+  const client = KubeClient.fromKubeConfig(options.kubeConfig);
+  const informer = new ResilientInformer<V1Pod>(client, `/api/v1/namespaces/${ns}/pods`, onChange, log, {
+    labelSelector: options.labelSelector,
+  });
   await informer.start();
 
   const snapshot = () => [...states.values()].map((s) => ({ ...s.info }));
@@ -513,6 +510,7 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
     },
     async stop() {
       await informer.stop();
+      client.close();
       await chain;
       closed = true;
       await Promise.all([...states.values()].map((s) => stopPod(s)));

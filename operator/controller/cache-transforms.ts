@@ -38,7 +38,8 @@ export function slimDeployment(deployment: V1Deployment): V1Deployment {
 /**
  * A Secret's identity and the operator's own annotations, never its values: most Secrets in a
  * cluster are not the operator's business, and the few a bot references are read on demand
- * (secret-values.ts). Also keeps the values out of heap snapshots of the operator.
+ * (secret-values.ts). The informer lists and watches Secrets as metadata only already; this
+ * drops what metadata still carries (managedFields, a last-applied copy that can hold values).
  */
 export function secretMetadata(secret: V1Secret): V1Secret {
   const m = secret.metadata ?? {};

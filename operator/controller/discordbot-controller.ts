@@ -2,25 +2,16 @@
 // reference and the objects they own all map to the owning bot's key; a periodic resync
 // reconciles every bot even when nothing was heard. The caches hold only what reconcile reads
 // (cache-transforms.ts); the values of referenced Secrets are read just before a reconcile.
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  PolicyV1Api,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  type V1Deployment,
-  type V1Secret,
-} from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../../bot/observability/logger.js';
 import { GROUP, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import type { OperatorConfig } from '../config/config.js';
 import { BacklogReader } from '../autoscaling/backlog-reader.js';
 import { GatewayBotCache } from '../discord/gateway-bot.js';
-import { apiserverCode, Cluster, describeError } from '../kube/cluster.js';
-import { pooled } from '../kube/pooled-kube-config.js';
+import { Cluster, describeError } from '../kube/cluster.js';
+import { KubeClient } from '../kube/api-client.js';
+import { collectionPath, namedPath } from '../kube/resources.js';
 import type { OperatorMetrics } from '../metrics/operator-metrics.js';
 import { DiscordBotReconciler, type OwnedKind } from '../reconciler/discordbot-reconciler.js';
 import { WorkerScaling } from '../reconciler/worker-scaling.js';
@@ -42,56 +33,39 @@ export class DiscordBotController {
   private readonly backlog = new BacklogReader();
   private resyncTimer?: NodeJS.Timeout;
   private running = false;
-  /** Closes the connection pool this controller made (none when it was given a pooled config). */
-  private readonly closePool: () => Promise<void>;
+  /** Closes the connection pool this controller made (none when it was given a client). */
+  private readonly closeClient: () => void;
 
+  /**
+   * `given`: the operator's client, or (tests) a `@kubernetes/client-node` KubeConfig whose
+   * current context a client of our own is made from.
+   */
   constructor(
-    given: KubeConfig,
+    given: KubeClient | KubeConfig,
     private readonly config: OperatorConfig,
     private readonly metrics: OperatorMetrics,
     private readonly log: Logger,
   ) {
-    const kc = pooled(given);
-    this.closePool = kc === given ? async () => undefined : () => kc.closePools();
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    const core = kc.makeApiClient(CoreV1Api);
-    const apps = kc.makeApiClient(AppsV1Api);
-    const policy = kc.makeApiClient(PolicyV1Api);
+    const client = given instanceof KubeClient ? given : KubeClient.fromKubeConfig(given);
+    this.closeClient = client === given ? () => undefined : () => client.close();
     const namespaces = config.watchNamespaces.length ? config.watchNamespaces : [undefined];
     const count = (verb: string) => metrics.apiRequests.inc({ verb });
     const informer = <T extends KubernetesObject>(
       path: string,
-      list: () => Promise<unknown>,
       onChange: (obj: T, kind: 'add' | 'update' | 'delete') => void,
       transform: (obj: T) => T,
-      selector?: string,
+      options: { labelSelector?: string; metadataOnly?: boolean } = {},
     ) =>
-      new ResilientInformer<T>(
-        kc,
-        path,
-        list as () => Promise<KubernetesListObject<T>>,
-        (kind, obj) => onChange(obj, kind),
-        log,
-        selector,
-        () => count('list'),
+      new ResilientInformer<T>(client, path, (kind, obj) => onChange(obj, kind), log, {
+        ...options,
+        onList: () => count('list'),
         transform,
-      );
-    const nsPath = (ns: string | undefined, base: string, resource: string) =>
-      ns ? `${base}/namespaces/${ns}/${resource}` : `${base}/${resource}`;
+      });
 
     for (const ns of namespaces) {
       this.bots.push(
         informer<DiscordBot>(
-          nsPath(ns, `/apis/${GROUP}/${VERSION}`, PLURAL),
-          () =>
-            ns
-              ? custom.listNamespacedCustomObject({
-                  group: GROUP,
-                  version: VERSION,
-                  namespace: ns,
-                  plural: PLURAL,
-                })
-              : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }),
+          collectionPath(`${GROUP}/${VERSION}`, PLURAL, ns),
           (bot) => {
             this.enqueue(bot.metadata.namespace, bot.metadata.name);
             // Whether a bot's pods own the keys of releases before namespaced keys depends on
@@ -104,65 +78,30 @@ export class DiscordBotController {
       );
       this.secrets.push(
         informer<V1Secret>(
-          nsPath(ns, '/api/v1', 'secrets'),
-          () => (ns ? core.listNamespacedSecret({ namespace: ns }) : core.listSecretForAllNamespaces()),
+          collectionPath('v1', 'secrets', ns),
           (secret, kind) => {
             if (kind === 'delete')
               this.secretValues.forget(secret.metadata?.namespace, secret.metadata?.name);
             this.enqueueBotsUsingSecret(secret);
           },
           secretMetadata,
+          // Their values are never cached (secret-values.ts reads the few a bot references).
+          { metadataOnly: true },
         ),
       );
-      const ownedSpecs: [OwnedKind, string, () => Promise<unknown>][] = [
-        [
-          'StatefulSet',
-          nsPath(ns, '/apis/apps/v1', 'statefulsets'),
-          () =>
-            ns
-              ? apps.listNamespacedStatefulSet({ namespace: ns, labelSelector: OWNED_SELECTOR })
-              : apps.listStatefulSetForAllNamespaces({ labelSelector: OWNED_SELECTOR }),
-        ],
-        [
-          'Deployment',
-          nsPath(ns, '/apis/apps/v1', 'deployments'),
-          () =>
-            ns
-              ? apps.listNamespacedDeployment({ namespace: ns, labelSelector: OWNED_SELECTOR })
-              : apps.listDeploymentForAllNamespaces({ labelSelector: OWNED_SELECTOR }),
-        ],
-        [
-          'Service',
-          nsPath(ns, '/api/v1', 'services'),
-          () =>
-            ns
-              ? core.listNamespacedService({ namespace: ns, labelSelector: OWNED_SELECTOR })
-              : core.listServiceForAllNamespaces({ labelSelector: OWNED_SELECTOR }),
-        ],
-        [
-          'PodDisruptionBudget',
-          nsPath(ns, '/apis/policy/v1', 'poddisruptionbudgets'),
-          () =>
-            ns
-              ? policy.listNamespacedPodDisruptionBudget({ namespace: ns, labelSelector: OWNED_SELECTOR })
-              : policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector: OWNED_SELECTOR }),
-        ],
-        [
-          'ConfigMap',
-          nsPath(ns, '/api/v1', 'configmaps'),
-          () =>
-            ns
-              ? core.listNamespacedConfigMap({ namespace: ns, labelSelector: OWNED_SELECTOR })
-              : core.listConfigMapForAllNamespaces({ labelSelector: OWNED_SELECTOR }),
-        ],
+      const ownedSpecs: [OwnedKind, string][] = [
+        ['StatefulSet', collectionPath('apps/v1', 'statefulsets', ns)],
+        ['Deployment', collectionPath('apps/v1', 'deployments', ns)],
+        ['Service', collectionPath('v1', 'services', ns)],
+        ['PodDisruptionBudget', collectionPath('policy/v1', 'poddisruptionbudgets', ns)],
+        ['ConfigMap', collectionPath('v1', 'configmaps', ns)],
       ];
-      for (const [kind, path, list] of ownedSpecs) {
+      for (const [kind, path] of ownedSpecs) {
         const inf = informer<KubernetesObject>(
           path,
-          list,
           (obj) => this.enqueueOwner(obj),
           kind === 'Deployment' ? (d) => slimDeployment(d as V1Deployment) : slimObject,
-          OWNED_SELECTOR,
+          { labelSelector: OWNED_SELECTOR },
         );
         this.owned.set(kind, [...(this.owned.get(kind) ?? []), inf]);
       }
@@ -175,15 +114,12 @@ export class DiscordBotController {
       }
       return undefined;
     };
-    const cluster = new Cluster(kc, count);
+    const cluster = new Cluster(client, count);
     this.secretValues = new SecretValues(
       (ns, name) => find(this.secrets, ns, name),
       async (namespace, name) => {
         count('get');
-        return core.readNamespacedSecret({ namespace, name }).catch((err: unknown) => {
-          if (apiserverCode(err) === 404) return undefined;
-          throw err;
-        });
+        return client.find<V1Secret>(namedPath('v1', 'secrets', namespace, name));
       },
     );
     const getSecret = (ns: string, name: string) => this.secretValues.get(ns, name);
@@ -278,6 +214,6 @@ export class DiscordBotController {
     await Promise.all(
       [...this.bots, ...this.secrets, ...[...this.owned.values()].flat()].map((i) => i.stop()),
     );
-    await this.closePool();
+    this.closeClient();
   }
 }

@@ -1,34 +1,21 @@
 // The operator's writes to the apiserver: server-side apply of owned objects and of the
 // DiscordBot status (one field manager), and Events. Counts requests for the benchmark.
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  KubernetesObjectApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
-import { GROUP, KIND, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { GROUP, KIND, VERSION } from '../api/v1alpha1/schema.js';
 import type { DiscordBot, DiscordBotStatus } from '../api/v1alpha1/types.js';
 import { FIELD_MANAGER } from '../rendering/labels.js';
+import type { KubeClient } from './api-client.js';
+import { collectionPath, objectPath } from './resources.js';
 
 export type EventType = 'Normal' | 'Warning';
 
 export class Cluster {
-  private readonly objects: KubernetesObjectApi;
-  private readonly custom: CustomObjectsApi;
-  private readonly core: CoreV1Api;
   private eventSeq = 0;
 
   constructor(
-    kc: KubeConfig,
+    private readonly client: KubeClient,
     private readonly countRequest: (verb: string) => void = () => undefined,
-  ) {
-    this.objects = KubernetesObjectApi.makeApiClient(kc);
-    this.custom = kc.makeApiClient(CustomObjectsApi);
-    this.core = kc.makeApiClient(CoreV1Api);
-  }
+  ) {}
 
   /**
    * Server-side apply under the operator's field manager, taking ownership of conflicts.
@@ -36,7 +23,7 @@ export class Cluster {
    */
   async apply(obj: KubernetesObject): Promise<KubernetesObject> {
     this.countRequest('apply');
-    return this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    return this.client.apply(objectPath(obj), obj, FIELD_MANAGER, true);
   }
 
   /**
@@ -45,18 +32,15 @@ export class Cluster {
    */
   async mergePatch(target: KubernetesObject, patch: Record<string, unknown>): Promise<KubernetesObject> {
     this.countRequest('patch');
-    return this.objects.patch(
+    return this.client.mergePatch(
+      objectPath(target),
       {
         ...patch,
         apiVersion: target.apiVersion,
         kind: target.kind,
         metadata: { ...(patch.metadata as object | undefined), ...target.metadata },
       },
-      undefined,
-      undefined,
       FIELD_MANAGER,
-      undefined,
-      PatchStrategy.MergePatch,
     );
   }
 
@@ -67,14 +51,14 @@ export class Cluster {
    */
   async handOver(obj: KubernetesObject, toManager: string): Promise<void> {
     this.countRequest('apply');
-    await this.objects.patch(obj, undefined, undefined, toManager, true, PatchStrategy.ServerSideApply);
+    await this.client.apply(objectPath(obj), obj, toManager, true);
   }
 
   /** Deletes an object; one that is already gone (or whose kind is not installed) is fine. */
   async delete(obj: KubernetesObject): Promise<boolean> {
     this.countRequest('delete');
     try {
-      await this.objects.delete(obj);
+      await this.client.delete(objectPath(obj));
       return true;
     } catch (err) {
       if (apiserverCode(err) === 404) return false;
@@ -84,55 +68,39 @@ export class Cluster {
 
   async applyStatus(bot: DiscordBot, status: DiscordBotStatus): Promise<void> {
     this.countRequest('apply-status');
-    await this.custom.patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: VERSION,
-        plural: PLURAL,
-        namespace: bot.metadata.namespace,
-        name: bot.metadata.name,
-        body: {
-          apiVersion: `${GROUP}/${VERSION}`,
-          kind: KIND,
-          metadata: { name: bot.metadata.name, namespace: bot.metadata.namespace },
-          status,
-        },
-        fieldManager: FIELD_MANAGER,
-        force: true,
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-    );
+    const { name, namespace } = bot.metadata;
+    const body = { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, metadata: { name, namespace }, status };
+    await this.client.apply(`${objectPath(body)}/status`, body, FIELD_MANAGER, true);
   }
 
   async event(bot: DiscordBot, type: EventType, reason: string, message: string): Promise<void> {
     this.countRequest('event');
     const now = new Date();
     this.eventSeq += 1;
-    await this.core.createNamespacedEvent({
-      namespace: bot.metadata.namespace,
-      body: {
-        metadata: {
-          name: `${bot.metadata.name}.${now.getTime().toString(16)}${this.eventSeq.toString(16)}`,
-          namespace: bot.metadata.namespace,
-        },
-        involvedObject: {
-          apiVersion: `${GROUP}/${VERSION}`,
-          kind: KIND,
-          name: bot.metadata.name,
-          namespace: bot.metadata.namespace,
-          uid: bot.metadata.uid,
-          resourceVersion: bot.metadata.resourceVersion,
-        },
-        type,
-        reason,
-        message,
-        count: 1,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        source: { component: 'shardwarden-operator' },
-        reportingComponent: 'shardwarden.io/operator',
-        reportingInstance: 'shardwarden-operator',
+    await this.client.create(collectionPath('v1', 'events', bot.metadata.namespace), {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: {
+        name: `${bot.metadata.name}.${now.getTime().toString(16)}${this.eventSeq.toString(16)}`,
+        namespace: bot.metadata.namespace,
       },
+      involvedObject: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: KIND,
+        name: bot.metadata.name,
+        namespace: bot.metadata.namespace,
+        uid: bot.metadata.uid,
+        resourceVersion: bot.metadata.resourceVersion,
+      },
+      type,
+      reason,
+      message,
+      count: 1,
+      firstTimestamp: now.toISOString(),
+      lastTimestamp: now.toISOString(),
+      source: { component: 'shardwarden-operator' },
+      reportingComponent: 'shardwarden.io/operator',
+      reportingInstance: 'shardwarden-operator',
     });
   }
 }
@@ -143,16 +111,10 @@ export function apiserverCode(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-/** Error text for logs and status: the apiserver's message when there is one; never request headers. */
+/**
+ * Error text for logs and status: an ApiError's message is already the HTTP code and the
+ * apiserver's message (api-client.ts), never request headers.
+ */
 export function describeError(err: unknown): string {
-  const e = err as { code?: number; body?: unknown; message?: string };
-  if (e?.body) {
-    try {
-      const body = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
-      if (body?.message) return `HTTP ${e.code}: ${body.message}`;
-    } catch {
-      /* fall through */
-    }
-  }
-  return e?.message ?? String(err);
+  return (err as Error | undefined)?.message ?? String(err);
 }

@@ -4,17 +4,11 @@
 // up leadership the moment renewals have failed for the renew deadline. Every request is
 // aborted at that deadline and a timer ends leadership there even while a request hangs: a
 // stalled apiserver connection must not leave a leader that cannot renew beside a new one.
-import {
-  CoordinationV1Api,
-  Observable,
-  type ConfigurationOptions,
-  type KubeConfig,
-  type ObservableMiddleware,
-  type V1Lease,
-} from '@kubernetes/client-node';
+import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../bot/observability/logger.js';
-import { apiserverCode } from '../kube/cluster.js';
+import { KubeClient } from '../kube/api-client.js';
+import { collectionPath, LEASES, namedPath } from '../kube/resources.js';
 
 export interface ElectorOptions {
   name: string;
@@ -30,18 +24,6 @@ function microTime(d: Date): Date {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
 }
 
-/** Request options that abort the request at `signal`. */
-function abortingAt(signal: AbortSignal): ConfigurationOptions {
-  const middleware: ObservableMiddleware = {
-    pre: (context) => {
-      context.setSignal(signal);
-      return new Observable(Promise.resolve(context));
-    },
-    post: (response) => new Observable(Promise.resolve(response)),
-  };
-  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
-}
-
 interface ElectorEvents {
   'started-leading': [];
   'stopped-leading': [];
@@ -49,7 +31,9 @@ interface ElectorEvents {
 }
 
 export class LeaseElector extends EventEmitter<ElectorEvents> {
-  private readonly api: CoordinationV1Api;
+  private readonly client: KubeClient;
+  /** Closes the connection pool this elector made (none when it was given a client). */
+  private readonly closeClient: () => void;
   private leading = false;
   private stopped = false;
   private timer?: NodeJS.Timeout;
@@ -62,14 +46,20 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
   private observedAt = 0;
   private knownLeader = '';
 
+  /** `given`: the operator's client, or (tests) a `@kubernetes/client-node` KubeConfig. */
   constructor(
-    kc: KubeConfig,
+    given: KubeClient | KubeConfig,
     private readonly options: ElectorOptions,
     private readonly log: Logger,
     private readonly countRequest: (verb: string) => void = () => undefined,
   ) {
     super();
-    this.api = kc.makeApiClient(CoordinationV1Api);
+    this.client = given instanceof KubeClient ? given : KubeClient.fromKubeConfig(given);
+    this.closeClient = this.client === given ? () => undefined : () => this.client.close();
+  }
+
+  private leasePath(): string {
+    return namedPath(LEASES.apiVersion, LEASES.plural, this.options.namespace, this.options.name);
   }
 
   get isLeader(): boolean {
@@ -131,15 +121,9 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
 
   private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const { name, namespace, identity, leaseDurationMs } = this.options;
-    const options = abortingAt(signal);
     const now = new Date();
-    let lease: V1Lease | undefined;
-    try {
-      this.countRequest('get');
-      lease = await this.api.readNamespacedLease({ name, namespace }, options);
-    } catch (err) {
-      if (apiserverCode(err) !== 404) throw err;
-    }
+    this.countRequest('get');
+    const lease = await this.client.find<V1Lease>(this.leasePath(), signal);
     const spec = {
       holderIdentity: identity,
       leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
@@ -149,9 +133,10 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
     };
     if (!lease) {
       this.countRequest('create');
-      await this.api.createNamespacedLease(
-        { namespace, body: { metadata: { name, namespace }, spec } },
-        options,
+      await this.client.create(
+        collectionPath(LEASES.apiVersion, LEASES.plural, namespace),
+        { apiVersion: LEASES.apiVersion, kind: LEASES.kind, metadata: { name, namespace }, spec },
+        signal,
       );
       return true;
     }
@@ -185,7 +170,7 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
     // Optimistic concurrency: the update carries the resourceVersion we read; a 409 means
     // someone else wrote first, and we try again next period.
     this.countRequest('update');
-    await this.api.replaceNamespacedLease({ name, namespace, body }, options);
+    await this.client.replace(this.leasePath(), body, signal);
     return true;
   }
 
@@ -205,29 +190,30 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
     this.current?.abort();
     // Nothing may land after the release (a renewal that completes late would take it back).
     await this.inFlight;
-    if (!this.leading) return;
+    if (this.leading) await this.release();
+    this.closeClient();
+  }
+
+  /** Hands the lease back (holder cleared) so a standby takes over at once. */
+  private async release(): Promise<void> {
     this.leading = false;
-    const { name, namespace, identity } = this.options;
     // Bounded too: a stalled connection must not hold up the shutdown.
-    const options = abortingAt(AbortSignal.timeout(this.options.renewDeadlineMs));
+    const signal = AbortSignal.timeout(this.options.renewDeadlineMs);
     try {
-      const lease = await this.api.readNamespacedLease({ name, namespace }, options);
-      if (lease.spec?.holderIdentity === identity) {
-        await this.api.replaceNamespacedLease(
+      const lease = await this.client.get<V1Lease>(this.leasePath(), signal);
+      if (lease.spec?.holderIdentity === this.options.identity) {
+        await this.client.replace(
+          this.leasePath(),
           {
-            name,
-            namespace,
-            body: {
-              ...lease,
-              spec: {
-                ...lease.spec,
-                holderIdentity: '',
-                leaseDurationSeconds: 1,
-                renewTime: microTime(new Date()),
-              },
+            ...lease,
+            spec: {
+              ...lease.spec,
+              holderIdentity: '',
+              leaseDurationSeconds: 1,
+              renewTime: microTime(new Date()),
             },
           },
-          options,
+          signal,
         );
       }
     } catch (err) {
