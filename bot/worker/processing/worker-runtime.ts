@@ -63,6 +63,9 @@ export class WorkerRuntime {
           try {
             type = await processors[queue](job, token ?? '');
             this.o.metrics.jobs.inc({ queue, type, outcome: 'completed' });
+            // Kept as the completed job's return value: what it did (the command, or why
+            // nothing ran, e.g. `expired`), for whoever inspects the queue.
+            return type;
           } catch (err) {
             this.o.metrics.jobs.inc({ queue, type, outcome: 'failed' });
             const attempts = job.opts.attempts ?? 1;
