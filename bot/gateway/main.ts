@@ -11,6 +11,7 @@ import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import { createLogger } from '../observability/logger.js';
 import { splitOverClusters } from '../sharding/shard-range.js';
 import { clusterNodeArgs, GatewayConfigError, parseGatewayConfig, type GatewayConfig } from './config.js';
+import type { EarClientOptions } from './cluster/ear-client.js';
 import { isShardwardenMessage, STALL_LIMIT_MS, type PrimaryMessage } from './ipc.js';
 import { RangeShardingManager } from './sharding/range-sharding-manager.js';
 import { within } from '../timing/within.js';
@@ -38,16 +39,16 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
       `shardwarden-gateway-${process.pid}-${randomBytes(4).toString('hex')}.sock`,
     );
   const clusterShards = splitOverClusters(config.range, config.clustersPerPod);
-  // discord.js is loaded only where a client runs (the cluster processes): the primary never
-  // builds one, and discord.js would add about 15 MB to it.
+  // The client (an EarClient over @discordjs/ws) is loaded only where it runs: the cluster
+  // processes. Kurasuta builds it there with these options plus the process's shards.
   const clientSide = cluster.isPrimary
     ? {}
     : {
-        client: (await import('discord.js')).Client as never,
-        clientOptions: (await import('./client-options.js')).earClientOptions(
-          config.intents,
-          config.discordApiUrl,
-        ) as unknown as Record<string, unknown>,
+        client: (await import('./cluster/ear-client.js')).EarClient as never,
+        clientOptions: {
+          intents: config.intents,
+          apiUrl: config.discordApiUrl,
+        } satisfies EarClientOptions as unknown as Record<string, unknown>,
       };
   const manager = new RangeShardingManager(CLUSTER_MODULE, {
     token: config.token,
@@ -128,7 +129,7 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     },
   } as unknown as Registry;
   let shuttingDown = false;
-  // The clusters start first: loading discord.js and logging in is the long part of a cold
+  // The clusters start first: loading their modules and logging in is the long part of a cold
   // start, and the primary's HTTP server (fastify, which cluster processes never load) comes up
   // meanwhile. The rejection handler only marks the promise handled until it is awaited below.
   manager.on('error', (err: Error) => log.error({ err: err.message }, 'kurasuta'));

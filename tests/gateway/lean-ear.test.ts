@@ -1,27 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { leanPacket } from '../../bot/gateway/cluster/lean-packets.js';
+import { pathToFileURL } from 'node:url';
 import { discordJs13StandIn } from '../../bot/gateway/sharding/load-kurasuta.js';
 
 // The built module (npx tsc -p tsconfig.build.json), as the gateway process loads it.
 const LOADER = resolve('dist/bot/gateway/sharding/load-kurasuta.js');
 const built = (path: string) => JSON.stringify(resolve('dist/bot/gateway', path));
-
-describe('what discord.js gets to handle in the Ear', () => {
-  test('READY without its guild list (no Guild objects); the packet itself is left alone', () => {
-    const ready = { t: 'READY', s: 1, d: { user: { id: '1' }, guilds: [{ id: '2', unavailable: true }] } };
-    expect(leanPacket(ready)).toEqual({ t: 'READY', s: 1, d: { user: { id: '1' }, guilds: [] } });
-    // discord.js's readiness tracking reads the guild list from the same payload.
-    expect(ready.d.guilds).toHaveLength(1);
-  });
-
-  test('RESUMED passes; GUILD_CREATE, MESSAGE_CREATE and the rest are not handled', () => {
-    const resumed = { t: 'RESUMED', d: {} };
-    expect(leanPacket(resumed)).toBe(resumed);
-    for (const t of ['GUILD_CREATE', 'MESSAGE_CREATE', 'INTERACTION_CREATE', 'GUILD_MEMBER_ADD'])
-      expect(leanPacket({ t, d: { id: '1' } })).toBeUndefined();
-  });
-});
+const DISCORD_JS = `${pathToFileURL(resolve('node_modules/discord.js')).href}/`;
 
 describe('Kurasuta without its bundled discord.js 13', () => {
   // In a real Node process (jest has its own module registry, which the stand-in does not touch).
@@ -66,5 +51,29 @@ describe('what a cluster process loads', () => {
       console.log(JSON.stringify({ cluster, primary: fastify() }));`;
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script]).toString();
     expect(JSON.parse(out)).toEqual({ cluster: false, primary: true });
+  });
+
+  test('not discord.js: its client, managers and structures are never loaded', () => {
+    // A load hook sees every module either loader (import or require) loads, so nothing on the
+    // cluster's path escapes it (a mere require.resolve does not load); discord.js itself is
+    // loaded last as a control.
+    const script = `
+      import { registerHooks } from 'node:module';
+      const loaded = [];
+      registerHooks({ load: (url, ctx, next) => (loaded.push(url), next(url, ctx)) });
+      // discord.js 14 (Kurasuta's nested discord.js 13 is replaced before it loads: test above).
+      const discordJs = () => loaded.some((u) => u.startsWith(${JSON.stringify(DISCORD_JS)}));
+      await import(${built('main.js')});
+      await import(${built('cluster/gateway-cluster.js')});
+      const { EarClient } = await import(${built('cluster/ear-client.js')});
+      new EarClient({ intents: 1, apiUrl: 'http://127.0.0.1:1', shards: [0], shardCount: 1 });
+      const cluster = discordJs();
+      const ws = loaded.some((u) => u.includes('/node_modules/@discordjs/ws/'));
+      await import('discord.js');
+      console.log(JSON.stringify({ cluster, ws, control: discordJs() }));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: resolve('.'),
+    }).toString();
+    expect(JSON.parse(out)).toEqual({ cluster: false, ws: true, control: true });
   });
 });
