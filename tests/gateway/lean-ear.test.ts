@@ -1,7 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { discordJs13StandIn } from '../../bot/gateway/sharding/load-kurasuta.js';
+import { DiscordSimulator } from '../../discord-simulator/index.js';
+import { makeTempDir, startRedis } from '../../testenv/index.js';
+import { gatewayEnv, startGateway, waitReady } from './harness.js';
 
 // The built module (npx tsc -p tsconfig.build.json), as the gateway process loads it.
 const LOADER = resolve('dist/bot/gateway/sharding/load-kurasuta.js');
@@ -75,5 +79,57 @@ describe('what a cluster process loads', () => {
       cwd: resolve('.'),
     }).toString();
     expect(JSON.parse(out)).toEqual({ cluster: false, ws: true, control: true });
+  });
+});
+
+describe('a running gateway pod', () => {
+  test('its cluster process loads @discordjs/ws and no discord.js, from start to shutdown', async () => {
+    const dir = makeTempDir('lean-ear-modules');
+    // Preloaded into the pod's processes: records every module loaded, written at exit.
+    const preload = join(dir.path, 'record-modules.mjs');
+    writeFileSync(
+      preload,
+      `import cluster from 'node:cluster';
+       import { writeFileSync } from 'node:fs';
+       import { registerHooks } from 'node:module';
+       const loaded = [];
+       registerHooks({ load: (url, ctx, next) => (loaded.push(url), next(url, ctx)) });
+       process.on('exit', () => writeFileSync(
+         ${JSON.stringify(dir.path)} + '/' + (cluster.isPrimary ? 'primary' : 'cluster') + '-' + process.pid + '.json',
+         JSON.stringify(loaded)));`,
+    );
+    const sim = await DiscordSimulator.start({ seed: 7, guilds: 20 });
+    const redis = await startRedis();
+    try {
+      const gw = await startGateway(
+        gatewayEnv(sim, redis.url, 0, {
+          SHARDWARDEN_CLUSTERS_PER_POD: '1',
+          NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${pathToFileURL(preload).href}`,
+        }),
+      );
+      try {
+        await waitReady(gw);
+      } finally {
+        // SIGTERM: the cluster flushes and exits on its own, writing its list.
+        await gw.proc.stop(60_000);
+      }
+      const lists: Record<string, string[]> = Object.fromEntries(
+        readdirSync(dir.path)
+          .filter((f) => f.endsWith('.json'))
+          .map((f) => [f.split('-')[0], JSON.parse(readFileSync(join(dir.path, f), 'utf8')) as string[]]),
+      );
+      const count = (role: string, prefix: string) => lists[role]!.filter((u) => u.startsWith(prefix)).length;
+      const ws = `${pathToFileURL(resolve('node_modules/@discordjs/ws')).href}/`;
+      expect(Object.keys(lists).sort()).toEqual(['cluster', 'primary']);
+      expect({ cluster: count('cluster', DISCORD_JS), ws: count('cluster', ws) > 0 }).toEqual({
+        cluster: 0,
+        ws: true,
+      });
+      expect(count('primary', DISCORD_JS)).toBe(0);
+    } finally {
+      await sim.stop();
+      await redis.close();
+      dir.remove();
+    }
   });
 });

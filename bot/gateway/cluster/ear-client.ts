@@ -73,8 +73,7 @@ export class EarClient extends EventEmitter {
   constructor(options: KurasutaClientOptions) {
     super();
     this.options = options;
-    for (const id of options.shards)
-      this.states.set(id, { ready: false, ping: -1 });
+    for (const id of options.shards) this.states.set(id, { ready: false, ping: -1 });
   }
 
   /** Heartbeat round trips by shard, in ms (shards without an ACK yet are left out). */
