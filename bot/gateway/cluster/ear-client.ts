@@ -97,12 +97,10 @@ export class EarClient extends EventEmitter {
     });
     this.manager = manager;
     manager.on(WebSocketShardEvents.Dispatch, (payload, shardId) => this.onDispatch(payload, shardId));
-    manager.on(WebSocketShardEvents.Ready, (data, shardId) => this.onReady(data.guilds, shardId));
     manager.on(WebSocketShardEvents.Hello, (shardId) => {
       const state = this.states.get(shardId);
       if (state) state.sinceHello = 0;
     });
-    manager.on(WebSocketShardEvents.Resumed, (shardId) => this.onResumed(shardId));
     manager.on(WebSocketShardEvents.Closed, (code, shardId) => this.onClosed(code, shardId));
     manager.on(WebSocketShardEvents.HeartbeatComplete, ({ latency }, shardId) => {
       const state = this.states.get(shardId);
@@ -115,19 +113,35 @@ export class EarClient extends EventEmitter {
     await manager.connect();
   }
 
-  private onDispatch(payload: GatewayDispatch, shardId: number): void {
-    const state = this.states.get(shardId);
-    if (state) {
-      if (state.sinceHello !== undefined) state.sinceHello++;
-      if (state.pending && (payload.t === 'GUILD_CREATE' || payload.t === 'GUILD_DELETE'))
-        this.gotGuild(state, shardId, (payload.d as { id: string }).id);
-    }
-    this.emit('dispatch', payload, shardId);
+  /**
+   * Closes every connection with 4200 (resumable for Discord), and @discordjs/ws forgets the
+   * sessions (it reports null for each). The gateway does not call this at shutdown: there the
+   * process exit drops the connections and the stored sessions stay. For tests and tools.
+   */
+  async destroy(): Promise<void> {
+    await this.manager?.destroy({ code: 4200, reason: 'client destroyed' });
   }
 
-  private onReady(guilds: readonly { id: string }[], shardId: number): void {
+  // Readiness follows the dispatch stream itself (READY, GUILD_CREATE, RESUMED), after the
+  // dispatch is handed on: @discordjs/ws emits its own `ready` and `resumed` events as the frame
+  // arrives, before the dispatches ahead of it (a RESUME's replay) have been emitted.
+  private onDispatch(payload: GatewayDispatch, shardId: number): void {
+    this.emit('dispatch', payload, shardId);
     const state = this.states.get(shardId);
     if (!state) return;
+    switch (payload.t) {
+      case 'READY':
+        return this.onReady(state, shardId, (payload.d as { guilds: { id: string }[] }).guilds);
+      case 'RESUMED':
+        return this.onResumed(state, shardId);
+      case 'GUILD_CREATE':
+      case 'GUILD_DELETE':
+        if (state.pending) this.gotGuild(state, shardId, (payload.d as { id: string }).id);
+    }
+    if (state.sinceHello !== undefined) state.sinceHello++;
+  }
+
+  private onReady(state: ShardState, shardId: number, guilds: readonly { id: string }[]): void {
     this.stopWaiting(state);
     state.sinceHello = undefined;
     state.pending = new Set(guilds.map((g) => g.id));
@@ -156,10 +170,7 @@ export class EarClient extends EventEmitter {
     }, waitMs).unref();
   }
 
-  private onResumed(shardId: number): void {
-    const state = this.states.get(shardId);
-    if (!state) return;
-    this.stopWaiting(state);
+  private onResumed(state: ShardState, shardId: number): void {
     const replayed = state.sinceHello ?? 0;
     state.sinceHello = undefined;
     this.up(state, shardId, () => this.emit('shardResume', shardId, replayed));
