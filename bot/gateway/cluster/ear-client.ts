@@ -4,12 +4,12 @@
 // builds (`new manager.client({ ...clientOptions, shards, shardCount })`, then attaches its
 // ShardClientUtil as `client.shard`), and it emits the events BaseCluster relays to the primary
 // under discord.js's names: `ready` once every shard of the process is up, `shardReady`,
-// `shardResume`, `shardReconnecting`, `shardDisconnect`. Dispatches are emitted raw as
-// `dispatch` (payload, shardId).
+// `shardResume`, `shardReconnecting`, `shardDisconnect`. Dispatches are emitted as parsed by
+// @discordjs/ws, as `dispatch` (payload, shardId); heartbeat ACKs as `heartbeat` (shardId, ms).
 // A shard is up after READY and a GUILD_CREATE (or GUILD_DELETE) of each guild READY listed,
 // or after the wait for them times out (as discord.js does it), or after RESUMED. This file
 // must not import discord.js: keeping it out of the cluster processes is its point
-// (tests/gateway/lean-packets.test.ts checks the loaded modules).
+// (tests/gateway/lean-ear.test.ts checks the loaded modules).
 import { EventEmitter } from 'node:events';
 import {
   WebSocketManager,
@@ -58,8 +58,6 @@ interface ShardState {
   waitTimer?: NodeJS.Timeout;
   /** Dispatches since the last HELLO: a RESUME's replay, counted until RESUMED. */
   sinceHello?: number;
-  /** Heartbeat round trip in ms; -1 until the first ACK. */
-  ping: number;
 }
 
 export class EarClient extends EventEmitter {
@@ -73,14 +71,7 @@ export class EarClient extends EventEmitter {
   constructor(options: KurasutaClientOptions) {
     super();
     this.options = options;
-    for (const id of options.shards) this.states.set(id, { ready: false, ping: -1 });
-  }
-
-  /** Heartbeat round trips by shard, in ms (shards without an ACK yet are left out). */
-  pings(): Map<number, number> {
-    const out = new Map<number, number>();
-    for (const [id, s] of this.states) if (s.ping >= 0) out.set(id, s.ping);
-    return out;
+    for (const id of options.shards) this.states.set(id, { ready: false });
   }
 
   async login(token: string, hooks: EarSessionHooks): Promise<void> {
@@ -102,11 +93,9 @@ export class EarClient extends EventEmitter {
       if (state) state.sinceHello = 0;
     });
     manager.on(WebSocketShardEvents.Closed, (code, shardId) => this.onClosed(code, shardId));
-    manager.on(WebSocketShardEvents.HeartbeatComplete, ({ latency }, shardId) => {
-      const state = this.states.get(shardId);
-      if (state) state.ping = latency;
-      this.emit('heartbeat', shardId, latency);
-    });
+    manager.on(WebSocketShardEvents.HeartbeatComplete, ({ latency }, shardId) =>
+      this.emit('heartbeat', shardId, latency),
+    );
     manager.on(WebSocketShardEvents.Error, (err, shardId) => this.emit('shardError', err, shardId));
     manager.on(WebSocketShardEvents.SocketError, (err, shardId) => this.emit('shardError', err, shardId));
     manager.on(WebSocketShardEvents.Debug, (message, shardId) => this.emit('debug', message, shardId));
