@@ -12,7 +12,7 @@ import { createLogger } from '../observability/logger.js';
 import { splitOverClusters } from '../sharding/shard-range.js';
 import { clusterNodeArgs, GatewayConfigError, parseGatewayConfig, type GatewayConfig } from './config.js';
 import type { EarClientOptions } from './cluster/ear-client.js';
-import { isShardwardenMessage, STALL_LIMIT_MS, type PrimaryMessage } from './ipc.js';
+import { isShardwardenMessage, STALL_LIMIT_MS, UNRECOVERABLE_EXIT_CODE, type PrimaryMessage } from './ipc.js';
 import { RangeShardingManager } from './sharding/range-sharding-manager.js';
 import { within } from '../timing/within.js';
 
@@ -79,6 +79,8 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   // Per cluster process (by worker id): when it last said it was alive, and its loop delay then.
   // A cluster is watched from its first message on; one still starting is Kurasuta's to time out.
   const alive = new Map<number, { at: number; loopDelayMs: number; clusterId: number }>();
+  // Shards Discord refused for good, and why: down until the pod restarts (/readyz says why).
+  const halted = new Map<number, string>();
   cluster.on('message', (worker, m: unknown) => {
     if (!isShardwardenMessage(m)) return;
     if (m.shardwarden === 'shard') {
@@ -90,6 +92,13 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
         { cluster: m.clusterId },
         'cluster stopped before its buffer was flushed: the rest is replayed on resume',
       );
+    if (m.shardwarden === 'halted') {
+      for (const shardId of m.shardIds) halted.set(shardId, m.reason);
+      log.error(
+        { cluster: m.clusterId, shards: m.shardIds, reason: m.reason },
+        'Discord refused shards for good: they stay down until the pod restarts',
+      );
+    }
     if (m.shardwarden === 'alive')
       alive.set(worker.id, { at: Date.now(), loopDelayMs: m.loopDelayMs, clusterId: m.clusterId });
   });
@@ -100,8 +109,10 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   cluster.on('exit', (worker, code, signal) => {
     alive.delete(worker.id);
     for (const [shardId, workerId] of reportedBy) if (workerId === worker.id) ready.set(shardId, false);
-    if (!shuttingDown)
-      log.warn({ pid: worker.process.pid, code, signal }, 'cluster process exited; Kurasuta respawns it');
+    if (shuttingDown) return;
+    if (code === UNRECOVERABLE_EXIT_CODE)
+      log.error({ pid: worker.process.pid, code }, 'cluster process exited for good: not restarted');
+    else log.warn({ pid: worker.process.pid, code, signal }, 'cluster process exited; Kurasuta respawns it');
   });
 
   const own = new Registry();
@@ -116,6 +127,11 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     registers: [own],
   });
   shardsTotal.set(shards.length);
+  const shardsHalted = new Gauge({
+    name: 'shardwarden_gateway_pod_shards_halted',
+    help: 'Shards of this pod Discord refused for good (bad token, intents, sharding): down until the pod restarts.',
+    registers: [own],
+  });
   const aggregator = new AggregatorRegistry();
   const loopDelay = monitorEventLoopDelay({ resolution: 20 });
   loopDelay.enable();
@@ -124,6 +140,7 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     contentType: own.contentType,
     metrics: async () => {
       shardsReady.set([...ready.values()].filter(Boolean).length);
+      shardsHalted.set(halted.size);
       const workers = await aggregator.clusterMetrics().catch(() => '');
       return `${await own.metrics()}\n${workers}`;
     },
@@ -151,6 +168,7 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
       ready: [...ready.values()].filter(Boolean).length,
       range: config.range,
       stalledClusters: stalledClusters(),
+      halted: [...halted].map(([shard, reason]) => ({ shard, reason })),
     }),
   });
   log.info(

@@ -6,6 +6,8 @@
 // under discord.js's names: `ready` once every shard of the process is up, `shardReady`,
 // `shardResume`, `shardReconnecting`, `shardDisconnect`. Dispatches are emitted as parsed by
 // @discordjs/ws, as `dispatch` (payload, shardId); heartbeat ACKs as `heartbeat` (shardId, ms).
+// A close Discord does not let a shard recover from rejects `login` with an
+// UnrecoverableGatewayError (the cluster then exits for good); after login it is `shardDisconnect`.
 // A shard is up after READY and a GUILD_CREATE (or GUILD_DELETE) of each guild READY listed,
 // or after the wait for them times out (as discord.js does it), or after RESUMED. This file
 // must not import discord.js: keeping it out of the cluster processes is its point
@@ -17,6 +19,7 @@ import {
   type IIdentifyThrottler,
   type SessionInfo,
 } from '@discordjs/ws';
+import { GatewayCloseCodes, GatewayIntentBits } from '../discord-gateway-names.js';
 
 /** What the gateway passes as Kurasuta's `clientOptions`. */
 export interface EarClientOptions {
@@ -46,10 +49,45 @@ export interface GatewayDispatch {
   d: unknown;
 }
 
-// Close codes after which @discordjs/ws gives up on the shard (discord.js's list).
-const UNRECOVERABLE_CLOSE_CODES = new Set([4004, 4010, 4011, 4012, 4013, 4014]);
-const GUILDS_INTENT = 1;
+/** What the client emits, with its arguments (Kurasuta relays the discord.js-named ones). */
+export interface EarClientEvents {
+  ready: [client: EarClient];
+  shardReady: [shardId: number, unavailableGuilds?: Set<string>];
+  shardResume: [shardId: number, replayed: number];
+  shardReconnecting: [shardId: number];
+  shardDisconnect: [event: { code: number; reason: string; wasClean: boolean }, shardId: number];
+  shardError: [err: Error, shardId: number];
+  dispatch: [payload: GatewayDispatch, shardId: number];
+  heartbeat: [shardId: number, latencyMs: number];
+  debug: [message: string, shardId: number];
+}
+
+// Close codes after which @discordjs/ws 2.0.4 gives up on the shard (WebSocketShard.onClose
+// destroys it with no recovery); discord.js's list too.
+const UNRECOVERABLE_CLOSE_CODES = new Set<number>([
+  GatewayCloseCodes.AuthenticationFailed,
+  GatewayCloseCodes.InvalidShard,
+  GatewayCloseCodes.ShardingRequired,
+  GatewayCloseCodes.InvalidAPIVersion,
+  GatewayCloseCodes.InvalidIntents,
+  GatewayCloseCodes.DisallowedIntents,
+]);
 const DEFAULT_WAIT_GUILD_TIMEOUT_MS = 15_000;
+
+/** "4014 (DisallowedIntents)": what a log or a probe says about a close code. */
+export function describeCloseCode(code: number): string {
+  const name = (GatewayCloseCodes as unknown as Record<number, string | undefined>)[code];
+  return name ? `${code} (${name})` : String(code);
+}
+
+/**
+ * Discord refuses this bot's connection in a way a retry cannot change (a bad token, intents
+ * not allowed, sharding Discord requires): restarting the process would only spend session
+ * starts and invalid requests. The message names the cause, never the token.
+ */
+export class UnrecoverableGatewayError extends Error {
+  override readonly name = 'UnrecoverableGatewayError';
+}
 
 interface ShardState {
   ready: boolean;
@@ -60,18 +98,26 @@ interface ShardState {
   sinceHello?: number;
 }
 
-export class EarClient extends EventEmitter {
+export class EarClient extends EventEmitter<EarClientEvents> {
   /** Kurasuta's ShardClientUtil, attached by its BaseCluster. */
   shard?: unknown;
   private readonly options: KurasutaClientOptions;
   private readonly states = new Map<number, ShardState>();
   private manager?: WebSocketManager;
   private announced = false;
+  private destroyed = false;
+  /** The first unrecoverable close during login: what `login` rejects with. */
+  private fatalClose?: { code: number; shardId: number };
 
   constructor(options: KurasutaClientOptions) {
     super();
     this.options = options;
     for (const id of options.shards) this.states.set(id, { ready: false });
+  }
+
+  /** This process's shards. */
+  get shardIds(): number[] {
+    return [...this.states.keys()];
   }
 
   async login(token: string, hooks: EarSessionHooks): Promise<void> {
@@ -99,16 +145,40 @@ export class EarClient extends EventEmitter {
     manager.on(WebSocketShardEvents.Error, (err, shardId) => this.emit('shardError', err, shardId));
     manager.on(WebSocketShardEvents.SocketError, (err, shardId) => this.emit('shardError', err, shardId));
     manager.on(WebSocketShardEvents.Debug, (message, shardId) => this.emit('debug', message, shardId));
-    await manager.connect();
+    try {
+      await manager.connect();
+    } catch (err) {
+      // @discordjs/ws rejects with its own message ("Authentication failed"); the close code
+      // is what says it is final.
+      if (this.fatalClose)
+        throw new UnrecoverableGatewayError(
+          `shard ${this.fatalClose.shardId}: Discord closed the connection with ${describeCloseCode(this.fatalClose.code)}`,
+          { cause: err },
+        );
+      throw err;
+    }
   }
 
   /**
-   * Closes every connection with 4200 (resumable for Discord), and @discordjs/ws forgets the
-   * sessions (it reports null for each). The gateway does not call this at shutdown: there the
-   * process exit drops the connections and the stored sessions stay. For tests and tools.
+   * Closes every connection and forgets the sessions: @discordjs/ws reports null for each to
+   * `updateSessionInfo`, which deletes them from the store. Emits nothing after it is called.
+   * The gateway does not call this at shutdown: there the process exit drops the connections
+   * and the stored sessions stay. For tests and tools.
    */
   async destroy(): Promise<void> {
+    this.destroyed = true;
+    for (const state of this.states.values()) this.stopWaiting(state);
     await this.manager?.destroy({ code: 4200, reason: 'client destroyed' });
+  }
+
+  override emit<K extends keyof EarClientEvents>(event: K, ...args: EarClientEvents[K]): boolean {
+    if (this.destroyed) return false;
+    return (super.emit as (e: K, ...a: EarClientEvents[K]) => boolean).call(this, event, ...args);
+  }
+
+  /** Kurasuta's broadcastEval calls this in every cluster; the Ear runs no code it is sent. */
+  _eval(): never {
+    throw new Error('EarClient does not evaluate code (broadcastEval is unsupported in the gateway)');
   }
 
   // Readiness follows the dispatch stream itself (READY, GUILD_CREATE, RESUMED), after the
@@ -150,7 +220,7 @@ export class EarClient extends EventEmitter {
     if (pending.size === 0) return this.up(state, shardId, () => this.emit('shardReady', shardId));
     // Without the Guilds intent no GUILD_CREATE comes: no wait.
     const waitMs =
-      this.options.intents & GUILDS_INTENT
+      this.options.intents & GatewayIntentBits.Guilds
         ? (this.options.waitGuildTimeoutMs ?? DEFAULT_WAIT_GUILD_TIMEOUT_MS)
         : 0;
     state.waitTimer = setTimeout(() => {
@@ -159,6 +229,8 @@ export class EarClient extends EventEmitter {
     }, waitMs).unref();
   }
 
+  // After a resumable INVALID_SESSION on a live connection @discordjs/ws RESUMEs without a new
+  // HELLO: that replay is not counted (reported as 0).
   private onResumed(state: ShardState, shardId: number): void {
     const replayed = state.sinceHello ?? 0;
     state.sinceHello = undefined;
@@ -170,9 +242,10 @@ export class EarClient extends EventEmitter {
     if (!state) return;
     this.stopWaiting(state);
     state.ready = false;
-    if (UNRECOVERABLE_CLOSE_CODES.has(code))
-      this.emit('shardDisconnect', { code, reason: `close code ${code}`, wasClean: true }, shardId);
-    else this.emit('shardReconnecting', shardId);
+    if (UNRECOVERABLE_CLOSE_CODES.has(code)) {
+      this.fatalClose ??= { code, shardId };
+      this.emit('shardDisconnect', { code, reason: describeCloseCode(code), wasClean: true }, shardId);
+    } else this.emit('shardReconnecting', shardId);
   }
 
   private up(state: ShardState, shardId: number, announce: () => void): void {
@@ -193,25 +266,43 @@ export class EarClient extends EventEmitter {
   }
 }
 
+/** How `GET /gateway/bot` is retried: attempts, each attempt's timeout, the longest wait. */
+const REST_ATTEMPTS = 5;
+const REST_TIMEOUT_MS = 15_000;
+const REST_MAX_WAIT_MS = 60_000;
+
 /**
  * The one REST call @discordjs/ws makes (`rest.get('/gateway/bot')`, for the gateway URL),
- * without a REST client: the Ear makes no other. Errors name the route and status, never the
- * token.
+ * without a REST client: the Ear makes no other. A rate limit, a server error, a timeout or a
+ * network error is retried a few times (waits capped); a 401 is an UnrecoverableGatewayError.
+ * Errors name the route and status, never the token.
  */
 export function gatewayInfoRest(apiUrl: string, token: string): { get(route: string): Promise<unknown> } {
+  const url = (route: string) => `${apiUrl.replace(/\/+$/, '')}/v10${route}`;
   return {
     async get(route: string): Promise<unknown> {
       for (let attempt = 1; ; attempt++) {
-        const res = await fetch(`${apiUrl.replace(/\/+$/, '')}/v10${route}`, {
-          headers: { authorization: `Bot ${token}` },
-        });
-        if (res.ok) return res.json();
-        // A rate limit or a server error is waited out a few times, as a REST client would.
-        const retryable = res.status === 429 || res.status >= 500;
-        if (!retryable || attempt >= 5)
-          throw Object.assign(new Error(`GET ${route}: HTTP ${res.status}`), { status: res.status });
-        const retryAfterS = Number(res.headers.get('retry-after'));
-        await new Promise((r) => setTimeout(r, retryAfterS > 0 ? retryAfterS * 1000 : 500 * attempt));
+        let failure: Error;
+        let waitMs = 500 * attempt;
+        try {
+          const res = await fetch(url(route), {
+            headers: { authorization: `Bot ${token}` },
+            signal: AbortSignal.timeout(REST_TIMEOUT_MS),
+          });
+          if (res.ok) return await res.json();
+          await res.body?.cancel();
+          if (res.status === 401)
+            throw new UnrecoverableGatewayError(`GET ${route}: HTTP 401 (Discord does not accept the token)`);
+          failure = Object.assign(new Error(`GET ${route}: HTTP ${res.status}`), { status: res.status });
+          if (res.status !== 429 && res.status < 500) throw failure;
+          const retryAfterS = Number(res.headers.get('retry-after'));
+          if (retryAfterS > 0) waitMs = Math.min(retryAfterS * 1000, REST_MAX_WAIT_MS);
+        } catch (err) {
+          if (err instanceof UnrecoverableGatewayError || (err as { status?: number }).status) throw err;
+          failure = new Error(`GET ${route}: ${(err as Error).message}`, { cause: err });
+        }
+        if (attempt >= REST_ATTEMPTS) throw failure;
+        await new Promise((r) => setTimeout(r, waitMs));
       }
     },
   };

@@ -16,11 +16,16 @@ import {
 import { parseGatewayConfig } from '../config.js';
 import { DispatchForwarder } from '../forwarding/dispatch-forwarder.js';
 import { RedisIdentifyThrottler } from '../identify/redis-identify-throttler.js';
-import { ALIVE_INTERVAL_MS, isShardwardenMessage, type ClusterMessage } from '../ipc.js';
+import {
+  ALIVE_INTERVAL_MS,
+  isShardwardenMessage,
+  UNRECOVERABLE_EXIT_CODE,
+  type ClusterMessage,
+} from '../ipc.js';
 import { GatewayMetrics } from '../metrics.js';
 import { RedisSessionStore } from '../sessions/redis-session-store.js';
 import { BaseCluster } from '../sharding/load-kurasuta.js';
-import type { EarClient, GatewayDispatch } from './ear-client.js';
+import { UnrecoverableGatewayError, type EarClient } from './ear-client.js';
 
 export default class GatewayCluster extends BaseCluster<EarClient> {
   protected async launch(): Promise<void> {
@@ -84,7 +89,7 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
 
     const client = this.client;
     let closing = false;
-    client.on('dispatch', (packet: GatewayDispatch, shardId: number) => {
+    client.on('dispatch', (packet, shardId) => {
       // With the sequence, the session keys events that have no id of their own.
       forwarder.accept(packet.t, packet.d, shardId, packet.s, sessions.sessionId(shardId));
     });
@@ -92,26 +97,36 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
       metrics.shardStatus.set({ shard: String(shardId) }, ready ? 1 : 0);
       send({ shardwarden: 'shard', shardId, ready });
     };
-    client.on('shardReady', (id: number, unavailable?: Set<string>) => {
+    client.on('shardReady', (id, unavailable) => {
       metrics.sessionStarts.inc({ kind: 'identify' });
       log.info({ shard: id, unavailableGuilds: unavailable?.size }, 'shard ready');
       report(id, true);
     });
-    client.on('shardResume', (id: number, replayed: number) => {
+    client.on('shardResume', (id, replayed) => {
       metrics.sessionStarts.inc({ kind: 'resume' });
       log.info({ shard: id, replayed }, 'shard resumed');
       report(id, true);
     });
-    client.on('shardReconnecting', (id: number) => report(id, false));
-    client.on('shardDisconnect', (event: { code: number }, id: number) => {
-      log.warn({ shard: id, code: event.code }, 'shard disconnected');
+    client.on('shardReconnecting', (id) => report(id, false));
+    // Only a close Discord lets no one recover from: the shard stays down until the pod restarts.
+    const halted = (shardIds: number[], reason: string, done: () => void = () => undefined) => {
+      log.error({ shards: shardIds, reason }, 'Discord refused the shard for good: not retried');
+      if (process.send)
+        process.send(
+          { shardwarden: 'halted', clusterId: this.id, shardIds, reason } satisfies ClusterMessage,
+          done,
+        );
+      else done();
+    };
+    let loggedIn = false;
+    client.on('shardDisconnect', (event, id) => {
       report(id, false);
+      // During login, login's rejection reports it (below).
+      if (loggedIn) halted([id], `Discord closed the connection with ${event.reason}`);
     });
-    client.on('shardError', (err: Error, id: number) =>
-      log.error({ shard: id, err: err.message }, 'shard error'),
-    );
-    client.on('debug', (message: string, id: number) => log.debug({ shard: id }, message));
-    client.on('heartbeat', (id: number, latencyMs: number) =>
+    client.on('shardError', (err, id) => log.error({ shard: id, err: err.message }, 'shard error'));
+    client.on('debug', (message, id) => log.debug({ shard: id }, message));
+    client.on('heartbeat', (id, latencyMs) =>
       metrics.heartbeatLatency.set({ shard: String(id) }, latencyMs / 1000),
     );
     const loopDelay = monitorEventLoopDelay({ resolution: 20 });
@@ -145,21 +160,28 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
       })();
     });
 
-    await client.login(config.token, {
-      identifyThrottler: throttler,
-      retrieveSessionInfo: async (shardId) => {
-        const { info, fromRedis } = await sessions.retrieve(shardId);
-        if (fromRedis)
-          log.info(
-            { shard: shardId, resumeFrom: info?.sequence ?? null },
-            info ? 'resuming the stored session' : 'no stored session: identifying',
-          );
-        return info;
-      },
-      // From the shutdown on, nothing advances the stored sessions (below).
-      updateSessionInfo: (shardId, info) => {
-        if (!closing) sessions.update(shardId, info);
-      },
-    });
+    await client
+      .login(config.token, {
+        identifyThrottler: throttler,
+        retrieveSessionInfo: async (shardId) => {
+          const { info, fromRedis } = await sessions.retrieve(shardId);
+          if (fromRedis)
+            log.info(
+              { shard: shardId, resumeFrom: info?.sequence ?? null },
+              info ? 'resuming the stored session' : 'no stored session: identifying',
+            );
+          return info;
+        },
+        // From the shutdown on, nothing advances the stored sessions (the handler above).
+        updateSessionInfo: (shardId, info) => {
+          if (!closing) sessions.update(shardId, info);
+        },
+      })
+      .then(() => (loggedIn = true))
+      .catch((err: unknown) => {
+        if (!(err instanceof UnrecoverableGatewayError)) throw err;
+        // Exits once the primary has the reason, with the code that tells it not to restart us.
+        halted(client.shardIds, err.message, () => process.exit(UNRECOVERABLE_EXIT_CODE));
+      });
   }
 }
