@@ -188,6 +188,40 @@ describe('Discord refusing the bot for good at login: login rejects, naming why'
   });
 });
 
+describe('GET /gateway/bot at login (the one REST call)', () => {
+  test('server errors and a rate limit are waited out: login goes on', async () => {
+    sim.rateLimits.failNext('GET /gateway/bot', 502, { times: 2 });
+    sim.rateLimits.force429('GET /gateway/bot', 300, { times: 1 });
+    const { seen } = await start([0]);
+    await until('ready', () => seen.events.includes('ready'));
+    const calls = sim.recorder.restCalls.filter((r) => r.route === 'GET /gateway/bot');
+    expect(calls.map((c) => c.status).sort()).toEqual([200, 429, 502, 502]);
+  });
+
+  test('nothing listening: retried, then login rejects naming the route, not the token', async () => {
+    const { createServer } = await import('node:net');
+    // A port just freed: connections to it are refused.
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    await new Promise((r) => server.close(r));
+    const client = new EarClient({
+      intents: 1,
+      apiUrl: `http://127.0.0.1:${port}`,
+      shards: [0],
+      shardCount: 1,
+    });
+    clients.push(client);
+    const login = client.login(sim.token, {
+      identifyThrottler: new SimpleIdentifyThrottler(1),
+      retrieveSessionInfo: async () => null,
+      updateSessionInfo: () => undefined,
+    });
+    await expect(login).rejects.toThrow(/^GET \/gateway\/bot: fetch failed$/);
+    await expect(login).rejects.not.toThrow(sim.token);
+  });
+});
+
 describe("Discord's other faults: the shard recovers, and readiness follows", () => {
   test('a zombie connection (no heartbeat ACK) is closed, then resumed', async () => {
     // A short heartbeat interval, so the missed ACK is noticed soon.
