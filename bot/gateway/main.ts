@@ -11,7 +11,8 @@ import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import { createLogger } from '../observability/logger.js';
 import { splitOverClusters } from '../sharding/shard-range.js';
 import { clusterNodeArgs, GatewayConfigError, parseGatewayConfig, type GatewayConfig } from './config.js';
-import { isShardwardenMessage, STALL_LIMIT_MS, type PrimaryMessage } from './ipc.js';
+import type { EarClientOptions } from './cluster/ear-client.js';
+import { isShardwardenMessage, STALL_LIMIT_MS, UNRECOVERABLE_EXIT_CODE, type PrimaryMessage } from './ipc.js';
 import { RangeShardingManager } from './sharding/range-sharding-manager.js';
 import { within } from '../timing/within.js';
 
@@ -38,16 +39,16 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
       `shardwarden-gateway-${process.pid}-${randomBytes(4).toString('hex')}.sock`,
     );
   const clusterShards = splitOverClusters(config.range, config.clustersPerPod);
-  // discord.js is loaded only where a client runs (the cluster processes): the primary never
-  // builds one, and discord.js would add about 15 MB to it.
+  // The client (an EarClient over @discordjs/ws) is loaded only where it runs: the cluster
+  // processes. Kurasuta builds it there with these options plus the process's shards.
   const clientSide = cluster.isPrimary
     ? {}
     : {
-        client: (await import('discord.js')).Client as never,
-        clientOptions: (await import('./client-options.js')).earClientOptions(
-          config.intents,
-          config.discordApiUrl,
-        ) as unknown as Record<string, unknown>,
+        client: (await import('./cluster/ear-client.js')).EarClient as never,
+        clientOptions: {
+          intents: config.intents,
+          apiUrl: config.discordApiUrl,
+        } satisfies EarClientOptions as unknown as Record<string, unknown>,
       };
   const manager = new RangeShardingManager(CLUSTER_MODULE, {
     token: config.token,
@@ -78,6 +79,8 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   // Per cluster process (by worker id): when it last said it was alive, and its loop delay then.
   // A cluster is watched from its first message on; one still starting is Kurasuta's to time out.
   const alive = new Map<number, { at: number; loopDelayMs: number; clusterId: number }>();
+  // Shards Discord refused for good, and why: down until the pod restarts (/readyz says why).
+  const halted = new Map<number, string>();
   cluster.on('message', (worker, m: unknown) => {
     if (!isShardwardenMessage(m)) return;
     if (m.shardwarden === 'shard') {
@@ -89,6 +92,13 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
         { cluster: m.clusterId },
         'cluster stopped before its buffer was flushed: the rest is replayed on resume',
       );
+    if (m.shardwarden === 'halted') {
+      for (const shardId of m.shardIds) halted.set(shardId, m.reason);
+      log.error(
+        { cluster: m.clusterId, shards: m.shardIds, reason: m.reason },
+        'Discord refused shards for good: they stay down until the pod restarts',
+      );
+    }
     if (m.shardwarden === 'alive')
       alive.set(worker.id, { at: Date.now(), loopDelayMs: m.loopDelayMs, clusterId: m.clusterId });
   });
@@ -99,8 +109,10 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   cluster.on('exit', (worker, code, signal) => {
     alive.delete(worker.id);
     for (const [shardId, workerId] of reportedBy) if (workerId === worker.id) ready.set(shardId, false);
-    if (!shuttingDown)
-      log.warn({ pid: worker.process.pid, code, signal }, 'cluster process exited; Kurasuta respawns it');
+    if (shuttingDown) return;
+    if (code === UNRECOVERABLE_EXIT_CODE)
+      log.error({ pid: worker.process.pid, code }, 'cluster process exited for good: not restarted');
+    else log.warn({ pid: worker.process.pid, code, signal }, 'cluster process exited; Kurasuta respawns it');
   });
 
   const own = new Registry();
@@ -115,6 +127,11 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     registers: [own],
   });
   shardsTotal.set(shards.length);
+  const shardsHalted = new Gauge({
+    name: 'shardwarden_gateway_pod_shards_halted',
+    help: 'Shards of this pod Discord refused for good (bad token, intents, sharding): down until the pod restarts.',
+    registers: [own],
+  });
   const aggregator = new AggregatorRegistry();
   const loopDelay = monitorEventLoopDelay({ resolution: 20 });
   loopDelay.enable();
@@ -123,12 +140,13 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     contentType: own.contentType,
     metrics: async () => {
       shardsReady.set([...ready.values()].filter(Boolean).length);
+      shardsHalted.set(halted.size);
       const workers = await aggregator.clusterMetrics().catch(() => '');
       return `${await own.metrics()}\n${workers}`;
     },
   } as unknown as Registry;
   let shuttingDown = false;
-  // The clusters start first: loading discord.js and logging in is the long part of a cold
+  // The clusters start first: loading their modules and logging in is the long part of a cold
   // start, and the primary's HTTP server (fastify, which cluster processes never load) comes up
   // meanwhile. The rejection handler only marks the promise handled until it is awaited below.
   manager.on('error', (err: Error) => log.error({ err: err.message }, 'kurasuta'));
@@ -150,6 +168,7 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
       ready: [...ready.values()].filter(Boolean).length,
       range: config.range,
       stalledClusters: stalledClusters(),
+      halted: [...halted].map(([shard, reason]) => ({ shard, reason })),
     }),
   });
   log.info(

@@ -88,6 +88,8 @@ export class GatewayServer {
   private readonly byShard = new Map<number, Map<number, Set<Session>>>();
   private readonly bucketLastIdentify = new Map<number, number>();
   private sessionStarts = { remaining: 0, resetAt: 0 };
+  /** Guilds in an outage: READY lists them (unavailable, as all), no GUILD_CREATE follows. */
+  private readonly guildsInOutage = new Set<string>();
 
   constructor(
     private readonly options: GatewayOptions,
@@ -102,6 +104,11 @@ export class GatewayServer {
       remaining: options.sessionStartTotal,
       resetAt: Date.now() + options.sessionStartResetMs,
     };
+  }
+
+  /** Puts a guild in an outage, for sessions started from now on (see guildsInOutage). */
+  guildOutage(guildId: string): void {
+    this.guildsInOutage.add(guildId);
   }
 
   /** session_start_limit as GET /gateway/bot reports it. */
@@ -293,6 +300,7 @@ export class GatewayServer {
       JSON.stringify(readyPayload(this.world, session, guilds, this.url(), this.applicationId)),
     );
     for (const guild of guilds) {
+      if (this.guildsInOutage.has(guild.id)) continue;
       this.deliverIfIntended(
         session,
         'GUILD_CREATE',

@@ -1,6 +1,6 @@
-// One Kurasuta cluster process of a gateway pod: a discord.js v14 client for its shards whose
-// every dispatch goes to the forwarder, with identify throttling and sessions in Redis.
-import { createRequire } from 'node:module';
+// One Kurasuta cluster process of a gateway pod: an EarClient (@discordjs/ws, no discord.js) for
+// its shards whose every dispatch goes to the forwarder, with identify throttling and sessions
+// in Redis.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import { AggregatorRegistry, register } from 'prom-client';
@@ -16,24 +16,18 @@ import {
 import { parseGatewayConfig } from '../config.js';
 import { DispatchForwarder } from '../forwarding/dispatch-forwarder.js';
 import { RedisIdentifyThrottler } from '../identify/redis-identify-throttler.js';
-import { ALIVE_INTERVAL_MS, isShardwardenMessage, type ClusterMessage } from '../ipc.js';
+import {
+  ALIVE_INTERVAL_MS,
+  isShardwardenMessage,
+  UNRECOVERABLE_EXIT_CODE,
+  type ClusterMessage,
+} from '../ipc.js';
 import { GatewayMetrics } from '../metrics.js';
-import { handleOnlySessionPackets } from './lean-packets.js';
-import { RedisSessionStore, type SessionInfo } from '../sessions/redis-session-store.js';
+import { RedisSessionStore } from '../sessions/redis-session-store.js';
 import { BaseCluster } from '../sharding/load-kurasuta.js';
+import { UnrecoverableGatewayError, type EarClient } from './ear-client.js';
 
-const require = createRequire(import.meta.url);
-// The @discordjs/ws that discord.js itself uses (it may differ from the top-level one).
-const djsWs = createRequire(require.resolve('discord.js'))('@discordjs/ws') as typeof import('@discordjs/ws');
-
-interface WsManagerLike {
-  options: {
-    retrieveSessionInfo(shardId: number): Promise<SessionInfo | null> | SessionInfo | null;
-    updateSessionInfo(shardId: number, info: SessionInfo | null): Promise<void> | void;
-  };
-}
-
-export default class GatewayCluster extends BaseCluster {
+export default class GatewayCluster extends BaseCluster<EarClient> {
   protected async launch(): Promise<void> {
     const config = parseGatewayConfig(process.env);
     const log = createLogger('gateway', config.logLevel, {
@@ -96,59 +90,17 @@ export default class GatewayCluster extends BaseCluster {
 
     const client = this.client;
     let closing = false;
-    // Hooks into the @discordjs/ws manager discord.js builds at login: Redis identify
-    // throttling, and sessions kept in Redis so a restarted process resumes.
-    client.options.ws = {
-      ...client.options.ws,
-      buildIdentifyThrottler: () => throttler,
-      buildStrategy: (manager: WsManagerLike) => {
-        const inMemoryUpdate = manager.options.updateSessionInfo;
-        manager.options.retrieveSessionInfo = async (shardId) => {
-          const { info, fromRedis } = await sessions.retrieve(shardId);
-          // discord.js keeps its own copy, which its RESUMED handler reads; a session that
-          // came from Redis must be there too (else a RESUME that replays nothing, after a
-          // restart in a quiet moment, crashes the cluster on every respawn).
-          if (fromRedis && info) void inMemoryUpdate(shardId, { ...info });
-          if (fromRedis)
-            log.info(
-              { shard: shardId, resumeFrom: info?.sequence ?? null },
-              info ? 'resuming the stored session' : 'no stored session: identifying',
-            );
-          return info;
-        };
-        manager.options.updateSessionInfo = (shardId, info) => {
-          void inMemoryUpdate(shardId, info);
-          if (!closing) sessions.update(shardId, info);
-        };
-        return new djsWs.SimpleShardingStrategy(manager as never);
-      },
-    } as never;
-
-    handleOnlySessionPackets(client);
-    client.on('raw', (packet: { t?: string; d?: unknown; s?: number }, shardId: number) => {
-      if (!packet.t) return;
+    client.on('dispatch', (packet, shardId) => {
       // With the sequence, the session keys events that have no id of their own.
-      forwarder.accept(packet.t, packet.d, shardId, packet.s ?? 0, sessions.sessionId(shardId));
+      forwarder.accept(packet.t, packet.d, shardId, packet.s, sessions.sessionId(shardId));
     });
-    const myShards = (process.env.CLUSTER_SHARDS ?? '').split(',').map(Number);
-    const up = new Set<number>();
-    let announced = false;
     const report = (shardId: number, ready: boolean) => {
       metrics.shardStatus.set({ shard: String(shardId) }, ready ? 1 : 0);
       send({ shardwarden: 'shard', shardId, ready });
-      if (ready) up.add(shardId);
-      else up.delete(shardId);
-      // Shards that RESUME get no READY, so discord.js never emits its ready event, which is
-      // what Kurasuta waits for before it considers the cluster started (and otherwise kills
-      // it). Announce it ourselves once every shard of this cluster is up.
-      if (!announced && myShards.every((id) => up.has(id))) {
-        announced = true;
-        if (!client.isReady()) client.emit('ready' as never, client as never);
-      }
     };
-    client.on('shardReady', (id) => {
+    client.on('shardReady', (id, unavailable) => {
       metrics.sessionStarts.inc({ kind: 'identify' });
-      log.info({ shard: id }, 'shard ready');
+      log.info({ shard: id, unavailableGuilds: unavailable?.size }, 'shard ready');
       report(id, true);
     });
     client.on('shardResume', (id, replayed) => {
@@ -157,21 +109,33 @@ export default class GatewayCluster extends BaseCluster {
       report(id, true);
     });
     client.on('shardReconnecting', (id) => report(id, false));
+    // Only a close Discord lets no one recover from: the shard stays down until the pod restarts.
+    const halted = (shardIds: number[], reason: string, done: () => void = () => undefined) => {
+      log.error({ shards: shardIds, reason }, 'Discord refused the shard for good: not retried');
+      if (process.send)
+        process.send(
+          { shardwarden: 'halted', clusterId: this.id, shardIds, reason } satisfies ClusterMessage,
+          done,
+        );
+      else done();
+    };
+    let loggedIn = false;
     client.on('shardDisconnect', (event, id) => {
-      log.warn({ shard: id, code: event.code }, 'shard disconnected');
       report(id, false);
+      // During login, login's rejection reports it (below).
+      if (loggedIn) halted([id], `Discord closed the connection with ${event.reason}`);
     });
-    client.on('error', (err) => log.error({ err: err.message }, 'client error'));
+    client.on('shardError', (err, id) => log.error({ shard: id, err: err.message }, 'shard error'));
+    client.on('debug', (message, id) => log.debug({ shard: id }, message));
+    client.on('heartbeat', (id, latencyMs) =>
+      metrics.heartbeatLatency.set({ shard: String(id) }, latencyMs / 1000),
+    );
     const loopDelay = monitorEventLoopDelay({ resolution: 20 });
     loopDelay.enable();
     setInterval(() => {
       send({ shardwarden: 'alive', clusterId: this.id, loopDelayMs: loopDelay.max / 1e6 });
       loopDelay.reset();
     }, ALIVE_INTERVAL_MS).unref();
-    setInterval(() => {
-      for (const [id, shard] of client.ws.shards)
-        if (shard.ping >= 0) metrics.heartbeatLatency.set({ shard: String(id) }, shard.ping / 1000);
-    }, 5_000).unref();
 
     process.on('message', (m: unknown) => {
       if (!isShardwardenMessage(m) || m.shardwarden !== 'shutdown') return;
@@ -197,6 +161,28 @@ export default class GatewayCluster extends BaseCluster {
       })();
     });
 
-    await client.login(config.token);
+    await client
+      .login(config.token, {
+        identifyThrottler: throttler,
+        retrieveSessionInfo: async (shardId) => {
+          const { info, fromRedis } = await sessions.retrieve(shardId);
+          if (fromRedis)
+            log.info(
+              { shard: shardId, resumeFrom: info?.sequence ?? null },
+              info ? 'resuming the stored session' : 'no stored session: identifying',
+            );
+          return info;
+        },
+        // From the shutdown on, nothing advances the stored sessions (the handler above).
+        updateSessionInfo: (shardId, info) => {
+          if (!closing) sessions.update(shardId, info);
+        },
+      })
+      .then(() => (loggedIn = true))
+      .catch((err: unknown) => {
+        if (!(err instanceof UnrecoverableGatewayError)) throw err;
+        // Exits once the primary has the reason, with the code that tells it not to restart us.
+        halted(client.shardIds, err.message, () => process.exit(UNRECOVERABLE_EXIT_CODE));
+      });
   }
 }

@@ -62,7 +62,12 @@ export class RedisSessionStore {
     return [prefix, 'session', this.shardCount, shardId].join(':');
   }
 
-  /** @discordjs/ws asks on every dispatch; only the first ask per shard goes to Redis. */
+  /**
+   * @discordjs/ws asks on every dispatch; only the first ask per shard goes to Redis. `current`
+   * must never be cleared while the session lives: every later ask is answered from memory, in
+   * the same number of microtasks for each frame, which is what keeps @discordjs/ws emitting the
+   * dispatches in arrival order (a Redis round trip could let a later frame overtake).
+   */
   async retrieve(shardId: number): Promise<{ info: SessionInfo | null; fromRedis: boolean }> {
     if (this.current.has(shardId)) return { info: this.current.get(shardId) ?? null, fromRedis: false };
     let raw = await this.redis.get(this.key(shardId));

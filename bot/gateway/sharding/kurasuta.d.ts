@@ -41,9 +41,10 @@ declare module 'kurasuta' {
     kill(): void;
   }
 
-  export abstract class BaseCluster {
+  /** `Client` is the class passed as the manager's `client` option (the gateway's EarClient). */
+  export abstract class BaseCluster<Client = unknown> {
     constructor(manager: ShardingManager);
-    readonly client: import('discord.js').Client;
+    readonly client: Client;
     readonly id: number;
     readonly manager: ShardingManager;
     init(): Promise<void>;

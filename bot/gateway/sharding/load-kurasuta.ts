@@ -1,10 +1,10 @@
 // Loads Kurasuta without the discord.js v13 it bundles. Kurasuta 3.0.2 requires its own
 // discord.js 13 in every module, but uses only `Util.makeError` (rebuilding errors that arrive
 // over IPC) and two defaults (`Intents.FLAGS.GUILDS`, `Client`) that the gateway always passes
-// itself. Loading discord.js 13 for that costs RSS in the primary and in every
-// cluster process (which run discord.js 14 anyway), so its module slot is filled with a stand-in
-// providing exactly those, before Kurasuta is first required. Every import of Kurasuta in the
-// gateway goes through this module.
+// itself. Loading discord.js 13 for that costs RSS in the primary and in every cluster process
+// (which run no discord.js at all: their client is the EarClient over @discordjs/ws), so its
+// module slot is filled with a stand-in providing exactly those, before Kurasuta is first
+// required. Every import of Kurasuta in the gateway goes through this module.
 import { createRequire, Module } from 'node:module';
 import type * as Kurasuta from 'kurasuta';
 
@@ -25,7 +25,7 @@ export const discordJs13StandIn = {
   Client: class {
     constructor() {
       throw new Error(
-        'Kurasuta was started without a client class (the gateway always passes discord.js 14)',
+        'Kurasuta was started without a client class (the gateway always passes its EarClient)',
       );
     }
   },
@@ -39,7 +39,7 @@ function installStandIn(): void {
   } catch {
     return; // Kurasuta resolves no discord.js of its own: nothing to replace.
   }
-  // Only Kurasuta's own nested copy: never the discord.js 14 the clusters run.
+  // Only Kurasuta's own nested copy: never a discord.js 14 something else loads.
   if (path === require.resolve('discord.js') || require.cache[path]) return;
   const m = new Module(path);
   m.filename = path;

@@ -6,8 +6,11 @@
 // Respawns are done here too: Kurasuta's exit listener returns the respawn's promise to nobody,
 // so a respawned cluster that missed its ready timeout (Redis away, a long identify queue) was
 // an unhandled rejection, which ends the primary and every other cluster's buffer with it.
+// A cluster process that exits with UNRECOVERABLE_EXIT_CODE (Discord refused its shards for
+// good) is not started again.
 import cluster from 'node:cluster';
 import type * as Kurasuta from 'kurasuta';
+import { UNRECOVERABLE_EXIT_CODE } from '../ipc.js';
 import { Cluster, ShardingManager, startCluster } from './load-kurasuta.js';
 
 export interface RangeShardingOptions extends Kurasuta.SharderOptions {
@@ -25,6 +28,8 @@ export class RangeShardingManager extends ShardingManager {
   private readonly clusterShards: number[][];
   private readonly nodeArgs?: string[];
   private readonly startAttempts = new Map<number, number>();
+  /** Clusters whose process exited with UNRECOVERABLE_EXIT_CODE: never started again. */
+  private readonly halted = new Set<number>();
 
   constructor(path: string, options: RangeShardingOptions) {
     super(path, { ...options, clusterCount: options.clusterShards.length });
@@ -43,7 +48,8 @@ export class RangeShardingManager extends ShardingManager {
         c.ready = false;
         c.worker = undefined;
         this.emit('debug', `cluster ${c.id} exited (code ${code}, signal ${signal})`);
-        if (this.respawn) void this.startUntilReady(c, 500);
+        if (code === UNRECOVERABLE_EXIT_CODE) this.halted.add(c.id);
+        else if (this.respawn) void this.startUntilReady(c, 500);
       };
     }
     await Promise.all(clusters.map((c) => this.startUntilReady(c, 0)));
@@ -58,13 +64,14 @@ export class RangeShardingManager extends ShardingManager {
     const attempt = (this.startAttempts.get(c.id) ?? 0) + 1;
     this.startAttempts.set(c.id, attempt);
     if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    const superseded = () => this.startAttempts.get(c.id) !== attempt || this.halted.has(c.id);
     for (;;) {
-      if (this.startAttempts.get(c.id) !== attempt) return;
+      if (superseded()) return;
       try {
         await c.spawn();
         return;
       } catch (err) {
-        if (this.startAttempts.get(c.id) !== attempt) return;
+        if (superseded()) return;
         this.emit(
           'error',
           new Error(

@@ -1,0 +1,135 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { discordJs13StandIn } from '../../bot/gateway/sharding/load-kurasuta.js';
+import { DiscordSimulator } from '../../discord-simulator/index.js';
+import { makeTempDir, startRedis } from '../../testenv/index.js';
+import { gatewayEnv, startGateway, waitReady } from './harness.js';
+
+// The built module (npx tsc -p tsconfig.build.json), as the gateway process loads it.
+const LOADER = resolve('dist/bot/gateway/sharding/load-kurasuta.js');
+const built = (path: string) => JSON.stringify(resolve('dist/bot/gateway', path));
+const DISCORD_JS = `${pathToFileURL(resolve('node_modules/discord.js')).href}/`;
+
+describe('Kurasuta without its bundled discord.js 13', () => {
+  // In a real Node process (jest has its own module registry, which the stand-in does not touch).
+  test('Kurasuta loads with the stand-in, and discord.js 13 is never loaded', () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      const { ShardingManager, discordJs13StandIn } = await import(${JSON.stringify(LOADER)});
+      const require = createRequire(${JSON.stringify(LOADER)});
+      const v13 = createRequire(require.resolve('kurasuta')).resolve('discord.js');
+      console.log(JSON.stringify({
+        manager: typeof ShardingManager,
+        standIn: require.cache[v13]?.exports === discordJs13StandIn,
+        v13Modules: Object.keys(require.cache).filter((p) => p.includes('kurasuta/node_modules/discord.js/')).length,
+      }));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script]).toString();
+    expect(JSON.parse(out)).toEqual({ manager: 'function', standIn: true, v13Modules: 1 });
+  });
+
+  test('errors relayed over Kurasuta IPC keep name, message and stack', () => {
+    const err = discordJs13StandIn.Util.makeError({
+      name: 'TypeError',
+      message: 'boom',
+      stack: 'TypeError: boom\n  at x',
+    });
+    expect(err).toBeInstanceOf(Error);
+    expect([err.name, err.message, err.stack]).toEqual(['TypeError', 'boom', 'TypeError: boom\n  at x']);
+  });
+});
+
+describe('what a cluster process loads', () => {
+  // Every cluster process loads its modules at a cold start, all at once: what it does not use
+  // is start-up time of every shard (docs/gateway.md, "Cold start"). In a real Node process.
+  test('not the HTTP server (fastify): only the primary serves the probes', () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      const require = createRequire(${built('main.js')});
+      const fastify = () => Object.keys(require.cache).some((p) => p.includes('/node_modules/fastify/'));
+      await import(${built('main.js')});
+      await import(${built('cluster/gateway-cluster.js')});
+      const cluster = fastify();
+      await import(${JSON.stringify(resolve('dist/bot/observability/http-server.js'))});
+      console.log(JSON.stringify({ cluster, primary: fastify() }));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script]).toString();
+    expect(JSON.parse(out)).toEqual({ cluster: false, primary: true });
+  });
+
+  test('not discord.js: its client, managers and structures are never loaded', () => {
+    // A load hook sees every module either loader (import or require) loads, so nothing on the
+    // cluster's path escapes it (a mere require.resolve does not load); discord.js itself is
+    // loaded last as a control.
+    const script = `
+      import { registerHooks } from 'node:module';
+      const loaded = [];
+      registerHooks({ load: (url, ctx, next) => (loaded.push(url), next(url, ctx)) });
+      // discord.js 14 (Kurasuta's nested discord.js 13 is replaced before it loads: test above).
+      const discordJs = () => loaded.some((u) => u.startsWith(${JSON.stringify(DISCORD_JS)}));
+      await import(${built('main.js')});
+      await import(${built('cluster/gateway-cluster.js')});
+      const { EarClient } = await import(${built('cluster/ear-client.js')});
+      new EarClient({ intents: 1, apiUrl: 'http://127.0.0.1:1', shards: [0], shardCount: 1 });
+      const cluster = discordJs();
+      const ws = loaded.some((u) => u.includes('/node_modules/@discordjs/ws/'));
+      await import('discord.js');
+      console.log(JSON.stringify({ cluster, ws, control: discordJs() }));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: resolve('.'),
+    }).toString();
+    expect(JSON.parse(out)).toEqual({ cluster: false, ws: true, control: true });
+  });
+});
+
+describe('a running gateway pod', () => {
+  test('its cluster process loads @discordjs/ws and no discord.js, from start to shutdown', async () => {
+    const dir = makeTempDir('lean-ear-modules');
+    // Preloaded into the pod's processes: records every module loaded, written at exit.
+    const preload = join(dir.path, 'record-modules.mjs');
+    writeFileSync(
+      preload,
+      `import cluster from 'node:cluster';
+       import { writeFileSync } from 'node:fs';
+       import { registerHooks } from 'node:module';
+       const loaded = [];
+       registerHooks({ load: (url, ctx, next) => (loaded.push(url), next(url, ctx)) });
+       process.on('exit', () => writeFileSync(
+         ${JSON.stringify(dir.path)} + '/' + (cluster.isPrimary ? 'primary' : 'cluster') + '-' + process.pid + '.json',
+         JSON.stringify(loaded)));`,
+    );
+    const sim = await DiscordSimulator.start({ seed: 7, guilds: 20 });
+    const redis = await startRedis();
+    try {
+      const gw = await startGateway(
+        gatewayEnv(sim, redis.url, 0, {
+          SHARDWARDEN_CLUSTERS_PER_POD: '1',
+          NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${pathToFileURL(preload).href}`,
+        }),
+      );
+      try {
+        await waitReady(gw);
+      } finally {
+        // SIGTERM: the cluster flushes and exits on its own, writing its list.
+        await gw.proc.stop(60_000);
+      }
+      const lists: Record<string, string[]> = Object.fromEntries(
+        readdirSync(dir.path)
+          .filter((f) => f.endsWith('.json'))
+          .map((f) => [f.split('-')[0], JSON.parse(readFileSync(join(dir.path, f), 'utf8')) as string[]]),
+      );
+      const count = (role: string, prefix: string) => lists[role]!.filter((u) => u.startsWith(prefix)).length;
+      const ws = `${pathToFileURL(resolve('node_modules/@discordjs/ws')).href}/`;
+      expect(Object.keys(lists).sort()).toEqual(['cluster', 'primary']);
+      expect({ cluster: count('cluster', DISCORD_JS), ws: count('cluster', ws) > 0 }).toEqual({
+        cluster: 0,
+        ws: true,
+      });
+      expect(count('primary', DISCORD_JS)).toBe(0);
+    } finally {
+      await sim.stop();
+      await redis.close();
+      dir.remove();
+    }
+  });
+});
