@@ -1,4 +1,5 @@
 // The objects one DiscordBot owns, rendered without a cluster: which Services a bot gets.
+import { ALL_QUEUES } from '../../bot/queues/queue-names.js';
 import { customResourceDefinition } from '../../operator/api/v1alpha1/schema.js';
 import type { DiscordBot } from '../../operator/api/v1alpha1/types.js';
 import {
@@ -258,7 +259,8 @@ describe('the keys of releases before namespaced keys (SHARDWARDEN_LEGACY_KEYS)'
       tls: false,
     };
     const triggers = renderScaledObject(bot(), conn).spec.triggers as { type: string; metadata: object }[];
-    expect(triggers.map((t) => t.type)).toEqual(['redis-cluster', 'redis-cluster', 'redis-cluster']);
+    // One per queue.
+    expect(triggers.map((t) => t.type)).toEqual(ALL_QUEUES.map(() => 'redis-cluster'));
     expect(triggers[0]!.metadata).not.toHaveProperty('databaseIndex');
     expect(renderKedaAuthSecret(bot(), conn).stringData).toEqual({
       addresses: 'r-0:7000,r-1:7001',
