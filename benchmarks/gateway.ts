@@ -1,4 +1,4 @@
-// Benchmark: the Ear (a gateway pod: Kurasuta primary + one cluster, lean discord.js, forwarding
+// Benchmark: the Ear (a gateway pod: Kurasuta primary + one cluster running the EarClient over @discordjs/ws, forwarding
 // to BullMQ on a real Redis) against a default-cache discord.js Client, receiving the same
 // gateway stream from the simulator (a fresh simulator with the same seed for each, so the same
 // guilds, ids and payloads): memory after 10,000 guilds' GUILD_CREATE, how fast each got through
@@ -396,7 +396,7 @@ printFigures(
     rateRatioReceivedVsDefault: Number((defaultSeconds / earReceivedSeconds).toFixed(2)),
   },
   [
-    atMost('memory ratio Ear / default client, RSS after the GUILD_CREATEs', memoryRatio, 0.1),
+    atMost('memory ratio Ear / default client, RSS after the GUILD_CREATEs (issue 5)', memoryRatio, 0.1),
     // Issue 16's memory rows (the lean Ear): anonymous memory and RSS.
     atMost(
       'memory ratio Ear / default client, anonymous memory after the GUILD_CREATEs',

@@ -23,6 +23,9 @@ export const ALL_QUEUES: QueueName[] = [
   QUEUES.tasks,
 ];
 
+/** The queues releases before namespaced keys wrote under `legacyQueuePrefix` (no batches yet). */
+export const LEGACY_QUEUES: QueueName[] = ALL_QUEUES.filter((q) => q !== QUEUES.events);
+
 /**
  * Attempts and back-off per queue, set by whoever adds the job. An interaction has one chance
  * (its 3-second window is gone by the time a retry would run; the worker answers with an error

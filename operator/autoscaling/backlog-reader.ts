@@ -11,7 +11,13 @@ import {
   RedisTargetError,
   type RedisClient,
 } from '../../bot/configuration/redis-connection.js';
-import { ALL_QUEUES, legacyQueuePrefix, queuePrefix, type BotRef } from '../../bot/queues/queue-names.js';
+import {
+  ALL_QUEUES,
+  LEGACY_QUEUES,
+  legacyQueuePrefix,
+  queuePrefix,
+  type BotRef,
+} from '../../bot/queues/queue-names.js';
 
 export interface QueueBacklog {
   queue: string;
@@ -76,7 +82,7 @@ export class BacklogReader {
     const queues = [
       ...ALL_QUEUES.map((queue) => ({ queue, prefix: queuePrefix(bot), oldKeys: false })),
       ...(legacyKeys
-        ? ALL_QUEUES.map((queue) => ({ queue, prefix: legacyQueuePrefix(bot.name), oldKeys: true }))
+        ? LEGACY_QUEUES.map((queue) => ({ queue, prefix: legacyQueuePrefix(bot.name), oldKeys: true }))
         : []),
     ];
     // A pipeline per prefix: each prefix is one hash slot, and on a Redis Cluster a pipeline

@@ -6,7 +6,7 @@
 // busiest queue rather than the sum. A Secret naming a Redis Cluster (redis+cluster://) gets
 // KEDA's `redis-cluster` scaler, with the node list as `addresses`.
 import type { RedisTarget } from '../../bot/configuration/redis-connection.js';
-import { ALL_QUEUES, legacyQueuePrefix, queuePrefix } from '../../bot/queues/queue-names.js';
+import { ALL_QUEUES, LEGACY_QUEUES, legacyQueuePrefix, queuePrefix } from '../../bot/queues/queue-names.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import { objectMeta } from './labels.js';
 import { workerName } from './worker.js';
@@ -78,8 +78,10 @@ const addressParameter = (conn: RedisConnection) => (conn.cluster ? 'addresses' 
 export function renderScaledObject(bot: DiscordBot, conn: RedisConnection, legacyKeys = false) {
   const w = bot.spec.worker;
   const prefixes = [
-    { prefix: queuePrefix(bot.metadata), suffix: '' },
-    ...(legacyKeys ? [{ prefix: legacyQueuePrefix(bot.metadata.name), suffix: '-old-keys' }] : []),
+    { prefix: queuePrefix(bot.metadata), suffix: '', queues: ALL_QUEUES },
+    ...(legacyKeys
+      ? [{ prefix: legacyQueuePrefix(bot.metadata.name), suffix: '-old-keys', queues: LEGACY_QUEUES }]
+      : []),
   ];
   return {
     apiVersion: KEDA_API_VERSION,
@@ -96,8 +98,8 @@ export function renderScaledObject(bot: DiscordBot, conn: RedisConnection, legac
         },
       },
       // KEDA's trigger metadata values are strings.
-      triggers: prefixes.flatMap(({ prefix, suffix }) =>
-        ALL_QUEUES.map((queue) => ({
+      triggers: prefixes.flatMap(({ prefix, suffix, queues }) =>
+        queues.map((queue) => ({
           type: conn.cluster ? 'redis-cluster' : 'redis',
           name: `${queue}${suffix}`,
           metadata: {

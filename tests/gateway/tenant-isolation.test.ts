@@ -100,10 +100,10 @@ async function worker(sim: DiscordSimulator, bot: BotRef, extra: Record<string, 
   return w;
 }
 
-/** Message ids waiting in `bot`'s events queue. */
 /** Jobs under `prefix` still to be taken or finished (what the worker's drain reads). */
 const queuedJobs = async (redis: Redis, prefix: string) => (await oldQueueState(redis, prefix)).jobs;
 
+/** Message ids waiting in `bot`'s events queue. */
 async function waitingMessageIds(bot: BotRef): Promise<string[]> {
   const q = new Queue(QUEUES.events, { connection: { url: redis.url }, prefix: queuePrefix(bot) });
   try {

@@ -231,12 +231,14 @@ describe('worker autoscaling (real apiserver, Redis with BullMQ jobs)', () => {
       (so.spec.triggers as { metadata: Record<string, string> }[]).map((t) => t.metadata.listName),
     ).toEqual(
       // No other bot is named brain: the old keys' lists (releases before namespaced keys) too.
-      [prefix, legacyQueuePrefix(BOT)].flatMap((p) => [
-        `${p}:interactions:wait`,
-        `${p}:event-batches:wait`,
-        `${p}:events:wait`,
-        `${p}:tasks:wait`,
-      ]),
+      [
+        `${prefix}:interactions:wait`,
+        `${prefix}:event-batches:wait`,
+        `${prefix}:events:wait`,
+        `${prefix}:tasks:wait`,
+        // Releases before namespaced keys wrote no batches.
+        ...['interactions', 'events', 'tasks'].map((q) => `${legacyQueuePrefix(BOT)}:${q}:wait`),
+      ],
     );
     const ta = (await custom.getNamespacedCustomObject({
       group: 'keda.sh',

@@ -522,8 +522,8 @@ function smallBotManifest(image: string, token: string, databaseUrl: string, rpc
         600_000,
       );
       await outage(20);
-      // Each of the 80 events became one job (a duplicate of an event would be a job of another
-      // session: an IDENTIFY, checked below), and every job completed.
+      // Each of the 80 events is one claim key, marked done once a worker ran it (a duplicate of
+      // an event would be a key of another session: an IDENTIFY, checked below).
       let processed = 0;
       await waitOrExplain(
         '80 events processed',

@@ -117,8 +117,8 @@ const forwarded = async (gw: GatewayProcess) =>
   metricSum(await gw.metrics(), 'shardwarden_gateway_dispatches_forwarded_total');
 
 /** Nothing left to take or finish in the events queue under `prefix` (active jobs included). */
-async function eventsQueueEmpty(prefix: string): Promise<boolean> {
-  const q = new Queue(QUEUES.events, { connection: raw, prefix });
+async function eventsQueueEmpty(prefix: string, queue: string = QUEUES.events): Promise<boolean> {
+  const q = new Queue(queue, { connection: raw, prefix });
   try {
     const c = await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
     return Object.values(c).every((n) => n === 0);
@@ -293,7 +293,8 @@ describe('on a real 3-master Redis Cluster', () => {
     };
     await add(queuePrefix(bot), QUEUES.events, 7);
     await add(queuePrefix(bot), QUEUES.interactions, 2);
-    await add(legacyQueuePrefix(bot.name), QUEUES.events, 5);
+    // Releases before namespaced keys queued one dispatch per job, in the queue now named singleEvents.
+    await add(legacyQueuePrefix(bot.name), QUEUES.singleEvents, 5);
     const key = `${bot.namespace}/${bot.name}`;
     const current = await backlog.read(key, bot, cluster.url);
     expect(current.find((q) => q.queue === QUEUES.events)?.waiting).toBe(7);
@@ -305,7 +306,8 @@ describe('on a real 3-master Redis Cluster', () => {
   test('a worker drains the queues of the old keys, on another master than its own', async () => {
     const bot = await botWithOldKeysElsewhere('drain');
     const sim = await simulator(66);
-    const old = new Queue(QUEUES.events, { connection: raw, prefix: legacyQueuePrefix(bot.name) });
+    // Releases before namespaced keys queued one dispatch per job, in the queue now named singleEvents.
+    const old = new Queue(QUEUES.singleEvents, { connection: raw, prefix: legacyQueuePrefix(bot.name) });
     try {
       await old.addBulk([1, 2, 3, 4, 5].map(messageJob));
       await worker(sim, bot, {
@@ -317,7 +319,9 @@ describe('on a real 3-master Redis Cluster', () => {
         timeoutMs: 60_000,
       });
       expect(await processedIds(bot)).toEqual(['1', '2', '3', '4', '5']);
-      await waitUntil('the old queue drained', () => eventsQueueEmpty(legacyQueuePrefix(bot.name)));
+      await waitUntil('the old queue drained', () =>
+        eventsQueueEmpty(legacyQueuePrefix(bot.name), QUEUES.singleEvents),
+      );
     } finally {
       await old.close();
     }

@@ -107,10 +107,14 @@ export async function slashCommand(
   return { firstResponseMs: first.latencyMs, text: final };
 }
 
-/** A MESSAGE_CREATE job as a gateway adds it (`d.id` = `i`), for queues filled by hand. */
+/**
+ * A MESSAGE_CREATE job as a gateway of a release before batching added it (`d.id` = `i`, the job
+ * id its de-duplication key), for queues filled by hand.
+ */
 export function messageJob(i: number) {
   return {
     name: 'MESSAGE_CREATE',
+    opts: { jobId: `MESSAGE_CREATE-${i}` },
     data: {
       t: 'MESSAGE_CREATE',
       d: { id: String(i) },

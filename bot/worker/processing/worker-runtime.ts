@@ -110,7 +110,8 @@ export class WorkerRuntime {
     // BullMQ's keys are checked only in the claims' hash slot (not for pre-namespace queues).
     const sameSlot = this.o.events.claimsPrefix === this.o.prefix;
     const owner: ClaimOwner = {
-      job: `${queue}/${job.id}/`,
+      // With the prefix: the old keys' and the new keys' queues of one name are not one owner.
+      job: `${this.o.prefix}:${queue}/${job.id}/`,
       token,
       ...(sameSlot ? { lockKey: `${this.o.prefix}:${queue}:${job.id}:lock` } : {}),
       ...(sameSlot && queue === QUEUES.events
