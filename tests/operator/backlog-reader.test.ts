@@ -52,9 +52,9 @@ describe('BacklogReader and the queues of releases before namespaced keys', () =
       expect(backlogOf(await reader.read('ns/relay', bot, redis.url))).toBe(1);
       const both = await reader.read('ns/relay', bot, redis.url, Date.now(), true);
       expect(backlogOf(both)).toBe(3);
+      // Releases before namespaced keys wrote no batches: their event-batches list is not read.
       expect(both.filter((q) => q.oldKeys).map((q) => [q.queue, q.waiting])).toEqual([
         ['interactions', 0],
-        ['event-batches', 0],
         ['events', 2],
         ['tasks', 0],
       ]);
