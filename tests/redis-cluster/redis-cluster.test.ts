@@ -328,7 +328,7 @@ describe('on a real 3-master Redis Cluster', () => {
   }, 120_000);
 
   // KNOWN DEFECT, kill mode skipped: after a killed master's promotion the worker was seen to stop
-  // taking batches, with no error logged (1 of 6 runs on a loaded machine, all in the merged
+  // taking batches, with no error logged (2 of 7 runs on a loaded machine, in the merged
   // batched-jobs + Redis Cluster code; the events queue never drained). Suspect: BullMQ's
   // blocking connection on the dead master is not re-issued by ioredis' Cluster client. Run it
   // with SHARDWARDEN_TEST_KILL_FAILOVER=1 while finding the cause (docs/install.md says so).
