@@ -6,6 +6,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  appendFileSync,
   closeSync,
   existsSync,
   openSync,
@@ -150,22 +151,8 @@ function serviceImageArchive(recipe: ServiceImageRecipe): string {
     const files = [...recipe.paths.filter((p) => !folders.includes(p)), ...libs];
     copyInto(rootfs, folders, false, exclude);
     copyInto(rootfs, files, true);
-    if (recipe.passwd)
-      execFileSync('sh', [
-        '-c',
-        `printf '%s\\n' "$1" >> "$2"`,
-        '-',
-        recipe.passwd,
-        join(rootfs, 'etc', 'passwd'),
-      ]);
-    if (recipe.group)
-      execFileSync('sh', [
-        '-c',
-        `printf '%s\\n' "$1" >> "$2"`,
-        '-',
-        recipe.group,
-        join(rootfs, 'etc', 'group'),
-      ]);
+    if (recipe.passwd) appendFileSync(join(rootfs, 'etc', 'passwd'), `${recipe.passwd}\n`);
+    if (recipe.group) appendFileSync(join(rootfs, 'etc', 'group'), `${recipe.group}\n`);
     // Written beside, then renamed: a concurrent run never imports half an archive.
     const partial = writeOciArchive(
       rootfs,

@@ -195,7 +195,8 @@ describe('watches', () => {
       void done.then(() => seen.push('ended'));
     });
     await firstSeen;
-    // Well past the headers timeout, the watch still delivers.
+    // A negative check, so a wait: well past the headers timeout, nothing has aborted the watch
+    // (its timer stops once the headers came), and it still delivers.
     await new Promise((r) => setTimeout(r, 400));
     sendSecond();
     await waitUntil('the watch ended after going silent', async () => seen.includes('ended'));
