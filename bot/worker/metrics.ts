@@ -9,6 +9,7 @@ export class WorkerMetrics {
   readonly queueWait: Histogram<'queue'>;
   readonly interactionResponse: Histogram<'kind'>;
   readonly interactionsLate: Counter;
+  readonly consumerRestarts: Counter<'queue'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -48,6 +49,12 @@ export class WorkerMetrics {
     this.interactionsLate = new Counter({
       name: 'shardwarden_worker_interactions_expired_total',
       help: 'Interactions taken after their 3-second window had closed (not answered).',
+      registers,
+    });
+    this.consumerRestarts = new Counter({
+      name: 'shardwarden_worker_consumer_restarts_total',
+      help: 'Queue consumers replaced because they had stopped taking waiting jobs (seen after a Redis Cluster master crashed), by queue.',
+      labelNames: ['queue'],
       registers,
     });
   }

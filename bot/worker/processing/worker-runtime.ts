@@ -14,6 +14,7 @@ import { within } from '../../timing/within.js';
 import type { ClaimOwner } from './dispatch-claims.js';
 import { BatchIntake, batchParallelism, dispatchesOf } from './event-batch.js';
 import { BatchFailure, type EventBatchRunner } from './event-batch-runner.js';
+import { idleWithWorkSince, isStuck, WATCH_EVERY_MS, type ConsumerActivity } from './stuck-consumer.js';
 
 export interface WorkerRuntimeOptions {
   /** Shared by the BullMQ workers (each duplicates it for its blocking reads); closed by its owner. */
@@ -33,10 +34,30 @@ export interface WorkerRuntimeOptions {
   log: Logger;
 }
 
+type Processor = (job: Job, token: string) => Promise<string>;
+
+/** One BullMQ consumer of a queue, and what the stuck-consumer watch knows of it. */
+class Consumer implements ConsumerActivity {
+  inFlight = 0;
+  lastStartedAt = Date.now();
+  /** Since when it has had room and jobs waiting and started none (stuck-consumer.ts). */
+  idleWithWorkSince: number | undefined;
+  /** Set right after construction: the Worker's processor counts into this object. */
+  worker!: Worker;
+
+  get concurrency(): number {
+    return this.worker.concurrency;
+  }
+}
+
 export class WorkerRuntime {
-  private readonly workers: Worker[] = [];
-  /** The consumer of the batched events queue, whose concurrency follows the batches' size. */
-  private batchWorker?: Worker;
+  private readonly consumers = new Map<QueueName, Consumer>();
+  /** What the watch counts waiting jobs with, one per queue, on the shared connection. */
+  private readonly counters = new Map<QueueName, Queue>();
+  /** The closing of consumers replaced by the watch, which close() waits for too. */
+  private readonly retired: Promise<void>[] = [];
+  private watchTimer?: NodeJS.Timeout;
+  private watching = false;
   private closing = false;
   private readonly intake: BatchIntake;
 
@@ -44,59 +65,126 @@ export class WorkerRuntime {
     this.intake = new BatchIntake(o.concurrency[QUEUES.events]);
   }
 
+  private readonly processors: Record<QueueName, Processor> = {
+    [QUEUES.interactions]: async (job) => (await this.o.dispatcher.handle(job.data as DispatchJob)).type,
+    [QUEUES.events]: (job, token) => this.processEvents(QUEUES.events, job, token),
+    [QUEUES.singleEvents]: (job, token) => this.processEvents(QUEUES.singleEvents, job, token),
+    [QUEUES.tasks]: (job) => this.processTask(job),
+  };
+
   start(): void {
-    const processors: Record<QueueName, (job: Job, token: string) => Promise<string>> = {
-      [QUEUES.interactions]: async (job) => (await this.o.dispatcher.handle(job.data as DispatchJob)).type,
-      [QUEUES.events]: (job, token) => this.processEvents(QUEUES.events, job, token),
-      [QUEUES.singleEvents]: (job, token) => this.processEvents(QUEUES.singleEvents, job, token),
-      [QUEUES.tasks]: (job) => this.processTask(job),
-    };
-    for (const queue of Object.keys(processors) as QueueName[]) {
-      const worker = new Worker(
-        queue,
-        async (job: Job, token?: string) => {
-          const started = Date.now();
-          const dueAt = queue === QUEUES.tasks ? job.timestamp + (job.delay ?? 0) : receivedAt(job);
-          this.o.metrics.queueWait.observe({ queue }, Math.max(0, started - dueAt) / 1000);
-          // Known before running, so a failure is counted under the command or dispatch it was.
-          let type = jobLabel(queue, job);
-          try {
-            type = await processors[queue](job, token ?? '');
-            this.o.metrics.jobs.inc({ queue, type, outcome: 'completed' });
-            // Kept as the completed job's return value: what it did (the command, or why
-            // nothing ran, e.g. `expired`), for whoever inspects the queue.
-            return type;
-          } catch (err) {
-            this.o.metrics.jobs.inc({ queue, type, outcome: 'failed' });
-            const attempts = job.opts.attempts ?? 1;
-            this.o.log.warn(
-              {
-                queue,
-                type,
-                job: job.id,
-                attempt: job.attemptsMade + 1,
-                of: attempts,
-                err: (err as Error).message,
-              },
-              job.attemptsMade + 1 >= attempts ? 'job failed; kept as failed' : 'job failed; will retry',
-            );
-            throw err;
-          } finally {
-            this.o.metrics.jobDuration.observe({ queue, type }, (Date.now() - started) / 1000);
-          }
-        },
-        {
-          connection: this.o.connection,
-          prefix: this.o.prefix,
-          concurrency: this.o.concurrency[queue],
-          // Failed jobs stay for inspection; completed ones are kept by the producer's policy.
-          autorun: true,
-        },
-      );
-      worker.on('error', (err) => this.o.log.debug({ queue, err: err.message }, 'worker connection error'));
-      this.workers.push(worker);
-      if (queue === QUEUES.events) this.batchWorker = worker;
+    for (const queue of Object.keys(this.processors) as QueueName[]) {
+      this.consumers.set(queue, this.consume(queue));
+      this.counters.set(queue, new Queue(queue, { connection: this.o.connection, prefix: this.o.prefix }));
     }
+    this.watchTimer = setInterval(() => void this.watch(), WATCH_EVERY_MS);
+    this.watchTimer.unref();
+  }
+
+  /** A BullMQ Worker taking `queue`'s jobs, counted for the stuck-consumer watch. */
+  private consume(queue: QueueName): Consumer {
+    const consumer = new Consumer();
+    const processor = this.processors[queue];
+    consumer.worker = new Worker(
+      queue,
+      async (job: Job, token?: string) => {
+        const started = Date.now();
+        consumer.inFlight += 1;
+        consumer.lastStartedAt = started;
+        const dueAt = queue === QUEUES.tasks ? job.timestamp + (job.delay ?? 0) : receivedAt(job);
+        this.o.metrics.queueWait.observe({ queue }, Math.max(0, started - dueAt) / 1000);
+        // Known before running, so a failure is counted under the command or dispatch it was.
+        let type = jobLabel(queue, job);
+        try {
+          type = await processor(job, token ?? '');
+          this.o.metrics.jobs.inc({ queue, type, outcome: 'completed' });
+          // Kept as the completed job's return value: what it did (the command, or why
+          // nothing ran, e.g. `expired`), for whoever inspects the queue.
+          return type;
+        } catch (err) {
+          this.o.metrics.jobs.inc({ queue, type, outcome: 'failed' });
+          const attempts = job.opts.attempts ?? 1;
+          this.o.log.warn(
+            {
+              queue,
+              type,
+              job: job.id,
+              attempt: job.attemptsMade + 1,
+              of: attempts,
+              err: (err as Error).message,
+            },
+            job.attemptsMade + 1 >= attempts ? 'job failed; kept as failed' : 'job failed; will retry',
+          );
+          throw err;
+        } finally {
+          consumer.inFlight -= 1;
+          this.o.metrics.jobDuration.observe({ queue, type }, (Date.now() - started) / 1000);
+        }
+      },
+      {
+        connection: this.o.connection,
+        prefix: this.o.prefix,
+        concurrency: this.o.concurrency[queue],
+        // Failed jobs stay for inspection; completed ones are kept by the producer's policy.
+        autorun: true,
+      },
+    );
+    consumer.worker.on('error', (err) =>
+      this.o.log.debug({ queue, err: err.message }, 'worker connection error'),
+    );
+    return consumer;
+  }
+
+  /**
+   * Replaces each consumer that has had jobs waiting and room for them, and started none, for
+   * STUCK_AFTER_MS (stuck-consumer.ts). A failed count (Redis unreachable) skips the look.
+   */
+  private async watch(): Promise<void> {
+    if (this.watching || this.closing) return;
+    this.watching = true;
+    try {
+      for (const [queue, consumer] of this.consumers) {
+        const counts = await this.counters.get(queue)!.getJobCounts('wait', 'prioritized');
+        const now = Date.now();
+        const waiting = (counts.wait ?? 0) + (counts.prioritized ?? 0);
+        consumer.idleWithWorkSince = idleWithWorkSince(consumer.idleWithWorkSince, consumer, waiting, now);
+        if (!this.closing && isStuck(consumer.idleWithWorkSince, now))
+          this.replace(queue, consumer, waiting, now);
+      }
+    } catch (err) {
+      this.o.log.debug({ err: (err as Error).message }, 'stuck-consumer watch: could not count the queues');
+    } finally {
+      this.watching = false;
+    }
+  }
+
+  private replace(queue: QueueName, stuck: Consumer, waiting: number, now: number): void {
+    this.o.log.warn(
+      { queue, waiting, idleForMs: now - stuck.idleWithWorkSince! },
+      'a queue consumer stopped taking waiting jobs; replacing it',
+    );
+    this.o.metrics.consumerRestarts.inc({ queue });
+    // Not awaited: its fetch may never settle. Forced, so it does not wait for that fetch; a
+    // job it is still running finishes (or its lock lapses and BullMQ hands it out again).
+    this.retired.push(stuck.worker.close(true).catch(() => undefined));
+    this.consumers.set(queue, this.consume(queue));
+  }
+
+  running(): boolean {
+    const workers = [...this.consumers.values()].map((c) => c.worker);
+    return !this.closing && workers.length > 0 && workers.every((w) => w.isRunning());
+  }
+
+  /** Stops taking jobs and waits for in-flight ones, up to `timeoutMs`; true when all finished. */
+  async close(timeoutMs: number): Promise<boolean> {
+    this.closing = true;
+    clearInterval(this.watchTimer);
+    const workers = [...this.consumers.values()].map((c) => c.worker);
+    const graceful = Promise.all([...workers.map((w) => w.close()), ...this.retired]).then(() => true);
+    const finished = await within(graceful, timeoutMs, () => false);
+    if (!finished) await Promise.all(workers.map((w) => w.close(true).catch(() => undefined)));
+    await Promise.all([...this.counters.values()].map((q) => q.close().catch(() => undefined)));
+    return finished;
   }
 
   /**
@@ -105,8 +193,8 @@ export class WorkerRuntime {
    */
   private async processEvents(queue: QueueName, job: Job, token: string): Promise<string> {
     const dispatches = dispatchesOf(job);
-    if (queue === QUEUES.events && this.batchWorker)
-      this.batchWorker.concurrency = this.intake.observe(batchParallelism(dispatches));
+    const batchWorker = queue === QUEUES.events ? this.consumers.get(queue)?.worker : undefined;
+    if (batchWorker) batchWorker.concurrency = this.intake.observe(batchParallelism(dispatches));
     // BullMQ's keys are checked only in the claims' hash slot (not for pre-namespace queues).
     const sameSlot = this.o.events.claimsPrefix === this.o.prefix;
     const owner: ClaimOwner = {
@@ -134,19 +222,6 @@ export class WorkerRuntime {
     if (!handler) throw new Error(`no module handles task "${job.name}"`);
     await handler.run(job.data, this.o.services);
     return job.name;
-  }
-
-  running(): boolean {
-    return !this.closing && this.workers.length > 0 && this.workers.every((w) => w.isRunning());
-  }
-
-  /** Stops taking jobs and waits for in-flight ones, up to `timeoutMs`; true when all finished. */
-  async close(timeoutMs: number): Promise<boolean> {
-    this.closing = true;
-    const graceful = Promise.all(this.workers.map((w) => w.close())).then(() => true);
-    const finished = await within(graceful, timeoutMs, () => false);
-    if (!finished) await Promise.all(this.workers.map((w) => w.close(true).catch(() => undefined)));
-    return finished;
   }
 }
 
