@@ -328,8 +328,8 @@ describe('on a real 3-master Redis Cluster', () => {
   }, 120_000);
 
   // The kill failover also proves the workers' stuck-consumer watch (stuck-consumer.ts): after a
-  // killed master's promotion a BullMQ consumer was seen to stop taking batches (about 1 run in
-  // 4 on a loaded machine); it is replaced and the queue drains.
+  // killed master's promotion a BullMQ consumer was seen to stop taking batches (a few runs in 20
+  // on a loaded machine); it is replaced and the queue drains.
   const failoverModes = ['graceful', 'kill'] as const;
   test.each(failoverModes)(
     "a %s failover of the bot's master mid-stream: every client waits it out, nothing after it lost",
