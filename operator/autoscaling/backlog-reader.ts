@@ -38,6 +38,25 @@ export function backlogOf(queues: readonly QueueBacklog[]): number {
 /** The highest delayed-set score of a job due at `nowMs` (BullMQ's own promotion bound). */
 export const dueDelayedMaxScore = (nowMs: number) => (nowMs + 1) * 0x1000 - 1;
 
+/** A queue's keys, in the order BACKLOG_SCRIPT reads them. */
+const queueKeys = (prefix: string, queue: string) =>
+  ['wait', 'prioritized', 'delayed', 'meta'].map((suffix) => `${prefix}:${queue}:${suffix}`);
+
+/**
+ * Per queue (four KEYS each): waiting, prioritized, delayed due by ARGV[1], paused (1/0). One
+ * command per read instead of four per queue: every 10 s for every bot, ioredis's command
+ * objects and their timeout timers outlived young-generation GCs and filled the old generation
+ * with garbage (docs/benchmarks.md, "Where the memory went").
+ */
+const BACKLOG_SCRIPT = `local out = {}
+for i = 1, #KEYS, 4 do
+  out[#out + 1] = redis.call('LLEN', KEYS[i])
+  out[#out + 1] = redis.call('ZCARD', KEYS[i + 1])
+  out[#out + 1] = redis.call('ZCOUNT', KEYS[i + 2], '-inf', ARGV[1])
+  out[#out + 1] = redis.call('HEXISTS', KEYS[i + 3], 'paused')
+end
+return out`;
+
 /** Redis could not be asked; the message names the cause, never the URL (it may hold a password). */
 export class RedisUnavailableError extends Error {}
 
@@ -85,31 +104,24 @@ export class BacklogReader {
         ? LEGACY_QUEUES.map((queue) => ({ queue, prefix: legacyQueuePrefix(bot.name), oldKeys: true }))
         : []),
     ];
-    // A pipeline per prefix: each prefix is one hash slot, and on a Redis Cluster a pipeline
-    // must stay within the slots of one node (the old keys' slot may live on another).
-    const pipelines = [...new Set(queues.map((q) => q.prefix))].map((prefix) => {
-      const pipeline = conn.client.pipeline();
-      for (const { queue } of queues.filter((q) => q.prefix === prefix)) {
-        const base = `${prefix}:${queue}`;
-        pipeline.llen(`${base}:wait`);
-        pipeline.zcard(`${base}:prioritized`);
-        pipeline.zcount(`${base}:delayed`, '-inf', dueDelayedMaxScore(nowMs));
-        pipeline.hexists(`${base}:meta`, 'paused');
-      }
-      return pipeline.exec();
-    });
-    let results: [Error | null, unknown][];
+    // One script per prefix: each prefix is one hash slot, and on a Redis Cluster a script's
+    // keys must share a slot (the old keys' slot may live on another node).
+    const prefixes = [...new Set(queues.map((q) => q.prefix))];
+    let results: number[];
     try {
-      const answers = await Promise.all(pipelines);
-      if (answers.some((a) => !a)) throw new RedisUnavailableError('no answer');
-      results = answers.flatMap((a) => a!);
+      const answers = await Promise.all(
+        prefixes.map((prefix) => {
+          const keys = queues
+            .filter((q) => q.prefix === prefix)
+            .flatMap(({ queue }) => queueKeys(prefix, queue));
+          return conn.client.eval(BACKLOG_SCRIPT, keys.length, ...keys, dueDelayedMaxScore(nowMs));
+        }),
+      );
+      results = answers.flatMap((a) => a as number[]);
     } catch (err) {
-      if (err instanceof RedisUnavailableError) throw err;
       throw new RedisUnavailableError(describeRedisError(err));
     }
-    const failed = results.find(([err]) => err);
-    if (failed) throw new RedisUnavailableError(describeRedisError(failed[0]));
-    const n = (i: number) => Number(results[i]![1]);
+    const n = (i: number) => Number(results[i]);
     return queues.map(({ queue, oldKeys }, q) => ({
       queue,
       waiting: n(q * 4),
