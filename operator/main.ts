@@ -85,7 +85,7 @@ export async function runOperator(argv: string[], env: NodeJS.ProcessEnv): Promi
     await controller?.stop();
     await elector?.stop();
     metrics.leader.set(0);
-    await http.app.close();
+    await http.close();
     process.exit(code);
   };
   process.once('SIGTERM', () => void shutdown(0));

@@ -3,7 +3,7 @@
 // echoes a value that may be a secret (URLs with credentials, tokens).
 import type { LevelWithSilent } from 'pino';
 import { LOG_LEVELS } from '../observability/logger.js';
-import { parseRedisTarget, RedisTargetError, type RedisTarget } from './redis-connection.js';
+import { parseRedisTarget, RedisTargetError, type RedisTarget } from './redis-target.js';
 
 export class ConfigError extends Error {}
 

@@ -147,8 +147,7 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   } as unknown as Registry;
   let shuttingDown = false;
   // The clusters start first: loading their modules and logging in is the long part of a cold
-  // start, and the primary's HTTP server (fastify, which cluster processes never load) comes up
-  // meanwhile. The rejection handler only marks the promise handled until it is awaited below.
+  // start, and the primary's HTTP server comes up meanwhile. The rejection handler only marks the promise handled until it is awaited below.
   manager.on('error', (err: Error) => log.error({ err: err.message }, 'kurasuta'));
   manager.on('debug', (msg: string) => log.debug({ kurasuta: msg }));
   const spawned = manager.spawn();
@@ -198,7 +197,7 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     );
     await within(Promise.all(stopped), deadlineMs + 2_000, () => undefined);
     manager.stopAll();
-    await http.app.close();
+    await http.close();
     process.exit(0);
   };
   // `on`, not `once`: a second signal during the drain must not fall back to Node's default
