@@ -10,7 +10,13 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import { createLogger } from '../observability/logger.js';
 import { splitOverClusters } from '../sharding/shard-range.js';
-import { clusterNodeArgs, GatewayConfigError, parseGatewayConfig, type GatewayConfig } from './config.js';
+import {
+  clusterEnv,
+  clusterNodeArgs,
+  GatewayConfigError,
+  parseGatewayConfig,
+  type GatewayConfig,
+} from './config.js';
 import type { EarClientOptions } from './cluster/ear-client.js';
 import { isShardwardenMessage, STALL_LIMIT_MS, UNRECOVERABLE_EXIT_CODE, type PrimaryMessage } from './ipc.js';
 import { RangeShardingManager } from './sharding/range-sharding-manager.js';
@@ -33,11 +39,14 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   // Kurasuta's IPC socket: one per pod process tree (a unix socket, so pods sharing a machine
   // in tests do not collide); cluster processes inherit the path through the environment.
   // A random part as well: a killed pod process leaves its socket file behind, and pids repeat.
-  if (cluster.isPrimary)
+  if (cluster.isPrimary) {
     process.env[IPC_SOCKET_ENV] = join(
       tmpdir(),
       `shardwarden-gateway-${process.pid}-${randomBytes(4).toString('hex')}.sock`,
     );
+    // Kurasuta forks the clusters with the primary's environment.
+    Object.assign(process.env, clusterEnv(process.env));
+  }
   const clusterShards = splitOverClusters(config.range, config.clustersPerPod);
   // The client (an EarClient over @discordjs/ws) is loaded only where it runs: the cluster
   // processes. Kurasuta builds it there with these options plus the process's shards.

@@ -1,4 +1,4 @@
-import { clusterNodeArgs, parseGatewayConfig } from '../../bot/gateway/config.js';
+import { clusterEnv, clusterNodeArgs, parseGatewayConfig } from '../../bot/gateway/config.js';
 
 const base = {
   SHARDWARDEN_BOT_NAME: 'sietch',
@@ -94,6 +94,11 @@ describe('gateway configuration from the pod environment', () => {
     expect(clusterNodeArgs(['--max-semi-space-size=16'], '', 4)).toEqual(['--max-semi-space-size=16']);
     expect(clusterNodeArgs([], '--max-semi-space-size=2 --enable-source-maps', 4)).toEqual([]);
     expect(clusterNodeArgs([], undefined, 0)).toEqual([]);
+  });
+
+  test('cluster processes get 2 malloc arenas unless the pod sets MALLOC_ARENA_MAX', () => {
+    expect(clusterEnv({})).toEqual({ MALLOC_ARENA_MAX: '2' });
+    expect(clusterEnv({ MALLOC_ARENA_MAX: '8' })).toEqual({});
   });
 
   test('cluster processes run with --optimize-for-size unless SHARDWARDEN_OPTIMIZE_FOR_SIZE=0', () => {
