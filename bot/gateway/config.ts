@@ -5,7 +5,7 @@ import type { LevelWithSilent } from 'pino';
 import { readBotIdentity, type BotIdentity } from '../configuration/bot-identity.js';
 import { ConfigError, EnvReader } from '../configuration/env-reader.js';
 import type { RedisTarget } from '../configuration/redis-connection.js';
-import { ENV, POD_HTTP_PORT } from '../runtime-contract.js';
+import { ENV, GATEWAY_MALLOC_ARENA_MAX, POD_HTTP_PORT } from '../runtime-contract.js';
 import { shardRangeOfPod, type ShardRange } from '../sharding/shard-range.js';
 
 // A misspelt dispatch type would otherwise forward nothing, silently.
@@ -73,18 +73,9 @@ export function clusterNodeArgs(
   ];
 }
 
-/**
- * glibc's malloc arenas for the cluster processes, unless the pod sets its own. Each thread that
- * allocates (V8's GC helpers, libuv's pool) may get an arena of its own, and each keeps what
- * the GUILD_CREATE burst freed: 2 arenas held 5-10 MB less after 50,000 guilds
- * (docs/benchmarks.md, "The lean Ear"). glibc reads it at process start, hence the environment
- * the primary forks its clusters with.
- */
-export const CLUSTER_MALLOC_ARENA_MAX = '2';
-
 /** Environment the cluster processes get on top of the pod's. */
 export function clusterEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-  return env.MALLOC_ARENA_MAX === undefined ? { MALLOC_ARENA_MAX: CLUSTER_MALLOC_ARENA_MAX } : {};
+  return env.MALLOC_ARENA_MAX === undefined ? { MALLOC_ARENA_MAX: GATEWAY_MALLOC_ARENA_MAX } : {};
 }
 
 /** A bad or missing gateway setting (kept as its own name for callers that match on it). */

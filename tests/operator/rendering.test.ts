@@ -227,10 +227,34 @@ describe('availability: disruption budgets and spread over nodes', () => {
   });
 });
 
+const envOf = (o: RenderedObject) =>
+  (o.spec as { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } }).template
+    .spec.containers[0]!.env;
+
+describe("the gateway pod's memory settings", () => {
+  test('gateway pods get MALLOC_ARENA_MAX (fewer malloc arenas keep less of the GUILD_CREATE burst), workers not', () => {
+    const plan = { shards: 1, shardsPerPod: 1, pods: 1, clustersPerPod: 1, maxConcurrency: 1 };
+    const objects = renderDesiredObjects({
+      bot: bot(),
+      active: { generation: 1, plan },
+      gateways: [{ generation: 1, plan }],
+      discordApiUrl: 'http://discord.test',
+      applicationId: '42',
+      secretsChecksums: { gateway: 'x', worker: 'x' },
+      legacyKeys: false,
+    });
+    expect(
+      objects
+        .filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')
+        .map((o) => [o.kind, envOf(o).find((e) => e.name === 'MALLOC_ARENA_MAX')?.value]),
+    ).toEqual([
+      ['StatefulSet', '2'],
+      ['Deployment', undefined],
+    ]);
+  });
+});
+
 describe('the keys of releases before namespaced keys (SHARDWARDEN_LEGACY_KEYS)', () => {
-  const envOf = (o: RenderedObject) =>
-    (o.spec as { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } }).template
-      .spec.containers[0]!.env;
   const legacyEnv = (objects: RenderedObject[]) =>
     objects
       .filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')
