@@ -230,48 +230,35 @@ describe('availability: disruption budgets and spread over nodes', () => {
 const envOf = (o: RenderedObject) =>
   (o.spec as { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } }).template
     .spec.containers[0]!.env;
+/** One variable of the gateway StatefulSet and the worker Deployment, in that order. */
+const podEnv = (objects: RenderedObject[], name: string) =>
+  objects
+    .filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')
+    .map((o) => envOf(o).find((e) => e.name === name)?.value);
+/** A one-shard bot's objects. */
+const renderOneShard = (legacyKeys: boolean) => {
+  const plan = { shards: 1, shardsPerPod: 1, pods: 1, clustersPerPod: 1, maxConcurrency: 1 };
+  return renderDesiredObjects({
+    bot: bot(),
+    active: { generation: 1, plan },
+    gateways: [{ generation: 1, plan }],
+    discordApiUrl: 'http://discord.test',
+    applicationId: '42',
+    secretsChecksums: { gateway: 'x', worker: 'x' },
+    legacyKeys,
+  });
+};
 
 describe("the gateway pod's memory settings", () => {
   test('gateway pods get MALLOC_ARENA_MAX (fewer malloc arenas keep less of the GUILD_CREATE burst), workers not', () => {
-    const plan = { shards: 1, shardsPerPod: 1, pods: 1, clustersPerPod: 1, maxConcurrency: 1 };
-    const objects = renderDesiredObjects({
-      bot: bot(),
-      active: { generation: 1, plan },
-      gateways: [{ generation: 1, plan }],
-      discordApiUrl: 'http://discord.test',
-      applicationId: '42',
-      secretsChecksums: { gateway: 'x', worker: 'x' },
-      legacyKeys: false,
-    });
-    expect(
-      objects
-        .filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')
-        .map((o) => [o.kind, envOf(o).find((e) => e.name === 'MALLOC_ARENA_MAX')?.value]),
-    ).toEqual([
-      ['StatefulSet', '2'],
-      ['Deployment', undefined],
-    ]);
+    expect(podEnv(renderOneShard(false), 'MALLOC_ARENA_MAX')).toEqual(['2', undefined]);
   });
 });
 
 describe('the keys of releases before namespaced keys (SHARDWARDEN_LEGACY_KEYS)', () => {
-  const legacyEnv = (objects: RenderedObject[]) =>
-    objects
-      .filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')
-      .map((o) => envOf(o).find((e) => e.name === 'SHARDWARDEN_LEGACY_KEYS')?.value);
-
   test('only a bot whose name no other DiscordBot has is told the old keys are its own', () => {
-    const plan = { shards: 1, shardsPerPod: 1, pods: 1, clustersPerPod: 1, maxConcurrency: 1 };
-    const input = {
-      bot: bot(),
-      active: { generation: 1, plan },
-      gateways: [{ generation: 1, plan }],
-      discordApiUrl: 'http://discord.test',
-      applicationId: '42',
-      secretsChecksums: { gateway: 'x', worker: 'x' },
-    };
-    expect(legacyEnv(renderDesiredObjects({ ...input, legacyKeys: true }))).toEqual(['1', '1']);
-    expect(legacyEnv(renderDesiredObjects({ ...input, legacyKeys: false }))).toEqual([undefined, undefined]);
+    expect(podEnv(renderOneShard(true), 'SHARDWARDEN_LEGACY_KEYS')).toEqual(['1', '1']);
+    expect(podEnv(renderOneShard(false), 'SHARDWARDEN_LEGACY_KEYS')).toEqual([undefined, undefined]);
   });
 
   test('a Redis Cluster gets the redis-cluster scaler and its addresses from the derived Secret', () => {
