@@ -45,7 +45,7 @@ export class EnvReader {
       .filter(Boolean);
   }
 
-  /** One Redis or a Redis Cluster (redis-connection.ts). The value is a secret: errors name the variable only. */
+  /** One Redis or a Redis Cluster (redis-target.ts). The value is a secret: errors name the variable only. */
   redis(name: string): RedisTarget {
     try {
       return parseRedisTarget(this.required(name), name);
