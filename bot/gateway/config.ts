@@ -35,8 +35,6 @@ export interface GatewayConfig extends BotIdentity {
   clusterStartTimeoutMs: number;
   /** V8's --max-semi-space-size for the cluster processes, in MB; 0 leaves V8's default. */
   maxSemiSpaceMb: number;
-  /** V8's --optimize-for-size for the cluster processes. */
-  optimizeForSize: boolean;
   logLevel: LevelWithSilent;
 }
 
@@ -45,32 +43,22 @@ export interface GatewayConfig extends BotIdentity {
  * of short-lived garbage (every dispatch's parsed JSON), and never gives the pages back: about
  * 128 MB of RSS per cluster process after the GUILD_CREATE burst. A small cap costs only more
  * frequent (cheap) scavenges, measured in docs/benchmarks.md; it cannot make the process run
- * out of memory, unlike an old-space cap, which is therefore not set. 1 MB, not 4: after the
- * burst the cluster holds 4 MB less (docs/benchmarks.md, "The lean Ear").
+ * out of memory, unlike an old-space cap, which is therefore not set. 4 MB, not 1: 1 MB keeps
+ * 4 MB less after the burst but costs about 17 % more CPU per dispatch (docs/benchmarks.md).
  */
-export const DEFAULT_MAX_SEMI_SPACE_MB = 1;
+export const DEFAULT_MAX_SEMI_SPACE_MB = 4;
 
-/**
- * Node arguments for the cluster processes: the parent's, plus the semi-space cap unless set
- * already, plus V8's --optimize-for-size (a slower-growing old space and smaller code, for a
- * process that holds no data of its own: 4 MB less after the burst). V8 flags like the latter
- * are refused in NODE_OPTIONS, hence the command line of the forked processes.
- */
+/** Node arguments for the cluster processes: the parent's, plus the semi-space cap unless set already. */
 export function clusterNodeArgs(
   execArgv: string[],
   nodeOptions: string | undefined,
   maxSemiSpaceMb: number,
-  optimizeForSize = false,
 ): string[] {
-  const given = (flag: string) =>
-    [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((a) => a === flag || a.startsWith(`${flag}=`));
-  const semiSpace = '--max-semi-space-size';
-  const size = '--optimize-for-size';
-  return [
-    ...execArgv,
-    ...(maxSemiSpaceMb > 0 && !given(semiSpace) ? [`${semiSpace}=${maxSemiSpaceMb}`] : []),
-    ...(optimizeForSize && !given(size) ? [size] : []),
-  ];
+  const flag = '--max-semi-space-size';
+  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some(
+    (a) => a === flag || a.startsWith(`${flag}=`),
+  );
+  return maxSemiSpaceMb > 0 && !given ? [...execArgv, `${flag}=${maxSemiSpaceMb}`] : [...execArgv];
 }
 
 /** Environment the cluster processes get on top of the pod's. */
@@ -155,7 +143,6 @@ function readGatewayConfig(read: EnvReader, env: NodeJS.ProcessEnv): GatewayConf
     batchDelayMs: int('SHARDWARDEN_BATCH_DELAY_MS', 0, 5),
     clusterStartTimeoutMs: int('SHARDWARDEN_CLUSTER_START_TIMEOUT_MS', 1_000, 60_000),
     maxSemiSpaceMb: read.int('SHARDWARDEN_MAX_SEMI_SPACE_MB', 0, DEFAULT_MAX_SEMI_SPACE_MB, 64),
-    optimizeForSize: read.int('SHARDWARDEN_OPTIMIZE_FOR_SIZE', 0, 1, 1) === 1,
     logLevel,
   };
 }

@@ -64,12 +64,7 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     shardCount: config.totalShards,
     clusterShards,
     ...clientSide,
-    nodeArgs: clusterNodeArgs(
-      process.execArgv,
-      process.env.NODE_OPTIONS,
-      config.maxSemiSpaceMb,
-      config.optimizeForSize,
-    ),
+    nodeArgs: clusterNodeArgs(process.execArgv, process.env.NODE_OPTIONS, config.maxSemiSpaceMb),
     ipcSocket: process.env[IPC_SOCKET_ENV]!,
     respawn: true,
     timeout: config.clusterStartTimeoutMs,

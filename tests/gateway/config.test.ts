@@ -50,10 +50,6 @@ describe('gateway configuration from the pod environment', () => {
       'SHARDWARDEN_MAX_SEMI_SPACE_MB="65" must be an integer >= 0 and <= 64',
     ],
     [
-      { SHARDWARDEN_OPTIMIZE_FOR_SIZE: 'yes' },
-      'SHARDWARDEN_OPTIMIZE_FOR_SIZE="yes" must be an integer >= 0 and <= 1',
-    ],
-    [
       { SHARDWARDEN_EVENTS: 'message_create' },
       'SHARDWARDEN_EVENTS has "message_create", which is not a Discord dispatch name',
     ],
@@ -86,7 +82,7 @@ describe('gateway configuration from the pod environment', () => {
   });
 
   test('cluster processes get a semi-space cap unless the pod already sets one', () => {
-    expect(parseGatewayConfig(base).maxSemiSpaceMb).toBe(1);
+    expect(parseGatewayConfig(base).maxSemiSpaceMb).toBe(4);
     expect(clusterNodeArgs(['--enable-source-maps'], undefined, 4)).toEqual([
       '--enable-source-maps',
       '--max-semi-space-size=4',
@@ -99,16 +95,5 @@ describe('gateway configuration from the pod environment', () => {
   test('cluster processes get 2 malloc arenas unless the pod sets MALLOC_ARENA_MAX', () => {
     expect(clusterEnv({})).toEqual({ MALLOC_ARENA_MAX: '2' });
     expect(clusterEnv({ MALLOC_ARENA_MAX: '8' })).toEqual({});
-  });
-
-  test('cluster processes run with --optimize-for-size unless SHARDWARDEN_OPTIMIZE_FOR_SIZE=0', () => {
-    expect(parseGatewayConfig(base).optimizeForSize).toBe(true);
-    expect(parseGatewayConfig({ ...base, SHARDWARDEN_OPTIMIZE_FOR_SIZE: '0' }).optimizeForSize).toBe(false);
-    expect(clusterNodeArgs([], undefined, 1, true)).toEqual([
-      '--max-semi-space-size=1',
-      '--optimize-for-size',
-    ]);
-    expect(clusterNodeArgs(['--optimize-for-size'], undefined, 0, true)).toEqual(['--optimize-for-size']);
-    expect(clusterNodeArgs([], undefined, 0, false)).toEqual([]);
   });
 });
