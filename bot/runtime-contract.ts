@@ -38,6 +38,8 @@ export const ENV = {
   /** Worker: `apply` runs migrations at start; the operator renders `skip` (an init container migrates). */
   migrations: 'SHARDWARDEN_MIGRATIONS',
   chainRpcUrls: 'CHAIN_RPC_URLS',
+  /** glibc's malloc arena limit, rendered into gateway pods (GATEWAY_MALLOC_ARENA_MAX). */
+  mallocArenaMax: 'MALLOC_ARENA_MAX',
 } as const;
 
 /** Port of /healthz, /readyz and /metrics in every pod. */

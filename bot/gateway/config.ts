@@ -63,7 +63,7 @@ export function clusterNodeArgs(
 
 /** Environment the cluster processes get on top of the pod's. */
 export function clusterEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-  return env.MALLOC_ARENA_MAX === undefined ? { MALLOC_ARENA_MAX: GATEWAY_MALLOC_ARENA_MAX } : {};
+  return env[ENV.mallocArenaMax] === undefined ? { [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX } : {};
 }
 
 /** A bad or missing gateway setting (kept as its own name for callers that match on it). */

@@ -90,7 +90,7 @@ export function renderGatewayStatefulSet(input: GatewayRenderInput) {
                 { name: ENV.gatewayGeneration, value: String(generation) },
                 { name: ENV.intents, value: bot.spec.intents.join(',') },
                 { name: ENV.events, value: bot.spec.events.join(',') },
-                { name: 'MALLOC_ARENA_MAX', value: GATEWAY_MALLOC_ARENA_MAX },
+                { name: ENV.mallocArenaMax, value: GATEWAY_MALLOC_ARENA_MAX },
               ],
               ports: [httpPort],
               ...probes,

@@ -1,4 +1,5 @@
 import { clusterEnv, clusterNodeArgs, parseGatewayConfig } from '../../bot/gateway/config.js';
+import { ENV, GATEWAY_MALLOC_ARENA_MAX } from '../../bot/runtime-contract.js';
 
 const base = {
   SHARDWARDEN_BOT_NAME: 'sietch',
@@ -93,7 +94,7 @@ describe('gateway configuration from the pod environment', () => {
   });
 
   test('cluster processes get 2 malloc arenas unless the pod sets MALLOC_ARENA_MAX', () => {
-    expect(clusterEnv({})).toEqual({ MALLOC_ARENA_MAX: '2' });
-    expect(clusterEnv({ MALLOC_ARENA_MAX: '8' })).toEqual({});
+    expect(clusterEnv({})).toEqual({ [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX });
+    expect(clusterEnv({ [ENV.mallocArenaMax]: '8' })).toEqual({});
   });
 });

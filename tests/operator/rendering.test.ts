@@ -1,5 +1,6 @@
 // The objects one DiscordBot owns, rendered without a cluster: which Services a bot gets.
 import { ALL_QUEUES } from '../../bot/queues/queue-names.js';
+import { ENV, GATEWAY_MALLOC_ARENA_MAX } from '../../bot/runtime-contract.js';
 import { customResourceDefinition } from '../../operator/api/v1alpha1/schema.js';
 import type { DiscordBot } from '../../operator/api/v1alpha1/types.js';
 import {
@@ -251,7 +252,7 @@ const renderOneShard = (legacyKeys: boolean) => {
 
 describe("the gateway pod's memory settings", () => {
   test('gateway pods get MALLOC_ARENA_MAX (fewer malloc arenas keep less of the GUILD_CREATE burst), workers not', () => {
-    expect(podEnv(renderOneShard(false), 'MALLOC_ARENA_MAX')).toEqual(['2', undefined]);
+    expect(podEnv(renderOneShard(false), ENV.mallocArenaMax)).toEqual([GATEWAY_MALLOC_ARENA_MAX, undefined]);
   });
 });
 
