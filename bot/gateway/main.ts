@@ -156,29 +156,36 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   } as unknown as Registry;
   let shuttingDown = false;
   // The clusters start first: loading their modules and logging in is the long part of a cold
-  // start, and the primary's HTTP server comes up meanwhile. The rejection handler only marks the promise handled until it is awaited below.
+  // start, and the primary's HTTP server comes up meanwhile. The rejection handler only marks
+  // the promise handled until it is awaited below.
   manager.on('error', (err: Error) => log.error({ err: err.message }, 'kurasuta'));
   manager.on('debug', (msg: string) => log.debug({ kurasuta: msg }));
   const spawned = manager.spawn();
   spawned.catch(() => undefined);
   const { startHttpServer } = await import('../observability/http-server.js');
-  const http = await startHttpServer('0.0.0.0', config.httpPort, metricsRegistry, {
-    // Alive while no event loop is stuck, this one's or a cluster's (a blocked cluster loop
-    // starves its shards' heartbeats; Kurasuta restarts clusters that exit, not stuck ones).
-    healthy: () => {
-      const stuck = loopDelay.max / 1e6 > STALL_LIMIT_MS;
-      loopDelay.reset();
-      return !stuck && stalledClusters().length === 0;
+  const http = await startHttpServer(
+    '0.0.0.0',
+    config.httpPort,
+    metricsRegistry,
+    {
+      // Alive while no event loop is stuck, this one's or a cluster's (a blocked cluster loop
+      // starves its shards' heartbeats; Kurasuta restarts clusters that exit, not stuck ones).
+      healthy: () => {
+        const stuck = loopDelay.max / 1e6 > STALL_LIMIT_MS;
+        loopDelay.reset();
+        return !stuck && stalledClusters().length === 0;
+      },
+      ready: () => allReady() && !shuttingDown,
+      describe: () => ({
+        shards: shards.length,
+        ready: [...ready.values()].filter(Boolean).length,
+        range: config.range,
+        stalledClusters: stalledClusters(),
+        halted: [...halted].map(([shard, reason]) => ({ shard, reason })),
+      }),
     },
-    ready: () => allReady() && !shuttingDown,
-    describe: () => ({
-      shards: shards.length,
-      ready: [...ready.values()].filter(Boolean).length,
-      range: config.range,
-      stalledClusters: stalledClusters(),
-      halted: [...halted].map(([shard, reason]) => ({ shard, reason })),
-    }),
-  });
+    log,
+  );
   log.info(
     {
       port: http.port,

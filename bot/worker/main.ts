@@ -202,15 +202,21 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     : undefined;
   legacy?.start();
 
-  const { close: closeHttp, port } = await startHttpServer('0.0.0.0', config.httpPort, metricsRegistry, {
-    healthy: () => true,
-    ready: () => runtime.running() && redis.status === 'ready',
-    describe: () => ({
-      redis: redis.status,
-      workers: runtime.running() ? 'running' : 'stopped',
-      ...(legacy?.draining() ? { oldQueueKeys: 'draining' } : {}),
-    }),
-  });
+  const { close: closeHttp, port } = await startHttpServer(
+    '0.0.0.0',
+    config.httpPort,
+    metricsRegistry,
+    {
+      healthy: () => true,
+      ready: () => runtime.running() && redis.status === 'ready',
+      describe: () => ({
+        redis: redis.status,
+        workers: runtime.running() ? 'running' : 'stopped',
+        ...(legacy?.draining() ? { oldQueueKeys: 'draining' } : {}),
+      }),
+    },
+    log,
+  );
   log.info(
     {
       port,
