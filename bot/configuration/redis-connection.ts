@@ -6,8 +6,6 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from './redis-target.js';
 
-export { parseRedisTarget, RedisTargetError, type RedisNode, type RedisTarget } from './redis-target.js';
-
 /** What every Redis user in the code takes: one server or a cluster. */
 export type RedisClient = Redis | Cluster;
 

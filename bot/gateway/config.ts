@@ -4,7 +4,7 @@ import { DISPATCH_NAMES, GatewayIntentBits } from './discord-gateway-names.js';
 import type { LevelWithSilent } from 'pino';
 import { readBotIdentity, type BotIdentity } from '../configuration/bot-identity.js';
 import { ConfigError, EnvReader } from '../configuration/env-reader.js';
-import type { RedisTarget } from '../configuration/redis-connection.js';
+import type { RedisTarget } from '../configuration/redis-target.js';
 import { ENV, GATEWAY_MALLOC_ARENA_MAX, POD_HTTP_PORT } from '../runtime-contract.js';
 import { shardRangeOfPod, type ShardRange } from '../sharding/shard-range.js';
 
