@@ -44,7 +44,7 @@ export interface GatewayConfig extends BotIdentity {
  * 128 MB of RSS per cluster process after the GUILD_CREATE burst. A small cap costs only more
  * frequent (cheap) scavenges, measured in docs/benchmarks.md; it cannot make the process run
  * out of memory, unlike an old-space cap, which is therefore not set. 4 MB, not 1: 1 MB keeps
- * 4 MB less after the burst but costs about 17 % more CPU per dispatch (docs/benchmarks.md).
+ * about 7 MB less after the burst but costs about 17 % more CPU per dispatch (docs/benchmarks.md).
  */
 export const DEFAULT_MAX_SEMI_SPACE_MB = 4;
 
