@@ -50,7 +50,8 @@ export const POD_HTTP_PORT = 8080;
  * also forks its clusters with it when unset). Each thread that allocates (V8's GC helpers,
  * libuv's pool) may otherwise get an arena of its own, and each keeps what the GUILD_CREATE
  * burst freed: with 2, 3-4 MB less in the primary and 5-10 MB less in a cluster process after
- * 50,000 guilds (docs/benchmarks.md, "The lean Ear"). glibc reads it at process start.
+ * 50,000 guilds (measured with a 1 MB semi-space; docs/benchmarks.md, "The lean Ear"). glibc
+ * reads it at process start.
  */
 export const GATEWAY_MALLOC_ARENA_MAX = '2';
 
