@@ -202,15 +202,21 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     : undefined;
   legacy?.start();
 
-  const { app, port } = await startHttpServer('0.0.0.0', config.httpPort, metricsRegistry, {
-    healthy: () => true,
-    ready: () => runtime.running() && redis.status === 'ready',
-    describe: () => ({
-      redis: redis.status,
-      workers: runtime.running() ? 'running' : 'stopped',
-      ...(legacy?.draining() ? { oldQueueKeys: 'draining' } : {}),
-    }),
-  });
+  const { close: closeHttp, port } = await startHttpServer(
+    '0.0.0.0',
+    config.httpPort,
+    metricsRegistry,
+    {
+      healthy: () => true,
+      ready: () => runtime.running() && redis.status === 'ready',
+      describe: () => ({
+        redis: redis.status,
+        workers: runtime.running() ? 'running' : 'stopped',
+        ...(legacy?.draining() ? { oldQueueKeys: 'draining' } : {}),
+      }),
+    },
+    log,
+  );
   log.info(
     {
       port,
@@ -231,7 +237,7 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
       legacy?.close(config.shutdownTimeoutMs) ?? true,
     ]);
     if (!finished) log.warn('shutdown timeout: in-flight jobs were left to be retried by another worker');
-    await Promise.allSettled([app.close(), publicApp?.close(), tasks.close(), db?.close()]);
+    await Promise.allSettled([closeHttp(), publicApp?.close(), tasks.close(), db?.close()]);
     redis.disconnect();
     log.info('stopped');
     process.exit(0);

@@ -5,12 +5,8 @@
 // bullmq 6.7: `<prefix>:<queue>:wait` (list), `:prioritized` (zset), `:delayed` (zset whose
 // score is dueTimestampMs * 0x1000 + a counter), `:meta` (hash; `paused` while paused).
 import { createHash } from 'node:crypto';
-import {
-  connectRedis,
-  parseRedisTarget,
-  RedisTargetError,
-  type RedisClient,
-} from '../../bot/configuration/redis-connection.js';
+import { connectRedis, type RedisClient } from '../../bot/configuration/redis-connection.js';
+import { parseRedisTarget, RedisTargetError } from '../../bot/configuration/redis-target.js';
 import {
   ALL_QUEUES,
   LEGACY_QUEUES,

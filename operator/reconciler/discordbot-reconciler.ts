@@ -14,7 +14,7 @@ import {
   parseRedisTarget,
   RedisTargetError,
   type RedisTarget,
-} from '../../bot/configuration/redis-connection.js';
+} from '../../bot/configuration/redis-target.js';
 import type { Logger } from '../../bot/observability/logger.js';
 import { secretReferences, type PodComponent } from '../api/v1alpha1/secret-references.js';
 import type { DiscordBot, DiscordBotStatus, SecretKeyRef } from '../api/v1alpha1/types.js';

@@ -5,7 +5,7 @@
 // jobs are not counted (they are sorted sets), and with one trigger per queue the HPA follows the
 // busiest queue rather than the sum. A Secret naming a Redis Cluster (redis+cluster://) gets
 // KEDA's `redis-cluster` scaler, with the node list as `addresses`.
-import type { RedisTarget } from '../../bot/configuration/redis-connection.js';
+import type { RedisTarget } from '../../bot/configuration/redis-target.js';
 import { ALL_QUEUES, LEGACY_QUEUES, legacyQueuePrefix, queuePrefix } from '../../bot/queues/queue-names.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import { objectMeta } from './labels.js';

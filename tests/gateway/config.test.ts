@@ -1,4 +1,5 @@
-import { clusterNodeArgs, parseGatewayConfig } from '../../bot/gateway/config.js';
+import { clusterEnv, clusterNodeArgs, parseGatewayConfig } from '../../bot/gateway/config.js';
+import { ENV, GATEWAY_MALLOC_ARENA_MAX } from '../../bot/runtime-contract.js';
 
 const base = {
   SHARDWARDEN_BOT_NAME: 'sietch',
@@ -90,5 +91,10 @@ describe('gateway configuration from the pod environment', () => {
     expect(clusterNodeArgs(['--max-semi-space-size=16'], '', 4)).toEqual(['--max-semi-space-size=16']);
     expect(clusterNodeArgs([], '--max-semi-space-size=2 --enable-source-maps', 4)).toEqual([]);
     expect(clusterNodeArgs([], undefined, 0)).toEqual([]);
+  });
+
+  test('cluster processes get 2 malloc arenas unless the pod sets MALLOC_ARENA_MAX', () => {
+    expect(clusterEnv({})).toEqual({ [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX });
+    expect(clusterEnv({ [ENV.mallocArenaMax]: '8' })).toEqual({});
   });
 });

@@ -1,5 +1,6 @@
 // The objects one DiscordBot owns, rendered without a cluster: which Services a bot gets.
 import { ALL_QUEUES } from '../../bot/queues/queue-names.js';
+import { ENV, GATEWAY_MALLOC_ARENA_MAX } from '../../bot/runtime-contract.js';
 import { customResourceDefinition } from '../../operator/api/v1alpha1/schema.js';
 import type { DiscordBot } from '../../operator/api/v1alpha1/types.js';
 import {
@@ -227,27 +228,38 @@ describe('availability: disruption budgets and spread over nodes', () => {
   });
 });
 
-describe('the keys of releases before namespaced keys (SHARDWARDEN_LEGACY_KEYS)', () => {
-  const envOf = (o: RenderedObject) =>
-    (o.spec as { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } }).template
-      .spec.containers[0]!.env;
-  const legacyEnv = (objects: RenderedObject[]) =>
-    objects
-      .filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')
-      .map((o) => envOf(o).find((e) => e.name === 'SHARDWARDEN_LEGACY_KEYS')?.value);
+const envOf = (o: RenderedObject) =>
+  (o.spec as { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } }).template
+    .spec.containers[0]!.env;
+/** One variable of the gateway StatefulSet and the worker Deployment, in that order. */
+const podEnv = (objects: RenderedObject[], name: string) =>
+  objects
+    .filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')
+    .map((o) => envOf(o).find((e) => e.name === name)?.value);
+/** A one-shard bot's objects. */
+const renderOneShard = (legacyKeys: boolean) => {
+  const plan = { shards: 1, shardsPerPod: 1, pods: 1, clustersPerPod: 1, maxConcurrency: 1 };
+  return renderDesiredObjects({
+    bot: bot(),
+    active: { generation: 1, plan },
+    gateways: [{ generation: 1, plan }],
+    discordApiUrl: 'http://discord.test',
+    applicationId: '42',
+    secretsChecksums: { gateway: 'x', worker: 'x' },
+    legacyKeys,
+  });
+};
 
+describe("the gateway pod's memory settings", () => {
+  test('gateway pods get MALLOC_ARENA_MAX (fewer malloc arenas keep less of the GUILD_CREATE burst), workers not', () => {
+    expect(podEnv(renderOneShard(false), ENV.mallocArenaMax)).toEqual([GATEWAY_MALLOC_ARENA_MAX, undefined]);
+  });
+});
+
+describe('the keys of releases before namespaced keys (SHARDWARDEN_LEGACY_KEYS)', () => {
   test('only a bot whose name no other DiscordBot has is told the old keys are its own', () => {
-    const plan = { shards: 1, shardsPerPod: 1, pods: 1, clustersPerPod: 1, maxConcurrency: 1 };
-    const input = {
-      bot: bot(),
-      active: { generation: 1, plan },
-      gateways: [{ generation: 1, plan }],
-      discordApiUrl: 'http://discord.test',
-      applicationId: '42',
-      secretsChecksums: { gateway: 'x', worker: 'x' },
-    };
-    expect(legacyEnv(renderDesiredObjects({ ...input, legacyKeys: true }))).toEqual(['1', '1']);
-    expect(legacyEnv(renderDesiredObjects({ ...input, legacyKeys: false }))).toEqual([undefined, undefined]);
+    expect(podEnv(renderOneShard(true), 'SHARDWARDEN_LEGACY_KEYS')).toEqual(['1', '1']);
+    expect(podEnv(renderOneShard(false), 'SHARDWARDEN_LEGACY_KEYS')).toEqual([undefined, undefined]);
   });
 
   test('a Redis Cluster gets the redis-cluster scaler and its addresses from the derived Secret', () => {

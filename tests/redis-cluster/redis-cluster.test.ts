@@ -8,11 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { Routes } from 'discord.js';
 import { Registry } from 'prom-client';
 import { roleChanges } from '../../benchmarks/rest-limiter/run-workers.js';
-import {
-  connectRedis,
-  parseRedisTarget,
-  type RedisClient,
-} from '../../bot/configuration/redis-connection.js';
+import { connectRedis, type RedisClient } from '../../bot/configuration/redis-connection.js';
+import { parseRedisTarget } from '../../bot/configuration/redis-target.js';
 import { createDiscordRest } from '../../bot/discord-rest/index.js';
 import { createLogger } from '../../bot/observability/logger.js';
 import { identifyBucketKeys } from '../../bot/gateway/identify/redis-identify-throttler.js';
