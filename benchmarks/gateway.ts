@@ -290,6 +290,7 @@ const forwarder = new DispatchForwarder(
     generation: floorConfig.generation,
     batchSize: floorConfig.batchSize,
     batchDelayMs: floorConfig.batchDelayMs,
+    batchesInFlight: floorConfig.batchesInFlight,
     bufferLimit: dispatches,
     probeWrite: () => redisInfo.set('bench-floor-probe', '1'),
   },

@@ -54,6 +54,7 @@ function setup(options: Partial<ForwarderOptions> = {}) {
       generation: 3,
       batchSize: 10,
       batchDelayMs: 60_000,
+      batchesInFlight: 4,
       bufferLimit: 1_000,
       probeWrite: () => probe.set('forwarder-test-probe', '1'),
       ...options,
@@ -183,6 +184,7 @@ describe('DispatchForwarder', () => {
         generation: 4,
         batchSize: 10,
         batchDelayMs: 20,
+        batchesInFlight: 4,
         bufferLimit: 100,
         probeWrite: () => probe.set('forwarder-test-probe', '1'),
       },
@@ -318,5 +320,20 @@ describe('DispatchForwarder', () => {
     expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="rejected"')).toBe(1);
     expect(await metric('shardwarden_gateway_dispatches_forwarded_total')).toBe(8);
     expect(await metric('shardwarden_gateway_enqueue_errors_total')).toBeGreaterThanOrEqual(3);
+  });
+
+  test('batches written at once: one refused ahead of others is retried alone, the others are not sent twice', async () => {
+    const { forwarder, queues, metric } = setup({ batchSize: 5, batchDelayMs: 20, batchesInFlight: 3 });
+    await queues.events.waitUntilReady();
+    // Three full batches go out at once; the first is refused (seq 3), the two behind it are taken.
+    for (let seq = 1; seq <= 15; seq++)
+      forwarder.accept('MESSAGE_CREATE', seq === 3 ? { ...message(3), nonce: 3n } : message(seq), 0, seq);
+    expect(forwarder.safeSequence(0, 15)).toBe(0);
+    expect(await forwarder.drain(20_000)).toBe(true);
+    const seqs = (await queuedDispatches(queues.events)).map((d) => d.seq);
+    expect([...seqs].sort((a, b) => a - b)).toEqual([1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+    expect(await metric('shardwarden_gateway_dispatches_forwarded_total')).toBe(14);
+    expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="rejected"')).toBe(1);
+    expect(forwarder.safeSequence(0, 15)).toBe(15);
   });
 });
