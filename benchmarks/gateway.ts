@@ -125,6 +125,36 @@ async function redisCpuSeconds(redis: QueueRedis): Promise<number> {
   return (await redisNodeCpuSeconds(redis)).reduce((s, c) => s + c, 0);
 }
 
+type CommandStats = Map<string, { calls: number; usec: number }>;
+
+/** Redis's per-command counters (INFO commandstats; a script's own commands count too), summed over nodes. */
+async function commandStats(redis: QueueRedis): Promise<CommandStats> {
+  const stats: CommandStats = new Map();
+  for (const node of redis.nodes)
+    for (const m of (await node.info('commandstats')).matchAll(/^cmdstat_(\S+):calls=(\d+),usec=(\d+)/gm)) {
+      const s = stats.get(m[1]!) ?? { calls: 0, usec: 0 };
+      stats.set(m[1]!, { calls: s.calls + Number(m[2]), usec: s.usec + Number(m[3]) });
+    }
+  return stats;
+}
+
+/** Where Redis spent its time between two readings: the costliest commands, per dispatch. */
+function commandsPerDispatch(before: CommandStats, after: CommandStats, top = 8) {
+  return [...after]
+    .map(([command, a]) => {
+      const b = before.get(command) ?? { calls: 0, usec: 0 };
+      return { command, calls: a.calls - b.calls, usec: a.usec - b.usec };
+    })
+    .filter((c) => c.calls > 0)
+    .sort((x, y) => y.usec - x.usec)
+    .slice(0, top)
+    .map((c) => ({
+      command: c.command,
+      callsPerDispatch: Number((c.calls / dispatches).toFixed(3)),
+      usecPerDispatch: Number((c.usec / dispatches).toFixed(2)),
+    }));
+}
+
 /** A counter summed over the series of a process's /metrics that contain every one of `labels`. */
 async function metricTotal(port: number, name: string, ...labels: string[]): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -346,6 +376,7 @@ const sum = (key: 'rss' | 'anonymous') => earMemory[key];
 const earRss = earMemory.rss;
 await probe(earPids);
 const earCpuPids = [...earPids, b.child.pid!];
+const earCommandsBefore = await commandStats(queueRedis);
 const earCpuBefore = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(queueRedis)];
 const earStart = performance.now();
 await stream(b.info.controlUrl);
@@ -363,6 +394,7 @@ const earSeconds = (performance.now() - earStart) / 1000;
 const earCpu = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(queueRedis)].map(
   (c, i) => c - earCpuBefore[i]!,
 );
+const earCommands = commandsPerDispatch(earCommandsBefore, await commandStats(queueRedis));
 const earQueued = await queuedDispatches(queue);
 if (earQueued !== dispatches) throw new Error(`the Ear enqueued ${earQueued} of ${dispatches}`);
 
@@ -383,6 +415,7 @@ const handled = (outcome: string) =>
       ),
     ),
   ).then((counts) => counts.reduce((s, n) => s + n, 0));
+const consumeCommandsBefore = await commandStats(queueRedis);
 const consumeCpuBefore = await redisCpuSeconds(queueRedis);
 const consumeStart = performance.now();
 await queue.resume();
@@ -396,6 +429,7 @@ await waitUntil(
 );
 const consumeSeconds = (performance.now() - consumeStart) / 1000;
 const consumeRedisCpu = (await redisCpuSeconds(queueRedis)) - consumeCpuBefore;
+const consumeCommands = commandsPerDispatch(consumeCommandsBefore, await commandStats(queueRedis));
 const notCompleted = (await handled('failed')) + (await handled('skipped'));
 if (notCompleted > 0) throw new Error(`the workers failed or skipped ${notCompleted} dispatches`);
 
@@ -532,8 +566,7 @@ printFigures(
       cpuSecondsDuringStream: { client: round2(defaultCpu[0]!), simulator: round2(defaultCpu[1]!) },
     },
     ear: {
-      perDispatch:
-        'parse, count, de-duplication key, batch, BullMQ addBulk (one job per batch of events) into Redis: durable',
+      perDispatch: `parse, count, de-duplication key, batch, BullMQ add (one job per batch of events, up to ${floorConfig.batchesInFlight} batches in flight) into Redis: durable`,
       processes: earPids.length,
       rssMbAfterGuildCreate: Math.round(earRss),
       anonymousMb: Math.round(sum('anonymous')),
@@ -563,6 +596,8 @@ printFigures(
       dispatchesPerSecondConsumed: rate(consumeSeconds),
       redisCpuSeconds: { enqueue: round2(earRedisCpu), consume: round2(consumeRedisCpu) },
       redisCpuMicrosecondsPerDispatch: endToEndRedisMicroseconds,
+      // Where it goes (INFO commandstats): a script's time includes the commands it runs.
+      redisCommands: { enqueue: earCommands, consume: consumeCommands },
     },
     latency: {
       what: `${latencyCount} MESSAGE_CREATEs paced by the simulator at ${latencyRate}/s through the Ear to the workers: from the simulator sending each to the handler getting it`,
