@@ -2,12 +2,16 @@
 // to BullMQ on a real Redis) against a default-cache discord.js Client, receiving the same
 // gateway stream from the simulator (a fresh simulator with the same seed for each, so the same
 // guilds, ids and payloads): memory after 10,000 guilds' GUILD_CREATE, how fast each got through
-// that startup flood, then dispatches/s of a MESSAGE_CREATE stream the Ear forwards. Last, the
-// Ear's forwarder alone (no gateway in front) on the same Redis: the most any receiver could
-// enqueue through it here. Prints JSON ending with `targets` (docs/benchmarks.md: memory at most
-// a tenth of the default client's, rate at least twice its rate), computed from this run's figures.
+// that startup flood, then dispatches/s of a MESSAGE_CREATE stream the Ear forwards. Then worker
+// processes consume what the Ear enqueued (Redis CPU per dispatch end to end), and a stream paced
+// at 5,000/s goes through the Ear to them (dispatch → handler latency). Then the Ear's forwarder
+// alone (no gateway in front) on the same Redis: the most any receiver could enqueue through it
+// here. Last, the Ear's memory at 50,000 guilds. Prints JSON ending with `targets` (one per row
+// of docs/benchmarks.md's tables), computed from this run's figures.
 //   BENCH_GUILDS (10000), BENCH_MEMBERS (0), BENCH_CHANNELS (20), BENCH_ROLES (12),
 //   BENCH_DISPATCHES (50000) override the defaults; see docs/benchmarks.md for the payload.
+//   BENCH_WORKERS (2), BENCH_LATENCY_RATE (5000), BENCH_LATENCY_SECONDS (5), BENCH_FLAT_GUILDS
+//   (50000; 0 skips the second Ear) shape the end-to-end, latency and memory-growth figures.
 //   BENCH_PROBE=1 signals the measured processes (SIGUSR2) after their RSS is read, for a
 //   diagnostic preload (NODE_OPTIONS / EAR_NODE_OPTIONS=--require ...) that records heap figures.
 import { spawn } from 'node:child_process';
