@@ -46,7 +46,7 @@ interface InFlight {
 
 /**
  * BullMQ's addBulk builds an ioredis pipeline per call, which defines a method for each of
- * BullMQ's scripts: a tenth of the forwarder's CPU in a profile. A batch of events is one job,
+ * BullMQ's scripts: about a fifth of the forwarder's CPU per dispatch. A batch of events is one job,
  * which `add` writes on the connection itself (pipelined with the other batches in flight).
  */
 function addJobs(queue: Queue, jobs: BulkJob[]): Promise<unknown> {
