@@ -421,6 +421,8 @@ const handled = (outcome: string) =>
   ).then((counts) => counts.reduce((s, n) => s + n, 0));
 const consumeCommandsBefore = await commandStats(queueRedis);
 const consumeCpuBefore = await redisCpuSeconds(queueRedis);
+const workersCpu = () => workers.reduce((sum, w) => sum + cpuSeconds(w.proc.child.pid!), 0);
+const workersCpuBefore = workersCpu();
 const consumeStart = performance.now();
 await queue.resume();
 await waitUntil(
@@ -433,6 +435,7 @@ await waitUntil(
 );
 const consumeSeconds = (performance.now() - consumeStart) / 1000;
 const consumeRedisCpu = (await redisCpuSeconds(queueRedis)) - consumeCpuBefore;
+const consumeWorkersCpu = workersCpu() - workersCpuBefore;
 const consumeCommands = commandsPerDispatch(consumeCommandsBefore, await commandStats(queueRedis));
 const notCompleted = (await handled('failed')) + (await handled('skipped'));
 if (notCompleted > 0) throw new Error(`the workers failed or skipped ${notCompleted} dispatches`);
@@ -599,6 +602,7 @@ printFigures(
       workers: workerCount,
       dispatchesPerSecondConsumed: rate(consumeSeconds),
       redisCpuSeconds: { enqueue: round2(earRedisCpu), consume: round2(consumeRedisCpu) },
+      workersCpuMicrosecondsPerDispatch: round2((consumeWorkersCpu * 1e6) / dispatches),
       redisCpuMicrosecondsPerDispatch: endToEndRedisMicroseconds,
       // Where it goes (INFO commandstats): a script's time includes the commands it runs.
       redisCommands: { enqueue: earCommands, consume: consumeCommands },
