@@ -2,7 +2,9 @@
 // buffered and written in small batches (by count and by a few ms): the events of a batch become
 // one BullMQ job, each interaction its own job on its own queue (job-batches.ts); every other
 // type is dropped and counted. While Redis is unavailable, dispatches wait in a bounded buffer and are flushed
-// in order when it returns; what does not fit is counted and logged, never dropped silently.
+// when it returns (in order: an outage fails every batch in flight); what does not fit is counted
+// and logged, never dropped silently. After a partial failure the batches that got through behind
+// the failed one are queued ahead of its retry: no order across batches is promised (docs/workers.md).
 // Under load several batches are written at once (`batchesInFlight`, pipelined on the one
 // connection): waiting for each batch's reply before sending the next made the enqueue rate one
 // batch per round trip, and in a cluster process busy reading its sockets a reply waits for a
@@ -176,9 +178,9 @@ export class DispatchForwarder {
   }
 
   /**
-   * After a failed batch: one batch at a time from the head, with back-off (order is kept,
-   * nothing is lost), isolating a batch that keeps failing while Redis accepts writes, until
-   * one gets through; then batches are pipelined again.
+   * After a failed batch: one batch at a time from the head, with back-off (nothing is lost; any
+   * batch that got through behind it is already queued ahead), isolating a batch that keeps
+   * failing while Redis accepts writes, until one gets through; then batches are pipelined again.
    */
   private async retryFromHead(error: unknown): Promise<void> {
     this.retrying = true;
