@@ -651,8 +651,12 @@ printFigures(
       3,
     ),
     atMost(`dispatch → worker handler latency at ${latencyRate}/s, p99 ms`, latencyP99, 50),
+    // Issue 16's row is the Ear's memory: judged by both measures, as its other memory rows.
     ...(flat
-      ? [atMost(`Ear memory (RSS) at ${flatGuilds} guilds / at ${guilds}`, flatRatio('rss')!, 1.1)]
+      ? [
+          atMost(`Ear memory (RSS) at ${flatGuilds} guilds / at ${guilds}`, flatRatio('rss')!, 1.1),
+          atMost(`Ear anonymous memory at ${flatGuilds} guilds / at ${guilds}`, flatRatio('anonymous')!, 1.1),
+        ]
       : []),
   ],
 );
