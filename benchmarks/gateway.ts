@@ -408,17 +408,26 @@ if (earQueued !== dispatches) throw new Error(`the Ear enqueued ${earQueued} of 
 // whatever the idle gateway and workers ask of Redis meanwhile, which a real bot pays too).
 await queue.pause();
 const workers = await Promise.all(Array.from({ length: workerCount }, (_, i) => startWorker(b, i)));
+/** A counter summed over the workers' /metrics. */
+const workersTotal = (name: string, ...labels: string[]) =>
+  Promise.all(workers.map((w) => metricTotal(w.port, name, ...labels))).then((counts) =>
+    counts.reduce((s, n) => s + n, 0),
+  );
 const handled = (outcome: string) =>
-  Promise.all(
-    workers.map((w) =>
-      metricTotal(
-        w.port,
-        'shardwarden_worker_dispatches_total',
-        `type="MESSAGE_CREATE"`,
-        `outcome="${outcome}"`,
-      ),
-    ),
-  ).then((counts) => counts.reduce((s, n) => s + n, 0));
+  workersTotal('shardwarden_worker_dispatches_total', `type="MESSAGE_CREATE"`, `outcome="${outcome}"`);
+const batchesCompleted = () =>
+  workersTotal('shardwarden_worker_jobs_total', `queue="${QUEUES.events}"`, `outcome="completed"`);
+/**
+ * Event jobs not finished in Redis. A completed one is removed (`removeOnComplete`) by BullMQ's
+ * finishing script, which runs after the worker's counters were updated: none left means every
+ * job's completion is in Redis.
+ */
+const unfinishedJobs = async () =>
+  Object.values(await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized')).reduce(
+    (s, n) => s + n,
+    0,
+  );
+const consumeJobs = await unfinishedJobs();
 const consumeCommandsBefore = await commandStats(queueRedis);
 const consumeCpuBefore = await redisCpuSeconds(queueRedis);
 const workersCpu = () => workers.reduce((sum, w) => sum + cpuSeconds(w.proc.child.pid!), 0);
@@ -426,12 +435,9 @@ const workersCpuBefore = workersCpu();
 const consumeStart = performance.now();
 await queue.resume();
 await waitUntil(
-  'every enqueued dispatch handled by the workers',
-  async () => (await handled('completed')) >= dispatches,
-  {
-    timeoutMs: 300_000,
-    intervalMs: 100,
-  },
+  'every enqueued dispatch handled by the workers and its job completed in Redis',
+  async () => (await handled('completed')) >= dispatches && (await unfinishedJobs()) === 0,
+  { timeoutMs: 300_000, intervalMs: 100 },
 );
 const consumeSeconds = (performance.now() - consumeStart) / 1000;
 const consumeRedisCpu = (await redisCpuSeconds(queueRedis)) - consumeCpuBefore;
@@ -443,6 +449,8 @@ if (notCompleted > 0) throw new Error(`the workers failed or skipped ${notComple
 // Latency: the simulator paces MESSAGE_CREATEs through the same Ear to the same workers, each
 // stamped when sent; the handler records when it got it.
 const latencyCount = latencyRate * latencySeconds;
+const pacedBatchesBefore = await batchesCompleted();
+const pacedCpuBefore = await redisCpuSeconds(queueRedis);
 await stream(b.info.controlUrl, {
   count: latencyCount,
   ratePerSecond: latencyRate,
@@ -455,6 +463,14 @@ await waitUntil(
   async () => (latencies = recordedLatencies()).length >= latencyCount,
   { timeoutMs: 120_000, intervalMs: 200 },
 );
+await waitUntil('every paced batch completed in Redis', async () => (await unfinishedJobs()) === 0, {
+  timeoutMs: 60_000,
+  intervalMs: 100,
+});
+// Redis CPU per dispatch at the paced rate (enqueue and consumption together, partial batches,
+// idle commands over the whole stream included), and the batches' mean size.
+const pacedRedisCpu = (await redisCpuSeconds(queueRedis)) - pacedCpuBefore;
+const pacedBatches = (await batchesCompleted()) - pacedBatchesBefore;
 latencies.sort((x, y) => x - y);
 const percentile = (q: number) => latencies[Math.max(0, Math.ceil(q * latencies.length) - 1)]!;
 
@@ -510,12 +526,16 @@ await Promise.all(Object.values(floorQueues).map((q) => q.close()));
 // The Ear's memory at a second stream size: `flatGuilds` guilds (one shard per 1,000, still one
 // cluster process), read as at 10,000, for a bot of its own on the same Redis.
 let flat: { rss: number; anonymous: number; byProcess: { rss: number; anonymous: number }[] } | undefined;
+let flatFlood: Flood | undefined;
 if (flatGuilds > 0) {
   const c = scope.own(await simulator(flatGuilds), (s) => s.child.kill('SIGTERM'));
   const big = await startEar(
     { ...earEnvOf(c, Math.ceil(flatGuilds / 1_000), 'bench-flat'), FLOOD_PROBE_COUNT: String(flatGuilds) },
     'gateway-flat',
   );
+  // Ready can come without every guild (a shard waits 15 s at most for its GUILD_CREATEs): the
+  // memory is read only once all of them arrived (the flood probe reports only then).
+  flatFlood = floodOf(childPids(big.gw.child.pid!)[0]!);
   flat = await settledMemory(big.pids());
   await big.gw.stop();
   c.child.kill('SIGTERM');
@@ -600,6 +620,7 @@ printFigures(
     endToEnd: {
       what: `${workerCount} worker processes (the worker entrypoint, a handler that does nothing with these messages) claim, run and complete the ${dispatches} dispatches the Ear enqueued; Redis CPU of the enqueue (the Ear's stream) and of the consumption, per dispatch`,
       workers: workerCount,
+      meanBatchSize: round2(dispatches / consumeJobs),
       dispatchesPerSecondConsumed: rate(consumeSeconds),
       redisCpuSeconds: { enqueue: round2(earRedisCpu), consume: round2(consumeRedisCpu) },
       workersCpuMicrosecondsPerDispatch: round2((consumeWorkersCpu * 1e6) / dispatches),
@@ -614,6 +635,8 @@ printFigures(
       p50Ms: percentile(0.5),
       p99Ms: latencyP99,
       maxMs: latencies[latencies.length - 1],
+      meanBatchSize: round2(latencyCount / pacedBatches),
+      redisCpuMicrosecondsPerDispatch: round2((pacedRedisCpu * 1e6) / latencyCount),
     },
     ...(flat && {
       earMemoryFlat: {
@@ -625,6 +648,7 @@ printFigures(
           rssMb: Math.round(m.rss),
           anonymousMb: Math.round(m.anonymous),
         })),
+        startupFlood: flatFlood && floodFigures(flatFlood),
         ratioRss: flatRatio('rss'),
         ratioAnonymous: flatRatio('anonymous'),
       },
