@@ -332,6 +332,15 @@ describe('DispatchForwarder', () => {
     for (let seq = 1; seq <= 15; seq++)
       forwarder.accept('MESSAGE_CREATE', seq === 3 ? { ...message(3), nonce: 3n } : message(seq), 0, seq);
     expect(forwarder.safeSequence(0, 15)).toBe(0);
+    // The two batches behind it are through while it waits for its retry (back-off, then the
+    // isolation, several hundred ms): the resume position must not pass it meanwhile.
+    await waitUntil(
+      'the batches behind the refused one forwarded',
+      async () => (await metric('shardwarden_gateway_dispatches_forwarded_total')) >= 10,
+      { timeoutMs: 30_000, intervalMs: 10 },
+    );
+    expect(forwarder.buffered()).toBe(5);
+    expect(forwarder.safeSequence(0, 15)).toBe(0);
     expect(await forwarder.drain(20_000)).toBe(true);
     // The batches taken behind the refused one are queued ahead of its retry (no order is
     // promised across batches); the retry sends what it can of it one at a time.
