@@ -106,39 +106,20 @@ async function stream(
   if (!res.ok) throw new Error(`stream failed: ${res.status}`);
 }
 
-/**
- * The Redis the bot's queues live on, as the CPU figures read it: one node here. A Redis Cluster
- * variant lists its masters; `redisCpuSeconds` sums them, and each one's share can be read apart.
- */
-interface QueueRedis {
-  nodes: Redis[];
-}
-
-/** CPU seconds Redis has used (INFO cpu: user + sys), per node. */
-async function redisNodeCpuSeconds(redis: QueueRedis): Promise<number[]> {
-  return Promise.all(
-    redis.nodes.map(async (node) => {
-      const info = await node.info('cpu');
-      const value = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
-      return value('used_cpu_user') + value('used_cpu_sys');
-    }),
-  );
-}
-
-async function redisCpuSeconds(redis: QueueRedis): Promise<number> {
-  return (await redisNodeCpuSeconds(redis)).reduce((s, c) => s + c, 0);
+/** CPU seconds Redis has used (INFO cpu: user + sys). */
+async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const value = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return value('used_cpu_user') + value('used_cpu_sys');
 }
 
 type CommandStats = Map<string, { calls: number; usec: number }>;
 
-/** Redis's per-command counters (INFO commandstats; a script's own commands count too), summed over nodes. */
-async function commandStats(redis: QueueRedis): Promise<CommandStats> {
+/** Redis's per-command counters (INFO commandstats; a script's own commands count too). */
+async function commandStats(redis: Redis): Promise<CommandStats> {
   const stats: CommandStats = new Map();
-  for (const node of redis.nodes)
-    for (const m of (await node.info('commandstats')).matchAll(/^cmdstat_(\S+):calls=(\d+),usec=(\d+)/gm)) {
-      const s = stats.get(m[1]!) ?? { calls: 0, usec: 0 };
-      stats.set(m[1]!, { calls: s.calls + Number(m[2]), usec: s.usec + Number(m[3]) });
-    }
+  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_(\S+):calls=(\d+),usec=(\d+)/gm))
+    stats.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
   return stats;
 }
 
@@ -305,9 +286,6 @@ const b = scope.own(await simulator(), (s) => s.child.kill('SIGTERM'));
 const redis = scope.own(await startRedis(), (r) => r.close());
 const logs = scope.own(makeTempDir('bench-gateway'), (d) => d.remove());
 const redisInfo = scope.own(new Redis(redis.url), (r) => r.disconnect());
-// Where the bot's queues live, as the Redis CPU figures read it. One Redis here; a Redis Cluster
-// variant (partitioned queues) would list its masters and report each one's share.
-const queueRedis: QueueRedis = { nodes: [redisInfo] };
 
 /** A gateway pod's environment: one cluster process for all of `shardCount` shards. */
 const earEnvOf = (sim: { info: { token: string; apiUrl: string } }, shardCount: number, bot: string) => ({
@@ -380,8 +358,8 @@ const sum = (key: 'rss' | 'anonymous') => earMemory[key];
 const earRss = earMemory.rss;
 await probe(earPids);
 const earCpuPids = [...earPids, b.child.pid!];
-const earCommandsBefore = await commandStats(queueRedis);
-const earCpuBefore = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(queueRedis)];
+const earCommandsBefore = await commandStats(redisInfo);
+const earCpuBefore = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redisInfo)];
 const earStart = performance.now();
 await stream(b.info.controlUrl);
 let earReceivedSeconds = 0;
@@ -395,10 +373,10 @@ await waitUntil(
   { timeoutMs: 300_000, intervalMs: 50 },
 );
 const earSeconds = (performance.now() - earStart) / 1000;
-const earCpu = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(queueRedis)].map(
+const earCpu = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redisInfo)].map(
   (c, i) => c - earCpuBefore[i]!,
 );
-const earCommands = commandsPerDispatch(earCommandsBefore, await commandStats(queueRedis));
+const earCommands = commandsPerDispatch(earCommandsBefore, await commandStats(redisInfo));
 const earQueued = await queuedDispatches(queue);
 if (earQueued !== dispatches) throw new Error(`the Ear enqueued ${earQueued} of ${dispatches}`);
 
@@ -428,8 +406,8 @@ const unfinishedJobs = async () =>
     0,
   );
 const consumeJobs = await unfinishedJobs();
-const consumeCommandsBefore = await commandStats(queueRedis);
-const consumeCpuBefore = await redisCpuSeconds(queueRedis);
+const consumeCommandsBefore = await commandStats(redisInfo);
+const consumeCpuBefore = await redisCpuSeconds(redisInfo);
 const workersCpu = () => workers.reduce((sum, w) => sum + cpuSeconds(w.proc.child.pid!), 0);
 const workersCpuBefore = workersCpu();
 const consumeStart = performance.now();
@@ -440,9 +418,9 @@ await waitUntil(
   { timeoutMs: 300_000, intervalMs: 100 },
 );
 const consumeSeconds = (performance.now() - consumeStart) / 1000;
-const consumeRedisCpu = (await redisCpuSeconds(queueRedis)) - consumeCpuBefore;
+const consumeRedisCpu = (await redisCpuSeconds(redisInfo)) - consumeCpuBefore;
 const consumeWorkersCpu = workersCpu() - workersCpuBefore;
-const consumeCommands = commandsPerDispatch(consumeCommandsBefore, await commandStats(queueRedis));
+const consumeCommands = commandsPerDispatch(consumeCommandsBefore, await commandStats(redisInfo));
 const notCompleted = (await handled('failed')) + (await handled('skipped'));
 if (notCompleted > 0) throw new Error(`the workers failed or skipped ${notCompleted} dispatches`);
 
@@ -450,7 +428,7 @@ if (notCompleted > 0) throw new Error(`the workers failed or skipped ${notComple
 // stamped when sent; the handler records when it got it.
 const latencyCount = latencyRate * latencySeconds;
 const pacedBatchesBefore = await batchesCompleted();
-const pacedCpuBefore = await redisCpuSeconds(queueRedis);
+const pacedCpuBefore = await redisCpuSeconds(redisInfo);
 await stream(b.info.controlUrl, {
   count: latencyCount,
   ratePerSecond: latencyRate,
@@ -469,7 +447,7 @@ await waitUntil('every paced batch completed in Redis', async () => (await unfin
 });
 // Redis CPU per dispatch at the paced rate (enqueue and consumption together, partial batches,
 // idle commands over the whole stream included), and the batches' mean size.
-const pacedRedisCpu = (await redisCpuSeconds(queueRedis)) - pacedCpuBefore;
+const pacedRedisCpu = (await redisCpuSeconds(redisInfo)) - pacedCpuBefore;
 const pacedBatches = (await batchesCompleted()) - pacedBatchesBefore;
 latencies.sort((x, y) => x - y);
 const percentile = (q: number) => latencies[Math.max(0, Math.ceil(q * latencies.length) - 1)]!;
@@ -511,13 +489,13 @@ const floorPayloads = Array.from({ length: dispatches }, (_, i) =>
   }),
 );
 await floorQueues.events.waitUntilReady();
-const floorCpuBefore = [process.cpuUsage(), await redisCpuSeconds(queueRedis)] as const;
+const floorCpuBefore = [process.cpuUsage(), await redisCpuSeconds(redisInfo)] as const;
 const floorStart = performance.now();
 for (let i = 0; i < floorPayloads.length; i++) forwarder.accept('MESSAGE_CREATE', floorPayloads[i], 0, i + 1);
 if (!(await forwarder.drain(300_000))) throw new Error('the forwarder did not drain');
 const floorSeconds = (performance.now() - floorStart) / 1000;
 const floorClientCpu = process.cpuUsage(floorCpuBefore[0]);
-const floorRedisCpu = (await redisCpuSeconds(queueRedis)) - floorCpuBefore[1];
+const floorRedisCpu = (await redisCpuSeconds(redisInfo)) - floorCpuBefore[1];
 const floorQueued = await queuedDispatches(floorQueues.events);
 if (floorQueued !== dispatches)
   throw new Error(`the forwarder alone enqueued ${floorQueued} of ${dispatches}`);
