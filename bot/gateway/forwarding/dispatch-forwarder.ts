@@ -6,10 +6,8 @@
 // and logged, never dropped silently. After a partial failure the batches that got through behind
 // the failed one are queued ahead of its retry: no order across batches is promised (docs/workers.md).
 // Under load several batches are written at once (`batchesInFlight`, pipelined on the one
-// connection): waiting for each batch's reply before sending the next made the enqueue rate one
-// batch per round trip, and in a cluster process busy reading its sockets a reply waits for a
-// whole pass of the event loop (the Ear enqueued at half the rate it received). A dispatch still
-// counts as sent only when Redis answered for its batch, and leaves the buffer only then.
+// connection; why: docs/gateway.md, "The forwarder"). A dispatch still counts as sent only when
+// Redis answered for its batch, and leaves the buffer only then.
 // After a failure the forwarder writes one batch at a time again until one gets through.
 // A batch the queue keeps refusing while Redis accepts writes is not an outage: it is sent one
 // dispatch at a time and only what is still refused is dropped (counted, logged), so one bad
