@@ -1,10 +1,11 @@
 // The gateway forwarder: the only thing the Ear does with a dispatch. Configured types are
 // buffered and written in small batches (by count and by a few ms): the events of a batch become
 // one BullMQ job, each interaction its own job on its own queue (job-batches.ts); every other
-// type is dropped and counted. While Redis is unavailable, dispatches wait in a bounded buffer and are flushed
-// when it returns (in order: an outage fails every batch in flight); what does not fit is counted
-// and logged, never dropped silently. After a partial failure the batches that got through behind
-// the failed one are queued ahead of its retry: no order across batches is promised (docs/workers.md).
+// type is dropped and counted. While Redis is unavailable, dispatches wait in a bounded buffer
+// and are flushed when it returns (in order: an outage fails every batch in flight); what does
+// not fit is counted and logged, never dropped silently. After a partial failure the batches
+// that got through behind the failed one are queued ahead of its retry: no order across batches
+// is promised (docs/workers.md).
 // Under load several batches are written at once (`batchesInFlight`, pipelined on the one
 // connection; why: docs/gateway.md, "The forwarder"). A dispatch still counts as sent only when
 // Redis answered for its batch, and leaves the buffer only then.
