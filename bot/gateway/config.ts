@@ -31,6 +31,8 @@ export interface GatewayConfig extends BotIdentity {
   bufferLimit: number;
   batchSize: number;
   batchDelayMs: number;
+  /** Batches written to Redis at once (pipelined) under load. */
+  batchesInFlight: number;
   /** How long a cluster process may take to get ready, per shard it runs (Kurasuta's timeout). */
   clusterStartTimeoutMs: number;
   /** V8's --max-semi-space-size for the cluster processes, in MB; 0 leaves V8's default. */
@@ -141,6 +143,7 @@ function readGatewayConfig(read: EnvReader, env: NodeJS.ProcessEnv): GatewayConf
     // Bounded: a batch is one job, and one claim script holding Redis for all its keys.
     batchSize: read.int('SHARDWARDEN_BATCH_SIZE', 1, 100, 1_000),
     batchDelayMs: int('SHARDWARDEN_BATCH_DELAY_MS', 0, 5),
+    batchesInFlight: read.int('SHARDWARDEN_BATCHES_IN_FLIGHT', 1, 4, 64),
     clusterStartTimeoutMs: int('SHARDWARDEN_CLUSTER_START_TIMEOUT_MS', 1_000, 60_000),
     maxSemiSpaceMb: read.int('SHARDWARDEN_MAX_SEMI_SPACE_MB', 0, DEFAULT_MAX_SEMI_SPACE_MB, 64),
     logLevel,

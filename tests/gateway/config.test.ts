@@ -60,6 +60,10 @@ describe('gateway configuration from the pod environment', () => {
     ],
     [{ SHARDWARDEN_BATCH_SIZE: '1001' }, 'SHARDWARDEN_BATCH_SIZE="1001" must be an integer >= 1 and <= 1000'],
     [
+      { SHARDWARDEN_BATCHES_IN_FLIGHT: '0' },
+      'SHARDWARDEN_BATCHES_IN_FLIGHT="0" must be an integer >= 1 and <= 64',
+    ],
+    [
       { DISCORD_API_URL: 'ftp://bot:s3cret@example.com/api' },
       'DISCORD_API_URL must be an http:// or https:// URL (got ftp://)',
     ],

@@ -62,6 +62,7 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
         generation: config.generation,
         batchSize: config.batchSize,
         batchDelayMs: config.batchDelayMs,
+        batchesInFlight: config.batchesInFlight,
         bufferLimit: config.bufferLimit,
         probeWrite: () => redis.set(botKey(config.bot, 'gateway', 'write-probe'), '1', 'PX', 60_000),
       },
