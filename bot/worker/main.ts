@@ -19,9 +19,12 @@ import { startHttpServer } from '../observability/http-server.js';
 import {
   botKey,
   DEDUP_WINDOW_SECONDS,
+  EVENT_PARTITIONS,
+  eventPartitionPrefix,
   legacyQueuePrefix,
   queuePrefix,
   QUEUES,
+  type QueueName,
 } from '../queues/queue-names.js';
 import { ENV } from '../runtime-contract.js';
 import { parseWorkerConfig, type WorkerConfig } from './config.js';
@@ -160,22 +163,28 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     metrics,
     log,
   );
-  const events = new EventBatchRunner({
-    // Under the bot's prefix whichever queue keys a job came from (legacy-queues.ts).
-    claims: new DispatchClaims(redis, prefix, DEDUP_WINDOW_SECONDS),
-    registry,
-    services,
-    metrics,
-    slots: new Slots(config.eventConcurrency),
-    handlerTimeoutMs: config.handlerTimeoutMs,
-  });
-  const consumers = (queuePrefixOf: string) =>
+  // One bound on handlers at once for every queue and partition the process consumes.
+  const slots = new Slots(config.eventConcurrency);
+  const eventRunner = (claimsPrefix: string) =>
+    new EventBatchRunner({
+      claims: new DispatchClaims(redis, claimsPrefix, DEDUP_WINDOW_SECONDS),
+      registry,
+      services,
+      metrics,
+      slots,
+      handlerTimeoutMs: config.handlerTimeoutMs,
+    });
+  // The jobs each partition's consumer holds: the process's share split over the partitions,
+  // so P partitions do not hold P times the batches (their handlers share `slots` anyway).
+  const partitionJobs = Math.max(1, Math.ceil(config.eventConcurrency / config.eventPartitions));
+  const consumers = (queuePrefixOf: string, claimsPrefix = prefix, queues?: readonly QueueName[]) =>
     new WorkerRuntime({
       connection: redis,
       prefix: queuePrefixOf,
+      ...(queues ? { queues } : {}),
       concurrency: {
         [QUEUES.interactions]: config.interactionConcurrency,
-        [QUEUES.events]: config.eventConcurrency,
+        [QUEUES.events]: partitionJobs,
         [QUEUES.singleEvents]: config.eventConcurrency,
         [QUEUES.tasks]: config.taskConcurrency,
       },
@@ -183,11 +192,20 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
       dispatcher,
       services,
       metrics,
-      events,
+      // Claims under the partition's prefix, in its slot; the old keys' jobs claim under the bot's.
+      events: eventRunner(claimsPrefix),
       log,
     });
-  const runtime = consumers(prefix);
-  runtime.start();
+  // Partition 0 is the bot's prefix, where the other queues live too.
+  const partitionConsumers = (partition: number) => {
+    const partitionPrefix = eventPartitionPrefix(config.bot, partition);
+    return partition === 0
+      ? consumers(prefix)
+      : consumers(partitionPrefix, partitionPrefix, [QUEUES.events]);
+  };
+  const runtimes = Array.from({ length: config.eventPartitions }, (_, p) => partitionConsumers(p));
+  for (const r of runtimes) r.start();
+  const running = () => runtimes.every((r) => r.running());
   // Jobs queued before the upgrade to keys by namespace and name (docs/operator.md, "Redis keys"),
   // when the operator says the old keys are this bot's.
   const legacy = config.legacyKeys
@@ -201,13 +219,30 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
       })
     : undefined;
   legacy?.start();
+  // Partitions the gateways no longer write (the count was lowered): drained while they hold jobs.
+  const retired = Array.from(
+    { length: EVENT_PARTITIONS.max - config.eventPartitions },
+    (_, i) => config.eventPartitions + i,
+  ).map(
+    (partition) =>
+      new LegacyQueueDrain({
+        redis,
+        legacyPrefix: eventPartitionPrefix(config.bot, partition),
+        queues: [QUEUES.events],
+        consumers: () => partitionConsumers(partition),
+        checkEveryMs: config.legacyCheckMs,
+        idleMs: config.legacyIdleMs,
+        log,
+      }),
+  );
+  for (const r of retired) r.start();
 
   const { app, port } = await startHttpServer('0.0.0.0', config.httpPort, metricsRegistry, {
     healthy: () => true,
-    ready: () => runtime.running() && redis.status === 'ready',
+    ready: () => running() && redis.status === 'ready',
     describe: () => ({
       redis: redis.status,
-      workers: runtime.running() ? 'running' : 'stopped',
+      workers: running() ? 'running' : 'stopped',
       ...(legacy?.draining() ? { oldQueueKeys: 'draining' } : {}),
     }),
   });
@@ -227,8 +262,9 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     stopping = true;
     log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'stopping: finishing in-flight jobs');
     const [finished] = await Promise.all([
-      runtime.close(config.shutdownTimeoutMs),
+      Promise.all(runtimes.map((r) => r.close(config.shutdownTimeoutMs))).then((all) => all.every(Boolean)),
       legacy?.close(config.shutdownTimeoutMs) ?? true,
+      ...retired.map((r) => r.close(config.shutdownTimeoutMs)),
     ]);
     if (!finished) log.warn('shutdown timeout: in-flight jobs were left to be retried by another worker');
     await Promise.allSettled([app.close(), publicApp?.close(), tasks.close(), db?.close()]);

@@ -9,6 +9,7 @@ import { createLogger } from '../../observability/logger.js';
 import {
   botKey,
   discordBudgetPrefix,
+  eventPartitionPrefixes,
   legacyQueuePrefix,
   QUEUES,
   queuePrefix,
@@ -51,9 +52,12 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
     const prefix = queuePrefix(config.bot);
     const queues = {
       interactions: new Queue(QUEUES.interactions, { connection, prefix }),
-      events: new Queue(QUEUES.events, { connection, prefix }),
+      // One queue per partition, each under its own hash tag (queue-names.ts).
+      events: eventPartitionPrefixes(config.bot, config.eventPartitions).map(
+        (partitionPrefix) => new Queue(QUEUES.events, { connection, prefix: partitionPrefix }),
+      ),
     };
-    for (const q of Object.values(queues))
+    for (const q of [queues.interactions, ...queues.events])
       q.on('error', (err) => log.debug({ err: err.message }, 'queue connection error'));
     const forwarder = new DispatchForwarder(
       queues,
@@ -155,7 +159,9 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
           .flush({ all: true, timeoutMs: 3_000 })
           .catch((err: Error) => log.warn({ err: err.message }, 'sessions not written at shutdown'));
         send({ shardwarden: 'stopped', clusterId: this.id, flushed });
-        await Promise.all(Object.values(queues).map((q) => q.close().catch(() => undefined)));
+        await Promise.all(
+          [queues.interactions, ...queues.events].map((q) => q.close().catch(() => undefined)),
+        );
         redis.disconnect();
         process.exit(0);
       })();

@@ -9,9 +9,9 @@
 // read-only replica or a failing disk refuse writes and still answer reads.)
 import type { Queue } from 'bullmq';
 import type { Logger } from '../../observability/logger.js';
-import type { BatchedDispatch } from '../../queues/queue-names.js';
+import { eventPartitionOf, type BatchedDispatch } from '../../queues/queue-names.js';
 import { dedupKey } from './dedup-key.js';
-import { bulkJobs, type Pending } from './job-batches.js';
+import { bulkJobs, byPartition, type Pending } from './job-batches.js';
 import { countByType } from '../../queues/count-by-type.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { within } from '../../timing/within.js';
@@ -43,7 +43,8 @@ export class DispatchForwarder {
   private idleWaiters: (() => void)[] = [];
 
   constructor(
-    private readonly queues: { interactions: Queue; events: Queue },
+    /** `events`: one queue per event partition, partition i at index i (queue-names.ts). */
+    private readonly queues: { interactions: Queue; events: readonly Queue[] },
     private readonly options: ForwarderOptions,
     private readonly metrics: GatewayMetrics,
     private readonly log: Logger,
@@ -74,7 +75,13 @@ export class DispatchForwarder {
       generation: this.options.generation,
       key: dedupKey(type, d, { sessionId, seq }),
     };
-    this.buffer.push({ queue: type === 'INTERACTION_CREATE' ? 'interactions' : 'events', dispatch });
+    if (type === 'INTERACTION_CREATE') this.buffer.push({ queue: 'interactions', dispatch });
+    else
+      this.buffer.push({
+        queue: 'events',
+        dispatch,
+        partition: eventPartitionOf(dispatch, this.queues.events.length),
+      });
     this.metrics.bufferDepth.set(this.buffered());
     if (this.buffered() >= this.options.batchSize) this.flushSoon(0);
     else this.flushSoon(this.options.batchDelayMs);
@@ -200,12 +207,21 @@ export class DispatchForwarder {
     }
   }
 
+  /**
+   * One job per event partition the batch touches (and the interactions'). Should one partition's
+   * write fail, the whole batch is written again: the copies that had landed are claimed done
+   * by then or skipped as busy, in their own partition (docs/workers.md).
+   */
   private async addBatch(batch: Pending[]): Promise<void> {
-    const jobs = bulkJobs(batch);
-    await Promise.all([
-      jobs.interactions && this.queues.interactions.addBulk(jobs.interactions),
-      jobs.events && this.queues.events.addBulk(jobs.events),
-    ]);
+    await Promise.all(
+      [...byPartition(batch)].map(([partition, part]) => {
+        const jobs = bulkJobs(part);
+        return Promise.all([
+          jobs.interactions && this.queues.interactions.addBulk(jobs.interactions),
+          jobs.events && this.queues.events[partition]!.addBulk(jobs.events),
+        ]);
+      }),
+    );
   }
 
   /**

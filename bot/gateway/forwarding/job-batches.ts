@@ -19,6 +19,23 @@ import {
 export interface Pending {
   queue: 'interactions' | 'events';
   dispatch: BatchedDispatch;
+  /** Events: the partition whose queue takes it (eventPartitionOf); 0 for interactions. */
+  partition?: number;
+}
+
+/**
+ * `batch` split by event partition, each part in buffer order (a guild's dispatches all land in
+ * one part, in order); interactions are in part 0, since they have one queue.
+ */
+export function byPartition(batch: readonly Pending[]): Map<number, Pending[]> {
+  const parts = new Map<number, Pending[]>();
+  for (const p of batch) {
+    const partition = p.queue === 'events' ? (p.partition ?? 0) : 0;
+    const part = parts.get(partition);
+    if (part) part.push(p);
+    else parts.set(partition, [p]);
+  }
+  return parts;
 }
 
 export interface BulkJob {

@@ -6,12 +6,13 @@
 // consumes them with its usual handlers while they hold jobs or saw activity in the last
 // `idleMs`, so an interaction an old pod queues is answered at once, not at the next check.
 // Nothing queued before an upgrade is lost; once the old queues are quiet, a check is one
-// pipelined read.
+// pipelined read. The same drain serves the event partitions a bot no longer writes, after
+// its partition count was lowered (worker main.ts).
 import { Queue } from 'bullmq';
 import type { RedisClient } from '../../configuration/redis-connection.js';
 import type { Logger } from 'pino';
 import { within } from '../../timing/within.js';
-import { ALL_QUEUES, QUEUES } from '../../queues/queue-names.js';
+import { ALL_QUEUES, QUEUES, type QueueName } from '../../queues/queue-names.js';
 
 /** What the drain runs while old jobs remain: the worker's own consumers on the old prefix. */
 export interface Consumers {
@@ -23,6 +24,8 @@ export interface LegacyQueueDrainOptions {
   redis: RedisClient;
   legacyPrefix: string;
   consumers: (prefix: string) => Consumers;
+  /** The queues looked at under `legacyPrefix` (all by default). */
+  queues?: readonly QueueName[];
   checkEveryMs: number;
   /** Consumers stay while the old queues saw an add or a finished job this recently. */
   idleMs: number;
@@ -39,9 +42,13 @@ export interface OldQueueState {
 }
 
 /** What is left under `prefix`: plain reads only (a BullMQ Queue object would write keys). */
-export async function oldQueueState(redis: RedisClient, prefix: string): Promise<OldQueueState> {
+export async function oldQueueState(
+  redis: RedisClient,
+  prefix: string,
+  queues: readonly QueueName[] = ALL_QUEUES,
+): Promise<OldQueueState> {
   const pipeline = redis.pipeline();
-  for (const queue of ALL_QUEUES) {
+  for (const queue of queues) {
     const base = `${prefix}:${queue}`;
     pipeline.llen(`${base}:wait`);
     pipeline.llen(`${base}:active`);
@@ -96,8 +103,12 @@ export class LegacyQueueDrain {
 
   private async check(): Promise<void> {
     try {
-      await this.removeOldSchedules();
-      const { jobs, lastActivityMs, nowMs } = await oldQueueState(this.o.redis, this.o.legacyPrefix);
+      if (!this.o.queues || this.o.queues.includes(QUEUES.tasks)) await this.removeOldSchedules();
+      const { jobs, lastActivityMs, nowMs } = await oldQueueState(
+        this.o.redis,
+        this.o.legacyPrefix,
+        this.o.queues,
+      );
       if (this.stopped) return;
       const wanted = jobs > 0 || nowMs - lastActivityMs < this.o.idleMs;
       if (wanted && !this.running) {
