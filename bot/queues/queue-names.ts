@@ -121,6 +121,27 @@ export function eventPartitionPrefixes(bot: BotRef, count: number): string[] {
   return Array.from({ length: count }, (_, p) => eventPartitionPrefix(bot, p));
 }
 
+/** A queue of the bot under the prefix it lives at; `partition` > 0 only for event partitions. */
+export interface BotQueue {
+  queue: QueueName;
+  prefix: string;
+  partition: number;
+}
+
+/**
+ * Every queue a bot of `partitions` event partitions writes and its workers consume: the bot's
+ * queues under its prefix (partition 0's events among them), then the other partitions' events.
+ * What its backlog sums (the operator's autoscalers).
+ */
+export function botQueues(bot: BotRef, partitions: number): BotQueue[] {
+  return [
+    ...ALL_QUEUES.map((queue) => ({ queue, prefix: queuePrefix(bot), partition: 0 })),
+    ...eventPartitionPrefixes(bot, partitions)
+      .slice(1)
+      .map((prefix, i) => ({ queue: QUEUES.events, prefix, partition: i + 1 })),
+  ];
+}
+
 /**
  * Dispatches of one key run in order: the guild's, else the channel's (direct messages). The key
  * also picks the partition, so a guild's events stay in one queue, in order.

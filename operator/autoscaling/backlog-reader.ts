@@ -11,13 +11,7 @@ import {
   RedisTargetError,
   type RedisClient,
 } from '../../bot/configuration/redis-connection.js';
-import {
-  ALL_QUEUES,
-  LEGACY_QUEUES,
-  legacyQueuePrefix,
-  queuePrefix,
-  type BotRef,
-} from '../../bot/queues/queue-names.js';
+import { botQueues, LEGACY_QUEUES, legacyQueuePrefix, type BotRef } from '../../bot/queues/queue-names.js';
 
 export interface QueueBacklog {
   queue: string;
@@ -26,6 +20,8 @@ export interface QueueBacklog {
   /** Delayed jobs whose time has come (BullMQ promotes them on a worker's next fetch). */
   dueDelayed: number;
   paused: boolean;
+  /** An event partition other than 0 (spec.redis.eventPartitions). */
+  partition?: number;
   /** A queue of the release before namespaced keys (read with `legacyKeys`). */
   oldKeys?: boolean;
 }
@@ -66,9 +62,10 @@ export class BacklogReader {
   }
 
   /**
-   * Per-queue counts for one bot; with `legacyKeys` also those of its queues under the keys of
-   * releases before namespaced keys, which its old gateway pods may still fill. Throws
-   * RedisUnavailableError when Redis does not answer.
+   * Per-queue counts for one bot, each of its `partitions` event partitions a queue of its own;
+   * with `legacyKeys` also those of its queues under the keys of releases before namespaced keys,
+   * which its old gateway pods may still fill. Throws RedisUnavailableError when Redis does not
+   * answer.
    */
   async read(
     key: string,
@@ -76,13 +73,19 @@ export class BacklogReader {
     redisUrl: string,
     nowMs = Date.now(),
     legacyKeys = false,
+    partitions = 1,
   ): Promise<QueueBacklog[]> {
     const conn = this.connection(key, redisUrl);
     await this.ready(conn);
     const queues = [
-      ...ALL_QUEUES.map((queue) => ({ queue, prefix: queuePrefix(bot), oldKeys: false })),
+      ...botQueues(bot, partitions).map((q) => ({ ...q, oldKeys: false })),
       ...(legacyKeys
-        ? LEGACY_QUEUES.map((queue) => ({ queue, prefix: legacyQueuePrefix(bot.name), oldKeys: true }))
+        ? LEGACY_QUEUES.map((queue) => ({
+            queue,
+            prefix: legacyQueuePrefix(bot.name),
+            partition: 0,
+            oldKeys: true,
+          }))
         : []),
     ];
     // A pipeline per prefix: each prefix is one hash slot, and on a Redis Cluster a pipeline
@@ -110,12 +113,13 @@ export class BacklogReader {
     const failed = results.find(([err]) => err);
     if (failed) throw new RedisUnavailableError(describeRedisError(failed[0]));
     const n = (i: number) => Number(results[i]![1]);
-    return queues.map(({ queue, oldKeys }, q) => ({
+    return queues.map(({ queue, partition, oldKeys }, q) => ({
       queue,
       waiting: n(q * 4),
       prioritized: n(q * 4 + 1),
       dueDelayed: n(q * 4 + 2),
       paused: n(q * 4 + 3) === 1,
+      ...(partition > 0 ? { partition } : {}),
       ...(oldKeys ? { oldKeys } : {}),
     }));
   }

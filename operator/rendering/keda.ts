@@ -4,9 +4,18 @@
 // the operator derives a Secret from it. Limits (see docs/operator.md): prioritized and delayed
 // jobs are not counted (they are sorted sets), and with one trigger per queue the HPA follows the
 // busiest queue rather than the sum. A Secret naming a Redis Cluster (redis+cluster://) gets
-// KEDA's `redis-cluster` scaler, with the node list as `addresses`.
+// KEDA's `redis-cluster` scaler, with the node list as `addresses`. A bot of P event partitions
+// gets a trigger per partition whose target is the bot's divided by P: partitions by guild hash
+// fill evenly, so the busiest partition holds about 1/P of the events backlog, and KEDA's max
+// over triggers then asks for what the sum would.
 import type { RedisTarget } from '../../bot/configuration/redis-connection.js';
-import { ALL_QUEUES, LEGACY_QUEUES, legacyQueuePrefix, queuePrefix } from '../../bot/queues/queue-names.js';
+import {
+  botQueues,
+  LEGACY_QUEUES,
+  legacyQueuePrefix,
+  QUEUES,
+  type BotQueue,
+} from '../../bot/queues/queue-names.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import { objectMeta } from './labels.js';
 import { workerName } from './worker.js';
@@ -72,15 +81,36 @@ export function renderTriggerAuthentication(bot: DiscordBot, conn: RedisConnecti
 const addressParameter = (conn: RedisConnection) => (conn.cluster ? 'addresses' : 'address');
 
 /**
+ * The jobs per replica a trigger of `q` aims at: the bot's target, divided among the event
+ * partitions for theirs (KEDA takes whole numbers: rounded down, at least 1, so a bot errs
+ * toward more workers).
+ */
+export function triggerTarget(q: Pick<BotQueue, 'queue'>, targetJobsPerReplica: number, partitions: number) {
+  return q.queue === QUEUES.events
+    ? Math.max(1, Math.floor(targetJobsPerReplica / partitions))
+    : targetJobsPerReplica;
+}
+
+/**
  * With `legacyKeys`, also a trigger per queue of the release before namespaced keys, whose
  * gateway pods may still be writing there (docs/install.md).
  */
 export function renderScaledObject(bot: DiscordBot, conn: RedisConnection, legacyKeys = false) {
   const w = bot.spec.worker;
-  const prefixes = [
-    { prefix: queuePrefix(bot.metadata), suffix: '', queues: ALL_QUEUES },
+  const partitions = bot.spec.redis.eventPartitions;
+  const lists = [
+    ...botQueues(bot.metadata, partitions).map((q) => ({
+      ...q,
+      name: q.partition > 0 ? `${q.queue}-p${q.partition}` : q.queue,
+      listLength: triggerTarget(q, w.targetJobsPerReplica, partitions),
+    })),
     ...(legacyKeys
-      ? [{ prefix: legacyQueuePrefix(bot.metadata.name), suffix: '-old-keys', queues: LEGACY_QUEUES }]
+      ? LEGACY_QUEUES.map((queue) => ({
+          queue,
+          prefix: legacyQueuePrefix(bot.metadata.name),
+          name: `${queue}-old-keys`,
+          listLength: w.targetJobsPerReplica,
+        }))
       : []),
   ];
   return {
@@ -98,19 +128,17 @@ export function renderScaledObject(bot: DiscordBot, conn: RedisConnection, legac
         },
       },
       // KEDA's trigger metadata values are strings.
-      triggers: prefixes.flatMap(({ prefix, suffix, queues }) =>
-        queues.map((queue) => ({
-          type: conn.cluster ? 'redis-cluster' : 'redis',
-          name: `${queue}${suffix}`,
-          metadata: {
-            listName: `${prefix}:${queue}:wait`,
-            listLength: String(w.targetJobsPerReplica),
-            ...(conn.cluster ? {} : { databaseIndex: String(conn.databaseIndex) }),
-            enableTLS: String(conn.tls),
-          },
-          authenticationRef: { name: workerName(bot) },
-        })),
-      ),
+      triggers: lists.map(({ queue, prefix, name, listLength }) => ({
+        type: conn.cluster ? 'redis-cluster' : 'redis',
+        name,
+        metadata: {
+          listName: `${prefix}:${queue}:wait`,
+          listLength: String(listLength),
+          ...(conn.cluster ? {} : { databaseIndex: String(conn.databaseIndex) }),
+          enableTLS: String(conn.tls),
+        },
+        authenticationRef: { name: workerName(bot) },
+      })),
     },
   };
 }
