@@ -272,6 +272,34 @@ describe('the keys of releases before namespaced keys (SHARDWARDEN_LEGACY_KEYS)'
     ]);
   });
 
+  test('a partitioned bot: its pods are told the partition count, KEDA watches every partition', () => {
+    const partitioned = (eventPartitions: number) => {
+      const b = bot({ targetJobsPerReplica: 12 });
+      return { ...b, spec: { ...b.spec, redis: { ...b.spec.redis, eventPartitions } } };
+    };
+    const partitionsEnv = (b: DiscordBot) =>
+      rendered(b)
+        .filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')
+        .map((o) => envOf(o).find((e) => e.name === 'SHARDWARDEN_EVENT_PARTITIONS')?.value);
+    // One partition renders the pods as before partitions existed (no rollout on upgrade).
+    expect(partitionsEnv(partitioned(1))).toEqual([undefined, undefined]);
+    expect(partitionsEnv(partitioned(3))).toEqual(['3', '3']);
+    const conn = { address: 'redis:6379', databaseIndex: 0, tls: false };
+    const triggers = renderScaledObject(partitioned(3), conn).spec.triggers.map((t) => ({
+      name: t.name,
+      list: t.metadata.listName,
+      target: t.metadata.listLength,
+    }));
+    expect(triggers).toEqual([
+      { name: 'interactions', list: 'shardwarden:{bots/sietch}:interactions:wait', target: '12' },
+      { name: 'event-batches', list: 'shardwarden:{bots/sietch}:event-batches:wait', target: '4' },
+      { name: 'events', list: 'shardwarden:{bots/sietch}:events:wait', target: '12' },
+      { name: 'tasks', list: 'shardwarden:{bots/sietch}:tasks:wait', target: '12' },
+      { name: 'event-batches-p1', list: 'shardwarden:{bots/sietch#1}:event-batches:wait', target: '4' },
+      { name: 'event-batches-p2', list: 'shardwarden:{bots/sietch#2}:event-batches:wait', target: '4' },
+    ]);
+  });
+
   test('KEDA watches the old wait lists too while they may be written', () => {
     const conn = { address: 'redis:6379', databaseIndex: 0, tls: false };
     const lists = (legacy: boolean) =>
