@@ -37,12 +37,7 @@ export function readBotIdentity(read: EnvReader): BotIdentity {
   if (applicationId !== undefined && !isDiscordId(applicationId))
     throw new ConfigError(`${ENV.applicationId}="${applicationId}" is not a Discord id`);
   const legacyKeys = read.optional(ENV.legacyKeys) === '1';
-  const eventPartitions = read.int(
-    ENV.eventPartitions,
-    1,
-    EVENT_PARTITIONS.default,
-    EVENT_PARTITIONS.max,
-  );
+  const eventPartitions = read.int(ENV.eventPartitions, 1, EVENT_PARTITIONS.default, EVENT_PARTITIONS.max);
   return {
     bot,
     ...(applicationId === undefined ? {} : { applicationId }),

@@ -199,9 +199,7 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
   // Partition 0 is the bot's prefix, where the other queues live too.
   const partitionConsumers = (partition: number) => {
     const partitionPrefix = eventPartitionPrefix(config.bot, partition);
-    return partition === 0
-      ? consumers(prefix)
-      : consumers(partitionPrefix, partitionPrefix, [QUEUES.events]);
+    return partition === 0 ? consumers(prefix) : consumers(partitionPrefix, partitionPrefix, [QUEUES.events]);
   };
   const runtimes = Array.from({ length: config.eventPartitions }, (_, p) => partitionConsumers(p));
   for (const r of runtimes) r.start();
