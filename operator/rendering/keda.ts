@@ -86,7 +86,7 @@ const addressParameter = (conn: RedisConnection) => (conn.cluster ? 'addresses' 
  * toward more workers).
  */
 export function triggerTarget(q: Pick<BotQueue, 'queue'>, targetJobsPerReplica: number, partitions: number) {
-  return q.queue === QUEUES.events
+  return q.queue === QUEUES.events && partitions > 1
     ? Math.max(1, Math.floor(targetJobsPerReplica / partitions))
     : targetJobsPerReplica;
 }
