@@ -12,6 +12,11 @@ const base = {
 };
 
 describe('gateway configuration from the pod environment', () => {
+  test('one event partition unless told more', () => {
+    expect(parseGatewayConfig(base).eventPartitions).toBe(1);
+    expect(parseGatewayConfig({ ...base, SHARDWARDEN_EVENT_PARTITIONS: '12' }).eventPartitions).toBe(12);
+  });
+
   test('the pod derives its shard range from its ordinal', () => {
     const c = parseGatewayConfig(base);
     expect(c.range).toEqual({ first: 16, last: 31 });
@@ -58,6 +63,10 @@ describe('gateway configuration from the pod environment', () => {
       'SHARDWARDEN_EVENTS has "MESSAGE_CREAT", which is not a Discord dispatch name',
     ],
     [{ SHARDWARDEN_BATCH_SIZE: '1001' }, 'SHARDWARDEN_BATCH_SIZE="1001" must be an integer >= 1 and <= 1000'],
+    [
+      { SHARDWARDEN_EVENT_PARTITIONS: '65' },
+      'SHARDWARDEN_EVENT_PARTITIONS="65" must be an integer >= 1 and <= 64',
+    ],
     [
       { DISCORD_API_URL: 'ftp://bot:s3cret@example.com/api' },
       'DISCORD_API_URL must be an http:// or https:// URL (got ftp://)',
