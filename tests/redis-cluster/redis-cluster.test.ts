@@ -4,6 +4,7 @@
 // in this process. A bot's keys share one hash slot (one master); the failover tests promote
 // that master's replica mid-stream and measure what the stream lost.
 import { Queue } from 'bullmq';
+import type { Cluster } from 'ioredis';
 import { fileURLToPath } from 'node:url';
 import { Routes } from 'discord.js';
 import { Registry } from 'prom-client';
@@ -446,6 +447,51 @@ describe('on a real 3-master Redis Cluster', () => {
     expect(await duplicates(bot)).toBe(0);
     expect(sim.recorder.violations).toEqual([]);
   }, 360_000);
+
+  test("a master refusing writes (maxmemory reached) holds back only its partitions' dispatches: they stay buffered, none dropped, and run once when it accepts writes again", async () => {
+    const partitions = 4;
+    const bot = await botOnEveryMaster('refusing', partitions);
+    const prefixes = eventPartitionPrefixes(bot, partitions);
+    const env = { SHARDWARDEN_EVENT_PARTITIONS: String(partitions) };
+    const masters = await Promise.all(prefixes.map((p) => cluster.masterOf(`${p}:${QUEUES.events}:wait`)));
+    // A partition on another master than partition 0's: the probe of partition 0 succeeds there.
+    const refused = masters.findIndex((m) => m.port !== masters[0]!.port);
+    const node = (raw as Cluster).nodes('master').find((n) => n.options.port === masters[refused]!.port)!;
+    const sim = await simulator(66);
+    const gw = await gateway(sim, bot, env);
+    await waitReady(gw);
+    await worker(sim, bot, env);
+    const errors = async () => metricSum(await gw.metrics(), 'shardwarden_gateway_enqueue_errors_total');
+    const before = await errors();
+    await node.config('SET', 'maxmemory-policy', 'noeviction');
+    await node.config('SET', 'maxmemory', '1');
+    let sent: string[] = [];
+    try {
+      sent = await stream(sim, 0, 500);
+      // Past the failures after which the gateway asks whether Redis accepts writes (3 in a row).
+      await waitUntil('the refused batch retried', async () => (await errors()) >= before + 5, {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      });
+    } finally {
+      await node.config('SET', 'maxmemory', '0');
+    }
+    await waitUntil(
+      'every message processed',
+      async () => (await raw.scard(ledger(bot).processed)) >= sent.length,
+      { timeoutMs: 120_000, intervalMs: 250 },
+    );
+    for (const prefix of prefixes)
+      await waitUntil(`${prefix} drained`, () => eventsQueueEmpty(prefix), { timeoutMs: 30_000 });
+    const dropped = await gw.metrics();
+    for (const reason of ['rejected', 'buffer_full'])
+      expect(metricSum(dropped, 'shardwarden_gateway_dispatches_dropped_total', `reason="${reason}"`)).toBe(
+        0,
+      );
+    expect(await processedIds(bot)).toEqual([...sent].sort());
+    expect(await duplicates(bot)).toBe(0);
+    expect(sim.recorder.violations).toEqual([]);
+  }, 300_000);
 
   test('raising the partition count on a live bot as a rollout does (workers first, then the gateway pod stopped with SIGTERM and started with the new count, resuming its sessions): every dispatch processed once', async () => {
     const bot = { namespace: 'ns', name: 'repartitioned' };

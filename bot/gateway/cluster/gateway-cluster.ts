@@ -7,8 +7,8 @@ import { AggregatorRegistry, register } from 'prom-client';
 import { connectRedis } from '../../configuration/redis-connection.js';
 import { createLogger } from '../../observability/logger.js';
 import {
-  botKey,
   discordBudgetPrefix,
+  eventPartitionPrefix,
   eventPartitionPrefixes,
   legacyQueuePrefix,
   QUEUES,
@@ -67,7 +67,8 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
         batchSize: config.batchSize,
         batchDelayMs: config.batchDelayMs,
         bufferLimit: config.bufferLimit,
-        probeWrite: () => redis.set(botKey(config.bot, 'gateway', 'write-probe'), '1', 'PX', 60_000),
+        probeWrite: (partition) =>
+          redis.set(`${eventPartitionPrefix(config.bot, partition)}:gateway:write-probe`, '1', 'PX', 60_000),
       },
       metrics,
       log,

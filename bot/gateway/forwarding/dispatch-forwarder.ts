@@ -11,7 +11,7 @@ import type { Queue } from 'bullmq';
 import type { Logger } from '../../observability/logger.js';
 import { eventPartitionOf, type BatchedDispatch } from '../../queues/queue-names.js';
 import { dedupKey } from './dedup-key.js';
-import { bulkJobs, byPartition, type Pending } from './job-batches.js';
+import { bulkJobs, byPartition, partitionOf, type Pending } from './job-batches.js';
 import { countByType } from '../../queues/count-by-type.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { within } from '../../timing/within.js';
@@ -22,8 +22,21 @@ export interface ForwarderOptions {
   batchSize: number;
   batchDelayMs: number;
   bufferLimit: number;
-  /** A small write to Redis (e.g. SET of a probe key): resolves when Redis accepts writes. */
-  probeWrite: () => Promise<unknown>;
+  /**
+   * A small write in event partition `partition`'s slot (e.g. SET of a probe key there): resolves
+   * when the master holding that partition accepts writes. Interactions are partition 0's.
+   */
+  probeWrite: (partition: number) => Promise<unknown>;
+}
+
+/** A batch some partitions' writes refused: which, and the first error. */
+class PartitionsFailed extends Error {
+  constructor(
+    readonly partitions: number[],
+    cause: unknown,
+  ) {
+    super((cause as Error)?.message ?? String(cause));
+  }
 }
 
 /** Failures of one batch in a row before asking whether it is the batch, not Redis. */
@@ -113,7 +126,10 @@ export class DispatchForwarder {
         } catch (err) {
           this.metrics.enqueueErrors.inc();
           this.failuresInARow += 1;
-          if (this.failuresInARow >= FAILURES_BEFORE_ISOLATING && (await this.redisAcceptsWrites())) {
+          if (
+            this.failuresInARow >= FAILURES_BEFORE_ISOLATING &&
+            (await this.redisAcceptsWrites((err as PartitionsFailed).partitions ?? [0]))
+          ) {
             await this.sendOneByOne(batch);
             continue;
           }
@@ -169,7 +185,7 @@ export class DispatchForwarder {
         this.sent([p], started);
         continue;
       }
-      if (!(await this.redisAcceptsWrites())) return;
+      if (!(await this.redisAcceptsWrites([partitionOf(p)]))) return;
       this.dropSent(1);
       this.failuresInARow = 0;
       this.metrics.dropped.inc({ type: p.dispatch.t, reason: 'rejected' });
@@ -187,10 +203,15 @@ export class DispatchForwarder {
     }
   }
 
-  /** Whether Redis accepts a write within a second: an outage, or a refused batch? */
-  private async redisAcceptsWrites(): Promise<boolean> {
+  /**
+   * Whether the masters of `partitions` each accept a write within a second: an outage, or a
+   * refused batch? Each partition is probed in its own slot: on a Redis Cluster one master may
+   * refuse writes (maxmemory, a replica just promoted) while the others accept them.
+   */
+  private async redisAcceptsWrites(partitions: readonly number[]): Promise<boolean> {
+    const probes = partitions.map((p) => this.options.probeWrite(p).then(() => true));
     return within(
-      this.options.probeWrite().then(() => true),
+      Promise.all(probes).then(() => true),
       1_000,
       () => false,
     ).catch(() => false);
@@ -213,8 +234,9 @@ export class DispatchForwarder {
    * by then or skipped as busy, in their own partition (docs/workers.md).
    */
   private async addBatch(batch: Pending[]): Promise<void> {
-    await Promise.all(
-      [...byPartition(batch)].map(([partition, part]) => {
+    const parts = [...byPartition(batch)];
+    const results = await Promise.allSettled(
+      parts.map(([partition, part]) => {
         const jobs = bulkJobs(part);
         return Promise.all([
           jobs.interactions && this.queues.interactions.addBulk(jobs.interactions),
@@ -222,6 +244,12 @@ export class DispatchForwarder {
         ]);
       }),
     );
+    const failed = parts.filter((_, i) => results[i]!.status === 'rejected').map(([p]) => p);
+    if (failed.length > 0)
+      throw new PartitionsFailed(
+        failed,
+        (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason,
+      );
   }
 
   /**

@@ -23,6 +23,9 @@ export interface Pending {
   partition?: number;
 }
 
+/** The partition whose slot `p` is written to: its event partition, 0 for an interaction. */
+export const partitionOf = (p: Pending): number => (p.queue === 'events' ? (p.partition ?? 0) : 0);
+
 /**
  * `batch` split by event partition, each part in buffer order (a guild's dispatches all land in
  * one part, in order); interactions are in part 0, since they have one queue.
@@ -30,7 +33,7 @@ export interface Pending {
 export function byPartition(batch: readonly Pending[]): Map<number, Pending[]> {
   const parts = new Map<number, Pending[]>();
   for (const p of batch) {
-    const partition = p.queue === 'events' ? (p.partition ?? 0) : 0;
+    const partition = partitionOf(p);
     const part = parts.get(partition);
     if (part) part.push(p);
     else parts.set(partition, [p]);
