@@ -229,26 +229,28 @@ export class DispatchForwarder {
   }
 
   /**
-   * One job per event partition the batch touches (and the interactions'). Should one partition's
-   * write fail, the whole batch is written again: the copies that had landed are claimed done
-   * by then or skipped as busy, in their own partition (docs/workers.md).
+   * One job per event partition the batch touches (and the interactions'), the parts not yet
+   * written. Should some writes fail, the parts that landed are marked written and only the
+   * others are written again (a copy of a healthy part on every retry would grow its backlog and,
+   * once the refusal outlasted the claims' window, run again).
    */
   private async addBatch(batch: Pending[]): Promise<void> {
-    const parts = [...byPartition(batch)];
-    const results = await Promise.allSettled(
-      parts.map(([partition, part]) => {
-        const jobs = bulkJobs(part);
-        return Promise.all([
-          jobs.interactions && this.queues.interactions.addBulk(jobs.interactions),
-          jobs.events && this.queues.events[partition]!.addBulk(jobs.events),
-        ]);
-      }),
-    );
-    const failed = parts.filter((_, i) => results[i]!.status === 'rejected').map(([p]) => p);
-    if (failed.length > 0)
+    const writes = [...byPartition(batch)].flatMap(([partition, part]) => {
+      const jobs = bulkJobs(part);
+      const written = (queue: Pending['queue']) => () => {
+        for (const p of part) if (p.queue === queue) p.written = true;
+      };
+      return [
+        jobs.interactions &&
+          this.queues.interactions.addBulk(jobs.interactions).then(written('interactions')),
+        jobs.events && this.queues.events[partition]!.addBulk(jobs.events).then(written('events')),
+      ];
+    });
+    const failure = (await Promise.allSettled(writes)).find((r) => r.status === 'rejected');
+    if (failure)
       throw new PartitionsFailed(
-        failed,
-        (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason,
+        [...new Set(batch.filter((p) => !p.written).map(partitionOf))],
+        failure.reason,
       );
   }
 
