@@ -19,7 +19,6 @@ import { startHttpServer } from '../observability/http-server.js';
 import {
   botKey,
   DEDUP_WINDOW_SECONDS,
-  EVENT_PARTITIONS,
   eventPartitionPrefix,
   legacyQueuePrefix,
   queuePrefix,
@@ -37,6 +36,7 @@ import { WorkerMetrics } from './metrics.js';
 import { DispatchClaims } from './processing/dispatch-claims.js';
 import { EventBatchRunner, Slots } from './processing/event-batch-runner.js';
 import { LegacyQueueDrain } from './processing/legacy-queues.js';
+import { RetiredPartitions } from './processing/retired-partitions.js';
 import { QueueTaskScheduler, WorkerRuntime } from './processing/worker-runtime.js';
 
 function configOrExit(env: NodeJS.ProcessEnv): WorkerConfig {
@@ -209,7 +209,8 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
   const legacy = config.legacyKeys
     ? new LegacyQueueDrain({
         redis,
-        legacyPrefix: legacyQueuePrefix(config.bot.name),
+        prefix: legacyQueuePrefix(config.bot.name),
+        what: 'the old queue keys',
         consumers,
         checkEveryMs: config.legacyCheckMs,
         idleMs: config.legacyIdleMs,
@@ -217,23 +218,27 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
       })
     : undefined;
   legacy?.start();
-  // Partitions the gateways no longer write (the count was lowered): drained while they hold jobs.
-  const retired = Array.from(
-    { length: EVENT_PARTITIONS.max - config.eventPartitions },
-    (_, i) => config.eventPartitions + i,
-  ).map(
-    (partition) =>
+  // Partitions gateways wrote that this worker does not consume (the count was lowered, or the
+  // gateways run ahead): drained while they hold jobs.
+  const retired = new RetiredPartitions({
+    redis,
+    bot: config.bot,
+    own: config.eventPartitions,
+    checkEveryMs: config.legacyCheckMs,
+    drain: (partition) =>
       new LegacyQueueDrain({
         redis,
-        legacyPrefix: eventPartitionPrefix(config.bot, partition),
+        prefix: eventPartitionPrefix(config.bot, partition),
+        what: `event partition ${partition}`,
         queues: [QUEUES.events],
         consumers: () => partitionConsumers(partition),
         checkEveryMs: config.legacyCheckMs,
         idleMs: config.legacyIdleMs,
         log,
       }),
-  );
-  for (const r of retired) r.start();
+    log,
+  });
+  retired.start();
 
   const { app, port } = await startHttpServer('0.0.0.0', config.httpPort, metricsRegistry, {
     healthy: () => true,
@@ -242,6 +247,7 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
       redis: redis.status,
       workers: running() ? 'running' : 'stopped',
       ...(legacy?.draining() ? { oldQueueKeys: 'draining' } : {}),
+      ...(retired.draining().length > 0 ? { drainingEventPartitions: retired.draining() } : {}),
     }),
   });
   log.info(
@@ -259,12 +265,13 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'stopping: finishing in-flight jobs');
-    const [finished] = await Promise.all([
-      Promise.all(runtimes.map((r) => r.close(config.shutdownTimeoutMs))).then((all) => all.every(Boolean)),
+    const closed = await Promise.all([
+      ...runtimes.map((r) => r.close(config.shutdownTimeoutMs)),
       legacy?.close(config.shutdownTimeoutMs) ?? true,
-      ...retired.map((r) => r.close(config.shutdownTimeoutMs)),
+      retired.close(config.shutdownTimeoutMs),
     ]);
-    if (!finished) log.warn('shutdown timeout: in-flight jobs were left to be retried by another worker');
+    if (!closed.every(Boolean))
+      log.warn('shutdown timeout: in-flight jobs were left to be retried by another worker');
     await Promise.allSettled([app.close(), publicApp?.close(), tasks.close(), db?.close()]);
     redis.disconnect();
     log.info('stopped');

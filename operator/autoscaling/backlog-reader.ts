@@ -11,6 +11,7 @@ import {
   RedisTargetError,
   type RedisClient,
 } from '../../bot/configuration/redis-connection.js';
+import { readEventPartitions } from '../../bot/queues/partition-high-water.js';
 import { botQueues, LEGACY_QUEUES, legacyQueuePrefix, type BotRef } from '../../bot/queues/queue-names.js';
 
 export interface QueueBacklog {
@@ -62,7 +63,8 @@ export class BacklogReader {
   }
 
   /**
-   * Per-queue counts for one bot, each of its `partitions` event partitions a queue of its own;
+   * Per-queue counts for one bot, each of its `partitions` event partitions a queue of its own
+   * (and those up to the most any gateway of the bot wrote, partition-high-water.ts);
    * with `legacyKeys` also those of its queues under the keys of releases before namespaced keys,
    * which its old gateway pods may still fill. Throws RedisUnavailableError when Redis does not
    * answer.
@@ -77,8 +79,11 @@ export class BacklogReader {
   ): Promise<QueueBacklog[]> {
     const conn = this.connection(key, redisUrl);
     await this.ready(conn);
+    // Partitions a gateway wrote beyond the spec's count (it was lowered) still hold jobs the
+    // workers drain: counted, so the workers do not scale to zero while they wait.
+    const highWater = await this.ask(readEventPartitions(conn.client, bot));
     const queues = [
-      ...botQueues(bot, partitions).map((q) => ({ ...q, oldKeys: false })),
+      ...botQueues(bot, Math.max(partitions, highWater)).map((q) => ({ ...q, oldKeys: false })),
       ...(legacyKeys
         ? LEGACY_QUEUES.map((queue) => ({
             queue,
@@ -101,15 +106,9 @@ export class BacklogReader {
       }
       return pipeline.exec();
     });
-    let results: [Error | null, unknown][];
-    try {
-      const answers = await Promise.all(pipelines);
-      if (answers.some((a) => !a)) throw new RedisUnavailableError('no answer');
-      results = answers.flatMap((a) => a!);
-    } catch (err) {
-      if (err instanceof RedisUnavailableError) throw err;
-      throw new RedisUnavailableError(describeRedisError(err));
-    }
+    const answers = await this.ask(Promise.all(pipelines));
+    if (answers.some((a) => !a)) throw new RedisUnavailableError('no answer');
+    const results = answers.flatMap((a) => a!);
     const failed = results.find(([err]) => err);
     if (failed) throw new RedisUnavailableError(describeRedisError(failed[0]));
     const n = (i: number) => Number(results[i]![1]);
@@ -122,6 +121,15 @@ export class BacklogReader {
       ...(partition > 0 ? { partition } : {}),
       ...(oldKeys ? { oldKeys } : {}),
     }));
+  }
+
+  /** `answer`, its failure as a RedisUnavailableError. */
+  private async ask<T>(answer: Promise<T>): Promise<T> {
+    try {
+      return await answer;
+    } catch (err) {
+      throw new RedisUnavailableError(describeRedisError(err));
+    }
   }
 
   /** The bot no longer reads (deleted, or not autoscaled by us); its Redis's last user closes it. */

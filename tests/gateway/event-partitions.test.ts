@@ -1,5 +1,5 @@
 // Event partitions (pure): which partition a dispatch goes to, the keys of each partition, how
-// the forwarder splits a batch, and the triggers KEDA gets. The end-to-end run on a real Redis
+// the forwarder splits a batch, the high-water key, and the triggers KEDA gets. The end-to-end run on a real Redis
 // Cluster is in tests/redis-cluster/redis-cluster.test.ts.
 import { byPartition, type Pending } from '../../bot/gateway/forwarding/job-batches.js';
 import {
@@ -12,6 +12,11 @@ import {
   queuePrefix,
   QUEUES,
 } from '../../bot/queues/queue-names.js';
+import {
+  eventPartitionsKey,
+  parseEventPartitions,
+  partitionsToDrain,
+} from '../../bot/queues/partition-high-water.js';
 import { triggerTarget } from '../../operator/rendering/keda.js';
 
 const bot = { namespace: 'bots', name: 'sietch' };
@@ -92,6 +97,26 @@ describe("the forwarder's batch", () => {
     expect(parts.get(2)!.map((p) => p.dispatch.seq)).toEqual([1, 3]);
     expect(parts.get(0)!.map((p) => p.dispatch.seq)).toEqual([2, 4]);
     expect(parts.get(1)!.map((p) => p.dispatch.seq)).toEqual([5]);
+  });
+});
+
+describe("the bot's partition high-water key", () => {
+  test("in the bot's own slot, beside its other keys", () => {
+    expect(eventPartitionsKey(bot)).toBe(`${queuePrefix(bot)}:event-partitions`);
+  });
+
+  test('absent or unreadable is one partition; above the bound is the bound', () => {
+    expect(parseEventPartitions(null)).toBe(1);
+    expect(parseEventPartitions('garbage')).toBe(1);
+    expect(parseEventPartitions('0')).toBe(1);
+    expect(parseEventPartitions('6')).toBe(6);
+    expect(parseEventPartitions('500')).toBe(EVENT_PARTITIONS.max);
+  });
+
+  test('a worker drains only the partitions between its own count and the high-water mark', () => {
+    expect(partitionsToDrain(1, 1)).toEqual([]);
+    expect(partitionsToDrain(4, 2)).toEqual([]);
+    expect(partitionsToDrain(2, 5)).toEqual([2, 3, 4]);
   });
 });
 

@@ -26,6 +26,7 @@ import {
   QUEUES,
   type BotRef,
 } from '../../bot/queues/queue-names.js';
+import { eventPartitionsKey } from '../../bot/queues/partition-high-water.js';
 import { ledgerKeyOf, ledgerKeys } from '../../demo/event-ledger.js';
 import { DiscordSimulator } from '../../discord-simulator/index.js';
 import { BacklogReader, backlogOf } from '../../operator/autoscaling/backlog-reader.js';
@@ -239,6 +240,8 @@ describe('on a real 3-master Redis Cluster', () => {
     });
     expect(await processedIds(bot)).toEqual(sent.sort());
     expect(await duplicates(bot)).toBe(0);
+    // A bot of one partition never writes the high-water key (its workers' one GET finds none).
+    expect(await raw.exists(eventPartitionsKey(bot))).toBe(0);
     // Sessions lived on the cluster: the killed process's two shards resumed, none identified.
     expect(sim.recorder.identifies.length).toBe(identifies);
     expect(sim.recorder.resumes.map((r) => r.shardId)).toHaveLength(2);
@@ -403,6 +406,11 @@ describe('on a real 3-master Redis Cluster', () => {
     const counted = await backlog.read(key, bot, cluster.url, Date.now(), false, partitions);
     expect(counted.filter((q) => q.partition).map((q) => q.partition)).toEqual([1, 2, 3]);
     expect(backlogOf(counted)).toBe(jobs);
+    // The gateway raised the bot's high-water key before its first job: a reader told of fewer
+    // partitions (the spec lowered) still counts every partition written.
+    expect(await raw.get(eventPartitionsKey(bot))).toBe(String(partitions));
+    const lowered = await backlog.read(key, bot, cluster.url, Date.now(), false, 1);
+    expect(backlogOf(lowered)).toBe(jobs);
     backlog.forget(key);
 
     const w = await worker(sim, bot, env);
@@ -534,7 +542,9 @@ describe('on a real 3-master Redis Cluster', () => {
       await waitUntil(`${prefix} drained`, () => eventsQueueEmpty(prefix), { timeoutMs: 30_000 });
     expect(await processedIds(bot)).toEqual([...sent].sort());
     expect(await duplicates(bot)).toBe(0);
-    // The new pod wrote partitions the old one did not (BullMQ's job id counter of each).
+    expect(await raw.get(eventPartitionsKey(bot))).toBe('4');
+    // The new pod raised the high-water key before writing partitions the old one did not
+    // (BullMQ's job id counter of each).
     const [, , third, fourth] = eventPartitionPrefixes(bot, 4);
     for (const prefix of [third, fourth])
       expect(Number(await raw.get(`${prefix}:${QUEUES.events}:id`))).toBeGreaterThan(0);

@@ -16,6 +16,7 @@ import {
 } from '../../queues/queue-names.js';
 import { parseGatewayConfig } from '../config.js';
 import { DispatchForwarder } from '../forwarding/dispatch-forwarder.js';
+import { raiseEventPartitions } from '../../queues/partition-high-water.js';
 import { RedisIdentifyThrottler } from '../identify/redis-identify-throttler.js';
 import {
   ALIVE_INTERVAL_MS,
@@ -69,6 +70,9 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
         bufferLimit: config.bufferLimit,
         probeWrite: (partition) =>
           redis.set(`${eventPartitionPrefix(config.bot, partition)}:gateway:write-probe`, '1', 'PX', 60_000),
+        ...(config.eventPartitions > 1
+          ? { beforeFirstWrite: () => raiseEventPartitions(redis, config.bot, config.eventPartitions) }
+          : {}),
       },
       metrics,
       log,

@@ -27,6 +27,12 @@ export interface ForwarderOptions {
    * when the master holding that partition accepts writes. Interactions are partition 0's.
    */
   probeWrite: (partition: number) => Promise<unknown>;
+  /**
+   * Written once, before the first job (and again until it succeeds): with event partitions,
+   * raising the bot's partition high-water key (partition-high-water.ts), so workers and the
+   * operator know every partition that may hold jobs before any does. In partition 0's slot.
+   */
+  beforeFirstWrite?: () => Promise<unknown>;
 }
 
 /** A batch some partitions' writes refused: which, and the first error. */
@@ -54,6 +60,7 @@ export class DispatchForwarder {
   private failuresInARow = 0;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
+  private announced?: Promise<unknown>;
 
   constructor(
     /** `events`: one queue per event partition, partition i at index i (queue-names.ts). */
@@ -235,6 +242,9 @@ export class DispatchForwarder {
    * once the refusal outlasted the claims' window, run again).
    */
   private async addBatch(batch: Pending[]): Promise<void> {
+    await this.announce().catch((err: unknown) => {
+      throw new PartitionsFailed([0], err);
+    });
     const writes = [...byPartition(batch)].flatMap(([partition, part]) => {
       const jobs = bulkJobs(part);
       const written = (queue: Pending['queue']) => () => {
@@ -252,6 +262,17 @@ export class DispatchForwarder {
         [...new Set(batch.filter((p) => !p.written).map(partitionOf))],
         failure.reason,
       );
+  }
+
+  /** `beforeFirstWrite`, once it succeeded; a failure is tried again with the next attempt. */
+  private announce(): Promise<unknown> {
+    const write = this.options.beforeFirstWrite;
+    if (!write) return Promise.resolve();
+    this.announced ??= write().catch((err: unknown) => {
+      this.announced = undefined;
+      throw err;
+    });
+    return this.announced;
   }
 
   /**
