@@ -4,18 +4,13 @@
 // the operator derives a Secret from it. Limits (see docs/operator.md): prioritized and delayed
 // jobs are not counted (they are sorted sets), and with one trigger per queue the HPA follows the
 // busiest queue rather than the sum. A Secret naming a Redis Cluster (redis+cluster://) gets
-// KEDA's `redis-cluster` scaler, with the node list as `addresses`. A bot of P event partitions
-// gets a trigger per partition whose target is the bot's divided by P: partitions by guild hash
-// fill evenly, so the busiest partition holds about 1/P of the events backlog, and KEDA's max
-// over triggers then asks for what the sum would.
+// KEDA's `redis-cluster` scaler, with the node list as `addresses`. A bot of P > 1 event
+// partitions scales on one composite metric instead (KEDA's `advanced.scalingModifiers`, KEDA
+// 2.12 or later): the sum of every trigger against the bot's target, the backlog the Builtin
+// autoscaler sums. Per-partition triggers against a P-th of the target under-scaled whenever the
+// target was below P (KEDA takes whole numbers), and over-scaled for a few hot guilds.
 import type { RedisTarget } from '../../bot/configuration/redis-connection.js';
-import {
-  botQueues,
-  LEGACY_QUEUES,
-  legacyQueuePrefix,
-  QUEUES,
-  type BotQueue,
-} from '../../bot/queues/queue-names.js';
+import { botQueues, LEGACY_QUEUES, legacyQueuePrefix } from '../../bot/queues/queue-names.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import { objectMeta } from './labels.js';
 import { workerName } from './worker.js';
@@ -81,15 +76,10 @@ export function renderTriggerAuthentication(bot: DiscordBot, conn: RedisConnecti
 const addressParameter = (conn: RedisConnection) => (conn.cluster ? 'addresses' : 'address');
 
 /**
- * The jobs per replica a trigger of `q` aims at: the bot's target, divided among the event
- * partitions for theirs (KEDA takes whole numbers: rounded down, at least 1, so a bot errs
- * toward more workers).
+ * A trigger's name: with scaling modifiers, the formula names triggers as expression
+ * identifiers, so `-` becomes `_` (one partition keeps the names of releases before partitions).
  */
-export function triggerTarget(q: Pick<BotQueue, 'queue'>, targetJobsPerReplica: number, partitions: number) {
-  return q.queue === QUEUES.events && partitions > 1
-    ? Math.max(1, Math.floor(targetJobsPerReplica / partitions))
-    : targetJobsPerReplica;
-}
+const triggerName = (name: string, composite: boolean) => (composite ? name.replaceAll('-', '_') : name);
 
 /**
  * With `legacyKeys`, also a trigger per queue of the release before namespaced keys, whose
@@ -98,21 +88,21 @@ export function triggerTarget(q: Pick<BotQueue, 'queue'>, targetJobsPerReplica: 
 export function renderScaledObject(bot: DiscordBot, conn: RedisConnection, legacyKeys = false) {
   const w = bot.spec.worker;
   const partitions = bot.spec.redis.eventPartitions;
+  const composite = partitions > 1;
   const lists = [
     ...botQueues(bot.metadata, partitions).map((q) => ({
       ...q,
-      name: q.partition > 0 ? `${q.queue}-p${q.partition}` : q.queue,
-      listLength: triggerTarget(q, w.targetJobsPerReplica, partitions),
+      name: triggerName(q.partition > 0 ? `${q.queue}-p${q.partition}` : q.queue, composite),
     })),
     ...(legacyKeys
       ? LEGACY_QUEUES.map((queue) => ({
           queue,
           prefix: legacyQueuePrefix(bot.metadata.name),
-          name: `${queue}-old-keys`,
-          listLength: w.targetJobsPerReplica,
+          name: triggerName(`${queue}-old-keys`, composite),
         }))
       : []),
   ];
+  const target = String(w.targetJobsPerReplica);
   return {
     apiVersion: KEDA_API_VERSION,
     kind: 'ScaledObject',
@@ -126,14 +116,16 @@ export function renderScaledObject(bot: DiscordBot, conn: RedisConnection, legac
         horizontalPodAutoscalerConfig: {
           behavior: { scaleDown: { stabilizationWindowSeconds: w.scaleDownStabilizationSeconds } },
         },
+        // One metric, the sum of every list, against the bot's target (KEDA >= 2.12).
+        ...(composite ? { scalingModifiers: { formula: lists.map((l) => l.name).join(' + '), target } } : {}),
       },
       // KEDA's trigger metadata values are strings.
-      triggers: lists.map(({ queue, prefix, name, listLength }) => ({
+      triggers: lists.map(({ queue, prefix, name }) => ({
         type: conn.cluster ? 'redis-cluster' : 'redis',
         name,
         metadata: {
           listName: `${prefix}:${queue}:wait`,
-          listLength: String(listLength),
+          listLength: target,
           ...(conn.cluster ? {} : { databaseIndex: String(conn.databaseIndex) }),
           enableTLS: String(conn.tls),
         },

@@ -1,5 +1,5 @@
 // Event partitions (pure): which partition a dispatch goes to, the keys of each partition, how
-// the forwarder splits a batch, the high-water key, and the triggers KEDA gets. The end-to-end run on a real Redis
+// the forwarder splits a batch, and the high-water key. The end-to-end run on a real Redis
 // Cluster is in tests/redis-cluster/redis-cluster.test.ts.
 import { byPartition, type Pending } from '../../bot/gateway/forwarding/job-batches.js';
 import {
@@ -17,7 +17,6 @@ import {
   parseEventPartitions,
   partitionsToDrain,
 } from '../../bot/queues/partition-high-water.js';
-import { triggerTarget } from '../../operator/rendering/keda.js';
 
 const bot = { namespace: 'bots', name: 'sietch' };
 const inGuild = (guildId: string, t = 'MESSAGE_CREATE') => ({ t, d: { guild_id: guildId, id: '1' } });
@@ -117,15 +116,5 @@ describe("the bot's partition high-water key", () => {
     expect(partitionsToDrain(1, 1)).toEqual([]);
     expect(partitionsToDrain(4, 2)).toEqual([]);
     expect(partitionsToDrain(2, 5)).toEqual([2, 3, 4]);
-  });
-});
-
-describe("KEDA's per-partition target", () => {
-  test("the bot's target divided among the partitions, rounded down, at least 1; other queues keep it", () => {
-    expect(triggerTarget({ queue: QUEUES.events }, 20, 1)).toBe(20);
-    expect(triggerTarget({ queue: QUEUES.events }, 20, 4)).toBe(5);
-    expect(triggerTarget({ queue: QUEUES.events }, 5, 3)).toBe(1);
-    expect(triggerTarget({ queue: QUEUES.events }, 5, 8)).toBe(1);
-    expect(triggerTarget({ queue: QUEUES.interactions }, 5, 8)).toBe(5);
   });
 });

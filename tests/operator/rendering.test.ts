@@ -285,19 +285,30 @@ describe('the keys of releases before namespaced keys (SHARDWARDEN_LEGACY_KEYS)'
     expect(partitionsEnv(partitioned(1))).toEqual([undefined, undefined]);
     expect(partitionsEnv(partitioned(3))).toEqual(['3', '3']);
     const conn = { address: 'redis:6379', databaseIndex: 0, tls: false };
-    const triggers = renderScaledObject(partitioned(3), conn).spec.triggers.map((t) => ({
+    const scaled = renderScaledObject(partitioned(3), conn).spec;
+    const triggers = scaled.triggers.map((t) => ({
       name: t.name,
       list: t.metadata.listName,
       target: t.metadata.listLength,
     }));
     expect(triggers).toEqual([
       { name: 'interactions', list: 'shardwarden:{bots/sietch}:interactions:wait', target: '12' },
-      { name: 'event-batches', list: 'shardwarden:{bots/sietch}:event-batches:wait', target: '4' },
+      { name: 'event_batches', list: 'shardwarden:{bots/sietch}:event-batches:wait', target: '12' },
       { name: 'events', list: 'shardwarden:{bots/sietch}:events:wait', target: '12' },
       { name: 'tasks', list: 'shardwarden:{bots/sietch}:tasks:wait', target: '12' },
-      { name: 'event-batches-p1', list: 'shardwarden:{bots/sietch#1}:event-batches:wait', target: '4' },
-      { name: 'event-batches-p2', list: 'shardwarden:{bots/sietch#2}:event-batches:wait', target: '4' },
+      { name: 'event_batches_p1', list: 'shardwarden:{bots/sietch#1}:event-batches:wait', target: '12' },
+      { name: 'event_batches_p2', list: 'shardwarden:{bots/sietch#2}:event-batches:wait', target: '12' },
     ]);
+    // One metric, the sum of every list against the bot's whole target: a target below P
+    // (12 partitions, 5 jobs per replica) asks for as many workers as the Builtin would.
+    expect(scaled.advanced.scalingModifiers).toEqual({
+      formula: 'interactions + event_batches + events + tasks + event_batches_p1 + event_batches_p2',
+      target: '12',
+    });
+    // One partition: the triggers and names of releases before partitions, no composite metric.
+    const single = renderScaledObject(partitioned(1), conn).spec;
+    expect(single.triggers.map((t) => t.name)).toEqual(['interactions', 'event-batches', 'events', 'tasks']);
+    expect(single.advanced).not.toHaveProperty('scalingModifiers');
   });
 
   test('KEDA watches the old wait lists too while they may be written', () => {
