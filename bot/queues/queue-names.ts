@@ -157,7 +157,10 @@ export function orderKey(d: Pick<DispatchJob, 't' | 'd'>): string {
 /**
  * The partition of a dispatch among `count`: FNV-1a of its order key (guild, else channel, else
  * partition of `other`), so the same dispatch lands in the same partition whichever gateway,
- * generation or replay forwards it, as long as the count does not change.
+ * generation or replay forwards it, as long as the count does not change. A contract kept in
+ * Redis (claims live in the partition's slot): neither this nor `orderKey` may change, or pods
+ * of two images with one count would queue a guild in two partitions and run its dispatches
+ * twice (tests/gateway/event-partitions.test.ts pins values).
  */
 export function eventPartitionOf(d: Pick<DispatchJob, 't' | 'd'>, count: number): number {
   if (count <= 1) return 0;

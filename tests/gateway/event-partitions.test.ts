@@ -53,6 +53,20 @@ describe('the partition of a dispatch', () => {
   });
 });
 
+describe('the partition function is a contract stored in Redis', () => {
+  // Pods of two images with the same count must put a dispatch in the same partition (its claim
+  // lives in that partition's slot): these values must never change (queue-names.ts).
+  test('FNV-1a of the order key, pinned', () => {
+    expect(eventPartitionOf(inGuild('81384788765712384'), 12)).toBe(10);
+    expect(eventPartitionOf({ t: 'GUILD_CREATE', d: { id: '81384788765712384' } }, 12)).toBe(10);
+    expect(eventPartitionOf(inGuild('613425648685547541'), 4)).toBe(0);
+    expect(
+      eventPartitionOf({ t: 'MESSAGE_CREATE', d: { channel_id: '155361364909621248', id: '1' } }, 7),
+    ).toBe(3);
+    expect(eventPartitionOf({ t: 'USER_UPDATE', d: {} }, 64)).toBe(53);
+  });
+});
+
 describe('the keys of a partition', () => {
   test("partition 0 is the bot's prefix: one partition is the layout of releases before partitions", () => {
     expect(eventPartitionPrefix(bot, 0)).toBe(queuePrefix(bot));
