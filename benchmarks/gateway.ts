@@ -470,7 +470,7 @@ const floorQueues = {
   events: new Queue(QUEUES.events, { connection: { url: redis.url }, prefix: floorPrefix }),
 };
 const forwarder = new DispatchForwarder(
-  floorQueues,
+  { interactions: floorQueues.interactions, events: [floorQueues.events] },
   {
     events: floorConfig.events,
     generation: floorConfig.generation,

@@ -23,6 +23,8 @@ export const ENV = {
   gatewayGeneration: 'SHARDWARDEN_GATEWAY_GENERATION',
   intents: 'SHARDWARDEN_INTENTS',
   events: 'SHARDWARDEN_EVENTS',
+  /** spec.redis.eventPartitions: the event partitions gateways write and workers consume. */
+  eventPartitions: 'SHARDWARDEN_EVENT_PARTITIONS',
   workerConcurrency: 'SHARDWARDEN_WORKER_CONCURRENCY',
   /** How long a worker waits for in-flight jobs after SIGTERM (fits the pod's grace period). */
   workerShutdownTimeoutMs: 'SHARDWARDEN_SHUTDOWN_TIMEOUT_MS',

@@ -7,13 +7,8 @@
 import { createHash } from 'node:crypto';
 import { connectRedis, type RedisClient } from '../../bot/configuration/redis-connection.js';
 import { parseRedisTarget, RedisTargetError } from '../../bot/configuration/redis-target.js';
-import {
-  ALL_QUEUES,
-  LEGACY_QUEUES,
-  legacyQueuePrefix,
-  queuePrefix,
-  type BotRef,
-} from '../../bot/queues/queue-names.js';
+import { readEventPartitions } from '../../bot/queues/partition-high-water.js';
+import { botQueues, LEGACY_QUEUES, legacyQueuePrefix, type BotRef } from '../../bot/queues/queue-names.js';
 
 export interface QueueBacklog {
   queue: string;
@@ -22,6 +17,8 @@ export interface QueueBacklog {
   /** Delayed jobs whose time has come (BullMQ promotes them on a worker's next fetch). */
   dueDelayed: number;
   paused: boolean;
+  /** An event partition other than 0 (spec.redis.eventPartitions). */
+  partition?: number;
   /** A queue of the release before namespaced keys (read with `legacyKeys`). */
   oldKeys?: boolean;
 }
@@ -81,9 +78,11 @@ export class BacklogReader {
   }
 
   /**
-   * Per-queue counts for one bot; with `legacyKeys` also those of its queues under the keys of
-   * releases before namespaced keys, which its old gateway pods may still fill. Throws
-   * RedisUnavailableError when Redis does not answer.
+   * Per-queue counts for one bot, each of its `partitions` event partitions a queue of its own
+   * (and those up to the most any gateway of the bot wrote, partition-high-water.ts);
+   * with `legacyKeys` also those of its queues under the keys of releases before namespaced keys,
+   * which its old gateway pods may still fill. Throws RedisUnavailableError when Redis does not
+   * answer.
    */
   async read(
     key: string,
@@ -91,41 +90,60 @@ export class BacklogReader {
     redisUrl: string,
     nowMs = Date.now(),
     legacyKeys = false,
+    partitions = 1,
   ): Promise<QueueBacklog[]> {
     const conn = this.connection(key, redisUrl);
     await this.ready(conn);
+    // Partitions a gateway wrote beyond the spec's count (it was lowered) still hold jobs the
+    // workers drain: counted, so the workers do not scale to zero while they wait.
+    const highWater = await this.ask(readEventPartitions(conn.client, bot));
     const queues = [
-      ...ALL_QUEUES.map((queue) => ({ queue, prefix: queuePrefix(bot), oldKeys: false })),
+      ...botQueues(bot, Math.max(partitions, highWater)).map((q) => ({ ...q, oldKeys: false })),
       ...(legacyKeys
-        ? LEGACY_QUEUES.map((queue) => ({ queue, prefix: legacyQueuePrefix(bot.name), oldKeys: true }))
+        ? LEGACY_QUEUES.map((queue) => ({
+            queue,
+            prefix: legacyQueuePrefix(bot.name),
+            partition: 0,
+            oldKeys: true,
+          }))
         : []),
     ];
     // One script per prefix: each prefix is one hash slot, and on a Redis Cluster a script's
-    // keys must share a slot (the old keys' slot may live on another node).
+    // keys must share a slot (the old keys' slot and each partition's may live on another node).
+    // Each answer is matched to its queues by prefix, whatever order the queues are listed in.
     const prefixes = [...new Set(queues.map((q) => q.prefix))];
-    let results: number[];
-    try {
-      const answers = await Promise.all(
+    const ofPrefix = (prefix: string) => queues.filter((q) => q.prefix === prefix);
+    const answers = await this.ask(
+      Promise.all(
         prefixes.map((prefix) => {
-          const keys = queues
-            .filter((q) => q.prefix === prefix)
-            .flatMap(({ queue }) => queueKeys(prefix, queue));
+          const keys = ofPrefix(prefix).flatMap(({ queue }) => queueKeys(prefix, queue));
           return conn.client.eval(BACKLOG_SCRIPT, keys.length, ...keys, dueDelayedMaxScore(nowMs));
         }),
-      );
-      results = answers.flatMap((a) => a as number[]);
+      ),
+    );
+    const counts = new Map(prefixes.map((prefix, i) => [prefix, (answers[i] as unknown[]).map(Number)]));
+    return queues.map(({ queue, prefix, partition, oldKeys }) => {
+      const at = ofPrefix(prefix).findIndex((q) => q.queue === queue) * 4;
+      const n = (i: number) => counts.get(prefix)![at + i]!;
+      return {
+        queue,
+        waiting: n(0),
+        prioritized: n(1),
+        dueDelayed: n(2),
+        paused: n(3) === 1,
+        ...(partition > 0 ? { partition } : {}),
+        ...(oldKeys ? { oldKeys } : {}),
+      };
+    });
+  }
+
+  /** `answer`, its failure as a RedisUnavailableError. */
+  private async ask<T>(answer: Promise<T>): Promise<T> {
+    try {
+      return await answer;
     } catch (err) {
       throw new RedisUnavailableError(describeRedisError(err));
     }
-    const n = (i: number) => Number(results[i]);
-    return queues.map(({ queue, oldKeys }, q) => ({
-      queue,
-      waiting: n(q * 4),
-      prioritized: n(q * 4 + 1),
-      dueDelayed: n(q * 4 + 2),
-      paused: n(q * 4 + 3) === 1,
-      ...(oldKeys ? { oldKeys } : {}),
-    }));
   }
 
   /** The bot no longer reads (deleted, or not autoscaled by us); its Redis's last user closes it. */

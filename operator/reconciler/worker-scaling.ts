@@ -213,7 +213,14 @@ export class WorkerScaling {
     let backlog: number;
     try {
       backlog = backlogOf(
-        await this.deps.backlog.read(key, bot.metadata, redisUrl, now.getTime(), legacyKeys ?? false),
+        await this.deps.backlog.read(
+          key,
+          bot.metadata,
+          redisUrl,
+          now.getTime(),
+          legacyKeys ?? false,
+          bot.spec.redis.eventPartitions,
+        ),
       );
     } catch (err) {
       if (!(err instanceof RedisUnavailableError)) throw err;

@@ -13,6 +13,11 @@ const base = {
 };
 
 describe('gateway configuration from the pod environment', () => {
+  test('one event partition unless told more', () => {
+    expect(parseGatewayConfig(base).eventPartitions).toBe(1);
+    expect(parseGatewayConfig({ ...base, SHARDWARDEN_EVENT_PARTITIONS: '12' }).eventPartitions).toBe(12);
+  });
+
   test('the pod derives its shard range from its ordinal', () => {
     const c = parseGatewayConfig(base);
     expect(c.range).toEqual({ first: 16, last: 31 });
@@ -62,6 +67,10 @@ describe('gateway configuration from the pod environment', () => {
     [
       { SHARDWARDEN_BATCHES_IN_FLIGHT: '0' },
       'SHARDWARDEN_BATCHES_IN_FLIGHT="0" must be an integer >= 1 and <= 64',
+    ],
+    [
+      { SHARDWARDEN_EVENT_PARTITIONS: '65' },
+      'SHARDWARDEN_EVENT_PARTITIONS="65" must be an integer >= 1 and <= 64',
     ],
     [
       { DISCORD_API_URL: 'ftp://bot:s3cret@example.com/api' },

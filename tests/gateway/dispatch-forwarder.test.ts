@@ -48,7 +48,7 @@ function setup(options: Partial<ForwarderOptions> = {}) {
   }
   const registry = new Registry();
   const forwarder = new DispatchForwarder(
-    queues,
+    { interactions: queues.interactions, events: [queues.events] },
     {
       events: CONFIGURED,
       generation: 3,
@@ -178,7 +178,7 @@ describe('DispatchForwarder', () => {
     // The same event after a resume, and again from the next generation's forwarder.
     forwarder.accept('MESSAGE_CREATE', message(42), 0, 7);
     const next = new DispatchForwarder(
-      queues,
+      { interactions: queues.interactions, events: [queues.events] },
       {
         events: CONFIGURED,
         generation: 4,

@@ -284,6 +284,45 @@ describe('the keys of releases before namespaced keys (SHARDWARDEN_LEGACY_KEYS)'
     ]);
   });
 
+  test('a partitioned bot: its pods are told the partition count, KEDA watches every partition', () => {
+    const partitioned = (eventPartitions: number) => {
+      const b = bot({ targetJobsPerReplica: 12 });
+      return { ...b, spec: { ...b.spec, redis: { ...b.spec.redis, eventPartitions } } };
+    };
+    const partitionsEnv = (b: DiscordBot) =>
+      rendered(b)
+        .filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')
+        .map((o) => envOf(o).find((e) => e.name === 'SHARDWARDEN_EVENT_PARTITIONS')?.value);
+    // One partition renders the pods as before partitions existed (no rollout on upgrade).
+    expect(partitionsEnv(partitioned(1))).toEqual([undefined, undefined]);
+    expect(partitionsEnv(partitioned(3))).toEqual(['3', '3']);
+    const conn = { address: 'redis:6379', databaseIndex: 0, tls: false };
+    const scaled = renderScaledObject(partitioned(3), conn).spec;
+    const triggers = scaled.triggers.map((t) => ({
+      name: t.name,
+      list: t.metadata.listName,
+      target: t.metadata.listLength,
+    }));
+    expect(triggers).toEqual([
+      { name: 'interactions', list: 'shardwarden:{bots/sietch}:interactions:wait', target: '12' },
+      { name: 'event_batches', list: 'shardwarden:{bots/sietch}:event-batches:wait', target: '12' },
+      { name: 'events', list: 'shardwarden:{bots/sietch}:events:wait', target: '12' },
+      { name: 'tasks', list: 'shardwarden:{bots/sietch}:tasks:wait', target: '12' },
+      { name: 'event_batches_p1', list: 'shardwarden:{bots/sietch#1}:event-batches:wait', target: '12' },
+      { name: 'event_batches_p2', list: 'shardwarden:{bots/sietch#2}:event-batches:wait', target: '12' },
+    ]);
+    // One metric, the sum of every list against the bot's whole target: a target below P
+    // (12 partitions, 5 jobs per replica) asks for as many workers as the Builtin would.
+    expect(scaled.advanced.scalingModifiers).toEqual({
+      formula: 'interactions + event_batches + events + tasks + event_batches_p1 + event_batches_p2',
+      target: '12',
+    });
+    // One partition: the triggers and names of releases before partitions, no composite metric.
+    const single = renderScaledObject(partitioned(1), conn).spec;
+    expect(single.triggers.map((t) => t.name)).toEqual(['interactions', 'event-batches', 'events', 'tasks']);
+    expect(single.advanced).not.toHaveProperty('scalingModifiers');
+  });
+
   test('KEDA watches the old wait lists too while they may be written', () => {
     const conn = { address: 'redis:6379', databaseIndex: 0, tls: false };
     const lists = (legacy: boolean) =>

@@ -16,9 +16,9 @@
 // read-only replica or a failing disk refuse writes and still answer reads.)
 import type { Queue } from 'bullmq';
 import type { Logger } from '../../observability/logger.js';
-import type { BatchedDispatch } from '../../queues/queue-names.js';
+import { eventPartitionOf, type BatchedDispatch } from '../../queues/queue-names.js';
 import { dedupKey } from './dedup-key.js';
-import { bulkJobs, type BulkJob, type Pending } from './job-batches.js';
+import { bulkJobs, byPartition, partitionOf, type BulkJob, type Pending } from './job-batches.js';
 import { countByType } from '../../queues/count-by-type.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { within } from '../../timing/within.js';
@@ -31,8 +31,27 @@ export interface ForwarderOptions {
   /** Batches written at once (pipelined) while full batches are waiting. */
   batchesInFlight: number;
   bufferLimit: number;
-  /** A small write to Redis (e.g. SET of a probe key): resolves when Redis accepts writes. */
-  probeWrite: () => Promise<unknown>;
+  /**
+   * A small write in event partition `partition`'s slot (e.g. SET of a probe key there): resolves
+   * when the master holding that partition accepts writes. Interactions are partition 0's.
+   */
+  probeWrite: (partition: number) => Promise<unknown>;
+  /**
+   * Written once, before the first job (and again until it succeeds): with event partitions,
+   * raising the bot's partition high-water key (partition-high-water.ts), so workers and the
+   * operator know every partition that may hold jobs before any does. In partition 0's slot.
+   */
+  beforeFirstWrite?: () => Promise<unknown>;
+}
+
+/** A batch some partitions' writes refused: which, and the first error. */
+class PartitionsFailed extends Error {
+  constructor(
+    readonly partitions: number[],
+    cause: unknown,
+  ) {
+    super((cause as Error)?.message ?? String(cause));
+  }
 }
 
 /** Failures of one batch in a row before asking whether it is the batch, not Redis. */
@@ -71,9 +90,11 @@ export class DispatchForwarder {
   private failuresInARow = 0;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
+  private announced?: Promise<unknown>;
 
   constructor(
-    private readonly queues: { interactions: Queue; events: Queue },
+    /** `events`: one queue per event partition, partition i at index i (queue-names.ts). */
+    private readonly queues: { interactions: Queue; events: readonly Queue[] },
     private readonly options: ForwarderOptions,
     private readonly metrics: GatewayMetrics,
     private readonly log: Logger,
@@ -104,7 +125,13 @@ export class DispatchForwarder {
       generation: this.options.generation,
       key: dedupKey(type, d, { sessionId, seq }),
     };
-    this.buffer.push({ queue: type === 'INTERACTION_CREATE' ? 'interactions' : 'events', dispatch });
+    if (type === 'INTERACTION_CREATE') this.buffer.push({ queue: 'interactions', dispatch });
+    else
+      this.buffer.push({
+        queue: 'events',
+        dispatch,
+        partition: eventPartitionOf(dispatch, this.queues.events.length),
+      });
     this.metrics.bufferDepth.set(this.buffered());
     if (this.unsent() >= this.options.batchSize) this.flushSoon(0);
     else this.flushSoon(this.options.batchDelayMs);
@@ -210,7 +237,10 @@ export class DispatchForwarder {
   /** Counts a failure of the head batch, then isolates it or waits before the next attempt. */
   private async afterFailure(error: unknown): Promise<void> {
     this.failuresInARow += 1;
-    if (this.failuresInARow >= FAILURES_BEFORE_ISOLATING && (await this.redisAcceptsWrites())) {
+    if (
+      this.failuresInARow >= FAILURES_BEFORE_ISOLATING &&
+      (await this.redisAcceptsWrites((error as PartitionsFailed).partitions ?? [0]))
+    ) {
       await this.sendOneByOne(this.buffer.slice(this.head, this.head + this.options.batchSize));
       return;
     }
@@ -261,7 +291,7 @@ export class DispatchForwarder {
         this.sent([p], started);
         continue;
       }
-      if (!(await this.redisAcceptsWrites())) return;
+      if (!(await this.redisAcceptsWrites([partitionOf(p)]))) return;
       this.dropSent(1);
       this.failuresInARow = 0;
       this.metrics.dropped.inc({ type: p.dispatch.t, reason: 'rejected' });
@@ -279,10 +309,15 @@ export class DispatchForwarder {
     }
   }
 
-  /** Whether Redis accepts a write within a second: an outage, or a refused batch? */
-  private async redisAcceptsWrites(): Promise<boolean> {
+  /**
+   * Whether the masters of `partitions` each accept a write within a second: an outage, or a
+   * refused batch? Each partition is probed in its own slot: on a Redis Cluster one master may
+   * refuse writes (maxmemory, a replica just promoted) while the others accept them.
+   */
+  private async redisAcceptsWrites(partitions: readonly number[]): Promise<boolean> {
+    const probes = partitions.map((p) => this.options.probeWrite(p).then(() => true));
     return within(
-      this.options.probeWrite().then(() => true),
+      Promise.all(probes).then(() => true),
       1_000,
       () => false,
     ).catch(() => false);
@@ -302,12 +337,44 @@ export class DispatchForwarder {
     }
   }
 
+  /**
+   * One job per event partition the batch touches (and the interactions'), the parts not yet
+   * written. Should some writes fail, the parts that landed are marked written and only the
+   * others are written again (a copy of a healthy part on every retry would grow its backlog and,
+   * once the refusal outlasted the claims' window, run again).
+   */
   private async addBatch(batch: Pending[]): Promise<void> {
-    const jobs = bulkJobs(batch);
-    await Promise.all([
-      jobs.interactions && addJobs(this.queues.interactions, jobs.interactions),
-      jobs.events && addJobs(this.queues.events, jobs.events),
-    ]);
+    await this.announce().catch((err: unknown) => {
+      throw new PartitionsFailed([0], err);
+    });
+    const writes = [...byPartition(batch)].flatMap(([partition, part]) => {
+      const jobs = bulkJobs(part);
+      const written = (queue: Pending['queue']) => () => {
+        for (const p of part) if (p.queue === queue) p.written = true;
+      };
+      return [
+        jobs.interactions &&
+          addJobs(this.queues.interactions, jobs.interactions).then(written('interactions')),
+        jobs.events && addJobs(this.queues.events[partition]!, jobs.events).then(written('events')),
+      ];
+    });
+    const failure = (await Promise.allSettled(writes)).find((r) => r.status === 'rejected');
+    if (failure)
+      throw new PartitionsFailed(
+        [...new Set(batch.filter((p) => !p.written).map(partitionOf))],
+        failure.reason,
+      );
+  }
+
+  /** `beforeFirstWrite`, once it succeeded; a failure is tried again with the next attempt. */
+  private announce(): Promise<unknown> {
+    const write = this.options.beforeFirstWrite;
+    if (!write) return Promise.resolve();
+    this.announced ??= write().catch((err: unknown) => {
+      this.announced = undefined;
+      throw err;
+    });
+    return this.announced;
   }
 
   /**

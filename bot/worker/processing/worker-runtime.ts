@@ -20,6 +20,8 @@ export interface WorkerRuntimeOptions {
   connection: RedisClient;
   prefix: string;
   concurrency: Record<QueueName, number>;
+  /** The queues to consume under `prefix`; all by default (an event partition has only events). */
+  queues?: readonly QueueName[];
   registry: HandlerRegistry;
   dispatcher: InteractionDispatcher;
   services: WorkerServices;
@@ -51,7 +53,7 @@ export class WorkerRuntime {
       [QUEUES.singleEvents]: (job, token) => this.processEvents(QUEUES.singleEvents, job, token),
       [QUEUES.tasks]: (job) => this.processTask(job),
     };
-    for (const queue of Object.keys(processors) as QueueName[]) {
+    for (const queue of this.o.queues ?? (Object.keys(processors) as QueueName[])) {
       const worker = new Worker(
         queue,
         async (job: Job, token?: string) => {
@@ -114,7 +116,7 @@ export class WorkerRuntime {
       job: `${this.o.prefix}:${queue}/${job.id}/`,
       token,
       ...(sameSlot ? { lockKey: `${this.o.prefix}:${queue}:${job.id}:lock` } : {}),
-      ...(sameSlot && queue === QUEUES.events
+      ...(sameSlot && queue === QUEUES.events && this.consumes(QUEUES.singleEvents)
         ? { singleJobPrefix: `${this.o.prefix}:${QUEUES.singleEvents}:` }
         : {}),
     };
@@ -134,6 +136,11 @@ export class WorkerRuntime {
     if (!handler) throw new Error(`no module handles task "${job.name}"`);
     await handler.run(job.data, this.o.services);
     return job.name;
+  }
+
+  /** Whether this runtime consumes `queue` under its prefix (an event partition: events only). */
+  private consumes(queue: QueueName): boolean {
+    return !this.o.queues || this.o.queues.includes(queue);
   }
 
   running(): boolean {
