@@ -43,11 +43,16 @@ async function main(scope: RunScope): Promise<number> {
     );
     const runId = process.env.SHARDWARDEN_DEMO_RUN ?? randomBytes(6).toString('hex');
     stack = await startDemoStack(options, say, runId, scope);
+    const real = stack.node === 'real';
     scope.defer(() =>
-      say('stopping: pod processes, operator, simulator, Prometheus, anvil, Postgres, Redis, control plane'),
+      say(
+        `stopping: ${real ? 'operator, simulator, the real node and its containers' : 'pod processes, operator, simulator'}, Prometheus, anvil, Postgres, Redis, control plane`,
+      ),
     );
     say(
-      `logs: ${stack.logDir} (operator.log, one <pod>.log per pod; removed at exit unless SHARDWARDEN_KEEP_TMP=1)`,
+      real
+        ? `logs: ${stack.logDir} (operator.log; the pods' logs: kubectl --kubeconfig ${stack.cp.kubeconfigPath} logs -n ${DEMO_NAMESPACE} <pod>; removed at exit unless SHARDWARDEN_KEEP_TMP=1)`
+        : `logs: ${stack.logDir} (operator.log, one <pod>.log per pod; removed at exit unless SHARDWARDEN_KEEP_TMP=1)`,
     );
     const result = await runScenario(stack, options, say, scope.signal);
     // Beside the log folder, and kept when the folder is removed at exit.

@@ -53,7 +53,7 @@ export async function runScenario(
   say: Say,
   signal: AbortSignal,
 ): Promise<DemoResult> {
-  const { cp, sim, runner } = stack;
+  const { cp, sim } = stack;
   const redis = new Redis(stack.redis.url, { maxRetriesPerRequest: 3 });
   const keys = ledgerKeys((...parts) => botKey({ namespace: DEMO_NAMESPACE, name: DEMO_BOT }, ...parts));
   const status = (): BotStatus =>
@@ -135,8 +135,8 @@ export async function runScenario(
       say(`  ${err.message}: the table and the plots may miss the last changes`);
     });
   };
-  const gateways = () => runner.pods().filter((p) => p.component === 'gateway');
-  const workers = () => runner.pods().filter((p) => p.component === 'worker');
+  const gateways = () => stack.pods().filter((p) => p.component === 'gateway');
+  const workers = () => stack.pods().filter((p) => p.component === 'worker');
 
   // ---- the event stream: every event has its own id, recorded to count losses exactly ----
   const sentIds: string[] = [];
@@ -176,7 +176,7 @@ export async function runScenario(
   };
 
   try {
-    // ---- 1. the operator plans, kwok runs the pods, the pod runner runs the processes ----
+    // ---- 1. the operator plans, the pods start (on the real node, or kwok and the pod runner) ----
     say('step 1: the operator plans the shards; gateway shards identify and become READY');
     const t0 = Date.now();
     await until('the operator to plan the bot', () => (status().plan?.shards ?? 0) > 0, 60_000);
@@ -190,15 +190,15 @@ export async function runScenario(
         gateways().length === plan.plan?.pods &&
         gateways().every((g) => g.ready) &&
         workers().some((w) => w.ready),
-      120_000,
+      stack.podsStartMs,
     );
     const shards = plan.plan!.shards!;
     sayBuckets(shards);
     say(
       `  all ${shards} shards READY, ${gateways().length} gateway pod(s) and ${workers().length} worker(s) serving, ${((Date.now() - t0) / 1000).toFixed(1)} s after apply; identify violations: ${sim.recorder.violations.filter((v) => v.kind === 'identify-concurrency').length}`,
     );
-    for (const p of runner.pods())
-      say(`    ${p.name.padEnd(24)} pid ${p.pid}  metrics http://127.0.0.1:${p.httpPort}/metrics`);
+    for (const p of stack.pods())
+      say(`    ${p.name.padEnd(24)} ${p.where}  metrics http://${p.metrics ?? '-'}/metrics`);
 
     // ---- 2. interactions: injected by "Discord", answered by a worker through REST ----
     say(
@@ -338,7 +338,8 @@ export async function runScenario(
               generations.size === 1
             );
           },
-          240_000,
+          // Two rounds of pods: the new generation's, then the old one's removal.
+          2 * stack.podsStartMs,
           1_000,
         );
         const after = status();
@@ -398,7 +399,7 @@ export async function runScenario(
       say(`  ${line}`);
     say('metrics (Prometheus text) while it runs:');
     say(`  operator  http://127.0.0.1:${stack.operatorPort}/metrics`);
-    for (const p of runner.pods()) say(`  ${p.name.padEnd(24)} http://127.0.0.1:${p.httpPort}/metrics`);
+    for (const p of stack.pods()) say(`  ${p.name.padEnd(24)} http://${p.metrics ?? '-'}/metrics`);
     const bot = { namespace: DEMO_NAMESPACE, name: DEMO_BOT };
     await untilScraped(status().plan?.shards ?? 0);
     say(

@@ -1,22 +1,29 @@
-// Everything the demo runs, started on free loopback ports in temporary folders: the control
-// plane with kwok, Redis, Postgres, anvil with the test tokens, Prometheus, the Discord simulator,
-// the chart's CRD and RBAC, the operator as a local process, the demo bot, and the pod runner that
-// runs the bot's pods (Prometheus scrapes the operator and every pod). Each is registered in the run's scope as it starts, so however the demo
-// ends (or is interrupted while starting), all of it stops in reverse order.
+// Everything the demo runs, started on free ports in temporary folders: the control plane, Redis,
+// Postgres, anvil with the test tokens, Prometheus, the Discord simulator, the chart's CRD and
+// RBAC, the operator as a local process, the demo bot, and what runs the bot's pods: a real node
+// (kubelet, containerd) with the demo bot image, or kwok and the pod runner (Prometheus scrapes
+// the operator and every pod). Each is registered in the run's scope as it starts, so however
+// the demo ends (or is interrupted while starting), all of it stops in reverse order.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { DiscordSimulator } from '../discord-simulator/index.js';
 import {
+  buildImageOnProject,
+  buildProjectImage,
   deployTestTokens,
   freePort,
+  hostAddress,
   kubeBinary,
   makeTempDir,
   startAnvil,
   startControlPlane,
+  projectImageUnavailable,
+  realNodeUnavailable,
   startPodRunner,
   startPostgres,
+  startRealNode,
   createAppDatabase,
   startProcess,
   startPrometheus,
@@ -24,8 +31,8 @@ import {
   waitUntil,
   type AnvilNode,
   type ControlPlane,
+  type BuiltImage,
   type ManagedProcess,
-  type PodRunner,
   type PostgresServer,
   type PrometheusServer,
   type RedisServer,
@@ -33,12 +40,20 @@ import {
 } from '../testenv/index.js';
 import { execFileSync } from 'node:child_process';
 import { DEMO_BOT, DEMO_NAMESPACE, demoBotManifest } from './manifest.js';
-import type { DemoOptions } from './options.js';
+import { chooseNode, type DemoOptions } from './options.js';
+import { followNodePods, runnerPods, type DemoPod } from './pods.js';
 import { followScrapeTargets, scrapeTargets } from './scrape-targets.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENTRYPOINT = join(ROOT, 'dist', 'bin', 'shardwarden.js');
 const LEDGER_MODULE = join(ROOT, 'dist', 'demo', 'event-ledger.js');
+/** Where the demo bot image has the ledger module: beside the image's own dist/ (its imports). */
+const LEDGER_IN_IMAGE = '/app/dist/demo/event-ledger.js';
+const DEMO_IMAGE_REPOSITORY = 'shardwarden.local/shardwarden-demo';
+/** The image the manifest names when the pod runner runs the pods: never pulled. */
+const UNPULLED_IMAGE = 'ghcr.io/shardwarden/shardwarden:0.1.0';
+/** How long pods may take to start: containers on a loaded machine take longer than processes. */
+const PODS_START_MS = { kwok: 120_000, real: 600_000 } as const;
 export const RELEASE = 'shardwarden';
 export const RELEASE_NAMESPACE = 'shardwarden-system';
 /** Where Multicall3 lives on every public chain; the worker's chain reader expects it there. */
@@ -55,7 +70,12 @@ export interface DemoStack {
   sim: DiscordSimulator;
   operator: ManagedProcess;
   operatorPort: number;
-  runner: PodRunner;
+  /** Where the bot's pods run. */
+  node: 'real' | 'kwok';
+  /** The bot's pods, as narrated and scraped. */
+  pods(): DemoPod[];
+  /** How long to wait for a round of pods to start. */
+  podsStartMs: number;
   /** Logs of the operator and of every pod. */
   logDir: string;
   manifestPath: string;
@@ -96,22 +116,61 @@ function chartObjectsWithoutDeployment(): string {
   return JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
 }
 
+/**
+ * The demo bot's image, as its author would build it: FROM the project image (built from the
+ * Dockerfile), plus the compiled ledger module and the ENV that loads it (docs/workers.md).
+ */
+function buildDemoBotImage(options: DemoOptions): BuiltImage {
+  return buildImageOnProject(buildProjectImage(), {
+    repository: DEMO_IMAGE_REPOSITORY,
+    files: { [LEDGER_MODULE]: LEDGER_IN_IMAGE },
+    env: {
+      SHARDWARDEN_HANDLER_MODULES: `shardwarden:token-gating,${LEDGER_IN_IMAGE}`,
+      SHARDWARDEN_DEMO_EVENT_DELAY_MS: String(options.eventDelayMs),
+    },
+  });
+}
+
+/** `url` with its host replaced: the address pods reach a host service at. */
+function atHost(url: string, host: string): string {
+  const u = new URL(url);
+  u.hostname = host;
+  return u.toString();
+}
+
 export async function startDemoStack(
   options: DemoOptions,
   say: Say,
   runId: string,
   scope: RunScope,
 ): Promise<DemoStack> {
+  const chosen = chooseNode(options.node, realNodeUnavailable() ?? projectImageUnavailable());
+  if (chosen.warning) for (const line of ['', chosen.warning, '']) say(line);
+  const real = chosen.node === 'real';
+  // Where pods on the real node reach the host's services (the node registers this address).
+  const address = real ? hostAddress()! : undefined;
   const logs = scope.own(makeTempDir('demo'), (l) => l.remove());
+  let image: BuiltImage | undefined;
+  if (real) {
+    say('building the demo bot image FROM the project image (Dockerfile), offline; cached by its inputs');
+    image = buildDemoBotImage(options);
+    say(`  ${image.image}`);
+  }
   say(
-    'starting etcd, kube-apiserver, controller-manager, scheduler, kwok (2 fake nodes), Redis, Postgres, anvil, Prometheus',
+    real
+      ? `starting etcd, kube-apiserver, controller-manager, scheduler, Redis, Postgres, anvil, Prometheus (Redis, Postgres and anvil also on ${address}, for the pods)`
+      : 'starting etcd, kube-apiserver, controller-manager, scheduler, kwok (2 fake nodes), Redis, Postgres, anvil, Prometheus',
   );
   // allSettled: when one fails, the others still finish starting and are stopped with it.
   const started = await Promise.allSettled([
-    startControlPlane({ kwokNodes: 2, podReadiness: 'external' }).then((x) => scope.own(x, (c) => c.stop())),
-    startRedis().then((x) => scope.own(x, (r) => r.close())),
-    startPostgres().then((x) => scope.own(x, (p) => p.close())),
-    startAnvil().then((x) => scope.own(x, (a) => a.stop())),
+    startControlPlane(
+      real
+        ? { controllers: true, scheduler: true, podAccess: true }
+        : { kwokNodes: 2, podReadiness: 'external' },
+    ).then((x) => scope.own(x, (c) => c.stop())),
+    startRedis({ host: address }).then((x) => scope.own(x, (r) => r.close())),
+    startPostgres({ host: address }).then((x) => scope.own(x, (p) => p.close())),
+    startAnvil({ host: address }).then((x) => scope.own(x, (a) => a.stop())),
     startPrometheus({ scrapeIntervalSeconds: PROMETHEUS_SCRAPE_SECONDS }).then((x) =>
       scope.own(x, (p) => p.close()),
     ),
@@ -136,8 +195,18 @@ export async function startDemoStack(
   say(
     `  redis ${redis.url}, postgres 127.0.0.1:${postgres.port}, anvil ${anvil.url} (ERC-20 ${tokens.erc20})`,
   );
+  if (real) {
+    say(
+      'starting the real node: containerd, kubelet, kube-proxy, the CNI bridge (waits for the machine-wide real-node lock while another run holds it)',
+    );
+    const node = scope.own(await startRealNode(cp, { clusterDns: false }), (n) => n.stop());
+    node.importImage(image!.archive);
+    say(`  node ${node.name} Ready at ${node.nodeIp}, pod network ${node.podSubnet}; ${image!.image} imported`);
+  }
 
   const sim = await DiscordSimulator.start({
+    // On the node's address for real pods, as a Discord API proxy would be.
+    ...(address && { host: address }),
     seed: 7,
     guilds: options.guilds,
     guildsPerRecommendedShard: 1000,
@@ -188,47 +257,54 @@ export async function startDemoStack(
     `operator running as a local process (ServiceAccount ${RELEASE_NAMESPACE}/${RELEASE}), metrics http://127.0.0.1:${operatorPort}/metrics`,
   );
 
-  const runner = await startPodRunner({
-    kubeConfig: cp.kubeConfig(),
-    namespace: DEMO_NAMESPACE,
-    labelSelector: `app.kubernetes.io/instance=${DEMO_BOT}`,
-    entrypoint: ENTRYPOINT,
-    logDir: logs.path,
-    readinessPeriodMs: 1_000,
-    logLevel: 'silent',
-    // The ENV of a bot image built on Shardwarden's with the demo handlers (docs/workers.md).
-    env: {
-      SHARDWARDEN_HANDLER_MODULES: `shardwarden:token-gating,${LEDGER_MODULE}`,
-      SHARDWARDEN_DEMO_EVENT_DELAY_MS: String(options.eventDelayMs),
-      SHARDWARDEN_DEMO_RUN: runId,
-    },
-  });
-  scope.own(runner, (x) => x.stop());
+  const selector = `app.kubernetes.io/instance=${DEMO_BOT}`;
+  const pods = real
+    ? await followNodePods(cp.kubeconfigPath, DEMO_NAMESPACE, selector)
+    : runnerPods(
+        await startPodRunner({
+          kubeConfig: cp.kubeConfig(),
+          namespace: DEMO_NAMESPACE,
+          labelSelector: selector,
+          entrypoint: ENTRYPOINT,
+          logDir: logs.path,
+          readinessPeriodMs: 1_000,
+          logLevel: 'silent',
+          // The ENV of a bot image built on Shardwarden's with the demo handlers (docs/workers.md).
+          env: {
+            SHARDWARDEN_HANDLER_MODULES: `shardwarden:token-gating,${LEDGER_MODULE}`,
+            SHARDWARDEN_DEMO_EVENT_DELAY_MS: String(options.eventDelayMs),
+            SHARDWARDEN_DEMO_RUN: runId,
+          },
+        }),
+      );
+  scope.own(pods, (x) => x.stop());
   const stopFollowing = followScrapeTargets(
     () =>
       scrapeTargets(
         { port: operatorPort, namespace: RELEASE_NAMESPACE, pod: `${RELEASE}-operator` },
         { namespace: DEMO_NAMESPACE, name: DEMO_BOT },
-        runner.pods(),
+        pods.pods(),
       ),
     (targets) => prometheus.setTargets(targets),
   );
   scope.defer(async () => stopFollowing());
   say(
-    `Prometheus ${prometheus.url} scrapes the operator and every pod every ${PROMETHEUS_SCRAPE_SECONDS} s, labelled as the chart's ServiceMonitor and PodMonitor would`,
+    `Prometheus ${prometheus.url} scrapes the operator and every pod${real ? ' (at its pod IP)' : ''} every ${PROMETHEUS_SCRAPE_SECONDS} s, labelled as the chart's ServiceMonitor and PodMonitor would`,
   );
 
   const manifestPath = join(logs.path, 'demo-bot.yaml');
+  // An ordinary role owning its database, as in production: the worker refuses a superuser.
+  const databaseUrl = await createAppDatabase(postgres);
   writeFileSync(
     manifestPath,
     demoBotManifest({
       token: sim.token,
-      redisUrl: redis.url,
-      // An ordinary role owning its database, as in production: the worker refuses a superuser.
-      databaseUrl: await createAppDatabase(postgres),
+      redisUrl: address ? atHost(redis.url, address) : redis.url,
+      databaseUrl: address ? atHost(databaseUrl, address) : databaseUrl,
       rpcUrl: anvil.url,
       guildsPerShard: options.guildsPerShard,
       scaleDownSeconds: options.scaleDownSeconds,
+      image: image?.image ?? UNPULLED_IMAGE,
     }),
     { mode: 0o600 },
   );
@@ -245,7 +321,9 @@ export async function startDemoStack(
     sim,
     operator,
     operatorPort,
-    runner,
+    node: chosen.node,
+    pods: () => pods.pods(),
+    podsStartMs: PODS_START_MS[chosen.node],
     logDir: logs.path,
     manifestPath,
   };

@@ -43,6 +43,7 @@ export {
   type EnvLookups,
 } from './pod-runner.js';
 export { runScope, INTERRUPTED_EXIT_CODE, type RunScope, type RunScopeOptions } from './run-scope.js';
+export { hostAddress } from './host-address.js';
 export {
   startRealNode,
   realNodeUnavailable,
@@ -78,8 +79,11 @@ export {
 } from './chromium.js';
 export {
   buildProjectImage,
+  buildImageOnProject,
   runInImage,
   projectImageUnavailable,
   type ProjectImage,
+  type ImageOnProject,
+  type BuiltImage,
   type ImageRun,
 } from './project-image.js';

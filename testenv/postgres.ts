@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chownSync, mkdirSync, readdirSync } from 'node:fs';
+import { appendFileSync, chownSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { ensureDebianPackage, requireExecutable } from './debian-packages.js';
@@ -40,8 +40,12 @@ export function postgresBinDir(): string {
   return installed;
 }
 
-/** A throwaway Postgres cluster (initdb in a temp folder, trust auth, fsync off). */
-export async function startPostgres(): Promise<PostgresServer> {
+/**
+ * A throwaway Postgres cluster (initdb in a temp folder, trust auth, fsync off). With `host`, it
+ * also listens there and trusts clients on the subnets the machine is attached to (`samenet`:
+ * a real node's pods on its bridge); `url` stays the loopback one.
+ */
+export async function startPostgres(options: { host?: string } = {}): Promise<PostgresServer> {
   const bin = postgresBinDir();
   const dir = makeTempDir('postgres');
   const data = join(dir.path, 'data');
@@ -64,6 +68,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       ...ids,
     },
   );
+  if (options.host) appendFileSync(join(data, 'pg_hba.conf'), 'host all all samenet trust\n');
   const proc = startProcess(
     'postgres',
     join(bin, 'postgres'),
@@ -75,7 +80,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       '-k',
       dir.path,
       '-c',
-      'listen_addresses=127.0.0.1',
+      `listen_addresses=${['127.0.0.1', ...(options.host ? [options.host] : [])].join(',')}`,
       '-c',
       'fsync=off',
       '-c',

@@ -41,9 +41,11 @@ export function redisServerBinary(): string {
 
 /**
  * A throwaway redis-server on a free loopback port. Without persistence by default; with
- * `persistent`, an append-only file keeps the data across stop()/start() (outage tests).
+ * `persistent`, an append-only file keeps the data across stop()/start() (outage tests). With
+ * `host`, it also listens there (a real node's pods reach the host at its address); `url` stays
+ * the loopback one.
  */
-export async function startRedis(options: { persistent?: boolean } = {}): Promise<RedisServer> {
+export async function startRedis(options: { persistent?: boolean; host?: string } = {}): Promise<RedisServer> {
   const binary = redisServerBinary();
   const dir = makeTempDir('redis');
   const port = await freePort();
@@ -61,6 +63,8 @@ export async function startRedis(options: { persistent?: boolean } = {}): Promis
           String(port),
           '--bind',
           '127.0.0.1',
+          // Another address than loopback: without a password, protected mode would refuse it.
+          ...(options.host ? [options.host, '--protected-mode', 'no'] : []),
           '--dir',
           dir.path,
           '--save',

@@ -33,7 +33,8 @@ export const SERVICE_IMAGES = {
 /** The uid Postgres runs as in its image (it refuses root). */
 export const POSTGRES_UID = 70;
 
-function imageCacheDir(): string {
+/** Where image archives are cached, machine-wide (testenv/images/build.sh keeps its own there). */
+export function imageCacheDir(): string {
   const root =
     process.env.SHARDWARDEN_CACHE ??
     join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'shardwarden');
@@ -114,8 +115,8 @@ function recipeKey(recipe: ServiceImageRecipe, files: string[]): string {
   return hash.digest('hex').slice(0, 16);
 }
 
-/** Removes `name`'s other archives that no run used (built or found) for UNUSED_ARCHIVE_MS. */
-function pruneUnusedArchives(name: string, keep: string): void {
+/** Removes `name`'s other archives (`<name>-<16 hex>.tar`) that no run used (built or found) for UNUSED_ARCHIVE_MS. */
+export function pruneUnusedArchives(name: string, keep: string): void {
   const dir = imageCacheDir();
   const stale = Date.now() - UNUSED_ARCHIVE_MS;
   for (const f of readdirSync(dir, { withFileTypes: true })) {
