@@ -201,7 +201,9 @@ export async function startDemoStack(
     );
     const node = scope.own(await startRealNode(cp, { clusterDns: false }), (n) => n.stop());
     node.importImage(image!.archive);
-    say(`  node ${node.name} Ready at ${node.nodeIp}, pod network ${node.podSubnet}; ${image!.image} imported`);
+    say(
+      `  node ${node.name} Ready at ${node.nodeIp}, pod network ${node.podSubnet}; ${image!.image} imported`,
+    );
   }
 
   const sim = await DiscordSimulator.start({

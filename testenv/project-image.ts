@@ -71,7 +71,9 @@ export interface BuiltImage {
 
 /** The key of an image on `base`: the base's id, the files' paths and bytes, the ENV. */
 function imageOnProjectKey(base: ProjectImage, spec: ImageOnProject): string {
-  const hash = createHash('sha256').update(`${base.imageId}\n${spec.repository}\n${JSON.stringify(spec.env)}`);
+  const hash = createHash('sha256').update(
+    `${base.imageId}\n${spec.repository}\n${JSON.stringify(spec.env)}`,
+  );
   for (const [from, to] of Object.entries(spec.files).sort(([, a], [, b]) => a.localeCompare(b)))
     hash.update(`\n${to}\n`).update(readFileSync(from));
   return hash.digest('hex').slice(0, 16);

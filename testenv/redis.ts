@@ -45,7 +45,9 @@ export function redisServerBinary(): string {
  * `host`, it also listens there (a real node's pods reach the host at its address); `url` stays
  * the loopback one.
  */
-export async function startRedis(options: { persistent?: boolean; host?: string } = {}): Promise<RedisServer> {
+export async function startRedis(
+  options: { persistent?: boolean; host?: string } = {},
+): Promise<RedisServer> {
   const binary = redisServerBinary();
   const dir = makeTempDir('redis');
   const port = await freePort();
