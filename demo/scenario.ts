@@ -252,7 +252,7 @@ export async function runScenario(
           maxWorkers = Math.max(maxWorkers, workers().length);
           if (s.workers?.replicas !== undefined && s.workers.replicas !== last) {
             say(
-              `  workers ${last} → ${s.workers.replicas} (backlog ${s.workers.backlog ?? '?'}; ${workers().filter((w) => w.ready).length} worker process(es) ready)`,
+              `  workers ${last} → ${s.workers.replicas} (backlog ${s.workers.backlog ?? '?'}; ${workers().filter((w) => w.ready).length} worker pod(s) ready)`,
             );
             last = s.workers.replicas;
           }
@@ -323,7 +323,7 @@ export async function runScenario(
             if (generations.size > 1 && !both) {
               both = true;
               say(
-                `  generations ${[...generations].sort().join(' and ')} run side by side (${gateways().length} gateway processes)`,
+                `  generations ${[...generations].sort().join(' and ')} run side by side (${gateways().length} gateway pods)`,
               );
             }
             const p = String(s.reshard?.phase ?? '');

@@ -199,7 +199,10 @@ export async function startDemoStack(
     say(
       'starting the real node: containerd, kubelet, kube-proxy, the CNI bridge (waits for the machine-wide real-node lock while another run holds it)',
     );
-    const node = scope.own(await startRealNode(cp, { clusterDns: false }), (n) => n.stop());
+    // The run's scope stops the node on Ctrl-C, in order with everything else.
+    const node = scope.own(await startRealNode(cp, { clusterDns: false, handleSignals: false }), (n) =>
+      n.stop(),
+    );
     node.importImage(image!.archive);
     say(
       `  node ${node.name} Ready at ${node.nodeIp}, pod network ${node.podSubnet}; ${image!.image} imported`,

@@ -652,6 +652,12 @@ export interface RealNodeOptions {
    * node changes the host: the host as this node found it, with no other node on it.
    */
   onLocked?: () => void;
+  /**
+   * Stop the node and exit on SIGINT/SIGTERM (default true). False for a program whose own scope
+   * stops everything in order on a signal (the demo's runScope): exiting from here would cut
+   * that short. The node's traces are swept at exit either way.
+   */
+  handleSignals?: boolean;
 }
 
 /**
@@ -747,8 +753,10 @@ export async function startRealNode(cp: ControlPlane, options: RealNodeOptions =
     };
     writeFileSync(TRACES_FILE, JSON.stringify(traces));
     process.once('exit', onExit);
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    if (options.handleSignals ?? true) {
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+    }
 
     writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
     makeCgroupRoot(layout.cgroupRoot);
