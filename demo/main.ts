@@ -83,9 +83,9 @@ async function main(scope: RunScope): Promise<number> {
   }
 }
 
-// Ctrl-C stops everything the stack started (pods get their grace period) and exits 130.
+// Ctrl-C stops everything the stack started, in reverse order, and exits 130.
 const scope = runScope({
-  onInterrupt: () => say('interrupted: stopping everything (pods get their grace period) ...'),
+  onInterrupt: () => say('interrupted: stopping everything ...'),
   onError: (err) => say(`DEMO FAILED: ${(err as Error)?.message ?? String(err)}`),
 });
 const code = await main(scope);
