@@ -69,6 +69,7 @@ async function main(scope: RunScope): Promise<number> {
       (err: unknown) => (err as Error).message,
     );
     say(summaryLine(result));
+    if (stack.nodeWarning) say(stack.nodeWarning);
     say(
       plotted === undefined
         ? `plots (backlog and workers, shards READY through the reshard): ${page}`

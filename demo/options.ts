@@ -188,6 +188,6 @@ export function chooseNode(
   if (!unavailable) return { node: 'real' };
   return {
     node: 'kwok',
-    warning: `WARNING: no real node on this machine (${unavailable}): the pods run on kwok's fake nodes, as host processes of the pod runner, not in containers. --node kwok says so and hides this warning.`,
+    warning: `WARNING: no real node on this machine (${unavailable}): the pods run on kwok's fake nodes, as host processes of the pod runner, not in containers (--node kwok chooses that without this warning).`,
   };
 }

@@ -72,6 +72,8 @@ export interface DemoStack {
   operatorPort: number;
   /** Where the bot's pods run. */
   node: 'real' | 'kwok';
+  /** Why the pods run on kwok although the real node was the default, to repeat at the end. */
+  nodeWarning?: string;
   /** The bot's pods, as narrated and scraped. */
   pods(): DemoPod[];
   /** How long to wait for a round of pods to start. */
@@ -327,6 +329,7 @@ export async function startDemoStack(
     operator,
     operatorPort,
     node: chosen.node,
+    nodeWarning: chosen.warning,
     pods: () => pods.pods(),
     podsStartMs: PODS_START_MS[chosen.node],
     logDir: logs.path,
