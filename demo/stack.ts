@@ -78,7 +78,7 @@ export interface DemoStack {
   pods(): DemoPod[];
   /** How long to wait for a round of pods to start. */
   podsStartMs: number;
-  /** Logs of the operator and of every pod. */
+  /** Logs of the operator and, on kwok, of every pod. */
   logDir: string;
   manifestPath: string;
 }
@@ -146,9 +146,12 @@ export async function startDemoStack(
   runId: string,
   scope: RunScope,
 ): Promise<DemoStack> {
-  const chosen = chooseNode(options.node, realNodeUnavailable() ?? projectImageUnavailable());
+  const unavailable = realNodeUnavailable() ?? projectImageUnavailable();
+  const chosen = chooseNode(options.node, unavailable);
   if (chosen.warning) for (const line of ['', chosen.warning, '']) say(line);
   const real = chosen.node === 'real';
+  // Asked for by name: refused before anything starts, with the reason.
+  if (real && unavailable) throw new Error(`--node real: ${unavailable} (--node kwok runs without it)`);
   // Where pods on the real node reach the host's services (the node registers this address).
   const address = real ? hostAddress()! : undefined;
   const logs = scope.own(makeTempDir('demo'), (l) => l.remove());
