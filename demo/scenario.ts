@@ -113,20 +113,26 @@ export async function runScenario(
   /**
    * The scenario can end a moment after the reshard: the new generation's last pod may not have
    * been scraped yet, nor the old one's removal seen. The table and the plots end once Prometheus
-   * has every planned shard READY in one generation; after a minute they end anyway, saying so.
+   * has every planned shard READY in one generation and one worker; after a minute they end
+   * anyway, saying so.
    */
   const untilScraped = async (shards: number) => {
     const prometheus = stack.prometheus;
     const bot = { namespace: DEMO_NAMESPACE, name: DEMO_BOT };
     const q = demoQueries(bot, 4 * prometheus.scrapeIntervalSeconds);
     await until(
-      `Prometheus to scrape all ${shards} shards READY in one generation`,
+      `Prometheus to scrape all ${shards} shards READY in one generation and 1 worker`,
       async () => {
-        const [ready, generations] = await Promise.all([
+        const [ready, generations, replicas] = await Promise.all([
           prometheus.query(q.shardsReady),
           prometheus.query(q.shardsReadyByGeneration),
+          prometheus.query(q.workerReplicas),
         ]);
-        return Number(ready[0]?.values[0]?.[1]) === shards && generations.length === 1;
+        return (
+          Number(ready[0]?.values[0]?.[1]) === shards &&
+          generations.length === 1 &&
+          Number(replicas[0]?.values[0]?.[1]) === 1
+        );
       },
       60_000,
       1_000,
@@ -137,6 +143,13 @@ export async function runScenario(
   };
   const gateways = () => stack.pods().filter((p) => p.component === 'gateway');
   const workers = () => stack.pods().filter((p) => p.component === 'worker');
+  /** The workers' scale-down: `replicas()` (the status' count) back at 1 and a single worker pod. */
+  const untilOneWorker = (replicas: () => number | undefined) =>
+    until(
+      'the workers to scale back to 1',
+      () => replicas() === 1 && workers().length === 1,
+      (options.scaleDownSeconds + 60) * 1000,
+    );
 
   // ---- the event stream: every event has its own id, recorded to count losses exactly ----
   const sentIds: string[] = [];
@@ -273,11 +286,8 @@ export async function runScenario(
           120_000,
         );
         say(`  backlog drained; scale-down waits ${options.scaleDownSeconds} s of lower demand`);
-        await until(
-          'the workers to scale back to 1',
-          () => last === 1 && workers().length === 1,
-          (options.scaleDownSeconds + 60) * 1000,
-        );
+        // As narrated: the watch above has said `workers N → 1` by then.
+        await untilOneWorker(() => last);
       } finally {
         clearInterval(watch);
       }
@@ -368,6 +378,12 @@ export async function runScenario(
       },
       180_000,
     );
+    // A loaded machine can build a backlog again while the new generation starts; the end state
+    // is one worker, as after step 4.
+    if ((status().workers?.replicas ?? 1) > 1 || workers().length > 1) {
+      say(`  the workers scaled up again during the reshard; waiting for them to scale back to 1`);
+      await untilOneWorker(() => status().workers?.replicas);
+    }
     let found = 0;
     const lostAt: number[] = [];
     for (let i = 0; i < sentIds.length; i += 5000) {
