@@ -33,6 +33,7 @@ import {
   type ControlPlane,
   type BuiltImage,
   type ManagedProcess,
+  type ProjectImage,
   type PostgresServer,
   type PrometheusServer,
   type RedisServer,
@@ -122,15 +123,19 @@ function chartObjectsWithoutDeployment(): string {
  * The demo bot's image, as its author would build it: FROM the project image (built from the
  * Dockerfile), plus the compiled ledger module and the ENV that loads it (docs/workers.md).
  */
-function buildDemoBotImage(options: DemoOptions): BuiltImage {
-  return buildImageOnProject(buildProjectImage(), {
-    repository: DEMO_IMAGE_REPOSITORY,
-    files: { [LEDGER_MODULE]: LEDGER_IN_IMAGE },
-    env: {
-      SHARDWARDEN_HANDLER_MODULES: `shardwarden:token-gating,${LEDGER_IN_IMAGE}`,
-      SHARDWARDEN_DEMO_EVENT_DELAY_MS: String(options.eventDelayMs),
-    },
-  });
+function buildDemoBotImage(options: DemoOptions): BuiltImage & { project: ProjectImage } {
+  const project = buildProjectImage({ quiet: true });
+  return {
+    project,
+    ...buildImageOnProject(project, {
+      repository: DEMO_IMAGE_REPOSITORY,
+      files: { [LEDGER_MODULE]: LEDGER_IN_IMAGE },
+      env: {
+        SHARDWARDEN_HANDLER_MODULES: `shardwarden:token-gating,${LEDGER_IN_IMAGE}`,
+        SHARDWARDEN_DEMO_EVENT_DELAY_MS: String(options.eventDelayMs),
+      },
+    }),
+  };
 }
 
 /** `url` with its host replaced: the address pods reach a host service at. */
@@ -157,9 +162,14 @@ export async function startDemoStack(
   const logs = scope.own(makeTempDir('demo'), (l) => l.remove());
   let image: BuiltImage | undefined;
   if (real) {
-    say('building the demo bot image FROM the project image (Dockerfile), offline; cached by its inputs');
-    image = buildDemoBotImage(options);
-    say(`  ${image.image}`);
+    say(
+      'building the demo bot image FROM the project image (Dockerfile), offline; cached by their inputs (a first build takes minutes: the Node base, npm ci, tsc)',
+    );
+    const built = buildDemoBotImage(options);
+    image = built;
+    say(
+      `  ${built.project.image} (${Math.round(built.project.sizeBytes / 1e6)} MB, ${built.project.buildSeconds} s) → ${built.image}`,
+    );
   }
   say(
     real

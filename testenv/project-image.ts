@@ -39,13 +39,26 @@ export function projectImageUnavailable(): string | undefined {
   return undefined;
 }
 
-/** Builds (or, with warm layers, re-tags) the image; slow only when its inputs changed. */
-export function buildProjectImage(): ProjectImage {
-  const out = execFileSync('bash', [BUILD_SCRIPT], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 16 * 1024 * 1024,
-  });
+/**
+ * Builds (or, with warm layers, re-tags) the image; slow only when its inputs changed. The
+ * build's log goes to stderr, or with `quiet` only into the error when it fails (the demo's
+ * narration has no use for buildah's steps).
+ */
+export function buildProjectImage(options: { quiet?: boolean } = {}): ProjectImage {
+  let out: string;
+  try {
+    out = execFileSync('bash', [BUILD_SCRIPT], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', options.quiet ? 'pipe' : 'inherit'],
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  } catch (err) {
+    const log = String((err as { stderr?: string }).stderr ?? '');
+    if (!options.quiet || !log) throw err;
+    throw new Error(`${BUILD_SCRIPT} failed:\n${log.trimEnd().split('\n').slice(-40).join('\n')}`, {
+      cause: err,
+    });
+  }
   return JSON.parse(out.trim().split('\n').at(-1)!) as ProjectImage;
 }
 
