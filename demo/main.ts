@@ -34,8 +34,6 @@ async function main(scope: RunScope): Promise<number> {
     console.log(usage());
     return 0;
   }
-  // Runs last, once everything the stack registered has stopped.
-  scope.defer(() => say('stopped; nothing is left running'));
   let stack: DemoStack | undefined;
   try {
     say(
@@ -88,7 +86,12 @@ async function main(scope: RunScope): Promise<number> {
 const scope = runScope({
   onInterrupt: () => say('interrupted: stopping everything ...'),
   onError: (err) => say(`DEMO FAILED: ${(err as Error)?.message ?? String(err)}`),
+  // Said only when true: a teardown that failed (the real node's sweep) is named instead.
+  onStopped: (errors) => {
+    if (errors.length === 0) say('stopped; nothing is left running');
+    for (const err of errors) say(`WARNING: not everything stopped cleanly: ${err.message}`);
+  },
 });
 const code = await main(scope);
-await scope.stop();
-process.exit(code);
+const stopErrors = await scope.stop();
+process.exit(code === 0 && stopErrors.length > 0 ? 1 : code);

@@ -65,4 +65,29 @@ describe('runScope', () => {
     expect(r.out).toContain('stopped');
     expect(alive(r.child)).toBe(false);
   });
+
+  test('a step that fails to stop is reported by stop(), and the others still stop', async () => {
+    const r = await run(`
+      scope.defer(() => { throw new Error('the node left traces'); });
+      const errors = await scope.stop();
+      console.log('errors: ' + errors.map((e) => e.message).join('; '));
+    `);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('stopped\nerrors: the node left traces\n');
+    expect(alive(r.child)).toBe(false);
+  });
+
+  test('stopBackTo(mark) stops only what was registered after the mark', async () => {
+    const r = await run(`
+      const mark = scope.mark();
+      scope.defer(() => console.log('attempt stopped'));
+      const errors = await scope.stopBackTo(mark);
+      console.log('back: ' + errors.length + ' errors');
+      await scope.stop();
+    `);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('attempt stopped\nback: 0 errors\nstopped\n');
+    expect(r.out.match(/attempt stopped/g)).toHaveLength(1);
+    expect(alive(r.child)).toBe(false);
+  });
 });
