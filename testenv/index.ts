@@ -5,9 +5,16 @@ export {
   type ControlPlane,
   type ControlPlaneOptions,
 } from './control-plane.js';
-export { startRedis, redisServerBinary, type RedisServer } from './redis.js';
+export { startRedis, redisServerArgs, redisServerBinary, type RedisServer } from './redis.js';
 export { startRedisCluster, type RedisClusterServer, type RedisClusterNode } from './redis-cluster.js';
-export { startPostgres, createAppDatabase, APP_ROLE, APP_PASSWORD, type PostgresServer } from './postgres.js';
+export {
+  startPostgres,
+  createAppDatabase,
+  remoteClientsHba,
+  APP_ROLE,
+  APP_PASSWORD,
+  type PostgresServer,
+} from './postgres.js';
 export { kubeBinary, kubeBinaryDir } from './binaries.js';
 export { freePort } from './ports.js';
 export {

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { appendFileSync, chownSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -41,11 +42,23 @@ export function postgresBinDir(): string {
 }
 
 /**
- * A throwaway Postgres cluster (initdb in a temp folder, trust auth, fsync off). With `host`, it
- * also listens there and trusts clients on the subnets the machine is attached to (`samenet`:
- * a real node's pods on its bridge); `url` stays the loopback one.
+ * The pg_hba.conf line for clients beyond loopback: only the app role (never the superuser),
+ * only from `clients` (a real node's pod subnet), only with its password (SCRAM).
  */
-export async function startPostgres(options: { host?: string } = {}): Promise<PostgresServer> {
+export function remoteClientsHba(clients: string): string {
+  if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(clients))
+    throw new Error(`clients: expected an IPv4 CIDR, got ${clients}`);
+  return `host all ${APP_ROLE} ${clients} scram-sha-256\n`;
+}
+
+/**
+ * A throwaway Postgres cluster (initdb in a temp folder, trust auth on loopback, fsync off).
+ * With `remote`, it also listens on `remote.host` and lets the app role in from
+ * `remote.clients` with its password (remoteClientsHba); `url` stays the loopback one.
+ */
+export async function startPostgres(
+  options: { remote?: { host: string; clients: string } } = {},
+): Promise<PostgresServer> {
   const bin = postgresBinDir();
   const dir = makeTempDir('postgres');
   const data = join(dir.path, 'data');
@@ -68,7 +81,7 @@ export async function startPostgres(options: { host?: string } = {}): Promise<Po
       ...ids,
     },
   );
-  if (options.host) appendFileSync(join(data, 'pg_hba.conf'), 'host all all samenet trust\n');
+  if (options.remote) appendFileSync(join(data, 'pg_hba.conf'), remoteClientsHba(options.remote.clients));
   const proc = startProcess(
     'postgres',
     join(bin, 'postgres'),
@@ -80,7 +93,9 @@ export async function startPostgres(options: { host?: string } = {}): Promise<Po
       '-k',
       dir.path,
       '-c',
-      `listen_addresses=${['127.0.0.1', ...(options.host ? [options.host] : [])].join(',')}`,
+      `listen_addresses=${['127.0.0.1', ...(options.remote ? [options.remote.host] : [])].join(',')}`,
+      '-c',
+      'password_encryption=scram-sha-256',
       '-c',
       'fsync=off',
       '-c',
@@ -123,8 +138,11 @@ export async function startPostgres(options: { host?: string } = {}): Promise<Po
 // A fresh database owned by an ordinary role (no SUPERUSER, no BYPASSRLS), as in production:
 // superusers skip row-level security (and the worker refuses to run as one).
 export const APP_ROLE = 'shardwarden_app';
-/** Trust auth ignores it; it is in the URL so tests can check errors never show it. */
-export const APP_PASSWORD = 'pw-Sup3rSecret-xyz';
+/**
+ * Random per process (a demo run): loopback's trust auth ignores it, a real node's pods need it
+ * (remoteClientsHba); tests also check errors never show it.
+ */
+export const APP_PASSWORD = `pw-${randomBytes(18).toString('hex')}`;
 
 let counter = 0;
 

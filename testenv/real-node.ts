@@ -53,6 +53,11 @@ export interface RealNode {
   readonly nodeIp: string;
   /** This node's pod network, e.g. 10.244.37.0/24. */
   readonly podSubnet: string;
+  /**
+   * The bridge's own address (the pods' gateway), up from start: a host service bound here is
+   * reachable by this node's pods (their pod IPs as source) and not from the machine's LAN.
+   */
+  readonly gatewayIp: string;
   readonly bridge: string;
   readonly containerdSocket: string;
   /** `ctr -n k8s.io images import` of an image archive, so pods can use it without a registry. */
@@ -182,6 +187,13 @@ ${cri}.cni]
 `;
 }
 
+/** The pods' gateway on a /24 pod subnet: its first address, which the bridge holds. */
+export function podGateway(podSubnet: string): string {
+  const match = /^(\d+\.\d+\.\d+)\.0\/24$/.exec(podSubnet);
+  if (!match) throw new Error(`podSubnet: expected a /24 like 10.244.7.0/24, got ${podSubnet}`);
+  return `${match[1]}.1`;
+}
+
 export function cniConfig(l: NodeLayout): object {
   return {
     cniVersion: '0.4.0',
@@ -196,7 +208,7 @@ export function cniConfig(l: NodeLayout): object {
         hairpinMode: true,
         ipam: {
           type: 'host-local',
-          ranges: [[{ subnet: l.podSubnet }]],
+          ranges: [[{ subnet: l.podSubnet, gateway: podGateway(l.podSubnet) }]],
           routes: [{ dst: '0.0.0.0/0' }],
           dataDir: join(l.dir, 'cni', 'ipam'),
         },
@@ -762,6 +774,11 @@ export async function startRealNode(cp: ControlPlane, options: RealNodeOptions =
     makeCgroupRoot(layout.cgroupRoot);
     writeNodeFiles(cp, layout);
     const l: NodeLayout = layout;
+    // The bridge with its gateway address before any pod: host services can bind to it before
+    // the first pod starts (the CNI bridge plugin takes the existing bridge and address).
+    run('ip', ['link', 'add', 'name', l.bridge, 'type', 'bridge']);
+    run('ip', ['addr', 'add', `${podGateway(l.podSubnet)}/24`, 'dev', l.bridge]);
+    run('ip', ['link', 'set', l.bridge, 'up']);
 
     const containerd = startProcess(
       'containerd',
@@ -839,6 +856,7 @@ export async function startRealNode(cp: ControlPlane, options: RealNodeOptions =
       dir,
       nodeIp: l.nodeIp,
       podSubnet: l.podSubnet,
+      gatewayIp: podGateway(l.podSubnet),
       bridge: l.bridge,
       containerdSocket: l.containerdSocket,
       importImage: (archive) => void ctr(['images', 'import', archive]),
