@@ -14,7 +14,6 @@ import {
   buildProjectImage,
   deployTestTokens,
   freePort,
-  hostAddress,
   kubeBinary,
   makeTempDir,
   startAnvil,
@@ -37,6 +36,7 @@ import {
   type PostgresServer,
   type PrometheusServer,
   type RedisServer,
+  type RealNode,
   type RunScope,
 } from '../testenv/index.js';
 import { execFileSync } from 'node:child_process';
@@ -145,6 +145,90 @@ function atHost(url: string, host: string): string {
   return u.toString();
 }
 
+/** Waits for all of `starts`; when one fails, the others still finish and are owned, then it throws. */
+async function startAll<T extends unknown[]>(starts: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const started = await Promise.allSettled(starts);
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as T;
+}
+
+/** What the rest of the demo builds on, on either node. */
+interface Base {
+  cp: ControlPlane;
+  redis: RedisServer;
+  postgres: PostgresServer;
+  anvil: AnvilNode;
+  prometheus: PrometheusServer;
+  /** On the real node: its name, where pods reach the host's services, and the bot's image. */
+  real?: { node: RealNode; serviceHost: string; image: BuiltImage };
+}
+
+function startPrometheus2s(scope: RunScope): Promise<PrometheusServer> {
+  return startPrometheus({ scrapeIntervalSeconds: PROMETHEUS_SCRAPE_SECONDS }).then((x) =>
+    scope.own(x, (p) => p.close()),
+  );
+}
+
+async function startKwokBase(say: Say, scope: RunScope): Promise<Base> {
+  say(
+    'starting etcd, kube-apiserver, controller-manager, scheduler, kwok (2 fake nodes), Redis, Postgres, anvil, Prometheus',
+  );
+  const [cp, redis, postgres, anvil, prometheus] = await startAll<
+    [ControlPlane, RedisServer, PostgresServer, AnvilNode, PrometheusServer]
+  >([
+    startControlPlane({ kwokNodes: 2, podReadiness: 'external' }).then((x) => scope.own(x, (c) => c.stop())),
+    startRedis().then((x) => scope.own(x, (r) => r.close())),
+    startPostgres().then((x) => scope.own(x, (p) => p.close())),
+    startAnvil().then((x) => scope.own(x, (a) => a.stop())),
+    startPrometheus2s(scope),
+  ]);
+  return { cp, redis, postgres, anvil, prometheus };
+}
+
+/**
+ * The control plane, the real node, then Redis, Postgres and anvil on loopback and on the node's
+ * bridge address (its pods' gateway), never on the machine's LAN address: Redis with a random
+ * password, Postgres letting only the app role in from the pod subnet, with its password.
+ */
+async function startRealBase(options: DemoOptions, say: Say, scope: RunScope): Promise<Base> {
+  say(
+    'building the demo bot image FROM the project image (Dockerfile), offline; cached by their inputs (a first build takes minutes: the Node base, npm ci, tsc)',
+  );
+  const image = buildDemoBotImage(options);
+  say(
+    `  ${image.project.image} (${Math.round(image.project.sizeBytes / 1e6)} MB, ${image.project.buildSeconds} s) → ${image.image}`,
+  );
+  say('starting etcd, kube-apiserver, controller-manager, scheduler, Prometheus');
+  const [cp, prometheus] = await startAll<[ControlPlane, PrometheusServer]>([
+    startControlPlane({ controllers: true, scheduler: true, podAccess: true }).then((x) =>
+      scope.own(x, (c) => c.stop()),
+    ),
+    startPrometheus2s(scope),
+  ]);
+  say(
+    'starting the real node: containerd, kubelet, kube-proxy, the CNI bridge (waits for the machine-wide real-node lock, up to 20 min, while another run holds it)',
+  );
+  // The run's scope stops the node on Ctrl-C, in order with everything else.
+  const node = scope.own(await startRealNode(cp, { clusterDns: false, handleSignals: false }), (n) =>
+    n.stop(),
+  );
+  node.importImage(image.archive);
+  say(`  node ${node.name} Ready at ${node.nodeIp}, pod network ${node.podSubnet}; ${image.image} imported`);
+  const serviceHost = node.gatewayIp;
+  say(
+    `starting Redis, Postgres, anvil (also on ${serviceHost}, the pods' gateway on the node's bridge: Redis with a password, Postgres for the app role from ${node.podSubnet} only)`,
+  );
+  const [redis, postgres, anvil] = await startAll<[RedisServer, PostgresServer, AnvilNode]>([
+    startRedis({ host: serviceHost }).then((x) => scope.own(x, (r) => r.close())),
+    startPostgres({ remote: { host: serviceHost, clients: node.podSubnet } }).then((x) =>
+      scope.own(x, (p) => p.close()),
+    ),
+    startAnvil({ host: serviceHost }).then((x) => scope.own(x, (a) => a.stop())),
+  ]);
+  return { cp, redis, postgres, anvil, prometheus, real: { node, serviceHost, image } };
+}
+
 export async function startDemoStack(
   options: DemoOptions,
   say: Say,
@@ -153,80 +237,35 @@ export async function startDemoStack(
 ): Promise<DemoStack> {
   const unavailable = realNodeUnavailable() ?? projectImageUnavailable();
   const chosen = chooseNode(options.node, unavailable);
-  if (chosen.warning) for (const line of ['', chosen.warning, '']) say(line);
-  const real = chosen.node === 'real';
+  const warn = (warning: string) => {
+    for (const line of ['', warning, '']) say(line);
+  };
+  if (chosen.warning) warn(chosen.warning);
   // Asked for by name: refused before anything starts, with the reason.
-  if (real && unavailable) throw new Error(`--node real: ${unavailable} (--node kwok runs without it)`);
-  // Where pods on the real node reach the host's services (the node registers this address).
-  const address = real ? hostAddress()! : undefined;
+  if (chosen.node === 'real' && unavailable)
+    throw new Error(`--node real: ${unavailable} (--node kwok runs without it)`);
+  const nodeWarning = chosen.warning;
+  const base =
+    chosen.node === 'kwok' ? await startKwokBase(say, scope) : await startRealBase(options, say, scope);
+  const { cp, redis, postgres, anvil, prometheus } = base;
+  const real = base.real !== undefined;
+  const node = real ? 'real' : 'kwok';
+  const serviceHost = base.real?.serviceHost;
   const logs = scope.own(makeTempDir('demo'), (l) => l.remove());
-  let image: BuiltImage | undefined;
-  if (real) {
-    say(
-      'building the demo bot image FROM the project image (Dockerfile), offline; cached by their inputs (a first build takes minutes: the Node base, npm ci, tsc)',
-    );
-    const built = buildDemoBotImage(options);
-    image = built;
-    say(
-      `  ${built.project.image} (${Math.round(built.project.sizeBytes / 1e6)} MB, ${built.project.buildSeconds} s) → ${built.image}`,
-    );
-  }
-  say(
-    real
-      ? `starting etcd, kube-apiserver, controller-manager, scheduler, Redis, Postgres, anvil, Prometheus (Redis, Postgres and anvil also on ${address}, for the pods)`
-      : 'starting etcd, kube-apiserver, controller-manager, scheduler, kwok (2 fake nodes), Redis, Postgres, anvil, Prometheus',
-  );
-  // allSettled: when one fails, the others still finish starting and are stopped with it.
-  const started = await Promise.allSettled([
-    startControlPlane(
-      real
-        ? { controllers: true, scheduler: true, podAccess: true }
-        : { kwokNodes: 2, podReadiness: 'external' },
-    ).then((x) => scope.own(x, (c) => c.stop())),
-    startRedis({ host: address }).then((x) => scope.own(x, (r) => r.close())),
-    startPostgres({ host: address }).then((x) => scope.own(x, (p) => p.close())),
-    startAnvil({ host: address }).then((x) => scope.own(x, (a) => a.stop())),
-    startPrometheus({ scrapeIntervalSeconds: PROMETHEUS_SCRAPE_SECONDS }).then((x) =>
-      scope.own(x, (p) => p.close()),
-    ),
-  ]);
-  const failed = started.find((r) => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  const [cp, redis, postgres, anvil, prometheus] = started.map(
-    (r) => (r as PromiseFulfilledResult<unknown>).value,
-  ) as [
-    Awaited<ReturnType<typeof startControlPlane>>,
-    Awaited<ReturnType<typeof startRedis>>,
-    Awaited<ReturnType<typeof startPostgres>>,
-    Awaited<ReturnType<typeof startAnvil>>,
-    PrometheusServer,
-  ];
   const tokens = await deployTestTokens(anvil);
   await rpc(anvil.url, 'anvil_setCode', [
     MULTICALL3,
     await rpc(anvil.url, 'eth_getCode', [tokens.multicall3, 'latest']),
   ]);
   say(`  control plane ${cp.url}, kubeconfig ${cp.kubeconfigPath}`);
+  // The URL itself may carry Redis' password: only the port is said.
   say(
-    `  redis ${redis.url}, postgres 127.0.0.1:${postgres.port}, anvil ${anvil.url} (ERC-20 ${tokens.erc20})`,
+    `  redis 127.0.0.1:${redis.port}, postgres 127.0.0.1:${postgres.port}, anvil ${anvil.url} (ERC-20 ${tokens.erc20})`,
   );
-  if (real) {
-    say(
-      'starting the real node: containerd, kubelet, kube-proxy, the CNI bridge (waits for the machine-wide real-node lock while another run holds it)',
-    );
-    // The run's scope stops the node on Ctrl-C, in order with everything else.
-    const node = scope.own(await startRealNode(cp, { clusterDns: false, handleSignals: false }), (n) =>
-      n.stop(),
-    );
-    node.importImage(image!.archive);
-    say(
-      `  node ${node.name} Ready at ${node.nodeIp}, pod network ${node.podSubnet}; ${image!.image} imported`,
-    );
-  }
 
   const sim = await DiscordSimulator.start({
-    // On the node's address for real pods, as a Discord API proxy would be.
-    ...(address && { host: address }),
+    // On the node's bridge address for real pods, as a Discord API proxy would be.
+    ...(serviceHost && { host: serviceHost }),
     seed: 7,
     guilds: options.guilds,
     guildsPerRecommendedShard: 1000,
@@ -319,12 +358,12 @@ export async function startDemoStack(
     manifestPath,
     demoBotManifest({
       token: sim.token,
-      redisUrl: address ? atHost(redis.url, address) : redis.url,
-      databaseUrl: address ? atHost(databaseUrl, address) : databaseUrl,
+      redisUrl: serviceHost ? atHost(redis.url, serviceHost) : redis.url,
+      databaseUrl: serviceHost ? atHost(databaseUrl, serviceHost) : databaseUrl,
       rpcUrl: anvil.url,
       guildsPerShard: options.guildsPerShard,
       scaleDownSeconds: options.scaleDownSeconds,
-      image: image?.image ?? UNPULLED_IMAGE,
+      image: base.real?.image.image ?? UNPULLED_IMAGE,
     }),
     { mode: 0o600 },
   );
@@ -341,10 +380,10 @@ export async function startDemoStack(
     sim,
     operator,
     operatorPort,
-    node: chosen.node,
-    nodeWarning: chosen.warning,
+    node,
+    nodeWarning,
     pods: () => pods.pods(),
-    podsStartMs: PODS_START_MS[chosen.node],
+    podsStartMs: PODS_START_MS[node],
     logDir: logs.path,
     manifestPath,
   };
