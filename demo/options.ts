@@ -186,8 +186,10 @@ export function chooseNode(
 ): { node: 'real' | 'kwok'; warning?: string } {
   if (choice !== 'auto') return { node: choice };
   if (!unavailable) return { node: 'real' };
-  return {
-    node: 'kwok',
-    warning: `WARNING: no real node on this machine (${unavailable}): the pods run on kwok's fake nodes, as host processes of the pod runner, not in containers (--node kwok chooses that without this warning).`,
-  };
+  return { node: 'kwok', warning: kwokFallbackWarning(unavailable) };
+}
+
+/** What `auto` says when the pods run on kwok instead of a real node, and why. */
+export function kwokFallbackWarning(why: string): string {
+  return `WARNING: no real node on this machine (${why}): the pods run on kwok's fake nodes, as host processes of the pod runner, not in containers (--node kwok chooses that without this warning).`;
 }

@@ -41,7 +41,7 @@ import {
 } from '../testenv/index.js';
 import { execFileSync } from 'node:child_process';
 import { DEMO_BOT, DEMO_NAMESPACE, demoBotManifest } from './manifest.js';
-import { chooseNode, type DemoOptions } from './options.js';
+import { chooseNode, kwokFallbackWarning, type DemoOptions } from './options.js';
 import { followNodePods, runnerPods, type DemoPod } from './pods.js';
 import { followScrapeTargets, scrapeTargets } from './scrape-targets.js';
 
@@ -235,7 +235,9 @@ export async function startDemoStack(
   runId: string,
   scope: RunScope,
 ): Promise<DemoStack> {
-  const unavailable = realNodeUnavailable() ?? projectImageUnavailable();
+  // --node kwok needs no probe (which loads br_netfilter as root).
+  const unavailable =
+    options.node === 'kwok' ? undefined : (realNodeUnavailable() ?? projectImageUnavailable());
   const chosen = chooseNode(options.node, unavailable);
   const warn = (warning: string) => {
     for (const line of ['', warning, '']) say(line);
@@ -244,9 +246,26 @@ export async function startDemoStack(
   // Asked for by name: refused before anything starts, with the reason.
   if (chosen.node === 'real' && unavailable)
     throw new Error(`--node real: ${unavailable} (--node kwok runs without it)`);
-  const nodeWarning = chosen.warning;
-  const base =
-    chosen.node === 'kwok' ? await startKwokBase(say, scope) : await startRealBase(options, say, scope);
+  let nodeWarning = chosen.warning;
+  let base: Base;
+  if (chosen.node === 'kwok') base = await startKwokBase(say, scope);
+  else {
+    const mark = scope.mark();
+    try {
+      base = await startRealBase(options, say, scope);
+    } catch (err) {
+      // Only `auto` falls back, and never from an interrupt: the real node could not start here.
+      if (options.node !== 'auto' || scope.signal.aborted) throw err;
+      nodeWarning = kwokFallbackWarning(`the real node did not start: ${(err as Error).message}`);
+      warn(nodeWarning);
+      const leftovers = await scope.stopBackTo(mark);
+      if (leftovers.length)
+        throw new Error(`stopping the failed real node: ${leftovers.map((e) => e.message).join('; ')}`, {
+          cause: err,
+        });
+      base = await startKwokBase(say, scope);
+    }
+  }
   const { cp, redis, postgres, anvil, prometheus } = base;
   const real = base.real !== undefined;
   const node = real ? 'real' : 'kwok';
