@@ -44,7 +44,7 @@ async function main(scope: RunScope): Promise<number> {
     const real = stack.node === 'real';
     scope.defer(() =>
       say(
-        `stopping: ${real ? 'operator, simulator, the real node and its containers' : 'pod processes, operator, simulator'}, Prometheus, anvil, Postgres, Redis, control plane`,
+        `stopping: ${real ? 'operator, simulator, anvil, Postgres, Redis, the real node and its containers, Prometheus' : 'pod processes, operator, simulator, Prometheus, anvil, Postgres, Redis'}, control plane`,
       ),
     );
     say(

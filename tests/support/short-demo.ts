@@ -1,7 +1,7 @@
 // The demo's scenario, short enough for a test: 1500 guilds on 4 shards, 3 s of steady traffic,
 // a burst that still scales the workers, 5 interactions, then the reshard to 6 shards. Shared by
 // the demo tests (kwok and the real node) and the live-dashboard test, which must see the same
-// system. Each adds `--node`.
+// system. Each chooses the node (`auto`: no `--node`, the default).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -81,6 +81,9 @@ function checkDemoOutput(out: string, page: string | undefined): void {
     /stopped; nothing is left running/,
   ])
     expect(out).toMatch(line);
+  expect(out).not.toMatch(/WARNING: not everything stopped/);
+  // Secrets never in the narration: no URL with a password (Redis', the app role's).
+  expect(out).not.toMatch(/:\/\/[^\s/]*:[^\s/@]+@/);
   // Every series of both plots has points from Prometheus (how the page draws in a browser:
   // report-chromium.test.ts).
   expect(page).toBeDefined();
@@ -100,8 +103,11 @@ function checkDemoOutput(out: string, page: string | undefined): void {
  * The short scenario on `node`, run to its end and checked (checkDemoOutput); then nothing it
  * started may still run. Returns its output for checks of that node's own lines.
  */
-export async function runShortDemo(node: 'kwok' | 'real'): Promise<string> {
-  const { code, out, runId } = await runDemo([...SHORT_DEMO_ARGS, '--node', node]);
+export async function runShortDemo(node: 'kwok' | 'real' | 'auto'): Promise<string> {
+  const { code, out, runId } = await runDemo([
+    ...SHORT_DEMO_ARGS,
+    ...(node === 'auto' ? [] : ['--node', node]),
+  ]);
   // The plot page outlives the log folder: removed here whatever the checks find.
   const page = /plots \(.*\): (\S+\.html)$/m.exec(out)?.[1];
   try {
