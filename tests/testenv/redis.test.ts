@@ -63,6 +63,7 @@ describe('Redis from Debian', () => {
       maxRetriesPerRequest: 0,
     });
     const authed = new Redis(server.url.replace('127.0.0.1', '127.0.0.2'), { maxRetriesPerRequest: 0 });
+    anonymous.on('error', () => undefined); // its refused handshake: what the ping below checks
     try {
       await anonymous.connect().catch(() => undefined);
       await expect(anonymous.ping()).rejects.toThrow(/NOAUTH/);
