@@ -175,8 +175,10 @@ export async function runScenario(
       const start = Date.now();
       for (let n = 0; streaming; n++) {
         const due = start + (n * 1000) / options.eventRate;
-        while (streaming && Date.now() < due)
-          await new Promise((r) => setTimeout(r, Math.min(50, due - Date.now())));
+        // The clock read once per wait: read twice, a late second read gave a negative delay
+        // (Node's TimeoutNegativeWarning in the narration).
+        for (let wait = due - Date.now(); streaming && wait > 0; wait = due - Date.now())
+          await new Promise((r) => setTimeout(r, Math.min(50, wait)));
         if (!streaming) break;
         const ids = guildIds();
         sendEvent(ids[n % ids.length]!);

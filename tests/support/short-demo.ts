@@ -82,6 +82,8 @@ function checkDemoOutput(out: string, page: string | undefined): void {
   ])
     expect(out).toMatch(line);
   expect(out).not.toMatch(/WARNING: not everything stopped/);
+  // stderr is in `out` too: no timer set to a negative delay (the event stream's pacing).
+  expect(out).not.toMatch(/TimeoutNegativeWarning/);
   // Secrets never in the narration: no URL with a password (Redis', the app role's).
   expect(out).not.toMatch(/:\/\/[^\s/]*:[^\s/@]+@/);
   // Every series of both plots has points from Prometheus (how the page draws in a browser:
