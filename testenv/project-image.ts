@@ -67,6 +67,15 @@ function buildah(built: ProjectImage): (args: string[]) => string {
   return (args) => execFileSync('buildah', [...built.buildahArgs, ...args], { encoding: 'utf8' });
 }
 
+/** buildah for a cleanup that must not hide what happened before it. */
+function tryBuildah(b: (args: string[]) => string, args: string[]): void {
+  try {
+    b(args);
+  } catch {
+    // Left in buildah's storage: only space.
+  }
+}
+
 /** What an image built FROM the project image adds: files and ENV, as a bot's Dockerfile would. */
 export interface ImageOnProject {
   /** The new image's repository; its tag is the key of its inputs. */
@@ -115,12 +124,16 @@ export function buildImageOnProject(base: ProjectImage, spec: ImageOnProject): B
   try {
     for (const [from, to] of Object.entries(spec.files)) b(['copy', container, from, to]);
     b(['config', ...Object.entries(spec.env).flatMap(([k, v]) => ['--env', `${k}=${v}`]), container]);
-    b(['commit', '-q', container, image]);
-    b(['push', '-q', image, `oci-archive:${partial}:${image}`]);
+    const imageId = b(['commit', '-q', container, image]).trim();
+    b(['push', '-q', imageId, `oci-archive:${partial}:${image}`]);
     renameSync(partial, archive);
+    // The archive is the cache: kept in buildah's storage, every key (each new project image,
+    // each ENV) would pile up there. By id, so a concurrent run's image of the same tag stays.
+    tryBuildah(b, ['rmi', imageId]);
   } finally {
     rmSync(partial, { force: true });
-    b(['rm', container]);
+    // Never in place of the build's own error.
+    tryBuildah(b, ['rm', container]);
   }
   return { image, archive };
 }
