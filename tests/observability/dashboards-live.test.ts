@@ -63,7 +63,8 @@ describe('dashboards on a live system', () => {
     const { parseDemoOptions } = (await import(dist('options.js'))) as typeof OptionsModule;
     const { DEMO_BOT, DEMO_NAMESPACE } = (await import(dist('manifest.js'))) as typeof ManifestModule;
     const { scrapedHeadlines } = (await import(dist('headline.js'))) as typeof HeadlineModule;
-    // kwok: this test runs beside the others, not in the real-node phase that holds the node's lock.
+    // kwok: under `auto` as root it would start a real node (the image build, the machine-wide
+    // lock); the dashboards need only the same metrics, which kwok's pod processes export.
     const options = parseDemoOptions([...SHORT_DEMO_ARGS, '--node', 'kwok'], {});
     if (options === 'help') throw new Error('unexpected --help');
     const lines: string[] = [];
