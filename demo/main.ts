@@ -6,7 +6,7 @@ import { DemoOptionsError, parseDemoOptions, usage, type DemoOptions } from './o
 import { writeDemoPage } from './report.js';
 import { runScenario, type DemoResult } from './scenario.js';
 import { startDemoStack, type DemoStack } from './stack.js';
-import { INTERRUPTED_EXIT_CODE, runScope, type RunScope } from '../testenv/index.js';
+import { INTERRUPTED_EXIT_CODE, interruptedChild, runScope, type RunScope } from '../testenv/index.js';
 
 // The same clock as performance.timeOrigin, which the scenario uses to place events in time.
 const started = performance.timeOrigin;
@@ -75,7 +75,7 @@ async function main(scope: RunScope): Promise<number> {
     );
     return result.lost === 0 && result.duplicated === 0 && result.sent > 0 ? 0 : 1;
   } catch (err) {
-    if (scope.signal.aborted) return INTERRUPTED_EXIT_CODE;
+    if (scope.signal.aborted || interruptedChild(err)) return INTERRUPTED_EXIT_CODE;
     say(`DEMO FAILED: ${(err as Error).message}`);
     if (stack) say(`logs were in ${stack.logDir}`);
     return 1;

@@ -38,6 +38,7 @@ import {
   type RedisServer,
   type RealNode,
   type RunScope,
+  interruptedChild,
 } from '../testenv/index.js';
 import { execFileSync } from 'node:child_process';
 import { DEMO_BOT, DEMO_NAMESPACE, demoBotManifest } from './manifest.js';
@@ -255,7 +256,7 @@ export async function startDemoStack(
       base = await startRealBase(options, say, scope);
     } catch (err) {
       // Only `auto` falls back, and never from an interrupt: the real node could not start here.
-      if (options.node !== 'auto' || scope.signal.aborted) throw err;
+      if (options.node !== 'auto' || scope.signal.aborted || interruptedChild(err)) throw err;
       nodeWarning = kwokFallbackWarning(`the real node did not start: ${(err as Error).message}`);
       warn(nodeWarning);
       const leftovers = await scope.stopBackTo(mark);

@@ -49,7 +49,13 @@ export {
   type RunPod,
   type EnvLookups,
 } from './pod-runner.js';
-export { runScope, INTERRUPTED_EXIT_CODE, type RunScope, type RunScopeOptions } from './run-scope.js';
+export {
+  runScope,
+  interruptedChild,
+  INTERRUPTED_EXIT_CODE,
+  type RunScope,
+  type RunScopeOptions,
+} from './run-scope.js';
 export { hostAddress } from './host-address.js';
 export {
   startRealNode,

@@ -33,6 +33,21 @@ export interface RunScopeOptions {
   onStopped?: (errors: Error[]) => void;
 }
 
+/**
+ * Whether `err` (or its cause) is a child process stopped by Ctrl-C or SIGTERM: a blocking build
+ * dies of the signal before the event loop gets to the scope's handler, so the scope's signal is
+ * not aborted yet. Such an error is an interruption, not a failure (nor a reason to fall back).
+ */
+export function interruptedChild(err: unknown): boolean {
+  for (
+    let e = err as { signal?: unknown; status?: unknown; cause?: unknown } | undefined;
+    e;
+    e = e.cause as typeof e
+  )
+    if (e.signal === 'SIGINT' || e.signal === 'SIGTERM' || e.status === 130 || e.status === 143) return true;
+  return false;
+}
+
 /** The exit code of a program stopped by SIGINT or SIGTERM. */
 export const INTERRUPTED_EXIT_CODE = 130;
 

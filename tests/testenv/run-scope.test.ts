@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { interruptedChild } from '../../testenv/run-scope.js';
 import { alive } from '../support/alive.js';
 
 const RUN_SCOPE = fileURLToPath(new URL('../../dist/testenv/run-scope.js', import.meta.url));
@@ -89,5 +90,17 @@ describe('runScope', () => {
     expect(r.out).toContain('attempt stopped\nback: 0 errors\nstopped\n');
     expect(r.out.match(/attempt stopped/g)).toHaveLength(1);
     expect(alive(r.child)).toBe(false);
+  });
+
+  test('interruptedChild: a child stopped by Ctrl-C or SIGTERM (also as a cause) is an interruption, a failure is not', () => {
+    const killed = Object.assign(new Error('Command failed: bash build.sh'), {
+      signal: 'SIGINT',
+      status: null,
+    });
+    expect(interruptedChild(killed)).toBe(true);
+    expect(interruptedChild(new Error('build.sh failed', { cause: killed }))).toBe(true);
+    expect(interruptedChild(Object.assign(new Error('exit 130'), { status: 130 }))).toBe(true);
+    expect(interruptedChild(Object.assign(new Error('exit 1'), { status: 1, signal: null }))).toBe(false);
+    expect(interruptedChild(new Error('no signal'))).toBe(false);
   });
 });
