@@ -202,9 +202,9 @@ async function startRealBase(options: DemoOptions, say: Say, scope: RunScope): P
   );
   say('starting etcd, kube-apiserver, controller-manager, scheduler, Prometheus');
   const [cp, prometheus] = await startAll<[ControlPlane, PrometheusServer]>([
-    startControlPlane({ controllers: true, scheduler: true, podAccess: true }).then((x) =>
-      scope.own(x, (c) => c.stop()),
-    ),
+    // No podAccess: the bot's pods never call the apiserver (only the operator, a local process),
+    // so it stays on loopback.
+    startControlPlane({ controllers: true, scheduler: true }).then((x) => scope.own(x, (c) => c.stop())),
     startPrometheus2s(scope),
   ]);
   say(
