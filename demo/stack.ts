@@ -39,6 +39,7 @@ import {
   type RealNode,
   type RunScope,
   interruptedChild,
+  startOrFallBack,
 } from '../testenv/index.js';
 import { execFileSync } from 'node:child_process';
 import { DEMO_BOT, DEMO_NAMESPACE, demoBotManifest } from './manifest.js';
@@ -248,25 +249,20 @@ export async function startDemoStack(
   if (chosen.node === 'real' && unavailable)
     throw new Error(`--node real: ${unavailable} (--node kwok runs without it)`);
   let nodeWarning = chosen.warning;
-  let base: Base;
-  if (chosen.node === 'kwok') base = await startKwokBase(say, scope);
-  else {
-    const mark = scope.mark();
-    try {
-      base = await startRealBase(options, say, scope);
-    } catch (err) {
-      // Only `auto` falls back, and never from an interrupt: the real node could not start here.
-      if (options.node !== 'auto' || scope.signal.aborted || interruptedChild(err)) throw err;
-      nodeWarning = kwokFallbackWarning(`the real node did not start: ${(err as Error).message}`);
-      warn(nodeWarning);
-      const leftovers = await scope.stopBackTo(mark);
-      if (leftovers.length)
-        throw new Error(`stopping the failed real node: ${leftovers.map((e) => e.message).join('; ')}`, {
-          cause: err,
-        });
-      base = await startKwokBase(say, scope);
-    }
-  }
+  const base =
+    chosen.node === 'kwok'
+      ? await startKwokBase(say, scope)
+      : await startOrFallBack(
+          scope,
+          () => startRealBase(options, say, scope),
+          // Only `auto` falls back, and never from an interrupt: the real node could not start here.
+          (err) => options.node === 'auto' && !scope.signal.aborted && !interruptedChild(err),
+          (err) => {
+            nodeWarning = kwokFallbackWarning(`the real node did not start: ${err.message}`);
+            warn(nodeWarning);
+            return startKwokBase(say, scope);
+          },
+        );
   const { cp, redis, postgres, anvil, prometheus } = base;
   const real = base.real !== undefined;
   const node = real ? 'real' : 'kwok';

@@ -52,6 +52,7 @@ export {
 export {
   runScope,
   interruptedChild,
+  startOrFallBack,
   INTERRUPTED_EXIT_CODE,
   type RunScope,
   type RunScopeOptions,

@@ -115,3 +115,28 @@ export function runScope(options: RunScopeOptions = {}): RunScope {
     stop,
   };
 }
+
+/**
+ * `primary()`, or, when it fails and `fallsBack(err)` allows it, what it registered in `scope`
+ * stopped and `fallback(err)` instead (the demo's `auto`: the real node, else kwok). A failure
+ * to stop what `primary` started is thrown rather than building on a half-stopped machine.
+ */
+export async function startOrFallBack<T>(
+  scope: RunScope,
+  primary: () => Promise<T>,
+  fallsBack: (err: unknown) => boolean,
+  fallback: (err: Error) => Promise<T>,
+): Promise<T> {
+  const mark = scope.mark();
+  try {
+    return await primary();
+  } catch (err) {
+    if (!fallsBack(err)) throw err;
+    const leftovers = await scope.stopBackTo(mark);
+    if (leftovers.length)
+      throw new Error(`stopping the failed start: ${leftovers.map((e) => e.message).join('; ')}`, {
+        cause: err,
+      });
+    return fallback(err instanceof Error ? err : new Error(String(err)));
+  }
+}

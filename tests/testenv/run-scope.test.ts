@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { interruptedChild } from '../../testenv/run-scope.js';
+import { interruptedChild, runScope, startOrFallBack } from '../../testenv/run-scope.js';
 import { alive } from '../support/alive.js';
 
 const RUN_SCOPE = fileURLToPath(new URL('../../dist/testenv/run-scope.js', import.meta.url));
@@ -102,5 +102,38 @@ describe('runScope', () => {
     expect(interruptedChild(Object.assign(new Error('exit 130'), { status: 130 }))).toBe(true);
     expect(interruptedChild(Object.assign(new Error('exit 1'), { status: 1, signal: null }))).toBe(false);
     expect(interruptedChild(new Error('no signal'))).toBe(false);
+  });
+
+  test('startOrFallBack: a failed start is stopped back to where it began, then the fallback runs; a refused fallback rethrows', async () => {
+    const scope = runScope();
+    const stopped: string[] = [];
+    try {
+      scope.own('control plane', (x) => stopped.push(x));
+      const failingStart = async () => {
+        scope.own('attempt', (x) => stopped.push(x));
+        throw new Error('the real node did not start');
+      };
+      const result = await startOrFallBack(
+        scope,
+        failingStart,
+        () => true,
+        async (err) => `kwok after: ${err.message}`,
+      );
+      expect(result).toBe('kwok after: the real node did not start');
+      expect(stopped).toEqual(['attempt']);
+      await expect(
+        startOrFallBack(
+          scope,
+          failingStart,
+          () => false,
+          async () => 'never',
+        ),
+      ).rejects.toThrow('the real node did not start');
+      // Not falling back: what the start registered stays, for the scope's own stop.
+      expect(stopped).toEqual(['attempt']);
+    } finally {
+      await scope.stop();
+    }
+    expect(stopped).toEqual(['attempt', 'attempt', 'control plane']);
   });
 });
