@@ -89,7 +89,8 @@ kube-binaries:
 test: setup build
 	npm test -- $(JEST_ARGS)
 
-# The whole system on this machine (docs/demo.md); options: make demo DEMO_ARGS="--guilds 5000".
+# The whole system on this machine (docs/demo.md), the pods on a real node when this machine can
+# start one (else on kwok, with a warning); options: make demo DEMO_ARGS="--guilds 5000 --node kwok".
 DEMO_ARGS ?=
 demo: setup build
 	node dist/demo/main.js $(DEMO_ARGS)

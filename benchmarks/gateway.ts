@@ -2,16 +2,20 @@
 // to BullMQ on a real Redis) against a default-cache discord.js Client, receiving the same
 // gateway stream from the simulator (a fresh simulator with the same seed for each, so the same
 // guilds, ids and payloads): memory after 10,000 guilds' GUILD_CREATE, how fast each got through
-// that startup flood, then dispatches/s of a MESSAGE_CREATE stream the Ear forwards. Last, the
-// Ear's forwarder alone (no gateway in front) on the same Redis: the most any receiver could
-// enqueue through it here. Prints JSON ending with `targets` (docs/benchmarks.md: memory at most
-// a tenth of the default client's, rate at least twice its rate), computed from this run's figures.
+// that startup flood, then dispatches/s of a MESSAGE_CREATE stream the Ear forwards. Then worker
+// processes consume what the Ear enqueued (Redis CPU per dispatch end to end), and a stream paced
+// at 5,000/s goes through the Ear to them (dispatch → handler latency). Then the Ear's forwarder
+// alone (no gateway in front) on the same Redis: the most any receiver could enqueue through it
+// here. Last, the Ear's memory at 50,000 guilds. Prints JSON ending with `targets` (one per row
+// of docs/benchmarks.md's tables), computed from this run's figures.
 //   BENCH_GUILDS (10000), BENCH_MEMBERS (0), BENCH_CHANNELS (20), BENCH_ROLES (12),
 //   BENCH_DISPATCHES (50000) override the defaults; see docs/benchmarks.md for the payload.
+//   BENCH_WORKERS (2), BENCH_LATENCY_RATE (5000), BENCH_LATENCY_SECONDS (5), BENCH_FLAT_GUILDS
+//   (50000; 0 skips the second Ear) shape the end-to-end, latency and memory-growth figures.
 //   BENCH_PROBE=1 signals the measured processes (SIGUSR2) after their RSS is read, for a
 //   diagnostic preload (NODE_OPTIONS / EAR_NODE_OPTIONS=--require ...) that records heap figures.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -23,6 +27,7 @@ import { DispatchForwarder } from '../bot/gateway/forwarding/dispatch-forwarder.
 import { GatewayMetrics } from '../bot/gateway/metrics.js';
 import { createLogger } from '../bot/observability/logger.js';
 import { DEFAULT_NAMESPACE, QUEUES, queuePrefix, type DispatchBatchJob } from '../bot/queues/queue-names.js';
+import { ENV, GATEWAY_MALLOC_ARENA_MAX } from '../bot/runtime-contract.js';
 import { messagePayload } from '../discord-simulator/index.js';
 import { World } from '../discord-simulator/world.js';
 import { guildCreatePayload } from '../discord-simulator/gateway/payloads.js';
@@ -37,7 +42,8 @@ import {
   startRedis,
   waitUntil,
 } from '../testenv/index.js';
-import { startProcess } from '../testenv/processes.js';
+import { startProcess, type ManagedProcess } from '../testenv/processes.js';
+import { LATENCY_CONTENT } from './latency-handler.js';
 
 // Whatever ends the run (its end, a failure, Ctrl-C), what it started stops.
 const scope = runScope();
@@ -52,16 +58,22 @@ const guildSize = {
   roles: setting('BENCH_ROLES', 12),
 };
 const dispatches = setting('BENCH_DISPATCHES', 50_000);
+// The end-to-end figures: worker processes consuming the stream, and the latency stream's pace.
+const workerCount = setting('BENCH_WORKERS', 2);
+const latencyRate = setting('BENCH_LATENCY_RATE', 5_000);
+const latencySeconds = setting('BENCH_LATENCY_SECONDS', 5);
+// The second stream size for the Ear's memory (0 skips it).
+const flatGuilds = setting('BENCH_FLAT_GUILDS', 50_000);
 // The recommended count (one shard per 1,000 guilds), which the default client uses with shards: 'auto'.
 const shards = Math.ceil(guilds / 1_000);
 const intents = 'Guilds,GuildMessages';
 
-const simulator = () =>
+const simulator = (guildCount = guilds) =>
   startSimulatorWithOptions({
     seed: 1,
-    guilds,
+    guilds: guildCount,
     guildSize,
-    gateway: { maxConcurrency: shards },
+    gateway: { maxConcurrency: Math.ceil(guildCount / 1_000) },
   });
 
 function sleep(ms: number): Promise<void> {
@@ -74,25 +86,126 @@ async function probe(pids: number[]): Promise<void> {
   await sleep(1_500);
 }
 
-async function stream(controlUrl: string): Promise<void> {
+/** MESSAGE_CREATEs from the simulator: `dispatches` of them flat out, unless told otherwise. */
+async function stream(
+  controlUrl: string,
+  options: { count?: number; ratePerSecond?: number; stampTimestamp?: boolean; content?: string } = {},
+): Promise<void> {
   const res = await fetch(`${controlUrl}/dispatch`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
       type: 'MESSAGE_CREATE',
-      count: dispatches,
+      count: options.count ?? dispatches,
+      ratePerSecond: options.ratePerSecond ?? 0,
+      stampTimestamp: options.stampTimestamp ?? false,
       firstChannel: true,
       // The simulator gives each its own id, guild and the guild's first channel.
-      data: messagePayload({ id: '0', guildId: '0', channelId: '0', content: 'hello' }),
+      data: messagePayload({ id: '0', guildId: '0', channelId: '0', content: options.content ?? 'hello' }),
     }),
   });
   if (!res.ok) throw new Error(`stream failed: ${res.status}`);
 }
 
+/** CPU seconds Redis has used (INFO cpu: user + sys). */
 async function redisCpuSeconds(redis: Redis): Promise<number> {
   const info = await redis.info('cpu');
   const value = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
   return value('used_cpu_user') + value('used_cpu_sys');
+}
+
+type CommandStats = Map<string, { calls: number; usec: number }>;
+
+/** Redis's per-command counters (INFO commandstats; a script's own commands count too). */
+async function commandStats(redis: Redis): Promise<CommandStats> {
+  const stats: CommandStats = new Map();
+  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_(\S+):calls=(\d+),usec=(\d+)/gm))
+    stats.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
+  return stats;
+}
+
+/** Where Redis spent its time between two readings: the costliest commands, per dispatch. */
+function commandsPerDispatch(before: CommandStats, after: CommandStats, top = 8) {
+  return [...after]
+    .map(([command, a]) => {
+      const b = before.get(command) ?? { calls: 0, usec: 0 };
+      return { command, calls: a.calls - b.calls, usec: a.usec - b.usec };
+    })
+    .filter((c) => c.calls > 0)
+    .sort((x, y) => y.usec - x.usec)
+    .slice(0, top)
+    .map((c) => ({
+      command: c.command,
+      callsPerDispatch: Number((c.calls / dispatches).toFixed(3)),
+      usecPerDispatch: Number((c.usec / dispatches).toFixed(2)),
+    }));
+}
+
+/** A counter summed over the series of a process's /metrics that contain every one of `labels`. */
+async function metricTotal(port: number, name: string, ...labels: string[]): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) && labels.every((label) => l.includes(label)))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+/** The HTTP port a shardwarden process logged, once its /readyz answers 200. */
+async function readyPort(proc: ManagedProcess): Promise<number> {
+  let port = 0;
+  await waitUntil(
+    `${proc.name} ready`,
+    async () => {
+      port = Number(/"port":(\d+)/.exec(readFileSync(proc.logFile, 'utf8'))?.[1] ?? 0);
+      return (
+        port > 0 &&
+        (await fetch(`http://127.0.0.1:${port}/readyz`).then(
+          (r) => r.status === 200,
+          () => false,
+        ))
+      );
+    },
+    { process: proc, timeoutMs: 300_000, intervalMs: 500 },
+  ).catch(async (err) => {
+    console.error(readFileSync(proc.logFile, 'utf8').slice(-2000));
+    throw err;
+  });
+  return port;
+}
+
+// The workers' handler module records the latency stream's figures here.
+const latencyDir = scope.own(makeTempDir('bench-gateway-latency'), (d) => d.remove());
+const latencyHandler = join(process.cwd(), 'dist', 'benchmarks', 'latency-handler.js');
+function recordedLatencies(): number[] {
+  return readdirSync(latencyDir.path).flatMap((f) =>
+    readFileSync(join(latencyDir.path, f), 'utf8').split('\n').filter(Boolean).map(Number),
+  );
+}
+
+/** A worker process (the real entrypoint) of bot `bench`, with only the benchmark's handler module. */
+async function startWorker(sim: { info: { token: string; apiUrl: string } }, i: number) {
+  const proc = startProcess(
+    `worker-${i}`,
+    process.execPath,
+    [join('dist', 'bin', 'shardwarden.js'), 'worker'],
+    join(logs.path, `worker-${i}.log`),
+    {
+      env: {
+        ...process.env,
+        SHARDWARDEN_BOT_NAME: 'bench',
+        SHARDWARDEN_HTTP_PORT: '0',
+        SHARDWARDEN_PUBLIC_HTTP_PORT: '0',
+        SHARDWARDEN_HANDLER_MODULES: latencyHandler,
+        SHARDWARDEN_BENCH_LATENCY_DIR: latencyDir.path,
+        DISCORD_TOKEN: sim.info.token,
+        DISCORD_API_URL: sim.info.apiUrl,
+        REDIS_URL: redis.url,
+        SHARDWARDEN_LOG_LEVEL: 'info',
+      },
+    },
+  );
+  scope.own(proc, (p) => p.stop());
+  return { proc, port: await readyPort(proc) };
 }
 
 /** Memory of a fresh Node process that loads `modules`: the floor any Node process pays. */
@@ -173,84 +286,82 @@ a.child.kill('SIGTERM');
 const b = scope.own(await simulator(), (s) => s.child.kill('SIGTERM'));
 const redis = scope.own(await startRedis(), (r) => r.close());
 const logs = scope.own(makeTempDir('bench-gateway'), (d) => d.remove());
-const earEnv = {
+const redisInfo = scope.own(new Redis(redis.url), (r) => r.disconnect());
+
+/** A gateway pod's environment: one cluster process for all of `shardCount` shards. */
+const earEnvOf = (sim: { info: { token: string; apiUrl: string } }, shardCount: number, bot: string) => ({
   ...process.env,
-  SHARDWARDEN_BOT_NAME: 'bench',
+  SHARDWARDEN_BOT_NAME: bot,
   SHARDWARDEN_POD_INDEX: '0',
-  SHARDWARDEN_TOTAL_SHARDS: String(shards),
-  SHARDWARDEN_SHARDS_PER_POD: String(shards),
+  SHARDWARDEN_TOTAL_SHARDS: String(shardCount),
+  SHARDWARDEN_SHARDS_PER_POD: String(shardCount),
   SHARDWARDEN_CLUSTERS_PER_POD: '1',
-  SHARDWARDEN_MAX_CONCURRENCY: String(shards),
+  SHARDWARDEN_MAX_CONCURRENCY: String(shardCount),
   SHARDWARDEN_INTENTS: intents,
   // GUILD_CREATE is not forwarded: the startup flood is dropped at the door (and counted).
   SHARDWARDEN_EVENTS: 'MESSAGE_CREATE,INTERACTION_CREATE',
   SHARDWARDEN_HTTP_PORT: '0',
-  DISCORD_TOKEN: b.info.token,
-  DISCORD_API_URL: b.info.apiUrl,
+  DISCORD_TOKEN: sim.info.token,
+  DISCORD_API_URL: sim.info.apiUrl,
   REDIS_URL: redis.url,
   SHARDWARDEN_LOG_LEVEL: 'info',
+  // As the operator renders it into the gateway pod (docs/gateway.md).
+  [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX,
   NODE_OPTIONS: `--import ${floodProbe} ${process.env.EAR_NODE_OPTIONS ?? ''}`,
   ...floodProbeEnv,
   FLOOD_PROBE_SKIP_PRIMARY: '1',
-};
-const gw = startProcess(
-  'gateway',
-  process.execPath,
-  [join('dist', 'bin', 'shardwarden.js'), 'gateway'],
-  join(logs.path, 'gateway.log'),
-  { env: earEnv },
-);
-scope.own(gw, (p) => p.stop());
+});
+const earEnv = earEnvOf(b, shards, 'bench');
+
+/** A gateway pod process tree, READY (every shard up, so the startup flood is through). */
+async function startEar(env: NodeJS.ProcessEnv, name: string) {
+  const gw = startProcess(
+    name,
+    process.execPath,
+    [join('dist', 'bin', 'shardwarden.js'), 'gateway'],
+    join(logs.path, `${name}.log`),
+    { env },
+  );
+  scope.own(gw, (p) => p.stop());
+  const port = await readyPort(gw);
+  return { gw, port, pids: () => [gw.child.pid!, ...childPids(gw.child.pid!)] };
+}
+
+/** Memory of a process tree after its startup flood, settled (read the same way at each size). */
+async function settledMemory(pids: number[]) {
+  await sleep(2_000);
+  const byProcess = pids.map((pid) => memoryMb(pid));
+  const total = (key: 'rss' | 'anonymous') => byProcess.reduce((s, m) => s + m[key], 0);
+  return { byProcess, rss: total('rss'), anonymous: total('anonymous') };
+}
+
+const ear = await startEar(earEnv, 'gateway');
+const gw = ear.gw;
 const queue = new Queue(QUEUES.events, {
   connection: { url: redis.url },
   prefix: queuePrefix({ namespace: DEFAULT_NAMESPACE, name: 'bench' }),
 });
-const redisInfo = scope.own(new Redis(redis.url), (r) => r.disconnect());
-let port = 0;
 /**
  * Dispatches of a type the pod counted (`received`, or `forwarded`: in Redis, their batch's
- * addBulk answered), summed over its cluster processes' series.
+ * add answered), summed over its cluster processes' series.
  */
-const dispatchCount = async (counter: 'received' | 'forwarded', type: string) => {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter(
-      (l) => l.startsWith(`shardwarden_gateway_dispatches_${counter}_total{`) && l.includes(`type="${type}"`),
-    )
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-};
 /** Dispatches in the waiting jobs of a batched events queue (read once, at the end). */
 const queuedDispatches = async (q: Queue) =>
   (await q.getJobs(['wait'], 0, -1)).reduce(
     (n, job) => n + (job.data as DispatchBatchJob).dispatches.length,
     0,
   );
-await waitUntil(
-  'gateway pods ready',
-  async () => {
-    port = Number(/"port":(\d+)/.exec(readFileSync(gw.logFile, 'utf8'))?.[1] ?? 0);
-    return (
-      port > 0 &&
-      (await fetch(`http://127.0.0.1:${port}/readyz`).then(
-        (r) => r.status === 200,
-        () => false,
-      ))
-    );
-  },
-  { process: gw, timeoutMs: 120_000, intervalMs: 500 },
-).catch(async (err) => {
-  console.error(readFileSync(gw.logFile, 'utf8').slice(-2000));
-  throw err;
-});
+const dispatchCount = (counter: 'received' | 'forwarded', type: string) =>
+  metricTotal(ear.port, `shardwarden_gateway_dispatches_${counter}_total`, `type="${type}"`);
 const earFloodResult = floodOf(childPids(gw.child.pid!)[0]!);
-await sleep(2_000);
-const earPids = [gw.child.pid!, ...childPids(gw.child.pid!)];
-const earMemoryByProcess = earPids.map((pid) => memoryMb(pid));
-const sum = (key: 'rss' | 'anonymous') => earMemoryByProcess.reduce((s, m) => s + m[key], 0);
-const earRss = sum('rss');
+const earPids = ear.pids();
+const earMemory = await settledMemory(earPids);
+const earMemoryByProcess = earMemory.byProcess;
+const sum = (key: 'rss' | 'anonymous') => earMemory[key];
+const earRss = earMemory.rss;
 await probe(earPids);
 const earCpuPids = [...earPids, b.child.pid!];
+const earCommandsBefore = await commandStats(redisInfo);
 const earCpuBefore = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redisInfo)];
 const earStart = performance.now();
 await stream(b.info.controlUrl);
@@ -268,9 +379,84 @@ const earSeconds = (performance.now() - earStart) / 1000;
 const earCpu = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redisInfo)].map(
   (c, i) => c - earCpuBefore[i]!,
 );
+const earCommands = commandsPerDispatch(earCommandsBefore, await commandStats(redisInfo));
 const earQueued = await queuedDispatches(queue);
 if (earQueued !== dispatches) throw new Error(`the Ear enqueued ${earQueued} of ${dispatches}`);
+
+// End to end: worker processes (the worker entrypoint, a handler module that does nothing with
+// these messages) claim, run and complete what the Ear enqueued. The queue is paused while they
+// start, so the Redis CPU read over the drain is the consumers' work on these batches (plus
+// whatever the idle gateway and workers ask of Redis meanwhile, which a real bot pays too).
+await queue.pause();
+const workers = await Promise.all(Array.from({ length: workerCount }, (_, i) => startWorker(b, i)));
+/** A counter summed over the workers' /metrics. */
+const workersTotal = (name: string, ...labels: string[]) =>
+  Promise.all(workers.map((w) => metricTotal(w.port, name, ...labels))).then((counts) =>
+    counts.reduce((s, n) => s + n, 0),
+  );
+const handled = (outcome: string) =>
+  workersTotal('shardwarden_worker_dispatches_total', `type="MESSAGE_CREATE"`, `outcome="${outcome}"`);
+const batchesCompleted = () =>
+  workersTotal('shardwarden_worker_jobs_total', `queue="${QUEUES.events}"`, `outcome="completed"`);
+/**
+ * Event jobs not finished in Redis. A completed one is removed (`removeOnComplete`) by BullMQ's
+ * finishing script, which runs after the worker's counters were updated: none left means every
+ * job's completion is in Redis.
+ */
+const unfinishedJobs = async () =>
+  Object.values(await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized')).reduce(
+    (s, n) => s + n,
+    0,
+  );
+const consumeJobs = await unfinishedJobs();
+const consumeCommandsBefore = await commandStats(redisInfo);
+const consumeCpuBefore = await redisCpuSeconds(redisInfo);
+const workersCpu = () => workers.reduce((sum, w) => sum + cpuSeconds(w.proc.child.pid!), 0);
+const workersCpuBefore = workersCpu();
+const consumeStart = performance.now();
+await queue.resume();
+await waitUntil(
+  'every enqueued dispatch handled by the workers and its job completed in Redis',
+  async () => (await handled('completed')) >= dispatches && (await unfinishedJobs()) === 0,
+  { timeoutMs: 300_000, intervalMs: 100 },
+);
+const consumeSeconds = (performance.now() - consumeStart) / 1000;
+const consumeRedisCpu = (await redisCpuSeconds(redisInfo)) - consumeCpuBefore;
+const consumeWorkersCpu = workersCpu() - workersCpuBefore;
+const consumeCommands = commandsPerDispatch(consumeCommandsBefore, await commandStats(redisInfo));
+const notCompleted = (await handled('failed')) + (await handled('skipped'));
+if (notCompleted > 0) throw new Error(`the workers failed or skipped ${notCompleted} dispatches`);
+
+// Latency: the simulator paces MESSAGE_CREATEs through the same Ear to the same workers, each
+// stamped when sent; the handler records when it got it.
+const latencyCount = latencyRate * latencySeconds;
+const pacedBatchesBefore = await batchesCompleted();
+const pacedCpuBefore = await redisCpuSeconds(redisInfo);
+await stream(b.info.controlUrl, {
+  count: latencyCount,
+  ratePerSecond: latencyRate,
+  stampTimestamp: true,
+  content: LATENCY_CONTENT,
+});
+let latencies: number[] = [];
+await waitUntil(
+  'every paced dispatch handled',
+  async () => (latencies = recordedLatencies()).length >= latencyCount,
+  { timeoutMs: 120_000, intervalMs: 200 },
+);
+await waitUntil('every paced batch completed in Redis', async () => (await unfinishedJobs()) === 0, {
+  timeoutMs: 60_000,
+  intervalMs: 100,
+});
+// Redis CPU per dispatch at the paced rate (enqueue and consumption together, partial batches,
+// idle commands over the whole stream included), and the batches' mean size.
+const pacedRedisCpu = (await redisCpuSeconds(redisInfo)) - pacedCpuBefore;
+const pacedBatches = (await batchesCompleted()) - pacedBatchesBefore;
+latencies.sort((x, y) => x - y);
+const percentile = (q: number) => latencies[Math.max(0, Math.ceil(q * latencies.length) - 1)]!;
+
 await queue.close();
+await Promise.all(workers.map((w) => w.proc.stop()));
 await gw.stop();
 b.child.kill('SIGTERM');
 
@@ -284,12 +470,13 @@ const floorQueues = {
   events: new Queue(QUEUES.events, { connection: { url: redis.url }, prefix: floorPrefix }),
 };
 const forwarder = new DispatchForwarder(
-  floorQueues,
+  { interactions: floorQueues.interactions, events: [floorQueues.events] },
   {
     events: floorConfig.events,
     generation: floorConfig.generation,
     batchSize: floorConfig.batchSize,
     batchDelayMs: floorConfig.batchDelayMs,
+    batchesInFlight: floorConfig.batchesInFlight,
     bufferLimit: dispatches,
     probeWrite: () => redisInfo.set('bench-floor-probe', '1'),
   },
@@ -317,6 +504,24 @@ if (floorQueued !== dispatches)
   throw new Error(`the forwarder alone enqueued ${floorQueued} of ${dispatches}`);
 await Promise.all(Object.values(floorQueues).map((q) => q.close()));
 
+// The Ear's memory at a second stream size: `flatGuilds` guilds (one shard per 1,000, still one
+// cluster process), read as at 10,000, for a bot of its own on the same Redis.
+let flat: { rss: number; anonymous: number; byProcess: { rss: number; anonymous: number }[] } | undefined;
+let flatFlood: Flood | undefined;
+if (flatGuilds > 0) {
+  const c = scope.own(await simulator(flatGuilds), (s) => s.child.kill('SIGTERM'));
+  const big = await startEar(
+    { ...earEnvOf(c, Math.ceil(flatGuilds / 1_000), 'bench-flat'), FLOOD_PROBE_COUNT: String(flatGuilds) },
+    'gateway-flat',
+  );
+  // Ready can come without every guild (a shard waits 15 s at most for its GUILD_CREATEs): the
+  // memory is read only once all of them arrived (the flood probe reports only then).
+  flatFlood = floodOf(childPids(big.gw.child.pid!)[0]!);
+  flat = await settledMemory(big.pids());
+  await big.gw.stop();
+  c.child.kill('SIGTERM');
+}
+
 const round2 = (n: number) => Math.round(n * 100) / 100;
 const floodFigures = (f: Flood) => ({
   guildCreates: f.guildCreates,
@@ -329,6 +534,10 @@ const memoryRatio = Number((earRss / defaultRss).toFixed(3));
 const anonymousRatio = Number((sum('anonymous') / defaultMemory.anonymous).toFixed(3));
 const floodRateRatio = Number((defaultFlood.ms / earFloodResult.ms).toFixed(2));
 const enqueuedRateRatio = Number((defaultSeconds / earSeconds).toFixed(2));
+const earRedisCpu = earCpu[earPids.length + 1]!;
+const endToEndRedisMicroseconds = round2(((earRedisCpu + consumeRedisCpu) * 1e6) / dispatches);
+const latencyP99 = percentile(0.99);
+const flatRatio = (key: 'rss' | 'anonymous') => flat && Number((flat[key] / earMemory[key]).toFixed(3));
 printFigures(
   {
     stream: {
@@ -365,8 +574,7 @@ printFigures(
       cpuSecondsDuringStream: { client: round2(defaultCpu[0]!), simulator: round2(defaultCpu[1]!) },
     },
     ear: {
-      perDispatch:
-        'parse, count, de-duplication key, batch, BullMQ addBulk (one job per batch of events) into Redis: durable',
+      perDispatch: `parse, count, de-duplication key, batch, BullMQ add (one job per batch of events, up to ${floorConfig.batchesInFlight} batches in flight) into Redis: durable`,
       processes: earPids.length,
       rssMbAfterGuildCreate: Math.round(earRss),
       anonymousMb: Math.round(sum('anonymous')),
@@ -390,6 +598,42 @@ printFigures(
       redisCpuMicrosecondsPerDispatch: round2((floorRedisCpu * 1e6) / dispatches),
       ratioVsDefaultClient: Number((defaultSeconds / floorSeconds).toFixed(2)),
     },
+    endToEnd: {
+      what: `${workerCount} worker processes (the worker entrypoint, a handler that does nothing with these messages) claim, run and complete the ${dispatches} dispatches the Ear enqueued; Redis CPU of the enqueue (the Ear's stream) and of the consumption, per dispatch`,
+      workers: workerCount,
+      meanBatchSize: round2(dispatches / consumeJobs),
+      dispatchesPerSecondConsumed: rate(consumeSeconds),
+      redisCpuSeconds: { enqueue: round2(earRedisCpu), consume: round2(consumeRedisCpu) },
+      workersCpuMicrosecondsPerDispatch: round2((consumeWorkersCpu * 1e6) / dispatches),
+      redisCpuMicrosecondsPerDispatch: endToEndRedisMicroseconds,
+      // Where it goes (INFO commandstats): a script's time includes the commands it runs.
+      redisCommands: { enqueue: earCommands, consume: consumeCommands },
+    },
+    latency: {
+      what: `${latencyCount} MESSAGE_CREATEs paced by the simulator at ${latencyRate}/s through the Ear to the workers: from the simulator sending each to the handler getting it`,
+      ratePerSecond: latencyRate,
+      dispatches: latencies.length,
+      p50Ms: percentile(0.5),
+      p99Ms: latencyP99,
+      maxMs: latencies[latencies.length - 1],
+      meanBatchSize: round2(latencyCount / pacedBatches),
+      redisCpuMicrosecondsPerDispatch: round2((pacedRedisCpu * 1e6) / latencyCount),
+    },
+    ...(flat && {
+      earMemoryFlat: {
+        what: `the Ear after the GUILD_CREATEs of ${flatGuilds} guilds (${Math.ceil(flatGuilds / 1_000)} shards, one cluster process) against ${guilds}`,
+        guilds: [guilds, flatGuilds],
+        rssMb: [Math.round(earRss), Math.round(flat.rss)],
+        anonymousMb: [Math.round(earMemory.anonymous), Math.round(flat.anonymous)],
+        byProcess: flat.byProcess.map((m) => ({
+          rssMb: Math.round(m.rss),
+          anonymousMb: Math.round(m.anonymous),
+        })),
+        startupFlood: flatFlood && floodFigures(flatFlood),
+        ratioRss: flatRatio('rss'),
+        ratioAnonymous: flatRatio('anonymous'),
+      },
+    }),
     memoryRatio,
     memoryRatioAnonymous: anonymousRatio,
     rateRatioEnqueuedVsDefault: enqueuedRateRatio,
@@ -406,6 +650,19 @@ printFigures(
     atMost('memory ratio Ear / default client, RSS (issue 16)', memoryRatio, 0.25),
     atLeast('rate ratio Ear / default client, startup flood (GUILD_CREATE)', floodRateRatio, 2),
     atLeast('rate ratio Ear / default client, MESSAGE_CREATE enqueued', enqueuedRateRatio, 2),
+    atMost(
+      'Redis CPU µs per forwarded dispatch, enqueue + claim + consume + complete',
+      endToEndRedisMicroseconds,
+      3,
+    ),
+    atMost(`dispatch → worker handler latency at ${latencyRate}/s, p99 ms`, latencyP99, 50),
+    // Issue 16's row is the Ear's memory: judged by both measures, as its other memory rows.
+    ...(flat
+      ? [
+          atMost(`Ear memory (RSS) at ${flatGuilds} guilds / at ${guilds}`, flatRatio('rss')!, 1.1),
+          atMost(`Ear anonymous memory at ${flatGuilds} guilds / at ${guilds}`, flatRatio('anonymous')!, 1.1),
+        ]
+      : []),
   ],
 );
 await scope.stop();

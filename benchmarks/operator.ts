@@ -22,6 +22,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
+import { ENV } from '../bot/runtime-contract.js';
 import type { DiscordBot } from '../operator/api/v1alpha1/types.js';
 import { freePort, runScope, startControlPlane, startRedis, waitUntil } from '../testenv/index.js';
 import { startProcess } from '../testenv/processes.js';
@@ -91,7 +92,7 @@ const chart = parse(readFileSync(join('charts', 'shardwarden', 'values.yaml'), '
   mallocArenaMax: number;
 };
 const nodeOptions = process.env.BENCH_OPERATOR_NODE_OPTIONS ?? chart.nodeOptions;
-const mallocArenaMax = process.env.MALLOC_ARENA_MAX ?? String(chart.mallocArenaMax);
+const mallocArenaMax = process.env[ENV.mallocArenaMax] ?? String(chart.mallocArenaMax);
 const probeFile = join(cp.dir, 'operator-memory.jsonl');
 const port = await freePort();
 const op = scope.own(
@@ -117,7 +118,7 @@ const op = scope.own(
         ...process.env,
         KUBECONFIG: cp.kubeconfigPath,
         MEMORY_PROBE_FILE: probeFile,
-        MALLOC_ARENA_MAX: mallocArenaMax,
+        [ENV.mallocArenaMax]: mallocArenaMax,
       },
     },
   ),

@@ -23,6 +23,8 @@ export const ENV = {
   gatewayGeneration: 'SHARDWARDEN_GATEWAY_GENERATION',
   intents: 'SHARDWARDEN_INTENTS',
   events: 'SHARDWARDEN_EVENTS',
+  /** spec.redis.eventPartitions: the event partitions gateways write and workers consume. */
+  eventPartitions: 'SHARDWARDEN_EVENT_PARTITIONS',
   workerConcurrency: 'SHARDWARDEN_WORKER_CONCURRENCY',
   /** How long a worker waits for in-flight jobs after SIGTERM (fits the pod's grace period). */
   workerShutdownTimeoutMs: 'SHARDWARDEN_SHUTDOWN_TIMEOUT_MS',
@@ -38,10 +40,22 @@ export const ENV = {
   /** Worker: `apply` runs migrations at start; the operator renders `skip` (an init container migrates). */
   migrations: 'SHARDWARDEN_MIGRATIONS',
   chainRpcUrls: 'CHAIN_RPC_URLS',
+  /** glibc's malloc arena limit, rendered into gateway pods (GATEWAY_MALLOC_ARENA_MAX). */
+  mallocArenaMax: 'MALLOC_ARENA_MAX',
 } as const;
 
 /** Port of /healthz, /readyz and /metrics in every pod. */
 export const POD_HTTP_PORT = 8080;
+
+/**
+ * glibc's MALLOC_ARENA_MAX for the gateway pod's processes (rendered into the pod; the primary
+ * also forks its clusters with it when unset). Each thread that allocates (V8's GC helpers,
+ * libuv's pool) may otherwise get an arena of its own, and each keeps what the GUILD_CREATE
+ * burst freed: with 2, 3-4 MB less in the primary and 5-10 MB less in a cluster process after
+ * 50,000 guilds (measured with a 1 MB semi-space; docs/benchmarks.md, "The lean Ear"). glibc
+ * reads it at process start.
+ */
+export const GATEWAY_MALLOC_ARENA_MAX = '2';
 
 /** Port of the worker's public routes (wallet verification), apart from /metrics. */
 export const POD_PUBLIC_HTTP_PORT = 8081;

@@ -6,7 +6,7 @@ import { DemoOptionsError, parseDemoOptions, usage, type DemoOptions } from './o
 import { writeDemoPage } from './report.js';
 import { runScenario, type DemoResult } from './scenario.js';
 import { startDemoStack, type DemoStack } from './stack.js';
-import { INTERRUPTED_EXIT_CODE, runScope, type RunScope } from '../testenv/index.js';
+import { INTERRUPTED_EXIT_CODE, interruptedChild, runScope, type RunScope } from '../testenv/index.js';
 
 // The same clock as performance.timeOrigin, which the scenario uses to place events in time.
 const started = performance.timeOrigin;
@@ -34,8 +34,6 @@ async function main(scope: RunScope): Promise<number> {
     console.log(usage());
     return 0;
   }
-  // Runs last, once everything the stack registered has stopped.
-  scope.defer(() => say('stopped; nothing is left running'));
   let stack: DemoStack | undefined;
   try {
     say(
@@ -43,11 +41,16 @@ async function main(scope: RunScope): Promise<number> {
     );
     const runId = process.env.SHARDWARDEN_DEMO_RUN ?? randomBytes(6).toString('hex');
     stack = await startDemoStack(options, say, runId, scope);
+    const real = stack.node === 'real';
     scope.defer(() =>
-      say('stopping: pod processes, operator, simulator, Prometheus, anvil, Postgres, Redis, control plane'),
+      say(
+        `stopping: ${real ? 'operator, simulator, anvil, Postgres, Redis, the real node and its containers, Prometheus' : 'pod processes, operator, simulator, Prometheus, anvil, Postgres, Redis'}, control plane`,
+      ),
     );
     say(
-      `logs: ${stack.logDir} (operator.log, one <pod>.log per pod; removed at exit unless SHARDWARDEN_KEEP_TMP=1)`,
+      real
+        ? `logs: ${stack.logDir} (operator.log; the pods' logs: kubectl --kubeconfig ${stack.cp.kubeconfigPath} logs -n ${DEMO_NAMESPACE} <pod>; removed at exit unless SHARDWARDEN_KEEP_TMP=1)`
+        : `logs: ${stack.logDir} (operator.log, one <pod>.log per pod; removed at exit unless SHARDWARDEN_KEEP_TMP=1)`,
     );
     const result = await runScenario(stack, options, say, scope.signal);
     // Beside the log folder, and kept when the folder is removed at exit.
@@ -64,6 +67,7 @@ async function main(scope: RunScope): Promise<number> {
       (err: unknown) => (err as Error).message,
     );
     say(summaryLine(result));
+    if (stack.nodeWarning) say(stack.nodeWarning);
     say(
       plotted === undefined
         ? `plots (backlog and workers, shards READY through the reshard): ${page}`
@@ -71,18 +75,23 @@ async function main(scope: RunScope): Promise<number> {
     );
     return result.lost === 0 && result.duplicated === 0 && result.sent > 0 ? 0 : 1;
   } catch (err) {
-    if (scope.signal.aborted) return INTERRUPTED_EXIT_CODE;
+    if (scope.signal.aborted || interruptedChild(err)) return INTERRUPTED_EXIT_CODE;
     say(`DEMO FAILED: ${(err as Error).message}`);
     if (stack) say(`logs were in ${stack.logDir}`);
     return 1;
   }
 }
 
-// Ctrl-C stops everything the stack started (pods get their grace period) and exits 130.
+// Ctrl-C stops everything the stack started, in reverse order, and exits 130.
 const scope = runScope({
-  onInterrupt: () => say('interrupted: stopping everything (pods get their grace period) ...'),
+  onInterrupt: () => say('interrupted: stopping everything ...'),
   onError: (err) => say(`DEMO FAILED: ${(err as Error)?.message ?? String(err)}`),
+  // Said only when true: a teardown that failed (the real node's sweep) is named instead.
+  onStopped: (errors) => {
+    if (errors.length === 0) say('stopped; nothing is left running');
+    for (const err of errors) say(`WARNING: not everything stopped cleanly: ${err.message}`);
+  },
 });
 const code = await main(scope);
-await scope.stop();
-process.exit(code);
+const stopErrors = await scope.stop();
+process.exit(code === 0 && stopErrors.length > 0 ? 1 : code);

@@ -12,6 +12,8 @@ export interface DemoBotInput {
   rpcUrl: string;
   guildsPerShard: number;
   scaleDownSeconds: number;
+  /** The bot image: the demo bot image on a real node; on kwok never pulled (the pod runner runs dist/). */
+  image: string;
 }
 
 export function demoBotManifest(input: DemoBotInput): string {
@@ -27,8 +29,9 @@ export function demoBotManifest(input: DemoBotInput): string {
     kind: 'DiscordBot',
     metadata: { name: DEMO_BOT, namespace: DEMO_NAMESPACE },
     spec: {
-      // Not pulled: the local pod runner runs dist/bin/shardwarden.js for each pod.
-      image: 'ghcr.io/shardwarden/shardwarden:0.1.0',
+      image: input.image,
+      // Imported onto the node: no registry is reachable.
+      imagePullPolicy: 'IfNotPresent',
       tokenSecretRef: { name: `${DEMO_BOT}-discord`, key: 'token' },
       redis: { urlSecretRef: { name: `${DEMO_BOT}-redis`, key: 'url' } },
       database: { urlSecretRef: { name: `${DEMO_BOT}-database`, key: 'url' } },

@@ -21,7 +21,15 @@ export interface DemoOptions {
   eventDelayMs: number;
   /** Run the reshard step (add guilds until Discord recommends more shards). */
   reshard: boolean;
+  /**
+   * Where the bot's pods run: `real` (containers on a real node), `kwok` (fake nodes and the
+   * host-process pod runner), or `auto`: real when this machine can start a real node.
+   */
+  node: DemoNode;
 }
+
+export const DEMO_NODES = ['auto', 'real', 'kwok'] as const;
+export type DemoNode = (typeof DEMO_NODES)[number];
 
 export const DEFAULT_OPTIONS: DemoOptions = {
   guilds: 3000,
@@ -33,6 +41,7 @@ export const DEFAULT_OPTIONS: DemoOptions = {
   scaleDownSeconds: 15,
   eventDelayMs: 10,
   reshard: true,
+  node: 'auto',
 };
 
 interface Setting {
@@ -115,6 +124,7 @@ export function usage(): string {
     'usage: make demo [DEMO_ARGS="--flag value ..."]   or   node dist/demo/main.js [flags]',
     '  flag                   environment',
     ...lines,
+    `  --node auto|real|kwok  DEMO_NODE                 where the pods run: real containers or kwok and the pod runner (default auto: real when this machine can start a real node)`,
     '  --no-reshard           DEMO_RESHARD=0            skip the reshard step',
     '  --help',
   ].join('\n');
@@ -128,6 +138,7 @@ export function parseDemoOptions(argv: string[], env: NodeJS.ProcessEnv): DemoOp
       args: argv,
       options: {
         ...Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: 'string' as const }])),
+        node: { type: 'string' },
         'no-reshard': { type: 'boolean' },
         help: { type: 'boolean' },
       },
@@ -152,6 +163,33 @@ export function parseDemoOptions(argv: string[], env: NodeJS.ProcessEnv): DemoOp
     else (options[s.key] as number) = n;
   }
   if (parsed.values['no-reshard'] || env.DEMO_RESHARD === '0') options.reshard = false;
+  const node = parsed.values.node ?? env.DEMO_NODE;
+  if (node !== undefined && node !== '') {
+    if ((DEMO_NODES as readonly string[]).includes(node)) options.node = node as DemoNode;
+    else
+      problems.push(
+        `${parsed.values.node !== undefined ? '--node' : 'DEMO_NODE'}=${JSON.stringify(node)} must be one of ${DEMO_NODES.join(', ')}`,
+      );
+  }
   if (problems.length) throw new DemoOptionsError(problems.join('\n'));
   return options;
+}
+
+/**
+ * The node the pods run on: `auto` is real unless `unavailable` says why this machine cannot
+ * start one; then kwok, with a warning to print (a fallback is never silent). An explicit
+ * choice is kept, so `--node real` on such a machine fails with the reason instead.
+ */
+export function chooseNode(
+  choice: DemoNode,
+  unavailable: string | undefined,
+): { node: 'real' | 'kwok'; warning?: string } {
+  if (choice !== 'auto') return { node: choice };
+  if (!unavailable) return { node: 'real' };
+  return { node: 'kwok', warning: kwokFallbackWarning(unavailable) };
+}
+
+/** What `auto` says when the pods run on kwok instead of a real node, and why. */
+export function kwokFallbackWarning(why: string): string {
+  return `WARNING: no real node on this machine (${why}): the pods run on kwok's fake nodes, as host processes of the pod runner, not in containers (--node kwok chooses that without this warning).`;
 }

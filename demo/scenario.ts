@@ -53,7 +53,7 @@ export async function runScenario(
   say: Say,
   signal: AbortSignal,
 ): Promise<DemoResult> {
-  const { cp, sim, runner } = stack;
+  const { cp, sim } = stack;
   const redis = new Redis(stack.redis.url, { maxRetriesPerRequest: 3 });
   const keys = ledgerKeys((...parts) => botKey({ namespace: DEMO_NAMESPACE, name: DEMO_BOT }, ...parts));
   const status = (): BotStatus =>
@@ -113,20 +113,26 @@ export async function runScenario(
   /**
    * The scenario can end a moment after the reshard: the new generation's last pod may not have
    * been scraped yet, nor the old one's removal seen. The table and the plots end once Prometheus
-   * has every planned shard READY in one generation; after a minute they end anyway, saying so.
+   * has every planned shard READY in one generation and one worker; after a minute they end
+   * anyway, saying so.
    */
   const untilScraped = async (shards: number) => {
     const prometheus = stack.prometheus;
     const bot = { namespace: DEMO_NAMESPACE, name: DEMO_BOT };
     const q = demoQueries(bot, 4 * prometheus.scrapeIntervalSeconds);
     await until(
-      `Prometheus to scrape all ${shards} shards READY in one generation`,
+      `Prometheus to scrape all ${shards} shards READY in one generation and 1 worker`,
       async () => {
-        const [ready, generations] = await Promise.all([
+        const [ready, generations, replicas] = await Promise.all([
           prometheus.query(q.shardsReady),
           prometheus.query(q.shardsReadyByGeneration),
+          prometheus.query(q.workerReplicas),
         ]);
-        return Number(ready[0]?.values[0]?.[1]) === shards && generations.length === 1;
+        return (
+          Number(ready[0]?.values[0]?.[1]) === shards &&
+          generations.length === 1 &&
+          Number(replicas[0]?.values[0]?.[1]) === 1
+        );
       },
       60_000,
       1_000,
@@ -135,8 +141,15 @@ export async function runScenario(
       say(`  ${err.message}: the table and the plots may miss the last changes`);
     });
   };
-  const gateways = () => runner.pods().filter((p) => p.component === 'gateway');
-  const workers = () => runner.pods().filter((p) => p.component === 'worker');
+  const gateways = () => stack.pods().filter((p) => p.component === 'gateway');
+  const workers = () => stack.pods().filter((p) => p.component === 'worker');
+  /** The workers' scale-down: `replicas()` (the status' count) back at 1 and a single worker pod. */
+  const untilOneWorker = (replicas: () => number | undefined) =>
+    until(
+      'the workers to scale back to 1',
+      () => replicas() === 1 && workers().length === 1,
+      (options.scaleDownSeconds + 60) * 1000,
+    );
 
   // ---- the event stream: every event has its own id, recorded to count losses exactly ----
   const sentIds: string[] = [];
@@ -162,8 +175,10 @@ export async function runScenario(
       const start = Date.now();
       for (let n = 0; streaming; n++) {
         const due = start + (n * 1000) / options.eventRate;
-        while (streaming && Date.now() < due)
-          await new Promise((r) => setTimeout(r, Math.min(50, due - Date.now())));
+        // The clock read once per wait: read twice, a late second read gave a negative delay
+        // (Node's TimeoutNegativeWarning in the narration).
+        for (let wait = due - Date.now(); streaming && wait > 0; wait = due - Date.now())
+          await new Promise((r) => setTimeout(r, Math.min(50, wait)));
         if (!streaming) break;
         const ids = guildIds();
         sendEvent(ids[n % ids.length]!);
@@ -176,7 +191,7 @@ export async function runScenario(
   };
 
   try {
-    // ---- 1. the operator plans, kwok runs the pods, the pod runner runs the processes ----
+    // ---- 1. the operator plans, the pods start (on the real node, or kwok and the pod runner) ----
     say('step 1: the operator plans the shards; gateway shards identify and become READY');
     const t0 = Date.now();
     await until('the operator to plan the bot', () => (status().plan?.shards ?? 0) > 0, 60_000);
@@ -190,15 +205,15 @@ export async function runScenario(
         gateways().length === plan.plan?.pods &&
         gateways().every((g) => g.ready) &&
         workers().some((w) => w.ready),
-      120_000,
+      stack.podsStartMs,
     );
     const shards = plan.plan!.shards!;
     sayBuckets(shards);
     say(
       `  all ${shards} shards READY, ${gateways().length} gateway pod(s) and ${workers().length} worker(s) serving, ${((Date.now() - t0) / 1000).toFixed(1)} s after apply; identify violations: ${sim.recorder.violations.filter((v) => v.kind === 'identify-concurrency').length}`,
     );
-    for (const p of runner.pods())
-      say(`    ${p.name.padEnd(24)} pid ${p.pid}  metrics http://127.0.0.1:${p.httpPort}/metrics`);
+    for (const p of stack.pods())
+      say(`    ${p.name.padEnd(24)} ${p.where}  metrics http://${p.metrics ?? '-'}/metrics`);
 
     // ---- 2. interactions: injected by "Discord", answered by a worker through REST ----
     say(
@@ -252,7 +267,7 @@ export async function runScenario(
           maxWorkers = Math.max(maxWorkers, workers().length);
           if (s.workers?.replicas !== undefined && s.workers.replicas !== last) {
             say(
-              `  workers ${last} → ${s.workers.replicas} (backlog ${s.workers.backlog ?? '?'}; ${workers().filter((w) => w.ready).length} worker process(es) ready)`,
+              `  workers ${last} → ${s.workers.replicas} (backlog ${s.workers.backlog ?? '?'}; ${workers().filter((w) => w.ready).length} worker pod(s) ready)`,
             );
             last = s.workers.replicas;
           }
@@ -273,11 +288,8 @@ export async function runScenario(
           120_000,
         );
         say(`  backlog drained; scale-down waits ${options.scaleDownSeconds} s of lower demand`);
-        await until(
-          'the workers to scale back to 1',
-          () => last === 1 && workers().length === 1,
-          (options.scaleDownSeconds + 60) * 1000,
-        );
+        // As narrated: the watch above has said `workers N → 1` by then.
+        await untilOneWorker(() => last);
       } finally {
         clearInterval(watch);
       }
@@ -323,7 +335,7 @@ export async function runScenario(
             if (generations.size > 1 && !both) {
               both = true;
               say(
-                `  generations ${[...generations].sort().join(' and ')} run side by side (${gateways().length} gateway processes)`,
+                `  generations ${[...generations].sort().join(' and ')} run side by side (${gateways().length} gateway pods)`,
               );
             }
             const p = String(s.reshard?.phase ?? '');
@@ -338,7 +350,8 @@ export async function runScenario(
               generations.size === 1
             );
           },
-          240_000,
+          // Two rounds of pods: the new generation's, then the old one's removal.
+          2 * stack.podsStartMs,
           1_000,
         );
         const after = status();
@@ -367,6 +380,12 @@ export async function runScenario(
       },
       180_000,
     );
+    // A loaded machine can build a backlog again while the new generation starts; the end state
+    // is one worker, as after step 4.
+    if ((status().workers?.replicas ?? 1) > 1 || workers().length > 1) {
+      say(`  the workers scaled up again during the reshard; waiting for them to scale back to 1`);
+      await untilOneWorker(() => status().workers?.replicas);
+    }
     let found = 0;
     const lostAt: number[] = [];
     for (let i = 0; i < sentIds.length; i += 5000) {
@@ -398,7 +417,7 @@ export async function runScenario(
       say(`  ${line}`);
     say('metrics (Prometheus text) while it runs:');
     say(`  operator  http://127.0.0.1:${stack.operatorPort}/metrics`);
-    for (const p of runner.pods()) say(`  ${p.name.padEnd(24)} http://127.0.0.1:${p.httpPort}/metrics`);
+    for (const p of stack.pods()) say(`  ${p.name.padEnd(24)} http://${p.metrics ?? '-'}/metrics`);
     const bot = { namespace: DEMO_NAMESPACE, name: DEMO_BOT };
     await untilScraped(status().plan?.shards ?? 0);
     say(

@@ -2,23 +2,23 @@
 // ServiceMonitor (the operator) and PodMonitor (gateway and worker pods) gives their series:
 // namespace and pod as the Prometheus operator sets them, bot and component from the PodMonitor's
 // relabelings. Series labels win over these (honor_labels, as in both monitors).
-import type { RunPod, ScrapeTarget } from '../testenv/index.js';
+import type { ScrapeTarget } from '../testenv/index.js';
+import type { DemoPod } from './pods.js';
 
 export function scrapeTargets(
   operator: { port: number; namespace: string; pod: string },
   bot: { namespace: string; name: string },
-  pods: readonly Pick<RunPod, 'name' | 'component' | 'httpPort' | 'pid'>[],
+  pods: readonly Pick<DemoPod, 'name' | 'component' | 'metrics'>[],
 ): ScrapeTarget[] {
   return [
     {
       address: `127.0.0.1:${operator.port}`,
       labels: { namespace: operator.namespace, pod: operator.pod, component: 'operator' },
     },
-    // A pod between a crash and its restart has no process to scrape.
     ...pods
-      .filter((p) => p.pid !== undefined)
+      .filter((p) => p.metrics !== undefined)
       .map((p) => ({
-        address: `127.0.0.1:${p.httpPort}`,
+        address: p.metrics!,
         labels: { namespace: bot.namespace, pod: p.name, bot: bot.name, component: p.component },
       })),
   ];

@@ -93,6 +93,8 @@ export async function handleControl(
                     : {}),
                   guild_id: guildId,
                   n: i,
+                  // A message's timestamp is when it was created: here, when it is sent (latency figures).
+                  ...(body.stampTimestamp ? { timestamp: new Date().toISOString() } : {}),
                 }),
         });
         return sendJson(res, 200, { sent });

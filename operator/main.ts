@@ -67,11 +67,17 @@ export async function runOperator(argv: string[], env: NodeJS.ProcessEnv): Promi
         (verb) => metrics.apiRequests.inc({ verb: `lease-${verb}` }),
       )
     : undefined;
-  const http = await startHttpServer(config.httpHost, config.httpPort, metrics.registry, {
-    healthy: () => true,
-    ready: () => ready,
-    describe: () => ({ leader: elector?.isLeader ?? true }),
-  });
+  const http = await startHttpServer(
+    config.httpHost,
+    config.httpPort,
+    metrics.registry,
+    {
+      healthy: () => true,
+      ready: () => ready,
+      describe: () => ({ leader: elector?.isLeader ?? true }),
+    },
+    log,
+  );
   log.info(
     { port: http.port, watchNamespaces: config.watchNamespaces, discordApiUrl: config.discordApiUrl },
     'operator started',
@@ -85,7 +91,7 @@ export async function runOperator(argv: string[], env: NodeJS.ProcessEnv): Promi
     await controller?.stop();
     await elector?.stop();
     metrics.leader.set(0);
-    await http.app.close();
+    await http.close();
     process.exit(code);
   };
   process.once('SIGTERM', () => void shutdown(0));

@@ -5,9 +5,16 @@ export {
   type ControlPlane,
   type ControlPlaneOptions,
 } from './control-plane.js';
-export { startRedis, redisServerBinary, type RedisServer } from './redis.js';
+export { startRedis, redisServerArgs, redisServerBinary, type RedisServer } from './redis.js';
 export { startRedisCluster, type RedisClusterServer, type RedisClusterNode } from './redis-cluster.js';
-export { startPostgres, createAppDatabase, APP_ROLE, APP_PASSWORD, type PostgresServer } from './postgres.js';
+export {
+  startPostgres,
+  createAppDatabase,
+  remoteClientsHba,
+  APP_ROLE,
+  APP_PASSWORD,
+  type PostgresServer,
+} from './postgres.js';
 export { kubeBinary, kubeBinaryDir } from './binaries.js';
 export { freePort } from './ports.js';
 export {
@@ -42,7 +49,15 @@ export {
   type RunPod,
   type EnvLookups,
 } from './pod-runner.js';
-export { runScope, INTERRUPTED_EXIT_CODE, type RunScope, type RunScopeOptions } from './run-scope.js';
+export {
+  runScope,
+  interruptedChild,
+  startOrFallBack,
+  INTERRUPTED_EXIT_CODE,
+  type RunScope,
+  type RunScopeOptions,
+} from './run-scope.js';
+export { hostAddress } from './host-address.js';
 export {
   startRealNode,
   realNodeUnavailable,
@@ -78,8 +93,11 @@ export {
 } from './chromium.js';
 export {
   buildProjectImage,
+  buildImageOnProject,
   runInImage,
   projectImageUnavailable,
   type ProjectImage,
+  type ImageOnProject,
+  type BuiltImage,
   type ImageRun,
 } from './project-image.js';

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { chownSync, mkdirSync, readdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, chownSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { ensureDebianPackage, requireExecutable } from './debian-packages.js';
@@ -40,8 +41,24 @@ export function postgresBinDir(): string {
   return installed;
 }
 
-/** A throwaway Postgres cluster (initdb in a temp folder, trust auth, fsync off). */
-export async function startPostgres(): Promise<PostgresServer> {
+/**
+ * The pg_hba.conf line for clients beyond loopback: only the app role (never the superuser),
+ * only from `clients` (a real node's pod subnet), only with its password (SCRAM).
+ */
+export function remoteClientsHba(clients: string): string {
+  if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(clients))
+    throw new Error(`clients: expected an IPv4 CIDR, got ${clients}`);
+  return `host all ${APP_ROLE} ${clients} scram-sha-256\n`;
+}
+
+/**
+ * A throwaway Postgres cluster (initdb in a temp folder, trust auth on loopback, fsync off).
+ * With `remote`, it also listens on `remote.host` and lets the app role in from
+ * `remote.clients` with its password (remoteClientsHba); `url` stays the loopback one.
+ */
+export async function startPostgres(
+  options: { remote?: { host: string; clients: string } } = {},
+): Promise<PostgresServer> {
   const bin = postgresBinDir();
   const dir = makeTempDir('postgres');
   const data = join(dir.path, 'data');
@@ -64,6 +81,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       ...ids,
     },
   );
+  if (options.remote) appendFileSync(join(data, 'pg_hba.conf'), remoteClientsHba(options.remote.clients));
   const proc = startProcess(
     'postgres',
     join(bin, 'postgres'),
@@ -75,7 +93,9 @@ export async function startPostgres(): Promise<PostgresServer> {
       '-k',
       dir.path,
       '-c',
-      'listen_addresses=127.0.0.1',
+      `listen_addresses=${['127.0.0.1', ...(options.remote ? [options.remote.host] : [])].join(',')}`,
+      '-c',
+      'password_encryption=scram-sha-256',
       '-c',
       'fsync=off',
       '-c',
@@ -118,8 +138,11 @@ export async function startPostgres(): Promise<PostgresServer> {
 // A fresh database owned by an ordinary role (no SUPERUSER, no BYPASSRLS), as in production:
 // superusers skip row-level security (and the worker refuses to run as one).
 export const APP_ROLE = 'shardwarden_app';
-/** Trust auth ignores it; it is in the URL so tests can check errors never show it. */
-export const APP_PASSWORD = 'pw-Sup3rSecret-xyz';
+/**
+ * Random per process (a demo run): loopback's trust auth ignores it, a real node's pods need it
+ * (remoteClientsHba); tests also check errors never show it.
+ */
+export const APP_PASSWORD = `pw-${randomBytes(18).toString('hex')}`;
 
 let counter = 0;
 

@@ -53,6 +53,11 @@ export interface RealNode {
   readonly nodeIp: string;
   /** This node's pod network, e.g. 10.244.37.0/24. */
   readonly podSubnet: string;
+  /**
+   * The bridge's own address (the pods' gateway), up from start: a host service bound here is
+   * reachable by this node's pods (their pod IPs as source) and not from the machine's LAN.
+   */
+  readonly gatewayIp: string;
   readonly bridge: string;
   readonly containerdSocket: string;
   /** `ctr -n k8s.io images import` of an image archive, so pods can use it without a registry. */
@@ -182,6 +187,13 @@ ${cri}.cni]
 `;
 }
 
+/** The pods' gateway on a /24 pod subnet: its first address, which the bridge holds. */
+export function podGateway(podSubnet: string): string {
+  const match = /^(\d+\.\d+\.\d+)\.0\/24$/.exec(podSubnet);
+  if (!match) throw new Error(`podSubnet: expected a /24 like 10.244.7.0/24, got ${podSubnet}`);
+  return `${match[1]}.1`;
+}
+
 export function cniConfig(l: NodeLayout): object {
   return {
     cniVersion: '0.4.0',
@@ -196,7 +208,7 @@ export function cniConfig(l: NodeLayout): object {
         hairpinMode: true,
         ipam: {
           type: 'host-local',
-          ranges: [[{ subnet: l.podSubnet }]],
+          ranges: [[{ subnet: l.podSubnet, gateway: podGateway(l.podSubnet) }]],
           routes: [{ dst: '0.0.0.0/0' }],
           dataDir: join(l.dir, 'cni', 'ipam'),
         },
@@ -652,6 +664,12 @@ export interface RealNodeOptions {
    * node changes the host: the host as this node found it, with no other node on it.
    */
   onLocked?: () => void;
+  /**
+   * Stop the node and exit on SIGINT/SIGTERM (default true). False for a program whose own scope
+   * stops everything in order on a signal (the demo's runScope): exiting from here would cut
+   * that short. The node's traces are swept at exit either way.
+   */
+  handleSignals?: boolean;
 }
 
 /**
@@ -747,13 +765,20 @@ export async function startRealNode(cp: ControlPlane, options: RealNodeOptions =
     };
     writeFileSync(TRACES_FILE, JSON.stringify(traces));
     process.once('exit', onExit);
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    if (options.handleSignals ?? true) {
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+    }
 
     writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
     makeCgroupRoot(layout.cgroupRoot);
     writeNodeFiles(cp, layout);
     const l: NodeLayout = layout;
+    // The bridge with its gateway address before any pod: host services can bind to it before
+    // the first pod starts (the CNI bridge plugin takes the existing bridge and address).
+    run('ip', ['link', 'add', 'name', l.bridge, 'type', 'bridge']);
+    run('ip', ['addr', 'add', `${podGateway(l.podSubnet)}/24`, 'dev', l.bridge]);
+    run('ip', ['link', 'set', l.bridge, 'up']);
 
     const containerd = startProcess(
       'containerd',
@@ -831,6 +856,7 @@ export async function startRealNode(cp: ControlPlane, options: RealNodeOptions =
       dir,
       nodeIp: l.nodeIp,
       podSubnet: l.podSubnet,
+      gatewayIp: podGateway(l.podSubnet),
       bridge: l.bridge,
       containerdSocket: l.containerdSocket,
       importImage: (archive) => void ctr(['images', 'import', archive]),

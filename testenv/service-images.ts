@@ -33,7 +33,8 @@ export const SERVICE_IMAGES = {
 /** The uid Postgres runs as in its image (it refuses root). */
 export const POSTGRES_UID = 70;
 
-function imageCacheDir(): string {
+/** Where image archives are cached, machine-wide (testenv/images/build.sh keeps its own there). */
+export function imageCacheDir(): string {
   const root =
     process.env.SHARDWARDEN_CACHE ??
     join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'shardwarden');
@@ -114,13 +115,19 @@ function recipeKey(recipe: ServiceImageRecipe, files: string[]): string {
   return hash.digest('hex').slice(0, 16);
 }
 
-/** Removes `name`'s other archives that no run used (built or found) for UNUSED_ARCHIVE_MS. */
-function pruneUnusedArchives(name: string, keep: string): void {
+/** Removes `name`'s other archives (`<name>-<16 hex>.tar`, and `.<pid>.partial` ones a killed run left) that no run used (built or found) for UNUSED_ARCHIVE_MS. */
+export function pruneUnusedArchives(name: string, keep: string): void {
   const dir = imageCacheDir();
   const stale = Date.now() - UNUSED_ARCHIVE_MS;
   for (const f of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, f.name);
-    if (!f.isFile() || !/^.+-[0-9a-f]{16}\.tar$/.test(f.name) || !f.name.startsWith(`${name}-`)) continue;
+    // `.<pid>.partial`: a run killed while writing its archive left it.
+    if (
+      !f.isFile() ||
+      !/^.+-[0-9a-f]{16}\.tar(\.\d+\.partial)?$/.test(f.name) ||
+      !f.name.startsWith(`${name}-`)
+    )
+      continue;
     if (path !== keep && (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < stale)
       rmSync(path, { force: true });
   }

@@ -1,6 +1,13 @@
 // Who a bot process works for: the DiscordBot (namespace and name, which scope its Redis keys)
 // and the Discord application (which scopes the identify and REST budgets).
-import { botRef, BotRefError, DEFAULT_NAMESPACE, isDiscordId, type BotRef } from '../queues/queue-names.js';
+import {
+  botRef,
+  BotRefError,
+  DEFAULT_NAMESPACE,
+  EVENT_PARTITIONS,
+  isDiscordId,
+  type BotRef,
+} from '../queues/queue-names.js';
 import { ENV } from '../runtime-contract.js';
 import { ConfigError, type EnvReader } from './env-reader.js';
 
@@ -10,6 +17,8 @@ export interface BotIdentity {
   applicationId?: string;
   /** Whether the keys of releases before namespaced keys are this bot's (ENV.legacyKeys). */
   legacyKeys: boolean;
+  /** Event partitions (ENV.eventPartitions): the gateway writes them, the workers consume them. */
+  eventPartitions: number;
 }
 
 export function readBotIdentity(read: EnvReader): BotIdentity {
@@ -28,5 +37,11 @@ export function readBotIdentity(read: EnvReader): BotIdentity {
   if (applicationId !== undefined && !isDiscordId(applicationId))
     throw new ConfigError(`${ENV.applicationId}="${applicationId}" is not a Discord id`);
   const legacyKeys = read.optional(ENV.legacyKeys) === '1';
-  return applicationId === undefined ? { bot, legacyKeys } : { bot, applicationId, legacyKeys };
+  const eventPartitions = read.int(ENV.eventPartitions, 1, EVENT_PARTITIONS.default, EVENT_PARTITIONS.max);
+  return {
+    bot,
+    ...(applicationId === undefined ? {} : { applicationId }),
+    legacyKeys,
+    eventPartitions,
+  };
 }

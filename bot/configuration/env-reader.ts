@@ -3,7 +3,7 @@
 // echoes a value that may be a secret (URLs with credentials, tokens).
 import type { LevelWithSilent } from 'pino';
 import { LOG_LEVELS } from '../observability/logger.js';
-import { parseRedisTarget, RedisTargetError, type RedisTarget } from './redis-connection.js';
+import { parseRedisTarget, RedisTargetError, type RedisTarget } from './redis-target.js';
 
 export class ConfigError extends Error {}
 
@@ -45,7 +45,7 @@ export class EnvReader {
       .filter(Boolean);
   }
 
-  /** One Redis or a Redis Cluster (redis-connection.ts). The value is a secret: errors name the variable only. */
+  /** One Redis or a Redis Cluster (redis-target.ts). The value is a secret: errors name the variable only. */
   redis(name: string): RedisTarget {
     try {
       return parseRedisTarget(this.required(name), name);

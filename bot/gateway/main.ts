@@ -10,7 +10,13 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import { createLogger } from '../observability/logger.js';
 import { splitOverClusters } from '../sharding/shard-range.js';
-import { clusterNodeArgs, GatewayConfigError, parseGatewayConfig, type GatewayConfig } from './config.js';
+import {
+  clusterEnv,
+  clusterNodeArgs,
+  GatewayConfigError,
+  parseGatewayConfig,
+  type GatewayConfig,
+} from './config.js';
 import type { EarClientOptions } from './cluster/ear-client.js';
 import { isShardwardenMessage, STALL_LIMIT_MS, UNRECOVERABLE_EXIT_CODE, type PrimaryMessage } from './ipc.js';
 import { RangeShardingManager } from './sharding/range-sharding-manager.js';
@@ -33,11 +39,14 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   // Kurasuta's IPC socket: one per pod process tree (a unix socket, so pods sharing a machine
   // in tests do not collide); cluster processes inherit the path through the environment.
   // A random part as well: a killed pod process leaves its socket file behind, and pids repeat.
-  if (cluster.isPrimary)
+  if (cluster.isPrimary) {
     process.env[IPC_SOCKET_ENV] = join(
       tmpdir(),
       `shardwarden-gateway-${process.pid}-${randomBytes(4).toString('hex')}.sock`,
     );
+    // Kurasuta forks the clusters with the primary's environment.
+    Object.assign(process.env, clusterEnv(process.env));
+  }
   const clusterShards = splitOverClusters(config.range, config.clustersPerPod);
   // The client (an EarClient over @discordjs/ws) is loaded only where it runs: the cluster
   // processes. Kurasuta builds it there with these options plus the process's shards.
@@ -147,30 +156,36 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   } as unknown as Registry;
   let shuttingDown = false;
   // The clusters start first: loading their modules and logging in is the long part of a cold
-  // start, and the primary's HTTP server (fastify, which cluster processes never load) comes up
-  // meanwhile. The rejection handler only marks the promise handled until it is awaited below.
+  // start, and the primary's HTTP server comes up meanwhile. The rejection handler only marks
+  // the promise handled until it is awaited below.
   manager.on('error', (err: Error) => log.error({ err: err.message }, 'kurasuta'));
   manager.on('debug', (msg: string) => log.debug({ kurasuta: msg }));
   const spawned = manager.spawn();
   spawned.catch(() => undefined);
   const { startHttpServer } = await import('../observability/http-server.js');
-  const http = await startHttpServer('0.0.0.0', config.httpPort, metricsRegistry, {
-    // Alive while no event loop is stuck, this one's or a cluster's (a blocked cluster loop
-    // starves its shards' heartbeats; Kurasuta restarts clusters that exit, not stuck ones).
-    healthy: () => {
-      const stuck = loopDelay.max / 1e6 > STALL_LIMIT_MS;
-      loopDelay.reset();
-      return !stuck && stalledClusters().length === 0;
+  const http = await startHttpServer(
+    '0.0.0.0',
+    config.httpPort,
+    metricsRegistry,
+    {
+      // Alive while no event loop is stuck, this one's or a cluster's (a blocked cluster loop
+      // starves its shards' heartbeats; Kurasuta restarts clusters that exit, not stuck ones).
+      healthy: () => {
+        const stuck = loopDelay.max / 1e6 > STALL_LIMIT_MS;
+        loopDelay.reset();
+        return !stuck && stalledClusters().length === 0;
+      },
+      ready: () => allReady() && !shuttingDown,
+      describe: () => ({
+        shards: shards.length,
+        ready: [...ready.values()].filter(Boolean).length,
+        range: config.range,
+        stalledClusters: stalledClusters(),
+        halted: [...halted].map(([shard, reason]) => ({ shard, reason })),
+      }),
     },
-    ready: () => allReady() && !shuttingDown,
-    describe: () => ({
-      shards: shards.length,
-      ready: [...ready.values()].filter(Boolean).length,
-      range: config.range,
-      stalledClusters: stalledClusters(),
-      halted: [...halted].map(([shard, reason]) => ({ shard, reason })),
-    }),
-  });
+    log,
+  );
   log.info(
     {
       port: http.port,
@@ -198,7 +213,7 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     );
     await within(Promise.all(stopped), deadlineMs + 2_000, () => undefined);
     manager.stopAll();
-    await http.app.close();
+    await http.close();
     process.exit(0);
   };
   // `on`, not `once`: a second signal during the drain must not fall back to Node's default

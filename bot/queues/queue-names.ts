@@ -91,7 +91,83 @@ export function isDiscordId(value: unknown): value is string {
  * BullMQ's multi-key commands work on a cluster.
  */
 export function queuePrefix(bot: BotRef): string {
-  return `shardwarden:{${bot.namespace}/${bot.name}}`;
+  return taggedPrefix(`${bot.namespace}/${bot.name}`);
+}
+
+/** `shardwarden:` and a Redis Cluster hash tag: the one shape of every Shardwarden key prefix. */
+const taggedPrefix = (tag: string) => `shardwarden:{${tag}}`;
+
+/**
+ * How many event partitions a bot may have (spec.redis.eventPartitions). Each partition is a
+ * queue of event batches with its own hash tag, so a Redis Cluster spreads one bot's events, and
+ * their claims, over its masters. Partition 0 is the bot's own prefix: a bot of one partition
+ * keeps exactly the layout of releases before partitions.
+ */
+export const EVENT_PARTITIONS = { default: 1, max: 64 } as const;
+
+/**
+ * The key prefix of event partition `partition` (BullMQ prefix of its `event-batches` queue, and
+ * of its dispatch claims): 0 is the bot's prefix, others carry `#<n>` inside the hash tag, a
+ * character neither a namespace nor a name may contain.
+ */
+export function eventPartitionPrefix(bot: BotRef, partition: number): string {
+  if (!Number.isInteger(partition) || partition < 0 || partition >= EVENT_PARTITIONS.max)
+    throw new RangeError(`event partition ${partition} is not an integer in 0..${EVENT_PARTITIONS.max - 1}`);
+  return partition === 0 ? queuePrefix(bot) : taggedPrefix(`${bot.namespace}/${bot.name}#${partition}`);
+}
+
+/** The prefixes of partitions 0..count-1. */
+export function eventPartitionPrefixes(bot: BotRef, count: number): string[] {
+  return Array.from({ length: count }, (_, p) => eventPartitionPrefix(bot, p));
+}
+
+/** A queue of the bot under the prefix it lives at; `partition` > 0 only for event partitions. */
+export interface BotQueue {
+  queue: QueueName;
+  prefix: string;
+  partition: number;
+}
+
+/**
+ * Every queue a bot of `partitions` event partitions writes and its workers consume: the bot's
+ * queues under its prefix (partition 0's events among them), then the other partitions' events.
+ * What its backlog sums (the operator's autoscalers).
+ */
+export function botQueues(bot: BotRef, partitions: number): BotQueue[] {
+  return [
+    ...ALL_QUEUES.map((queue) => ({ queue, prefix: queuePrefix(bot), partition: 0 })),
+    ...eventPartitionPrefixes(bot, partitions)
+      .slice(1)
+      .map((prefix, i) => ({ queue: QUEUES.events, prefix, partition: i + 1 })),
+  ];
+}
+
+/**
+ * Dispatches of one key run in order: the guild's, else the channel's (direct messages). The key
+ * also picks the partition, so a guild's events stay in one queue, in order.
+ */
+export function orderKey(d: Pick<DispatchJob, 't' | 'd'>): string {
+  const p = (d.d ?? {}) as { guild_id?: unknown; channel_id?: unknown; id?: unknown };
+  if (typeof p.guild_id === 'string') return `guild:${p.guild_id}`;
+  if (d.t.startsWith('GUILD_') && typeof p.id === 'string') return `guild:${p.id}`;
+  if (typeof p.channel_id === 'string') return `channel:${p.channel_id}`;
+  return 'other';
+}
+
+/**
+ * The partition of a dispatch among `count`: FNV-1a of its order key (guild, else channel, else
+ * partition of `other`), so the same dispatch lands in the same partition whichever gateway,
+ * generation or replay forwards it, as long as the count does not change. A contract kept in
+ * Redis (claims live in the partition's slot): neither this nor `orderKey` may change, or pods
+ * of two images with one count would queue a guild in two partitions and run its dispatches
+ * twice (tests/gateway/event-partitions.test.ts pins values).
+ */
+export function eventPartitionOf(d: Pick<DispatchJob, 't' | 'd'>, count: number): number {
+  if (count <= 1) return 0;
+  const key = orderKey(d);
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % count;
 }
 
 /** Other per-bot keys (sessions, cooldowns, the worker modules' own keys). */
@@ -106,7 +182,7 @@ export function botKey(bot: BotRef, ...parts: (string | number)[]): string {
  * a process started without it counts its budgets as the bot's own.
  */
 export function discordBudgetPrefix(bot: BotRef, applicationId: string | undefined): string {
-  return applicationId ? `shardwarden:{app:${applicationId}}` : queuePrefix(bot);
+  return applicationId ? taggedPrefix(`app:${applicationId}`) : queuePrefix(bot);
 }
 
 /**
@@ -115,7 +191,7 @@ export function discordBudgetPrefix(bot: BotRef, applicationId: string | undefin
  * (RedisSessionStore); nothing writes there any more.
  */
 export function legacyQueuePrefix(name: string): string {
-  return `shardwarden:{${name}}`;
+  return taggedPrefix(name);
 }
 
 /** What a forwarded dispatch carries into BullMQ. */

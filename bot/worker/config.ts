@@ -3,7 +3,7 @@
 import type { LevelWithSilent } from 'pino';
 import { readBotIdentity, type BotIdentity } from '../configuration/bot-identity.js';
 import { ConfigError, EnvReader } from '../configuration/env-reader.js';
-import type { RedisTarget } from '../configuration/redis-connection.js';
+import type { RedisTarget } from '../configuration/redis-target.js';
 import { ENV, POD_HTTP_PORT, POD_PUBLIC_HTTP_PORT } from '../runtime-contract.js';
 import { DEFAULT_HANDLER_MODULES } from './handlers/module-loader.js';
 

@@ -19,9 +19,11 @@ import { startHttpServer } from '../observability/http-server.js';
 import {
   botKey,
   DEDUP_WINDOW_SECONDS,
+  eventPartitionPrefix,
   legacyQueuePrefix,
   queuePrefix,
   QUEUES,
+  type QueueName,
 } from '../queues/queue-names.js';
 import { ENV } from '../runtime-contract.js';
 import { parseWorkerConfig, type WorkerConfig } from './config.js';
@@ -34,6 +36,7 @@ import { WorkerMetrics } from './metrics.js';
 import { DispatchClaims } from './processing/dispatch-claims.js';
 import { EventBatchRunner, Slots } from './processing/event-batch-runner.js';
 import { LegacyQueueDrain } from './processing/legacy-queues.js';
+import { RetiredPartitions } from './processing/retired-partitions.js';
 import { QueueTaskScheduler, WorkerRuntime } from './processing/worker-runtime.js';
 
 function configOrExit(env: NodeJS.ProcessEnv): WorkerConfig {
@@ -160,22 +163,28 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     metrics,
     log,
   );
-  const events = new EventBatchRunner({
-    // Under the bot's prefix whichever queue keys a job came from (legacy-queues.ts).
-    claims: new DispatchClaims(redis, prefix, DEDUP_WINDOW_SECONDS),
-    registry,
-    services,
-    metrics,
-    slots: new Slots(config.eventConcurrency),
-    handlerTimeoutMs: config.handlerTimeoutMs,
-  });
-  const consumers = (queuePrefixOf: string) =>
+  // One bound on handlers at once for every queue and partition the process consumes.
+  const slots = new Slots(config.eventConcurrency);
+  const eventRunner = (claimsPrefix: string) =>
+    new EventBatchRunner({
+      claims: new DispatchClaims(redis, claimsPrefix, DEDUP_WINDOW_SECONDS),
+      registry,
+      services,
+      metrics,
+      slots,
+      handlerTimeoutMs: config.handlerTimeoutMs,
+    });
+  // The jobs each partition's consumer holds: the process's share split over the partitions,
+  // so P partitions do not hold P times the batches (their handlers share `slots` anyway).
+  const partitionJobs = Math.max(1, Math.ceil(config.eventConcurrency / config.eventPartitions));
+  const consumers = (queuePrefixOf: string, claimsPrefix = prefix, queues?: readonly QueueName[]) =>
     new WorkerRuntime({
       connection: redis,
       prefix: queuePrefixOf,
+      ...(queues ? { queues } : {}),
       concurrency: {
         [QUEUES.interactions]: config.interactionConcurrency,
-        [QUEUES.events]: config.eventConcurrency,
+        [QUEUES.events]: partitionJobs,
         [QUEUES.singleEvents]: config.eventConcurrency,
         [QUEUES.tasks]: config.taskConcurrency,
       },
@@ -183,17 +192,25 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
       dispatcher,
       services,
       metrics,
-      events,
+      // Claims under the partition's prefix, in its slot; the old keys' jobs claim under the bot's.
+      events: eventRunner(claimsPrefix),
       log,
     });
-  const runtime = consumers(prefix);
-  runtime.start();
+  // Partition 0 is the bot's prefix, where the other queues live too.
+  const partitionConsumers = (partition: number) => {
+    const partitionPrefix = eventPartitionPrefix(config.bot, partition);
+    return partition === 0 ? consumers(prefix) : consumers(partitionPrefix, partitionPrefix, [QUEUES.events]);
+  };
+  const runtimes = Array.from({ length: config.eventPartitions }, (_, p) => partitionConsumers(p));
+  for (const r of runtimes) r.start();
+  const running = () => runtimes.every((r) => r.running());
   // Jobs queued before the upgrade to keys by namespace and name (docs/operator.md, "Redis keys"),
   // when the operator says the old keys are this bot's.
   const legacy = config.legacyKeys
     ? new LegacyQueueDrain({
         redis,
-        legacyPrefix: legacyQueuePrefix(config.bot.name),
+        prefix: legacyQueuePrefix(config.bot.name),
+        what: 'the old queue keys',
         consumers,
         checkEveryMs: config.legacyCheckMs,
         idleMs: config.legacyIdleMs,
@@ -201,16 +218,44 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
       })
     : undefined;
   legacy?.start();
-
-  const { app, port } = await startHttpServer('0.0.0.0', config.httpPort, metricsRegistry, {
-    healthy: () => true,
-    ready: () => runtime.running() && redis.status === 'ready',
-    describe: () => ({
-      redis: redis.status,
-      workers: runtime.running() ? 'running' : 'stopped',
-      ...(legacy?.draining() ? { oldQueueKeys: 'draining' } : {}),
-    }),
+  // Partitions gateways wrote that this worker does not consume (the count was lowered, or the
+  // gateways run ahead): drained while they hold jobs.
+  const retired = new RetiredPartitions({
+    redis,
+    bot: config.bot,
+    own: config.eventPartitions,
+    checkEveryMs: config.legacyCheckMs,
+    drain: (partition) =>
+      new LegacyQueueDrain({
+        redis,
+        prefix: eventPartitionPrefix(config.bot, partition),
+        what: `event partition ${partition}`,
+        queues: [QUEUES.events],
+        consumers: () => partitionConsumers(partition),
+        checkEveryMs: config.legacyCheckMs,
+        idleMs: config.legacyIdleMs,
+        log,
+      }),
+    log,
   });
+  retired.start();
+
+  const { close: closeHttp, port } = await startHttpServer(
+    '0.0.0.0',
+    config.httpPort,
+    metricsRegistry,
+    {
+      healthy: () => true,
+      ready: () => running() && redis.status === 'ready',
+      describe: () => ({
+        redis: redis.status,
+        workers: running() ? 'running' : 'stopped',
+        ...(legacy?.draining() ? { oldQueueKeys: 'draining' } : {}),
+        ...(retired.draining().length > 0 ? { drainingEventPartitions: retired.draining() } : {}),
+      }),
+    },
+    log,
+  );
   log.info(
     {
       port,
@@ -226,12 +271,14 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'stopping: finishing in-flight jobs');
-    const [finished] = await Promise.all([
-      runtime.close(config.shutdownTimeoutMs),
+    const closed = await Promise.all([
+      ...runtimes.map((r) => r.close(config.shutdownTimeoutMs)),
       legacy?.close(config.shutdownTimeoutMs) ?? true,
+      retired.close(config.shutdownTimeoutMs),
     ]);
-    if (!finished) log.warn('shutdown timeout: in-flight jobs were left to be retried by another worker');
-    await Promise.allSettled([app.close(), publicApp?.close(), tasks.close(), db?.close()]);
+    if (!closed.every(Boolean))
+      log.warn('shutdown timeout: in-flight jobs were left to be retried by another worker');
+    await Promise.allSettled([closeHttp(), publicApp?.close(), tasks.close(), db?.close()]);
     redis.disconnect();
     log.info('stopped');
     process.exit(0);

@@ -5,19 +5,10 @@
 // bullmq 6.7: `<prefix>:<queue>:wait` (list), `:prioritized` (zset), `:delayed` (zset whose
 // score is dueTimestampMs * 0x1000 + a counter), `:meta` (hash; `paused` while paused).
 import { createHash } from 'node:crypto';
-import {
-  connectRedis,
-  parseRedisTarget,
-  RedisTargetError,
-  type RedisClient,
-} from '../../bot/configuration/redis-connection.js';
-import {
-  ALL_QUEUES,
-  LEGACY_QUEUES,
-  legacyQueuePrefix,
-  queuePrefix,
-  type BotRef,
-} from '../../bot/queues/queue-names.js';
+import { connectRedis, type RedisClient } from '../../bot/configuration/redis-connection.js';
+import { parseRedisTarget, RedisTargetError } from '../../bot/configuration/redis-target.js';
+import { readEventPartitions } from '../../bot/queues/partition-high-water.js';
+import { botQueues, LEGACY_QUEUES, legacyQueuePrefix, type BotRef } from '../../bot/queues/queue-names.js';
 
 export interface QueueBacklog {
   queue: string;
@@ -26,6 +17,8 @@ export interface QueueBacklog {
   /** Delayed jobs whose time has come (BullMQ promotes them on a worker's next fetch). */
   dueDelayed: number;
   paused: boolean;
+  /** An event partition other than 0 (spec.redis.eventPartitions). */
+  partition?: number;
   /** A queue of the release before namespaced keys (read with `legacyKeys`). */
   oldKeys?: boolean;
 }
@@ -37,6 +30,25 @@ export function backlogOf(queues: readonly QueueBacklog[]): number {
 
 /** The highest delayed-set score of a job due at `nowMs` (BullMQ's own promotion bound). */
 export const dueDelayedMaxScore = (nowMs: number) => (nowMs + 1) * 0x1000 - 1;
+
+/** A queue's keys, in the order BACKLOG_SCRIPT reads them. */
+const queueKeys = (prefix: string, queue: string) =>
+  ['wait', 'prioritized', 'delayed', 'meta'].map((suffix) => `${prefix}:${queue}:${suffix}`);
+
+/**
+ * Per queue (four KEYS each): waiting, prioritized, delayed due by ARGV[1], paused (1/0). One
+ * command per read instead of four per queue: every 10 s for every bot, ioredis's command
+ * objects and their timeout timers outlived young-generation GCs and filled the old generation
+ * with garbage (docs/benchmarks.md, "Where the memory went").
+ */
+const BACKLOG_SCRIPT = `local out = {}
+for i = 1, #KEYS, 4 do
+  out[#out + 1] = redis.call('LLEN', KEYS[i])
+  out[#out + 1] = redis.call('ZCARD', KEYS[i + 1])
+  out[#out + 1] = redis.call('ZCOUNT', KEYS[i + 2], '-inf', ARGV[1])
+  out[#out + 1] = redis.call('HEXISTS', KEYS[i + 3], 'paused')
+end
+return out`;
 
 /** Redis could not be asked; the message names the cause, never the URL (it may hold a password). */
 export class RedisUnavailableError extends Error {}
@@ -66,9 +78,11 @@ export class BacklogReader {
   }
 
   /**
-   * Per-queue counts for one bot; with `legacyKeys` also those of its queues under the keys of
-   * releases before namespaced keys, which its old gateway pods may still fill. Throws
-   * RedisUnavailableError when Redis does not answer.
+   * Per-queue counts for one bot, each of its `partitions` event partitions a queue of its own
+   * (and those up to the most any gateway of the bot wrote, partition-high-water.ts);
+   * with `legacyKeys` also those of its queues under the keys of releases before namespaced keys,
+   * which its old gateway pods may still fill. Throws RedisUnavailableError when Redis does not
+   * answer.
    */
   async read(
     key: string,
@@ -76,48 +90,60 @@ export class BacklogReader {
     redisUrl: string,
     nowMs = Date.now(),
     legacyKeys = false,
+    partitions = 1,
   ): Promise<QueueBacklog[]> {
     const conn = this.connection(key, redisUrl);
     await this.ready(conn);
+    // Partitions a gateway wrote beyond the spec's count (it was lowered) still hold jobs the
+    // workers drain: counted, so the workers do not scale to zero while they wait.
+    const highWater = await this.ask(readEventPartitions(conn.client, bot));
     const queues = [
-      ...ALL_QUEUES.map((queue) => ({ queue, prefix: queuePrefix(bot), oldKeys: false })),
+      ...botQueues(bot, Math.max(partitions, highWater)).map((q) => ({ ...q, oldKeys: false })),
       ...(legacyKeys
-        ? LEGACY_QUEUES.map((queue) => ({ queue, prefix: legacyQueuePrefix(bot.name), oldKeys: true }))
+        ? LEGACY_QUEUES.map((queue) => ({
+            queue,
+            prefix: legacyQueuePrefix(bot.name),
+            partition: 0,
+            oldKeys: true,
+          }))
         : []),
     ];
-    // A pipeline per prefix: each prefix is one hash slot, and on a Redis Cluster a pipeline
-    // must stay within the slots of one node (the old keys' slot may live on another).
-    const pipelines = [...new Set(queues.map((q) => q.prefix))].map((prefix) => {
-      const pipeline = conn.client.pipeline();
-      for (const { queue } of queues.filter((q) => q.prefix === prefix)) {
-        const base = `${prefix}:${queue}`;
-        pipeline.llen(`${base}:wait`);
-        pipeline.zcard(`${base}:prioritized`);
-        pipeline.zcount(`${base}:delayed`, '-inf', dueDelayedMaxScore(nowMs));
-        pipeline.hexists(`${base}:meta`, 'paused');
-      }
-      return pipeline.exec();
+    // One script per prefix: each prefix is one hash slot, and on a Redis Cluster a script's
+    // keys must share a slot (the old keys' slot and each partition's may live on another node).
+    // Each answer is matched to its queues by prefix, whatever order the queues are listed in.
+    const prefixes = [...new Set(queues.map((q) => q.prefix))];
+    const ofPrefix = (prefix: string) => queues.filter((q) => q.prefix === prefix);
+    const answers = await this.ask(
+      Promise.all(
+        prefixes.map((prefix) => {
+          const keys = ofPrefix(prefix).flatMap(({ queue }) => queueKeys(prefix, queue));
+          return conn.client.eval(BACKLOG_SCRIPT, keys.length, ...keys, dueDelayedMaxScore(nowMs));
+        }),
+      ),
+    );
+    const counts = new Map(prefixes.map((prefix, i) => [prefix, (answers[i] as unknown[]).map(Number)]));
+    return queues.map(({ queue, prefix, partition, oldKeys }) => {
+      const at = ofPrefix(prefix).findIndex((q) => q.queue === queue) * 4;
+      const n = (i: number) => counts.get(prefix)![at + i]!;
+      return {
+        queue,
+        waiting: n(0),
+        prioritized: n(1),
+        dueDelayed: n(2),
+        paused: n(3) === 1,
+        ...(partition > 0 ? { partition } : {}),
+        ...(oldKeys ? { oldKeys } : {}),
+      };
     });
-    let results: [Error | null, unknown][];
+  }
+
+  /** `answer`, its failure as a RedisUnavailableError. */
+  private async ask<T>(answer: Promise<T>): Promise<T> {
     try {
-      const answers = await Promise.all(pipelines);
-      if (answers.some((a) => !a)) throw new RedisUnavailableError('no answer');
-      results = answers.flatMap((a) => a!);
+      return await answer;
     } catch (err) {
-      if (err instanceof RedisUnavailableError) throw err;
       throw new RedisUnavailableError(describeRedisError(err));
     }
-    const failed = results.find(([err]) => err);
-    if (failed) throw new RedisUnavailableError(describeRedisError(failed[0]));
-    const n = (i: number) => Number(results[i]![1]);
-    return queues.map(({ queue, oldKeys }, q) => ({
-      queue,
-      waiting: n(q * 4),
-      prioritized: n(q * 4 + 1),
-      dueDelayed: n(q * 4 + 2),
-      paused: n(q * 4 + 3) === 1,
-      ...(oldKeys ? { oldKeys } : {}),
-    }));
   }
 
   /** The bot no longer reads (deleted, or not autoscaled by us); its Redis's last user closes it. */

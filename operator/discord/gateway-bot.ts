@@ -162,10 +162,12 @@ export class GatewayBotCache {
       this.entries.set(botKey, entry);
     }
     const now = this.now();
-    if (entry.invalidToken) return this.result(entry, refreshMs);
+    if (entry.invalidToken) return this.result(entry, refreshMs, now);
     const fresh = entry.fetchedAt !== undefined && now - entry.fetchedAt < refreshMs && !force;
     const waiting = entry.retryAt !== undefined && now < entry.retryAt;
-    if (fresh || waiting) return this.result(entry, refreshMs);
+    // The same instant decides and schedules: a second reading of the clock can pass retryAt,
+    // and an entry that is neither waiting nor fresh would be told to wait the whole refresh.
+    if (fresh || waiting) return this.result(entry, refreshMs, now);
 
     const res = await this.fetcher(this.apiUrl, token, entry.info?.applicationId);
     this.onRequest(res.status === undefined ? 'error' : String(res.status));
@@ -208,11 +210,11 @@ export class GatewayBotCache {
         break;
       }
     }
-    return this.result(entry, refreshMs);
+    return this.result(entry, refreshMs, after);
   }
 
-  private result(entry: Entry, refreshMs: number): DiscordLookup {
-    const now = this.now();
+  /** What the entry says at `now`, and when to look again. */
+  private result(entry: Entry, refreshMs: number, now: number): DiscordLookup {
     let nextCheckMs = refreshMs;
     if (entry.invalidToken)
       nextCheckMs = refreshMs; // nothing to do until the Secret changes

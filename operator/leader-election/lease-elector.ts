@@ -106,7 +106,8 @@ export class LeaseElector extends EventEmitter<ElectorEvents> {
     clearTimeout(this.deadlineTimer);
     this.deadlineTimer = setTimeout(
       () => this.lose('could not renew the lease within the renew deadline'),
-      at + this.options.renewDeadlineMs - Date.now(),
+      // Never negative (Node warns): a renew request that outlived the deadline loses at once.
+      Math.max(0, at + this.options.renewDeadlineMs - Date.now()),
     );
   }
 

@@ -2,7 +2,8 @@
 // status does, so rewriting the same condition is not a change.
 import type { Condition } from '../api/v1alpha1/types.js';
 
-export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'WorkersScaled';
+export type ConditionType =
+  'Ready' | 'Progressing' | 'Degraded' | 'WorkersScaled' | 'EventPartitionsDeferred';
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
 
 export interface ConditionInput {
@@ -23,7 +24,13 @@ export function setCondition(
     old && old.status === next.status ? old.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const condition: Condition = { ...next, observedGeneration: generation, lastTransitionTime };
   const others = existing.filter((c) => c.type !== next.type);
-  const order: ConditionType[] = ['Ready', 'Progressing', 'Degraded', 'WorkersScaled'];
+  const order: ConditionType[] = [
+    'Ready',
+    'Progressing',
+    'Degraded',
+    'WorkersScaled',
+    'EventPartitionsDeferred',
+  ];
   return [...others, condition].sort(
     (a, b) => order.indexOf(a.type as ConditionType) - order.indexOf(b.type as ConditionType),
   );

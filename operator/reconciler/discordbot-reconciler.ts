@@ -14,7 +14,7 @@ import {
   parseRedisTarget,
   RedisTargetError,
   type RedisTarget,
-} from '../../bot/configuration/redis-connection.js';
+} from '../../bot/configuration/redis-target.js';
 import type { Logger } from '../../bot/observability/logger.js';
 import { secretReferences, type PodComponent } from '../api/v1alpha1/secret-references.js';
 import type { DiscordBot, DiscordBotStatus, SecretKeyRef } from '../api/v1alpha1/types.js';
@@ -37,7 +37,13 @@ import type { GenerationPlan } from '../rendering/plan-config.js';
 import { workerName } from '../rendering/worker.js';
 import { planReshard, type ReshardState } from '../resharding/reshard-planner.js';
 import { firstDifference, repairPatch } from './drift.js';
-import { setCondition, withoutCondition } from './conditions.js';
+import { conditionOf, setCondition, withoutCondition } from './conditions.js';
+import {
+  deferredMessage,
+  eventPartitionsToApply,
+  runningEventPartitions,
+  withEventPartitions,
+} from './event-partitions-roll.js';
 import { generationReadiness, reshardProgressing, staleGatewayObjects } from './gateway-generations.js';
 import { ReconcilePass } from './reconcile-pass.js';
 import { readSecretKey } from './secrets.js';
@@ -290,12 +296,14 @@ export class DiscordBotReconciler {
     lookup: DiscordLookup,
     secrets: SecretValues,
   ): PlannedGenerations {
-    const { bot, before, namespace, now } = pass;
-    const desiredPlan = planShards(bot.spec.sharding, info);
+    const { before, namespace, now } = pass;
+    const desiredPlan = planShards(pass.bot.spec.sharding, info);
     const wasActive: GenerationPlan = {
       generation: before.gateway?.generation ?? 1,
       plan: before.plan?.shards ? (before.plan as ShardPlan) : desiredPlan,
     };
+    this.holdEventPartitions(pass, wasActive, desiredPlan);
+    const { bot } = pass;
     const gatewayInput = {
       bot,
       discordApiUrl: this.deps.discordApiUrl,
@@ -336,6 +344,29 @@ export class DiscordBotReconciler {
     else if (!before.plan)
       pass.event('Normal', 'Planned', `Planned ${describePlan(active.plan)} (${recommends})`);
     return { desiredPlan, decision, active, readiness, applicationId: info.applicationId };
+  }
+
+  /**
+   * A new event partition count waits while the shard count changes (pending or running
+   * reshard): the pods keep the count the active generation runs, the condition
+   * EventPartitionsDeferred says so, with a Normal Event when it starts.
+   */
+  private holdEventPartitions(pass: ReconcilePass, active: GenerationPlan, desired: ShardPlan): void {
+    const live = this.deps.getOwned('StatefulSet', pass.namespace, gatewayName(pass.bot, active.generation));
+    const roll = eventPartitionsToApply(
+      pass.bot.spec.redis.eventPartitions,
+      runningEventPartitions(live),
+      desired.shards !== active.plan.shards,
+    );
+    if (!roll.deferred) {
+      pass.status.conditions = withoutCondition(pass.status.conditions ?? [], 'EventPartitionsDeferred');
+      return;
+    }
+    const message = deferredMessage(roll.deferred);
+    if (conditionOf(pass.before.conditions, 'EventPartitionsDeferred')?.status !== 'True')
+      pass.event('Normal', 'EventPartitionsDeferred', message);
+    pass.setCondition({ type: 'EventPartitionsDeferred', status: 'True', reason: 'Resharding', message });
+    pass.bot = withEventPartitions(pass.bot, roll.partitions);
   }
 
   /**

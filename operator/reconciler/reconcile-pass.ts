@@ -16,7 +16,8 @@ export class ReconcilePass {
 
   constructor(
     readonly key: string,
-    readonly bot: DiscordBot,
+    /** The bot as rendered: its spec, but for an event partition count held back (event-partitions-roll.ts). */
+    public bot: DiscordBot,
     /** The status this pass starts from: ours if the cache still lags our last write. */
     readonly before: DiscordBotStatus,
     /** The status last written (compared with the result, so unchanged status costs no write). */

@@ -3,7 +3,7 @@
 // undoes what the previous mode set up: hands the replicas field over before the operator stops
 // applying it, and deletes a ScaledObject it no longer wants.
 import type { KubernetesObject, V1Deployment, V1Secret } from '@kubernetes/client-node';
-import type { RedisTarget } from '../../bot/configuration/redis-connection.js';
+import type { RedisTarget } from '../../bot/configuration/redis-target.js';
 import type { Logger } from '../../bot/observability/logger.js';
 import type { DiscordBot, DiscordBotStatus } from '../api/v1alpha1/types.js';
 import { BacklogReader, RedisUnavailableError, backlogOf } from '../autoscaling/backlog-reader.js';
@@ -213,7 +213,14 @@ export class WorkerScaling {
     let backlog: number;
     try {
       backlog = backlogOf(
-        await this.deps.backlog.read(key, bot.metadata, redisUrl, now.getTime(), legacyKeys ?? false),
+        await this.deps.backlog.read(
+          key,
+          bot.metadata,
+          redisUrl,
+          now.getTime(),
+          legacyKeys ?? false,
+          bot.spec.redis.eventPartitions,
+        ),
       );
     } catch (err) {
       if (!(err instanceof RedisUnavailableError)) throw err;

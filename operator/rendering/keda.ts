@@ -4,9 +4,13 @@
 // the operator derives a Secret from it. Limits (see docs/operator.md): prioritized and delayed
 // jobs are not counted (they are sorted sets), and with one trigger per queue the HPA follows the
 // busiest queue rather than the sum. A Secret naming a Redis Cluster (redis+cluster://) gets
-// KEDA's `redis-cluster` scaler, with the node list as `addresses`.
-import type { RedisTarget } from '../../bot/configuration/redis-connection.js';
-import { ALL_QUEUES, LEGACY_QUEUES, legacyQueuePrefix, queuePrefix } from '../../bot/queues/queue-names.js';
+// KEDA's `redis-cluster` scaler, with the node list as `addresses`. A bot of P > 1 event
+// partitions scales on one composite metric instead (KEDA's `advanced.scalingModifiers`, KEDA
+// 2.12 or later): the sum of every trigger against the bot's target, the backlog the Builtin
+// autoscaler sums. Per-partition triggers against a P-th of the target under-scaled whenever the
+// target was below P (KEDA takes whole numbers), and over-scaled for a few hot guilds.
+import type { RedisTarget } from '../../bot/configuration/redis-target.js';
+import { botQueues, LEGACY_QUEUES, legacyQueuePrefix } from '../../bot/queues/queue-names.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import { objectMeta } from './labels.js';
 import { workerName } from './worker.js';
@@ -72,17 +76,33 @@ export function renderTriggerAuthentication(bot: DiscordBot, conn: RedisConnecti
 const addressParameter = (conn: RedisConnection) => (conn.cluster ? 'addresses' : 'address');
 
 /**
+ * A trigger's name: with scaling modifiers, the formula names triggers as expression
+ * identifiers, so `-` becomes `_` (one partition keeps the names of releases before partitions).
+ */
+const triggerName = (name: string, composite: boolean) => (composite ? name.replaceAll('-', '_') : name);
+
+/**
  * With `legacyKeys`, also a trigger per queue of the release before namespaced keys, whose
  * gateway pods may still be writing there (docs/install.md).
  */
 export function renderScaledObject(bot: DiscordBot, conn: RedisConnection, legacyKeys = false) {
   const w = bot.spec.worker;
-  const prefixes = [
-    { prefix: queuePrefix(bot.metadata), suffix: '', queues: ALL_QUEUES },
+  const partitions = bot.spec.redis.eventPartitions;
+  const composite = partitions > 1;
+  const lists = [
+    ...botQueues(bot.metadata, partitions).map((q) => ({
+      ...q,
+      name: triggerName(q.partition > 0 ? `${q.queue}-p${q.partition}` : q.queue, composite),
+    })),
     ...(legacyKeys
-      ? [{ prefix: legacyQueuePrefix(bot.metadata.name), suffix: '-old-keys', queues: LEGACY_QUEUES }]
+      ? LEGACY_QUEUES.map((queue) => ({
+          queue,
+          prefix: legacyQueuePrefix(bot.metadata.name),
+          name: triggerName(`${queue}-old-keys`, composite),
+        }))
       : []),
   ];
+  const target = String(w.targetJobsPerReplica);
   return {
     apiVersion: KEDA_API_VERSION,
     kind: 'ScaledObject',
@@ -96,21 +116,21 @@ export function renderScaledObject(bot: DiscordBot, conn: RedisConnection, legac
         horizontalPodAutoscalerConfig: {
           behavior: { scaleDown: { stabilizationWindowSeconds: w.scaleDownStabilizationSeconds } },
         },
+        // One metric, the sum of every list, against the bot's target (KEDA >= 2.12).
+        ...(composite ? { scalingModifiers: { formula: lists.map((l) => l.name).join(' + '), target } } : {}),
       },
       // KEDA's trigger metadata values are strings.
-      triggers: prefixes.flatMap(({ prefix, suffix, queues }) =>
-        queues.map((queue) => ({
-          type: conn.cluster ? 'redis-cluster' : 'redis',
-          name: `${queue}${suffix}`,
-          metadata: {
-            listName: `${prefix}:${queue}:wait`,
-            listLength: String(w.targetJobsPerReplica),
-            ...(conn.cluster ? {} : { databaseIndex: String(conn.databaseIndex) }),
-            enableTLS: String(conn.tls),
-          },
-          authenticationRef: { name: workerName(bot) },
-        })),
-      ),
+      triggers: lists.map(({ queue, prefix, name }) => ({
+        type: conn.cluster ? 'redis-cluster' : 'redis',
+        name,
+        metadata: {
+          listName: `${prefix}:${queue}:wait`,
+          listLength: target,
+          ...(conn.cluster ? {} : { databaseIndex: String(conn.databaseIndex) }),
+          enableTLS: String(conn.tls),
+        },
+        authenticationRef: { name: workerName(bot) },
+      })),
     },
   };
 }

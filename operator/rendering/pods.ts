@@ -26,6 +26,10 @@ export function baseEnv(bot: DiscordBot, { discordApiUrl, applicationId, legacyK
     // Identify and REST budgets are the application's, shared with other bots on its token.
     ...(applicationId ? [{ name: ENV.applicationId, value: applicationId }] : []),
     ...(legacyKeys ? [{ name: ENV.legacyKeys, value: '1' }] : []),
+    // Only when partitioned: pods of a bot with one partition keep the template they had.
+    ...(bot.spec.redis.eventPartitions > 1
+      ? [{ name: ENV.eventPartitions, value: String(bot.spec.redis.eventPartitions) }]
+      : []),
     { name: ENV.podName, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: ENV.discordApiUrl, value: discordApiUrl },
     { name: ENV.httpPort, value: String(POD_HTTP_PORT) },

@@ -1,71 +1,8 @@
 // `make demo`, shortened, so the demo cannot rot: the real program (dist/demo/main.js) as a new
 // user runs it, to its final line; then nothing it started may still run, and the plot page it
 // names holds both plots with data. Its options reject bad values by name.
-import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import { DEFAULT_OPTIONS, parseDemoOptions } from '../../demo/options.js';
-import { SHORT_DEMO_ARGS } from '../support/short-demo.js';
-
-const MAIN = fileURLToPath(new URL('../../dist/demo/main.js', import.meta.url));
-
-/** Pids of processes whose environment carries this run's marker. */
-function processesOfRun(runId: string): number[] {
-  const marker = `SHARDWARDEN_DEMO_RUN=${runId}`;
-  return readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(marker);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
-/** The lines a short run must print, and the plot page it names. */
-function checkDemoOutput(out: string, page: string | undefined): void {
-  for (const line of [
-    /identify bucket 0: shard 0 \+0\.\ds, shard 2 \+\d/,
-    /all 4 shards READY/,
-    /answered 5\/5; round trip p50 \d+ ms/,
-    /workers 1 → [2-4] \(backlog \d+/,
-    /workers \d → 1 /,
-    /reshard complete: 4 → 6 shards, gateway generation 2/,
-    /longest gap in forwarding: \d+ ms/,
-    // kubectl get dbot: 6 shards on 2 pods, 1 worker. READY is the status' count, which can lag
-    // the reshard by a status write on a busy machine (a CI run with a CPU hog printed 0); the
-    // shards READY row from Prometheus below is the check that they are.
-    /demo-bot\s+6\s+2\s+[0-2]\s+1\s/,
-    /operator {2}http:\/\/127\.0\.0\.1:\d+\/metrics/,
-    // The headline table from the demo's Prometheus: 6 shards at the end, the workers back at 1.
-    /Prometheus http:\/\/127\.0\.0\.1:\d+ scraped/,
-    /shards READY\s+6\s+6\s/,
-    /events received\/s\s+\d[\d.]*\/s/,
-    /backlog \(jobs\)\s+\d+\s/,
-    /worker replicas\s+[2-4]\s+1\s/,
-    /interaction p99\s+\d[\d.]* ms/,
-    /DEMO OK: (\d+) events sent, \1 processed, 0 lost, 0 duplicated; 5 interactions answered/,
-    /plots \(backlog and workers, shards READY through the reshard\): \/\S+\/shardwarden-demo-\w+\.html$/m,
-    /stopped; nothing is left running/,
-  ])
-    expect(out).toMatch(line);
-  // Every series of both plots has points from Prometheus (how the page draws in a browser:
-  // report-chromium.test.ts).
-  expect(page).toBeDefined();
-  const html = readFileSync(page!, 'utf8');
-  expect(html.match(/<svg class="plot"/g)).toHaveLength(2);
-  for (const series of [
-    'backlog \\(jobs\\)',
-    'worker replicas',
-    'generation 1',
-    'generation 2',
-    'distinct shards READY',
-  ])
-    expect(html).toMatch(new RegExp(`data-series="${series}" data-points="[1-9]\\d*"`));
-}
+import { DEFAULT_OPTIONS, chooseNode, parseDemoOptions } from '../../demo/options.js';
+import { runShortDemo } from '../support/short-demo.js';
 
 describe('make demo', () => {
   test('options: flags over environment over defaults; bad values named', () => {
@@ -81,38 +18,25 @@ describe('make demo', () => {
       /--rate="fast" must be an integer from 1 to 5000\nDEMO_BURST="-1" must be an integer from 0/,
     );
     expect(() => parseDemoOptions(['--colour', 'red'], {})).toThrow(/colour/);
+    expect(parseDemoOptions(['--node', 'kwok'], { DEMO_NODE: 'real' })).toMatchObject({ node: 'kwok' });
+    expect(parseDemoOptions([], { DEMO_NODE: 'real' })).toMatchObject({ node: 'real' });
+    expect(() => parseDemoOptions([], { DEMO_NODE: 'fake' })).toThrow(
+      /DEMO_NODE="fake" must be one of auto, real, kwok/,
+    );
   });
 
-  test('a short scenario runs to "DEMO OK" with 0 lost and 0 duplicated, and leaves nothing running', async () => {
-    const runId = randomBytes(6).toString('hex');
-    const child = spawn(process.execPath, [MAIN, ...SHORT_DEMO_ARGS], {
-      env: { ...process.env, SHARDWARDEN_DEMO_RUN: runId },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  test('--node: auto is the real node when the machine can start one, else kwok with a warning; a choice is kept', () => {
+    expect(chooseNode('auto', undefined)).toEqual({ node: 'real' });
+    expect(chooseNode('auto', 'a real node needs root')).toEqual({
+      node: 'kwok',
+      warning: expect.stringMatching(/^WARNING: no real node on this machine \(a real node needs root\)/),
     });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    // The plot page outlives the log folder: removed here whatever the checks find.
-    const page = /plots \(.*\): (\S+\.html)$/m.exec(out)?.[1];
-    try {
-      if (code !== 0) throw new Error(`demo exited with ${code}:\n${out}`);
-      checkDemoOutput(out, page);
-    } finally {
-      if (page) rmSync(page, { force: true });
-    }
-    // The figures #8's full-process run asks for (counts through the BlueGreen reshard, the gap),
-    // and the headline table from Prometheus.
-    console.log(
-      out
-        .split('\n')
-        .filter((l) =>
-          /DEMO OK|plots \(|longest gap|reshard complete|Prometheus http|series +peak|shards READY|events received|backlog \(jobs\)|worker replicas|interaction p99/.test(
-            l,
-          ),
-        )
-        .join('\n'),
-    );
-    expect(processesOfRun(runId)).toEqual([]);
+    expect(chooseNode('real', 'a real node needs root')).toEqual({ node: 'real' });
+    expect(chooseNode('kwok', undefined)).toEqual({ node: 'kwok' });
+  });
+
+  test('a short scenario on kwok runs to "DEMO OK" with 0 lost and 0 duplicated, and leaves nothing running', async () => {
+    const out = await runShortDemo('kwok');
+    expect(out).toMatch(/demo-bot-gateway-0\s+pid \d+ {2}metrics http:\/\/127\.0\.0\.1:\d+\/metrics/);
   }, 600_000);
 });

@@ -1,4 +1,5 @@
-import { clusterNodeArgs, parseGatewayConfig } from '../../bot/gateway/config.js';
+import { clusterEnv, clusterNodeArgs, parseGatewayConfig } from '../../bot/gateway/config.js';
+import { ENV, GATEWAY_MALLOC_ARENA_MAX } from '../../bot/runtime-contract.js';
 
 const base = {
   SHARDWARDEN_BOT_NAME: 'sietch',
@@ -12,6 +13,11 @@ const base = {
 };
 
 describe('gateway configuration from the pod environment', () => {
+  test('one event partition unless told more', () => {
+    expect(parseGatewayConfig(base).eventPartitions).toBe(1);
+    expect(parseGatewayConfig({ ...base, SHARDWARDEN_EVENT_PARTITIONS: '12' }).eventPartitions).toBe(12);
+  });
+
   test('the pod derives its shard range from its ordinal', () => {
     const c = parseGatewayConfig(base);
     expect(c.range).toEqual({ first: 16, last: 31 });
@@ -59,6 +65,14 @@ describe('gateway configuration from the pod environment', () => {
     ],
     [{ SHARDWARDEN_BATCH_SIZE: '1001' }, 'SHARDWARDEN_BATCH_SIZE="1001" must be an integer >= 1 and <= 1000'],
     [
+      { SHARDWARDEN_BATCHES_IN_FLIGHT: '0' },
+      'SHARDWARDEN_BATCHES_IN_FLIGHT="0" must be an integer >= 1 and <= 64',
+    ],
+    [
+      { SHARDWARDEN_EVENT_PARTITIONS: '65' },
+      'SHARDWARDEN_EVENT_PARTITIONS="65" must be an integer >= 1 and <= 64',
+    ],
+    [
       { DISCORD_API_URL: 'ftp://bot:s3cret@example.com/api' },
       'DISCORD_API_URL must be an http:// or https:// URL (got ftp://)',
     ],
@@ -90,5 +104,10 @@ describe('gateway configuration from the pod environment', () => {
     expect(clusterNodeArgs(['--max-semi-space-size=16'], '', 4)).toEqual(['--max-semi-space-size=16']);
     expect(clusterNodeArgs([], '--max-semi-space-size=2 --enable-source-maps', 4)).toEqual([]);
     expect(clusterNodeArgs([], undefined, 0)).toEqual([]);
+  });
+
+  test('cluster processes get 2 malloc arenas unless the pod sets MALLOC_ARENA_MAX', () => {
+    expect(clusterEnv({})).toEqual({ [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX });
+    expect(clusterEnv({ [ENV.mallocArenaMax]: '8' })).toEqual({});
   });
 });

@@ -48,12 +48,13 @@ function setup(options: Partial<ForwarderOptions> = {}) {
   }
   const registry = new Registry();
   const forwarder = new DispatchForwarder(
-    queues,
+    { interactions: queues.interactions, events: [queues.events] },
     {
       events: CONFIGURED,
       generation: 3,
       batchSize: 10,
       batchDelayMs: 60_000,
+      batchesInFlight: 4,
       bufferLimit: 1_000,
       probeWrite: () => probe.set('forwarder-test-probe', '1'),
       ...options,
@@ -177,12 +178,13 @@ describe('DispatchForwarder', () => {
     // The same event after a resume, and again from the next generation's forwarder.
     forwarder.accept('MESSAGE_CREATE', message(42), 0, 7);
     const next = new DispatchForwarder(
-      queues,
+      { interactions: queues.interactions, events: [queues.events] },
       {
         events: CONFIGURED,
         generation: 4,
         batchSize: 10,
         batchDelayMs: 20,
+        batchesInFlight: 4,
         bufferLimit: 100,
         probeWrite: () => probe.set('forwarder-test-probe', '1'),
       },
@@ -283,16 +285,19 @@ describe('DispatchForwarder', () => {
   });
 
   test('Redis refusing writes while answering reads (maxmemory reached) is an outage, not a refusal', async () => {
-    const { forwarder, queues, metric } = setup({ batchSize: 5, batchDelayMs: 20 });
+    // The write probe tells an outage from a refused batch, and is asked only after a few failures
+    // in a row: the assertions mean something once its answers were acted on (by its third call).
+    let probes = 0;
+    const probeWrite = () => ((probes += 1), probe.set('forwarder-test-probe', '1'));
+    const { forwarder, queues, metric } = setup({ batchSize: 5, batchDelayMs: 20, probeWrite });
     await queues.events.waitUntilReady();
     await probe.config('SET', 'maxmemory', '1'); // noeviction: every write is refused with OOM
     try {
       for (let seq = 1; seq <= 20; seq++) forwarder.accept('MESSAGE_CREATE', message(seq), 0, seq);
-      await waitUntil(
-        'several refused attempts',
-        async () => (await metric('shardwarden_gateway_enqueue_errors_total')) >= 4,
-        { timeoutMs: 30_000, intervalMs: 50 },
-      );
+      await waitUntil('the write probe asked three times', async () => probes >= 3, {
+        timeoutMs: 30_000,
+        intervalMs: 50,
+      });
       expect(await waiting(queues.events)).toBe(0); // reads still answer
       expect(forwarder.buffered()).toBe(20);
       expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="rejected"')).toBe(0);
@@ -318,5 +323,32 @@ describe('DispatchForwarder', () => {
     expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="rejected"')).toBe(1);
     expect(await metric('shardwarden_gateway_dispatches_forwarded_total')).toBe(8);
     expect(await metric('shardwarden_gateway_enqueue_errors_total')).toBeGreaterThanOrEqual(3);
+  });
+
+  test('batches written at once: one refused ahead of others is retried alone, the others are not sent twice', async () => {
+    const { forwarder, queues, metric } = setup({ batchSize: 5, batchDelayMs: 20, batchesInFlight: 3 });
+    await queues.events.waitUntilReady();
+    // Three full batches go out at once; the first is refused (seq 3), the two behind it are taken.
+    for (let seq = 1; seq <= 15; seq++)
+      forwarder.accept('MESSAGE_CREATE', seq === 3 ? { ...message(3), nonce: 3n } : message(seq), 0, seq);
+    expect(forwarder.safeSequence(0, 15)).toBe(0);
+    // The two batches behind it are through while it waits for its retry (back-off, then the
+    // isolation, several hundred ms): the resume position must not pass it meanwhile.
+    await waitUntil(
+      'the batches behind the refused one forwarded',
+      async () => (await metric('shardwarden_gateway_dispatches_forwarded_total')) >= 10,
+      { timeoutMs: 30_000, intervalMs: 10 },
+    );
+    expect(forwarder.buffered()).toBe(5);
+    expect(forwarder.safeSequence(0, 15)).toBe(0);
+    expect(await forwarder.drain(20_000)).toBe(true);
+    // The batches taken behind the refused one are queued ahead of its retry (no order is
+    // promised across batches); the retry sends what it can of it one at a time.
+    expect((await queuedDispatches(queues.events)).map((d) => d.seq)).toEqual([
+      6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 1, 2, 4, 5,
+    ]);
+    expect(await metric('shardwarden_gateway_dispatches_forwarded_total')).toBe(14);
+    expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="rejected"')).toBe(1);
+    expect(forwarder.safeSequence(0, 15)).toBe(15);
   });
 });

@@ -1,5 +1,7 @@
 // The Builtin autoscaler's Redis connections: one per Redis, shared by the bots that use it.
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
 import { BacklogReader, backlogOf } from '../../operator/autoscaling/backlog-reader.js';
 import { startRedis, type RedisServer } from '../../testenv/index.js';
 
@@ -32,7 +34,7 @@ describe('BacklogReader connections (real Redis)', () => {
   });
 });
 
-describe('BacklogReader and the queues of releases before namespaced keys', () => {
+describe('BacklogReader counts (real Redis)', () => {
   let redis: RedisServer;
   const reader = new BacklogReader();
   beforeAll(async () => {
@@ -60,6 +62,41 @@ describe('BacklogReader and the queues of releases before namespaced keys', () =
       ]);
     } finally {
       client.disconnect();
+    }
+  });
+
+  test('waiting, prioritized and due delayed jobs per queue; a paused queue is marked', async () => {
+    const bot = { namespace: 'ns', name: 'counted' };
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const queue = (name: string) => new Queue(name, { connection, prefix: queuePrefix(bot) });
+    const tasks = queue(QUEUES.tasks);
+    const interactions = queue(QUEUES.interactions);
+    try {
+      await tasks.addBulk([
+        { name: 'a', data: {} },
+        { name: 'b', data: {} },
+        { name: 'c', data: {}, opts: { priority: 5 } },
+        { name: 'd', data: {}, opts: { delay: 3_600_000 } },
+      ]);
+      await interactions.add('e', {});
+      await interactions.pause();
+      const byQueue = Object.fromEntries(
+        (await reader.read('ns/counted', bot, redis.url)).map((q) => [q.queue, q]),
+      );
+      expect(byQueue[QUEUES.tasks]).toMatchObject({
+        waiting: 2,
+        prioritized: 1,
+        dueDelayed: 0,
+        paused: false,
+      });
+      // An hour from now, the delayed job is due.
+      const later = await reader.read('ns/counted', bot, redis.url, Date.now() + 3_600_001);
+      expect(later.find((q) => q.queue === QUEUES.tasks)?.dueDelayed).toBe(1);
+      expect(byQueue[QUEUES.interactions]?.paused).toBe(true);
+      expect(backlogOf(Object.values(byQueue))).toBe(3);
+    } finally {
+      await Promise.all([tasks.close(), interactions.close()]);
+      connection.disconnect();
     }
   });
 });

@@ -82,6 +82,16 @@ const invalid: [string, Bot, string[]][] = [
     ['spec.sharding.clustersPerPod', 'must not exceed shardsPerPod'],
   ],
   [
+    'no event partition',
+    withSpec({ redis: { urlSecretRef: { name: 'r' }, eventPartitions: 0 } }),
+    ['spec.redis.eventPartitions', 'greater than or equal to 1'],
+  ],
+  [
+    'more event partitions than 64',
+    withSpec({ redis: { urlSecretRef: { name: 'r' }, eventPartitions: 65 } }),
+    ['spec.redis.eventPartitions', 'less than or equal to 64'],
+  ],
+  [
     "guildsPerShard above Discord's 2500",
     withSpec({ sharding: { guildsPerShard: 3000 } }),
     ['spec.sharding.guildsPerShard', 'less than or equal to 2500'],
@@ -185,7 +195,7 @@ describe('DiscordBot CRD', () => {
       ...valid.spec,
       imagePullPolicy: 'IfNotPresent',
       tokenSecretRef: { name: 'sietch-discord', key: 'token' },
-      redis: { urlSecretRef: { name: 'sietch-redis', key: 'url' } },
+      redis: { urlSecretRef: { name: 'sietch-redis', key: 'url' }, eventPartitions: 1 },
       intents: ['Guilds'],
       events: ['INTERACTION_CREATE', 'GUILD_CREATE', 'GUILD_DELETE'],
       sharding: {

@@ -1,5 +1,6 @@
 // The objects one DiscordBot owns, rendered without a cluster: which Services a bot gets.
 import { ALL_QUEUES } from '../../bot/queues/queue-names.js';
+import { ENV, GATEWAY_MALLOC_ARENA_MAX } from '../../bot/runtime-contract.js';
 import { customResourceDefinition } from '../../operator/api/v1alpha1/schema.js';
 import type { DiscordBot } from '../../operator/api/v1alpha1/types.js';
 import {
@@ -227,27 +228,38 @@ describe('availability: disruption budgets and spread over nodes', () => {
   });
 });
 
-describe('the keys of releases before namespaced keys (SHARDWARDEN_LEGACY_KEYS)', () => {
-  const envOf = (o: RenderedObject) =>
-    (o.spec as { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } }).template
-      .spec.containers[0]!.env;
-  const legacyEnv = (objects: RenderedObject[]) =>
-    objects
-      .filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')
-      .map((o) => envOf(o).find((e) => e.name === 'SHARDWARDEN_LEGACY_KEYS')?.value);
+const envOf = (o: RenderedObject) =>
+  (o.spec as { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } }).template
+    .spec.containers[0]!.env;
+/** One variable of the gateway StatefulSet and the worker Deployment, in that order. */
+const podEnv = (objects: RenderedObject[], name: string) =>
+  objects
+    .filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')
+    .map((o) => envOf(o).find((e) => e.name === name)?.value);
+/** A one-shard bot's objects. */
+const renderOneShard = (legacyKeys: boolean) => {
+  const plan = { shards: 1, shardsPerPod: 1, pods: 1, clustersPerPod: 1, maxConcurrency: 1 };
+  return renderDesiredObjects({
+    bot: bot(),
+    active: { generation: 1, plan },
+    gateways: [{ generation: 1, plan }],
+    discordApiUrl: 'http://discord.test',
+    applicationId: '42',
+    secretsChecksums: { gateway: 'x', worker: 'x' },
+    legacyKeys,
+  });
+};
 
+describe("the gateway pod's memory settings", () => {
+  test('gateway pods get MALLOC_ARENA_MAX (fewer malloc arenas keep less of the GUILD_CREATE burst), workers not', () => {
+    expect(podEnv(renderOneShard(false), ENV.mallocArenaMax)).toEqual([GATEWAY_MALLOC_ARENA_MAX, undefined]);
+  });
+});
+
+describe('the keys of releases before namespaced keys (SHARDWARDEN_LEGACY_KEYS)', () => {
   test('only a bot whose name no other DiscordBot has is told the old keys are its own', () => {
-    const plan = { shards: 1, shardsPerPod: 1, pods: 1, clustersPerPod: 1, maxConcurrency: 1 };
-    const input = {
-      bot: bot(),
-      active: { generation: 1, plan },
-      gateways: [{ generation: 1, plan }],
-      discordApiUrl: 'http://discord.test',
-      applicationId: '42',
-      secretsChecksums: { gateway: 'x', worker: 'x' },
-    };
-    expect(legacyEnv(renderDesiredObjects({ ...input, legacyKeys: true }))).toEqual(['1', '1']);
-    expect(legacyEnv(renderDesiredObjects({ ...input, legacyKeys: false }))).toEqual([undefined, undefined]);
+    expect(podEnv(renderOneShard(true), 'SHARDWARDEN_LEGACY_KEYS')).toEqual(['1', '1']);
+    expect(podEnv(renderOneShard(false), 'SHARDWARDEN_LEGACY_KEYS')).toEqual([undefined, undefined]);
   });
 
   test('a Redis Cluster gets the redis-cluster scaler and its addresses from the derived Secret', () => {
@@ -270,6 +282,45 @@ describe('the keys of releases before namespaced keys (SHARDWARDEN_LEGACY_KEYS)'
       'addresses',
       'password',
     ]);
+  });
+
+  test('a partitioned bot: its pods are told the partition count, KEDA watches every partition', () => {
+    const partitioned = (eventPartitions: number) => {
+      const b = bot({ targetJobsPerReplica: 12 });
+      return { ...b, spec: { ...b.spec, redis: { ...b.spec.redis, eventPartitions } } };
+    };
+    const partitionsEnv = (b: DiscordBot) =>
+      rendered(b)
+        .filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')
+        .map((o) => envOf(o).find((e) => e.name === 'SHARDWARDEN_EVENT_PARTITIONS')?.value);
+    // One partition renders the pods as before partitions existed (no rollout on upgrade).
+    expect(partitionsEnv(partitioned(1))).toEqual([undefined, undefined]);
+    expect(partitionsEnv(partitioned(3))).toEqual(['3', '3']);
+    const conn = { address: 'redis:6379', databaseIndex: 0, tls: false };
+    const scaled = renderScaledObject(partitioned(3), conn).spec;
+    const triggers = scaled.triggers.map((t) => ({
+      name: t.name,
+      list: t.metadata.listName,
+      target: t.metadata.listLength,
+    }));
+    expect(triggers).toEqual([
+      { name: 'interactions', list: 'shardwarden:{bots/sietch}:interactions:wait', target: '12' },
+      { name: 'event_batches', list: 'shardwarden:{bots/sietch}:event-batches:wait', target: '12' },
+      { name: 'events', list: 'shardwarden:{bots/sietch}:events:wait', target: '12' },
+      { name: 'tasks', list: 'shardwarden:{bots/sietch}:tasks:wait', target: '12' },
+      { name: 'event_batches_p1', list: 'shardwarden:{bots/sietch#1}:event-batches:wait', target: '12' },
+      { name: 'event_batches_p2', list: 'shardwarden:{bots/sietch#2}:event-batches:wait', target: '12' },
+    ]);
+    // One metric, the sum of every list against the bot's whole target: a target below P
+    // (12 partitions, 5 jobs per replica) asks for as many workers as the Builtin would.
+    expect(scaled.advanced.scalingModifiers).toEqual({
+      formula: 'interactions + event_batches + events + tasks + event_batches_p1 + event_batches_p2',
+      target: '12',
+    });
+    // One partition: the triggers and names of releases before partitions, no composite metric.
+    const single = renderScaledObject(partitioned(1), conn).spec;
+    expect(single.triggers.map((t) => t.name)).toEqual(['interactions', 'event-batches', 'events', 'tasks']);
+    expect(single.advanced).not.toHaveProperty('scalingModifiers');
   });
 
   test('KEDA watches the old wait lists too while they may be written', () => {

@@ -1,3 +1,7 @@
+import {
+  eventPartitionsToApply,
+  runningEventPartitions,
+} from '../../operator/reconciler/event-partitions-roll.js';
 import { planShards, type ShardPlan } from '../../operator/planning/shard-plan.js';
 import {
   planReshard,
@@ -143,5 +147,31 @@ describe('reshard planner', () => {
     const moved = planReshard(input({ previous: start.state, desired: plan(8), now: T0 + 1_000 }));
     expect(moved.remove).toEqual([2]);
     expect(moved.run.map((r) => r.generation)).toEqual([1]);
+  });
+});
+
+describe('the event partition count during a reshard', () => {
+  test('a new count waits while the shard count changes; the pods keep theirs, then it applies', () => {
+    expect(eventPartitionsToApply(4, 2, true)).toEqual({
+      partitions: 2,
+      deferred: { wanted: 4, running: 2 },
+    });
+    expect(eventPartitionsToApply(4, 2, false)).toEqual({ partitions: 4 });
+    expect(eventPartitionsToApply(4, 4, true)).toEqual({ partitions: 4 });
+    // A bot without a gateway yet has nothing to keep.
+    expect(eventPartitionsToApply(4, undefined, true)).toEqual({ partitions: 4 });
+  });
+
+  test("what a gateway StatefulSet's pods run with: 1 without the variable", () => {
+    const sts = (env?: { name: string; value: string }[]) => ({
+      spec: {
+        selector: {},
+        serviceName: 'x',
+        template: { spec: { containers: [{ name: 'gateway', env }] } },
+      },
+    });
+    expect(runningEventPartitions(undefined)).toBeUndefined();
+    expect(runningEventPartitions(sts())).toBe(1);
+    expect(runningEventPartitions(sts([{ name: 'SHARDWARDEN_EVENT_PARTITIONS', value: '6' }]))).toBe(6);
   });
 });

@@ -217,7 +217,38 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
     expect(await statefulSets()).toEqual([`${BOT}-gateway:3`]);
     expect(await gauge('shardwarden_bot_resharding')).toBe(1);
     expect(await gauge('shardwarden_bot_gateway_generation')).toBe(1);
-  }, 60_000);
+
+    // A new event partition count while the reshard is pending waits for it: the pods keep
+    // theirs, a condition and an Event say why; taken back, the condition goes.
+    const partitionsOfPods = async () =>
+      (
+        await apps.readNamespacedStatefulSet({ name: `${BOT}-gateway`, namespace: NS })
+      ).spec?.template.spec?.containers[0]?.env?.find((e) => e.name === 'SHARDWARDEN_EVENT_PARTITIONS')
+        ?.value;
+    patchBot(h.cp, NS, BOT, { redis: { eventPartitions: 4 } });
+    const deferred = await waitForCondition(
+      h.kc,
+      NS,
+      BOT,
+      'EventPartitionsDeferred',
+      'True',
+      'Resharding',
+      30_000,
+    );
+    expect(deferred.status?.conditions?.find((c) => c.type === 'EventPartitionsDeferred')?.message).toBe(
+      'spec.redis.eventPartitions 4 waits for the reshard to finish; the pods keep 1 (changing the partition count while two gateway generations overlap could run a dispatch twice)',
+    );
+    await waitUntil('the deferral Event', async () =>
+      events(h.cp, NS, BOT).some((e) => e.reason === 'EventPartitionsDeferred' && e.type === 'Normal'),
+    );
+    expect(await partitionsOfPods()).toBeUndefined();
+    patchBot(h.cp, NS, BOT, { redis: { eventPartitions: 1 } });
+    await waitUntil('the deferral taken back', async () => {
+      const b = await readBot(h.kc, NS, BOT);
+      return !b.status?.conditions?.some((c) => c.type === 'EventPartitionsDeferred');
+    });
+    expect(await partitionsOfPods()).toBeUndefined();
+  }, 90_000);
 
   test('BlueGreen: with budget, generation 2 runs beside 1, takes over when Ready, and 1 is removed', async () => {
     h.sim.gateway.setSessionStartsRemaining(1_000);

@@ -26,10 +26,13 @@ describe('worker Services (real apiserver)', () => {
     core = h.kc.makeApiClient(CoreV1Api);
     const config = parseConfig(
       // More reconciles at once than the default: on a loaded machine each waits on the apiserver.
+      // The resync is longer than the test waits: a bot that only the resync would wake (a lost
+      // requeue, as when a rate-limited bot was told to wait the whole 1 h refresh) fails the
+      // test instead of passing 5 min late.
       [
         '--discord-api-url=' + h.sim.apiUrl,
         '--leader-elect=false',
-        '--resync-period=5m',
+        '--resync-period=1h',
         '--max-concurrent-reconciles=16',
       ],
       {},

@@ -6,7 +6,7 @@ import {
   type AutoscalerSettings,
   type Recommendation,
 } from '../../operator/autoscaling/worker-autoscaler.js';
-import { parseRedisTarget } from '../../bot/configuration/redis-connection.js';
+import { parseRedisTarget } from '../../bot/configuration/redis-target.js';
 import { kedaConnection } from '../../operator/rendering/keda.js';
 import { workerShutdownTimeoutMs } from '../../operator/rendering/worker.js';
 

@@ -1,5 +1,6 @@
 import type { Cluster } from 'ioredis';
-import { connectRedis, parseRedisTarget } from '../../bot/configuration/redis-connection.js';
+import { connectRedis } from '../../bot/configuration/redis-connection.js';
+import { parseRedisTarget } from '../../bot/configuration/redis-target.js';
 import { parseWorkerConfig } from '../../bot/worker/config.js';
 
 describe("the Redis Secret's value", () => {

@@ -4,25 +4,26 @@
 // in this process. A bot's keys share one hash slot (one master); the failover tests promote
 // that master's replica mid-stream and measure what the stream lost.
 import { Queue } from 'bullmq';
+import type { Cluster } from 'ioredis';
 import { fileURLToPath } from 'node:url';
 import { Routes } from 'discord.js';
 import { Registry } from 'prom-client';
 import { roleChanges } from '../../benchmarks/rest-limiter/run-workers.js';
-import {
-  connectRedis,
-  parseRedisTarget,
-  type RedisClient,
-} from '../../bot/configuration/redis-connection.js';
+import { connectRedis, type RedisClient } from '../../bot/configuration/redis-connection.js';
+import { parseRedisTarget } from '../../bot/configuration/redis-target.js';
 import { createDiscordRest } from '../../bot/discord-rest/index.js';
 import { createLogger } from '../../bot/observability/logger.js';
 import { identifyBucketKeys } from '../../bot/gateway/identify/redis-identify-throttler.js';
 import {
   discordBudgetPrefix,
+  eventPartitionOf,
+  eventPartitionPrefixes,
   legacyQueuePrefix,
   queuePrefix,
   QUEUES,
   type BotRef,
 } from '../../bot/queues/queue-names.js';
+import { eventPartitionsKey } from '../../bot/queues/partition-high-water.js';
 import { ledgerKeyOf, ledgerKeys } from '../../demo/event-ledger.js';
 import { DiscordSimulator } from '../../discord-simulator/index.js';
 import { BacklogReader, backlogOf } from '../../operator/autoscaling/backlog-reader.js';
@@ -32,6 +33,7 @@ import {
   gatewayEnv,
   message,
   metricSum,
+  queuedDispatches,
   startGateway,
   waitReady,
   type GatewayProcess,
@@ -185,6 +187,29 @@ async function botWithOldKeysElsewhere(prefix: string): Promise<BotRef> {
   }
 }
 
+/** A bot whose `partitions` event partitions live on all three masters. */
+async function botOnEveryMaster(prefix: string, partitions: number): Promise<BotRef> {
+  for (let i = 0; ; i++) {
+    const candidate = { namespace: 'ns', name: `${prefix}-${i}` };
+    const masters = await Promise.all(
+      eventPartitionPrefixes(candidate, partitions).map((p) =>
+        cluster.masterOf(`${p}:${QUEUES.events}:wait`),
+      ),
+    );
+    if (new Set(masters.map((m) => m.port)).size === 3) return candidate;
+  }
+}
+
+/** The dispatches waiting in the events queue under `prefix`, in queue order. */
+async function waitingDispatches(prefix: string) {
+  const q = new Queue(QUEUES.events, { connection: raw, prefix });
+  try {
+    return await queuedDispatches(q);
+  } finally {
+    await q.close();
+  }
+}
+
 describe('on a real 3-master Redis Cluster', () => {
   test('a gateway pod and a worker process a stream exactly once; a killed cluster process resumes from sessions kept on the cluster', async () => {
     const bot = { namespace: 'cluster', name: 'stream' };
@@ -212,6 +237,8 @@ describe('on a real 3-master Redis Cluster', () => {
     });
     expect(await processedIds(bot)).toEqual(sent.sort());
     expect(await duplicates(bot)).toBe(0);
+    // A bot of one partition never writes the high-water key (its workers' one GET finds none).
+    expect(await raw.exists(eventPartitionsKey(bot))).toBe(0);
     // Sessions lived on the cluster: the killed process's two shards resumed, none identified.
     expect(sim.recorder.identifies.length).toBe(identifies);
     expect(sim.recorder.resumes.map((r) => r.shardId)).toHaveLength(2);
@@ -326,6 +353,203 @@ describe('on a real 3-master Redis Cluster', () => {
       await old.close();
     }
   }, 120_000);
+
+  test("a bot of 4 event partitions uses every master: each dispatch in its guild's partition, in order, processed once with its claim in that partition's slot; a worker told of fewer partitions drains the others", async () => {
+    const partitions = 4;
+    const bot = await botOnEveryMaster('partitioned', partitions);
+    const prefixes = eventPartitionPrefixes(bot, partitions);
+    const env = { SHARDWARDEN_EVENT_PARTITIONS: String(partitions) };
+    const sim = await simulator(77);
+    const gw = await gateway(sim, bot, env);
+    await waitReady(gw);
+    const first = await stream(sim, 0, 2_000);
+    await waitUntil('the stream forwarded', async () => (await forwarded(gw)) >= first.length, {
+      timeoutMs: 90_000,
+      intervalMs: 250,
+    });
+
+    // Before any worker runs: what each partition's queue holds, in queue order.
+    const queued = await Promise.all(prefixes.map(waitingDispatches));
+    expect(queued.map((q) => q.length > 0)).toEqual([true, true, true, true]);
+    queued.forEach((dispatches, p) =>
+      expect(dispatches.filter((d) => eventPartitionOf(d, partitions) !== p)).toEqual([]),
+    );
+    expect([...new Set(queued.flat().map((d) => (d.d as { id: string }).id))].sort()).toEqual(
+      [...first].sort(),
+    );
+    // A guild's dispatches are in one partition, in the order the gateway received them.
+    for (const dispatches of queued) {
+      const byGuild = new Map<string, number[]>();
+      for (const d of dispatches) {
+        const { guild_id: guild, id } = d.d as { guild_id: string; id: string };
+        byGuild.set(guild, [...(byGuild.get(guild) ?? []), Number(id)]);
+      }
+      for (const ids of byGuild.values()) expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    }
+    // The operator's backlog reader counts every partition's jobs (one batch is one job).
+    const jobs = (
+      await Promise.all(
+        prefixes.map(async (prefix) => {
+          const q = new Queue(QUEUES.events, { connection: raw, prefix });
+          try {
+            return await q.getWaitingCount();
+          } finally {
+            await q.close();
+          }
+        }),
+      )
+    ).reduce((a, b) => a + b, 0);
+    const key = `${bot.namespace}/${bot.name}`;
+    const counted = await backlog.read(key, bot, cluster.url, Date.now(), false, partitions);
+    expect(counted.filter((q) => q.partition).map((q) => q.partition)).toEqual([1, 2, 3]);
+    expect(backlogOf(counted)).toBe(jobs);
+    // The gateway raised the bot's high-water key before its first job: a reader told of fewer
+    // partitions (the spec lowered) still counts every partition written.
+    expect(await raw.get(eventPartitionsKey(bot))).toBe(String(partitions));
+    const lowered = await backlog.read(key, bot, cluster.url, Date.now(), false, 1);
+    expect(backlogOf(lowered)).toBe(jobs);
+    backlog.forget(key);
+
+    const w = await worker(sim, bot, env);
+    await waitUntil(
+      'the first stream processed',
+      async () => (await raw.scard(ledger(bot).processed)) >= 2_000,
+      {
+        timeoutMs: 120_000,
+        intervalMs: 250,
+      },
+    );
+    for (const prefix of prefixes)
+      await waitUntil(`${prefix} drained`, () => eventsQueueEmpty(prefix), { timeoutMs: 30_000 });
+    // Each claim in its partition's slot, none under the bot's own prefix for the others.
+    for (const d of queued.flat().slice(0, 200)) {
+      const p = eventPartitionOf(d, partitions);
+      expect(await raw.get(`${prefixes[p]}:dispatch:${d.key}`)).toBe('done');
+      if (p !== 0) expect(await raw.exists(`${prefixes[0]}:dispatch:${d.key}`)).toBe(0);
+    }
+
+    // The partition count lowered to 2 on the workers while the gateway still writes 4: the
+    // worker consumes partitions 0 and 1 and drains 2 and 3, so nothing waits there for ever.
+    await w.proc.stop();
+    workers.splice(workers.indexOf(w), 1);
+    const second = await stream(sim, 2_000, 1_000);
+    await worker(sim, bot, {
+      SHARDWARDEN_EVENT_PARTITIONS: '2',
+      SHARDWARDEN_LEGACY_QUEUE_CHECK_MS: '200',
+      SHARDWARDEN_LEGACY_QUEUE_IDLE_MS: '1000',
+    });
+    await waitUntil(
+      'the second stream processed',
+      async () => (await raw.scard(ledger(bot).processed)) >= 3_000,
+      {
+        timeoutMs: 120_000,
+        intervalMs: 250,
+      },
+    );
+    for (const prefix of prefixes)
+      await waitUntil(`${prefix} drained`, () => eventsQueueEmpty(prefix), { timeoutMs: 30_000 });
+    expect(await processedIds(bot)).toEqual([...first, ...second].sort());
+    expect(await duplicates(bot)).toBe(0);
+    expect(sim.recorder.violations).toEqual([]);
+  }, 360_000);
+
+  test("a master refusing writes (maxmemory reached) holds back only its partitions' dispatches: they stay buffered, none dropped, the other partitions' written once, and all run once when it accepts writes again", async () => {
+    const partitions = 4;
+    const bot = await botOnEveryMaster('refusing', partitions);
+    const prefixes = eventPartitionPrefixes(bot, partitions);
+    const env = { SHARDWARDEN_EVENT_PARTITIONS: String(partitions) };
+    const masters = await Promise.all(prefixes.map((p) => cluster.masterOf(`${p}:${QUEUES.events}:wait`)));
+    // A partition on another master than partition 0's: the probe of partition 0 succeeds there.
+    const refused = masters.findIndex((m) => m.port !== masters[0]!.port);
+    const node = (raw as Cluster).nodes('master').find((n) => n.options.port === masters[refused]!.port)!;
+    const sim = await simulator(66);
+    const gw = await gateway(sim, bot, env);
+    await waitReady(gw);
+    const errors = async () => metricSum(await gw.metrics(), 'shardwarden_gateway_enqueue_errors_total');
+    const before = await errors();
+    await node.config('SET', 'maxmemory-policy', 'noeviction');
+    await node.config('SET', 'maxmemory', '1');
+    let sent: string[] = [];
+    try {
+      sent = await stream(sim, 0, 500);
+      // Past the failures after which the gateway asks whether Redis accepts writes (3 in a row).
+      await waitUntil('the refused batch retried', async () => (await errors()) >= before + 5, {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      });
+    } finally {
+      await node.config('SET', 'maxmemory', '0');
+    }
+    await waitUntil('the stream forwarded', async () => (await forwarded(gw)) >= sent.length, {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+    });
+    // The retries wrote only the refused partition's part again: each dispatch is queued once.
+    const keys = (await Promise.all(prefixes.map(waitingDispatches))).flat().map((d) => d.key);
+    expect(keys).toHaveLength(sent.length);
+    expect(new Set(keys).size).toBe(sent.length);
+    await worker(sim, bot, env);
+    await waitUntil(
+      'every message processed',
+      async () => (await raw.scard(ledger(bot).processed)) >= sent.length,
+      { timeoutMs: 120_000, intervalMs: 250 },
+    );
+    for (const prefix of prefixes)
+      await waitUntil(`${prefix} drained`, () => eventsQueueEmpty(prefix), { timeoutMs: 30_000 });
+    const dropped = await gw.metrics();
+    for (const reason of ['rejected', 'buffer_full'])
+      expect(metricSum(dropped, 'shardwarden_gateway_dispatches_dropped_total', `reason="${reason}"`)).toBe(
+        0,
+      );
+    expect(await processedIds(bot)).toEqual([...sent].sort());
+    expect(await duplicates(bot)).toBe(0);
+    expect(sim.recorder.violations).toEqual([]);
+  }, 300_000);
+
+  test('raising the partition count on a live bot as a rollout does (workers first, then the gateway pod stopped with SIGTERM and started with the new count, resuming its sessions): every dispatch processed once', async () => {
+    const bot = { namespace: 'ns', name: 'repartitioned' };
+    const sim = await simulator(88);
+    const before = await gateway(sim, bot, { SHARDWARDEN_EVENT_PARTITIONS: '2' });
+    await waitReady(before);
+    // The worker Deployment rolls in seconds, the gateway StatefulSet after it.
+    await worker(sim, bot, { SHARDWARDEN_EVENT_PARTITIONS: '4' });
+    const identifies = sim.recorder.identifies.length;
+    const rolled = (async () => {
+      await waitUntil('some of the stream forwarded', async () => (await forwarded(before)) >= 500, {
+        timeoutMs: 60_000,
+        intervalMs: 100,
+      });
+      await before.proc.stop(30_000);
+      gateways.splice(gateways.indexOf(before), 1);
+      const after = await gateway(sim, bot, { SHARDWARDEN_EVENT_PARTITIONS: '4' });
+      await waitReady(after);
+      return after;
+    })();
+    const { sent } = await streamAcross(sim, rolled);
+    await rolled;
+    await waitUntil(
+      'every message processed',
+      async () => (await raw.scard(ledger(bot).processed)) >= sent.length,
+      {
+        timeoutMs: 120_000,
+        intervalMs: 250,
+      },
+    );
+    for (const prefix of eventPartitionPrefixes(bot, 4))
+      await waitUntil(`${prefix} drained`, () => eventsQueueEmpty(prefix), { timeoutMs: 30_000 });
+    expect(await processedIds(bot)).toEqual([...sent].sort());
+    expect(await duplicates(bot)).toBe(0);
+    expect(await raw.get(eventPartitionsKey(bot))).toBe('4');
+    // The new pod raised the high-water key before writing partitions the old one did not
+    // (BullMQ's job id counter of each).
+    const [, , third, fourth] = eventPartitionPrefixes(bot, 4);
+    for (const prefix of [third, fourth])
+      expect(Number(await raw.get(`${prefix}:${QUEUES.events}:id`))).toBeGreaterThan(0);
+    // The new pod resumed the sessions the old one stored at what it had enqueued.
+    expect(sim.recorder.identifies.length).toBe(identifies);
+    expect(sim.recorder.resumes).toHaveLength(4);
+    expect(sim.recorder.violations).toEqual([]);
+  }, 300_000);
 
   // The kill failover also proves the workers' stuck-consumer watch (stuck-consumer.ts): after a
   // killed master's promotion a BullMQ consumer was seen to stop taking batches (a few runs in 20

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { startPostgres, type PostgresServer } from '../../testenv/index.js';
+import { APP_ROLE, remoteClientsHba, startPostgres, type PostgresServer } from '../../testenv/index.js';
 
 describe('Postgres from Debian', () => {
   let postgres: PostgresServer;
@@ -34,5 +34,11 @@ describe('Postgres from Debian', () => {
     } finally {
       delete process.env.SHARDWARDEN_POSTGRES_BIN;
     }
+  });
+
+  test('clients beyond loopback: only the app role, only from the given subnet, only with its password', () => {
+    expect(remoteClientsHba('10.244.7.0/24')).toBe(`host all ${APP_ROLE} 10.244.7.0/24 scram-sha-256\n`);
+    expect(remoteClientsHba('10.244.7.0/24')).not.toMatch(/trust|samenet|postgres|all all/);
+    expect(() => remoteClientsHba('samenet')).toThrow('clients: expected an IPv4 CIDR, got samenet');
   });
 });

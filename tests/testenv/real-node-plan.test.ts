@@ -92,7 +92,7 @@ describe('rendered node configuration', () => {
       .plugins[0]!;
     expect(bridge.ipam).toMatchObject({
       dataDir: '/tmp/shardwarden-node-x/cni/ipam',
-      ranges: [[{ subnet: '10.244.7.0/24' }]],
+      ranges: [[{ subnet: '10.244.7.0/24', gateway: '10.244.7.1' }]],
     });
   });
 

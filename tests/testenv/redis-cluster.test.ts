@@ -1,10 +1,7 @@
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import {
-  connectRedis,
-  parseRedisTarget,
-  type RedisClient,
-} from '../../bot/configuration/redis-connection.js';
+import { connectRedis, type RedisClient } from '../../bot/configuration/redis-connection.js';
+import { parseRedisTarget } from '../../bot/configuration/redis-target.js';
 import { queuePrefix } from '../../bot/queues/queue-names.js';
 import { startRedisCluster, waitUntil, type RedisClusterServer } from '../../testenv/index.js';
 

@@ -1,5 +1,6 @@
 import { Queue, QueueEvents, Worker } from 'bullmq';
-import { startRedis, type RedisServer } from '../../testenv/index.js';
+import { Redis } from 'ioredis';
+import { redisServerArgs, startRedis, type RedisServer } from '../../testenv/index.js';
 
 describe('Redis from Debian', () => {
   let redis: RedisServer;
@@ -48,5 +49,40 @@ describe('Redis from Debian', () => {
     } finally {
       delete process.env.SHARDWARDEN_REDIS_SERVER;
     }
+  });
+
+  test('beyond loopback only with a password: the server refuses a client without it', async () => {
+    // Another address than loopback's 127.0.0.1, as a real node's bridge address would be.
+    const server = await startRedis({ host: '127.0.0.2' });
+    const url = new URL(server.url);
+    expect(url.password).toMatch(/^[0-9a-f]{48}$/);
+    const anonymous = new Redis({
+      host: '127.0.0.2',
+      port: server.port,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+    });
+    const authed = new Redis(server.url.replace('127.0.0.1', '127.0.0.2'), { maxRetriesPerRequest: 0 });
+    anonymous.on('error', () => undefined); // its refused handshake: what the ping below checks
+    try {
+      await anonymous.connect().catch(() => undefined);
+      await expect(anonymous.ping()).rejects.toThrow(/NOAUTH/);
+      expect(await authed.ping()).toBe('PONG');
+    } finally {
+      anonymous.disconnect();
+      authed.disconnect();
+      await server.close();
+    }
+  });
+
+  test("the server's arguments: another address needs a password, kept off the command line, with protected mode on", () => {
+    expect(() => redisServerArgs({ port: 1, dir: '/d', host: '10.244.7.1' })).toThrow(
+      'redis on 10.244.7.1: a password (authConfig) is required',
+    );
+    const args = redisServerArgs({ port: 1, dir: '/d', host: '10.244.7.1', authConfig: '/d/auth.conf' });
+    expect(args[0]).toBe('/d/auth.conf');
+    expect(args.join(' ')).toContain('--bind 127.0.0.1 10.244.7.1 ');
+    expect(args).not.toContain('--protected-mode');
+    expect(args.join(' ')).not.toMatch(/requirepass/);
   });
 });

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { interruptedChild, runScope, startOrFallBack } from '../../testenv/run-scope.js';
 import { alive } from '../support/alive.js';
 
 const RUN_SCOPE = fileURLToPath(new URL('../../dist/testenv/run-scope.js', import.meta.url));
@@ -64,5 +65,75 @@ describe('runScope', () => {
     expect(r.code).toBe(0);
     expect(r.out).toContain('stopped');
     expect(alive(r.child)).toBe(false);
+  });
+
+  test('a step that fails to stop is reported by stop(), and the others still stop', async () => {
+    const r = await run(`
+      scope.defer(() => { throw new Error('the node left traces'); });
+      const errors = await scope.stop();
+      console.log('errors: ' + errors.map((e) => e.message).join('; '));
+    `);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('stopped\nerrors: the node left traces\n');
+    expect(alive(r.child)).toBe(false);
+  });
+
+  test('stopBackTo(mark) stops only what was registered after the mark', async () => {
+    const r = await run(`
+      const mark = scope.mark();
+      scope.defer(() => console.log('attempt stopped'));
+      const errors = await scope.stopBackTo(mark);
+      console.log('back: ' + errors.length + ' errors');
+      await scope.stop();
+    `);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('attempt stopped\nback: 0 errors\nstopped\n');
+    expect(r.out.match(/attempt stopped/g)).toHaveLength(1);
+    expect(alive(r.child)).toBe(false);
+  });
+
+  test('interruptedChild: a child stopped by Ctrl-C or SIGTERM (also as a cause) is an interruption, a failure is not', () => {
+    const killed = Object.assign(new Error('Command failed: bash build.sh'), {
+      signal: 'SIGINT',
+      status: null,
+    });
+    expect(interruptedChild(killed)).toBe(true);
+    expect(interruptedChild(new Error('build.sh failed', { cause: killed }))).toBe(true);
+    expect(interruptedChild(Object.assign(new Error('exit 130'), { status: 130 }))).toBe(true);
+    expect(interruptedChild(Object.assign(new Error('exit 1'), { status: 1, signal: null }))).toBe(false);
+    expect(interruptedChild(new Error('no signal'))).toBe(false);
+  });
+
+  test('startOrFallBack: a failed start is stopped back to where it began, then the fallback runs; a refused fallback rethrows', async () => {
+    const scope = runScope();
+    const stopped: string[] = [];
+    try {
+      scope.own('control plane', (x) => stopped.push(x));
+      const failingStart = async () => {
+        scope.own('attempt', (x) => stopped.push(x));
+        throw new Error('the real node did not start');
+      };
+      const result = await startOrFallBack(
+        scope,
+        failingStart,
+        () => true,
+        async (err) => `kwok after: ${err.message}`,
+      );
+      expect(result).toBe('kwok after: the real node did not start');
+      expect(stopped).toEqual(['attempt']);
+      await expect(
+        startOrFallBack(
+          scope,
+          failingStart,
+          () => false,
+          async () => 'never',
+        ),
+      ).rejects.toThrow('the real node did not start');
+      // Not falling back: what the start registered stays, for the scope's own stop.
+      expect(stopped).toEqual(['attempt']);
+    } finally {
+      await scope.stop();
+    }
+    expect(stopped).toEqual(['attempt', 'attempt', 'control plane']);
   });
 });

@@ -4,7 +4,7 @@
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { bulkJobs, type Pending } from '../../bot/gateway/forwarding/job-batches.js';
-import { queuePrefix, type BatchedDispatch } from '../../bot/queues/queue-names.js';
+import { orderKey, queuePrefix, type BatchedDispatch } from '../../bot/queues/queue-names.js';
 import { defineBotModule, type WorkerServices } from '../../bot/worker/handlers/bot-module.js';
 import { HandlerRegistry } from '../../bot/worker/handlers/handler-registry.js';
 import { WorkerMetrics } from '../../bot/worker/metrics.js';
@@ -14,7 +14,6 @@ import {
   batchError,
   batchParallelism,
   dispatchesOf,
-  orderKey,
   planBatch,
 } from '../../bot/worker/processing/event-batch.js';
 import {

@@ -7,14 +7,16 @@ import { AggregatorRegistry, register } from 'prom-client';
 import { connectRedis } from '../../configuration/redis-connection.js';
 import { createLogger } from '../../observability/logger.js';
 import {
-  botKey,
   discordBudgetPrefix,
+  eventPartitionPrefix,
+  eventPartitionPrefixes,
   legacyQueuePrefix,
   QUEUES,
   queuePrefix,
 } from '../../queues/queue-names.js';
 import { parseGatewayConfig } from '../config.js';
 import { DispatchForwarder } from '../forwarding/dispatch-forwarder.js';
+import { raiseEventPartitions } from '../../queues/partition-high-water.js';
 import { RedisIdentifyThrottler } from '../identify/redis-identify-throttler.js';
 import {
   ALIVE_INTERVAL_MS,
@@ -51,9 +53,12 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
     const prefix = queuePrefix(config.bot);
     const queues = {
       interactions: new Queue(QUEUES.interactions, { connection, prefix }),
-      events: new Queue(QUEUES.events, { connection, prefix }),
+      // One queue per partition, each under its own hash tag (queue-names.ts).
+      events: eventPartitionPrefixes(config.bot, config.eventPartitions).map(
+        (partitionPrefix) => new Queue(QUEUES.events, { connection, prefix: partitionPrefix }),
+      ),
     };
-    for (const q of Object.values(queues))
+    for (const q of [queues.interactions, ...queues.events])
       q.on('error', (err) => log.debug({ err: err.message }, 'queue connection error'));
     const forwarder = new DispatchForwarder(
       queues,
@@ -62,8 +67,13 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
         generation: config.generation,
         batchSize: config.batchSize,
         batchDelayMs: config.batchDelayMs,
+        batchesInFlight: config.batchesInFlight,
         bufferLimit: config.bufferLimit,
-        probeWrite: () => redis.set(botKey(config.bot, 'gateway', 'write-probe'), '1', 'PX', 60_000),
+        probeWrite: (partition) =>
+          redis.set(`${eventPartitionPrefix(config.bot, partition)}:gateway:write-probe`, '1', 'PX', 60_000),
+        ...(config.eventPartitions > 1
+          ? { beforeFirstWrite: () => raiseEventPartitions(redis, config.bot, config.eventPartitions) }
+          : {}),
       },
       metrics,
       log,
@@ -155,7 +165,9 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
           .flush({ all: true, timeoutMs: 3_000 })
           .catch((err: Error) => log.warn({ err: err.message }, 'sessions not written at shutdown'));
         send({ shardwarden: 'stopped', clusterId: this.id, flushed });
-        await Promise.all(Object.values(queues).map((q) => q.close().catch(() => undefined)));
+        await Promise.all(
+          [queues.interactions, ...queues.events].map((q) => q.close().catch(() => undefined)),
+        );
         redis.disconnect();
         process.exit(0);
       })();

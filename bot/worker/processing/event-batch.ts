@@ -3,7 +3,7 @@
 // in which order. Dispatches of one guild run one after another in the order the gateway
 // received them (a shard delivers a guild's events in order, and a batch is one cluster
 // process's, in arrival order); different guilds run side by side.
-import type { BatchedDispatch, DispatchJob } from '../../queues/queue-names.js';
+import { orderKey, type BatchedDispatch, type DispatchJob } from '../../queues/queue-names.js';
 import type { ClaimState } from './dispatch-claims.js';
 
 /** A BullMQ job as far as this module reads it. */
@@ -27,15 +27,6 @@ export function dispatchesOf(job: EventJob): BatchedDispatch[] {
   // One dispatch, from a gateway of a release before batching: its job id is its key.
   if (typeof data?.t === 'string' && job.id) return [{ ...(data as DispatchJob), key: job.id }];
   throw new Error(`job ${job.id ?? '?'} carries neither a batch of dispatches nor a dispatch`);
-}
-
-/** Dispatches of one key run in order: the guild's, else the channel's (direct messages). */
-export function orderKey(d: Pick<DispatchJob, 't' | 'd'>): string {
-  const p = (d.d ?? {}) as { guild_id?: unknown; channel_id?: unknown; id?: unknown };
-  if (typeof p.guild_id === 'string') return `guild:${p.guild_id}`;
-  if (d.t.startsWith('GUILD_') && typeof p.id === 'string') return `guild:${p.id}`;
-  if (typeof p.channel_id === 'string') return `channel:${p.channel_id}`;
-  return 'other';
 }
 
 export interface BatchPlan {

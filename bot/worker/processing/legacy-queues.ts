@@ -6,12 +6,13 @@
 // consumes them with its usual handlers while they hold jobs or saw activity in the last
 // `idleMs`, so an interaction an old pod queues is answered at once, not at the next check.
 // Nothing queued before an upgrade is lost; once the old queues are quiet, a check is one
-// pipelined read.
+// pipelined read. The same drain serves the event partitions a bot no longer writes, after
+// its partition count was lowered (worker main.ts).
 import { Queue } from 'bullmq';
 import type { RedisClient } from '../../configuration/redis-connection.js';
 import type { Logger } from 'pino';
-import { within } from '../../timing/within.js';
-import { ALL_QUEUES, QUEUES } from '../../queues/queue-names.js';
+import { PeriodicCheck } from '../../timing/periodic-check.js';
+import { ALL_QUEUES, QUEUES, type QueueName } from '../../queues/queue-names.js';
 
 /** What the drain runs while old jobs remain: the worker's own consumers on the old prefix. */
 export interface Consumers {
@@ -21,8 +22,12 @@ export interface Consumers {
 
 export interface LegacyQueueDrainOptions {
   redis: RedisClient;
-  legacyPrefix: string;
+  prefix: string;
+  /** What the logs call these queues: `the old queue keys`, `event partition 5`. */
+  what: string;
   consumers: (prefix: string) => Consumers;
+  /** The queues looked at under `prefix` (all by default). */
+  queues?: readonly QueueName[];
   checkEveryMs: number;
   /** Consumers stay while the old queues saw an add or a finished job this recently. */
   idleMs: number;
@@ -39,9 +44,13 @@ export interface OldQueueState {
 }
 
 /** What is left under `prefix`: plain reads only (a BullMQ Queue object would write keys). */
-export async function oldQueueState(redis: RedisClient, prefix: string): Promise<OldQueueState> {
+export async function oldQueueState(
+  redis: RedisClient,
+  prefix: string,
+  queues: readonly QueueName[] = ALL_QUEUES,
+): Promise<OldQueueState> {
   const pipeline = redis.pipeline();
-  for (const queue of ALL_QUEUES) {
+  for (const queue of queues) {
     const base = `${prefix}:${queue}`;
     pipeline.llen(`${base}:wait`);
     pipeline.llen(`${base}:active`);
@@ -69,24 +78,16 @@ export async function oldQueueState(redis: RedisClient, prefix: string): Promise
 }
 
 export class LegacyQueueDrain {
-  private timer?: NodeJS.Timeout;
   private running?: Consumers;
-  private checking?: Promise<void>;
   private stopped = false;
+  private readonly checks: PeriodicCheck;
 
-  constructor(private readonly o: LegacyQueueDrainOptions) {}
-
-  start(): void {
-    this.tick();
-    this.timer = setInterval(() => this.tick(), this.o.checkEveryMs);
-    this.timer.unref();
+  constructor(private readonly o: LegacyQueueDrainOptions) {
+    this.checks = new PeriodicCheck(() => this.check(), o.checkEveryMs);
   }
 
-  /** One check at a time: a slow Redis does not stack them up. */
-  private tick(): void {
-    this.checking ??= this.check().finally(() => {
-      this.checking = undefined;
-    });
+  start(): void {
+    this.checks.start();
   }
 
   /** Whether the old queues are being consumed now (for /readyz details and tests). */
@@ -96,25 +97,25 @@ export class LegacyQueueDrain {
 
   private async check(): Promise<void> {
     try {
-      await this.removeOldSchedules();
-      const { jobs, lastActivityMs, nowMs } = await oldQueueState(this.o.redis, this.o.legacyPrefix);
+      if (!this.o.queues || this.o.queues.includes(QUEUES.tasks)) await this.removeOldSchedules();
+      const { jobs, lastActivityMs, nowMs } = await oldQueueState(this.o.redis, this.o.prefix, this.o.queues);
       if (this.stopped) return;
       const wanted = jobs > 0 || nowMs - lastActivityMs < this.o.idleMs;
       if (wanted && !this.running) {
-        this.o.log.info(
-          { jobs, prefix: this.o.legacyPrefix },
-          'processing jobs queued under the old queue keys',
-        );
-        this.running = this.o.consumers(this.o.legacyPrefix);
+        this.o.log.info({ jobs, prefix: this.o.prefix }, `processing jobs queued under ${this.o.what}`);
+        this.running = this.o.consumers(this.o.prefix);
         this.running.start();
       } else if (!wanted && this.running) {
         const running = this.running;
         this.running = undefined;
         await running.close(10_000);
-        this.o.log.info({ prefix: this.o.legacyPrefix }, 'the old queue keys are empty and quiet');
+        this.o.log.info({ prefix: this.o.prefix }, `${this.o.what}: empty and quiet`);
       }
     } catch (err) {
-      this.o.log.warn({ err: (err as Error).message }, 'could not check the old queue keys; trying again');
+      this.o.log.warn(
+        { err: (err as Error).message, prefix: this.o.prefix },
+        `could not check ${this.o.what}; trying again`,
+      );
     }
   }
 
@@ -124,7 +125,7 @@ export class LegacyQueueDrain {
    * a BullMQ Queue object writes keys of its own, and a fresh install has nothing to remove.
    */
   private async removeOldSchedules(): Promise<void> {
-    const { redis, legacyPrefix, log } = this.o;
+    const { redis, prefix: legacyPrefix, log } = this.o;
     if ((await redis.zcard(`${legacyPrefix}:${QUEUES.tasks}:repeat`)) === 0) return;
     const schedules = new Queue(QUEUES.tasks, { connection: redis, prefix: legacyPrefix });
     schedules.on('error', () => undefined);
@@ -141,9 +142,7 @@ export class LegacyQueueDrain {
   /** Stops checking and closes the old queues' consumers (waiting for their jobs up to `timeoutMs`). */
   async close(timeoutMs: number): Promise<boolean> {
     this.stopped = true;
-    clearInterval(this.timer);
-    // A check waiting on an unreachable Redis must not hold up the pod's shutdown.
-    await within(this.checking?.catch(() => undefined) ?? Promise.resolve(), timeoutMs, () => undefined);
+    await this.checks.stop(timeoutMs);
     const finished = this.running ? await this.running.close(timeoutMs) : true;
     this.running = undefined;
     return finished;

@@ -21,6 +21,8 @@ export interface WorkerRuntimeOptions {
   connection: RedisClient;
   prefix: string;
   concurrency: Record<QueueName, number>;
+  /** The queues to consume under `prefix`; all by default (an event partition has only events). */
+  queues?: readonly QueueName[];
   registry: HandlerRegistry;
   dispatcher: InteractionDispatcher;
   services: WorkerServices;
@@ -73,7 +75,7 @@ export class WorkerRuntime {
   };
 
   start(): void {
-    for (const queue of Object.keys(this.processors) as QueueName[]) {
+    for (const queue of this.o.queues ?? (Object.keys(this.processors) as QueueName[])) {
       this.consumers.set(queue, this.consume(queue));
       this.counters.set(queue, new Queue(queue, { connection: this.o.connection, prefix: this.o.prefix }));
     }
@@ -170,6 +172,11 @@ export class WorkerRuntime {
     this.consumers.set(queue, this.consume(queue));
   }
 
+  /** Whether this runtime consumes `queue` under its prefix (an event partition: events only). */
+  private consumes(queue: QueueName): boolean {
+    return !this.o.queues || this.o.queues.includes(queue);
+  }
+
   running(): boolean {
     const workers = [...this.consumers.values()].map((c) => c.worker);
     return !this.closing && workers.length > 0 && workers.every((w) => w.isRunning());
@@ -202,7 +209,7 @@ export class WorkerRuntime {
       job: `${this.o.prefix}:${queue}/${job.id}/`,
       token,
       ...(sameSlot ? { lockKey: `${this.o.prefix}:${queue}:${job.id}:lock` } : {}),
-      ...(sameSlot && queue === QUEUES.events
+      ...(sameSlot && queue === QUEUES.events && this.consumes(QUEUES.singleEvents)
         ? { singleJobPrefix: `${this.o.prefix}:${QUEUES.singleEvents}:` }
         : {}),
     };

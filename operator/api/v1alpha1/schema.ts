@@ -6,6 +6,7 @@ export const KIND = 'DiscordBot';
 export const PLURAL = 'discordbots';
 
 import { DISPATCH_NAMES } from '../../../bot/gateway/discord-gateway-names.js';
+import { EVENT_PARTITIONS } from '../../../bot/queues/queue-names.js';
 
 export const INTENT_NAMES = [
   'Guilds',
@@ -377,6 +378,12 @@ export const specSchema: Schema = obj(
         urlSecretRef: secretKeyRef(
           'the Redis URL (redis://, rediss://, or redis+cluster://host:port,... for a Redis Cluster)',
           'url',
+        ),
+        eventPartitions: int(
+          "Partitions of the bot's event queue, each under its own Redis Cluster hash tag, so a Redis Cluster spreads the bot's events over its masters (a guild's events stay in one partition, in order). 1 keeps every key in one slot; on a Redis Cluster, a few per master (docs/install.md). Changing it restarts the gateway and worker pods; see docs/workers.md for what a change guarantees.",
+          1,
+          EVENT_PARTITIONS.max,
+          EVENT_PARTITIONS.default,
         ),
       },
       { required: ['urlSecretRef'] },

@@ -233,6 +233,8 @@ export interface DiscordBotSpec {
       /** Key in the Secret's data. */
       key: string;
     };
+    /** Partitions of the bot's event queue, each under its own Redis Cluster hash tag, so a Redis Cluster spreads the bot's events over its masters (a guild's events stay in one partition, in order). 1 keeps every key in one slot; on a Redis Cluster, a few per master (docs/install.md). Changing it restarts the gateway and worker pods; see docs/workers.md for what a change guarantees. */
+    eventPartitions: number;
   };
   /** Postgres for the workers (optional). Migrations run in an init container of each worker pod, under an advisory lock. */
   database?: {
