@@ -46,9 +46,25 @@ class Consumer implements ConsumerActivity {
   idleWithWorkSince: number | undefined;
   /** Set right after construction: the Worker's processor counts into this object. */
   worker!: Worker;
+  private readonly onIdle: (() => void)[] = [];
 
   get concurrency(): number {
     return this.worker.concurrency;
+  }
+
+  started(at: number): void {
+    this.inFlight += 1;
+    this.lastStartedAt = at;
+  }
+
+  finished(): void {
+    this.inFlight -= 1;
+    if (this.inFlight === 0) for (const resolve of this.onIdle.splice(0)) resolve();
+  }
+
+  /** Settles once no job of this consumer is running. */
+  idle(): Promise<void> {
+    return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.onIdle.push(resolve));
   }
 }
 
@@ -56,8 +72,8 @@ export class WorkerRuntime {
   private readonly consumers = new Map<QueueName, Consumer>();
   /** What the watch counts waiting jobs with, one per queue, on the shared connection. */
   private readonly counters = new Map<QueueName, Queue>();
-  /** The closing of consumers replaced by the watch, which close() waits for too. */
-  private readonly retired: Promise<void>[] = [];
+  /** Consumers replaced by the watch, each with its closing (dropped once closed). */
+  private readonly retired = new Map<Consumer, Promise<void>>();
   private watchTimer?: NodeJS.Timeout;
   private watching = false;
   private closing = false;
@@ -91,8 +107,7 @@ export class WorkerRuntime {
       queue,
       async (job: Job, token?: string) => {
         const started = Date.now();
-        consumer.inFlight += 1;
-        consumer.lastStartedAt = started;
+        consumer.started(started);
         const dueAt = queue === QUEUES.tasks ? job.timestamp + (job.delay ?? 0) : receivedAt(job);
         this.o.metrics.queueWait.observe({ queue }, Math.max(0, started - dueAt) / 1000);
         // Known before running, so a failure is counted under the command or dispatch it was.
@@ -119,7 +134,7 @@ export class WorkerRuntime {
           );
           throw err;
         } finally {
-          consumer.inFlight -= 1;
+          consumer.finished();
           this.o.metrics.jobDuration.observe({ queue, type }, (Date.now() - started) / 1000);
         }
       },
@@ -166,10 +181,24 @@ export class WorkerRuntime {
       'a queue consumer stopped taking waiting jobs; replacing it',
     );
     this.o.metrics.consumerRestarts.inc({ queue });
-    // Not awaited: its fetch may never settle. Forced, so it does not wait for that fetch; a
-    // job it is still running finishes (or its lock lapses and BullMQ hands it out again).
-    this.retired.push(stuck.worker.close(true).catch(() => undefined));
     this.consumers.set(queue, this.consume(queue));
+    this.retire(stuck);
+  }
+
+  /**
+   * Stops a replaced consumer without losing the jobs it is running. Paused, it fetches nothing
+   * new but still renews its jobs' locks and writes their completion or failure; only once none
+   * runs is it closed, forced because its own fetch may never settle. A forced close while jobs
+   * ran would stop both, so those jobs would stay active, stall, and run again or go to failed.
+   */
+  private retire(consumer: Consumer): void {
+    void consumer.worker.pause(true).catch(() => undefined);
+    const closed = consumer
+      .idle()
+      .then(() => consumer.worker.close(true))
+      .catch(() => undefined)
+      .finally(() => this.retired.delete(consumer));
+    this.retired.set(consumer, closed);
   }
 
   /** Whether this runtime consumes `queue` under its prefix (an event partition: events only). */
@@ -187,9 +216,14 @@ export class WorkerRuntime {
     this.closing = true;
     clearInterval(this.watchTimer);
     const workers = [...this.consumers.values()].map((c) => c.worker);
-    const graceful = Promise.all([...workers.map((w) => w.close()), ...this.retired]).then(() => true);
+    const graceful = Promise.all([...workers.map((w) => w.close()), ...this.retired.values()]).then(
+      () => true,
+    );
     const finished = await within(graceful, timeoutMs, () => false);
-    if (!finished) await Promise.all(workers.map((w) => w.close(true).catch(() => undefined)));
+    if (!finished) {
+      const all = [...workers, ...[...this.retired.keys()].map((c) => c.worker)];
+      await Promise.all(all.map((w) => w.close(true).catch(() => undefined)));
+    }
     await Promise.all([...this.counters.values()].map((q) => q.close().catch(() => undefined)));
     return finished;
   }
