@@ -5,6 +5,8 @@ import {
   idleWithWorkSince,
   isStuck,
   STUCK_AFTER_MS,
+  WATCH_EVERY_MS,
+  worthCounting,
   type ConsumerActivity,
 } from '../../bot/worker/processing/stuck-consumer.js';
 
@@ -30,5 +32,11 @@ describe('a stuck queue consumer', () => {
     expect(isStuck(undefined, 1e9)).toBe(false);
     expect(isStuck(50_000, 50_000 + STUCK_AFTER_MS - 1)).toBe(false);
     expect(isStuck(50_000, 50_000 + STUCK_AFTER_MS)).toBe(true);
+  });
+
+  test('is not counted for while it is full or has just started a job', () => {
+    expect(worthCounting({ ...idle, inFlight: 2 }, 1e9)).toBe(false);
+    expect(worthCounting(idle, idle.lastStartedAt + WATCH_EVERY_MS - 1)).toBe(false);
+    expect(worthCounting(idle, idle.lastStartedAt + WATCH_EVERY_MS)).toBe(true);
   });
 });

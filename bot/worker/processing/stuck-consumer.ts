@@ -4,6 +4,8 @@
 // the other consumers of the same process went on (docs/install.md; BullMQ issue #4138, open).
 // Nothing inside the Worker notices, so the runtime watches it from outside (worker-runtime.ts)
 // and replaces it. This is the pure decision; the runtime reads the counts and acts.
+// It assumes no queue-level rate limit or global concurrency (the project sets none): with one, a
+// healthy consumer with room would leave jobs waiting and be taken for stuck.
 
 /** What the runtime knows of one consumer. */
 export interface ConsumerActivity {
@@ -23,6 +25,19 @@ export const STUCK_AFTER_MS = 30_000;
 
 /** How often the runtime looks: one count of each queue's waiting jobs per look. */
 export const WATCH_EVERY_MS = 5_000;
+
+/**
+ * Whether counting the queue can tell anything: not when the consumer is full (it cannot take
+ * more) or started a job within the last look's interval (it is taking jobs). Saves Redis a count
+ * on a busy worker; a stuck consumer is seen at most one look later.
+ */
+export function worthCounting(
+  activity: ConsumerActivity,
+  now: number,
+  watchEveryMs = WATCH_EVERY_MS,
+): boolean {
+  return activity.inFlight < activity.concurrency && now - activity.lastStartedAt >= watchEveryMs;
+}
 
 /**
  * Since when the consumer has had room and jobs waiting and started none (given when the previous

@@ -14,7 +14,14 @@ import { within } from '../../timing/within.js';
 import type { ClaimOwner } from './dispatch-claims.js';
 import { BatchIntake, batchParallelism, dispatchesOf } from './event-batch.js';
 import { BatchFailure, type EventBatchRunner } from './event-batch-runner.js';
-import { idleWithWorkSince, isStuck, WATCH_EVERY_MS, type ConsumerActivity } from './stuck-consumer.js';
+import {
+  idleWithWorkSince,
+  isStuck,
+  STUCK_AFTER_MS,
+  WATCH_EVERY_MS,
+  worthCounting,
+  type ConsumerActivity,
+} from './stuck-consumer.js';
 
 export interface WorkerRuntimeOptions {
   /** Shared by the BullMQ workers (each duplicates it for its blocking reads); closed by its owner. */
@@ -34,6 +41,9 @@ export interface WorkerRuntimeOptions {
    */
   events: EventBatchRunner;
   log: Logger;
+  /** The stuck-consumer watch's timing (stuck-consumer.ts); the defaults outside tests. */
+  stuckAfterMs?: number;
+  watchEveryMs?: number;
 }
 
 type Processor = (job: Job, token: string) => Promise<string>;
@@ -70,17 +80,21 @@ class Consumer implements ConsumerActivity {
 
 export class WorkerRuntime {
   private readonly consumers = new Map<QueueName, Consumer>();
-  /** What the watch counts waiting jobs with, one per queue, on the shared connection. */
-  private readonly counters = new Map<QueueName, Queue>();
   /** Consumers replaced by the watch, each with its closing (dropped once closed). */
   private readonly retired = new Map<Consumer, Promise<void>>();
   private watchTimer?: NodeJS.Timeout;
   private watching = false;
+  /** Whether the watch's last count failed (logged at warn once, until one succeeds). */
+  private countFailing = false;
   private closing = false;
   private readonly intake: BatchIntake;
+  private readonly stuckAfterMs: number;
+  private readonly watchEveryMs: number;
 
   constructor(private readonly o: WorkerRuntimeOptions) {
     this.intake = new BatchIntake(o.concurrency[QUEUES.events]);
+    this.stuckAfterMs = o.stuckAfterMs ?? STUCK_AFTER_MS;
+    this.watchEveryMs = o.watchEveryMs ?? WATCH_EVERY_MS;
   }
 
   private readonly processors: Record<QueueName, Processor> = {
@@ -93,9 +107,8 @@ export class WorkerRuntime {
   start(): void {
     for (const queue of this.o.queues ?? (Object.keys(this.processors) as QueueName[])) {
       this.consumers.set(queue, this.consume(queue));
-      this.counters.set(queue, new Queue(queue, { connection: this.o.connection, prefix: this.o.prefix }));
     }
-    this.watchTimer = setInterval(() => void this.watch(), WATCH_EVERY_MS);
+    this.watchTimer = setInterval(() => void this.watch(), this.watchEveryMs);
     this.watchTimer.unref();
   }
 
@@ -154,30 +167,63 @@ export class WorkerRuntime {
 
   /**
    * Replaces each consumer that has had jobs waiting and room for them, and started none, for
-   * STUCK_AFTER_MS (stuck-consumer.ts). A failed count (Redis unreachable) skips the look.
+   * stuckAfterMs (stuck-consumer.ts). A count that fails or takes longer than a look's interval
+   * (Redis unreachable, or a command dropped as the one the watch exists for) tells nothing, and
+   * every consumer's idle time starts again from the next answered count: the time a consumer
+   * could not fetch because Redis did not answer is not time spent stuck.
    */
   private async watch(): Promise<void> {
     if (this.watching || this.closing) return;
     this.watching = true;
     try {
       for (const [queue, consumer] of this.consumers) {
-        const counts = await this.counters.get(queue)!.getJobCounts('wait', 'prioritized');
+        if (this.closing) return;
+        if (!worthCounting(consumer, Date.now(), this.watchEveryMs)) {
+          consumer.idleWithWorkSince = undefined;
+          continue;
+        }
+        const waiting = await this.countWaiting(queue);
         const now = Date.now();
-        const waiting = (counts.wait ?? 0) + (counts.prioritized ?? 0);
+        if (waiting === undefined) continue;
         consumer.idleWithWorkSince = idleWithWorkSince(consumer.idleWithWorkSince, consumer, waiting, now);
-        if (!this.closing && isStuck(consumer.idleWithWorkSince, now))
+        if (!this.closing && isStuck(consumer.idleWithWorkSince, now, this.stuckAfterMs))
           this.replace(queue, consumer, waiting, now);
       }
-    } catch (err) {
-      this.o.log.debug({ err: (err as Error).message }, 'stuck-consumer watch: could not count the queues');
     } finally {
       this.watching = false;
     }
   }
 
+  /**
+   * The jobs `queue` has ready to take (BullMQ's `wait` list and `prioritized` set, read directly:
+   * a BullMQ Queue object would write the queue's meta hash), or undefined when Redis did not answer
+   * in time, after which every consumer's idle time starts again.
+   */
+  private async countWaiting(queue: QueueName): Promise<number | undefined> {
+    const key = `${this.o.prefix}:${queue}`;
+    const redis = this.o.connection;
+    const count = Promise.all([redis.llen(`${key}:wait`), redis.zcard(`${key}:prioritized`)]);
+    try {
+      const [wait, prioritized] = await within(count, this.watchEveryMs, () => {
+        throw new Error(`no answer within ${this.watchEveryMs} ms`);
+      });
+      this.countFailing = false;
+      return wait + prioritized;
+    } catch (err) {
+      for (const consumer of this.consumers.values()) consumer.idleWithWorkSince = undefined;
+      const fields = { queue, prefix: this.o.prefix, err: (err as Error).message };
+      const message =
+        'stuck-consumer watch: could not count waiting jobs; watching again from the next count';
+      if (this.countFailing) this.o.log.debug(fields, message);
+      else this.o.log.warn(fields, message);
+      this.countFailing = true;
+      return undefined;
+    }
+  }
+
   private replace(queue: QueueName, stuck: Consumer, waiting: number, now: number): void {
     this.o.log.warn(
-      { queue, waiting, idleForMs: now - stuck.idleWithWorkSince! },
+      { queue, prefix: this.o.prefix, waiting, idleForMs: now - stuck.idleWithWorkSince! },
       'a queue consumer stopped taking waiting jobs; replacing it',
     );
     this.o.metrics.consumerRestarts.inc({ queue });
@@ -195,7 +241,8 @@ export class WorkerRuntime {
     void consumer.worker.pause(true).catch(() => undefined);
     const closed = consumer
       .idle()
-      .then(() => consumer.worker.close(true))
+      // Bounded, so a close that hangs like the fetch does not hold the runtime's shutdown.
+      .then(() => within(consumer.worker.close(true), this.watchEveryMs, () => undefined))
       .catch(() => undefined)
       .finally(() => this.retired.delete(consumer));
     this.retired.set(consumer, closed);
@@ -224,7 +271,6 @@ export class WorkerRuntime {
       const all = [...workers, ...[...this.retired.keys()].map((c) => c.worker)];
       await Promise.all(all.map((w) => w.close(true).catch(() => undefined)));
     }
-    await Promise.all([...this.counters.values()].map((q) => q.close().catch(() => undefined)));
     return finished;
   }
 
