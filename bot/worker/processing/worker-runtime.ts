@@ -154,7 +154,8 @@ export class WorkerRuntime {
       {
         connection: this.o.connection,
         prefix: this.o.prefix,
-        concurrency: this.o.concurrency[queue],
+        // A replacement events consumer starts at what BatchIntake allows now, as its predecessor had.
+        concurrency: queue === QUEUES.events ? this.intake.jobs() : this.o.concurrency[queue],
         // Failed jobs stay for inspection; completed ones are kept by the producer's policy.
         autorun: true,
       },
