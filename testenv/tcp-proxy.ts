@@ -1,6 +1,7 @@
 // A TCP proxy in front of a server (the kube-apiserver) that tests can stall: connections stay
 // open but no byte moves either way, as when a network path or a load balancer hangs. TLS passes
-// through untouched, so clients keep verifying the server's certificate.
+// through untouched, so clients keep verifying the server's certificate. One connection alone can
+// be stalled too, picked by what its client sent (e.g. a BullMQ Worker's blocking reads).
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 
 export interface TcpProxy {
@@ -9,6 +10,11 @@ export interface TcpProxy {
   readonly port: number;
   /** From now on nothing is forwarded on any connection, open or new. */
   stall(): void;
+  /**
+   * Stalls, from now on, each open connection whose client has sent bytes matching `sent` (its
+   * latest 4 KiB are kept); connections opened later are not stalled. Returns how many it stalled.
+   */
+  stallWhere(sent: RegExp): number;
   resume(): void;
   stop(): Promise<void>;
 }
@@ -18,18 +24,25 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   const sockets = new Set<Socket>();
   /** Per direction of each connection: sends what was held while stalled. */
   const flushers = new Set<() => void>();
+  const connections = new Set<Connection>();
   // Bytes that arrive while stalled are held (not dropped: TLS must stay intact for a resume).
-  const forward = (from: Socket, to: Socket) => {
+  const forward = (connection: Connection, from: Socket, to: Socket) => {
     const held: Buffer[] = [];
     const flush = () => {
       for (const chunk of held.splice(0)) to.write(chunk);
     };
     flushers.add(flush);
-    from.on('data', (chunk: Buffer) => (stalled ? held.push(chunk) : to.write(chunk)));
+    from.on('data', (chunk: Buffer) => (stalled || connection.stalled ? held.push(chunk) : to.write(chunk)));
     from.on('close', () => flushers.delete(flush));
   };
   const server = createServer((client) => {
     const upstream = createConnection({ host: targetHost, port: targetPort });
+    const connection: Connection = { stalled: false, sent: '' };
+    connections.add(connection);
+    client.on('data', (chunk: Buffer) => {
+      connection.sent = (connection.sent + chunk.toString('latin1')).slice(-4096);
+    });
+    client.on('close', () => connections.delete(connection));
     const end = () => {
       for (const s of [client, upstream]) {
         sockets.delete(s);
@@ -40,8 +53,8 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       sockets.add(s);
       s.on('error', end).on('close', end);
     }
-    forward(client, upstream);
-    forward(upstream, client);
+    forward(connection, client, upstream);
+    forward(connection, upstream, client);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -51,8 +64,14 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     stall() {
       stalled = true;
     },
+    stallWhere(sent) {
+      const matching = [...connections].filter((c) => !c.stalled && sent.test(c.sent));
+      for (const c of matching) c.stalled = true;
+      return matching.length;
+    },
     resume() {
       stalled = false;
+      for (const c of connections) c.stalled = false;
       flushers.forEach((flush) => flush());
     },
     async stop() {
@@ -60,4 +79,10 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+interface Connection {
+  stalled: boolean;
+  /** The latest bytes its client sent. */
+  sent: string;
 }

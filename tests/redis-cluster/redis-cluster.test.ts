@@ -551,9 +551,10 @@ describe('on a real 3-master Redis Cluster', () => {
     expect(sim.recorder.violations).toEqual([]);
   }, 300_000);
 
-  // The kill failover also proves the workers' stuck-consumer watch (stuck-consumer.ts): after a
-  // killed master's promotion a BullMQ consumer was seen to stop taking batches (a few runs in 20
-  // on a loaded machine); it is replaced and the queue drains.
+  // The kill failover also exercises the workers' stuck-consumer watch (stuck-consumer.ts): after
+  // a killed master's promotion a BullMQ consumer was seen to stop taking batches (how often:
+  // docs/install.md); it is replaced, the queue drains, and nothing runs twice. The replacement
+  // itself is tested deterministically in tests/worker/stuck-consumer-replacement.test.ts.
   const failoverModes = ['graceful', 'kill'] as const;
   test.each(failoverModes)(
     "a %s failover of the bot's master mid-stream: every client waits it out, nothing after it lost",
@@ -601,10 +602,9 @@ describe('on a real 3-master Redis Cluster', () => {
       // The gateway's enqueues mostly wait the failover out; one that fails anyway (seen once in
       // a loaded run of the graceful failover) stays in the gateway's buffer and is sent again,
       // so what is asserted is that nothing is lost; the count is printed above.
-      if (mode === 'graceful') {
-        expect(lost).toEqual([]);
-        expect(dup).toBe(0);
-      }
+      // Nothing runs twice in either mode (issue #16), a replaced consumer's jobs included.
+      expect(dup).toBe(0);
+      if (mode === 'graceful') expect(lost).toEqual([]);
       if (mode === 'kill') await cluster.restart(from);
     },
     420_000,

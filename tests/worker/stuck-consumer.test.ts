@@ -1,6 +1,5 @@
 // When the runtime takes a queue consumer for stuck (pure): jobs waiting, room for them, and no
-// job started for STUCK_AFTER_MS. The replacement itself runs in the Redis Cluster kill-failover
-// test (tests/redis-cluster/redis-cluster.test.ts), where a consumer was seen to stop.
+// job started for STUCK_AFTER_MS. The replacement itself: stuck-consumer-replacement.test.ts.
 import {
   idleWithWorkSince,
   isStuck,
