@@ -2,6 +2,7 @@
 // 3 s), events (batches of forwarded dispatches, and the single-dispatch jobs of gateways
 // before batching) and tasks (work the workers schedule themselves, such as role sync). Retries
 // follow RETRY_POLICY set at enqueue time; failed jobs are kept and counted.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { RedisClient } from '../../configuration/redis-connection.js';
@@ -87,6 +88,8 @@ export class WorkerRuntime {
   /** Whether the watch's last count failed (logged at warn once, until one succeeds). */
   private countFailing = false;
   private closing = false;
+  /** Aborted by close(): cuts short the wait before a retired consumer is closed. */
+  private readonly stopping = new AbortController();
   private readonly intake: BatchIntake;
   private readonly stuckAfterMs: number;
   private readonly watchEveryMs: number;
@@ -234,19 +237,35 @@ export class WorkerRuntime {
 
   /**
    * Stops a replaced consumer without losing the jobs it is running. Paused, it fetches nothing
-   * new but still renews its jobs' locks and writes their completion or failure; only once none
-   * runs is it closed, forced because its own fetch may never settle. A forced close while jobs
-   * ran would stop both, so those jobs would stay active, stall, and run again or go to failed.
+   * new but still renews its jobs' locks and writes their completion or failure; it is closed,
+   * forced because its own fetch may never settle, only once it is quiet (quietened()). A forced
+   * close while jobs ran would stop both, so those jobs would stay active, stall, and run again
+   * or go to failed.
    */
   private retire(consumer: Consumer): void {
     void consumer.worker.pause(true).catch(() => undefined);
-    const closed = consumer
-      .idle()
+    const closed = this.quietened(consumer)
       // Bounded, so a close that hangs like the fetch does not hold the runtime's shutdown.
       .then(() => within(consumer.worker.close(true), this.watchEveryMs, () => undefined))
       .catch(() => undefined)
       .finally(() => this.retired.delete(consumer));
     this.retired.set(consumer, closed);
+  }
+
+  /**
+   * Settles once the paused consumer runs no job and started none for stuckAfterMs (or the
+   * runtime closes, which then waits for its jobs). A fetch still pending when it was paused can
+   * settle late (after an outage the watch took for a stuck fetch); BullMQ then still takes that
+   * job and runs it, and it must be recorded, so the close waits that long first.
+   */
+  private async quietened(consumer: Consumer): Promise<void> {
+    let seen: number | undefined;
+    while (!this.closing && consumer.lastStartedAt !== seen) {
+      seen = consumer.lastStartedAt;
+      await consumer.idle();
+      await sleep(this.stuckAfterMs, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+    }
+    await consumer.idle();
   }
 
   /** Whether this runtime consumes `queue` under its prefix (an event partition: events only). */
@@ -262,6 +281,7 @@ export class WorkerRuntime {
   /** Stops taking jobs and waits for in-flight ones, up to `timeoutMs`; true when all finished. */
   async close(timeoutMs: number): Promise<boolean> {
     this.closing = true;
+    this.stopping.abort();
     clearInterval(this.watchTimer);
     const workers = [...this.consumers.values()].map((c) => c.worker);
     const graceful = Promise.all([...workers.map((w) => w.close()), ...this.retired.values()]).then(
