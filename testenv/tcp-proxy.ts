@@ -15,6 +15,8 @@ export interface TcpProxy {
    * latest 4 KiB are kept); connections opened later are not stalled. Returns how many it stalled.
    */
   stallWhere(sent: RegExp): number;
+  /** Counts from now on the matches of `sent` (global) in what clients send, chunk by chunk. */
+  countSent(sent: RegExp): () => number;
   resume(): void;
   stop(): Promise<void>;
 }
@@ -25,6 +27,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   /** Per direction of each connection: sends what was held while stalled. */
   const flushers = new Set<() => void>();
   const connections = new Set<Connection>();
+  const counters: { sent: RegExp; count: number }[] = [];
   // Bytes that arrive while stalled are held (not dropped: TLS must stay intact for a resume).
   const forward = (connection: Connection, from: Socket, to: Socket) => {
     const held: Buffer[] = [];
@@ -40,7 +43,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     const connection: Connection = { stalled: false, sent: '' };
     connections.add(connection);
     client.on('data', (chunk: Buffer) => {
-      connection.sent = (connection.sent + chunk.toString('latin1')).slice(-4096);
+      const text = chunk.toString('latin1');
+      connection.sent = (connection.sent + text).slice(-4096);
+      for (const counter of counters) counter.count += text.match(counter.sent)?.length ?? 0;
     });
     client.on('close', () => connections.delete(connection));
     const end = () => {
@@ -68,6 +73,11 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       const matching = [...connections].filter((c) => !c.stalled && sent.test(c.sent));
       for (const c of matching) c.stalled = true;
       return matching.length;
+    },
+    countSent(sent) {
+      const counter = { sent, count: 0 };
+      counters.push(counter);
+      return () => counter.count;
     },
     resume() {
       stalled = false;

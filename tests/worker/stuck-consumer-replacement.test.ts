@@ -1,6 +1,7 @@
-// The stuck-consumer watch replacing a consumer, with a real Redis: one consumer's blocking
-// connection is stalled behind a TCP proxy, so its fetch of the next job never settles (as after
-// a Redis Cluster master crash, docs/install.md), while its other connection still works.
+// The stuck-consumer watch with a real Redis. The runtime's connections go through a TCP proxy:
+// stalling one consumer's blocking connection makes its fetch of the next job never settle (as
+// after a Redis Cluster master crash, docs/install.md) while its other connection still works;
+// stalling them all is a Redis outage as the worker sees it.
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -17,7 +18,10 @@ import {
   type TcpProxy,
 } from '../../testenv/index.js';
 
-const PREFIX = 'stuck-test';
+const STUCK_AFTER_MS = 1_500;
+const WATCH_EVERY_MS = 250;
+/** A BullMQ Worker's blocking read of its queue's marker: only its blocking connection sends it. */
+const BLOCKING_READ = /bzpopmin/i;
 
 describe('the stuck-consumer watch', () => {
   let redis: RedisServer;
@@ -42,29 +46,16 @@ describe('the stuck-consumer watch', () => {
     await redis?.close();
   });
 
-  test('replaces a consumer whose fetch never settles; its running job completes once, the queue drains', async () => {
+  /** A runtime consuming only `prefix`'s tasks queue (2 at once), whose `work` tasks count their runs. */
+  function tasksRuntime(prefix: string) {
     const runs = new Map<string, number>();
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
-    const registry = new HandlerRegistry([
-      {
-        name: 'test',
-        tasks: [
-          {
-            name: 'work',
-            async run(data) {
-              const id = (data as { id: string }).id;
-              runs.set(id, (runs.get(id) ?? 0) + 1);
-              if (id === 'long') await released;
-            },
-          },
-        ],
-      },
-    ]);
+    const warnings: string[] = [];
     const metrics = new WorkerMetrics(new Registry());
     const runtime = new WorkerRuntime({
       connection: proxied,
-      prefix: PREFIX,
+      prefix,
       queues: [QUEUES.tasks],
       concurrency: {
         [QUEUES.interactions]: 1,
@@ -72,55 +63,126 @@ describe('the stuck-consumer watch', () => {
         [QUEUES.singleEvents]: 1,
         [QUEUES.tasks]: 2,
       },
-      registry,
+      registry: new HandlerRegistry([
+        {
+          name: 'test',
+          tasks: [
+            {
+              name: 'work',
+              async run(data) {
+                const id = (data as { id: string }).id;
+                runs.set(id, (runs.get(id) ?? 0) + 1);
+                // `long` runs until the test releases it.
+                if (id === 'long') await released;
+              },
+            },
+          ],
+        },
+      ]),
       // Only the tasks queue is consumed here: interactions and event batches never reach these.
       dispatcher: undefined as never,
       services: {} as never,
       events: undefined as never,
       metrics,
-      log: pino({ level: 'silent' }),
-      stuckAfterMs: 1_500,
-      watchEveryMs: 250,
+      log: pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line).msg) }),
+      stuckAfterMs: STUCK_AFTER_MS,
+      watchEveryMs: WATCH_EVERY_MS,
     });
-    const scheduler = new QueueTaskScheduler(direct, PREFIX);
-    const queue = new Queue(QUEUES.tasks, { connection: direct, prefix: PREFIX });
-    const restarts = async () =>
-      (await metrics.consumerRestarts.get()).values.reduce((n, v) => n + v.value, 0);
+    const scheduler = new QueueTaskScheduler(direct, prefix);
+    const queue = new Queue(QUEUES.tasks, { connection: direct, prefix });
+    return {
+      runtime,
+      runs,
+      release,
+      warnings,
+      enqueue: (...ids: string[]) => Promise.all(ids.map((id) => scheduler.enqueue('work', { id }))),
+      restarts: async () => (await metrics.consumerRestarts.get()).values.reduce((n, v) => n + v.value, 0),
+      async drained(jobs: number) {
+        await waitUntil(
+          'every job completed',
+          async () => (await queue.getJobCounts('completed')).completed === jobs,
+          { timeoutMs: 60_000 },
+        );
+        expect(await queue.getJobCounts('wait', 'active', 'failed', 'prioritized')).toEqual({
+          wait: 0,
+          active: 0,
+          failed: 0,
+          prioritized: 0,
+        });
+      },
+      async close() {
+        release();
+        proxy.resume();
+        expect(await runtime.close(30_000)).toBe(true);
+        await scheduler.close();
+        await queue.close();
+      },
+    };
+  }
+
+  const once = (ids: string[]) => Object.fromEntries(ids.map((id) => [id, 1]));
+
+  test('replaces a consumer whose fetch never settles; its running job completes once, the queue drains', async () => {
+    const t = tasksRuntime('stuck-test');
     try {
-      runtime.start();
-      await scheduler.enqueue('work', { id: 'long' });
-      await waitUntil('the long job started', async () => runs.get('long') === 1);
-      // Its blocking read (BZPOPMIN on the queue's marker) stalls; the shared connection does not.
+      t.runtime.start();
+      await t.enqueue('long');
+      await waitUntil('the long job started', async () => t.runs.get('long') === 1);
       await waitUntil(
         'the consumer is blocked waiting for a job',
-        async () => proxy.stallWhere(/bzpopmin/i) > 0,
+        async () => proxy.stallWhere(BLOCKING_READ) > 0,
       );
       const ids = ['a', 'b', 'c', 'd', 'e'];
-      for (const id of ids) await scheduler.enqueue('work', { id });
+      await t.enqueue(...ids);
 
-      await waitUntil('the stuck consumer replaced', async () => (await restarts()) >= 1, {
+      await waitUntil('the stuck consumer replaced', async () => (await t.restarts()) >= 1, {
         timeoutMs: 60_000,
       });
-      await waitUntil('the waiting jobs run', async () => ids.every((id) => runs.get(id) === 1), {
+      await waitUntil('the waiting jobs run', async () => ids.every((id) => t.runs.get(id) === 1), {
         timeoutMs: 60_000,
       });
       // Still running on the replaced consumer, which must record it, not leave it to stall.
-      release();
-      await waitUntil(
-        'every job completed',
-        async () => (await queue.getJobCounts('completed')).completed === ids.length + 1,
-        { timeoutMs: 60_000 },
-      );
-      const counts = await queue.getJobCounts('wait', 'active', 'failed', 'prioritized');
-      expect(counts).toEqual({ wait: 0, active: 0, failed: 0, prioritized: 0 });
-      expect(Object.fromEntries(runs)).toEqual(Object.fromEntries(['long', ...ids].map((id) => [id, 1])));
-      expect(await restarts()).toBe(1);
+      t.release();
+      await t.drained(ids.length + 1);
+      expect(Object.fromEntries(t.runs)).toEqual(once(['long', ...ids]));
+      expect(await t.restarts()).toBe(1);
     } finally {
-      release();
-      expect(await runtime.close(30_000)).toBe(true);
+      await t.close();
+    }
+  }, 120_000);
+
+  test('a Redis outage longer than the stuck time does not get a consumer replaced', async () => {
+    const prefix = 'outage-test';
+    const t = tasksRuntime(prefix);
+    try {
+      t.runtime.start();
+      await waitUntil(
+        'the consumer is blocked waiting for a job',
+        async () => proxy.stallWhere(BLOCKING_READ) > 0,
+      );
+      const ids = ['a', 'b', 'c'];
+      await t.enqueue(...ids);
+      // A look answered after the jobs came (a second count is sent only once the first's answer
+      // was taken): the watch has seen the consumer idle with work.
+      const counts = proxy.countSent(
+        new RegExp(`llen\\r\\n\\$\\d+\\r\\n${prefix}:${QUEUES.tasks}:wait`, 'gi'),
+      );
+      await waitUntil('the watch counted the waiting jobs', async () => counts() >= 2);
+      // Then Redis stops answering anyone, for longer than the stuck time.
+      proxy.stall();
+      const stalledAt = Date.now();
+      await waitUntil(
+        'the outage outlasted the stuck time',
+        async () => Date.now() - stalledAt > STUCK_AFTER_MS + 2 * WATCH_EVERY_MS,
+      );
       proxy.resume();
-      await scheduler.close();
-      await queue.close();
+      await t.drained(ids.length);
+      expect(Object.fromEntries(t.runs)).toEqual(once(ids));
+      expect(await t.restarts()).toBe(0);
+      // Warned once for the whole outage, not once per look.
+      expect(t.warnings.filter((m) => m.includes('could not count waiting jobs'))).toHaveLength(1);
+    } finally {
+      await t.close();
     }
   }, 120_000);
 });
