@@ -3,13 +3,18 @@
 // bots on one real Redis (the Builtin autoscaler reads their backlogs). In one run:
 //   1. BENCH_FIRST_BOTS (200) DiscordBots at once: time to converge, RSS once settled;
 //   2. the rest up to BENCH_BOTS (1,000) at once: time until all have converged;
-//   3. apiserver requests per minute once nothing changes (BENCH_IDLE_SECONDS, 60);
+//   3. the tail: until the operator has sent no request for BENCH_QUIET_SECONDS (30, at most
+//      BENCH_QUIET_TIMEOUT_SECONDS, 900), as the controller-manager still fills in the workloads'
+//      status; then apiserver requests per minute, per verb, once nothing changes
+//      (BENCH_IDLE_SECONDS, 60);
 //   4. BENCH_EDITS (50) spec edits, one bot at a time: edit → its StatefulSet changed, p50/p99;
 //   5. the operator's RSS and heap at their peak and settled (sampled every 500 ms inside it).
 // The JSON ends with `targets` (docs/benchmarks.md), computed from this run's figures.
 //   BENCH_UNRELATED (2,000 Secrets and 2,000 ConfigMaps), BENCH_HEAP_SNAPSHOT=1 (a heap
 //   snapshot of the settled operator, path in the output), BENCH_TRACE_GC=1 (--trace-gc into
-//   the operator log). The operator runs with the chart's nodeOptions and mallocArenaMax, or
+//   the operator log), BENCH_LOG_LEVEL (info; debug names the status fields each write changes).
+//   SHARDWARDEN_KEEP_TMP=1 keeps the logs (operator.log, kube-controller-manager.log; the folder
+//   is printed first). The operator runs with the chart's nodeOptions and mallocArenaMax, or
 //   BENCH_OPERATOR_NODE_OPTIONS and MALLOC_ARENA_MAX when set (to measure other settings).
 import {
   CustomObjectsApi,
@@ -35,8 +40,13 @@ const firstBots = Math.min(bots, setting('BENCH_FIRST_BOTS', 200));
 const unrelated = setting('BENCH_UNRELATED', 2_000);
 const idleSeconds = setting('BENCH_IDLE_SECONDS', 60);
 const edits = setting('BENCH_EDITS', 50);
+const quietSeconds = setting('BENCH_QUIET_SECONDS', 30);
+const quietTimeoutSeconds = setting('BENCH_QUIET_TIMEOUT_SECONDS', 900);
 const NS = 'bench';
 const MiB = 1024 * 1024;
+
+/** Each phase's figures on stderr as it ends, so an interrupted run still tells what it saw. */
+const progress = (figures: Record<string, unknown>) => console.error(JSON.stringify(figures));
 
 // Whatever ends the run (its end, a failure, Ctrl-C), what it started stops.
 const scope = runScope();
@@ -49,6 +59,7 @@ const sim = scope.own(await startSimulatorWithOptions({ guilds: 1500, tokens: ['
 // The bots' Redis (one for all, each bot its own key prefix): the Builtin autoscaler reads their
 // backlogs from it every 10 s, as it would in a cluster.
 const redis = scope.own(await startRedis(), (r) => r.close());
+progress({ logs: cp.dir });
 const kc = cp.kubeConfig();
 const custom = kc.makeApiClient(CustomObjectsApi);
 await cp.applyCrds('crds/shardwarden.io_discordbots.yaml');
@@ -110,7 +121,7 @@ const op = scope.own(
       `--http-port=${port}`,
       '--http-host=127.0.0.1',
       `--discord-api-url=${sim.apiUrl}`,
-      '--log-level=info',
+      `--log-level=${process.env.BENCH_LOG_LEVEL ?? 'info'}`,
     ],
     join(cp.dir, 'operator.log'),
     {
@@ -165,8 +176,6 @@ async function applyAndConverge(from: number, to: number): Promise<number> {
   return (performance.now() - start) / 1000;
 }
 
-/** Each phase's figures on stderr as it ends, so an interrupted run still tells what it saw. */
-const progress = (figures: Record<string, unknown>) => console.error(JSON.stringify(figures));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function timed(step: () => unknown): Promise<number> {
   const start = performance.now();
@@ -215,7 +224,44 @@ const requestsByVerb = async () => {
     ),
   );
 };
-const requests = async () => Object.values(await requestsByVerb()).reduce((a, b) => a + b, 0);
+const total = (byVerb: Record<string, number>) => Object.values(byVerb).reduce((a, b) => a + b, 0);
+/** Requests per verb sent between two readings of the counters. */
+const sentBetween = (from: Record<string, number>, to: Record<string, number>) =>
+  Object.fromEntries(
+    Object.entries(to)
+      .map(([verb, n]) => [verb, n - (from[verb] ?? 0)] as const)
+      .filter(([, n]) => n > 0),
+  );
+
+/**
+ * Waits until the operator has sent no request for `quietSeconds` (at most `timeoutSeconds`).
+ * Bots converge (a plan in status) long before the controller-manager, at its own request rate,
+ * has created every workload's pods and written their status; each of those updates is a
+ * reconcile that may write the bot's status. Returns how long that tail lasted and what it sent.
+ */
+async function waitForQuiet(quietSeconds: number, timeoutSeconds: number) {
+  const start = performance.now();
+  const first = await requestsByVerb();
+  let last = first;
+  let lastRequestAt = start;
+  /** Requests sent in each 10 s of the tail, to tell a decaying tail from a steady rate. */
+  const per10s: number[] = [];
+  const elapsed = (since: number) => (performance.now() - since) / 1000;
+  while (elapsed(lastRequestAt) < quietSeconds && elapsed(start) < timeoutSeconds) {
+    await sleep(1_000);
+    const now = await requestsByVerb();
+    if (total(now) !== total(last)) lastRequestAt = performance.now();
+    const bucket = Math.floor(elapsed(start) / 10);
+    per10s[bucket] = (per10s[bucket] ?? 0) + total(now) - total(last);
+    last = now;
+  }
+  return {
+    quiet: elapsed(lastRequestAt) >= quietSeconds,
+    tailSeconds: Number(((lastRequestAt - start) / 1000).toFixed(1)),
+    tailRequests: sentBetween(first, last),
+    tailRequestsPer10s: Array.from(per10s, (n) => n ?? 0),
+  };
+}
 
 // 1. The first bots, then the operator settles (the controller-manager finishes their workloads).
 const runStart = Date.now();
@@ -228,12 +274,14 @@ progress({ firstBots, secondsToConvergeFirstBots: firstSeconds, afterFirst });
 const restSeconds = firstBots < bots ? await applyAndConverge(firstBots, bots) : 0;
 progress({ bots, secondsToConvergeAllBots: restSeconds, memory: memorySince(runStart) });
 
-// 3. Idle: after 30 s of settling, what does an operator that has nothing to do send?
-await sleep(30_000);
-const before = await requests();
+// 3. The tail of convergence, then idle: what does an operator that has nothing to do send?
+const tail = await waitForQuiet(quietSeconds, quietTimeoutSeconds);
+progress({ tail });
+const before = await requestsByVerb();
 await sleep(idleSeconds * 1000);
-const idleRequests = (await requests()) - before;
-progress({ idleRequests, idleSeconds });
+const idleRequestsByVerb = sentBetween(before, await requestsByVerb());
+const idleRequests = total(idleRequestsByVerb);
+progress({ idleRequests, idleRequestsByVerb, idleSeconds });
 
 // 4. Spec edits with every bot present: the time from the edit to its StatefulSet's new template.
 /** StatefulSet name → the image it waits for, and what to call when the watch shows it. */
@@ -314,8 +362,10 @@ printFigures(
     secondsToConvergeFirstBots: Number(firstSeconds.toFixed(1)),
     operatorAfterFirstBotsSettled: afterFirst,
     secondsToConvergeAllBots,
+    tailOfConvergence: { ...tail, quietSeconds },
     idleWindowSeconds: idleSeconds,
     apiserverRequestsPerMinuteIdle: idleRequestsPerMinute,
+    idleRequestsByVerb,
     specEditToStatefulSetMs: { edits: latenciesMs.length, p50: pct(50), p99: pct(99), max: pct(100) },
     operatorMemory: memory,
     ...(heapSnapshot ? { heapSnapshot } : {}),

@@ -120,6 +120,22 @@ interface AppliedObjects {
   refused: string[];
 }
 
+/** The status fields (conditions by type) that differ, for the log of why a status is written. */
+function changedFields(was: DiscordBotStatus, is: DiscordBotStatus): string[] {
+  const fields = (s: DiscordBotStatus) => {
+    const { conditions, ...rest } = s;
+    return {
+      ...rest,
+      ...Object.fromEntries((conditions ?? []).map((c) => [`conditions.${c.type}`, c])),
+    } as Record<string, unknown>;
+  };
+  const a = fields(was);
+  const b = fields(is);
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter(
+    (k) => stableJson(a[k]) !== stableJson(b[k]),
+  );
+}
+
 export class DiscordBotReconciler {
   /**
    * The status we last wrote per bot and the resourceVersion it was based on. The informer
@@ -541,6 +557,7 @@ export class DiscordBotReconciler {
     const { bot, key, log, status } = pass;
     pass.noteRecovery();
     if (stableJson(status) !== stableJson(pass.written)) {
+      log.debug({ changed: changedFields(pass.written, status) }, 'writing status');
       await this.deps.cluster.applyStatus(bot, status);
       this.written.set(key, { basedOn: bot.metadata.resourceVersion, status });
     }
