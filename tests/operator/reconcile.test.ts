@@ -220,12 +220,24 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     await waitForCondition(h.kc, NS, 'sietch', 'Ready', 'True');
   });
 
-  test('reconciling a bot whose objects are as rendered sends no writes', async () => {
+  test('reconciling a settled bot sends no writes: no apply, no status, no Event', async () => {
     type Counter = { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> };
     const sum = async (counter: Counter, match: (labels: Record<string, unknown>) => boolean) =>
       (await counter.get()).values.filter((v) => match(v.labels)).reduce((a, v) => a + v.value, 0);
-    const writes = () => sum(metrics.apiRequests, (l) => l.verb === 'apply' || l.verb === 'patch');
+    // Everything but the informers' lists and Secret reads: what an idle operator must not send.
+    const writes = () => sum(metrics.apiRequests, (l) => l.verb !== 'list' && l.verb !== 'get');
     const reconciles = () => sum(metrics.reconciles, () => true);
+    // Settled: every pod the status counts is ready, so no workload status is still moving.
+    await waitUntil('the bot settled', async () => {
+      const { gateway, workers } = (await readBot(h.kc, NS, 'sietch')).status ?? {};
+      return (
+        !!gateway &&
+        !!workers &&
+        gateway.readyPods === gateway.pods &&
+        workers.readyReplicas === workers.replicas &&
+        workers.replicas === workers.desiredReplicas
+      );
+    });
     const before = await writes();
     const seen = await reconciles();
     h.cp.kubectl(['annotate', 'dbot', 'sietch', '-n', NS, 'poke=idle', '--overwrite']);
