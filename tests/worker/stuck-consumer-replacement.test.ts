@@ -151,6 +151,36 @@ describe('the stuck-consumer watch', () => {
     }
   }, 120_000);
 
+  test('a paused queue with jobs waiting longer than the stuck time does not get a consumer replaced', async () => {
+    const prefix = 'paused-test';
+    const t = tasksRuntime(prefix);
+    const queue = new Queue(QUEUES.tasks, { connection: direct, prefix });
+    try {
+      await queue.pause();
+      t.runtime.start();
+      const ids = ['a', 'b'];
+      await t.enqueue(...ids);
+      // The watch's looks at the paused flag, over more than the stuck time.
+      const looks = proxy.countSent(
+        new RegExp(`hexists\\r\\n\\$\\d+\\r\\n${prefix}:${QUEUES.tasks}:meta`, 'gi'),
+      );
+      await waitUntil(
+        'the watch looked for longer than the stuck time',
+        async () => looks() >= Math.ceil(STUCK_AFTER_MS / WATCH_EVERY_MS) + 2,
+        { timeoutMs: 60_000 },
+      );
+      expect(t.runs.size).toBe(0);
+      expect(await t.restarts()).toBe(0);
+      await queue.resume();
+      await t.drained(ids.length);
+      expect(Object.fromEntries(t.runs)).toEqual(once(ids));
+      expect(await t.restarts()).toBe(0);
+    } finally {
+      await queue.close();
+      await t.close();
+    }
+  }, 120_000);
+
   test('a Redis outage longer than the stuck time does not get a consumer replaced', async () => {
     const prefix = 'outage-test';
     const t = tasksRuntime(prefix);

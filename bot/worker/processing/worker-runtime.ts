@@ -200,19 +200,24 @@ export class WorkerRuntime {
 
   /**
    * The jobs `queue` has ready to take (BullMQ's `wait` list and `prioritized` set, read directly:
-   * a BullMQ Queue object would write the queue's meta hash), or undefined when Redis did not answer
-   * in time, after which every consumer's idle time starts again.
+   * a BullMQ Queue object would write the queue's meta hash), none while the queue is paused
+   * (BullMQ 6.7 leaves a paused queue's jobs in `wait`: no consumer is stuck for not taking them),
+   * or undefined when Redis did not answer in time, after which every consumer's idle time starts again.
    */
   private async countWaiting(queue: QueueName): Promise<number | undefined> {
     const key = `${this.o.prefix}:${queue}`;
     const redis = this.o.connection;
-    const count = Promise.all([redis.llen(`${key}:wait`), redis.zcard(`${key}:prioritized`)]);
+    const count = Promise.all([
+      redis.llen(`${key}:wait`),
+      redis.zcard(`${key}:prioritized`),
+      redis.hexists(`${key}:meta`, 'paused'),
+    ]);
     try {
-      const [wait, prioritized] = await within(count, this.watchEveryMs, () => {
+      const [wait, prioritized, paused] = await within(count, this.watchEveryMs, () => {
         throw new Error(`no answer within ${this.watchEveryMs} ms`);
       });
       this.countFailing = false;
-      return wait + prioritized;
+      return paused ? 0 : wait + prioritized;
     } catch (err) {
       for (const consumer of this.consumers.values()) consumer.idleWithWorkSince = undefined;
       const fields = { queue, prefix: this.o.prefix, err: (err as Error).message };
