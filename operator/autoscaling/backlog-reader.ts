@@ -111,20 +111,25 @@ export class BacklogReader {
     // One script per prefix: each prefix is one hash slot, and on a Redis Cluster a script's
     // keys must share a slot (the old keys' slot and each partition's may live on another node).
     // Each answer is matched to its queues by prefix, whatever order the queues are listed in.
-    const prefixes = [...new Set(queues.map((q) => q.prefix))];
-    const ofPrefix = (prefix: string) => queues.filter((q) => q.prefix === prefix);
+    const keysOf = new Map<string, string[]>();
+    const offsets = queues.map(({ prefix, queue }) => {
+      const keys = keysOf.get(prefix) ?? keysOf.set(prefix, []).get(prefix)!;
+      const offset = keys.length;
+      keys.push(...queueKeys(prefix, queue));
+      return offset;
+    });
     const answers = await this.ask(
       Promise.all(
-        prefixes.map((prefix) => {
-          const keys = ofPrefix(prefix).flatMap(({ queue }) => queueKeys(prefix, queue));
-          return conn.client.eval(BACKLOG_SCRIPT, keys.length, ...keys, dueDelayedMaxScore(nowMs));
-        }),
+        [...keysOf.values()].map((keys) =>
+          conn.client.eval(BACKLOG_SCRIPT, keys.length, ...keys, dueDelayedMaxScore(nowMs)),
+        ),
       ),
     );
-    const counts = new Map(prefixes.map((prefix, i) => [prefix, (answers[i] as unknown[]).map(Number)]));
-    return queues.map(({ queue, prefix, partition, oldKeys }) => {
-      const at = ofPrefix(prefix).findIndex((q) => q.queue === queue) * 4;
-      const n = (i: number) => counts.get(prefix)![at + i]!;
+    const counts = new Map(
+      [...keysOf.keys()].map((prefix, i) => [prefix, (answers[i] as unknown[]).map(Number)]),
+    );
+    return queues.map(({ queue, prefix, partition, oldKeys }, q) => {
+      const n = (i: number) => counts.get(prefix)![offsets[q]! + i]!;
       return {
         queue,
         waiting: n(0),
