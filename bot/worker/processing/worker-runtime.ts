@@ -11,6 +11,7 @@ import type { TaskScheduler, WorkerServices } from '../handlers/bot-module.js';
 import type { HandlerRegistry } from '../handlers/handler-registry.js';
 import type { InteractionDispatcher } from '../interactions/interaction-dispatcher.js';
 import type { WorkerMetrics } from '../metrics.js';
+import { PeriodicCheck } from '../../timing/periodic-check.js';
 import { within } from '../../timing/within.js';
 import type { ClaimOwner } from './dispatch-claims.js';
 import { BatchIntake, batchParallelism, dispatchesOf } from './event-batch.js';
@@ -83,8 +84,7 @@ export class WorkerRuntime {
   private readonly consumers = new Map<QueueName, Consumer>();
   /** Consumers replaced by the watch, each with its closing (dropped once closed). */
   private readonly retired = new Map<Consumer, Promise<void>>();
-  private watchTimer?: NodeJS.Timeout;
-  private watching = false;
+  private readonly watches: PeriodicCheck;
   /** Whether the watch's last count failed (logged at warn once, until one succeeds). */
   private countFailing = false;
   private closing = false;
@@ -98,6 +98,7 @@ export class WorkerRuntime {
     this.intake = new BatchIntake(o.concurrency[QUEUES.events]);
     this.stuckAfterMs = o.stuckAfterMs ?? STUCK_AFTER_MS;
     this.watchEveryMs = o.watchEveryMs ?? WATCH_EVERY_MS;
+    this.watches = new PeriodicCheck(() => this.watch(), this.watchEveryMs);
   }
 
   private readonly processors: Record<QueueName, Processor> = {
@@ -111,8 +112,7 @@ export class WorkerRuntime {
     for (const queue of this.o.queues ?? (Object.keys(this.processors) as QueueName[])) {
       this.consumers.set(queue, this.consume(queue));
     }
-    this.watchTimer = setInterval(() => void this.watch(), this.watchEveryMs);
-    this.watchTimer.unref();
+    this.watches.start();
   }
 
   /** A BullMQ Worker taking `queue`'s jobs, counted for the stuck-consumer watch. */
@@ -177,24 +177,18 @@ export class WorkerRuntime {
    * could not fetch because Redis did not answer is not time spent stuck.
    */
   private async watch(): Promise<void> {
-    if (this.watching || this.closing) return;
-    this.watching = true;
-    try {
-      for (const [queue, consumer] of this.consumers) {
-        if (this.closing) return;
-        if (!worthCounting(consumer, Date.now(), this.watchEveryMs)) {
-          consumer.idleWithWorkSince = undefined;
-          continue;
-        }
-        const waiting = await this.countWaiting(queue);
-        const now = Date.now();
-        if (waiting === undefined) continue;
-        consumer.idleWithWorkSince = idleWithWorkSince(consumer.idleWithWorkSince, consumer, waiting, now);
-        if (!this.closing && isStuck(consumer.idleWithWorkSince, now, this.stuckAfterMs))
-          this.replace(queue, consumer, waiting, now);
+    for (const [queue, consumer] of this.consumers) {
+      if (this.closing) return;
+      if (!worthCounting(consumer, Date.now(), this.watchEveryMs)) {
+        consumer.idleWithWorkSince = undefined;
+        continue;
       }
-    } finally {
-      this.watching = false;
+      const waiting = await this.countWaiting(queue);
+      const now = Date.now();
+      if (waiting === undefined) continue;
+      consumer.idleWithWorkSince = idleWithWorkSince(consumer.idleWithWorkSince, consumer, waiting, now);
+      if (!this.closing && isStuck(consumer.idleWithWorkSince, now, this.stuckAfterMs))
+        this.replace(queue, consumer, waiting, now);
     }
   }
 
@@ -287,7 +281,7 @@ export class WorkerRuntime {
   async close(timeoutMs: number): Promise<boolean> {
     this.closing = true;
     this.stopping.abort();
-    clearInterval(this.watchTimer);
+    await this.watches.stop(0);
     const workers = [...this.consumers.values()].map((c) => c.worker);
     const graceful = Promise.all([...workers.map((w) => w.close()), ...this.retired.values()]).then(
       () => true,
