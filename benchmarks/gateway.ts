@@ -32,6 +32,15 @@ import { messagePayload } from '../discord-simulator/index.js';
 import { World } from '../discord-simulator/world.js';
 import { guildCreatePayload } from '../discord-simulator/gateway/payloads.js';
 import { startSimulatorWithOptions } from './simulator-process.js';
+import {
+  metricTotal,
+  readyPort,
+  redisCpuSeconds,
+  startBenchWorker,
+  startShardwarden,
+  streamMessages,
+  type SimulatorUrls,
+} from './shardwarden-processes.js';
 import { atLeast, atMost, printFigures } from './targets.js';
 import {
   childPids,
@@ -42,7 +51,6 @@ import {
   startRedis,
   waitUntil,
 } from '../testenv/index.js';
-import { startProcess, type ManagedProcess } from '../testenv/processes.js';
 import { LATENCY_CONTENT } from './latency-handler.js';
 
 // Whatever ends the run (its end, a failure, Ctrl-C), what it started stops.
@@ -87,32 +95,10 @@ async function probe(pids: number[]): Promise<void> {
 }
 
 /** MESSAGE_CREATEs from the simulator: `dispatches` of them flat out, unless told otherwise. */
-async function stream(
+const stream = (
   controlUrl: string,
   options: { count?: number; ratePerSecond?: number; stampTimestamp?: boolean; content?: string } = {},
-): Promise<void> {
-  const res = await fetch(`${controlUrl}/dispatch`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      type: 'MESSAGE_CREATE',
-      count: options.count ?? dispatches,
-      ratePerSecond: options.ratePerSecond ?? 0,
-      stampTimestamp: options.stampTimestamp ?? false,
-      firstChannel: true,
-      // The simulator gives each its own id, guild and the guild's first channel.
-      data: messagePayload({ id: '0', guildId: '0', channelId: '0', content: options.content ?? 'hello' }),
-    }),
-  });
-  if (!res.ok) throw new Error(`stream failed: ${res.status}`);
-}
-
-/** CPU seconds Redis has used (INFO cpu: user + sys). */
-async function redisCpuSeconds(redis: Redis): Promise<number> {
-  const info = await redis.info('cpu');
-  const value = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
-  return value('used_cpu_user') + value('used_cpu_sys');
-}
+) => streamMessages(controlUrl, { ...options, count: options.count ?? dispatches });
 
 type CommandStats = Map<string, { calls: number; usec: number }>;
 
@@ -141,41 +127,8 @@ function commandsPerDispatch(before: CommandStats, after: CommandStats, top = 8)
     }));
 }
 
-/** A counter summed over the series of a process's /metrics that contain every one of `labels`. */
-async function metricTotal(port: number, name: string, ...labels: string[]): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(`${name}{`) && labels.every((label) => l.includes(label)))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-}
-
-/** The HTTP port a shardwarden process logged, once its /readyz answers 200. */
-async function readyPort(proc: ManagedProcess): Promise<number> {
-  let port = 0;
-  await waitUntil(
-    `${proc.name} ready`,
-    async () => {
-      port = Number(/"port":(\d+)/.exec(readFileSync(proc.logFile, 'utf8'))?.[1] ?? 0);
-      return (
-        port > 0 &&
-        (await fetch(`http://127.0.0.1:${port}/readyz`).then(
-          (r) => r.status === 200,
-          () => false,
-        ))
-      );
-    },
-    { process: proc, timeoutMs: 300_000, intervalMs: 500 },
-  ).catch(async (err) => {
-    console.error(readFileSync(proc.logFile, 'utf8').slice(-2000));
-    throw err;
-  });
-  return port;
-}
-
 // The workers' handler module records the latency stream's figures here.
 const latencyDir = scope.own(makeTempDir('bench-gateway-latency'), (d) => d.remove());
-const latencyHandler = join(process.cwd(), 'dist', 'benchmarks', 'latency-handler.js');
 function recordedLatencies(): number[] {
   return readdirSync(latencyDir.path).flatMap((f) =>
     readFileSync(join(latencyDir.path, f), 'utf8').split('\n').filter(Boolean).map(Number),
@@ -183,30 +136,18 @@ function recordedLatencies(): number[] {
 }
 
 /** A worker process (the real entrypoint) of bot `bench`, with only the benchmark's handler module. */
-async function startWorker(sim: { info: { token: string; apiUrl: string } }, i: number) {
-  const proc = startProcess(
-    `worker-${i}`,
-    process.execPath,
-    [join('dist', 'bin', 'shardwarden.js'), 'worker'],
-    join(logs.path, `worker-${i}.log`),
+const startWorker = (sim: SimulatorUrls, i: number) =>
+  startBenchWorker(
+    scope,
     {
-      env: {
-        ...process.env,
-        SHARDWARDEN_BOT_NAME: 'bench',
-        SHARDWARDEN_HTTP_PORT: '0',
-        SHARDWARDEN_PUBLIC_HTTP_PORT: '0',
-        SHARDWARDEN_HANDLER_MODULES: latencyHandler,
-        SHARDWARDEN_BENCH_LATENCY_DIR: latencyDir.path,
-        DISCORD_TOKEN: sim.info.token,
-        DISCORD_API_URL: sim.info.apiUrl,
-        REDIS_URL: redis.url,
-        SHARDWARDEN_LOG_LEVEL: 'info',
-      },
+      name: `worker-${i}`,
+      bot: 'bench',
+      logDir: logs.path,
+      latencyDir: latencyDir.path,
+      redisUrl: redis.url,
     },
+    sim,
   );
-  scope.own(proc, (p) => p.stop());
-  return { proc, port: await readyPort(proc) };
-}
 
 /** Memory of a fresh Node process that loads `modules`: the floor any Node process pays. */
 async function baselineMb(modules: string[]): Promise<{ rss: number; anonymous: number }> {
@@ -315,14 +256,7 @@ const earEnv = earEnvOf(b, shards, 'bench');
 
 /** A gateway pod process tree, READY (every shard up, so the startup flood is through). */
 async function startEar(env: NodeJS.ProcessEnv, name: string) {
-  const gw = startProcess(
-    name,
-    process.execPath,
-    [join('dist', 'bin', 'shardwarden.js'), 'gateway'],
-    join(logs.path, `${name}.log`),
-    { env },
-  );
-  scope.own(gw, (p) => p.stop());
+  const gw = startShardwarden(scope, 'gateway', name, logs.path, env);
   const port = await readyPort(gw);
   return { gw, port, pids: () => [gw.child.pid!, ...childPids(gw.child.pid!)] };
 }
