@@ -157,6 +157,30 @@ const podsReady = await Promise.all(
 );
 const readySeconds = (Math.max(...podsReady.map((p) => p.at)) - startedAt) / 1000;
 const ports = podsReady.map((p) => p.port);
+
+/** The simulator's records of the cold start: IDENTIFYs (refused ones by reason) and violations. */
+async function identifyRecords() {
+  const get = async <T>(kind: string) =>
+    (await (await fetch(`${sim.info.controlUrl}/records/${kind}`)).json()) as T;
+  const identifies = await get<{ shardId: number; refused?: string }[]>('identifies');
+  const violations = await get<{ kind: string }[]>('violations');
+  const accepted = identifies.filter((i) => !i.refused);
+  const count = <T>(items: T[], key: (item: T) => string) =>
+    items.reduce<Record<string, number>>((m, i) => ({ ...m, [key(i)]: (m[key(i)] ?? 0) + 1 }), {});
+  return {
+    accepted: accepted.length,
+    // More accepted IDENTIFYs than shards: a shard identified again (each one a session start).
+    shardsIdentifiedMoreThanOnce: Object.values(count(accepted, (i) => String(i.shardId))).filter(
+      (n) => n > 1,
+    ).length,
+    refused: count(
+      identifies.filter((i) => i.refused),
+      (i) => i.refused!,
+    ),
+    violations: count(violations, (v) => v.kind),
+  };
+}
+const identifiesAtReady = await identifyRecords();
 const primaryPids = podProcs.map((p) => p.child.pid!);
 const clusterPids = primaryPids.flatMap(childPids);
 if (clusterPids.length !== pods * clustersPerPod)
@@ -189,12 +213,13 @@ type Cpu = Awaited<ReturnType<typeof cpuNow>>;
 const cpuSince = (before: Cpu, after: Cpu): Cpu =>
   Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k as keyof Cpu]])) as Cpu;
 
-async function allGuildCreates(expected: number, what: string): Promise<void> {
+async function allGuildCreates(expected: number, what: string, intervalMs = 1_000): Promise<void> {
   await waitUntil(what, async () => (await received('GUILD_CREATE')) >= expected, {
     timeoutMs: 600_000,
-    intervalMs: 1_000,
+    intervalMs,
   });
 }
+const JOIN_CHUNK = 4_096;
 
 /** Anonymous and resident memory of the primaries and the cluster processes, settled. */
 async function gatewayMemory() {
@@ -228,16 +253,19 @@ let joined: { memory: Awaited<ReturnType<typeof gatewayMemory>>; cpu: Cpu; secon
 if (addedGuilds > 0) {
   const before = await cpuNow();
   const t0 = performance.now();
-  // In chunks: the simulator sends each chunk's GUILD_CREATEs in one go.
-  for (let left = addedGuilds; left > 0; left -= 8_192) {
+  // In chunks, each received before the next is asked for: the simulator sends a chunk's
+  // GUILD_CREATEs in one go, and unread they wait in its heap (all at once: gigabytes).
+  for (let added = 0; added < addedGuilds;) {
+    const count = Math.min(JOIN_CHUNK, addedGuilds - added);
     const res = await fetch(`${sim.info.controlUrl}/guilds`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ count: Math.min(8_192, left) }),
+      body: JSON.stringify({ count }),
     });
     if (!res.ok) throw new Error(`adding guilds failed: ${res.status}`);
+    added += count;
+    await allGuildCreates(guilds + added, `${added} joined guilds' GUILD_CREATEs received`, 250);
   }
-  await allGuildCreates(guilds + addedGuilds, `the ${addedGuilds} joined guilds' GUILD_CREATEs received`);
   const seconds = (performance.now() - t0) / 1000;
   const cpu = cpuSince(before, await cpuNow());
   joined = { memory: await gatewayMemory(), cpu, seconds };
@@ -472,6 +500,7 @@ printFigures(
       readySeconds: round(readySeconds, 1),
       floorSeconds: predicted.floorSeconds,
       ratioToFloor: readyRatio,
+      identifies: identifiesAtReady,
       allGuildCreatesSeconds: round(guildsInSeconds, 1),
       cpuSecondsToAllGuilds: Object.fromEntries(Object.entries(startupCpu).map(([k, v]) => [k, round(v, 1)])),
     },
