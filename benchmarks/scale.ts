@@ -14,8 +14,8 @@
 // Prints JSON: the measured figures, the model's prediction for the same shape beside them
 // (`comparison`: predicted, measured, ratio), ending with `targets`.
 //   BENCH_SHARDS (256), BENCH_PODS (8), BENCH_CLUSTERS_PER_POD (2), BENCH_GUILDS_PER_SHARD (1000),
-//   BENCH_ADDED_GUILDS_PER_SHARD (1000; 0 skips step 2's second reading), BENCH_CHANNELS (20),
-//   BENCH_ROLES (12), BENCH_CONCURRENCY (16), BENCH_WINDOW_MS (5000), BENCH_WORKERS (3),
+//   BENCH_ADDED_GUILDS_PER_SHARD (1000; 0 skips step 2's second reading), BENCH_CHANNELS (5),
+//   BENCH_ROLES (3), BENCH_CONCURRENCY (16), BENCH_WINDOW_MS (5000), BENCH_WORKERS (3),
 //   BENCH_RATES ("2560,5120,10240": λ = 5, 10, 20 per 1,000 guilds with the joined guilds),
 //   BENCH_STEP_SECONDS (20), BENCH_IDLE_SECONDS (15: the idle span whose CPU rate is taken off
 //   each step's for the marginal cost per dispatch) override; BENCH_LOG_DIR keeps the processes' logs there.
@@ -74,7 +74,10 @@ if (shardsPerPod % clustersPerPod !== 0)
   throw new Error(
     `shards per pod (${shardsPerPod}) must be a multiple of BENCH_CLUSTERS_PER_POD (${clustersPerPod})`,
   );
-const guildSize = { members: 0, channels: setting('BENCH_CHANNELS', 20), roles: setting('BENCH_ROLES', 12) };
+// Small guilds (3.7 KB GUILD_CREATEs): with bench-gateway's 9.6 KB ones the simulator, sending
+// each shard's 1,000 after its READY at once, held 2.5 GB of them unread on a loaded machine
+// and ran out of its 4 GB heap (twice). Most guilds of a large bot are small.
+const guildSize = { members: 0, channels: setting('BENCH_CHANNELS', 5), roles: setting('BENCH_ROLES', 3) };
 const guilds = shards * guildsPerShard;
 const addedGuilds = shards * addedPerShard;
 // The stream spreads over every guild, the joined ones included.
