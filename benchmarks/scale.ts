@@ -166,7 +166,14 @@ async function identifyRecords() {
   const get = async <T>(kind: string) =>
     (await (await fetch(`${sim.info.controlUrl}/records/${kind}`)).json()) as T;
   const identifies = await get<{ shardId: number; refused?: string }[]>('identifies');
-  const violations = await get<{ kind: string }[]>('violations');
+  const violations = await get<{ kind: string; detail: string }[]>('violations');
+  // How far after its bucket's previous IDENTIFY a refused one came (the simulator's detail):
+  // near the window, a late sender; near 0, IDENTIFYs bunched on the way.
+  const gaps = violations
+    .filter((v) => v.kind === 'identify-concurrency')
+    .map((v) => Number(/(\d+) ms after/.exec(v.detail)?.[1]))
+    .filter(Number.isFinite)
+    .sort((x, y) => x - y);
   const accepted = identifies.filter((i) => !i.refused);
   const count = <T>(items: T[], key: (item: T) => string) =>
     items.reduce<Record<string, number>>((m, i) => ({ ...m, [key(i)]: (m[key(i)] ?? 0) + 1 }), {});
@@ -181,6 +188,9 @@ async function identifyRecords() {
       (i) => i.refused!,
     ),
     violations: count(violations, (v) => v.kind),
+    refusedGapMs: gaps.length
+      ? { min: gaps[0], median: gaps[Math.floor(gaps.length / 2)], max: gaps.at(-1) }
+      : undefined,
   };
 }
 const identifiesAtReady = await identifyRecords();
