@@ -1,9 +1,11 @@
 // docs/scaling.md's model as arithmetic, so bench-scale can print what it predicts for the shape
-// it runs beside what it measured. The per-unit costs are docs/scaling.md's measured ones (its
-// "Measured per-unit costs" table); when that table changes, so does MODEL. Pure: no I/O.
+// it runs beside what it measured. MODEL is the one home of the model's per-unit costs: each is
+// quoted in the docs/scaling.md row DOC_ROWS names, and tests/benchmarks/scale-model.test.ts fails
+// when a row and MODEL disagree. Pure: no I/O.
+import { DEFAULT_IDENTIFY_MARGIN_MS } from '../bot/gateway/identify/redis-identify-throttler.js';
 import { floorSeconds } from './cold-start-figures.js';
 
-/** The per-unit costs of docs/scaling.md. */
+/** The per-unit costs of docs/scaling.md (flat-out quiet runs; bench-scale's loaded ones are not in). */
 export const MODEL = {
   /** A gateway pod's primary (Kurasuta's master process), anonymous MB. */
   primaryAnonymousMb: 25,
@@ -21,9 +23,23 @@ export const MODEL = {
   redisMicroseconds: 40,
   /** Worker framework CPU per dispatch (a handler that does nothing), a lower bound. */
   workerMicroseconds: 23.6,
-  /** Shardwarden's identify throttle spaces a bucket's IDENTIFYs a window plus this. */
-  identifyMarginMs: 250,
+  /** Shardwarden's identify throttle spaces a bucket's turns a window plus this. */
+  identifyMarginMs: DEFAULT_IDENTIFY_MARGIN_MS,
 } as const;
+
+/** The docs/scaling.md table row (its first cell's start) that quotes each MODEL figure. */
+export const DOC_ROWS: Record<keyof typeof MODEL, string> = {
+  primaryAnonymousMb: 'Ear memory',
+  clusterAnonymousMb: 'Ear memory',
+  clusterAnonymousMbPerShard: 'Ear memory',
+  anonymousMbPerGuild: 'Ear memory',
+  guildCreateMicroseconds: 'Ear, per GUILD_CREATE at startup',
+  receiveMicroseconds: 'gateway CPU for the stream',
+  perJobMicroseconds: 'gateway CPU for the stream',
+  redisMicroseconds: 'Redis CPU, the same at 5,000 dispatches/s',
+  workerMicroseconds: 'Worker CPU, framework per dispatch',
+  identifyMarginMs: 'IDENTIFY',
+};
 
 export interface ScaleShape {
   shards: number;
@@ -36,18 +52,25 @@ export interface ScaleShape {
   batchDelayMs: number;
 }
 
-/** Mean dispatches per job when a cluster process forwards `perProcessRate`/s in windows of `delayMs`. */
-export function expectedBatchSize(perProcessRate: number, delayMs: number): number {
-  // A batch opens with one dispatch and takes in what arrives during its window.
-  return 1 + (perProcessRate * delayMs) / 1000;
+/**
+ * Mean dispatches per job when a cluster process forwards `perProcessRate`/s in windows of
+ * `delayMs`, an enqueue taking `enqueueRoundTripMs`. The forwarder sends a partial batch only
+ * when nothing is in flight, so a batch takes in its window and then the previous batch's round
+ * trip (bot/gateway/forwarding/dispatch-forwarder.ts, pump).
+ */
+export function expectedBatchSize(perProcessRate: number, delayMs: number, enqueueRoundTripMs = 0): number {
+  return 1 + (perProcessRate * (delayMs + enqueueRoundTripMs)) / 1000;
 }
 
-/** What the model predicts for `shape` (memory, identify time) and for a stream of `rate`/s. */
-export function predict(shape: ScaleShape, rate: number) {
+/**
+ * What the model predicts for `shape` (memory, identify time) and for a stream of `rate`/s whose
+ * enqueues took `enqueueRoundTripMs` each (measured: the model has no figure for it under load).
+ */
+export function predict(shape: ScaleShape, rate: number, enqueueRoundTripMs = 0) {
   const clusters = shape.pods * shape.clustersPerPod;
   const shardsPerCluster = shape.shards / clusters;
   const clusterMb = MODEL.clusterAnonymousMb + MODEL.clusterAnonymousMbPerShard * shardsPerCluster;
-  const batch = expectedBatchSize(rate / clusters, shape.batchDelayMs);
+  const batch = expectedBatchSize(rate / clusters, shape.batchDelayMs, enqueueRoundTripMs);
   const gatewayUs = MODEL.receiveMicroseconds + MODEL.perJobMicroseconds / batch;
   const windows = Math.ceil(shape.shards / shape.maxConcurrency);
   return {

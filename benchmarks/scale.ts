@@ -7,10 +7,16 @@
 //   1. time from spawning the pods to every pod READY, against ceil(N / C) windows;
 //   2. the gateway's memory once every guild's GUILD_CREATE is in, then again after as many
 //      guilds again join the running shards (the per-guild memory, and the CPU per GUILD_CREATE);
-//   3. MESSAGE_CREATE streams paced at each of BENCH_RATES, spread over every guild: CPU per
+//   3. MESSAGE_CREATE streams paced at each of BENCH_RATES, round-robin over the first guilds
+//      (a step's count of them: every shard, since a shard's guilds are spread): CPU per
 //      dispatch of the gateway, Redis, the workers and the simulator, the mean job size, the
 //      backlog (received by the gateway, not yet handled by a worker) sampled each second and
-//      its growth, dispatch → handler latency, Redis memory per dispatch (claim keys).
+//      its growth, dispatch → handler latency, Redis memory per dispatch (claim keys), the mean
+//      enqueue round trip (what the batch size follows). A step is sustained when the workers
+//      handled ≥ 0.9 of what the simulator actually sent and the backlog did not grow.
+// The peak RSS of every tier (sampled each second) is printed against ~6 GiB. A dropped
+// MESSAGE_CREATE (e.g. a full buffer) fails the run at once, naming the count.
+// Costs: 7-9 minutes and 5+ GB at the defaults; small BENCH_SHARDS/BENCH_GUILDS_PER_SHARD for a check.
 // Prints JSON: the measured figures, the model's prediction for the same shape beside them
 // (`comparison`: predicted, measured, ratio), ending with `targets`.
 //   BENCH_SHARDS (256), BENCH_PODS (8), BENCH_CLUSTERS_PER_POD (2), BENCH_GUILDS_PER_SHARD (1000),
@@ -25,10 +31,11 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { DEFAULT_NAMESPACE, QUEUES, queuePrefix } from '../bot/queues/queue-names.js';
-import { ENV, GATEWAY_MALLOC_ARENA_MAX } from '../bot/runtime-contract.js';
 import { LATENCY_CONTENT } from './latency-handler.js';
+import { coldStartFigures } from './cold-start-figures.js';
 import { compared, predict, type ScaleShape } from './scale-model.js';
 import {
+  gatewayPodEnv,
   metricTotal,
   readyPort,
   redisCpuSeconds,
@@ -80,7 +87,8 @@ if (shardsPerPod % clustersPerPod !== 0)
 const guildSize = { members: 0, channels: setting('BENCH_CHANNELS', 5), roles: setting('BENCH_ROLES', 3) };
 const guilds = shards * guildsPerShard;
 const addedGuilds = shards * addedPerShard;
-// The stream spreads over every guild, the joined ones included.
+// Guilds the stream can reach: the simulator round-robins from its first guild, so a step
+// reaches min(its count, these) of them.
 const streamGuilds = guilds + addedGuilds;
 const bot = 'scale';
 const shape: ScaleShape = {
@@ -111,28 +119,18 @@ const sim = scope.own(
   (s) => s.child.kill('SIGTERM'),
 );
 
-function podEnv(podIndex: number): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    SHARDWARDEN_BOT_NAME: bot,
-    SHARDWARDEN_POD_INDEX: String(podIndex),
-    SHARDWARDEN_TOTAL_SHARDS: String(shards),
-    SHARDWARDEN_SHARDS_PER_POD: String(shardsPerPod),
-    SHARDWARDEN_CLUSTERS_PER_POD: String(clustersPerPod),
-    SHARDWARDEN_MAX_CONCURRENCY: String(maxConcurrency),
-    SHARDWARDEN_IDENTIFY_WINDOW_MS: String(windowMs),
-    SHARDWARDEN_INTENTS: 'Guilds,GuildMessages',
-    // GUILD_CREATE is not forwarded: the startup flood is dropped at the door (and counted).
-    SHARDWARDEN_EVENTS: 'MESSAGE_CREATE,INTERACTION_CREATE',
-    SHARDWARDEN_HTTP_PORT: '0',
-    DISCORD_TOKEN: sim.info.token,
-    DISCORD_API_URL: sim.info.apiUrl,
-    REDIS_URL: redis.url,
-    SHARDWARDEN_LOG_LEVEL: 'info',
-    // As the operator renders it into the gateway pod (docs/gateway.md).
-    [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX,
-  };
-}
+const podEnv = (podIndex: number) =>
+  gatewayPodEnv({
+    bot,
+    podIndex,
+    shards,
+    shardsPerPod,
+    clustersPerPod,
+    maxConcurrency,
+    windowMs,
+    sim,
+    redisUrl: redis.url,
+  });
 
 const round = (n: number, digits = 2) => Number(n.toFixed(digits));
 const sumOf = (values: number[]) => values.reduce((s, n) => s + n, 0);
@@ -154,6 +152,35 @@ const startedAt = Date.now();
 const podProcs = Array.from({ length: pods }, (_, i) =>
   startShardwarden(scope, 'gateway', `gateway-${i}`, logs.path, podEnv(i)),
 );
+/** Resident MB of `pids` now (a process gone meanwhile counts 0). */
+const rssMb = (pids: number[]) =>
+  sumOf(
+    pids.map((pid) => {
+      try {
+        return memoryMb(pid).rss;
+      } catch {
+        return 0;
+      }
+    }),
+  );
+// The run must fit beside other people's work: every tier's peak resident memory, each second.
+const peakRss = { gateway: 0, workers: 0, simulator: 0, redis: 0, total: 0 };
+async function sampleRss() {
+  const now = {
+    // The pods' process trees, from their start (cluster processes come and go meanwhile).
+    gateway: rssMb(podProcs.flatMap((p) => [p.child.pid!, ...childPids(p.child.pid!)])),
+    workers: rssMb(workers.map((w) => w.proc.child.pid!)),
+    simulator: rssMb([sim.child.pid!]),
+    redis: Number(/used_memory_rss:(\d+)/.exec(await redisClient.info('memory'))?.[1] ?? 0) / 2 ** 20,
+  };
+  const total = now.gateway + now.workers + now.simulator + now.redis;
+  for (const [k, v] of Object.entries({ ...now, total }))
+    peakRss[k as keyof typeof peakRss] = Math.max(peakRss[k as keyof typeof peakRss], v);
+}
+scope.own(
+  setInterval(() => void sampleRss().catch(() => undefined), 1_000),
+  (t) => clearInterval(t),
+);
 const readyTimeoutMs = 3 * predict(shape, 0).floorSeconds * 1000 + 120_000;
 const podsReady = await Promise.all(
   podProcs.map(async (p) => ({ port: await readyPort(p, readyTimeoutMs), at: Date.now() })),
@@ -165,7 +192,7 @@ const ports = podsReady.map((p) => p.port);
 async function identifyRecords() {
   const get = async <T>(kind: string) =>
     (await (await fetch(`${sim.info.controlUrl}/records/${kind}`)).json()) as T;
-  const identifies = await get<{ shardId: number; refused?: string }[]>('identifies');
+  const identifies = await get<{ at: number; shardId: number; refused?: string }[]>('identifies');
   const violations = await get<{ kind: string; detail: string }[]>('violations');
   // How far after its bucket's previous IDENTIFY a refused one came (the simulator's detail):
   // near the window, a late sender; near 0, IDENTIFYs bunched on the way.
@@ -178,6 +205,14 @@ async function identifyRecords() {
   const count = <T>(items: T[], key: (item: T) => string) =>
     items.reduce<Record<string, number>>((m, i) => ({ ...m, [key(i)]: (m[key(i)] ?? 0) + 1 }), {});
   return {
+    // Where the cold start's time went (the same arithmetic as bench-cold-start's).
+    figures: coldStartFigures({ shards, pods, maxConcurrency }, windowMs, {
+      startedAt,
+      podsReadyAt: podsReady.map((p) => p.at),
+      identifies: accepted,
+      refused: identifies.length - accepted.length,
+      violations: violations.length,
+    }),
     accepted: accepted.length,
     // More accepted IDENTIFYs than shards: a shard identified again (each one a session start).
     shardsIdentifiedMoreThanOnce: Object.values(count(accepted, (i) => String(i.shardId))).filter(
@@ -195,9 +230,12 @@ async function identifyRecords() {
 }
 const identifiesAtReady = await identifyRecords();
 const primaryPids = podProcs.map((p) => p.child.pid!);
-const clusterPids = primaryPids.flatMap(childPids);
+// One cluster per pod may run in the primary itself (no children): then the primaries are the clusters.
+const childClusters = primaryPids.flatMap(childPids);
+const clusterPids = clustersPerPod === 1 && childClusters.length === 0 ? primaryPids : childClusters;
 if (clusterPids.length !== pods * clustersPerPod)
   throw new Error(`expected ${pods * clustersPerPod} cluster processes, found ${clusterPids.length}`);
+const primaryOnlyPids = primaryPids.filter((pid) => !clusterPids.includes(pid));
 
 /** A gateway counter summed over every pod (each pod's /metrics sums its cluster processes). */
 const gatewayTotal = (name: string, ...labels: string[]) =>
@@ -206,6 +244,12 @@ const received = (type: string) =>
   gatewayTotal('shardwarden_gateway_dispatches_received_total', `type="${type}"`);
 const workersTotal = (name: string, ...labels: string[]) =>
   Promise.all(workers.map((w) => metricTotal(w.port, name, ...labels))).then(sumOf);
+const dropped = () => gatewayTotal('shardwarden_gateway_dispatches_dropped_total', `type="MESSAGE_CREATE"`);
+/** Seconds the gateways' enqueues took in all, and how many there were (the mean round trip). */
+const enqueues = async () => ({
+  seconds: await gatewayTotal('shardwarden_gateway_enqueue_latency_seconds_sum'),
+  count: await gatewayTotal('shardwarden_gateway_enqueue_latency_seconds_count'),
+});
 const handled = () =>
   workersTotal('shardwarden_worker_dispatches_total', `type="MESSAGE_CREATE"`, `outcome="completed"`);
 const jobsCompleted = () =>
@@ -215,7 +259,7 @@ const jobsCompleted = () =>
 async function cpuNow() {
   const of = (pids: number[]) => sumOf(pids.map(cpuSeconds));
   return {
-    primaries: of(primaryPids),
+    primaries: of(primaryOnlyPids),
     clusters: of(clusterPids),
     redis: await redisCpuSeconds(redisClient),
     workers: of(workers.map((w) => w.proc.child.pid!)),
@@ -247,7 +291,7 @@ async function gatewayMemory() {
   };
   const clusters = clusterPids.map(memoryMb).map((m) => m.anonymous);
   return {
-    primaries: read(primaryPids),
+    primaries: read(primaryOnlyPids),
     clusters: read(clusterPids),
     clusterAnonymousMb: { min: round(Math.min(...clusters), 1), max: round(Math.max(...clusters), 1) },
   };
@@ -362,13 +406,16 @@ const idle = await (async () => {
 async function pacedStep(rate: number) {
   const count = Math.round(rate * stepSeconds);
   newLatencies();
-  const [receivedBefore, handledBefore, jobsBefore, redisBytesBefore, cpuBefore] = await Promise.all([
-    received('MESSAGE_CREATE'),
-    handled(),
-    jobsCompleted(),
-    redisUsedBytes(),
-    cpuNow(),
-  ]);
+  const [receivedBefore, handledBefore, jobsBefore, redisBytesBefore, cpuBefore, droppedBefore, enqBefore] =
+    await Promise.all([
+      received('MESSAGE_CREATE'),
+      handled(),
+      jobsCompleted(),
+      redisUsedBytes(),
+      cpuNow(),
+      dropped(),
+      enqueues(),
+    ]);
   const t0 = performance.now();
   let sentSeconds = 0;
   const sending = streamMessages(sim.info.controlUrl, {
@@ -381,9 +428,17 @@ async function pacedStep(rate: number) {
   const atEnd = samples.at(-1) ?? { t: sentSeconds, received: 0, handled: 0 };
   await waitUntil(
     `the ${rate}/s stream handled and its jobs completed`,
-    async () => (await handled()) - handledBefore >= count && (await unfinishedJobs()) === 0,
+    async () => {
+      // A dropped dispatch is never handled: say so now, not after the drain's timeout.
+      const lost = (await dropped()) - droppedBefore;
+      if (lost > 0) throw new Error(`the gateways dropped ${lost} MESSAGE_CREATEs of the ${rate}/s stream`);
+      return (await handled()) - handledBefore >= count && (await unfinishedJobs()) === 0;
+    },
     { timeoutMs: 600_000, intervalMs: 250 },
   );
+  const enqAfter = await enqueues();
+  const enqueueRoundTripMs =
+    ((enqAfter.seconds - enqBefore.seconds) * 1000) / Math.max(1, enqAfter.count - enqBefore.count);
   const drainSeconds = (performance.now() - t0) / 1000 - sentSeconds;
   const cpu = cpuSince(cpuBefore, await cpuNow());
   // What the same span costs with no stream (heartbeats, pollers, this benchmark's scrapes).
@@ -411,15 +466,21 @@ async function pacedStep(rate: number) {
         )
       : 0;
   const sendRate = count / sentSeconds;
-  const handledRate = atEnd.handled / atEnd.t;
-  const sustained =
-    sendRate >= 0.95 * rate && handledRate >= 0.9 * rate && backlogGrowthPerSecond <= 0.05 * rate;
+  // Judged against what the simulator actually sent (it may fall short of the asked rate on a
+  // loaded machine: not the bot's failure), over the second half, past the pipeline's filling.
+  const first = half[0];
+  const halfSeconds = first ? atEnd.t - first.t : 0;
+  const handledRate = first && halfSeconds > 0 ? (atEnd.handled - first.handled) / halfSeconds : 0;
+  const sentRateHalf = first && halfSeconds > 0 ? (atEnd.received - first.received) / halfSeconds : sendRate;
+  const sustained = handledRate >= 0.9 * sendRate && backlogGrowthPerSecond <= 0.05 * sendRate;
   return {
     ratePerSecond: rate,
     dispatches: count,
-    perThousandGuilds: round((rate * 1000) / streamGuilds, 2),
+    perThousandGuildsSent: round((sendRate * 1000) / Math.min(count, streamGuilds), 2),
     sentPerSecond: Math.round(sendRate),
-    handledPerSecondDuringStep: Math.round(handledRate),
+    simulatorFellShort: sendRate < 0.95 * rate,
+    receivedPerSecondSecondHalf: Math.round(sentRateHalf),
+    handledPerSecondSecondHalf: Math.round(handledRate),
     backlog: {
       max: Math.max(0, ...backlog),
       atEnd: atEnd.received - atEnd.handled,
@@ -428,6 +489,7 @@ async function pacedStep(rate: number) {
     drainSeconds: round(drainSeconds, 1),
     sustained,
     meanBatchSize: round(count / jobs),
+    enqueueRoundTripMs: round(enqueueRoundTripMs),
     // All the CPU of the span, then less what the idle span's rate accounts for.
     cpuMicrosecondsPerDispatch: perDispatchOf(cpu),
     marginalCpuMicrosecondsPerDispatch: perDispatchOf(marginal),
@@ -443,9 +505,11 @@ const steps: Awaited<ReturnType<typeof pacedStep>>[] = [];
 for (const rate of rates) steps.push(await pacedStep(rate));
 
 // The model beside the run.
-const sustainedRate = Math.max(0, ...steps.filter((s) => s.sustained).map((s) => s.ratePerSecond));
-const nearest = steps.reduce((best, s) => (s.ratePerSecond === sustainedRate ? s : best), steps[0]!);
-const predicted = predict(shape, nearest.ratePerSecond);
+const sustainedRate = Math.max(0, ...steps.filter((s) => s.sustained).map((s) => s.sentPerSecond));
+const nearest = steps.reduce((best, s) => (s.sentPerSecond === sustainedRate ? s : best), steps[0]!);
+// At the rate actually sent, with the round trip the run measured (the batch follows both).
+const predicted = predict(shape, nearest.sentPerSecond, nearest.enqueueRoundTripMs);
+const coldStart = identifiesAtReady.figures;
 const startMemory = totalAnonymous(memoryAtStart);
 const clusters = pods * clustersPerPod;
 const perGuildMb = joined ? (totalAnonymous(joined.memory) - startMemory) / addedGuilds : undefined;
@@ -456,7 +520,12 @@ const joinedCpuUs =
   ((gatewayCpu(joined.cpu) - (gatewayCpu(idle.cpu) * joined.seconds) / idle.seconds) * 1e6) / addedGuilds;
 const usPerDispatch = nearest.marginalCpuMicrosecondsPerDispatch;
 const comparison = [
-  compared('time to all shards READY, s', predicted.readySeconds, readySeconds),
+  // The model's identify spacing after the measured time to the first IDENTIFY.
+  compared(
+    'time to all shards READY, s (measured to the first IDENTIFY + the spacings)',
+    coldStart.where.toFirstIdentifySeconds + predicted.readySeconds,
+    readySeconds,
+  ),
   compared('gateway anonymous memory, MB (all pods)', predicted.gatewayAnonymousMb, startMemory),
   compared(
     'cluster process anonymous memory, MB (mean)',
@@ -482,22 +551,22 @@ const comparison = [
         ),
       ]),
   compared(
-    `mean dispatches per job at ${nearest.ratePerSecond}/s`,
+    `mean dispatches per job at ${nearest.sentPerSecond}/s sent`,
     predicted.meanBatchSize,
     nearest.meanBatchSize,
   ),
   compared(
-    `gateway CPU µs per dispatch at ${nearest.ratePerSecond}/s`,
+    `gateway CPU µs per dispatch at ${nearest.sentPerSecond}/s sent`,
     predicted.gatewayMicrosecondsPerDispatch,
     usPerDispatch.gateway,
   ),
   compared(
-    `Redis CPU µs per dispatch at ${nearest.ratePerSecond}/s`,
+    `Redis CPU µs per dispatch at ${nearest.sentPerSecond}/s sent`,
     predicted.redisMicrosecondsPerDispatch,
     usPerDispatch.redis,
   ),
   compared(
-    `worker CPU µs per dispatch at ${nearest.ratePerSecond}/s`,
+    `worker CPU µs per dispatch at ${nearest.sentPerSecond}/s sent`,
     predicted.workerMicrosecondsPerDispatch,
     usPerDispatch.workers,
   ),
@@ -550,7 +619,9 @@ printFigures(
     },
     redisUsedMb: round((await redisUsedBytes()) / 2 ** 20, 1),
     steps,
+    // The highest rate the simulator actually sent that the bot kept up with.
     sustainedRatePerSecond: sustainedRate,
+    peakRssMb: Object.fromEntries(Object.entries(peakRss).map(([k, v]) => [k, Math.round(v)])),
     comparison,
   },
   [
@@ -568,8 +639,9 @@ printFigures(
             1.1,
           ),
         ]),
+    atMost('peak resident memory of every process of the run, MB (~6 GiB)', Math.round(peakRss.total), 6_144),
     atLeast(
-      `MESSAGE_CREATE rate sustained without backlog growth, /s (λ = 10 per 1,000 guilds is ${streamGuilds / 100})`,
+      `MESSAGE_CREATE rate (sent) sustained without backlog growth, /s (λ = 10 per 1,000 guilds is ${streamGuilds / 100})`,
       sustainedRate,
       streamGuilds / 100,
     ),

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { ENV, GATEWAY_MALLOC_ARENA_MAX } from '../bot/runtime-contract.js';
 import { messagePayload } from '../discord-simulator/index.js';
 import { startProcess, waitUntil, type ManagedProcess } from '../testenv/processes.js';
 import type { RunScope } from '../testenv/run-scope.js';
@@ -29,6 +30,39 @@ export function startShardwarden(
     { env },
   );
   return scope.own(proc, (p) => p.stop());
+}
+
+/** A gateway pod's environment for one bot's pod `podIndex`, as the operator renders it (docs/gateway.md). */
+export function gatewayPodEnv(options: {
+  bot: string;
+  podIndex: number;
+  shards: number;
+  shardsPerPod: number;
+  clustersPerPod: number;
+  maxConcurrency: number;
+  windowMs: number;
+  sim: SimulatorUrls;
+  redisUrl: string;
+}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    SHARDWARDEN_BOT_NAME: options.bot,
+    SHARDWARDEN_POD_INDEX: String(options.podIndex),
+    SHARDWARDEN_TOTAL_SHARDS: String(options.shards),
+    SHARDWARDEN_SHARDS_PER_POD: String(options.shardsPerPod),
+    SHARDWARDEN_CLUSTERS_PER_POD: String(options.clustersPerPod),
+    SHARDWARDEN_MAX_CONCURRENCY: String(options.maxConcurrency),
+    SHARDWARDEN_IDENTIFY_WINDOW_MS: String(options.windowMs),
+    SHARDWARDEN_INTENTS: 'Guilds,GuildMessages',
+    // GUILD_CREATE is not forwarded: the startup flood is dropped at the door (and counted).
+    SHARDWARDEN_EVENTS: 'MESSAGE_CREATE,INTERACTION_CREATE',
+    SHARDWARDEN_HTTP_PORT: '0',
+    DISCORD_TOKEN: options.sim.info.token,
+    DISCORD_API_URL: options.sim.info.apiUrl,
+    REDIS_URL: options.redisUrl,
+    SHARDWARDEN_LOG_LEVEL: 'info',
+    [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX,
+  };
 }
 
 /** The HTTP port a shardwarden process logged, once its /readyz answers 200. */
@@ -59,7 +93,10 @@ export async function metricTotal(port: number, name: string, ...labels: string[
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   return text
     .split('\n')
-    .filter((l) => l.startsWith(`${name}{`) && labels.every((label) => l.includes(label)))
+    .filter(
+      (l) =>
+        (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && labels.every((label) => l.includes(label)),
+    )
     .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }
 
@@ -76,7 +113,15 @@ export async function redisCpuSeconds(redis: Redis): Promise<number> {
  */
 export async function startBenchWorker(
   scope: RunScope,
-  options: { name: string; bot: string; logDir: string; latencyDir: string; redisUrl: string },
+  options: {
+    name: string;
+    bot: string;
+    logDir: string;
+    latencyDir: string;
+    redisUrl: string;
+    /** Added to (and over) the worker's environment. */
+    env?: NodeJS.ProcessEnv;
+  },
   sim: SimulatorUrls,
 ): Promise<{ proc: ManagedProcess; port: number }> {
   const proc = startShardwarden(scope, 'worker', options.name, options.logDir, {
@@ -90,6 +135,7 @@ export async function startBenchWorker(
     DISCORD_API_URL: sim.info.apiUrl,
     REDIS_URL: options.redisUrl,
     SHARDWARDEN_LOG_LEVEL: 'info',
+    ...options.env,
   });
   return { proc, port: await readyPort(proc) };
 }

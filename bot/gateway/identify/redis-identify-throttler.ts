@@ -78,6 +78,8 @@ export function identifyBucketKeys(keyPrefix: string, bucket: number) {
 
 type TakeTurn = (...args: (string | number)[]) => Promise<number>;
 
+/** The spacing of a bucket's turns beyond Discord's window, for clock skew and transit. */
+export const DEFAULT_IDENTIFY_MARGIN_MS = 250;
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 2_000;
 /** How long an aborted wait waits for its queue entry to be removed before rejecting. */
@@ -101,7 +103,7 @@ export class RedisIdentifyThrottler {
    * unthrottled would be worse than a late one): it retries until served or `signal` aborts.
    */
   async waitForIdentify(shardId: number, signal: AbortSignal): Promise<void> {
-    const { keyPrefix, maxConcurrency, windowMs, marginMs = 250 } = this.options;
+    const { keyPrefix, maxConcurrency, windowMs, marginMs = DEFAULT_IDENTIFY_MARGIN_MS } = this.options;
     if (signal.aborted) throw abortReason(signal);
     const { queue, lock, lastPoll, grace, alive } = identifyBucketKeys(keyPrefix, shardId % maxConcurrency);
     const me = `${shardId}:${randomUUID()}`;
