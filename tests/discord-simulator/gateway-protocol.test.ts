@@ -115,6 +115,41 @@ describe('gateway protocol', () => {
     expect((await c.closed).code).toBe(code);
   });
 
+  /** Adds guilds one at a time until `shardId` of 2 has `count` of them (ids follow the clock). */
+  function fillShard(shardId: number, count: number): string[] {
+    const added: string[] = [];
+    const onShard = () => [...sim.world.guilds.keys()].filter((id) => shardOfGuild(id, 2) === shardId);
+    while (onShard().length < count) {
+      const [guild] = sim.addGuilds(1);
+      if (shardOfGuild(guild!.id, 2) === shardId) added.push(guild!.id);
+    }
+    return added;
+  }
+
+  test('guilds added after a READY are in the next READY of their shard, and the guild removed is not', async () => {
+    const first = await connect(sim);
+    first.identify(sim.token, [0, 2], Intent.Guilds);
+    await first.dispatch('READY'); // the simulator's guilds by shard, computed for 2 shards
+    const [added, removed] = fillShard(1, 22);
+    sim.removeGuild(removed!);
+    const second = await connect(sim);
+    second.identify(sim.token, [1, 2], Intent.Guilds);
+    const ids = ((await second.dispatch('READY')).d as { guilds: { id: string }[] }).guilds.map((g) => g.id);
+    expect(ids).toContain(added);
+    expect(ids).not.toContain(removed);
+    expect(ids).toHaveLength(21);
+  });
+
+  test('guilds added past the per-shard limit after a READY make the next IDENTIFY of that shard 4011', async () => {
+    const first = await connect(sim);
+    first.identify(sim.token, [0, 2], Intent.Guilds);
+    await first.dispatch('READY');
+    fillShard(1, 31); // the limit is 30
+    const second = await connect(sim);
+    second.identify(sim.token, [1, 2], Intent.Guilds);
+    expect((await second.closed).code).toBe(CloseCode.ShardingRequired);
+  });
+
   test('privileged intents the application has not enabled: 4014', async () => {
     await sim.stop();
     sim = await DiscordSimulator.start({ guilds: 2, gateway: { enabledPrivilegedIntents: 0 } });
