@@ -33,6 +33,7 @@ help:
 	@echo "make bench     benchmarks; each prints its figures (see docs/benchmarks.md)"
 	@echo "               (one at a time: make bench-simulator, bench-operator, bench-gateway,"
 	@echo "               bench-cold-start, bench-rest-limiter, bench-interactions, bench-scale)"
+	@echo "               bench-scale alone takes 7-9 minutes and 5+ GB of memory at its defaults"
 	@echo "make clean     remove build output and node_modules (clean-cache: the binary cache too)"
 
 setup: node deps system-packages kube-binaries
@@ -135,7 +136,7 @@ bench-interactions: setup build
 	node dist/benchmarks/interaction-round-trip.js
 
 # The largest shape this machine holds (256 shards, 16 cluster processes, workers) against
-# docs/scaling.md's model.
+# docs/scaling.md's model: 7-9 minutes and 5+ GB of memory at the defaults.
 bench-scale: setup build
 	node dist/benchmarks/scale.js
 
