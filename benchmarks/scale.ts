@@ -24,7 +24,9 @@
 //   BENCH_ROLES (3), BENCH_CONCURRENCY (16), BENCH_WINDOW_MS (5000), BENCH_WORKERS (3),
 //   BENCH_RATES ("2560,5120,10240": λ = 5, 10, 20 per 1,000 guilds with the joined guilds),
 //   BENCH_STEP_SECONDS (20), BENCH_IDLE_SECONDS (15: the idle span whose CPU rate is taken off
-//   each step's for the marginal cost per dispatch) override; BENCH_LOG_DIR keeps the processes' logs there.
+//   each step's for the marginal cost per dispatch), BENCH_FLAT_OUT_DISPATCHES (0: a flat-out
+//   step of that many after the paced ones, printed as `flatOut`; a dispatch the gateways drop
+//   fails it) override; BENCH_LOG_DIR keeps the processes' logs there.
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +73,9 @@ const windowMs = setting('BENCH_WINDOW_MS', 5_000);
 const workerCount = setting('BENCH_WORKERS', 3);
 const stepSeconds = setting('BENCH_STEP_SECONDS', 20);
 const idleSeconds = setting('BENCH_IDLE_SECONDS', 15);
+// A flat-out step after the paced ones, same shards and load: whether the paced steps' CPU per
+// dispatch is the pacing's or the machine's (docs/scaling.md). 0: none.
+const flatOutDispatches = setting('BENCH_FLAT_OUT_DISPATCHES', 0);
 const rates = (process.env.BENCH_RATES ?? '2560,5120,10240').split(',').map(Number);
 if (rates.some((r) => !(r > 0)))
   throw new Error(`BENCH_RATES must be rates > 0, got ${process.env.BENCH_RATES}`);
@@ -403,8 +408,8 @@ const idle = await (async () => {
 })();
 
 /** A stream held at `rate`/s for stepSeconds, then drained: its figures. */
-async function pacedStep(rate: number) {
-  const count = Math.round(rate * stepSeconds);
+async function pacedStep(rate: number, count = Math.round(rate * stepSeconds)) {
+  const what = rate > 0 ? `${rate}/s` : 'flat-out';
   newLatencies();
   const [receivedBefore, handledBefore, jobsBefore, redisBytesBefore, cpuBefore, droppedBefore, enqBefore] =
     await Promise.all([
@@ -427,11 +432,11 @@ async function pacedStep(rate: number) {
   const samples = await sampleUntil(sending, () => sentSeconds > 0, receivedBefore, handledBefore);
   const atEnd = samples.at(-1) ?? { t: sentSeconds, received: 0, handled: 0 };
   await waitUntil(
-    `the ${rate}/s stream handled and its jobs completed`,
+    `the ${what} stream handled and its jobs completed`,
     async () => {
       // A dropped dispatch is never handled: say so now, not after the drain's timeout.
       const lost = (await dropped()) - droppedBefore;
-      if (lost > 0) throw new Error(`the gateways dropped ${lost} MESSAGE_CREATEs of the ${rate}/s stream`);
+      if (lost > 0) throw new Error(`the gateways dropped ${lost} MESSAGE_CREATEs of the ${what} stream`);
       return (await handled()) - handledBefore >= count && (await unfinishedJobs()) === 0;
     },
     { timeoutMs: 600_000, intervalMs: 250 },
@@ -503,6 +508,7 @@ async function pacedStep(rate: number) {
 }
 const steps: Awaited<ReturnType<typeof pacedStep>>[] = [];
 for (const rate of rates) steps.push(await pacedStep(rate));
+const flatOut = flatOutDispatches > 0 ? await pacedStep(0, flatOutDispatches) : undefined;
 
 // The model beside the run.
 const sustainedRate = Math.max(0, ...steps.filter((s) => s.sustained).map((s) => s.sentPerSecond));
@@ -619,6 +625,7 @@ printFigures(
     },
     redisUsedMb: round((await redisUsedBytes()) / 2 ** 20, 1),
     steps,
+    ...(flatOut && { flatOut }),
     // The highest rate the simulator actually sent that the bot kept up with.
     sustainedRatePerSecond: sustainedRate,
     peakRssMb: Object.fromEntries(Object.entries(peakRss).map(([k, v]) => [k, Math.round(v)])),
