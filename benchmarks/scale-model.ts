@@ -79,7 +79,7 @@ export function predict(shape: ScaleShape, rate: number, enqueueRoundTripMs = 0)
     anonymousMbPerThousandGuilds: MODEL.anonymousMbPerGuild * 1000,
     guildCreateMicroseconds: MODEL.guildCreateMicroseconds,
     // The last bucket's last IDENTIFY goes out (windows - 1) spacings after the first.
-    readySeconds: ((windows - 1) * (shape.identifyWindowMs + MODEL.identifyMarginMs)) / 1000,
+    identifySpanSeconds: ((windows - 1) * (shape.identifyWindowMs + MODEL.identifyMarginMs)) / 1000,
     floorSeconds: floorSeconds(shape, shape.identifyWindowMs),
     meanBatchSize: batch,
     gatewayMicrosecondsPerDispatch: gatewayUs,

@@ -529,7 +529,7 @@ const comparison = [
   // The model's identify spacing after the measured time to the first IDENTIFY.
   compared(
     'time to all shards READY, s (measured to the first IDENTIFY + the spacings)',
-    coldStart.where.toFirstIdentifySeconds + predicted.readySeconds,
+    coldStart.where.toFirstIdentifySeconds + predicted.identifySpanSeconds,
     readySeconds,
   ),
   compared('gateway anonymous memory, MB (all pods)', predicted.gatewayAnonymousMb, startMemory),

@@ -36,11 +36,11 @@ describe('the scaling model', () => {
     expect(rows.some((line) => number.test(line))).toBe(true);
   });
 
-  it('predicts the identify floor and the throttle-spaced READY time of a cold start', () => {
+  it('predicts the identify floor and the throttle-spaced span from the first IDENTIFY to the last', () => {
     const p = predict(shape, 0);
     // 16 identifies per bucket: 16 windows of 5 s is the floor; the last goes out 15 spacings in.
     expect(p.floorSeconds).toBe(80);
-    expect(p.readySeconds).toBeCloseTo((15 * (5_000 + MODEL.identifyMarginMs)) / 1000);
+    expect(p.identifySpanSeconds).toBeCloseTo((15 * (5_000 + MODEL.identifyMarginMs)) / 1000);
   });
 
   it('predicts the gateway memory from the per-process and per-shard costs', () => {
