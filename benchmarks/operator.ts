@@ -12,7 +12,9 @@
 // The JSON ends with `targets` (docs/benchmarks.md), computed from this run's figures.
 //   BENCH_UNRELATED (2,000 Secrets and 2,000 ConfigMaps), BENCH_HEAP_SNAPSHOT=1 (a heap
 //   snapshot of the settled operator, path in the output), BENCH_TRACE_GC=1 (--trace-gc into
-//   the operator log), BENCH_LOG_LEVEL (info; debug names the status fields each write changes).
+//   the operator log), BENCH_HEAP_PEAK_SNAPSHOT_MB (one heap snapshot, of what is live, the first
+//   time the used heap reaches that size), BENCH_HEAP_PROFILE=1 (V8's sampling heap profile of
+//   everything allocated over the run, garbage included), BENCH_LOG_LEVEL (info; debug names the status fields each write changes).
 //   SHARDWARDEN_KEEP_TMP=1 keeps the logs (operator.log, kube-controller-manager.log; the folder
 //   is printed first). The operator runs with the chart's nodeOptions and mallocArenaMax, or
 //   BENCH_OPERATOR_NODE_OPTIONS and MALLOC_ARENA_MAX when set (to measure other settings).
@@ -129,6 +131,8 @@ const op = scope.own(
         ...process.env,
         KUBECONFIG: cp.kubeconfigPath,
         MEMORY_PROBE_FILE: probeFile,
+        MEMORY_PROBE_PEAK_SNAPSHOT_MB: process.env.BENCH_HEAP_PEAK_SNAPSHOT_MB ?? '',
+        MEMORY_PROBE_HEAP_PROFILE: process.env.BENCH_HEAP_PROFILE ?? '',
         [ENV.mallocArenaMax]: mallocArenaMax,
       },
     },
@@ -191,12 +195,21 @@ interface Sample {
   external: number;
   arrayBuffers: number;
   heapSnapshot?: string;
+  peakHeapSnapshot?: string;
+  heapProfile?: string;
 }
 const samples = (): Sample[] =>
   readFileSync(probeFile, 'utf8')
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Sample);
+/** Where the probe wrote the heap snapshot at the peak and the sampling heap profile, if asked. */
+const heapLooks = () =>
+  Object.fromEntries(
+    samples().flatMap((s) =>
+      (['peakHeapSnapshot', 'heapProfile'] as const).flatMap((k) => (s[k] ? [[k, s[k]]] : [])),
+    ),
+  );
 const memorySince = (since: number) => {
   const s = samples().filter((x) => x.t >= since && x.rss);
   const peak = (k: keyof Sample) => Math.round(Math.max(...s.map((x) => x[k] as number)) / MiB);
@@ -329,7 +342,7 @@ const pct = (p: number) =>
 await sleep(5_000);
 const memory = memorySince(runStart);
 let heapSnapshot: string | undefined;
-if (process.env.BENCH_HEAP_SNAPSHOT === '1') {
+if (process.env.BENCH_HEAP_SNAPSHOT === '1' || process.env.BENCH_HEAP_PROFILE === '1') {
   op.child.kill('SIGUSR2');
   await waitUntil('heap snapshot', async () => samples().some((s) => s.heapSnapshot), { timeoutMs: 120_000 });
   heapSnapshot = samples().find((s) => s.heapSnapshot)!.heapSnapshot;
@@ -369,6 +382,7 @@ printFigures(
     specEditToStatefulSetMs: { edits: latenciesMs.length, p50: pct(50), p99: pct(99), max: pct(100) },
     operatorMemory: memory,
     ...(heapSnapshot ? { heapSnapshot } : {}),
+    ...heapLooks(),
     requestsByVerbTotal: await requestsByVerb(),
   },
   [

@@ -105,10 +105,15 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   private async relist(signal: AbortSignal): Promise<void> {
     this.options.onList?.();
-    const { labelSelector, metadataOnly } = this.options;
-    const list = await this.client.list<T>(this.path, { labelSelector, metadataOnly, signal });
+    const { labelSelector, metadataOnly, transform } = this.options;
+    // Transformed page by page: a relist with thousands of objects never holds them all whole.
+    const { items, metadata } = await this.client.list<T>(this.path, {
+      labelSelector,
+      metadataOnly,
+      signal,
+      transform,
+    });
     this.failedWatches = 0;
-    const items = this.options.transform ? list.items.map(this.options.transform) : list.items;
     // A handler that throws puts the cache back as it was: the next list hands every change over again.
     const before = this.cache.list();
     try {
@@ -117,7 +122,7 @@ export class ResilientInformer<T extends KubernetesObject> {
       this.cache.replace(before);
       throw err;
     }
-    this.resourceVersion = list.metadata?.resourceVersion ?? '';
+    this.resourceVersion = metadata?.resourceVersion ?? '';
     this.markSynced();
   }
 

@@ -132,6 +132,24 @@ describe('requests', () => {
     ]);
     expect((await client.list('/expiring')).metadata?.resourceVersion).toBe('9');
   });
+
+  test("a list's transform shapes each page as it arrives, before the next page is asked for", async () => {
+    const { client, requests } = await setup((_req, res, url) =>
+      url.searchParams.get('continue')
+        ? json(res, 200, { metadata: { resourceVersion: '7' }, items: [cm('b', '2')] })
+        : json(res, 200, { metadata: { resourceVersion: '7', continue: 'p2' }, items: [cm('a', '1')] }),
+    );
+    /** Item name → how many requests had been sent when it was transformed. */
+    const transformedAfter: Record<string, number> = {};
+    const list = await client.list<ReturnType<typeof cm>>('/paged', {
+      transform: (o) => {
+        transformedAfter[o.metadata.name] = requests.length;
+        return { metadata: { ...o.metadata, namespace: 'slim' } };
+      },
+    });
+    expect(transformedAfter).toEqual({ a: 1, b: 2 });
+    expect(list.items.map((o) => o.metadata.namespace)).toEqual(['slim', 'slim']);
+  });
 });
 
 describe('bearer tokens', () => {
