@@ -32,7 +32,7 @@ import { parse } from 'yaml';
 import { ENV } from '../bot/runtime-contract.js';
 import type { DiscordBot } from '../operator/api/v1alpha1/types.js';
 import { freePort, runScope, startControlPlane, startRedis, waitUntil } from '../testenv/index.js';
-import { startProcess } from '../testenv/processes.js';
+import { cpuSeconds, startProcess } from '../testenv/processes.js';
 import { startSimulatorWithOptions } from './simulator-process.js';
 import { atMost, printFigures } from './targets.js';
 
@@ -237,6 +237,26 @@ const requestsByVerb = async () => {
     ),
   );
 };
+const reconcilesSoFar = async () => {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return [...text.matchAll(/^shardwarden_operator_reconcile_total\{result="\w+"\} (\d+)/gm)].reduce(
+    (sum, m) => sum + Number(m[1]),
+    0,
+  );
+};
+/**
+ * The operator's CPU seconds and reconciles at one point of the run: CPU time holds on a loaded
+ * machine, and says what a GC flag costs per reconcile.
+ */
+const cpuMark = async () => ({ cpu: cpuSeconds(op.child.pid!), reconciles: await reconcilesSoFar() });
+type CpuMark = Awaited<ReturnType<typeof cpuMark>>;
+const cpuBetween = (from: CpuMark, to: CpuMark) => ({
+  cpuSeconds: Number((to.cpu - from.cpu).toFixed(2)),
+  reconciles: to.reconciles - from.reconciles,
+  cpuMsPerReconcile: Number(
+    (((to.cpu - from.cpu) * 1000) / Math.max(1, to.reconciles - from.reconciles)).toFixed(2),
+  ),
+});
 const total = (byVerb: Record<string, number>) => Object.values(byVerb).reduce((a, b) => a + b, 0);
 /** Requests per verb sent between two readings of the counters. */
 const sentBetween = (from: Record<string, number>, to: Record<string, number>) =>
@@ -278,13 +298,16 @@ async function waitForQuiet(quietSeconds: number, timeoutSeconds: number) {
 
 // 1. The first bots, then the operator settles (the controller-manager finishes their workloads).
 const runStart = Date.now();
+const atStart = await cpuMark();
 const firstSeconds = await applyAndConverge(0, firstBots);
 await sleep(15_000);
 const afterFirst = memorySince(runStart).settled;
 progress({ firstBots, secondsToConvergeFirstBots: firstSeconds, afterFirst });
 
 // 2. The rest, at once.
+const beforeRest = await cpuMark();
 const restSeconds = firstBots < bots ? await applyAndConverge(firstBots, bots) : 0;
+const afterRest = await cpuMark();
 progress({ bots, secondsToConvergeAllBots: restSeconds, memory: memorySince(runStart) });
 
 // 3. The tail of convergence, then idle: what does an operator that has nothing to do send?
@@ -341,6 +364,7 @@ const pct = (p: number) =>
 // 5. Memory over the whole run, and a heap snapshot of the settled operator when asked.
 await sleep(5_000);
 const memory = memorySince(runStart);
+const atEnd = await cpuMark();
 let heapSnapshot: string | undefined;
 if (process.env.BENCH_HEAP_SNAPSHOT === '1' || process.env.BENCH_HEAP_PROFILE === '1') {
   op.child.kill('SIGUSR2');
@@ -381,6 +405,11 @@ printFigures(
     idleRequestsByVerb,
     specEditToStatefulSetMs: { edits: latenciesMs.length, p50: pct(50), p99: pct(99), max: pct(100) },
     operatorMemory: memory,
+    operatorCpu: {
+      firstBots: cpuBetween(atStart, beforeRest),
+      restAtOnce: cpuBetween(beforeRest, afterRest),
+      wholeRun: cpuBetween(atStart, atEnd),
+    },
     ...(heapSnapshot ? { heapSnapshot } : {}),
     ...heapLooks(),
     requestsByVerbTotal: await requestsByVerb(),
