@@ -128,7 +128,10 @@ export class DiscordBotController {
       sameNameElsewhere: (ns, name) => this.botsNamed(name).some((b) => b.metadata.namespace !== ns),
       getSecret,
       getOwned: (kind, ns, name) => find(this.owned.get(kind) ?? [], ns, name),
-      listOwned: (kind, ns) => (this.owned.get(kind) ?? []).flatMap((inf) => inf.list(ns)),
+      listOwned: (kind, ns, ownerUid) =>
+        (this.owned.get(kind) ?? []).flatMap((inf) =>
+          inf.listOwnedBy(ownerUid).filter((o) => o.metadata?.namespace === ns),
+        ),
       cluster,
       workerScaling: new WorkerScaling({
         cluster,
@@ -165,7 +168,7 @@ export class DiscordBotController {
 
   /** Every DiscordBot of this name, in any watched namespace (informer caches). */
   private botsNamed(name: string | undefined): DiscordBot[] {
-    return this.bots.flatMap((inf) => inf.list().filter((b) => b.metadata.name === name));
+    return name ? this.bots.flatMap((inf) => inf.listNamed(name)) : [];
   }
 
   private enqueueOwner(obj: KubernetesObject): void {

@@ -186,6 +186,16 @@ export class ResilientInformer<T extends KubernetesObject> {
     return this.cache.list(namespace);
   }
 
+  /** The cached objects whose controller has this UID. */
+  listOwnedBy(ownerUid: string): readonly T[] {
+    return this.cache.listOwnedBy(ownerUid);
+  }
+
+  /** The cached objects of this name, in every namespace. */
+  listNamed(name: string): readonly T[] {
+    return this.cache.listNamed(name);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.restartTimer);
