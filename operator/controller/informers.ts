@@ -9,7 +9,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../../bot/observability/logger.js';
 import { ApiError, type KubeClient } from '../kube/api-client.js';
 import type { WatchEvent } from '../kube/watch-lines.js';
-import { ObjectCache } from './object-cache.js';
+import { ObjectCache, type CacheIndexes } from './object-cache.js';
 
 export type ChangeHandler<T> = (kind: 'add' | 'update' | 'delete', obj: T) => void;
 
@@ -23,6 +23,8 @@ export interface InformerOptions<T> {
    * the informer would only drop, so they never cross the wire or sit in a buffered list.
    */
   metadataOnly?: boolean;
+  /** The lookups besides namespace/name the cache indexes (listOwnedBy, listNamed). */
+  indexes?: CacheIndexes;
 }
 
 const FIRST_RETRY_MS = 500;
@@ -31,7 +33,7 @@ const MAX_RETRY_MS = 30_000;
 const RELIST_AFTER_FAILED_WATCHES = 3;
 
 export class ResilientInformer<T extends KubernetesObject> {
-  private readonly cache = new ObjectCache<T>();
+  private readonly cache: ObjectCache<T>;
   private resourceVersion = '';
   private stopped = true;
   private restartDelayMs = FIRST_RETRY_MS;
@@ -48,7 +50,9 @@ export class ResilientInformer<T extends KubernetesObject> {
     private readonly onChange: ChangeHandler<T>,
     private readonly log: Logger,
     private readonly options: InformerOptions<T> = {},
-  ) {}
+  ) {
+    this.cache = new ObjectCache<T>(options.indexes);
+  }
 
   /** Starts listing and watching; resolves when the cache is synced (retrying failed lists). */
   start(): Promise<void> {

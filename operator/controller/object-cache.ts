@@ -1,11 +1,17 @@
 // An informer's cache: objects by namespace and name, and what each list or watch event changed
-// in it (an object seen again at the same resourceVersion is no change). Also indexed by
+// in it (an object seen again at the same resourceVersion is no change). Optionally indexed by
 // controller owner and by name, as client-go's indexers: a reconcile asks for one bot's objects
 // and an event for the bots of one name, and copying a namespace of a thousand bots' objects
-// for each was a third of everything the operator allocated (docs/benchmarks.md).
+// for each was over a quarter of everything the operator allocated (docs/benchmarks.md).
 import type { KubernetesObject } from '@kubernetes/client-node';
 
 export type Change = 'add' | 'update' | 'delete';
+
+/** Which lookups a cache keeps an index for (each costs an entry per object). */
+export interface CacheIndexes {
+  byOwner?: boolean;
+  byName?: boolean;
+}
 
 const keyOf = (obj: KubernetesObject) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 
@@ -41,8 +47,13 @@ class Index<T extends KubernetesObject> {
 
 export class ObjectCache<T extends KubernetesObject> {
   private readonly byNamespace = new Map<string, Map<string, T>>();
-  private readonly byOwner = new Index<T>(controllerUid);
-  private readonly byName = new Index<T>((obj) => obj.metadata?.name);
+  private readonly byOwner?: Index<T>;
+  private readonly byName?: Index<T>;
+
+  constructor(indexes: CacheIndexes = {}) {
+    if (indexes.byOwner) this.byOwner = new Index<T>(controllerUid);
+    if (indexes.byName) this.byName = new Index<T>((obj) => obj.metadata?.name);
+  }
 
   get(name: string, namespace?: string): T | undefined {
     return this.byNamespace.get(namespace ?? '')?.get(name);
@@ -53,13 +64,15 @@ export class ObjectCache<T extends KubernetesObject> {
     return [...this.byNamespace.values()].flatMap((m) => [...m.values()]);
   }
 
-  /** The objects whose controller is the object with this UID. */
+  /** The objects whose controller is the object with this UID (a cache made `byOwner`). */
   listOwnedBy(ownerUid: string): T[] {
+    if (!this.byOwner) throw new Error('listOwnedBy: this cache keeps no owner index');
     return this.byOwner.get(ownerUid);
   }
 
-  /** The objects of this name, in every namespace. */
+  /** The objects of this name, in every namespace (a cache made `byName`). */
   listNamed(name: string): T[] {
+    if (!this.byName) throw new Error('listNamed: this cache keeps no name index');
     return this.byName.get(name);
   }
 
@@ -75,8 +88,8 @@ export class ObjectCache<T extends KubernetesObject> {
     objects.set(name, obj);
     // The owner can change between versions (an orphaned object adopted).
     if (old) this.unindex(old);
-    this.byOwner.add(obj);
-    this.byName.add(obj);
+    this.byOwner?.add(obj);
+    this.byName?.add(obj);
     return old ? 'update' : 'add';
   }
 
@@ -93,8 +106,8 @@ export class ObjectCache<T extends KubernetesObject> {
   }
 
   private unindex(obj: T): void {
-    this.byOwner.delete(obj);
-    this.byName.delete(obj);
+    this.byOwner?.delete(obj);
+    this.byName?.delete(obj);
   }
 
   /** Makes the cache hold exactly `items` (a fresh list); the changes, deletions first. */

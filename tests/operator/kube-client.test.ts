@@ -279,7 +279,7 @@ describe('informer cache', () => {
         ownerReferences: [{ apiVersion: 'v1', kind: 'DiscordBot', name: 'b', uid, controller }],
       },
     });
-    const cache = new ObjectCache();
+    const cache = new ObjectCache({ byOwner: true, byName: true });
     cache.put(owned('a', 'x', '1', 'bot-1'));
     cache.put(owned('a', 'y', '1', 'bot-1'));
     cache.put(owned('b', 'x', '1', 'bot-2'));
@@ -301,5 +301,7 @@ describe('informer cache', () => {
     cache.replace([owned('a', 'y', '2', 'bot-2')]);
     expect(cache.listOwnedBy('bot-2').map((o) => o.metadata?.name)).toEqual(['y']);
     expect(cache.listNamed('x')).toEqual([]);
+    // A cache keeps only the indexes it was made with.
+    expect(() => new ObjectCache().listOwnedBy('bot-1')).toThrow('this cache keeps no owner index');
   });
 });
