@@ -16,8 +16,8 @@
 //   time the used heap reaches that size), BENCH_HEAP_PROFILE=1 (V8's sampling heap profile of
 //   everything allocated over the run, garbage included), BENCH_LOG_LEVEL (info; debug names the status fields each write changes).
 //   SHARDWARDEN_KEEP_TMP=1 keeps the logs (operator.log, kube-controller-manager.log; the folder
-//   is printed first). The operator runs with the chart's nodeOptions and mallocArenaMax, or
-//   BENCH_OPERATOR_NODE_OPTIONS and MALLOC_ARENA_MAX when set (to measure other settings).
+//   is printed first). The operator starts as the chart's Deployment starts it (node flags,
+//   MALLOC_ARENA_MAX), or with BENCH_OPERATOR_NODE_FLAGS and MALLOC_ARENA_MAX when set.
 import {
   CustomObjectsApi,
   PatchStrategy,
@@ -28,10 +28,16 @@ import {
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parse } from 'yaml';
 import { ENV } from '../bot/runtime-contract.js';
 import type { DiscordBot } from '../operator/api/v1alpha1/types.js';
-import { freePort, runScope, startControlPlane, startRedis, waitUntil } from '../testenv/index.js';
+import {
+  freePort,
+  renderOperatorLaunch,
+  runScope,
+  startControlPlane,
+  startRedis,
+  waitUntil,
+} from '../testenv/index.js';
 import { cpuSeconds, startProcess } from '../testenv/processes.js';
 import { startSimulatorWithOptions } from './simulator-process.js';
 import { atMost, printFigures } from './targets.js';
@@ -99,13 +105,12 @@ apply(
   })),
 );
 
-// The process settings the chart gives the operator, so the figures are the installed operator's.
-const chart = parse(readFileSync(join('charts', 'shardwarden', 'values.yaml'), 'utf8')) as {
-  nodeOptions: string;
-  mallocArenaMax: number;
-};
-const nodeOptions = process.env.BENCH_OPERATOR_NODE_OPTIONS ?? chart.nodeOptions;
-const mallocArenaMax = process.env[ENV.mallocArenaMax] ?? String(chart.mallocArenaMax);
+// The operator started as the chart starts it (its rendered Deployment: node flags on the command
+// line, MALLOC_ARENA_MAX), so the figures are the installed operator's and a flag node refuses
+// fails the bench; BENCH_OPERATOR_NODE_FLAGS / MALLOC_ARENA_MAX replace them to measure others.
+const launch = renderOperatorLaunch();
+const nodeFlags = process.env.BENCH_OPERATOR_NODE_FLAGS?.split(' ').filter(Boolean) ?? launch.nodeFlags;
+const mallocArenaMax = process.env[ENV.mallocArenaMax] ?? launch.env[ENV.mallocArenaMax] ?? '';
 const probeFile = join(cp.dir, 'operator-memory.jsonl');
 const port = await freePort();
 const op = scope.own(
@@ -116,9 +121,9 @@ const op = scope.own(
       '--import',
       pathToFileURL(join('dist', 'benchmarks', 'memory-probe.js')).href,
       ...(process.env.BENCH_TRACE_GC === '1' ? ['--trace-gc'] : []),
-      ...nodeOptions.split(' ').filter(Boolean),
-      join('dist', 'bin', 'shardwarden.js'),
-      'operator',
+      ...nodeFlags,
+      launch.script,
+      ...launch.args,
       '--leader-elect=false',
       `--http-port=${port}`,
       '--http-host=127.0.0.1',
@@ -390,7 +395,7 @@ const secondsToConvergeAllBots = Number(restSeconds.toFixed(1));
 printFigures(
   {
     bots,
-    operatorProcess: { nodeOptions, mallocArenaMax },
+    operatorProcess: { nodeFlags, mallocArenaMax },
     unrelatedSecrets: unrelated,
     unrelatedConfigMaps: unrelated,
     secondsToApplyUnrelatedObjects: unrelatedSecretsSeconds,
