@@ -59,10 +59,18 @@ if (file) {
     }
   };
   setInterval(sample, Number(process.env.MEMORY_PROBE_INTERVAL_MS ?? 500)).unref();
-  const profiling = process.env.MEMORY_PROBE_HEAP_PROFILE === '1' ? startHeapProfile() : undefined;
+  // A profiler that fails to start is recorded, not an unhandled rejection that ends the operator.
+  const profiling =
+    process.env.MEMORY_PROBE_HEAP_PROFILE === '1'
+      ? startHeapProfile().catch((err: unknown) => {
+          record({ heapProfileError: String(err) });
+          return undefined;
+        })
+      : undefined;
   process.on('SIGUSR2', () => {
     void (async () => {
-      if (profiling) await writeHeapProfile(await profiling);
+      const session = await profiling;
+      if (session) await writeHeapProfile(session);
       snapshot('heapSnapshot');
     })();
   });

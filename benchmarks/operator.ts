@@ -202,17 +202,20 @@ interface Sample {
   heapSnapshot?: string;
   peakHeapSnapshot?: string;
   heapProfile?: string;
+  heapProfileError?: string;
 }
 const samples = (): Sample[] =>
   readFileSync(probeFile, 'utf8')
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Sample);
-/** Where the probe wrote the heap snapshot at the peak and the sampling heap profile, if asked. */
+/** Where the probe wrote the heap snapshot at the peak and the sampling heap profile (or why not), if asked. */
 const heapLooks = () =>
   Object.fromEntries(
     samples().flatMap((s) =>
-      (['peakHeapSnapshot', 'heapProfile'] as const).flatMap((k) => (s[k] ? [[k, s[k]]] : [])),
+      (['peakHeapSnapshot', 'heapProfile', 'heapProfileError'] as const).flatMap((k) =>
+        s[k] ? [[k, s[k]]] : [],
+      ),
     ),
   );
 const memorySince = (since: number) => {

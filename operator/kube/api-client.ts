@@ -304,13 +304,22 @@ export class KubeClient {
     };
     const items: T[] = [];
     let next: string | undefined;
+    // A continue token expires (410) when a list outlasts etcd's compaction window. Paging
+    // restarts once from the first page, the pages gathered dropped, so a slow relist still
+    // never holds the whole list at once; only a second expiry falls back to one unpaged list,
+    // as client-go's pager does at the first.
+    let restarted = false;
     for (;;) {
       let list: ObjectList<T>;
       try {
         list = await page({ limit: LIST_PAGE, continue: next });
       } catch (err) {
-        if (next && err instanceof ApiError && err.code === 410) return page({});
-        throw err;
+        if (!(next && err instanceof ApiError && err.code === 410)) throw err;
+        items.length = 0;
+        next = undefined;
+        if (restarted) return page({});
+        restarted = true;
+        continue;
       }
       for (const item of list.items) items.push(item);
       next = list.metadata?.continue || undefined;

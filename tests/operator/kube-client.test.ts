@@ -294,11 +294,18 @@ describe('informer cache', () => {
       'b/x',
       'a/y',
     ]);
+    // Orphaned (its owner reference removed): under no owner any more, still found by name.
+    cache.put({ metadata: { namespace: 'a', name: 'y', resourceVersion: '3' } });
+    expect(cache.listOwnedBy('bot-2').map((o) => `${o.metadata?.namespace}/${o.metadata?.name}`)).toEqual([
+      'b/x',
+    ]);
+    expect(cache.listNamed('y').map((o) => o.metadata?.resourceVersion)).toEqual(['3']);
+    cache.put(owned('a', 'y', '4', 'bot-2')); // adopted again
     // Deleted (the event's copy may carry less than the cached one), then gone by a relist.
     cache.remove({ metadata: { namespace: 'a', name: 'x' } });
     expect(cache.listOwnedBy('bot-1')).toEqual([]);
     expect(cache.listNamed('x').map((o) => o.metadata?.namespace)).toEqual(['b']);
-    cache.replace([owned('a', 'y', '2', 'bot-2')]);
+    cache.replace([owned('a', 'y', '4', 'bot-2')]);
     expect(cache.listOwnedBy('bot-2').map((o) => o.metadata?.name)).toEqual(['y']);
     expect(cache.listNamed('x')).toEqual([]);
     // A cache keeps only the indexes it was made with.
