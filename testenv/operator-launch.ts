@@ -14,6 +14,8 @@ interface Container {
 
 /** The operator's node invocation: flags before the script, the script, its arguments, literal env. */
 export interface OperatorLaunch {
+  /** The container's whole command, as rendered. */
+  command: string[];
   nodeFlags: string[];
   script: string;
   args: string[];
@@ -31,6 +33,7 @@ export function operatorLaunch(container: Container): OperatorLaunch {
       `the operator container's command is not "... node <flags> <script>": ${JSON.stringify(command)}`,
     );
   return {
+    command,
     nodeFlags: command.slice(node + 1, script),
     script: command[script]!,
     args: container.args ?? [],
