@@ -12,10 +12,12 @@
 // The JSON ends with `targets` (docs/benchmarks.md), computed from this run's figures.
 //   BENCH_UNRELATED (2,000 Secrets and 2,000 ConfigMaps), BENCH_HEAP_SNAPSHOT=1 (a heap
 //   snapshot of the settled operator, path in the output), BENCH_TRACE_GC=1 (--trace-gc into
-//   the operator log), BENCH_LOG_LEVEL (info; debug names the status fields each write changes).
+//   the operator log), BENCH_HEAP_PEAK_SNAPSHOT_MB (one heap snapshot, of what is live, the first
+//   time the used heap reaches that size), BENCH_HEAP_PROFILE=1 (V8's sampling heap profile of
+//   everything allocated over the run, garbage included), BENCH_LOG_LEVEL (info; debug names the status fields each write changes).
 //   SHARDWARDEN_KEEP_TMP=1 keeps the logs (operator.log, kube-controller-manager.log; the folder
-//   is printed first). The operator runs with the chart's nodeOptions and mallocArenaMax, or
-//   BENCH_OPERATOR_NODE_OPTIONS and MALLOC_ARENA_MAX when set (to measure other settings).
+//   is printed first). The operator starts as the chart's Deployment starts it (node flags,
+//   MALLOC_ARENA_MAX), or with BENCH_OPERATOR_NODE_FLAGS and MALLOC_ARENA_MAX when set.
 import {
   CustomObjectsApi,
   PatchStrategy,
@@ -26,11 +28,17 @@ import {
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parse } from 'yaml';
 import { ENV } from '../bot/runtime-contract.js';
 import type { DiscordBot } from '../operator/api/v1alpha1/types.js';
-import { freePort, runScope, startControlPlane, startRedis, waitUntil } from '../testenv/index.js';
-import { startProcess } from '../testenv/processes.js';
+import {
+  freePort,
+  renderOperatorLaunch,
+  runScope,
+  startControlPlane,
+  startRedis,
+  waitUntil,
+} from '../testenv/index.js';
+import { cpuSeconds, startProcess } from '../testenv/processes.js';
 import { startSimulatorWithOptions } from './simulator-process.js';
 import { atMost, printFigures } from './targets.js';
 
@@ -97,13 +105,12 @@ apply(
   })),
 );
 
-// The process settings the chart gives the operator, so the figures are the installed operator's.
-const chart = parse(readFileSync(join('charts', 'shardwarden', 'values.yaml'), 'utf8')) as {
-  nodeOptions: string;
-  mallocArenaMax: number;
-};
-const nodeOptions = process.env.BENCH_OPERATOR_NODE_OPTIONS ?? chart.nodeOptions;
-const mallocArenaMax = process.env[ENV.mallocArenaMax] ?? String(chart.mallocArenaMax);
+// The operator started as the chart starts it (its rendered Deployment: node flags on the command
+// line, MALLOC_ARENA_MAX), so the figures are the installed operator's and a flag node refuses
+// fails the bench; BENCH_OPERATOR_NODE_FLAGS / MALLOC_ARENA_MAX replace them to measure others.
+const launch = renderOperatorLaunch();
+const nodeFlags = process.env.BENCH_OPERATOR_NODE_FLAGS?.split(' ').filter(Boolean) ?? launch.nodeFlags;
+const mallocArenaMax = process.env[ENV.mallocArenaMax] ?? launch.env[ENV.mallocArenaMax] ?? '';
 const probeFile = join(cp.dir, 'operator-memory.jsonl');
 const port = await freePort();
 const op = scope.own(
@@ -114,9 +121,9 @@ const op = scope.own(
       '--import',
       pathToFileURL(join('dist', 'benchmarks', 'memory-probe.js')).href,
       ...(process.env.BENCH_TRACE_GC === '1' ? ['--trace-gc'] : []),
-      ...nodeOptions.split(' ').filter(Boolean),
-      join('dist', 'bin', 'shardwarden.js'),
-      'operator',
+      ...nodeFlags,
+      launch.script,
+      ...launch.args,
       '--leader-elect=false',
       `--http-port=${port}`,
       '--http-host=127.0.0.1',
@@ -129,6 +136,8 @@ const op = scope.own(
         ...process.env,
         KUBECONFIG: cp.kubeconfigPath,
         MEMORY_PROBE_FILE: probeFile,
+        MEMORY_PROBE_PEAK_SNAPSHOT_MB: process.env.BENCH_HEAP_PEAK_SNAPSHOT_MB ?? '',
+        MEMORY_PROBE_HEAP_PROFILE: process.env.BENCH_HEAP_PROFILE ?? '',
         [ENV.mallocArenaMax]: mallocArenaMax,
       },
     },
@@ -191,12 +200,24 @@ interface Sample {
   external: number;
   arrayBuffers: number;
   heapSnapshot?: string;
+  peakHeapSnapshot?: string;
+  heapProfile?: string;
+  heapProfileError?: string;
 }
 const samples = (): Sample[] =>
   readFileSync(probeFile, 'utf8')
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Sample);
+/** Where the probe wrote the heap snapshot at the peak and the sampling heap profile (or why not), if asked. */
+const heapLooks = () =>
+  Object.fromEntries(
+    samples().flatMap((s) =>
+      (['peakHeapSnapshot', 'heapProfile', 'heapProfileError'] as const).flatMap((k) =>
+        s[k] ? [[k, s[k]]] : [],
+      ),
+    ),
+  );
 const memorySince = (since: number) => {
   const s = samples().filter((x) => x.t >= since && x.rss);
   const peak = (k: keyof Sample) => Math.round(Math.max(...s.map((x) => x[k] as number)) / MiB);
@@ -224,6 +245,26 @@ const requestsByVerb = async () => {
     ),
   );
 };
+const reconcilesSoFar = async () => {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return [...text.matchAll(/^shardwarden_operator_reconcile_total\{result="\w+"\} (\d+)/gm)].reduce(
+    (sum, m) => sum + Number(m[1]),
+    0,
+  );
+};
+/**
+ * The operator's CPU seconds and reconciles at one point of the run: CPU time holds on a loaded
+ * machine, and says what a GC flag costs per reconcile.
+ */
+const cpuMark = async () => ({ cpu: cpuSeconds(op.child.pid!), reconciles: await reconcilesSoFar() });
+type CpuMark = Awaited<ReturnType<typeof cpuMark>>;
+const cpuBetween = (from: CpuMark, to: CpuMark) => ({
+  cpuSeconds: Number((to.cpu - from.cpu).toFixed(2)),
+  reconciles: to.reconciles - from.reconciles,
+  cpuMsPerReconcile: Number(
+    (((to.cpu - from.cpu) * 1000) / Math.max(1, to.reconciles - from.reconciles)).toFixed(2),
+  ),
+});
 const total = (byVerb: Record<string, number>) => Object.values(byVerb).reduce((a, b) => a + b, 0);
 /** Requests per verb sent between two readings of the counters. */
 const sentBetween = (from: Record<string, number>, to: Record<string, number>) =>
@@ -265,13 +306,16 @@ async function waitForQuiet(quietSeconds: number, timeoutSeconds: number) {
 
 // 1. The first bots, then the operator settles (the controller-manager finishes their workloads).
 const runStart = Date.now();
+const atStart = await cpuMark();
 const firstSeconds = await applyAndConverge(0, firstBots);
 await sleep(15_000);
 const afterFirst = memorySince(runStart).settled;
 progress({ firstBots, secondsToConvergeFirstBots: firstSeconds, afterFirst });
 
 // 2. The rest, at once.
+const beforeRest = await cpuMark();
 const restSeconds = firstBots < bots ? await applyAndConverge(firstBots, bots) : 0;
+const afterRest = await cpuMark();
 progress({ bots, secondsToConvergeAllBots: restSeconds, memory: memorySince(runStart) });
 
 // 3. The tail of convergence, then idle: what does an operator that has nothing to do send?
@@ -328,8 +372,9 @@ const pct = (p: number) =>
 // 5. Memory over the whole run, and a heap snapshot of the settled operator when asked.
 await sleep(5_000);
 const memory = memorySince(runStart);
+const atEnd = await cpuMark();
 let heapSnapshot: string | undefined;
-if (process.env.BENCH_HEAP_SNAPSHOT === '1') {
+if (process.env.BENCH_HEAP_SNAPSHOT === '1' || process.env.BENCH_HEAP_PROFILE === '1') {
   op.child.kill('SIGUSR2');
   await waitUntil('heap snapshot', async () => samples().some((s) => s.heapSnapshot), { timeoutMs: 120_000 });
   heapSnapshot = samples().find((s) => s.heapSnapshot)!.heapSnapshot;
@@ -353,7 +398,7 @@ const secondsToConvergeAllBots = Number(restSeconds.toFixed(1));
 printFigures(
   {
     bots,
-    operatorProcess: { nodeOptions, mallocArenaMax },
+    operatorProcess: { nodeFlags, mallocArenaMax },
     unrelatedSecrets: unrelated,
     unrelatedConfigMaps: unrelated,
     secondsToApplyUnrelatedObjects: unrelatedSecretsSeconds,
@@ -368,7 +413,13 @@ printFigures(
     idleRequestsByVerb,
     specEditToStatefulSetMs: { edits: latenciesMs.length, p50: pct(50), p99: pct(99), max: pct(100) },
     operatorMemory: memory,
+    operatorCpu: {
+      firstBots: cpuBetween(atStart, beforeRest),
+      restAtOnce: cpuBetween(beforeRest, afterRest),
+      wholeRun: cpuBetween(atStart, atEnd),
+    },
     ...(heapSnapshot ? { heapSnapshot } : {}),
+    ...heapLooks(),
     requestsByVerbTotal: await requestsByVerb(),
   },
   [

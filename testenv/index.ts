@@ -27,6 +27,7 @@ export {
   type ManagedProcess,
 } from './processes.js';
 export { makeTempDir } from './tempdir.js';
+export { operatorLaunch, renderOperatorLaunch, type OperatorLaunch } from './operator-launch.js';
 export { startAnvil, anvilBinary, type AnvilNode, type AnvilAccount, type AnvilOptions } from './anvil.js';
 export {
   deployTestTokens,

@@ -17,7 +17,7 @@ import { DiscordBotReconciler, type OwnedKind } from '../reconciler/discordbot-r
 import { WorkerScaling } from '../reconciler/worker-scaling.js';
 import { MANAGED_BY } from '../rendering/labels.js';
 import { secretMetadata, slimDeployment, slimObject } from './cache-transforms.js';
-import { ResilientInformer } from './informers.js';
+import { ResilientInformer, type InformerOptions } from './informers.js';
 import { referencedSecretNames, SecretValues } from './secret-values.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -54,7 +54,7 @@ export class DiscordBotController {
       path: string,
       onChange: (obj: T, kind: 'add' | 'update' | 'delete') => void,
       transform: (obj: T) => T,
-      options: { labelSelector?: string; metadataOnly?: boolean } = {},
+      options: Pick<InformerOptions<T>, 'labelSelector' | 'metadataOnly' | 'indexes'> = {},
     ) =>
       new ResilientInformer<T>(client, path, (kind, obj) => onChange(obj, kind), log, {
         ...options,
@@ -74,6 +74,7 @@ export class DiscordBotController {
               this.enqueue(other.metadata.namespace, other.metadata.name);
           },
           slimObject,
+          { indexes: { byName: true } },
         ),
       );
       this.secrets.push(
@@ -101,7 +102,7 @@ export class DiscordBotController {
           path,
           (obj) => this.enqueueOwner(obj),
           kind === 'Deployment' ? (d) => slimDeployment(d as V1Deployment) : slimObject,
-          { labelSelector: OWNED_SELECTOR },
+          { labelSelector: OWNED_SELECTOR, indexes: { byOwner: true } },
         );
         this.owned.set(kind, [...(this.owned.get(kind) ?? []), inf]);
       }
@@ -128,7 +129,10 @@ export class DiscordBotController {
       sameNameElsewhere: (ns, name) => this.botsNamed(name).some((b) => b.metadata.namespace !== ns),
       getSecret,
       getOwned: (kind, ns, name) => find(this.owned.get(kind) ?? [], ns, name),
-      listOwned: (kind, ns) => (this.owned.get(kind) ?? []).flatMap((inf) => inf.list(ns)),
+      listOwned: (kind, ns, ownerUid) =>
+        (this.owned.get(kind) ?? []).flatMap((inf) =>
+          inf.listOwnedBy(ownerUid).filter((o) => o.metadata?.namespace === ns),
+        ),
       cluster,
       workerScaling: new WorkerScaling({
         cluster,
@@ -165,7 +169,7 @@ export class DiscordBotController {
 
   /** Every DiscordBot of this name, in any watched namespace (informer caches). */
   private botsNamed(name: string | undefined): DiscordBot[] {
-    return this.bots.flatMap((inf) => inf.list().filter((b) => b.metadata.name === name));
+    return name ? this.bots.flatMap((inf) => inf.listNamed(name)) : [];
   }
 
   private enqueueOwner(obj: KubernetesObject): void {

@@ -9,7 +9,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../../bot/observability/logger.js';
 import { ApiError, type KubeClient } from '../kube/api-client.js';
 import type { WatchEvent } from '../kube/watch-lines.js';
-import { ObjectCache } from './object-cache.js';
+import { ObjectCache, type CacheIndexes } from './object-cache.js';
 
 export type ChangeHandler<T> = (kind: 'add' | 'update' | 'delete', obj: T) => void;
 
@@ -23,6 +23,8 @@ export interface InformerOptions<T> {
    * the informer would only drop, so they never cross the wire or sit in a buffered list.
    */
   metadataOnly?: boolean;
+  /** The lookups besides namespace/name the cache indexes (listOwnedBy, listNamed). */
+  indexes?: CacheIndexes;
 }
 
 const FIRST_RETRY_MS = 500;
@@ -31,7 +33,7 @@ const MAX_RETRY_MS = 30_000;
 const RELIST_AFTER_FAILED_WATCHES = 3;
 
 export class ResilientInformer<T extends KubernetesObject> {
-  private readonly cache = new ObjectCache<T>();
+  private readonly cache: ObjectCache<T>;
   private resourceVersion = '';
   private stopped = true;
   private restartDelayMs = FIRST_RETRY_MS;
@@ -48,7 +50,9 @@ export class ResilientInformer<T extends KubernetesObject> {
     private readonly onChange: ChangeHandler<T>,
     private readonly log: Logger,
     private readonly options: InformerOptions<T> = {},
-  ) {}
+  ) {
+    this.cache = new ObjectCache<T>(options.indexes);
+  }
 
   /** Starts listing and watching; resolves when the cache is synced (retrying failed lists). */
   start(): Promise<void> {
@@ -105,10 +109,15 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   private async relist(signal: AbortSignal): Promise<void> {
     this.options.onList?.();
-    const { labelSelector, metadataOnly } = this.options;
-    const list = await this.client.list<T>(this.path, { labelSelector, metadataOnly, signal });
+    const { labelSelector, metadataOnly, transform } = this.options;
+    // Transformed page by page: a relist with thousands of objects never holds them all whole.
+    const { items, metadata } = await this.client.list<T>(this.path, {
+      labelSelector,
+      metadataOnly,
+      signal,
+      transform,
+    });
     this.failedWatches = 0;
-    const items = this.options.transform ? list.items.map(this.options.transform) : list.items;
     // A handler that throws puts the cache back as it was: the next list hands every change over again.
     const before = this.cache.list();
     try {
@@ -117,7 +126,7 @@ export class ResilientInformer<T extends KubernetesObject> {
       this.cache.replace(before);
       throw err;
     }
-    this.resourceVersion = list.metadata?.resourceVersion ?? '';
+    this.resourceVersion = metadata?.resourceVersion ?? '';
     this.markSynced();
   }
 
@@ -179,6 +188,16 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   list(namespace?: string): readonly T[] {
     return this.cache.list(namespace);
+  }
+
+  /** The cached objects whose controller has this UID. */
+  listOwnedBy(ownerUid: string): readonly T[] {
+    return this.cache.listOwnedBy(ownerUid);
+  }
+
+  /** The cached objects of this name, in every namespace. */
+  listNamed(name: string): readonly T[] {
+    return this.cache.listNamed(name);
   }
 
   async stop(): Promise<void> {

@@ -279,24 +279,49 @@ export class KubeClient {
    */
   async list<T>(
     path: string,
-    options: { labelSelector?: string; metadataOnly?: boolean; signal?: AbortSignal } = {},
+    options: {
+      labelSelector?: string;
+      metadataOnly?: boolean;
+      signal?: AbortSignal;
+      /**
+       * Applied to each page's items as the page arrives, so only one page of whole objects is
+       * in memory at a time, not the whole list (the informers' cache transforms).
+       */
+      transform?: (item: T) => T;
+    } = {},
   ): Promise<ObjectList<T>> {
-    const { labelSelector, metadataOnly, signal } = options;
+    const { labelSelector, metadataOnly, signal, transform } = options;
     const accept = metadataOnly ? CONTENT.metadataList : CONTENT.json;
-    const page = (query: Query) =>
-      this.request<ObjectList<T>>('GET', path, { query: { labelSelector, ...query }, accept, signal });
+    const page = async (query: Query): Promise<ObjectList<T>> => {
+      const list = await this.request<ObjectList<T>>('GET', path, {
+        query: { labelSelector, ...query },
+        accept,
+        signal,
+      });
+      // A metadata-only list of nothing has `items: null`.
+      const items = list.items ?? [];
+      return { metadata: list.metadata, items: transform ? items.map(transform) : items };
+    };
     const items: T[] = [];
     let next: string | undefined;
+    // A continue token expires (410) when a list outlasts etcd's compaction window. Paging
+    // restarts once from the first page, the pages gathered dropped, so a slow relist still
+    // never holds the whole list at once; only a second expiry falls back to one unpaged list,
+    // as client-go's pager does at the first.
+    let restarted = false;
     for (;;) {
       let list: ObjectList<T>;
       try {
         list = await page({ limit: LIST_PAGE, continue: next });
       } catch (err) {
-        if (next && err instanceof ApiError && err.code === 410) return page({});
-        throw err;
+        if (!(next && err instanceof ApiError && err.code === 410)) throw err;
+        items.length = 0;
+        next = undefined;
+        if (restarted) return page({});
+        restarted = true;
+        continue;
       }
-      // A metadata-only list of nothing has `items: null`.
-      items.push(...(list.items ?? []));
+      for (const item of list.items) items.push(item);
       next = list.metadata?.continue || undefined;
       if (!next) return { metadata: { resourceVersion: list.metadata?.resourceVersion }, items };
     }

@@ -77,8 +77,8 @@ export interface ReconcilerDeps {
   sameNameElsewhere(namespace: string, name: string): boolean;
   getSecret(namespace: string, name: string): V1Secret | undefined;
   getOwned<K extends OwnedKind>(kind: K, namespace: string, name: string): OwnedObjects[K] | undefined;
-  /** Every object of a kind the operator manages in a namespace (informer cache). */
-  listOwned(kind: OwnedKind, namespace: string): readonly KubernetesObject[];
+  /** The objects of this kind in `namespace` whose controller is the object with `ownerUid`. */
+  listOwned(kind: OwnedKind, namespace: string, ownerUid: string): readonly KubernetesObject[];
   cluster: Cluster;
   discord: GatewayBotCache;
   metrics: OperatorMetrics;
@@ -439,7 +439,7 @@ export class DiscordBotReconciler {
     const running = new Set(planned.decision.run.map((r) => r.generation));
     const stale = staleGatewayObjects(
       bot,
-      (kind) => deps.listOwned(kind, namespace),
+      (kind) => deps.listOwned(kind, namespace, bot.metadata.uid ?? ''),
       planned.decision.remove,
       running,
     );

@@ -3,6 +3,7 @@
 import {
   buildProjectImage,
   projectImageUnavailable,
+  renderOperatorLaunch,
   runInImage,
   type ProjectImage,
 } from '../../testenv/index.js';
@@ -13,6 +14,7 @@ const MAX_IMAGE_BYTES = 300e6;
 /** What a command's output shows when its modules or files are missing from the image. */
 const MISSING = /ERR_MODULE_NOT_FOUND|Cannot find (module|package)|ENOENT|does not exist/;
 
+const chartLaunch = renderOperatorLaunch();
 const unavailable = projectImageUnavailable();
 if (unavailable) console.warn(`SKIPPING the built-image tests: ${unavailable}`);
 // Where CI runs (as root), an image that cannot be built is a failure, not a skip.
@@ -38,6 +40,11 @@ describeImage('the built image', () => {
     const started = {
       help: runInImage(built, ['--help']),
       operator: runInImage(built, ['operator', '--help']),
+      // The chart's own command line (the entrypoint with node flags inserted) and env.
+      chartOperator: runInImage(built, [...chartLaunch.args, '--help'], {
+        command: chartLaunch.command,
+        env: chartLaunch.env,
+      }),
       // Without their settings the commands stop with a configuration error: they loaded.
       gateway: runInImage(built, ['gateway']),
       worker: runInImage(built, ['worker']),
@@ -56,6 +63,7 @@ describeImage('the built image', () => {
       status: 0,
       out: expect.stringMatching(/^usage: shardwarden operator/),
     });
+    expect(started.chartOperator).toEqual(started.operator);
     expect(started.gateway.out).toMatch(/^gateway: SHARDWARDEN_[A-Z_]+ is required but not set/m);
     expect(started.worker.out).toMatch(/^worker: SHARDWARDEN_[A-Z_]+ is required but not set/m);
     expect(started['register-commands'].out).toMatch(/^register-commands: [A-Z_]+ is required but not set/m);

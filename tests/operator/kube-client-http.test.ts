@@ -113,24 +113,70 @@ describe('requests', () => {
     expect(err.message).not.toContain('Bearer');
   });
 
-  test('a list comes in pages of 500; a page whose snapshot expired lists again in one piece', async () => {
+  test('a list comes in pages of 500; a page whose snapshot expired restarts paging once, then lists in one piece', async () => {
+    let expiredTokens = 0;
     const { client, requests } = await setup((_req, res, url) => {
       const cont = url.searchParams.get('continue');
-      if (url.pathname === '/expiring' && cont)
+      // /expiring: every continue token has expired; /expires-once: only the first one.
+      const expired =
+        url.pathname === '/expiring' || (url.pathname === '/expires-once' && expiredTokens === 0);
+      if (cont && url.pathname !== '/paged' && expired) {
+        expiredTokens++;
         return json(res, 410, status(410, 'Expired', 'The provided continue parameter is too old'));
+      }
       if (url.pathname === '/expiring' && !url.searchParams.get('limit'))
         return json(res, 200, { metadata: { resourceVersion: '9' }, items: [cm('a', '1'), cm('b', '2')] });
       if (!cont)
         return json(res, 200, { metadata: { resourceVersion: '7', continue: 'p2' }, items: [cm('a', '1')] });
       return json(res, 200, { metadata: { resourceVersion: '7' }, items: [cm('b', '2')] });
     });
-    const paged = await client.list('/paged', { labelSelector: 'app=x' });
-    expect(paged).toEqual({ metadata: { resourceVersion: '7' }, items: [cm('a', '1'), cm('b', '2')] });
-    expect(requests.map((r) => Object.fromEntries(r.url.searchParams))).toEqual([
+    const queries = () => requests.splice(0).map((r) => Object.fromEntries(r.url.searchParams));
+    const whole = { metadata: { resourceVersion: '7' }, items: [cm('a', '1'), cm('b', '2')] };
+
+    expect(await client.list('/paged', { labelSelector: 'app=x' })).toEqual(whole);
+    expect(queries()).toEqual([
       { labelSelector: 'app=x', limit: '500' },
       { labelSelector: 'app=x', limit: '500', continue: 'p2' },
     ]);
-    expect((await client.list('/expiring')).metadata?.resourceVersion).toBe('9');
+
+    // The first page is not counted twice: the pages before the expiry are dropped.
+    expect(await client.list('/expires-once')).toEqual(whole);
+    expect(queries()).toEqual([
+      { limit: '500' },
+      { limit: '500', continue: 'p2' },
+      { limit: '500' },
+      { limit: '500', continue: 'p2' },
+    ]);
+
+    expect(await client.list('/expiring')).toEqual({
+      metadata: { resourceVersion: '9' },
+      items: [cm('a', '1'), cm('b', '2')],
+    });
+    expect(queries()).toEqual([
+      { limit: '500' },
+      { limit: '500', continue: 'p2' },
+      { limit: '500' },
+      { limit: '500', continue: 'p2' },
+      {},
+    ]);
+  });
+
+  test("a list's transform shapes each page as it arrives, before the next page is asked for", async () => {
+    const { client, requests } = await setup((_req, res, url) =>
+      url.searchParams.get('continue')
+        ? json(res, 200, { metadata: { resourceVersion: '7' }, items: [cm('b', '2')] })
+        : json(res, 200, { metadata: { resourceVersion: '7', continue: 'p2' }, items: [cm('a', '1')] }),
+    );
+    /** Item name → how many requests had been sent when it was transformed. */
+    const transformedAfter: Record<string, number> = {};
+    const list = await client.list<ReturnType<typeof cm>>('/paged', {
+      transform: (o) => {
+        transformedAfter[o.metadata.name] = requests.length;
+        return { metadata: { ...o.metadata, namespace: 'slim' } };
+      },
+    });
+    expect(transformedAfter).toEqual({ a: 1, b: 2 });
+    expect(list.items.map((o) => o.metadata.namespace)).toEqual(['slim', 'slim']);
   });
 });
 

@@ -269,4 +269,46 @@ describe('informer cache', () => {
     expect(cache.remove(obj('a', 'x', '5'))).toBeUndefined();
     expect(cache.get('z', 'a')).toEqual(obj('a', 'z', '4'));
   });
+
+  test('it finds the objects of one controller and of one name, through every change', () => {
+    const owned = (ns: string, name: string, rv: string, uid: string, controller = true) => ({
+      metadata: {
+        namespace: ns,
+        name,
+        resourceVersion: rv,
+        ownerReferences: [{ apiVersion: 'v1', kind: 'DiscordBot', name: 'b', uid, controller }],
+      },
+    });
+    const cache = new ObjectCache({ byOwner: true, byName: true });
+    cache.put(owned('a', 'x', '1', 'bot-1'));
+    cache.put(owned('a', 'y', '1', 'bot-1'));
+    cache.put(owned('b', 'x', '1', 'bot-2'));
+    cache.put(owned('b', 'z', '1', 'bot-3', false));
+    expect(cache.listOwnedBy('bot-1').map((o) => o.metadata?.name)).toEqual(['x', 'y']);
+    expect(cache.listOwnedBy('bot-3')).toEqual([]); // an owner that is not the controller
+    expect(cache.listNamed('x').map((o) => o.metadata?.namespace)).toEqual(['a', 'b']);
+    // Adopted by another controller: found under the new one only.
+    cache.put(owned('a', 'y', '2', 'bot-2'));
+    expect(cache.listOwnedBy('bot-1').map((o) => o.metadata?.name)).toEqual(['x']);
+    expect(cache.listOwnedBy('bot-2').map((o) => `${o.metadata?.namespace}/${o.metadata?.name}`)).toEqual([
+      'b/x',
+      'a/y',
+    ]);
+    // Orphaned (its owner reference removed): under no owner any more, still found by name.
+    cache.put({ metadata: { namespace: 'a', name: 'y', resourceVersion: '3' } });
+    expect(cache.listOwnedBy('bot-2').map((o) => `${o.metadata?.namespace}/${o.metadata?.name}`)).toEqual([
+      'b/x',
+    ]);
+    expect(cache.listNamed('y').map((o) => o.metadata?.resourceVersion)).toEqual(['3']);
+    cache.put(owned('a', 'y', '4', 'bot-2')); // adopted again
+    // Deleted (the event's copy may carry less than the cached one), then gone by a relist.
+    cache.remove({ metadata: { namespace: 'a', name: 'x' } });
+    expect(cache.listOwnedBy('bot-1')).toEqual([]);
+    expect(cache.listNamed('x').map((o) => o.metadata?.namespace)).toEqual(['b']);
+    cache.replace([owned('a', 'y', '4', 'bot-2')]);
+    expect(cache.listOwnedBy('bot-2').map((o) => o.metadata?.name)).toEqual(['y']);
+    expect(cache.listNamed('x')).toEqual([]);
+    // A cache keeps only the indexes it was made with.
+    expect(() => new ObjectCache().listOwnedBy('bot-1')).toThrow('this cache keeps no owner index');
+  });
 });
