@@ -82,3 +82,29 @@ test('a close Discord lets no one recover from, after login: that shard halted w
     await redis.close();
   }
 });
+
+test('a pod of one cluster (in its own process) refused for good: shards halted with the reason, the process stays up, nothing retried', async () => {
+  const sim = await DiscordSimulator.start({ seed: 5, guilds: 8 });
+  const redis = await startRedis();
+  try {
+    const gw = await startGateway(
+      gatewayEnv(sim, redis.url, 0, { DISCORD_TOKEN: 'not-the-token', SHARDWARDEN_CLUSTERS_PER_POD: '1' }),
+    );
+    try {
+      await waitUntil('all four shards halted', async () => (await halted(gw)).length === 4, {
+        process: gw.proc,
+        timeoutMs: 60_000,
+      });
+      for (const h of await halted(gw)) expect(h.reason).toContain('HTTP 401');
+      expect(await gw.ready()).toBe(false);
+      expect(metricSum(await gw.metrics(), 'shardwarden_gateway_pod_shards_halted')).toBe(4);
+      expect(sim.recorder.restCalls.filter((r) => r.route === 'GET /gateway/bot')).toHaveLength(1);
+      expect(gw.proc.exited()).toBe(false);
+    } finally {
+      await gw.proc.stop(30_000);
+    }
+  } finally {
+    await sim.stop();
+    await redis.close();
+  }
+});
