@@ -247,7 +247,7 @@ export const specSchema: Schema = obj(
         ),
         shardsPerPod: int('Shards each gateway pod runs. The last pod may run fewer.', 1, 1024, 16),
         clustersPerPod: int(
-          "Kurasuta cluster processes per gateway pod; the pod's shards are split over them. At most shardsPerPod.",
+          "Clusters per gateway pod; the pod's shards are split over them. 1 runs them in the pod's own process (about half the memory of a forked cluster and its primary); more fork one Kurasuta cluster process each. At most shardsPerPod.",
           1,
           64,
           2,
