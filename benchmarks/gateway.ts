@@ -29,7 +29,7 @@ import { DispatchForwarder } from '../bot/gateway/forwarding/dispatch-forwarder.
 import { GatewayMetrics } from '../bot/gateway/metrics.js';
 import { createLogger } from '../bot/observability/logger.js';
 import { DEFAULT_NAMESPACE, QUEUES, queuePrefix, type DispatchBatchJob } from '../bot/queues/queue-names.js';
-import { ENV, GATEWAY_MALLOC_ARENA_MAX, GATEWAY_NODE_OPTIONS } from '../bot/runtime-contract.js';
+import { GATEWAY_MALLOC_ENV, GATEWAY_NODE_OPTIONS } from '../bot/runtime-contract.js';
 import { messagePayload } from '../discord-simulator/index.js';
 import { World } from '../discord-simulator/world.js';
 import { guildCreatePayload } from '../discord-simulator/gateway/payloads.js';
@@ -317,7 +317,7 @@ const earEnvOf = (
   REDIS_URL: redis.url,
   SHARDWARDEN_LOG_LEVEL: 'info',
   // As the operator renders it into the gateway pod (docs/gateway.md).
-  [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX,
+  ...GATEWAY_MALLOC_ENV,
   NODE_OPTIONS: `${GATEWAY_NODE_OPTIONS} --import ${floodProbe} ${process.env.EAR_NODE_OPTIONS ?? ''}`,
   ...floodProbeEnv,
   FLOOD_PROBE_EAR: '1',

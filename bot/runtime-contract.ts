@@ -42,6 +42,8 @@ export const ENV = {
   chainRpcUrls: 'CHAIN_RPC_URLS',
   /** glibc's malloc arena limit, rendered into gateway pods (GATEWAY_MALLOC_ARENA_MAX). */
   mallocArenaMax: 'MALLOC_ARENA_MAX',
+  /** glibc's mmap threshold, rendered into gateway pods (GATEWAY_MALLOC_MMAP_THRESHOLD). */
+  mallocMmapThreshold: 'MALLOC_MMAP_THRESHOLD_',
   /** Node's own options, rendered into gateway pods (GATEWAY_NODE_OPTIONS). */
   nodeOptions: 'NODE_OPTIONS',
 } as const;
@@ -58,6 +60,23 @@ export const POD_HTTP_PORT = 8080;
  * reads it at process start.
  */
 export const GATEWAY_MALLOC_ARENA_MAX = '2';
+
+/**
+ * glibc's mmap threshold (bytes) for the gateway pod's processes: every allocation of 8 KB or
+ * more gets its own mapping, given back to the system when freed. The GUILD_CREATE burst's
+ * frames (about 10 KB each, the sockets' 64 KB read buffers) otherwise land in the main malloc
+ * heap between longer-lived allocations, and what they free there stays: 25 MB of the heap
+ * after 50,000 guilds against 10 MB after 10,000, the growth of the Ear's memory with its size
+ * (docs/benchmarks.md, "One process per pod of one cluster"). Setting it also stops glibc's
+ * dynamic threshold, which the first large buffer freed raises to its size. Read at start.
+ */
+export const GATEWAY_MALLOC_MMAP_THRESHOLD = '8192';
+
+/** glibc's settings for the gateway pod's processes, rendered into the pod. */
+export const GATEWAY_MALLOC_ENV: Readonly<Record<string, string>> = {
+  [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX,
+  [ENV.mallocMmapThreshold]: GATEWAY_MALLOC_MMAP_THRESHOLD,
+};
 
 /**
  * The gateway's young generation, in MB. V8 grows each semi-space up to 64 MB under a stream

@@ -5,12 +5,7 @@ import type { LevelWithSilent } from 'pino';
 import { readBotIdentity, type BotIdentity } from '../configuration/bot-identity.js';
 import { ConfigError, EnvReader } from '../configuration/env-reader.js';
 import type { RedisTarget } from '../configuration/redis-target.js';
-import {
-  ENV,
-  GATEWAY_MALLOC_ARENA_MAX,
-  GATEWAY_MAX_SEMI_SPACE_MB,
-  POD_HTTP_PORT,
-} from '../runtime-contract.js';
+import { ENV, GATEWAY_MALLOC_ENV, GATEWAY_MAX_SEMI_SPACE_MB, POD_HTTP_PORT } from '../runtime-contract.js';
 import { shardRangeOfPod, type ShardRange } from '../sharding/shard-range.js';
 
 // A misspelt dispatch type would otherwise forward nothing, silently.
@@ -66,7 +61,7 @@ export function clusterNodeArgs(
 
 /** Environment the cluster processes get on top of the pod's. */
 export function clusterEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-  return env[ENV.mallocArenaMax] === undefined ? { [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX } : {};
+  return Object.fromEntries(Object.entries(GATEWAY_MALLOC_ENV).filter(([name]) => env[name] === undefined));
 }
 
 /** A bad or missing gateway setting (kept as its own name for callers that match on it). */

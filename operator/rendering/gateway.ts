@@ -1,10 +1,5 @@
 // The gateway StatefulSet (the Ear) and its headless Service.
-import {
-  ENV,
-  GATEWAY_MALLOC_ARENA_MAX,
-  GATEWAY_NODE_OPTIONS,
-  POD_HTTP_PORT,
-} from '../../bot/runtime-contract.js';
+import { ENV, GATEWAY_MALLOC_ENV, GATEWAY_NODE_OPTIONS, POD_HTTP_PORT } from '../../bot/runtime-contract.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import type { ShardPlan } from '../planning/shard-plan.js';
 import {
@@ -95,7 +90,7 @@ export function renderGatewayStatefulSet(input: GatewayRenderInput) {
                 { name: ENV.gatewayGeneration, value: String(generation) },
                 { name: ENV.intents, value: bot.spec.intents.join(',') },
                 { name: ENV.events, value: bot.spec.events.join(',') },
-                { name: ENV.mallocArenaMax, value: GATEWAY_MALLOC_ARENA_MAX },
+                ...Object.entries(GATEWAY_MALLOC_ENV).map(([name, value]) => ({ name, value })),
                 { name: ENV.nodeOptions, value: GATEWAY_NODE_OPTIONS },
               ],
               ports: [httpPort],

@@ -1,5 +1,5 @@
 import { clusterEnv, clusterNodeArgs, parseGatewayConfig } from '../../bot/gateway/config.js';
-import { ENV, GATEWAY_MALLOC_ARENA_MAX } from '../../bot/runtime-contract.js';
+import { ENV, GATEWAY_MALLOC_ARENA_MAX, GATEWAY_MALLOC_MMAP_THRESHOLD } from '../../bot/runtime-contract.js';
 
 const base = {
   SHARDWARDEN_BOT_NAME: 'sietch',
@@ -106,8 +106,11 @@ describe('gateway configuration from the pod environment', () => {
     expect(clusterNodeArgs([], undefined, 0)).toEqual([]);
   });
 
-  test('cluster processes get 2 malloc arenas unless the pod sets MALLOC_ARENA_MAX', () => {
-    expect(clusterEnv({})).toEqual({ [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX });
-    expect(clusterEnv({ [ENV.mallocArenaMax]: '8' })).toEqual({});
+  test('cluster processes get 2 malloc arenas and the 8 KB mmap threshold unless the pod sets them', () => {
+    expect(clusterEnv({})).toEqual({
+      [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX,
+      [ENV.mallocMmapThreshold]: GATEWAY_MALLOC_MMAP_THRESHOLD,
+    });
+    expect(clusterEnv({ [ENV.mallocArenaMax]: '8', [ENV.mallocMmapThreshold]: '65536' })).toEqual({});
   });
 });

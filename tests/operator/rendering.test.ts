@@ -1,6 +1,11 @@
 // The objects one DiscordBot owns, rendered without a cluster: which Services a bot gets.
 import { ALL_QUEUES } from '../../bot/queues/queue-names.js';
-import { ENV, GATEWAY_MALLOC_ARENA_MAX, GATEWAY_NODE_OPTIONS } from '../../bot/runtime-contract.js';
+import {
+  ENV,
+  GATEWAY_MALLOC_ARENA_MAX,
+  GATEWAY_MALLOC_MMAP_THRESHOLD,
+  GATEWAY_NODE_OPTIONS,
+} from '../../bot/runtime-contract.js';
 import { customResourceDefinition } from '../../operator/api/v1alpha1/schema.js';
 import type { DiscordBot } from '../../operator/api/v1alpha1/types.js';
 import {
@@ -253,6 +258,12 @@ const renderOneShard = (legacyKeys: boolean) => {
 describe("the gateway pod's memory settings", () => {
   test('gateway pods get MALLOC_ARENA_MAX (fewer malloc arenas keep less of the GUILD_CREATE burst), workers not', () => {
     expect(podEnv(renderOneShard(false), ENV.mallocArenaMax)).toEqual([GATEWAY_MALLOC_ARENA_MAX, undefined]);
+  });
+  test("gateway pods get an 8 KB malloc mmap threshold (the burst's frames do not stay in the malloc heap), workers not", () => {
+    expect(podEnv(renderOneShard(false), ENV.mallocMmapThreshold)).toEqual([
+      GATEWAY_MALLOC_MMAP_THRESHOLD,
+      undefined,
+    ]);
   });
   test('gateway pods get the semi-space cap in NODE_OPTIONS (a pod of one cluster runs its shards in that process), workers not', () => {
     expect(GATEWAY_NODE_OPTIONS).toBe('--max-semi-space-size=4');
