@@ -342,10 +342,24 @@ async function startEar(env: NodeJS.ProcessEnv, name: string) {
   return { gw, port, shardsPid, pids: () => [gw.child.pid!, ...childPids(gw.child.pid!)] };
 }
 
+/**
+ * The anonymous memory of a process's main malloc heap (the `[heap]` mapping): what glibc keeps
+ * of freed native buffers shows here, apart from V8's heap (other anonymous mappings).
+ */
+function mallocHeapMb(pid: number): number {
+  let inHeap = false;
+  let kb = 0;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inHeap = line.trimEnd().endsWith('[heap]');
+    else if (inHeap && line.startsWith('Anonymous:')) kb += Number(line.split(/\s+/)[1]);
+  }
+  return kb / 1024;
+}
+
 /** Memory of a process tree after its startup flood, settled (read the same way at each size). */
 async function settledMemory(pids: number[]) {
   await sleep(2_000);
-  const byProcess = pids.map((pid) => memoryMb(pid));
+  const byProcess = pids.map((pid) => ({ ...memoryMb(pid), mallocHeap: mallocHeapMb(pid) }));
   const total = (key: 'rss' | 'anonymous') => byProcess.reduce((s, m) => s + m[key], 0);
   return { byProcess, rss: total('rss'), anonymous: total('anonymous') };
 }
@@ -521,7 +535,7 @@ await Promise.all(Object.values(floorQueues).map((q) => q.close()));
 
 // The Ear's memory at a second stream size: `flatGuilds` guilds (one shard per 1,000, still one
 // cluster process), read as at 10,000, for a bot of its own on the same Redis.
-let flat: { rss: number; anonymous: number; byProcess: { rss: number; anonymous: number }[] } | undefined;
+let flat: Awaited<ReturnType<typeof settledMemory>> | undefined;
 let flatFlood: Flood | undefined;
 if (flatGuilds > 0) {
   const c = scope.own(await simulator(flatGuilds), (s) => s.child.kill('SIGTERM'));
@@ -608,6 +622,7 @@ printFigures(
       byProcess: earMemoryByProcess.map((m) => ({
         rssMb: Math.round(m.rss),
         anonymousMb: Math.round(m.anonymous),
+        mallocHeapMb: Math.round(m.mallocHeap),
       })),
       dispatchesPerSecondReceived: rate(earReceivedSeconds),
       dispatchesPerSecondEnqueued: rate(earSeconds),
@@ -654,6 +669,7 @@ printFigures(
         byProcess: forked.byProcess.map((m) => ({
           rssMb: Math.round(m.rss),
           anonymousMb: Math.round(m.anonymous),
+          mallocHeapMb: Math.round(m.mallocHeap),
         })),
         memoryRatio: Number((forked.rss / defaultRss).toFixed(3)),
         memoryRatioAnonymous: Number((forked.anonymous / defaultMemory.anonymous).toFixed(3)),
@@ -668,6 +684,7 @@ printFigures(
         byProcess: flat.byProcess.map((m) => ({
           rssMb: Math.round(m.rss),
           anonymousMb: Math.round(m.anonymous),
+          mallocHeapMb: Math.round(m.mallocHeap),
         })),
         startupFlood: flatFlood && floodFigures(flatFlood),
         ratioRss: flatRatio('rss'),
