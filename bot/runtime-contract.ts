@@ -67,7 +67,7 @@ export const GATEWAY_MALLOC_ARENA_MAX = '2';
  * frames (about 10 KB each, the sockets' 64 KB read buffers) otherwise land in the main malloc
  * heap between longer-lived allocations, and what they free there stays: 25 MB of the heap
  * after 50,000 guilds against 10 MB after 10,000, the growth of the Ear's memory with its size
- * (docs/benchmarks.md, "One process per pod of one cluster"). Setting it also stops glibc's
+ * (docs/benchmarks.md, "One process for a pod of one cluster"). Setting it also stops glibc's
  * dynamic threshold, which the first large buffer freed raises to its size. Read at start.
  */
 export const GATEWAY_MALLOC_MMAP_THRESHOLD = '8192';
