@@ -29,7 +29,7 @@ import { DispatchForwarder } from '../bot/gateway/forwarding/dispatch-forwarder.
 import { GatewayMetrics } from '../bot/gateway/metrics.js';
 import { createLogger } from '../bot/observability/logger.js';
 import { DEFAULT_NAMESPACE, QUEUES, queuePrefix, type DispatchBatchJob } from '../bot/queues/queue-names.js';
-import { GATEWAY_MALLOC_ENV, GATEWAY_NODE_OPTIONS } from '../bot/runtime-contract.js';
+import { GATEWAY_MALLOC_ENV } from '../bot/runtime-contract.js';
 import { messagePayload } from '../discord-simulator/index.js';
 import { World } from '../discord-simulator/world.js';
 import { guildCreatePayload } from '../discord-simulator/gateway/payloads.js';
@@ -318,7 +318,12 @@ const earEnvOf = (
   SHARDWARDEN_LOG_LEVEL: 'info',
   // As the operator renders it into the gateway pod (docs/gateway.md).
   ...GATEWAY_MALLOC_ENV,
-  NODE_OPTIONS: `${GATEWAY_NODE_OPTIONS} --import ${floodProbe} ${process.env.EAR_NODE_OPTIONS ?? ''}`,
+  // EAR_MALLOC_MMAP_THRESHOLD: glibc's mmap threshold for the Ear alone (the A/B of docs/gateway.md).
+  ...(process.env.EAR_MALLOC_MMAP_THRESHOLD
+    ? { MALLOC_MMAP_THRESHOLD_: process.env.EAR_MALLOC_MMAP_THRESHOLD }
+    : {}),
+  // The semi-space cap: the gateway passes it itself (SHARDWARDEN_MAX_SEMI_SPACE_MB's default).
+  NODE_OPTIONS: `--import ${floodProbe} ${process.env.EAR_NODE_OPTIONS ?? ''}`,
   ...floodProbeEnv,
   FLOOD_PROBE_EAR: '1',
   // A forked pod's clusters see only their share of the guilds: no flood figure for them.

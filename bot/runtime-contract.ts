@@ -42,10 +42,6 @@ export const ENV = {
   chainRpcUrls: 'CHAIN_RPC_URLS',
   /** glibc's malloc arena limit, rendered into gateway pods (GATEWAY_MALLOC_ARENA_MAX). */
   mallocArenaMax: 'MALLOC_ARENA_MAX',
-  /** glibc's mmap threshold, rendered into gateway pods (GATEWAY_MALLOC_MMAP_THRESHOLD). */
-  mallocMmapThreshold: 'MALLOC_MMAP_THRESHOLD_',
-  /** Node's own options, rendered into gateway pods (GATEWAY_NODE_OPTIONS). */
-  nodeOptions: 'NODE_OPTIONS',
 } as const;
 
 /** Port of /healthz, /readyz and /metrics in every pod. */
@@ -62,20 +58,13 @@ export const POD_HTTP_PORT = 8080;
 export const GATEWAY_MALLOC_ARENA_MAX = '2';
 
 /**
- * glibc's mmap threshold (bytes) for the gateway pod's processes: every allocation of 8 KB or
- * more gets its own mapping, given back to the system when freed. The GUILD_CREATE burst's
- * frames (about 10 KB each, the sockets' 64 KB read buffers) otherwise land in the main malloc
- * heap between longer-lived allocations, and what they free there stays: 25 MB of the heap
- * after 50,000 guilds against 10 MB after 10,000, the growth of the Ear's memory with its size
- * (docs/benchmarks.md, "One process for a pod of one cluster"). Setting it also stops glibc's
- * dynamic threshold, which the first large buffer freed raises to its size. Read at start.
+ * glibc's settings for the gateway pod's processes, rendered into the pod. Not the mmap
+ * threshold (MALLOC_MMAP_THRESHOLD_=8192): its memory gain was within run-to-run noise and its
+ * CPU cost (an mmap and munmap for every buffer of 8 KB or more) not shown to be small
+ * (docs/gateway.md, "Memory").
  */
-export const GATEWAY_MALLOC_MMAP_THRESHOLD = '8192';
-
-/** glibc's settings for the gateway pod's processes, rendered into the pod. */
 export const GATEWAY_MALLOC_ENV: Readonly<Record<string, string>> = {
   [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX,
-  [ENV.mallocMmapThreshold]: GATEWAY_MALLOC_MMAP_THRESHOLD,
 };
 
 /**
@@ -85,16 +74,11 @@ export const GATEWAY_MALLOC_ENV: Readonly<Record<string, string>> = {
  * more frequent (cheap) scavenges, measured in docs/benchmarks.md; it cannot make the process
  * run out of memory, unlike an old-space cap, which is therefore not set. 4 MB, not 1: 1 MB
  * keeps about 7 MB less after the burst but costs about 17 % more CPU per dispatch
- * (docs/benchmarks.md).
+ * (docs/benchmarks.md). The default of SHARDWARDEN_MAX_SEMI_SPACE_MB: the gateway passes it as
+ * a node flag to the processes running shards (gateway/config.ts, clusterNodeArgs), never
+ * through NODE_OPTIONS, which stays the image's or the user's.
  */
 export const GATEWAY_MAX_SEMI_SPACE_MB = 4;
-
-/**
- * NODE_OPTIONS rendered into the gateway pod. V8 sizes its heap when the process starts, so a
- * pod of one cluster, which runs its shards in its own process (docs/gateway.md), needs the
- * semi-space cap there; forked cluster processes inherit it.
- */
-export const GATEWAY_NODE_OPTIONS = `--max-semi-space-size=${GATEWAY_MAX_SEMI_SPACE_MB}`;
 
 /** Port of the worker's public routes (wallet verification), apart from /metrics. */
 export const POD_PUBLIC_HTTP_PORT = 8081;

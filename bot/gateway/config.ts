@@ -36,17 +36,21 @@ export interface GatewayConfig extends BotIdentity {
   /** How long a cluster process may take to get ready, per shard it runs (Kurasuta's timeout). */
   clusterStartTimeoutMs: number;
   /**
-   * V8's --max-semi-space-size for forked cluster processes, in MB; 0 leaves V8's default. A pod
-   * running its cluster in-process has it from NODE_OPTIONS (GATEWAY_NODE_OPTIONS).
+   * V8's --max-semi-space-size for the processes running shards, in MB; 0 leaves V8's default:
+   * forked cluster processes get it as a node argument, an in-process pod restarts itself with
+   * it (pod-clusters.ts, withSemiSpaceCap).
    */
   maxSemiSpaceMb: number;
   logLevel: LevelWithSilent;
 }
 
-/** The forked cluster processes' semi-space cap unless set otherwise (GATEWAY_MAX_SEMI_SPACE_MB). */
+/** The shard-running processes' semi-space cap unless set otherwise (GATEWAY_MAX_SEMI_SPACE_MB). */
 export const DEFAULT_MAX_SEMI_SPACE_MB = GATEWAY_MAX_SEMI_SPACE_MB;
 
-/** Node arguments for the cluster processes: the parent's, plus the semi-space cap unless set already. */
+/**
+ * Node arguments for a process running shards: the given ones, plus the semi-space cap unless
+ * set already (in them or in NODE_OPTIONS, the user's choice wins).
+ */
 export function clusterNodeArgs(
   execArgv: string[],
   nodeOptions: string | undefined,

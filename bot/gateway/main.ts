@@ -1,6 +1,7 @@
 // The gateway pod's primary side: runs the pod's clusters over its shard range (in this process
-// when there is one, else as Kurasuta cluster processes: cluster/pod-clusters.ts) and serves
-// /healthz, /readyz (every shard of the range READY) and /metrics (over its clusters).
+// when the spec says clustersPerPod 1, else as Kurasuta cluster processes: see
+// cluster/pod-clusters.ts) and serves /healthz, /readyz (every shard of the range READY) and
+// /metrics (over its clusters).
 // In the cluster processes Kurasuta forks, the same entrypoint hands over to GatewayCluster.
 import cluster from 'node:cluster';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -8,7 +9,7 @@ import { Gauge, Registry } from 'prom-client';
 import { createLogger } from '../observability/logger.js';
 import { splitOverClusters } from '../sharding/shard-range.js';
 import { GatewayConfigError, parseGatewayConfig, type GatewayConfig } from './config.js';
-import { podClusters, type PodEvents } from './cluster/pod-clusters.js';
+import { podClusters, runsInProcess, withSemiSpaceCap, type PodEvents } from './cluster/pod-clusters.js';
 import { STALL_LIMIT_MS, UNRECOVERABLE_EXIT_CODE } from './ipc.js';
 
 export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
@@ -23,6 +24,7 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     throw err;
   }
   const clusterShards = splitOverClusters(config.range, config.clustersPerPod);
+  if (cluster.isPrimary && runsInProcess(config)) withSemiSpaceCap(config);
   if (!cluster.isPrimary) {
     const { startForkedCluster } = await import('./sharding/forked-clusters.js');
     return startForkedCluster(config, clusterShards);
@@ -32,6 +34,12 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     bot: config.bot.name,
     namespace: config.bot.namespace,
     pod: config.podIndex,
+  });
+  // A crash is one JSON line naming the bot and pod (not Node's bare stack trace) before the
+  // exit; in a pod running its shards in-process it is that pod's restart.
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err: err.message, stack: err.stack }, 'gateway crashed: exiting');
+    process.exit(1);
   });
   const shards = clusterShards.flat();
   const ready = new Map<number, boolean>(shards.map((id) => [id, false]));
@@ -51,6 +59,8 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
         ready.set(m.shardId, m.ready);
         reportedBy.set(m.shardId, source);
       }
+      if (m.shardwarden === 'stopped' && m.flushed)
+        log.info({ cluster: m.clusterId }, 'cluster stopped, its buffer flushed');
       if (m.shardwarden === 'stopped' && !m.flushed)
         log.warn(
           { cluster: m.clusterId },
@@ -154,9 +164,16 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     if (shuttingDown) return;
     shuttingDown = true;
     log.info('SIGTERM: stopping shards resumably and flushing');
-    await clusters.stop(20_000);
+    let code = 0;
+    try {
+      await clusters.stop(20_000);
+    } catch (err) {
+      // Still a deliberate exit: what was not flushed is replayed to whoever resumes.
+      log.error({ err: (err as Error).message }, 'shutdown failed: unflushed events are replayed on resume');
+      code = 1;
+    }
     await http.close();
-    process.exit(0);
+    process.exit(code);
   };
   // `on`, not `once`: a second signal during the drain must not fall back to Node's default
   // (an immediate exit); shutdown() runs once anyway.

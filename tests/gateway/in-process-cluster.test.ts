@@ -66,60 +66,78 @@ async function expectForwarded(n: number): Promise<void> {
   expect(await toRun()).toBe(n);
 }
 
-test('one process: its shards READY, identified through the Redis throttle, /metrics and the probes on its port', async () => {
-  const gw = await gateway();
-  await waitReady(gw);
-  expect(childPids(gw.proc.child.pid!)).toEqual([]);
-  expect(sim.recorder.identifies.length).toBe(4);
-  const m = await gw.metrics();
-  expect(metricSum(m, 'shardwarden_gateway_pod_shards_ready')).toBe(4);
-  // The cluster's series, one per shard, labelled as a forked pod's first cluster's are.
-  const shardReady = m.split('\n').filter((l) => l.startsWith('shardwarden_gateway_shard_ready{'));
-  expect(shardReady).toHaveLength(4);
-  for (const line of shardReady) expect(line).toMatch(/cluster="0".* 1$/);
-  expect(metricSum(m, 'shardwarden_gateway_session_starts_total', 'kind="identify"')).toBe(4);
-  expect(metricSum(m, 'shardwarden_gateway_identify_wait_seconds_count', 'cluster="0"')).toBe(4);
-  const health = await fetch(`http://127.0.0.1:${gw.port}/healthz`);
-  expect(health.status).toBe(200);
-  const logLines = readFileSync(gw.proc.logFile, 'utf8')
-    .split('\n')
-    .filter((l) => l.includes('"msg":"shard ready"'))
-    .map((l) => JSON.parse(l) as { bot: string; shard: number; cluster: number });
-  expect(logLines.map((l) => [l.bot, l.cluster, l.shard]).sort()).toEqual(
-    [0, 1, 2, 3].map((s) => ['earbot', 0, s]),
-  );
-}, 90_000);
+/** The gateway process's own command line (execve keeps its pid). */
+const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
 
-test('forwards exactly once, and a dropped socket RESUMEs (no new identify) with nothing lost or doubled', async () => {
-  const gw = running[0]!;
-  const identifies = sim.recorder.identifies.length;
-  await stream(500);
-  await expectForwarded(500);
-  const streaming = stream(1_000, 1_000);
-  await waitUntil('streaming', async () => (await toRun()) > 600, { timeoutMs: 30_000 });
-  expect(sim.gateway.fault(0, { kind: 'drop' })).toBe(1);
-  await streaming;
-  await waitUntil('shard 0 resumed', async () => sim.recorder.resumes.length === 1, { timeoutMs: 60_000 });
-  await waitReady(gw);
-  await expectForwarded(1_500);
-  expect(sim.recorder.identifies.length).toBe(identifies);
-  expect(metricSum(await gw.metrics(), 'shardwarden_gateway_session_starts_total', 'kind="resume"')).toBe(1);
-}, 120_000);
+describe('one gateway process, started once for these tests in order', () => {
+  let gw: GatewayProcess;
+  beforeAll(async () => {
+    gw = await gateway();
+    await waitReady(gw);
+  }, 90_000);
 
-test('SIGTERM flushes and saves the sessions: the next process resumes every shard, nothing lost or doubled', async () => {
-  const first = running[0]!;
-  const identifies = sim.recorder.identifies.length;
-  const resumes = sim.recorder.resumes.length;
-  const streaming = stream(2_000, 1_000);
-  await waitUntil('streaming', async () => (await toRun()) > 1_800, { timeoutMs: 30_000 });
-  first.proc.child.kill('SIGTERM');
-  await waitUntil('the first process exited', async () => first.proc.exited(), { timeoutMs: 30_000 });
-  expect(first.proc.child.exitCode).toBe(0);
-  const second = await gateway();
-  await streaming;
-  await waitReady(second);
-  await expectForwarded(3_500);
-  expect(sim.recorder.identifies.length).toBe(identifies);
-  expect(sim.recorder.resumes.length - resumes).toBe(4);
-  expect(sim.recorder.closes.filter((c) => c.code === 1000)).toEqual([]);
-}, 120_000);
+  test('one process: its shards READY, identified through the Redis throttle, /metrics and the probes on its port', async () => {
+    expect(childPids(gw.proc.child.pid!)).toEqual([]);
+    // The semi-space cap as a node flag it restarted itself with (NODE_OPTIONS is not its own).
+    expect(cmdline(gw.proc.child.pid!)).toContain('--max-semi-space-size=4');
+    expect(sim.recorder.identifies.length).toBe(4);
+    const m = await gw.metrics();
+    expect(metricSum(m, 'shardwarden_gateway_pod_shards_ready')).toBe(4);
+    // The cluster's series, one per shard, labelled as a forked pod's first cluster's are.
+    const shardReady = m.split('\n').filter((l) => l.startsWith('shardwarden_gateway_shard_ready{'));
+    expect(shardReady).toHaveLength(4);
+    for (const line of shardReady) expect(line).toMatch(/cluster="0".* 1$/);
+    expect(metricSum(m, 'shardwarden_gateway_session_starts_total', 'kind="identify"')).toBe(4);
+    expect(metricSum(m, 'shardwarden_gateway_identify_wait_seconds_count', 'cluster="0"')).toBe(4);
+    const health = await fetch(`http://127.0.0.1:${gw.port}/healthz`);
+    expect(health.status).toBe(200);
+    const logLines = readFileSync(gw.proc.logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"msg":"shard ready"'))
+      .map((l) => JSON.parse(l) as { bot: string; shard: number; cluster: number });
+    expect(logLines.map((l) => [l.bot, l.cluster, l.shard]).sort()).toEqual(
+      [0, 1, 2, 3].map((s) => ['earbot', 0, s]),
+    );
+  }, 90_000);
+
+  test('forwards exactly once, and a dropped socket RESUMEs (no new identify) with nothing lost or doubled', async () => {
+    const identifies = sim.recorder.identifies.length;
+    await stream(500);
+    await expectForwarded(500);
+    const streaming = stream(1_000, 1_000);
+    await waitUntil('streaming', async () => (await toRun()) > 600, { timeoutMs: 30_000 });
+    expect(sim.gateway.fault(0, { kind: 'drop' })).toBe(1);
+    await streaming;
+    await waitUntil('shard 0 resumed', async () => sim.recorder.resumes.length === 1, { timeoutMs: 60_000 });
+    await waitReady(gw);
+    await expectForwarded(1_500);
+    expect(sim.recorder.identifies.length).toBe(identifies);
+    expect(metricSum(await gw.metrics(), 'shardwarden_gateway_session_starts_total', 'kind="resume"')).toBe(
+      1,
+    );
+  }, 120_000);
+
+  test('SIGTERM flushes and saves the sessions: the next process resumes every shard, nothing lost or doubled', async () => {
+    const first = gw;
+    const identifies = sim.recorder.identifies.length;
+    const resumes = sim.recorder.resumes.length;
+    const streaming = stream(2_000, 1_000);
+    await waitUntil('streaming', async () => (await toRun()) > 1_800, { timeoutMs: 30_000 });
+    first.proc.child.kill('SIGTERM');
+    await waitUntil('the first process exited', async () => first.proc.exited(), { timeoutMs: 30_000 });
+    expect(first.proc.child.exitCode).toBe(0);
+    // The shutdown hook ran, and flushed everything (the 500 ms session timer alone would pass
+    // the resume checks below too).
+    const log = readFileSync(first.proc.logFile, 'utf8');
+    expect(log).toContain('shutting down: freezing sessions, flushing the buffer');
+    expect(log).toContain('"msg":"cluster stopped, its buffer flushed"');
+    expect(log).not.toContain('cluster stopped before its buffer was flushed');
+    const second = await gateway();
+    await streaming;
+    await waitReady(second);
+    await expectForwarded(3_500);
+    expect(sim.recorder.identifies.length).toBe(identifies);
+    expect(sim.recorder.resumes.length - resumes).toBe(4);
+    expect(sim.recorder.closes.filter((c) => c.code === 1000)).toEqual([]);
+  }, 120_000);
+});

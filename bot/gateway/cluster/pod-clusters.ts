@@ -2,7 +2,7 @@
 // cluster process per cluster. The choice is made here, once; either way each cluster does the
 // same work (cluster-work.ts) and reports to the pod's primary side (main.ts) the same messages.
 import type { Logger } from 'pino';
-import type { GatewayConfig } from '../config.js';
+import { clusterNodeArgs, type GatewayConfig } from '../config.js';
 import type { ClusterMessage } from '../ipc.js';
 import type { EarClientOptions } from './ear-client.js';
 
@@ -25,12 +25,26 @@ export interface PodEvents {
 }
 
 /**
- * A pod of one cluster runs it in its own process: a Kurasuta primary beside a single cluster
- * process is a whole second Node process (about half the pod's memory, docs/benchmarks.md)
- * that only relays. Several clusters are forked, so their shards use several cores.
+ * A bot whose spec says clustersPerPod: 1 runs each pod's shards in the pod's own process: a
+ * Kurasuta primary beside a single cluster process is a whole second Node process (about half
+ * the pod's memory, docs/benchmarks.md) that only relays. It is the spec's setting, not how many
+ * clusters a pod ends up with, so that every pod of a bot has one shape, and a default bot with
+ * one shard (or a last pod of one shard) keeps the forked shape's restart behaviour.
  */
-export function runsInProcess(clusterShards: number[][]): boolean {
-  return clusterShards.length === 1;
+export function runsInProcess(config: Pick<GatewayConfig, 'clustersPerPod'>): boolean {
+  return config.clustersPerPod === 1;
+}
+
+/**
+ * An in-process pod's semi-space cap: V8 sizes its heap when the process starts, so a process
+ * without the flag replaces itself (execve: same pid, the container's process stays the same)
+ * with one started with it. Never through NODE_OPTIONS, which is the image's or the user's.
+ * Returns only if nothing is to change.
+ */
+export function withSemiSpaceCap(config: Pick<GatewayConfig, 'maxSemiSpaceMb'>): void {
+  const args = clusterNodeArgs(process.execArgv, process.env.NODE_OPTIONS, config.maxSemiSpaceMb);
+  if (args.length === process.execArgv.length) return;
+  process.execve!(process.execPath, [process.execPath, ...args, ...process.argv.slice(1)], process.env);
 }
 
 /** The EarClient's options, the same for a forked cluster and an in-process one. */
@@ -47,9 +61,9 @@ export async function podClusters(
   events: PodEvents,
   log: Logger,
 ): Promise<PodClusters> {
-  if (runsInProcess(clusterShards)) {
+  if (runsInProcess(config)) {
     const { inProcessCluster } = await import('./in-process-cluster.js');
-    return inProcessCluster(config, clusterShards[0]!, events);
+    return inProcessCluster(config, clusterShards.flat(), events, log);
   }
   const { forkedClusters } = await import('../sharding/forked-clusters.js');
   return forkedClusters(config, clusterShards, events, log);
