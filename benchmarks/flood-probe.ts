@@ -1,5 +1,6 @@
 // Preloaded (`--import`) into the gateway benchmark's measured processes: the default client and
-// the Ear's process running its shards (the pod's process for one cluster, else a cluster process). It times the startup flood the same way in both: from the first
+// the Ear's process running its shards (the pod's process for clustersPerPod 1, else a cluster
+// process). It times the startup flood the same way in both: from the first
 // GUILD_CREATE that @discordjs/ws's WebSocketManager emits to the moment the last of
 // FLOOD_PROBE_COUNT has been handled (the client's listener runs inside `emit`: discord.js's
 // handlePacket, or the Ear's forwarder), with the process's CPU time over the same span, and

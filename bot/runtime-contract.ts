@@ -61,7 +61,7 @@ export const GATEWAY_MALLOC_ARENA_MAX = '2';
  * glibc's settings for the gateway pod's processes, rendered into the pod. Not the mmap
  * threshold (MALLOC_MMAP_THRESHOLD_=8192): its memory gain was within run-to-run noise and its
  * CPU cost (an mmap and munmap for every buffer of 8 KB or more) not shown to be small
- * (docs/gateway.md, "Memory").
+ * (docs/gateway.md, "What a cluster process keeps").
  */
 export const GATEWAY_MALLOC_ENV: Readonly<Record<string, string>> = {
   [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX,
