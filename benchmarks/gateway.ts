@@ -539,7 +539,7 @@ if (floorQueued !== dispatches)
 await Promise.all(Object.values(floorQueues).map((q) => q.close()));
 
 // The Ear's memory at a second stream size: `flatGuilds` guilds (one shard per 1,000, still one
-// cluster process), read as at 10,000, for a bot of its own on the same Redis.
+// cluster), read as at 10,000, for a bot of its own on the same Redis.
 let flat: Awaited<ReturnType<typeof settledMemory>> | undefined;
 let flatFlood: Flood | undefined;
 if (flatGuilds > 0) {
