@@ -141,3 +141,16 @@ describe('one gateway process, started once for these tests in order', () => {
     expect(sim.recorder.closes.filter((c) => c.code === 1000)).toEqual([]);
   }, 120_000);
 });
+
+test('shards not ready within the start timeout (Redis unreachable: no identify turn): the process exits with 1 and says why', async () => {
+  const gw = await startGateway(
+    gatewayEnv(sim, 'redis://127.0.0.1:1', 0, {
+      SHARDWARDEN_CLUSTERS_PER_POD: '1',
+      SHARDWARDEN_CLUSTER_START_TIMEOUT_MS: '1000',
+    }),
+  );
+  running.push(gw);
+  await waitUntil('the process exited', async () => gw.proc.exited(), { timeoutMs: 60_000 });
+  expect(gw.proc.child.exitCode).toBe(1);
+  expect(readFileSync(gw.proc.logFile, 'utf8')).toContain('the shards did not get ready in time');
+}, 90_000);
