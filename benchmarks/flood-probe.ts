@@ -1,10 +1,12 @@
 // Preloaded (`--import`) into the gateway benchmark's measured processes: the default client and
-// the Ear's cluster process. It times the startup flood the same way in both: from the first
+// the Ear's process running its shards (the pod's process for clustersPerPod 1, else a cluster
+// process). It times the startup flood the same way in both: from the first
 // GUILD_CREATE that @discordjs/ws's WebSocketManager emits to the moment the last of
 // FLOOD_PROBE_COUNT has been handled (the client's listener runs inside `emit`: discord.js's
 // handlePacket, or the Ear's forwarder), with the process's CPU time over the same span, and
-// writes the figures to FLOOD_PROBE_DIR/flood-<pid>.json. Processes without a client (the
-// Ear's primary) are skipped, so they do not load @discordjs/ws for it.
+// writes the figures to FLOOD_PROBE_DIR/flood-<pid>.json. FLOOD_PROBE_EAR=1 marks the Ear;
+// FLOOD_PROBE_SKIP_PRIMARY=1 skips a primary without a client (an Ear forking its clusters), so
+// it does not load @discordjs/ws for it.
 import cluster from 'node:cluster';
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -12,7 +14,8 @@ import { join } from 'node:path';
 
 const dir = process.env.FLOOD_PROBE_DIR;
 const expected = Number(process.env.FLOOD_PROBE_COUNT);
-const isEar = process.env.FLOOD_PROBE_SKIP_PRIMARY === '1';
+const isEar = process.env.FLOOD_PROBE_EAR === '1';
+const skipPrimary = process.env.FLOOD_PROBE_SKIP_PRIMARY === '1';
 
 interface Emitting {
   prototype: { emit(event: string, ...args: unknown[]): boolean };
@@ -34,7 +37,7 @@ async function managerOfClient(): Promise<[Emitting, (args: unknown[]) => string
   return [ws.WebSocketManager, (args) => (args[0] as { data?: { t?: string } } | undefined)?.data?.t];
 }
 
-if (dir && expected > 0 && !(isEar && cluster.isPrimary)) {
+if (dir && expected > 0 && !(skipPrimary && cluster.isPrimary)) {
   const [manager, dispatchType] = await managerOfClient();
   const proto = manager.prototype;
   const emit = proto.emit;

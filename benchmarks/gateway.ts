@@ -1,5 +1,5 @@
-// Benchmark: the Ear (a gateway pod: Kurasuta primary + one cluster running the EarClient over @discordjs/ws, forwarding
-// to BullMQ on a real Redis) against a default-cache discord.js Client, receiving the same
+// Benchmark: the Ear (a gateway pod of one cluster, clustersPerPod: 1, which runs the EarClient
+// over @discordjs/ws in the pod's own process, forwarding to BullMQ on a real Redis) against a default-cache discord.js Client, receiving the same
 // gateway stream from the simulator (a fresh simulator with the same seed for each, so the same
 // guilds, ids and payloads): memory after 10,000 guilds' GUILD_CREATE, how fast each got through
 // that startup flood, then dispatches/s of a MESSAGE_CREATE stream the Ear forwards. Then worker
@@ -12,6 +12,8 @@
 //   BENCH_DISPATCHES (50000) override the defaults; see docs/benchmarks.md for the payload.
 //   BENCH_WORKERS (2), BENCH_LATENCY_RATE (5000), BENCH_LATENCY_SECONDS (5), BENCH_FLAT_GUILDS
 //   (50000; 0 skips the second Ear) shape the end-to-end, latency and memory-growth figures.
+//   BENCH_FORKED (1; 0 skips it): the memory of the forked shape too (clustersPerPod: 2, a
+//   Kurasuta primary and two cluster processes) at BENCH_GUILDS.
 //   BENCH_PROBE=1 signals the measured processes (SIGUSR2) after their RSS is read, for a
 //   diagnostic preload (NODE_OPTIONS / EAR_NODE_OPTIONS=--require ...) that records heap figures.
 import { spawn } from 'node:child_process';
@@ -27,7 +29,7 @@ import { DispatchForwarder } from '../bot/gateway/forwarding/dispatch-forwarder.
 import { GatewayMetrics } from '../bot/gateway/metrics.js';
 import { createLogger } from '../bot/observability/logger.js';
 import { DEFAULT_NAMESPACE, QUEUES, queuePrefix, type DispatchBatchJob } from '../bot/queues/queue-names.js';
-import { ENV, GATEWAY_MALLOC_ARENA_MAX } from '../bot/runtime-contract.js';
+import { GATEWAY_MALLOC_ENV } from '../bot/runtime-contract.js';
 import { messagePayload } from '../discord-simulator/index.js';
 import { World } from '../discord-simulator/world.js';
 import { guildCreatePayload } from '../discord-simulator/gateway/payloads.js';
@@ -72,6 +74,7 @@ const latencyRate = setting('BENCH_LATENCY_RATE', 5_000);
 const latencySeconds = setting('BENCH_LATENCY_SECONDS', 5);
 // The second stream size for the Ear's memory (0 skips it).
 const flatGuilds = setting('BENCH_FLAT_GUILDS', 50_000);
+const forkedShape = setting('BENCH_FORKED', 1) > 0;
 // The recommended count (one shard per 1,000 guilds), which the default client uses with shards: 'auto'.
 const shards = Math.ceil(guilds / 1_000);
 const intents = 'Guilds,GuildMessages';
@@ -229,14 +232,22 @@ const redis = scope.own(await startRedis(), (r) => r.close());
 const logs = scope.own(makeTempDir('bench-gateway'), (d) => d.remove());
 const redisInfo = scope.own(new Redis(redis.url), (r) => r.disconnect());
 
-/** A gateway pod's environment: one cluster process for all of `shardCount` shards. */
-const earEnvOf = (sim: { info: { token: string; apiUrl: string } }, shardCount: number, bot: string) => ({
+/**
+ * A gateway pod's environment: `clusters` clusters (default 1: all of `shardCount` shards in
+ * the pod's own process) for all of `shardCount` shards.
+ */
+const earEnvOf = (
+  sim: { info: { token: string; apiUrl: string } },
+  shardCount: number,
+  bot: string,
+  clusters = 1,
+) => ({
   ...process.env,
   SHARDWARDEN_BOT_NAME: bot,
   SHARDWARDEN_POD_INDEX: '0',
   SHARDWARDEN_TOTAL_SHARDS: String(shardCount),
   SHARDWARDEN_SHARDS_PER_POD: String(shardCount),
-  SHARDWARDEN_CLUSTERS_PER_POD: '1',
+  SHARDWARDEN_CLUSTERS_PER_POD: String(clusters),
   SHARDWARDEN_MAX_CONCURRENCY: String(shardCount),
   SHARDWARDEN_INTENTS: intents,
   // GUILD_CREATE is not forwarded: the startup flood is dropped at the door (and counted).
@@ -247,10 +258,17 @@ const earEnvOf = (sim: { info: { token: string; apiUrl: string } }, shardCount: 
   REDIS_URL: redis.url,
   SHARDWARDEN_LOG_LEVEL: 'info',
   // As the operator renders it into the gateway pod (docs/gateway.md).
-  [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX,
+  ...GATEWAY_MALLOC_ENV,
+  // EAR_MALLOC_MMAP_THRESHOLD: glibc's mmap threshold for the Ear alone (the A/B of docs/gateway.md).
+  ...(process.env.EAR_MALLOC_MMAP_THRESHOLD
+    ? { MALLOC_MMAP_THRESHOLD_: process.env.EAR_MALLOC_MMAP_THRESHOLD }
+    : {}),
+  // The semi-space cap: the gateway passes it itself (SHARDWARDEN_MAX_SEMI_SPACE_MB's default).
   NODE_OPTIONS: `--import ${floodProbe} ${process.env.EAR_NODE_OPTIONS ?? ''}`,
   ...floodProbeEnv,
-  FLOOD_PROBE_SKIP_PRIMARY: '1',
+  FLOOD_PROBE_EAR: '1',
+  // A forked pod's clusters see only their share of the guilds: no flood figure for them.
+  ...(clusters > 1 ? { FLOOD_PROBE_SKIP_PRIMARY: '1', FLOOD_PROBE_COUNT: '0' } : {}),
 });
 const earEnv = earEnvOf(b, shards, 'bench');
 
@@ -258,13 +276,29 @@ const earEnv = earEnvOf(b, shards, 'bench');
 async function startEar(env: NodeJS.ProcessEnv, name: string) {
   const gw = startShardwarden(scope, 'gateway', name, logs.path, env);
   const port = await readyPort(gw);
-  return { gw, port, pids: () => [gw.child.pid!, ...childPids(gw.child.pid!)] };
+  // The process running the shards: the pod's own for one cluster, else its first cluster process.
+  const shardsPid = () => childPids(gw.child.pid!)[0] ?? gw.child.pid!;
+  return { gw, port, shardsPid, pids: () => [gw.child.pid!, ...childPids(gw.child.pid!)] };
+}
+
+/**
+ * The anonymous memory of a process's main malloc heap (the `[heap]` mapping): what glibc keeps
+ * of freed native buffers shows here, apart from V8's heap (other anonymous mappings).
+ */
+function mallocHeapMb(pid: number): number {
+  let inHeap = false;
+  let kb = 0;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inHeap = line.trimEnd().endsWith('[heap]');
+    else if (inHeap && line.startsWith('Anonymous:')) kb += Number(line.split(/\s+/)[1]);
+  }
+  return kb / 1024;
 }
 
 /** Memory of a process tree after its startup flood, settled (read the same way at each size). */
 async function settledMemory(pids: number[]) {
   await sleep(2_000);
-  const byProcess = pids.map((pid) => memoryMb(pid));
+  const byProcess = pids.map((pid) => ({ ...memoryMb(pid), mallocHeap: mallocHeapMb(pid) }));
   const total = (key: 'rss' | 'anonymous') => byProcess.reduce((s, m) => s + m[key], 0);
   return { byProcess, rss: total('rss'), anonymous: total('anonymous') };
 }
@@ -287,7 +321,7 @@ const queuedDispatches = async (q: Queue) =>
   );
 const dispatchCount = (counter: 'received' | 'forwarded', type: string) =>
   metricTotal(ear.port, `shardwarden_gateway_dispatches_${counter}_total`, `type="${type}"`);
-const earFloodResult = floodOf(childPids(gw.child.pid!)[0]!);
+const earFloodResult = floodOf(ear.shardsPid());
 const earPids = ear.pids();
 const earMemory = await settledMemory(earPids);
 const earMemoryByProcess = earMemory.byProcess;
@@ -439,8 +473,8 @@ if (floorQueued !== dispatches)
 await Promise.all(Object.values(floorQueues).map((q) => q.close()));
 
 // The Ear's memory at a second stream size: `flatGuilds` guilds (one shard per 1,000, still one
-// cluster process), read as at 10,000, for a bot of its own on the same Redis.
-let flat: { rss: number; anonymous: number; byProcess: { rss: number; anonymous: number }[] } | undefined;
+// cluster), read as at 10,000, for a bot of its own on the same Redis.
+let flat: Awaited<ReturnType<typeof settledMemory>> | undefined;
 let flatFlood: Flood | undefined;
 if (flatGuilds > 0) {
   const c = scope.own(await simulator(flatGuilds), (s) => s.child.kill('SIGTERM'));
@@ -450,10 +484,21 @@ if (flatGuilds > 0) {
   );
   // Ready can come without every guild (a shard waits 15 s at most for its GUILD_CREATEs): the
   // memory is read only once all of them arrived (the flood probe reports only then).
-  flatFlood = floodOf(childPids(big.gw.child.pid!)[0]!);
+  flatFlood = floodOf(big.shardsPid());
   flat = await settledMemory(big.pids());
   await big.gw.stop();
   c.child.kill('SIGTERM');
+}
+
+// The forked shape (clustersPerPod: 2: a Kurasuta primary and two cluster processes), as a pod
+// of several clusters still runs: its memory after the same GUILD_CREATEs, read the same way.
+let forked: Awaited<ReturnType<typeof settledMemory>> | undefined;
+if (forkedShape) {
+  const d = scope.own(await simulator(), (s) => s.child.kill('SIGTERM'));
+  const two = await startEar(earEnvOf(d, shards, 'bench-forked', 2), 'gateway-forked');
+  forked = await settledMemory(two.pids());
+  await two.gw.stop();
+  d.child.kill('SIGTERM');
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
@@ -508,6 +553,7 @@ printFigures(
       cpuSecondsDuringStream: { client: round2(defaultCpu[0]!), simulator: round2(defaultCpu[1]!) },
     },
     ear: {
+      shape: 'clustersPerPod: 1: the cluster runs in the pod process (no Kurasuta primary, no fork)',
       perDispatch: `parse, count, de-duplication key, batch, BullMQ add (one job per batch of events, up to ${floorConfig.batchesInFlight} batches in flight) into Redis: durable`,
       processes: earPids.length,
       rssMbAfterGuildCreate: Math.round(earRss),
@@ -515,12 +561,13 @@ printFigures(
       byProcess: earMemoryByProcess.map((m) => ({
         rssMb: Math.round(m.rss),
         anonymousMb: Math.round(m.anonymous),
+        mallocHeapMb: Math.round(m.mallocHeap),
       })),
       dispatchesPerSecondReceived: rate(earReceivedSeconds),
       dispatchesPerSecondEnqueued: rate(earSeconds),
       cpuSecondsDuringStream: {
-        primary: round2(earCpu[0]!),
-        clusters: round2(earCpu.slice(1, earPids.length).reduce((s, c) => s + c, 0)),
+        pod: round2(earCpu[0]!),
+        clusterProcesses: round2(earCpu.slice(1, earPids.length).reduce((s, c) => s + c, 0)),
         simulator: round2(earCpu[earPids.length]!),
         redis: round2(earCpu[earPids.length + 1]!),
       },
@@ -553,15 +600,30 @@ printFigures(
       meanBatchSize: round2(latencyCount / pacedBatches),
       redisCpuMicrosecondsPerDispatch: round2((pacedRedisCpu * 1e6) / latencyCount),
     },
+    ...(forked && {
+      earForked: {
+        what: `the forked shape (clustersPerPod: 2: Kurasuta primary + 2 cluster processes) after the GUILD_CREATEs of ${guilds} guilds`,
+        rssMb: Math.round(forked.rss),
+        anonymousMb: Math.round(forked.anonymous),
+        byProcess: forked.byProcess.map((m) => ({
+          rssMb: Math.round(m.rss),
+          anonymousMb: Math.round(m.anonymous),
+          mallocHeapMb: Math.round(m.mallocHeap),
+        })),
+        memoryRatio: Number((forked.rss / defaultRss).toFixed(3)),
+        memoryRatioAnonymous: Number((forked.anonymous / defaultMemory.anonymous).toFixed(3)),
+      },
+    }),
     ...(flat && {
       earMemoryFlat: {
-        what: `the Ear after the GUILD_CREATEs of ${flatGuilds} guilds (${Math.ceil(flatGuilds / 1_000)} shards, one cluster process) against ${guilds}`,
+        what: `the Ear after the GUILD_CREATEs of ${flatGuilds} guilds (${Math.ceil(flatGuilds / 1_000)} shards, one cluster in the pod process) against ${guilds}`,
         guilds: [guilds, flatGuilds],
         rssMb: [Math.round(earRss), Math.round(flat.rss)],
         anonymousMb: [Math.round(earMemory.anonymous), Math.round(flat.anonymous)],
         byProcess: flat.byProcess.map((m) => ({
           rssMb: Math.round(m.rss),
           anonymousMb: Math.round(m.anonymous),
+          mallocHeapMb: Math.round(m.mallocHeap),
         })),
         startupFlood: flatFlood && floodFigures(flatFlood),
         ratioRss: flatRatio('rss'),

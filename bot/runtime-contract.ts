@@ -57,5 +57,28 @@ export const POD_HTTP_PORT = 8080;
  */
 export const GATEWAY_MALLOC_ARENA_MAX = '2';
 
+/**
+ * glibc's settings for the gateway pod's processes, rendered into the pod. Not the mmap
+ * threshold (MALLOC_MMAP_THRESHOLD_=8192): its memory gain was within run-to-run noise and its
+ * CPU cost (an mmap and munmap for every buffer of 8 KB or more) not shown to be small
+ * (docs/gateway.md, "What a cluster process keeps").
+ */
+export const GATEWAY_MALLOC_ENV: Readonly<Record<string, string>> = {
+  [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX,
+};
+
+/**
+ * The gateway's young generation, in MB. V8 grows each semi-space up to 64 MB under a stream
+ * of short-lived garbage (every dispatch's parsed JSON), and never gives the pages back: about
+ * 128 MB of RSS per process running shards after the GUILD_CREATE burst. A small cap costs only
+ * more frequent (cheap) scavenges, measured in docs/benchmarks.md; it cannot make the process
+ * run out of memory, unlike an old-space cap, which is therefore not set. 4 MB, not 1: 1 MB
+ * keeps about 7 MB less after the burst but costs about 17 % more CPU per dispatch
+ * (docs/benchmarks.md). The default of SHARDWARDEN_MAX_SEMI_SPACE_MB: the gateway passes it as
+ * a node flag to the processes running shards (gateway/config.ts, clusterNodeArgs), never
+ * through NODE_OPTIONS, which stays the image's or the user's.
+ */
+export const GATEWAY_MAX_SEMI_SPACE_MB = 4;
+
 /** Port of the worker's public routes (wallet verification), apart from /metrics. */
 export const POD_PUBLIC_HTTP_PORT = 8081;

@@ -5,7 +5,7 @@ import type { LevelWithSilent } from 'pino';
 import { readBotIdentity, type BotIdentity } from '../configuration/bot-identity.js';
 import { ConfigError, EnvReader } from '../configuration/env-reader.js';
 import type { RedisTarget } from '../configuration/redis-target.js';
-import { ENV, GATEWAY_MALLOC_ARENA_MAX, POD_HTTP_PORT } from '../runtime-contract.js';
+import { ENV, GATEWAY_MALLOC_ENV, GATEWAY_MAX_SEMI_SPACE_MB, POD_HTTP_PORT } from '../runtime-contract.js';
 import { shardRangeOfPod, type ShardRange } from '../sharding/shard-range.js';
 
 // A misspelt dispatch type would otherwise forward nothing, silently.
@@ -35,22 +35,22 @@ export interface GatewayConfig extends BotIdentity {
   batchesInFlight: number;
   /** How long a cluster process may take to get ready, per shard it runs (Kurasuta's timeout). */
   clusterStartTimeoutMs: number;
-  /** V8's --max-semi-space-size for the cluster processes, in MB; 0 leaves V8's default. */
+  /**
+   * V8's --max-semi-space-size for the processes running shards, in MB; 0 leaves V8's default:
+   * forked cluster processes get it as a node argument, an in-process pod restarts itself with
+   * it (pod-clusters.ts, withSemiSpaceCap).
+   */
   maxSemiSpaceMb: number;
   logLevel: LevelWithSilent;
 }
 
-/**
- * The cluster processes' young generation. V8 grows each semi-space up to 64 MB under a stream
- * of short-lived garbage (every dispatch's parsed JSON), and never gives the pages back: about
- * 128 MB of RSS per cluster process after the GUILD_CREATE burst. A small cap costs only more
- * frequent (cheap) scavenges, measured in docs/benchmarks.md; it cannot make the process run
- * out of memory, unlike an old-space cap, which is therefore not set. 4 MB, not 1: 1 MB keeps
- * about 7 MB less after the burst but costs about 17 % more CPU per dispatch (docs/benchmarks.md).
- */
-export const DEFAULT_MAX_SEMI_SPACE_MB = 4;
+/** The shard-running processes' semi-space cap unless set otherwise (GATEWAY_MAX_SEMI_SPACE_MB). */
+export const DEFAULT_MAX_SEMI_SPACE_MB = GATEWAY_MAX_SEMI_SPACE_MB;
 
-/** Node arguments for the cluster processes: the parent's, plus the semi-space cap unless set already. */
+/**
+ * Node arguments for a process running shards: the given ones, plus the semi-space cap unless
+ * set already (in them or in NODE_OPTIONS, the user's choice wins).
+ */
 export function clusterNodeArgs(
   execArgv: string[],
   nodeOptions: string | undefined,
@@ -65,7 +65,7 @@ export function clusterNodeArgs(
 
 /** Environment the cluster processes get on top of the pod's. */
 export function clusterEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-  return env[ENV.mallocArenaMax] === undefined ? { [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX } : {};
+  return Object.fromEntries(Object.entries(GATEWAY_MALLOC_ENV).filter(([name]) => env[name] === undefined));
 }
 
 /** A bad or missing gateway setting (kept as its own name for callers that match on it). */

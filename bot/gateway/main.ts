@@ -1,29 +1,16 @@
-// The gateway pod's primary process: runs Kurasuta over this pod's shard range and serves
-// /healthz, /readyz (every shard of the range READY) and /metrics (aggregated over clusters).
+// The gateway pod's primary side: runs the pod's clusters over its shard range (in this process
+// when the spec says clustersPerPod 1, else as Kurasuta cluster processes: see
+// cluster/pod-clusters.ts) and serves /healthz, /readyz (every shard of the range READY) and
+// /metrics (over its clusters).
 // In the cluster processes Kurasuta forks, the same entrypoint hands over to GatewayCluster.
 import cluster from 'node:cluster';
-import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { createLogger } from '../observability/logger.js';
 import { splitOverClusters } from '../sharding/shard-range.js';
-import {
-  clusterEnv,
-  clusterNodeArgs,
-  GatewayConfigError,
-  parseGatewayConfig,
-  type GatewayConfig,
-} from './config.js';
-import type { EarClientOptions } from './cluster/ear-client.js';
-import { isShardwardenMessage, STALL_LIMIT_MS, UNRECOVERABLE_EXIT_CODE, type PrimaryMessage } from './ipc.js';
-import { RangeShardingManager } from './sharding/range-sharding-manager.js';
-import { within } from '../timing/within.js';
-
-const CLUSTER_MODULE = fileURLToPath(new URL('./cluster/gateway-cluster.js', import.meta.url));
-const IPC_SOCKET_ENV = 'SHARDWARDEN_IPC_SOCKET';
+import { GatewayConfigError, parseGatewayConfig, type GatewayConfig } from './config.js';
+import { podClusters, runsInProcess, withSemiSpaceCap, type PodEvents } from './cluster/pod-clusters.js';
+import { STALL_LIMIT_MS, UNRECOVERABLE_EXIT_CODE } from './ipc.js';
 
 export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   let config: GatewayConfig;
@@ -36,42 +23,11 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     }
     throw err;
   }
-  // Kurasuta's IPC socket: one per pod process tree (a unix socket, so pods sharing a machine
-  // in tests do not collide); cluster processes inherit the path through the environment.
-  // A random part as well: a killed pod process leaves its socket file behind, and pids repeat.
-  if (cluster.isPrimary) {
-    process.env[IPC_SOCKET_ENV] = join(
-      tmpdir(),
-      `shardwarden-gateway-${process.pid}-${randomBytes(4).toString('hex')}.sock`,
-    );
-    // Kurasuta forks the clusters with the primary's environment.
-    Object.assign(process.env, clusterEnv(process.env));
-  }
   const clusterShards = splitOverClusters(config.range, config.clustersPerPod);
-  // The client (an EarClient over @discordjs/ws) is loaded only where it runs: the cluster
-  // processes. Kurasuta builds it there with these options plus the process's shards.
-  const clientSide = cluster.isPrimary
-    ? {}
-    : {
-        client: (await import('./cluster/ear-client.js')).EarClient as never,
-        clientOptions: {
-          intents: config.intents,
-          apiUrl: config.discordApiUrl,
-        } satisfies EarClientOptions as unknown as Record<string, unknown>,
-      };
-  const manager = new RangeShardingManager(CLUSTER_MODULE, {
-    token: config.token,
-    shardCount: config.totalShards,
-    clusterShards,
-    ...clientSide,
-    nodeArgs: clusterNodeArgs(process.execArgv, process.env.NODE_OPTIONS, config.maxSemiSpaceMb),
-    ipcSocket: process.env[IPC_SOCKET_ENV]!,
-    respawn: true,
-    timeout: config.clusterStartTimeoutMs,
-  });
+  if (cluster.isPrimary && runsInProcess(config)) withSemiSpaceCap(config);
   if (!cluster.isPrimary) {
-    await manager.spawn();
-    return;
+    const { startForkedCluster } = await import('./sharding/forked-clusters.js');
+    return startForkedCluster(config, clusterShards);
   }
 
   const log = createLogger('gateway', config.logLevel, {
@@ -79,51 +35,63 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     namespace: config.bot.namespace,
     pod: config.podIndex,
   });
+  // A crash is one JSON line naming the bot and pod (not Node's bare stack trace) before the
+  // exit; in a pod running its shards in-process it is that pod's restart.
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err: err.message, stack: err.stack }, 'gateway crashed: exiting');
+    process.exit(1);
+  });
   const shards = clusterShards.flat();
   const ready = new Map<number, boolean>(shards.map((id) => [id, false]));
-  // Which cluster process (worker id) last reported each shard: when it exits, its shards are
-  // down until the respawned process reports them (else /readyz stays true through a crash,
-  // and a reshard cut-over could trust a pod whose shards are gone).
+  // Which cluster (process) last reported each shard: when it exits, its shards are down until
+  // the respawned process reports them (else /readyz stays true through a crash, and a reshard
+  // cut-over could trust a pod whose shards are gone).
   const reportedBy = new Map<number, number>();
-  // Per cluster process (by worker id): when it last said it was alive, and its loop delay then.
-  // A cluster is watched from its first message on; one still starting is Kurasuta's to time out.
+  // Per cluster (process): when it last said it was alive, and its loop delay then. A cluster
+  // is watched from its first message on; one still starting is Kurasuta's to time out.
   const alive = new Map<number, { at: number; loopDelayMs: number; clusterId: number }>();
   // Shards Discord refused for good, and why: down until the pod restarts (/readyz says why).
   const halted = new Map<number, string>();
-  cluster.on('message', (worker, m: unknown) => {
-    if (!isShardwardenMessage(m)) return;
-    if (m.shardwarden === 'shard') {
-      ready.set(m.shardId, m.ready);
-      reportedBy.set(m.shardId, worker.id);
-    }
-    if (m.shardwarden === 'stopped' && !m.flushed)
-      log.warn(
-        { cluster: m.clusterId },
-        'cluster stopped before its buffer was flushed: the rest is replayed on resume',
-      );
-    if (m.shardwarden === 'halted') {
-      for (const shardId of m.shardIds) halted.set(shardId, m.reason);
-      log.error(
-        { cluster: m.clusterId, shards: m.shardIds, reason: m.reason },
-        'Discord refused shards for good: they stay down until the pod restarts',
-      );
-    }
-    if (m.shardwarden === 'alive')
-      alive.set(worker.id, { at: Date.now(), loopDelayMs: m.loopDelayMs, clusterId: m.clusterId });
-  });
+  let shuttingDown = false;
+  const events: PodEvents = {
+    message(source, m) {
+      if (m.shardwarden === 'shard') {
+        ready.set(m.shardId, m.ready);
+        reportedBy.set(m.shardId, source);
+      }
+      if (m.shardwarden === 'stopped' && m.flushed)
+        log.info({ cluster: m.clusterId }, 'cluster stopped, its buffer flushed');
+      if (m.shardwarden === 'stopped' && !m.flushed)
+        log.warn(
+          { cluster: m.clusterId },
+          'cluster stopped before its buffer was flushed: the rest is replayed on resume',
+        );
+      if (m.shardwarden === 'halted') {
+        for (const shardId of m.shardIds) halted.set(shardId, m.reason);
+        log.error(
+          { cluster: m.clusterId, shards: m.shardIds, reason: m.reason },
+          'Discord refused shards for good: they stay down until the pod restarts',
+        );
+      }
+      if (m.shardwarden === 'alive')
+        alive.set(source, { at: Date.now(), loopDelayMs: m.loopDelayMs, clusterId: m.clusterId });
+    },
+    exited(source) {
+      alive.delete(source);
+      for (const [shardId, by] of reportedBy) if (by === source) ready.set(shardId, false);
+    },
+    exitedUnexpectedly(pid, code, signal) {
+      if (code === UNRECOVERABLE_EXIT_CODE)
+        log.error({ pid, code }, 'cluster process exited for good: not restarted');
+      else log.warn({ pid, code, signal }, 'cluster process exited; Kurasuta respawns it');
+    },
+  };
   const stalledClusters = () =>
     [...alive.values()]
       .filter((a) => Date.now() - a.at > STALL_LIMIT_MS || a.loopDelayMs > STALL_LIMIT_MS)
       .map((a) => a.clusterId);
-  cluster.on('exit', (worker, code, signal) => {
-    alive.delete(worker.id);
-    for (const [shardId, workerId] of reportedBy) if (workerId === worker.id) ready.set(shardId, false);
-    if (shuttingDown) return;
-    if (code === UNRECOVERABLE_EXIT_CODE)
-      log.error({ pid: worker.process.pid, code }, 'cluster process exited for good: not restarted');
-    else log.warn({ pid: worker.process.pid, code, signal }, 'cluster process exited; Kurasuta respawns it');
-  });
 
+  const clusters = await podClusters(config, clusterShards, events, log);
   const own = new Registry();
   const shardsReady = new Gauge({
     name: 'shardwarden_gateway_pod_shards_ready',
@@ -141,7 +109,6 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     help: 'Shards of this pod Discord refused for good (bad token, intents, sharding): down until the pod restarts.',
     registers: [own],
   });
-  const aggregator = new AggregatorRegistry();
   const loopDelay = monitorEventLoopDelay({ resolution: 20 });
   loopDelay.enable();
   const allReady = () => [...ready.values()].every(Boolean);
@@ -150,17 +117,13 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     metrics: async () => {
       shardsReady.set([...ready.values()].filter(Boolean).length);
       shardsHalted.set(halted.size);
-      const workers = await aggregator.clusterMetrics().catch(() => '');
-      return `${await own.metrics()}\n${workers}`;
+      return `${await own.metrics()}\n${await clusters.metrics()}`;
     },
   } as unknown as Registry;
-  let shuttingDown = false;
   // The clusters start first: loading their modules and logging in is the long part of a cold
-  // start, and the primary's HTTP server comes up meanwhile. The rejection handler only marks
-  // the promise handled until it is awaited below.
-  manager.on('error', (err: Error) => log.error({ err: err.message }, 'kurasuta'));
-  manager.on('debug', (msg: string) => log.debug({ kurasuta: msg }));
-  const spawned = manager.spawn();
+  // start, and the HTTP server comes up meanwhile. The rejection handler only marks the
+  // promise handled until it is awaited below.
+  const spawned = clusters.start();
   spawned.catch(() => undefined);
   const { startHttpServer } = await import('../observability/http-server.js');
   const http = await startHttpServer(
@@ -201,20 +164,16 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
     if (shuttingDown) return;
     shuttingDown = true;
     log.info('SIGTERM: stopping shards resumably and flushing');
-    manager.respawn = false;
-    const deadlineMs = 20_000;
-    const workers = Object.values(cluster.workers ?? {}).filter((w) => !!w);
-    const stopped = workers.map(
-      (w) =>
-        new Promise<void>((resolve) => {
-          w.once('exit', () => resolve());
-          w.send({ shardwarden: 'shutdown', deadlineMs } satisfies PrimaryMessage);
-        }),
-    );
-    await within(Promise.all(stopped), deadlineMs + 2_000, () => undefined);
-    manager.stopAll();
+    let code = 0;
+    try {
+      await clusters.stop(20_000);
+    } catch (err) {
+      // Still a deliberate exit: what was not flushed is replayed to whoever resumes.
+      log.error({ err: (err as Error).message }, 'shutdown failed: unflushed events are replayed on resume');
+      code = 1;
+    }
     await http.close();
-    process.exit(0);
+    process.exit(code);
   };
   // `on`, not `once`: a second signal during the drain must not fall back to Node's default
   // (an immediate exit); shutdown() runs once anyway.

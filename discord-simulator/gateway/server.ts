@@ -499,6 +499,11 @@ export class GatewayServer {
     return n;
   }
 
+  /** Open WebSocket connections, identified or not. */
+  openConnections(): number {
+    return this.connections.size;
+  }
+
   /** Shards with a connected session, as `${shardId}/${shardCount}`. */
   connectedShards(): string[] {
     return [...this.sessions.values()].filter((s) => s.connection).map((s) => `${s.shardId}/${s.shardCount}`);

@@ -1,5 +1,5 @@
 // The gateway StatefulSet (the Ear) and its headless Service.
-import { ENV, GATEWAY_MALLOC_ARENA_MAX, POD_HTTP_PORT } from '../../bot/runtime-contract.js';
+import { ENV, GATEWAY_MALLOC_ENV, POD_HTTP_PORT } from '../../bot/runtime-contract.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import type { ShardPlan } from '../planning/shard-plan.js';
 import {
@@ -85,12 +85,14 @@ export function renderGatewayStatefulSet(input: GatewayRenderInput) {
                 },
                 { name: ENV.totalShards, value: String(plan.shards) },
                 { name: ENV.shardsPerPod, value: String(plan.shardsPerPod) },
-                { name: ENV.clustersPerPod, value: String(plan.clustersPerPod) },
+                // The spec's, not the plan's (capped at the pod's shards): 1 chooses the in-process
+                // shape for every pod of the bot (docs/gateway.md); the gateway caps the split.
+                { name: ENV.clustersPerPod, value: String(bot.spec.sharding.clustersPerPod) },
                 { name: ENV.maxConcurrency, value: String(plan.maxConcurrency) },
                 { name: ENV.gatewayGeneration, value: String(generation) },
                 { name: ENV.intents, value: bot.spec.intents.join(',') },
                 { name: ENV.events, value: bot.spec.events.join(',') },
-                { name: ENV.mallocArenaMax, value: GATEWAY_MALLOC_ARENA_MAX },
+                ...Object.entries(GATEWAY_MALLOC_ENV).map(([name, value]) => ({ name, value })),
               ],
               ports: [httpPort],
               ...probes,

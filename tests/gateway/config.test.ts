@@ -1,5 +1,7 @@
 import { clusterEnv, clusterNodeArgs, parseGatewayConfig } from '../../bot/gateway/config.js';
 import { ENV, GATEWAY_MALLOC_ARENA_MAX } from '../../bot/runtime-contract.js';
+import { runsInProcess } from '../../bot/gateway/cluster/pod-clusters.js';
+import { splitOverClusters } from '../../bot/sharding/shard-range.js';
 
 const base = {
   SHARDWARDEN_BOT_NAME: 'sietch',
@@ -106,8 +108,22 @@ describe('gateway configuration from the pod environment', () => {
     expect(clusterNodeArgs([], undefined, 0)).toEqual([]);
   });
 
-  test('cluster processes get 2 malloc arenas unless the pod sets MALLOC_ARENA_MAX', () => {
+  test('cluster processes get 2 malloc arenas unless the pod sets them', () => {
     expect(clusterEnv({})).toEqual({ [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX });
     expect(clusterEnv({ [ENV.mallocArenaMax]: '8' })).toEqual({});
+  });
+
+  test("the in-process shape is the spec's clustersPerPod 1, not a pod that ends up with one cluster", () => {
+    // 17 shards at 16 per pod, default clusters per pod: pod 1 has one shard, one cluster.
+    const pod1 = parseGatewayConfig({
+      ...base,
+      SHARDWARDEN_POD_INDEX: '1',
+      SHARDWARDEN_TOTAL_SHARDS: '17',
+      SHARDWARDEN_SHARDS_PER_POD: '16',
+      SHARDWARDEN_CLUSTERS_PER_POD: '2',
+    });
+    expect(splitOverClusters(pod1.range, pod1.clustersPerPod)).toEqual([[16]]);
+    expect(runsInProcess(pod1)).toBe(false);
+    expect(runsInProcess({ clustersPerPod: 1 })).toBe(true);
   });
 });

@@ -37,7 +37,8 @@ export function gatewayEnv(
     SHARDWARDEN_POD_INDEX: String(podIndex),
     SHARDWARDEN_TOTAL_SHARDS: '4',
     SHARDWARDEN_SHARDS_PER_POD: '4',
-    SHARDWARDEN_CLUSTERS_PER_POD: '2',
+    // GATEWAY_TEST_CLUSTERS=1 runs these suites against the in-process shape (docs/gateway.md).
+    SHARDWARDEN_CLUSTERS_PER_POD: process.env.GATEWAY_TEST_CLUSTERS ?? '2',
     SHARDWARDEN_MAX_CONCURRENCY: String(sim.gateway.sessionStartLimit().max_concurrency),
     SHARDWARDEN_INTENTS: 'Guilds,GuildMessages',
     SHARDWARDEN_EVENTS: 'INTERACTION_CREATE,MESSAGE_CREATE',

@@ -82,7 +82,8 @@ describe('what a cluster process loads', () => {
 });
 
 describe('a running gateway pod', () => {
-  test('its cluster process loads @discordjs/ws and no discord.js; its primary no client, queue or Redis library', async () => {
+  /** Every module each process of a pod (clustersPerPod as given) loaded, by role. */
+  async function loadedModules(clustersPerPod: number): Promise<Record<string, string[]>> {
     const dir = makeTempDir('lean-ear-modules');
     // Preloaded into the pod's processes: records every module loaded, written at exit.
     const preload = join(dir.path, 'record-modules.mjs');
@@ -102,46 +103,55 @@ describe('a running gateway pod', () => {
     try {
       const gw = await startGateway(
         gatewayEnv(sim, redis.url, 0, {
-          SHARDWARDEN_CLUSTERS_PER_POD: '1',
+          SHARDWARDEN_CLUSTERS_PER_POD: String(clustersPerPod),
           NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${pathToFileURL(preload).href}`,
         }),
       );
       try {
         await waitReady(gw);
       } finally {
-        // SIGTERM: the cluster flushes and exits on its own, writing its list.
+        // SIGTERM: the clusters flush and the processes exit on their own, writing their lists.
         await gw.proc.stop(60_000);
       }
-      const lists: Record<string, string[]> = Object.fromEntries(
-        readdirSync(dir.path)
-          .filter((f) => f.endsWith('.json'))
-          .map((f) => [f.split('-')[0], JSON.parse(readFileSync(join(dir.path, f), 'utf8')) as string[]]),
-      );
-      const count = (role: string, prefix: string) => lists[role]!.filter((u) => u.startsWith(prefix)).length;
-      const ws = `${pathToFileURL(resolve('node_modules/@discordjs/ws')).href}/`;
-      expect(Object.keys(lists).sort()).toEqual(['cluster', 'primary']);
-      expect({ cluster: count('cluster', DISCORD_JS), ws: count('cluster', ws) > 0 }).toEqual({
-        cluster: 0,
-        ws: true,
-      });
-      // The primary runs no client and no queue: what it does not use, it does not load.
-      const pkg = (name: string) => `${pathToFileURL(resolve('node_modules', name)).href}/`;
-      expect(
-        Object.fromEntries(
-          [DISCORD_JS, ws, pkg('ioredis'), pkg('bullmq'), pkg('fastify')].map((p) => [
-            p,
-            count('primary', p),
-          ]),
-        ),
-      ).toEqual(
-        Object.fromEntries(
-          [DISCORD_JS, ws, pkg('ioredis'), pkg('bullmq'), pkg('fastify')].map((p) => [p, 0]),
-        ),
-      );
+      const lists: Record<string, string[]> = {};
+      for (const f of readdirSync(dir.path).filter((f) => f.endsWith('.json')))
+        (lists[f.split('-')[0]!] ??= []).push(
+          ...(JSON.parse(readFileSync(join(dir.path, f), 'utf8')) as string[]),
+        );
+      return lists;
     } finally {
       await sim.stop();
       await redis.close();
       dir.remove();
     }
+  }
+  const pkg = (name: string) => `${pathToFileURL(resolve('node_modules', name)).href}/`;
+  const count = (list: string[], prefix: string) => list.filter((u) => u.startsWith(prefix)).length;
+
+  test('of one cluster: a single process, which loads @discordjs/ws, and neither discord.js nor Kurasuta', async () => {
+    const lists = await loadedModules(1);
+    expect(Object.keys(lists)).toEqual(['primary']);
+    const loaded = lists.primary!;
+    expect({
+      discordJs: count(loaded, DISCORD_JS),
+      kurasuta: count(loaded, pkg('kurasuta')),
+      fastify: count(loaded, pkg('fastify')),
+      ws: count(loaded, pkg('@discordjs/ws')) > 0,
+    }).toEqual({ discordJs: 0, kurasuta: 0, fastify: 0, ws: true });
+  });
+
+  test('of two clusters: its cluster processes load @discordjs/ws and no discord.js; its primary no client, queue or Redis library', async () => {
+    const lists = await loadedModules(2);
+    const ws = pkg('@discordjs/ws');
+    expect(Object.keys(lists).sort()).toEqual(['cluster', 'primary']);
+    expect({ cluster: count(lists.cluster!, DISCORD_JS), ws: count(lists.cluster!, ws) > 0 }).toEqual({
+      cluster: 0,
+      ws: true,
+    });
+    // The primary runs no client and no queue: what it does not use, it does not load.
+    const unused = [DISCORD_JS, ws, pkg('ioredis'), pkg('bullmq'), pkg('fastify')];
+    expect(Object.fromEntries(unused.map((p) => [p, count(lists.primary!, p)]))).toEqual(
+      Object.fromEntries(unused.map((p) => [p, 0])),
+    );
   });
 });

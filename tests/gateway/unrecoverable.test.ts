@@ -82,3 +82,69 @@ test('a close Discord lets no one recover from, after login: that shard halted w
     await redis.close();
   }
 });
+
+test('a pod of one cluster (in its own process) refused for good: shards halted with the reason, the process stays up, nothing retried', async () => {
+  const sim = await DiscordSimulator.start({ seed: 5, guilds: 8 });
+  const redis = await startRedis();
+  try {
+    const gw = await startGateway(
+      gatewayEnv(sim, redis.url, 0, { DISCORD_TOKEN: 'not-the-token', SHARDWARDEN_CLUSTERS_PER_POD: '1' }),
+    );
+    try {
+      await waitUntil('all four shards halted', async () => (await halted(gw)).length === 4, {
+        process: gw.proc,
+        timeoutMs: 60_000,
+      });
+      for (const h of await halted(gw)) expect(h.reason).toContain('HTTP 401');
+      expect(await gw.ready()).toBe(false);
+      expect(metricSum(await gw.metrics(), 'shardwarden_gateway_pod_shards_halted')).toBe(4);
+      expect(sim.recorder.restCalls.filter((r) => r.route === 'GET /gateway/bot')).toHaveLength(1);
+      expect(gw.proc.exited()).toBe(false);
+    } finally {
+      await gw.proc.stop(30_000);
+    }
+  } finally {
+    await sim.stop();
+    await redis.close();
+  }
+});
+
+test('a pod of one cluster (in its own process) refused at IDENTIFY during login: every shard halted and none left connected', async () => {
+  // Intents the application may not use: the first shard's IDENTIFY is closed with 4014 while
+  // the others wait their identify turn (one at a time), their sockets open.
+  const sim = await DiscordSimulator.start({
+    seed: 5,
+    guilds: 8,
+    gateway: { maxConcurrency: 1, enabledPrivilegedIntents: 0 },
+  });
+  const redis = await startRedis();
+  try {
+    const gw = await startGateway(
+      gatewayEnv(sim, redis.url, 0, {
+        SHARDWARDEN_CLUSTERS_PER_POD: '1',
+        SHARDWARDEN_INTENTS: 'Guilds,GuildMessages,GuildMembers',
+      }),
+    );
+    try {
+      await waitUntil('all four shards halted', async () => (await halted(gw)).length === 4, {
+        process: gw.proc,
+        timeoutMs: 60_000,
+      });
+      for (const h of await halted(gw)) expect(h.reason).toContain('4014 (DisallowedIntents)');
+      // As a forked cluster's exit drops its sockets: the waiting shards are closed, not left
+      // to identify (each would spend a session start) or to run on while reported halted.
+      await waitUntil('no connection left', async () => sim.gateway.openConnections() === 0, {
+        process: gw.proc,
+        timeoutMs: 30_000,
+      });
+      expect(sim.recorder.identifies).toHaveLength(1);
+      expect(await gw.ready()).toBe(false);
+      expect(gw.proc.exited()).toBe(false);
+    } finally {
+      await gw.proc.stop(30_000);
+    }
+  } finally {
+    await sim.stop();
+    await redis.close();
+  }
+});

@@ -237,10 +237,10 @@ const podEnv = (objects: RenderedObject[], name: string) =>
     .filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')
     .map((o) => envOf(o).find((e) => e.name === name)?.value);
 /** A one-shard bot's objects. */
-const renderOneShard = (legacyKeys: boolean) => {
+const renderOneShard = (legacyKeys: boolean, spec: DiscordBot = bot()) => {
   const plan = { shards: 1, shardsPerPod: 1, pods: 1, clustersPerPod: 1, maxConcurrency: 1 };
   return renderDesiredObjects({
-    bot: bot(),
+    bot: spec,
     active: { generation: 1, plan },
     gateways: [{ generation: 1, plan }],
     discordApiUrl: 'http://discord.test',
@@ -253,6 +253,19 @@ const renderOneShard = (legacyKeys: boolean) => {
 describe("the gateway pod's memory settings", () => {
   test('gateway pods get MALLOC_ARENA_MAX (fewer malloc arenas keep less of the GUILD_CREATE burst), workers not', () => {
     expect(podEnv(renderOneShard(false), ENV.mallocArenaMax)).toEqual([GATEWAY_MALLOC_ARENA_MAX, undefined]);
+  });
+  test("no pod gets glibc's mmap threshold, nor a NODE_OPTIONS replacing the image's (the gateway passes its semi-space cap as a node flag itself)", () => {
+    for (const name of ['MALLOC_MMAP_THRESHOLD_', 'NODE_OPTIONS', 'SHARDWARDEN_MAX_SEMI_SPACE_MB'])
+      expect(podEnv(renderOneShard(false), name)).toEqual([undefined, undefined]);
+  });
+});
+
+describe('the gateway pod shape (docs/gateway.md, "The two pod shapes")', () => {
+  test("the spec's clustersPerPod, not the plan's: a default bot of one shard stays forked, clustersPerPod 1 runs in-process", () => {
+    expect(podEnv(renderOneShard(false), ENV.clustersPerPod)).toEqual(['2', undefined]);
+    const inProcess = bot();
+    inProcess.spec.sharding.clustersPerPod = 1;
+    expect(podEnv(renderOneShard(false, inProcess), ENV.clustersPerPod)).toEqual(['1', undefined]);
   });
 });
 

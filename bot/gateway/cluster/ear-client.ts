@@ -106,6 +106,8 @@ export class EarClient extends EventEmitter<EarClientEvents> {
   private manager?: WebSocketManager;
   private announced = false;
   private destroyed = false;
+  /** Halted: closing every connection must not forget the stored sessions. */
+  private keepSessions = false;
   /** The first unrecoverable close during login: what `login` rejects with. */
   private fatalClose?: { code: number; shardId: number };
 
@@ -130,7 +132,9 @@ export class EarClient extends EventEmitter<EarClientEvents> {
       rest: gatewayInfoRest(this.options.apiUrl, token) as never,
       buildIdentifyThrottler: () => hooks.identifyThrottler,
       retrieveSessionInfo: (shardId) => hooks.retrieveSessionInfo(shardId),
-      updateSessionInfo: (shardId, info) => hooks.updateSessionInfo(shardId, info),
+      updateSessionInfo: (shardId, info) => {
+        if (!this.keepSessions) hooks.updateSessionInfo(shardId, info);
+      },
     });
     this.manager = manager;
     manager.on(WebSocketShardEvents.Dispatch, (payload, shardId) => this.onDispatch(payload, shardId));
@@ -169,6 +173,17 @@ export class EarClient extends EventEmitter<EarClientEvents> {
     this.destroyed = true;
     for (const state of this.states.values()) this.stopWaiting(state);
     await this.manager?.destroy({ code: 4200, reason: 'client destroyed' });
+  }
+
+  /**
+   * Closes every connection (not with 1000, so Discord keeps the sessions resumable) and keeps
+   * the stored sessions, as a process exit would. Emits nothing after it is called. For a
+   * cluster Discord refused for good that runs in the pod's own process: the forked shape's exit
+   * drops its other shards' connections, this does the same without ending the process.
+   */
+  async halt(): Promise<void> {
+    this.keepSessions = true;
+    await this.destroy();
   }
 
   override emit<K extends keyof EarClientEvents>(event: K, ...args: EarClientEvents[K]): boolean {

@@ -247,7 +247,7 @@ export const specSchema: Schema = obj(
         ),
         shardsPerPod: int('Shards each gateway pod runs. The last pod may run fewer.', 1, 1024, 16),
         clustersPerPod: int(
-          "Kurasuta cluster processes per gateway pod; the pod's shards are split over them. At most shardsPerPod.",
+          "Clusters per gateway pod; the pod's shards are split over them. 1 runs them in every pod's own process (about half the memory of a forked cluster and its primary; a crash or a start past its timeout then restarts the container, with the kubelet's back-off); more fork one Kurasuta cluster process each. At most shardsPerPod.",
           1,
           64,
           2,

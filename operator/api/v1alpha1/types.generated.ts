@@ -129,7 +129,7 @@ export interface DiscordBotSpec {
     guildsPerShard: number;
     /** Shards each gateway pod runs. The last pod may run fewer. */
     shardsPerPod: number;
-    /** Kurasuta cluster processes per gateway pod; the pod's shards are split over them. At most shardsPerPod. */
+    /** Clusters per gateway pod; the pod's shards are split over them. 1 runs them in every pod's own process (about half the memory of a forked cluster and its primary; a crash or a start past its timeout then restarts the container, with the kubelet's back-off); more fork one Kurasuta cluster process each. At most shardsPerPod. */
     clustersPerPod: number;
     /** How often Discord's recommendation is read again (a Go duration, 10s to 24h). */
     refreshInterval: string;
