@@ -176,15 +176,22 @@ describe('claims and batches against a real Redis', () => {
       'claimed',
     ]);
     expect(await claims.claim(owner('job/1', 't2'), ['k2'])).toEqual(['claimed']); // a retry of job 1
-    expect(await redis.get(`${prefix}:dispatch:k2`)).toBe('job/1/t2');
-    // Keys live in the bot's hash slot, for the window.
-    expect(await redis.get(`${prefix}:dispatch:k1`)).toBe('done');
-    expect(await redis.ttl(`${prefix}:dispatch:k1`)).toBeGreaterThan(0);
-    expect(await redis.ttl(`${prefix}:dispatch:k4`)).toBeGreaterThan(0);
+    expect(await claims.markOf('k2')).toBe('job/1/t2');
+    expect(await claims.markOf('k1')).toBe('done');
+    // Marks are fields of one hash per window-long bucket, in the bot's hash slot; a bucket
+    // expires once it is neither the current nor the previous one (at most two windows).
+    const [bucket, ...others] = await redis.keys(`${prefix}:claims:*`);
+    expect(others).toEqual([]);
+    expect(await redis.hlen(bucket!)).toBe(4);
+    const ttl = await redis.ttl(bucket!);
+    expect(ttl).toBeGreaterThan(60);
+    expect(ttl).toBeLessThanOrEqual(120);
+    // No key per dispatch (no worker of the release with per-key claims is connected).
+    expect(await redis.keys(`${prefix}:dispatch:*`)).toEqual([]);
     // Giving up or finishing a claim another job holds leaves it alone.
     await claims.finish(owner('job/1'), ['k4'], []);
     await claims.finish(owner('job/1'), [], ['k4']);
-    expect(await redis.get(`${prefix}:dispatch:k4`)).toBe('job/2/t1');
+    expect(await claims.markOf('k4')).toBe('job/2/t1');
   });
 
   test('a stalled attempt whose job another worker took over: the new attempt claims, the old one cannot undo it', async () => {
@@ -205,12 +212,8 @@ describe('claims and batches against a real Redis', () => {
     ]);
     // A, still alive, ends: it neither gives up nor overwrites what B now holds.
     await claims.finish(owner('event-batches/9', 'A', lock), ['s1'], ['s2']);
-    expect(await redis.get(`${prefix}:dispatch:s1`)).toBe('event-batches/9/B');
-    expect(await redis.get(`${prefix}:dispatch:s2`)).toBe('event-batches/9/B');
-    // Claiming again as the same attempt refreshes the window.
-    await redis.expire(`${prefix}:dispatch:s1`, 5);
-    await claims.claim(owner('event-batches/9', 'B', lock), ['s1']);
-    expect(await redis.ttl(`${prefix}:dispatch:s1`)).toBeGreaterThan(5);
+    expect(await claims.markOf('s1')).toBe('event-batches/9/B');
+    expect(await claims.markOf('s2')).toBe('event-batches/9/B');
   });
 
   test('a batch with some dispatches done runs the rest; its retry after a failure runs only the failed one and what its guild held', async () => {
@@ -271,8 +274,7 @@ describe('claims and batches against a real Redis', () => {
     runs.length = 0;
     await runner.run(attempt('event-batches/8'), batch);
     expect(runs).toEqual([]);
-    for (const id of ['m1', 'm2', 'm3', 'm4', 'm5'])
-      expect(await redis.get(`${prefix}-run:dispatch:${id}`)).toBe('done');
+    for (const id of ['m1', 'm2', 'm3', 'm4', 'm5']) expect(await claims.markOf(id)).toBe('done');
   });
 
   test("during an upgrade, a dispatch an old gateway queued as its own job and a new gateway's batch replays runs once", async () => {
@@ -342,6 +344,7 @@ describe('claims and batches against a real Redis', () => {
   test('each dispatch is marked done as it finishes, while the rest of its batch still runs', async () => {
     let release!: () => void;
     const slow = new Promise<void>((resolve) => (release = resolve));
+    const marks = new DispatchClaims(redis, `${prefix}-marks`, 60);
     const runner = runnerFor(`${prefix}-marks`, async (id) => {
       if (id === 'p9') await slow;
     });
@@ -349,13 +352,13 @@ describe('claims and batches against a real Redis', () => {
     const running = runner.run(attempt('event-batches/20'), batch);
     // A crash now would re-run only p9.
     await waitUntil('p1, p2 and p3 marked done before the batch ends', async () => {
-      const v = await redis.mget(['p1', 'p2', 'p3'].map((k) => `${prefix}-marks:dispatch:${k}`));
+      const v = await Promise.all(['p1', 'p2', 'p3'].map((k) => marks.markOf(k)));
       return v.every((x) => x === 'done');
     });
-    expect(await redis.get(`${prefix}-marks:dispatch:p9`)).toBe('event-batches/20/t1');
+    expect(await marks.markOf('p9')).toBe('event-batches/20/t1');
     release();
     await running;
-    expect(await redis.get(`${prefix}-marks:dispatch:p9`)).toBe('done');
+    expect(await marks.markOf('p9')).toBe('done');
   });
 
   test('a handler that does not finish in time fails its dispatch (the batch is retried)', async () => {
@@ -371,8 +374,9 @@ describe('claims and batches against a real Redis', () => {
       .catch((e: unknown) => e);
     expect((failure as Error).message).toBe('MESSAGE_CREATE h1: handlers did not finish within 200 ms');
     expect((failure as BatchFailure).remaining.map((d) => d.key)).toEqual(['h1']);
-    expect(await redis.get(`${prefix}-timeout:dispatch:h2`)).toBe('done');
-    expect(await redis.get(`${prefix}-timeout:dispatch:h1`)).toBeNull(); // given up for the retry
+    const marks = new DispatchClaims(redis, `${prefix}-timeout`, 60);
+    expect(await marks.markOf('h2')).toBe('done');
+    expect(await marks.markOf('h1')).toBeNull(); // given up for the retry
   });
 
   test('on the last attempt, what a poison dispatch held behind it in its guild runs anyway', async () => {

@@ -9,7 +9,8 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { DiscordSimulator, messagePayload } from '../../discord-simulator/index.js';
 import { bulkJobs, type Pending } from '../../bot/gateway/forwarding/job-batches.js';
-import { botKey, QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
+import { botKey, DEDUP_WINDOW_SECONDS, QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
+import { DispatchClaims } from '../../bot/worker/processing/dispatch-claims.js';
 import { ledgerKeys } from '../../demo/event-ledger.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 import { BOT_REF } from '../gateway/harness.js';
@@ -48,7 +49,11 @@ describe('exactly once at the worker', () => {
   let queue: Queue;
   let worker: WorkerProcess | undefined;
   const keys = ledgerKeys((...parts) => botKey(BOT_REF, ...parts));
-  const claimKey = (key: string) => `${queuePrefix(BOT_REF)}:dispatch:${key}`;
+  // The marks as the worker reads them (its window decides the buckets).
+  const marksOf = (ids: readonly string[]) => {
+    const claims = new DispatchClaims(client, queuePrefix(BOT_REF), DEDUP_WINDOW_SECONDS);
+    return Promise.all(ids.map((id) => claims.markOf(`MESSAGE_CREATE-${id}`)));
+  };
 
   beforeAll(async () => {
     sim = await DiscordSimulator.start({ seed: 11, guilds: 1, guildSize: { members: 2 } });
@@ -89,7 +94,7 @@ describe('exactly once at the worker', () => {
     // What Redis holds at the kill: handlers that had their effect, and done marks written.
     const effected = await client.smembers(keys.processed);
     expect(effected.length).toBeLessThan(ids.length); // killed mid-stream
-    const marks = await client.mget(effected.map((id) => claimKey(`MESSAGE_CREATE-${id}`)));
+    const marks = await marksOf(effected);
     const inFlight = effected.filter((_, i) => marks[i] !== 'done');
     // At most the handlers running at once, and those that finished in the last tick or two
     // before their marks' round trip: never the whole batch (done marks at the batch's end
@@ -110,7 +115,7 @@ describe('exactly once at the worker', () => {
     // Exactly the in-flight ones ran twice (their claims, of a dead attempt, were taken over).
     expect(Number((await client.get(keys.duplicates)) ?? 0)).toBe(inFlight.length);
     expect(await client.smembers(keys.processed)).toHaveLength(ids.length);
-    const done = await client.mget(ids.map((id) => claimKey(`MESSAGE_CREATE-${id}`)));
+    const done = await marksOf(ids);
     expect(done.filter((v) => v !== 'done')).toEqual([]);
   }, 400_000);
 

@@ -4,15 +4,23 @@
 // dispatches failed. Per batch, one round trip claims every key; done marks follow as
 // dispatches finish (event-batch-runner.ts).
 //
-// A key (`<bot prefix>:dispatch:<key>`, in the bot's hash slot, so a script may touch them all
-// on a Redis Cluster) holds the attempt that claimed it, then `done`. It lives DEDUP_WINDOW_SECONDS
-// in both states (Redis must keep it: `maxmemory-policy noeviction`, docs/install.md). A claim is
-// given up explicitly (a failed dispatch), or taken back by a later attempt of its job: BullMQ
-// runs a job again after a failure, or after its lock expired (its worker died or stalled).
-// An attempt is `<queue>/<job id>/<lock token>`; a later attempt takes the earlier one's claims
-// only when the job's lock no longer holds the earlier token, and FINISH touches only keys the
-// attempt still holds, so an attempt whose lock lapsed while it ran never removes the claims of
-// the attempt that took its job over.
+// The marks are fields of a hash per time bucket, `<bot prefix>:claims:<n>` (n = Redis' clock in
+// seconds ÷ DEDUP_WINDOW_SECONDS), in the bot's (or partition's) hash slot: a batch reads and
+// writes all its keys with one HMGET / HSET per bucket, not a command per dispatch. A lookup
+// reads the current and the previous bucket, and a bucket expires once it is neither, so a mark
+// is seen at least one window after it was written (and at most two). A field holds the attempt
+// that claimed it, then `done` (Redis must keep it: `maxmemory-policy noeviction`,
+// docs/install.md). A claim is given up explicitly (a failed dispatch), or taken back by a later
+// attempt of its job: BullMQ runs a job again after a failure, or after its lock expired (its
+// worker died or stalled). An attempt is `<queue>/<job id>/<lock token>`; a later attempt takes
+// the earlier one's claims only when the job's lock no longer holds the earlier token, and
+// FINISH touches only marks the attempt still holds, so an attempt whose lock lapsed while it ran
+// never removes the claims of the attempt that took its job over.
+//
+// Workers of the release before the buckets kept a key per dispatch (`<prefix>:dispatch:<key>`,
+// the same values). While `<prefix>:claims:per-key` exists (claim-format.ts sets it for a window
+// whenever such a worker is connected), the scripts read and write those keys too, so old and new
+// workers side by side see each other's claims (docs/workers.md, "Upgrading the claims").
 import type { RedisClient } from '../../configuration/redis-connection.js';
 
 /** What the claim found for a key. */
@@ -34,8 +42,9 @@ export interface ClaimOwner {
   lockKey?: string;
   /**
    * For a batch: the key prefix of the single-dispatch queue's jobs (`<prefix>:events:`), whose
-   * job id is the dispatch key. A free key whose job exists there is skipped as busy: a worker
-   * of an earlier release ran it (it records no claim), or the single-dispatch consumer will.
+   * job id is the dispatch key. While that queue holds any job, a free key whose job exists
+   * there is skipped as busy: a worker of an earlier release ran it (it records no claim), or
+   * the single-dispatch consumer will.
    */
   singleJobPrefix?: string;
 }
@@ -45,50 +54,126 @@ export const ownerOf = (o: ClaimOwner) => `${o.job}${o.token}`;
 const DONE = 'done';
 
 /**
- * KEYS: [lock key or a key of the slot that is never set], then per dispatch its claim key and
- * the single-dispatch job it would have been (or again its claim key); ARGV: owner, window (s),
- * job part of the owner. One state per dispatch, 0 claimed, 1 done, 2 busy.
+ * Shared by both scripts: the bucket keys from Redis' clock (one clock for every worker: the
+ * node's), each key's mark (`done` wins, else the newer bucket's, else the per-key mark of the
+ * old release while those are kept), and the variadic reads and writes.
  */
-const CLAIM = `
+const COMMON = `
+local function buckets(base, window)
+  local b = math.floor(tonumber(redis.call('TIME')[1]) / window)
+  return base .. ':' .. b, base .. ':' .. (b - 1), (b + 2) * window
+end
+local function chunked(cmd, key, list)
+  local out = {}
+  for i = 1, #list, 1000 do
+    local part = redis.call(cmd, key, unpack(list, i, math.min(i + 999, #list)))
+    for j = 1, #part do out[#out + 1] = part[j] end
+  end
+  return out
+end
+local function perKeyMarks(prefix, fields)
+  if redis.call('EXISTS', prefix .. ':claims:per-key') == 0 then return nil end
+  local keys = {}
+  for i, f in ipairs(fields) do keys[i] = prefix .. ':dispatch:' .. f end
+  local out = {}
+  for i, k in ipairs(keys) do out[i] = redis.call('GET', k) end
+  return out
+end
+local function markOf(c, p, o)
+  if c == '${DONE}' or p == '${DONE}' or o == '${DONE}' then return '${DONE}' end
+  return c or p or o
+end
+local function hset(key, pairs, expireAt)
+  if #pairs == 0 then return end
+  for i = 1, #pairs, 1000 do
+    redis.call('HSET', key, unpack(pairs, i, math.min(i + 999, #pairs)))
+  end
+  redis.call('EXPIREAT', key, expireAt)
+end
+`;
+
+/**
+ * KEYS: the job's lock key (or a key of the slot that is never set); ARGV: the claims' prefix,
+ * owner, window (s), job part of the owner, single-dispatch job prefix ('' for none), then the
+ * dispatch keys. One state per dispatch, 0 claimed, 1 done, 2 busy.
+ */
+const CLAIM = `${COMMON}
+local prefix, owner, window, job, single = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local fields = {}
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+local cur, prev, expireAt = buckets(prefix .. ':claims', window)
+local c, p = chunked('HMGET', cur, fields), chunked('HMGET', prev, fields)
+local o = perKeyMarks(prefix, fields)
+-- The single-dispatch queue's jobs are looked up one by one only while it holds any.
+local singles = false
+if single ~= '' then
+  local n = redis.call('LLEN', single .. 'wait') + redis.call('LLEN', single .. 'active')
+    + redis.call('LLEN', single .. 'paused') + redis.call('ZCARD', single .. 'delayed')
+    + redis.call('ZCARD', single .. 'prioritized') + redis.call('ZCARD', single .. 'completed')
+    + redis.call('ZCARD', single .. 'failed') + redis.call('ZCARD', single .. 'waiting-children')
+  singles = n > 0
+end
 local lock = redis.call('GET', KEYS[1])
-local out = {}
-for i = 2, #KEYS, 2 do
-  local key = KEYS[i]
-  local n = i / 2
-  local v = redis.call('GET', key)
-  if not v and KEYS[i + 1] ~= key and redis.call('EXISTS', KEYS[i + 1]) == 1 then
-    out[n] = 2
-  elseif not v then
-    redis.call('SET', key, ARGV[1], 'EX', ARGV[2])
-    out[n] = 0
-  elseif v == ARGV[1] then
-    redis.call('EXPIRE', key, ARGV[2])
-    out[n] = 0
+local out, claimed = {}, {}
+for i, f in ipairs(fields) do
+  local v = markOf(c[i], p[i], o and o[i])
+  local take = false
+  if not v then
+    if singles and redis.call('EXISTS', single .. f) == 1 then out[i] = 2 else take = true end
+  elseif v == owner then
+    take = true
   elseif v == '${DONE}' then
-    out[n] = 1
-  elseif string.sub(v, 1, #ARGV[3]) == ARGV[3] and string.sub(v, #ARGV[3] + 1) ~= lock then
-    redis.call('SET', key, ARGV[1], 'EX', ARGV[2])
-    out[n] = 0
+    out[i] = 1
+  elseif string.sub(v, 1, #job) == job and string.sub(v, #job + 1) ~= lock then
+    take = true
   else
-    out[n] = 2
+    out[i] = 2
+  end
+  if take then
+    out[i] = 0
+    claimed[#claimed + 1] = f
+    claimed[#claimed + 1] = owner
+    if o then redis.call('SET', prefix .. ':dispatch:' .. f, owner, 'EX', window) end
   end
 end
+hset(cur, claimed, expireAt)
 return out`;
 
 /**
- * KEYS: the dispatch keys; ARGV: owner, window (s), then per key `1` (done) or `0` (failed:
- * give the claim up). Either only while the key still holds this owner (or nothing, for done).
+ * ARGV: the claims' prefix, owner, window (s), how many of the keys are done, then the keys:
+ * the done ones (marked done while free or still this owner's), then the failed ones (given up
+ * while still this owner's).
  */
-const FINISH = `
-for i, key in ipairs(KEYS) do
-  local v = redis.call('GET', key)
-  if ARGV[i + 2] == '1' then
-    if not v or v == ARGV[1] then redis.call('SET', key, '${DONE}', 'EX', ARGV[2]) end
-  elseif v == ARGV[1] then
-    redis.call('DEL', key)
+const FINISH = `${COMMON}
+local prefix, owner, window, ndone = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local fields = {}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+local cur, prev, expireAt = buckets(prefix .. ':claims', window)
+local c, p = chunked('HMGET', cur, fields), chunked('HMGET', prev, fields)
+local o = perKeyMarks(prefix, fields)
+local done, gone = {}, {}
+for i, f in ipairs(fields) do
+  local v = markOf(c[i], p[i], o and o[i])
+  if i <= ndone then
+    if not v or v == owner then
+      done[#done + 1] = f
+      done[#done + 1] = '${DONE}'
+      if o then redis.call('SET', prefix .. ':dispatch:' .. f, '${DONE}', 'EX', window) end
+    end
+  elseif v == owner then
+    if c[i] == owner then redis.call('HDEL', cur, f) end
+    if p[i] == owner then redis.call('HDEL', prev, f) end
+    if o and o[i] == owner then redis.call('DEL', prefix .. ':dispatch:' .. f) end
   end
 end
-return #KEYS`;
+hset(cur, done, expireAt)
+return #fields`;
+
+/** KEYS: none; ARGV: the claims' prefix, window (s), the key. The key's mark, or nil. */
+const MARK = `${COMMON}
+local cur, prev = buckets(ARGV[1] .. ':claims', tonumber(ARGV[2]))
+local o = perKeyMarks(ARGV[1], { ARGV[3] })
+return markOf(redis.call('HGET', cur, ARGV[3]), redis.call('HGET', prev, ARGV[3]), o and o[1])`;
 
 const STATES: readonly ClaimState[] = ['claimed', 'done', 'busy'];
 
@@ -104,14 +189,15 @@ export function claimStates(reply: unknown, keys: number): ClaimState[] {
 }
 
 interface ClaimCommands {
-  shardwardenClaimDispatches(n: number, ...args: (string | number)[]): Promise<unknown>;
-  shardwardenFinishDispatches(n: number, ...args: (string | number)[]): Promise<unknown>;
+  shardwardenClaimBuckets(n: number, ...args: (string | number)[]): Promise<unknown>;
+  shardwardenFinishBuckets(n: number, ...args: (string | number)[]): Promise<unknown>;
+  shardwardenMarkInBuckets(n: number, ...args: (string | number)[]): Promise<unknown>;
 }
 
 export class DispatchClaims {
   private readonly redis: RedisClient & ClaimCommands;
 
-  /** `prefix`: the bot's key prefix (queuePrefix); the keys are `<prefix>:dispatch:<key>`. */
+  /** `prefix`: the bot's (or partition's) key prefix (queuePrefix); the claims live under it. */
   constructor(
     redis: RedisClient,
     readonly prefix: string,
@@ -119,9 +205,10 @@ export class DispatchClaims {
   ) {
     // EVALSHA with a fallback to EVAL (ioredis), defined once per connection.
     const commands = redis as RedisClient & Partial<ClaimCommands>;
-    if (!commands.shardwardenClaimDispatches) {
-      redis.defineCommand('shardwardenClaimDispatches', { lua: CLAIM });
-      redis.defineCommand('shardwardenFinishDispatches', { lua: FINISH });
+    if (!commands.shardwardenClaimBuckets) {
+      redis.defineCommand('shardwardenClaimBuckets', { lua: CLAIM });
+      redis.defineCommand('shardwardenFinishBuckets', { lua: FINISH });
+      redis.defineCommand('shardwardenMarkInBuckets', { lua: MARK });
     }
     this.redis = redis as RedisClient & ClaimCommands;
   }
@@ -129,33 +216,52 @@ export class DispatchClaims {
   /** Claims `keys` for `owner` (an attempt at a job), in one round trip. */
   async claim(owner: ClaimOwner, keys: readonly string[]): Promise<ClaimState[]> {
     if (keys.length === 0) return [];
-    const single = owner.singleJobPrefix;
-    const reply = await this.redis.shardwardenClaimDispatches(
-      2 * keys.length + 1,
-      owner.lockKey ?? this.redisKey('-no-lock'),
-      ...keys.flatMap((k) => [this.redisKey(k), single ? `${single}${k}` : this.redisKey(k)]),
+    const reply = await this.redis.shardwardenClaimBuckets(
+      1,
+      // The script's keys are derived from the prefix, in its hash slot; this one routes it there.
+      owner.lockKey ?? `${this.prefix}:claims:-no-lock`,
+      this.prefix,
       ownerOf(owner),
       this.windowSeconds,
       owner.job,
+      owner.singleJobPrefix ?? '',
+      ...keys,
     );
     return claimStates(reply, keys.length);
   }
 
   /** Marks `done` keys processed and gives up `failed` ones (if still `owner`'s), in one round trip. */
   async finish(owner: ClaimOwner, done: readonly string[], failed: readonly string[]): Promise<void> {
-    const keys = [...done, ...failed];
-    if (keys.length === 0) return;
-    await this.redis.shardwardenFinishDispatches(
-      keys.length,
-      ...keys.map((k) => this.redisKey(k)),
+    if (done.length + failed.length === 0) return;
+    await this.redis.shardwardenFinishBuckets(
+      1,
+      `${this.prefix}:claims`,
+      this.prefix,
       ownerOf(owner),
       this.windowSeconds,
-      ...done.map(() => '1'),
-      ...failed.map(() => '0'),
+      done.length,
+      ...done,
+      ...failed,
     );
   }
 
-  redisKey(key: string): string {
-    return `${this.prefix}:dispatch:${key}`;
+  /** A key's mark: `done`, the attempt holding it, or null (for tests and diagnostics). */
+  async markOf(key: string): Promise<string | null> {
+    const mark = await this.redis.shardwardenMarkInBuckets(
+      1,
+      `${this.prefix}:claims`,
+      this.prefix,
+      this.windowSeconds,
+      key,
+    );
+    return typeof mark === 'string' ? mark : null;
+  }
+
+  /**
+   * Reads and writes the old release's per-key marks too for the next window: a worker of that
+   * release is connected (claim-format.ts).
+   */
+  async keepPerKeyMarks(): Promise<void> {
+    await this.redis.set(`${this.prefix}:claims:per-key`, '1', 'EX', this.windowSeconds);
   }
 }
