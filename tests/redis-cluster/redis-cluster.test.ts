@@ -427,7 +427,8 @@ describe('on a real 3-master Redis Cluster', () => {
     for (const d of queued.flat().slice(0, 200)) {
       const p = eventPartitionOf(d, partitions);
       expect(await new DispatchClaims(raw, prefixes[p]!, DEDUP_WINDOW_SECONDS).markOf(d.key)).toBe('done');
-      if (p !== 0) expect(await new DispatchClaims(raw, prefixes[0]!, DEDUP_WINDOW_SECONDS).markOf(d.key)).toBeNull();
+      if (p !== 0)
+        expect(await new DispatchClaims(raw, prefixes[0]!, DEDUP_WINDOW_SECONDS).markOf(d.key)).toBeNull();
     }
 
     // The partition count lowered to 2 on the workers while the gateway still writes 4: the

@@ -4,11 +4,24 @@
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { bulkJobs, type Pending } from '../../bot/gateway/forwarding/job-batches.js';
-import { orderKey, queuePrefix, type BatchedDispatch } from '../../bot/queues/queue-names.js';
+import { orderKey, queuePrefix, QUEUES, type BatchedDispatch } from '../../bot/queues/queue-names.js';
 import { defineBotModule, type WorkerServices } from '../../bot/worker/handlers/bot-module.js';
 import { HandlerRegistry } from '../../bot/worker/handlers/handler-registry.js';
 import { WorkerMetrics } from '../../bot/worker/metrics.js';
-import { claimStates, DispatchClaims, type ClaimOwner } from '../../bot/worker/processing/dispatch-claims.js';
+import { Worker } from 'bullmq';
+import { pino } from 'pino';
+import {
+  oldWorkerClientName,
+  PerKeyMarksWatch,
+  CLAIMS_WORKER_NAME,
+} from '../../bot/worker/processing/claim-format.js';
+import {
+  claimStates,
+  DispatchClaims,
+  type ClaimOwner,
+  type Claims,
+} from '../../bot/worker/processing/dispatch-claims.js';
+import { PerKeyClaims } from './per-key-claims.js';
 import {
   BatchIntake,
   batchError,
@@ -311,6 +324,7 @@ describe('claims and batches against a real Redis', () => {
     // keeps the completed job an hour): a new gateway's batch replaying it skips it.
     const upgrade = `${prefix}-upgrade`;
     await redis.hset(`${upgrade}:events:MESSAGE_CREATE-7`, 'name', 'MESSAGE_CREATE', 'finishedOn', '1');
+    await redis.zadd(`${upgrade}:events:completed`, 1, 'MESSAGE_CREATE-7');
     runs.length = 0;
     await runner.run(
       { owner: { ...owner('event-batches/2'), singleJobPrefix: `${upgrade}:events:` }, lastAttempt: false },
@@ -323,10 +337,10 @@ describe('claims and batches against a real Redis', () => {
   const runnerFor = (
     claimsPrefix: string,
     handle: (id: string) => Promise<void>,
-    options: { handlerTimeoutMs?: number; registry?: Registry } = {},
+    options: { handlerTimeoutMs?: number; registry?: Registry; claims?: Claims } = {},
   ) =>
     new EventBatchRunner({
-      claims: new DispatchClaims(redis, claimsPrefix, 60),
+      claims: options.claims ?? new DispatchClaims(redis, claimsPrefix, 60),
       registry: new HandlerRegistry([
         defineBotModule({
           name: 'recorder',
@@ -392,5 +406,79 @@ describe('claims and batches against a real Redis', () => {
     expect(runs).toEqual(['x2', 'x3']);
     // Only the poison is left in the failed set.
     expect((failure as BatchFailure).remaining.map((d) => d.key)).toEqual(['x1']);
+  });
+  test('across a rolling upgrade, an old worker (a key per dispatch) and a new one (buckets) run a dispatch once', async () => {
+    const upgrade = `${prefix}-roll`;
+    const oldClaims = new PerKeyClaims(redis, upgrade, 60);
+    const newClaims = new DispatchClaims(redis, upgrade, 60);
+    // An old release's batch consumer is connected (an unnamed BullMQ worker): the watch keeps
+    // the per-key marks in use before the new worker takes a batch.
+    const oldWorker = new Worker(QUEUES.events, async () => undefined, {
+      connection: { url: server.url },
+      prefix: upgrade,
+    });
+    const newWorker = new Worker(QUEUES.events, async () => undefined, {
+      connection: { url: server.url },
+      prefix: `${prefix}-alone`,
+      name: CLAIMS_WORKER_NAME,
+    });
+    const watch = (prefixes: string[], claims: DispatchClaims) =>
+      new PerKeyMarksWatch({
+        redis,
+        prefixes,
+        claims: () => [claims],
+        everyMs: 60_000,
+        log: pino({ level: 'silent' }),
+      });
+    try {
+      await waitUntil('both consumers connected', async () => {
+        const list = String(await redis.client('LIST'));
+        return (
+          list.includes(`name=${oldWorkerClientName(upgrade)} `) && list.includes(`:w:${CLAIMS_WORKER_NAME}`)
+        );
+      });
+      await watch([upgrade], newClaims).check();
+      expect(await redis.ttl(`${upgrade}:claims:per-key`)).toBeGreaterThan(0);
+      // Only workers of this release: nothing is kept per key.
+      const alone = new DispatchClaims(redis, `${prefix}-alone`, 60);
+      await watch([`${prefix}-alone`], alone).check();
+      expect(await redis.exists(`${prefix}-alone:claims:per-key`)).toBe(0);
+    } finally {
+      await Promise.all([oldWorker.close(), newWorker.close()]);
+    }
+
+    // Either release sees the other's claims and done marks, in both orders.
+    expect(await oldClaims.claim(owner('event-batches/1'), ['u1'])).toEqual(['claimed']);
+    expect(await newClaims.claim(owner('event-batches/2'), ['u1', 'u2'])).toEqual(['busy', 'claimed']);
+    expect(await oldClaims.claim(owner('event-batches/3'), ['u2'])).toEqual(['busy']);
+    await oldClaims.finish(owner('event-batches/1'), ['u1'], []);
+    await newClaims.finish(owner('event-batches/2'), ['u2'], []);
+    expect(await newClaims.claim(owner('event-batches/4'), ['u1', 'u2'])).toEqual(['done', 'done']);
+    expect(await oldClaims.claim(owner('event-batches/5'), ['u1', 'u2'])).toEqual(['done', 'done']);
+    // A new worker's give-up frees the key for an old worker's copy too.
+    expect(await newClaims.claim(owner('event-batches/6'), ['u3'])).toEqual(['claimed']);
+    await newClaims.finish(owner('event-batches/6'), [], ['u3']);
+    expect(await oldClaims.claim(owner('event-batches/7'), ['u3'])).toEqual(['claimed']);
+
+    // Whole batches: the same dispatches through both releases' runners, each runs once.
+    const runs: string[] = [];
+    const record = async (id: string) => {
+      runs.push(id);
+    };
+    const oldRunner = runnerFor(upgrade, record, { claims: oldClaims });
+    const newRunner = runnerFor(upgrade, record, { claims: newClaims });
+    const ids = Array.from({ length: 40 }, (_, i) => `r${i}`);
+    const batch = (from: number) => ids.slice(from, from + 20).map((id, i) => inGuild(id, String(i % 3)));
+    await Promise.all([
+      newRunner.run(attempt('event-batches/10'), batch(0)),
+      oldRunner.run(attempt('event-batches/11'), batch(10)),
+      newRunner.run(attempt('event-batches/12'), batch(20)),
+    ]);
+    await Promise.all([
+      oldRunner.run(attempt('event-batches/13'), batch(0)),
+      newRunner.run(attempt('event-batches/14'), batch(10)),
+      oldRunner.run(attempt('event-batches/15'), batch(20)),
+    ]);
+    expect(runs.sort()).toEqual([...ids].sort());
   });
 });

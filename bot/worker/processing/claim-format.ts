@@ -55,7 +55,10 @@ export class PerKeyMarksWatch {
     this.checks = new PeriodicCheck(
       () =>
         this.check().catch((err: unknown) =>
-          o.log.warn({ err: (err as Error).message }, 'could not look for workers with per-key claims; trying again'),
+          o.log.warn(
+            { err: (err as Error).message },
+            'could not look for workers with per-key claims; trying again',
+          ),
         ),
       o.everyMs,
     );

@@ -194,6 +194,9 @@ interface ClaimCommands {
   shardwardenMarkInBuckets(n: number, ...args: (string | number)[]): Promise<unknown>;
 }
 
+/** What a batch's run needs of the claims (the release before this one's have it too). */
+export type Claims = Pick<DispatchClaims, 'prefix' | 'claim' | 'finish'>;
+
 export class DispatchClaims {
   private readonly redis: RedisClient & ClaimCommands;
 

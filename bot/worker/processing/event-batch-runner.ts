@@ -9,7 +9,7 @@ import type { WorkerServices } from '../handlers/bot-module.js';
 import type { HandlerRegistry } from '../handlers/handler-registry.js';
 import type { WorkerMetrics } from '../metrics.js';
 import { within } from '../../timing/within.js';
-import type { ClaimOwner, DispatchClaims } from './dispatch-claims.js';
+import type { ClaimOwner, Claims } from './dispatch-claims.js';
 import { batchError, planBatch, type BatchOutcome } from './event-batch.js';
 
 /** A bound on handlers running at once, shared by every batch of the process. */
@@ -32,7 +32,7 @@ export class Slots {
 }
 
 export interface EventBatchRunnerOptions {
-  claims: DispatchClaims;
+  claims: Claims;
   registry: HandlerRegistry;
   services: WorkerServices;
   metrics: WorkerMetrics;
@@ -67,7 +67,7 @@ class DoneMarks {
   private readonly writes: Promise<unknown>[] = [];
 
   constructor(
-    private readonly claims: DispatchClaims,
+    private readonly claims: Claims,
     private readonly owner: ClaimOwner,
   ) {}
 
