@@ -207,6 +207,31 @@ describe('claims and batches against a real Redis', () => {
     expect(await claims.markOf('k4')).toBe('job/2/t1');
   });
 
+  test('a mark is read from the current and the previous bucket, not an older one; a done mark follows its claim across buckets', async () => {
+    const window = 3600;
+    const claims = new DispatchClaims(redis, `${prefix}-buckets`, window);
+    const [seconds] = await redis.time();
+    const bucket = (ago: number) => `${prefix}-buckets:claims:${Math.floor(Number(seconds) / window) - ago}`;
+    // Written an hour or more ago (the previous bucket) and two or more hours ago.
+    await redis.hset(bucket(1), 'b-done', 'done', 'b-held', 'job/8/t1', 'b-mine', 'job/9/t1');
+    await redis.hset(bucket(2), 'b-old', 'done');
+    expect(await claims.claim(owner('job/9'), ['b-done', 'b-held', 'b-mine', 'b-old'])).toEqual([
+      'done',
+      'busy',
+      'claimed',
+      'claimed',
+    ]);
+    // The claim taken over is written in the current bucket; its done mark too, and it wins.
+    expect(await redis.hget(bucket(0), 'b-mine')).toBe('job/9/t1');
+    await claims.finish(owner('job/9'), ['b-mine'], []);
+    expect(await claims.markOf('b-mine')).toBe('done');
+    // Given up where it is: the previous bucket's claim of job 8 is deleted by job 8 alone.
+    await claims.finish(owner('job/9'), [], ['b-held']);
+    expect(await claims.markOf('b-held')).toBe('job/8/t1');
+    await claims.finish(owner('job/8'), [], ['b-held']);
+    expect(await claims.markOf('b-held')).toBeNull();
+  });
+
   test('a stalled attempt whose job another worker took over: the new attempt claims, the old one cannot undo it', async () => {
     const claims = new DispatchClaims(redis, prefix, 60);
     const lock = `${prefix}:event-batches:9:lock`;

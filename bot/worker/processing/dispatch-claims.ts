@@ -63,20 +63,10 @@ local function buckets(base, window)
   local b = math.floor(tonumber(redis.call('TIME')[1]) / window)
   return base .. ':' .. b, base .. ':' .. (b - 1), (b + 2) * window
 end
-local function chunked(cmd, key, list)
-  local out = {}
-  for i = 1, #list, 1000 do
-    local part = redis.call(cmd, key, unpack(list, i, math.min(i + 999, #list)))
-    for j = 1, #part do out[#out + 1] = part[j] end
-  end
-  return out
-end
-local function perKeyMarks(prefix, fields)
+local function perKeyMarks(prefix, first)
   if redis.call('EXISTS', prefix .. ':claims:per-key') == 0 then return nil end
-  local keys = {}
-  for i, f in ipairs(fields) do keys[i] = prefix .. ':dispatch:' .. f end
   local out = {}
-  for i, k in ipairs(keys) do out[i] = redis.call('GET', k) end
+  for i = first, #ARGV do out[i - first + 1] = redis.call('GET', prefix .. ':dispatch:' .. ARGV[i]) end
   return out
 end
 local function markOf(c, p, o)
@@ -85,12 +75,13 @@ local function markOf(c, p, o)
 end
 local function hset(key, pairs, expireAt)
   if #pairs == 0 then return end
-  for i = 1, #pairs, 1000 do
-    redis.call('HSET', key, unpack(pairs, i, math.min(i + 999, #pairs)))
-  end
+  redis.call('HSET', key, unpack(pairs))
   redis.call('EXPIREAT', key, expireAt)
 end
 `;
+
+// The dispatch keys come last in ARGV and go to HMGET as they are (unpack): a batch is at most
+// 1,000 dispatches (SHARDWARDEN_BATCH_SIZE), well within what unpack takes.
 
 /**
  * KEYS: the job's lock key (or a key of the slot that is never set); ARGV: the claims' prefix,
@@ -99,11 +90,11 @@ end
  */
 const CLAIM = `${COMMON}
 local prefix, owner, window, job, single = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local fields = {}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+local first = 6
 local cur, prev, expireAt = buckets(prefix .. ':claims', window)
-local c, p = chunked('HMGET', cur, fields), chunked('HMGET', prev, fields)
-local o = perKeyMarks(prefix, fields)
+local c = redis.call('HMGET', cur, unpack(ARGV, first))
+local p = redis.call('HMGET', prev, unpack(ARGV, first))
+local o = perKeyMarks(prefix, first)
 -- The single-dispatch queue's jobs are looked up one by one only while it holds any.
 local singles = false
 if single ~= '' then
@@ -115,7 +106,8 @@ if single ~= '' then
 end
 local lock = redis.call('GET', KEYS[1])
 local out, claimed = {}, {}
-for i, f in ipairs(fields) do
+for i = 1, #ARGV - first + 1 do
+  local f = ARGV[i + first - 1]
   local v = markOf(c[i], p[i], o and o[i])
   local take = false
   if not v then
@@ -146,13 +138,14 @@ return out`;
  */
 const FINISH = `${COMMON}
 local prefix, owner, window, ndone = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local fields = {}
-for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+local first = 5
 local cur, prev, expireAt = buckets(prefix .. ':claims', window)
-local c, p = chunked('HMGET', cur, fields), chunked('HMGET', prev, fields)
-local o = perKeyMarks(prefix, fields)
-local done, gone = {}, {}
-for i, f in ipairs(fields) do
+local c = redis.call('HMGET', cur, unpack(ARGV, first))
+local p = redis.call('HMGET', prev, unpack(ARGV, first))
+local o = perKeyMarks(prefix, first)
+local done = {}
+for i = 1, #ARGV - first + 1 do
+  local f = ARGV[i + first - 1]
   local v = markOf(c[i], p[i], o and o[i])
   if i <= ndone then
     if not v or v == owner then
@@ -167,12 +160,12 @@ for i, f in ipairs(fields) do
   end
 end
 hset(cur, done, expireAt)
-return #fields`;
+return #ARGV - first + 1`;
 
-/** KEYS: none; ARGV: the claims' prefix, window (s), the key. The key's mark, or nil. */
+/** ARGV: the claims' prefix, window (s), the key. The key's mark, or nil. */
 const MARK = `${COMMON}
 local cur, prev = buckets(ARGV[1] .. ':claims', tonumber(ARGV[2]))
-local o = perKeyMarks(ARGV[1], { ARGV[3] })
+local o = perKeyMarks(ARGV[1], 3)
 return markOf(redis.call('HGET', cur, ARGV[3]), redis.call('HGET', prev, ARGV[3]), o and o[1])`;
 
 const STATES: readonly ClaimState[] = ['claimed', 'done', 'busy'];
