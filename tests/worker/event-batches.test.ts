@@ -252,6 +252,10 @@ describe('claims and batches against a real Redis', () => {
     await claims.finish(owner('event-batches/9', 'A', lock), ['s1'], ['s2']);
     expect(await claims.markOf('s1')).toBe('event-batches/9/B');
     expect(await claims.markOf('s2')).toBe('event-batches/9/B');
+    // B, whose lock holds, finishes (written without reading the marks first).
+    await claims.finish(owner('event-batches/9', 'B', lock), ['s1'], ['s2']);
+    expect(await claims.markOf('s1')).toBe('done');
+    expect(await claims.markOf('s2')).toBeNull();
   });
 
   test('a batch with some dispatches done runs the rest; its retry after a failure runs only the failed one and what its guild held', async () => {

@@ -132,19 +132,37 @@ hset(cur, claimed, expireAt)
 return out`;
 
 /**
- * ARGV: the claims' prefix, owner, window (s), how many of the keys are done, then the keys:
- * the done ones (marked done while free or still this owner's), then the failed ones (given up
- * while still this owner's).
+ * KEYS: the job's lock key (or a key of the slot that is never set); ARGV: the claims' prefix,
+ * owner, window (s), the attempt's lock token ('' without a lock key), how many of the keys are
+ * done, then the keys: the done ones (marked done while free or still this owner's), then the
+ * failed ones (given up while still this owner's).
  */
 const FINISH = `${COMMON}
-local prefix, owner, window, ndone = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local first = 5
+local prefix, owner, window, token, ndone = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local first = 6
+local nkeys = #ARGV - first + 1
 local cur, prev, expireAt = buckets(prefix .. ':claims', window)
+local o = perKeyMarks(prefix, first)
+-- While the job's lock holds this attempt's token, no other attempt has taken its claims (a
+-- takeover needs the lock to hold another token, and the lock never returns to an earlier
+-- one), and another job never takes them: written without reading them first.
+if not o and token ~= '' and redis.call('GET', KEYS[1]) == token then
+  local done = {}
+  for i = first, first + ndone - 1 do
+    done[#done + 1] = ARGV[i]
+    done[#done + 1] = '${DONE}'
+  end
+  hset(cur, done, expireAt)
+  if nkeys > ndone then
+    redis.call('HDEL', cur, unpack(ARGV, first + ndone))
+    redis.call('HDEL', prev, unpack(ARGV, first + ndone))
+  end
+  return nkeys
+end
 local c = redis.call('HMGET', cur, unpack(ARGV, first))
 local p = redis.call('HMGET', prev, unpack(ARGV, first))
-local o = perKeyMarks(prefix, first)
 local done = {}
-for i = 1, #ARGV - first + 1 do
+for i = 1, nkeys do
   local f = ARGV[i + first - 1]
   local v = markOf(c[i], p[i], o and o[i])
   if i <= ndone then
@@ -160,7 +178,7 @@ for i = 1, #ARGV - first + 1 do
   end
 end
 hset(cur, done, expireAt)
-return #ARGV - first + 1`;
+return nkeys`;
 
 /** ARGV: the claims' prefix, window (s), the key. The key's mark, or nil. */
 const MARK = `${COMMON}
@@ -231,10 +249,11 @@ export class DispatchClaims {
     if (done.length + failed.length === 0) return;
     await this.redis.shardwardenFinishBuckets(
       1,
-      `${this.prefix}:claims`,
+      owner.lockKey ?? `${this.prefix}:claims:-no-lock`,
       this.prefix,
       ownerOf(owner),
       this.windowSeconds,
+      owner.lockKey ? owner.token : '',
       done.length,
       ...done,
       ...failed,
