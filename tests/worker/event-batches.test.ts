@@ -232,6 +232,23 @@ describe('claims and batches against a real Redis', () => {
     expect(await claims.markOf('b-held')).toBeNull();
   });
 
+  test('more keys at once than Lua unpacks in one call (a reader claiming a whole stream) are claimed and finished', async () => {
+    const claims = new DispatchClaims(redis, `${prefix}-many`, 60);
+    const keys = Array.from({ length: 9_000 }, (_, i) => `many-${i}`);
+    const lock = `${prefix}-many:event-batches:1:lock`;
+    await redis.set(lock, 't1');
+    expect(new Set(await claims.claim(owner('event-batches/1', 't1', lock), keys))).toEqual(
+      new Set(['claimed']),
+    );
+    await claims.finish(owner('event-batches/1', 't1', lock), keys.slice(0, 8_500), keys.slice(8_500));
+    expect(await claims.markOf('many-8499')).toBe('done');
+    expect(await claims.markOf('many-8500')).toBeNull();
+    await claims.finish(owner('event-batches/1', 't0'), keys.slice(0, 8_500), []); // the careful path
+    expect(new Set(await claims.claim(owner('event-batches/2'), keys.slice(0, 8_500)))).toEqual(
+      new Set(['done']),
+    );
+  });
+
   test('a stalled attempt whose job another worker took over: the new attempt claims, the old one cannot undo it', async () => {
     const claims = new DispatchClaims(redis, prefix, 60);
     const lock = `${prefix}:event-batches:9:lock`;

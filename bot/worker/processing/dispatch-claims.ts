@@ -73,15 +73,24 @@ local function markOf(c, p, o)
   if c == '${DONE}' or p == '${DONE}' or o == '${DONE}' then return '${DONE}' end
   return c or p or o
 end
+-- A variadic command over list[from..], in parts: Lua's unpack takes at most a few thousand
+-- values (a batch is at most 1,000 dispatches, but a reader may claim more at once).
+local function each(cmd, key, list, from)
+  local out = {}
+  for i = from, #list, 1000 do
+    local part = redis.call(cmd, key, unpack(list, i, math.min(i + 999, #list)))
+    if type(part) == 'table' then
+      for j = 1, #part do out[#out + 1] = part[j] end
+    end
+  end
+  return out
+end
 local function hset(key, pairs, expireAt)
   if #pairs == 0 then return end
-  redis.call('HSET', key, unpack(pairs))
+  each('HSET', key, pairs, 1)
   redis.call('EXPIREAT', key, expireAt)
 end
 `;
-
-// The dispatch keys come last in ARGV and go to HMGET as they are (unpack): a batch is at most
-// 1,000 dispatches (SHARDWARDEN_BATCH_SIZE), well within what unpack takes.
 
 /**
  * KEYS: the job's lock key (or a key of the slot that is never set); ARGV: the claims' prefix,
@@ -92,8 +101,8 @@ const CLAIM = `${COMMON}
 local prefix, owner, window, job, single = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local first = 6
 local cur, prev, expireAt = buckets(prefix .. ':claims', window)
-local c = redis.call('HMGET', cur, unpack(ARGV, first))
-local p = redis.call('HMGET', prev, unpack(ARGV, first))
+local c = each('HMGET', cur, ARGV, first)
+local p = each('HMGET', prev, ARGV, first)
 local o = perKeyMarks(prefix, first)
 -- The single-dispatch queue's jobs are looked up one by one only while it holds any.
 local singles = false
@@ -154,13 +163,13 @@ if not o and token ~= '' and redis.call('GET', KEYS[1]) == token then
   end
   hset(cur, done, expireAt)
   if nkeys > ndone then
-    redis.call('HDEL', cur, unpack(ARGV, first + ndone))
-    redis.call('HDEL', prev, unpack(ARGV, first + ndone))
+    each('HDEL', cur, ARGV, first + ndone)
+    each('HDEL', prev, ARGV, first + ndone)
   end
   return nkeys
 end
-local c = redis.call('HMGET', cur, unpack(ARGV, first))
-local p = redis.call('HMGET', prev, unpack(ARGV, first))
+local c = each('HMGET', cur, ARGV, first)
+local p = each('HMGET', prev, ARGV, first)
 local done = {}
 for i = 1, nkeys do
   local f = ARGV[i + first - 1]
