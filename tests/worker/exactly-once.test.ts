@@ -117,6 +117,9 @@ describe('exactly once at the worker', () => {
     expect(await client.smembers(keys.processed)).toHaveLength(ids.length);
     const done = await marksOf(ids);
     expect(done.filter((v) => v !== 'done')).toEqual([]);
+    // No worker of the release with a key per dispatch was connected: none was written.
+    expect(await client.exists(`${queuePrefix(BOT_REF)}:claims:per-key`)).toBe(0);
+    expect(await client.keys(`${queuePrefix(BOT_REF)}:dispatch:*`)).toEqual([]);
   }, 400_000);
 
   test('two workers taking batches that carry the same dispatches run each once', async () => {
