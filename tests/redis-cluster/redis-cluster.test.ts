@@ -430,6 +430,9 @@ describe('on a real 3-master Redis Cluster', () => {
       if (p !== 0)
         expect(await new DispatchClaims(raw, prefixes[0]!, DEDUP_WINDOW_SECONDS).markOf(d.key)).toBeNull();
     }
+    // The worker read every master's CLIENT LIST and found no consumer of the release with a key
+    // per dispatch: the claims stayed in the buckets alone.
+    for (const prefix of prefixes) expect(await raw.exists(`${prefix}:claims:per-key`)).toBe(0);
 
     // The partition count lowered to 2 on the workers while the gateway still writes 4: the
     // worker consumes partitions 0 and 1 and drains 2 and 3, so nothing waits there for ever.
