@@ -266,7 +266,7 @@ describe('tenant isolation in one Redis', () => {
       // Claimed under the bot's own prefix, as the new queues' dispatches are: a replay of one of
       // them in a new gateway's batch is skipped.
       const marks = new DispatchClaims(raw, queuePrefix(alpha), DEDUP_WINDOW_SECONDS);
-      for (const { id } of queued) expect(await marks.markOf(id)).toBe('done');
+      for (const { id } of queued) expect(await marks.markOf(String(id))).toBe('done');
       expect(await raw.keys(`${legacy}:claims:*`)).toEqual([]);
       // Quiet for the idle time: the old queues' consumers close.
       await waitUntil('the old queues are left alone', async () => !(await draining()));
