@@ -33,6 +33,7 @@ import { HandlerRegistry } from './handlers/handler-registry.js';
 import { loadHandlerModules } from './handlers/module-loader.js';
 import { Cooldowns } from './interactions/cooldowns.js';
 import { InteractionDispatcher } from './interactions/interaction-dispatcher.js';
+import { readEventPartitions } from '../queues/partition-high-water.js';
 import { WorkerMetrics } from './metrics.js';
 import { PerKeyMarksWatch } from './processing/claim-format.js';
 import { DispatchClaims } from './processing/dispatch-claims.js';
@@ -218,9 +219,17 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
   // marks too while they are connected, and decide that before taking a batch.
   const claimFormat = new PerKeyMarksWatch({
     redis,
-    prefixes: eventPartitionPrefixes(config.bot, config.eventPartitions),
-    claims: () => claimsByPrefix.values(),
+    botPrefix: prefix,
+    prefixes: async () =>
+      eventPartitionPrefixes(
+        config.bot,
+        Math.max(config.eventPartitions, await readEventPartitions(redis, config.bot)),
+      ),
+    claims: claimsUnder,
+    singleJobPrefix: `${prefix}:${QUEUES.singleEvents}:`,
+    windowSeconds: DEDUP_WINDOW_SECONDS,
     everyMs: config.legacyCheckMs,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
     log,
   });
   await claimFormat.check();

@@ -11,6 +11,7 @@ import { WorkerMetrics } from '../../bot/worker/metrics.js';
 import { Worker } from 'bullmq';
 import { pino } from 'pino';
 import {
+  isRefusal,
   oldWorkerClientName,
   PerKeyMarksWatch,
   CLAIMS_WORKER_NAME,
@@ -165,6 +166,17 @@ describe('how many batches a worker holds', () => {
   });
 });
 
+test('only a refusal of CLIENT LIST (ACL, renamed) keeps the per-key marks; a timeout or a failover leaves the format as it is', () => {
+  expect(isRefusal(new Error("NOPERM User bot has no permissions to run the 'client|list' command"))).toBe(
+    true,
+  );
+  expect(isRefusal(new Error("ERR unknown command 'CLIENT', with args beginning with: 'LIST'"))).toBe(true);
+  expect(isRefusal(new Error("ERR unknown subcommand 'LIST'"))).toBe(true);
+  expect(isRefusal(new Error('Command timed out'))).toBe(false);
+  expect(isRefusal(new Error('READONLY You can not write against a read only replica.'))).toBe(false);
+  expect(isRefusal(new Error('Connection is closed.'))).toBe(false);
+});
+
 describe('claims and batches against a real Redis', () => {
   let server: RedisServer;
   let redis: Redis;
@@ -191,14 +203,16 @@ describe('claims and batches against a real Redis', () => {
     expect(await claims.claim(owner('job/1', 't2'), ['k2'])).toEqual(['claimed']); // a retry of job 1
     expect(await claims.markOf('k2')).toBe('job/1/t2');
     expect(await claims.markOf('k1')).toBe('done');
-    // Marks are fields of one hash per window-long bucket, in the bot's hash slot; a bucket
-    // expires once it is neither the current nor the previous one (at most two windows).
+    // Marks are fields of one hash per window-long bucket, in the bot's hash slot; the upkeep
+    // sets its backstop expiry a margin after the last moment it is read (two windows after its start).
     const [bucket, ...others] = await redis.keys(`${prefix}:claims:*`);
     expect(others).toEqual([]);
     expect(await redis.hlen(bucket!)).toBe(4);
-    const ttl = await redis.ttl(bucket!);
-    expect(ttl).toBeGreaterThan(60);
-    expect(ttl).toBeLessThanOrEqual(120);
+    expect(await redis.ttl(bucket!)).toBe(-1);
+    const n = Number(bucket!.split(':').pop());
+    // As the current bucket (b = n) or the previous one (b = n + 1), the same moment.
+    await claims.upkeep(30);
+    expect(await redis.call('EXPIRETIME', bucket!)).toBe((n + 2) * 60 + 30);
     // No key per dispatch (no worker of the release with per-key claims is connected).
     expect(await redis.keys(`${prefix}:dispatch:*`)).toEqual([]);
     // Giving up or finishing a claim another job holds leaves it alone.
@@ -230,6 +244,39 @@ describe('claims and batches against a real Redis', () => {
     expect(await claims.markOf('b-held')).toBe('job/8/t1');
     await claims.finish(owner('job/8'), [], ['b-held']);
     expect(await claims.markOf('b-held')).toBeNull();
+  });
+
+  test('the upkeep unlinks the buckets no lookup reads (background free), keeps the two read, and flags a non-empty single-dispatch queue', async () => {
+    const window = 3600;
+    const base = `${prefix}-upkeep`;
+    const claims = new DispatchClaims(redis, base, window);
+    // Not within seconds of a bucket's end, so the buckets written below are the ones it sees.
+    await waitUntil('away from a bucket boundary', async () => {
+      const [seconds] = await redis.time();
+      const into = Number(seconds) % window;
+      return into > 5 && into < window - 10;
+    });
+    const [seconds] = await redis.time();
+    const b = Math.floor(Number(seconds) / window);
+    for (const ago of [0, 1, 2, 3, 4]) await redis.hset(`${base}:claims:${b - ago}`, 'k', 'done');
+    const calls = async (command: string) =>
+      Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(await redis.info('commandstats'))?.[1] ?? 0);
+    const [unlinks, dels] = [await calls('unlink'), await calls('del')];
+    expect(await claims.upkeep(90, `${base}:events:`)).toBe(b);
+    expect(
+      await redis.exists(`${base}:claims:${b - 2}`, `${base}:claims:${b - 3}`, `${base}:claims:${b - 4}`),
+    ).toBe(0);
+    expect(await redis.call('EXPIRETIME', `${base}:claims:${b}`)).toBe((b + 2) * window + 90);
+    expect(await redis.call('EXPIRETIME', `${base}:claims:${b - 1}`)).toBe((b + 1) * window + 90);
+    // By UNLINK (freed in the background), not DEL or an expiry: small values are freed inline
+    // either way, so the command is what is checked.
+    expect(await calls('unlink')).toBe(unlinks + 1);
+    expect(await calls('del')).toBe(dels);
+    // The single-dispatch queue is empty: no flag; once it holds a job, flagged for a window.
+    expect(await redis.exists(`${base}:claims:singles`)).toBe(0);
+    await redis.rpush(`${base}:events:wait`, 'x');
+    await claims.upkeep(90, `${base}:events:`);
+    expect(await redis.ttl(`${base}:claims:singles`)).toBeGreaterThan(window - 60);
   });
 
   test('more keys at once than Lua unpacks in one call (a reader claiming a whole stream) are claimed and finished', async () => {
@@ -359,6 +406,7 @@ describe('claims and batches against a real Redis', () => {
       handlerTimeoutMs: 60_000,
     });
     const { key, ...single } = inGuild('MESSAGE_CREATE-5', '1');
+    const upgradeClaims = new DispatchClaims(redis, `${prefix}-upgrade`, 60);
     await runner.run(attempt(`events/${key}`), dispatchesOf({ id: key, data: single }));
     await runner.run(attempt('event-batches/1'), [
       inGuild('MESSAGE_CREATE-5', '1'),
@@ -371,6 +419,8 @@ describe('claims and batches against a real Redis', () => {
     const upgrade = `${prefix}-upgrade`;
     await redis.hset(`${upgrade}:events:MESSAGE_CREATE-7`, 'name', 'MESSAGE_CREATE', 'finishedOn', '1');
     await redis.zadd(`${upgrade}:events:completed`, 1, 'MESSAGE_CREATE-7');
+    // The claims look the job up only while the upkeep flagged the queue as holding jobs.
+    await upgradeClaims.upkeep(30, `${upgrade}:events:`);
     runs.length = 0;
     await runner.run(
       { owner: { ...owner('event-batches/2'), singleJobPrefix: `${upgrade}:events:` }, lastAttempt: false },
@@ -471,9 +521,12 @@ describe('claims and batches against a real Redis', () => {
     const watch = (prefixes: string[], claims: DispatchClaims) =>
       new PerKeyMarksWatch({
         redis,
-        prefixes,
-        claims: () => [claims],
+        botPrefix: prefixes[0]!,
+        prefixes: async () => prefixes,
+        claims: () => claims,
+        windowSeconds: 60,
         everyMs: 60_000,
+        shutdownTimeoutMs: 30_000,
         log: pino({ level: 'silent' }),
       });
     try {
@@ -483,8 +536,19 @@ describe('claims and batches against a real Redis', () => {
           list.includes(`name=${oldWorkerClientName(upgrade)} `) && list.includes(`:w:${CLAIMS_WORKER_NAME}`)
         );
       });
+      const looking = watch([upgrade], newClaims);
+      await looking.check();
+      // Kept a window plus two intervals plus the old worker's shutdown grace after the sighting.
+      expect(looking.flagSeconds()).toBe(60 + 120 + 30);
+      expect(await redis.ttl(`${upgrade}:claims:per-key`)).toBeGreaterThan(60 + 120);
+      // One look per bot per interval: another worker's check within it does not look again.
+      await redis.del(`${upgrade}:claims:per-key`);
       await watch([upgrade], newClaims).check();
-      expect(await redis.ttl(`${upgrade}:claims:per-key`)).toBeGreaterThan(0);
+      expect(await redis.exists(`${upgrade}:claims:per-key`)).toBe(0);
+      // The next interval's look (the lock lapsed) sees the old worker again and sets it again.
+      await redis.del(`${upgrade}:claims:look`);
+      await watch([upgrade], newClaims).check();
+      expect(await redis.exists(`${upgrade}:claims:per-key`)).toBe(1);
       // Only workers of this release: nothing is kept per key.
       const alone = new DispatchClaims(redis, `${prefix}-alone`, 60);
       await watch([`${prefix}-alone`], alone).check();

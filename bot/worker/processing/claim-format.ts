@@ -1,12 +1,16 @@
-// Which claim format the workers connected now need. This release keeps the marks in hashes per
-// time bucket (dispatch-claims.ts); the release before kept a key per dispatch and does not read
-// the buckets. While a worker of that release consumes a bot's batches (a rolling upgrade, a
-// rollback), this one writes and reads the per-key marks too, and for one window after the last
-// such worker was seen, since its marks live that long. What tells the releases apart is
-// BullMQ's client name: this release's batch consumers are named workers (CLAIMS_WORKER_NAME);
-// the earlier release's are unnamed, so their blocking connection is named
-// `<prefix>:<base64 of the queue>` exactly. Looked at once before consuming and then every
-// `everyMs`; a Redis that refuses CLIENT LIST counts as one where old workers may be connected.
+// The claims' upkeep, once per interval for a bot (one worker looks, by a short lock): old
+// buckets unlinked and backstop expiries (dispatch-claims.ts, UPKEEP), the single-dispatch queue
+// flagged while it holds jobs, and which claim format the connected workers need. This release
+// keeps the marks in hashes per time bucket; the release before kept a key per dispatch and
+// does not read the buckets. While a worker of that release consumes a bot's batches (a rolling
+// upgrade, a rollback), this one writes and reads the per-key marks too, until a window (plus
+// the interval and the old worker's shutdown grace) after the last such worker was seen, since
+// its marks live that long. What tells the releases apart is BullMQ's client name: this
+// release's batch consumers are named workers (CLAIMS_WORKER_NAME); the earlier release's are
+// unnamed, so their blocking connection is named `<prefix>:<base64 of the queue>` exactly.
+// Looked at once before consuming and then every `everyMs`. A Redis that refuses CLIENT LIST
+// (an ACL, a renamed command) can hide old workers, so there the per-key marks stay kept; any
+// other error (a timeout, a failover) leaves the format as it is until the next look.
 import type { Logger } from 'pino';
 import type { RedisClient } from '../../configuration/redis-connection.js';
 import { QUEUES } from '../../queues/queue-names.js';
@@ -36,20 +40,34 @@ async function clientLists(redis: RedisClient): Promise<string[]> {
   return Promise.all(nodes.map(async (node) => String(await node.client('LIST'))));
 }
 
+/** A refusal of the command itself (ACL, renamed or disabled), not a passing failure. */
+export const isRefusal = (err: unknown) =>
+  /^(NOPERM|ERR unknown (sub)?command)/i.test(err instanceof Error ? err.message : String(err));
+
 export interface PerKeyMarksWatchOptions {
   redis: RedisClient;
-  /** The queue prefixes whose batch consumers to look for (the bot's and its partitions'). */
-  prefixes: readonly string[];
-  /** The claims in use when a check runs (every prefix the process claims under). */
-  claims: () => Iterable<DispatchClaims>;
+  /** The bot's queue prefix: where the look's lock lives, and the single-dispatch queue. */
+  botPrefix: string;
+  /**
+   * The claims' prefixes to keep and to look for consumers of: the bot's and every partition's up
+   * to the high-water mark (a lowered count's old consumers included).
+   */
+  prefixes: () => Promise<readonly string[]>;
+  /** The claims under a prefix. */
+  claims: (prefix: string) => DispatchClaims;
+  /** The bot's single-dispatch job prefix when this process consumes that queue. */
+  singleJobPrefix?: string;
+  windowSeconds: number;
   everyMs: number;
+  /** How long an old worker may still finish batches after its consumer disconnected. */
+  shutdownTimeoutMs: number;
   log: Logger;
 }
 
 export class PerKeyMarksWatch {
   private readonly checks: PeriodicCheck;
-  private warned = false;
-  private seen = false;
+  private refusedLogged = false;
+  private seen?: boolean;
 
   constructor(private readonly o: PerKeyMarksWatchOptions) {
     this.checks = new PeriodicCheck(
@@ -57,7 +75,7 @@ export class PerKeyMarksWatch {
         this.check().catch((err: unknown) =>
           o.log.warn(
             { err: (err as Error).message },
-            'could not look for workers with per-key claims; trying again',
+            'claims upkeep failed (the claim format stays as it is); trying again next interval',
           ),
         ),
       o.everyMs,
@@ -65,32 +83,60 @@ export class PerKeyMarksWatch {
   }
 
   /**
-   * Looks now; resolves once the per-key marks are kept if they must be. Awaited before consuming:
-   * a failure then stops the start.
+   * How long the per-key flag lives after a sighting: a window (their marks' life) plus the
+   * longest gap between two looks (two intervals: the lock's and a tick's) plus the old worker's
+   * shutdown grace (BullMQ drops its blocking connection before it finishes in-flight jobs).
+   */
+  flagSeconds(): number {
+    return this.o.windowSeconds + Math.ceil((2 * this.o.everyMs + this.o.shutdownTimeoutMs) / 1000);
+  }
+
+  /**
+   * Looks now unless another worker of the bot did within the interval; resolves once the upkeep
+   * is done and the per-key marks are kept if they must be. Awaited before consuming: a failure
+   * then stops the start (the pod restarts and looks again).
    */
   async check(): Promise<void> {
-    const names = new Set(this.o.prefixes.map(oldWorkerClientName));
+    const { redis, botPrefix, everyMs } = this.o;
+    const won = await redis.set(`${botPrefix}:claims:look`, '1', 'PX', everyMs, 'NX');
+    if (won !== 'OK') return;
+    const prefixes = await this.o.prefixes();
+    // A backstop expiry well after the upkeeps meant to unlink the bucket first.
+    const margin = 60 + Math.ceil((4 * everyMs) / 1000);
+    await Promise.all(
+      prefixes.map((p) =>
+        this.o.claims(p).upkeep(margin, p === botPrefix ? (this.o.singleJobPrefix ?? '') : ''),
+      ),
+    );
+    const old = await this.oldWorkersConnected(prefixes);
+    if (old) await Promise.all(prefixes.map((p) => this.o.claims(p).keepPerKeyMarks(this.flagSeconds())));
+  }
+
+  private async oldWorkersConnected(prefixes: readonly string[]): Promise<boolean> {
     let old: boolean;
     try {
-      old = anyClientNamed(await clientLists(this.o.redis), names);
+      old = anyClientNamed(await clientLists(this.o.redis), new Set(prefixes.map(oldWorkerClientName)));
     } catch (err) {
-      if (!this.warned)
+      if (!isRefusal(err)) throw err;
+      if (!this.refusedLogged)
         this.o.log.warn(
           { err: (err as Error).message },
-          'CLIENT LIST refused: claims keep the per-key marks of the earlier release too',
+          'CLIENT LIST is refused: workers of the release with per-key claims cannot be seen, so ' +
+            'claims keep those marks too (more Redis commands per batch than either release alone); ' +
+            "allow client|list to the bot's Redis user to end it",
         );
-      this.warned = true;
-      old = true;
+      this.refusedLogged = true;
+      return true;
     }
     if (old !== this.seen)
       this.o.log.info(
         { oldWorkers: old },
         old
           ? 'workers of the release with per-key claims are connected: writing and reading those marks too'
-          : 'no worker of the release with per-key claims connected; their marks are read for one more window',
+          : 'no worker of the release with per-key claims connected; their marks are kept until the flag expires',
       );
     this.seen = old;
-    if (old) await Promise.all([...this.o.claims()].map((c) => c.keepPerKeyMarks()));
+    return old;
   }
 
   start(): void {

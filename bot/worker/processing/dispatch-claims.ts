@@ -7,8 +7,9 @@
 // The marks are fields of a hash per time bucket, `<bot prefix>:claims:<n>` (n = Redis' clock in
 // seconds ÷ DEDUP_WINDOW_SECONDS), in the bot's (or partition's) hash slot: a batch reads and
 // writes all its keys with one HMGET / HSET per bucket, not a command per dispatch. A lookup
-// reads the current and the previous bucket, and a bucket expires once it is neither, so a mark
-// is seen at least one window after it was written (and at most two). A field holds the attempt
+// reads the current and the previous bucket, so a mark is seen at least one window after it was
+// written (and at most two); once a bucket is neither, the upkeep UNLINKs it (freed in the
+// background), with an expiry later as a backstop only. A field holds the attempt
 // that claimed it, then `done` (Redis must keep it: `maxmemory-policy noeviction`,
 // docs/install.md). A claim is given up explicitly (a failed dispatch), or taken back by a later
 // attempt of its job: BullMQ runs a job again after a failure, or after its lock expired (its
@@ -47,6 +48,11 @@ export interface ClaimOwner {
    * the single-dispatch consumer will.
    */
   singleJobPrefix?: string;
+  /**
+   * Set by `claim`: the bucket its claims went to and whether per-key marks were kept then. This
+   * attempt's done marks go to that bucket, and its finishes need not read the clock or the flag.
+   */
+  claimedIn?: { bucket: number; perKey: boolean };
 }
 
 export const ownerOf = (o: ClaimOwner) => `${o.job}${o.token}`;
@@ -54,17 +60,17 @@ export const ownerOf = (o: ClaimOwner) => `${o.job}${o.token}`;
 const DONE = 'done';
 
 /**
- * Shared by both scripts: the bucket keys from Redis' clock (one clock for every worker: the
+ * Shared by the scripts: the bucket keys from Redis' clock (one clock for every worker: the
  * node's), each key's mark (`done` wins, else the newer bucket's, else the per-key mark of the
- * old release while those are kept), and the variadic reads and writes.
+ * old release while those are kept), and the variadic reads and writes. The buckets get no TTL
+ * here: the periodic upkeep (UPKEEP) unlinks them and sets a backstop expiry, once per interval.
  */
 const COMMON = `
-local function buckets(base, window)
-  local b = math.floor(tonumber(redis.call('TIME')[1]) / window)
-  return base .. ':' .. b, base .. ':' .. (b - 1), (b + 2) * window
+local function bucketNow(window)
+  return math.floor(tonumber(redis.call('TIME')[1]) / window)
 end
-local function perKeyMarks(prefix, first)
-  if redis.call('EXISTS', prefix .. ':claims:per-key') == 0 then return nil end
+local function perKeyMarks(prefix, first, on)
+  if not on then return nil end
   local out = {}
   for i = first, #ARGV do out[i - first + 1] = redis.call('GET', prefix .. ':dispatch:' .. ARGV[i]) end
   return out
@@ -85,35 +91,29 @@ local function each(cmd, key, list, from)
   end
   return out
 end
-local function hset(key, pairs, expireAt)
-  if #pairs == 0 then return end
-  each('HSET', key, pairs, 1)
-  redis.call('EXPIREAT', key, expireAt)
+local function hset(key, pairs)
+  if #pairs > 0 then each('HSET', key, pairs, 1) end
 end
 `;
 
 /**
  * KEYS: the job's lock key (or a key of the slot that is never set); ARGV: the claims' prefix,
  * owner, window (s), job part of the owner, single-dispatch job prefix ('' for none), then the
- * dispatch keys. One state per dispatch, 0 claimed, 1 done, 2 busy.
+ * dispatch keys. One state per dispatch, 0 claimed, 1 done, 2 busy, then the bucket the claims
+ * went to and whether per-key marks are kept (1/0): FINISH writes there, and reads those.
  */
 const CLAIM = `${COMMON}
 local prefix, owner, window, job, single = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local first = 6
-local cur, prev, expireAt = buckets(prefix .. ':claims', window)
+local b = bucketNow(window)
+local cur, prev = prefix .. ':claims:' .. b, prefix .. ':claims:' .. (b - 1)
+-- The lock and both flags in one read. The single-dispatch queue's jobs are looked up one by one
+-- only while the upkeep saw that queue hold any (claims:singles).
+local flags = redis.call('MGET', KEYS[1], prefix .. ':claims:per-key', prefix .. ':claims:singles')
+local lock, singles = flags[1], single ~= '' and flags[3]
 local c = each('HMGET', cur, ARGV, first)
 local p = each('HMGET', prev, ARGV, first)
-local o = perKeyMarks(prefix, first)
--- The single-dispatch queue's jobs are looked up one by one only while it holds any.
-local singles = false
-if single ~= '' then
-  local n = redis.call('LLEN', single .. 'wait') + redis.call('LLEN', single .. 'active')
-    + redis.call('LLEN', single .. 'paused') + redis.call('ZCARD', single .. 'delayed')
-    + redis.call('ZCARD', single .. 'prioritized') + redis.call('ZCARD', single .. 'completed')
-    + redis.call('ZCARD', single .. 'failed') + redis.call('ZCARD', single .. 'waiting-children')
-  singles = n > 0
-end
-local lock = redis.call('GET', KEYS[1])
+local o = perKeyMarks(prefix, first, flags[2])
 local out, claimed = {}, {}
 for i = 1, #ARGV - first + 1 do
   local f = ARGV[i + first - 1]
@@ -137,21 +137,28 @@ for i = 1, #ARGV - first + 1 do
     if o then redis.call('SET', prefix .. ':dispatch:' .. f, owner, 'EX', window) end
   end
 end
-hset(cur, claimed, expireAt)
+hset(cur, claimed)
+out[#out + 1] = b
+out[#out + 1] = o and 1 or 0
 return out`;
 
 /**
  * KEYS: the job's lock key (or a key of the slot that is never set); ARGV: the claims' prefix,
  * owner, window (s), the attempt's lock token ('' without a lock key), how many of the keys are
- * done, then the keys: the done ones (marked done while free or still this owner's), then the
- * failed ones (given up while still this owner's).
+ * done, the claim's bucket and per-key flag ('' and '' to read them now), then the keys: the done
+ * ones (marked done while free or still this owner's), then the failed ones (given up while still
+ * this owner's). Done marks go to the claim's bucket: read until two windows after its start,
+ * they are seen at least a window after the claim.
  */
 const FINISH = `${COMMON}
 local prefix, owner, window, token, ndone = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
-local first = 6
+local first = 8
 local nkeys = #ARGV - first + 1
-local cur, prev, expireAt = buckets(prefix .. ':claims', window)
-local o = perKeyMarks(prefix, first)
+local b, perKey = tonumber(ARGV[6]), ARGV[7]
+if not b then b = bucketNow(window) end
+if perKey == '' then perKey = redis.call('EXISTS', prefix .. ':claims:per-key') == 1 else perKey = perKey == '1' end
+local cur, prev = prefix .. ':claims:' .. b, prefix .. ':claims:' .. (b - 1)
+local o = perKeyMarks(prefix, first, perKey)
 -- While the job's lock holds this attempt's token, no other attempt has taken its claims (a
 -- takeover needs the lock to hold another token, and the lock never returns to an earlier
 -- one), and another job never takes them: written without reading them first.
@@ -161,7 +168,7 @@ if not o and token ~= '' and redis.call('GET', KEYS[1]) == token then
     done[#done + 1] = ARGV[i]
     done[#done + 1] = '${DONE}'
   end
-  hset(cur, done, expireAt)
+  hset(cur, done)
   if nkeys > ndone then
     each('HDEL', cur, ARGV, first + ndone)
     each('HDEL', prev, ARGV, first + ndone)
@@ -186,14 +193,41 @@ for i = 1, nkeys do
     if o and o[i] == owner then redis.call('DEL', prefix .. ':dispatch:' .. f) end
   end
 end
-hset(cur, done, expireAt)
+hset(cur, done)
 return nkeys`;
 
 /** ARGV: the claims' prefix, window (s), the key. The key's mark, or nil. */
 const MARK = `${COMMON}
-local cur, prev = buckets(ARGV[1] .. ':claims', tonumber(ARGV[2]))
-local o = perKeyMarks(ARGV[1], 3)
-return markOf(redis.call('HGET', cur, ARGV[3]), redis.call('HGET', prev, ARGV[3]), o and o[1])`;
+local b = bucketNow(tonumber(ARGV[2]))
+local o = perKeyMarks(ARGV[1], 3, redis.call('EXISTS', ARGV[1] .. ':claims:per-key') == 1)
+return markOf(redis.call('HGET', ARGV[1] .. ':claims:' .. b, ARGV[3]),
+  redis.call('HGET', ARGV[1] .. ':claims:' .. (b - 1), ARGV[3]), o and o[1])`;
+
+/**
+ * Once per interval per prefix (claim-format.ts): frees the buckets no lookup reads any more with
+ * UNLINK (in the background: one bucket holds a window of the prefix's dispatches, and a DEL or
+ * an expiry of it would block Redis for as long as freeing takes, lazyfree-lazy-expire being off
+ * by default), sets a backstop expiry on the buckets read now (for when no worker runs), and,
+ * for the bot's prefix, flags the single-dispatch queue while it holds any job.
+ * ARGV: the claims' prefix, window (s), backstop margin (s), single-dispatch job prefix ('' for
+ * none). Answers the current bucket.
+ */
+const UPKEEP = `
+local prefix, window, margin, single = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local b = math.floor(tonumber(redis.call('TIME')[1]) / window)
+local base = prefix .. ':claims:'
+-- b - 2 is the first no lookup reads; the older ones only if an upkeep was missed.
+redis.call('UNLINK', base .. (b - 2), base .. (b - 3), base .. (b - 4))
+redis.call('EXPIREAT', base .. b, (b + 2) * window + margin)
+redis.call('EXPIREAT', base .. (b - 1), (b + 1) * window + margin)
+if single ~= '' then
+  local n = redis.call('LLEN', single .. 'wait') + redis.call('LLEN', single .. 'active')
+    + redis.call('LLEN', single .. 'paused') + redis.call('ZCARD', single .. 'delayed')
+    + redis.call('ZCARD', single .. 'prioritized') + redis.call('ZCARD', single .. 'completed')
+    + redis.call('ZCARD', single .. 'failed') + redis.call('ZCARD', single .. 'waiting-children')
+  if n > 0 then redis.call('SET', prefix .. ':claims:singles', '1', 'EX', window) end
+end
+return b`;
 
 const STATES: readonly ClaimState[] = ['claimed', 'done', 'busy'];
 
@@ -212,6 +246,7 @@ interface ClaimCommands {
   shardwardenClaimBuckets(n: number, ...args: (string | number)[]): Promise<unknown>;
   shardwardenFinishBuckets(n: number, ...args: (string | number)[]): Promise<unknown>;
   shardwardenMarkInBuckets(n: number, ...args: (string | number)[]): Promise<unknown>;
+  shardwardenClaimsUpkeep(n: number, ...args: (string | number)[]): Promise<unknown>;
 }
 
 /** What a batch's run needs of the claims (the release before this one's have it too). */
@@ -232,17 +267,22 @@ export class DispatchClaims {
       redis.defineCommand('shardwardenClaimBuckets', { lua: CLAIM });
       redis.defineCommand('shardwardenFinishBuckets', { lua: FINISH });
       redis.defineCommand('shardwardenMarkInBuckets', { lua: MARK });
+      redis.defineCommand('shardwardenClaimsUpkeep', { lua: UPKEEP });
     }
     this.redis = redis as RedisClient & ClaimCommands;
   }
 
-  /** Claims `keys` for `owner` (an attempt at a job), in one round trip. */
+  /** A key of the prefix's slot that is never set: routes a script there when no lock key does. */
+  private get slotKey(): string {
+    return `${this.prefix}:claims:-no-lock`;
+  }
+
+  /** Claims `keys` for `owner` (an attempt at a job), in one round trip; sets `owner.claimedIn`. */
   async claim(owner: ClaimOwner, keys: readonly string[]): Promise<ClaimState[]> {
     if (keys.length === 0) return [];
     const reply = await this.redis.shardwardenClaimBuckets(
       1,
-      // The script's keys are derived from the prefix, in its hash slot; this one routes it there.
-      owner.lockKey ?? `${this.prefix}:claims:-no-lock`,
+      owner.lockKey ?? this.slotKey,
       this.prefix,
       ownerOf(owner),
       this.windowSeconds,
@@ -250,20 +290,26 @@ export class DispatchClaims {
       owner.singleJobPrefix ?? '',
       ...keys,
     );
-    return claimStates(reply, keys.length);
+    if (!Array.isArray(reply) || reply.length !== keys.length + 2)
+      throw new Error(`claim script answered ${JSON.stringify(reply)} for ${keys.length} keys`);
+    owner.claimedIn = { bucket: Number(reply[keys.length]), perKey: Number(reply[keys.length + 1]) === 1 };
+    return claimStates(reply.slice(0, keys.length), keys.length);
   }
 
   /** Marks `done` keys processed and gives up `failed` ones (if still `owner`'s), in one round trip. */
   async finish(owner: ClaimOwner, done: readonly string[], failed: readonly string[]): Promise<void> {
     if (done.length + failed.length === 0) return;
+    const at = owner.claimedIn;
     await this.redis.shardwardenFinishBuckets(
       1,
-      owner.lockKey ?? `${this.prefix}:claims:-no-lock`,
+      owner.lockKey ?? this.slotKey,
       this.prefix,
       ownerOf(owner),
       this.windowSeconds,
       owner.lockKey ? owner.token : '',
       done.length,
+      at ? at.bucket : '',
+      at ? (at.perKey ? '1' : '0') : '',
       ...done,
       ...failed,
     );
@@ -273,7 +319,7 @@ export class DispatchClaims {
   async markOf(key: string): Promise<string | null> {
     const mark = await this.redis.shardwardenMarkInBuckets(
       1,
-      `${this.prefix}:claims`,
+      this.slotKey,
       this.prefix,
       this.windowSeconds,
       key,
@@ -282,10 +328,28 @@ export class DispatchClaims {
   }
 
   /**
-   * Reads and writes the old release's per-key marks too for the next window: a worker of that
+   * The periodic upkeep (UPKEEP): old buckets unlinked, a backstop expiry `marginSeconds` after
+   * the last moment a bucket is read, the single-dispatch queue flagged while it holds jobs.
+   * Answers the current bucket.
+   */
+  async upkeep(marginSeconds: number, singleJobPrefix = ''): Promise<number> {
+    return Number(
+      await this.redis.shardwardenClaimsUpkeep(
+        1,
+        this.slotKey,
+        this.prefix,
+        this.windowSeconds,
+        marginSeconds,
+        singleJobPrefix,
+      ),
+    );
+  }
+
+  /**
+   * Reads and writes the old release's per-key marks too for the next `seconds`: a worker of that
    * release is connected (claim-format.ts).
    */
-  async keepPerKeyMarks(): Promise<void> {
-    await this.redis.set(`${this.prefix}:claims:per-key`, '1', 'EX', this.windowSeconds);
+  async keepPerKeyMarks(seconds: number): Promise<void> {
+    await this.redis.set(`${this.prefix}:claims:per-key`, '1', 'EX', seconds);
   }
 }
