@@ -385,8 +385,9 @@ describe('claims and batches against a real Redis', () => {
 
   test("during an upgrade, a dispatch an old gateway queued as its own job and a new gateway's batch replays runs once", async () => {
     const runs: string[] = [];
+    const upgradeClaims = new DispatchClaims(redis, `${prefix}-upgrade`, 60);
     const runner = new EventBatchRunner({
-      claims: new DispatchClaims(redis, `${prefix}-upgrade`, 60),
+      claims: upgradeClaims,
       registry: new HandlerRegistry([
         defineBotModule({
           name: 'recorder',
@@ -406,7 +407,6 @@ describe('claims and batches against a real Redis', () => {
       handlerTimeoutMs: 60_000,
     });
     const { key, ...single } = inGuild('MESSAGE_CREATE-5', '1');
-    const upgradeClaims = new DispatchClaims(redis, `${prefix}-upgrade`, 60);
     await runner.run(attempt(`events/${key}`), dispatchesOf({ id: key, data: single }));
     await runner.run(attempt('event-batches/1'), [
       inGuild('MESSAGE_CREATE-5', '1'),
@@ -421,6 +421,7 @@ describe('claims and batches against a real Redis', () => {
     await redis.zadd(`${upgrade}:events:completed`, 1, 'MESSAGE_CREATE-7');
     // The claims look the job up only while the upkeep flagged the queue as holding jobs.
     await upgradeClaims.upkeep(30, `${upgrade}:events:`);
+    await upgradeClaims.readMode();
     runs.length = 0;
     await runner.run(
       { owner: { ...owner('event-batches/2'), singleJobPrefix: `${upgrade}:events:` }, lastAttempt: false },

@@ -92,15 +92,22 @@ export class PerKeyMarksWatch {
   }
 
   /**
-   * Looks now unless another worker of the bot did within the interval; resolves once the upkeep
-   * is done and the per-key marks are kept if they must be. Awaited before consuming: a failure
+   * Looks now unless another worker of the bot did within the interval, then reads the flags the
+   * claims follow; resolves once the per-key marks are kept if they must be. Awaited before consuming: a failure
    * then stops the start (the pod restarts and looks again).
    */
   async check(): Promise<void> {
     const { redis, botPrefix, everyMs } = this.o;
-    const won = await redis.set(`${botPrefix}:claims:look`, '1', 'PX', everyMs, 'NX');
-    if (won !== 'OK') return;
     const prefixes = await this.o.prefixes();
+    const won = await redis.set(`${botPrefix}:claims:look`, '1', 'PX', everyMs, 'NX');
+    if (won === 'OK') await this.look(prefixes);
+    // Every worker follows the flags the look keeps, read once per interval, not per claim.
+    await Promise.all(prefixes.map((p) => this.o.claims(p).readMode()));
+  }
+
+  /** The look itself, by one worker of the bot per interval. */
+  private async look(prefixes: readonly string[]): Promise<void> {
+    const { everyMs, botPrefix } = this.o;
     // A backstop expiry well after the upkeeps meant to unlink the bucket first.
     const margin = 60 + Math.ceil((4 * everyMs) / 1000);
     await Promise.all(

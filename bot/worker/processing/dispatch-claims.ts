@@ -98,34 +98,37 @@ end
 
 /**
  * KEYS: the job's lock key (or a key of the slot that is never set); ARGV: the claims' prefix,
- * owner, window (s), job part of the owner, single-dispatch job prefix ('' for none), then the
- * dispatch keys. One state per dispatch, 0 claimed, 1 done, 2 busy, then the bucket the claims
- * went to and whether per-key marks are kept (1/0): FINISH writes there, and reads those.
+ * owner, window (s), job part of the owner, single-dispatch job prefix ('' for none, or while
+ * that queue holds no job), whether per-key marks are kept (1/0), then the dispatch keys. One
+ * state per dispatch, 0 claimed, 1 done, 2 busy, then the bucket the claims went to (FINISH
+ * writes there). The flags come from the process's last look (DispatchClaims.readMode), so a
+ * claim reads no flag key; the lock only when a mark of another attempt of its job is found.
  */
 const CLAIM = `${COMMON}
 local prefix, owner, window, job, single = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local first = 6
+local first = 7
 local b = bucketNow(window)
 local cur, prev = prefix .. ':claims:' .. b, prefix .. ':claims:' .. (b - 1)
--- The lock and both flags in one read. The single-dispatch queue's jobs are looked up one by one
--- only while the upkeep saw that queue hold any (claims:singles).
-local flags = redis.call('MGET', KEYS[1], prefix .. ':claims:per-key', prefix .. ':claims:singles')
-local lock, singles = flags[1], single ~= '' and flags[3]
+local lock = nil
+local function lockNow()
+  if lock == nil then lock = redis.call('GET', KEYS[1]) or '' end
+  return lock
+end
 local c = each('HMGET', cur, ARGV, first)
 local p = each('HMGET', prev, ARGV, first)
-local o = perKeyMarks(prefix, first, flags[2])
+local o = perKeyMarks(prefix, first, ARGV[6] == '1')
 local out, claimed = {}, {}
 for i = 1, #ARGV - first + 1 do
   local f = ARGV[i + first - 1]
   local v = markOf(c[i], p[i], o and o[i])
   local take = false
   if not v then
-    if singles and redis.call('EXISTS', single .. f) == 1 then out[i] = 2 else take = true end
+    if single ~= '' and redis.call('EXISTS', single .. f) == 1 then out[i] = 2 else take = true end
   elseif v == owner then
     take = true
   elseif v == '${DONE}' then
     out[i] = 1
-  elseif string.sub(v, 1, #job) == job and string.sub(v, #job + 1) ~= lock then
+  elseif string.sub(v, 1, #job) == job and string.sub(v, #job + 1) ~= lockNow() then
     take = true
   else
     out[i] = 2
@@ -139,7 +142,6 @@ for i = 1, #ARGV - first + 1 do
 end
 hset(cur, claimed)
 out[#out + 1] = b
-out[#out + 1] = o and 1 or 0
 return out`;
 
 /**
@@ -254,6 +256,8 @@ export type Claims = Pick<DispatchClaims, 'prefix' | 'claim' | 'finish'>;
 
 export class DispatchClaims {
   private readonly redis: RedisClient & ClaimCommands;
+  /** The flags as last read (readMode): per-key marks kept, single-dispatch queue holding jobs. */
+  private mode = { perKey: false, singles: false };
 
   /** `prefix`: the bot's (or partition's) key prefix (queuePrefix); the claims live under it. */
   constructor(
@@ -287,12 +291,13 @@ export class DispatchClaims {
       ownerOf(owner),
       this.windowSeconds,
       owner.job,
-      owner.singleJobPrefix ?? '',
+      this.mode.singles ? (owner.singleJobPrefix ?? '') : '',
+      this.mode.perKey ? '1' : '0',
       ...keys,
     );
-    if (!Array.isArray(reply) || reply.length !== keys.length + 2)
+    if (!Array.isArray(reply) || reply.length !== keys.length + 1)
       throw new Error(`claim script answered ${JSON.stringify(reply)} for ${keys.length} keys`);
-    owner.claimedIn = { bucket: Number(reply[keys.length]), perKey: Number(reply[keys.length + 1]) === 1 };
+    owner.claimedIn = { bucket: Number(reply[keys.length]), perKey: this.mode.perKey };
     return claimStates(reply.slice(0, keys.length), keys.length);
   }
 
@@ -351,5 +356,18 @@ export class DispatchClaims {
    */
   async keepPerKeyMarks(seconds: number): Promise<void> {
     await this.redis.set(`${this.prefix}:claims:per-key`, '1', 'EX', seconds);
+    this.mode.perKey = true;
+  }
+
+  /**
+   * Reads the flags the claims follow until the next read (once per interval, claim-format.ts):
+   * whether per-key marks are kept, and whether the single-dispatch queue held jobs lately.
+   */
+  async readMode(): Promise<void> {
+    const [perKey, singles] = await this.redis.mget(
+      `${this.prefix}:claims:per-key`,
+      `${this.prefix}:claims:singles`,
+    );
+    this.mode = { perKey: perKey !== null, singles: singles !== null };
   }
 }
