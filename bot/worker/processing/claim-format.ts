@@ -99,8 +99,16 @@ export class PerKeyMarksWatch {
   async check(): Promise<void> {
     const { redis, botPrefix, everyMs } = this.o;
     const prefixes = await this.o.prefixes();
-    const won = await redis.set(`${botPrefix}:claims:look`, '1', 'PX', everyMs, 'NX');
-    if (won === 'OK') await this.look(prefixes);
+    const lock = `${botPrefix}:claims:look`;
+    if ((await redis.set(lock, '1', 'PX', everyMs, 'NX')) === 'OK') {
+      try {
+        await this.look(prefixes);
+      } catch (err) {
+        // The next check (this worker's restart, or another's) looks again, not an interval later.
+        await redis.del(lock).catch(() => undefined);
+        throw err;
+      }
+    }
     // Every worker follows the flags the look keeps, read once per interval, not per claim.
     await Promise.all(prefixes.map((p) => this.o.claims(p).readMode()));
   }
