@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { DiscordSimulator, messagePayload } from '../../discord-simulator/index.js';
 import { bulkJobs, type Pending } from '../../bot/gateway/forwarding/job-batches.js';
 import { botKey, DEDUP_WINDOW_SECONDS, QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
+import { oldWorkerClientName } from '../../bot/worker/processing/claim-format.js';
 import { DispatchClaims } from '../../bot/worker/processing/dispatch-claims.js';
 import { ledgerKeys } from '../../demo/event-ledger.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
@@ -145,6 +146,28 @@ describe('exactly once at the worker', () => {
       expect(await client.get(keys.duplicates)).toBeNull();
     } finally {
       await Promise.all(workers.map((w) => w.proc.stop()));
+    }
+  }, 300_000);
+
+  test('a worker started beside a consumer of the release with per-key claims writes those marks from its first batch', async () => {
+    await client.del(keys.processed, keys.duplicates);
+    // The old release's consumer, as CLIENT LIST shows it (unnamed BullMQ worker's connection).
+    const old = new Redis(redis.url, { connectionName: oldWorkerClientName(queuePrefix(BOT_REF)) });
+    const ids = Array.from({ length: 20 }, (_, i) => String(70_000_000 + i));
+    // Queued before the worker starts: its first batch is there the moment it consumes.
+    await queue.addBulk(batchesOf(ids, 20));
+    const w = await start();
+    try {
+      await waitUntil('the batch processed', async () => (await client.scard(keys.processed)) === ids.length);
+      expect(await client.exists(`${queuePrefix(BOT_REF)}:claims:per-key`)).toBe(1);
+      const perKey = await client.mget(
+        ids.map((id) => `${queuePrefix(BOT_REF)}:dispatch:MESSAGE_CREATE-${id}`),
+      );
+      expect(perKey.filter((v) => v !== 'done')).toEqual([]);
+    } finally {
+      await w.proc.stop();
+      old.disconnect();
+      await client.del(`${queuePrefix(BOT_REF)}:claims:per-key`);
     }
   }, 300_000);
 });
