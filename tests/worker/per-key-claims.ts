@@ -1,6 +1,7 @@
 // The claims of the release before the time buckets, as its workers run them (a copy of its
 // bot/worker/processing/dispatch-claims.ts, only renamed): a key per dispatch. For the tests of a
-// rolling upgrade, old workers beside new ones.
+// rolling upgrade, old workers beside new ones. A frozen copy: it must never change with
+// dispatch-claims.ts, since the workers it stands for do not.
 import type { RedisClient } from '../../bot/configuration/redis-connection.js';
 import {
   claimStates,
