@@ -52,7 +52,10 @@ export interface WorkerConfig extends BotIdentity {
   migrations: 'apply' | 'skip';
   /** Postgres connections per worker process (jobs that use the database at once). */
   databasePoolMax: number;
-  /** How often the worker looks for jobs under the pre-namespace queue keys (legacy-queues.ts). */
+  /**
+   * How often the worker looks for jobs under the pre-namespace queue keys (legacy-queues.ts), and
+   * for workers of the release with per-key claims (claim-format.ts).
+   */
   legacyCheckMs: number;
   /** How long the old queues' consumers stay after the last activity there. */
   legacyIdleMs: number;

@@ -20,6 +20,7 @@ import {
   botKey,
   DEDUP_WINDOW_SECONDS,
   eventPartitionPrefix,
+  eventPartitionPrefixes,
   legacyQueuePrefix,
   queuePrefix,
   QUEUES,
@@ -32,7 +33,9 @@ import { HandlerRegistry } from './handlers/handler-registry.js';
 import { loadHandlerModules } from './handlers/module-loader.js';
 import { Cooldowns } from './interactions/cooldowns.js';
 import { InteractionDispatcher } from './interactions/interaction-dispatcher.js';
+import { readEventPartitions } from '../queues/partition-high-water.js';
 import { WorkerMetrics } from './metrics.js';
+import { PerKeyMarksWatch } from './processing/claim-format.js';
 import { DispatchClaims } from './processing/dispatch-claims.js';
 import { EventBatchRunner, Slots } from './processing/event-batch-runner.js';
 import { LegacyQueueDrain } from './processing/legacy-queues.js';
@@ -165,9 +168,19 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
   );
   // One bound on handlers at once for every queue and partition the process consumes.
   const slots = new Slots(config.eventConcurrency);
+  // One DispatchClaims per prefix claimed under, so the watch below reaches every one in use.
+  const claimsByPrefix = new Map<string, DispatchClaims>();
+  const claimsUnder = (claimsPrefix: string) => {
+    let claims = claimsByPrefix.get(claimsPrefix);
+    if (!claims) {
+      claims = new DispatchClaims(redis, claimsPrefix, DEDUP_WINDOW_SECONDS);
+      claimsByPrefix.set(claimsPrefix, claims);
+    }
+    return claims;
+  };
   const eventRunner = (claimsPrefix: string) =>
     new EventBatchRunner({
-      claims: new DispatchClaims(redis, claimsPrefix, DEDUP_WINDOW_SECONDS),
+      claims: claimsUnder(claimsPrefix),
       registry,
       services,
       metrics,
@@ -202,6 +215,25 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     return partition === 0 ? consumers(prefix) : consumers(partitionPrefix, partitionPrefix, [QUEUES.events]);
   };
   const runtimes = Array.from({ length: config.eventPartitions }, (_, p) => partitionConsumers(p));
+  // Workers of the release with per-key claims beside this one (a rolling upgrade): keep their
+  // marks too while they are connected, and decide that before taking a batch.
+  const claimFormat = new PerKeyMarksWatch({
+    redis,
+    botPrefix: prefix,
+    prefixes: async () =>
+      eventPartitionPrefixes(
+        config.bot,
+        Math.max(config.eventPartitions, await readEventPartitions(redis, config.bot)),
+      ),
+    claims: claimsUnder,
+    singleJobPrefix: `${prefix}:${QUEUES.singleEvents}:`,
+    windowSeconds: DEDUP_WINDOW_SECONDS,
+    everyMs: config.legacyCheckMs,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    log,
+  });
+  await claimFormat.check();
+  claimFormat.start();
   for (const r of runtimes) r.start();
   const running = () => runtimes.every((r) => r.running());
   // Jobs queued before the upgrade to keys by namespace and name (docs/operator.md, "Redis keys"),
@@ -275,6 +307,7 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
       ...runtimes.map((r) => r.close(config.shutdownTimeoutMs)),
       legacy?.close(config.shutdownTimeoutMs) ?? true,
       retired.close(config.shutdownTimeoutMs),
+      claimFormat.stop(config.shutdownTimeoutMs).then(() => true),
     ]);
     if (!closed.every(Boolean))
       log.warn('shutdown timeout: in-flight jobs were left to be retried by another worker');

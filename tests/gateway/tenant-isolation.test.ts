@@ -6,7 +6,14 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BacklogReader } from '../../operator/autoscaling/backlog-reader.js';
-import { legacyQueuePrefix, queuePrefix, QUEUES, type BotRef } from '../../bot/queues/queue-names.js';
+import {
+  DEDUP_WINDOW_SECONDS,
+  legacyQueuePrefix,
+  queuePrefix,
+  QUEUES,
+  type BotRef,
+} from '../../bot/queues/queue-names.js';
+import { DispatchClaims } from '../../bot/worker/processing/dispatch-claims.js';
 import { oldQueueState } from '../../bot/worker/processing/legacy-queues.js';
 import { DiscordSimulator } from '../../discord-simulator/index.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
@@ -258,8 +265,9 @@ describe('tenant isolation in one Redis', () => {
       expect(await oldTasks.getJobSchedulersCount()).toBe(0);
       // Claimed under the bot's own prefix, as the new queues' dispatches are: a replay of one of
       // them in a new gateway's batch is skipped.
-      for (const { id } of queued) expect(await raw.get(`${queuePrefix(alpha)}:dispatch:${id}`)).toBe('done');
-      expect(await raw.keys(`${legacy}:dispatch:*`)).toEqual([]);
+      const marks = new DispatchClaims(raw, queuePrefix(alpha), DEDUP_WINDOW_SECONDS);
+      for (const { id } of queued) expect(await marks.markOf(String(id))).toBe('done');
+      expect(await raw.keys(`${legacy}:claims:*`)).toEqual([]);
       // Quiet for the idle time: the old queues' consumers close.
       await waitUntil('the old queues are left alone', async () => !(await draining()));
       // A gateway pod of the old release, still rolling out, adds more: taken up again.

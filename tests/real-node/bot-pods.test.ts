@@ -248,18 +248,23 @@ function smallBotManifest(image: string, token: string, databaseUrl: string, rpc
         connectTimeout: 5_000,
       });
     /**
-     * GUILD_DELETE dispatches the workers processed: their claim keys marked done, read from
+     * GUILD_DELETE dispatches the workers processed: their claims marked done, read from
      * Redis (unlike a worker pod's counter, it outlives a worker's restart or replacement). The
      * gateway keys each by its session and sequence, so one replayed on RESUME is one key.
      */
     const processedDeletes = async () => {
       const redis = await inClusterRedis();
       try {
-        let done = 0;
-        const match = `${queuePrefix({ namespace: NS, name: BOT })}:dispatch:GUILD_DELETE-*`;
+        // The marks are fields of the claims' time buckets (hashes); a key may be in two of them.
+        const done = new Set<string>();
+        const match = `${queuePrefix({ namespace: NS, name: BOT })}:claims:*`;
         for await (const keys of redis.scanStream({ match, count: 1000 }) as AsyncIterable<string[]>)
-          for (const key of keys) if ((await redis.get(key)) === 'done') done += 1;
-        return done;
+          for (const key of keys) {
+            if ((await redis.type(key)) !== 'hash') continue;
+            for (const [field, mark] of Object.entries(await redis.hgetall(key)))
+              if (field.startsWith('GUILD_DELETE-') && mark === 'done') done.add(field);
+          }
+        return done.size;
       } finally {
         redis.disconnect();
       }

@@ -15,6 +15,7 @@ import { createDiscordRest } from '../../bot/discord-rest/index.js';
 import { createLogger } from '../../bot/observability/logger.js';
 import { identifyBucketKeys } from '../../bot/gateway/identify/redis-identify-throttler.js';
 import {
+  DEDUP_WINDOW_SECONDS,
   discordBudgetPrefix,
   eventPartitionOf,
   eventPartitionPrefixes,
@@ -24,6 +25,7 @@ import {
   type BotRef,
 } from '../../bot/queues/queue-names.js';
 import { eventPartitionsKey } from '../../bot/queues/partition-high-water.js';
+import { DispatchClaims } from '../../bot/worker/processing/dispatch-claims.js';
 import { ledgerKeyOf, ledgerKeys } from '../../demo/event-ledger.js';
 import { DiscordSimulator } from '../../discord-simulator/index.js';
 import { BacklogReader, backlogOf } from '../../operator/autoscaling/backlog-reader.js';
@@ -424,9 +426,13 @@ describe('on a real 3-master Redis Cluster', () => {
     // Each claim in its partition's slot, none under the bot's own prefix for the others.
     for (const d of queued.flat().slice(0, 200)) {
       const p = eventPartitionOf(d, partitions);
-      expect(await raw.get(`${prefixes[p]}:dispatch:${d.key}`)).toBe('done');
-      if (p !== 0) expect(await raw.exists(`${prefixes[0]}:dispatch:${d.key}`)).toBe(0);
+      expect(await new DispatchClaims(raw, prefixes[p]!, DEDUP_WINDOW_SECONDS).markOf(d.key)).toBe('done');
+      if (p !== 0)
+        expect(await new DispatchClaims(raw, prefixes[0]!, DEDUP_WINDOW_SECONDS).markOf(d.key)).toBeNull();
     }
+    // The worker read every master's CLIENT LIST and found no consumer of the release with a key
+    // per dispatch: the claims stayed in the buckets alone.
+    for (const prefix of prefixes) expect(await raw.exists(`${prefix}:claims:per-key`)).toBe(0);
 
     // The partition count lowered to 2 on the workers while the gateway still writes 4: the
     // worker consumes partitions 0 and 1 and drains 2 and 3, so nothing waits there for ever.

@@ -4,11 +4,25 @@
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { bulkJobs, type Pending } from '../../bot/gateway/forwarding/job-batches.js';
-import { orderKey, queuePrefix, type BatchedDispatch } from '../../bot/queues/queue-names.js';
+import { orderKey, queuePrefix, QUEUES, type BatchedDispatch } from '../../bot/queues/queue-names.js';
 import { defineBotModule, type WorkerServices } from '../../bot/worker/handlers/bot-module.js';
 import { HandlerRegistry } from '../../bot/worker/handlers/handler-registry.js';
 import { WorkerMetrics } from '../../bot/worker/metrics.js';
-import { claimStates, DispatchClaims, type ClaimOwner } from '../../bot/worker/processing/dispatch-claims.js';
+import { Worker } from 'bullmq';
+import { pino } from 'pino';
+import {
+  isRefusal,
+  oldWorkerClientName,
+  PerKeyMarksWatch,
+  CLAIMS_WORKER_NAME,
+} from '../../bot/worker/processing/claim-format.js';
+import {
+  claimStates,
+  DispatchClaims,
+  type ClaimOwner,
+  type Claims,
+} from '../../bot/worker/processing/dispatch-claims.js';
+import { PerKeyClaims } from './per-key-claims.js';
 import {
   BatchIntake,
   batchError,
@@ -152,6 +166,17 @@ describe('how many batches a worker holds', () => {
   });
 });
 
+test('only a refusal of CLIENT LIST (ACL, renamed) keeps the per-key marks; a timeout or a failover leaves the format as it is', () => {
+  expect(isRefusal(new Error("NOPERM User bot has no permissions to run the 'client|list' command"))).toBe(
+    true,
+  );
+  expect(isRefusal(new Error("ERR unknown command 'CLIENT', with args beginning with: 'LIST'"))).toBe(true);
+  expect(isRefusal(new Error("ERR unknown subcommand 'LIST'"))).toBe(true);
+  expect(isRefusal(new Error('Command timed out'))).toBe(false);
+  expect(isRefusal(new Error('READONLY You can not write against a read only replica.'))).toBe(false);
+  expect(isRefusal(new Error('Connection is closed.'))).toBe(false);
+});
+
 describe('claims and batches against a real Redis', () => {
   let server: RedisServer;
   let redis: Redis;
@@ -176,15 +201,99 @@ describe('claims and batches against a real Redis', () => {
       'claimed',
     ]);
     expect(await claims.claim(owner('job/1', 't2'), ['k2'])).toEqual(['claimed']); // a retry of job 1
-    expect(await redis.get(`${prefix}:dispatch:k2`)).toBe('job/1/t2');
-    // Keys live in the bot's hash slot, for the window.
-    expect(await redis.get(`${prefix}:dispatch:k1`)).toBe('done');
-    expect(await redis.ttl(`${prefix}:dispatch:k1`)).toBeGreaterThan(0);
-    expect(await redis.ttl(`${prefix}:dispatch:k4`)).toBeGreaterThan(0);
+    expect(await claims.markOf('k2')).toBe('job/1/t2');
+    expect(await claims.markOf('k1')).toBe('done');
+    // Marks are fields of one hash per window-long bucket, in the bot's hash slot; the upkeep
+    // sets its backstop expiry a margin after the last moment it is read (two windows after its start).
+    const [bucket, ...others] = await redis.keys(`${prefix}:claims:*`);
+    expect(others).toEqual([]);
+    expect(await redis.hlen(bucket!)).toBe(4);
+    expect(await redis.ttl(bucket!)).toBe(-1);
+    const n = Number(bucket!.split(':').pop());
+    // As the current bucket (b = n) or the previous one (b = n + 1), the same moment.
+    await claims.upkeep(30);
+    expect(await redis.call('EXPIRETIME', bucket!)).toBe((n + 2) * 60 + 30);
+    // No key per dispatch (no worker of the release with per-key claims is connected).
+    expect(await redis.keys(`${prefix}:dispatch:*`)).toEqual([]);
     // Giving up or finishing a claim another job holds leaves it alone.
     await claims.finish(owner('job/1'), ['k4'], []);
     await claims.finish(owner('job/1'), [], ['k4']);
-    expect(await redis.get(`${prefix}:dispatch:k4`)).toBe('job/2/t1');
+    expect(await claims.markOf('k4')).toBe('job/2/t1');
+  });
+
+  test('a mark is read from the current and the previous bucket, not an older one; a done mark follows its claim across buckets', async () => {
+    const window = 3600;
+    const claims = new DispatchClaims(redis, `${prefix}-buckets`, window);
+    const [seconds] = await redis.time();
+    const bucket = (ago: number) => `${prefix}-buckets:claims:${Math.floor(Number(seconds) / window) - ago}`;
+    // Written an hour or more ago (the previous bucket) and two or more hours ago.
+    await redis.hset(bucket(1), 'b-done', 'done', 'b-held', 'job/8/t1', 'b-mine', 'job/9/t1');
+    await redis.hset(bucket(2), 'b-old', 'done');
+    expect(await claims.claim(owner('job/9'), ['b-done', 'b-held', 'b-mine', 'b-old'])).toEqual([
+      'done',
+      'busy',
+      'claimed',
+      'claimed',
+    ]);
+    // The claim taken over is written in the current bucket; its done mark too, and it wins.
+    expect(await redis.hget(bucket(0), 'b-mine')).toBe('job/9/t1');
+    await claims.finish(owner('job/9'), ['b-mine'], []);
+    expect(await claims.markOf('b-mine')).toBe('done');
+    // Given up where it is: the previous bucket's claim of job 8 is deleted by job 8 alone.
+    await claims.finish(owner('job/9'), [], ['b-held']);
+    expect(await claims.markOf('b-held')).toBe('job/8/t1');
+    await claims.finish(owner('job/8'), [], ['b-held']);
+    expect(await claims.markOf('b-held')).toBeNull();
+  });
+
+  test('the upkeep unlinks the buckets no lookup reads (background free), keeps the two read, and flags a non-empty single-dispatch queue', async () => {
+    const window = 3600;
+    const base = `${prefix}-upkeep`;
+    const claims = new DispatchClaims(redis, base, window);
+    // Not within seconds of a bucket's end, so the buckets written below are the ones it sees.
+    await waitUntil('away from a bucket boundary', async () => {
+      const [seconds] = await redis.time();
+      const into = Number(seconds) % window;
+      return into > 5 && into < window - 10;
+    });
+    const [seconds] = await redis.time();
+    const b = Math.floor(Number(seconds) / window);
+    for (const ago of [0, 1, 2, 3, 4]) await redis.hset(`${base}:claims:${b - ago}`, 'k', 'done');
+    const calls = async (command: string) =>
+      Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(await redis.info('commandstats'))?.[1] ?? 0);
+    const [unlinks, dels] = [await calls('unlink'), await calls('del')];
+    expect(await claims.upkeep(90, `${base}:events:`)).toBe(b);
+    expect(
+      await redis.exists(`${base}:claims:${b - 2}`, `${base}:claims:${b - 3}`, `${base}:claims:${b - 4}`),
+    ).toBe(0);
+    expect(await redis.call('EXPIRETIME', `${base}:claims:${b}`)).toBe((b + 2) * window + 90);
+    expect(await redis.call('EXPIRETIME', `${base}:claims:${b - 1}`)).toBe((b + 1) * window + 90);
+    // By UNLINK (freed in the background), not DEL or an expiry: small values are freed inline
+    // either way, so the command is what is checked.
+    expect(await calls('unlink')).toBe(unlinks + 1);
+    expect(await calls('del')).toBe(dels);
+    // The single-dispatch queue is empty: no flag; once it holds a job, flagged for a window.
+    expect(await redis.exists(`${base}:claims:singles`)).toBe(0);
+    await redis.rpush(`${base}:events:wait`, 'x');
+    await claims.upkeep(90, `${base}:events:`);
+    expect(await redis.ttl(`${base}:claims:singles`)).toBeGreaterThan(window - 60);
+  });
+
+  test('more keys at once than Lua unpacks in one call (a reader claiming a whole stream) are claimed and finished', async () => {
+    const claims = new DispatchClaims(redis, `${prefix}-many`, 60);
+    const keys = Array.from({ length: 9_000 }, (_, i) => `many-${i}`);
+    const lock = `${prefix}-many:event-batches:1:lock`;
+    await redis.set(lock, 't1');
+    expect(new Set(await claims.claim(owner('event-batches/1', 't1', lock), keys))).toEqual(
+      new Set(['claimed']),
+    );
+    await claims.finish(owner('event-batches/1', 't1', lock), keys.slice(0, 8_500), keys.slice(8_500));
+    expect(await claims.markOf('many-8499')).toBe('done');
+    expect(await claims.markOf('many-8500')).toBeNull();
+    await claims.finish(owner('event-batches/1', 't0'), keys.slice(0, 8_500), []); // the careful path
+    expect(new Set(await claims.claim(owner('event-batches/2'), keys.slice(0, 8_500)))).toEqual(
+      new Set(['done']),
+    );
   });
 
   test('a stalled attempt whose job another worker took over: the new attempt claims, the old one cannot undo it', async () => {
@@ -205,12 +314,12 @@ describe('claims and batches against a real Redis', () => {
     ]);
     // A, still alive, ends: it neither gives up nor overwrites what B now holds.
     await claims.finish(owner('event-batches/9', 'A', lock), ['s1'], ['s2']);
-    expect(await redis.get(`${prefix}:dispatch:s1`)).toBe('event-batches/9/B');
-    expect(await redis.get(`${prefix}:dispatch:s2`)).toBe('event-batches/9/B');
-    // Claiming again as the same attempt refreshes the window.
-    await redis.expire(`${prefix}:dispatch:s1`, 5);
-    await claims.claim(owner('event-batches/9', 'B', lock), ['s1']);
-    expect(await redis.ttl(`${prefix}:dispatch:s1`)).toBeGreaterThan(5);
+    expect(await claims.markOf('s1')).toBe('event-batches/9/B');
+    expect(await claims.markOf('s2')).toBe('event-batches/9/B');
+    // B, whose lock holds, finishes (written without reading the marks first).
+    await claims.finish(owner('event-batches/9', 'B', lock), ['s1'], ['s2']);
+    expect(await claims.markOf('s1')).toBe('done');
+    expect(await claims.markOf('s2')).toBeNull();
   });
 
   test('a batch with some dispatches done runs the rest; its retry after a failure runs only the failed one and what its guild held', async () => {
@@ -271,14 +380,14 @@ describe('claims and batches against a real Redis', () => {
     runs.length = 0;
     await runner.run(attempt('event-batches/8'), batch);
     expect(runs).toEqual([]);
-    for (const id of ['m1', 'm2', 'm3', 'm4', 'm5'])
-      expect(await redis.get(`${prefix}-run:dispatch:${id}`)).toBe('done');
+    for (const id of ['m1', 'm2', 'm3', 'm4', 'm5']) expect(await claims.markOf(id)).toBe('done');
   });
 
   test("during an upgrade, a dispatch an old gateway queued as its own job and a new gateway's batch replays runs once", async () => {
     const runs: string[] = [];
+    const upgradeClaims = new DispatchClaims(redis, `${prefix}-upgrade`, 60);
     const runner = new EventBatchRunner({
-      claims: new DispatchClaims(redis, `${prefix}-upgrade`, 60),
+      claims: upgradeClaims,
       registry: new HandlerRegistry([
         defineBotModule({
           name: 'recorder',
@@ -309,6 +418,10 @@ describe('claims and batches against a real Redis', () => {
     // keeps the completed job an hour): a new gateway's batch replaying it skips it.
     const upgrade = `${prefix}-upgrade`;
     await redis.hset(`${upgrade}:events:MESSAGE_CREATE-7`, 'name', 'MESSAGE_CREATE', 'finishedOn', '1');
+    await redis.zadd(`${upgrade}:events:completed`, 1, 'MESSAGE_CREATE-7');
+    // The claims look the job up only while the upkeep flagged the queue as holding jobs.
+    await upgradeClaims.upkeep(30, `${upgrade}:events:`);
+    await upgradeClaims.readMode();
     runs.length = 0;
     await runner.run(
       { owner: { ...owner('event-batches/2'), singleJobPrefix: `${upgrade}:events:` }, lastAttempt: false },
@@ -321,10 +434,10 @@ describe('claims and batches against a real Redis', () => {
   const runnerFor = (
     claimsPrefix: string,
     handle: (id: string) => Promise<void>,
-    options: { handlerTimeoutMs?: number; registry?: Registry } = {},
+    options: { handlerTimeoutMs?: number; registry?: Registry; claims?: Claims } = {},
   ) =>
     new EventBatchRunner({
-      claims: new DispatchClaims(redis, claimsPrefix, 60),
+      claims: options.claims ?? new DispatchClaims(redis, claimsPrefix, 60),
       registry: new HandlerRegistry([
         defineBotModule({
           name: 'recorder',
@@ -342,6 +455,7 @@ describe('claims and batches against a real Redis', () => {
   test('each dispatch is marked done as it finishes, while the rest of its batch still runs', async () => {
     let release!: () => void;
     const slow = new Promise<void>((resolve) => (release = resolve));
+    const marks = new DispatchClaims(redis, `${prefix}-marks`, 60);
     const runner = runnerFor(`${prefix}-marks`, async (id) => {
       if (id === 'p9') await slow;
     });
@@ -349,13 +463,13 @@ describe('claims and batches against a real Redis', () => {
     const running = runner.run(attempt('event-batches/20'), batch);
     // A crash now would re-run only p9.
     await waitUntil('p1, p2 and p3 marked done before the batch ends', async () => {
-      const v = await redis.mget(['p1', 'p2', 'p3'].map((k) => `${prefix}-marks:dispatch:${k}`));
+      const v = await Promise.all(['p1', 'p2', 'p3'].map((k) => marks.markOf(k)));
       return v.every((x) => x === 'done');
     });
-    expect(await redis.get(`${prefix}-marks:dispatch:p9`)).toBe('event-batches/20/t1');
+    expect(await marks.markOf('p9')).toBe('event-batches/20/t1');
     release();
     await running;
-    expect(await redis.get(`${prefix}-marks:dispatch:p9`)).toBe('done');
+    expect(await marks.markOf('p9')).toBe('done');
   });
 
   test('a handler that does not finish in time fails its dispatch (the batch is retried)', async () => {
@@ -371,8 +485,9 @@ describe('claims and batches against a real Redis', () => {
       .catch((e: unknown) => e);
     expect((failure as Error).message).toBe('MESSAGE_CREATE h1: handlers did not finish within 200 ms');
     expect((failure as BatchFailure).remaining.map((d) => d.key)).toEqual(['h1']);
-    expect(await redis.get(`${prefix}-timeout:dispatch:h2`)).toBe('done');
-    expect(await redis.get(`${prefix}-timeout:dispatch:h1`)).toBeNull(); // given up for the retry
+    const marks = new DispatchClaims(redis, `${prefix}-timeout`, 60);
+    expect(await marks.markOf('h2')).toBe('done');
+    expect(await marks.markOf('h1')).toBeNull(); // given up for the retry
   });
 
   test('on the last attempt, what a poison dispatch held behind it in its guild runs anyway', async () => {
@@ -388,5 +503,93 @@ describe('claims and batches against a real Redis', () => {
     expect(runs).toEqual(['x2', 'x3']);
     // Only the poison is left in the failed set.
     expect((failure as BatchFailure).remaining.map((d) => d.key)).toEqual(['x1']);
+  });
+  test('across a rolling upgrade, an old worker (a key per dispatch) and a new one (buckets) run a dispatch once', async () => {
+    const upgrade = `${prefix}-roll`;
+    const oldClaims = new PerKeyClaims(redis, upgrade, 60);
+    const newClaims = new DispatchClaims(redis, upgrade, 60);
+    // An old release's batch consumer is connected (an unnamed BullMQ worker): the watch keeps
+    // the per-key marks in use before the new worker takes a batch.
+    const oldWorker = new Worker(QUEUES.events, async () => undefined, {
+      connection: { url: server.url },
+      prefix: upgrade,
+    });
+    const newWorker = new Worker(QUEUES.events, async () => undefined, {
+      connection: { url: server.url },
+      prefix: `${prefix}-alone`,
+      name: CLAIMS_WORKER_NAME,
+    });
+    const watch = (prefixes: string[], claims: DispatchClaims) =>
+      new PerKeyMarksWatch({
+        redis,
+        botPrefix: prefixes[0]!,
+        prefixes: async () => prefixes,
+        claims: () => claims,
+        windowSeconds: 60,
+        everyMs: 60_000,
+        shutdownTimeoutMs: 30_000,
+        log: pino({ level: 'silent' }),
+      });
+    try {
+      await waitUntil('both consumers connected', async () => {
+        const list = String(await redis.client('LIST'));
+        return (
+          list.includes(`name=${oldWorkerClientName(upgrade)} `) && list.includes(`:w:${CLAIMS_WORKER_NAME}`)
+        );
+      });
+      const looking = watch([upgrade], newClaims);
+      await looking.check();
+      // Kept a window plus two intervals plus the old worker's shutdown grace after the sighting.
+      expect(looking.flagSeconds()).toBe(60 + 120 + 30);
+      expect(await redis.ttl(`${upgrade}:claims:per-key`)).toBeGreaterThan(60 + 120);
+      // One look per bot per interval: another worker's check within it does not look again.
+      await redis.del(`${upgrade}:claims:per-key`);
+      await watch([upgrade], newClaims).check();
+      expect(await redis.exists(`${upgrade}:claims:per-key`)).toBe(0);
+      // The next interval's look (the lock lapsed) sees the old worker again and sets it again.
+      await redis.del(`${upgrade}:claims:look`);
+      await watch([upgrade], newClaims).check();
+      expect(await redis.exists(`${upgrade}:claims:per-key`)).toBe(1);
+      // Only workers of this release: nothing is kept per key.
+      const alone = new DispatchClaims(redis, `${prefix}-alone`, 60);
+      await watch([`${prefix}-alone`], alone).check();
+      expect(await redis.exists(`${prefix}-alone:claims:per-key`)).toBe(0);
+    } finally {
+      await Promise.all([oldWorker.close(), newWorker.close()]);
+    }
+
+    // Either release sees the other's claims and done marks, in both orders.
+    expect(await oldClaims.claim(owner('event-batches/1'), ['u1'])).toEqual(['claimed']);
+    expect(await newClaims.claim(owner('event-batches/2'), ['u1', 'u2'])).toEqual(['busy', 'claimed']);
+    expect(await oldClaims.claim(owner('event-batches/3'), ['u2'])).toEqual(['busy']);
+    await oldClaims.finish(owner('event-batches/1'), ['u1'], []);
+    await newClaims.finish(owner('event-batches/2'), ['u2'], []);
+    expect(await newClaims.claim(owner('event-batches/4'), ['u1', 'u2'])).toEqual(['done', 'done']);
+    expect(await oldClaims.claim(owner('event-batches/5'), ['u1', 'u2'])).toEqual(['done', 'done']);
+    // A new worker's give-up frees the key for an old worker's copy too.
+    expect(await newClaims.claim(owner('event-batches/6'), ['u3'])).toEqual(['claimed']);
+    await newClaims.finish(owner('event-batches/6'), [], ['u3']);
+    expect(await oldClaims.claim(owner('event-batches/7'), ['u3'])).toEqual(['claimed']);
+
+    // Whole batches: the same dispatches through both releases' runners, each runs once.
+    const runs: string[] = [];
+    const record = async (id: string) => {
+      runs.push(id);
+    };
+    const oldRunner = runnerFor(upgrade, record, { claims: oldClaims });
+    const newRunner = runnerFor(upgrade, record, { claims: newClaims });
+    const ids = Array.from({ length: 40 }, (_, i) => `r${i}`);
+    const batch = (from: number) => ids.slice(from, from + 20).map((id, i) => inGuild(id, String(i % 3)));
+    await Promise.all([
+      newRunner.run(attempt('event-batches/10'), batch(0)),
+      oldRunner.run(attempt('event-batches/11'), batch(10)),
+      newRunner.run(attempt('event-batches/12'), batch(20)),
+    ]);
+    await Promise.all([
+      oldRunner.run(attempt('event-batches/13'), batch(0)),
+      newRunner.run(attempt('event-batches/14'), batch(10)),
+      oldRunner.run(attempt('event-batches/15'), batch(20)),
+    ]);
+    expect(runs.sort()).toEqual([...ids].sort());
   });
 });

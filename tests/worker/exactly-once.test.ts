@@ -9,7 +9,9 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { DiscordSimulator, messagePayload } from '../../discord-simulator/index.js';
 import { bulkJobs, type Pending } from '../../bot/gateway/forwarding/job-batches.js';
-import { botKey, QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
+import { botKey, DEDUP_WINDOW_SECONDS, QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
+import { oldWorkerClientName } from '../../bot/worker/processing/claim-format.js';
+import { DispatchClaims } from '../../bot/worker/processing/dispatch-claims.js';
 import { ledgerKeys } from '../../demo/event-ledger.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 import { BOT_REF } from '../gateway/harness.js';
@@ -48,7 +50,11 @@ describe('exactly once at the worker', () => {
   let queue: Queue;
   let worker: WorkerProcess | undefined;
   const keys = ledgerKeys((...parts) => botKey(BOT_REF, ...parts));
-  const claimKey = (key: string) => `${queuePrefix(BOT_REF)}:dispatch:${key}`;
+  // The marks as the worker reads them (its window decides the buckets).
+  const marksOf = (ids: readonly string[]) => {
+    const claims = new DispatchClaims(client, queuePrefix(BOT_REF), DEDUP_WINDOW_SECONDS);
+    return Promise.all(ids.map((id) => claims.markOf(`MESSAGE_CREATE-${id}`)));
+  };
 
   beforeAll(async () => {
     sim = await DiscordSimulator.start({ seed: 11, guilds: 1, guildSize: { members: 2 } });
@@ -89,7 +95,7 @@ describe('exactly once at the worker', () => {
     // What Redis holds at the kill: handlers that had their effect, and done marks written.
     const effected = await client.smembers(keys.processed);
     expect(effected.length).toBeLessThan(ids.length); // killed mid-stream
-    const marks = await client.mget(effected.map((id) => claimKey(`MESSAGE_CREATE-${id}`)));
+    const marks = await marksOf(effected);
     const inFlight = effected.filter((_, i) => marks[i] !== 'done');
     // At most the handlers running at once, and those that finished in the last tick or two
     // before their marks' round trip: never the whole batch (done marks at the batch's end
@@ -110,8 +116,11 @@ describe('exactly once at the worker', () => {
     // Exactly the in-flight ones ran twice (their claims, of a dead attempt, were taken over).
     expect(Number((await client.get(keys.duplicates)) ?? 0)).toBe(inFlight.length);
     expect(await client.smembers(keys.processed)).toHaveLength(ids.length);
-    const done = await client.mget(ids.map((id) => claimKey(`MESSAGE_CREATE-${id}`)));
+    const done = await marksOf(ids);
     expect(done.filter((v) => v !== 'done')).toEqual([]);
+    // No worker of the release with a key per dispatch was connected: none was written.
+    expect(await client.exists(`${queuePrefix(BOT_REF)}:claims:per-key`)).toBe(0);
+    expect(await client.keys(`${queuePrefix(BOT_REF)}:dispatch:*`)).toEqual([]);
   }, 400_000);
 
   test('two workers taking batches that carry the same dispatches run each once', async () => {
@@ -137,6 +146,31 @@ describe('exactly once at the worker', () => {
       expect(await client.get(keys.duplicates)).toBeNull();
     } finally {
       await Promise.all(workers.map((w) => w.proc.stop()));
+    }
+  }, 300_000);
+
+  test('a worker started beside a consumer of the release with per-key claims writes those marks from its first batch', async () => {
+    await client.del(keys.processed, keys.duplicates);
+    // The old release's consumer, as CLIENT LIST shows it (unnamed BullMQ worker's connection).
+    const old = new Redis(redis.url, { connectionName: oldWorkerClientName(queuePrefix(BOT_REF)) });
+    const ids = Array.from({ length: 20 }, (_, i) => String(70_000_000 + i));
+    // Queued before the worker starts: its first batch is there the moment it consumes.
+    // The first worker of the new release (the earlier tests' workers looked within the interval,
+    // before the old consumer connected: their look would hold this one's off until the next).
+    await client.del(`${queuePrefix(BOT_REF)}:claims:look`);
+    await queue.addBulk(batchesOf(ids, 20));
+    const w = await start();
+    try {
+      await waitUntil('the batch processed', async () => (await client.scard(keys.processed)) === ids.length);
+      expect(await client.exists(`${queuePrefix(BOT_REF)}:claims:per-key`)).toBe(1);
+      const perKey = await client.mget(
+        ids.map((id) => `${queuePrefix(BOT_REF)}:dispatch:MESSAGE_CREATE-${id}`),
+      );
+      expect(perKey.filter((v) => v !== 'done')).toEqual([]);
+    } finally {
+      await w.proc.stop();
+      old.disconnect();
+      await client.del(`${queuePrefix(BOT_REF)}:claims:per-key`);
     }
   }, 300_000);
 });

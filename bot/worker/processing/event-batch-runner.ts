@@ -1,6 +1,6 @@
 // Runs one job of forwarded events: claims its dispatches' keys (one round trip), runs the
 // claimed ones (a guild's in order, guilds side by side, at most `slots` handlers at once in the
-// process), marks each done as it finishes (those of one tick in one round trip), then gives up
+// process), marks each done as it finishes (one write in flight, those finishing meanwhile joined), then gives up
 // what failed or was held behind a failure. A failure fails the job; what is left to run becomes
 // the job's data, so BullMQ's retry (or a manual one) runs only that.
 import type { BatchedDispatch } from '../../queues/queue-names.js';
@@ -9,7 +9,7 @@ import type { WorkerServices } from '../handlers/bot-module.js';
 import type { HandlerRegistry } from '../handlers/handler-registry.js';
 import type { WorkerMetrics } from '../metrics.js';
 import { within } from '../../timing/within.js';
-import type { ClaimOwner, DispatchClaims } from './dispatch-claims.js';
+import type { ClaimOwner, Claims } from './dispatch-claims.js';
 import { batchError, planBatch, type BatchOutcome } from './event-batch.js';
 
 /** A bound on handlers running at once, shared by every batch of the process. */
@@ -32,7 +32,7 @@ export class Slots {
 }
 
 export interface EventBatchRunnerOptions {
-  claims: DispatchClaims;
+  claims: Claims;
   registry: HandlerRegistry;
   services: WorkerServices;
   metrics: WorkerMetrics;
@@ -60,42 +60,45 @@ export class BatchFailure extends Error {
 
 /**
  * The done marks of one attempt, written as its dispatches finish (a crash re-runs only what was
- * in flight); those finishing in the same tick share one round trip.
+ * in flight, at most a round trip's worth more), one write in flight at a time: marks that finish
+ * while one is in flight join the next. So a batch costs as many writes as round trips its
+ * handlers span, not one per dispatch.
  */
 class DoneMarks {
   private pending: string[] = [];
-  private readonly writes: Promise<unknown>[] = [];
+  private inFlight?: Promise<void>;
+  private failure?: unknown;
 
   constructor(
-    private readonly claims: DispatchClaims,
+    private readonly claims: Claims,
     private readonly owner: ClaimOwner,
   ) {}
 
   add(key: string): void {
-    if (this.pending.length === 0) {
-      // Settled here and awaited in `written`, so a failed write is never an unhandled rejection.
-      const write = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flush());
-      this.writes.push(
-        write.then(
-          () => undefined,
-          (err: unknown) => err,
-        ),
-      );
-    }
     this.pending.push(key);
+    // After the tick, so the marks of dispatches finishing together share the write.
+    this.inFlight ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain());
   }
 
   /** Waits for every mark; throws the first failed write's error. */
   async written(): Promise<void> {
-    const results = await Promise.all(this.writes);
-    const failed = results.find((r) => r !== undefined);
-    if (failed !== undefined) throw failed instanceof Error ? failed : new Error(String(failed));
+    await this.inFlight;
+    if (this.failure !== undefined)
+      throw this.failure instanceof Error ? this.failure : new Error(String(this.failure));
   }
 
-  private async flush(): Promise<void> {
-    const keys = this.pending;
-    this.pending = [];
-    await this.claims.finish(this.owner, keys, []);
+  /** Writes what is pending, then what finished meanwhile, until nothing is; never rejects. */
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0) {
+      const keys = this.pending;
+      this.pending = [];
+      try {
+        await this.claims.finish(this.owner, keys, []);
+      } catch (err) {
+        this.failure ??= err;
+      }
+    }
+    this.inFlight = undefined;
   }
 }
 

@@ -13,6 +13,7 @@ import type { InteractionDispatcher } from '../interactions/interaction-dispatch
 import type { WorkerMetrics } from '../metrics.js';
 import { PeriodicCheck } from '../../timing/periodic-check.js';
 import { within } from '../../timing/within.js';
+import { CLAIMS_WORKER_NAME } from './claim-format.js';
 import type { ClaimOwner } from './dispatch-claims.js';
 import { BatchIntake, batchParallelism, dispatchesOf } from './event-batch.js';
 import { BatchFailure, type EventBatchRunner } from './event-batch-runner.js';
@@ -159,6 +160,8 @@ export class WorkerRuntime {
         prefix: this.o.prefix,
         // A replacement events consumer starts at what BatchIntake allows now, as its predecessor had.
         concurrency: queue === QUEUES.events ? this.intake.jobs() : this.o.concurrency[queue],
+        // Named: what tells this release's batch consumers from the per-key claims' (claim-format.ts).
+        ...(queue === QUEUES.events ? { name: CLAIMS_WORKER_NAME } : {}),
         // Failed jobs stay for inspection; completed ones are kept by the producer's policy.
         autorun: true,
       },
