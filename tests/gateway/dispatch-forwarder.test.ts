@@ -8,7 +8,12 @@ import { DispatchForwarder, type ForwarderOptions } from '../../bot/gateway/forw
 import { dedupKey } from '../../bot/gateway/forwarding/dedup-key.js';
 import { GatewayMetrics } from '../../bot/gateway/metrics.js';
 import { createLogger } from '../../bot/observability/logger.js';
-import { QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
+import {
+  eventPartitionOf,
+  eventPartitionPrefixes,
+  QUEUES,
+  queuePrefix,
+} from '../../bot/queues/queue-names.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 import { metricSum, queuedDispatches, runOnce } from './harness.js';
 
@@ -33,22 +38,26 @@ afterAll(async () => {
 
 const CONFIGURED = new Set(['INTERACTION_CREATE', 'MESSAGE_CREATE', 'MESSAGE_UPDATE']);
 
-/** A forwarder on a fresh bot (its own queues), with its own metrics registry. */
-function setup(options: Partial<ForwarderOptions> = {}) {
+/** A forwarder on a fresh bot (its own queues, `partitions` event partitions), with its own metrics registry. */
+function setup({ partitions = 1, ...options }: Partial<ForwarderOptions> & { partitions?: number } = {}) {
   botSeq += 1;
   const connection = { url: redis.url };
-  const prefix = queuePrefix({ namespace: 'default', name: `fwdbot${botSeq}` });
+  const bot = { namespace: 'default', name: `fwdbot${botSeq}` };
+  const prefix = queuePrefix(bot);
+  const partitionQueues = eventPartitionPrefixes(bot, partitions).map(
+    (partitionPrefix) => new Queue(QUEUES.events, { connection, prefix: partitionPrefix }),
+  );
   const queues = {
     interactions: new Queue(QUEUES.interactions, { connection, prefix }),
-    events: new Queue(QUEUES.events, { connection, prefix }),
+    events: partitionQueues[0]!,
   };
-  for (const q of Object.values(queues)) {
+  for (const q of [queues.interactions, ...partitionQueues]) {
     q.on('error', () => undefined); // connection errors during the outage test
     openQueues.push(q);
   }
   const registry = new Registry();
   const forwarder = new DispatchForwarder(
-    { interactions: queues.interactions, events: [queues.events] },
+    { interactions: queues.interactions, events: partitionQueues },
     {
       events: CONFIGURED,
       generation: 3,
@@ -66,7 +75,7 @@ function setup(options: Partial<ForwarderOptions> = {}) {
   const metric = async (name: string, match = '') => metricSum(await registry.metrics(), name, match);
   /** The queued events a worker would run (each key once). */
   const runnable = async () => runOnce(redis.url, prefix, await queuedDispatches(queues.events));
-  return { forwarder, queues, metric, runnable };
+  return { forwarder, queues, partitionQueues, metric, runnable };
 }
 
 const message = (id: number) => ({ id: String(id), channel_id: '1', content: `m${id}` });
@@ -350,5 +359,42 @@ describe('DispatchForwarder', () => {
     expect(await metric('shardwarden_gateway_dispatches_forwarded_total')).toBe(14);
     expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="rejected"')).toBe(1);
     expect(forwarder.safeSequence(0, 15)).toBe(15);
+  });
+  test('with partitions, each batches on its own: a burst over three partitions is one full job in each', async () => {
+    const { forwarder, partitionQueues, metric } = setup({
+      partitions: 3,
+      batchSize: 10,
+      batchDelayMs: 60_000,
+    });
+    // A guild in each partition, their messages interleaved as a shard receives them.
+    const guilds = [0, 1, 2].map((partition) => {
+      for (let g = 1; ; g++)
+        if (eventPartitionOf({ t: 'MESSAGE_CREATE', d: { guild_id: String(g) } }, 3) === partition)
+          return String(g);
+    });
+    const inGuild = (id: number, guild: string) => ({ ...message(id), guild_id: guild });
+    for (let seq = 1; seq <= 30; seq++)
+      forwarder.accept('MESSAGE_CREATE', inGuild(seq, guilds[seq % 3]!), 0, seq);
+    // The delay is a minute: only full batches can be written here.
+    for (const q of partitionQueues) await waitForDispatches(q, 10);
+    await waitForSent(forwarder);
+    for (const [partition, q] of partitionQueues.entries()) {
+      const jobs = await q.getWaiting();
+      expect(jobs).toHaveLength(1);
+      // The partition's guild's messages, in the order received.
+      const first = partition === 0 ? 3 : partition;
+      expect(jobs[0]!.data.dispatches.map((d: { seq: number }) => d.seq)).toEqual(
+        Array.from({ length: 10 }, (_, i) => first + 3 * i),
+      );
+    }
+    expect(await metric('shardwarden_gateway_batch_size_count')).toBe(3);
+    expect(await metric('shardwarden_gateway_batch_size_sum')).toBe(30);
+
+    // A partition's partial batch waits for its own window; the resume position waits for it.
+    forwarder.accept('MESSAGE_CREATE', inGuild(31, guilds[1]!), 0, 31);
+    expect(forwarder.safeSequence(0, 31)).toBe(30);
+    expect(await forwarder.drain(5_000)).toBe(true);
+    expect(await waiting(partitionQueues[1]!)).toBe(11);
+    expect(forwarder.safeSequence(0, 31)).toBe(31);
   });
 });

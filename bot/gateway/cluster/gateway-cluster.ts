@@ -8,10 +8,9 @@ import { connectRedis } from '../../configuration/redis-connection.js';
 import { createLogger } from '../../observability/logger.js';
 import {
   discordBudgetPrefix,
-  eventPartitionPrefix,
-  eventPartitionPrefixes,
+  forwardedQueues,
   legacyQueuePrefix,
-  QUEUES,
+  partitionKey,
   queuePrefix,
 } from '../../queues/queue-names.js';
 import { parseGatewayConfig } from '../config.js';
@@ -51,15 +50,13 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
     redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
     const connection = redis;
     const prefix = queuePrefix(config.bot);
-    const queues = {
-      interactions: new Queue(QUEUES.interactions, { connection, prefix }),
-      // One queue per partition, each under its own hash tag (queue-names.ts).
-      events: eventPartitionPrefixes(config.bot, config.eventPartitions).map(
-        (partitionPrefix) => new Queue(QUEUES.events, { connection, prefix: partitionPrefix }),
-      ),
-    };
-    for (const q of [queues.interactions, ...queues.events])
-      q.on('error', (err) => log.debug({ err: err.message }, 'queue connection error'));
+    // The interactions' queue, then one events queue per partition, each under its own hash tag.
+    const opened = forwardedQueues(config.bot, config.eventPartitions).map(
+      (q) => new Queue(q.queue, { connection, prefix: q.prefix }),
+    );
+    for (const q of opened) q.on('error', (err) => log.debug({ err: err.message }, 'queue connection error'));
+    const [interactions, ...events] = opened;
+    const queues = { interactions: interactions!, events };
     const forwarder = new DispatchForwarder(
       queues,
       {
@@ -70,10 +67,8 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
         batchesInFlight: config.batchesInFlight,
         bufferLimit: config.bufferLimit,
         probeWrite: (partition) =>
-          redis.set(`${eventPartitionPrefix(config.bot, partition)}:gateway:write-probe`, '1', 'PX', 60_000),
-        ...(config.eventPartitions > 1
-          ? { beforeFirstWrite: () => raiseEventPartitions(redis, config.bot, config.eventPartitions) }
-          : {}),
+          redis.set(partitionKey(config.bot, partition, 'gateway', 'write-probe'), '1', 'PX', 60_000),
+        beforeFirstWrite: () => raiseEventPartitions(redis, config.bot, config.eventPartitions),
       },
       metrics,
       log,
@@ -165,9 +160,7 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
           .flush({ all: true, timeoutMs: 3_000 })
           .catch((err: Error) => log.warn({ err: err.message }, 'sessions not written at shutdown'));
         send({ shardwarden: 'stopped', clusterId: this.id, flushed });
-        await Promise.all(
-          [queues.interactions, ...queues.events].map((q) => q.close().catch(() => undefined)),
-        );
+        await Promise.all(opened.map((q) => q.close().catch(() => undefined)));
         redis.disconnect();
         process.exit(0);
       })();
