@@ -6,12 +6,17 @@
 // processes consume what the Ear enqueued (Redis CPU per dispatch end to end), and a stream paced
 // at 5,000/s goes through the Ear to them (dispatch → handler latency). Then the Ear's forwarder
 // alone (no gateway in front) on the same Redis: the most any receiver could enqueue through it
-// here. Last, the Ear's memory at 50,000 guilds. Prints JSON ending with `targets` (one per row
+// here. Then the Ear's memory at 50,000 guilds, and last the end-to-end stream again on a 3-master
+// Redis Cluster with the bot's events in partitions. Prints JSON ending with `targets` (one per row
 // of docs/benchmarks.md's tables), computed from this run's figures.
 //   BENCH_GUILDS (10000), BENCH_MEMBERS (0), BENCH_CHANNELS (20), BENCH_ROLES (12),
 //   BENCH_DISPATCHES (50000) override the defaults; see docs/benchmarks.md for the payload.
 //   BENCH_WORKERS (2), BENCH_LATENCY_RATE (5000), BENCH_LATENCY_SECONDS (5), BENCH_FLAT_GUILDS
 //   (50000; 0 skips the second Ear) shape the end-to-end, latency and memory-growth figures.
+//   BENCH_CLUSTER_PARTITIONS (3; 0 skips it) is the event partition count of the last phase, the
+//   same stream on a 3-master Redis Cluster (each master's CPU ÷ the single Redis's); its
+//   partitions' slots are first placed one per master in turn (BENCH_CLUSTER_PLACE=0: left
+//   where their hash tags fall).
 //   BENCH_PROBE=1 signals the measured processes (SIGUSR2) after their RSS is read, for a
 //   diagnostic preload (NODE_OPTIONS / EAR_NODE_OPTIONS=--require ...) that records heap figures.
 import { spawn } from 'node:child_process';
@@ -26,7 +31,15 @@ import { parseGatewayConfig } from '../bot/gateway/config.js';
 import { DispatchForwarder } from '../bot/gateway/forwarding/dispatch-forwarder.js';
 import { GatewayMetrics } from '../bot/gateway/metrics.js';
 import { createLogger } from '../bot/observability/logger.js';
-import { DEFAULT_NAMESPACE, QUEUES, queuePrefix, type DispatchBatchJob } from '../bot/queues/queue-names.js';
+import {
+  DEFAULT_NAMESPACE,
+  forwardedQueues,
+  QUEUES,
+  queuePrefix,
+  type DispatchBatchJob,
+} from '../bot/queues/queue-names.js';
+import { connectRedis } from '../bot/configuration/redis-connection.js';
+import { parseRedisTarget } from '../bot/configuration/redis-target.js';
 import { ENV, GATEWAY_MALLOC_ARENA_MAX } from '../bot/runtime-contract.js';
 import { messagePayload } from '../discord-simulator/index.js';
 import { World } from '../discord-simulator/world.js';
@@ -40,6 +53,7 @@ import {
   memoryMb,
   runScope,
   startRedis,
+  startRedisCluster,
   waitUntil,
 } from '../testenv/index.js';
 import { startProcess, type ManagedProcess } from '../testenv/processes.js';
@@ -182,13 +196,20 @@ function recordedLatencies(): number[] {
   );
 }
 
-/** A worker process (the real entrypoint) of bot `bench`, with only the benchmark's handler module. */
-async function startWorker(sim: { info: { token: string; apiUrl: string } }, i: number) {
+/**
+ * A worker process (the real entrypoint) of bot `bench`, with only the benchmark's handler module;
+ * `extra` changes its environment (another bot, Redis, partition count).
+ */
+async function startWorker(
+  sim: { info: { token: string; apiUrl: string } },
+  i: number,
+  extra: NodeJS.ProcessEnv = {},
+) {
   const proc = startProcess(
-    `worker-${i}`,
+    `worker-${extra.SHARDWARDEN_BOT_NAME ?? 'bench'}-${i}`,
     process.execPath,
     [join('dist', 'bin', 'shardwarden.js'), 'worker'],
-    join(logs.path, `worker-${i}.log`),
+    join(logs.path, `worker-${extra.SHARDWARDEN_BOT_NAME ?? 'bench'}-${i}.log`),
     {
       env: {
         ...process.env,
@@ -201,6 +222,7 @@ async function startWorker(sim: { info: { token: string; apiUrl: string } }, i: 
         DISCORD_API_URL: sim.info.apiUrl,
         REDIS_URL: redis.url,
         SHARDWARDEN_LOG_LEVEL: 'info',
+        ...extra,
       },
     },
   );
@@ -522,6 +544,135 @@ if (flatGuilds > 0) {
   c.child.kill('SIGTERM');
 }
 
+// One bot's stream on a 3-master Redis Cluster (testenv's, a replica per master): the same
+// MESSAGE_CREATEs (a fresh simulator of the same seed) forwarded by an Ear of `clusterPartitions`
+// event partitions, then drained by as many workers, over the same two phases as on the single
+// Redis above (the enqueue, then the consumption of the paused-then-resumed queues). Each
+// master's CPU (INFO cpu) over them, divided by the single Redis's for the same stream.
+async function clusterRun(partitions: number) {
+  const cluster = scope.own(await startRedisCluster(), (c) => c.close());
+  const masters: { port: number; redis: Redis }[] = [];
+  for (const node of cluster.nodes) {
+    const r = scope.own(new Redis({ host: '127.0.0.1', port: node.port, password: cluster.password }), (c) =>
+      c.disconnect(),
+    );
+    if (/role:master/.test(await r.info('replication'))) masters.push({ port: node.port, redis: r });
+    else r.disconnect();
+  }
+  const bot = { namespace: DEFAULT_NAMESPACE, name: 'bench-cluster' };
+  const env = { REDIS_URL: cluster.url, [ENV.eventPartitions]: String(partitions) };
+  const client = scope.own(
+    connectRedis(parseRedisTarget(cluster.url, 'bench'), { maxRetriesPerRequest: null }),
+    (c) => c.disconnect(),
+  );
+  const queues = forwardedQueues(bot, partitions)
+    .filter((q) => q.queue === QUEUES.events)
+    .map((q) => new Queue(q.queue, { connection: client, prefix: q.prefix }));
+  const partitionKeys = forwardedQueues(bot, partitions)
+    .filter((q) => q.queue === QUEUES.events)
+    .map((q) => `${q.prefix}:x`);
+  const placement = () => Promise.all(partitionKeys.map(async (key) => (await cluster.masterOf(key)).port));
+  // Where the hash tags' slots fall by themselves, then (unless told not to) partition p's slot
+  // moved to master p mod 3, as docs/install.md tells an operator to place them.
+  const hashedPlacement = await placement();
+  if (placeSlots)
+    for (const [p, key] of partitionKeys.entries())
+      await cluster.moveSlot(
+        key,
+        cluster.nodes.find((n) => n.port === masters[p % masters.length]!.port)!,
+      );
+  const masterOfPartition = await placement();
+  const sim = scope.own(await simulator(), (x) => x.child.kill('SIGTERM'));
+  const cEar = await startEar({ ...earEnvOf(sim, shards, bot.name), ...env }, 'gateway-cluster');
+  const mastersCpu = () => Promise.all(masters.map((m) => redisCpuSeconds(m.redis)));
+
+  const enqueueBefore = await mastersCpu();
+  const start = performance.now();
+  await stream(sim.info.controlUrl);
+  await waitUntil(
+    'all dispatches enqueued on the cluster',
+    async () =>
+      (await metricTotal(
+        cEar.port,
+        'shardwarden_gateway_dispatches_forwarded_total',
+        'type="MESSAGE_CREATE"',
+      )) >= dispatches,
+    { timeoutMs: 300_000, intervalMs: 50 },
+  );
+  const enqueueSeconds = (performance.now() - start) / 1000;
+  const enqueueAfter = await mastersCpu();
+  const byPartition = await Promise.all(queues.map((q) => queuedDispatches(q)));
+  const jobs = (await Promise.all(queues.map((q) => q.getWaitingCount()))).reduce((x, y) => x + y, 0);
+  const queued = byPartition.reduce((x, y) => x + y, 0);
+  if (queued !== dispatches) throw new Error(`the Ear enqueued ${queued} of ${dispatches} on the cluster`);
+
+  await Promise.all(queues.map((q) => q.pause()));
+  const cWorkers = await Promise.all(
+    Array.from({ length: workerCount }, (_, i) =>
+      startWorker(sim, i, { ...env, SHARDWARDEN_BOT_NAME: bot.name }),
+    ),
+  );
+  const completed = () =>
+    Promise.all(
+      cWorkers.map((w) =>
+        metricTotal(
+          w.port,
+          'shardwarden_worker_dispatches_total',
+          'type="MESSAGE_CREATE"',
+          'outcome="completed"',
+        ),
+      ),
+    ).then((n) => n.reduce((x, y) => x + y, 0));
+  const unfinished = async () => {
+    const counts = await Promise.all(
+      queues.map((q) => q.getJobCounts('wait', 'active', 'delayed', 'prioritized')),
+    );
+    return counts.flatMap((c) => Object.values(c)).reduce((x, y) => x + y, 0);
+  };
+  const consumeBefore = await mastersCpu();
+  const consumeStart = performance.now();
+  await Promise.all(queues.map((q) => q.resume()));
+  await waitUntil(
+    'every dispatch handled on the cluster and its job completed',
+    async () => (await completed()) >= dispatches && (await unfinished()) === 0,
+    { timeoutMs: 300_000, intervalMs: 100 },
+  );
+  const consumeSeconds = (performance.now() - consumeStart) / 1000;
+  const consumeAfter = await mastersCpu();
+  if ((await completed()) !== dispatches)
+    throw new Error(`the workers completed ${await completed()} of ${dispatches} on the cluster`);
+
+  await Promise.all(queues.map((q) => q.close()));
+  await Promise.all(cWorkers.map((w) => w.proc.stop()));
+  await cEar.gw.stop();
+  sim.child.kill('SIGTERM');
+  const partitionsOf = (ports: number[], port: number) => ports.flatMap((x, p) => (x === port ? [p] : []));
+  const figures = masters.map((m, i) => ({
+    port: m.port,
+    partitions: partitionsOf(masterOfPartition, m.port),
+    redisCpuSeconds: {
+      enqueue: enqueueAfter[i]! - enqueueBefore[i]!,
+      consume: consumeAfter[i]! - consumeBefore[i]!,
+    },
+  }));
+  for (const m of masters) m.redis.disconnect();
+  client.disconnect();
+  await cluster.close();
+  return {
+    partitions,
+    slotsPlaced: placeSlots,
+    partitionsByMasterAsHashed: masters.map((m) => partitionsOf(hashedPlacement, m.port)),
+    dispatchesByPartition: byPartition,
+    meanBatchSize: dispatches / jobs,
+    dispatchesPerSecondEnqueued: Math.round(dispatches / enqueueSeconds),
+    dispatchesPerSecondConsumed: Math.round(dispatches / consumeSeconds),
+    masters: figures,
+  };
+}
+const clusterPartitions = setting('BENCH_CLUSTER_PARTITIONS', 3);
+const placeSlots = process.env.BENCH_CLUSTER_PLACE !== '0';
+const onCluster = clusterPartitions > 0 ? await clusterRun(clusterPartitions) : undefined;
+
 const round2 = (n: number) => Math.round(n * 100) / 100;
 const floodFigures = (f: Flood) => ({
   guildCreates: f.guildCreates,
@@ -537,6 +688,11 @@ const enqueuedRateRatio = Number((defaultSeconds / earSeconds).toFixed(2));
 const earRedisCpu = earCpu[earPids.length + 1]!;
 const endToEndRedisMicroseconds = round2(((earRedisCpu + consumeRedisCpu) * 1e6) / dispatches);
 const latencyP99 = percentile(0.99);
+// The single Redis's CPU for the stream: its enqueue and its consumption, as the cluster's masters are read.
+const singleRedisCpu = earRedisCpu + consumeRedisCpu;
+const masterRatio = (m: { redisCpuSeconds: { enqueue: number; consume: number } }) =>
+  Number(((m.redisCpuSeconds.enqueue + m.redisCpuSeconds.consume) / singleRedisCpu).toFixed(3));
+const clusterRatio = onCluster && Math.max(...onCluster.masters.map(masterRatio));
 const flatRatio = (key: 'rss' | 'anonymous') => flat && Number((flat[key] / earMemory[key]).toFixed(3));
 printFigures(
   {
@@ -619,6 +775,22 @@ printFigures(
       meanBatchSize: round2(latencyCount / pacedBatches),
       redisCpuMicrosecondsPerDispatch: round2((pacedRedisCpu * 1e6) / latencyCount),
     },
+    ...(onCluster && {
+      redisCluster: {
+        what: `the Ear's ${dispatches} MESSAGE_CREATEs enqueued and consumed by ${workerCount} workers as above, on a 3-master Redis Cluster (a replica each) with the bot at ${onCluster.partitions} event partitions; each master's CPU over the two phases ÷ the single Redis's for the same stream (${round2(singleRedisCpu)} s)`,
+        ...onCluster,
+        masters: onCluster.masters.map((m) => ({
+          ...m,
+          redisCpuSeconds: {
+            enqueue: round2(m.redisCpuSeconds.enqueue),
+            consume: round2(m.redisCpuSeconds.consume),
+          },
+          ratioVsSingleRedis: masterRatio(m),
+        })),
+        meanBatchSize: round2(onCluster.meanBatchSize),
+        largestMasterRatio: clusterRatio,
+      },
+    }),
     ...(flat && {
       earMemoryFlat: {
         what: `the Ear after the GUILD_CREATEs of ${flatGuilds} guilds (${Math.ceil(flatGuilds / 1_000)} shards, one cluster process) against ${guilds}`,
@@ -656,6 +828,15 @@ printFigures(
       3,
     ),
     atMost(`dispatch → worker handler latency at ${latencyRate}/s, p99 ms`, latencyP99, 50),
+    ...(clusterRatio !== undefined
+      ? [
+          atMost(
+            `Redis CPU of the largest of 3 masters (${clusterPartitions} event partitions) / one Redis's, same stream enqueued and consumed`,
+            clusterRatio,
+            0.4,
+          ),
+        ]
+      : []),
     // Issue 16's row is the Ear's memory: judged by both measures, as its other memory rows.
     ...(flat
       ? [
