@@ -565,9 +565,6 @@ async function clusterRun(partitions: number) {
     connectRedis(parseRedisTarget(cluster.url, 'bench'), { maxRetriesPerRequest: null }),
     (c) => c.disconnect(),
   );
-  const queues = forwardedQueues(bot, partitions)
-    .filter((q) => q.queue === QUEUES.events)
-    .map((q) => new Queue(q.queue, { connection: client, prefix: q.prefix }));
   const partitionKeys = forwardedQueues(bot, partitions)
     .filter((q) => q.queue === QUEUES.events)
     .map((q) => `${q.prefix}:x`);
@@ -582,6 +579,10 @@ async function clusterRun(partitions: number) {
         cluster.nodes.find((n) => n.port === masters[p % masters.length]!.port)!,
       );
   const masterOfPartition = await placement();
+  // After the placement: a BullMQ Queue writes its meta key once created.
+  const queues = forwardedQueues(bot, partitions)
+    .filter((q) => q.queue === QUEUES.events)
+    .map((q) => new Queue(q.queue, { connection: client, prefix: q.prefix }));
   const sim = scope.own(await simulator(), (x) => x.child.kill('SIGTERM'));
   const cEar = await startEar({ ...earEnvOf(sim, shards, bot.name), ...env }, 'gateway-cluster');
   const mastersCpu = () => Promise.all(masters.map((m) => redisCpuSeconds(m.redis)));
