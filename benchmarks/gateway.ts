@@ -138,6 +138,22 @@ async function commandStats(redis: Redis): Promise<CommandStats> {
   return stats;
 }
 
+/**
+ * Seconds Redis spent in scripts (BullMQ's and the claims: most of the work) between two readings,
+ * the commands they run included.
+ */
+function scriptSeconds(before: CommandStats, after: CommandStats): number {
+  let usec = 0;
+  for (const [command, a] of after)
+    if (command.startsWith('eval')) usec += a.usec - (before.get(command)?.usec ?? 0);
+  return usec / 1e6;
+}
+
+/** Bytes a master has written to its replication stream (INFO replication). */
+async function replicationOffset(redis: Redis): Promise<number> {
+  return Number(/master_repl_offset:(\d+)/.exec(await redis.info('replication'))?.[1] ?? 0);
+}
+
 /** Where Redis spent its time between two readings: the costliest commands, per dispatch. */
 function commandsPerDispatch(before: CommandStats, after: CommandStats, top = 8) {
   return [...after]
@@ -401,7 +417,8 @@ const earSeconds = (performance.now() - earStart) / 1000;
 const earCpu = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redisInfo)].map(
   (c, i) => c - earCpuBefore[i]!,
 );
-const earCommands = commandsPerDispatch(earCommandsBefore, await commandStats(redisInfo));
+const earCommandsAfter = await commandStats(redisInfo);
+const earCommands = commandsPerDispatch(earCommandsBefore, earCommandsAfter);
 const earQueued = await queuedDispatches(queue);
 if (earQueued !== dispatches) throw new Error(`the Ear enqueued ${earQueued} of ${dispatches}`);
 
@@ -445,7 +462,12 @@ await waitUntil(
 const consumeSeconds = (performance.now() - consumeStart) / 1000;
 const consumeRedisCpu = (await redisCpuSeconds(redisInfo)) - consumeCpuBefore;
 const consumeWorkersCpu = workersCpu() - workersCpuBefore;
-const consumeCommands = commandsPerDispatch(consumeCommandsBefore, await commandStats(redisInfo));
+const consumeCommandsAfter = await commandStats(redisInfo);
+const consumeCommands = commandsPerDispatch(consumeCommandsBefore, consumeCommandsAfter);
+// The single Redis's script time over the stream, beside each cluster master's.
+const singleScriptSeconds =
+  scriptSeconds(earCommandsBefore, earCommandsAfter) +
+  scriptSeconds(consumeCommandsBefore, consumeCommandsAfter);
 const notCompleted = (await handled('failed')) + (await handled('skipped'));
 if (notCompleted > 0) throw new Error(`the workers failed or skipped ${notCompleted} dispatches`);
 
@@ -585,7 +607,15 @@ async function clusterRun(partitions: number) {
     .map((q) => new Queue(q.queue, { connection: client, prefix: q.prefix }));
   const sim = scope.own(await simulator(), (x) => x.child.kill('SIGTERM'));
   const cEar = await startEar({ ...earEnvOf(sim, shards, bot.name), ...env }, 'gateway-cluster');
-  const mastersCpu = () => Promise.all(masters.map((m) => redisCpuSeconds(m.redis)));
+  /** Per master: CPU seconds, command stats, replication offset. */
+  const mastersCpu = () =>
+    Promise.all(
+      masters.map(async (m) => ({
+        cpu: await redisCpuSeconds(m.redis),
+        commands: await commandStats(m.redis),
+        replicated: await replicationOffset(m.redis),
+      })),
+    );
 
   const enqueueBefore = await mastersCpu();
   const start = performance.now();
@@ -652,9 +682,18 @@ async function clusterRun(partitions: number) {
     port: m.port,
     partitions: partitionsOf(masterOfPartition, m.port),
     redisCpuSeconds: {
-      enqueue: enqueueAfter[i]! - enqueueBefore[i]!,
-      consume: consumeAfter[i]! - consumeBefore[i]!,
+      enqueue: enqueueAfter[i]!.cpu - enqueueBefore[i]!.cpu,
+      consume: consumeAfter[i]!.cpu - consumeBefore[i]!.cpu,
     },
+    scriptSeconds:
+      scriptSeconds(enqueueBefore[i]!.commands, enqueueAfter[i]!.commands) +
+      scriptSeconds(consumeBefore[i]!.commands, consumeAfter[i]!.commands),
+    replicatedMb:
+      (enqueueAfter[i]!.replicated -
+        enqueueBefore[i]!.replicated +
+        consumeAfter[i]!.replicated -
+        consumeBefore[i]!.replicated) /
+      1e6,
   }));
   for (const m of masters) m.redis.disconnect();
   client.disconnect();
@@ -786,10 +825,14 @@ printFigures(
             enqueue: round2(m.redisCpuSeconds.enqueue),
             consume: round2(m.redisCpuSeconds.consume),
           },
+          scriptSeconds: round2(m.scriptSeconds),
+          replicatedMb: round2(m.replicatedMb),
           ratioVsSingleRedis: masterRatio(m),
         })),
         meanBatchSize: round2(onCluster.meanBatchSize),
         largestMasterRatio: clusterRatio,
+        // Where the masters' sum goes beyond one Redis's: scripts (the work, split) or the rest.
+        singleRedis: { redisCpuSeconds: round2(singleRedisCpu), scriptSeconds: round2(singleScriptSeconds) },
       },
     }),
     ...(flat && {
