@@ -140,7 +140,8 @@ async function commandStats(redis: Redis): Promise<CommandStats> {
 
 /**
  * Seconds Redis spent in scripts (BullMQ's and the claims: most of the work) between two readings,
- * the commands they run included.
+ * the commands they run included. Wall-clock time inside Redis: on a loaded machine it counts
+ * the time Redis was descheduled mid-script too (then it exceeds the CPU time).
  */
 function scriptSeconds(before: CommandStats, after: CommandStats): number {
   let usec = 0;
@@ -566,6 +567,8 @@ if (flatGuilds > 0) {
   c.child.kill('SIGTERM');
 }
 
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
 // One bot's stream on a 3-master Redis Cluster (testenv's, a replica per master): the same
 // MESSAGE_CREATEs (a fresh simulator of the same seed) forwarded by an Ear of `clusterPartitions`
 // event partitions, then drained by as many workers, over the same two phases as on the single
@@ -670,6 +673,12 @@ async function clusterRun(partitions: number) {
   );
   const consumeSeconds = (performance.now() - consumeStart) / 1000;
   const consumeAfter = await mastersCpu();
+  // The same masters idle (the Ear and the workers connected, nothing to do): the part of a
+  // phase's CPU that grows with its length (polling, the cluster bus, cron), which a loaded
+  // machine's long phases inflate, and three masters pay three times.
+  const idleSeconds = 5;
+  await sleep(idleSeconds * 1000);
+  const idleAfter = await mastersCpu();
   if ((await completed()) !== dispatches)
     throw new Error(`the workers completed ${await completed()} of ${dispatches} on the cluster`);
 
@@ -688,6 +697,7 @@ async function clusterRun(partitions: number) {
     scriptSeconds:
       scriptSeconds(enqueueBefore[i]!.commands, enqueueAfter[i]!.commands) +
       scriptSeconds(consumeBefore[i]!.commands, consumeAfter[i]!.commands),
+    idleCpuPerSecond: (idleAfter[i]!.cpu - consumeAfter[i]!.cpu) / idleSeconds,
     replicatedMb:
       (enqueueAfter[i]!.replicated -
         enqueueBefore[i]!.replicated +
@@ -706,6 +716,7 @@ async function clusterRun(partitions: number) {
     meanBatchSize: dispatches / jobs,
     dispatchesPerSecondEnqueued: Math.round(dispatches / enqueueSeconds),
     dispatchesPerSecondConsumed: Math.round(dispatches / consumeSeconds),
+    phaseSeconds: { enqueue: round2(enqueueSeconds), consume: round2(consumeSeconds) },
     masters: figures,
   };
 }
@@ -713,7 +724,6 @@ const clusterPartitions = setting('BENCH_CLUSTER_PARTITIONS', 3);
 const placeSlots = process.env.BENCH_CLUSTER_PLACE !== '0';
 const onCluster = clusterPartitions > 0 ? await clusterRun(clusterPartitions) : undefined;
 
-const round2 = (n: number) => Math.round(n * 100) / 100;
 const floodFigures = (f: Flood) => ({
   guildCreates: f.guildCreates,
   ms: Math.round(f.ms),
@@ -826,6 +836,7 @@ printFigures(
             consume: round2(m.redisCpuSeconds.consume),
           },
           scriptSeconds: round2(m.scriptSeconds),
+          idleCpuPerSecond: Number(m.idleCpuPerSecond.toFixed(4)),
           replicatedMb: round2(m.replicatedMb),
           ratioVsSingleRedis: masterRatio(m),
         })),
