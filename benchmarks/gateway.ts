@@ -16,7 +16,8 @@
 //   BENCH_CLUSTER_PARTITIONS (3; 0 skips it) is the event partition count of the last phase, the
 //   same stream on a 3-master Redis Cluster (each master's CPU ÷ the single Redis's); its
 //   partitions' slots are first placed one per master in turn (BENCH_CLUSTER_PLACE=0: left
-//   where their hash tags fall).
+//   where their hash tags fall; BENCH_CLUSTER_REPLICAS=0: masters without replicas, to see what
+//   replication costs them).
 //   BENCH_PROBE=1 signals the measured processes (SIGUSR2) after their RSS is read, for a
 //   diagnostic preload (NODE_OPTIONS / EAR_NODE_OPTIONS=--require ...) that records heap figures.
 import { spawn } from 'node:child_process';
@@ -575,7 +576,7 @@ const round2 = (n: number) => Math.round(n * 100) / 100;
 // Redis above (the enqueue, then the consumption of the paused-then-resumed queues). Each
 // master's CPU (INFO cpu) over them, divided by the single Redis's for the same stream.
 async function clusterRun(partitions: number) {
-  const cluster = scope.own(await startRedisCluster(), (c) => c.close());
+  const cluster = scope.own(await startRedisCluster({ replicas: clusterReplicas }), (c) => c.close());
   const masters: { port: number; redis: Redis }[] = [];
   for (const node of cluster.nodes) {
     const r = scope.own(new Redis({ host: '127.0.0.1', port: node.port, password: cluster.password }), (c) =>
@@ -711,6 +712,7 @@ async function clusterRun(partitions: number) {
   return {
     partitions,
     slotsPlaced: placeSlots,
+    replicas: clusterReplicas,
     partitionsByMasterAsHashed: masters.map((m) => partitionsOf(hashedPlacement, m.port)),
     dispatchesByPartition: byPartition,
     meanBatchSize: dispatches / jobs,
@@ -722,6 +724,7 @@ async function clusterRun(partitions: number) {
 }
 const clusterPartitions = setting('BENCH_CLUSTER_PARTITIONS', 3);
 const placeSlots = process.env.BENCH_CLUSTER_PLACE !== '0';
+const clusterReplicas = process.env.BENCH_CLUSTER_REPLICAS !== '0';
 const onCluster = clusterPartitions > 0 ? await clusterRun(clusterPartitions) : undefined;
 
 const floodFigures = (f: Flood) => ({
@@ -827,7 +830,7 @@ printFigures(
     },
     ...(onCluster && {
       redisCluster: {
-        what: `the Ear's ${dispatches} MESSAGE_CREATEs enqueued and consumed by ${workerCount} workers as above, on a 3-master Redis Cluster (a replica each) with the bot at ${onCluster.partitions} event partitions; each master's CPU over the two phases ÷ the single Redis's for the same stream (${round2(singleRedisCpu)} s)`,
+        what: `the Ear's ${dispatches} MESSAGE_CREATEs enqueued and consumed by ${workerCount} workers as above, on a 3-master Redis Cluster (${clusterReplicas ? 'a replica each' : 'no replicas'}) with the bot at ${onCluster.partitions} event partitions; each master's CPU over the two phases ÷ the single Redis's for the same stream (${round2(singleRedisCpu)} s)`,
         ...onCluster,
         masters: onCluster.masters.map((m) => ({
           ...m,

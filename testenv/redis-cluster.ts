@@ -248,9 +248,12 @@ function makeTlsFiles(dir: string): TlsFiles {
 /**
  * 3 masters (slots split evenly) and a replica of each, on free loopback ports with their own
  * cluster bus ports, each in its own folder. Resolves once every node reports cluster_state:ok
- * and every replica is in sync with its master.
+ * and every replica is in sync with its master. `replicas: false`: the masters alone (a
+ * benchmark's look at what a replica costs its master; no failover then).
  */
-export async function startRedisCluster(options: { tls?: boolean } = {}): Promise<RedisClusterServer> {
+export async function startRedisCluster(
+  options: { tls?: boolean; replicas?: boolean } = {},
+): Promise<RedisClusterServer> {
   const binary = redisServerBinary();
   const dir = makeTempDir('redis-cluster');
   const password = `p@ss/${randomBytes(8).toString('hex')}`;
@@ -262,7 +265,7 @@ export async function startRedisCluster(options: { tls?: boolean } = {}): Promis
   };
   try {
     if (options.tls) tls = makeTlsFiles(dir.path);
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < (options.replicas === false ? 3 : 6); i++) {
       const port = await freePort();
       const busPort = await freePort();
       const nodeDir = join(dir.path, String(port));
@@ -288,7 +291,8 @@ export async function startRedisCluster(options: { tls?: boolean } = {}): Promis
     });
     await waitUntil(
       'every cluster node knows the others',
-      async () => (await Promise.all(nodes.map((n) => clusterNodes(n)))).every((v) => v.length === 6),
+      async () =>
+        (await Promise.all(nodes.map((n) => clusterNodes(n)))).every((v) => v.length === nodes.length),
       { timeoutMs: 30_000, intervalMs: 200 },
     );
     for (const [i, r] of replicas.entries())
