@@ -38,14 +38,22 @@ afterAll(async () => {
 
 const CONFIGURED = new Set(['INTERACTION_CREATE', 'MESSAGE_CREATE', 'MESSAGE_UPDATE']);
 
-/** A forwarder on a fresh bot (its own queues, `partitions` event partitions), with its own metrics registry. */
-function setup({ partitions = 1, ...options }: Partial<ForwarderOptions> & { partitions?: number } = {}) {
+/**
+ * A forwarder on a fresh bot (its own queues, `partitions` event partitions), with its own metrics
+ * registry. `urlOf` puts a partition's queue on another Redis (a master of its own).
+ */
+function setup({
+  partitions = 1,
+  urlOf = () => redis.url,
+  ...options
+}: Partial<ForwarderOptions> & { partitions?: number; urlOf?: (partition: number) => string } = {}) {
   botSeq += 1;
   const connection = { url: redis.url };
   const bot = { namespace: 'default', name: `fwdbot${botSeq}` };
   const prefix = queuePrefix(bot);
   const partitionQueues = eventPartitionPrefixes(bot, partitions).map(
-    (partitionPrefix) => new Queue(QUEUES.events, { connection, prefix: partitionPrefix }),
+    (partitionPrefix, partition) =>
+      new Queue(QUEUES.events, { connection: { url: urlOf(partition) }, prefix: partitionPrefix }),
   );
   const queues = {
     interactions: new Queue(QUEUES.interactions, { connection, prefix }),
@@ -99,6 +107,15 @@ async function waitForSent(forwarder: DispatchForwarder): Promise<void> {
 }
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A guild id in each of `partitions` event partitions, partition i's at index i. */
+const guildPerPartition = (partitions: number) =>
+  Array.from({ length: partitions }, (_, partition) => {
+    for (let g = 1; ; g++)
+      if (eventPartitionOf({ t: 'MESSAGE_CREATE', d: { guild_id: String(g) } }, partitions) === partition)
+        return String(g);
+  });
+const inGuild = (id: number, guild: string) => ({ ...message(id), guild_id: guild });
 
 describe('DispatchForwarder', () => {
   test('a full batch is enqueued at once; a partial one waits for the delay', async () => {
@@ -367,12 +384,7 @@ describe('DispatchForwarder', () => {
       batchDelayMs: 60_000,
     });
     // A guild in each partition, their messages interleaved as a shard receives them.
-    const guilds = [0, 1, 2].map((partition) => {
-      for (let g = 1; ; g++)
-        if (eventPartitionOf({ t: 'MESSAGE_CREATE', d: { guild_id: String(g) } }, 3) === partition)
-          return String(g);
-    });
-    const inGuild = (id: number, guild: string) => ({ ...message(id), guild_id: guild });
+    const guilds = guildPerPartition(3);
     for (let seq = 1; seq <= 30; seq++)
       forwarder.accept('MESSAGE_CREATE', inGuild(seq, guilds[seq % 3]!), 0, seq);
     // The delay is a minute: only full batches can be written here.
@@ -396,5 +408,54 @@ describe('DispatchForwarder', () => {
     expect(await forwarder.drain(5_000)).toBe(true);
     expect(await waiting(partitionQueues[1]!)).toBe(11);
     expect(forwarder.safeSequence(0, 31)).toBe(31);
+  });
+  test('with partitions, one whose Redis refuses writes holds back only its own dispatches, and the resume position stays before its oldest', async () => {
+    // Partition 1 on a Redis of its own, as on a Redis Cluster master, refusing every write.
+    const refusing = await startRedis();
+    const client = new Redis(refusing.url, { maxRetriesPerRequest: null });
+    client.on('error', () => undefined);
+    let refusingQueue: Queue | undefined;
+    try {
+      await client.config('SET', 'maxmemory-policy', 'noeviction');
+      await client.config('SET', 'maxmemory', '1');
+      const { forwarder, partitionQueues, metric } = setup({
+        partitions: 3,
+        urlOf: (partition) => (partition === 1 ? refusing.url : redis.url),
+        probeWrite: (partition) => (partition === 1 ? client : probe).set('forwarder-test-probe', '1'),
+      });
+      refusingQueue = partitionQueues[1];
+      const guilds = guildPerPartition(3);
+      // Partition 0's batch first, then the three partitions interleaved: partition 1's oldest is seq 13.
+      for (let seq = 1; seq <= 10; seq++)
+        forwarder.accept('MESSAGE_CREATE', inGuild(seq, guilds[0]!), 0, seq);
+      for (let seq = 11; seq <= 40; seq++)
+        forwarder.accept('MESSAGE_CREATE', inGuild(seq, guilds[seq % 3]!), 0, seq);
+      // The other partitions keep writing while partition 1's lane retries and probes its own Redis.
+      await waitForDispatches(partitionQueues[0]!, 20);
+      await waitForDispatches(partitionQueues[2]!, 10);
+      await waitUntil(
+        'partition 1 refused more than once',
+        async () => (await metric('shardwarden_gateway_enqueue_errors_total')) >= 3,
+        { timeoutMs: 30_000, intervalMs: 20 },
+      );
+      expect(forwarder.buffered()).toBe(10);
+      // Seqs up to 40 are in other partitions' queues, yet a resume must replay from seq 13.
+      expect(forwarder.safeSequence(0, 40)).toBe(12);
+      expect(await metric('shardwarden_gateway_dispatches_dropped_total')).toBe(0);
+
+      await client.config('SET', 'maxmemory', '0');
+      expect(await forwarder.drain(30_000)).toBe(true);
+      expect((await queuedDispatches(partitionQueues[1]!)).map((d) => d.seq)).toEqual(
+        Array.from({ length: 10 }, (_, i) => 13 + 3 * i),
+      );
+      expect(await waiting(partitionQueues[0]!)).toBe(20);
+      expect(await waiting(partitionQueues[2]!)).toBe(10);
+      expect(await metric('shardwarden_gateway_dispatches_forwarded_total')).toBe(40);
+      expect(forwarder.safeSequence(0, 40)).toBe(40);
+    } finally {
+      client.disconnect();
+      await refusingQueue?.close();
+      await refusing.close();
+    }
   });
 });

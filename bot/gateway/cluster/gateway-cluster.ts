@@ -11,6 +11,7 @@ import {
   forwardedQueues,
   legacyQueuePrefix,
   partitionKey,
+  QUEUES,
   queuePrefix,
 } from '../../queues/queue-names.js';
 import { parseGatewayConfig } from '../config.js';
@@ -50,13 +51,17 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
     redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
     const connection = redis;
     const prefix = queuePrefix(config.bot);
-    // The interactions' queue, then one events queue per partition, each under its own hash tag.
-    const opened = forwardedQueues(config.bot, config.eventPartitions).map(
-      (q) => new Queue(q.queue, { connection, prefix: q.prefix }),
-    );
+    // The interactions' queue and one events queue per partition, each under its own hash tag;
+    // picked by name and partition, not by the list's order.
+    const forwarded = forwardedQueues(config.bot, config.eventPartitions);
+    const opened = forwarded.map((q) => new Queue(q.queue, { connection, prefix: q.prefix }));
     for (const q of opened) q.on('error', (err) => log.debug({ err: err.message }, 'queue connection error'));
-    const [interactions, ...events] = opened;
-    const queues = { interactions: interactions!, events };
+    const events: Queue[] = [];
+    forwarded.forEach((q, i) => {
+      if (q.queue === QUEUES.events) events[q.partition] = opened[i]!;
+    });
+    const interactions = opened[forwarded.findIndex((q) => q.queue === QUEUES.interactions)]!;
+    const queues = { interactions, events };
     const forwarder = new DispatchForwarder(
       queues,
       {

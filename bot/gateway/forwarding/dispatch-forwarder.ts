@@ -7,7 +7,7 @@
 // by the partitions) and are flushed when it returns; what does not fit is counted and logged,
 // never dropped silently.
 // Under load several batches per partition are written at once (`batchesInFlight`, pipelined on
-// the one connection; why: docs/gateway.md, "The forwarder"). A dispatch still counts as sent only
+// the partition's connection: P x N in flight on one Redis; why: docs/gateway.md, "The forwarder"). A dispatch still counts as sent only
 // when Redis answered for its batch, and leaves the buffer only then.
 import type { Queue } from 'bullmq';
 import type { Logger } from '../../observability/logger.js';
@@ -45,6 +45,8 @@ export class DispatchForwarder {
   private closed = false;
   private idleWaiters: (() => void)[] = [];
   private announced?: Promise<unknown>;
+  /** Dispatches in every lane's buffer: kept as a running count, not summed per dispatch. */
+  private total = 0;
 
   constructor(
     /** `events`: one queue per event partition, partition i at index i (queue-names.ts). */
@@ -58,7 +60,10 @@ export class DispatchForwarder {
       beforeWrite: () => this.announce(),
       metrics,
       log,
-      buffered: () => this.buffered(),
+      buffered: () => this.total,
+      released: (n: number) => {
+        this.total -= n;
+      },
       maybeIdle: () => this.notifyIfIdle(),
     };
     this.lanes = queues.events.map(
@@ -78,7 +83,7 @@ export class DispatchForwarder {
       this.metrics.dropped.inc({ type, reason: this.closed ? 'shutting_down' : 'not_configured' });
       return;
     }
-    const buffered = this.buffered();
+    const buffered = this.total;
     if (buffered >= this.options.bufferLimit) {
       this.metrics.dropped.inc({ type, reason: 'buffer_full' });
       this.metrics.overflow.inc();
@@ -94,6 +99,7 @@ export class DispatchForwarder {
       generation: this.options.generation,
       key: dedupKey(type, d, { sessionId, seq }),
     };
+    this.total = buffered + 1;
     if (type === 'INTERACTION_CREATE') this.lanes[0]!.push({ queue: 'interactions', dispatch });
     else {
       const partition = eventPartitionOf(dispatch, this.lanes.length);
@@ -103,7 +109,7 @@ export class DispatchForwarder {
   }
 
   private notifyIfIdle(): void {
-    if (this.buffered() === 0) for (const w of this.idleWaiters.splice(0)) w();
+    if (this.total === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   /** `beforeFirstWrite`, once it succeeded; a failure is tried again with the next attempt. */
@@ -131,9 +137,7 @@ export class DispatchForwarder {
 
   /** Dispatches not yet in the queue (buffered or being written), all partitions together. */
   buffered(): number {
-    let n = 0;
-    for (const lane of this.lanes) n += lane.buffered();
-    return n;
+    return this.total;
   }
 
   /** Stops accepting new dispatches (they are counted as dropped with reason shutting_down). */

@@ -34,6 +34,8 @@ export interface LaneContext {
   log: Logger;
   /** Every lane's buffered dispatches: the buffer depth gauge and the drain's wait. */
   buffered: () => number;
+  /** `n` dispatches left this lane's buffer (in the queue, or dropped): the forwarder's count. */
+  released: (n: number) => void;
   /** Called when this lane's buffer may have emptied (the forwarder's drain waits on it). */
   maybeIdle: () => void;
 }
@@ -148,8 +150,10 @@ export class ForwarderLane {
     for (const f of this.inFlight)
       if (f.answer!.error === undefined) this.sent(f.batch, f.started);
       else retry.push(...f.batch);
+    const before = this.buffered();
     this.buffer = [...retry, ...this.buffer.slice(this.next)];
     this.head = this.next = 0;
+    this.ctx.released(before - this.buffered());
     this.inFlight = [];
     this.ctx.metrics.bufferDepth.set(this.ctx.buffered());
     void this.retryFromHead(failed.answer!.error);
@@ -271,8 +275,9 @@ export class ForwarderLane {
     return within(probe, 1_000, () => false).catch(() => false);
   }
 
-  /** The `n` dispatches at the head are in the queue. */
+  /** The `n` dispatches at the head are in the queue (or dropped as rejected). */
   private dropSent(n: number): void {
+    this.ctx.released(n);
     this.head += n;
     this.next = Math.max(this.next, this.head);
     if (this.head === this.buffer.length) {
