@@ -59,7 +59,8 @@ export interface RedisClusterServer {
   /**
    * Moves the empty slot of `key` to master `to` (the resharding steps of the cluster spec, with
    * no keys to MIGRATE), as an operator places a slot before a bot uses it. Resolves when every
-   * running node serves the slot from `to`; refuses a slot that holds keys.
+   * running node serves the slot from `to`; refuses a slot that holds keys. Not atomic: nothing
+   * may write the slot while it runs (a key written after the check leaves it half moved).
    */
   moveSlot(key: string, to: RedisClusterNode): Promise<void>;
   /** Starts a killed node again (it rejoins as a replica of its replacement). */
