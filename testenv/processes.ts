@@ -39,7 +39,8 @@ export function startProcess(
   child.stderr?.pipe(log, { end: false });
   // 'close', not 'exit': at 'exit' the child's output may still hold its last lines (a
   // redis-server's "bye bye"); ended on 'close', a process that died on its own is ended too.
-  const closed = once(child, 'close').then(() => log.end());
+  // Not awaited by stop(): a gateway's forked processes share its output and may outlive it.
+  child.once('close', () => log.end());
   let hasExited = false;
   const exitPromise = once(child, 'exit').then(() => {
     hasExited = true;
@@ -61,7 +62,6 @@ export function startProcess(
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
       await exitPromise;
       clearTimeout(timer);
-      await closed;
     },
     tail(lines = 30) {
       try {
