@@ -7,8 +7,9 @@
 // by the partitions) and are flushed when it returns; what does not fit is counted and logged,
 // never dropped silently.
 // Under load several batches per partition are written at once (`batchesInFlight`, pipelined on
-// the partition's connection: P x N in flight on one Redis; why: docs/gateway.md, "The forwarder"). A dispatch still counts as sent only
-// when Redis answered for its batch, and leaves the buffer only then.
+// the partition's master's connection, so P x N on one Redis; why: docs/gateway.md, "The
+// forwarder"). A dispatch still counts as sent only when Redis answered for its batch, and
+// leaves the buffer only then.
 import type { Queue } from 'bullmq';
 import type { Logger } from '../../observability/logger.js';
 import { eventPartitionOf, type BatchedDispatch } from '../../queues/queue-names.js';
