@@ -6,7 +6,8 @@
 // processes consume what the Ear enqueued (Redis CPU per dispatch end to end), and a stream paced
 // at 5,000/s goes through the Ear to them (dispatch → handler latency). Then the Ear's forwarder
 // alone (no gateway in front) on the same Redis: the most any receiver could enqueue through it
-// here. Last, the Ear's memory at 50,000 guilds. Prints JSON ending with `targets` (one per row
+// here. Then the Ear's memory at 50,000 guilds, and last the end-to-end stream again on a 3-master
+// Redis Cluster with the bot's events in partitions. Prints JSON ending with `targets` (one per row
 // of docs/benchmarks.md's tables), computed from this run's figures.
 //   BENCH_GUILDS (10000), BENCH_MEMBERS (0), BENCH_CHANNELS (20), BENCH_ROLES (12),
 //   BENCH_DISPATCHES (50000) override the defaults; see docs/benchmarks.md for the payload.
@@ -14,6 +15,11 @@
 //   (50000; 0 skips the second Ear) shape the end-to-end, latency and memory-growth figures.
 //   BENCH_FORKED (1; 0 skips it): the memory of the forked shape too (clustersPerPod: 2, a
 //   Kurasuta primary and two cluster processes) at BENCH_GUILDS.
+//   BENCH_CLUSTER_PARTITIONS (3; 0 skips it) is the event partition count of the last phase, the
+//   same stream on a 3-master Redis Cluster (each master's CPU ÷ the single Redis's); its
+//   partitions' slots are first placed one per master in turn (BENCH_CLUSTER_PLACE=0: left
+//   where their hash tags fall; BENCH_CLUSTER_REPLICAS=0: masters without replicas, to see what
+//   replication costs them).
 //   BENCH_PROBE=1 signals the measured processes (SIGUSR2) after their RSS is read, for a
 //   diagnostic preload (NODE_OPTIONS / EAR_NODE_OPTIONS=--require ...) that records heap figures.
 import { spawn } from 'node:child_process';
@@ -28,8 +34,16 @@ import { parseGatewayConfig } from '../bot/gateway/config.js';
 import { DispatchForwarder } from '../bot/gateway/forwarding/dispatch-forwarder.js';
 import { GatewayMetrics } from '../bot/gateway/metrics.js';
 import { createLogger } from '../bot/observability/logger.js';
-import { DEFAULT_NAMESPACE, QUEUES, queuePrefix, type DispatchBatchJob } from '../bot/queues/queue-names.js';
-import { GATEWAY_MALLOC_ENV } from '../bot/runtime-contract.js';
+import {
+  DEFAULT_NAMESPACE,
+  forwardedQueues,
+  QUEUES,
+  queuePrefix,
+  type DispatchBatchJob,
+} from '../bot/queues/queue-names.js';
+import { connectRedis } from '../bot/configuration/redis-connection.js';
+import { parseRedisTarget } from '../bot/configuration/redis-target.js';
+import { ENV, GATEWAY_MALLOC_ENV } from '../bot/runtime-contract.js';
 import { messagePayload } from '../discord-simulator/index.js';
 import { World } from '../discord-simulator/world.js';
 import { guildCreatePayload } from '../discord-simulator/gateway/payloads.js';
@@ -51,6 +65,7 @@ import {
   memoryMb,
   runScope,
   startRedis,
+  startRedisCluster,
   waitUntil,
 } from '../testenv/index.js';
 import { LATENCY_CONTENT } from './latency-handler.js';
@@ -113,6 +128,23 @@ async function commandStats(redis: Redis): Promise<CommandStats> {
   return stats;
 }
 
+/**
+ * Seconds Redis spent in scripts (BullMQ's and the claims: most of the work) between two readings,
+ * the commands they run included. Wall-clock time inside Redis: on a loaded machine it counts
+ * the time Redis was descheduled mid-script too (then it exceeds the CPU time).
+ */
+function scriptSeconds(before: CommandStats, after: CommandStats): number {
+  let usec = 0;
+  for (const [command, a] of after)
+    if (command.startsWith('eval')) usec += a.usec - (before.get(command)?.usec ?? 0);
+  return usec / 1e6;
+}
+
+/** Bytes a master has written to its replication stream (INFO replication). */
+async function replicationOffset(redis: Redis): Promise<number> {
+  return Number(/master_repl_offset:(\d+)/.exec(await redis.info('replication'))?.[1] ?? 0);
+}
+
 /** Where Redis spent its time between two readings: the costliest commands, per dispatch. */
 function commandsPerDispatch(before: CommandStats, after: CommandStats, top = 8) {
   return [...after]
@@ -138,16 +170,20 @@ function recordedLatencies(): number[] {
   );
 }
 
-/** A worker process (the real entrypoint) of bot `bench`, with only the benchmark's handler module. */
-const startWorker = (sim: SimulatorUrls, i: number) =>
+/**
+ * A worker process (the real entrypoint) of bot `bench`, with only the benchmark's handler module;
+ * `extra` changes its environment (another bot, Redis, partition count).
+ */
+const startWorker = (sim: SimulatorUrls, i: number, extra: NodeJS.ProcessEnv = {}) =>
   startBenchWorker(
     scope,
     {
-      name: `worker-${i}`,
+      name: `worker-${extra.SHARDWARDEN_BOT_NAME ?? 'bench'}-${i}`,
       bot: 'bench',
       logDir: logs.path,
       latencyDir: latencyDir.path,
       redisUrl: redis.url,
+      env: extra,
     },
     sim,
   );
@@ -347,7 +383,8 @@ const earSeconds = (performance.now() - earStart) / 1000;
 const earCpu = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redisInfo)].map(
   (c, i) => c - earCpuBefore[i]!,
 );
-const earCommands = commandsPerDispatch(earCommandsBefore, await commandStats(redisInfo));
+const earCommandsAfter = await commandStats(redisInfo);
+const earCommands = commandsPerDispatch(earCommandsBefore, earCommandsAfter);
 const earQueued = await queuedDispatches(queue);
 if (earQueued !== dispatches) throw new Error(`the Ear enqueued ${earQueued} of ${dispatches}`);
 
@@ -391,7 +428,12 @@ await waitUntil(
 const consumeSeconds = (performance.now() - consumeStart) / 1000;
 const consumeRedisCpu = (await redisCpuSeconds(redisInfo)) - consumeCpuBefore;
 const consumeWorkersCpu = workersCpu() - workersCpuBefore;
-const consumeCommands = commandsPerDispatch(consumeCommandsBefore, await commandStats(redisInfo));
+const consumeCommandsAfter = await commandStats(redisInfo);
+const consumeCommands = commandsPerDispatch(consumeCommandsBefore, consumeCommandsAfter);
+// The single Redis's script time over the stream, beside each cluster master's.
+const singleScriptSeconds =
+  scriptSeconds(earCommandsBefore, earCommandsAfter) +
+  scriptSeconds(consumeCommandsBefore, consumeCommandsAfter);
 const notCompleted = (await handled('failed')) + (await handled('skipped'));
 if (notCompleted > 0) throw new Error(`the workers failed or skipped ${notCompleted} dispatches`);
 
@@ -502,6 +544,164 @@ if (forkedShape) {
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
+
+// One bot's stream on a 3-master Redis Cluster (testenv's, a replica per master): the same
+// MESSAGE_CREATEs (a fresh simulator of the same seed) forwarded by an Ear of `clusterPartitions`
+// event partitions, then drained by as many workers, over the same two phases as on the single
+// Redis above (the enqueue, then the consumption of the paused-then-resumed queues). Each
+// master's CPU (INFO cpu) over them, divided by the single Redis's for the same stream.
+async function clusterRun(partitions: number) {
+  const cluster = scope.own(await startRedisCluster({ replicas: clusterReplicas }), (c) => c.close());
+  const masters: { port: number; redis: Redis }[] = [];
+  for (const node of cluster.nodes) {
+    const r = scope.own(new Redis({ host: '127.0.0.1', port: node.port, password: cluster.password }), (c) =>
+      c.disconnect(),
+    );
+    if (/role:master/.test(await r.info('replication'))) masters.push({ port: node.port, redis: r });
+    else r.disconnect();
+  }
+  const bot = { namespace: DEFAULT_NAMESPACE, name: 'bench-cluster' };
+  const env = { REDIS_URL: cluster.url, [ENV.eventPartitions]: String(partitions) };
+  const client = scope.own(
+    connectRedis(parseRedisTarget(cluster.url, 'bench'), { maxRetriesPerRequest: null }),
+    (c) => c.disconnect(),
+  );
+  const partitionKeys = forwardedQueues(bot, partitions)
+    .filter((q) => q.queue === QUEUES.events)
+    .map((q) => `${q.prefix}:x`);
+  const placement = () => Promise.all(partitionKeys.map(async (key) => (await cluster.masterOf(key)).port));
+  // Where the hash tags' slots fall by themselves, then (unless told not to) partition p's slot
+  // moved to master p mod 3, as docs/install.md tells an operator to place them.
+  const hashedPlacement = await placement();
+  if (placeSlots)
+    for (const [p, key] of partitionKeys.entries())
+      await cluster.moveSlot(
+        key,
+        cluster.nodes.find((n) => n.port === masters[p % masters.length]!.port)!,
+      );
+  const masterOfPartition = await placement();
+  // After the placement: a BullMQ Queue writes its meta key once created.
+  const queues = forwardedQueues(bot, partitions)
+    .filter((q) => q.queue === QUEUES.events)
+    .map((q) => new Queue(q.queue, { connection: client, prefix: q.prefix }));
+  const sim = scope.own(await simulator(), (x) => x.child.kill('SIGTERM'));
+  const cEar = await startEar({ ...earEnvOf(sim, shards, bot.name), ...env }, 'gateway-cluster');
+  /** Per master: CPU seconds, command stats, replication offset. */
+  const mastersCpu = () =>
+    Promise.all(
+      masters.map(async (m) => ({
+        cpu: await redisCpuSeconds(m.redis),
+        commands: await commandStats(m.redis),
+        replicated: await replicationOffset(m.redis),
+      })),
+    );
+
+  const enqueueBefore = await mastersCpu();
+  const start = performance.now();
+  await stream(sim.info.controlUrl);
+  await waitUntil(
+    'all dispatches enqueued on the cluster',
+    async () =>
+      (await metricTotal(
+        cEar.port,
+        'shardwarden_gateway_dispatches_forwarded_total',
+        'type="MESSAGE_CREATE"',
+      )) >= dispatches,
+    { timeoutMs: 300_000, intervalMs: 50 },
+  );
+  const enqueueSeconds = (performance.now() - start) / 1000;
+  const enqueueAfter = await mastersCpu();
+  const byPartition = await Promise.all(queues.map((q) => queuedDispatches(q)));
+  const jobs = (await Promise.all(queues.map((q) => q.getWaitingCount()))).reduce((x, y) => x + y, 0);
+  const queued = byPartition.reduce((x, y) => x + y, 0);
+  if (queued !== dispatches) throw new Error(`the Ear enqueued ${queued} of ${dispatches} on the cluster`);
+
+  await Promise.all(queues.map((q) => q.pause()));
+  const cWorkers = await Promise.all(
+    Array.from({ length: workerCount }, (_, i) =>
+      startWorker(sim, i, { ...env, SHARDWARDEN_BOT_NAME: bot.name }),
+    ),
+  );
+  const completed = () =>
+    Promise.all(
+      cWorkers.map((w) =>
+        metricTotal(
+          w.port,
+          'shardwarden_worker_dispatches_total',
+          'type="MESSAGE_CREATE"',
+          'outcome="completed"',
+        ),
+      ),
+    ).then((n) => n.reduce((x, y) => x + y, 0));
+  const unfinished = async () => {
+    const counts = await Promise.all(
+      queues.map((q) => q.getJobCounts('wait', 'active', 'delayed', 'prioritized')),
+    );
+    return counts.flatMap((c) => Object.values(c)).reduce((x, y) => x + y, 0);
+  };
+  const consumeBefore = await mastersCpu();
+  const consumeStart = performance.now();
+  await Promise.all(queues.map((q) => q.resume()));
+  await waitUntil(
+    'every dispatch handled on the cluster and its job completed',
+    async () => (await completed()) >= dispatches && (await unfinished()) === 0,
+    { timeoutMs: 300_000, intervalMs: 100 },
+  );
+  const consumeSeconds = (performance.now() - consumeStart) / 1000;
+  const consumeAfter = await mastersCpu();
+  // The same masters idle (the Ear and the workers connected, nothing to do): the part of a
+  // phase's CPU that grows with its length (polling, the cluster bus, cron), which a loaded
+  // machine's long phases inflate, and three masters pay three times.
+  const idleSeconds = 5;
+  await sleep(idleSeconds * 1000);
+  const idleAfter = await mastersCpu();
+  if ((await completed()) !== dispatches)
+    throw new Error(`the workers completed ${await completed()} of ${dispatches} on the cluster`);
+
+  await Promise.all(queues.map((q) => q.close()));
+  await Promise.all(cWorkers.map((w) => w.proc.stop()));
+  await cEar.gw.stop();
+  sim.child.kill('SIGTERM');
+  const partitionsOf = (ports: number[], port: number) => ports.flatMap((x, p) => (x === port ? [p] : []));
+  const figures = masters.map((m, i) => ({
+    port: m.port,
+    partitions: partitionsOf(masterOfPartition, m.port),
+    redisCpuSeconds: {
+      enqueue: enqueueAfter[i]!.cpu - enqueueBefore[i]!.cpu,
+      consume: consumeAfter[i]!.cpu - consumeBefore[i]!.cpu,
+    },
+    scriptSeconds:
+      scriptSeconds(enqueueBefore[i]!.commands, enqueueAfter[i]!.commands) +
+      scriptSeconds(consumeBefore[i]!.commands, consumeAfter[i]!.commands),
+    idleCpuPerSecond: (idleAfter[i]!.cpu - consumeAfter[i]!.cpu) / idleSeconds,
+    replicatedMb:
+      (enqueueAfter[i]!.replicated -
+        enqueueBefore[i]!.replicated +
+        consumeAfter[i]!.replicated -
+        consumeBefore[i]!.replicated) /
+      1e6,
+  }));
+  for (const m of masters) m.redis.disconnect();
+  client.disconnect();
+  await cluster.close();
+  return {
+    partitions,
+    slotsPlaced: placeSlots,
+    replicas: clusterReplicas,
+    partitionsByMasterAsHashed: masters.map((m) => partitionsOf(hashedPlacement, m.port)),
+    dispatchesByPartition: byPartition,
+    meanBatchSize: dispatches / jobs,
+    dispatchesPerSecondEnqueued: Math.round(dispatches / enqueueSeconds),
+    dispatchesPerSecondConsumed: Math.round(dispatches / consumeSeconds),
+    phaseSeconds: { enqueue: round2(enqueueSeconds), consume: round2(consumeSeconds) },
+    masters: figures,
+  };
+}
+const clusterPartitions = setting('BENCH_CLUSTER_PARTITIONS', 3);
+const placeSlots = process.env.BENCH_CLUSTER_PLACE !== '0';
+const clusterReplicas = process.env.BENCH_CLUSTER_REPLICAS !== '0';
+const onCluster = clusterPartitions > 0 ? await clusterRun(clusterPartitions) : undefined;
+
 const floodFigures = (f: Flood) => ({
   guildCreates: f.guildCreates,
   ms: Math.round(f.ms),
@@ -516,6 +716,27 @@ const enqueuedRateRatio = Number((defaultSeconds / earSeconds).toFixed(2));
 const earRedisCpu = earCpu[earPids.length + 1]!;
 const endToEndRedisMicroseconds = round2(((earRedisCpu + consumeRedisCpu) * 1e6) / dispatches);
 const latencyP99 = percentile(0.99);
+// The single Redis's CPU for the stream: its enqueue and its consumption, as the cluster's masters are read.
+const singleRedisCpu = earRedisCpu + consumeRedisCpu;
+const masterRatio = (m: { redisCpuSeconds: { enqueue: number; consume: number } }) =>
+  Number(((m.redisCpuSeconds.enqueue + m.redisCpuSeconds.consume) / singleRedisCpu).toFixed(3));
+const clusterRatio = onCluster && Math.max(...onCluster.masters.map(masterRatio));
+// Issue 16's row is read on a cluster as production runs one (docs/benchmarks.md item 8): slots
+// placed one partition per master, a replica per master. Any other run is a diagnostic, left out
+// of `targets` so that a script reading them cannot take it for the row.
+const clusterConditions = [!placeSlots && 'slots as hashed', !clusterReplicas && 'no replicas'].filter(
+  (c): c is string => typeof c === 'string',
+);
+const clusterRow =
+  clusterRatio !== undefined && clusterConditions.length === 0
+    ? [
+        atMost(
+          `Redis CPU of the largest of 3 masters (${clusterPartitions} event partitions, slots placed one per master, a replica per master) / one Redis's, same stream enqueued and consumed`,
+          clusterRatio,
+          0.4,
+        ),
+      ]
+    : [];
 const flatRatio = (key: 'rss' | 'anonymous') => flat && Number((flat[key] / earMemory[key]).toFixed(3));
 printFigures(
   {
@@ -614,6 +835,31 @@ printFigures(
         memoryRatioAnonymous: Number((forked.anonymous / defaultMemory.anonymous).toFixed(3)),
       },
     }),
+    ...(onCluster && {
+      redisCluster: {
+        what: `the Ear's ${dispatches} MESSAGE_CREATEs enqueued and consumed by ${workerCount} workers as above, on a 3-master Redis Cluster (${clusterReplicas ? 'a replica each' : 'no replicas'}) with the bot at ${onCluster.partitions} event partitions; each master's CPU over the two phases ÷ the single Redis's for the same stream (${round2(singleRedisCpu)} s)`,
+        ...onCluster,
+        masters: onCluster.masters.map((m) => ({
+          ...m,
+          redisCpuSeconds: {
+            enqueue: round2(m.redisCpuSeconds.enqueue),
+            consume: round2(m.redisCpuSeconds.consume),
+          },
+          scriptSeconds: round2(m.scriptSeconds),
+          idleCpuPerSecond: Number(m.idleCpuPerSecond.toFixed(4)),
+          replicatedMb: round2(m.replicatedMb),
+          ratioVsSingleRedis: masterRatio(m),
+        })),
+        meanBatchSize: round2(onCluster.meanBatchSize),
+        largestMasterRatio: clusterRatio,
+        issueRow:
+          clusterConditions.length === 0
+            ? 'yes (in targets)'
+            : `no, left out of targets: ${clusterConditions.join(', ')}`,
+        // Where the masters' sum goes beyond one Redis's: scripts (the work, split) or the rest.
+        singleRedis: { redisCpuSeconds: round2(singleRedisCpu), scriptSeconds: round2(singleScriptSeconds) },
+      },
+    }),
     ...(flat && {
       earMemoryFlat: {
         what: `the Ear after the GUILD_CREATEs of ${flatGuilds} guilds (${Math.ceil(flatGuilds / 1_000)} shards, one cluster in the pod process) against ${guilds}`,
@@ -652,6 +898,7 @@ printFigures(
       3,
     ),
     atMost(`dispatch → worker handler latency at ${latencyRate}/s, p99 ms`, latencyP99, 50),
+    ...clusterRow,
     // Issue 16's row is the Ear's memory: judged by both measures, as its other memory rows.
     ...(flat
       ? [

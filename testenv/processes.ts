@@ -31,10 +31,16 @@ export function startProcess(
   options: SpawnOptions = {},
 ): ManagedProcess {
   const log = createWriteStream(logFile, { flags: 'a' });
+  // A chunk read after the log ended must not crash the test run (it is only a log).
+  log.on('error', () => undefined);
   // env explicitly: under jest, process.env is the test's copy, not what children inherit.
   const child = spawn(command, args, { env: process.env, ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
+  // 'close', not 'exit': at 'exit' the child's output may still hold its last lines (a
+  // redis-server's "bye bye"); ended on 'close', a process that died on its own is ended too.
+  // Not awaited by stop(): a gateway's forked processes share its output and may outlive it.
+  child.once('close', () => log.end());
   let hasExited = false;
   const exitPromise = once(child, 'exit').then(() => {
     hasExited = true;
@@ -56,7 +62,6 @@ export function startProcess(
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
       await exitPromise;
       clearTimeout(timer);
-      log.end();
     },
     tail(lines = 30) {
       try {

@@ -56,6 +56,13 @@ export interface RedisClusterServer {
    * asynchronous). Resolves when every running node serves the slot from the new master.
    */
   failover(key: string, mode: 'graceful' | 'kill'): Promise<{ from: RedisClusterNode; to: RedisClusterNode }>;
+  /**
+   * Moves the empty slot of `key` to master `to` (the resharding steps of the cluster spec, with
+   * no keys to MIGRATE), as an operator places a slot before a bot uses it. Resolves when every
+   * running node serves the slot from `to`; refuses a slot that holds keys. Not atomic: nothing
+   * may write the slot while it runs (a key written after the check leaves it half moved).
+   */
+  moveSlot(key: string, to: RedisClusterNode): Promise<void>;
   /** Starts a killed node again (it rejoins as a replica of its replacement). */
   restart(node: RedisClusterNode): Promise<void>;
   /** Stops every node and removes their folders. */
@@ -120,6 +127,13 @@ async function clusterNodes(node: NodeState) {
         slots,
       };
     });
+}
+
+/** Whether a slot range of `CLUSTER NODES` (`5461-10922`, `7`; not `[7->-id]`, a migration) holds `slot`. */
+function inRange(range: string, slot: number): boolean {
+  if (range.startsWith('[')) return false;
+  const [first, last = first] = range.split('-').map(Number);
+  return first! <= slot && slot <= last!;
 }
 
 function startNode(binary: string, node: NodeState): ManagedProcess {
@@ -235,9 +249,12 @@ function makeTlsFiles(dir: string): TlsFiles {
 /**
  * 3 masters (slots split evenly) and a replica of each, on free loopback ports with their own
  * cluster bus ports, each in its own folder. Resolves once every node reports cluster_state:ok
- * and every replica is in sync with its master.
+ * and every replica is in sync with its master. `replicas: false`: the masters alone (a
+ * benchmark's look at what a replica costs its master; no failover then).
  */
-export async function startRedisCluster(options: { tls?: boolean } = {}): Promise<RedisClusterServer> {
+export async function startRedisCluster(
+  options: { tls?: boolean; replicas?: boolean } = {},
+): Promise<RedisClusterServer> {
   const binary = redisServerBinary();
   const dir = makeTempDir('redis-cluster');
   const password = `p@ss/${randomBytes(8).toString('hex')}`;
@@ -249,7 +266,7 @@ export async function startRedisCluster(options: { tls?: boolean } = {}): Promis
   };
   try {
     if (options.tls) tls = makeTlsFiles(dir.path);
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < (options.replicas === false ? 3 : 6); i++) {
       const port = await freePort();
       const busPort = await freePort();
       const nodeDir = join(dir.path, String(port));
@@ -275,7 +292,8 @@ export async function startRedisCluster(options: { tls?: boolean } = {}): Promis
     });
     await waitUntil(
       'every cluster node knows the others',
-      async () => (await Promise.all(nodes.map((n) => clusterNodes(n)))).every((v) => v.length === 6),
+      async () =>
+        (await Promise.all(nodes.map((n) => clusterNodes(n)))).every((v) => v.length === nodes.length),
       { timeoutMs: 30_000, intervalMs: 200 },
     );
     for (const [i, r] of replicas.entries())
@@ -362,6 +380,36 @@ export async function startRedisCluster(options: { tls?: boolean } = {}): Promis
       );
       await waitForHealthyCluster(nodes, `cluster_state:ok after the failover of ${from.port}`);
       return { from, to };
+    },
+    async moveSlot(key, to) {
+      const from = state(await masterOf(key));
+      const target = state(to);
+      if (from === target) return;
+      const slot = Number(await ask(from, (r) => r.call('CLUSTER', 'KEYSLOT', key)));
+      if (Number(await ask(from, (r) => r.call('CLUSTER', 'COUNTKEYSINSLOT', slot))) > 0)
+        throw new Error(`slot ${slot} of ${key} holds keys: not moved`);
+      await ask(target, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id));
+      await ask(from, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', target.id));
+      // The importing node first: it takes the slot with a new config epoch, which the others
+      // follow. Masters only: a replica refuses SETSLOT and learns it from its master.
+      const masterIds = new Set(
+        (await clusterNodes(from)).filter((e) => e.flags.includes('master')).map((e) => e.id),
+      );
+      const running = nodes.filter((n) => n.proc && !n.proc.exited());
+      for (const n of [target, from, ...running.filter((n) => n !== target && n !== from)])
+        if (masterIds.has(n.id)) await ask(n, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'NODE', target.id));
+      await waitUntil(
+        `every node sees slot ${slot} served by ${target.port}`,
+        async () => {
+          for (const n of running) {
+            const entry = (await clusterNodes(n)).find((e) => e.id === target.id);
+            if (!entry?.slots.some((range) => inRange(range, slot))) return false;
+          }
+          return true;
+        },
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
+      await waitForHealthyCluster(nodes, `cluster_state:ok after slot ${slot} moved`);
     },
     async restart(node) {
       const n = state(node);

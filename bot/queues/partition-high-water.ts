@@ -15,8 +15,12 @@ const RAISE = `local v = tonumber(redis.call('GET', KEYS[1])) or 1
 if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return v`;
 
-/** Raises the bot's high-water mark to `count` (no TTL: it must outlive any queued job). */
+/**
+ * Raises the bot's high-water mark to `count` (no TTL: it must outlive any queued job). One
+ * partition is the floor the absent key already means: nothing to write.
+ */
 export async function raiseEventPartitions(redis: RedisClient, bot: BotRef, count: number): Promise<void> {
+  if (count <= 1) return;
   await redis.eval(RAISE, 1, eventPartitionsKey(bot), String(count));
 }
 

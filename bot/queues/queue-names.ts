@@ -143,6 +143,16 @@ export function botQueues(bot: BotRef, partitions: number): BotQueue[] {
 }
 
 /**
+ * The queues a gateway writes: the interactions', then each event partition's, in partition
+ * order (the part of `botQueues` that is not only the workers').
+ */
+export function forwardedQueues(bot: BotRef, partitions: number): BotQueue[] {
+  return botQueues(bot, partitions).filter(
+    (q) => q.queue === QUEUES.interactions || q.queue === QUEUES.events,
+  );
+}
+
+/**
  * Dispatches of one key run in order: the guild's, else the channel's (direct messages). The key
  * also picks the partition, so a guild's events stay in one queue, in order.
  */
@@ -172,7 +182,12 @@ export function eventPartitionOf(d: Pick<DispatchJob, 't' | 'd'>, count: number)
 
 /** Other per-bot keys (sessions, cooldowns, the worker modules' own keys). */
 export function botKey(bot: BotRef, ...parts: (string | number)[]): string {
-  return [queuePrefix(bot), ...parts].join(':');
+  return partitionKey(bot, 0, ...parts);
+}
+
+/** A key in event partition `partition`'s slot (partition 0's is the bot's: `botKey`). */
+export function partitionKey(bot: BotRef, partition: number, ...parts: (string | number)[]): string {
+  return [eventPartitionPrefix(bot, partition), ...parts].join(':');
 }
 
 /**

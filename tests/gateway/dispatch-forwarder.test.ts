@@ -8,7 +8,12 @@ import { DispatchForwarder, type ForwarderOptions } from '../../bot/gateway/forw
 import { dedupKey } from '../../bot/gateway/forwarding/dedup-key.js';
 import { GatewayMetrics } from '../../bot/gateway/metrics.js';
 import { createLogger } from '../../bot/observability/logger.js';
-import { QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
+import {
+  eventPartitionOf,
+  eventPartitionPrefixes,
+  QUEUES,
+  queuePrefix,
+} from '../../bot/queues/queue-names.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 import { metricSum, queuedDispatches, runOnce } from './harness.js';
 
@@ -33,22 +38,34 @@ afterAll(async () => {
 
 const CONFIGURED = new Set(['INTERACTION_CREATE', 'MESSAGE_CREATE', 'MESSAGE_UPDATE']);
 
-/** A forwarder on a fresh bot (its own queues), with its own metrics registry. */
-function setup(options: Partial<ForwarderOptions> = {}) {
+/**
+ * A forwarder on a fresh bot (its own queues, `partitions` event partitions), with its own metrics
+ * registry. `urlOf` puts a partition's queue on another Redis (a master of its own).
+ */
+function setup({
+  partitions = 1,
+  urlOf = () => redis.url,
+  ...options
+}: Partial<ForwarderOptions> & { partitions?: number; urlOf?: (partition: number) => string } = {}) {
   botSeq += 1;
   const connection = { url: redis.url };
-  const prefix = queuePrefix({ namespace: 'default', name: `fwdbot${botSeq}` });
+  const bot = { namespace: 'default', name: `fwdbot${botSeq}` };
+  const prefix = queuePrefix(bot);
+  const partitionQueues = eventPartitionPrefixes(bot, partitions).map(
+    (partitionPrefix, partition) =>
+      new Queue(QUEUES.events, { connection: { url: urlOf(partition) }, prefix: partitionPrefix }),
+  );
   const queues = {
     interactions: new Queue(QUEUES.interactions, { connection, prefix }),
-    events: new Queue(QUEUES.events, { connection, prefix }),
+    events: partitionQueues[0]!,
   };
-  for (const q of Object.values(queues)) {
+  for (const q of [queues.interactions, ...partitionQueues]) {
     q.on('error', () => undefined); // connection errors during the outage test
     openQueues.push(q);
   }
   const registry = new Registry();
   const forwarder = new DispatchForwarder(
-    { interactions: queues.interactions, events: [queues.events] },
+    { interactions: queues.interactions, events: partitionQueues },
     {
       events: CONFIGURED,
       generation: 3,
@@ -66,7 +83,7 @@ function setup(options: Partial<ForwarderOptions> = {}) {
   const metric = async (name: string, match = '') => metricSum(await registry.metrics(), name, match);
   /** The queued events a worker would run (each key once). */
   const runnable = async () => runOnce(redis.url, prefix, await queuedDispatches(queues.events));
-  return { forwarder, queues, metric, runnable };
+  return { forwarder, queues, partitionQueues, metric, runnable };
 }
 
 const message = (id: number) => ({ id: String(id), channel_id: '1', content: `m${id}` });
@@ -90,6 +107,15 @@ async function waitForSent(forwarder: DispatchForwarder): Promise<void> {
 }
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A guild id in each of `partitions` event partitions, partition i's at index i. */
+const guildPerPartition = (partitions: number) =>
+  Array.from({ length: partitions }, (_, partition) => {
+    for (let g = 1; ; g++)
+      if (eventPartitionOf({ t: 'MESSAGE_CREATE', d: { guild_id: String(g) } }, partitions) === partition)
+        return String(g);
+  });
+const inGuild = (id: number, guild: string) => ({ ...message(id), guild_id: guild });
 
 describe('DispatchForwarder', () => {
   test('a full batch is enqueued at once; a partial one waits for the delay', async () => {
@@ -350,5 +376,86 @@ describe('DispatchForwarder', () => {
     expect(await metric('shardwarden_gateway_dispatches_forwarded_total')).toBe(14);
     expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="rejected"')).toBe(1);
     expect(forwarder.safeSequence(0, 15)).toBe(15);
+  });
+  test('with partitions, each batches on its own: a burst over three partitions is one full job in each', async () => {
+    const { forwarder, partitionQueues, metric } = setup({
+      partitions: 3,
+      batchSize: 10,
+      batchDelayMs: 60_000,
+    });
+    // A guild in each partition, their messages interleaved as a shard receives them.
+    const guilds = guildPerPartition(3);
+    for (let seq = 1; seq <= 30; seq++)
+      forwarder.accept('MESSAGE_CREATE', inGuild(seq, guilds[seq % 3]!), 0, seq);
+    // The delay is a minute: only full batches can be written here.
+    for (const q of partitionQueues) await waitForDispatches(q, 10);
+    await waitForSent(forwarder);
+    for (const [partition, q] of partitionQueues.entries()) {
+      const jobs = await q.getWaiting();
+      expect(jobs).toHaveLength(1);
+      // The partition's guild's messages, in the order received.
+      const first = partition === 0 ? 3 : partition;
+      expect(jobs[0]!.data.dispatches.map((d: { seq: number }) => d.seq)).toEqual(
+        Array.from({ length: 10 }, (_, i) => first + 3 * i),
+      );
+    }
+    expect(await metric('shardwarden_gateway_batch_size_count')).toBe(3);
+    expect(await metric('shardwarden_gateway_batch_size_sum')).toBe(30);
+
+    // A partition's partial batch waits for its own window; the resume position waits for it.
+    forwarder.accept('MESSAGE_CREATE', inGuild(31, guilds[1]!), 0, 31);
+    expect(forwarder.safeSequence(0, 31)).toBe(30);
+    expect(await forwarder.drain(5_000)).toBe(true);
+    expect(await waiting(partitionQueues[1]!)).toBe(11);
+    expect(forwarder.safeSequence(0, 31)).toBe(31);
+  });
+  test('with partitions, one whose Redis refuses writes holds back only its own dispatches, and the resume position stays before its oldest', async () => {
+    // Partition 1 on a Redis of its own, as on a Redis Cluster master, refusing every write.
+    const refusing = await startRedis();
+    const client = new Redis(refusing.url, { maxRetriesPerRequest: null });
+    client.on('error', () => undefined);
+    let refusingQueue: Queue | undefined;
+    try {
+      await client.config('SET', 'maxmemory-policy', 'noeviction');
+      await client.config('SET', 'maxmemory', '1');
+      const { forwarder, partitionQueues, metric } = setup({
+        partitions: 3,
+        urlOf: (partition) => (partition === 1 ? refusing.url : redis.url),
+        probeWrite: (partition) => (partition === 1 ? client : probe).set('forwarder-test-probe', '1'),
+      });
+      refusingQueue = partitionQueues[1];
+      const guilds = guildPerPartition(3);
+      // Partition 0's batch first, then the three partitions interleaved: partition 1's oldest is seq 13.
+      for (let seq = 1; seq <= 10; seq++)
+        forwarder.accept('MESSAGE_CREATE', inGuild(seq, guilds[0]!), 0, seq);
+      for (let seq = 11; seq <= 40; seq++)
+        forwarder.accept('MESSAGE_CREATE', inGuild(seq, guilds[seq % 3]!), 0, seq);
+      // The other partitions keep writing while partition 1's lane retries and probes its own Redis.
+      await waitForDispatches(partitionQueues[0]!, 20);
+      await waitForDispatches(partitionQueues[2]!, 10);
+      await waitUntil(
+        'partition 1 refused more than once',
+        async () => (await metric('shardwarden_gateway_enqueue_errors_total')) >= 3,
+        { timeoutMs: 30_000, intervalMs: 20 },
+      );
+      expect(forwarder.buffered()).toBe(10);
+      // Seqs up to 40 are in other partitions' queues, yet a resume must replay from seq 13.
+      expect(forwarder.safeSequence(0, 40)).toBe(12);
+      expect(await metric('shardwarden_gateway_dispatches_dropped_total')).toBe(0);
+
+      await client.config('SET', 'maxmemory', '0');
+      expect(await forwarder.drain(30_000)).toBe(true);
+      expect((await queuedDispatches(partitionQueues[1]!)).map((d) => d.seq)).toEqual(
+        Array.from({ length: 10 }, (_, i) => 13 + 3 * i),
+      );
+      expect(await waiting(partitionQueues[0]!)).toBe(20);
+      expect(await waiting(partitionQueues[2]!)).toBe(10);
+      expect(await metric('shardwarden_gateway_dispatches_forwarded_total')).toBe(40);
+      expect(forwarder.safeSequence(0, 40)).toBe(40);
+    } finally {
+      client.disconnect();
+      await refusingQueue?.close();
+      await refusing.close();
+    }
   });
 });

@@ -1,14 +1,16 @@
-// Event partitions (pure): which partition a dispatch goes to, the keys of each partition, how
-// the forwarder splits a batch, and the high-water key. The end-to-end run on a real Redis
-// Cluster is in tests/redis-cluster/redis-cluster.test.ts.
-import { byPartition, type Pending } from '../../bot/gateway/forwarding/job-batches.js';
+// Event partitions (pure): which partition a dispatch goes to, the keys of each partition, and
+// the high-water key. How the forwarder batches each partition is in dispatch-forwarder.test.ts;
+// the end-to-end run on a real Redis Cluster in tests/redis-cluster/redis-cluster.test.ts.
 import {
   ALL_QUEUES,
+  botKey,
   botQueues,
   EVENT_PARTITIONS,
   eventPartitionOf,
   eventPartitionPrefix,
   eventPartitionPrefixes,
+  forwardedQueues,
+  partitionKey,
   queuePrefix,
   QUEUES,
 } from '../../bot/queues/queue-names.js';
@@ -89,27 +91,27 @@ describe('the keys of a partition', () => {
     ]);
   });
 
+  test("a gateway writes the interactions' queue, then each partition's events, in partition order", () => {
+    expect(forwardedQueues(bot, 3)).toEqual([
+      { queue: QUEUES.interactions, prefix: 'shardwarden:{bots/sietch}', partition: 0 },
+      { queue: QUEUES.events, prefix: 'shardwarden:{bots/sietch}', partition: 0 },
+      { queue: QUEUES.events, prefix: 'shardwarden:{bots/sietch#1}', partition: 1 },
+      { queue: QUEUES.events, prefix: 'shardwarden:{bots/sietch#2}', partition: 2 },
+    ]);
+  });
+
+  test("a key of a partition is in its slot; partition 0's are the bot's keys", () => {
+    expect(partitionKey(bot, 2, 'gateway', 'write-probe')).toBe(
+      'shardwarden:{bots/sietch#2}:gateway:write-probe',
+    );
+    expect(partitionKey(bot, 0, 'gateway', 'write-probe')).toBe(botKey(bot, 'gateway', 'write-probe'));
+  });
+
   test('a partition outside 0..63 is a programming error, named', () => {
     expect(() => eventPartitionPrefix(bot, EVENT_PARTITIONS.max)).toThrow(
       'event partition 64 is not an integer in 0..63',
     );
     expect(() => eventPartitionPrefix(bot, -1)).toThrow('event partition -1');
-  });
-});
-
-describe("the forwarder's batch", () => {
-  test('split by partition, each part in buffer order; interactions with partition 0', () => {
-    const pending = (seq: number, partition: number, queue: Pending['queue'] = 'events'): Pending => ({
-      queue,
-      partition,
-      dispatch: { t: 'MESSAGE_CREATE', d: {}, shardId: 0, seq, receivedAt: 0, generation: 1, key: `k${seq}` },
-    });
-    const batch = [pending(1, 2), pending(2, 0), pending(3, 2), pending(4, 0, 'interactions'), pending(5, 1)];
-    const parts = byPartition(batch);
-    expect([...parts.keys()].sort()).toEqual([0, 1, 2]);
-    expect(parts.get(2)!.map((p) => p.dispatch.seq)).toEqual([1, 3]);
-    expect(parts.get(0)!.map((p) => p.dispatch.seq)).toEqual([2, 4]);
-    expect(parts.get(1)!.map((p) => p.dispatch.seq)).toEqual([5]);
   });
 });
 

@@ -465,8 +465,12 @@ describe('on a real 3-master Redis Cluster', () => {
     const prefixes = eventPartitionPrefixes(bot, partitions);
     const env = { SHARDWARDEN_EVENT_PARTITIONS: String(partitions) };
     const masters = await Promise.all(prefixes.map((p) => cluster.masterOf(`${p}:${QUEUES.events}:wait`)));
-    // A partition on another master than partition 0's: the probe of partition 0 succeeds there.
+    // A master other than partition 0's (the bot's own slot: sessions, the announcement). The
+    // refused partitions' lanes retry and probe their own slot; the other lanes keep writing.
     const refused = masters.findIndex((m) => m.port !== masters[0]!.port);
+    const isRefused = (partition: number) => masters[partition]!.port === masters[refused]!.port;
+    const openPrefixes = prefixes.filter((_, partition) => !isRefused(partition));
+    const refusedPrefixes = prefixes.filter((_, partition) => isRefused(partition));
     const node = (raw as Cluster).nodes('master').find((n) => n.options.port === masters[refused]!.port)!;
     const sim = await simulator(66);
     const gw = await gateway(sim, bot, env);
@@ -475,14 +479,37 @@ describe('on a real 3-master Redis Cluster', () => {
     const before = await errors();
     await node.config('SET', 'maxmemory-policy', 'noeviction');
     await node.config('SET', 'maxmemory', '1');
-    let sent: string[] = [];
+    const sent: string[] = [];
     try {
-      sent = await stream(sim, 0, 500);
+      let open = 0;
+      await sim.stream({
+        type: 'MESSAGE_CREATE',
+        count: 500,
+        ratePerSecond: 1_000,
+        make: (i, g) => {
+          const m = message(i, g);
+          sent.push(m.id);
+          if (!isRefused(eventPartitionOf({ t: 'MESSAGE_CREATE', d: m }, partitions))) open += 1;
+          return m;
+        },
+      });
       // Past the failures after which the gateway asks whether Redis accepts writes (3 in a row).
       await waitUntil('the refused batch retried', async () => (await errors()) >= before + 5, {
         timeoutMs: 60_000,
         intervalMs: 200,
       });
+      // Meanwhile the other partitions' dispatches are all written; the refused ones' none.
+      const queued = async (of: string[]) => (await Promise.all(of.map(waitingDispatches))).flat().length;
+      await waitUntil(
+        'the other partitions written while one master refuses',
+        async () => (await queued(openPrefixes)) === open,
+        {
+          timeoutMs: 60_000,
+          intervalMs: 250,
+        },
+      );
+      expect(open).toBeLessThan(sent.length); // the refused master's partitions had their share
+      expect(await queued(refusedPrefixes)).toBe(0);
     } finally {
       await node.config('SET', 'maxmemory', '0');
     }
@@ -490,7 +517,7 @@ describe('on a real 3-master Redis Cluster', () => {
       timeoutMs: 60_000,
       intervalMs: 250,
     });
-    // The retries wrote only the refused partition's part again: each dispatch is queued once.
+    // The other lanes' batches were written once, the refused lane's once it could: each dispatch is queued once.
     const keys = (await Promise.all(prefixes.map(waitingDispatches))).flat().map((d) => d.key);
     expect(keys).toHaveLength(sent.length);
     expect(new Set(keys).size).toBe(sent.length);

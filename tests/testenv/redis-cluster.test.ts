@@ -70,6 +70,18 @@ describe('Redis Cluster from Debian', () => {
     }
   });
 
+  test('an empty slot moved to another master is served there; a slot holding keys is not moved', async () => {
+    const from = await cluster.masterOf('{placed}:k');
+    const masters = await Promise.all(['a', 'b', 'c', 'd', 'e', 'f'].map((k) => cluster.masterOf(`{${k}}`)));
+    const to = masters.find((m) => m.port !== from.port)!;
+    await cluster.moveSlot('{placed}:k', to);
+    expect((await cluster.masterOf('{placed}:k')).port).toBe(to.port);
+    // ioredis follows the MOVED answer to the slot's new master.
+    await client.set('{placed}:k', 'v');
+    expect(await client.get('{placed}:k')).toBe('v');
+    await expect(cluster.moveSlot('{placed}:k', from)).rejects.toThrow('holds keys: not moved');
+  });
+
   test('a graceful failover promotes the replica and keeps what was written', async () => {
     await client.set('{failover}:k', 'kept');
     const { from, to } = await cluster.failover('{failover}:k', 'graceful');

@@ -10,9 +10,9 @@ import { connectRedis } from '../../configuration/redis-connection.js';
 import { createLogger } from '../../observability/logger.js';
 import {
   discordBudgetPrefix,
-  eventPartitionPrefix,
-  eventPartitionPrefixes,
+  forwardedQueues,
   legacyQueuePrefix,
+  partitionKey,
   QUEUES,
   queuePrefix,
 } from '../../queues/queue-names.js';
@@ -61,15 +61,17 @@ export async function runClusterWork(
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
   const connection = redis;
   const prefix = queuePrefix(config.bot);
-  const queues = {
-    interactions: new Queue(QUEUES.interactions, { connection, prefix }),
-    // One queue per partition, each under its own hash tag (queue-names.ts).
-    events: eventPartitionPrefixes(config.bot, config.eventPartitions).map(
-      (partitionPrefix) => new Queue(QUEUES.events, { connection, prefix: partitionPrefix }),
-    ),
-  };
-  for (const q of [queues.interactions, ...queues.events])
-    q.on('error', (err) => log.debug({ err: err.message }, 'queue connection error'));
+  // The interactions' queue and one events queue per partition, each under its own hash tag;
+  // picked by name and partition, not by the list's order.
+  const forwarded = forwardedQueues(config.bot, config.eventPartitions);
+  const opened = forwarded.map((q) => new Queue(q.queue, { connection, prefix: q.prefix }));
+  for (const q of opened) q.on('error', (err) => log.debug({ err: err.message }, 'queue connection error'));
+  const events: Queue[] = [];
+  forwarded.forEach((q, i) => {
+    if (q.queue === QUEUES.events) events[q.partition] = opened[i]!;
+  });
+  const interactions = opened[forwarded.findIndex((q) => q.queue === QUEUES.interactions)]!;
+  const queues = { interactions, events };
   const forwarder = new DispatchForwarder(
     queues,
     {
@@ -80,10 +82,8 @@ export async function runClusterWork(
       batchesInFlight: config.batchesInFlight,
       bufferLimit: config.bufferLimit,
       probeWrite: (partition) =>
-        redis.set(`${eventPartitionPrefix(config.bot, partition)}:gateway:write-probe`, '1', 'PX', 60_000),
-      ...(config.eventPartitions > 1
-        ? { beforeFirstWrite: () => raiseEventPartitions(redis, config.bot, config.eventPartitions) }
-        : {}),
+        redis.set(partitionKey(config.bot, partition, 'gateway', 'write-probe'), '1', 'PX', 60_000),
+      beforeFirstWrite: () => raiseEventPartitions(redis, config.bot, config.eventPartitions),
     },
     metrics,
     log,
@@ -167,7 +167,7 @@ export async function runClusterWork(
       .flush({ all: true, timeoutMs: 3_000 })
       .catch((err: Error) => log.warn({ err: err.message }, 'sessions not written at shutdown'));
     await link.send({ shardwarden: 'stopped', clusterId, flushed });
-    await Promise.all([queues.interactions, ...queues.events].map((q) => q.close().catch(() => undefined)));
+    await Promise.all(opened.map((q) => q.close().catch(() => undefined)));
     redis.disconnect();
     link.end(0);
   });

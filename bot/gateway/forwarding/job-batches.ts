@@ -19,32 +19,11 @@ import {
 export interface Pending {
   queue: 'interactions' | 'events';
   dispatch: BatchedDispatch;
-  /** Events: the partition whose queue takes it (eventPartitionOf); 0 for interactions. */
-  partition?: number;
   /**
-   * Set once its part of a batch is in the queue: a batch some of whose partitions failed is
-   * retried with only the parts not yet written (no second copy of the healthy ones).
+   * Set once its part of a batch is in the queue: a batch whose interactions or events failed
+   * is retried with only the part not yet written (no second copy of the other).
    */
   written?: boolean;
-}
-
-/** The partition whose slot `p` is written to: its event partition, 0 for an interaction. */
-export const partitionOf = (p: Pending): number => (p.queue === 'events' ? (p.partition ?? 0) : 0);
-
-/**
- * What of `batch` is still to write, split by event partition, each part in buffer order (a guild's dispatches all land in
- * one part, in order); interactions are in part 0, since they have one queue.
- */
-export function byPartition(batch: readonly Pending[]): Map<number, Pending[]> {
-  const parts = new Map<number, Pending[]>();
-  for (const p of batch) {
-    if (p.written) continue;
-    const partition = partitionOf(p);
-    const part = parts.get(partition);
-    if (part) part.push(p);
-    else parts.set(partition, [p]);
-  }
-  return parts;
 }
 
 export interface BulkJob {
