@@ -114,7 +114,9 @@ export class DiscordBotController {
       }
       return undefined;
     };
-    const cluster = new Cluster(client, count);
+    const cluster = new Cluster(client, count, (verb, seconds) =>
+      metrics.apiRequestDuration.observe({ verb }, seconds),
+    );
     this.secretValues = new SecretValues(
       (ns, name) => find(this.secrets, ns, name),
       async (namespace, name) => {
@@ -145,6 +147,7 @@ export class DiscordBotController {
     });
     this.queue = new WorkQueue((key) => this.loadSecrets(key).then(() => reconciler.reconcile(key)), {
       concurrency: config.maxConcurrentReconciles,
+      onStart: (_key, waitedMs) => metrics.queueWait.observe(waitedMs / 1000),
       onResult: (key, outcome, ms, err) => {
         metrics.reconciles.inc({ result: outcome });
         metrics.reconcileDuration.observe({ result: outcome }, ms / 1000);

@@ -12,11 +12,14 @@ export interface WorkQueueOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   onResult?: (key: string, outcome: 'success' | 'error', durationMs: number, error?: unknown) => void;
+  /** A key's reconcile starts after it waited this long in the queue (since added or due). */
+  onStart?: (key: string, waitedMs: number) => void;
 }
 
 export class WorkQueue {
   private readonly queue: string[] = [];
-  private readonly queued = new Set<string>();
+  /** Queued keys, with when each was queued. */
+  private readonly queued = new Map<string, number>();
   private readonly processing = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
@@ -52,7 +55,7 @@ export class WorkQueue {
       return;
     }
     if (this.queued.has(key)) return;
-    this.queued.add(key);
+    this.queued.set(key, performance.now());
     this.queue.push(key);
     this.pump();
   }
@@ -87,6 +90,7 @@ export class WorkQueue {
   private pump(): void {
     while (this.running && this.processing.size < this.options.concurrency && this.queue.length > 0) {
       const key = this.queue.shift()!;
+      this.options.onStart?.(key, performance.now() - this.queued.get(key)!);
       this.queued.delete(key);
       this.processing.add(key);
       void this.process(key);
