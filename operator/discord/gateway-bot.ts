@@ -77,8 +77,8 @@ const unreadable = (path: string, what: string, status?: number) => ({
 });
 
 /**
- * GET /gateway/bot, and GET /users/@me unless the token's application is known already (it
- * never changes for a token).
+ * GET /gateway/bot, and side by side GET /users/@me unless the token's application is known
+ * already (it never changes for a token): a new bot waits for one round trip, not two.
  */
 export async function fetchGatewayBot(
   apiUrl: string,
@@ -86,7 +86,10 @@ export async function fetchGatewayBot(
   knownApplicationId?: string,
   timeoutMs = 10_000,
 ): Promise<FetchResult & { status?: number }> {
-  const gateway = await discordGet(apiUrl, token, '/gateway/bot', timeoutMs);
+  const [gateway, me] = await Promise.all([
+    discordGet(apiUrl, token, '/gateway/bot', timeoutMs),
+    knownApplicationId === undefined ? discordGet(apiUrl, token, '/users/@me', timeoutMs) : undefined,
+  ]);
   if (gateway.kind !== 'ok') return gateway;
   const body = gateway.body as {
     shards?: unknown;
@@ -95,14 +98,9 @@ export async function fetchGatewayBot(
   const l = body?.session_start_limit;
   if (!Number.isInteger(body?.shards) || !l || !Number.isInteger(l.max_concurrency))
     return unreadable('/gateway/bot', 'missing fields', gateway.status);
-  let applicationId = knownApplicationId;
-  if (applicationId === undefined) {
-    const me = await discordGet(apiUrl, token, '/users/@me', timeoutMs);
-    if (me.kind !== 'ok') return me;
-    const id = (me.body as { id?: unknown } | null)?.id;
-    if (!isDiscordId(id)) return unreadable('/users/@me', 'no id', me.status);
-    applicationId = id;
-  }
+  if (me && me.kind !== 'ok') return me;
+  const applicationId = me ? (me.body as { id?: unknown } | null)?.id : knownApplicationId;
+  if (!isDiscordId(applicationId)) return unreadable('/users/@me', 'no id', me?.status);
   return {
     kind: 'ok',
     status: gateway.status,
