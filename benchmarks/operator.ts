@@ -129,6 +129,10 @@ const op = scope.own(
       '--http-host=127.0.0.1',
       `--discord-api-url=${sim.apiUrl}`,
       `--log-level=${process.env.BENCH_LOG_LEVEL ?? 'info'}`,
+      // The operator's default unless set, to measure others.
+      ...(process.env.BENCH_MAX_CONCURRENT_RECONCILES
+        ? [`--max-concurrent-reconciles=${process.env.BENCH_MAX_CONCURRENT_RECONCILES}`]
+        : []),
     ],
     join(cp.dir, 'operator.log'),
     {
@@ -475,7 +479,11 @@ const secondsToConvergeAllBots = Number(restSeconds.toFixed(1));
 printFigures(
   {
     bots,
-    operatorProcess: { nodeOptions, mallocArenaMax },
+    operatorProcess: {
+      nodeOptions,
+      mallocArenaMax,
+      maxConcurrentReconciles: process.env.BENCH_MAX_CONCURRENT_RECONCILES ?? 'default',
+    },
     unrelatedSecrets: unrelated,
     unrelatedConfigMaps: unrelated,
     secondsToApplyUnrelatedObjects: unrelatedSecretsSeconds,
