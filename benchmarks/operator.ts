@@ -210,10 +210,12 @@ async function applyAndConverge(from: number, to: number) {
   const before = await operatorFigures();
   const start = performance.now();
   const since = () => Number(((performance.now() - start) / 1000).toFixed(1));
-  // Bots are created while the operator already works on the first ones: the stages below count
-  // from the start of the creation, as the converge time does.
-  await createAtOnce(Array.from({ length: to - from }, (_, i) => bot(from + i)));
-  const applySeconds = since();
+  // The operator works on the first bots while the rest are created: polled meanwhile, and
+  // every stage counts from the start of the creation, as the converge time does.
+  let applySeconds: number | undefined;
+  const creating = createAtOnce(Array.from({ length: to - from }, (_, i) => bot(from + i))).then(
+    () => (applySeconds = since()),
+  );
   const stages: Record<string, number> = {};
   const per10s: number[] = [];
   await waitUntil(
@@ -232,6 +234,7 @@ async function applyAndConverge(from: number, to: number) {
     },
     { process: op, timeoutMs: 900_000, intervalMs: 1_000 },
   );
+  await creating;
   return {
     seconds: (performance.now() - start) / 1000,
     stages: {
