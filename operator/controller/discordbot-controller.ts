@@ -19,7 +19,7 @@ import { MANAGED_BY } from '../rendering/labels.js';
 import { secretMetadata, slimDeployment, slimObject } from './cache-transforms.js';
 import { ResilientInformer } from './informers.js';
 import { referencedSecretNames, SecretValues } from './secret-values.js';
-import { WorkQueue } from './work-queue.js';
+import { WorkQueue, type Priority } from './work-queue.js';
 
 const OWNED_SELECTOR = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
 
@@ -160,9 +160,9 @@ export class DiscordBotController {
     });
   }
 
-  private enqueue(namespace: string | undefined, name: string | undefined): void {
+  private enqueue(namespace: string | undefined, name: string | undefined, priority?: Priority): void {
     if (!namespace || !name || !this.running) return;
-    this.queue.add(`${namespace}/${name}`);
+    this.queue.add(`${namespace}/${name}`, priority);
     this.metrics.queueDepth.set(this.queue.depth());
   }
 
@@ -204,9 +204,10 @@ export class DiscordBotController {
     this.resyncTimer.unref();
   }
 
+  /** Every bot again, behind the edits (timer lane): a periodic safety net, not a change. */
   private resync(): void {
     for (const inf of this.bots)
-      for (const bot of inf.list()) this.enqueue(bot.metadata.namespace, bot.metadata.name);
+      for (const bot of inf.list()) this.enqueue(bot.metadata.namespace, bot.metadata.name, 'timer');
   }
 
   async stop(): Promise<void> {
