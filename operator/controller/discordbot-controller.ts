@@ -147,7 +147,10 @@ export class DiscordBotController {
     });
     this.queue = new WorkQueue((key) => this.loadSecrets(key).then(() => reconciler.reconcile(key)), {
       concurrency: config.maxConcurrentReconciles,
-      onStart: (_key, waitedMs) => metrics.queueWait.observe(waitedMs / 1000),
+      onStart: (key, waitedMs) => {
+        metrics.queueWait.observe(waitedMs / 1000);
+        log.debug({ key, waitedMs: Math.round(waitedMs) }, 'reconcile starting');
+      },
       onResult: (key, outcome, ms, err) => {
         metrics.reconciles.inc({ result: outcome });
         metrics.reconcileDuration.observe({ result: outcome }, ms / 1000);
@@ -162,7 +165,10 @@ export class DiscordBotController {
 
   private enqueue(namespace: string | undefined, name: string | undefined, priority?: Priority): void {
     if (!namespace || !name || !this.running) return;
-    this.queue.add(`${namespace}/${name}`, priority);
+    const key = `${namespace}/${name}`;
+    // Before adding: the depth the key meets (adding may start its reconcile at once).
+    this.log.debug({ key, priority: priority ?? 'event', depth: this.queue.depth() }, 'queued');
+    this.queue.add(key, priority);
     this.metrics.queueDepth.set(this.queue.depth());
   }
 
