@@ -599,8 +599,9 @@ export class DiscordBotReconciler {
   /**
    * Converges the rendered objects: the plan ConfigMap first, which the pods read, then the
    * rest side by side (none needs another to exist), so a new bot waits for two round trips
-   * to the apiserver, not seven. Returns the refusals in rendering order; a transient error is
-   * thrown once every request has been answered.
+   * to the apiserver, not seven. Returns the refusals in rendering order; transient errors are
+   * thrown once every request has been answered, all of them in one message (the log of the
+   * retried pass names each object that failed, not just the first).
    */
   private async convergeAll(key: string, desired: RenderedObject[], log: Logger): Promise<string[]> {
     const first = desired.filter((o) => o.kind === 'ConfigMap');
@@ -608,8 +609,9 @@ export class DiscordBotReconciler {
     const outcomes: PromiseSettledResult<string | undefined>[] = [];
     for (const wave of [first, rest])
       outcomes.push(...(await Promise.allSettled(wave.map((obj) => this.converge(key, obj, log)))));
-    const failed = outcomes.find((o) => o.status === 'rejected');
-    if (failed) throw failed.reason;
+    const errors = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new AggregateError(errors, errors.map(describeError).join('; '));
     return outcomes.flatMap((o) => (o.status === 'fulfilled' && o.value ? [o.value] : []));
   }
 
