@@ -72,7 +72,7 @@ describe('work queue priority in the operator (real apiserver, Discord simulator
       ...(worker ? { worker } : {}),
     });
 
-  test("an edit's reconcile starts next, ahead of the timer keys queued before it", async () => {
+  test("an edit's reconcile starts ahead of the timer keys queued before it", async () => {
     applyYaml(h.cp, [bot(EDITED, { autoscaler: 'None' })]);
     await waitUntil('the edited bot has its Deployment', async () => {
       const list = await apps.listNamespacedDeployment({ namespace: NS });
@@ -94,19 +94,10 @@ describe('work queue priority in the operator (real apiserver, Discord simulator
     const from = lines.length;
     // Not harness.patchBot: its kubectl blocks this process (the operator's) until it returns.
     const patch = JSON.stringify({ spec: { image: 'registry.example/sietch:2.0.0' } });
+    const kubectl = ['--kubeconfig', h.cp.kubeconfigPath];
     await promisify(execFile)(kubeBinary('kubectl'), [
-      ...[
-        '--kubeconfig',
-        h.cp.kubeconfigPath,
-        'patch',
-        'dbot',
-        EDITED,
-        '-n',
-        NS,
-        '--type=merge',
-        '-p',
-        patch,
-      ],
+      ...kubectl,
+      ...['patch', 'dbot', EDITED, '-n', NS, '--type=merge', '-p', patch],
     ]);
     await waitUntil(
       'the edited image',
