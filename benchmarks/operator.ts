@@ -61,8 +61,16 @@ const scope = runScope();
 const cp = scope.own(await startControlPlane({ controllers: true }), (c) => c.stop());
 // The simulator in its own process: kubectl calls below block this one, and the operator's
 // Discord lookups must not wait for them (they timed out, and reconciles took 37 s each).
-const sim = scope.own(await startSimulatorWithOptions({ guilds: 1500, tokens: ['bench-token'] }), (s) =>
-  s.child.kill('SIGTERM'),
+// Every bot its own token, as real bots have: Discord counts requests per token.
+// BENCH_SHARED_TOKEN=1 gives all bots one token (the runs before session 9).
+const sharedToken = process.env.BENCH_SHARED_TOKEN === '1';
+const tokenOf = (i: number) => (sharedToken ? 'bench-token' : `bench-token-${i}`);
+const sim = scope.own(
+  await startSimulatorWithOptions({
+    guilds: 1500,
+    tokens: sharedToken ? [tokenOf(0)] : Array.from({ length: bots }, (_, i) => tokenOf(i)),
+  }),
+  (s) => s.child.kill('SIGTERM'),
 ).info;
 // The bots' Redis (one for all, each bot its own key prefix): the Builtin autoscaler reads their
 // backlogs from it every 10 s, as it would in a cluster.
@@ -96,14 +104,13 @@ const unrelatedSecretsSeconds = await timed(() =>
     })),
   ]),
 );
-apply(
-  ['discord', 'redis'].map((n) => ({
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: `bench-${n}`, namespace: NS },
-    stringData: { token: 'bench-token', url: redis.url },
-  })),
-);
+const secret = (name: string, stringData: Record<string, string>) => ({
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: { name, namespace: NS },
+  stringData,
+});
+apply([secret('bench-redis', { url: redis.url }), secret('bench-discord', { token: tokenOf(0) })]);
 
 // The operator started as the chart starts it (its rendered Deployment: node flags on the command
 // line, MALLOC_ARENA_MAX), so the figures are the installed operator's and a flag node refuses
@@ -129,6 +136,10 @@ const op = scope.own(
       '--http-host=127.0.0.1',
       `--discord-api-url=${sim.apiUrl}`,
       `--log-level=${process.env.BENCH_LOG_LEVEL ?? 'info'}`,
+      // The operator's default unless set, to measure others.
+      ...(process.env.BENCH_MAX_CONCURRENT_RECONCILES
+        ? [`--max-concurrent-reconciles=${process.env.BENCH_MAX_CONCURRENT_RECONCILES}`]
+        : []),
     ],
     join(cp.dir, 'operator.log'),
     {
@@ -150,16 +161,42 @@ await waitUntil(
   { process: op, timeoutMs: 120_000, intervalMs: 200 },
 );
 
+const tokenSecret = (i: number) => (sharedToken ? 'bench-discord' : `bot-${i}-discord`);
 const bot = (i: number) => ({
   apiVersion: 'shardwarden.io/v1alpha1',
   kind: 'DiscordBot',
   metadata: { name: `bot-${i}`, namespace: NS },
   spec: {
     image: 'example/bot:1',
-    tokenSecretRef: { name: 'bench-discord' },
+    tokenSecretRef: { name: tokenSecret(i) },
     redis: { urlSecretRef: { name: 'bench-redis' } },
   },
 });
+// The bots' token Secrets exist before the bots, as the shared ones of earlier runs did, so
+// the converge timings compare (and measure the operator, not kubectl applying Secrets).
+if (!sharedToken)
+  apply(Array.from({ length: bots }, (_, i) => secret(tokenSecret(i), { token: tokenOf(i) })));
+
+/**
+ * Creates the bots as fast as the apiserver takes them, `BENCH_APPLY_PARALLEL` (16) at a time, as
+ * a GitOps tool syncing many objects does. One kubectl apply sends them one after another: at
+ * 150 ms an object on the loaded machine, 800 bots took 120 s before the last one existed, which
+ * is kubectl's time, not the operator's.
+ */
+async function createAtOnce(objects: ReturnType<typeof bot>[]): Promise<void> {
+  const queue = [...objects];
+  const one = async (): Promise<void> => {
+    for (let body = queue.shift(); body; body = queue.shift())
+      await custom.createNamespacedCustomObject({
+        group: 'shardwarden.io',
+        version: 'v1alpha1',
+        namespace: NS,
+        plural: 'discordbots',
+        body,
+      });
+  };
+  await Promise.all(Array.from({ length: setting('BENCH_APPLY_PARALLEL', 16) }, one));
+}
 
 async function converged(): Promise<number> {
   const list = (await custom.listNamespacedCustomObject({
@@ -173,16 +210,51 @@ async function converged(): Promise<number> {
   ).length;
 }
 
-/** Applies bots [from, to) at once; seconds until all `to` bots have a plan for their generation. */
-async function applyAndConverge(from: number, to: number): Promise<number> {
+/**
+ * Applies bots [from, to) at once; seconds until all `to` bots have a plan for their
+ * generation, and the stages on the way: the apply itself, the first, half and all of the new
+ * bots converged, the count every 10 s, and what the operator did per new bot meanwhile.
+ */
+async function applyAndConverge(from: number, to: number) {
+  const before = await operatorFigures();
   const start = performance.now();
-  apply(Array.from({ length: to - from }, (_, i) => bot(from + i)));
-  await waitUntil(`${to} bots converged`, async () => (await converged()) === to, {
-    process: op,
-    timeoutMs: 900_000,
-    intervalMs: 1_000,
-  });
-  return (performance.now() - start) / 1000;
+  const since = () => Number(((performance.now() - start) / 1000).toFixed(1));
+  // The operator works on the first bots while the rest are created: polled meanwhile, and
+  // every stage counts from the start of the creation, as the converge time does.
+  let applySeconds: number | undefined;
+  const creating = createAtOnce(Array.from({ length: to - from }, (_, i) => bot(from + i))).then(
+    () => (applySeconds = since()),
+  );
+  const stages: Record<string, number> = {};
+  const per10s: number[] = [];
+  await waitUntil(
+    `${to} bots converged`,
+    async () => {
+      const n = (await converged()) - from;
+      const t = since();
+      for (const [stage, count] of [
+        ['first', 1],
+        ['half', Math.ceil((to - from) / 2)],
+        ['all', to - from],
+      ] as const)
+        if (n >= count) stages[stage] ??= t;
+      per10s[Math.floor(t / 10)] = n;
+      return n === to - from;
+    },
+    { process: op, timeoutMs: 900_000, intervalMs: 1_000 },
+  );
+  await creating;
+  return {
+    seconds: (performance.now() - start) / 1000,
+    stages: {
+      applySeconds,
+      firstConvergedSeconds: stages.first,
+      halfConvergedSeconds: stages.half,
+      allConvergedSeconds: stages.all,
+      convergedEvery10s: Array.from(per10s, (n, i) => n ?? per10s[i - 1] ?? 0),
+    },
+    operator: perBot(before, await operatorFigures(), to - from),
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -237,21 +309,72 @@ const memorySince = (since: number) => {
   };
 };
 
-const requestsByVerb = async () => {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return Object.fromEntries(
-    [...text.matchAll(/^shardwarden_operator_apiserver_requests_total\{verb="([\w-]+)"\} (\d+)/gm)].map(
-      (m) => [m[1]!, Number(m[2])],
+/** A metric's samples from the operator's /metrics: `label value` (or '' unlabelled) → value. */
+const series = (text: string, name: string, label = '') =>
+  Object.fromEntries(
+    [...text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))]
+      .filter((m) => !/le="/.test(m[1] ?? ''))
+      .map((m) => [(m[1] ?? '').match(new RegExp(`${label}="([^"]*)"`))?.[1] ?? '', Number(m[2])]),
+  );
+const metricsText = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+const requestsByVerb = async () =>
+  series(await metricsText(), 'shardwarden_operator_apiserver_requests_total', 'verb');
+
+/** The operator's counters that say where a convergence's time went. */
+async function operatorFigures() {
+  const text = await metricsText();
+  const m = (name: string, label = '') => series(text, `shardwarden_operator_${name}`, label);
+  return {
+    requests: m('apiserver_requests_total', 'verb'),
+    requestSeconds: m('apiserver_request_duration_seconds_sum', 'verb'),
+    requestCount: m('apiserver_request_duration_seconds_count', 'verb'),
+    discord: m('discord_requests_total', 'status'),
+    reconciles: m('reconcile_total', 'result'),
+    reconcileSeconds: m('reconcile_duration_seconds_sum', 'result'),
+    waitSeconds: m('workqueue_wait_seconds_sum')[''] ?? 0,
+    waits: m('workqueue_wait_seconds_count')[''] ?? 0,
+  };
+}
+type OperatorFigures = Awaited<ReturnType<typeof operatorFigures>>;
+const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+const round = (n: number, digits = 2) => Number(n.toFixed(digits));
+const delta = (from: Record<string, number>, to: Record<string, number>) =>
+  Object.fromEntries(Object.entries(to).map(([k, n]) => [k, n - (from[k] ?? 0)] as const));
+
+/**
+ * What the operator did between two readings, per bot applied: requests per verb, Discord
+ * calls per status, reconciles; and per request or reconcile, the mean time (inflated on a
+ * loaded machine; the counts are not).
+ */
+function perBot(a: OperatorFigures, b: OperatorFigures, n: number) {
+  const per = (o: Record<string, number>) =>
+    Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v / n)]));
+  const requests = delta(a.requests, b.requests);
+  const seconds = delta(a.requestSeconds, b.requestSeconds);
+  const count = delta(a.requestCount, b.requestCount);
+  const reconciles = delta(a.reconciles, b.reconciles);
+  const waits = b.waits - a.waits;
+  return {
+    bots: n,
+    apiserverRequests: requests,
+    apiserverRequestsPerBot: per(requests),
+    meanRequestMs: Object.fromEntries(
+      Object.entries(count)
+        .filter(([, c]) => c > 0)
+        .map(([verb, c]) => [verb, Math.round(((seconds[verb] ?? 0) * 1000) / c)]),
     ),
-  );
-};
-const reconcilesSoFar = async () => {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return [...text.matchAll(/^shardwarden_operator_reconcile_total\{result="\w+"\} (\d+)/gm)].reduce(
-    (sum, m) => sum + Number(m[1]),
-    0,
-  );
-};
+    discordRequestsByStatus: delta(a.discord, b.discord),
+    reconciles,
+    reconcilesPerBot: round(sum(reconciles) / n),
+    meanReconcileMs: Math.round(
+      (sum(delta(a.reconcileSeconds, b.reconcileSeconds)) * 1000) / sum(reconciles),
+    ),
+    meanQueueWaitMs: waits ? Math.round(((b.waitSeconds - a.waitSeconds) * 1000) / waits) : 0,
+  };
+}
+const total = sum;
+const reconcilesSoFar = async () =>
+  sum(series(await metricsText(), 'shardwarden_operator_reconcile_total', 'result'));
 /**
  * The operator's CPU seconds and reconciles at one point of the run: CPU time holds on a loaded
  * machine, and says what a GC flag costs per reconcile.
@@ -265,7 +388,6 @@ const cpuBetween = (from: CpuMark, to: CpuMark) => ({
     (((to.cpu - from.cpu) * 1000) / Math.max(1, to.reconciles - from.reconciles)).toFixed(2),
   ),
 });
-const total = (byVerb: Record<string, number>) => Object.values(byVerb).reduce((a, b) => a + b, 0);
 /** Requests per verb sent between two readings of the counters. */
 const sentBetween = (from: Record<string, number>, to: Record<string, number>) =>
   Object.fromEntries(
@@ -307,16 +429,18 @@ async function waitForQuiet(quietSeconds: number, timeoutSeconds: number) {
 // 1. The first bots, then the operator settles (the controller-manager finishes their workloads).
 const runStart = Date.now();
 const atStart = await cpuMark();
-const firstSeconds = await applyAndConverge(0, firstBots);
+const first = await applyAndConverge(0, firstBots);
+const firstSeconds = first.seconds;
 await sleep(15_000);
 const afterFirst = memorySince(runStart).settled;
-progress({ firstBots, secondsToConvergeFirstBots: firstSeconds, afterFirst });
+progress({ firstBots, secondsToConvergeFirstBots: firstSeconds, afterFirst, first });
 
 // 2. The rest, at once.
 const beforeRest = await cpuMark();
-const restSeconds = firstBots < bots ? await applyAndConverge(firstBots, bots) : 0;
+const rest = firstBots < bots ? await applyAndConverge(firstBots, bots) : undefined;
+const restSeconds = rest?.seconds ?? 0;
 const afterRest = await cpuMark();
-progress({ bots, secondsToConvergeAllBots: restSeconds, memory: memorySince(runStart) });
+progress({ bots, secondsToConvergeAllBots: restSeconds, rest, memory: memorySince(runStart) });
 
 // 3. The tail of convergence, then idle: what does an operator that has nothing to do send?
 const tail = await waitForQuiet(quietSeconds, quietTimeoutSeconds);
@@ -398,7 +522,11 @@ const secondsToConvergeAllBots = Number(restSeconds.toFixed(1));
 printFigures(
   {
     bots,
-    operatorProcess: { nodeFlags, mallocArenaMax },
+    operatorProcess: {
+      nodeFlags,
+      mallocArenaMax,
+      maxConcurrentReconciles: process.env.BENCH_MAX_CONCURRENT_RECONCILES ?? 'default',
+    },
     unrelatedSecrets: unrelated,
     unrelatedConfigMaps: unrelated,
     secondsToApplyUnrelatedObjects: unrelatedSecretsSeconds,
@@ -406,7 +534,10 @@ printFigures(
     firstBots,
     secondsToConvergeFirstBots: Number(firstSeconds.toFixed(1)),
     operatorAfterFirstBotsSettled: afterFirst,
+    convergeFirstBots: { stages: first.stages, operator: first.operator },
     secondsToConvergeAllBots,
+    ...(rest ? { convergeRestBots: { stages: rest.stages, operator: rest.operator } } : {}),
+    sharedToken,
     tailOfConvergence: { ...tail, quietSeconds },
     idleWindowSeconds: idleSeconds,
     apiserverRequestsPerMinuteIdle: idleRequestsPerMinute,

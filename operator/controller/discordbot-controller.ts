@@ -19,7 +19,7 @@ import { MANAGED_BY } from '../rendering/labels.js';
 import { secretMetadata, slimDeployment, slimObject } from './cache-transforms.js';
 import { ResilientInformer, type InformerOptions } from './informers.js';
 import { referencedSecretNames, SecretValues } from './secret-values.js';
-import { WorkQueue } from './work-queue.js';
+import { WorkQueue, type Priority } from './work-queue.js';
 
 const OWNED_SELECTOR = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
 
@@ -115,7 +115,9 @@ export class DiscordBotController {
       }
       return undefined;
     };
-    const cluster = new Cluster(client, count);
+    const cluster = new Cluster(client, count, (verb, seconds) =>
+      metrics.apiRequestDuration.observe({ verb }, seconds),
+    );
     this.secretValues = new SecretValues(
       (ns, name) => find(this.secrets, ns, name),
       async (namespace, name) => {
@@ -149,6 +151,10 @@ export class DiscordBotController {
     });
     this.queue = new WorkQueue((key) => this.loadSecrets(key).then(() => reconciler.reconcile(key)), {
       concurrency: config.maxConcurrentReconciles,
+      onStart: (key, waitedMs) => {
+        metrics.queueWait.observe(waitedMs / 1000);
+        log.debug({ key, waitedMs: Math.round(waitedMs) }, 'reconcile starting');
+      },
       onResult: (key, outcome, ms, err) => {
         metrics.reconciles.inc({ result: outcome });
         metrics.reconcileDuration.observe({ result: outcome }, ms / 1000);
@@ -161,9 +167,12 @@ export class DiscordBotController {
     });
   }
 
-  private enqueue(namespace: string | undefined, name: string | undefined): void {
+  private enqueue(namespace: string | undefined, name: string | undefined, priority?: Priority): void {
     if (!namespace || !name || !this.running) return;
-    this.queue.add(`${namespace}/${name}`);
+    const key = `${namespace}/${name}`;
+    // Before adding: the depth the key meets (adding may start its reconcile at once).
+    this.log.debug({ key, priority: priority ?? 'event', depth: this.queue.depth() }, 'queued');
+    this.queue.add(key, priority);
     this.metrics.queueDepth.set(this.queue.depth());
   }
 
@@ -205,9 +214,10 @@ export class DiscordBotController {
     this.resyncTimer.unref();
   }
 
+  /** Every bot again, behind the edits (timer lane): a periodic safety net, not a change. */
   private resync(): void {
     for (const inf of this.bots)
-      for (const bot of inf.list()) this.enqueue(bot.metadata.namespace, bot.metadata.name);
+      for (const bot of inf.list()) this.enqueue(bot.metadata.namespace, bot.metadata.name, 'timer');
   }
 
   async stop(): Promise<void> {

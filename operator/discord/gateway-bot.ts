@@ -1,8 +1,11 @@
 // GET /gateway/bot for each bot: Discord's recommended shard count and session start budget
 // (and, once per token, the application it belongs to).
-// Cached per bot and refreshed on the bot's interval; a 401 stops calls until the token
-// changes; 429 waits retry_after; 5xx and network errors back off exponentially. The token is
-// only ever sent to Discord: it is not logged and not part of any result or error text.
+// Cached per token, since Discord answers for the token (its application), not for the
+// DiscordBot, and rate-limits per token: bots that share a token share one answer and one
+// request in flight, and a 429 holds all of them until retry_after. Refreshed on the asking
+// bot's interval; a 401 stops calls until the token changes; 5xx and network errors back off
+// exponentially. The token is only ever sent to Discord: it is not logged and not part of any
+// result or error text (entries are keyed by its SHA-256).
 import { createHash } from 'node:crypto';
 import { isDiscordId } from '../../bot/queues/queue-names.js';
 
@@ -74,8 +77,8 @@ const unreadable = (path: string, what: string, status?: number) => ({
 });
 
 /**
- * GET /gateway/bot, and GET /users/@me unless the token's application is known already (it
- * never changes for a token).
+ * GET /gateway/bot, and side by side GET /users/@me unless the token's application is known
+ * already (it never changes for a token): a new bot waits for one round trip, not two.
  */
 export async function fetchGatewayBot(
   apiUrl: string,
@@ -83,7 +86,10 @@ export async function fetchGatewayBot(
   knownApplicationId?: string,
   timeoutMs = 10_000,
 ): Promise<FetchResult & { status?: number }> {
-  const gateway = await discordGet(apiUrl, token, '/gateway/bot', timeoutMs);
+  const [gateway, me] = await Promise.all([
+    discordGet(apiUrl, token, '/gateway/bot', timeoutMs),
+    knownApplicationId === undefined ? discordGet(apiUrl, token, '/users/@me', timeoutMs) : undefined,
+  ]);
   if (gateway.kind !== 'ok') return gateway;
   const body = gateway.body as {
     shards?: unknown;
@@ -92,14 +98,9 @@ export async function fetchGatewayBot(
   const l = body?.session_start_limit;
   if (!Number.isInteger(body?.shards) || !l || !Number.isInteger(l.max_concurrency))
     return unreadable('/gateway/bot', 'missing fields', gateway.status);
-  let applicationId = knownApplicationId;
-  if (applicationId === undefined) {
-    const me = await discordGet(apiUrl, token, '/users/@me', timeoutMs);
-    if (me.kind !== 'ok') return me;
-    const id = (me.body as { id?: unknown } | null)?.id;
-    if (!isDiscordId(id)) return unreadable('/users/@me', 'no id', me.status);
-    applicationId = id;
-  }
+  if (me && me.kind !== 'ok') return me;
+  const applicationId = me ? (me.body as { id?: unknown } | null)?.id : knownApplicationId;
+  if (!isDiscordId(applicationId)) return unreadable('/users/@me', 'no id', me?.status);
   return {
     kind: 'ok',
     status: gateway.status,
@@ -127,20 +128,26 @@ export interface DiscordLookup {
 }
 
 interface Entry {
-  tokenHash: string;
   info?: GatewayBotInfo;
   fetchedAt?: number;
   invalidToken?: boolean;
   retryAt?: number;
   failures: number;
   problem?: DiscordProblem;
+  /** The request in flight: bots of this token that ask meanwhile wait for it, not send another. */
+  inFlight?: Promise<void>;
+  /** When the last answer came (the instant its result is scheduled from). */
+  answeredAt?: number;
 }
 
 export const BACKOFF_BASE_MS = 1_000;
 export const BACKOFF_MAX_MS = 5 * 60_000;
 
 export class GatewayBotCache {
+  /** By token hash. */
   private readonly entries = new Map<string, Entry>();
+  /** Bot key → the hash of the token it last asked with, to drop entries no bot uses. */
+  private readonly tokenOf = new Map<string, string>();
 
   constructor(
     private readonly apiUrl: string,
@@ -150,16 +157,26 @@ export class GatewayBotCache {
   ) {}
 
   forget(botKey: string): void {
-    this.entries.delete(botKey);
+    const tokenHash = this.tokenOf.get(botKey);
+    this.tokenOf.delete(botKey);
+    if (tokenHash !== undefined) this.dropIfUnused(tokenHash);
   }
 
   async lookup(botKey: string, token: string, refreshMs: number, force = false): Promise<DiscordLookup> {
     const tokenHash = createHash('sha256').update(token).digest('hex');
-    let entry = this.entries.get(botKey);
-    if (!entry || entry.tokenHash !== tokenHash) {
-      // A new or rotated token: forget what the old one taught us (including a 401).
-      entry = { tokenHash, failures: 0 };
-      this.entries.set(botKey, entry);
+    const previous = this.tokenOf.get(botKey);
+    this.tokenOf.set(botKey, tokenHash);
+    // A rotated token: what the old one taught us (a 401 included) is not this one's.
+    if (previous !== undefined && previous !== tokenHash) this.dropIfUnused(previous);
+    let entry = this.entries.get(tokenHash);
+    if (!entry) {
+      entry = { failures: 0 };
+      this.entries.set(tokenHash, entry);
+    }
+    if (entry.inFlight) {
+      // Another bot of this token is asking: its answer is this bot's too.
+      await entry.inFlight;
+      return this.result(entry, refreshMs, this.now());
     }
     const now = this.now();
     if (entry.invalidToken) return this.result(entry, refreshMs, now);
@@ -169,9 +186,27 @@ export class GatewayBotCache {
     // and an entry that is neither waiting nor fresh would be told to wait the whole refresh.
     if (fresh || waiting) return this.result(entry, refreshMs, now);
 
+    const asked = this.ask(entry, token);
+    entry.inFlight = asked;
+    try {
+      await asked;
+    } finally {
+      entry.inFlight = undefined;
+    }
+    return this.result(entry, refreshMs, entry.answeredAt ?? this.now());
+  }
+
+  private dropIfUnused(tokenHash: string): void {
+    for (const hash of this.tokenOf.values()) if (hash === tokenHash) return;
+    this.entries.delete(tokenHash);
+  }
+
+  /** One request to Discord; its answer goes into the entry. */
+  private async ask(entry: Entry, token: string): Promise<void> {
     const res = await this.fetcher(this.apiUrl, token, entry.info?.applicationId);
     this.onRequest(res.status === undefined ? 'error' : String(res.status));
     const after = this.now();
+    entry.answeredAt = after;
     switch (res.kind) {
       case 'ok':
         Object.assign(entry, {
@@ -210,7 +245,6 @@ export class GatewayBotCache {
         break;
       }
     }
-    return this.result(entry, refreshMs, after);
   }
 
   /** What the entry says at `now`, and when to look again. */

@@ -1,5 +1,6 @@
 // The operator's writes to the apiserver: server-side apply of owned objects and of the
-// DiscordBot status (one field manager), and Events. Counts requests for the benchmark.
+// DiscordBot status (one field manager), and Events. Counts and times requests (metrics, and
+// the benchmark's figures).
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { GROUP, KIND, VERSION } from '../api/v1alpha1/schema.js';
 import type { DiscordBot, DiscordBotStatus } from '../api/v1alpha1/types.js';
@@ -15,15 +16,26 @@ export class Cluster {
   constructor(
     private readonly client: KubeClient,
     private readonly countRequest: (verb: string) => void = () => undefined,
+    private readonly timeRequest: (verb: string, seconds: number) => void = () => undefined,
   ) {}
+
+  /** One request, counted when sent and timed until answered (or failed). */
+  private async send<T>(verb: string, request: () => Promise<T>): Promise<T> {
+    this.countRequest(verb);
+    const start = performance.now();
+    try {
+      return await request();
+    } finally {
+      this.timeRequest(verb, (performance.now() - start) / 1000);
+    }
+  }
 
   /**
    * Server-side apply under the operator's field manager, taking ownership of conflicts.
    * Resolves to the object as the apiserver stored it.
    */
   async apply(obj: KubernetesObject): Promise<KubernetesObject> {
-    this.countRequest('apply');
-    return this.client.apply(objectPath(obj), obj, FIELD_MANAGER, true);
+    return this.send('apply', () => this.client.apply(objectPath(obj), obj, FIELD_MANAGER, true));
   }
 
   /**
@@ -31,16 +43,17 @@ export class Cluster {
    * (in `target`), so a patch computed from a stale cache never lands.
    */
   async mergePatch(target: KubernetesObject, patch: Record<string, unknown>): Promise<KubernetesObject> {
-    this.countRequest('patch');
-    return this.client.mergePatch(
-      objectPath(target),
-      {
-        ...patch,
-        apiVersion: target.apiVersion,
-        kind: target.kind,
-        metadata: { ...(patch.metadata as object | undefined), ...target.metadata },
-      },
-      FIELD_MANAGER,
+    return this.send('patch', () =>
+      this.client.mergePatch(
+        objectPath(target),
+        {
+          ...patch,
+          apiVersion: target.apiVersion,
+          kind: target.kind,
+          metadata: { ...(patch.metadata as object | undefined), ...target.metadata },
+        },
+        FIELD_MANAGER,
+      ),
     );
   }
 
@@ -50,15 +63,13 @@ export class Cluster {
    * apply can omit them. Dropping a field we alone own would reset it (replicas to 1).
    */
   async handOver(obj: KubernetesObject, toManager: string): Promise<void> {
-    this.countRequest('apply');
-    await this.client.apply(objectPath(obj), obj, toManager, true);
+    await this.send('apply', () => this.client.apply(objectPath(obj), obj, toManager, true));
   }
 
   /** Deletes an object; one that is already gone (or whose kind is not installed) is fine. */
   async delete(obj: KubernetesObject): Promise<boolean> {
-    this.countRequest('delete');
     try {
-      await this.client.delete(objectPath(obj));
+      await this.send('delete', () => this.client.delete(objectPath(obj)));
       return true;
     } catch (err) {
       if (apiserverCode(err) === 404) return false;
@@ -67,41 +78,43 @@ export class Cluster {
   }
 
   async applyStatus(bot: DiscordBot, status: DiscordBotStatus): Promise<void> {
-    this.countRequest('apply-status');
     const { name, namespace } = bot.metadata;
     const body = { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, metadata: { name, namespace }, status };
-    await this.client.apply(`${objectPath(body)}/status`, body, FIELD_MANAGER, true);
+    await this.send('apply-status', () =>
+      this.client.apply(`${objectPath(body)}/status`, body, FIELD_MANAGER, true),
+    );
   }
 
   async event(bot: DiscordBot, type: EventType, reason: string, message: string): Promise<void> {
-    this.countRequest('event');
     const now = new Date();
     this.eventSeq += 1;
-    await this.client.create(collectionPath('v1', 'events', bot.metadata.namespace), {
-      apiVersion: 'v1',
-      kind: 'Event',
-      metadata: {
-        name: `${bot.metadata.name}.${now.getTime().toString(16)}${this.eventSeq.toString(16)}`,
-        namespace: bot.metadata.namespace,
-      },
-      involvedObject: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: KIND,
-        name: bot.metadata.name,
-        namespace: bot.metadata.namespace,
-        uid: bot.metadata.uid,
-        resourceVersion: bot.metadata.resourceVersion,
-      },
-      type,
-      reason,
-      message,
-      count: 1,
-      firstTimestamp: now.toISOString(),
-      lastTimestamp: now.toISOString(),
-      source: { component: 'shardwarden-operator' },
-      reportingComponent: 'shardwarden.io/operator',
-      reportingInstance: 'shardwarden-operator',
-    });
+    await this.send('event', () =>
+      this.client.create(collectionPath('v1', 'events', bot.metadata.namespace), {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: {
+          name: `${bot.metadata.name}.${now.getTime().toString(16)}${this.eventSeq.toString(16)}`,
+          namespace: bot.metadata.namespace,
+        },
+        involvedObject: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: KIND,
+          name: bot.metadata.name,
+          namespace: bot.metadata.namespace,
+          uid: bot.metadata.uid,
+          resourceVersion: bot.metadata.resourceVersion,
+        },
+        type,
+        reason,
+        message,
+        count: 1,
+        firstTimestamp: now.toISOString(),
+        lastTimestamp: now.toISOString(),
+        source: { component: 'shardwarden-operator' },
+        reportingComponent: 'shardwarden.io/operator',
+        reportingInstance: 'shardwarden-operator',
+      }),
+    );
   }
 }
 

@@ -38,6 +38,19 @@ export class OperatorMetrics {
     labelNames: ['verb'],
     registers: [this.registry],
   });
+  readonly apiRequestDuration = new Histogram({
+    name: 'shardwarden_operator_apiserver_request_duration_seconds',
+    help: "The operator's writes to the apiserver, from sent to answered, by verb.",
+    labelNames: ['verb'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly queueWait = new Histogram({
+    name: 'shardwarden_operator_workqueue_wait_seconds',
+    help: 'How long a bot waited in the work queue before its reconcile started.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
   readonly leader = new Gauge({
     name: 'shardwarden_operator_leader',
     help: '1 while this replica holds the leader lease.',

@@ -159,7 +159,19 @@ export class DiscordBotReconciler {
       this.forget(key, namespace, name);
       return {};
     }
-    const pass = await this.begin(key, bot);
+    const pass = this.begin(key, bot);
+    try {
+      return await this.run(pass);
+    } catch (err) {
+      // A pass that fails before its status is written still says, on the first visit, that
+      // the bot is being looked at (the error itself is retried with the queue's back-off).
+      await this.sayLooking(pass);
+      throw err;
+    }
+  }
+
+  private async run(pass: ReconcilePass): Promise<ReconcileResult> {
+    const { bot } = pass;
     const secrets = this.readSecrets(pass);
     if (!secrets) return this.finish(pass, {});
     const discord = await this.askDiscord(pass, secrets.valueOf(bot.spec.tokenSecretRef));
@@ -191,18 +203,26 @@ export class DiscordBotReconciler {
     this.settled.delete(key);
   }
 
-  /** Starts a pass; on the first visit, says that we are looking before anything can fail. */
-  private async begin(key: string, bot: DiscordBot): Promise<ReconcilePass> {
+  /**
+   * Starts a pass. On the first visit its status begins with every condition Unknown; that is
+   * written with the rest of the pass's status (one write per bot on creation, not two), or
+   * alone if the pass fails (sayLooking).
+   */
+  private begin(key: string, bot: DiscordBot): ReconcilePass {
     const { deps } = this;
     const now = deps.now?.() ?? new Date();
     const log = deps.log.child({ bot: bot.metadata.name, namespace: bot.metadata.namespace });
-    const generation = bot.metadata.generation ?? 0;
     const mine = this.written.get(key);
     const before = mine && mine.basedOn === bot.metadata.resourceVersion ? mine.status : (bot.status ?? {});
     const legacyKeys = !deps.sameNameElsewhere(bot.metadata.namespace, bot.metadata.name);
-    if ((before.conditions ?? []).length > 0)
-      return new ReconcilePass(key, bot, before, before, now, log, legacyKeys);
-    let conditions = before.conditions ?? [];
+    const pass = new ReconcilePass(key, bot, before, before, now, log, legacyKeys);
+    if ((before.conditions ?? []).length === 0) pass.status.conditions = this.firstLook(pass).conditions;
+    return pass;
+  }
+
+  /** The status of a bot read for the first time: every condition Unknown. */
+  private firstLook(pass: ReconcilePass): DiscordBotStatus {
+    let conditions = pass.before.conditions ?? [];
     for (const type of ['Ready', 'Progressing', 'Degraded'] as const)
       conditions = setCondition(
         conditions,
@@ -212,13 +232,22 @@ export class DiscordBotReconciler {
           reason: 'Reconciling',
           message: 'Shardwarden is reading this DiscordBot for the first time',
         },
-        generation,
-        now,
+        pass.generation,
+        pass.now,
       );
-    const written = { ...before, observedGeneration: generation, conditions };
-    await deps.cluster.applyStatus(bot, written);
-    this.written.set(key, { basedOn: bot.metadata.resourceVersion, status: written });
-    return new ReconcilePass(key, bot, before, written, now, log, legacyKeys);
+    return { ...pass.before, observedGeneration: pass.generation, conditions };
+  }
+
+  /** After a failed pass: the first-visit status, if this bot's status was never written. */
+  private async sayLooking(pass: ReconcilePass): Promise<void> {
+    if ((pass.written.conditions ?? []).length > 0 || this.written.get(pass.key)) return;
+    const status = this.firstLook(pass);
+    try {
+      await this.deps.cluster.applyStatus(pass.bot, status);
+      this.written.set(pass.key, { basedOn: pass.bot.metadata.resourceVersion, status });
+    } catch (err) {
+      pass.log.warn({ err: describeError(err) }, 'could not write the first status');
+    }
   }
 
   /** Step 1: every Secret the spec references, from the informer cache; undefined when one is missing. */
@@ -418,11 +447,7 @@ export class DiscordBotReconciler {
       gateways: planned.decision.run,
       workerReplicas: scaling.replicas,
     });
-    const refused: string[] = [];
-    for (const obj of desired) {
-      const failure = await this.converge(key, obj, log);
-      if (failure) refused.push(failure);
-    }
+    const refused = await this.convergeAll(key, desired, log);
     for (const ref of unwantedObjects(bot)) {
       const live = deps.getOwned(ref.kind, namespace, ref.metadata.name);
       if (live?.metadata?.ownerReferences?.some((o) => o.uid === bot.metadata.uid)) {
@@ -572,6 +597,25 @@ export class DiscordBotReconciler {
   }
 
   /**
+   * Converges the rendered objects: the plan ConfigMap first, which the pods read, then the
+   * rest side by side (none needs another to exist), so a new bot waits for two round trips
+   * to the apiserver, not seven. Returns the refusals in rendering order; transient errors are
+   * thrown once every request has been answered, all of them in one message (the log of the
+   * retried pass names each object that failed, not just the first).
+   */
+  private async convergeAll(key: string, desired: RenderedObject[], log: Logger): Promise<string[]> {
+    const first = desired.filter((o) => o.kind === 'ConfigMap');
+    const rest = desired.filter((o) => o.kind !== 'ConfigMap');
+    const outcomes: PromiseSettledResult<string | undefined>[] = [];
+    for (const wave of [first, rest])
+      outcomes.push(...(await Promise.allSettled(wave.map((obj) => this.converge(key, obj, log)))));
+    const errors = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new AggregateError(errors, errors.map(describeError).join('; '));
+    return outcomes.flatMap((o) => (o.status === 'fulfilled' && o.value ? [o.value] : []));
+  }
+
+  /**
    * Applies one owned object when the live one lacks a field as rendered (created, changed in
    * the spec, or edited by hand); an object that carries them all costs no request. Returns the
    * apiserver's reason when it refuses the object.
@@ -580,13 +624,12 @@ export class DiscordBotReconciler {
     const { namespace, name } = obj.metadata;
     const live = this.deps.getOwned(obj.kind as OwnedKind, namespace, name);
     const hash = obj.metadata.annotations?.[SPEC_HASH_ANNOTATION];
-    const settled = this.settled.get(key) ?? new Map<string, string>();
+    // One map per bot, made before any await: this bot's objects converge side by side.
+    let settled = this.settled.get(key);
+    if (!settled) this.settled.set(key, (settled = new Map<string, string>()));
     const id = `${obj.kind}/${name}`;
     if (live && settled.get(id) === `${hash}@${live.metadata?.resourceVersion}`) return undefined;
-    const settle = (version: string | undefined) => {
-      settled.set(id, `${hash}@${version}`);
-      this.settled.set(key, settled);
-    };
+    const settle = (version: string | undefined) => settled.set(id, `${hash}@${version}`);
     const field = live ? firstDifference(obj, live) : undefined;
     // As rendered: the next pass over this version costs a lookup, not a walk of the object.
     if (live && !field) {

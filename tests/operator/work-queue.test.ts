@@ -2,6 +2,26 @@ import { WorkQueue } from '../../operator/controller/work-queue.js';
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
+/** A queue of concurrency 1 whose first reconcile ('blocker') holds until released; records order. */
+function blockedQueue(maxEventsAhead?: number) {
+  const runs: string[] = [];
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const q = new WorkQueue(
+    async (key) => {
+      runs.push(key);
+      if (key === 'blocker') await held;
+    },
+    { concurrency: 1, maxEventsAhead },
+  );
+  q.start();
+  q.add('blocker', 'timer');
+  const settled = async (n: number) => {
+    while (runs.length < n) await tick(1);
+  };
+  return { q, runs, release, settled };
+}
+
 describe('WorkQueue', () => {
   test('one reconcile per key at a time; an add during processing runs it once more afterwards', async () => {
     let active = 0;
@@ -104,5 +124,60 @@ describe('WorkQueue', () => {
     q.add('b');
     await tick(40);
     expect(q.depth()).toBe(1);
+  });
+
+  test('an event key goes ahead of the timer keys queued before it', async () => {
+    const { q, runs, release, settled } = blockedQueue();
+    for (const k of ['t1', 't2', 't3']) q.add(k, 'timer');
+    q.add('edit');
+    release();
+    await settled(5);
+    expect(runs).toEqual(['blocker', 'edit', 't1', 't2', 't3']);
+    await q.stop();
+  });
+
+  test('timer keys are not starved: one goes after maxEventsAhead event keys in a row', async () => {
+    const { q, runs, release, settled } = blockedQueue(2);
+    for (const k of ['t1', 't2']) q.add(k, 'timer');
+    for (const k of ['e1', 'e2', 'e3', 'e4', 'e5']) q.add(k);
+    release();
+    await settled(8);
+    expect(runs).toEqual(['blocker', 'e1', 'e2', 't1', 'e3', 'e4', 't2', 'e5']);
+    await q.stop();
+  });
+
+  test('a queued timer key an event adds again moves ahead and still runs once', async () => {
+    const { q, runs, release, settled } = blockedQueue();
+    for (const k of ['t1', 't2', 'bot']) q.add(k, 'timer');
+    q.add('bot');
+    q.add('bot', 'timer');
+    expect(q.depth()).toBe(3);
+    release();
+    await settled(4);
+    await tick(10);
+    expect(runs).toEqual(['blocker', 'bot', 't1', 't2']);
+    await q.stop();
+  });
+
+  test('an event during its own reconcile runs the key again ahead of timer keys', async () => {
+    const { q, runs, release, settled } = blockedQueue();
+    q.add('t1', 'timer');
+    q.add('blocker');
+    release();
+    await settled(3);
+    expect(runs).toEqual(['blocker', 'blocker', 't1']);
+    await q.stop();
+  });
+
+  test('a fired requeueAfter timer and a backoff retry queue behind an edit', async () => {
+    const { q, runs, release, settled } = blockedQueue();
+    q.addAfter('refresh', 1);
+    q.addRateLimited('retry');
+    while (q.depth() < 2) await tick(5);
+    q.add('edit');
+    release();
+    await settled(4);
+    expect(runs).toEqual(['blocker', 'edit', 'refresh', 'retry']);
+    await q.stop();
   });
 });
