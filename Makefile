@@ -22,7 +22,7 @@ endif
 
 JEST_ARGS ?=
 
-.PHONY: help setup node deps system-packages kube-binaries test demo lint format build bench bench-simulator bench-operator bench-gateway bench-cold-start bench-rest-limiter bench-interactions clean clean-cache
+.PHONY: help setup node deps system-packages kube-binaries test demo lint format build bench bench-simulator bench-operator bench-gateway bench-cold-start bench-rest-limiter bench-interactions bench-bullmq-cost clean clean-cache
 
 help:
 	@echo "make test      set everything up, then run all tests (real apiserver, Redis, Postgres)"
@@ -32,7 +32,7 @@ help:
 	@echo "make build     compile TypeScript to dist/"
 	@echo "make bench     benchmarks; each prints its figures (see docs/benchmarks.md)"
 	@echo "               (one at a time: make bench-simulator, bench-operator, bench-gateway,"
-	@echo "               bench-cold-start, bench-rest-limiter, bench-interactions)"
+	@echo "               bench-cold-start, bench-rest-limiter, bench-interactions, bench-bullmq-cost)"
 	@echo "make clean     remove build output and node_modules (clean-cache: the binary cache too)"
 
 setup: node deps system-packages kube-binaries
@@ -113,7 +113,7 @@ generate: deps
 manifests: kube-binaries
 	manifests/render.sh
 
-bench: bench-simulator bench-operator bench-gateway bench-cold-start bench-rest-limiter bench-interactions
+bench: bench-simulator bench-operator bench-gateway bench-cold-start bench-rest-limiter bench-interactions bench-bullmq-cost
 
 bench-simulator: build
 	node dist/benchmarks/discord-simulator.js
@@ -133,6 +133,10 @@ bench-rest-limiter: setup build
 
 bench-interactions: setup build
 	node dist/benchmarks/interaction-round-trip.js
+
+# BullMQ's Redis CPU per dispatch of one job shape (options: --per, --size, --jobs, --variants).
+bench-bullmq-cost: build
+	node dist/benchmarks/bullmq-cost.js
 
 clean:
 	rm -rf dist node_modules coverage .test-results

@@ -203,9 +203,34 @@ function redisOptions() {
   return { host: u.hostname, port: Number(u.port) };
 }
 
+/**
+ * Redis CPU µs per command carrying a value of `bytes` plainly and through a Lua script (as
+ * BullMQ's scripts carry a job's data in and out): what the per-byte part of a job costs.
+ */
+async function luaPerByte(bytes: number) {
+  const value = 'x'.repeat(bytes);
+  const N = 300;
+  const ops: Record<string, (i: number) => Promise<unknown>> = {
+    set: (i) => redis.set(`v${i}`, value),
+    evalHset: (i) => redis.eval("return redis.call('HSET', KEYS[1], 'data', ARGV[1])", 1, `h${i}`, value),
+    get: (i) => redis.get(`v${i}`),
+    evalHgetall: (i) => redis.eval("return redis.call('HGETALL', KEYS[1])", 1, `h${i}`),
+  };
+  const usPerOp: Record<string, number> = {};
+  for (const [name, op] of Object.entries(ops)) {
+    const before = await cpuSeconds();
+    for (let i = 0; i < N; i++) await op(i);
+    const { all } = await cpuSince(before);
+    usPerOp[name] = Math.round((all * 1e6) / N);
+  }
+  await redis.flushdb();
+  return { bytes, usPerOp };
+}
+
 const results = [];
 for (let r = 0; r < Number(args.rounds); r++)
   for (const name of args.variants!.split(',')) results.push(await measure(name, VARIANTS[name]!));
+const lua = [await luaPerByte(1_000), await luaPerByte(80_000)];
 redis.disconnect();
 await scope.stop();
-console.log(JSON.stringify({ jobs: JOBS, dispatchesPerJob: PER, size: args.size, results }, null, 2));
+console.log(JSON.stringify({ jobs: JOBS, dispatchesPerJob: PER, size: args.size, results, lua }, null, 2));
