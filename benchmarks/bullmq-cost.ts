@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { messagePayload } from '../discord-simulator/index.js';
 import { bulkJobs, type Pending } from '../bot/gateway/forwarding/job-batches.js';
 import { QUEUES, type BatchedDispatch } from '../bot/queues/queue-names.js';
+import { DispatchClaims } from '../bot/worker/processing/dispatch-claims.js';
 import { runScope, startRedis } from '../testenv/index.js';
 
 /** One way of running the queue: what the producer and the consumer are given. */
@@ -79,6 +80,8 @@ const { values: args } = parseArgs({
     size: { type: 'string', default: 'large' },
     variants: { type: 'string', default: 'base,byRef' },
     rounds: { type: 'string', default: '2' },
+    // Also claim and mark done each batch's keys as the worker does (dispatch-claims.ts).
+    claims: { type: 'boolean', default: false },
   },
 });
 const JOBS = Number(args.jobs);
@@ -158,6 +161,7 @@ async function measure(name: string, v: Variant) {
     Number(await redis.call('MEMORY', 'USAGE', `${prefix}:${QUEUES.events}:1`)) +
     (v.byRef ? Number(await redis.call('MEMORY', 'USAGE', `${prefix}:body:0`)) : 0);
 
+  const claims = args.claims ? new DispatchClaims(redis, prefix, 3600) : undefined;
   let done = 0;
   let finished!: () => void;
   const all = new Promise<void>((res) => (finished = res));
@@ -168,6 +172,16 @@ async function measure(name: string, v: Variant) {
       const ref = (job.data as { ref?: string }).ref;
       if (ref) JSON.parse((await redis.get(ref))!);
       if (ref) await redis.del(ref);
+      if (claims) {
+        const keys = Array.from({ length: PER }, (_, i) => `k-${job.id}-${i}`);
+        const owner = {
+          job: `${prefix}:${QUEUES.events}/${job.id}/`,
+          token: job.token ?? '',
+          lockKey: `${prefix}:${QUEUES.events}:${job.id}:lock`,
+        };
+        await claims.claim(owner, keys);
+        await claims.finish(owner, keys, []);
+      }
       if (++done === JOBS) setImmediate(finished);
       return v.returns;
     },
@@ -233,4 +247,10 @@ for (let r = 0; r < Number(args.rounds); r++)
 const lua = [await luaPerByte(1_000), await luaPerByte(80_000)];
 redis.disconnect();
 await scope.stop();
-console.log(JSON.stringify({ jobs: JOBS, dispatchesPerJob: PER, size: args.size, results, lua }, null, 2));
+console.log(
+  JSON.stringify(
+    { jobs: JOBS, dispatchesPerJob: PER, size: args.size, claims: args.claims, results, lua },
+    null,
+    2,
+  ),
+);
