@@ -8,6 +8,7 @@
 //     [--variants base,lean,...]   (prints one JSON document)
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Queue, Worker, type JobsOptions, type QueueOptions, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -85,6 +86,7 @@ const { values: args } = parseArgs({
   },
 });
 const JOBS = Number(args.jobs);
+const IDLE_MS = 6_000;
 const PER = Number(args.per);
 const names = scriptNames();
 
@@ -188,9 +190,17 @@ async function measure(name: string, v: Variant) {
     { connection: { ...redisOptions(), maxRetriesPerRequest: null }, prefix, concurrency: 4, ...v.worker },
   );
   await all;
-  await worker.close();
+  // Completions are written before the processor's promise settles the next one; wait for the last.
+  while ((await queue.getJobCountByTypes('active', 'wait')) > 0) await sleep(20);
   const consumeCpu = await cpuSince(before);
   const consume = await accounting(dispatches);
+  // What an idle worker costs (its blocking fetch, lock and stall checks), per second; the CPU
+  // includes Redis' own timers (serverCron), which run with no client at all.
+  before = await reset();
+  await sleep(IDLE_MS);
+  const idleCpu = await cpuSince(before);
+  const idleCommands = (await accounting(1)).commands;
+  await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();
   const us = (s: number): number => Math.round(((s * 1e6) / dispatches) * 100) / 100;
@@ -207,6 +217,10 @@ async function measure(name: string, v: Variant) {
       consume: Math.round(us(consumeCpu.all) * PER),
     },
     jobHashBytes: bytesPerJob,
+    idle: {
+      redisCpuUsPerSecond: Math.round((idleCpu.all * 1e6 * 1000) / IDLE_MS),
+      calls: Object.fromEntries(Object.entries(idleCommands).map(([c, e]) => [c, e.calls])),
+    },
     enqueue,
     consume,
   };
