@@ -22,7 +22,7 @@ endif
 
 JEST_ARGS ?=
 
-.PHONY: help setup node deps system-packages kube-binaries test demo lint format build bench bench-simulator bench-operator bench-gateway bench-cold-start bench-rest-limiter bench-interactions bench-scale clean clean-cache
+.PHONY: help setup node deps system-packages kube-binaries test demo lint format build bench bench-simulator bench-operator bench-gateway bench-cold-start bench-rest-limiter bench-interactions bench-scale bench-bullmq-cost clean clean-cache
 
 help:
 	@echo "make test      set everything up, then run all tests (real apiserver, Redis, Postgres)"
@@ -32,7 +32,8 @@ help:
 	@echo "make build     compile TypeScript to dist/"
 	@echo "make bench     benchmarks; each prints its figures (see docs/benchmarks.md)"
 	@echo "               (one at a time: make bench-simulator, bench-operator, bench-gateway,"
-	@echo "               bench-cold-start, bench-rest-limiter, bench-interactions, bench-scale)"
+	@echo "               bench-cold-start, bench-rest-limiter, bench-interactions, bench-scale,"
+	@echo "               bench-bullmq-cost)"
 	@echo "               bench-scale alone takes 7-9 minutes and 5+ GB of memory at its defaults"
 	@echo "make clean     remove build output and node_modules (clean-cache: the binary cache too)"
 
@@ -114,7 +115,7 @@ generate: deps
 manifests: kube-binaries
 	manifests/render.sh
 
-bench: bench-simulator bench-operator bench-gateway bench-cold-start bench-rest-limiter bench-interactions bench-scale
+bench: bench-simulator bench-operator bench-gateway bench-cold-start bench-rest-limiter bench-interactions bench-scale bench-bullmq-cost
 
 bench-simulator: build
 	node dist/benchmarks/discord-simulator.js
@@ -139,6 +140,10 @@ bench-interactions: setup build
 # docs/scaling.md's model: 7-9 minutes and 5+ GB of memory at the defaults.
 bench-scale: setup build
 	node dist/benchmarks/scale.js
+
+# BullMQ's Redis CPU per dispatch of one job shape (options: --per, --size, --jobs, --variants).
+bench-bullmq-cost: build
+	node dist/benchmarks/bullmq-cost.js
 
 clean:
 	rm -rf dist node_modules coverage .test-results
