@@ -21,6 +21,7 @@ import type { EarClientOptions } from './cluster/ear-client.js';
 import { isShardwardenMessage, STALL_LIMIT_MS, UNRECOVERABLE_EXIT_CODE, type PrimaryMessage } from './ipc.js';
 import { RangeShardingManager } from './sharding/range-sharding-manager.js';
 import { within } from '../timing/within.js';
+import { logStartupMilestone } from './startup-milestones.js';
 
 const CLUSTER_MODULE = fileURLToPath(new URL('./cluster/gateway-cluster.js', import.meta.url));
 const IPC_SOCKET_ENV = 'SHARDWARDEN_IPC_SOCKET';
@@ -161,6 +162,7 @@ export async function runGateway(env: NodeJS.ProcessEnv): Promise<void> {
   manager.on('error', (err: Error) => log.error({ err: err.message }, 'kurasuta'));
   manager.on('debug', (msg: string) => log.debug({ kurasuta: msg }));
   const spawned = manager.spawn();
+  logStartupMilestone(log, 'clusters forked');
   spawned.catch(() => undefined);
   const { startHttpServer } = await import('../observability/http-server.js');
   const http = await startHttpServer(

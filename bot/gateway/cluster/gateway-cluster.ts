@@ -28,6 +28,10 @@ import { GatewayMetrics } from '../metrics.js';
 import { RedisSessionStore } from '../sessions/redis-session-store.js';
 import { BaseCluster } from '../sharding/load-kurasuta.js';
 import { UnrecoverableGatewayError, type EarClient } from './ear-client.js';
+import { logStartupMilestone, startupMilestone } from '../startup-milestones.js';
+
+// Taken as this module is evaluated: Kurasuta loads it last, so every module is loaded by then.
+const modulesLoaded = startupMilestone('modules loaded');
 
 export default class GatewayCluster extends BaseCluster<EarClient> {
   protected async launch(): Promise<void> {
@@ -38,6 +42,8 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
       pod: config.podIndex,
       cluster: this.id,
     });
+    logStartupMilestone(log, modulesLoaded);
+    logStartupMilestone(log, 'launched');
     new AggregatorRegistry(); // answers the primary's metrics requests
     // Each cluster's series stay its own in the pod's /metrics: summed over clusters, a
     // respawned cluster's counters starting again at 0 would look like a partial counter reset,
@@ -49,6 +55,7 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
     // One client (a Cluster on Redis Cluster) for sessions, identify turns and the queues.
     const redis = connectRedis(config.redis, { maxRetriesPerRequest: null, lazyConnect: false });
     redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
+    redis.once('ready', () => logStartupMilestone(log, 'redis connected'));
     const connection = redis;
     const prefix = queuePrefix(config.bot);
     const queues = {
@@ -87,12 +94,15 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
       (shardId, seq) => forwarder.safeSequence(shardId, seq),
       config.legacyKeys ? legacyQueuePrefix(config.bot.name) : undefined,
     );
+    let identified = false;
     const throttler = new RedisIdentifyThrottler(redis, {
       keyPrefix: discordBudgetPrefix(config.bot, config.applicationId),
       maxConcurrency: config.maxConcurrency,
       windowMs: config.identifyWindowMs,
       onError: (err) => log.warn({ err: err.message }, 'identify queue: Redis error; still waiting'),
       onWait: (shardId, ms) => {
+        if (!identified) logStartupMilestone(log, 'first identify');
+        identified = true;
         metrics.identifyWait.observe(ms / 1000);
         log.info({ shard: shardId, waitedMs: ms }, 'identifying');
       },
@@ -108,6 +118,7 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
       metrics.shardStatus.set({ shard: String(shardId) }, ready ? 1 : 0);
       send({ shardwarden: 'shard', shardId, ready });
     };
+    client.once('ready', () => logStartupMilestone(log, 'shards ready'));
     client.on('shardReady', (id, unavailable) => {
       metrics.sessionStarts.inc({ kind: 'identify' });
       log.info({ shard: id, unavailableGuilds: unavailable?.size }, 'shard ready');
