@@ -25,7 +25,8 @@ interface MilestoneLine {
 }
 
 const seconds = (ms: number) => Math.round(ms) / 1000;
-const mean = (xs: number[]) => (xs.length === 0 ? null : Math.round(xs.reduce((s, x) => s + x, 0) / xs.length));
+const mean = (xs: number[]) =>
+  xs.length === 0 ? null : Math.round(xs.reduce((s, x) => s + x, 0) / xs.length);
 
 /** The milestone lines of a pod's log (one JSON object per line; other lines are skipped). */
 export function milestoneLines(log: string): MilestoneLine[] {
@@ -56,7 +57,9 @@ export function podTimeline(lines: MilestoneLine[], spawnedAt: number) {
   // The last of the pod's clusters to reach each milestone (null if one never logged it).
   const slowest = (m: StartupMilestone) => {
     const ats = clusters.map((id) => ofCluster(id, m)?.at);
-    return ats.length === 0 || ats.some((a) => a === undefined) ? null : since(Math.max(...(ats as number[])));
+    return ats.length === 0 || ats.some((a) => a === undefined)
+      ? null
+      : since(Math.max(...(ats as number[])));
   };
   const clusterStarts = clusters.map((id) => ofCluster(id, 'modules loaded')?.processStartedAt ?? NaN);
   return {

@@ -102,7 +102,9 @@ async function podTimelines(pods: ManagedProcess[], startedAt: number) {
     lines.filter((l) => l.milestone === m).length;
   const allLogged = (pod: ManagedProcess) => {
     const lines = linesOf(pod);
-    return count(lines, 'modules loaded') > 0 && count(lines, 'shards ready') === count(lines, 'modules loaded');
+    return (
+      count(lines, 'modules loaded') > 0 && count(lines, 'shards ready') === count(lines, 'modules loaded')
+    );
   };
   // A line still missing after that shows as null in the figures.
   await waitUntil('every cluster logged its shards READY', async () => pods.every(allLogged), {

@@ -127,6 +127,22 @@ describe('RedisIdentifyThrottler', () => {
     expect(await raw.zcard(queue)).toBe(0);
   });
 
+  test('waiters sleep until the lock can change hands: a queue behind a held bucket polls Redis a few times a window', async () => {
+    const keyPrefix = freshBot();
+    const windowMs = 1_000;
+    const throttlers = pods(4, { keyPrefix, maxConcurrency: 1, windowMs });
+    await raw.set(keys(keyPrefix, 0).lock, 'holder', 'PX', windowMs);
+    await raw.config('RESETSTAT');
+    const turns = await Promise.all(throttlers.map((t, shardId) => timedWait(t, shardId)));
+    expect(turns.every((t) => t.error === undefined)).toBe(true);
+    // The waiters wait 1 + 2 + 3 + 4 windows in all. Polling every 50 ms behind the head (as the
+    // throttler did) was about 20 polls per waiter and window, some 140 here; sleeping until the
+    // lock expires (at most 0.75 s) is 2-3. A loaded machine only makes the polls fewer.
+    const stats = await raw.info('commandstats');
+    const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+    expect(calls('evalsha') + calls('eval')).toBeLessThan(6 * 10);
+  });
+
   test('a waiter that died in the queue blocks the bucket only until its alive entry expires', async () => {
     const keyPrefix = freshBot();
     const [pod] = pods(1, { keyPrefix, maxConcurrency: 1, windowMs: 300 });
