@@ -2,20 +2,18 @@
 // its shards whose every dispatch goes to the forwarder, with identify throttling and sessions
 // in Redis.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Queue } from 'bullmq';
 import { AggregatorRegistry, register } from 'prom-client';
 import { connectRedis } from '../../configuration/redis-connection.js';
 import { createLogger } from '../../observability/logger.js';
 import {
   discordBudgetPrefix,
   eventPartitionPrefix,
-  eventPartitionPrefixes,
   legacyQueuePrefix,
-  QUEUES,
   queuePrefix,
 } from '../../queues/queue-names.js';
 import { parseGatewayConfig } from '../config.js';
 import { DispatchForwarder } from '../forwarding/dispatch-forwarder.js';
+import { forwarderQueues } from '../forwarding/forwarder-queues.js';
 import { raiseEventPartitions } from '../../queues/partition-high-water.js';
 import { RedisIdentifyThrottler } from '../identify/redis-identify-throttler.js';
 import {
@@ -56,17 +54,8 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
     const redis = connectRedis(config.redis, { maxRetriesPerRequest: null, lazyConnect: false });
     redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
     redis.once('ready', () => logStartupMilestone(log, 'redis connected'));
-    const connection = redis;
     const prefix = queuePrefix(config.bot);
-    const queues = {
-      interactions: new Queue(QUEUES.interactions, { connection, prefix }),
-      // One queue per partition, each under its own hash tag (queue-names.ts).
-      events: eventPartitionPrefixes(config.bot, config.eventPartitions).map(
-        (partitionPrefix) => new Queue(QUEUES.events, { connection, prefix: partitionPrefix }),
-      ),
-    };
-    for (const q of [queues.interactions, ...queues.events])
-      q.on('error', (err) => log.debug({ err: err.message }, 'queue connection error'));
+    const queues = forwarderQueues(redis, config.bot, config.eventPartitions, log);
     const forwarder = new DispatchForwarder(
       queues,
       {
@@ -101,7 +90,14 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
       windowMs: config.identifyWindowMs,
       onError: (err) => log.warn({ err: err.message }, 'identify queue: Redis error; still waiting'),
       onWait: (shardId, ms) => {
-        if (!identified) logStartupMilestone(log, 'first identify');
+        if (!identified) {
+          logStartupMilestone(log, 'first identify');
+          // BullMQ loads while the shard waits for READY (forwarder-queues.ts), once the
+          // IDENTIFY this turn is for has been sent.
+          setImmediate(() =>
+            queues.open().catch((err: Error) => log.warn({ err: err.message }, 'queues not opened yet')),
+          );
+        }
         identified = true;
         metrics.identifyWait.observe(ms / 1000);
         log.info({ shard: shardId, waitedMs: ms }, 'identifying');
@@ -176,9 +172,7 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
           .flush({ all: true, timeoutMs: 3_000 })
           .catch((err: Error) => log.warn({ err: err.message }, 'sessions not written at shutdown'));
         send({ shardwarden: 'stopped', clusterId: this.id, flushed });
-        await Promise.all(
-          [queues.interactions, ...queues.events].map((q) => q.close().catch(() => undefined)),
-        );
+        await queues.close();
         redis.disconnect();
         process.exit(0);
       })();
