@@ -143,6 +143,21 @@ describe('RedisIdentifyThrottler', () => {
     expect(calls('evalsha') + calls('eval')).toBeLessThan(6 * 10);
   });
 
+  test('the window restarts when the holder gets to send: a holder that sends late pushes the next turn back', async () => {
+    const keyPrefix = freshBot();
+    const windowMs = 1_000; // measured gaps can shrink by a stalled event loop: see minGap
+    const [a, b] = pods(2, { keyPrefix, maxConcurrency: 1, windowMs });
+    await a!.waitForIdentify(0, new AbortController().signal);
+    // A loaded process: the reply came, but the process gets to its IDENTIFY 0.7 s later.
+    const blockedUntil = Date.now() + 700;
+    while (Date.now() < blockedUntil);
+    const sentAt = Date.now();
+    // Counted from the lock alone the next turn would come 0.3 s after this IDENTIFY.
+    const next = await timedWait(b!, 1);
+    expect(next.error).toBeUndefined();
+    expect(next.at - sentAt).toBeGreaterThanOrEqual(minGap(windowMs) + 200);
+  });
+
   test('a waiter that died in the queue blocks the bucket only until its alive entry expires', async () => {
     const keyPrefix = freshBot();
     const [pod] = pods(1, { keyPrefix, maxConcurrency: 1, windowMs: 300 });

@@ -47,6 +47,12 @@ redis.call('ZREM', alive, me)
 return 0
 `;
 
+// The window restarted from now, if the lock is still this holder's (see restartWindow).
+const RESTART_WINDOW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`;
+
 export interface IdentifyThrottlerOptions {
   /** Whose buckets: the Discord application's (discordBudgetPrefix), shared by its bots. */
   keyPrefix: string;
@@ -77,6 +83,7 @@ export function identifyBucketKeys(keyPrefix: string, bucket: number) {
 }
 
 type TakeTurn = (...args: (string | number)[]) => Promise<number>;
+type RestartWindow = (lock: string, me: string, windowMs: number) => Promise<number>;
 
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 2_000;
@@ -94,6 +101,7 @@ export class RedisIdentifyThrottler {
     if (!Number.isInteger(this.aliveTtlMs) || this.aliveTtlMs < 100)
       throw new Error(`aliveTtlMs must be an integer of at least 100, got ${String(options.aliveTtlMs)}`);
     redis.defineCommand('shardwardenTakeIdentifyTurn', { numberOfKeys: 5, lua: TAKE_TURN });
+    redis.defineCommand('shardwardenRestartIdentifyWindow', { numberOfKeys: 1, lua: RESTART_WINDOW });
   }
 
   /**
@@ -111,6 +119,8 @@ export class RedisIdentifyThrottler {
     const takeTurn = (this.redis as unknown as { shardwardenTakeIdentifyTurn: TakeTurn })
       .shardwardenTakeIdentifyTurn;
     let retryMs = RETRY_MIN_MS;
+    // Served: the script took this waiter out of the queue itself, nothing to clean up.
+    let served = false;
     try {
       for (;;) {
         if (signal.aborted) throw abortReason(signal);
@@ -143,22 +153,45 @@ export class RedisIdentifyThrottler {
         }
         retryMs = RETRY_MIN_MS;
         if (r === 0) {
+          served = true;
           this.options.onWait?.(shardId, Date.now() - started);
+          setImmediate(() => this.restartWindow(lock, me, windowMs + marginMs));
           return;
         }
         await sleep(pollDelayMs(r, this.aliveTtlMs), signal);
       }
     } finally {
-      const cleanup = this.redis
-        .multi()
-        .zrem(queue, me)
-        .zrem(alive, me)
-        .exec()
-        .catch(() => undefined);
-      // While Redis is unreachable the cleanup stays queued for the reconnect; the caller is
-      // not kept waiting for it (an entry left behind expires with its alive key anyway).
-      if (this.redis.status === 'ready') await within(cleanup, CLEANUP_WAIT_MS, () => undefined);
+      if (!served) await this.leaveQueue(queue, alive, me);
     }
+  }
+
+  /**
+   * Called once the IDENTIFY this turn was for has been sent (the caller sends it as soon as the
+   * wait resolves, before this process turns to anything queued with setImmediate): the lock was
+   * taken when Redis ran the script, and a process that gets its reply late (a loaded machine,
+   * a stalled event loop) sends late, so a window counted from the lock alone let the next
+   * holder's IDENTIFY reach Discord less than a window after this one (seen in the cold-start
+   * benchmark at a load average of 40: one IDENTIFY refused for the window). Counted again from here, the
+   * next turn comes a window after this IDENTIFY went out. Best effort: if Redis does not take
+   * it, the lock still expires a window after it was taken.
+   */
+  private restartWindow(lock: string, me: string, windowMs: number): void {
+    const restart = (this.redis as unknown as { shardwardenRestartIdentifyWindow: RestartWindow })
+      .shardwardenRestartIdentifyWindow;
+    restart.call(this.redis, lock, me, windowMs).catch(() => undefined);
+  }
+
+  /** An unserved waiter (aborted) leaves the queue, so the next one is not kept behind it. */
+  private async leaveQueue(queue: string, alive: string, me: string): Promise<void> {
+    const cleanup = this.redis
+      .multi()
+      .zrem(queue, me)
+      .zrem(alive, me)
+      .exec()
+      .catch(() => undefined);
+    // While Redis is unreachable the cleanup stays queued for the reconnect; the caller is
+    // not kept waiting for it (an entry left behind expires with its alive key anyway).
+    if (this.redis.status === 'ready') await within(cleanup, CLEANUP_WAIT_MS, () => undefined);
   }
 }
 
