@@ -158,6 +158,24 @@ describe('RedisIdentifyThrottler', () => {
     expect(next.at - sentAt).toBeGreaterThanOrEqual(minGap(windowMs) + 200);
   });
 
+  test('a holder that sends after its lock expired, nobody having taken it, holds the bucket a window from its send', async () => {
+    const keyPrefix = freshBot();
+    const windowMs = 1_000; // measured gaps can shrink by a stalled event loop: see minGap
+    const [a, b] = pods(2, { keyPrefix, maxConcurrency: 1, windowMs });
+    await a!.waitForIdentify(0, new AbortController().signal);
+    // A stall longer than the window: the lock is gone by the time the IDENTIFY goes out.
+    const blockedUntil = Date.now() + 1_500;
+    while (Date.now() < blockedUntil);
+    const sentAt = Date.now();
+    // Nobody polls the bucket before the holder's restart reaches Redis.
+    await waitUntil('the lock taken again', async () => (await raw.exists(keys(keyPrefix, 0).lock)) === 1, {
+      intervalMs: 5,
+    });
+    const next = await timedWait(b!, 1);
+    expect(next.error).toBeUndefined();
+    expect(next.at - sentAt).toBeGreaterThanOrEqual(minGap(windowMs));
+  });
+
   test('a waiter that died in the queue blocks the bucket only until its alive entry expires', async () => {
     const keyPrefix = freshBot();
     const [pod] = pods(1, { keyPrefix, maxConcurrency: 1, windowMs: 300 });

@@ -47,9 +47,12 @@ redis.call('ZREM', alive, me)
 return 0
 `;
 
-// The window restarted from now, if the lock is still this holder's (see restartWindow).
+// The window restarted from now, if the lock is still this holder's or nobody's (it expired
+// before the holder got to send, and nobody took it meanwhile): see restartWindow.
 const RESTART_WINDOW = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 return 0
 `;
 
@@ -172,8 +175,9 @@ export class RedisIdentifyThrottler {
    * a stalled event loop) sends late, so a window counted from the lock alone let the next
    * holder's IDENTIFY reach Discord less than a window after this one (seen in the cold-start
    * benchmark at a load average of 40: one IDENTIFY refused for the window). Counted again from here, the
-   * next turn comes a window after this IDENTIFY went out. Best effort: if Redis does not take
-   * it, the lock still expires a window after it was taken.
+   * next turn comes a window after this IDENTIFY went out; if the lock already expired (a stall
+   * longer than the window) and nobody took it, it is taken again for the window. Best effort:
+   * if Redis does not take it, the lock still expires a window after it was taken.
    */
   private restartWindow(lock: string, me: string, windowMs: number): void {
     const restart = (this.redis as unknown as { shardwardenRestartIdentifyWindow: RestartWindow })
