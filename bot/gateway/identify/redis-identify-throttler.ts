@@ -8,6 +8,9 @@
 // arrival score if someone removed it), so a Redis stall longer than the alive TTL cannot strand
 // a live waiter. When Redis itself stalled (no poll on the bucket for half the alive TTL), dead
 // waiters are kept for a grace period so the live ones can re-assert before anyone skips them.
+//
+// The window is counted again from when the holder has sent its IDENTIFY (restartWindow), and a
+// waiter sleeps until the lock can change hands rather than polling (pollDelayMs).
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../../configuration/redis-connection.js';
 import { within } from '../../timing/within.js';
@@ -173,11 +176,11 @@ export class RedisIdentifyThrottler {
    * wait resolves, before this process turns to anything queued with setImmediate): the lock was
    * taken when Redis ran the script, and a process that gets its reply late (a loaded machine,
    * a stalled event loop) sends late, so a window counted from the lock alone let the next
-   * holder's IDENTIFY reach Discord less than a window after this one (seen in the cold-start
-   * benchmark at a load average of 40: one IDENTIFY refused for the window). Counted again from here, the
-   * next turn comes a window after this IDENTIFY went out; if the lock already expired (a stall
-   * longer than the window) and nobody took it, it is taken again for the window. Best effort:
-   * if Redis does not take it, the lock still expires a window after it was taken.
+   * holder's IDENTIFY reach Discord less than a window after this one (seen at a load average
+   * of 40: IDENTIFYs refused for the window). Counted again from here, the next turn comes a
+   * window after this IDENTIFY went out; if the lock already expired (a stall longer than the
+   * window) and nobody took it, it is taken again for the window. Best effort: if Redis does
+   * not take it, the lock still expires a window after it was taken.
    */
   private restartWindow(lock: string, me: string, windowMs: number): void {
     const restart = (this.redis as unknown as { shardwardenRestartIdentifyWindow: RestartWindow })
@@ -217,7 +220,7 @@ const POLL_MAX_MS = 1_000;
  * shards had N - 1 waiters polling 20 times a second for up to N windows, CPU taken from the
  * processes still starting).
  */
-export function pollDelayMs(r: number, aliveTtlMs: number): number {
+function pollDelayMs(r: number, aliveTtlMs: number): number {
   const lockMs = r >= 0 ? r : -1 - r;
   if (lockMs === 0) return POLL_MIN_MS;
   return Math.min(lockMs, POLL_MAX_MS, Math.floor(aliveTtlMs / 4));
