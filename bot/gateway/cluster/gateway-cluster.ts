@@ -90,14 +90,7 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
       windowMs: config.identifyWindowMs,
       onError: (err) => log.warn({ err: err.message }, 'identify queue: Redis error; still waiting'),
       onWait: (shardId, ms) => {
-        if (!identified) {
-          logStartupMilestone(log, 'first identify');
-          // BullMQ loads while the shard waits for READY (forwarder-queues.ts), once the
-          // IDENTIFY this turn is for has been sent.
-          setImmediate(() =>
-            queues.open().catch((err: Error) => log.warn({ err: err.message }, 'queues not opened yet')),
-          );
-        }
+        if (!identified) logStartupMilestone(log, 'first identify');
         identified = true;
         metrics.identifyWait.observe(ms / 1000);
         log.info({ shard: shardId, waitedMs: ms }, 'identifying');
@@ -115,6 +108,13 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
       send({ shardwarden: 'shard', shardId, ready });
     };
     client.once('ready', () => logStartupMilestone(log, 'shards ready'));
+    // BullMQ loads once a shard is up (or at the first write, if that comes first), not on the
+    // way to READY (forwarder-queues.ts).
+    client.once('shardReady', () =>
+      setImmediate(() =>
+        queues.open().catch((err: Error) => log.warn({ err: err.message }, 'queues not opened yet')),
+      ),
+    );
     client.on('shardReady', (id, unavailable) => {
       metrics.sessionStarts.inc({ kind: 'identify' });
       log.info({ shard: id, unavailableGuilds: unavailable?.size }, 'shard ready');

@@ -160,8 +160,9 @@ export class RedisIdentifyThrottler {
         retryMs = RETRY_MIN_MS;
         if (r === 0) {
           served = true;
-          this.options.onWait?.(shardId, Date.now() - started);
+          // Queued before anything onWait queues: nothing else runs between the send and it.
           setImmediate(() => this.restartWindow(lock, me, windowMs + marginMs));
+          this.options.onWait?.(shardId, Date.now() - started);
           return;
         }
         await sleep(pollDelayMs(r, this.aliveTtlMs), signal);
