@@ -2,18 +2,20 @@
 // its shards whose every dispatch goes to the forwarder, with identify throttling and sessions
 // in Redis.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Queue } from 'bullmq';
 import { AggregatorRegistry, register } from 'prom-client';
 import { connectRedis } from '../../configuration/redis-connection.js';
 import { createLogger } from '../../observability/logger.js';
 import {
   discordBudgetPrefix,
   eventPartitionPrefix,
+  eventPartitionPrefixes,
   legacyQueuePrefix,
+  QUEUES,
   queuePrefix,
 } from '../../queues/queue-names.js';
 import { parseGatewayConfig } from '../config.js';
 import { DispatchForwarder } from '../forwarding/dispatch-forwarder.js';
-import { forwarderQueues } from '../forwarding/forwarder-queues.js';
 import { raiseEventPartitions } from '../../queues/partition-high-water.js';
 import { RedisIdentifyThrottler } from '../identify/redis-identify-throttler.js';
 import {
@@ -54,8 +56,17 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
     const redis = connectRedis(config.redis, { maxRetriesPerRequest: null, lazyConnect: false });
     redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
     redis.once('ready', () => logStartupMilestone(log, 'redis connected'));
+    const connection = redis;
     const prefix = queuePrefix(config.bot);
-    const queues = forwarderQueues(redis, config.bot, config.eventPartitions, log);
+    const queues = {
+      interactions: new Queue(QUEUES.interactions, { connection, prefix }),
+      // One queue per partition, each under its own hash tag (queue-names.ts).
+      events: eventPartitionPrefixes(config.bot, config.eventPartitions).map(
+        (partitionPrefix) => new Queue(QUEUES.events, { connection, prefix: partitionPrefix }),
+      ),
+    };
+    for (const q of [queues.interactions, ...queues.events])
+      q.on('error', (err) => log.debug({ err: err.message }, 'queue connection error'));
     const forwarder = new DispatchForwarder(
       queues,
       {
@@ -108,13 +119,6 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
       send({ shardwarden: 'shard', shardId, ready });
     };
     client.once('ready', () => logStartupMilestone(log, 'shards ready'));
-    // BullMQ loads once a shard is up (or at the first write, if that comes first), not on the
-    // way to READY (forwarder-queues.ts).
-    client.once('shardReady', () =>
-      setImmediate(() =>
-        queues.open().catch((err: Error) => log.warn({ err: err.message }, 'queues not opened yet')),
-      ),
-    );
     client.on('shardReady', (id, unavailable) => {
       metrics.sessionStarts.inc({ kind: 'identify' });
       log.info({ shard: id, unavailableGuilds: unavailable?.size }, 'shard ready');
@@ -172,7 +176,9 @@ export default class GatewayCluster extends BaseCluster<EarClient> {
           .flush({ all: true, timeoutMs: 3_000 })
           .catch((err: Error) => log.warn({ err: err.message }, 'sessions not written at shutdown'));
         send({ shardwarden: 'stopped', clusterId: this.id, flushed });
-        await queues.close();
+        await Promise.all(
+          [queues.interactions, ...queues.events].map((q) => q.close().catch(() => undefined)),
+        );
         redis.disconnect();
         process.exit(0);
       })();

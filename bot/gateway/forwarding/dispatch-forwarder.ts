@@ -15,7 +15,6 @@
 // dispatch cannot hold back everything behind it. (Reads are no test: Redis at maxmemory, a
 // read-only replica or a failing disk refuse writes and still answer reads.)
 import type { Queue } from 'bullmq';
-import type { DeferredQueues, ForwarderQueues } from './forwarder-queues.js';
 import type { Logger } from '../../observability/logger.js';
 import { eventPartitionOf, type BatchedDispatch } from '../../queues/queue-names.js';
 import { dedupKey } from './dedup-key.js';
@@ -93,19 +92,13 @@ export class DispatchForwarder {
   private idleWaiters: (() => void)[] = [];
   private announced?: Promise<unknown>;
 
-  private readonly partitions: number;
-  private readonly openQueues: () => Promise<ForwarderQueues>;
-
   constructor(
-    /** The queues, or queues opened when the first batch is written (forwarder-queues.ts). */
-    queues: ForwarderQueues | DeferredQueues,
+    /** `events`: one queue per event partition, partition i at index i (queue-names.ts). */
+    private readonly queues: { interactions: Queue; events: readonly Queue[] },
     private readonly options: ForwarderOptions,
     private readonly metrics: GatewayMetrics,
     private readonly log: Logger,
-  ) {
-    this.partitions = 'open' in queues ? queues.partitions : queues.events.length;
-    this.openQueues = 'open' in queues ? () => queues.open() : () => Promise.resolve(queues);
-  }
+  ) {}
 
   /** Called for every dispatch the shard receives. Cheap: no I/O on this path. */
   accept(type: string, d: unknown, shardId: number, seq: number, sessionId?: string): void {
@@ -137,7 +130,7 @@ export class DispatchForwarder {
       this.buffer.push({
         queue: 'events',
         dispatch,
-        partition: eventPartitionOf(dispatch, this.partitions),
+        partition: eventPartitionOf(dispatch, this.queues.events.length),
       });
     this.metrics.bufferDepth.set(this.buffered());
     if (this.unsent() >= this.options.batchSize) this.flushSoon(0);
@@ -354,17 +347,15 @@ export class DispatchForwarder {
     await this.announce().catch((err: unknown) => {
       throw new PartitionsFailed([0], err);
     });
-    const queues = await this.openQueues().catch((err: unknown) => {
-      throw new PartitionsFailed([0], err);
-    });
     const writes = [...byPartition(batch)].flatMap(([partition, part]) => {
       const jobs = bulkJobs(part);
       const written = (queue: Pending['queue']) => () => {
         for (const p of part) if (p.queue === queue) p.written = true;
       };
       return [
-        jobs.interactions && addJobs(queues.interactions, jobs.interactions).then(written('interactions')),
-        jobs.events && addJobs(queues.events[partition]!, jobs.events).then(written('events')),
+        jobs.interactions &&
+          addJobs(this.queues.interactions, jobs.interactions).then(written('interactions')),
+        jobs.events && addJobs(this.queues.events[partition]!, jobs.events).then(written('events')),
       ];
     });
     const failure = (await Promise.allSettled(writes)).find((r) => r.status === 'rejected');
