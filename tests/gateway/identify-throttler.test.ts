@@ -137,7 +137,7 @@ describe('RedisIdentifyThrottler', () => {
     expect(turns.every((t) => t.error === undefined)).toBe(true);
     // The waiters wait 1 + 2 + 3 + 4 windows in all. Polling every 50 ms behind the head (as the
     // throttler did) was about 20 polls per waiter and window, some 140 here; sleeping until the
-    // lock expires (at most 0.75 s) is 2-3. A loaded machine only makes the polls fewer.
+    // lock expires (at most 0.5 s) is 2-3. A loaded machine only makes the polls fewer.
     const stats = await raw.info('commandstats');
     const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
     expect(calls('evalsha') + calls('eval')).toBeLessThan(6 * 10);
@@ -174,6 +174,40 @@ describe('RedisIdentifyThrottler', () => {
     const next = await timedWait(b!, 1);
     expect(next.error).toBeUndefined();
     expect(next.at - sentAt).toBeGreaterThanOrEqual(minGap(windowMs));
+  });
+
+  test("a holder whose grant reaches it after the lock expired, the next waiter polling on time, does not identify in that waiter's window", async () => {
+    const keyPrefix = freshBot();
+    const windowMs = 1_000; // measured gaps can shrink by a stalled event loop: see minGap
+    const [a, b] = pods(2, { keyPrefix, maxConcurrency: 1, windowMs });
+    // The scripts loaded, so A's next call is one command whose reply can be held back.
+    await a!.waitForIdentify(0, new AbortController().signal);
+    await waitUntil(
+      'the warm-up lock expired',
+      async () => (await raw.exists(keys(keyPrefix, 0).lock)) === 0,
+      {
+        intervalMs: 20,
+      },
+    );
+    // A's turn is granted in Redis, but A reads the reply only after its lock has expired (a
+    // descheduled process): its socket is not read meanwhile.
+    const stream = (a as unknown as { redis: Redis }).redis.stream;
+    const late = timedWait(a!, 0);
+    stream.pause();
+    await waitUntil(
+      'A holds the lock',
+      async () => (await raw.get(keys(keyPrefix, 0).lock))?.startsWith('0:') === true,
+      {
+        intervalMs: 5,
+      },
+    );
+    // B polls on time: it takes the bucket as A's lock expires.
+    const onTime = await timedWait(b!, 1);
+    expect(onTime.error).toBeUndefined();
+    stream.resume();
+    const stalled = await late;
+    expect(stalled.error).toBeUndefined();
+    expect(stalled.at - onTime.at).toBeGreaterThanOrEqual(minGap(windowMs));
   });
 
   test('a waiter that died in the queue blocks the bucket only until its alive entry expires', async () => {

@@ -131,6 +131,8 @@ export class RedisIdentifyThrottler {
       for (;;) {
         if (signal.aborted) throw abortReason(signal);
         let r: number;
+        // The grant comes after this, so the lock is this waiter's for a window from here.
+        const polledAt = Date.now();
         try {
           // Raced with the signal: with an offline queue, a command waits for the reconnect.
           r = Number(
@@ -159,7 +161,16 @@ export class RedisIdentifyThrottler {
         }
         retryMs = RETRY_MIN_MS;
         if (r === 0) {
+          // The script took this waiter out of the queue: a confirm that fails puts it back
+          // (the next poll, same arrival), and an abort meanwhile has nothing to clean up.
           served = true;
+          if (
+            Date.now() - polledAt >= windowMs &&
+            !(await this.confirmTurn(lock, me, windowMs, marginMs, signal))
+          ) {
+            served = false;
+            continue;
+          }
           // Queued before anything onWait queues: nothing else runs between the send and it.
           setImmediate(() => this.restartWindow(lock, me, windowMs + marginMs));
           this.options.onWait?.(shardId, Date.now() - started);
@@ -184,9 +195,48 @@ export class RedisIdentifyThrottler {
    * not take it, the lock still expires a window after it was taken.
    */
   private restartWindow(lock: string, me: string, windowMs: number): void {
+    // Not ready (an outage): the command would wait in ioredis's offline queue and run at the
+    // reconnect, maybe minutes later, taking the bucket for a window then. The window from the
+    // lock is the fallback, as for any restart Redis does not run.
+    if (this.redis.status !== 'ready') return;
+    this.restartScript(lock, me, windowMs).catch(() => undefined);
+  }
+
+  /**
+   * The lease check of a turn granted longer than a window ago (the reply, or this process, was
+   * late): the lock may have expired and been taken by the next waiter, whose IDENTIFY would
+   * then share a window with this one. The window is restarted in Redis if the lock is still
+   * this waiter's or nobody's; true if it was and the reply came within a window of asking
+   * (again late: asked again), false if someone else holds the bucket (wait for a turn again).
+   */
+  private async confirmTurn(
+    lock: string,
+    me: string,
+    windowMs: number,
+    marginMs: number,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    for (;;) {
+      if (signal.aborted) throw abortReason(signal);
+      const askedAt = Date.now();
+      let held: number;
+      try {
+        held = Number(await untilAborted(this.restartScript(lock, me, windowMs + marginMs), signal));
+      } catch (err) {
+        if (signal.aborted) throw abortReason(signal);
+        // Unknown whether it is still ours: take a turn again (at worst a window late).
+        this.options.onError?.(err instanceof Error ? err : new Error(String(err)));
+        return false;
+      }
+      if (held !== 1) return false;
+      if (Date.now() - askedAt < windowMs) return true;
+    }
+  }
+
+  private restartScript(lock: string, me: string, windowMs: number): Promise<number> {
     const restart = (this.redis as unknown as { shardwardenRestartIdentifyWindow: RestartWindow })
       .shardwardenRestartIdentifyWindow;
-    restart.call(this.redis, lock, me, windowMs).catch(() => undefined);
+    return restart.call(this.redis, lock, me, windowMs);
   }
 
   /** An unserved waiter (aborted) leaves the queue, so the next one is not kept behind it. */
@@ -205,26 +255,22 @@ export class RedisIdentifyThrottler {
 
 /** The shortest poll: a bucket with no lock is about to be taken by its head. */
 const POLL_MIN_MS = 50;
-/**
- * The longest poll, also at most a quarter of the alive TTL: a waiter re-asserts itself well
- * within it, and the bucket never looks unpolled (a Redis stall) for half of it.
- */
-const POLL_MAX_MS = 1_000;
 
 /**
  * How long a waiter sleeps after a poll that did not give it the turn (`r`: the lock's remaining
  * ms, as is for the head of the queue, as -1 - ms for a waiter behind it). Nobody can take the
  * bucket before the lock expires, and a waiter behind the head becomes the head only when the
  * head takes the lock, so every waiter sleeps until the lock expires (the head takes it on time),
- * capped so it stays alive and the queue notices dead waiters and stalls as before: by default a
- * poll every 0.75 s, where a waiter behind the head polled every 50 ms (a C = 1 cold start of N
- * shards had N - 1 waiters polling 20 times a second for up to N windows, CPU taken from the
- * processes still starting).
+ * capped at a sixth of the alive TTL (0.5 s by default): a third of the half TTL after which the
+ * bucket looks unpolled (a Redis stall, grace) and a sixth of the TTL after which a waiter is
+ * dropped, so timers late on a loaded machine still keep well inside both. Before, a waiter
+ * behind the head polled every 50 ms: a C = 1 cold start of N shards had N - 1 waiters polling
+ * 20 times a second for up to N windows, CPU taken from the processes still starting.
  */
 function pollDelayMs(r: number, aliveTtlMs: number): number {
   const lockMs = r >= 0 ? r : -1 - r;
   if (lockMs === 0) return POLL_MIN_MS;
-  return Math.min(lockMs, POLL_MAX_MS, Math.floor(aliveTtlMs / 4));
+  return Math.min(lockMs, Math.floor(aliveTtlMs / 6));
 }
 
 function abortReason(signal: AbortSignal): unknown {
