@@ -9,8 +9,9 @@
 // a live waiter. When Redis itself stalled (no poll on the bucket for half the alive TTL), dead
 // waiters are kept for a grace period so the live ones can re-assert before anyone skips them.
 //
-// The window is counted again from when the holder has sent its IDENTIFY (restartWindow), and a
-// waiter sleeps until the lock can change hands rather than polling (pollDelayMs).
+// The window is counted again from when the holder has sent its IDENTIFY (restartWindow); a turn
+// whose grant arrived more than a window after it was asked for is confirmed in Redis first
+// (confirmTurn); a waiter sleeps until the lock can change hands rather than polling (pollDelayMs).
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../../configuration/redis-connection.js';
 import { within } from '../../timing/within.js';
