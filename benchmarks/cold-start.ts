@@ -24,6 +24,7 @@ import {
   type ManagedProcess,
 } from '../testenv/index.js';
 import { coldStartFigures, type ColdStartShape } from './cold-start-figures.js';
+import { milestoneLines, podTimeline } from './cold-start-timeline.js';
 import { atMost, printFigures } from './targets.js';
 
 const setting = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -91,6 +92,27 @@ async function readyAt(pod: ManagedProcess, timeoutMs: number): Promise<number> 
   return at;
 }
 
+/**
+ * Each pod's start as its processes logged it, once every cluster logged its shards READY (the
+ * line can follow the /readyz the pod already answered).
+ */
+async function podTimelines(pods: ManagedProcess[], startedAt: number) {
+  const linesOf = (pod: ManagedProcess) => milestoneLines(readFileSync(pod.logFile, 'utf8'));
+  const count = (lines: ReturnType<typeof milestoneLines>, m: string) =>
+    lines.filter((l) => l.milestone === m).length;
+  const allLogged = (pod: ManagedProcess) => {
+    const lines = linesOf(pod);
+    return (
+      count(lines, 'modules loaded') > 0 && count(lines, 'shards ready') === count(lines, 'modules loaded')
+    );
+  };
+  // A line still missing after that shows as null in the figures.
+  await waitUntil('every cluster logged its shards READY', async () => pods.every(allLogged), {
+    timeoutMs: 10_000,
+  }).catch(() => undefined);
+  return pods.map((p) => podTimeline(linesOf(p), startedAt));
+}
+
 /** CPU seconds the pods' primaries and cluster processes have used so far. */
 function podsCpuSeconds(pods: ManagedProcess[]) {
   const sum = (pids: number[]) => Math.round(pids.reduce((s, pid) => s + cpuSeconds(pid), 0) * 100) / 100;
@@ -131,6 +153,7 @@ async function coldStart(shape: ColdStartShape) {
       );
       const podsReadyAt = await Promise.all(pods.map((p) => readyAt(p, timeoutMs)));
       const cpuSecondsToReady = podsCpuSeconds(pods);
+      const startup = await podTimelines(pods, startedAt);
       const records = sim.recorder.identifies;
       const figures = coldStartFigures(shape, windowMs, {
         startedAt,
@@ -140,7 +163,7 @@ async function coldStart(shape: ColdStartShape) {
         violations: sim.recorder.violations.filter((v) => v.kind === 'identify-concurrency').length,
       });
       // The machine's 1-minute load average when the pods started: other work shares its cores.
-      return { ...figures, cpuSecondsToReady, loadAverage: Math.round(loadAverage * 10) / 10 };
+      return { ...figures, cpuSecondsToReady, startup, loadAverage: Math.round(loadAverage * 10) / 10 };
     } finally {
       await Promise.all(pods.map((p) => p.stop()));
     }

@@ -1,6 +1,8 @@
 // What a gateway pod tells Kubernetes and Prometheus: every metric the issue lists, per shard
 // where it is per shard; /healthz failing while a cluster process's event loop is stuck.
+import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import { milestoneLines } from '../../benchmarks/cold-start-timeline.js';
 import { DiscordSimulator } from '../../discord-simulator/index.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 import { queuePrefix, type BatchedDispatch } from '../../bot/queues/queue-names.js';
@@ -111,6 +113,31 @@ test('/metrics, aggregated over both cluster processes, has every gateway figure
   expect(byCluster.filter((l) => l.includes('cluster="0"'))).toHaveLength(2);
   expect(byCluster.filter((l) => l.includes('cluster="1"'))).toHaveLength(2);
 }, 120_000);
+
+test("the primary and each cluster process log their start's milestones in order, with the CPU used by then", async () => {
+  const logged = () => milestoneLines(readFileSync(gw.proc.logFile, 'utf8'));
+  // A cluster's last milestone can follow the /readyz that already answered.
+  await waitUntil(
+    'both clusters logged their shards READY',
+    async () => logged().filter((l) => l.milestone === 'shards ready').length === 2,
+  );
+  const lines = logged();
+  expect(lines.filter((l) => l.milestone === 'clusters forked')).toHaveLength(1);
+  for (const cluster of [0, 1]) {
+    const own = lines.filter((l) => l.cluster === cluster);
+    expect(own.map((l) => l.milestone)).toEqual([
+      'modules loaded',
+      'launched',
+      'redis connected',
+      'first identify',
+      'shards ready',
+    ]);
+    // Time and CPU only go forward, from the process's own start.
+    for (const key of ['at', 'cpuMs'] as const)
+      expect(own.map((l) => l[key])).toEqual(own.map((l) => l[key]).sort((x, y) => x - y));
+    expect(own[0]!.processStartedAt).toBeLessThanOrEqual(own[0]!.at);
+  }
+});
 
 test('/healthz fails while a cluster process is stuck, names it, and recovers when it runs again', async () => {
   await waitUntil('/healthz 200', async () => (await health()).status === 200, { timeoutMs: 30_000 });

@@ -127,6 +127,89 @@ describe('RedisIdentifyThrottler', () => {
     expect(await raw.zcard(queue)).toBe(0);
   });
 
+  test('waiters sleep until the lock can change hands: a queue behind a held bucket polls Redis a few times a window', async () => {
+    const keyPrefix = freshBot();
+    const windowMs = 1_000;
+    const throttlers = pods(4, { keyPrefix, maxConcurrency: 1, windowMs });
+    await raw.set(keys(keyPrefix, 0).lock, 'holder', 'PX', windowMs);
+    await raw.config('RESETSTAT');
+    const turns = await Promise.all(throttlers.map((t, shardId) => timedWait(t, shardId)));
+    expect(turns.every((t) => t.error === undefined)).toBe(true);
+    // The waiters wait 1 + 2 + 3 + 4 windows in all. Polling every 50 ms behind the head (as the
+    // throttler did) was about 20 polls per waiter and window, some 140 here; sleeping until the
+    // lock expires (at most 0.5 s) is 2-3. A loaded machine only makes the polls fewer.
+    const stats = await raw.info('commandstats');
+    const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+    expect(calls('evalsha') + calls('eval')).toBeLessThan(6 * 10);
+  });
+
+  test('the window restarts when the holder gets to send: a holder that sends late pushes the next turn back', async () => {
+    const keyPrefix = freshBot();
+    const windowMs = 1_000; // measured gaps can shrink by a stalled event loop: see minGap
+    const [a, b] = pods(2, { keyPrefix, maxConcurrency: 1, windowMs });
+    await a!.waitForIdentify(0, new AbortController().signal);
+    // A loaded process: the reply came, but the process gets to its IDENTIFY 0.7 s later.
+    const blockedUntil = Date.now() + 700;
+    while (Date.now() < blockedUntil);
+    const sentAt = Date.now();
+    // Counted from the lock alone the next turn would come 0.3 s after this IDENTIFY.
+    const next = await timedWait(b!, 1);
+    expect(next.error).toBeUndefined();
+    expect(next.at - sentAt).toBeGreaterThanOrEqual(minGap(windowMs) + 200);
+  });
+
+  test('a holder that sends after its lock expired, nobody having taken it, holds the bucket a window from its send', async () => {
+    const keyPrefix = freshBot();
+    const windowMs = 1_000; // measured gaps can shrink by a stalled event loop: see minGap
+    const [a, b] = pods(2, { keyPrefix, maxConcurrency: 1, windowMs });
+    await a!.waitForIdentify(0, new AbortController().signal);
+    // A stall longer than the window: the lock is gone by the time the IDENTIFY goes out.
+    const blockedUntil = Date.now() + 1_500;
+    while (Date.now() < blockedUntil);
+    const sentAt = Date.now();
+    // Nobody polls the bucket before the holder's restart reaches Redis.
+    await waitUntil('the lock taken again', async () => (await raw.exists(keys(keyPrefix, 0).lock)) === 1, {
+      intervalMs: 5,
+    });
+    const next = await timedWait(b!, 1);
+    expect(next.error).toBeUndefined();
+    expect(next.at - sentAt).toBeGreaterThanOrEqual(minGap(windowMs));
+  });
+
+  test("a holder whose grant reaches it after the lock expired, the next waiter polling on time, does not identify in that waiter's window", async () => {
+    const keyPrefix = freshBot();
+    const windowMs = 1_000; // measured gaps can shrink by a stalled event loop: see minGap
+    const [a, b] = pods(2, { keyPrefix, maxConcurrency: 1, windowMs });
+    // The scripts loaded, so A's next call is one command whose reply can be held back.
+    await a!.waitForIdentify(0, new AbortController().signal);
+    await waitUntil(
+      'the warm-up lock expired',
+      async () => (await raw.exists(keys(keyPrefix, 0).lock)) === 0,
+      {
+        intervalMs: 20,
+      },
+    );
+    // A's turn is granted in Redis, but A reads the reply only after its lock has expired (a
+    // descheduled process): its socket is not read meanwhile.
+    const stream = (a as unknown as { redis: Redis }).redis.stream;
+    const late = timedWait(a!, 0);
+    stream.pause();
+    await waitUntil(
+      'A holds the lock',
+      async () => (await raw.get(keys(keyPrefix, 0).lock))?.startsWith('0:') === true,
+      {
+        intervalMs: 5,
+      },
+    );
+    // B polls on time: it takes the bucket as A's lock expires.
+    const onTime = await timedWait(b!, 1);
+    expect(onTime.error).toBeUndefined();
+    stream.resume();
+    const stalled = await late;
+    expect(stalled.error).toBeUndefined();
+    expect(stalled.at - onTime.at).toBeGreaterThanOrEqual(minGap(windowMs));
+  });
+
   test('a waiter that died in the queue blocks the bucket only until its alive entry expires', async () => {
     const keyPrefix = freshBot();
     const [pod] = pods(1, { keyPrefix, maxConcurrency: 1, windowMs: 300 });

@@ -24,6 +24,11 @@ import { ALIVE_INTERVAL_MS, UNRECOVERABLE_EXIT_CODE, type ClusterMessage } from 
 import { GatewayMetrics } from '../metrics.js';
 import { RedisSessionStore } from '../sessions/redis-session-store.js';
 import { UnrecoverableGatewayError, type EarClient } from './ear-client.js';
+import { logStartupMilestone, startupMilestone } from '../startup-milestones.js';
+
+// Taken as this module is evaluated: it is the last the cluster's entry loads (forked or
+// in-process), so every module is loaded by then.
+const modulesLoaded = startupMilestone('modules loaded');
 
 /** How a cluster reaches the pod's primary side, wherever that runs. */
 export interface PrimaryLink {
@@ -49,6 +54,8 @@ export async function runClusterWork(
     pod: config.podIndex,
     cluster: clusterId,
   });
+  logStartupMilestone(log, modulesLoaded);
+  logStartupMilestone(log, 'launched');
   // Each cluster's series stay its own in the pod's /metrics: summed over clusters, a
   // respawned cluster's counters starting again at 0 would look like a partial counter reset,
   // which rate() misreads as a burst.
@@ -59,6 +66,7 @@ export async function runClusterWork(
   // One client (a Cluster on Redis Cluster) for sessions, identify turns and the queues.
   const redis = connectRedis(config.redis, { maxRetriesPerRequest: null, lazyConnect: false });
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
+  redis.once('ready', () => logStartupMilestone(log, 'redis connected'));
   const connection = redis;
   const prefix = queuePrefix(config.bot);
   // The interactions' queue and one events queue per partition, each under its own hash tag;
@@ -97,12 +105,15 @@ export async function runClusterWork(
     (shardId, seq) => forwarder.safeSequence(shardId, seq),
     config.legacyKeys ? legacyQueuePrefix(config.bot.name) : undefined,
   );
+  let identified = false;
   const throttler = new RedisIdentifyThrottler(redis, {
     keyPrefix: discordBudgetPrefix(config.bot, config.applicationId),
     maxConcurrency: config.maxConcurrency,
     windowMs: config.identifyWindowMs,
     onError: (err) => log.warn({ err: err.message }, 'identify queue: Redis error; still waiting'),
     onWait: (shardId, ms) => {
+      if (!identified) logStartupMilestone(log, 'first identify');
+      identified = true;
       metrics.identifyWait.observe(ms / 1000);
       log.info({ shard: shardId, waitedMs: ms }, 'identifying');
     },
@@ -117,6 +128,7 @@ export async function runClusterWork(
     metrics.shardStatus.set({ shard: String(shardId) }, ready ? 1 : 0);
     send({ shardwarden: 'shard', shardId, ready });
   };
+  client.once('ready', () => logStartupMilestone(log, 'shards ready'));
   client.on('shardReady', (id, unavailable) => {
     metrics.sessionStarts.inc({ kind: 'identify' });
     log.info({ shard: id, unavailableGuilds: unavailable?.size }, 'shard ready');

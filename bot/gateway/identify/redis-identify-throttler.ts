@@ -8,6 +8,10 @@
 // arrival score if someone removed it), so a Redis stall longer than the alive TTL cannot strand
 // a live waiter. When Redis itself stalled (no poll on the bucket for half the alive TTL), dead
 // waiters are kept for a grace period so the live ones can re-assert before anyone skips them.
+//
+// The window is counted again from when the holder has sent its IDENTIFY (restartWindow); a turn
+// whose grant arrived more than a window after it was asked for is confirmed in Redis first
+// (confirmTurn); a waiter sleeps until the lock can change hands rather than polling (pollDelayMs).
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../../configuration/redis-connection.js';
 import { within } from '../../timing/within.js';
@@ -38,12 +42,21 @@ if redis.call('EXISTS', grace) == 0 then
     redis.call('ZREM', queue, head)
   end
 end
-if redis.call('ZRANGE', queue, 0, 0)[1] ~= me then return -1 end
-local ttl = redis.call('PTTL', lock)
+local ttl = math.max(redis.call('PTTL', lock), 0)
+if redis.call('ZRANGE', queue, 0, 0)[1] ~= me then return -1 - ttl end
 if ttl > 0 then return ttl end
 redis.call('SET', lock, me, 'PX', windowMs)
 redis.call('ZREM', queue, me)
 redis.call('ZREM', alive, me)
+return 0
+`;
+
+// The window restarted from now, if the lock is still this holder's or nobody's (it expired
+// before the holder got to send, and nobody took it meanwhile): see restartWindow.
+const RESTART_WINDOW = `
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 return 0
 `;
 
@@ -77,6 +90,7 @@ export function identifyBucketKeys(keyPrefix: string, bucket: number) {
 }
 
 type TakeTurn = (...args: (string | number)[]) => Promise<number>;
+type RestartWindow = (lock: string, me: string, windowMs: number) => Promise<number>;
 
 /** The spacing of a bucket's turns beyond Discord's window, for clock skew and transit. */
 export const DEFAULT_IDENTIFY_MARGIN_MS = 250;
@@ -96,6 +110,7 @@ export class RedisIdentifyThrottler {
     if (!Number.isInteger(this.aliveTtlMs) || this.aliveTtlMs < 100)
       throw new Error(`aliveTtlMs must be an integer of at least 100, got ${String(options.aliveTtlMs)}`);
     redis.defineCommand('shardwardenTakeIdentifyTurn', { numberOfKeys: 5, lua: TAKE_TURN });
+    redis.defineCommand('shardwardenRestartIdentifyWindow', { numberOfKeys: 1, lua: RESTART_WINDOW });
   }
 
   /**
@@ -113,10 +128,14 @@ export class RedisIdentifyThrottler {
     const takeTurn = (this.redis as unknown as { shardwardenTakeIdentifyTurn: TakeTurn })
       .shardwardenTakeIdentifyTurn;
     let retryMs = RETRY_MIN_MS;
+    // Served: the script took this waiter out of the queue itself, nothing to clean up.
+    let served = false;
     try {
       for (;;) {
         if (signal.aborted) throw abortReason(signal);
         let r: number;
+        // The grant comes after this, so the lock is this waiter's for a window from here.
+        const polledAt = Date.now();
         try {
           // Raced with the signal: with an offline queue, a command waits for the reconnect.
           r = Number(
@@ -145,23 +164,116 @@ export class RedisIdentifyThrottler {
         }
         retryMs = RETRY_MIN_MS;
         if (r === 0) {
+          // The script took this waiter out of the queue: a confirm that fails puts it back
+          // (the next poll, same arrival), and an abort meanwhile has nothing to clean up.
+          served = true;
+          if (
+            Date.now() - polledAt >= windowMs &&
+            !(await this.confirmTurn(lock, me, windowMs, marginMs, signal))
+          ) {
+            served = false;
+            continue;
+          }
+          // Queued before anything onWait queues: nothing else runs between the send and it.
+          setImmediate(() => this.restartWindow(lock, me, windowMs + marginMs));
           this.options.onWait?.(shardId, Date.now() - started);
           return;
         }
-        await sleep(r > 0 ? Math.min(r, 250) : 50, signal);
+        await sleep(pollDelayMs(r, this.aliveTtlMs), signal);
       }
     } finally {
-      const cleanup = this.redis
-        .multi()
-        .zrem(queue, me)
-        .zrem(alive, me)
-        .exec()
-        .catch(() => undefined);
-      // While Redis is unreachable the cleanup stays queued for the reconnect; the caller is
-      // not kept waiting for it (an entry left behind expires with its alive key anyway).
-      if (this.redis.status === 'ready') await within(cleanup, CLEANUP_WAIT_MS, () => undefined);
+      if (!served) await this.leaveQueue(queue, alive, me);
     }
   }
+
+  /**
+   * Called once the IDENTIFY this turn was for has been sent (the caller sends it as soon as the
+   * wait resolves, before this process turns to anything queued with setImmediate): the lock was
+   * taken when Redis ran the script, and a process that gets its reply late (a loaded machine,
+   * a stalled event loop) sends late, so a window counted from the lock alone let the next
+   * holder's IDENTIFY reach Discord less than a window after this one (seen at a load average
+   * of 40: IDENTIFYs refused for the window). Counted again from here, the next turn comes a
+   * window after this IDENTIFY went out; if the lock already expired (a stall longer than the
+   * window) and nobody took it, it is taken again for the window. Best effort: if Redis does
+   * not take it, the lock still expires a window after it was taken.
+   */
+  private restartWindow(lock: string, me: string, windowMs: number): void {
+    // Not ready (an outage): the command would wait in ioredis's offline queue and run at the
+    // reconnect, maybe minutes later, taking the bucket for a window then. The window from the
+    // lock is the fallback, as for any restart Redis does not run.
+    if (this.redis.status !== 'ready') return;
+    this.restartScript(lock, me, windowMs).catch(() => undefined);
+  }
+
+  /**
+   * The lease check of a turn granted longer than a window ago (the reply, or this process, was
+   * late): the lock may have expired and been taken by the next waiter, whose IDENTIFY would
+   * then share a window with this one. The window is restarted in Redis if the lock is still
+   * this waiter's or nobody's; true if it was and the reply came within a window of asking
+   * (again late: asked again), false if someone else holds the bucket (wait for a turn again).
+   */
+  private async confirmTurn(
+    lock: string,
+    me: string,
+    windowMs: number,
+    marginMs: number,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    for (;;) {
+      if (signal.aborted) throw abortReason(signal);
+      const askedAt = Date.now();
+      let held: number;
+      try {
+        held = Number(await untilAborted(this.restartScript(lock, me, windowMs + marginMs), signal));
+      } catch (err) {
+        if (signal.aborted) throw abortReason(signal);
+        // Unknown whether it is still ours: take a turn again (at worst a window late).
+        this.options.onError?.(err instanceof Error ? err : new Error(String(err)));
+        return false;
+      }
+      if (held !== 1) return false;
+      if (Date.now() - askedAt < windowMs) return true;
+    }
+  }
+
+  private restartScript(lock: string, me: string, windowMs: number): Promise<number> {
+    const restart = (this.redis as unknown as { shardwardenRestartIdentifyWindow: RestartWindow })
+      .shardwardenRestartIdentifyWindow;
+    return restart.call(this.redis, lock, me, windowMs);
+  }
+
+  /** An unserved waiter (aborted) leaves the queue, so the next one is not kept behind it. */
+  private async leaveQueue(queue: string, alive: string, me: string): Promise<void> {
+    const cleanup = this.redis
+      .multi()
+      .zrem(queue, me)
+      .zrem(alive, me)
+      .exec()
+      .catch(() => undefined);
+    // While Redis is unreachable the cleanup stays queued for the reconnect; the caller is
+    // not kept waiting for it (an entry left behind expires with its alive key anyway).
+    if (this.redis.status === 'ready') await within(cleanup, CLEANUP_WAIT_MS, () => undefined);
+  }
+}
+
+/** The shortest poll: a bucket with no lock is about to be taken by its head. */
+const POLL_MIN_MS = 50;
+
+/**
+ * How long a waiter sleeps after a poll that did not give it the turn (`r`: the lock's remaining
+ * ms, as is for the head of the queue, as -1 - ms for a waiter behind it). Nobody can take the
+ * bucket before the lock expires, and a waiter behind the head becomes the head only when the
+ * head takes the lock, so every waiter sleeps until the lock expires (the head takes it on time),
+ * capped at a sixth of the alive TTL (0.5 s by default): a third of the half TTL after which the
+ * bucket looks unpolled (a Redis stall, grace) and a sixth of the TTL after which a waiter is
+ * dropped, so timers late on a loaded machine still keep well inside both. Before, a waiter
+ * behind the head polled every 50 ms: a C = 1 cold start of N shards had N - 1 waiters polling
+ * 20 times a second for up to N windows, CPU taken from the processes still starting.
+ */
+function pollDelayMs(r: number, aliveTtlMs: number): number {
+  const lockMs = r >= 0 ? r : -1 - r;
+  if (lockMs === 0) return POLL_MIN_MS;
+  return Math.min(lockMs, Math.floor(aliveTtlMs / 6));
 }
 
 function abortReason(signal: AbortSignal): unknown {

@@ -12,6 +12,7 @@ import { earClientOptions, type PodClusters, type PodEvents } from '../cluster/p
 import { clusterEnv, clusterNodeArgs, type GatewayConfig } from '../config.js';
 import { isShardwardenMessage, type PrimaryMessage } from '../ipc.js';
 import { RangeShardingManager } from './range-sharding-manager.js';
+import { logStartupMilestone } from '../startup-milestones.js';
 
 const CLUSTER_MODULE = fileURLToPath(new URL('../cluster/gateway-cluster.js', import.meta.url));
 const IPC_SOCKET_ENV = 'SHARDWARDEN_IPC_SOCKET';
@@ -65,7 +66,11 @@ export function forkedClusters(
   manager.on('debug', (msg: string) => log.debug({ kurasuta: msg }));
   const aggregator = new AggregatorRegistry();
   return {
-    start: () => manager.spawn(),
+    start: () => {
+      const spawned = manager.spawn();
+      logStartupMilestone(log, 'clusters forked');
+      return spawned;
+    },
     metrics: () => aggregator.clusterMetrics().catch(() => ''),
     async stop(deadlineMs) {
       stopping = true;
