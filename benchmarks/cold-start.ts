@@ -54,7 +54,9 @@ function podEnv(sim: DiscordSimulator, shape: ColdStartShape, podIndex: number):
     SHARDWARDEN_POD_INDEX: String(podIndex),
     SHARDWARDEN_TOTAL_SHARDS: String(shape.shards),
     SHARDWARDEN_SHARDS_PER_POD: String(shardsPerPod),
-    SHARDWARDEN_CLUSTERS_PER_POD: String(Math.min(clustersPerPod, shardsPerPod)),
+    // As the operator renders it: the spec's value (1 means one process, no primary), not capped
+    // by the pod's shards (the manager never forks more clusters than shards).
+    SHARDWARDEN_CLUSTERS_PER_POD: String(clustersPerPod),
     SHARDWARDEN_MAX_CONCURRENCY: String(shape.maxConcurrency),
     SHARDWARDEN_IDENTIFY_WINDOW_MS: String(windowMs),
     SHARDWARDEN_INTENTS: 'Guilds,GuildMessages',

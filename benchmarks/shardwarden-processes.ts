@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { ENV, GATEWAY_MALLOC_ARENA_MAX } from '../bot/runtime-contract.js';
+import { GATEWAY_MALLOC_ENV } from '../bot/runtime-contract.js';
 import { messagePayload } from '../discord-simulator/index.js';
 import { startProcess, waitUntil, type ManagedProcess } from '../testenv/processes.js';
 import type { RunScope } from '../testenv/run-scope.js';
@@ -61,7 +61,7 @@ export function gatewayPodEnv(options: {
     DISCORD_API_URL: options.sim.info.apiUrl,
     REDIS_URL: options.redisUrl,
     SHARDWARDEN_LOG_LEVEL: 'info',
-    [ENV.mallocArenaMax]: GATEWAY_MALLOC_ARENA_MAX,
+    ...GATEWAY_MALLOC_ENV,
   };
 }
 

@@ -26,8 +26,8 @@ import { RedisSessionStore } from '../sessions/redis-session-store.js';
 import { UnrecoverableGatewayError, type EarClient } from './ear-client.js';
 import { logStartupMilestone, startupMilestone } from '../startup-milestones.js';
 
-// Taken as this module is evaluated: it is the last the cluster's entry loads (forked or
-// in-process), so every module is loaded by then.
+// Taken as this module is evaluated, after the modules it imports (most of the cluster's: the
+// client, BullMQ, ioredis, prom-client); the entry's own remaining imports may follow.
 const modulesLoaded = startupMilestone('modules loaded');
 
 /** How a cluster reaches the pod's primary side, wherever that runs. */
