@@ -1,8 +1,10 @@
-// The operator's Prometheus metrics. Per-bot series are removed when the bot goes away.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+// The operator's Prometheus metrics. Per-bot series are ObjectGauges (their text rendered once,
+// not per scrape) and are removed when the bot goes away.
+import { Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+import { ObjectGauge, OperatorRegistry } from './object-gauge.js';
 
 export class OperatorMetrics {
-  readonly registry = new Registry();
+  readonly registry = new OperatorRegistry();
   readonly reconciles = new Counter({
     name: 'shardwarden_operator_reconcile_total',
     help: 'Reconciles by result.',
@@ -56,49 +58,49 @@ export class OperatorMetrics {
     help: '1 while this replica holds the leader lease.',
     registers: [this.registry],
   });
-  readonly botShards = new Gauge({
+  readonly botShards = new ObjectGauge({
     name: 'shardwarden_bot_shards',
     help: "Total shards of the bot's plan.",
     labelNames: ['namespace', 'bot'],
     registers: [this.registry],
   });
-  readonly botRecommendedShards = new Gauge({
+  readonly botRecommendedShards = new ObjectGauge({
     name: 'shardwarden_bot_recommended_shards',
     help: 'Shards Discord recommends for the bot.',
     labelNames: ['namespace', 'bot'],
     registers: [this.registry],
   });
-  readonly botGatewayPods = new Gauge({
+  readonly botGatewayPods = new ObjectGauge({
     name: 'shardwarden_bot_gateway_pods',
     help: 'Gateway pods the plan wants.',
     labelNames: ['namespace', 'bot'],
     registers: [this.registry],
   });
-  readonly botGatewayPodsReady = new Gauge({
+  readonly botGatewayPodsReady = new ObjectGauge({
     name: 'shardwarden_bot_gateway_pods_ready',
     help: 'Gateway pods Ready.',
     labelNames: ['namespace', 'bot'],
     registers: [this.registry],
   });
-  readonly botSessionStartsRemaining = new Gauge({
+  readonly botSessionStartsRemaining = new ObjectGauge({
     name: 'shardwarden_bot_session_starts_remaining',
     help: 'Discord session starts left (session_start_limit.remaining).',
     labelNames: ['namespace', 'bot'],
     registers: [this.registry],
   });
-  readonly botGatewayGeneration = new Gauge({
+  readonly botGatewayGeneration = new ObjectGauge({
     name: 'shardwarden_bot_gateway_generation',
     help: 'The gateway generation serving (increases with every reshard).',
     labelNames: ['namespace', 'bot'],
     registers: [this.registry],
   });
-  readonly botResharding = new Gauge({
+  readonly botResharding = new ObjectGauge({
     name: 'shardwarden_bot_resharding',
     help: '1 while a reshard waits for session budget or runs a new generation beside the old one, else 0.',
     labelNames: ['namespace', 'bot'],
     registers: [this.registry],
   });
-  readonly botWorkerReplicas = new Gauge({
+  readonly botWorkerReplicas = new ObjectGauge({
     name: 'shardwarden_bot_worker_replicas',
     help: 'Worker replicas.',
     labelNames: ['namespace', 'bot'],
@@ -106,13 +108,13 @@ export class OperatorMetrics {
   });
 
   // Named and labelled as the chart's alerts and dashboards expect ({namespace, name}).
-  readonly workerBacklog = new Gauge({
+  readonly workerBacklog = new ObjectGauge({
     name: 'shardwarden_operator_worker_backlog',
     help: "Jobs waiting in the bot's queues (waiting + prioritized + due delayed), as the Builtin autoscaler last read them.",
     labelNames: ['namespace', 'name'],
     registers: [this.registry],
   });
-  readonly workerDesiredReplicas = new Gauge({
+  readonly workerDesiredReplicas = new ObjectGauge({
     name: 'shardwarden_operator_worker_desired_replicas',
     help: 'Worker replicas the Builtin autoscaler wants (after the scale-down window).',
     labelNames: ['namespace', 'name'],

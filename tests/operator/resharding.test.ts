@@ -68,8 +68,12 @@ describe('resharding (real control plane, kwok, Discord simulator)', () => {
   let h: Harness;
   let controller: DiscordBotController;
   let metrics: OperatorMetrics;
-  const gauge = async (name: string) =>
-    (await metrics.registry.getSingleMetric(name)!.get()).values.find((v) => v.labels.bot === BOT)?.value;
+  /** The bot's sample of a gauge, read from the exposition text as Prometheus reads it. */
+  const gauge = async (name: string) => {
+    const text = await metrics.registry.getSingleMetricAsString(name);
+    const line = text.split('\n').find((l) => l.includes(`bot="${BOT}"`));
+    return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+  };
   let apps: AppsV1Api;
   let core: CoreV1Api;
   let pods: CoverageMonitor;
