@@ -25,8 +25,8 @@ import {
   Watch,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ENV } from '../bot/runtime-contract.js';
 import type { DiscordBot } from '../operator/api/v1alpha1/types.js';
@@ -309,6 +309,24 @@ const memorySince = (since: number) => {
   };
 };
 
+/** CPU seconds so far of the control plane's processes (their command lines name its folder). */
+function controlPlaneCpu(): Record<string, number> {
+  const cpu: Record<string, number> = {};
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      const name = basename(args[0] ?? '');
+      if (CONTROL_PLANE_BINARIES.includes(name) && args.some((a) => a.includes(cp.dir)))
+        cpu[name] = (cpu[name] ?? 0) + cpuSeconds(Number(entry));
+    } catch {
+      // The process ended while the folder was read.
+    }
+  }
+  return cpu;
+}
+const CONTROL_PLANE_BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager'];
+
 /** A metric's samples from the operator's /metrics: `label value` (or '' unlabelled) → value. */
 const series = (text: string, name: string, label = '') =>
   Object.fromEntries(
@@ -379,13 +397,27 @@ const reconcilesSoFar = async () =>
  * The operator's CPU seconds and reconciles at one point of the run: CPU time holds on a loaded
  * machine, and says what a GC flag costs per reconcile.
  */
-const cpuMark = async () => ({ cpu: cpuSeconds(op.child.pid!), reconciles: await reconcilesSoFar() });
+const cpuMark = async () => ({
+  cpu: cpuSeconds(op.child.pid!),
+  controlPlane: controlPlaneCpu(),
+  at: performance.now(),
+  reconciles: await reconcilesSoFar(),
+});
 type CpuMark = Awaited<ReturnType<typeof cpuMark>>;
 const cpuBetween = (from: CpuMark, to: CpuMark) => ({
   cpuSeconds: Number((to.cpu - from.cpu).toFixed(2)),
   reconciles: to.reconciles - from.reconciles,
   cpuMsPerReconcile: Number(
     (((to.cpu - from.cpu) * 1000) / Math.max(1, to.reconciles - from.reconciles)).toFixed(2),
+  ),
+  // Whether the machine, not the operator, bounded the phase: the control plane's CPU seconds
+  // beside the operator's, over the phase's wall seconds.
+  wallSeconds: Number(((to.at - from.at) / 1000).toFixed(1)),
+  controlPlaneCpuSeconds: Object.fromEntries(
+    Object.entries(to.controlPlane).map(([name, s]) => [
+      name,
+      Number((s - (from.controlPlane[name] ?? 0)).toFixed(2)),
+    ]),
   ),
 });
 /** Requests per verb sent between two readings of the counters. */

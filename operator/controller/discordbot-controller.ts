@@ -4,7 +4,7 @@
 // (cache-transforms.ts); the values of referenced Secrets are read just before a reconcile.
 import type { KubeConfig, KubernetesObject, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../../bot/observability/logger.js';
-import { GROUP, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
+import { GROUP, KIND, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import type { OperatorConfig } from '../config/config.js';
 import { BacklogReader } from '../autoscaling/backlog-reader.js';
@@ -18,6 +18,7 @@ import { WorkerScaling } from '../reconciler/worker-scaling.js';
 import { MANAGED_BY } from '../rendering/labels.js';
 import { secretMetadata, slimDeployment, slimObject } from './cache-transforms.js';
 import { ResilientInformer, type InformerOptions } from './informers.js';
+import { OwnWrites } from './own-writes.js';
 import { referencedSecretNames, SecretValues } from './secret-values.js';
 import { WorkQueue, type Priority } from './work-queue.js';
 
@@ -31,6 +32,8 @@ export class DiscordBotController {
   private readonly secretValues: SecretValues;
   /** One Redis connection per Builtin-autoscaled bot. */
   private readonly backlog = new BacklogReader();
+  /** The versions our writes produced: their watch echoes queue nothing (own-writes.ts). */
+  private readonly ownWrites = new OwnWrites();
   private resyncTimer?: NodeJS.Timeout;
   private running = false;
   /** Closes the connection pool this controller made (none when it was given a client). */
@@ -66,7 +69,8 @@ export class DiscordBotController {
       this.bots.push(
         informer<DiscordBot>(
           collectionPath(`${GROUP}/${VERSION}`, PLURAL, ns),
-          (bot) => {
+          (bot, change) => {
+            if (this.ownWrites.isEcho(KIND, bot, change)) return;
             this.enqueue(bot.metadata.namespace, bot.metadata.name);
             // Whether a bot's pods own the keys of releases before namespaced keys depends on
             // the other bots of its name (ENV.legacyKeys): they look again too.
@@ -100,7 +104,9 @@ export class DiscordBotController {
       for (const [kind, path] of ownedSpecs) {
         const inf = informer<KubernetesObject>(
           path,
-          (obj) => this.enqueueOwner(obj),
+          (obj, change) => {
+            if (!this.ownWrites.isEcho(kind, obj, change)) this.enqueueOwner(obj);
+          },
           kind === 'Deployment' ? (d) => slimDeployment(d as V1Deployment) : slimObject,
           { labelSelector: OWNED_SELECTOR, indexes: { byOwner: true } },
         );
@@ -115,8 +121,11 @@ export class DiscordBotController {
       }
       return undefined;
     };
-    const cluster = new Cluster(client, count, (verb, seconds) =>
-      metrics.apiRequestDuration.observe({ verb }, seconds),
+    const cluster = new Cluster(
+      client,
+      count,
+      (verb, seconds) => metrics.apiRequestDuration.observe({ verb }, seconds),
+      (kind, stored) => this.ownWrites.record(kind, stored),
     );
     this.secretValues = new SecretValues(
       (ns, name) => find(this.secrets, ns, name),

@@ -17,6 +17,8 @@ export class Cluster {
     private readonly client: KubeClient,
     private readonly countRequest: (verb: string) => void = () => undefined,
     private readonly timeRequest: (verb: string, seconds: number) => void = () => undefined,
+    /** Each write's answer, the stored object (the controller tells its watch echo by it). */
+    private readonly written: (kind: string, stored: KubernetesObject) => void = () => undefined,
   ) {}
 
   /** One request, counted when sent and timed until answered (or failed). */
@@ -35,7 +37,11 @@ export class Cluster {
    * Resolves to the object as the apiserver stored it.
    */
   async apply(obj: KubernetesObject): Promise<KubernetesObject> {
-    return this.send('apply', () => this.client.apply(objectPath(obj), obj, FIELD_MANAGER, true));
+    const stored = await this.send('apply', () =>
+      this.client.apply<KubernetesObject>(objectPath(obj), obj, FIELD_MANAGER, true),
+    );
+    this.written(obj.kind!, stored);
+    return stored;
   }
 
   /**
@@ -43,8 +49,8 @@ export class Cluster {
    * (in `target`), so a patch computed from a stale cache never lands.
    */
   async mergePatch(target: KubernetesObject, patch: Record<string, unknown>): Promise<KubernetesObject> {
-    return this.send('patch', () =>
-      this.client.mergePatch(
+    const stored = await this.send('patch', () =>
+      this.client.mergePatch<KubernetesObject>(
         objectPath(target),
         {
           ...patch,
@@ -55,6 +61,8 @@ export class Cluster {
         FIELD_MANAGER,
       ),
     );
+    this.written(target.kind!, stored);
+    return stored;
   }
 
   /**
@@ -63,7 +71,12 @@ export class Cluster {
    * apply can omit them. Dropping a field we alone own would reset it (replicas to 1).
    */
   async handOver(obj: KubernetesObject, toManager: string): Promise<void> {
-    await this.send('apply', () => this.client.apply(objectPath(obj), obj, toManager, true));
+    this.written(
+      obj.kind!,
+      await this.send('apply', () =>
+        this.client.apply<KubernetesObject>(objectPath(obj), obj, toManager, true),
+      ),
+    );
   }
 
   /** Deletes an object; one that is already gone (or whose kind is not installed) is fine. */
@@ -80,8 +93,11 @@ export class Cluster {
   async applyStatus(bot: DiscordBot, status: DiscordBotStatus): Promise<void> {
     const { name, namespace } = bot.metadata;
     const body = { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, metadata: { name, namespace }, status };
-    await this.send('apply-status', () =>
-      this.client.apply(`${objectPath(body)}/status`, body, FIELD_MANAGER, true),
+    this.written(
+      KIND,
+      await this.send('apply-status', () =>
+        this.client.apply<KubernetesObject>(`${objectPath(body)}/status`, body, FIELD_MANAGER, true),
+      ),
     );
   }
 
