@@ -101,6 +101,9 @@ function client(node: NodeState): Redis {
 
 async function ask<T>(node: NodeState, run: (r: Redis) => Promise<T>): Promise<T> {
   const r = client(node);
+  // A node that is down refuses the connection: `run` rejects with that error, which the
+  // caller waits out; without a listener ioredis would also print it as unhandled.
+  r.on('error', () => undefined);
   try {
     await r.connect();
     return await run(r);
