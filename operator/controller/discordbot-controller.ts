@@ -17,7 +17,7 @@ import { DiscordBotReconciler, type OwnedKind } from '../reconciler/discordbot-r
 import { WorkerScaling } from '../reconciler/worker-scaling.js';
 import { MANAGED_BY } from '../rendering/labels.js';
 import { secretMetadata, slimDeployment, slimObject } from './cache-transforms.js';
-import { ResilientInformer, type InformerOptions } from './informers.js';
+import { ResilientInformer, type ChangeContext, type InformerOptions } from './informers.js';
 import { OwnWrites } from './own-writes.js';
 import { referencedSecretNames, SecretValues } from './secret-values.js';
 import { WorkQueue, type Priority } from './work-queue.js';
@@ -55,11 +55,11 @@ export class DiscordBotController {
     const count = (verb: string) => metrics.apiRequests.inc({ verb });
     const informer = <T extends KubernetesObject>(
       path: string,
-      onChange: (obj: T, kind: 'add' | 'update' | 'delete') => void,
+      onChange: (obj: T, kind: 'add' | 'update' | 'delete', context: ChangeContext<T>) => void,
       transform: (obj: T) => T,
       options: Pick<InformerOptions<T>, 'labelSelector' | 'metadataOnly' | 'indexes'> = {},
     ) =>
-      new ResilientInformer<T>(client, path, (kind, obj) => onChange(obj, kind), log, {
+      new ResilientInformer<T>(client, path, (kind, obj, context) => onChange(obj, kind, context), log, {
         ...options,
         onList: () => count('list'),
         transform,
@@ -69,8 +69,8 @@ export class DiscordBotController {
       this.bots.push(
         informer<DiscordBot>(
           collectionPath(`${GROUP}/${VERSION}`, PLURAL, ns),
-          (bot, change) => {
-            if (this.ownWrites.isEcho(KIND, bot, change)) return;
+          (bot, change, context) => {
+            if (this.ownWrites.isEcho(KIND, bot, change, context)) return;
             this.enqueue(bot.metadata.namespace, bot.metadata.name);
             // Whether a bot's pods own the keys of releases before namespaced keys depends on
             // the other bots of its name (ENV.legacyKeys): they look again too.
@@ -104,8 +104,8 @@ export class DiscordBotController {
       for (const [kind, path] of ownedSpecs) {
         const inf = informer<KubernetesObject>(
           path,
-          (obj, change) => {
-            if (!this.ownWrites.isEcho(kind, obj, change)) this.enqueueOwner(obj);
+          (obj, change, context) => {
+            if (!this.ownWrites.isEcho(kind, obj, change, context)) this.enqueueOwner(obj);
           },
           kind === 'Deployment' ? (d) => slimDeployment(d as V1Deployment) : slimObject,
           { labelSelector: OWNED_SELECTOR, indexes: { byOwner: true } },
@@ -125,7 +125,10 @@ export class DiscordBotController {
       client,
       count,
       (verb, seconds) => metrics.apiRequestDuration.observe({ verb }, seconds),
-      (kind, stored) => this.ownWrites.record(kind, stored),
+      // Only kinds an informer here watches: a KEDA object's entry would wait for an echo forever.
+      (kind, stored) => {
+        if (kind === KIND || this.owned.has(kind as OwnedKind)) this.ownWrites.record(kind, stored);
+      },
     );
     this.secretValues = new SecretValues(
       (ns, name) => find(this.secrets, ns, name),

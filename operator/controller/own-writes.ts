@@ -5,11 +5,30 @@
 // come back as a watch event while it still runs, and the work queue runs the bot once more for
 // them: twice the reconciles for every new bot (2.07 per bot in the 800-bot burst of
 // `make bench-operator`), though that second pass only finds what the first one wrote. The
-// apiserver answers a write with the stored object, whose resourceVersion is the one its watch
-// event carries: an event at exactly that version changes nothing the operator does not know.
-// Anything else (an edit, the controller-manager's status, a write that raced ours) has another
-// version and is queued as before; an echo that overtakes its write's answer is queued too.
+// apiserver answers a write with the stored object, whose resourceVersion the watch event of
+// that write carries. The version alone does not prove the write was ours: a write that changes
+// nothing is answered with the object's latest version, which may be another writer's change
+// the operator has not seen (a controller's status). So an event at an own write's version is
+// an echo only if it also leaves alone what others write: a workload's status, a bot's spec,
+// generation, labels and annotations, and nobody is deleting the object. A relist, which may
+// fold several versions into one, and every deletion are never echoes; nor is an echo that
+// overtakes its write's answer (harmless: one pass more).
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { KIND } from '../api/v1alpha1/schema.js';
+import { stableJson } from '../reconciler/stable-json.js';
+import type { ChangeContext } from './informers.js';
+
+type Change = 'add' | 'update' | 'delete';
+type Described = KubernetesObject & { status?: unknown };
+
+/** What someone other than the operator may have changed in an object of `kind`. */
+function othersPart(kind: string, obj: Described): string {
+  const { generation, labels, annotations, deletionTimestamp, finalizers } = obj.metadata ?? {};
+  // The operator writes a bot's status and nothing else of it; everything else of the bot is others'.
+  if (kind === KIND) return stableJson({ generation, labels, annotations, deletionTimestamp, finalizers });
+  // The operator applies an owned object's spec and metadata; its status is the controllers'.
+  return stableJson({ status: obj.status ?? null, deletionTimestamp });
+}
 
 export class OwnWrites {
   /** `kind/namespace/name` → the version the last own write of it produced, until its echo. */
@@ -21,8 +40,13 @@ export class OwnWrites {
     if (version) this.versions.set(this.key(kind, stored), version);
   }
 
-  /** True for the watch event of an own write's version (once); a deletion is never one. */
-  isEcho(kind: string, obj: KubernetesObject, change: 'add' | 'update' | 'delete'): boolean {
+  /** True for the watch event of an own write (once), per the rules above. */
+  isEcho(
+    kind: string,
+    obj: KubernetesObject,
+    change: Change,
+    context: ChangeContext<KubernetesObject>,
+  ): boolean {
     const key = this.key(kind, obj);
     const version = this.versions.get(key);
     if (change === 'delete' || version === undefined) {
@@ -31,7 +55,12 @@ export class OwnWrites {
     }
     if (version !== obj.metadata?.resourceVersion) return false;
     this.versions.delete(key);
-    return true;
+    if (context.relisted) return false;
+    // A creation: the version the apply created. (An object someone else had created exactly
+    // as rendered, not yet seen, would be answered with its version too; its next change still
+    // wakes the bot.)
+    if (change === 'add') return true;
+    return !!context.previous && othersPart(kind, context.previous) === othersPart(kind, obj);
   }
 
   /** Entries waiting for their echo (an echo that came first leaves one until the next write). */

@@ -93,10 +93,24 @@ export async function fetchGatewayBot(
   if (gateway.kind !== 'ok') return gateway;
   const body = gateway.body as {
     shards?: unknown;
-    session_start_limit?: { total: number; remaining: number; reset_after: number; max_concurrency: unknown };
+    session_start_limit?: {
+      total: unknown;
+      remaining: unknown;
+      reset_after: unknown;
+      max_concurrency: unknown;
+    };
   };
   const l = body?.session_start_limit;
-  if (!Number.isInteger(body?.shards) || !l || !Number.isInteger(l.max_concurrency))
+  // Every number the status and metrics show is checked here, not where it is shown.
+  const whole = (n: unknown) => Number.isInteger(n) && (n as number) >= 0;
+  if (
+    !Number.isInteger(body?.shards) ||
+    !l ||
+    !Number.isInteger(l.max_concurrency) ||
+    !whole(l.total) ||
+    !whole(l.remaining) ||
+    !whole(l.reset_after)
+  )
     return unreadable('/gateway/bot', 'missing fields', gateway.status);
   if (me && me.kind !== 'ok') return me;
   const applicationId = me ? (me.body as { id?: unknown } | null)?.id : knownApplicationId;
@@ -107,7 +121,11 @@ export async function fetchGatewayBot(
     info: {
       shards: body.shards as number,
       maxConcurrency: l.max_concurrency as number,
-      sessionStartLimit: { total: l.total, remaining: l.remaining, resetAfter: l.reset_after },
+      sessionStartLimit: {
+        total: l.total as number,
+        remaining: l.remaining as number,
+        resetAfter: l.reset_after as number,
+      },
       applicationId,
     },
   };

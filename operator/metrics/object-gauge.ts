@@ -1,11 +1,11 @@
 // Per-object gauges whose exposition text is rendered once per series, not once per scrape.
 //
 // prom-client formats every series on every scrape: the label values are escaped (three
-// regular expressions each), the label list joined and the line assembled, about 2 KB of
-// garbage per series. With one series per bot and gauge, 1,000 bots made each /metrics read
-// allocate 22 MB, which a Prometheus (or a benchmark polling the counters) pays every scrape
-// and the operator's heap grows to absorb. Here each series keeps its line prefix,
-// `name{namespace="…",bot="…"}`, from the first set, and a scrape appends only the value.
+// regular expressions each), the label list joined and the line assembled. With ten series per
+// bot, a /metrics read at 1,000 bots allocated 7.3 MB (docs/benchmarks.md, cause 10), which a
+// Prometheus (or a benchmark polling the counters) pays every scrape and the operator's heap
+// grows to absorb. Here each series keeps its line prefix, `name{namespace="…",bot="…"}`, from
+// its first set, and a scrape appends only the value: 2.3 MB a read, most of it the answer.
 import { Registry } from 'prom-client';
 
 /** What prom-client prints for a sample's value (its util's getValueAsString). */
@@ -47,6 +47,9 @@ export class ObjectGauge<L extends string> {
   }
 
   set(labels: Record<L, string>, value: number): void {
+    // As prom-client's Gauge: a value that is not a number would make the whole scrape unreadable.
+    if (typeof value !== 'number')
+      throw new TypeError(`${this.name}: value is not a number: ${String(value)}`);
     const key = this.key(labels);
     const known = this.series.get(key);
     if (known) {
@@ -79,7 +82,11 @@ export class ObjectGauge<L extends string> {
   }
 }
 
-/** A prom-client Registry that also serves ObjectGauges, after its own metrics. */
+/**
+ * A prom-client Registry that also serves ObjectGauges, after its own metrics, in the
+ * Prometheus text format. Only `metrics()` and `getSingleMetricAsString()` know them
+ * (`getMetricsAsJSON()` and the rest of prom-client's API do not).
+ */
 export class OperatorRegistry extends Registry {
   private readonly objectGauges = new Map<string, ObjectGauge<string>>();
 
@@ -90,6 +97,9 @@ export class OperatorRegistry extends Registry {
   }
 
   override async metrics(): Promise<string> {
+    // ObjectGauges print the Prometheus text format; OpenMetrics would also need `# EOF`.
+    if (this.contentType !== Registry.PROMETHEUS_CONTENT_TYPE)
+      throw new Error('OperatorRegistry serves the Prometheus text format only');
     const own = await Promise.all(this.getMetricsAsArray().map((m) => super.getSingleMetricAsString(m.name)));
     const objects = [...this.objectGauges.values()].map((g) => g.text());
     return `${[...own, ...objects].join('\n\n')}\n`;

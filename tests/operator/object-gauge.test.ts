@@ -37,6 +37,9 @@ describe('ObjectGauge', () => {
     expect(await ours.metrics()).toBe(await plain.metrics());
     expect(objects.values()).toContainEqual({ labels: { namespace: 'bots', bot: 'bot-1' }, value: 7 });
     expect(objects.values()).toHaveLength(samples.length - 1);
+    // As prom-client's Gauge: a value that is not a number is refused, not printed.
+    expect(() => objects.set({ namespace: 'bots', bot: 'x' }, undefined as never)).toThrow(/not a number/);
+    expect(() => gauge.set({ namespace: 'bots', bot: 'x' }, undefined as never)).toThrow();
   });
 
   test("the operator's registry serves prom-client metrics and object gauges in one exposition", async () => {

@@ -1,26 +1,67 @@
 import { OwnWrites } from '../../operator/controller/own-writes.js';
 
-const cm = (name: string, resourceVersion: string) => ({
-  metadata: { namespace: 'bots', name, resourceVersion },
+const sts = (resourceVersion: string, readyReplicas?: number) => ({
+  kind: 'StatefulSet',
+  metadata: { namespace: 'bots', name: 'gw', resourceVersion },
+  spec: { replicas: 2 },
+  ...(readyReplicas === undefined ? {} : { status: { readyReplicas } }),
+});
+const bot = (resourceVersion: string, generation: number, status: object = {}) => ({
+  metadata: { namespace: 'bots', name: 'sietch', resourceVersion, generation },
+  spec: { image: 'bot:1' },
+  status,
 });
 
 describe('OwnWrites', () => {
-  test('only the event at the version a write produced is its echo, once', () => {
+  test('the event at the version an apply produced, with the status as it was, is its echo, once', () => {
     const own = new OwnWrites();
-    own.record('ConfigMap', cm('plan', '10'));
+    own.record('StatefulSet', sts('10', 1));
     // An earlier version (a change that came before ours) is not it, and keeps ours waiting.
-    expect(own.isEcho('ConfigMap', cm('plan', '9'), 'update')).toBe(false);
+    expect(own.isEcho('StatefulSet', sts('9', 1), 'update', { previous: sts('8', 1) })).toBe(false);
     // Another kind of the same name is another object.
-    expect(own.isEcho('Service', cm('plan', '10'), 'update')).toBe(false);
-    expect(own.isEcho('ConfigMap', cm('plan', '10'), 'update')).toBe(true);
-    expect(own.isEcho('ConfigMap', cm('plan', '10'), 'update')).toBe(false);
+    expect(own.isEcho('Service', sts('10', 1), 'update', { previous: sts('9', 1) })).toBe(false);
+    expect(own.isEcho('StatefulSet', sts('10', 1), 'update', { previous: sts('9', 1) })).toBe(true);
+    expect(own.isEcho('StatefulSet', sts('10', 1), 'update', { previous: sts('9', 1) })).toBe(false);
     expect(own.size()).toBe(0);
   });
 
-  test('a deletion is never an echo and forgets the object; a write without a version records nothing', () => {
+  test("a write that changed nothing is answered with another writer's version: a status it carries is no echo", () => {
     const own = new OwnWrites();
-    own.record('StatefulSet', cm('gw', '5'));
-    expect(own.isEcho('StatefulSet', cm('gw', '5'), 'delete')).toBe(false);
+    // The cache has version 101 (1 pod ready); the controller wrote 102 (2 ready); the
+    // operator's apply changed nothing and was answered with 102.
+    own.record('StatefulSet', sts('102', 2));
+    expect(own.isEcho('StatefulSet', sts('102', 2), 'update', { previous: sts('101', 1) })).toBe(false);
+  });
+
+  test("a bot's status write is an echo; one answered with someone's spec edit, labels or deletion is not", () => {
+    const own = new OwnWrites();
+    own.record('DiscordBot', bot('11', 1, { shards: 2 }));
+    expect(own.isEcho('DiscordBot', bot('11', 1, { shards: 2 }), 'update', { previous: bot('10', 1) })).toBe(
+      true,
+    );
+    own.record('DiscordBot', bot('13', 2, { shards: 2 }));
+    expect(own.isEcho('DiscordBot', bot('13', 2), 'update', { previous: bot('12', 1) })).toBe(false);
+    const labelled = { ...bot('15', 2), metadata: { ...bot('15', 2).metadata, labels: { team: 'a' } } };
+    own.record('DiscordBot', labelled);
+    expect(own.isEcho('DiscordBot', labelled, 'update', { previous: bot('14', 2) })).toBe(false);
+    const deleting = {
+      ...bot('17', 2),
+      metadata: { ...bot('17', 2).metadata, deletionTimestamp: new Date(0) },
+    };
+    own.record('DiscordBot', deleting);
+    expect(own.isEcho('DiscordBot', deleting, 'update', { previous: bot('16', 2) })).toBe(false);
+  });
+
+  test('a creation is an echo; a relist, an update without the cached object and a deletion are not', () => {
+    const own = new OwnWrites();
+    own.record('StatefulSet', sts('5'));
+    expect(own.isEcho('StatefulSet', sts('5'), 'add', {})).toBe(true);
+    own.record('StatefulSet', sts('6'));
+    expect(own.isEcho('StatefulSet', sts('6'), 'update', { relisted: true })).toBe(false);
+    own.record('StatefulSet', sts('7'));
+    expect(own.isEcho('StatefulSet', sts('7'), 'update', {})).toBe(false);
+    own.record('StatefulSet', sts('8'));
+    expect(own.isEcho('StatefulSet', sts('8'), 'delete', {})).toBe(false);
     expect(own.size()).toBe(0);
     own.record('StatefulSet', { metadata: { name: 'gw', namespace: 'bots' } });
     expect(own.size()).toBe(0);

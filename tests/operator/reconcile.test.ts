@@ -1,8 +1,8 @@
-import { AppsV1Api, CoreV1Api, type V1StatefulSet } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, type KubernetesObject, type V1StatefulSet } from '@kubernetes/client-node';
 import { createLogger } from '../../bot/observability/logger.js';
 import { parseConfig } from '../../operator/config/config.js';
 import { DiscordBotController } from '../../operator/controller/discordbot-controller.js';
-import { ResilientInformer } from '../../operator/controller/informers.js';
+import { ResilientInformer, type ChangeContext } from '../../operator/controller/informers.js';
 import { OwnWrites } from '../../operator/controller/own-writes.js';
 import { KubeClient } from '../../operator/kube/api-client.js';
 import { Cluster } from '../../operator/kube/cluster.js';
@@ -254,13 +254,17 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     const client = KubeClient.fromKubeConfig(h.kc);
     const own = new OwnWrites();
     const cluster = new Cluster(client, undefined, undefined, (kind, stored) => own.record(kind, stored));
-    type Change = { change: 'add' | 'update' | 'delete'; obj: { metadata?: { name?: string } } };
+    type Change = {
+      change: 'add' | 'update' | 'delete';
+      obj: KubernetesObject;
+      context: ChangeContext<KubernetesObject>;
+    };
     const events: Change[] = [];
     const inf = new ResilientInformer(
       client,
       collectionPath('v1', 'configmaps', NS),
-      (change, obj) => {
-        if (obj.metadata?.name === 'echo-probe') events.push({ change, obj });
+      (change, obj: KubernetesObject, context) => {
+        if (obj.metadata?.name === 'echo-probe') events.push({ change, obj, context });
       },
       createLogger('operator-test', 'silent'),
     );
@@ -278,8 +282,8 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
       const judged: [string, boolean][] = [];
       const judge = async (n: number) => {
         await waitUntil(`ConfigMap event ${n}`, async () => events.length >= n);
-        const { change, obj } = events[n - 1]!;
-        judged.push([change, own.isEcho('ConfigMap', obj as never, change)]);
+        const { change, obj, context } = events[n - 1]!;
+        judged.push([change, own.isEcho('ConfigMap', obj, change, context)]);
       };
       await apply('1');
       await judge(1);
