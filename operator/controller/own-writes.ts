@@ -21,6 +21,13 @@ import type { ChangeContext } from './informers.js';
 type Change = 'add' | 'update' | 'delete';
 type Described = KubernetesObject & { status?: unknown };
 
+/** A status as the apiserver stores it on creation: every field zero, empty or absent. */
+function blank(value: unknown): boolean {
+  if (value === undefined || value === null || value === 0 || value === '' || value === false) return true;
+  if (Array.isArray(value)) return value.every(blank);
+  return typeof value === 'object' && Object.values(value).every(blank);
+}
+
 /** What someone other than the operator may have changed in an object of `kind`. */
 function othersPart(kind: string, obj: Described): string {
   const { generation, labels, annotations, deletionTimestamp, finalizers } = obj.metadata ?? {};
@@ -56,10 +63,11 @@ export class OwnWrites {
     if (version !== obj.metadata?.resourceVersion) return false;
     this.versions.delete(key);
     if (context.relisted) return false;
-    // A creation: the version the apply created. (An object someone else had created exactly
-    // as rendered, not yet seen, would be answered with its version too; its next change still
-    // wakes the bot.)
-    if (change === 'add') return true;
+    // New to the cache: an object the apply created has no status yet. One it had only put
+    // back (someone took its label away, so the watch said deleted) comes back with the
+    // controllers' status, which the operator has not seen. A bot is never created by it.
+    if (change === 'add')
+      return kind !== KIND && blank((obj as Described).status) && !obj.metadata?.deletionTimestamp;
     return !!context.previous && othersPart(kind, context.previous) === othersPart(kind, obj);
   }
 

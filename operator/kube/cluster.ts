@@ -71,12 +71,9 @@ export class Cluster {
    * apply can omit them. Dropping a field we alone own would reset it (replicas to 1).
    */
   async handOver(obj: KubernetesObject, toManager: string): Promise<void> {
-    this.written(
-      obj.kind!,
-      await this.send('apply', () =>
-        this.client.apply<KubernetesObject>(objectPath(obj), obj, toManager, true),
-      ),
-    );
+    // Not recorded as an own write: it writes one field, so when it changes nothing its answer
+    // may carry another writer's edit that no full apply of ours has put back.
+    await this.send('apply', () => this.client.apply(objectPath(obj), obj, toManager, true));
   }
 
   /** Deletes an object; one that is already gone (or whose kind is not installed) is fine. */

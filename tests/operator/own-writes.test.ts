@@ -52,10 +52,21 @@ describe('OwnWrites', () => {
     expect(own.isEcho('DiscordBot', deleting, 'update', { previous: bot('16', 2) })).toBe(false);
   });
 
-  test('a creation is an echo; a relist, an update without the cached object and a deletion are not', () => {
+  test('a creation (no status yet) is an echo; a relist, an update without the cached object and a deletion are not', () => {
     const own = new OwnWrites();
     own.record('StatefulSet', sts('5'));
     expect(own.isEcho('StatefulSet', sts('5'), 'add', {})).toBe(true);
+    // As the apiserver stores a new StatefulSet's status: zeros.
+    const created = { ...sts('5'), status: { replicas: 0, availableReplicas: 0 } };
+    own.record('StatefulSet', created);
+    expect(own.isEcho('StatefulSet', created, 'add', {})).toBe(true);
+    // Put back after its label was taken away (the watch said deleted): it comes back with the
+    // controller's status, which the operator has not seen.
+    own.record('StatefulSet', sts('9', 2));
+    expect(own.isEcho('StatefulSet', sts('9', 2), 'add', {})).toBe(false);
+    // The operator never creates a bot.
+    own.record('DiscordBot', bot('3', 1));
+    expect(own.isEcho('DiscordBot', bot('3', 1), 'add', {})).toBe(false);
     own.record('StatefulSet', sts('6'));
     expect(own.isEcho('StatefulSet', sts('6'), 'update', { relisted: true })).toBe(false);
     own.record('StatefulSet', sts('7'));
