@@ -4,7 +4,7 @@
 // (cache-transforms.ts); the values of referenced Secrets are read just before a reconcile.
 import type { KubeConfig, KubernetesObject, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../../bot/observability/logger.js';
-import { GROUP, KIND, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
+import { GROUP, PLURAL, VERSION } from '../api/v1alpha1/schema.js';
 import type { DiscordBot } from '../api/v1alpha1/types.js';
 import type { OperatorConfig } from '../config/config.js';
 import { BacklogReader } from '../autoscaling/backlog-reader.js';
@@ -17,8 +17,7 @@ import { DiscordBotReconciler, type OwnedKind } from '../reconciler/discordbot-r
 import { WorkerScaling } from '../reconciler/worker-scaling.js';
 import { MANAGED_BY } from '../rendering/labels.js';
 import { secretMetadata, slimDeployment, slimObject } from './cache-transforms.js';
-import { ResilientInformer, type ChangeContext, type InformerOptions } from './informers.js';
-import { OwnWrites } from './own-writes.js';
+import { ResilientInformer, type InformerOptions } from './informers.js';
 import { referencedSecretNames, SecretValues } from './secret-values.js';
 import { WorkQueue, type Priority } from './work-queue.js';
 
@@ -32,8 +31,6 @@ export class DiscordBotController {
   private readonly secretValues: SecretValues;
   /** One Redis connection per Builtin-autoscaled bot. */
   private readonly backlog = new BacklogReader();
-  /** The versions our writes produced: their watch echoes queue nothing (own-writes.ts). */
-  private readonly ownWrites = new OwnWrites();
   private resyncTimer?: NodeJS.Timeout;
   private running = false;
   /** Closes the connection pool this controller made (none when it was given a client). */
@@ -55,11 +52,11 @@ export class DiscordBotController {
     const count = (verb: string) => metrics.apiRequests.inc({ verb });
     const informer = <T extends KubernetesObject>(
       path: string,
-      onChange: (obj: T, kind: 'add' | 'update' | 'delete', context: ChangeContext<T>) => void,
+      onChange: (obj: T, kind: 'add' | 'update' | 'delete') => void,
       transform: (obj: T) => T,
       options: Pick<InformerOptions<T>, 'labelSelector' | 'metadataOnly' | 'indexes'> = {},
     ) =>
-      new ResilientInformer<T>(client, path, (kind, obj, context) => onChange(obj, kind, context), log, {
+      new ResilientInformer<T>(client, path, (kind, obj) => onChange(obj, kind), log, {
         ...options,
         onList: () => count('list'),
         transform,
@@ -69,8 +66,7 @@ export class DiscordBotController {
       this.bots.push(
         informer<DiscordBot>(
           collectionPath(`${GROUP}/${VERSION}`, PLURAL, ns),
-          (bot, change, context) => {
-            if (this.ownWrites.isEcho(KIND, bot, change, context)) return;
+          (bot) => {
             this.enqueue(bot.metadata.namespace, bot.metadata.name);
             // Whether a bot's pods own the keys of releases before namespaced keys depends on
             // the other bots of its name (ENV.legacyKeys): they look again too.
@@ -104,9 +100,7 @@ export class DiscordBotController {
       for (const [kind, path] of ownedSpecs) {
         const inf = informer<KubernetesObject>(
           path,
-          (obj, change, context) => {
-            if (!this.ownWrites.isEcho(kind, obj, change, context)) this.enqueueOwner(obj);
-          },
+          (obj) => this.enqueueOwner(obj),
           kind === 'Deployment' ? (d) => slimDeployment(d as V1Deployment) : slimObject,
           { labelSelector: OWNED_SELECTOR, indexes: { byOwner: true } },
         );
@@ -121,14 +115,8 @@ export class DiscordBotController {
       }
       return undefined;
     };
-    const cluster = new Cluster(
-      client,
-      count,
-      (verb, seconds) => metrics.apiRequestDuration.observe({ verb }, seconds),
-      // Only kinds an informer here watches: a KEDA object's entry would wait for an echo forever.
-      (kind, stored) => {
-        if (kind === KIND || this.owned.has(kind as OwnedKind)) this.ownWrites.record(kind, stored);
-      },
+    const cluster = new Cluster(client, count, (verb, seconds) =>
+      metrics.apiRequestDuration.observe({ verb }, seconds),
     );
     this.secretValues = new SecretValues(
       (ns, name) => find(this.secrets, ns, name),

@@ -11,15 +11,7 @@ import { ApiError, type KubeClient } from '../kube/api-client.js';
 import type { WatchEvent } from '../kube/watch-lines.js';
 import { ObjectCache, type CacheIndexes } from './object-cache.js';
 
-/**
- * What a change hands over besides the object: the cached object it replaced (a watch event's
- * update), or that it came from a relist, which may have folded several versions into one.
- */
-export interface ChangeContext<T> {
-  previous?: T;
-  relisted?: true;
-}
-export type ChangeHandler<T> = (kind: 'add' | 'update' | 'delete', obj: T, context: ChangeContext<T>) => void;
+export type ChangeHandler<T> = (kind: 'add' | 'update' | 'delete', obj: T) => void;
 
 export interface InformerOptions<T> {
   labelSelector?: string;
@@ -129,7 +121,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     // A handler that throws puts the cache back as it was: the next list hands every change over again.
     const before = this.cache.list();
     try {
-      for (const [kind, obj] of this.cache.replace(items)) this.onChange(kind, obj, { relisted: true });
+      for (const [kind, obj] of this.cache.replace(items)) this.onChange(kind, obj);
     } catch (err) {
       this.cache.replace(before);
       throw err;
@@ -163,7 +155,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     const change = event.type === 'DELETED' ? this.cache.remove(obj) : this.cache.put(obj);
     if (!change) return;
     try {
-      this.onChange(change, obj, before ? { previous: before } : {});
+      this.onChange(change, obj);
     } catch (err) {
       if (before) this.cache.put(before);
       else this.cache.remove(obj);

@@ -17,8 +17,6 @@ export class Cluster {
     private readonly client: KubeClient,
     private readonly countRequest: (verb: string) => void = () => undefined,
     private readonly timeRequest: (verb: string, seconds: number) => void = () => undefined,
-    /** Each write's answer, the stored object (the controller tells its watch echo by it). */
-    private readonly written: (kind: string, stored: KubernetesObject) => void = () => undefined,
   ) {}
 
   /** One request, counted when sent and timed until answered (or failed). */
@@ -37,11 +35,7 @@ export class Cluster {
    * Resolves to the object as the apiserver stored it.
    */
   async apply(obj: KubernetesObject): Promise<KubernetesObject> {
-    const stored = await this.send('apply', () =>
-      this.client.apply<KubernetesObject>(objectPath(obj), obj, FIELD_MANAGER, true),
-    );
-    this.written(obj.kind!, stored);
-    return stored;
+    return this.send('apply', () => this.client.apply(objectPath(obj), obj, FIELD_MANAGER, true));
   }
 
   /**
@@ -49,8 +43,8 @@ export class Cluster {
    * (in `target`), so a patch computed from a stale cache never lands.
    */
   async mergePatch(target: KubernetesObject, patch: Record<string, unknown>): Promise<KubernetesObject> {
-    const stored = await this.send('patch', () =>
-      this.client.mergePatch<KubernetesObject>(
+    return this.send('patch', () =>
+      this.client.mergePatch(
         objectPath(target),
         {
           ...patch,
@@ -61,8 +55,6 @@ export class Cluster {
         FIELD_MANAGER,
       ),
     );
-    this.written(target.kind!, stored);
-    return stored;
   }
 
   /**
@@ -71,8 +63,6 @@ export class Cluster {
    * apply can omit them. Dropping a field we alone own would reset it (replicas to 1).
    */
   async handOver(obj: KubernetesObject, toManager: string): Promise<void> {
-    // Not recorded as an own write: it writes one field, so when it changes nothing its answer
-    // may carry another writer's edit that no full apply of ours has put back.
     await this.send('apply', () => this.client.apply(objectPath(obj), obj, toManager, true));
   }
 
@@ -90,11 +80,8 @@ export class Cluster {
   async applyStatus(bot: DiscordBot, status: DiscordBotStatus): Promise<void> {
     const { name, namespace } = bot.metadata;
     const body = { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, metadata: { name, namespace }, status };
-    this.written(
-      KIND,
-      await this.send('apply-status', () =>
-        this.client.apply<KubernetesObject>(`${objectPath(body)}/status`, body, FIELD_MANAGER, true),
-      ),
+    await this.send('apply-status', () =>
+      this.client.apply(`${objectPath(body)}/status`, body, FIELD_MANAGER, true),
     );
   }
 

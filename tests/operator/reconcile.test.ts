@@ -1,12 +1,7 @@
-import { AppsV1Api, CoreV1Api, type KubernetesObject, type V1StatefulSet } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, type V1StatefulSet } from '@kubernetes/client-node';
 import { createLogger } from '../../bot/observability/logger.js';
 import { parseConfig } from '../../operator/config/config.js';
 import { DiscordBotController } from '../../operator/controller/discordbot-controller.js';
-import { ResilientInformer, type ChangeContext } from '../../operator/controller/informers.js';
-import { OwnWrites } from '../../operator/controller/own-writes.js';
-import { KubeClient } from '../../operator/kube/api-client.js';
-import { Cluster } from '../../operator/kube/cluster.js';
-import { collectionPath } from '../../operator/kube/resources.js';
 import { OperatorMetrics } from '../../operator/metrics/operator-metrics.js';
 import { waitUntil } from '../../testenv/index.js';
 import { MAX_NAME_LENGTH } from '../../operator/api/v1alpha1/schema.js';
@@ -248,70 +243,6 @@ describe('DiscordBot reconcile loop (real apiserver, garbage collector, kwok, Di
     h.cp.kubectl(['annotate', 'dbot', 'sietch', '-n', NS, 'poke=idle', '--overwrite']);
     await waitUntil('the bot reconciled again', async () => (await reconciles()) > seen);
     expect(await writes()).toBe(before);
-  });
-
-  test("a write's watch echo is told by its resourceVersion; an edit by hand and a deletion are not echoes", async () => {
-    const client = KubeClient.fromKubeConfig(h.kc);
-    const own = new OwnWrites();
-    const cluster = new Cluster(client, undefined, undefined, (kind, stored) => own.record(kind, stored));
-    type Change = {
-      change: 'add' | 'update' | 'delete';
-      obj: KubernetesObject;
-      context: ChangeContext<KubernetesObject>;
-    };
-    const events: Change[] = [];
-    const inf = new ResilientInformer(
-      client,
-      collectionPath('v1', 'configmaps', NS),
-      (change, obj: KubernetesObject, context) => {
-        if (obj.metadata?.name === 'echo-probe') events.push({ change, obj, context });
-      },
-      createLogger('operator-test', 'silent'),
-    );
-    await inf.start();
-    const apply = (a: string) =>
-      cluster.apply({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'echo-probe', namespace: NS },
-        data: { a },
-      } as never);
-    try {
-      // Each event is judged once both it and the write's answer are in, whichever came first
-      // (the operator queues an echo that overtakes the answer, which changes nothing).
-      const judged: [string, boolean][] = [];
-      const judge = async (n: number) => {
-        await waitUntil(`ConfigMap event ${n}`, async () => events.length >= n);
-        const { change, obj, context } = events[n - 1]!;
-        judged.push([change, own.isEcho('ConfigMap', obj, change, context)]);
-      };
-      await apply('1');
-      await judge(1);
-      h.cp.kubectl([
-        'patch',
-        'configmap',
-        'echo-probe',
-        '-n',
-        NS,
-        '--type=merge',
-        '-p',
-        '{"data":{"a":"2"}}',
-      ]);
-      await judge(2);
-      await apply('3');
-      await judge(3);
-      h.cp.kubectl(['delete', 'configmap', 'echo-probe', '-n', NS]);
-      await judge(4);
-      expect(judged).toEqual([
-        ['add', true],
-        ['update', false],
-        ['update', true],
-        ['delete', false],
-      ]);
-    } finally {
-      await inf.stop();
-      client.close();
-    }
   });
 
   test('a restarted operator finds the objects as rendered and sends no writes', async () => {
