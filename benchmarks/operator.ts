@@ -25,7 +25,7 @@ import {
   Watch,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ENV } from '../bot/runtime-contract.js';
@@ -38,7 +38,7 @@ import {
   startRedis,
   waitUntil,
 } from '../testenv/index.js';
-import { cpuSeconds, startProcess } from '../testenv/processes.js';
+import { cpuSeconds, processesMentioning, startProcess } from '../testenv/processes.js';
 import { startSimulatorWithOptions } from './simulator-process.js';
 import { atMost, printFigures } from './targets.js';
 
@@ -312,15 +312,12 @@ const memorySince = (since: number) => {
 /** CPU seconds so far of the control plane's processes (their command lines name its folder). */
 function controlPlaneCpu(): Record<string, number> {
   const cpu: Record<string, number> = {};
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  for (const pid of processesMentioning(cp.dir)) {
     try {
-      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      const name = basename(args[0] ?? '');
-      if (CONTROL_PLANE_BINARIES.includes(name) && args.some((a) => a.includes(cp.dir)))
-        cpu[name] = (cpu[name] ?? 0) + cpuSeconds(Number(entry));
+      const name = basename(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '');
+      if (CONTROL_PLANE_BINARIES.includes(name)) cpu[name] = (cpu[name] ?? 0) + cpuSeconds(pid);
     } catch {
-      // The process ended while the folder was read.
+      // The process ended meanwhile.
     }
   }
   return cpu;

@@ -143,3 +143,17 @@ export function childPids(pid: number): number[] {
   }
   return out;
 }
+
+/** Processes (not this one) whose command line mentions `text`, e.g. a run's own folder. */
+export function processesMentioning(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) pids.push(Number(entry));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return pids;
+}

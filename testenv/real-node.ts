@@ -28,7 +28,7 @@ import { ensureDebianPackage } from './debian-packages.js';
 import { busyboxRootfs, writeOciArchive } from './oci-image.js';
 import { freePort } from './ports.js';
 import { hostAddress } from './host-address.js';
-import { startProcess, waitUntil, type ManagedProcess } from './processes.js';
+import { processesMentioning, startProcess, waitUntil, type ManagedProcess } from './processes.js';
 import { makeTempDir } from './tempdir.js';
 
 /** Images every real node has imported (made from Debian's busybox-static, nothing pulled). */
@@ -465,20 +465,6 @@ function killProcesses(pids: Iterable<number>): void {
       /* already gone */
     }
   }
-}
-
-/** Processes whose command line mentions the node folder: containerd, its shims, kubelet. */
-function processesMentioning(dir: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.push(Number(entry));
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return pids;
 }
 
 function processesInCgroups(cgroupRoot: string): number[] {
