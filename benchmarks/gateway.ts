@@ -40,6 +40,7 @@ import {
   QUEUES,
   queuePrefix,
   type DispatchBatchJob,
+  type DispatchBatchRef,
 } from '../bot/queues/queue-names.js';
 import { connectRedis } from '../bot/configuration/redis-connection.js';
 import { parseRedisTarget } from '../bot/configuration/redis-target.js';
@@ -349,10 +350,13 @@ const queue = new Queue(QUEUES.events, {
  * Dispatches of a type the pod counted (`received`, or `forwarded`: in Redis, their batch's
  * add answered), summed over its cluster processes' series.
  */
+/** How many dispatches a batch job carries, inline or as a body. */
+const batchSize = (data: DispatchBatchJob | DispatchBatchRef) =>
+  'body' in data ? data.size : data.dispatches.length;
 /** Dispatches in the waiting jobs of a batched events queue (read once, at the end). */
 const queuedDispatches = async (q: Queue) =>
   (await q.getJobs(['wait'], 0, -1)).reduce(
-    (n, job) => n + (job.data as DispatchBatchJob).dispatches.length,
+    (n, job) => n + batchSize(job.data as DispatchBatchJob | DispatchBatchRef),
     0,
   );
 const dispatchCount = (counter: 'received' | 'forwarded', type: string) =>
@@ -489,6 +493,8 @@ const forwarder = new DispatchForwarder(
     batchesInFlight: floorConfig.batchesInFlight,
     bufferLimit: dispatches,
     probeWrite: () => redisInfo.set('bench-floor-probe', '1'),
+    // As a gateway writes them with no consumer of an earlier release connected (none is here).
+    batchBodies: { redis: redisInfo, enabled: () => true },
   },
   new GatewayMetrics(new Registry()),
   createLogger('bench-floor', 'warn'),

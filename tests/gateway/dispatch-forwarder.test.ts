@@ -9,11 +9,15 @@ import { dedupKey } from '../../bot/gateway/forwarding/dedup-key.js';
 import { GatewayMetrics } from '../../bot/gateway/metrics.js';
 import { createLogger } from '../../bot/observability/logger.js';
 import {
+  BATCH_BODY_TTL_SECONDS,
+  consumerClientName,
   eventPartitionOf,
   eventPartitionPrefixes,
   QUEUES,
   queuePrefix,
 } from '../../bot/queues/queue-names.js';
+import { BatchFormatWatch } from '../../bot/gateway/forwarding/batch-format.js';
+import { CLAIMS_WORKER_NAME } from '../../bot/worker/processing/claim-format.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 import { metricSum, queuedDispatches, runOnce } from './harness.js';
 
@@ -456,6 +460,96 @@ describe('DispatchForwarder', () => {
       client.disconnect();
       await refusingQueue?.close();
       await refusing.close();
+    }
+  });
+  test("with batch bodies: each batch is a body in its partition's slot and a job that refers to it; the format can change between batches", async () => {
+    let bodies = true;
+    const { forwarder, partitionQueues } = setup({
+      partitions: 2,
+      batchSize: 5,
+      batchBodies: { redis: probe, enabled: () => bodies },
+    });
+    const guilds = guildPerPartition(2);
+    for (let seq = 1; seq <= 10; seq++) forwarder.accept('MESSAGE_CREATE', inGuild(seq, guilds[0]!), 0, seq);
+    await waitForDispatches(partitionQueues[0]!, 10);
+    bodies = false;
+    for (let seq = 11; seq <= 15; seq++) forwarder.accept('MESSAGE_CREATE', inGuild(seq, guilds[0]!), 0, seq);
+    for (let seq = 16; seq <= 20; seq++) forwarder.accept('MESSAGE_CREATE', inGuild(seq, guilds[1]!), 0, seq);
+    await waitForDispatches(partitionQueues[0]!, 15);
+    await waitForDispatches(partitionQueues[1]!, 5);
+    await waitForSent(forwarder);
+
+    const jobs = await partitionQueues[0]!.getJobs(['wait'], 0, -1, true);
+    expect(jobs.map((j) => Object.keys(j.data as object).sort())).toEqual([
+      ['body', 'receivedAt', 'size'],
+      ['body', 'receivedAt', 'size'],
+      ['dispatches'],
+    ]);
+    for (const job of jobs.slice(0, 2)) {
+      const { body, size } = job.data as { body: string; size: number };
+      // In the partition's hash slot (its queue's prefix), kept long enough for any failed job.
+      expect(body.startsWith(`${partitionQueues[0]!.opts.prefix}:batch-body:`)).toBe(true);
+      expect(size).toBe(5);
+      expect(await probe.ttl(body)).toBeGreaterThan(BATCH_BODY_TTL_SECONDS - 60);
+    }
+    expect((await queuedDispatches(partitionQueues[0]!)).map((d) => d.seq)).toEqual(
+      Array.from({ length: 15 }, (_, i) => i + 1),
+    );
+    expect((await queuedDispatches(partitionQueues[1]!)).map((d) => d.seq)).toEqual([16, 17, 18, 19, 20]);
+  });
+});
+
+describe('BatchFormatWatch', () => {
+  test('bodies once a look finds no consumer of an earlier release; inline while one is connected', async () => {
+    const prefixes = eventPartitionPrefixes({ namespace: 'default', name: 'formatbot' }, 2);
+    const watch = new BatchFormatWatch({ redis: probe, prefixes, log: createLogger('test', 'silent') });
+    expect(watch.batchBodies()).toBe(false); // inline until the first look
+    await watch.look();
+    expect(watch.batchBodies()).toBe(true);
+    // This release's consumer changes nothing; one of the release before (named) or of the
+    // releases before it (unnamed), on any partition, makes it inline until it is gone.
+    const names = [
+      consumerClientName(prefixes[0]!, QUEUES.events, CLAIMS_WORKER_NAME),
+      consumerClientName(prefixes[1]!, QUEUES.events, 'bucketed-claims'),
+      consumerClientName(prefixes[0]!, QUEUES.events),
+    ];
+    for (const [i, name] of names.entries()) {
+      const consumer = new Redis(redis.url, { connectionName: name });
+      try {
+        await consumer.ping();
+        await watch.look();
+        expect(watch.batchBodies()).toBe(i === 0);
+      } finally {
+        consumer.disconnect();
+      }
+      await waitUntil(
+        `${name} gone`,
+        async () => !String(await probe.client('LIST')).includes(` name=${name} `),
+      );
+      await watch.look();
+      expect(watch.batchBodies()).toBe(true);
+    }
+  });
+
+  test('where CLIENT LIST is refused, batches stay inline', async () => {
+    const admin = new Redis(redis.url);
+    try {
+      await admin.acl('SETUSER', 'nolist', 'on', '>pw', '~*', '+@all', '-client|list');
+      const limited = new Redis(redis.url, { username: 'nolist', password: 'pw' });
+      try {
+        const watch = new BatchFormatWatch({
+          redis: limited,
+          prefixes: ['p'],
+          log: createLogger('test', 'silent'),
+        });
+        await watch.look();
+        expect(watch.batchBodies()).toBe(false);
+      } finally {
+        limited.disconnect();
+      }
+    } finally {
+      await admin.acl('DELUSER', 'nolist');
+      admin.disconnect();
     }
   });
 });

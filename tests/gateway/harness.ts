@@ -9,7 +9,7 @@ import {
   type BatchedDispatch,
 } from '../../bot/queues/queue-names.js';
 import { DispatchClaims } from '../../bot/worker/processing/dispatch-claims.js';
-import { dispatchesOf, planBatch } from '../../bot/worker/processing/event-batch.js';
+import { loadDispatches, planBatch } from '../../bot/worker/processing/event-batch.js';
 import { makeTempDir, waitUntil, type ManagedProcess } from '../../testenv/index.js';
 export { childPids } from '../../testenv/index.js';
 import { loggedPort, startShardwarden } from '../support/built-entrypoint.js';
@@ -110,10 +110,11 @@ export function message(i: number, guildId: string) {
   return messagePayload({ id: String(10_000_000 + i), guildId, channelId: '1' });
 }
 
-/** The dispatches waiting in a queue of event batches, in queue order. */
+/** The dispatches waiting in a queue of event batches, in queue order (batch bodies read). */
 export async function queuedDispatches(queue: Queue): Promise<BatchedDispatch[]> {
   const jobs = await queue.getJobs(['wait'], 0, -1, true);
-  return jobs.flatMap((job) => dispatchesOf(job));
+  const redis = await queue.backend.client;
+  return (await Promise.all(jobs.map((job) => loadDispatches(redis, job)))).flat();
 }
 
 /**

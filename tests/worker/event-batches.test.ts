@@ -3,15 +3,22 @@
 // skipped, a retried batch runs only what failed (and what waited behind it in its guild).
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { bulkJobs, type Pending } from '../../bot/gateway/forwarding/job-batches.js';
-import { orderKey, queuePrefix, QUEUES, type BatchedDispatch } from '../../bot/queues/queue-names.js';
+import { inlineOnlyConsumerNames } from '../../bot/gateway/forwarding/batch-format.js';
+import { bulkJobs, withBody, type Pending } from '../../bot/gateway/forwarding/job-batches.js';
+import {
+  consumerClientName,
+  orderKey,
+  queuePrefix,
+  QUEUES,
+  type BatchedDispatch,
+} from '../../bot/queues/queue-names.js';
 import { defineBotModule, type WorkerServices } from '../../bot/worker/handlers/bot-module.js';
 import { HandlerRegistry } from '../../bot/worker/handlers/handler-registry.js';
 import { WorkerMetrics } from '../../bot/worker/metrics.js';
 import { Worker } from 'bullmq';
 import { pino } from 'pino';
+import { isRefusal } from '../../bot/queues/connected-consumers.js';
 import {
-  isRefusal,
   oldWorkerClientName,
   PerKeyMarksWatch,
   CLAIMS_WORKER_NAME,
@@ -27,6 +34,7 @@ import {
   BatchIntake,
   batchError,
   batchParallelism,
+  bodyKeyOf,
   dispatchesOf,
   planBatch,
 } from '../../bot/worker/processing/event-batch.js';
@@ -80,6 +88,16 @@ describe('a batch as the forwarder writes it', () => {
     expect(bulkJobs([batch[0]!])).not.toHaveProperty('interactions');
     expect(bulkJobs([batch[1]!])).not.toHaveProperty('events');
   });
+
+  test('as a body: the job carries the body key, its size and the first dispatch received; the body the dispatches', () => {
+    const ds = [inGuild('MESSAGE_CREATE-1', '7'), { ...inGuild('MESSAGE_CREATE-2', '8'), receivedAt: 2_000 }];
+    const [job] = bulkJobs(ds.map((dispatch) => ({ queue: 'events' as const, dispatch }))).events!;
+    const { job: ref, body } = withBody(job!, 'p:batch-body:1');
+    expect(ref).toEqual({ ...job, data: { body: 'p:batch-body:1', size: 2, receivedAt: 1_000 } });
+    expect(JSON.parse(body)).toEqual(ds);
+    expect(dispatchesOf({ id: '9', data: ref.data }, body)).toEqual(ds);
+    expect(() => withBody({ ...job!, data: { dispatches: [] } }, 'k')).toThrow('not a batch job');
+  });
 });
 
 describe('what a job carries', () => {
@@ -94,6 +112,32 @@ describe('what a job carries', () => {
     expect(() => dispatchesOf({ id: '13', data: { hello: 1 } })).toThrow(
       'job 13 carries neither a batch of dispatches nor a dispatch',
     );
+  });
+
+  test("a batch body's job: the body parsed and checked as an inline batch; a body gone or not JSON named", () => {
+    const d = inGuild('MESSAGE_CREATE-1', '7');
+    const data = { body: 'p:batch-body:x', size: 1, receivedAt: 1 };
+    expect(bodyKeyOf({ id: '1', data })).toBe('p:batch-body:x');
+    expect(bodyKeyOf({ id: '1', data: { dispatches: [d] } })).toBeUndefined();
+    expect(dispatchesOf({ id: '1', data }, JSON.stringify([d]))).toEqual([d]);
+    expect(() => dispatchesOf({ id: '2', data }, null)).toThrow(
+      'job 2: its batch body p:batch-body:x is gone (a body is kept 14 days after its enqueue)',
+    );
+    expect(() => dispatchesOf({ id: '3', data }, '{')).toThrow(
+      'job 3: its batch body p:batch-body:x is not JSON',
+    );
+    expect(() => dispatchesOf({ id: '4', data }, JSON.stringify([{ t: 'X' }]))).toThrow(
+      'job 4: dispatches[0] has no string "key" and "t"',
+    );
+  });
+
+  test('the consumers that read only inline batches, by client name, under each partition', () => {
+    const names = inlineOnlyConsumerNames(['p0', 'p1']);
+    const b64 = Buffer.from(QUEUES.events).toString('base64');
+    expect([...names].sort()).toEqual(
+      [`p0:${b64}`, `p0:${b64}:w:bucketed-claims`, `p1:${b64}`, `p1:${b64}:w:bucketed-claims`].sort(),
+    );
+    expect(names.has(consumerClientName('p0', QUEUES.events, CLAIMS_WORKER_NAME))).toBe(false);
   });
 
   test('dispatches are ordered by guild, else by channel', () => {

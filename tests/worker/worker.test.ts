@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { DiscordSimulator, messagePayload } from '../../discord-simulator/index.js';
-import { QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
+import { batchBodyKey, QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 import { ENTRYPOINT } from '../support/built-entrypoint.js';
 import { BOT_REF, metricSum, type GatewayProcess } from '../gateway/harness.js';
@@ -215,6 +215,47 @@ describe('worker', () => {
       ]);
       expect(await client.sismember(seenKey, '981')).toBe(1);
       expect(await client.sismember(seenKey, '983')).toBe(1);
+
+      // The same with the dispatches as a batch body beside the job (what gateways write once
+      // every consumer reads bodies): run from the body, which goes once the job completes; a
+      // failed batch takes what is left inline and its body goes; a job whose body is gone fails
+      // naming it.
+      const withBodyJob = async (jobId: string, dispatches: ReturnType<typeof inGuild>[]) => {
+        const body = batchBodyKey(queuePrefix(BOT_REF), jobId);
+        await client.set(body, JSON.stringify(dispatches), 'EX', 600);
+        await batches.add(
+          'batch',
+          { body, size: dispatches.length, receivedAt: Date.now() },
+          { attempts: 2, backoff: { type: 'fixed', delay: 50 }, jobId, removeOnComplete: true },
+        );
+        return body;
+      };
+      const fineBody = await withBodyJob('body-batch', [inGuild('991', 'fine'), inGuild('992', 'fine')]);
+      const poisonBody = await withBodyJob('body-poison', [
+        inGuild('993', 'always-fail'),
+        inGuild('994', 'held'),
+      ]);
+      const goneBody = batchBodyKey(queuePrefix(BOT_REF), 'never-written');
+      await batches.add(
+        'batch',
+        { body: goneBody, size: 1, receivedAt: Date.now() },
+        { attempts: 1, jobId: 'body-gone' },
+      );
+      await waitUntil(
+        'the body batches settled',
+        async () =>
+          (await client.exists(fineBody)) === 0 &&
+          (await batches.getJobState('body-poison')) === 'failed' &&
+          (await batches.getJobState('body-gone')) === 'failed',
+        { timeoutMs: 20_000 },
+      );
+      for (const id of ['991', '992', '994']) expect(await client.sismember(seenKey, id)).toBe(1);
+      expect(await client.exists(poisonBody)).toBe(0);
+      const poison = await batches.getJob('body-poison');
+      expect(poison?.data).toEqual({ dispatches: [expect.objectContaining({ key: 'MESSAGE_CREATE-993' })] });
+      expect((await batches.getJob('body-gone'))?.failedReason).toContain(
+        `its batch body ${goneBody} is gone`,
+      );
       await batches.close();
     } finally {
       client.disconnect();

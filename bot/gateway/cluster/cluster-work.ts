@@ -17,6 +17,7 @@ import {
   queuePrefix,
 } from '../../queues/queue-names.js';
 import type { GatewayConfig } from '../config.js';
+import { BatchFormatWatch } from '../forwarding/batch-format.js';
 import { DispatchForwarder } from '../forwarding/dispatch-forwarder.js';
 import { raiseEventPartitions } from '../../queues/partition-high-water.js';
 import { RedisIdentifyThrottler } from '../identify/redis-identify-throttler.js';
@@ -80,6 +81,12 @@ export async function runClusterWork(
   });
   const interactions = opened[forwarded.findIndex((q) => q.queue === QUEUES.interactions)]!;
   const queues = { interactions, events };
+  const batchFormat = new BatchFormatWatch({
+    redis,
+    prefixes: forwarded.filter((q) => q.queue === QUEUES.events).map((q) => q.prefix),
+    log,
+  });
+  batchFormat.start();
   const forwarder = new DispatchForwarder(
     queues,
     {
@@ -92,6 +99,7 @@ export async function runClusterWork(
       probeWrite: (partition) =>
         redis.set(partitionKey(config.bot, partition, 'gateway', 'write-probe'), '1', 'PX', 60_000),
       beforeFirstWrite: () => raiseEventPartitions(redis, config.bot, config.eventPartitions),
+      batchBodies: { redis, enabled: () => batchFormat.batchBodies() },
     },
     metrics,
     log,
@@ -171,6 +179,7 @@ export async function runClusterWork(
     // which Discord treats as resumable.
     closing = true;
     sessions.stop();
+    void batchFormat.stop(0);
     forwarder.close();
     const flushed = await forwarder.drain(deadlineMs);
     // Every session, quiet ones too, at the sequence that is safely in Redis; bounded, so a

@@ -14,7 +14,7 @@ import type { Queue } from 'bullmq';
 import type { Logger } from '../../observability/logger.js';
 import { eventPartitionOf, type BatchedDispatch } from '../../queues/queue-names.js';
 import { dedupKey } from './dedup-key.js';
-import { ForwarderLane } from './forwarder-lane.js';
+import { ForwarderLane, type BatchBodies } from './forwarder-lane.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { within } from '../../timing/within.js';
 
@@ -38,6 +38,12 @@ export interface ForwarderOptions {
    * operator know every partition that may hold jobs before any does. In partition 0's slot.
    */
   beforeFirstWrite?: () => Promise<unknown>;
+  /**
+   * Writes each batch of events as a body beside its job while `enabled()` (asked per batch: the
+   * gateway's BatchFormatWatch, once no consumer of an earlier release is connected), with
+   * `redis`, the queues' client. Inline when absent.
+   */
+  batchBodies?: BatchBodies;
 }
 
 export class DispatchForwarder {

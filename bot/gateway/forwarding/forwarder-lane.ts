@@ -13,15 +13,20 @@
 // it is sent one dispatch at a time and only what is still refused is dropped (counted, logged),
 // so one bad dispatch cannot hold back everything behind it. (Reads are no test: Redis at
 // maxmemory, a read-only replica or a failing disk refuse writes and still answer reads.)
+import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
+import type { RedisClient } from '../../configuration/redis-connection.js';
 import type { Logger } from '../../observability/logger.js';
 import { countByType } from '../../queues/count-by-type.js';
+import { BATCH_BODY_TTL_SECONDS, batchBodyKey, type DispatchBatchRef } from '../../queues/queue-names.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { within } from '../../timing/within.js';
-import { bulkJobs, type BulkJob, type Pending } from './job-batches.js';
+import { bulkJobs, withBody, type BulkJob, type Pending } from './job-batches.js';
 
 /** What the lanes of one forwarder share. */
 export interface LaneContext {
+  /** Where batch bodies are written, and whether now (every consumer reads them); absent: inline. */
+  batchBodies?: BatchBodies;
   batchSize: number;
   batchDelayMs: number;
   /** Batches this lane writes at once (pipelined) while full batches are waiting. */
@@ -38,6 +43,12 @@ export interface LaneContext {
   released: (n: number) => void;
   /** Called when this lane's buffer may have emptied (the forwarder's drain waits on it). */
   maybeIdle: () => void;
+}
+
+/** Batch bodies (queue-names.ts, DispatchBatchRef): the client that writes them, and whether to now. */
+export interface BatchBodies {
+  redis: RedisClient;
+  enabled: () => boolean;
 }
 
 /** The announcement before the first write failed: partition 0's master refused it, not this lane's. */
@@ -61,6 +72,19 @@ interface InFlight {
 function addJobs(queue: Queue, jobs: BulkJob[]): Promise<unknown> {
   const [job] = jobs;
   return jobs.length === 1 ? queue.add(job!.name, job!.data, job!.opts) : queue.addBulk(jobs);
+}
+
+/**
+ * A batch of events as its body (SET, with an expiry) and then a job referring to it, in the
+ * queue's partition's slot. The job only once the body is in: a job whose
+ * body was refused would fail on every worker. A body whose job then fails to be added is left
+ * to its expiry rather than deleted: the add may have landed with its answer lost, and that job
+ * needs it (the batch's retry writes a second copy, which the claims de-duplicate).
+ */
+async function addWithBody(redis: RedisClient, queue: Queue, batch: BulkJob): Promise<unknown> {
+  const { job, body } = withBody(batch, batchBodyKey(queue.opts.prefix!, randomUUID()));
+  await redis.set((job.data as DispatchBatchRef).body, body, 'EX', BATCH_BODY_TTL_SECONDS);
+  return queue.add(job.name, job.data, job.opts);
 }
 
 export class ForwarderLane {
@@ -301,13 +325,18 @@ export class ForwarderLane {
       throw new AnnounceFailed((err as Error)?.message ?? String(err));
     });
     const jobs = bulkJobs(batch.filter((p) => !p.written));
+    const bodies = this.ctx.batchBodies;
     const written = (queue: Pending['queue']) => () => {
       for (const p of batch) if (p.queue === queue) p.written = true;
     };
     const writes = [
       jobs.interactions &&
         addJobs(this.queues.interactions!, jobs.interactions).then(written('interactions')),
-      jobs.events && addJobs(this.queues.events, jobs.events).then(written('events')),
+      jobs.events &&
+        (jobs.events.length === 1 && bodies?.enabled()
+          ? addWithBody(bodies.redis, this.queues.events, jobs.events[0]!)
+          : addJobs(this.queues.events, jobs.events)
+        ).then(written('events')),
     ];
     const failure = (await Promise.allSettled(writes)).find((r) => r.status === 'rejected');
     if (failure) throw failure.reason;

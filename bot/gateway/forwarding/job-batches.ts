@@ -9,9 +9,11 @@ import type { JobsOptions } from 'bullmq';
 import {
   BATCH_JOB_NAME,
   DEDUP_WINDOW_SECONDS,
+  KEEP_FAILED_SECONDS,
   RETRY_POLICY,
   type BatchedDispatch,
   type DispatchBatchJob,
+  type DispatchBatchRef,
   type DispatchJob,
 } from '../../queues/queue-names.js';
 
@@ -28,12 +30,12 @@ export interface Pending {
 
 export interface BulkJob {
   name: string;
-  data: DispatchJob | DispatchBatchJob;
+  data: DispatchJob | DispatchBatchJob | DispatchBatchRef;
   opts: JobsOptions;
 }
 
 /** Failed jobs stay a week for inspection (BullMQ's failed set). */
-const KEEP_FAILED = { age: 7 * 24 * 3600 };
+const KEEP_FAILED = { age: KEEP_FAILED_SECONDS };
 
 /**
  * The jobs to add for `batch`, per queue; a queue with nothing to add is absent. Interactions
@@ -79,4 +81,20 @@ export function bulkJobs(
         }
       : {}),
   };
+}
+
+/**
+ * A batch job (`bulkJobs`' events) as a body at `bodyKey` and a job that refers to it: the body
+ * is written with a plain SET, outside BullMQ's scripts (queue-names.ts, DispatchBatchRef).
+ */
+export function withBody(job: BulkJob, bodyKey: string): { job: BulkJob; body: string } {
+  const { dispatches } = job.data as DispatchBatchJob;
+  if (!Array.isArray(dispatches) || dispatches.length === 0)
+    throw new Error('withBody: not a batch job of dispatches');
+  const data: DispatchBatchRef = {
+    body: bodyKey,
+    size: dispatches.length,
+    receivedAt: dispatches[0]!.receivedAt,
+  };
+  return { job: { ...job, data }, body: JSON.stringify(dispatches) };
 }

@@ -13,36 +13,16 @@
 // other error (a timeout, a failover) leaves the format as it is until the next look.
 import type { Logger } from 'pino';
 import type { RedisClient } from '../../configuration/redis-connection.js';
-import { QUEUES } from '../../queues/queue-names.js';
+import { anyClientNamed, clientLists, isRefusal } from '../../queues/connected-consumers.js';
+import { BATCH_CONSUMERS, consumerClientName, QUEUES } from '../../queues/queue-names.js';
 import { PeriodicCheck } from '../../timing/periodic-check.js';
 import type { DispatchClaims } from './dispatch-claims.js';
 
 /** The BullMQ worker name of this release's consumers of the events queues. */
-export const CLAIMS_WORKER_NAME = 'bucketed-claims';
+export const CLAIMS_WORKER_NAME = BATCH_CONSUMERS.name;
 
 /** The client name of an earlier release's (unnamed) consumer of the batches under `prefix`. */
-export const oldWorkerClientName = (prefix: string) =>
-  `${prefix}:${Buffer.from(QUEUES.events).toString('base64')}`;
-
-/** Whether any connection of these `CLIENT LIST` answers has one of `names`. */
-export function anyClientNamed(lists: readonly string[], names: ReadonlySet<string>): boolean {
-  return lists.some((list) =>
-    list.split('\n').some((line) => {
-      const name = / name=(\S*)/.exec(line)?.[1];
-      return name !== undefined && names.has(name);
-    }),
-  );
-}
-
-/** `CLIENT LIST` of the server, or of every master of a Redis Cluster. */
-async function clientLists(redis: RedisClient): Promise<string[]> {
-  const nodes = 'nodes' in redis ? redis.nodes('master') : [redis];
-  return Promise.all(nodes.map(async (node) => String(await node.client('LIST'))));
-}
-
-/** A refusal of the command itself (ACL, renamed or disabled), not a passing failure. */
-export const isRefusal = (err: unknown) =>
-  /^(NOPERM|ERR unknown (sub)?command)/i.test(err instanceof Error ? err.message : String(err));
+export const oldWorkerClientName = (prefix: string) => consumerClientName(prefix, QUEUES.events);
 
 export interface PerKeyMarksWatchOptions {
   redis: RedisClient;

@@ -3,7 +3,12 @@
 // in which order. Dispatches of one guild run one after another in the order the gateway
 // received them (a shard delivers a guild's events in order, and a batch is one cluster
 // process's, in arrival order); different guilds run side by side.
-import { orderKey, type BatchedDispatch, type DispatchJob } from '../../queues/queue-names.js';
+import {
+  BATCH_BODY_TTL_SECONDS,
+  orderKey,
+  type BatchedDispatch,
+  type DispatchJob,
+} from '../../queues/queue-names.js';
 import type { ClaimState } from './dispatch-claims.js';
 
 /** A BullMQ job as far as this module reads it. */
@@ -12,9 +17,22 @@ export interface EventJob {
   data: unknown;
 }
 
-/** The dispatches a job of the events queues carries, in order. */
-export function dispatchesOf(job: EventJob): BatchedDispatch[] {
-  const data = job.data as { dispatches?: unknown; t?: unknown };
+/** The key of the body that holds the job's dispatches, when they are not in its data. */
+export function bodyKeyOf(job: EventJob): string | undefined {
+  const body = (job.data as { body?: unknown } | undefined)?.body;
+  return typeof body === 'string' ? body : undefined;
+}
+
+/**
+ * The dispatches a job of the events queues carries, in order: inline, or in its batch body
+ * (`body`: what GET of `bodyKeyOf(job)` answered).
+ */
+export function dispatchesOf(job: EventJob, body?: string | null): BatchedDispatch[] {
+  const bodyKey = bodyKeyOf(job);
+  const data = (bodyKey === undefined ? job.data : { dispatches: parseBody(job, bodyKey, body) }) as {
+    dispatches?: unknown;
+    t?: unknown;
+  };
   if (Array.isArray(data?.dispatches)) {
     // A malformed entry would claim `dispatch:undefined` for every batch: refused by name.
     data.dispatches.forEach((d: unknown, i) => {
@@ -27,6 +45,32 @@ export function dispatchesOf(job: EventJob): BatchedDispatch[] {
   // One dispatch, from a gateway of a release before batching: its job id is its key.
   if (typeof data?.t === 'string' && job.id) return [{ ...(data as DispatchJob), key: job.id }];
   throw new Error(`job ${job.id ?? '?'} carries neither a batch of dispatches nor a dispatch`);
+}
+
+/** The dispatches of a job of the events queues, its batch body read from `redis` if it has one. */
+export async function loadDispatches(
+  redis: { get(key: string): Promise<string | null> },
+  job: EventJob,
+): Promise<BatchedDispatch[]> {
+  const bodyKey = bodyKeyOf(job);
+  return dispatchesOf(job, bodyKey === undefined ? undefined : await redis.get(bodyKey));
+}
+
+function parseBody(job: EventJob, bodyKey: string, body: string | null | undefined): unknown {
+  if (body === null || body === undefined)
+    throw new Error(
+      `job ${job.id ?? '?'}: its batch body ${bodyKey} is gone (a body is kept ${BATCH_BODY_TTL_SECONDS / 86_400} days after its enqueue)`,
+    );
+  try {
+    return JSON.parse(body) as unknown;
+  } catch (err) {
+    throw new Error(
+      `job ${job.id ?? '?'}: its batch body ${bodyKey} is not JSON: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
 }
 
 export interface BatchPlan {

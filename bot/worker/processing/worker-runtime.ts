@@ -6,7 +6,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { RedisClient } from '../../configuration/redis-connection.js';
-import { QUEUES, RETRY_POLICY, type DispatchJob, type QueueName } from '../../queues/queue-names.js';
+import {
+  KEEP_FAILED_SECONDS,
+  QUEUES,
+  RETRY_POLICY,
+  type DispatchJob,
+  type QueueName,
+} from '../../queues/queue-names.js';
 import type { TaskScheduler, WorkerServices } from '../handlers/bot-module.js';
 import type { HandlerRegistry } from '../handlers/handler-registry.js';
 import type { InteractionDispatcher } from '../interactions/interaction-dispatcher.js';
@@ -15,7 +21,7 @@ import { PeriodicCheck } from '../../timing/periodic-check.js';
 import { within } from '../../timing/within.js';
 import { CLAIMS_WORKER_NAME } from './claim-format.js';
 import type { ClaimOwner } from './dispatch-claims.js';
-import { BatchIntake, batchParallelism, dispatchesOf } from './event-batch.js';
+import { BatchIntake, batchParallelism, bodyKeyOf, loadDispatches } from './event-batch.js';
 import { BatchFailure, type EventBatchRunner } from './event-batch-runner.js';
 import {
   idleWithWorkSince,
@@ -166,6 +172,13 @@ export class WorkerRuntime {
         autorun: true,
       },
     );
+    // Once the completion is in Redis, not before: a job whose completion failed (its lock lost)
+    // runs again and needs its body then.
+    if (queue === QUEUES.events)
+      consumer.worker.on('completed', (job: Job) => {
+        const key = bodyKeyOf(job);
+        if (key !== undefined) void this.deleteBody(key);
+      });
     consumer.worker.on('error', (err) =>
       this.o.log.debug({ queue, err: err.message }, 'worker connection error'),
     );
@@ -302,7 +315,8 @@ export class WorkerRuntime {
    * a failed batch keeps only what is left to run, for its retries and the failed set.
    */
   private async processEvents(queue: QueueName, job: Job, token: string): Promise<string> {
-    const dispatches = dispatchesOf(job);
+    const bodyKey = bodyKeyOf(job);
+    const dispatches = await loadDispatches(this.o.connection, job);
     const batchWorker = queue === QUEUES.events ? this.consumers.get(queue)?.worker : undefined;
     if (batchWorker) batchWorker.concurrency = this.intake.observe(batchParallelism(dispatches));
     // BullMQ's keys are checked only in the claims' hash slot (not for pre-namespace queues).
@@ -320,11 +334,24 @@ export class WorkerRuntime {
     try {
       await this.o.events.run({ owner, lastAttempt }, dispatches);
     } catch (err) {
-      if (err instanceof BatchFailure && queue === QUEUES.events)
+      if (err instanceof BatchFailure && queue === QUEUES.events) {
+        // Inline from now on: the retries and the failed set keep only what is left, and the
+        // body, no longer referenced, goes (a failure to delete it leaves it to its expiry).
         await job.updateData({ dispatches: err.remaining });
+        if (bodyKey !== undefined) await this.deleteBody(bodyKey);
+      }
       throw err;
     }
     return jobLabel(queue, job);
+  }
+
+  /** Deletes a batch body no job refers to any more; what fails to is left to its expiry. */
+  private async deleteBody(key: string): Promise<void> {
+    await this.o.connection
+      .unlink(key)
+      .catch((err: unknown) =>
+        this.o.log.debug({ key, err: (err as Error).message }, 'could not delete a batch body; it expires'),
+      );
   }
 
   private async processTask(job: Job): Promise<string> {
@@ -353,7 +380,7 @@ export class QueueTaskScheduler implements TaskScheduler {
       ...(options.jobId ? { jobId: options.jobId } : {}),
       ...(options.delayMs ? { delay: options.delayMs } : {}),
       removeOnComplete: { age: 3600, count: 10_000 },
-      removeOnFail: { age: 7 * 24 * 3600 },
+      removeOnFail: { age: KEEP_FAILED_SECONDS },
     });
   }
 
@@ -367,7 +394,7 @@ export class QueueTaskScheduler implements TaskScheduler {
         opts: {
           ...RETRY_POLICY.tasks,
           removeOnComplete: { count: 100 },
-          removeOnFail: { age: 7 * 24 * 3600 },
+          removeOnFail: { age: KEEP_FAILED_SECONDS },
         },
       },
     );
