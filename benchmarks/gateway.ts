@@ -20,6 +20,7 @@
 //   partitions' slots are first placed one per master in turn (BENCH_CLUSTER_PLACE=0: left
 //   where their hash tags fall; BENCH_CLUSTER_REPLICAS=0: masters without replicas, to see what
 //   replication costs them).
+//   BENCH_BATCH_BODIES=0 writes batches inline (jobs that carry their dispatches), for an A/B.
 //   BENCH_PROBE=1 signals the measured processes (SIGUSR2) after their RSS is read, for a
 //   diagnostic preload (NODE_OPTIONS / EAR_NODE_OPTIONS=--require ...) that records heap figures.
 import { spawn } from 'node:child_process';
@@ -37,6 +38,7 @@ import { createLogger } from '../bot/observability/logger.js';
 import {
   DEFAULT_NAMESPACE,
   forwardedQueues,
+  batchBodiesFlagKey,
   QUEUES,
   queuePrefix,
   type DispatchBatchJob,
@@ -340,6 +342,23 @@ async function settledMemory(pids: number[]) {
   return { byProcess, rss: total('rss'), anonymous: total('anonymous') };
 }
 
+// What the workers' look keeps set while they all read batch bodies (claim-format.ts): set here
+// before the Ear starts, since its stream is enqueued before the workers run.
+/** Whether batches are written as bodies (BENCH_BATCH_BODIES=0: inline, for an A/B). */
+const batchBodies = process.env.BENCH_BATCH_BODIES !== '0';
+const allowBodies = async (
+  client: { set(k: string, v: string, ex: 'EX', s: number): Promise<unknown> },
+  botName: string,
+) => {
+  if (batchBodies)
+    await client.set(
+      batchBodiesFlagKey(queuePrefix({ namespace: DEFAULT_NAMESPACE, name: botName })),
+      '1',
+      'EX',
+      3600,
+    );
+};
+await allowBodies(redisInfo, 'bench');
 const ear = await startEar(earEnv, 'gateway');
 const gw = ear.gw;
 const queue = new Queue(QUEUES.events, {
@@ -479,9 +498,11 @@ b.child.kill('SIGTERM');
 // (no socket, no JSON, no discord.js). Its rate bounds what any receiver could enqueue here.
 const floorConfig = parseGatewayConfig(earEnv);
 const floorPrefix = queuePrefix({ namespace: DEFAULT_NAMESPACE, name: 'bench-floor' });
+// One connection for the queues and the batch bodies, as a cluster process has.
+const floorRedis = scope.own(new Redis(redis.url, { maxRetriesPerRequest: null }), (r) => r.disconnect());
 const floorQueues = {
-  interactions: new Queue(QUEUES.interactions, { connection: { url: redis.url }, prefix: floorPrefix }),
-  events: new Queue(QUEUES.events, { connection: { url: redis.url }, prefix: floorPrefix }),
+  interactions: new Queue(QUEUES.interactions, { connection: floorRedis, prefix: floorPrefix }),
+  events: new Queue(QUEUES.events, { connection: floorRedis, prefix: floorPrefix }),
 };
 const forwarder = new DispatchForwarder(
   { interactions: floorQueues.interactions, events: [floorQueues.events] },
@@ -493,8 +514,8 @@ const forwarder = new DispatchForwarder(
     batchesInFlight: floorConfig.batchesInFlight,
     bufferLimit: dispatches,
     probeWrite: () => redisInfo.set('bench-floor-probe', '1'),
-    // As a gateway writes them with no consumer of an earlier release connected (none is here).
-    batchBodies: { redis: redisInfo, enabled: () => true },
+    // As a gateway writes them while its bot's workers say every consumer reads them.
+    batchBodies: { redis: floorRedis, enabled: () => batchBodies },
   },
   new GatewayMetrics(new Registry()),
   createLogger('bench-floor', 'warn'),
@@ -591,6 +612,7 @@ async function clusterRun(partitions: number) {
     .filter((q) => q.queue === QUEUES.events)
     .map((q) => new Queue(q.queue, { connection: client, prefix: q.prefix }));
   const sim = scope.own(await simulator(), (x) => x.child.kill('SIGTERM'));
+  await allowBodies(client, bot.name);
   const cEar = await startEar({ ...earEnvOf(sim, shards, bot.name), ...env }, 'gateway-cluster');
   /** Per master: CPU seconds, command stats, replication offset. */
   const mastersCpu = () =>

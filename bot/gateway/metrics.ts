@@ -15,6 +15,7 @@ export class GatewayMetrics {
   readonly identifyWait: Histogram;
   readonly sessionStarts: Counter;
   readonly bufferDepth: Gauge;
+  readonly batchBodies: Gauge;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -85,6 +86,11 @@ export class GatewayMetrics {
     this.bufferDepth = new Gauge({
       name: 'shardwarden_gateway_buffer_depth',
       help: 'Dispatches waiting to be enqueued.',
+      registers,
+    });
+    this.batchBodies = new Gauge({
+      name: 'shardwarden_gateway_batch_bodies',
+      help: '1 while batches of events are written as bodies beside their jobs, 0 while inline.',
       registers,
     });
   }

@@ -264,10 +264,18 @@ export function batchBodyKey(prefix: string, id: string): string {
 }
 
 /**
+ * Set by the workers' look at `CLIENT LIST` (bot/worker/processing/claim-format.ts), under the
+ * bot's prefix, while it finds no consumer of the events queues that reads only inline batches;
+ * gateways write batch bodies only while it exists (bot/gateway/forwarding/batch-format.ts).
+ */
+export function batchBodiesFlagKey(botPrefix: string): string {
+  return `${botPrefix}:batch-bodies`;
+}
+
+/**
  * The BullMQ worker name of the consumers of the batched events queue: BullMQ puts it in their
- * connection's client name, which is how a gateway tells whether every consumer reads batch
- * bodies (bot/gateway/forwarding/batch-format.ts) and a worker whether any still needs per-key
- * claims (bot/worker/processing/claim-format.ts).
+ * connection's client name, which is how the workers' look tells whether every consumer reads
+ * batch bodies and whether any still needs per-key claims (bot/worker/processing/claim-format.ts).
  */
 export const BATCH_CONSUMERS = {
   /** This release's. */

@@ -10,14 +10,13 @@ import { GatewayMetrics } from '../../bot/gateway/metrics.js';
 import { createLogger } from '../../bot/observability/logger.js';
 import {
   BATCH_BODY_TTL_SECONDS,
-  consumerClientName,
+  batchBodiesFlagKey,
   eventPartitionOf,
   eventPartitionPrefixes,
   QUEUES,
   queuePrefix,
 } from '../../bot/queues/queue-names.js';
 import { BatchFormatWatch } from '../../bot/gateway/forwarding/batch-format.js';
-import { CLAIMS_WORKER_NAME } from '../../bot/worker/processing/claim-format.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 import { metricSum, queuedDispatches, runOnce } from './harness.js';
 
@@ -500,56 +499,26 @@ describe('DispatchForwarder', () => {
 });
 
 describe('BatchFormatWatch', () => {
-  test('bodies once a look finds no consumer of an earlier release; inline while one is connected', async () => {
-    const prefixes = eventPartitionPrefixes({ namespace: 'default', name: 'formatbot' }, 2);
-    const watch = new BatchFormatWatch({ redis: probe, prefixes, log: createLogger('test', 'silent') });
-    expect(watch.batchBodies()).toBe(false); // inline until the first look
+  test("bodies while the workers' flag is set; inline before the first read, without the flag, and when the read fails", async () => {
+    const botPrefix = queuePrefix({ namespace: 'default', name: 'formatbot' });
+    const client = new Redis(redis.url, { enableOfflineQueue: false });
+    await waitUntil('connected', async () => client.status === 'ready');
+    const watch = new BatchFormatWatch({ redis: client, botPrefix, log: createLogger('test', 'silent') });
+    expect(watch.batchBodies()).toBe(false); // inline until the first read
+    await watch.look();
+    expect(watch.batchBodies()).toBe(false); // no worker of this release has looked
+    await probe.set(batchBodiesFlagKey(botPrefix), '1', 'EX', 60);
     await watch.look();
     expect(watch.batchBodies()).toBe(true);
-    // This release's consumer changes nothing; one of the release before (named) or of the
-    // releases before it (unnamed), on any partition, makes it inline until it is gone.
-    const names = [
-      consumerClientName(prefixes[0]!, QUEUES.events, CLAIMS_WORKER_NAME),
-      consumerClientName(prefixes[1]!, QUEUES.events, 'bucketed-claims'),
-      consumerClientName(prefixes[0]!, QUEUES.events),
-    ];
-    for (const [i, name] of names.entries()) {
-      const consumer = new Redis(redis.url, { connectionName: name });
-      try {
-        await consumer.ping();
-        await watch.look();
-        expect(watch.batchBodies()).toBe(i === 0);
-      } finally {
-        consumer.disconnect();
-      }
-      await waitUntil(
-        `${name} gone`,
-        async () => !String(await probe.client('LIST')).includes(` name=${name} `),
-      );
-      await watch.look();
-      expect(watch.batchBodies()).toBe(true);
-    }
-  });
-
-  test('where CLIENT LIST is refused, batches stay inline', async () => {
-    const admin = new Redis(redis.url);
-    try {
-      await admin.acl('SETUSER', 'nolist', 'on', '>pw', '~*', '+@all', '-client|list');
-      const limited = new Redis(redis.url, { username: 'nolist', password: 'pw' });
-      try {
-        const watch = new BatchFormatWatch({
-          redis: limited,
-          prefixes: ['p'],
-          log: createLogger('test', 'silent'),
-        });
-        await watch.look();
-        expect(watch.batchBodies()).toBe(false);
-      } finally {
-        limited.disconnect();
-      }
-    } finally {
-      await admin.acl('DELUSER', 'nolist');
-      admin.disconnect();
-    }
+    await probe.del(batchBodiesFlagKey(botPrefix));
+    await watch.look();
+    expect(watch.batchBodies()).toBe(false);
+    await probe.set(batchBodiesFlagKey(botPrefix), '1', 'EX', 60);
+    await watch.look();
+    expect(watch.batchBodies()).toBe(true);
+    client.disconnect(); // a read that fails: inline, the safe format
+    await watch.look();
+    expect(watch.batchBodies()).toBe(false);
+    await probe.del(batchBodiesFlagKey(botPrefix));
   });
 });

@@ -213,12 +213,18 @@ async function waitingDispatches(prefix: string) {
 }
 
 describe('on a real 3-master Redis Cluster', () => {
-  test('a gateway pod and a worker process a stream exactly once; a killed cluster process resumes from sessions kept on the cluster', async () => {
+  test('a gateway pod and a worker process a stream exactly once, batches as bodies; a killed cluster process resumes from sessions kept on the cluster', async () => {
     const bot = { namespace: 'cluster', name: 'stream' };
     const sim = await simulator(11);
+    // The worker first: its look at every master's CLIENT LIST finds no consumer of an earlier
+    // release, so the gateway writes its batches as bodies from its first read of the flag.
+    await worker(sim, bot);
     const gw = await gateway(sim, bot);
     await waitReady(gw);
-    await worker(sim, bot);
+    await waitUntil(
+      'the gateway writes batch bodies',
+      async () => metricSum(await gw.metrics(), 'shardwarden_gateway_batch_bodies') >= 1,
+    );
     const identifies = sim.recorder.identifies.length;
     const sent = await stream(sim, 0, 2_000);
     const [victim] = childPids(gw.proc.child.pid!);

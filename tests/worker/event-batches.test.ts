@@ -3,9 +3,9 @@
 // skipped, a retried batch runs only what failed (and what waited behind it in its guild).
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { inlineOnlyConsumerNames } from '../../bot/gateway/forwarding/batch-format.js';
 import { bulkJobs, withBody, type Pending } from '../../bot/gateway/forwarding/job-batches.js';
 import {
+  batchBodiesFlagKey,
   consumerClientName,
   orderKey,
   queuePrefix,
@@ -22,6 +22,7 @@ import {
   oldWorkerClientName,
   PerKeyMarksWatch,
   CLAIMS_WORKER_NAME,
+  inlineOnlyConsumerNames,
 } from '../../bot/worker/processing/claim-format.js';
 import {
   claimStates,
@@ -36,6 +37,7 @@ import {
   batchParallelism,
   bodyKeyOf,
   dispatchesOf,
+  loadDispatches,
   planBatch,
 } from '../../bot/worker/processing/event-batch.js';
 import {
@@ -126,9 +128,23 @@ describe('what a job carries', () => {
     expect(() => dispatchesOf({ id: '3', data }, '{')).toThrow(
       'job 3: its batch body p:batch-body:x is not JSON',
     );
+    for (const wrong of ['null', '{}', '[]'])
+      expect(() => dispatchesOf({ id: '5', data }, wrong)).toThrow(
+        'job 5: its batch body p:batch-body:x is not a list of dispatches',
+      );
     expect(() => dispatchesOf({ id: '4', data }, JSON.stringify([{ t: 'X' }]))).toThrow(
       'job 4: dispatches[0] has no string "key" and "t"',
     );
+  });
+
+  test("a body gone because another attempt of the job took what was left inline: the job's data as stored now is read", async () => {
+    const d = inGuild('MESSAGE_CREATE-1', '7');
+    const job = { id: '1', data: { body: 'p:batch-body:x', size: 2, receivedAt: 1 } };
+    const gone = { get: async () => null };
+    expect(await loadDispatches(gone, job, async () => JSON.stringify({ dispatches: [d] }))).toEqual([d]);
+    await expect(loadDispatches(gone, job, async () => JSON.stringify(job.data))).rejects.toThrow('is gone');
+    await expect(loadDispatches(gone, job, async () => null)).rejects.toThrow('is gone');
+    expect(await loadDispatches({ get: async () => JSON.stringify([d]) }, job)).toEqual([d]);
   });
 
   test('the consumers that read only inline batches, by client name, under each partition', () => {
@@ -548,6 +564,63 @@ describe('claims and batches against a real Redis', () => {
     // Only the poison is left in the failed set.
     expect((failure as BatchFailure).remaining.map((d) => d.key)).toEqual(['x1']);
   });
+  test('the batch bodies flag: set while no consumer that reads only inline batches is connected, deleted as soon as one is, and where CLIENT LIST is refused', async () => {
+    const bot = `${prefix}-bodies`;
+    const prefixes = [bot, `${bot}#1`];
+    const flag = batchBodiesFlagKey(bot);
+    const watch = (client: Redis) =>
+      new PerKeyMarksWatch({
+        redis: client,
+        botPrefix: bot,
+        prefixes: async () => prefixes,
+        claims: (p) => new DispatchClaims(client, p, 60),
+        windowSeconds: 60,
+        everyMs: 60_000,
+        shutdownTimeoutMs: 30_000,
+        log: pino({ level: 'silent' }),
+      });
+    /** One look (the interval's lock lapsed): whether the flag is set after it. */
+    const look = async (client = redis) => {
+      await redis.del(`${bot}:claims:look`);
+      await watch(client).check();
+      return (await redis.exists(flag)) === 1;
+    };
+    expect(await look()).toBe(true);
+    // For a few intervals: a worker's look renews it, and it ends soon once no worker looks.
+    expect(watch(redis).bodiesFlagSeconds()).toBe(180);
+    expect(await redis.ttl(flag)).toBeGreaterThan(170);
+    // This release's consumer changes nothing; one of the release before (named) or of the
+    // releases before it (unnamed), on any partition, deletes it until it is gone.
+    const names = [
+      consumerClientName(prefixes[0]!, QUEUES.events, CLAIMS_WORKER_NAME),
+      consumerClientName(prefixes[1]!, QUEUES.events, 'bucketed-claims'),
+      consumerClientName(prefixes[0]!, QUEUES.events),
+    ];
+    for (const [i, name] of names.entries()) {
+      const consumer = new Redis(server.url, { connectionName: name });
+      try {
+        await consumer.ping();
+        expect(await look()).toBe(i === 0);
+      } finally {
+        consumer.disconnect();
+      }
+      await waitUntil(
+        `${name} gone`,
+        async () => !String(await redis.client('LIST')).includes(` name=${name} `),
+      );
+      expect(await look()).toBe(true);
+    }
+    await redis.acl('SETUSER', 'nolist', 'on', '>pw', '~*', '+@all', '-client|list');
+    const limited = new Redis(server.url, { username: 'nolist', password: 'pw' });
+    try {
+      expect(await look(limited)).toBe(false);
+      expect(await redis.exists(`${bot}:claims:per-key`)).toBe(1);
+    } finally {
+      limited.disconnect();
+      await redis.acl('DELUSER', 'nolist');
+    }
+  });
+
   test('across a rolling upgrade, an old worker (a key per dispatch) and a new one (buckets) run a dispatch once', async () => {
     const upgrade = `${prefix}-roll`;
     const oldClaims = new PerKeyClaims(redis, upgrade, 60);

@@ -81,11 +81,7 @@ export async function runClusterWork(
   });
   const interactions = opened[forwarded.findIndex((q) => q.queue === QUEUES.interactions)]!;
   const queues = { interactions, events };
-  const batchFormat = new BatchFormatWatch({
-    redis,
-    prefixes: forwarded.filter((q) => q.queue === QUEUES.events).map((q) => q.prefix),
-    log,
-  });
+  const batchFormat = new BatchFormatWatch({ redis, botPrefix: prefix, gauge: metrics.batchBodies, log });
   batchFormat.start();
   const forwarder = new DispatchForwarder(
     queues,

@@ -40,7 +40,7 @@ export interface ForwarderOptions {
   beforeFirstWrite?: () => Promise<unknown>;
   /**
    * Writes each batch of events as a body beside its job while `enabled()` (asked per batch: the
-   * gateway's BatchFormatWatch, once no consumer of an earlier release is connected), with
+   * gateway's BatchFormatWatch, while the workers say every consumer reads them), with
    * `redis`, the queues' client. Inline when absent.
    */
   batchBodies?: BatchBodies;

@@ -15,6 +15,7 @@
 // maxmemory, a read-only replica or a failing disk refuse writes and still answer reads.)
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
+import { ReplyError } from 'ioredis';
 import type { RedisClient } from '../../configuration/redis-connection.js';
 import type { Logger } from '../../observability/logger.js';
 import { countByType } from '../../queues/count-by-type.js';
@@ -77,14 +78,21 @@ function addJobs(queue: Queue, jobs: BulkJob[]): Promise<unknown> {
 /**
  * A batch of events as its body (SET, with an expiry) and then a job referring to it, in the
  * queue's partition's slot. The job only once the body is in: a job whose
- * body was refused would fail on every worker. A body whose job then fails to be added is left
- * to its expiry rather than deleted: the add may have landed with its answer lost, and that job
- * needs it (the batch's retry writes a second copy, which the claims de-duplicate).
+ * body was refused would fail on every worker. A body whose job Redis refused (an error reply:
+ * no job was added) is deleted; after any other failure (a timeout, a lost connection) it is left
+ * to its expiry: the add may have landed with its answer lost, and that job needs it (the batch's
+ * retry writes a second copy, which the claims de-duplicate).
  */
 async function addWithBody(redis: RedisClient, queue: Queue, batch: BulkJob): Promise<unknown> {
   const { job, body } = withBody(batch, batchBodyKey(queue.opts.prefix!, randomUUID()));
-  await redis.set((job.data as DispatchBatchRef).body, body, 'EX', BATCH_BODY_TTL_SECONDS);
-  return queue.add(job.name, job.data, job.opts);
+  const key = (job.data as DispatchBatchRef).body;
+  await redis.set(key, body, 'EX', BATCH_BODY_TTL_SECONDS);
+  try {
+    return await queue.add(job.name, job.data, job.opts);
+  } catch (err) {
+    if (err instanceof ReplyError) await redis.unlink(key).catch(() => undefined);
+    throw err;
+  }
 }
 
 export class ForwarderLane {

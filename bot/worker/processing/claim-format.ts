@@ -1,20 +1,25 @@
 // The claims' upkeep, once per interval for a bot (one worker looks, by a short lock): old
 // buckets unlinked and backstop expiries (dispatch-claims.ts, UPKEEP), the single-dispatch queue
-// flagged while it holds jobs, and which claim format the connected workers need. This release
-// keeps the marks in hashes per time bucket; the release before kept a key per dispatch and
-// does not read the buckets. While a worker of that release consumes a bot's batches (a rolling
-// upgrade, a rollback), this one writes and reads the per-key marks too, until a window (plus
-// the interval and the old worker's shutdown grace) after the last such worker was seen, since
-// its marks live that long. What tells the releases apart is BullMQ's client name: this
-// release's batch consumers are named workers (CLAIMS_WORKER_NAME); the earlier release's are
-// unnamed, so their blocking connection is named `<prefix>:<base64 of the queue>` exactly.
+// flagged while it holds jobs, and what the consumers of earlier releases connected need. What
+// tells the releases apart is BullMQ's client name (queue-names.ts, BATCH_CONSUMERS): this
+// release's batch consumers are named `batch-bodies`, the release before's `bucketed-claims`, and
+// the ones before it are unnamed, so their blocking connection is named `<prefix>:<base64 of the
+// queue>` exactly. From one `CLIENT LIST`:
+// - an unnamed consumer keeps a key per dispatch and does not read the buckets: while one is
+//   connected this release writes and reads the per-key marks too, until a window (plus the
+//   interval and the old worker's shutdown grace) after the last was seen, since its marks live
+//   that long;
+// - an unnamed or `bucketed-claims` consumer reads only inline batches: the flag that lets the
+//   gateways write batch bodies (queue-names.ts, batchBodiesFlagKey) is set only while none is
+//   connected, for a few intervals, and deleted as soon as one is seen.
 // Looked at once before consuming and then every `everyMs`. A Redis that refuses CLIENT LIST
-// (an ACL, a renamed command) can hide old workers, so there the per-key marks stay kept; any
-// other error (a timeout, a failover) leaves the format as it is until the next look.
+// (an ACL, a renamed command) can hide old workers, so there the per-key marks stay kept and
+// batches inline; any other error (a timeout, a failover) leaves the per-key marks as they are
+// and the bodies flag to its expiry.
 import type { Logger } from 'pino';
 import type { RedisClient } from '../../configuration/redis-connection.js';
 import { anyClientNamed, clientLists, isRefusal } from '../../queues/connected-consumers.js';
-import { BATCH_CONSUMERS, consumerClientName, QUEUES } from '../../queues/queue-names.js';
+import { BATCH_CONSUMERS, batchBodiesFlagKey, consumerClientName, QUEUES } from '../../queues/queue-names.js';
 import { PeriodicCheck } from '../../timing/periodic-check.js';
 import type { DispatchClaims } from './dispatch-claims.js';
 
@@ -23,6 +28,24 @@ export const CLAIMS_WORKER_NAME = BATCH_CONSUMERS.name;
 
 /** The client name of an earlier release's (unnamed) consumer of the batches under `prefix`. */
 export const oldWorkerClientName = (prefix: string) => consumerClientName(prefix, QUEUES.events);
+
+/** The client names of consumers that read only inline batches, under the partitions' prefixes. */
+export function inlineOnlyConsumerNames(prefixes: readonly string[]): Set<string> {
+  return new Set(
+    prefixes.flatMap((p) => [
+      oldWorkerClientName(p),
+      ...BATCH_CONSUMERS.inlineOnly.map((name) => consumerClientName(p, QUEUES.events, name)),
+    ]),
+  );
+}
+
+/** What a look at the connected consumers found (a refusal of the look counts as both). */
+interface OlderConsumers {
+  /** A consumer that keeps a key per dispatch. */
+  perKey: boolean;
+  /** A consumer that reads only inline batches. */
+  inlineOnly: boolean;
+}
 
 export interface PerKeyMarksWatchOptions {
   redis: RedisClient;
@@ -48,6 +71,7 @@ export class PerKeyMarksWatch {
   private readonly checks: PeriodicCheck;
   private refusedLogged = false;
   private seen?: boolean;
+  private bodies?: boolean;
 
   constructor(private readonly o: PerKeyMarksWatchOptions) {
     this.checks = new PeriodicCheck(
@@ -69,6 +93,15 @@ export class PerKeyMarksWatch {
    */
   flagSeconds(): number {
     return this.o.windowSeconds + Math.ceil((2 * this.o.everyMs + this.o.shutdownTimeoutMs) / 1000);
+  }
+
+  /**
+   * How long the bodies flag lives after a look found no consumer that needs inline batches:
+   * past the longest gap between two looks (two intervals) and one more, so a look that fails
+   * once does not end it, while a bot whose workers are all gone goes back to inline soon.
+   */
+  bodiesFlagSeconds(): number {
+    return Math.ceil((3 * this.o.everyMs) / 1000);
   }
 
   /**
@@ -103,35 +136,53 @@ export class PerKeyMarksWatch {
         this.o.claims(p).upkeep(margin, p === botPrefix ? (this.o.singleJobPrefix ?? '') : ''),
       ),
     );
-    const old = await this.oldWorkersConnected(prefixes);
-    if (old) await Promise.all(prefixes.map((p) => this.o.claims(p).keepPerKeyMarks(this.flagSeconds())));
+    const older = await this.olderConsumers(prefixes);
+    if (older.perKey)
+      await Promise.all(prefixes.map((p) => this.o.claims(p).keepPerKeyMarks(this.flagSeconds())));
+    await this.allowBatchBodies(!older.inlineOnly);
   }
 
-  private async oldWorkersConnected(prefixes: readonly string[]): Promise<boolean> {
-    let old: boolean;
+  private async olderConsumers(prefixes: readonly string[]): Promise<OlderConsumers> {
+    let lists: string[];
     try {
-      old = anyClientNamed(await clientLists(this.o.redis), new Set(prefixes.map(oldWorkerClientName)));
+      lists = await clientLists(this.o.redis);
     } catch (err) {
       if (!isRefusal(err)) throw err;
       if (!this.refusedLogged)
         this.o.log.warn(
           { err: (err as Error).message },
-          'CLIENT LIST is refused: workers of the release with per-key claims cannot be seen, so ' +
-            'claims keep those marks too (more Redis commands per batch than either release alone); ' +
-            "allow client|list to the bot's Redis user to end it",
+          'CLIENT LIST is refused: workers of earlier releases cannot be seen, so claims keep the ' +
+            'per-key marks too and gateways write batches inline (more Redis CPU per dispatch than ' +
+            "either release alone); allow client|list to the bot's Redis user to end it",
         );
       this.refusedLogged = true;
-      return true;
+      return { perKey: true, inlineOnly: true };
     }
-    if (old !== this.seen)
+    const perKey = anyClientNamed(lists, new Set(prefixes.map(oldWorkerClientName)));
+    if (perKey !== this.seen)
       this.o.log.info(
-        { oldWorkers: old },
-        old
+        { oldWorkers: perKey },
+        perKey
           ? 'workers of the release with per-key claims are connected: writing and reading those marks too'
           : 'no worker of the release with per-key claims connected; their marks are kept until the flag expires',
       );
-    this.seen = old;
-    return old;
+    this.seen = perKey;
+    return { perKey, inlineOnly: perKey || anyClientNamed(lists, inlineOnlyConsumerNames(prefixes)) };
+  }
+
+  /** Lets the gateways write batch bodies for a few intervals, or stops them at once. */
+  private async allowBatchBodies(allow: boolean): Promise<void> {
+    const flag = batchBodiesFlagKey(this.o.botPrefix);
+    if (allow) await this.o.redis.set(flag, '1', 'EX', this.bodiesFlagSeconds());
+    else await this.o.redis.del(flag);
+    if (allow !== this.bodies)
+      this.o.log.info(
+        { batchBodies: allow },
+        allow
+          ? 'every consumer of the event queues reads batch bodies: gateways may write them'
+          : 'a worker of an earlier release consumes the event queues: gateways write batches inline',
+      );
+    this.bodies = allow;
   }
 
   start(): void {

@@ -47,13 +47,26 @@ export function dispatchesOf(job: EventJob, body?: string | null): BatchedDispat
   throw new Error(`job ${job.id ?? '?'} carries neither a batch of dispatches nor a dispatch`);
 }
 
-/** The dispatches of a job of the events queues, its batch body read from `redis` if it has one. */
+/**
+ * The dispatches of a job of the events queues, its batch body read from `redis` if it has one.
+ * A body that is gone may have been taken inline by another attempt of the job, one whose lock
+ * had lapsed, failing what was left (worker-runtime.ts): then the job's data as stored now
+ * (`storedData`, its JSON) has them.
+ */
 export async function loadDispatches(
   redis: { get(key: string): Promise<string | null> },
   job: EventJob,
+  storedData?: () => Promise<string | null>,
 ): Promise<BatchedDispatch[]> {
   const bodyKey = bodyKeyOf(job);
-  return dispatchesOf(job, bodyKey === undefined ? undefined : await redis.get(bodyKey));
+  if (bodyKey === undefined) return dispatchesOf(job);
+  const body = await redis.get(bodyKey);
+  if (body === null && storedData) {
+    const stored = await storedData();
+    const data = stored === null ? undefined : (JSON.parse(stored) as unknown);
+    if (data !== undefined && bodyKeyOf({ data }) === undefined) return dispatchesOf({ id: job.id, data });
+  }
+  return dispatchesOf(job, body);
 }
 
 function parseBody(job: EventJob, bodyKey: string, body: string | null | undefined): unknown {
@@ -61,8 +74,9 @@ function parseBody(job: EventJob, bodyKey: string, body: string | null | undefin
     throw new Error(
       `job ${job.id ?? '?'}: its batch body ${bodyKey} is gone (a body is kept ${BATCH_BODY_TTL_SECONDS / 86_400} days after its enqueue)`,
     );
+  let parsed: unknown;
   try {
-    return JSON.parse(body) as unknown;
+    parsed = JSON.parse(body) as unknown;
   } catch (err) {
     throw new Error(
       `job ${job.id ?? '?'}: its batch body ${bodyKey} is not JSON: ${(err as Error).message}`,
@@ -71,6 +85,9 @@ function parseBody(job: EventJob, bodyKey: string, body: string | null | undefin
       },
     );
   }
+  if (!Array.isArray(parsed) || parsed.length === 0)
+    throw new Error(`job ${job.id ?? '?'}: its batch body ${bodyKey} is not a list of dispatches`);
+  return parsed;
 }
 
 export interface BatchPlan {

@@ -316,7 +316,9 @@ export class WorkerRuntime {
    */
   private async processEvents(queue: QueueName, job: Job, token: string): Promise<string> {
     const bodyKey = bodyKeyOf(job);
-    const dispatches = await loadDispatches(this.o.connection, job);
+    const dispatches = await loadDispatches(this.o.connection, job, () =>
+      this.o.connection.hget(`${job.queueQualifiedName}:${job.id}`, 'data'),
+    );
     const batchWorker = queue === QUEUES.events ? this.consumers.get(queue)?.worker : undefined;
     if (batchWorker) batchWorker.concurrency = this.intake.observe(batchParallelism(dispatches));
     // BullMQ's keys are checked only in the claims' hash slot (not for pre-namespace queues).
@@ -334,10 +336,11 @@ export class WorkerRuntime {
     try {
       await this.o.events.run({ owner, lastAttempt }, dispatches);
     } catch (err) {
-      if (err instanceof BatchFailure && queue === QUEUES.events) {
-        // Inline from now on: the retries and the failed set keep only what is left, and the
-        // body, no longer referenced, goes (a failure to delete it leaves it to its expiry).
-        await job.updateData({ dispatches: err.remaining });
+      if (queue === QUEUES.events && (err instanceof BatchFailure || bodyKey !== undefined)) {
+        // Inline from now on: the retries and the failed set keep only what is left (all of it
+        // after an error outside the handlers, e.g. a claim that timed out), and the body, no
+        // longer referenced, goes (a failure to delete it leaves it to its expiry).
+        await job.updateData({ dispatches: err instanceof BatchFailure ? err.remaining : dispatches });
         if (bodyKey !== undefined) await this.deleteBody(bodyKey);
       }
       throw err;
