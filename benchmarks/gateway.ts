@@ -38,7 +38,9 @@ import { createLogger } from '../bot/observability/logger.js';
 import {
   DEFAULT_NAMESPACE,
   forwardedQueues,
+  BATCH_CONSUMERS,
   batchBodiesFlagKey,
+  consumerClientName,
   QUEUES,
   queuePrefix,
   type DispatchBatchJob,
@@ -342,23 +344,28 @@ async function settledMemory(pids: number[]) {
   return { byProcess, rss: total('rss'), anonymous: total('anonymous') };
 }
 
-// What the workers' look keeps set while they all read batch bodies (claim-format.ts): set here
-// before the Ear starts, since its stream is enqueued before the workers run.
 /** Whether batches are written as bodies (BENCH_BATCH_BODIES=0: inline, for an A/B). */
 const batchBodies = process.env.BENCH_BATCH_BODIES !== '0';
-const allowBodies = async (
+/**
+ * The batch format of `botName`'s gateways for the whole run. Bodies: the flag the workers' look
+ * keeps set while they all read bodies (claim-format.ts), set here before the Ear starts, since
+ * its stream is enqueued before the workers run. Inline: a connection named as a consumer of the
+ * release before (inline batches only) stays open, so the workers' looks keep the flag unset.
+ */
+const fixBatchFormat = async (
   client: { set(k: string, v: string, ex: 'EX', s: number): Promise<unknown> },
   botName: string,
+  connectNamed: (connectionName: string) => Redis,
 ) => {
-  if (batchBodies)
-    await client.set(
-      batchBodiesFlagKey(queuePrefix({ namespace: DEFAULT_NAMESPACE, name: botName })),
-      '1',
-      'EX',
-      3600,
-    );
+  const prefix = queuePrefix({ namespace: DEFAULT_NAMESPACE, name: botName });
+  if (batchBodies) await client.set(batchBodiesFlagKey(prefix), '1', 'EX', 3600);
+  else {
+    const name = consumerClientName(prefix, QUEUES.events, BATCH_CONSUMERS.inlineOnly[0]);
+    const named = scope.own(connectNamed(name), (r) => r.disconnect());
+    await named.ping();
+  }
 };
-await allowBodies(redisInfo, 'bench');
+await fixBatchFormat(redisInfo, 'bench', (connectionName) => new Redis(redis.url, { connectionName }));
 const ear = await startEar(earEnv, 'gateway');
 const gw = ear.gw;
 const queue = new Queue(QUEUES.events, {
@@ -410,6 +417,13 @@ const earCommandsAfter = await commandStats(redisInfo);
 const earCommands = commandsPerDispatch(earCommandsBefore, earCommandsAfter);
 const earQueued = await queuedDispatches(queue);
 if (earQueued !== dispatches) throw new Error(`the Ear enqueued ${earQueued} of ${dispatches}`);
+/** Stops the run unless the Ear wrote batches in the format asked for (its gauge, read now). */
+const checkBatchFormat = async (phase: string) => {
+  const gauge = await metricTotal(ear.port, 'shardwarden_gateway_batch_bodies');
+  if (gauge !== (batchBodies ? 1 : 0))
+    throw new Error(`the Ear's batch_bodies gauge read ${gauge} after ${phase}, not ${batchBodies ? 1 : 0}`);
+};
+await checkBatchFormat('its stream');
 
 // End to end: worker processes (the worker entrypoint, a handler module that does nothing with
 // these messages) claim, run and complete what the Ear enqueued. The queue is paused while they
@@ -484,6 +498,7 @@ await waitUntil('every paced batch completed in Redis', async () => (await unfin
 // Redis CPU per dispatch at the paced rate (enqueue and consumption together, partial batches,
 // idle commands over the whole stream included), and the batches' mean size.
 const pacedRedisCpu = (await redisCpuSeconds(redisInfo)) - pacedCpuBefore;
+await checkBatchFormat('the paced stream');
 const pacedBatches = (await batchesCompleted()) - pacedBatchesBefore;
 latencies.sort((x, y) => x - y);
 const percentile = (q: number) => latencies[Math.max(0, Math.ceil(q * latencies.length) - 1)]!;
@@ -612,7 +627,12 @@ async function clusterRun(partitions: number) {
     .filter((q) => q.queue === QUEUES.events)
     .map((q) => new Queue(q.queue, { connection: client, prefix: q.prefix }));
   const sim = scope.own(await simulator(), (x) => x.child.kill('SIGTERM'));
-  await allowBodies(client, bot.name);
+  await fixBatchFormat(
+    client,
+    bot.name,
+    (connectionName) =>
+      new Redis({ host: '127.0.0.1', port: masters[0]!.port, password: cluster.password, connectionName }),
+  );
   const cEar = await startEar({ ...earEnvOf(sim, shards, bot.name), ...env }, 'gateway-cluster');
   /** Per master: CPU seconds, command stats, replication offset. */
   const mastersCpu = () =>
@@ -828,6 +848,7 @@ printFigures(
       redisCpuMicrosecondsPerDispatch: round2((floorRedisCpu * 1e6) / dispatches),
       ratioVsDefaultClient: Number((defaultSeconds / floorSeconds).toFixed(2)),
     },
+    batchBodies,
     endToEnd: {
       what: `${workerCount} worker processes (the worker entrypoint, a handler that does nothing with these messages) claim, run and complete the ${dispatches} dispatches the Ear enqueued; Redis CPU of the enqueue (the Ear's stream) and of the consumption, per dispatch`,
       workers: workerCount,

@@ -1,7 +1,7 @@
 // Which queue consumers are connected, from Redis' `CLIENT LIST`: BullMQ names a consumer's
 // connection after its prefix, queue and worker name (queue-names.ts, consumerClientName), so a
-// look tells which releases consume a queue. Workers look before choosing a claim format
-// (claim-format.ts), gateways before choosing how to write a batch (batch-format.ts).
+// look tells which releases consume a queue. The workers look (claim-format.ts) to choose the
+// claim format and to tell the gateways whether batch bodies may be written.
 import type { RedisClient } from '../configuration/redis-connection.js';
 
 /** Whether any connection of these `CLIENT LIST` answers has one of `names`. */

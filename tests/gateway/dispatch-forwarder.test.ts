@@ -466,7 +466,7 @@ describe('DispatchForwarder', () => {
     const { forwarder, partitionQueues } = setup({
       partitions: 2,
       batchSize: 5,
-      batchBodies: { redis: probe, enabled: () => bodies },
+      batchBodies: { redis: probe, enabled: () => bodies, minDispatches: 1 },
     });
     const guilds = guildPerPartition(2);
     for (let seq = 1; seq <= 10; seq++) forwarder.accept('MESSAGE_CREATE', inGuild(seq, guilds[0]!), 0, seq);
@@ -498,27 +498,47 @@ describe('DispatchForwarder', () => {
   });
 });
 
+test('with batch bodies allowed, a batch of fewer dispatches than the minimum stays inline', async () => {
+  const { forwarder, partitionQueues } = setup({
+    batchSize: 5,
+    batchBodies: { redis: probe, enabled: () => true, minDispatches: 5 },
+  });
+  for (let seq = 1; seq <= 7; seq++) forwarder.accept('MESSAGE_CREATE', inGuild(seq, '1'), 0, seq);
+  await waitForDispatches(partitionQueues[0]!, 7);
+  await waitForSent(forwarder);
+  const jobs = await partitionQueues[0]!.getJobs(['wait'], 0, -1, true);
+  expect(jobs.map((j) => Object.keys(j.data as object).sort())).toEqual([
+    ['body', 'receivedAt', 'size'],
+    ['dispatches'],
+  ]);
+  expect((await queuedDispatches(partitionQueues[0]!)).map((d) => d.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+});
+
 describe('BatchFormatWatch', () => {
   test("bodies while the workers' flag is set; inline before the first read, without the flag, and when the read fails", async () => {
     const botPrefix = queuePrefix({ namespace: 'default', name: 'formatbot' });
     const client = new Redis(redis.url, { enableOfflineQueue: false });
-    await waitUntil('connected', async () => client.status === 'ready');
-    const watch = new BatchFormatWatch({ redis: client, botPrefix, log: createLogger('test', 'silent') });
-    expect(watch.batchBodies()).toBe(false); // inline until the first read
-    await watch.look();
-    expect(watch.batchBodies()).toBe(false); // no worker of this release has looked
-    await probe.set(batchBodiesFlagKey(botPrefix), '1', 'EX', 60);
-    await watch.look();
-    expect(watch.batchBodies()).toBe(true);
-    await probe.del(batchBodiesFlagKey(botPrefix));
-    await watch.look();
-    expect(watch.batchBodies()).toBe(false);
-    await probe.set(batchBodiesFlagKey(botPrefix), '1', 'EX', 60);
-    await watch.look();
-    expect(watch.batchBodies()).toBe(true);
-    client.disconnect(); // a read that fails: inline, the safe format
-    await watch.look();
-    expect(watch.batchBodies()).toBe(false);
-    await probe.del(batchBodiesFlagKey(botPrefix));
+    try {
+      await waitUntil('connected', async () => client.status === 'ready');
+      const watch = new BatchFormatWatch({ redis: client, botPrefix, log: createLogger('test', 'silent') });
+      expect(watch.batchBodies()).toBe(false); // inline until the first read
+      await watch.look();
+      expect(watch.batchBodies()).toBe(false); // no worker of this release has looked
+      await probe.set(batchBodiesFlagKey(botPrefix), '1', 'EX', 60);
+      await watch.look();
+      expect(watch.batchBodies()).toBe(true);
+      await probe.del(batchBodiesFlagKey(botPrefix));
+      await watch.look();
+      expect(watch.batchBodies()).toBe(false);
+      await probe.set(batchBodiesFlagKey(botPrefix), '1', 'EX', 60);
+      await watch.look();
+      expect(watch.batchBodies()).toBe(true);
+      client.disconnect(); // a read that fails: inline, the safe format
+      await watch.look();
+      expect(watch.batchBodies()).toBe(false);
+    } finally {
+      client.disconnect();
+      await probe.del(batchBodiesFlagKey(botPrefix));
+    }
   });
 });

@@ -221,10 +221,13 @@ describe('on a real 3-master Redis Cluster', () => {
     await worker(sim, bot);
     const gw = await gateway(sim, bot);
     await waitReady(gw);
-    await waitUntil(
-      'the gateway writes batch bodies',
-      async () => metricSum(await gw.metrics(), 'shardwarden_gateway_batch_bodies') >= 1,
-    );
+    // Every cluster process of the pod (a series each, labelled by cluster).
+    await waitUntil('every cluster process writes batch bodies', async () => {
+      const series = (await gw.metrics())
+        .split('\n')
+        .filter((line) => line.startsWith('shardwarden_gateway_batch_bodies{'));
+      return series.length > 0 && series.every((line) => line.endsWith(' 1'));
+    });
     const identifies = sim.recorder.identifies.length;
     const sent = await stream(sim, 0, 2_000);
     const [victim] = childPids(gw.proc.child.pid!);

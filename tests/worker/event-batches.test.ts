@@ -612,6 +612,7 @@ describe('claims and batches against a real Redis', () => {
     }
     await redis.acl('SETUSER', 'nolist', 'on', '>pw', '~*', '+@all', '-client|list');
     const limited = new Redis(server.url, { username: 'nolist', password: 'pw' });
+    await redis.del(`${bot}:claims:per-key`);
     try {
       expect(await look(limited)).toBe(false);
       expect(await redis.exists(`${bot}:claims:per-key`)).toBe(1);

@@ -19,7 +19,12 @@ import { ReplyError } from 'ioredis';
 import type { RedisClient } from '../../configuration/redis-connection.js';
 import type { Logger } from '../../observability/logger.js';
 import { countByType } from '../../queues/count-by-type.js';
-import { BATCH_BODY_TTL_SECONDS, batchBodyKey, type DispatchBatchRef } from '../../queues/queue-names.js';
+import {
+  BATCH_BODY_TTL_SECONDS,
+  batchBodyKey,
+  type DispatchBatchJob,
+  type DispatchBatchRef,
+} from '../../queues/queue-names.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { within } from '../../timing/within.js';
 import { bulkJobs, withBody, type BulkJob, type Pending } from './job-batches.js';
@@ -50,7 +55,17 @@ export interface LaneContext {
 export interface BatchBodies {
   redis: RedisClient;
   enabled: () => boolean;
+  /** The fewest dispatches a batch written as a body has (default BATCH_BODY_MIN_DISPATCHES). */
+  minDispatches?: number;
 }
+
+/**
+ * A body costs Redis three commands more per batch (its SET, GET and UNLINK) and saves the copy of
+ * the dispatches through BullMQ's scripts, which grows with them: measured end to end, bodies cost
+ * Redis less at full batches of 400, about the same at 100, and no less at the 15-dispatch
+ * batches of a paced stream (docs/benchmarks.md). Smaller batches stay inline.
+ */
+export const BATCH_BODY_MIN_DISPATCHES = 100;
 
 /** The announcement before the first write failed: partition 0's master refused it, not this lane's. */
 class AnnounceFailed extends Error {}
@@ -341,7 +356,10 @@ export class ForwarderLane {
       jobs.interactions &&
         addJobs(this.queues.interactions!, jobs.interactions).then(written('interactions')),
       jobs.events &&
-        (jobs.events.length === 1 && bodies?.enabled()
+        (jobs.events.length === 1 &&
+        bodies?.enabled() &&
+        (jobs.events[0]!.data as DispatchBatchJob).dispatches.length >=
+          (bodies.minDispatches ?? BATCH_BODY_MIN_DISPATCHES)
           ? addWithBody(bodies.redis, this.queues.events, jobs.events[0]!)
           : addJobs(this.queues.events, jobs.events)
         ).then(written('events')),

@@ -15,7 +15,7 @@
 // Looked at once before consuming and then every `everyMs`. A Redis that refuses CLIENT LIST
 // (an ACL, a renamed command) can hide old workers, so there the per-key marks stay kept and
 // batches inline; any other error (a timeout, a failover) leaves the per-key marks as they are
-// and the bodies flag to its expiry.
+// and deletes the bodies flag (inline until a look succeeds).
 import type { Logger } from 'pino';
 import type { RedisClient } from '../../configuration/redis-connection.js';
 import { anyClientNamed, clientLists, isRefusal } from '../../queues/connected-consumers.js';
@@ -117,8 +117,9 @@ export class PerKeyMarksWatch {
       try {
         await this.look(prefixes);
       } catch (err) {
-        // The next check (this worker's restart, or another's) looks again, not an interval later.
-        await redis.del(lock).catch(() => undefined);
+        // The next check (this worker's restart, or another's) looks again, not an interval later;
+        // until a look succeeds, batches are inline (the safe format).
+        await redis.del(lock, batchBodiesFlagKey(botPrefix)).catch(() => undefined);
         throw err;
       }
     }
@@ -137,9 +138,10 @@ export class PerKeyMarksWatch {
       ),
     );
     const older = await this.olderConsumers(prefixes);
+    // The bodies flag first: inline is the safe format, so its end must not wait on the rest.
+    await this.allowBatchBodies(!older.inlineOnly);
     if (older.perKey)
       await Promise.all(prefixes.map((p) => this.o.claims(p).keepPerKeyMarks(this.flagSeconds())));
-    await this.allowBatchBodies(!older.inlineOnly);
   }
 
   private async olderConsumers(prefixes: readonly string[]): Promise<OlderConsumers> {

@@ -340,8 +340,18 @@ export class WorkerRuntime {
         // Inline from now on: the retries and the failed set keep only what is left (all of it
         // after an error outside the handlers, e.g. a claim that timed out), and the body, no
         // longer referenced, goes (a failure to delete it leaves it to its expiry).
-        await job.updateData({ dispatches: err instanceof BatchFailure ? err.remaining : dispatches });
-        if (bodyKey !== undefined) await this.deleteBody(bodyKey);
+        const left = err instanceof BatchFailure ? err.remaining : dispatches;
+        // The job fails with its own error whatever this does: a failed update (Redis gone) keeps
+        // the body and the job's reference to it.
+        try {
+          await job.updateData({ dispatches: left });
+          if (bodyKey !== undefined) await this.deleteBody(bodyKey);
+        } catch (updateErr) {
+          this.o.log.warn(
+            { queue, job: job.id, err: (updateErr as Error).message },
+            'could not cut the failed batch to what is left; it is retried as it was',
+          );
+        }
       }
       throw err;
     }
