@@ -141,9 +141,11 @@ describe('what a job carries', () => {
     const d = inGuild('MESSAGE_CREATE-1', '7');
     const job = { id: '1', data: { body: 'p:batch-body:x', size: 2, receivedAt: 1 } };
     const gone = { get: async () => null };
-    expect(await loadDispatches(gone, job, async () => JSON.stringify({ dispatches: [d] }))).toEqual([d]);
-    await expect(loadDispatches(gone, job, async () => JSON.stringify(job.data))).rejects.toThrow('is gone');
-    await expect(loadDispatches(gone, job, async () => null)).rejects.toThrow('is gone');
+    expect(await loadDispatches(gone, job, async () => ({ id: '1', data: { dispatches: [d] } }))).toEqual([
+      d,
+    ]);
+    await expect(loadDispatches(gone, job, async () => job)).rejects.toThrow('is gone');
+    await expect(loadDispatches(gone, job, async () => undefined)).rejects.toThrow('is gone');
     expect(await loadDispatches({ get: async () => JSON.stringify([d]) }, job)).toEqual([d]);
   });
 

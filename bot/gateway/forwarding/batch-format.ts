@@ -13,14 +13,14 @@ import { batchBodiesFlagKey } from '../../queues/queue-names.js';
 import { PeriodicCheck } from '../../timing/periodic-check.js';
 import { within } from '../../timing/within.js';
 
-/** How often a gateway cluster process reads the flag. */
+/** How often a gateway cluster process reads the flag, and how long a read may take. */
 export const BATCH_FORMAT_LOOK_MS = 15_000;
+const BATCH_FORMAT_READ_TIMEOUT_MS = 5_000;
 
 export interface BatchFormatWatchOptions {
   redis: RedisClient;
   /** The bot's queue prefix, where the workers keep the flag. */
   botPrefix: string;
-  everyMs?: number;
   /** Set to 1 while bodies are written, else 0. */
   gauge?: Gauge;
   log: Logger;
@@ -31,7 +31,7 @@ export class BatchFormatWatch {
   private readonly checks: PeriodicCheck;
 
   constructor(private readonly o: BatchFormatWatchOptions) {
-    this.checks = new PeriodicCheck(() => this.look(), o.everyMs ?? BATCH_FORMAT_LOOK_MS);
+    this.checks = new PeriodicCheck(() => this.look(), BATCH_FORMAT_LOOK_MS);
   }
 
   /** Whether batches are written as bodies now. */
@@ -41,11 +41,10 @@ export class BatchFormatWatch {
 
   /** One read of the flag; bounded, and inline when it fails or does not answer in time. */
   async look(): Promise<void> {
-    const timeoutMs = Math.min(5_000, this.o.everyMs ?? BATCH_FORMAT_LOOK_MS);
     let bodies: boolean;
     try {
       const flag = this.o.redis.get(batchBodiesFlagKey(this.o.botPrefix));
-      bodies = (await within(flag, timeoutMs, () => null)) !== null;
+      bodies = (await within(flag, BATCH_FORMAT_READ_TIMEOUT_MS, () => null)) !== null;
     } catch (err) {
       this.o.log.debug({ err: (err as Error).message }, 'batch format read failed; writing inline');
       bodies = false;

@@ -337,6 +337,20 @@ export class ForwarderLane {
     }
   }
 
+  /** A batch's events: as a body beside its job when bodies are on and the batch is large enough. */
+  private addEvents(jobs: BulkJob[]): Promise<unknown> {
+    const bodies = this.ctx.batchBodies;
+    const [batch] = jobs;
+    const asBody =
+      jobs.length === 1 &&
+      bodies?.enabled() === true &&
+      (batch!.data as DispatchBatchJob).dispatches.length >=
+        (bodies.minDispatches ?? BATCH_BODY_MIN_DISPATCHES);
+    return asBody
+      ? addWithBody(bodies!.redis, this.queues.events, batch!)
+      : addJobs(this.queues.events, jobs);
+  }
+
   /**
    * The batch's jobs not yet written: one for its events, one per interaction (partition 0's
    * lane only). Should one write fail, the parts that landed are marked written and only the
@@ -348,21 +362,13 @@ export class ForwarderLane {
       throw new AnnounceFailed((err as Error)?.message ?? String(err));
     });
     const jobs = bulkJobs(batch.filter((p) => !p.written));
-    const bodies = this.ctx.batchBodies;
     const written = (queue: Pending['queue']) => () => {
       for (const p of batch) if (p.queue === queue) p.written = true;
     };
     const writes = [
       jobs.interactions &&
         addJobs(this.queues.interactions!, jobs.interactions).then(written('interactions')),
-      jobs.events &&
-        (jobs.events.length === 1 &&
-        bodies?.enabled() &&
-        (jobs.events[0]!.data as DispatchBatchJob).dispatches.length >=
-          (bodies.minDispatches ?? BATCH_BODY_MIN_DISPATCHES)
-          ? addWithBody(bodies.redis, this.queues.events, jobs.events[0]!)
-          : addJobs(this.queues.events, jobs.events)
-        ).then(written('events')),
+      jobs.events && this.addEvents(jobs.events).then(written('events')),
     ];
     const failure = (await Promise.allSettled(writes)).find((r) => r.status === 'rejected');
     if (failure) throw failure.reason;

@@ -50,21 +50,20 @@ export function dispatchesOf(job: EventJob, body?: string | null): BatchedDispat
 /**
  * The dispatches of a job of the events queues, its batch body read from `redis` if it has one.
  * A body that is gone may have been taken inline by another attempt of the job, one whose lock
- * had lapsed, failing what was left (worker-runtime.ts): then the job's data as stored now
- * (`storedData`, its JSON) has them.
+ * had lapsed, failing what was left (worker-runtime.ts): then the job as stored now
+ * (`storedJob`, e.g. BullMQ's `Job.fromId`) has them.
  */
 export async function loadDispatches(
   redis: { get(key: string): Promise<string | null> },
   job: EventJob,
-  storedData?: () => Promise<string | null>,
+  storedJob?: () => Promise<EventJob | undefined>,
 ): Promise<BatchedDispatch[]> {
   const bodyKey = bodyKeyOf(job);
   if (bodyKey === undefined) return dispatchesOf(job);
   const body = await redis.get(bodyKey);
-  if (body === null && storedData) {
-    const stored = await storedData();
-    const data = stored === null ? undefined : (JSON.parse(stored) as unknown);
-    if (data !== undefined && bodyKeyOf({ data }) === undefined) return dispatchesOf({ id: job.id, data });
+  if (body === null && storedJob) {
+    const stored = await storedJob();
+    if (stored !== undefined && bodyKeyOf(stored) === undefined) return dispatchesOf(stored);
   }
   return dispatchesOf(job, body);
 }

@@ -3,7 +3,7 @@
 // before batching) and tasks (work the workers schedule themselves, such as role sync). Retries
 // follow RETRY_POLICY set at enqueue time; failed jobs are kept and counted.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Queue, Worker, type Job } from 'bullmq';
+import { Job, Queue, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import type { RedisClient } from '../../configuration/redis-connection.js';
 import {
@@ -316,9 +316,10 @@ export class WorkerRuntime {
    */
   private async processEvents(queue: QueueName, job: Job, token: string): Promise<string> {
     const bodyKey = bodyKeyOf(job);
-    const dispatches = await loadDispatches(this.o.connection, job, () =>
-      this.o.connection.hget(`${job.queueQualifiedName}:${job.id}`, 'data'),
-    );
+    const dispatches = await loadDispatches(this.o.connection, job, async () => {
+      const worker = this.consumers.get(queue)?.worker;
+      return worker && job.id ? Job.fromId(worker, job.id) : undefined;
+    });
     const batchWorker = queue === QUEUES.events ? this.consumers.get(queue)?.worker : undefined;
     if (batchWorker) batchWorker.concurrency = this.intake.observe(batchParallelism(dispatches));
     // BullMQ's keys are checked only in the claims' hash slot (not for pre-namespace queues).
