@@ -23,6 +23,9 @@ export interface HttpServer {
   close: () => Promise<void>;
 }
 
+/** How long an idle keep-alive connection is kept (Node's default is 5 s). */
+const KEEP_ALIVE_MS = 65_000;
+
 /**
  * How long close() lets requests in flight finish before it drops every connection: a probe or
  * scrape takes milliseconds, and the process closing its server exits next (inside the pod's
@@ -119,7 +122,10 @@ export async function startHttpServer(
   const servers: Server[] = [];
   let boundPort = port;
   for (const address of await addressesOf(host)) {
-    const server = createServer(handle);
+    // Idle connections outlive the clients' own keep-alive (undici's 4 s, Prometheus' scrapes):
+    // with Node's 5 s a loaded client could reuse a socket the server was closing that moment
+    // ("other side closed"). Shutdown closes idle ones at once, so this holds nothing up.
+    const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS }, handle);
     try {
       // The first address decides the port (port 0: any free one); the others take the same.
       await listen(server, boundPort, address);
