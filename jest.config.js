@@ -20,4 +20,6 @@ export default {
   testTimeout: 120_000,
   // Real control planes and databases: one file at a time keeps 2 cores from thrashing.
   maxWorkers: 1,
+  // A process a test left running would keep jest from exiting: named and killed at the end.
+  globalTeardown: '<rootDir>/tests/support/leftovers.ts',
 };

@@ -16,12 +16,29 @@ async function halted(gw: GatewayProcess): Promise<Halted[]> {
   return ((await res.json()) as { details: { halted: Halted[] } }).details.halted;
 }
 
+/** GETs /metrics back to back on 4 connections until `done`; resolves to how many were answered. */
+async function scrapeUntil(gw: GatewayProcess, done: () => boolean): Promise<number> {
+  let answered = 0;
+  const scraper = async () => {
+    while (!done()) {
+      await (await fetch(`http://127.0.0.1:${gw.port}/metrics`)).text();
+      answered++;
+    }
+  };
+  await Promise.all([1, 2, 3, 4].map(scraper));
+  return answered;
+}
+
 test('a token Discord does not accept: shards halted with the reason, cluster processes not restarted', async () => {
   const sim = await DiscordSimulator.start({ seed: 5, guilds: 8 });
   const redis = await startRedis();
   try {
     const gw = await startGateway(gatewayEnv(sim, redis.url, 0, { DISCORD_TOKEN: 'not-the-token' }));
     try {
+      // Scraped all along: a metrics request to a cluster process that is exiting must not crash
+      // the primary (it did: the message's EPIPE was thrown as an unhandled 'error').
+      const scrapes = scrapeUntil(gw, () => childPids(gw.proc.child.pid!).length === 0);
+      scrapes.catch(() => undefined); // awaited below
       const details = async () =>
         (
           (await (await fetch(`http://127.0.0.1:${gw.port}/readyz`)).json()) as {
@@ -40,6 +57,8 @@ test('a token Discord does not accept: shards halted with the reason, cluster pr
         process: gw.proc,
         timeoutMs: 30_000,
       });
+      expect(await scrapes).toBeGreaterThan(0);
+      expect(gw.proc.exited()).toBe(false);
       // One GET /gateway/bot per cluster process: none started again.
       expect(sim.recorder.restCalls.filter((r) => r.route === 'GET /gateway/bot')).toHaveLength(2);
       expect(sim.recorder.counters.restInvalid).toBe(2);

@@ -58,6 +58,14 @@ export function forkedClusters(
   cluster.on('message', (worker, m: unknown) => {
     if (isShardwardenMessage(m) && m.shardwarden !== 'shutdown') events.message(worker.id, m);
   });
+  // A message to a cluster process that is exiting (prom-client's metrics request races the
+  // exit) fails with EPIPE as an 'error' on its worker: with no listener that is thrown, and the
+  // primary, with every shard of the pod, would crash on a scrape.
+  cluster.on('fork', (worker) =>
+    worker.on('error', (err: Error) =>
+      log.warn({ err: err.message, pid: worker.process.pid }, 'message to a cluster process failed'),
+    ),
+  );
   cluster.on('exit', (worker, code, signal) => {
     events.exited(worker.id);
     if (!stopping) events.exitedUnexpectedly(worker.process.pid, code, signal);
