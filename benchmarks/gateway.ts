@@ -21,6 +21,8 @@
 //   where their hash tags fall; BENCH_CLUSTER_REPLICAS=0: masters without replicas, to see what
 //   replication costs them).
 //   BENCH_BATCH_BODIES=0 writes batches inline (jobs that carry their dispatches), for an A/B.
+//   BENCH_PROFILE=0 skips the perf profiles of redis-server (enqueue, consume, each cluster
+//   master: endToEnd.redisProfile and redisCluster.masters[].profile).
 //   BENCH_PROBE=1 signals the measured processes (SIGUSR2) after their RSS is read, for a
 //   diagnostic preload (NODE_OPTIONS / EAR_NODE_OPTIONS=--require ...) that records heap figures.
 import { spawn } from 'node:child_process';
@@ -74,10 +76,16 @@ import {
   waitUntil,
 } from '../testenv/index.js';
 import { LATENCY_CONTENT } from './latency-handler.js';
+import { profileRedis, type ProfileRecording } from './redis-profile.js';
 
 // Whatever ends the run (its end, a failure, Ctrl-C), what it started stops.
 const scope = runScope();
 const setting = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+// Where Redis's CPU goes, phase by phase (perf, about 1 % of a core; BENCH_PROFILE=0 skips it).
+const profiling = process.env.BENCH_PROFILE !== '0';
+const profileDir = scope.own(makeTempDir('bench-gateway-profile'), (d) => d.remove());
+const profile = async (redis: Redis, name: string): Promise<ProfileRecording | undefined> =>
+  profiling ? profileRedis(redis, profileDir.path, name) : undefined;
 const guilds = setting('BENCH_GUILDS', 10_000);
 // Intents Guilds + GuildMessages: without the privileged GuildPresences intent Discord sends
 // only the bot's own member (and members in voice channels) in GUILD_CREATE, so 0 generated
@@ -396,6 +404,7 @@ const earRss = earMemory.rss;
 await probe(earPids);
 const earCpuPids = [...earPids, b.child.pid!];
 const earCommandsBefore = await commandStats(redisInfo);
+const earProfile = await profile(redisInfo, 'enqueue');
 const earCpuBefore = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redisInfo)];
 const earStart = performance.now();
 await stream(b.info.controlUrl);
@@ -414,6 +423,7 @@ const earCpu = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redisInfo)]
   (c, i) => c - earCpuBefore[i]!,
 );
 const earCommandsAfter = await commandStats(redisInfo);
+const enqueueProfile = await earProfile?.stop();
 const earCommands = commandsPerDispatch(earCommandsBefore, earCommandsAfter);
 const earQueued = await queuedDispatches(queue);
 if (earQueued !== dispatches) throw new Error(`the Ear enqueued ${earQueued} of ${dispatches}`);
@@ -453,6 +463,7 @@ const unfinishedJobs = async () =>
 const consumeJobs = await unfinishedJobs();
 const consumeCommandsBefore = await commandStats(redisInfo);
 const consumeCpuBefore = await redisCpuSeconds(redisInfo);
+const consumeProfiling = await profile(redisInfo, 'consume');
 const workersCpu = () => workers.reduce((sum, w) => sum + cpuSeconds(w.proc.child.pid!), 0);
 const workersCpuBefore = workersCpu();
 const consumeStart = performance.now();
@@ -464,6 +475,7 @@ await waitUntil(
 );
 const consumeSeconds = (performance.now() - consumeStart) / 1000;
 const consumeRedisCpu = (await redisCpuSeconds(redisInfo)) - consumeCpuBefore;
+const consumeProfile = await consumeProfiling?.stop();
 const consumeWorkersCpu = workersCpu() - workersCpuBefore;
 const consumeCommandsAfter = await commandStats(redisInfo);
 const consumeCommands = commandsPerDispatch(consumeCommandsBefore, consumeCommandsAfter);
@@ -645,6 +657,7 @@ async function clusterRun(partitions: number) {
     );
 
   const enqueueBefore = await mastersCpu();
+  const masterProfiles = await Promise.all(masters.map((m, i) => profile(m.redis, `master-${i}`)));
   const start = performance.now();
   await stream(sim.info.controlUrl);
   await waitUntil(
@@ -697,6 +710,7 @@ async function clusterRun(partitions: number) {
   );
   const consumeSeconds = (performance.now() - consumeStart) / 1000;
   const consumeAfter = await mastersCpu();
+  const mastersProfile = await Promise.all(masterProfiles.map((p) => p?.stop()));
   // The same masters idle (the Ear and the workers connected, nothing to do): the part of a
   // phase's CPU that grows with its length (polling, the cluster bus, cron), which a loaded
   // machine's long phases inflate, and three masters pay three times.
@@ -722,6 +736,7 @@ async function clusterRun(partitions: number) {
       scriptSeconds(enqueueBefore[i]!.commands, enqueueAfter[i]!.commands) +
       scriptSeconds(consumeBefore[i]!.commands, consumeAfter[i]!.commands),
     idleCpuPerSecond: (idleAfter[i]!.cpu - consumeAfter[i]!.cpu) / idleSeconds,
+    profile: mastersProfile[i],
     replicatedMb:
       (enqueueAfter[i]!.replicated -
         enqueueBefore[i]!.replicated +
@@ -859,6 +874,8 @@ printFigures(
       redisCpuMicrosecondsPerDispatch: endToEndRedisMicroseconds,
       // Where it goes (INFO commandstats): a script's time includes the commands it runs.
       redisCommands: { enqueue: earCommands, consume: consumeCommands },
+      // And inside Redis (perf samples of redis-server, grouped: benchmarks/redis-profile.ts).
+      ...(profiling && { redisProfile: { enqueue: enqueueProfile, consume: consumeProfile } }),
     },
     latency: {
       what: `${latencyCount} MESSAGE_CREATEs paced by the simulator at ${latencyRate}/s through the Ear to the workers: from the simulator sending each to the handler getting it`,

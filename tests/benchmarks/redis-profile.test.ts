@@ -1,0 +1,75 @@
+// The grouping of redis-server's perf samples (benchmarks/redis-profile.ts): rows parsed from
+// perf's report and counted by the kind of work, unnamed Lua code by its address.
+import { groupProfile, parseReport, sampleCount } from '../../benchmarks/redis-profile.js';
+
+const REPORT = `# To display the perf.data header info, please use --header/--header-only options.
+#
+# Total Lost Samples: 0
+#
+# Samples: 56K of event 'cpu-clock:ppp'
+# Event count (approx.): 11301259800
+#
+# Overhead  Shared Object      Symbol                                          IPC   [IPC Coverage]
+# ........  .................  ..............................................  ....................
+#
+    20.00%  [kernel.kallsyms]  [k] pvm_irq_enable                              -      -
+    15.00%  redis-check-rdb    [.] 0x000000000015e6d0                          -      -
+     5.00%  redis-check-rdb    [.] 0x000000000015e6ec                          -      -
+    10.00%  redis-check-rdb    [.] lpFind                                      -      -
+     8.00%  redis-check-rdb    [.] luaH_getstr                                 -      -
+     7.00%  redis-check-rdb    [.] luaRedisGenericCommand                      -      -
+     6.00%  libjemalloc.so.2   [.] malloc                                      -      -
+     5.00%  redis-check-rdb    [.] 0x0000000000064e55                          -      -
+     4.00%  redis-check-rdb    [.] mp_encode_lua_type                          -      -
+     4.00%  redis-check-rdb    [.] processMultibulkBuffer                      -      -
+     4.00%  libc.so.6          [.] __memcmp_evex_movbe                         -      -
+     4.00%  redis-check-rdb    [.] dictFind                                    -      -
+     8.00%  [vdso]             [.] 0x0000000000000a1b                          -      -
+`;
+
+test('perf report rows and sample count are read as printed', () => {
+  const rows = parseReport(REPORT);
+  expect(rows).toHaveLength(13);
+  expect(rows[1]).toEqual({ percent: 15, dso: 'redis-check-rdb', symbol: '0x000000000015e6d0' });
+  // Not the "Total Lost Samples" line before it; K and M as perf abbreviates them.
+  expect(sampleCount(REPORT)).toBe(56_000);
+  expect(sampleCount('# Samples: 934  of event')).toBe(934);
+  expect(sampleCount('# Samples: 1.2M of event')).toBe(1_200_000);
+});
+
+test('samples are grouped by the kind of work; unnamed code in the Lua span counts as the interpreter', () => {
+  const { groups, top } = groupProfile(parseReport(REPORT), 'redis-check-rdb', {
+    from: 0x150000,
+    to: 0x170000,
+  });
+  expect(Object.fromEntries(groups.map((g) => [g.group, g.percent]))).toEqual({
+    'kernel: sockets, syscalls, scheduling': 20,
+    'Lua interpreter': 28,
+    'keys, hashes, lists, sorted sets': 14,
+    'Redis <-> Lua: script calls, arguments and replies': 7,
+    'memory allocation': 6,
+    'Redis static functions (no symbol)': 5,
+    'Lua cjson and cmsgpack': 4,
+    'command dispatch, parsing and replies': 4,
+    'libc: strings, formatting, numbers': 4,
+    other: 8,
+  });
+  expect(groups[0]).toEqual({ group: 'Lua interpreter', percent: 28 });
+  // The interpreter's bare addresses are one entry, named for their group.
+  expect(top[0]).toEqual({
+    symbol: 'pvm_irq_enable',
+    group: 'kernel: sockets, syscalls, scheduling',
+    percent: 20,
+  });
+  expect(top[1]).toEqual({
+    symbol: '(unnamed code: Lua interpreter)',
+    group: 'Lua interpreter',
+    percent: 20,
+  });
+});
+
+test('without the Lua span, unnamed code of the binary is not guessed to be Lua', () => {
+  const { groups } = groupProfile(parseReport(REPORT), 'redis-check-rdb', undefined);
+  expect(groups.find((g) => g.group === 'Lua interpreter')!.percent).toBe(8);
+  expect(groups.find((g) => g.group === 'Redis static functions (no symbol)')!.percent).toBe(25);
+});
