@@ -21,5 +21,6 @@ export default {
   // Real control planes and databases: one file at a time keeps 2 cores from thrashing.
   maxWorkers: 1,
   // A process a test left running would keep jest from exiting: named and killed at the end.
+  globalSetup: '<rootDir>/tests/support/leftovers.ts',
   globalTeardown: '<rootDir>/tests/support/leftovers.ts',
 };

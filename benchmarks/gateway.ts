@@ -475,10 +475,11 @@ await waitUntil(
 );
 const consumeSeconds = (performance.now() - consumeStart) / 1000;
 const consumeRedisCpu = (await redisCpuSeconds(redisInfo)) - consumeCpuBefore;
-const consumeProfile = await consumeProfiling?.stop();
 const consumeWorkersCpu = workersCpu() - workersCpuBefore;
 const consumeCommandsAfter = await commandStats(redisInfo);
 const consumeCommands = commandsPerDispatch(consumeCommandsBefore, consumeCommandsAfter);
+// After the phase's reads: reading a profile takes seconds of CPU.
+const consumeProfile = await consumeProfiling?.stop();
 // The single Redis's script time over the stream, beside each cluster master's.
 const singleScriptSeconds =
   scriptSeconds(earCommandsBefore, earCommandsAfter) +
@@ -710,13 +711,15 @@ async function clusterRun(partitions: number) {
   );
   const consumeSeconds = (performance.now() - consumeStart) / 1000;
   const consumeAfter = await mastersCpu();
-  const mastersProfile = await Promise.all(masterProfiles.map((p) => p?.stop()));
   // The same masters idle (the Ear and the workers connected, nothing to do): the part of a
   // phase's CPU that grows with its length (polling, the cluster bus, cron), which a loaded
   // machine's long phases inflate, and three masters pay three times.
   const idleSeconds = 5;
   await sleep(idleSeconds * 1000);
   const idleAfter = await mastersCpu();
+  // Enqueue and consumption together (and the workers' start between them), read after the idle
+  // figure: reading a profile takes seconds of CPU.
+  const mastersProfile = await Promise.all(masterProfiles.map((p) => p?.stop()));
   if ((await completed()) !== dispatches)
     throw new Error(`the workers completed ${await completed()} of ${dispatches} on the cluster`);
 

@@ -3,14 +3,16 @@
 // that a target still missed be reported with the profile that shows why.
 //
 // Debian's redis-server is stripped, but Redis links with -rdynamic, so its own functions and the
-// Lua library's API (lua_*, luaL_*) are named; the Lua interpreter's internal functions (the VM,
-// its tables and strings) are not. Their samples show as bare addresses, which lie between the
-// Lua API's symbols in the binary: an address in that span is counted as the Lua interpreter.
+// Lua library's API (lua_*, luaL_*, luaopen_*) are named; the interpreter's internal functions
+// (the VM, its tables and strings) and the static code of its C modules (cjson, cmsgpack) are
+// not. Their samples show as bare addresses, which lie between the Lua API's symbols in the
+// binary: an address in that span is counted as Lua, interpreter and modules together.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
+import { within } from '../bot/timing/within.js';
 
 const run = promisify(execFile);
 
@@ -36,13 +38,10 @@ export interface RedisProfile {
 const GROUPS: { group: string; matches: (row: ProfileRow, inLua: boolean) => boolean }[] = [
   { group: 'kernel: sockets, syscalls, scheduling', matches: (r) => r.dso === '[kernel.kallsyms]' },
   {
-    group: 'Lua interpreter',
-    matches: (r, inLua) => inLua || /^(lua_|luaL_|luaopen_|lua[A-Z]_)/.test(r.symbol),
-  },
-  {
-    // Lua's JSON and MessagePack modules, which BullMQ's scripts use to read and write job data.
-    group: 'Lua cjson and cmsgpack',
-    matches: (r) => /^(json_|strbuf_|fpconv_|mp_|lua_cjson|mp_buf|table_is_an_array)/.test(r.symbol),
+    // BullMQ's scripts read and write job data with the cjson and cmsgpack modules.
+    group: 'Lua: interpreter, cjson, cmsgpack',
+    matches: (r, inLua) =>
+      inLua || /^(lua_|luaL_|luaopen_|lua[A-Z]_|json_|strbuf_|fpconv_|mp_)/.test(r.symbol),
   },
   {
     group: 'Redis <-> Lua: script calls, arguments and replies',
@@ -51,23 +50,28 @@ const GROUPS: { group: string; matches: (row: ProfileRow, inLua: boolean) => boo
   {
     group: 'memory allocation',
     matches: (r) =>
-      /jemalloc/.test(r.dso) || /^(z(try)?(malloc|calloc|realloc|free)|malloc|free)/.test(r.symbol),
+      /jemalloc/.test(r.dso) ||
+      /^((ztry|z)?(malloc|calloc|realloc|free)(_usable(_size)?)?|malloc_usable_size)$/.test(r.symbol),
   },
   {
     group: 'keys, hashes, lists, sorted sets',
     matches: (r) =>
-      /^(dict|lookupKey|siphash|lp[A-Z]|hashType|zsl|zset|quicklist|list|stream|sds|dbAdd|dbDelete|setKey|createObject|createEmbeddedStringObject|createStringObject|decrRefCount|incrRefCount|getExpire|setExpire|keyIsExpired|expireIfNeeded|zzl|ziplist|intset|string2|ll2string|tryObjectEncoding)/.test(
+      /^(dict|lookupKey|siphash|lp[A-Z]|hashType|zsl|zset|zzl|quicklist|listType|stream|dbAdd|dbDelete|setKey|createObject|createEmbeddedStringObject|createStringObject|decrRefCount|incrRefCount|getExpire|setExpire|keyIsExpired|expireIfNeeded|intset|tryObjectEncoding)/.test(
         r.symbol,
       ),
   },
   {
     group: 'command dispatch, parsing and replies',
     matches: (r) =>
-      /^(processInputBuffer|processMultibulkBuffer|processCommand|call|lookupCommand|addReply|_addReply|readQueryFromClient|writeToClient|_writeToClient|handleClientsWithPendingWrites|prepareClientToWrite|resetClient|freeClientArgv|propagate|alsoPropagate|feedReplication|replicationFeed|afterCommand|commandProcessed|updateStatsOnCommand|hdr_|connSocket|aeProcessEvents|aeApiPoll|beforeSleep|clientsCron|serverCron)/.test(
+      /^(processInputBuffer|processMultibulkBuffer|processCommand|call$|lookupCommand|addReply|_addReply|readQueryFromClient|writeToClient|_writeToClient|handleClientsWithPendingWrites|prepareClientToWrite|resetClient|freeClientArgv|propagate|alsoPropagate|feedReplication|replicationFeed|afterCommand|commandProcessed|updateStatsOnCommand|hdr_|connSocket|aeProcessEvents|aeApiPoll|beforeSleep|clientsCron|serverCron)/.test(
         r.symbol,
       ),
   },
-  { group: 'libc: strings, formatting, numbers', matches: (r) => /^libc/.test(r.dso) },
+  // sds is Redis's string type: its copies sit beside libc's memmove in moving bytes around.
+  {
+    group: 'strings and copies: sds, libc',
+    matches: (r) => /^libc/.test(r.dso) || /^(_?sds|ll2string|string2)/.test(r.symbol),
+  },
 ];
 const OTHER = 'other';
 /** Redis's static functions have no symbol either: named for what they are, not guessed at. */
@@ -173,29 +177,38 @@ export async function profileRedis(redis: Redis, dir: string, name: string): Pro
   } catch (err) {
     failed = (err as Error).message;
   }
+  const read = async (): Promise<RedisProfile> => {
+    const binary = (await run('readlink', ['-f', `/proc/${pid}/exe`])).stdout.trim();
+    const report = await run(
+      'perf',
+      ['report', '-i', data, '--stdio', '--sort', 'dso,symbol', '--percentage', 'relative'],
+      { maxBuffer: 64 << 20 },
+    );
+    const shortName = binary.split('/').pop() ?? '';
+    return {
+      samples: sampleCount(report.stdout),
+      ...groupProfile(parseReport(report.stdout), shortName, await luaSpanOf(binary)),
+    };
+  };
   return {
     async stop() {
       if (failed || !perf) return { unavailable: failed ?? 'perf did not start' };
-      if (perf.exitCode === null) {
+      if (perf.exitCode === null && perf.signalCode === null) {
         const exited = once(perf, 'exit');
         perf.kill('SIGINT');
-        await exited;
+        // perf writes its file on SIGINT; one that does not end is killed, and says so.
+        const ended = await within(exited, 30_000, () => undefined);
+        if (ended === undefined) {
+          perf.kill('SIGKILL');
+          return { unavailable: 'perf record did not stop within 30 s of SIGINT' };
+        }
       }
       if (failed) return { unavailable: failed };
-      const binary = (
-        await run('readlink', ['-f', `/proc/${pid}/exe`]).catch(() => ({ stdout: '' }))
-      ).stdout.trim();
-      const report = await run(
-        'perf',
-        ['report', '-i', data, '--stdio', '--sort', 'dso,symbol', '--percentage', 'relative'],
-        { maxBuffer: 64 << 20 },
-      );
-      const samples = sampleCount(report.stdout);
-      const shortName = binary.split('/').pop() ?? '';
-      return {
-        samples,
-        ...groupProfile(parseReport(report.stdout), shortName, binary ? await luaSpanOf(binary) : undefined),
-      };
+      try {
+        return await read();
+      } catch (err) {
+        return { unavailable: `reading the profile failed: ${(err as Error).message.slice(0, 300)}` };
+      }
     },
   };
 }

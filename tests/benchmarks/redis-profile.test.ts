@@ -37,39 +37,58 @@ test('perf report rows and sample count are read as printed', () => {
   expect(sampleCount('# Samples: 1.2M of event')).toBe(1_200_000);
 });
 
-test('samples are grouped by the kind of work; unnamed code in the Lua span counts as the interpreter', () => {
+test('samples are grouped by the kind of work; unnamed code in the Lua span counts as Lua', () => {
   const { groups, top } = groupProfile(parseReport(REPORT), 'redis-check-rdb', {
     from: 0x150000,
     to: 0x170000,
   });
   expect(Object.fromEntries(groups.map((g) => [g.group, g.percent]))).toEqual({
     'kernel: sockets, syscalls, scheduling': 20,
-    'Lua interpreter': 28,
+    'Lua: interpreter, cjson, cmsgpack': 32,
     'keys, hashes, lists, sorted sets': 14,
     'Redis <-> Lua: script calls, arguments and replies': 7,
     'memory allocation': 6,
     'Redis static functions (no symbol)': 5,
-    'Lua cjson and cmsgpack': 4,
     'command dispatch, parsing and replies': 4,
-    'libc: strings, formatting, numbers': 4,
+    'strings and copies: sds, libc': 4,
     other: 8,
   });
-  expect(groups[0]).toEqual({ group: 'Lua interpreter', percent: 28 });
-  // The interpreter's bare addresses are one entry, named for their group.
+  expect(groups[0]).toEqual({ group: 'Lua: interpreter, cjson, cmsgpack', percent: 32 });
   expect(top[0]).toEqual({
     symbol: 'pvm_irq_enable',
     group: 'kernel: sockets, syscalls, scheduling',
     percent: 20,
   });
+  // The bare addresses of a group are one entry, named for it.
   expect(top[1]).toEqual({
-    symbol: '(unnamed code: Lua interpreter)',
-    group: 'Lua interpreter',
+    symbol: '(unnamed code: Lua: interpreter, cjson, cmsgpack)',
+    group: 'Lua: interpreter, cjson, cmsgpack',
     percent: 20,
+  });
+});
+
+test('names are matched whole where a prefix would take other work', () => {
+  const rows = [
+    'freeClient',
+    'freeClientArgv',
+    'zfree',
+    'malloc_usable_size',
+    'listAddNodeTail',
+    'luaRedisPCall',
+  ].map((symbol) => ({ percent: 1, dso: 'redis-check-rdb', symbol }));
+  const { top } = groupProfile(rows, 'redis-check-rdb', undefined);
+  expect(Object.fromEntries(top.map((t) => [t.symbol, t.group]))).toEqual({
+    freeClient: 'other',
+    freeClientArgv: 'command dispatch, parsing and replies',
+    zfree: 'memory allocation',
+    malloc_usable_size: 'memory allocation',
+    listAddNodeTail: 'other',
+    luaRedisPCall: 'Redis <-> Lua: script calls, arguments and replies',
   });
 });
 
 test('without the Lua span, unnamed code of the binary is not guessed to be Lua', () => {
   const { groups } = groupProfile(parseReport(REPORT), 'redis-check-rdb', undefined);
-  expect(groups.find((g) => g.group === 'Lua interpreter')!.percent).toBe(8);
+  expect(groups.find((g) => g.group === 'Lua: interpreter, cjson, cmsgpack')!.percent).toBe(12);
   expect(groups.find((g) => g.group === 'Redis static functions (no symbol)')!.percent).toBe(25);
 });

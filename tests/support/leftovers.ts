@@ -1,26 +1,37 @@
-// jest's globalTeardown: every process a test started should be stopped by that test. One left
-// running (a gateway's cluster process orphaned by a crash, a server a failed test never
-// stopped) holds jest's output pipes, and jest then never exits: CI ran into its time limit on
-// that. Such processes are named here, so the leak can be found, and killed, so the run ends.
+// jest's globalSetup and globalTeardown (the default export): every process a test started should be stopped by that
+// test. One left running (a server a failed test never stopped, a child's child orphaned by a
+// crash) holds the pipes jest reads its output from, and jest then never exits: CI ran into its
+// time limit at "Jest did not exit". Such processes are named here, so the leak can be found,
+// and killed, so the run ends.
+import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * Set in jest's environment before any test runs: every process a test starts inherits it (an
+ * orphan too), and nothing else on the machine has it, not even a `| tee` started beside jest.
+ */
+export const TEST_RUN_ENV = 'SHARDWARDEN_TEST_RUN';
 
 interface Proc {
   pid: number;
   ppid: number;
-  pgrp: number;
+  /** This run's mark in its environment. */
+  marked: boolean;
   command: string;
 }
 
-function processes(): Proc[] {
+function processes(mark: string | undefined): Proc[] {
   const found: Proc[] = [];
+  const needle = mark && `\0${TEST_RUN_ENV}=${mark}\0`;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       // The command in (parentheses) may hold spaces: the fields after it are split.
-      const [, ppid, pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim();
-      found.push({ pid: Number(entry), ppid: Number(ppid), pgrp: Number(pgrp), command });
+      const environ = needle ? `\0${readFileSync(`/proc/${entry}/environ`, 'utf8')}` : '';
+      found.push({ pid: Number(entry), ppid, marked: !!needle && environ.includes(needle), command });
     } catch {
       // Gone while listed.
     }
@@ -29,26 +40,46 @@ function processes(): Proc[] {
 }
 
 /**
- * What the test run left running: its descendants, and processes of its process group orphaned
- * to init (their parent, a test's child, died first). Not its ancestors nor their other children
- * (make, npm, a `tee` of the CI log share the group).
+ * What the test run left running: its descendants (whatever environment a test gave them), and
+ * processes carrying the run's mark (a test's child's child orphaned when its parent died is no
+ * longer a descendant). Never jest itself or its ancestors.
  */
-export function leftovers(all: Proc[] = processes(), self = process.pid): Proc[] {
+export function leftovers(all: Proc[], self = process.pid): Proc[] {
   const byPid = new Map(all.map((p) => [p.pid, p]));
   const lineOf = (p: Proc | undefined): number[] => {
     const line: number[] = [];
-    for (let at = p; at; at = byPid.get(at.ppid)) line.push(at.pid);
+    for (let at = p; at && !line.includes(at.pid); at = byPid.get(at.ppid)) line.push(at.pid);
     return line;
   };
-  const own = byPid.get(self);
-  const ancestors = new Set(lineOf(own));
-  return all.filter(
-    (p) => !ancestors.has(p.pid) && (lineOf(p).includes(self) || (p.pgrp === own?.pgrp && p.ppid === 1)),
-  );
+  const ancestors = new Set(lineOf(byPid.get(self)));
+  return all.filter((p) => !ancestors.has(p.pid) && (p.marked || lineOf(p).includes(self)));
 }
 
-export default function killLeftovers(): void {
-  const left = leftovers();
+/** What this run has left running now, on this machine. */
+export function runLeftovers(): Proc[] {
+  return leftovers(processes(process.env[TEST_RUN_ENV]));
+}
+
+/**
+ * jest's globalSetup and globalTeardown both (jest.config.js): jest loads each as a module of its
+ * own, outside the tests' module mapping, so they cannot share a constant across files. Before
+ * the run (no mark yet) it marks the run; after it, it names and kills what the run left running.
+ */
+export default function testRunProcesses(): void {
+  if (!process.env[TEST_RUN_ENV]) {
+    process.env[TEST_RUN_ENV] = randomUUID();
+    return;
+  }
+  // What else jest holds open at its end (sockets, timers, pipes): a leak a process list does
+  // not show. Printed in CI, where --forceExit would otherwise hide it.
+  if (process.env.CI === 'true') {
+    const open = new Map<string, number>();
+    for (const r of process.getActiveResourcesInfo()) open.set(r, (open.get(r) ?? 0) + 1);
+    process.stderr.write(
+      `\nstill open in jest at its teardown: ${JSON.stringify(Object.fromEntries(open))}\n`,
+    );
+  }
+  const left = runLeftovers();
   if (left.length === 0) return;
   process.stderr.write(
     `\nleft running by the tests (a test did not stop them; killed now):\n${left

@@ -1,38 +1,59 @@
 // What jest's teardown kills as left running by the tests (tests/support/leftovers.ts).
 import { spawn } from 'node:child_process';
-import { leftovers } from '../support/leftovers.js';
+import { leftovers, runLeftovers, TEST_RUN_ENV } from '../support/leftovers.js';
+import { waitUntil } from '../../testenv/index.js';
 
-const p = (pid: number, ppid: number, pgrp: number, command = `p${pid}`) => ({ pid, ppid, pgrp, command });
+const p = (pid: number, ppid: number, command: string, marked = false) => ({ pid, ppid, marked, command });
 
-test('descendants and orphans of its process group are left over; ancestors and their other children are not', () => {
+test("descendants and the run's marked processes are left over; jest's ancestors and the rest are not", () => {
   const all = [
-    p(1, 0, 1, 'init'),
-    p(10, 1, 10, 'bash .ci/run'),
-    p(11, 10, 10, 'tee ci.log'),
-    p(12, 10, 10, 'make test'),
-    p(13, 12, 10, 'npm test'),
-    p(20, 13, 10, 'jest'),
-    p(21, 20, 10, 'gateway primary'),
-    p(22, 21, 10, 'gateway cluster'),
-    p(23, 1, 10, 'orphaned cluster'),
-    p(24, 1, 99, 'a detached daemon of someone else'),
-    p(25, 20, 50, 'a child in its own group'),
+    p(1, 0, 'init'),
+    p(10, 1, 'bash .ci/run'),
+    p(11, 10, 'tee ci.log, started beside jest'),
+    p(12, 10, 'make test'),
+    p(13, 12, 'npm test'),
+    p(20, 13, 'jest', true),
+    p(21, 20, 'gateway primary', true),
+    p(22, 21, 'gateway cluster', true),
+    p(23, 1, 'orphaned cluster', true),
+    p(24, 7, 'orphaned under a subreaper', true),
+    p(25, 1, 'a daemon of someone else'),
+    p(26, 20, 'a child given an environment of its own'),
   ];
   expect(leftovers(all, 20).map((x) => x.command)).toEqual([
     'gateway primary',
     'gateway cluster',
     'orphaned cluster',
-    'a child in its own group',
+    'orphaned under a subreaper',
+    'a child given an environment of its own',
   ]);
 });
 
-test('a process this test run started and did not stop is found on this machine', async () => {
-  const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+test('the run is marked in the environment its tests start processes with', () => {
+  // jest's globalSetup (tests/support/leftovers.ts) set it before this file ran.
+  expect(process.env[TEST_RUN_ENV]).toMatch(/^[0-9a-f-]{36}$/);
+});
+
+test('a process this run started and did not stop is found on this machine, its orphan too', async () => {
+  // The shell starts a sleep in the background and exits: the sleep is orphaned, found by its mark.
+  const shell = spawn('sh', ['-c', 'sleep 60 & echo $!'], {
+    env: process.env,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const orphan = Number((await new Promise<Buffer>((r) => shell.stdout.once('data', r))).toString());
+  await new Promise((r) => shell.once('exit', r));
+  const direct = spawn('sleep', ['60'], { env: { PATH: process.env.PATH }, stdio: 'ignore' });
   try {
-    expect(leftovers().map((x) => x.pid)).toContain(child.pid);
+    const found = runLeftovers().map((x) => x.pid);
+    expect(found).toContain(orphan);
+    expect(found).toContain(direct.pid);
+    expect(found).not.toContain(process.pid);
   } finally {
-    child.kill('SIGKILL');
+    process.kill(orphan, 'SIGKILL');
+    direct.kill('SIGKILL');
   }
-  await new Promise((r) => child.once('exit', r));
-  expect(leftovers().map((x) => x.pid)).not.toContain(child.pid);
+  await waitUntil(
+    'both gone',
+    async () => !runLeftovers().some((x) => x.pid === orphan || x.pid === direct.pid),
+  );
 });
