@@ -427,7 +427,10 @@ const enqueueProfile = await earProfile?.stop();
 const earCommands = commandsPerDispatch(earCommandsBefore, earCommandsAfter);
 const earQueued = await queuedDispatches(queue);
 if (earQueued !== dispatches) throw new Error(`the Ear enqueued ${earQueued} of ${dispatches}`);
-/** Stops the run unless the Ear wrote batches in the format asked for (its gauge, read now). */
+/**
+ * Stops the run unless the Ear allows the format asked for (its gauge, read now): batches of
+ * BATCH_BODY_MIN_DISPATCHES or more are written in it, smaller ones inline either way.
+ */
 const checkBatchFormat = async (phase: string) => {
   const gauge = await metricTotal(ear.port, 'shardwarden_gateway_batch_bodies');
   if (gauge !== (batchBodies ? 1 : 0))
