@@ -21,12 +21,14 @@
 //   where their hash tags fall; BENCH_CLUSTER_REPLICAS=0: masters without replicas, to see what
 //   replication costs them).
 //   BENCH_BATCH_BODIES=0 writes batches inline (jobs that carry their dispatches), for an A/B.
-//   BENCH_PROFILE=0 skips the perf profiles of redis-server (enqueue, consume, each cluster
-//   master: endToEnd.redisProfile and redisCluster.masters[].profile).
+//   BENCH_PROFILE=0 skips the perf profiles: of redis-server (enqueue, consume, each cluster
+//   master: endToEnd.redisProfile and redisCluster.masters[].profile) and of the default client's
+//   and the Ear's process over their MESSAGE_CREATE streams (defaultClient.profile, ear.profile;
+//   both processes then run with V8's perf flags, NODE_PERF_FLAGS).
 //   BENCH_PROBE=1 signals the measured processes (SIGUSR2) after their RSS is read, for a
 //   diagnostic preload (NODE_OPTIONS / EAR_NODE_OPTIONS=--require ...) that records heap figures.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -76,7 +78,9 @@ import {
   waitUntil,
 } from '../testenv/index.js';
 import { LATENCY_CONTENT } from './latency-handler.js';
-import { profileRedis, type ProfileRecording } from './redis-profile.js';
+import { NODE_PERF_FLAGS, perfMapOf, profileNode } from './node-profile.js';
+import type { ProfileRecording } from './perf-profile.js';
+import { profileRedis } from './redis-profile.js';
 
 // Whatever ends the run (its end, a failure, Ctrl-C), what it started stops.
 const scope = runScope();
@@ -86,6 +90,13 @@ const profiling = process.env.BENCH_PROFILE !== '0';
 const profileDir = scope.own(makeTempDir('bench-gateway-profile'), (d) => d.remove());
 const profile = async (redis: Redis, name: string): Promise<ProfileRecording | undefined> =>
   profiling ? profileRedis(redis, profileDir.path, name) : undefined;
+/** The same for a Node process started with `nodePerfFlags` (its symbol map removed at the end). */
+const profileProcess = async (pid: number, name: string): Promise<ProfileRecording | undefined> => {
+  if (!profiling) return undefined;
+  scope.own(pid, (p) => rmSync(perfMapOf(p), { force: true }));
+  return profileNode(pid, profileDir.path, name);
+};
+const nodePerfFlags = profiling ? NODE_PERF_FLAGS : '';
 const guilds = setting('BENCH_GUILDS', 10_000);
 // Intents Guilds + GuildMessages: without the privileged GuildPresences intent Discord sends
 // only the bot's own member (and members in voice channels) in GUILD_CREATE, so 0 generated
@@ -240,6 +251,7 @@ const a = scope.own(await simulator(), (s) => s.child.kill('SIGTERM'));
 const def = spawn(
   process.execPath,
   [
+    ...nodePerfFlags.split(' ').filter(Boolean),
     '--import',
     floodProbe,
     join('dist', 'benchmarks', 'default-client.js'),
@@ -264,6 +276,7 @@ const defaultMemory = memoryMb(def.pid!);
 const defaultRss = defaultMemory.rss;
 const defaultFlood = floodOf(def.pid!);
 await probe([def.pid!]);
+const defaultRecording = await profileProcess(def.pid!, 'default-client-stream');
 const defaultCpuBefore = [cpuSeconds(def.pid!), cpuSeconds(a.child.pid!)];
 const defaultStart = performance.now();
 const done = next();
@@ -271,6 +284,7 @@ await stream(a.info.controlUrl);
 await done;
 const defaultSeconds = (performance.now() - defaultStart) / 1000;
 const defaultCpu = [cpuSeconds(def.pid!), cpuSeconds(a.child.pid!)].map((c, i) => c - defaultCpuBefore[i]!);
+const defaultProfile = await defaultRecording?.stop();
 def.removeAllListeners('exit');
 def.kill('SIGKILL');
 a.child.kill('SIGTERM');
@@ -320,6 +334,8 @@ const earEnvOf = (
   ...(clusters > 1 ? { FLOOD_PROBE_SKIP_PRIMARY: '1', FLOOD_PROBE_COUNT: '0' } : {}),
 });
 const earEnv = earEnvOf(b, shards, 'bench');
+// Only the measured Ear runs with V8's perf flags, as the default client does.
+earEnv.NODE_OPTIONS = `${earEnv.NODE_OPTIONS} ${nodePerfFlags}`;
 
 /** A gateway pod process tree, READY (every shard up, so the startup flood is through). */
 async function startEar(env: NodeJS.ProcessEnv, name: string) {
@@ -405,6 +421,7 @@ await probe(earPids);
 const earCpuPids = [...earPids, b.child.pid!];
 const earCommandsBefore = await commandStats(redisInfo);
 const earProfile = await profile(redisInfo, 'enqueue');
+const earRecording = await profileProcess(ear.shardsPid(), 'ear-stream');
 const earCpuBefore = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redisInfo)];
 const earStart = performance.now();
 await stream(b.info.controlUrl);
@@ -424,6 +441,7 @@ const earCpu = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redisInfo)]
 );
 const earCommandsAfter = await commandStats(redisInfo);
 const enqueueProfile = await earProfile?.stop();
+const earStreamProfile = await earRecording?.stop();
 const earCommands = commandsPerDispatch(earCommandsBefore, earCommandsAfter);
 const earQueued = await queuedDispatches(queue);
 if (earQueued !== dispatches) throw new Error(`the Ear enqueued ${earQueued} of ${dispatches}`);
@@ -841,6 +859,8 @@ printFigures(
       anonymousMb: Math.round(defaultMemory.anonymous),
       dispatchesPerSecond: rate(defaultSeconds),
       cpuSecondsDuringStream: { client: round2(defaultCpu[0]!), simulator: round2(defaultCpu[1]!) },
+      // Where its CPU went over the stream (perf samples, grouped: benchmarks/node-profile.ts).
+      ...(profiling && { profile: defaultProfile }),
     },
     ear: {
       shape: 'clustersPerPod: 1: the cluster runs in the pod process (no Kurasuta primary, no fork)',
@@ -861,6 +881,8 @@ printFigures(
         simulator: round2(earCpu[earPids.length]!),
         redis: round2(earCpu[earPids.length + 1]!),
       },
+      // Its process running the shards, over the same stream as the default client's profile.
+      ...(profiling && { profile: earStreamProfile }),
     },
     forwarderAlone: {
       what: 'the Ear forwarder in one process, fed parsed MESSAGE_CREATEs, same batch options and jobs, same Redis',

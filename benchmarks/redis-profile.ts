@@ -1,38 +1,24 @@
 // Where a redis-server spends its CPU over a phase of a benchmark: Linux perf samples the
-// process (its pid from INFO server) and the samples are grouped by what the code does. #16 asks
-// that a target still missed be reported with the profile that shows why.
+// process (its pid from INFO server; perf-profile.ts) and the samples are grouped by what the
+// code does.
 //
 // Debian's redis-server is stripped, but Redis links with -rdynamic, so its own functions and the
 // Lua library's API (lua_*, luaL_*, luaopen_*) are named; the interpreter's internal functions
 // (the VM, its tables and strings) and the static code of its C modules (cjson, cmsgpack) are
 // not. Their samples show as bare addresses, which lie between the Lua API's symbols in the
 // binary: an address in that span is counted as Lua, interpreter and modules together.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
-import { within } from '../bot/timing/within.js';
-
-const run = promisify(execFile);
-
-/** Samples per second: about 1 % of a core's time in the sampled process at full load. */
-const FREQUENCY_HZ = 4_999;
-
-/** One row of `perf report`: a share of the samples, the object and the symbol. */
-export interface ProfileRow {
-  percent: number;
-  dso: string;
-  symbol: string;
-}
-
-export interface RedisProfile {
-  samples: number;
-  /** Share of the samples per kind of work, largest first. */
-  groups: { group: string; percent: number }[];
-  /** The largest symbols (bare addresses named by the group they were counted in). */
-  top: { symbol: string; group: string; percent: number }[];
-}
+import {
+  groupRows,
+  parseReport,
+  perfReport,
+  recordPerf,
+  run,
+  sampleCount,
+  type Profile,
+  type ProfileRecording,
+  type ProfileRow,
+} from './perf-profile.js';
 
 /** The kinds of work, in the order a row is tested against them; the first that matches wins. */
 const GROUPS: { group: string; matches: (row: ProfileRow, inLua: boolean) => boolean }[] = [
@@ -77,22 +63,6 @@ const OTHER = 'other';
 /** Redis's static functions have no symbol either: named for what they are, not guessed at. */
 const UNNAMED_REDIS = 'Redis static functions (no symbol)';
 
-/** Rows of `perf report --stdio --sort dso,symbol --percentage relative` (comments skipped). */
-export function parseReport(text: string): ProfileRow[] {
-  const rows: ProfileRow[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^\s*([\d.]+)%\s+(\S+)\s+\[[.k]\]\s+(\S+)/.exec(line);
-    if (m) rows.push({ percent: Number(m[1]), dso: m[2]!, symbol: m[3]! });
-  }
-  return rows;
-}
-
-/** The report's sample count: perf writes large ones as `12K` or `3M`. */
-export function sampleCount(report: string): number {
-  const m = /^# Samples: ([\d.]+)([KM]?)/m.exec(report);
-  return m ? Math.round(Number(m[1]) * (m[2] === 'M' ? 1e6 : m[2] === 'K' ? 1e3 : 1)) : 0;
-}
-
 /**
  * Groups the rows. `luaSpan` is the address range of the Lua library in the redis binary
  * (`binary` is its object name in the report): a bare address of that object inside it is the
@@ -103,37 +73,25 @@ export function groupProfile(
   binary: string,
   luaSpan: { from: number; to: number } | undefined,
   topCount = 15,
-): Omit<RedisProfile, 'samples'> {
-  const totals = new Map<string, number>();
-  const bySymbol = new Map<string, { group: string; percent: number }>();
-  for (const row of rows) {
-    const address = /^0x[0-9a-f]+$/.test(row.symbol) ? Number.parseInt(row.symbol, 16) : undefined;
-    const inLua =
-      row.dso === binary &&
-      address !== undefined &&
-      !!luaSpan &&
-      address >= luaSpan.from &&
-      address < luaSpan.to;
-    const group =
-      GROUPS.find((g) => g.matches(row, inLua))?.group ??
-      (row.dso === binary && address !== undefined ? UNNAMED_REDIS : OTHER);
-    totals.set(group, (totals.get(group) ?? 0) + row.percent);
-    // Bare addresses are counted as one entry per group: each alone is a sliver of one function.
-    const symbol = address !== undefined ? `(unnamed code: ${group})` : row.symbol;
-    const entry = bySymbol.get(symbol) ?? { group, percent: 0 };
-    entry.percent += row.percent;
-    bySymbol.set(symbol, entry);
-  }
-  const round = (x: number) => Math.round(x * 10) / 10;
-  return {
-    groups: [...totals]
-      .map(([group, percent]) => ({ group, percent: round(percent) }))
-      .sort((a, b) => b.percent - a.percent),
-    top: [...bySymbol]
-      .map(([symbol, e]) => ({ symbol, group: e.group, percent: round(e.percent) }))
-      .sort((a, b) => b.percent - a.percent)
-      .slice(0, topCount),
-  };
+): Omit<Profile, 'samples'> {
+  return groupRows(
+    rows,
+    (row) => {
+      const address = /^0x[0-9a-f]+$/.test(row.symbol) ? Number.parseInt(row.symbol, 16) : undefined;
+      const inLua =
+        row.dso === binary &&
+        address !== undefined &&
+        !!luaSpan &&
+        address >= luaSpan.from &&
+        address < luaSpan.to;
+      const group =
+        GROUPS.find((g) => g.matches(row, inLua))?.group ??
+        (row.dso === binary && address !== undefined ? UNNAMED_REDIS : OTHER);
+      // Bare addresses are counted as one entry per group: each alone is a sliver of one function.
+      return { group, ...(address !== undefined && { symbol: `(unnamed code: ${group})` }) };
+    },
+    topCount,
+  );
 }
 
 /** The span from the first to the last exported Lua library symbol of `binary`'s code. */
@@ -147,68 +105,15 @@ async function luaSpanOf(binary: string): Promise<{ from: number; to: number } |
   return addresses.length ? { from: Math.min(...addresses), to: Math.max(...addresses) } : undefined;
 }
 
-export interface ProfileRecording {
-  /** Stops sampling and reads the profile; undefined with `why` when perf could not run. */
-  stop(): Promise<RedisProfile | { unavailable: string }>;
-}
-
-/**
- * Starts sampling the redis-server behind `redis` into `dir`. Where perf is missing or refused,
- * the recording's stop() says so instead of a profile: a benchmark's figures do not depend on it.
- */
+/** Starts sampling the redis-server behind `redis` into `dir` (perf-profile.ts's recordPerf). */
 export async function profileRedis(redis: Redis, dir: string, name: string): Promise<ProfileRecording> {
   const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
-  const data = join(dir, `${name}.perf`);
-  let perf: ChildProcess | undefined;
-  let failed: string | undefined;
-  try {
-    perf = spawn('perf', ['record', '-F', String(FREQUENCY_HZ), '-p', String(pid), '-o', data], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    perf.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    perf.once('error', (err) => (failed = err.message));
-    perf.once('exit', (code) => {
-      if (code !== 0 && code !== null)
-        failed ??= `perf record exited ${code}: ${stderr.trim().slice(0, 300)}`;
-    });
-    // perf attaches once it says nothing for a moment; a refusal exits at once.
-    await new Promise((r) => setTimeout(r, 300));
-  } catch (err) {
-    failed = (err as Error).message;
-  }
-  const read = async (): Promise<RedisProfile> => {
+  return recordPerf(pid, dir, name, async (data) => {
     const binary = (await run('readlink', ['-f', `/proc/${pid}/exe`])).stdout.trim();
-    const report = await run(
-      'perf',
-      ['report', '-i', data, '--stdio', '--sort', 'dso,symbol', '--percentage', 'relative'],
-      { maxBuffer: 64 << 20 },
-    );
-    const shortName = binary.split('/').pop() ?? '';
+    const report = await perfReport(data);
     return {
-      samples: sampleCount(report.stdout),
-      ...groupProfile(parseReport(report.stdout), shortName, await luaSpanOf(binary)),
+      samples: sampleCount(report),
+      ...groupProfile(parseReport(report), binary.split('/').pop() ?? '', await luaSpanOf(binary)),
     };
-  };
-  return {
-    async stop() {
-      if (failed || !perf) return { unavailable: failed ?? 'perf did not start' };
-      if (perf.exitCode === null && perf.signalCode === null) {
-        const exited = once(perf, 'exit');
-        perf.kill('SIGINT');
-        // perf writes its file on SIGINT; one that does not end is killed, and says so.
-        const ended = await within(exited, 30_000, () => undefined);
-        if (ended === undefined) {
-          perf.kill('SIGKILL');
-          return { unavailable: 'perf record did not stop within 30 s of SIGINT' };
-        }
-      }
-      if (failed) return { unavailable: failed };
-      try {
-        return await read();
-      } catch (err) {
-        return { unavailable: `reading the profile failed: ${(err as Error).message.slice(0, 300)}` };
-      }
-    },
-  };
+  });
 }

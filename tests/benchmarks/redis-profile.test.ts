@@ -1,6 +1,7 @@
 // The grouping of redis-server's perf samples (benchmarks/redis-profile.ts): rows parsed from
 // perf's report and counted by the kind of work, unnamed Lua code by its address.
-import { groupProfile, parseReport, sampleCount } from '../../benchmarks/redis-profile.js';
+import { parseReport, sampleCount } from '../../benchmarks/perf-profile.js';
+import { groupProfile } from '../../benchmarks/redis-profile.js';
 
 const REPORT = `# To display the perf.data header info, please use --header/--header-only options.
 #

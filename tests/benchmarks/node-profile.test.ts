@@ -1,0 +1,71 @@
+// The grouping of a Node process's perf samples (benchmarks/node-profile.ts): V8's and Node's
+// native work by kind, JavaScript by the package its file belongs to, JIT objects' names read whole.
+import { parseReport } from '../../benchmarks/perf-profile.js';
+import { groupNodeProfile } from '../../benchmarks/node-profile.js';
+
+const REPORT = `# Samples: 20K of event 'cpu-clock:ppp'
+#
+# Overhead  Shared Object        Symbol                                                     IPC   [IPC Coverage]
+# ........  ...................  .........................................................  ....................
+#
+    12.00%  node                 [.] v8::internal::JsonParser<unsigned char>::ScanJsonString          -      -
+     8.00%  node                 [.] v8::internal::JSDataObjectBuilder::BuildFromIterator<v8::internal::JsonParser<unsigned char>::NamedPropertyIterator&>   -      -
+     6.00%  node                 [.] v8::internal::JsonStringifier::SerializeString<false>            -      -
+    10.00%  node                 [.] v8::internal::Scavenger::ScavengePage                            -      -
+     4.00%  node                 [.] v8::internal::MarkCompactCollector::ProcessMarkingWorklist       -      -
+     9.00%  [kernel.kallsyms]    [k] __tcp_transmit_skb                                               -      -
+     7.00%  [JIT] tid 4242       [.] JS:*processFrame file:///w/node_modules/@discordjs/ws/dist/index.mjs:1200:20   -      -
+     5.00%  [JIT] tid 4242       [.] JS:~addBulk file:///w/node_modules/bullmq/dist/esm/classes/queue.js:88:9     -      -
+     4.00%  [JIT] tid 4242       [.] JS:*forward file:///w/dist/bot/gateway/forwarding/dispatch-forwarder.js:60:3  -      -
+     3.00%  [JIT] tid 4242       [.] JS:^emit node:events:460:44                                      -      -
+     2.00%  [JIT] tid 4242       [.] JS:* file:///w/node_modules/ws/lib/receiver.js:300:5           -      -
+     3.00%  node                 [.] Builtins_InterpreterEntryTrampoline                              -      -
+     2.00%  [JIT] tid 4242       [.] Builtin:InterpreterEntryTrampoline                               -      -
+     5.00%  node                 [.] v8::internal::StringTable::LookupKey<v8::internal::SeqSubStringKey<v8::internal::SeqOneByteString>, v8::internal::Isolate>   -      -
+     4.00%  libc.so.6            [.] _int_malloc                                                      -      -
+     3.00%  libc.so.6            [.] __memmove_avx512_unaligned_erms                                  -      -
+     2.00%  node                 [.] node::StreamBase::WriteV                                         -      -
+     1.00%  node                 [.] uv__io_poll                                                      -      -
+     1.00%  [JIT] tid 4242       [.] 0x00007f0000001234                                               -      -
+`;
+
+test('JIT objects and JavaScript symbols are read whole, spaces included', () => {
+  const rows = parseReport(REPORT);
+  expect(rows).toHaveLength(19);
+  expect(rows[6]).toEqual({
+    percent: 7,
+    dso: '[JIT] tid 4242',
+    symbol: 'JS:*processFrame file:///w/node_modules/@discordjs/ws/dist/index.mjs:1200:20',
+  });
+  expect(rows[1]!.symbol).toBe(
+    'v8::internal::JSDataObjectBuilder::BuildFromIterator<v8::internal::JsonParser<unsigned char>::NamedPropertyIterator&>',
+  );
+});
+
+test('native work is grouped by kind and JavaScript by package', () => {
+  const { groups, top } = groupNodeProfile(parseReport(REPORT));
+  expect(Object.fromEntries(groups.map((g) => [g.group, g.percent]))).toEqual({
+    'JSON.parse (V8)': 20,
+    'JSON.stringify (V8)': 6,
+    'garbage collection (V8)': 14,
+    'kernel: sockets, syscalls, scheduling': 9,
+    'JavaScript: @discordjs/ws': 7,
+    'JavaScript: bullmq': 5,
+    'JavaScript: Shardwarden': 4,
+    'JavaScript: Node.js': 3,
+    'JavaScript: ws': 2,
+    'V8 builtins and interpreter': 5,
+    'V8 runtime: objects, strings, inline caches': 5,
+    'memory allocation (malloc)': 4,
+    'strings and copies: libc': 3,
+    'Node.js and libuv (C++: streams, sockets, timers)': 3,
+    other: 1,
+  });
+  expect(groups[0]).toEqual({ group: 'JSON.parse (V8)', percent: 20 });
+  const named = Object.fromEntries(top.map((t) => [t.symbol, t.group]));
+  // A frame is named by its function and its file within the package (or Shardwarden's dist/).
+  expect(named['processFrame (@discordjs/ws/dist/index.mjs)']).toBe('JavaScript: @discordjs/ws');
+  expect(named['forward (bot/gateway/forwarding/dispatch-forwarder.js)']).toBe('JavaScript: Shardwarden');
+  expect(named['(anonymous) (ws/lib/receiver.js)']).toBe('JavaScript: ws');
+  expect(named['emit (node:events)']).toBe('JavaScript: Node.js');
+});
