@@ -21,10 +21,12 @@
 //   where their hash tags fall; BENCH_CLUSTER_REPLICAS=0: masters without replicas, to see what
 //   replication costs them).
 //   BENCH_BATCH_BODIES=0 writes batches inline (jobs that carry their dispatches), for an A/B.
-//   BENCH_PROFILE=0 skips the perf profiles: of redis-server (enqueue, consume, each cluster
-//   master: endToEnd.redisProfile and redisCluster.masters[].profile) and of the default client's
-//   and the Ear's process over their MESSAGE_CREATE streams (defaultClient.profile, ear.profile;
-//   both processes then run with V8's perf flags, NODE_PERF_FLAGS).
+//   BENCH_PROFILE=0 skips the perf profiles of redis-server (enqueue, consume, each cluster
+//   master: endToEnd.redisProfile and redisCluster.masters[].profile).
+//   BENCH_PROFILE_NODE=1 also profiles the default client's and the Ear's process over their
+//   MESSAGE_CREATE streams (defaultClient.profile, ear.profile). Both then run with V8's perf
+//   flags from their start, which change their memory and speed: such a run is a diagnostic,
+//   its JSON says so (nodeProfiled) and its targets are not a run of record.
 //   BENCH_PROBE=1 signals the measured processes (SIGUSR2) after their RSS is read, for a
 //   diagnostic preload (NODE_OPTIONS / EAR_NODE_OPTIONS=--require ...) that records heap figures.
 import { spawn } from 'node:child_process';
@@ -66,7 +68,7 @@ import {
   streamMessages,
   type SimulatorUrls,
 } from './shardwarden-processes.js';
-import { atLeast, atMost, printFigures } from './targets.js';
+import { atLeast, atMost, printFigures, type Target } from './targets.js';
 import {
   childPids,
   cpuSeconds,
@@ -90,13 +92,16 @@ const profiling = process.env.BENCH_PROFILE !== '0';
 const profileDir = scope.own(makeTempDir('bench-gateway-profile'), (d) => d.remove());
 const profile = async (redis: Redis, name: string): Promise<ProfileRecording | undefined> =>
   profiling ? profileRedis(redis, profileDir.path, name) : undefined;
-/** The same for a Node process started with `nodePerfFlags` (its symbol map removed at the end). */
-const profileProcess = async (pid: number, name: string): Promise<ProfileRecording | undefined> => {
-  if (!profiling) return undefined;
-  scope.own(pid, (p) => rmSync(perfMapOf(p), { force: true }));
-  return profileNode(pid, profileDir.path, name);
+// And the default client's and the Ear's (BENCH_PROFILE_NODE=1: V8's perf flags change what they
+// measure, so only on request).
+const nodeProfiling = process.env.BENCH_PROFILE_NODE === '1';
+const nodePerfFlags = nodeProfiling ? NODE_PERF_FLAGS : '';
+/** A process started with `nodePerfFlags`: its symbol map is removed when the run ends, however. */
+const ownPerfMap = (pid: number) => {
+  if (nodeProfiling) scope.own(pid, (p) => rmSync(perfMapOf(p), { force: true }));
 };
-const nodePerfFlags = profiling ? NODE_PERF_FLAGS : '';
+const profileProcess = async (pid: number, name: string): Promise<ProfileRecording | undefined> =>
+  nodeProfiling ? profileNode(pid, profileDir.path, name) : undefined;
 const guilds = setting('BENCH_GUILDS', 10_000);
 // Intents Guilds + GuildMessages: without the privileged GuildPresences intent Discord sends
 // only the bot's own member (and members in voice channels) in GUILD_CREATE, so 0 generated
@@ -262,6 +267,7 @@ const def = spawn(
   { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...floodProbeEnv } },
 );
 scope.own(def, (c) => (c.removeAllListeners('exit'), c.kill('SIGKILL')));
+ownPerfMap(def.pid!);
 const defExited = new Promise<never>((_, reject) =>
   def.once('exit', (code, signal) => reject(new Error(`default client exited (${code ?? signal})`))),
 );
@@ -391,6 +397,7 @@ const fixBatchFormat = async (
 };
 await fixBatchFormat(redisInfo, 'bench', (connectionName) => new Redis(redis.url, { connectionName }));
 const ear = await startEar(earEnv, 'gateway');
+ownPerfMap(ear.shardsPid());
 const gw = ear.gw;
 const queue = new Queue(QUEUES.events, {
   connection: { url: redis.url },
@@ -440,8 +447,8 @@ const earCpu = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redisInfo)]
   (c, i) => c - earCpuBefore[i]!,
 );
 const earCommandsAfter = await commandStats(redisInfo);
-const enqueueProfile = await earProfile?.stop();
-const earStreamProfile = await earRecording?.stop();
+// Both stopped at once: each stop() reads its report, which takes seconds.
+const [enqueueProfile, earStreamProfile] = await Promise.all([earProfile?.stop(), earRecording?.stop()]);
 const earCommands = commandsPerDispatch(earCommandsBefore, earCommandsAfter);
 const earQueued = await queuedDispatches(queue);
 if (earQueued !== dispatches) throw new Error(`the Ear enqueued ${earQueued} of ${dispatches}`);
@@ -824,6 +831,11 @@ const clusterRow =
         ),
       ]
     : [];
+/**
+ * Rows read from the default client's and the Ear's processes: left out of `targets` when they ran
+ * with V8's perf flags (BENCH_PROFILE_NODE=1), which change their memory and speed.
+ */
+const ofUnflaggedProcesses = (rows: Target[]) => (nodeProfiling ? [] : rows);
 const flatRatio = (key: 'rss' | 'anonymous') => flat && Number((flat[key] / earMemory[key]).toFixed(3));
 printFigures(
   {
@@ -860,7 +872,7 @@ printFigures(
       dispatchesPerSecond: rate(defaultSeconds),
       cpuSecondsDuringStream: { client: round2(defaultCpu[0]!), simulator: round2(defaultCpu[1]!) },
       // Where its CPU went over the stream (perf samples, grouped: benchmarks/node-profile.ts).
-      ...(profiling && { profile: defaultProfile }),
+      ...(nodeProfiling && { profile: defaultProfile }),
     },
     ear: {
       shape: 'clustersPerPod: 1: the cluster runs in the pod process (no Kurasuta primary, no fork)',
@@ -882,7 +894,7 @@ printFigures(
         redis: round2(earCpu[earPids.length + 1]!),
       },
       // Its process running the shards, over the same stream as the default client's profile.
-      ...(profiling && { profile: earStreamProfile }),
+      ...(nodeProfiling && { profile: earStreamProfile }),
     },
     forwarderAlone: {
       what: 'the Ear forwarder in one process, fed parsed MESSAGE_CREATEs, same batch options and jobs, same Redis',
@@ -892,6 +904,10 @@ printFigures(
       ratioVsDefaultClient: Number((defaultSeconds / floorSeconds).toFixed(2)),
     },
     batchBodies,
+    ...(nodeProfiling && {
+      nodeProfiled:
+        "BENCH_PROFILE_NODE=1: the default client and the Ear ran with V8's perf flags; their memory, rate and latency rows are left out of targets",
+    }),
     endToEnd: {
       what: `${workerCount} worker processes (the worker entrypoint, a handler that does nothing with these messages) claim, run and complete the ${dispatches} dispatches the Ear enqueued; Redis CPU of the enqueue (the Ear's stream) and of the consumption, per dispatch`,
       workers: workerCount,
@@ -976,30 +992,40 @@ printFigures(
     rateRatioReceivedVsDefault: Number((defaultSeconds / earReceivedSeconds).toFixed(2)),
   },
   [
-    atMost('memory ratio Ear / default client, RSS after the GUILD_CREATEs (issue 5)', memoryRatio, 0.1),
-    // Issue 16's memory rows (the lean Ear): anonymous memory and RSS.
-    atMost(
-      'memory ratio Ear / default client, anonymous memory after the GUILD_CREATEs',
-      anonymousRatio,
-      0.1,
-    ),
-    atMost('memory ratio Ear / default client, RSS (issue 16)', memoryRatio, 0.25),
-    atLeast('rate ratio Ear / default client, startup flood (GUILD_CREATE)', floodRateRatio, 2),
-    atLeast('rate ratio Ear / default client, MESSAGE_CREATE enqueued', enqueuedRateRatio, 2),
+    ...ofUnflaggedProcesses([
+      atMost('memory ratio Ear / default client, RSS after the GUILD_CREATEs (issue 5)', memoryRatio, 0.1),
+      // Issue 16's memory rows (the lean Ear): anonymous memory and RSS.
+      atMost(
+        'memory ratio Ear / default client, anonymous memory after the GUILD_CREATEs',
+        anonymousRatio,
+        0.1,
+      ),
+      atMost('memory ratio Ear / default client, RSS (issue 16)', memoryRatio, 0.25),
+      atLeast('rate ratio Ear / default client, startup flood (GUILD_CREATE)', floodRateRatio, 2),
+      atLeast('rate ratio Ear / default client, MESSAGE_CREATE enqueued', enqueuedRateRatio, 2),
+    ]),
     atMost(
       'Redis CPU µs per forwarded dispatch, enqueue + claim + consume + complete',
       endToEndRedisMicroseconds,
       3,
     ),
-    atMost(`dispatch → worker handler latency at ${latencyRate}/s, p99 ms`, latencyP99, 50),
+    ...ofUnflaggedProcesses([
+      atMost(`dispatch → worker handler latency at ${latencyRate}/s, p99 ms`, latencyP99, 50),
+    ]),
     ...clusterRow,
     // Issue 16's row is the Ear's memory: judged by both measures, as its other memory rows.
-    ...(flat
-      ? [
-          atMost(`Ear memory (RSS) at ${flatGuilds} guilds / at ${guilds}`, flatRatio('rss')!, 1.1),
-          atMost(`Ear anonymous memory at ${flatGuilds} guilds / at ${guilds}`, flatRatio('anonymous')!, 1.1),
-        ]
-      : []),
+    ...ofUnflaggedProcesses(
+      flat
+        ? [
+            atMost(`Ear memory (RSS) at ${flatGuilds} guilds / at ${guilds}`, flatRatio('rss')!, 1.1),
+            atMost(
+              `Ear anonymous memory at ${flatGuilds} guilds / at ${guilds}`,
+              flatRatio('anonymous')!,
+              1.1,
+            ),
+          ]
+        : [],
+    ),
   ],
 );
 await scope.stop();

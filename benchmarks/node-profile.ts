@@ -25,27 +25,35 @@ export const NODE_PERF_FLAGS = '--perf-basic-prof --interpreted-frames-native-st
 export const perfMapOf = (pid: number) => `/tmp/perf-${pid}.map`;
 
 const V8 = /^(v8::|heap::base::|cppgc::)/;
+/** V8's collector: marking, scavenging, sweeping, compaction and what they visit (not allocation). */
+const GC =
+  /^(heap::base::|cppgc::)|^v8::internal::.*(Scaveng|MarkCompact|Marking|Marker|Sweep|Evacuat|GCTracer|RememberedSet|SlotSet|MinorMS|Worklist|GlobalHandles|TracedHandles|PointersUpdating|FreeList|Compactor|WeakObjects|HeapVisitor|CollectGarbage|GarbageCollection|IterateRoots)/;
 
 /** The kinds of native work, in the order a row is tested against them; the first that matches wins. */
 const GROUPS: { group: string; matches: (row: ProfileRow) => boolean }[] = [
-  { group: 'kernel: sockets, syscalls, scheduling', matches: (r) => r.dso === '[kernel.kallsyms]' },
-  {
-    group: 'garbage collection (V8)',
-    matches: (r) =>
-      V8.test(r.symbol) &&
-      /(Heap::|Scaveng|Mark(ing|Compact|er)|Sweep|Evacuat|GCTracer|RememberedSet|SlotSet|MinorMS|Worklist|Pretenuring|MemoryChunk|PagedSpace|SemiSpace|NewSpace|MemoryAllocator|IncrementalMarking|ConcurrentMarking|WeakObjects|Compactor)/.test(
-        r.symbol,
-      ),
-  },
+  { group: 'kernel: sockets, syscalls, scheduling', matches: (r) => r.kernel },
+  { group: 'garbage collection (V8)', matches: (r) => GC.test(r.symbol) },
   { group: 'JSON.parse (V8)', matches: (r) => /JsonParser|JSDataObjectBuilder/.test(r.symbol) },
   { group: 'JSON.stringify (V8)', matches: (r) => /JsonStringifier/.test(r.symbol) },
   {
+    // Background threads of the same process compile hot functions.
+    group: 'V8 compilers and parser',
+    matches: (r) =>
+      /^v8::internal::((compiler|maglev|baseline|turboshaft|interpreter)::|(Parser|ParserBase|PreParser|Scanner|Compiler|BytecodeGenerator)\b)/.test(
+        r.symbol,
+      ),
+  },
+  {
+    group: 'regular expressions (V8)',
+    matches: (r) => /^RegExp:/.test(r.symbol) || /^v8::internal::(RegExp|Irregexp)/.test(r.symbol),
+  },
+  {
+    // V8's own code in the JIT map is named by its kind ("Builtin:…", "Stub:…").
     group: 'V8 builtins and interpreter',
-    // V8's own code in the JIT map is named by its kind ("Builtin:…", "RegExp:…", "Stub:…").
     matches: (r) =>
       /^Builtins?[_:]/.test(r.symbol) || (r.dso.startsWith('[JIT]') && /^[A-Za-z]+:/.test(r.symbol)),
   },
-  { group: 'V8 runtime: objects, strings, inline caches', matches: (r) => V8.test(r.symbol) },
+  { group: 'V8 runtime: objects, strings, allocation, inline caches', matches: (r) => V8.test(r.symbol) },
   {
     group: 'memory allocation (malloc)',
     matches: (r) =>
@@ -53,7 +61,8 @@ const GROUPS: { group: string; matches: (row: ProfileRow) => boolean }[] = [
         r.symbol,
       ) || /^operator (new|delete)/.test(r.symbol),
   },
-  { group: 'strings and copies: libc', matches: (r) => /^libc/.test(r.dso) },
+  // What libc's symbols do not name (its internals are bare addresses) counts here too.
+  { group: 'libc: copies and the rest', matches: (r) => /^libc/.test(r.dso) },
   {
     group: 'Node.js and libuv (C++: streams, sockets, timers)',
     matches: (r) => /^(node::|uv_|uv__)/.test(r.symbol) || /libuv/.test(r.dso),
@@ -66,20 +75,21 @@ const OTHER = 'other';
  * Shardwarden's own code (its dist/), or Node's JavaScript (node:…).
  */
 function javascript(symbol: string): { group: string; symbol: string } {
-  const m = /^JS:[*~^+]?(\S*) (.*?)(?::\d+:\d+)?$/.exec(symbol);
+  // The file is the last word: a name may hold spaces ("get foo").
+  const m = /^JS:[*~^+]?(.*) (\S+?)(?::\d+:\d+)?$/.exec(symbol);
   if (!m) return { group: 'JavaScript: unnamed', symbol: '(unnamed JavaScript)' };
-  const [, name, file] = m as unknown as [string, string, string];
+  const name = m[1] || '(anonymous)';
+  const file = m[2]!;
   const inPackage = /.*node_modules\/((?:@[^/]+\/)?[^/]+)\/(.*)$/.exec(file);
   if (inPackage)
-    return {
-      group: `JavaScript: ${inPackage[1]}`,
-      symbol: `${name || '(anonymous)'} (${inPackage[1]}/${inPackage[2]})`,
-    };
+    return { group: `JavaScript: ${inPackage[1]}`, symbol: `${name} (${inPackage[1]}/${inPackage[2]})` };
+  // The benchmark's own preloads (flood-probe.js wraps the shards' emit) are not Shardwarden's.
+  const probe = /\/dist\/(benchmarks\/.*)$/.exec(file);
+  if (probe) return { group: 'JavaScript: the benchmark', symbol: `${name} (${probe[1]})` };
   const own = /\/dist\/(.*)$/.exec(file);
-  if (own) return { group: 'JavaScript: Shardwarden', symbol: `${name || '(anonymous)'} (${own[1]})` };
-  if (file.startsWith('node:'))
-    return { group: 'JavaScript: Node.js', symbol: `${name || '(anonymous)'} (${file})` };
-  return { group: 'JavaScript: other', symbol: `${name || '(anonymous)'} (${file})` };
+  if (own) return { group: 'JavaScript: Shardwarden', symbol: `${name} (${own[1]})` };
+  if (file.startsWith('node:')) return { group: 'JavaScript: Node.js', symbol: `${name} (${file})` };
+  return { group: 'JavaScript: other', symbol: `${name} (${file})` };
 }
 
 /** Groups the rows of a Node process's report. */
@@ -100,15 +110,13 @@ export function groupNodeProfile(rows: ProfileRow[], topCount = 15): Omit<Profil
 
 /**
  * Starts sampling Node process `pid` (started with NODE_PERF_FLAGS) into `dir`. Its symbol map is
- * removed once read: the process keeps writing to the file it opened, no longer in /tmp.
+ * removed when the recording stops, read or not: the process keeps writing to the file it opened,
+ * no longer in /tmp.
  */
-export function profileNode(pid: number, dir: string, name: string): Promise<ProfileRecording> {
-  return recordPerf(pid, dir, name, async (data) => {
-    try {
-      const report = await perfReport(data);
-      return { samples: sampleCount(report), ...groupNodeProfile(parseReport(report)) };
-    } finally {
-      rmSync(perfMapOf(pid), { force: true });
-    }
+export async function profileNode(pid: number, dir: string, name: string): Promise<ProfileRecording> {
+  const recording = await recordPerf(pid, dir, name, async (data) => {
+    const report = await perfReport(data);
+    return { samples: sampleCount(report), ...groupNodeProfile(parseReport(report)) };
   });
+  return { stop: () => recording.stop().finally(() => rmSync(perfMapOf(pid), { force: true })) };
 }

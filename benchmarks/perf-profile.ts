@@ -17,6 +17,8 @@ export interface ProfileRow {
   percent: number;
   dso: string;
   symbol: string;
+  /** perf's `[k]`: kernel code, whether or not its object could be named. */
+  kernel: boolean;
 }
 
 export interface Profile {
@@ -35,8 +37,8 @@ export interface Profile {
 export function parseReport(text: string): ProfileRow[] {
   const rows: ProfileRow[] = [];
   for (const line of text.split('\n')) {
-    const m = /^\s*([\d.]+)%\s+(.+?)\s+\[[.k]\]\s+(.+?)(?:\s+-\s+-)?\s*$/.exec(line);
-    if (m) rows.push({ percent: Number(m[1]), dso: m[2]!, symbol: m[3]! });
+    const m = /^\s*([\d.]+)%\s+(.+?)\s+\[([.k])\]\s+(.+?)(?:\s+-\s+-)?\s*$/.exec(line);
+    if (m) rows.push({ percent: Number(m[1]), dso: m[2]!, symbol: m[4]!, kernel: m[3] === 'k' });
   }
   return rows;
 }

@@ -22,7 +22,7 @@ import {
 
 /** The kinds of work, in the order a row is tested against them; the first that matches wins. */
 const GROUPS: { group: string; matches: (row: ProfileRow, inLua: boolean) => boolean }[] = [
-  { group: 'kernel: sockets, syscalls, scheduling', matches: (r) => r.dso === '[kernel.kallsyms]' },
+  { group: 'kernel: sockets, syscalls, scheduling', matches: (r) => r.kernel },
   {
     // BullMQ's scripts read and write job data with the cjson and cmsgpack modules.
     group: 'Lua: interpreter, cjson, cmsgpack',

@@ -27,37 +27,50 @@ const REPORT = `# Samples: 20K of event 'cpu-clock:ppp'
      2.00%  node                 [.] node::StreamBase::WriteV                                         -      -
      1.00%  node                 [.] uv__io_poll                                                      -      -
      1.00%  [JIT] tid 4242       [.] 0x00007f0000001234                                               -      -
+     2.00%  [unknown]            [k] 0xffffffff81234567                                               -      -
+     1.00%  node                 [.] v8::internal::compiler::Schedule::AddNode                        -      -
+     1.00%  node                 [.] v8::internal::Heap::AllocateRaw                                  -      -
+     1.00%  [JIT] tid 4242       [.] JS:*get size file:///w/node_modules/bullmq/dist/esm/classes/job.js:5:1   -      -
+     1.00%  [JIT] tid 4242       [.] JS:*probed file:///w/dist/benchmarks/flood-probe.js:48:20         -      -
+     1.00%  [JIT] tid 4242       [.] RegExp:^[0-9]{1,20}$                                                 -      -
 `;
 
 test('JIT objects and JavaScript symbols are read whole, spaces included', () => {
   const rows = parseReport(REPORT);
-  expect(rows).toHaveLength(19);
+  expect(rows).toHaveLength(25);
   expect(rows[6]).toEqual({
     percent: 7,
     dso: '[JIT] tid 4242',
     symbol: 'JS:*processFrame file:///w/node_modules/@discordjs/ws/dist/index.mjs:1200:20',
+    kernel: false,
   });
+  // Kernel code is told by perf's [k], also where its object has no name.
+  expect(rows[19]).toEqual({ percent: 2, dso: '[unknown]', symbol: '0xffffffff81234567', kernel: true });
   expect(rows[1]!.symbol).toBe(
     'v8::internal::JSDataObjectBuilder::BuildFromIterator<v8::internal::JsonParser<unsigned char>::NamedPropertyIterator&>',
   );
 });
 
 test('native work is grouped by kind and JavaScript by package', () => {
-  const { groups, top } = groupNodeProfile(parseReport(REPORT));
+  const { groups, top } = groupNodeProfile(parseReport(REPORT), 50);
   expect(Object.fromEntries(groups.map((g) => [g.group, g.percent]))).toEqual({
     'JSON.parse (V8)': 20,
     'JSON.stringify (V8)': 6,
     'garbage collection (V8)': 14,
-    'kernel: sockets, syscalls, scheduling': 9,
+    'kernel: sockets, syscalls, scheduling': 11,
     'JavaScript: @discordjs/ws': 7,
-    'JavaScript: bullmq': 5,
+    'JavaScript: bullmq': 6,
     'JavaScript: Shardwarden': 4,
+    'JavaScript: the benchmark': 1,
     'JavaScript: Node.js': 3,
     'JavaScript: ws': 2,
     'V8 builtins and interpreter': 5,
-    'V8 runtime: objects, strings, inline caches': 5,
+    'V8 compilers and parser': 1,
+    'regular expressions (V8)': 1,
+    // An allocation's slow path is the runtime's, not the collector's.
+    'V8 runtime: objects, strings, allocation, inline caches': 6,
     'memory allocation (malloc)': 4,
-    'strings and copies: libc': 3,
+    'libc: copies and the rest': 3,
     'Node.js and libuv (C++: streams, sockets, timers)': 3,
     other: 1,
   });
@@ -68,4 +81,6 @@ test('native work is grouped by kind and JavaScript by package', () => {
   expect(named['forward (bot/gateway/forwarding/dispatch-forwarder.js)']).toBe('JavaScript: Shardwarden');
   expect(named['(anonymous) (ws/lib/receiver.js)']).toBe('JavaScript: ws');
   expect(named['emit (node:events)']).toBe('JavaScript: Node.js');
+  expect(named['get size (bullmq/dist/esm/classes/job.js)']).toBe('JavaScript: bullmq');
+  expect(named['probed (benchmarks/flood-probe.js)']).toBe('JavaScript: the benchmark');
 });

@@ -31,7 +31,12 @@ const REPORT = `# To display the perf.data header info, please use --header/--he
 test('perf report rows and sample count are read as printed', () => {
   const rows = parseReport(REPORT);
   expect(rows).toHaveLength(13);
-  expect(rows[1]).toEqual({ percent: 15, dso: 'redis-check-rdb', symbol: '0x000000000015e6d0' });
+  expect(rows[1]).toEqual({
+    percent: 15,
+    dso: 'redis-check-rdb',
+    symbol: '0x000000000015e6d0',
+    kernel: false,
+  });
   // Not the "Total Lost Samples" line before it; K and M as perf abbreviates them.
   expect(sampleCount(REPORT)).toBe(56_000);
   expect(sampleCount('# Samples: 934  of event')).toBe(934);
@@ -76,7 +81,7 @@ test('names are matched whole where a prefix would take other work', () => {
     'malloc_usable_size',
     'listAddNodeTail',
     'luaRedisPCall',
-  ].map((symbol) => ({ percent: 1, dso: 'redis-check-rdb', symbol }));
+  ].map((symbol) => ({ percent: 1, dso: 'redis-check-rdb', symbol, kernel: false }));
   const { top } = groupProfile(rows, 'redis-check-rdb', undefined);
   expect(Object.fromEntries(top.map((t) => [t.symbol, t.group]))).toEqual({
     freeClient: 'other',
