@@ -322,6 +322,9 @@ const earEnvOf = (
   // GUILD_CREATE is not forwarded: the startup flood is dropped at the door (and counted).
   SHARDWARDEN_EVENTS: 'MESSAGE_CREATE,INTERACTION_CREATE',
   SHARDWARDEN_HTTP_PORT: '0',
+  // Room for a whole stream: the benchmark measures rates, and a dispatch the buffer has no room
+  // for is dropped (counted), not held back (docs/gateway.md, "The forwarder").
+  SHARDWARDEN_BUFFER_LIMIT: String(Math.max(dispatches, latencyRate * latencySeconds)),
   DISCORD_TOKEN: sim.info.token,
   DISCORD_API_URL: sim.info.apiUrl,
   REDIS_URL: redis.url,
@@ -433,15 +436,27 @@ const earCpuBefore = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redis
 const earStart = performance.now();
 await stream(b.info.controlUrl);
 let earReceivedSeconds = 0;
+let earDropped = 0;
 await waitUntil(
   'all dispatches received and enqueued',
   async () => {
     if (!earReceivedSeconds && (await dispatchCount('received', 'MESSAGE_CREATE')) >= dispatches)
       earReceivedSeconds = (performance.now() - earStart) / 1000;
-    return earReceivedSeconds > 0 && (await dispatchCount('forwarded', 'MESSAGE_CREATE')) >= dispatches;
+    // A dropped dispatch is never enqueued: the run stops at once, saying so.
+    earDropped = await metricTotal(
+      ear.port,
+      'shardwarden_gateway_dispatches_dropped_total',
+      'type="MESSAGE_CREATE"',
+    );
+    return (
+      earDropped > 0 ||
+      (earReceivedSeconds > 0 && (await dispatchCount('forwarded', 'MESSAGE_CREATE')) >= dispatches)
+    );
   },
   { timeoutMs: 300_000, intervalMs: 50 },
 );
+if (earDropped > 0)
+  throw new Error(`the Ear dropped ${earDropped} MESSAGE_CREATEs (its dispatches_dropped_total)`);
 const earSeconds = (performance.now() - earStart) / 1000;
 const earCpu = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redisInfo)].map(
   (c, i) => c - earCpuBefore[i]!,
