@@ -27,7 +27,7 @@ export const perfMapOf = (pid: number) => `/tmp/perf-${pid}.map`;
 const V8 = /^(v8::|heap::base::|cppgc::)/;
 /** V8's collector: marking, scavenging, sweeping, compaction and what they visit (not allocation). */
 const GC =
-  /^(heap::base::|cppgc::)|^v8::internal::.*(Scaveng|MarkCompact|Marking|Marker|Sweep|Evacuat|GCTracer|RememberedSet|SlotSet|MinorMS|Worklist|GlobalHandles|TracedHandles|PointersUpdating|FreeList|Compactor|WeakObjects|HeapVisitor|CollectGarbage|GarbageCollection|IterateRoots)/;
+  /^(heap::base::|cppgc::)|^v8::internal::.*(Scaveng|MarkCompact|Marking|Marker|Sweep|Evacuat|GCTracer|RememberedSet|SlotSet|MinorMS|Worklist|GlobalHandles|TracedHandles|PointersUpdating|Compactor|WeakObjects|HeapVisitor|CollectGarbage|GarbageCollection|IterateRoots)/;
 
 /** The kinds of native work, in the order a row is tested against them; the first that matches wins. */
 const GROUPS: { group: string; matches: (row: ProfileRow) => boolean }[] = [

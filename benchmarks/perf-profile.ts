@@ -29,24 +29,30 @@ export interface Profile {
   top: { symbol: string; group: string; percent: number }[];
 }
 
+/** One line of `perf report -F sample,dso,sym`: its sample count, the object, the symbol. */
+const REPORT_LINE = /^\s*(\d+)\s+(.+?)\s+\[([.k])\]\s+(.+?)\s*$/;
+
 /**
- * Rows of `perf report --stdio --sort dso,symbol --percentage relative` (comments skipped). A JIT
- * object ("[JIT] tid 12") and a JavaScript symbol ("JS:*parse file:///…:3:9") hold spaces; the
- * IPC columns some perf versions print after the symbol are not part of it.
+ * Rows of `perf report --stdio -F sample,dso,sym` (comments skipped), each with its share of all
+ * the report's samples. Read from the counts: the percentages perf prints are rounded to 0.01,
+ * which over a thousand small rows adds up to points. A JIT object ("[JIT] tid 12") and a
+ * JavaScript symbol ("JS:*parse file:///…:3:9") hold spaces.
  */
 export function parseReport(text: string): ProfileRow[] {
-  const rows: ProfileRow[] = [];
+  const counted: { samples: number; dso: string; symbol: string; kernel: boolean }[] = [];
   for (const line of text.split('\n')) {
-    const m = /^\s*([\d.]+)%\s+(.+?)\s+\[([.k])\]\s+(.+?)(?:\s+-\s+-)?\s*$/.exec(line);
-    if (m) rows.push({ percent: Number(m[1]), dso: m[2]!, symbol: m[4]!, kernel: m[3] === 'k' });
+    const m = REPORT_LINE.exec(line);
+    if (m) counted.push({ samples: Number(m[1]), dso: m[2]!, symbol: m[4]!, kernel: m[3] === 'k' });
   }
-  return rows;
+  const total = counted.reduce((n, r) => n + r.samples, 0);
+  return counted.map(({ samples, ...row }) => ({ ...row, percent: (samples * 100) / total }));
 }
 
-/** The report's sample count: perf writes large ones as `12K` or `3M`. */
+/** The report's samples: the sum of its rows' counts. */
 export function sampleCount(report: string): number {
-  const m = /^# Samples: ([\d.]+)([KM]?)/m.exec(report);
-  return m ? Math.round(Number(m[1]) * (m[2] === 'M' ? 1e6 : m[2] === 'K' ? 1e3 : 1)) : 0;
+  let n = 0;
+  for (const line of report.split('\n')) n += Number(REPORT_LINE.exec(line)?.[1] ?? 0);
+  return n;
 }
 
 /** How a profile names a row: its group, and the symbol it is listed under among the largest. */
@@ -77,11 +83,9 @@ export function groupRows(rows: ProfileRow[], classify: Classify, topCount = 15)
 
 /** `perf report`'s text of a recording. */
 export async function perfReport(data: string): Promise<string> {
-  const report = await run(
-    'perf',
-    ['report', '-i', data, '--stdio', '--sort', 'dso,symbol', '--percentage', 'relative'],
-    { maxBuffer: 64 << 20 },
-  );
+  const report = await run('perf', ['report', '-i', data, '--stdio', '-F', 'sample,dso,sym'], {
+    maxBuffer: 64 << 20,
+  });
   return report.stdout;
 }
 

@@ -10,25 +10,25 @@ const REPORT = `# To display the perf.data header info, please use --header/--he
 # Samples: 56K of event 'cpu-clock:ppp'
 # Event count (approx.): 11301259800
 #
-# Overhead  Shared Object      Symbol                                          IPC   [IPC Coverage]
-# ........  .................  ..............................................  ....................
+#      Samples  Shared Object      Symbol
+# ............  .................  ..............................................
 #
-    20.00%  [kernel.kallsyms]  [k] pvm_irq_enable                              -      -
-    15.00%  redis-check-rdb    [.] 0x000000000015e6d0                          -      -
-     5.00%  redis-check-rdb    [.] 0x000000000015e6ec                          -      -
-    10.00%  redis-check-rdb    [.] lpFind                                      -      -
-     8.00%  redis-check-rdb    [.] luaH_getstr                                 -      -
-     7.00%  redis-check-rdb    [.] luaRedisGenericCommand                      -      -
-     6.00%  libjemalloc.so.2   [.] malloc                                      -      -
-     5.00%  redis-check-rdb    [.] 0x0000000000064e55                          -      -
-     4.00%  redis-check-rdb    [.] mp_encode_lua_type                          -      -
-     4.00%  redis-check-rdb    [.] processMultibulkBuffer                      -      -
-     4.00%  libc.so.6          [.] __memcmp_evex_movbe                         -      -
-     4.00%  redis-check-rdb    [.] dictFind                                    -      -
-     8.00%  [vdso]             [.] 0x0000000000000a1b                          -      -
+     2000  [kernel.kallsyms]  [k] pvm_irq_enable
+     1500  redis-check-rdb    [.] 0x000000000015e6d0
+       500  redis-check-rdb    [.] 0x000000000015e6ec
+     1000  redis-check-rdb    [.] lpFind
+       800  redis-check-rdb    [.] luaH_getstr
+       700  redis-check-rdb    [.] luaRedisGenericCommand
+       600  libjemalloc.so.2   [.] malloc
+       500  redis-check-rdb    [.] 0x0000000000064e55
+       400  redis-check-rdb    [.] mp_encode_lua_type
+       400  redis-check-rdb    [.] processMultibulkBuffer
+       400  libc.so.6          [.] __memcmp_evex_movbe
+       400  redis-check-rdb    [.] dictFind
+       800  [vdso]             [.] 0x0000000000000a1b
 `;
 
-test('perf report rows and sample count are read as printed', () => {
+test('perf report rows are read with their share of the counted samples', () => {
   const rows = parseReport(REPORT);
   expect(rows).toHaveLength(13);
   expect(rows[1]).toEqual({
@@ -37,10 +37,8 @@ test('perf report rows and sample count are read as printed', () => {
     symbol: '0x000000000015e6d0',
     kernel: false,
   });
-  // Not the "Total Lost Samples" line before it; K and M as perf abbreviates them.
-  expect(sampleCount(REPORT)).toBe(56_000);
-  expect(sampleCount('# Samples: 934  of event')).toBe(934);
-  expect(sampleCount('# Samples: 1.2M of event')).toBe(1_200_000);
+  // The rows' counts, not the header's rounded "56K" (nor its "Total Lost Samples").
+  expect(sampleCount(REPORT)).toBe(10_000);
 });
 
 test('samples are grouped by the kind of work; unnamed code in the Lua span counts as Lua', () => {
