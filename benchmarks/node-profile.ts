@@ -76,7 +76,7 @@ const OTHER = 'other';
  */
 function javascript(symbol: string): { group: string; symbol: string } {
   // The file is the last word: a name may hold spaces ("get foo").
-  const m = /^JS:[*~^+]?(.*) (\S+?)(?::\d+:\d+)?$/.exec(symbol);
+  const m = /^JS:[*~^+']?(.*) (\S+?)(?::\d+:\d+)?$/.exec(symbol);
   if (!m) return { group: 'JavaScript: unnamed', symbol: '(unnamed JavaScript)' };
   const name = m[1] || '(anonymous)';
   const file = m[2]!;
