@@ -61,7 +61,9 @@ import { guildCreatePayload } from '../discord-simulator/gateway/payloads.js';
 import { startSimulatorWithOptions } from './simulator-process.js';
 import {
   metricTotal,
+  metricTotalIn,
   readyPort,
+  scrapeMetrics,
   redisCpuSeconds,
   startBenchWorker,
   startShardwarden,
@@ -95,7 +97,7 @@ const profile = async (redis: Redis, name: string): Promise<ProfileRecording | u
 // And the default client's and the Ear's (BENCH_PROFILE_NODE=1: V8's perf flags change what they
 // measure, so only on request).
 const nodeProfiling = process.env.BENCH_PROFILE_NODE === '1';
-const nodePerfFlags = nodeProfiling ? NODE_PERF_FLAGS : '';
+const nodePerfFlags = nodeProfiling ? NODE_PERF_FLAGS : [];
 /** A process started with `nodePerfFlags`: its symbol map is removed when the run ends, however. */
 const ownPerfMap = (pid: number) => {
   if (nodeProfiling) scope.own(pid, (p) => rmSync(perfMapOf(p), { force: true }));
@@ -256,7 +258,7 @@ const a = scope.own(await simulator(), (s) => s.child.kill('SIGTERM'));
 const def = spawn(
   process.execPath,
   [
-    ...nodePerfFlags.split(' ').filter(Boolean),
+    ...nodePerfFlags,
     '--import',
     floodProbe,
     join('dist', 'benchmarks', 'default-client.js'),
@@ -344,7 +346,7 @@ const earEnvOf = (
 });
 const earEnv = earEnvOf(b, shards, 'bench');
 // Only the measured Ear runs with V8's perf flags, as the default client does.
-earEnv.NODE_OPTIONS = `${earEnv.NODE_OPTIONS} ${nodePerfFlags}`;
+earEnv.NODE_OPTIONS = [earEnv.NODE_OPTIONS, ...nodePerfFlags].join(' ');
 
 /** A gateway pod process tree, READY (every shard up, so the startup flood is through). */
 async function startEar(env: NodeJS.ProcessEnv, name: string) {
@@ -406,10 +408,6 @@ const queue = new Queue(QUEUES.events, {
   connection: { url: redis.url },
   prefix: queuePrefix({ namespace: DEFAULT_NAMESPACE, name: 'bench' }),
 });
-/**
- * Dispatches of a type the pod counted (`received`, or `forwarded`: in Redis, their batch's
- * add answered), summed over its cluster processes' series.
- */
 /** How many dispatches a batch job carries, inline or as a body. */
 const batchSize = (data: DispatchBatchJob | DispatchBatchRef) =>
   'body' in data ? data.size : data.dispatches.length;
@@ -419,8 +417,6 @@ const queuedDispatches = async (q: Queue) =>
     (n, job) => n + batchSize(job.data as DispatchBatchJob | DispatchBatchRef),
     0,
   );
-const dispatchCount = (counter: 'received' | 'forwarded', type: string) =>
-  metricTotal(ear.port, `shardwarden_gateway_dispatches_${counter}_total`, `type="${type}"`);
 const earFloodResult = floodOf(ear.shardsPid());
 const earPids = ear.pids();
 const earMemory = await settledMemory(earPids);
@@ -440,18 +436,17 @@ let earDropped = 0;
 await waitUntil(
   'all dispatches received and enqueued',
   async () => {
-    if (!earReceivedSeconds && (await dispatchCount('received', 'MESSAGE_CREATE')) >= dispatches)
+    // One scrape a poll: the measured process serves it in the middle of its stream.
+    const metrics = await scrapeMetrics(ear.port);
+    // MESSAGE_CREATEs the pod counted: `received`, `forwarded` (in Redis, their batch's add
+    // answered) or `dropped`, summed over its cluster processes' series.
+    const counted = (counter: 'received' | 'forwarded' | 'dropped') =>
+      metricTotalIn(metrics, `shardwarden_gateway_dispatches_${counter}_total`, 'type="MESSAGE_CREATE"');
+    if (!earReceivedSeconds && counted('received') >= dispatches)
       earReceivedSeconds = (performance.now() - earStart) / 1000;
     // A dropped dispatch is never enqueued: the run stops at once, saying so.
-    earDropped = await metricTotal(
-      ear.port,
-      'shardwarden_gateway_dispatches_dropped_total',
-      'type="MESSAGE_CREATE"',
-    );
-    return (
-      earDropped > 0 ||
-      (earReceivedSeconds > 0 && (await dispatchCount('forwarded', 'MESSAGE_CREATE')) >= dispatches)
-    );
+    earDropped = counted('dropped');
+    return earDropped > 0 || (earReceivedSeconds > 0 && counted('forwarded') >= dispatches);
   },
   { timeoutMs: 300_000, intervalMs: 50 },
 );

@@ -10,17 +10,14 @@
 import { rmSync } from 'node:fs';
 import {
   groupRows,
-  parseReport,
-  perfReport,
   recordPerf,
-  sampleCount,
   type Profile,
   type ProfileRecording,
   type ProfileRow,
 } from './perf-profile.js';
 
 /** The V8 flags a process needs to be profiled by name (NODE_OPTIONS accepts both). */
-export const NODE_PERF_FLAGS = '--perf-basic-prof --interpreted-frames-native-stack';
+export const NODE_PERF_FLAGS = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
 
 export const perfMapOf = (pid: number) => `/tmp/perf-${pid}.map`;
 
@@ -114,9 +111,6 @@ export function groupNodeProfile(rows: ProfileRow[], topCount = 15): Omit<Profil
  * no longer in /tmp.
  */
 export async function profileNode(pid: number, dir: string, name: string): Promise<ProfileRecording> {
-  const recording = await recordPerf(pid, dir, name, async (data) => {
-    const report = await perfReport(data);
-    return { samples: sampleCount(report), ...groupNodeProfile(parseReport(report)) };
-  });
+  const recording = await recordPerf(pid, dir, name, async (rows) => groupNodeProfile(rows));
   return { stop: () => recording.stop().finally(() => rmSync(perfMapOf(pid), { force: true })) };
 }

@@ -38,22 +38,23 @@ const REPORT_LINE = /^\s*(\d+)\s+(.+?)\s+\[([.k])\]\s+(.+?)\s*$/;
  * which over a thousand small rows adds up to points. A JIT object ("[JIT] tid 12") and a
  * JavaScript symbol ("JS:*parse file:///…:3:9") hold spaces.
  */
-export function parseReport(text: string): ProfileRow[] {
+function readReport(text: string): { samples: number; rows: ProfileRow[] } {
   const counted: { samples: number; dso: string; symbol: string; kernel: boolean }[] = [];
   for (const line of text.split('\n')) {
     const m = REPORT_LINE.exec(line);
     if (m) counted.push({ samples: Number(m[1]), dso: m[2]!, symbol: m[4]!, kernel: m[3] === 'k' });
   }
-  const total = counted.reduce((n, r) => n + r.samples, 0);
-  return counted.map(({ samples, ...row }) => ({ ...row, percent: (samples * 100) / total }));
+  const samples = counted.reduce((n, r) => n + r.samples, 0);
+  return {
+    samples,
+    rows: counted.map(({ samples: n, ...row }) => ({ ...row, percent: (n * 100) / samples })),
+  };
 }
 
+export const parseReport = (text: string): ProfileRow[] => readReport(text).rows;
+
 /** The report's samples: the sum of its rows' counts. */
-export function sampleCount(report: string): number {
-  let n = 0;
-  for (const line of report.split('\n')) n += Number(REPORT_LINE.exec(line)?.[1] ?? 0);
-  return n;
-}
+export const sampleCount = (text: string): number => readReport(text).samples;
 
 /** How a profile names a row: its group, and the symbol it is listed under among the largest. */
 export type Classify = (row: ProfileRow) => { group: string; symbol?: string };
@@ -81,12 +82,12 @@ export function groupRows(rows: ProfileRow[], classify: Classify, topCount = 15)
   };
 }
 
-/** `perf report`'s text of a recording. */
-export async function perfReport(data: string): Promise<string> {
+/** A recording's report, read once: its sample count and its rows. */
+async function perfReport(data: string): Promise<{ samples: number; rows: ProfileRow[] }> {
   const report = await run('perf', ['report', '-i', data, '--stdio', '-F', 'sample,dso,sym'], {
     maxBuffer: 64 << 20,
   });
-  return report.stdout;
+  return readReport(report.stdout);
 }
 
 export type Unavailable = { unavailable: string };
@@ -97,7 +98,7 @@ export interface ProfileRecording {
 }
 
 /**
- * Starts sampling process `pid` into `dir`; `read` turns the recording (its file) into a profile.
+ * Starts sampling process `pid` into `dir`; `group` sorts the report's rows into the profile.
  * Where perf is missing or refused, stop() says so instead of a profile: a benchmark's figures do
  * not depend on it.
  */
@@ -105,7 +106,7 @@ export async function recordPerf(
   pid: number,
   dir: string,
   name: string,
-  read: (data: string) => Promise<Profile>,
+  group: (rows: ProfileRow[]) => Promise<Omit<Profile, 'samples'>>,
 ): Promise<ProfileRecording> {
   const data = join(dir, `${name}.perf`);
   let perf: ChildProcess | undefined;
@@ -141,7 +142,8 @@ export async function recordPerf(
       }
       if (failed) return { unavailable: failed };
       try {
-        return await read(data);
+        const { samples, rows } = await perfReport(data);
+        return { samples, ...(await group(rows)) };
       } catch (err) {
         return { unavailable: `reading the profile failed: ${(err as Error).message.slice(0, 300)}` };
       }

@@ -10,11 +10,8 @@
 import type { Redis } from 'ioredis';
 import {
   groupRows,
-  parseReport,
-  perfReport,
   recordPerf,
   run,
-  sampleCount,
   type Profile,
   type ProfileRecording,
   type ProfileRow,
@@ -108,12 +105,8 @@ async function luaSpanOf(binary: string): Promise<{ from: number; to: number } |
 /** Starts sampling the redis-server behind `redis` into `dir` (perf-profile.ts's recordPerf). */
 export async function profileRedis(redis: Redis, dir: string, name: string): Promise<ProfileRecording> {
   const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
-  return recordPerf(pid, dir, name, async (data) => {
+  return recordPerf(pid, dir, name, async (rows) => {
     const binary = (await run('readlink', ['-f', `/proc/${pid}/exe`])).stdout.trim();
-    const report = await perfReport(data);
-    return {
-      samples: sampleCount(report),
-      ...groupProfile(parseReport(report), binary.split('/').pop() ?? '', await luaSpanOf(binary)),
-    };
+    return groupProfile(rows, binary.split('/').pop() ?? '', await luaSpanOf(binary));
   });
 }

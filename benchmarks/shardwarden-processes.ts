@@ -90,7 +90,16 @@ export async function readyPort(proc: ManagedProcess, timeoutMs = 300_000): Prom
 
 /** A counter summed over the series of a process's /metrics that contain every one of `labels`. */
 export async function metricTotal(port: number, name: string, ...labels: string[]): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return metricTotalIn(await scrapeMetrics(port), name, ...labels);
+}
+
+/** A process's /metrics, once: several counters read from one scrape. */
+export async function scrapeMetrics(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+/** metricTotal over a scrape already made. */
+export function metricTotalIn(text: string, name: string, ...labels: string[]): number {
   return text
     .split('\n')
     .filter(

@@ -33,7 +33,7 @@ const REPORT = `# Samples: 20K of event 'cpu-clock:ppp'
        100  [JIT] tid 4242       [.] JS:*get size file:///w/node_modules/bullmq/dist/esm/classes/job.js:5:1
        100  [JIT] tid 4242       [.] JS:'probed file:///w/dist/benchmarks/flood-probe.js:48:20
        100  [JIT] tid 4242       [.] RegExp:^[0-9]{1,20}$
-    200  node                 [.] node::LoadEnvironment
+       200  node                 [.] node::LoadEnvironment
 `;
 
 test('JIT objects and JavaScript symbols are read whole, spaces included', () => {
