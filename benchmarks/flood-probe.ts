@@ -22,15 +22,16 @@ interface Emitting {
 }
 
 /**
- * The WebSocketManager the process's client uses, and the dispatch type of an emit's arguments.
- * The Ear's cluster imports @discordjs/ws itself (the ESM build, so the same module instance is
- * imported here), which emits (event, payload, shardId); discord.js uses its own nested copy,
- * whose 1.x emits (event, { data: payload, shardId }).
+ * The class that emits the process's dispatches, and the dispatch type of an emit's arguments.
+ * The Ear's EarClient (the same module URL the cluster imports, so the same class) emits
+ * (event, payload, shardId); discord.js uses its own nested copy of @discordjs/ws, whose
+ * WebSocketManager 1.x emits (event, { data: payload, shardId }).
  */
 async function managerOfClient(): Promise<[Emitting, (args: unknown[]) => string | undefined]> {
   if (isEar) {
-    const ws = (await import('@discordjs/ws')) as unknown as { WebSocketManager: Emitting };
-    return [ws.WebSocketManager, (args) => (args[0] as { t?: string } | undefined)?.t];
+    const earClient = new URL('../bot/gateway/cluster/ear-client.js', import.meta.url).href;
+    const { EarClient } = (await import(earClient)) as { EarClient: Emitting };
+    return [EarClient, (args) => (args[0] as { t?: string } | undefined)?.t];
   }
   const require = createRequire(import.meta.url);
   const ws = createRequire(require.resolve('discord.js'))('@discordjs/ws') as { WebSocketManager: Emitting };

@@ -111,6 +111,19 @@ export class RedisSessionStore {
   }
 
   /**
+   * A dispatch's sequence, if newer than the shard's current session's: what `update` does for
+   * @discordjs/ws on every dispatch, without a copy of the session per dispatch (the receive
+   * path's). Coalesced like any sequence update; nothing without a current session.
+   */
+  advance(shardId: number, seq: number): void {
+    const info = this.current.get(shardId);
+    if (!info || seq <= info.sequence) return;
+    info.sequence = seq;
+    this.dirty.add(shardId);
+    if (!this.stopped) this.schedule(this.flushIntervalMs);
+  }
+
+  /**
    * Writes the changed sessions (with `all`, every current one) once any write in flight has
    * settled. Rejects if Redis refuses the write or `timeoutMs` passes first.
    */
