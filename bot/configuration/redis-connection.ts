@@ -6,6 +6,25 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from './redis-target.js';
 
+/**
+ * ioredis 6 defines `class VerbatimString extends String`, and V8 (Node 24) turns
+ * String.prototype into a dictionary-mode object once any class extends String. From then on
+ * every string method call in the process (`s.charCodeAt(i)`, `s.slice()`, `s.startsWith()`:
+ * the gateway's frame reader, ws, BullMQ, ioredis itself) looks the method up through V8's
+ * generic property load: 5 to 10 times slower per call (docs/benchmarks.md, "String.prototype").
+ * Loads of a property through an object whose prototype is String.prototype, repeated until V8
+ * caches the lookup, make V8 turn the prototype fast again. Done once here, after ioredis is
+ * loaded (every process that loads it makes its clients in this module); the test that V8 still
+ * does so: tests/configuration/redis-connection.test.ts.
+ */
+export function restoreFastStringPrototype(): void {
+  const probe = Object.create(String.prototype) as { charCodeAt?: unknown };
+  let found = 0;
+  for (let i = 0; i < 10_000; i++) if (probe.charCodeAt) found++;
+  if (found === 0) throw new Error('String.prototype.charCodeAt is missing');
+}
+restoreFastStringPrototype();
+
 /** What every Redis user in the code takes: one server or a cluster. */
 export type RedisClient = Redis | Cluster;
 
