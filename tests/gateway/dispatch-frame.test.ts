@@ -27,7 +27,7 @@ function parsed(text: string) {
     op: f.op,
     t: f.t ?? null,
     s: f.s ?? null,
-    d: d ?? null,
+    d,
     id: field('id'),
     guild_id: field('guild_id'),
     channel_id: field('channel_id'),
@@ -39,7 +39,7 @@ function expectAgrees(text: string) {
   expect(frame).toBeDefined();
   const want = parsed(text);
   expect({ op: frame!.op, t: frame!.t, s: frame!.s }).toEqual({ op: want.op, t: want.t, s: want.s });
-  if (want.d === null) return expect(frame!.d).toBeNull();
+  if (want.d === null || want.d === undefined) return expect(frame!.d).toBe(want.d);
   expect(frame!.d).toBeInstanceOf(RawPayload);
   expect(JSON.parse(frame!.d!.json)).toEqual(want.d);
   expect({ id: frame!.d!.id, guild_id: frame!.d!.guild_id, channel_id: frame!.d!.channel_id }).toEqual({
@@ -108,6 +108,46 @@ describe('a frame read in one pass', () => {
       expect(readFrame(text)).toBeUndefined();
   });
 
+  test('what JSON.parse refuses is not read either: bad scalars, escapes, control characters', () => {
+    for (const bad of [
+      '{"op":0x0,"s":1,"t":"X","d":{}}',
+      '{"op":0,"s":+1,"t":"X","d":{}}',
+      '{"op":0,"s":01,"t":"X","d":{}}',
+      '{"op":0,"s":1,"t":"X","d":tru}',
+      '{"op":0,"s":1,"t":"X","d":{"a":nul}}',
+      '{"op":0,"s":1,"t":"X","d":{"a":[1,,2]}}',
+      '{"op":0,"s":1,"t":"X","d":{"a":{"b"}}}',
+      '{"op":0,"s":1,"t":"X","d":{"a":1.}}',
+      '{"op":0,"s":1,"t":"X","d":{"a":.5}}',
+      '{"op":0,"s":1,"t":"X","d":{"a":1e}}',
+      '{"op":0,"s":1,"t":"X","d":{"a":-}}',
+      '{"op":0,"s":1,"t":"X","d":{"a":[1,]}}',
+      '{"op":0,"s":1,"t":"X","d":{"a":1,}}',
+      '{"op":0,"s":1,"t":"X","d":{"a":"\\x"}}',
+      '{"op":0,"s":1,"t":"X","d":{"a":"\\u12g4"}}',
+      '{"op":0,"s":1,"t":"X","d":{"id":"1\n"}}',
+      '{"op":0,"s":1,"t":"X","d":{"a":"tab\there"}}',
+    ]) {
+      expect(() => JSON.parse(bad)).toThrow();
+      expect(readFrame(bad)).toBeUndefined();
+    }
+  });
+
+  test("JSON's numbers, literals and escapes inside d are read; no d is as JSON.parse says (undefined)", () => {
+    expectAgrees(
+      '{"op":0,"s":1,"t":"X","d":{"a":[0,-0,1.5,-0.5E+2,1e3,2E-7,true,false,null],"b":"\\u00e9\\n\\/\\\\"}}',
+    );
+    expectAgrees('{"op":0,"s":1e0,"t":"X","d":{}}');
+    expectAgrees('{"op":0,"s":5,"t":"X"}');
+    expect(readFrame('{"op":0,"s":5,"t":"X"}')!.d).toBeUndefined();
+  });
+
+  test('nesting deeper than the reader goes is left to JSON.parse', () => {
+    const deep = (n: number) => `{"op":0,"s":1,"t":"X","d":{"a":${'['.repeat(n)}${']'.repeat(n)}}}`;
+    expectAgrees(deep(40));
+    expect(readFrame(deep(200))).toBeUndefined();
+  });
+
   test('random payloads: read as JSON.parse reads them', () => {
     let seed = 12345;
     const rand = (n: number) => {
@@ -172,6 +212,14 @@ describe('a d kept as text, forwarded', () => {
     const want = [dispatch(asParsed), dispatch(asParsed), dispatch({})];
     expect(JSON.parse(dispatchesJson(batch))).toEqual(want);
     expect(dispatchesJson([])).toBe('[]');
+    const others = ['{"op":0,"s":1,"t":"X","d":"text"}', '{"op":0,"s":1,"t":"X","d":[1,{"a":2}]}'].map(
+      (f) => readFrame(f)!.d,
+    );
+    expect(JSON.parse(dispatchesJson([dispatch(others[0]), dispatch(others[1]), dispatch(null)]))).toEqual([
+      dispatch('text'),
+      dispatch([1, { a: 2 }]),
+      dispatch(null),
+    ]);
   });
 
   test('serialized whole (an inline job), it is the parsed payload', () => {

@@ -234,3 +234,14 @@ test("advance() moves a current session's sequence forward only, written at the 
   });
   expect(await stored(bot, 2)).toBeNull();
 });
+
+test('a session read from Redis (a RESUME after a restart) is kept alive, with or without dispatches', async () => {
+  const { bot, store } = setup({ ttlSeconds: 2 });
+  // Shorter than the store's TTL: only the store's refresh can lift it above 1.5 s.
+  await raw.set(sessionKey(bot, 3), JSON.stringify(session(3, 4)), 'PX', 1_500);
+  expect(await store.retrieve(3)).toEqual({ info: session(3, 4), fromRedis: true });
+  await waitUntil('the session refreshed', async () => (await raw.pttl(sessionKey(bot, 3))) > 1_600, {
+    timeoutMs: 30_000,
+  });
+  expect(await stored(bot, 3)).toEqual(session(3, 4));
+});

@@ -6,7 +6,8 @@
 // under discord.js's names: `ready` once every shard of the process is up, `shardReady`,
 // `shardResume`, `shardReconnecting`, `shardDisconnect`. Dispatches are emitted as `dispatch`
 // (payload, shardId), most with `d` as the text it arrived in (a RawPayload: the receive path,
-// receiving/), READY and RESUMED as parsed by @discordjs/ws; heartbeat ACKs as `heartbeat`.
+// receiving/), READY, RESUMED and any frame the reader declines as parsed by @discordjs/ws;
+// heartbeat ACKs as `heartbeat`.
 // A close Discord does not let a shard recover from rejects `login` with an
 // UnrecoverableGatewayError (the cluster then exits for good); after login it is `shardDisconnect`.
 // A shard is up after READY and a GUILD_CREATE (or GUILD_DELETE) of each guild READY listed,

@@ -3,10 +3,11 @@
 // third of the Ear's CPU per dispatch, and the objects of a GUILD_CREATE flood its memory
 // (docs/benchmarks.md, "Where the Ear's CPU goes"). One pass over the frame finds the envelope
 // (op, t, s), where `d` starts and ends, and the top-level string fields of `d` the forwarder
-// reads (id, guild_id, channel_id: the de-duplication key and the partition). The pass checks the
-// structure (strings closed, brackets matched, nothing outside strings but JSON's punctuation and
-// scalars); a frame it does not expect (whitespace between tokens, an escape in a key or an id) is
-// not read here, and JSON.parse reads it as before.
+// reads (id, guild_id, channel_id: the de-duplication key and the partition). The pass follows
+// JSON's grammar (a frame it accepts is one JSON.parse accepts, read the same way: `d`'s text is
+// written into batch bodies as it is, and one broken `d` would fail a whole batch); a frame it
+// does not expect (whitespace between tokens, an escape in a key or an id, nesting deeper than
+// 64) is not read here, and JSON.parse reads it as before.
 
 /** A dispatch's `d` as received: its JSON text, and the top-level string fields the forwarder reads. */
 export class RawPayload {
@@ -26,8 +27,8 @@ export interface GatewayFrame {
   op: number;
   t: string | null;
   s: number | null;
-  /** Null when the frame has no `d`, or `d` is null. */
-  d: RawPayload | null;
+  /** Null when `d` is null, undefined when the frame has none (as JSON.parse reads them). */
+  d: RawPayload | null | undefined;
 }
 
 const QUOTE = 0x22;
@@ -39,62 +40,107 @@ const CLOSE_OBJECT = 0x7d;
 const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
 /** Deeper nesting than this is left to JSON.parse (Discord's payloads nest a few levels). */
-const MAX_DEPTH = 256;
-const closers = new Uint8Array(MAX_DEPTH);
+const MAX_DEPTH = 64;
 
-/** Digits, `-+.`, `E` and lower-case letters: what numbers, true, false and null are made of. */
-function isScalarChar(c: number): boolean {
-  return (
-    (c >= 0x30 && c <= 0x39) ||
-    (c >= 0x61 && c <= 0x7a) ||
-    c === 0x2d ||
-    c === 0x2b ||
-    c === 0x2e ||
-    c === 0x45
-  );
-}
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+const isHexDigit = (c: number) => isDigit(c) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
+/** `"`, `\`, `/`, b, f, n, r, t: JSON's one-character escapes. */
+const isEscape = (c: number) =>
+  c === 0x22 ||
+  c === 0x5c ||
+  c === 0x2f ||
+  c === 0x62 ||
+  c === 0x66 ||
+  c === 0x6e ||
+  c === 0x72 ||
+  c === 0x74;
 
 /**
- * Just past the string whose opening quote is at `i`, or -1 if it does not close. A plain loop:
- * most of a payload's strings are short, and an indexOf per string cost more than the characters.
+ * Just past the string whose opening quote is at `i`, or -1 if it is not a JSON string (does not
+ * close, holds a raw control character or a bad escape). A plain loop: most of a payload's
+ * strings are short, and an indexOf per string cost more than their characters.
  */
 function stringEnd(text: string, i: number): number {
   const length = text.length;
   for (let j = i + 1; j < length; j++) {
     const c = text.charCodeAt(j);
     if (c === QUOTE) return j + 1;
-    if (c === BACKSLASH) j++;
+    if (c < 0x20) return -1;
+    if (c !== BACKSLASH) continue;
+    const e = text.charCodeAt(++j);
+    if (e === 0x75 /* u */) {
+      for (let k = 1; k <= 4; k++) if (!isHexDigit(text.charCodeAt(j + k))) return -1;
+      j += 4;
+    } else if (!isEscape(e)) return -1;
   }
   return -1;
 }
 
-/** Just past the object or array opening at `i`, or -1. */
-function containerEnd(text: string, i: number): number {
-  let depth = 0;
-  for (let j = i; j < text.length; j++) {
+/** Just past the JSON number starting at `i`, or -1. */
+function numberEnd(text: string, i: number): number {
+  let j = i;
+  if (text.charCodeAt(j) === 0x2d /* - */) j++;
+  if (text.charCodeAt(j) === 0x30 /* 0 */) j++;
+  else if (isDigit(text.charCodeAt(j))) while (isDigit(text.charCodeAt(j))) j++;
+  else return -1;
+  if (text.charCodeAt(j) === 0x2e /* . */) {
+    if (!isDigit(text.charCodeAt(++j))) return -1;
+    while (isDigit(text.charCodeAt(j))) j++;
+  }
+  const e = text.charCodeAt(j);
+  if (e === 0x65 || e === 0x45 /* e E */) {
+    const sign = text.charCodeAt(++j);
+    if (sign === 0x2b || sign === 0x2d) j++;
+    if (!isDigit(text.charCodeAt(j))) return -1;
+    while (isDigit(text.charCodeAt(j))) j++;
+  }
+  return j;
+}
+
+/** Just past the object opening at `i` (its members' values checked, `depth` deep), or -1. */
+function objectEnd(text: string, i: number, depth: number): number {
+  let j = i + 1;
+  if (text.charCodeAt(j) === CLOSE_OBJECT) return j + 1;
+  for (;;) {
+    if (text.charCodeAt(j) !== QUOTE) return -1;
+    j = stringEnd(text, j);
+    if (j < 0 || text.charCodeAt(j) !== COLON) return -1;
+    j = valueEnd(text, j + 1, depth);
+    if (j < 0) return -1;
     const c = text.charCodeAt(j);
-    if (c === QUOTE) {
-      j = stringEnd(text, j) - 1;
-      if (j < 0) return -1;
-    } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
-      if (depth === MAX_DEPTH) return -1;
-      closers[depth++] = c === OPEN_OBJECT ? CLOSE_OBJECT : CLOSE_ARRAY;
-    } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
-      if (depth === 0 || closers[--depth] !== c) return -1;
-      if (depth === 0) return j + 1;
-    } else if (c !== COLON && c !== COMMA && !isScalarChar(c)) return -1;
+    if (c === CLOSE_OBJECT) return j + 1;
+    if (c !== COMMA) return -1;
+    j++;
   }
-  return -1;
 }
 
-/** Just past the value starting at `i`, or -1. */
-function valueEnd(text: string, i: number): number {
+/** Just past the array opening at `i`, or -1. */
+function arrayEnd(text: string, i: number, depth: number): number {
+  let j = i + 1;
+  if (text.charCodeAt(j) === CLOSE_ARRAY) return j + 1;
+  for (;;) {
+    j = valueEnd(text, j, depth);
+    if (j < 0) return -1;
+    const c = text.charCodeAt(j);
+    if (c === CLOSE_ARRAY) return j + 1;
+    if (c !== COMMA) return -1;
+    j++;
+  }
+}
+
+/**
+ * Just past the JSON value starting at `i`, or -1 if there is none (JSON's grammar, without
+ * whitespace between tokens: Discord sends none, and a frame with some is JSON.parse's).
+ */
+function valueEnd(text: string, i: number, depth = 0): number {
   const c = text.charCodeAt(i);
   if (c === QUOTE) return stringEnd(text, i);
-  if (c === OPEN_OBJECT || c === OPEN_ARRAY) return containerEnd(text, i);
-  let j = i;
-  while (j < text.length && isScalarChar(text.charCodeAt(j))) j++;
-  return j > i ? j : -1;
+  if (c === OPEN_OBJECT) return depth < MAX_DEPTH ? objectEnd(text, i, depth + 1) : -1;
+  if (c === OPEN_ARRAY) return depth < MAX_DEPTH ? arrayEnd(text, i, depth + 1) : -1;
+  if (c === 0x74 /* t */) return text.startsWith('true', i) ? i + 4 : -1;
+  if (c === 0x66 /* f */) return text.startsWith('false', i) ? i + 5 : -1;
+  if (c === 0x6e /* n */) return text.startsWith('null', i) ? i + 4 : -1;
+  return numberEnd(text, i);
 }
 
 /**
@@ -121,7 +167,12 @@ class FrameReader {
     const end = this.object(0, false);
     this.text = '';
     if (end !== text.length || typeof this.op !== 'number' || this.s === undefined) return undefined;
-    const frame: GatewayFrame = { op: this.op, t: this.t ?? null, s: this.s, d: null };
+    const frame: GatewayFrame = {
+      op: this.op,
+      t: this.t ?? null,
+      s: this.s,
+      d: this.dStart < 0 ? undefined : null,
+    };
     if (this.dStart < 0 || isNull(text, this.dStart, this.dEnd)) return frame;
     const d = new RawPayload(text.slice(this.dStart, this.dEnd));
     if (this.id !== undefined) d.id = this.id;
@@ -163,7 +214,8 @@ class FrameReader {
       // An object's members are walked once, reading the forwarder's fields on the way.
       this.id = this.guildId = this.channelId = undefined;
       this.dStart = start;
-      this.dEnd = text.charCodeAt(start) === OPEN_OBJECT ? this.object(start, true) : valueEnd(text, start);
+      this.dEnd =
+        text.charCodeAt(start) === OPEN_OBJECT ? this.object(start, true) : valueEnd(text, start, 1);
       return this.dEnd;
     }
     const end = valueEnd(text, start);

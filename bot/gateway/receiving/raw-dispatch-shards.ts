@@ -6,6 +6,8 @@
 // INVALID_SESSION, RECONNECT, compressed frames, and anything this path does not read.
 // Order: a dispatch left to @discordjs/ws is emitted a few microtasks after its frame arrived,
 // so the frames behind it wait until it is, and every dispatch still leaves in arrival order.
+// Frames that cannot emit a dispatch (HELLO, heartbeats, RECONNECT, INVALID_SESSION) hold
+// nothing: their handling may wait for seconds (a heartbeat's jitter, a new connection).
 // It replaces a private method of @discordjs/ws's WebSocketShard (`onMessage`), pinned with the
 // package's exact version; loading this module fails at once, naming it, if the method is gone.
 import {
@@ -31,6 +33,15 @@ const PARSED_DISPATCHES = new Set(['READY', 'RESUMED']);
 const GATEWAY_DISPATCH = 0;
 const DONE = Promise.resolve();
 
+/** The op of a text frame the reader declined (rare: JSON.parse reads it again after this). */
+function opOf(data: unknown): unknown {
+  try {
+    return (JSON.parse(data as string) as { op?: unknown } | null)?.op;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Where dispatches taken off the receive path go. */
 export interface DispatchSink {
   /** A dispatch's sequence, before the dispatch itself (what @discordjs/ws records per dispatch). */
@@ -39,7 +50,7 @@ export interface DispatchSink {
 }
 
 class RawDispatchShard extends WebSocketShard {
-  /** Settles once the dispatch @discordjs/ws is still emitting (and the frames queued behind it) are. */
+  /** Settles once the dispatch @discordjs/ws is still emitting, and the frames queued behind it, are handed on. */
   private behind?: Promise<void>;
 
   constructor(
@@ -52,20 +63,35 @@ class RawDispatchShard extends WebSocketShard {
 
   /** What the connection calls for every frame (in place of @discordjs/ws's onMessage). */
   receive(data: unknown, isBinary: boolean): Promise<void> {
-    if (!this.behind) return this.take(data, isBinary, true);
-    const run = this.behind.then(() => this.take(data, isBinary, false));
+    if (!this.behind) {
+      const left = this.take(data, isBinary);
+      if (!left) return DONE;
+      if (left.mayDispatch) this.hold(left.handled);
+      return left.handled;
+    }
+    // Queued behind a dispatch @discordjs/ws is still emitting. The queue waits for this frame's
+    // own handling only if it may emit a dispatch: a HELLO's heartbeat jitter, or a RECONNECT's
+    // wait for the new connection's HELLO (which would queue behind it), must not hold it.
+    const run = this.behind.then(() => {
+      const left = this.take(data, isBinary);
+      return left?.mayDispatch ? left.handled : undefined;
+    });
     this.hold(run);
     return run;
   }
 
-  /** Hands a dispatch on, or the frame to @discordjs/ws; `holdOrder`: queue frames behind a dispatch there. */
-  private take(data: unknown, isBinary: boolean, holdOrder: boolean): Promise<void> {
+  /** Hands a dispatch on (undefined), or the frame to @discordjs/ws. */
+  private take(
+    data: unknown,
+    isBinary: boolean,
+  ): { handled: Promise<void>; mayDispatch: boolean } | undefined {
     const frame = !isBinary && typeof data === 'string' ? readFrame(data) : undefined;
-    if (frame && this.forward(frame)) return DONE;
-    const parsed = parseFrame!.call(this, data, isBinary);
-    // A text frame this path could not read may be a dispatch too.
-    if (holdOrder && !isBinary && (frame === undefined || frame.op === GATEWAY_DISPATCH)) this.hold(parsed);
-    return parsed;
+    if (frame && this.forward(frame)) return undefined;
+    return {
+      handled: parseFrame!.call(this, data, isBinary),
+      // Compressed frames all take @discordjs/ws's path, in order: nothing to hold.
+      mayDispatch: !isBinary && (frame ? frame.op === GATEWAY_DISPATCH : opOf(data) === GATEWAY_DISPATCH),
+    };
   }
 
   private forward(frame: GatewayFrame): boolean {

@@ -1,5 +1,6 @@
 // Shard sessions (id, sequence, resume URL) in Redis, so a restarted cluster process or pod
-// RESUMEs instead of identifying again. @discordjs/ws reports the sequence on every dispatch;
+// RESUMEs instead of identifying again. The sequence is reported on every dispatch (advance();
+// update() for READY and what @discordjs/ws still parses);
 // writes are coalesced (at most one per interval, and never more than one in flight) and every
 // current session is rewritten every ttl/3 so a quiet shard's key does not expire under it. A
 // sequence that lags only means Discord replays a little more, and replays are de-duplicated
@@ -63,10 +64,11 @@ export class RedisSessionStore {
   }
 
   /**
-   * @discordjs/ws asks on every dispatch; only the first ask per shard goes to Redis. `current`
-   * must never be cleared while the session lives: every later ask is answered from memory, in
-   * the same number of microtasks for each frame, which is what keeps @discordjs/ws emitting the
-   * dispatches in arrival order (a Redis round trip could let a later frame overtake).
+   * @discordjs/ws asks on every dispatch it handles and every heartbeat; only the first ask per
+   * shard goes to Redis. `current` must never be cleared while the session lives: every later
+   * ask is answered from memory, in the same number of microtasks for each frame, which keeps
+   * @discordjs/ws emitting its dispatches in arrival order (a Redis round trip could let a later
+   * frame overtake). A session read from Redis is kept alive from then on, dispatches or not.
    */
   async retrieve(shardId: number): Promise<{ info: SessionInfo | null; fromRedis: boolean }> {
     if (this.current.has(shardId)) return { info: this.current.get(shardId) ?? null, fromRedis: false };
@@ -86,6 +88,7 @@ export class RedisSessionStore {
     }
     const info = raw ? (JSON.parse(raw) as SessionInfo) : null;
     if (!this.current.has(shardId)) this.current.set(shardId, info);
+    if (info && !this.stopped) this.keepRefreshing();
     return { info: this.current.get(shardId) ?? null, fromRedis: true };
   }
 
@@ -100,7 +103,7 @@ export class RedisSessionStore {
     this.current.set(shardId, info ? { ...info } : null);
     this.dirty.add(shardId);
     if (this.stopped) return;
-    if (info) this.refresher ??= setInterval(() => this.refreshAll(), (this.ttlSeconds * 1000) / 3).unref();
+    if (info) this.keepRefreshing();
     // A new session (READY) or a cleared one is written at once: a process that dies right
     // after identifying must leave its session behind, and a dead one must not be resumed.
     // Only sequence updates of a known session are coalesced.
@@ -120,7 +123,14 @@ export class RedisSessionStore {
     if (!info || seq <= info.sequence) return;
     info.sequence = seq;
     this.dirty.add(shardId);
-    if (!this.stopped) this.schedule(this.flushIntervalMs);
+    if (this.stopped) return;
+    this.keepRefreshing();
+    this.schedule(this.flushIntervalMs);
+  }
+
+  /** Every current session rewritten every ttl/3, so a quiet shard's key does not expire. */
+  private keepRefreshing(): void {
+    this.refresher ??= setInterval(() => this.refreshAll(), (this.ttlSeconds * 1000) / 3).unref();
   }
 
   /**
