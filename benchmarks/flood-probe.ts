@@ -1,12 +1,13 @@
 // Preloaded (`--import`) into the gateway benchmark's measured processes: the default client and
 // the Ear's process running its shards (the pod's process for clustersPerPod 1, else a cluster
-// process). It times the startup flood the same way in both: from the first
-// GUILD_CREATE that @discordjs/ws's WebSocketManager emits to the moment the last of
-// FLOOD_PROBE_COUNT has been handled (the client's listener runs inside `emit`: discord.js's
+// process). It times the startup flood the same way in both: from the first GUILD_CREATE the
+// client's gateway layer emits (discord.js's @discordjs/ws WebSocketManager; the Ear's EarClient,
+// which its receive path feeds without the manager) to the moment the last of
+// FLOOD_PROBE_COUNT has been handled (the listener runs inside `emit`: discord.js's
 // handlePacket, or the Ear's forwarder), with the process's CPU time over the same span, and
 // writes the figures to FLOOD_PROBE_DIR/flood-<pid>.json. FLOOD_PROBE_EAR=1 marks the Ear;
 // FLOOD_PROBE_SKIP_PRIMARY=1 skips a primary without a client (an Ear forking its clusters), so
-// it does not load @discordjs/ws for it.
+// it does not load the client for it.
 import cluster from 'node:cluster';
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
