@@ -1,13 +1,12 @@
 // Preloaded (`--import`) into the gateway benchmark's measured processes: the default client and
 // the Ear's process running its shards (the pod's process for clustersPerPod 1, else a cluster
-// process). It times the startup flood the same way in both: from the first GUILD_CREATE the
-// client's gateway layer emits (discord.js's @discordjs/ws WebSocketManager; the Ear's EarClient,
-// which its receive path feeds without the manager) to the moment the last of
-// FLOOD_PROBE_COUNT has been handled (the listener runs inside `emit`: discord.js's
+// process). It times the startup flood the same way in both: from the first
+// GUILD_CREATE that @discordjs/ws's WebSocketManager emits to the moment the last of
+// FLOOD_PROBE_COUNT has been handled (the client's listener runs inside `emit`: discord.js's
 // handlePacket, or the Ear's forwarder), with the process's CPU time over the same span, and
 // writes the figures to FLOOD_PROBE_DIR/flood-<pid>.json. FLOOD_PROBE_EAR=1 marks the Ear;
 // FLOOD_PROBE_SKIP_PRIMARY=1 skips a primary without a client (an Ear forking its clusters), so
-// it does not load the client for it.
+// it does not load @discordjs/ws for it.
 import cluster from 'node:cluster';
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -23,16 +22,15 @@ interface Emitting {
 }
 
 /**
- * The class that emits the process's dispatches, and the dispatch type of an emit's arguments.
- * The Ear's EarClient (the same module URL the cluster imports, so the same class) emits
- * (event, payload, shardId); discord.js uses its own nested copy of @discordjs/ws, whose
- * WebSocketManager 1.x emits (event, { data: payload, shardId }).
+ * The WebSocketManager the process's client uses, and the dispatch type of an emit's arguments.
+ * The Ear's cluster imports @discordjs/ws itself (the ESM build, so the same module instance is
+ * imported here), which emits (event, payload, shardId); discord.js uses its own nested copy,
+ * whose 1.x emits (event, { data: payload, shardId }).
  */
 async function managerOfClient(): Promise<[Emitting, (args: unknown[]) => string | undefined]> {
   if (isEar) {
-    const earClient = new URL('../bot/gateway/cluster/ear-client.js', import.meta.url).href;
-    const { EarClient } = (await import(earClient)) as { EarClient: Emitting };
-    return [EarClient, (args) => (args[0] as { t?: string } | undefined)?.t];
+    const ws = (await import('@discordjs/ws')) as unknown as { WebSocketManager: Emitting };
+    return [ws.WebSocketManager, (args) => (args[0] as { t?: string } | undefined)?.t];
   }
   const require = createRequire(import.meta.url);
   const ws = createRequire(require.resolve('discord.js'))('@discordjs/ws') as { WebSocketManager: Emitting };

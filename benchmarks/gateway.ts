@@ -56,7 +56,6 @@ import { connectRedis } from '../bot/configuration/redis-connection.js';
 import { parseRedisTarget } from '../bot/configuration/redis-target.js';
 import { ENV, GATEWAY_MALLOC_ENV } from '../bot/runtime-contract.js';
 import { messagePayload } from '../discord-simulator/index.js';
-import { readFrame } from '../bot/gateway/receiving/dispatch-frame.js';
 import { World } from '../discord-simulator/world.js';
 import { guildCreatePayload } from '../discord-simulator/gateway/payloads.js';
 import { startSimulatorWithOptions } from './simulator-process.js';
@@ -561,9 +560,8 @@ await gw.stop();
 b.child.kill('SIGTERM');
 
 // The forwarder alone, in this process, on the same Redis: the same code, options and job
-// shape as the Ear's cluster, fed MESSAGE_CREATEs as its receive path hands them on (`d` as the
-// text it arrived in, read once up front) with nothing in front of it (no socket, no
-// discord.js). Its rate bounds what any receiver could enqueue here.
+// shape as the Ear's cluster, fed already-parsed MESSAGE_CREATEs with nothing in front of it
+// (no socket, no JSON, no discord.js). Its rate bounds what any receiver could enqueue here.
 const floorConfig = parseGatewayConfig(earEnv);
 const floorPrefix = queuePrefix({ namespace: DEFAULT_NAMESPACE, name: 'bench-floor' });
 // One connection for the queues and the batch bodies, as a cluster process has.
@@ -588,15 +586,14 @@ const forwarder = new DispatchForwarder(
   new GatewayMetrics(new Registry()),
   createLogger('bench-floor', 'warn'),
 );
-const floorPayloads = Array.from({ length: dispatches }, (_, i) => {
-  const d = messagePayload({
+const floorPayloads = Array.from({ length: dispatches }, (_, i) =>
+  messagePayload({
     id: String(900_000_000_000_000_000n + BigInt(i)),
     guildId: '1',
     channelId: '2',
     content: 'hello',
-  });
-  return readFrame(JSON.stringify({ op: 0, s: i + 1, t: 'MESSAGE_CREATE', d }))!.d;
-});
+  }),
+);
 await floorQueues.events.waitUntilReady();
 const floorCpuBefore = [process.cpuUsage(), await redisCpuSeconds(redisInfo)] as const;
 const floorStart = performance.now();
@@ -889,7 +886,7 @@ printFigures(
     },
     ear: {
       shape: 'clustersPerPod: 1: the cluster runs in the pod process (no Kurasuta primary, no fork)',
-      perDispatch: `read the frame (d kept as text), count, de-duplication key, batch, BullMQ add (one job per batch of events, up to ${floorConfig.batchesInFlight} batches in flight) into Redis: durable`,
+      perDispatch: `parse, count, de-duplication key, batch, BullMQ add (one job per batch of events, up to ${floorConfig.batchesInFlight} batches in flight) into Redis: durable`,
       processes: earPids.length,
       rssMbAfterGuildCreate: Math.round(earRss),
       anonymousMb: Math.round(sum('anonymous')),
@@ -910,7 +907,7 @@ printFigures(
       ...(nodeProfiling && { profile: earStreamProfile }),
     },
     forwarderAlone: {
-      what: 'the Ear forwarder in one process, fed MESSAGE_CREATEs as the receive path hands them on (d as text), same batch options and jobs, same Redis',
+      what: 'the Ear forwarder in one process, fed parsed MESSAGE_CREATEs, same batch options and jobs, same Redis',
       dispatchesPerSecondEnqueued: rate(floorSeconds),
       clientCpuMicrosecondsPerDispatch: round2((floorClientCpu.user + floorClientCpu.system) / dispatches),
       redisCpuMicrosecondsPerDispatch: round2((floorRedisCpu * 1e6) / dispatches),

@@ -87,10 +87,6 @@ async function start(
     identifyThrottler: new SimpleIdentifyThrottler(2),
     retrieveSessionInfo: async (id) => sessions.get(id) ?? null,
     updateSessionInfo: (id, info) => void sessions.set(id, info && { ...info }),
-    advanceSequence: (id, seq) => {
-      const info = sessions.get(id);
-      if (info && seq > info.sequence) info.sequence = seq;
-    },
   });
   return { client, seen };
 }
@@ -220,7 +216,6 @@ describe('GET /gateway/bot at login (the one REST call)', () => {
       identifyThrottler: new SimpleIdentifyThrottler(1),
       retrieveSessionInfo: async () => null,
       updateSessionInfo: () => undefined,
-      advanceSequence: () => undefined,
     });
     await expect(login).rejects.toThrow(/^GET \/gateway\/bot: fetch failed$/);
     await expect(login).rejects.not.toThrow(sim.token);

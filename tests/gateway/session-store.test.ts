@@ -219,22 +219,6 @@ test('retrieve() reads Redis only on the first ask per shard', async () => {
   expect(await store.retrieve(2)).toEqual({ info: session(2, 8), fromRedis: false });
 });
 
-test("advance() moves a current session's sequence forward only, written at the interval at the safe sequence", async () => {
-  const { bot, store } = setup({ flushIntervalMs: 50, ttlSeconds: 60, safe: (_shard, seq) => seq - 1 });
-  store.advance(2, 5); // no session: nothing to advance, nothing written
-  store.update(1, session(1, 10));
-  await waitUntil('session written', async () => (await stored(bot, 1))?.sequence === 9, {
-    timeoutMs: 30_000,
-  });
-  store.advance(1, 12);
-  store.advance(1, 11); // an older sequence never moves it back
-  expect(await store.retrieve(1)).toEqual({ info: session(1, 12), fromRedis: false });
-  await waitUntil('advanced sequence written', async () => (await stored(bot, 1))?.sequence === 11, {
-    timeoutMs: 30_000,
-  });
-  expect(await stored(bot, 2)).toBeNull();
-});
-
 test('a session read from Redis (a RESUME after a restart) is kept alive, with or without dispatches', async () => {
   const { bot, store } = setup({ ttlSeconds: 2 });
   // Shorter than the store's TTL: only the store's refresh can lift it above 1.5 s.

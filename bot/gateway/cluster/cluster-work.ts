@@ -205,9 +205,6 @@ export async function runClusterWork(
       updateSessionInfo: (shardId, info) => {
         if (!closing) sessions.update(shardId, info);
       },
-      advanceSequence: (shardId, seq) => {
-        if (!closing) sessions.advance(shardId, seq);
-      },
     })
     .then(() => (loggedIn = true))
     .catch(async (err: unknown) => {

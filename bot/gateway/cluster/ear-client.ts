@@ -1,13 +1,11 @@
 // The client a gateway cluster process runs: @discordjs/ws's WebSocketManager for the process's
-// shards (connection, heartbeats, IDENTIFY/RESUME, reconnects; every frame read once)
+// shards (connection, heartbeats, IDENTIFY/RESUME, reconnects; every frame parsed once, there)
 // and nothing else: no caches, managers or structures. It is the class Kurasuta's BaseCluster
 // builds (`new manager.client({ ...clientOptions, shards, shardCount })`, then attaches its
 // ShardClientUtil as `client.shard`), and it emits the events BaseCluster relays to the primary
 // under discord.js's names: `ready` once every shard of the process is up, `shardReady`,
-// `shardResume`, `shardReconnecting`, `shardDisconnect`. Dispatches are emitted as `dispatch`
-// (payload, shardId), most with `d` as the text it arrived in (a RawPayload: the receive path,
-// receiving/), READY, RESUMED and any frame the reader declines as parsed by @discordjs/ws;
-// heartbeat ACKs as `heartbeat`.
+// `shardResume`, `shardReconnecting`, `shardDisconnect`. Dispatches are emitted as parsed by
+// @discordjs/ws, as `dispatch` (payload, shardId); heartbeat ACKs as `heartbeat` (shardId, ms).
 // A close Discord does not let a shard recover from rejects `login` with an
 // UnrecoverableGatewayError (the cluster then exits for good); after login it is `shardDisconnect`.
 // A shard is up after READY and a GUILD_CREATE (or GUILD_DELETE) of each guild READY listed,
@@ -22,7 +20,6 @@ import {
   type SessionInfo,
 } from '@discordjs/ws';
 import { GatewayCloseCodes, GatewayIntentBits } from '../discord-gateway-names.js';
-import { RawDispatchStrategy } from '../receiving/raw-dispatch-shards.js';
 
 /** What the gateway passes as Kurasuta's `clientOptions`. */
 export interface EarClientOptions {
@@ -44,8 +41,6 @@ export interface EarSessionHooks {
   identifyThrottler: IIdentifyThrottler;
   retrieveSessionInfo(shardId: number): Promise<SessionInfo | null>;
   updateSessionInfo(shardId: number, info: SessionInfo | null): void;
-  /** A dispatch's sequence: the shard's current session's, if it is newer. Synchronous. */
-  advanceSequence(shardId: number, seq: number): void;
 }
 
 export interface GatewayDispatch {
@@ -140,14 +135,6 @@ export class EarClient extends EventEmitter<EarClientEvents> {
       updateSessionInfo: (shardId, info) => {
         if (!this.keepSessions) hooks.updateSessionInfo(shardId, info);
       },
-      // Dispatches are taken off before @discordjs/ws parses them (receiving/raw-dispatch-shards.ts).
-      buildStrategy: (wsManager) =>
-        new RawDispatchStrategy(wsManager, {
-          sequence: (shardId, seq) => {
-            if (!this.keepSessions) hooks.advanceSequence(shardId, seq);
-          },
-          dispatch: (frame, shardId) => this.onDispatch(frame, shardId),
-        }),
     });
     this.manager = manager;
     manager.on(WebSocketShardEvents.Dispatch, (payload, shardId) => this.onDispatch(payload, shardId));

@@ -16,7 +16,6 @@ import {
   type DispatchBatchRef,
   type DispatchJob,
 } from '../../queues/queue-names.js';
-import { RawPayload } from '../receiving/dispatch-frame.js';
 
 /** A dispatch waiting in the forwarder's buffer. */
 export interface Pending {
@@ -97,24 +96,5 @@ export function withBody(job: BulkJob, bodyKey: string): { job: BulkJob; body: s
     size: dispatches.length,
     receivedAt: dispatches[0]!.receivedAt,
   };
-  return { job: { ...job, data }, body: dispatchesJson(dispatches) };
-}
-
-/**
- * `dispatches` as JSON.stringify would write them, except that a `d` received as text (the
- * receive path's RawPayload) is spliced in as it came instead of parsed and written again.
- */
-export function dispatchesJson(dispatches: readonly BatchedDispatch[]): string {
-  let json = '[';
-  for (const dispatch of dispatches) {
-    if (json.length > 1) json += ',';
-    const { d, ...envelope } = dispatch;
-    if (!(d instanceof RawPayload)) {
-      json += JSON.stringify(dispatch);
-      continue;
-    }
-    const head = JSON.stringify(envelope);
-    json += `${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"d":${d.json}}`;
-  }
-  return `${json}]`;
+  return { job: { ...job, data }, body: JSON.stringify(dispatches) };
 }

@@ -1,6 +1,5 @@
 // Shard sessions (id, sequence, resume URL) in Redis, so a restarted cluster process or pod
-// RESUMEs instead of identifying again. The sequence is reported on every dispatch (advance();
-// update() for READY and what @discordjs/ws still parses);
+// RESUMEs instead of identifying again. @discordjs/ws reports the sequence on every dispatch;
 // writes are coalesced (at most one per interval, and never more than one in flight) and every
 // current session is rewritten every ttl/3 so a quiet shard's key does not expire under it. A
 // sequence that lags only means Discord replays a little more, and replays are de-duplicated
@@ -64,7 +63,7 @@ export class RedisSessionStore {
   }
 
   /**
-   * @discordjs/ws asks on every dispatch it handles and every heartbeat; only the first ask per
+   * @discordjs/ws asks on every dispatch and every heartbeat; only the first ask per
    * shard goes to Redis. `current` must never be cleared while the session lives: every later
    * ask is answered from memory, in the same number of microtasks for each frame, which keeps
    * @discordjs/ws emitting its dispatches in arrival order (a Redis round trip could let a later
@@ -111,21 +110,6 @@ export class RedisSessionStore {
       this.urgent = true;
       this.kick();
     } else this.schedule(this.flushIntervalMs);
-  }
-
-  /**
-   * A dispatch's sequence, if newer than the shard's current session's: what `update` does for
-   * @discordjs/ws on every dispatch, without a copy of the session per dispatch (the receive
-   * path's). Coalesced like any sequence update; nothing without a current session.
-   */
-  advance(shardId: number, seq: number): void {
-    const info = this.current.get(shardId);
-    if (!info || seq <= info.sequence) return;
-    info.sequence = seq;
-    this.dirty.add(shardId);
-    if (this.stopped) return;
-    this.keepRefreshing();
-    this.schedule(this.flushIntervalMs);
   }
 
   /** Every current session rewritten every ttl/3, so a quiet shard's key does not expire. */
