@@ -9,6 +9,9 @@ import { createInterface } from 'node:readline';
 import { REST } from '@discordjs/rest';
 import { Routes } from 'discord.js';
 import { Redis } from 'ioredis';
+// For its side effect, as every Shardwarden process that loads ioredis: String.prototype made
+// fast again after it (bot/configuration/redis-connection.ts).
+import '../../bot/configuration/redis-connection.js';
 import { Registry } from 'prom-client';
 import { createDiscordRest } from '../../bot/discord-rest/index.js';
 import { createLogger } from '../../bot/observability/logger.js';

@@ -219,7 +219,7 @@ test('retrieve() reads Redis only on the first ask per shard', async () => {
   expect(await store.retrieve(2)).toEqual({ info: session(2, 8), fromRedis: false });
 });
 
-test('a session read from Redis (a RESUME after a restart) is kept alive, with or without dispatches', async () => {
+test('a session read from Redis (a RESUME after a restart) is written back with a full TTL and kept alive, with or without dispatches', async () => {
   const { bot, store } = setup({ ttlSeconds: 2 });
   // Shorter than the store's TTL: only the store's refresh can lift it above 1.5 s.
   await raw.set(sessionKey(bot, 3), JSON.stringify(session(3, 4)), 'PX', 1_500);

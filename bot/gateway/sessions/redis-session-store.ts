@@ -78,7 +78,8 @@ export class RedisSessionStore {
       const legacyKey = this.key(shardId, this.legacyKeyPrefix);
       raw = await this.redis.get(legacyKey);
       if (raw !== null) {
-        // NX: a session this release wrote meanwhile is newer; the old one keeps its own expiry.
+        // NX: a session this release wrote meanwhile is newer. The old one keeps its expiry
+        // until the write-back below gives it this store's TTL.
         const ttlMs = await this.redis.pttl(legacyKey);
         await this.redis.set(this.key(shardId), raw, 'PX', ttlMs > 0 ? ttlMs : this.ttlSeconds * 1000, 'NX');
         await this.redis.del(legacyKey);
@@ -87,7 +88,12 @@ export class RedisSessionStore {
     }
     const info = raw ? (JSON.parse(raw) as SessionInfo) : null;
     if (!this.current.has(shardId)) this.current.set(shardId, info);
-    if (info && !this.stopped) this.keepRefreshing();
+    if (info && !this.stopped) {
+      // Written back at once with a full TTL (the key may have little left), then kept alive.
+      this.dirty.add(shardId);
+      this.schedule(this.flushIntervalMs);
+      this.keepRefreshing();
+    }
     return { info: this.current.get(shardId) ?? null, fromRedis: true };
   }
 
