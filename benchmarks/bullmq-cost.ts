@@ -12,9 +12,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Queue, Worker, type JobsOptions, type QueueOptions, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-// For its side effect, as every Shardwarden process that loads ioredis: String.prototype made
-// fast again after it (bot/configuration/redis-connection.ts).
-import '../bot/configuration/redis-connection.js';
 import { messagePayload } from '../discord-simulator/index.js';
 import { bulkJobs, type Pending } from '../bot/gateway/forwarding/job-batches.js';
 import { QUEUES, type BatchedDispatch } from '../bot/queues/queue-names.js';

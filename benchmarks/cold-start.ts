@@ -12,9 +12,6 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-// For its side effect, as every Shardwarden process that loads ioredis: String.prototype made
-// fast again after it (bot/configuration/redis-connection.ts).
-import '../bot/configuration/redis-connection.js';
 import { DiscordSimulator } from '../discord-simulator/index.js';
 import {
   childPids,

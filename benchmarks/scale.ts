@@ -32,9 +32,6 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-// For its side effect, as every Shardwarden process that loads ioredis: String.prototype made
-// fast again after it (bot/configuration/redis-connection.ts).
-import '../bot/configuration/redis-connection.js';
 import { DEFAULT_NAMESPACE, QUEUES, queuePrefix } from '../bot/queues/queue-names.js';
 import { LATENCY_CONTENT } from './latency-handler.js';
 import { coldStartFigures } from './cold-start-figures.js';

@@ -10,14 +10,14 @@ import type { RedisTarget } from './redis-target.js';
  * ioredis 6 defines `class VerbatimString extends String`, and V8 (Node 24) turns
  * String.prototype into a dictionary-mode object once any class extends String. From then on
  * every string method call in the process (`s.charCodeAt(i)`, `s.slice()`, `s.startsWith()`, in
- * our code and every library's) looks the method up through V8's generic property load: a loop of
- * `charCodeAt` ran 6 to 10 times slower (docs/benchmarks.md, "String.prototype and ioredis").
+ * our code and every library's) looks the method up through V8's generic property load
+ * (docs/benchmarks.md, "String.prototype and ioredis").
  * Loads of a property through an object whose prototype is String.prototype, repeated until V8
  * caches the lookup, make V8 turn the prototype fast again. Done once here, after ioredis is
  * loaded (every process that loads it makes its clients in this module); the test that V8 still
  * does so: tests/configuration/redis-connection.test.ts.
  */
-export function restoreFastStringPrototype(): void {
+function restoreFastStringPrototype(): void {
   const probe = Object.create(String.prototype) as { charCodeAt?: unknown };
   let found = 0;
   for (let i = 0; i < 10_000; i++) if (probe.charCodeAt) found++;

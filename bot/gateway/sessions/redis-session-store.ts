@@ -88,12 +88,10 @@ export class RedisSessionStore {
     }
     const info = raw ? (JSON.parse(raw) as SessionInfo) : null;
     if (!this.current.has(shardId)) this.current.set(shardId, info);
-    if (info && !this.stopped) {
-      // Written back at once with a full TTL (the key may have little left), then kept alive.
-      this.dirty.add(shardId);
-      this.schedule(this.flushIntervalMs);
-      this.keepRefreshing();
-    }
+    // Recorded as an update: written back with a full TTL (the key may have little left) and
+    // kept alive from then on, as every session this store holds.
+    const current = this.current.get(shardId);
+    if (current) this.update(shardId, current);
     return { info: this.current.get(shardId) ?? null, fromRedis: true };
   }
 
@@ -108,7 +106,7 @@ export class RedisSessionStore {
     this.current.set(shardId, info ? { ...info } : null);
     this.dirty.add(shardId);
     if (this.stopped) return;
-    if (info) this.keepRefreshing();
+    if (info) this.refresher ??= setInterval(() => this.refreshAll(), (this.ttlSeconds * 1000) / 3).unref();
     // A new session (READY) or a cleared one is written at once: a process that dies right
     // after identifying must leave its session behind, and a dead one must not be resumed.
     // Only sequence updates of a known session are coalesced.
@@ -116,11 +114,6 @@ export class RedisSessionStore {
       this.urgent = true;
       this.kick();
     } else this.schedule(this.flushIntervalMs);
-  }
-
-  /** Every current session rewritten every ttl/3, so a quiet shard's key does not expire. */
-  private keepRefreshing(): void {
-    this.refresher ??= setInterval(() => this.refreshAll(), (this.ttlSeconds * 1000) / 3).unref();
   }
 
   /**
