@@ -17,6 +17,8 @@ export interface WorkerReport {
   errors: string[];
   elapsedMs: number;
   rateLimited: number;
+  /** The worker's longest event-loop stall while it sent (stall.ts). */
+  longestStallMs: number;
 }
 
 export interface WorkerSettings {

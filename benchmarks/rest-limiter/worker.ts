@@ -1,7 +1,7 @@
 // One bot worker process for the REST limiter benchmark and tests: a createDiscordRest client
 // that, once told, adds every role it is given (PUT member role) and reports how it went.
 // Protocol: prints {"ready":true}; reads one JSON line {"tasks": [[guildId, userId, roleId], ...]};
-// prints {"done", "failed", "errors", "elapsedMs", "rateLimited"} and exits.
+// prints {"done", "failed", "errors", "elapsedMs", "rateLimited", "longestStallMs"} and exits.
 // Settings come from the environment (the token too, so it is not on a command line).
 // REST_WORKER_MODE=plain uses a default @discordjs/rest client instead (each process has its own
 // 50/s global limiter): the benchmark's baseline.
@@ -16,6 +16,7 @@ import { Registry } from 'prom-client';
 import { createDiscordRest } from '../../bot/discord-rest/index.js';
 import { createLogger } from '../../bot/observability/logger.js';
 import { botRef, DEFAULT_NAMESPACE } from '../../bot/queues/queue-names.js';
+import { longestStall } from './stall.js';
 
 function env(name: string): string {
   const value = process.env[name];
@@ -48,9 +49,12 @@ const line = await new Promise<string>((resolve) => lines.once('line', resolve))
 const { tasks } = JSON.parse(line) as { tasks: [string, string, string][] };
 
 const started = performance.now();
-const results = await Promise.allSettled(
-  tasks.map(([guild, user, role]) => rest.put(Routes.guildMemberRole(guild, user, role))),
-);
+let results: PromiseSettledResult<unknown>[] = [];
+const longestStallMs = await longestStall(async () => {
+  results = await Promise.allSettled(
+    tasks.map(([guild, user, role]) => rest.put(Routes.guildMemberRole(guild, user, role))),
+  );
+});
 const elapsedMs = performance.now() - started;
 const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
 const limited = (await registry.getSingleMetric('shardwarden_discord_rest_rate_limited_total')?.get())
@@ -62,6 +66,7 @@ console.log(
     errors: failures.slice(0, 3).map((f) => String((f.reason as Error)?.message ?? f.reason)),
     elapsedMs,
     rateLimited: (limited ?? []).reduce((sum, v) => sum + v.value, 0),
+    longestStallMs,
   }),
 );
 lines.close();

@@ -5,6 +5,7 @@ import { Routes } from 'discord.js';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { roleChanges, runRestWorkers } from '../../benchmarks/rest-limiter/run-workers.js';
+import { longestStall } from '../../benchmarks/rest-limiter/stall.js';
 import { createDiscordRest } from '../../bot/discord-rest/index.js';
 import { createLogger } from '../../bot/observability/logger.js';
 import type { BotRef } from '../../bot/queues/queue-names.js';
@@ -12,6 +13,25 @@ import { DiscordSimulator } from '../../discord-simulator/index.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 
 const ROLE_ROUTE = 'PUT /guilds/:guild_id/members/:user_id/roles/:role_id';
+
+/**
+ * The limiter promises no 429 while arrivals are delayed by less than half its margin apart
+ * (the other half absorbs late claims; docs/discord-rest.md, "Why the margin"). The simulator
+ * runs in this process and stamps a request when its handler runs, so a stall of this process
+ * (or of a sender) delays the requests in flight. On a machine loaded enough to stall longer, a few requests may land in Discord's next second:
+ * then each 429 must have been waited out and retried, and every request landed once.
+ */
+function expectWithinBudget(sim: DiscordSimulator, stallMs: number, marginMs: number, requests: number) {
+  const calls = sim.recorder.restCalls.filter((c) => c.route === ROLE_ROUTE);
+  const landed = calls.filter((c) => c.status === 204).map((c) => c.path);
+  expect(new Set(landed).size).toBe(requests);
+  expect(landed).toHaveLength(requests);
+  const { rest429 } = sim.recorder.counters;
+  expect(calls.length - landed.length).toBe(rest429);
+  // The simulator records each 429 it gave as a violation too: nothing else may be there.
+  expect(sim.recorder.violations.map((v) => v.kind)).toEqual(Array(rest429).fill('rest-rate-limit'));
+  if (stallMs < marginMs / 2) expect({ stallMs, rest429 }).toEqual({ stallMs, rest429: 0 });
+}
 
 describe('Discord REST through the shared limiter', () => {
   let server: RedisServer;
@@ -70,28 +90,31 @@ describe('Discord REST through the shared limiter', () => {
     return (await registry.getSingleMetric(name)!.get()).values;
   }
 
-  test('4 worker processes share one global budget: every role lands, no 429, no retry', async () => {
+  test('4 worker processes share one global budget: every role lands once, no 429 while delays stay within the margin', async () => {
     const changes = roleChanges(sim, guilds, 120);
     // Worker w gets changes w, w+4, ...: every guild's bucket is spent by two processes.
     const lists = [0, 1, 2, 3].map((w) => changes.filter((_, i) => i % 4 === w));
     // The simulator runs in this process: on a loaded machine its event loop stamps arrivals
     // late and unevenly, as a network would delay them; a wider margin covers that here.
-    const { reports } = await runRestWorkers(
-      {
-        redisUrl: server.url,
-        apiUrl: sim.apiUrl,
-        token: sim.token,
-        botName,
-        globalPerSecond: 20,
-        globalMarginMs: 250,
-      },
-      lists,
-    );
-    expect(reports.map((r) => [r.done, r.failed, r.rateLimited])).toEqual(lists.map((l) => [l.length, 0, 0]));
-    expect(sim.recorder.counters.rest429).toBe(0);
-    expect(sim.recorder.violations).toEqual([]);
-    // Each change went out exactly once, and the simulator applied all of them.
-    expect(roleCalls().map((c) => c.status)).toEqual(changes.map(() => 204));
+    let reports: Awaited<ReturnType<typeof runRestWorkers>>['reports'] = [];
+    const stallMs = await longestStall(async () => {
+      ({ reports } = await runRestWorkers(
+        {
+          redisUrl: server.url,
+          apiUrl: sim.apiUrl,
+          token: sim.token,
+          botName,
+          globalPerSecond: 20,
+          globalMarginMs: 250,
+        },
+        lists,
+      ));
+    });
+    expect(reports.map((r) => [r.done, r.failed])).toEqual(lists.map((l) => [l.length, 0]));
+    // Each change went out once (again only after a 429, if any), and the simulator applied all.
+    const longest = Math.max(stallMs, ...reports.map((r) => r.longestStallMs));
+    expectWithinBudget(sim, longest, 250, changes.length);
+    expect(reports.reduce((n, r) => n + r.rateLimited, 0)).toBe(sim.recorder.counters.rest429);
     for (const [g, u, r] of changes) expect(sim.world.member(sim.world.guild(g)!, u)!.roles).toContain(r);
   });
 
@@ -103,14 +126,14 @@ describe('Discord REST through the shared limiter', () => {
       client(20, 250, { bot: { namespace: 'a', name: 'relay' }, applicationId: sim.applicationId }),
       client(20, 250, { bot: { namespace: 'b', name: 'courier' }, applicationId: sim.applicationId }),
     ];
-    await Promise.all(
-      shared.map(({ rest }, w) =>
-        Promise.all(changes.filter((_, i) => i % 2 === w).map((c) => putRole(rest, c))),
+    const stallMs = await longestStall(() =>
+      Promise.all(
+        shared.map(({ rest }, w) =>
+          Promise.all(changes.filter((_, i) => i % 2 === w).map((c) => putRole(rest, c))),
+        ),
       ),
     );
-    expect(sim.recorder.counters.rest429).toBe(0);
-    expect(sim.recorder.violations).toEqual([]);
-    expect(roleCalls().map((c) => c.status)).toEqual(changes.map(() => 204));
+    expectWithinBudget(sim, stallMs, 250, changes.length);
     // Both counted under the application's keys, none under either bot's own.
     expect(await connections[0]!.keys(`shardwarden:{app:${sim.applicationId}}:rest:*`)).not.toEqual([]);
     expect(await connections[0]!.keys('shardwarden:{a/relay}*')).toEqual([]);
@@ -200,12 +223,14 @@ describe('Discord REST through the shared limiter', () => {
     // the Redis round trip): each must be allowed more, not sent to the back of the queue again.
     const { rest } = client(5, 0);
     const changes = roleChanges(sim, guilds, 12);
-    await Promise.all(changes.map((c) => putRole(rest, c)));
+    const stallMs = await longestStall(() => Promise.all(changes.map((c) => putRole(rest, c))));
     expect(roleCalls().map((c) => c.status)).toEqual(changes.map(() => 204));
     const times = roleCalls().map((c) => c.at);
     // Never more than the limiter's 5 in any second (the first 5 went at once). Stamped at the
-    // simulator, in this process: allow its event loop's jitter.
-    for (let i = 5; i < times.length; i++) expect(times[i]! - times[i - 5]!).toBeGreaterThanOrEqual(900);
+    // simulator, in this process: less this process's stalls, and 100 ms of timer jitter.
+    const jitterMs = Math.max(100, stallMs);
+    for (let i = 5; i < times.length; i++)
+      expect(times[i]! - times[i - 5]!).toBeGreaterThanOrEqual(1000 - jitterMs);
   });
 
   test('interaction callbacks are not held back by a saturated global limit', async () => {
@@ -216,23 +241,25 @@ describe('Discord REST through the shared limiter', () => {
     const { rest } = client(1, 250);
     const changes = roleChanges(sim, guilds, 12);
     let finished = 0;
-    const burst = Promise.all(changes.map((c) => putRole(rest, c).then(() => (finished += 1))));
-    await waitUntil('the burst to start', async () => roleCalls().length > 0);
-    const { id, token, response } = sim.injectInteraction({
-      guildId: guilds[0]!,
-      userId: changes[0]![1],
-      command: 'ping',
+    let finishedWhenAnswered = 0;
+    const stallMs = await longestStall(async () => {
+      const burst = Promise.all(changes.map((c) => putRole(rest, c).then(() => (finished += 1))));
+      await waitUntil('the burst to start', async () => roleCalls().length > 0);
+      const { id, token, response } = sim.injectInteraction({
+        guildId: guilds[0]!,
+        userId: changes[0]![1],
+        command: 'ping',
+      });
+      await rest.post(Routes.interactionCallback(id, token), {
+        body: { type: 4, data: { content: 'pong' } },
+        auth: false,
+      });
+      finishedWhenAnswered = finished;
+      await response;
+      await burst;
     });
-    await rest.post(Routes.interactionCallback(id, token), {
-      body: { type: 4, data: { content: 'pong' } },
-      auth: false,
-    });
-    const finishedWhenAnswered = finished;
-    await response;
-    await burst;
     expect(finishedWhenAnswered).toBeLessThan(changes.length / 2);
-    expect(sim.recorder.violations).toEqual([]);
-    expect(sim.recorder.counters.rest429).toBe(0);
+    expectWithinBudget(sim, stallMs, 250, changes.length);
   });
 
   test('metric labels and Redis keys carry route templates only: no ids, no tokens', async () => {

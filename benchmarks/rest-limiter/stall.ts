@@ -1,0 +1,21 @@
+// The longest stall of this process's event loop while a piece of work runs, from a 10 ms
+// ticker. (perf_hooks' monitorEventLoopDelay missed a 400 ms block on Node 24 here.) A stall
+// holds back every request in flight, as a network delays some requests more than others:
+// the REST limiter's margin covers such differences only up to its size.
+const TICK_MS = 10;
+
+export async function longestStall(work: () => Promise<unknown>): Promise<number> {
+  let last = performance.now();
+  let longest = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last - TICK_MS);
+    last = now;
+  }, TICK_MS);
+  try {
+    await work();
+  } finally {
+    clearInterval(ticker);
+  }
+  return longest;
+}
