@@ -1,5 +1,6 @@
 // The longest stall of this process's event loop while a piece of work runs, from a 10 ms
-// ticker. (perf_hooks' monitorEventLoopDelay missed a 400 ms block on Node 24 here.) A stall
+// ticker that counts from the start (perf_hooks' monitorEventLoopDelay does not count a stall
+// before its first tick: it missed a 400 ms block right after enable() on Node 24). A stall
 // holds back every request in flight, as a network delays some requests more than others:
 // the REST limiter's margin covers such differences only up to its size.
 const TICK_MS = 10;
