@@ -4,7 +4,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { DiscordSimulator, messagePayload } from '../../discord-simulator/index.js';
-import { batchBodyKey, QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
+import { encodeBatchBody } from '../../bot/queues/batch-body.js';
+import { batchBodyKey, QUEUES, queuePrefix, type BatchBodyEncoding } from '../../bot/queues/queue-names.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 import { ENTRYPOINT } from '../support/built-entrypoint.js';
 import { BOT_REF, metricSum, type GatewayProcess } from '../gateway/harness.js';
@@ -220,17 +221,30 @@ describe('worker', () => {
       // every consumer reads bodies): run from the body, which goes once the job completes; a
       // failed batch takes what is left inline and its body goes; a job whose body is gone fails
       // naming it.
-      const withBodyJob = async (jobId: string, dispatches: ReturnType<typeof inGuild>[]) => {
+      const withBodyJob = async (
+        jobId: string,
+        dispatches: ReturnType<typeof inGuild>[],
+        encoding: BatchBodyEncoding = 'json',
+      ) => {
         const body = batchBodyKey(queuePrefix(BOT_REF), jobId);
-        await client.set(body, JSON.stringify(dispatches), 'EX', 600);
+        await client.set(body, encodeBatchBody(dispatches, encoding), 'EX', 600);
         await batches.add(
           'batch',
-          { body, size: dispatches.length, receivedAt: Date.now() },
+          {
+            body,
+            ...(encoding === 'json' ? {} : { encoding }),
+            size: dispatches.length,
+            receivedAt: Date.now(),
+          },
           { attempts: 2, backoff: { type: 'fixed', delay: 50 }, jobId, removeOnComplete: true },
         );
         return body;
       };
-      const fineBody = await withBodyJob('body-batch', [inGuild('991', 'fine'), inGuild('992', 'fine')]);
+      const fineBody = await withBodyJob(
+        'body-batch',
+        [inGuild('991', 'fine'), inGuild('992', 'fine')],
+        'deflate-raw',
+      );
       const poisonBody = await withBodyJob('body-poison', [
         inGuild('993', 'always-fail'),
         inGuild('994', 'held'),
