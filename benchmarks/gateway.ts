@@ -174,6 +174,11 @@ function scriptSeconds(before: CommandStats, after: CommandStats): number {
   return usec / 1e6;
 }
 
+/** Bytes Redis has read from its clients (INFO stats): what the enqueue writes grows it. */
+async function netInputBytes(redis: Redis): Promise<number> {
+  return Number(/total_net_input_bytes:(\d+)/.exec(await redis.info('stats'))?.[1] ?? 0);
+}
+
 /** Bytes a master has written to its replication stream (INFO replication). */
 async function replicationOffset(redis: Redis): Promise<number> {
   return Number(/master_repl_offset:(\d+)/.exec(await redis.info('replication'))?.[1] ?? 0);
@@ -449,6 +454,7 @@ const earRss = earMemory.rss;
 await probe(earPids);
 const earCpuPids = [...earPids, b.child.pid!];
 const earCommandsBefore = await commandStats(redisInfo);
+const earInputBefore = await netInputBytes(redisInfo);
 const earProfile = await profile(redisInfo, 'enqueue');
 const earRecording = await profileProcess(ear.shardsPid(), 'ear-stream');
 const earCpuBefore = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redisInfo)];
@@ -480,6 +486,7 @@ const earCpu = [...earCpuPids.map(cpuSeconds), await redisCpuSeconds(redisInfo)]
   (c, i) => c - earCpuBefore[i]!,
 );
 const earCommandsAfter = await commandStats(redisInfo);
+const earInputBytes = (await netInputBytes(redisInfo)) - earInputBefore;
 // Both stopped at once: each stop() reads its report, which takes seconds.
 const [enqueueProfile, earStreamProfile] = await Promise.all([earProfile?.stop(), earRecording?.stop()]);
 const earCommands = commandsPerDispatch(earCommandsBefore, earCommandsAfter);
@@ -947,6 +954,8 @@ printFigures(
       meanBatchSize: round2(dispatches / consumeJobs),
       dispatchesPerSecondConsumed: rate(consumeSeconds),
       redisCpuSeconds: { enqueue: round2(earRedisCpu), consume: round2(consumeRedisCpu) },
+      // What the batch format moves: bytes Redis read from the Ear per dispatch (BENCH_BATCH_BODIES).
+      enqueueBytesPerDispatch: Math.round(earInputBytes / dispatches),
       workersCpuMicrosecondsPerDispatch: round2((consumeWorkersCpu * 1e6) / dispatches),
       redisCpuMicrosecondsPerDispatch: endToEndRedisMicroseconds,
       // Where it goes (INFO commandstats): a script's time includes the commands it runs.
