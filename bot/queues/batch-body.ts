@@ -11,12 +11,12 @@ export function encodeBatchBody(dispatches: unknown[], encoding: BatchBodyEncodi
   return encoding === 'json' ? json : deflateRawSync(json, { level: constants.Z_BEST_SPEED });
 }
 
-/** The JSON text of a body stored in `encoding` (a failure to inflate names the encoding). */
+/** The JSON text of a body stored in `encoding` (bytes that do not inflate say so). */
 export function decodeBatchBody(body: Buffer, encoding: BatchBodyEncoding): string {
   if (encoding === 'json') return body.toString('utf8');
   try {
     return inflateRawSync(body).toString('utf8');
   } catch (err) {
-    throw new Error(`not ${encoding}: ${(err as Error).message}`, { cause: err });
+    throw new Error(`does not inflate: ${(err as Error).message}`, { cause: err });
   }
 }

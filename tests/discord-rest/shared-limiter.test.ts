@@ -17,11 +17,15 @@ const ROLE_ROUTE = 'PUT /guilds/:guild_id/members/:user_id/roles/:role_id';
 /**
  * The limiter promises no 429 while arrivals are delayed by less than half its margin apart
  * (the other half absorbs late claims; docs/discord-rest.md, "Why the margin"). The simulator
- * runs in this process and stamps a request when its handler runs, so a stall of this process
- * (or of a sender) delays the requests in flight. On a machine loaded enough to stall longer, a few requests may land in Discord's next second:
- * then each 429 must have been waited out and retried, and every request landed once.
+ * runs in this process and stamps a request when its handler runs, so a stall of the sender
+ * (between its claim and its write) and one of this process (before the stamp) both delay it:
+ * `delayMs` is the most they can add up to. On a machine loaded enough to stall longer, a few
+ * requests may land in Discord's next second: then each 429 must have been waited out and
+ * retried, every request landed once, and far fewer refused than without a shared budget (a
+ * third or more of these runs' requests would be: every sender alone sends a full second's
+ * budget at once).
  */
-function expectWithinBudget(sim: DiscordSimulator, stallMs: number, marginMs: number, requests: number) {
+function expectWithinBudget(sim: DiscordSimulator, delayMs: number, marginMs: number, requests: number) {
   const calls = sim.recorder.restCalls.filter((c) => c.route === ROLE_ROUTE);
   const landed = calls.filter((c) => c.status === 204).map((c) => c.path);
   expect(new Set(landed).size).toBe(requests);
@@ -30,7 +34,8 @@ function expectWithinBudget(sim: DiscordSimulator, stallMs: number, marginMs: nu
   expect(calls.length - landed.length).toBe(rest429);
   // The simulator records each 429 it gave as a violation too: nothing else may be there.
   expect(sim.recorder.violations.map((v) => v.kind)).toEqual(Array(rest429).fill('rest-rate-limit'));
-  if (stallMs < marginMs / 2) expect({ stallMs, rest429 }).toEqual({ stallMs, rest429: 0 });
+  if (delayMs < marginMs / 2) expect({ delayMs, rest429 }).toEqual({ delayMs, rest429: 0 });
+  else expect(rest429).toBeLessThan(requests / 4);
 }
 
 describe('Discord REST through the shared limiter', () => {
@@ -112,8 +117,9 @@ describe('Discord REST through the shared limiter', () => {
     });
     expect(reports.map((r) => [r.done, r.failed])).toEqual(lists.map((l) => [l.length, 0]));
     // Each change went out once (again only after a 429, if any), and the simulator applied all.
-    const longest = Math.max(stallMs, ...reports.map((r) => r.longestStallMs));
-    expectWithinBudget(sim, longest, 250, changes.length);
+    // A worker's stall before its write, then one of this process before the stamp.
+    const delayMs = stallMs + Math.max(...reports.map((r) => r.longestStallMs));
+    expectWithinBudget(sim, delayMs, 250, changes.length);
     expect(reports.reduce((n, r) => n + r.rateLimited, 0)).toBe(sim.recorder.counters.rest429);
     for (const [g, u, r] of changes) expect(sim.world.member(sim.world.guild(g)!, u)!.roles).toContain(r);
   });
@@ -133,7 +139,8 @@ describe('Discord REST through the shared limiter', () => {
         ),
       ),
     );
-    expectWithinBudget(sim, stallMs, 250, changes.length);
+    // Sender and simulator are this process: two of its stalls may delay one request.
+    expectWithinBudget(sim, 2 * stallMs, 250, changes.length);
     // Both counted under the application's keys, none under either bot's own.
     expect(await connections[0]!.keys(`shardwarden:{app:${sim.applicationId}}:rest:*`)).not.toEqual([]);
     expect(await connections[0]!.keys('shardwarden:{a/relay}*')).toEqual([]);
@@ -259,7 +266,8 @@ describe('Discord REST through the shared limiter', () => {
       await burst;
     });
     expect(finishedWhenAnswered).toBeLessThan(changes.length / 2);
-    expectWithinBudget(sim, stallMs, 250, changes.length);
+    // Sender and simulator are this process: two of its stalls may delay one request.
+    expectWithinBudget(sim, 2 * stallMs, 250, changes.length);
   });
 
   test('metric labels and Redis keys carry route templates only: no ids, no tokens', async () => {

@@ -160,7 +160,7 @@ describe('what a job carries', () => {
     const deflated = { ...data, encoding: 'deflate-raw' };
     expect(dispatchesOf({ id: '6', data: deflated }, deflateRawSync(JSON.stringify([d])))).toEqual([d]);
     expect(() => dispatchesOf({ id: '7', data: deflated }, text(JSON.stringify([d])))).toThrow(
-      'job 7: its batch body p:batch-body:x is not JSON in deflate-raw: not deflate-raw:',
+      'job 7: its batch body p:batch-body:x is not JSON in deflate-raw: does not inflate:',
     );
     expect(() => dispatchesOf({ id: '8', data: { ...data, encoding: 'zstd' } }, text('[]'))).toThrow(
       `job 8: its batch body's encoding "zstd" is not one of json, deflate-raw`,
