@@ -20,8 +20,7 @@
 //   partitions' slots are first placed one per master in turn (BENCH_CLUSTER_PLACE=0: left
 //   where their hash tags fall; BENCH_CLUSTER_REPLICAS=0: masters without replicas, to see what
 //   replication costs them).
-//   BENCH_BATCH_BODIES: deflate-raw (default), json (bodies as the release before wrote them) or
-//   0 (inline: jobs that carry their dispatches), for an A/B.
+//   BENCH_BATCH_BODIES=0 writes batches inline (jobs that carry their dispatches), for an A/B.
 //   BENCH_PROFILE=0 skips the perf profiles of redis-server (enqueue, consume, each cluster
 //   master: endToEnd.redisProfile and redisCluster.masters[].profile).
 //   BENCH_PROFILE_NODE=1 also profiles the default client's and the Ear's process over their
@@ -45,11 +44,9 @@ import { createLogger } from '../bot/observability/logger.js';
 import {
   DEFAULT_NAMESPACE,
   forwardedQueues,
-  BATCH_BODY_ENCODINGS,
   BATCH_CONSUMERS,
   batchBodiesFlagKey,
   consumerClientName,
-  type BatchBodyEncoding,
   QUEUES,
   queuePrefix,
   type DispatchBatchJob,
@@ -387,27 +384,13 @@ async function settledMemory(pids: number[]) {
   return { byProcess, rss: total('rss'), anonymous: total('anonymous') };
 }
 
-/**
- * How batches are written (BENCH_BATCH_BODIES): bodies in an encoding of BATCH_BODY_ENCODINGS
- * (default deflate-raw, this release's), or `0`, inline: for an A/B.
- */
-const batchFormat = ((): BatchBodyEncoding | undefined => {
-  const asked = process.env.BENCH_BATCH_BODIES ?? 'deflate-raw';
-  if (asked === '0') return undefined;
-  if (!(BATCH_BODY_ENCODINGS as readonly string[]).includes(asked))
-    throw new Error(
-      `BENCH_BATCH_BODIES must be 0 or one of ${BATCH_BODY_ENCODINGS.join(', ')}, got ${asked}`,
-    );
-  return asked as BatchBodyEncoding;
-})();
-/** The Ear's batch_bodies gauge for that format (bot/gateway/forwarding/batch-format.ts). */
-const batchFormatGauge = { inline: 0, json: 1, 'deflate-raw': 2 }[batchFormat ?? 'inline'];
+/** Whether batches are written as bodies (BENCH_BATCH_BODIES=0: inline, for an A/B). */
+const batchBodies = process.env.BENCH_BATCH_BODIES !== '0';
 /**
  * The batch format of `botName`'s gateways for the whole run. Bodies: the flag the workers' look
- * keeps set, naming the encoding they all read (claim-format.ts), set here before the Ear starts,
- * since its stream is enqueued before the workers run. A format older than this release's: a
- * connection named as a consumer of the release that reads only it stays open, so the workers'
- * looks keep the flag there (unset for inline, json for JSON bodies).
+ * keeps set while they all read bodies (claim-format.ts), set here before the Ear starts, since
+ * its stream is enqueued before the workers run. Inline: a connection named as a consumer of the
+ * release before (inline batches only) stays open, so the workers' looks keep the flag unset.
  */
 const fixBatchFormat = async (
   client: { set(k: string, v: string, ex: 'EX', s: number): Promise<unknown> },
@@ -415,15 +398,9 @@ const fixBatchFormat = async (
   connectNamed: (connectionName: string) => Redis,
 ) => {
   const prefix = queuePrefix({ namespace: DEFAULT_NAMESPACE, name: botName });
-  if (batchFormat) await client.set(batchBodiesFlagKey(prefix), batchFormat, 'EX', 3600);
-  const olderRelease =
-    batchFormat === undefined
-      ? BATCH_CONSUMERS.inlineOnly[0]
-      : batchFormat === 'json'
-        ? BATCH_CONSUMERS.jsonBodiesOnly[0]
-        : undefined;
-  if (olderRelease) {
-    const name = consumerClientName(prefix, QUEUES.events, olderRelease);
+  if (batchBodies) await client.set(batchBodiesFlagKey(prefix), '1', 'EX', 3600);
+  else {
+    const name = consumerClientName(prefix, QUEUES.events, BATCH_CONSUMERS.inlineOnly[0]);
     const named = scope.own(connectNamed(name), (r) => r.disconnect());
     await named.ping();
   }
@@ -498,8 +475,8 @@ if (earQueued !== dispatches) throw new Error(`the Ear enqueued ${earQueued} of 
  */
 const checkBatchFormat = async (phase: string) => {
   const gauge = await metricTotal(ear.port, 'shardwarden_gateway_batch_bodies');
-  if (gauge !== batchFormatGauge)
-    throw new Error(`the Ear's batch_bodies gauge read ${gauge} after ${phase}, not ${batchFormatGauge}`);
+  if (gauge !== (batchBodies ? 1 : 0))
+    throw new Error(`the Ear's batch_bodies gauge read ${gauge} after ${phase}, not ${batchBodies ? 1 : 0}`);
 };
 await checkBatchFormat('its stream');
 
@@ -611,7 +588,7 @@ const forwarder = new DispatchForwarder(
     bufferLimit: dispatches,
     probeWrite: () => redisInfo.set('bench-floor-probe', '1'),
     // As a gateway writes them while its bot's workers say every consumer reads them.
-    batchBodies: { redis: floorRedis, encoding: () => batchFormat },
+    batchBodies: { redis: floorRedis, enabled: () => batchBodies },
   },
   new GatewayMetrics(new Registry()),
   createLogger('bench-floor', 'warn'),
@@ -943,7 +920,7 @@ printFigures(
       redisCpuMicrosecondsPerDispatch: round2((floorRedisCpu * 1e6) / dispatches),
       ratioVsDefaultClient: Number((defaultSeconds / floorSeconds).toFixed(2)),
     },
-    batchBodies: batchFormat ?? 'inline',
+    batchBodies,
     ...(nodeProfiling && {
       nodeProfiled:
         "BENCH_PROFILE_NODE=1: the default client and the Ear ran with V8's perf flags; their memory, rate and latency rows are left out of targets",

@@ -90,7 +90,7 @@ export class GatewayMetrics {
     });
     this.batchBodies = new Gauge({
       name: 'shardwarden_gateway_batch_bodies',
-      help: 'How batches of events are written: 0 inline in their jobs, 1 as JSON bodies beside them, 2 as deflate-raw bodies.',
+      help: '1 while batches of events are written as bodies beside their jobs, 0 while inline.',
       registers,
     });
   }

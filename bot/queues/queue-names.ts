@@ -238,25 +238,14 @@ export interface DispatchBatchJob {
 }
 
 /**
- * How a batch body is stored: `json`, the JSON text of the dispatches; `deflate-raw`, that text
- * compressed (zlib's raw deflate, level 1). Redis's CPU per dispatch grows with the bytes it
- * moves, and a batch of one bot's events repeats most of its field names and ids
- * (docs/benchmarks.md, "Compressed batch bodies").
- */
-export const BATCH_BODY_ENCODINGS = ['json', 'deflate-raw'] as const;
-export type BatchBodyEncoding = (typeof BATCH_BODY_ENCODINGS)[number];
-
-/**
  * What a job of the batched events queue carries when its dispatches are a body beside it: the
- * body's key (a plain string value in the partition's slot), its encoding (absent: `json`, as
- * the release before wrote them), how many dispatches it holds and when the first was received.
- * BullMQ's scripts copy a job's data into Lua and out again (add, take): about 2.4 µs of Redis
- * CPU per 0.79 KB dispatch against 0.9 as a plain SET and GET (docs/benchmarks.md), so the body
- * stays out of them.
+ * body's key (a plain string, the JSON of the dispatches, in the partition's slot), how many
+ * dispatches it holds and when the first was received. BullMQ's scripts copy a job's data into
+ * Lua and out again (add, take): about 2.4 µs of Redis CPU per 0.79 KB dispatch against 0.9 as a
+ * plain SET and GET (docs/benchmarks.md), so the body stays out of them.
  */
 export interface DispatchBatchRef {
   body: string;
-  encoding?: 'deflate-raw';
   size: number;
   receivedAt: number;
 }
@@ -277,17 +266,10 @@ export function batchBodyKey(prefix: string, id: string): string {
 /**
  * Set by the workers' look at `CLIENT LIST` (bot/worker/processing/claim-format.ts), under the
  * bot's prefix, while it finds no consumer of the events queues that reads only inline batches;
- * gateways write batch bodies only while it exists (bot/gateway/forwarding/batch-format.ts). Its
- * value is the encoding every connected consumer reads (BATCH_BODY_ENCODINGS; the release before
- * set `1`, which means `json`, and its gateways write `json` bodies whatever the value).
+ * gateways write batch bodies only while it exists (bot/gateway/forwarding/batch-format.ts).
  */
 export function batchBodiesFlagKey(botPrefix: string): string {
   return `${botPrefix}:batch-bodies`;
-}
-
-/** The encoding a value of the bodies flag allows: `json` unless it names another. */
-export function batchBodyEncodingOf(flag: string): BatchBodyEncoding {
-  return (BATCH_BODY_ENCODINGS as readonly string[]).includes(flag) ? (flag as BatchBodyEncoding) : 'json';
 }
 
 /**
@@ -296,11 +278,9 @@ export function batchBodyEncodingOf(flag: string): BatchBodyEncoding {
  * batch bodies and whether any still needs per-key claims (bot/worker/processing/claim-format.ts).
  */
 export const BATCH_CONSUMERS = {
-  /** This release's: reads every encoding of BATCH_BODY_ENCODINGS. */
-  name: 'deflated-bodies',
-  /** The release before: reads bodies of the `json` encoding only. */
-  jsonBodiesOnly: ['batch-bodies'],
-  /** The releases before that: bucketed claims, dispatches inline only. (Earlier ones are unnamed.) */
+  /** This release's. */
+  name: 'batch-bodies',
+  /** The release before: bucketed claims, dispatches inline only. (Earlier ones are unnamed.) */
   inlineOnly: ['bucketed-claims'],
 } as const;
 

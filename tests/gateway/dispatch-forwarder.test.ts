@@ -11,7 +11,6 @@ import { createLogger } from '../../bot/observability/logger.js';
 import {
   BATCH_BODY_TTL_SECONDS,
   batchBodiesFlagKey,
-  type BatchBodyEncoding,
   eventPartitionOf,
   eventPartitionPrefixes,
   QUEUES,
@@ -463,19 +462,16 @@ describe('DispatchForwarder', () => {
     }
   });
   test("with batch bodies: each batch is a body in its partition's slot and a job that refers to it; the format can change between batches", async () => {
-    let encoding: BatchBodyEncoding | undefined = 'json';
+    let bodies = true;
     const { forwarder, partitionQueues } = setup({
       partitions: 2,
       batchSize: 5,
-      batchBodies: { redis: probe, encoding: () => encoding, minDispatches: 1 },
+      batchBodies: { redis: probe, enabled: () => bodies, minDispatches: 1 },
     });
     const guilds = guildPerPartition(2);
-    for (let seq = 1; seq <= 5; seq++) forwarder.accept('MESSAGE_CREATE', inGuild(seq, guilds[0]!), 0, seq);
-    await waitForDispatches(partitionQueues[0]!, 5);
-    encoding = 'deflate-raw';
-    for (let seq = 6; seq <= 10; seq++) forwarder.accept('MESSAGE_CREATE', inGuild(seq, guilds[0]!), 0, seq);
+    for (let seq = 1; seq <= 10; seq++) forwarder.accept('MESSAGE_CREATE', inGuild(seq, guilds[0]!), 0, seq);
     await waitForDispatches(partitionQueues[0]!, 10);
-    encoding = undefined;
+    bodies = false;
     for (let seq = 11; seq <= 15; seq++) forwarder.accept('MESSAGE_CREATE', inGuild(seq, guilds[0]!), 0, seq);
     for (let seq = 16; seq <= 20; seq++) forwarder.accept('MESSAGE_CREATE', inGuild(seq, guilds[1]!), 0, seq);
     await waitForDispatches(partitionQueues[0]!, 15);
@@ -485,7 +481,7 @@ describe('DispatchForwarder', () => {
     const jobs = await partitionQueues[0]!.getJobs(['wait'], 0, -1, true);
     expect(jobs.map((j) => Object.keys(j.data as object).sort())).toEqual([
       ['body', 'receivedAt', 'size'],
-      ['body', 'encoding', 'receivedAt', 'size'],
+      ['body', 'receivedAt', 'size'],
       ['dispatches'],
     ]);
     for (const job of jobs.slice(0, 2)) {
@@ -495,10 +491,6 @@ describe('DispatchForwarder', () => {
       expect(size).toBe(5);
       expect(await probe.ttl(body)).toBeGreaterThan(BATCH_BODY_TTL_SECONDS - 60);
     }
-    // The first body is the JSON text; the second compressed (not JSON as stored).
-    const [jsonBody, deflatedBody] = jobs.slice(0, 2).map((j) => (j.data as { body: string }).body);
-    expect(JSON.parse((await probe.get(jsonBody!))!)).toHaveLength(5);
-    expect((await probe.getBuffer(deflatedBody!))![0]).not.toBe('['.charCodeAt(0));
     expect((await queuedDispatches(partitionQueues[0]!)).map((d) => d.seq)).toEqual(
       Array.from({ length: 15 }, (_, i) => i + 1),
     );
@@ -509,55 +501,41 @@ describe('DispatchForwarder', () => {
 test('with batch bodies allowed, a batch of fewer dispatches than the minimum stays inline', async () => {
   const { forwarder, partitionQueues } = setup({
     batchSize: 5,
-    batchBodies: { redis: probe, encoding: () => 'deflate-raw', minDispatches: 5 },
+    batchBodies: { redis: probe, enabled: () => true, minDispatches: 5 },
   });
   for (let seq = 1; seq <= 7; seq++) forwarder.accept('MESSAGE_CREATE', inGuild(seq, '1'), 0, seq);
   await waitForDispatches(partitionQueues[0]!, 7);
   await waitForSent(forwarder);
   const jobs = await partitionQueues[0]!.getJobs(['wait'], 0, -1, true);
   expect(jobs.map((j) => Object.keys(j.data as object).sort())).toEqual([
-    ['body', 'encoding', 'receivedAt', 'size'],
+    ['body', 'receivedAt', 'size'],
     ['dispatches'],
   ]);
   expect((await queuedDispatches(partitionQueues[0]!)).map((d) => d.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
 });
 
 describe('BatchFormatWatch', () => {
-  test("bodies in the encoding the workers' flag names; inline before the first read, without the flag, and when the read fails", async () => {
+  test("bodies while the workers' flag is set; inline before the first read, without the flag, and when the read fails", async () => {
     const botPrefix = queuePrefix({ namespace: 'default', name: 'formatbot' });
     const client = new Redis(redis.url, { enableOfflineQueue: false });
-    const registry = new Registry();
-    const gauge = new GatewayMetrics(registry).batchBodies;
-    const gaugeValue = async () => (await gauge.get()).values[0]?.value;
     try {
       await waitUntil('connected', async () => client.status === 'ready');
-      const watch = new BatchFormatWatch({
-        redis: client,
-        botPrefix,
-        gauge,
-        log: createLogger('test', 'silent'),
-      });
-      expect(watch.bodyEncoding()).toBeUndefined(); // inline until the first read
+      const watch = new BatchFormatWatch({ redis: client, botPrefix, log: createLogger('test', 'silent') });
+      expect(watch.batchBodies()).toBe(false); // inline until the first read
       await watch.look();
-      expect(watch.bodyEncoding()).toBeUndefined(); // no worker of this release has looked
-      expect(await gaugeValue()).toBe(0);
-      await probe.set(batchBodiesFlagKey(botPrefix), 'deflate-raw', 'EX', 60);
+      expect(watch.batchBodies()).toBe(false); // no worker of this release has looked
+      await probe.set(batchBodiesFlagKey(botPrefix), '1', 'EX', 60);
       await watch.look();
-      expect(watch.bodyEncoding()).toBe('deflate-raw');
-      expect(await gaugeValue()).toBe(2);
+      expect(watch.batchBodies()).toBe(true);
       await probe.del(batchBodiesFlagKey(botPrefix));
       await watch.look();
-      expect(watch.bodyEncoding()).toBeUndefined();
-      // The release before sets 1: JSON bodies. So does a value this release does not know.
-      for (const flag of ['1', 'json', 'zstd']) {
-        await probe.set(batchBodiesFlagKey(botPrefix), flag, 'EX', 60);
-        await watch.look();
-        expect([flag, watch.bodyEncoding()]).toEqual([flag, 'json']);
-      }
-      expect(await gaugeValue()).toBe(1);
+      expect(watch.batchBodies()).toBe(false);
+      await probe.set(batchBodiesFlagKey(botPrefix), '1', 'EX', 60);
+      await watch.look();
+      expect(watch.batchBodies()).toBe(true);
       client.disconnect(); // a read that fails: inline, the safe format
       await watch.look();
-      expect(watch.bodyEncoding()).toBeUndefined();
+      expect(watch.batchBodies()).toBe(false);
     } finally {
       client.disconnect();
       await probe.del(batchBodiesFlagKey(botPrefix));

@@ -113,8 +113,7 @@ export function message(i: number, guildId: string) {
 /** The dispatches waiting in a queue of event batches, in queue order (batch bodies read). */
 export async function queuedDispatches(queue: Queue): Promise<BatchedDispatch[]> {
   const jobs = await queue.getJobs(['wait'], 0, -1, true);
-  // The Redis backend's client is ioredis's (BullMQ types it as its own interface).
-  const redis = (await queue.backend.client) as unknown as Redis;
+  const redis = await queue.backend.client;
   return (await Promise.all(jobs.map((job) => loadDispatches(redis, job)))).flat();
 }
 

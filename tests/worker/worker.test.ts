@@ -4,8 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { DiscordSimulator, messagePayload } from '../../discord-simulator/index.js';
-import { encodeBatchBody } from '../../bot/queues/batch-body.js';
-import { batchBodyKey, QUEUES, queuePrefix, type BatchBodyEncoding } from '../../bot/queues/queue-names.js';
+import { batchBodyKey, QUEUES, queuePrefix } from '../../bot/queues/queue-names.js';
 import { startRedis, waitUntil, type RedisServer } from '../../testenv/index.js';
 import { ENTRYPOINT } from '../support/built-entrypoint.js';
 import { BOT_REF, metricSum, type GatewayProcess } from '../gateway/harness.js';
@@ -221,33 +220,21 @@ describe('worker', () => {
       // every consumer reads bodies): run from the body, which goes once the job completes; a
       // failed batch takes what is left inline and its body goes; a job whose body is gone fails
       // naming it.
-      const withBodyJob = async (
-        jobId: string,
-        dispatches: ReturnType<typeof inGuild>[],
-        encoding: BatchBodyEncoding = 'json',
-      ) => {
+      const withBodyJob = async (jobId: string, dispatches: ReturnType<typeof inGuild>[]) => {
         const body = batchBodyKey(queuePrefix(BOT_REF), jobId);
-        await client.set(body, encodeBatchBody(dispatches, encoding), 'EX', 600);
+        await client.set(body, JSON.stringify(dispatches), 'EX', 600);
         await batches.add(
           'batch',
-          {
-            body,
-            ...(encoding === 'json' ? {} : { encoding }),
-            size: dispatches.length,
-            receivedAt: Date.now(),
-          },
+          { body, size: dispatches.length, receivedAt: Date.now() },
           { attempts: 2, backoff: { type: 'fixed', delay: 50 }, jobId, removeOnComplete: true },
         );
         return body;
       };
-      // One as JSON (what gateways of the release before write), one compressed (this release's):
-      // the failed one's data, cut to what is left inline, no longer names an encoding.
       const fineBody = await withBodyJob('body-batch', [inGuild('991', 'fine'), inGuild('992', 'fine')]);
-      const poisonBody = await withBodyJob(
-        'body-poison',
-        [inGuild('993', 'always-fail'), inGuild('994', 'held')],
-        'deflate-raw',
-      );
+      const poisonBody = await withBodyJob('body-poison', [
+        inGuild('993', 'always-fail'),
+        inGuild('994', 'held'),
+      ]);
       const goneBody = batchBodyKey(queuePrefix(BOT_REF), 'never-written');
       await batches.add(
         'batch',

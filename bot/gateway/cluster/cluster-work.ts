@@ -95,7 +95,7 @@ export async function runClusterWork(
       probeWrite: (partition) =>
         redis.set(partitionKey(config.bot, partition, 'gateway', 'write-probe'), '1', 'PX', 60_000),
       beforeFirstWrite: () => raiseEventPartitions(redis, config.bot, config.eventPartitions),
-      batchBodies: { redis, encoding: () => batchFormat.bodyEncoding() },
+      batchBodies: { redis, enabled: () => batchFormat.batchBodies() },
     },
     metrics,
     log,

@@ -39,9 +39,9 @@ export interface ForwarderOptions {
    */
   beforeFirstWrite?: () => Promise<unknown>;
   /**
-   * Writes each batch of events as a body beside its job in `encoding()` while it names one
-   * (asked per batch: the gateway's BatchFormatWatch, from what the workers say every consumer
-   * reads), with `redis`, the queues' client. Inline when absent.
+   * Writes each batch of events as a body beside its job while `enabled()` (asked per batch: the
+   * gateway's BatchFormatWatch, while the workers say every consumer reads them), with
+   * `redis`, the queues' client. Inline when absent.
    */
   batchBodies?: BatchBodies;
 }

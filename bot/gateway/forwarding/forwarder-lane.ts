@@ -22,7 +22,6 @@ import { countByType } from '../../queues/count-by-type.js';
 import {
   BATCH_BODY_TTL_SECONDS,
   batchBodyKey,
-  type BatchBodyEncoding,
   type DispatchBatchJob,
   type DispatchBatchRef,
 } from '../../queues/queue-names.js';
@@ -52,11 +51,10 @@ export interface LaneContext {
   maybeIdle: () => void;
 }
 
-/** Batch bodies (queue-names.ts, DispatchBatchRef): the client that writes them, and how now. */
+/** Batch bodies (queue-names.ts, DispatchBatchRef): the client that writes them, and whether to now. */
 export interface BatchBodies {
   redis: RedisClient;
-  /** The encoding every consumer reads now; undefined while some read only inline batches. */
-  encoding: () => BatchBodyEncoding | undefined;
+  enabled: () => boolean;
   /** The fewest dispatches a batch written as a body has (default BATCH_BODY_MIN_DISPATCHES). */
   minDispatches?: number;
 }
@@ -100,13 +98,8 @@ function addJobs(queue: Queue, jobs: BulkJob[]): Promise<unknown> {
  * to its expiry: the add may have landed with its answer lost, and that job needs it (the batch's
  * retry writes a second copy, which the claims de-duplicate).
  */
-async function addWithBody(
-  redis: RedisClient,
-  queue: Queue,
-  batch: BulkJob,
-  encoding: BatchBodyEncoding,
-): Promise<unknown> {
-  const { job, body } = withBody(batch, batchBodyKey(queue.opts.prefix!, randomUUID()), encoding);
+async function addWithBody(redis: RedisClient, queue: Queue, batch: BulkJob): Promise<unknown> {
+  const { job, body } = withBody(batch, batchBodyKey(queue.opts.prefix!, randomUUID()));
   const key = (job.data as DispatchBatchRef).body;
   await redis.set(key, body, 'EX', BATCH_BODY_TTL_SECONDS);
   try {
@@ -348,14 +341,13 @@ export class ForwarderLane {
   private addEvents(jobs: BulkJob[]): Promise<unknown> {
     const bodies = this.ctx.batchBodies;
     const [batch] = jobs;
-    const encoding = bodies?.encoding();
     const asBody =
       jobs.length === 1 &&
-      encoding !== undefined &&
+      bodies?.enabled() === true &&
       (batch!.data as DispatchBatchJob).dispatches.length >=
-        (bodies!.minDispatches ?? BATCH_BODY_MIN_DISPATCHES);
+        (bodies.minDispatches ?? BATCH_BODY_MIN_DISPATCHES);
     return asBody
-      ? addWithBody(bodies!.redis, this.queues.events, batch!, encoding)
+      ? addWithBody(bodies!.redis, this.queues.events, batch!)
       : addJobs(this.queues.events, jobs);
   }
 

@@ -15,9 +15,7 @@ import {
   type DispatchBatchJob,
   type DispatchBatchRef,
   type DispatchJob,
-  type BatchBodyEncoding,
 } from '../../queues/queue-names.js';
-import { encodeBatchBody } from '../../queues/batch-body.js';
 
 /** A dispatch waiting in the forwarder's buffer. */
 export interface Pending {
@@ -86,23 +84,17 @@ export function bulkJobs(
 }
 
 /**
- * A batch job (`bulkJobs`' events) as a body at `bodyKey` in `encoding` and a job that refers to
- * it: the body is written with a plain SET, outside BullMQ's scripts (queue-names.ts,
- * DispatchBatchRef).
+ * A batch job (`bulkJobs`' events) as a body at `bodyKey` and a job that refers to it: the body
+ * is written with a plain SET, outside BullMQ's scripts (queue-names.ts, DispatchBatchRef).
  */
-export function withBody(
-  job: BulkJob,
-  bodyKey: string,
-  encoding: BatchBodyEncoding = 'json',
-): { job: BulkJob; body: string | Buffer } {
+export function withBody(job: BulkJob, bodyKey: string): { job: BulkJob; body: string } {
   const { dispatches } = job.data as DispatchBatchJob;
   if (!Array.isArray(dispatches) || dispatches.length === 0)
     throw new Error('withBody: not a batch job of dispatches');
   const data: DispatchBatchRef = {
     body: bodyKey,
-    ...(encoding === 'json' ? {} : { encoding }),
     size: dispatches.length,
     receivedAt: dispatches[0]!.receivedAt,
   };
-  return { job: { ...job, data }, body: encodeBatchBody(dispatches, encoding) };
+  return { job: { ...job, data }, body: JSON.stringify(dispatches) };
 }

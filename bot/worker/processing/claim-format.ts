@@ -2,18 +2,16 @@
 // buckets unlinked and backstop expiries (dispatch-claims.ts, UPKEEP), the single-dispatch queue
 // flagged while it holds jobs, and what the consumers of earlier releases connected need. What
 // tells the releases apart is BullMQ's client name (queue-names.ts, BATCH_CONSUMERS): this
-// release's batch consumers are named `deflated-bodies`, the release before's `batch-bodies`, the
-// one before that's `bucketed-claims`, and the ones before it are unnamed, so their blocking
-// connection is named `<prefix>:<base64 of the queue>` exactly. From one `CLIENT LIST`:
+// release's batch consumers are named `batch-bodies`, the release before's `bucketed-claims`, and
+// the ones before it are unnamed, so their blocking connection is named `<prefix>:<base64 of the
+// queue>` exactly. From one `CLIENT LIST`:
 // - an unnamed consumer keeps a key per dispatch and does not read the buckets: while one is
 //   connected this release writes and reads the per-key marks too, until a window (plus the
 //   interval and the old worker's shutdown grace) after the last was seen, since its marks live
 //   that long;
 // - an unnamed or `bucketed-claims` consumer reads only inline batches: the flag that lets the
 //   gateways write batch bodies (queue-names.ts, batchBodiesFlagKey) is set only while none is
-//   connected, for a few intervals, and deleted as soon as one is seen;
-// - a `batch-bodies` consumer reads bodies only as JSON text: while one is connected the flag
-//   says `json`, else `deflate-raw` (compressed bodies).
+//   connected, for a few intervals, and deleted as soon as one is seen.
 // Looked at once before consuming and then every `everyMs`. A Redis that refuses CLIENT LIST
 // (an ACL, a renamed command) can hide old workers, so there the per-key marks stay kept and
 // batches inline; any other error (a timeout, a failover) leaves the per-key marks as they are
@@ -21,13 +19,7 @@
 import type { Logger } from 'pino';
 import type { RedisClient } from '../../configuration/redis-connection.js';
 import { anyClientNamed, clientLists, isRefusal } from '../../queues/connected-consumers.js';
-import {
-  BATCH_CONSUMERS,
-  batchBodiesFlagKey,
-  consumerClientName,
-  QUEUES,
-  type BatchBodyEncoding,
-} from '../../queues/queue-names.js';
+import { BATCH_CONSUMERS, batchBodiesFlagKey, consumerClientName, QUEUES } from '../../queues/queue-names.js';
 import { PeriodicCheck } from '../../timing/periodic-check.js';
 import type { DispatchClaims } from './dispatch-claims.js';
 
@@ -37,21 +29,14 @@ export const CLAIMS_WORKER_NAME = BATCH_CONSUMERS.name;
 /** The client name of an earlier release's (unnamed) consumer of the batches under `prefix`. */
 export const oldWorkerClientName = (prefix: string) => consumerClientName(prefix, QUEUES.events);
 
-/** The client names of consumers of the releases named `names` (BATCH_CONSUMERS), under `prefixes`. */
-const namedConsumers = (prefixes: readonly string[], names: readonly string[]) =>
-  prefixes.flatMap((p) => names.map((name) => consumerClientName(p, QUEUES.events, name)));
-
 /** The client names of consumers that read only inline batches, under the partitions' prefixes. */
 export function inlineOnlyConsumerNames(prefixes: readonly string[]): Set<string> {
-  return new Set([
-    ...prefixes.map(oldWorkerClientName),
-    ...namedConsumers(prefixes, BATCH_CONSUMERS.inlineOnly),
-  ]);
-}
-
-/** The client names of consumers that read bodies only as JSON text, under the partitions' prefixes. */
-export function jsonBodiesOnlyConsumerNames(prefixes: readonly string[]): Set<string> {
-  return new Set(namedConsumers(prefixes, BATCH_CONSUMERS.jsonBodiesOnly));
+  return new Set(
+    prefixes.flatMap((p) => [
+      oldWorkerClientName(p),
+      ...BATCH_CONSUMERS.inlineOnly.map((name) => consumerClientName(p, QUEUES.events, name)),
+    ]),
+  );
 }
 
 /** What a look at the connected consumers found (a refusal of the look counts as both). */
@@ -60,8 +45,6 @@ interface OlderConsumers {
   perKey: boolean;
   /** A consumer that reads only inline batches. */
   inlineOnly: boolean;
-  /** A consumer that reads bodies only as JSON text. */
-  jsonBodiesOnly: boolean;
 }
 
 export interface PerKeyMarksWatchOptions {
@@ -88,7 +71,7 @@ export class PerKeyMarksWatch {
   private readonly checks: PeriodicCheck;
   private refusedLogged = false;
   private seen?: boolean;
-  private bodies?: BatchBodyEncoding | undefined;
+  private bodies?: boolean;
 
   constructor(private readonly o: PerKeyMarksWatchOptions) {
     this.checks = new PeriodicCheck(
@@ -156,7 +139,7 @@ export class PerKeyMarksWatch {
     );
     const older = await this.olderConsumers(prefixes);
     // The bodies flag first: inline is the safe format, so its end must not wait on the rest.
-    await this.allowBatchBodies(older.inlineOnly ? undefined : older.jsonBodiesOnly ? 'json' : 'deflate-raw');
+    await this.allowBatchBodies(!older.inlineOnly);
     if (older.perKey)
       await Promise.all(prefixes.map((p) => this.o.claims(p).keepPerKeyMarks(this.flagSeconds())));
   }
@@ -175,7 +158,7 @@ export class PerKeyMarksWatch {
             "either release alone); allow client|list to the bot's Redis user to end it",
         );
       this.refusedLogged = true;
-      return { perKey: true, inlineOnly: true, jsonBodiesOnly: true };
+      return { perKey: true, inlineOnly: true };
     }
     const perKey = anyClientNamed(lists, new Set(prefixes.map(oldWorkerClientName)));
     if (perKey !== this.seen)
@@ -186,31 +169,22 @@ export class PerKeyMarksWatch {
           : 'no worker of the release with per-key claims connected; their marks are kept until the flag expires',
       );
     this.seen = perKey;
-    return {
-      perKey,
-      inlineOnly: perKey || anyClientNamed(lists, inlineOnlyConsumerNames(prefixes)),
-      jsonBodiesOnly: anyClientNamed(lists, jsonBodiesOnlyConsumerNames(prefixes)),
-    };
+    return { perKey, inlineOnly: perKey || anyClientNamed(lists, inlineOnlyConsumerNames(prefixes)) };
   }
 
-  /**
-   * Lets the gateways write batch bodies in `encoding` for a few intervals, or stops them at once
-   * (undefined). The flag's value is the encoding (queue-names.ts, batchBodiesFlagKey).
-   */
-  private async allowBatchBodies(encoding: BatchBodyEncoding | undefined): Promise<void> {
+  /** Lets the gateways write batch bodies for a few intervals, or stops them at once. */
+  private async allowBatchBodies(allow: boolean): Promise<void> {
     const flag = batchBodiesFlagKey(this.o.botPrefix);
-    if (encoding) await this.o.redis.set(flag, encoding, 'EX', this.bodiesFlagSeconds());
+    if (allow) await this.o.redis.set(flag, '1', 'EX', this.bodiesFlagSeconds());
     else await this.o.redis.del(flag);
-    if (encoding !== this.bodies)
+    if (allow !== this.bodies)
       this.o.log.info(
-        { batchBodies: encoding ?? false },
-        encoding === 'deflate-raw'
-          ? 'every consumer of the event queues reads compressed batch bodies: gateways may write them'
-          : encoding === 'json'
-            ? 'a worker of the release before consumes the event queues: gateways write batch bodies as JSON'
-            : 'a worker of an earlier release consumes the event queues: gateways write batches inline',
+        { batchBodies: allow },
+        allow
+          ? 'every consumer of the event queues reads batch bodies: gateways may write them'
+          : 'a worker of an earlier release consumes the event queues: gateways write batches inline',
       );
-    this.bodies = encoding;
+    this.bodies = allow;
   }
 
   start(): void {

@@ -3,12 +3,9 @@
 // in which order. Dispatches of one guild run one after another in the order the gateway
 // received them (a shard delivers a guild's events in order, and a batch is one cluster
 // process's, in arrival order); different guilds run side by side.
-import { decodeBatchBody } from '../../queues/batch-body.js';
 import {
-  BATCH_BODY_ENCODINGS,
   BATCH_BODY_TTL_SECONDS,
   orderKey,
-  type BatchBodyEncoding,
   type BatchedDispatch,
   type DispatchJob,
 } from '../../queues/queue-names.js';
@@ -26,22 +23,11 @@ export function bodyKeyOf(job: EventJob): string | undefined {
   return typeof body === 'string' ? body : undefined;
 }
 
-/** The encoding of the job's batch body (queue-names.ts, DispatchBatchRef): `json` unless named. */
-export function bodyEncodingOf(job: EventJob): BatchBodyEncoding {
-  const encoding = (job.data as { encoding?: unknown } | undefined)?.encoding;
-  if (encoding === undefined) return 'json';
-  if (typeof encoding === 'string' && (BATCH_BODY_ENCODINGS as readonly string[]).includes(encoding))
-    return encoding as BatchBodyEncoding;
-  throw new Error(
-    `job ${job.id ?? '?'}: its batch body's encoding ${JSON.stringify(encoding)} is not one of ${BATCH_BODY_ENCODINGS.join(', ')}`,
-  );
-}
-
 /**
  * The dispatches a job of the events queues carries, in order: inline, or in its batch body
- * (`body`: what GET of `bodyKeyOf(job)` answered, as bytes).
+ * (`body`: what GET of `bodyKeyOf(job)` answered).
  */
-export function dispatchesOf(job: EventJob, body?: Buffer | null): BatchedDispatch[] {
+export function dispatchesOf(job: EventJob, body?: string | null): BatchedDispatch[] {
   const bodyKey = bodyKeyOf(job);
   const data = (bodyKey === undefined ? job.data : { dispatches: parseBody(job, bodyKey, body) }) as {
     dispatches?: unknown;
@@ -68,13 +54,13 @@ export function dispatchesOf(job: EventJob, body?: Buffer | null): BatchedDispat
  * (`storedJob`, e.g. BullMQ's `Job.fromId`) has them.
  */
 export async function loadDispatches(
-  redis: { getBuffer(key: string): Promise<Buffer | null> },
+  redis: { get(key: string): Promise<string | null> },
   job: EventJob,
   storedJob?: () => Promise<EventJob | undefined>,
 ): Promise<BatchedDispatch[]> {
   const bodyKey = bodyKeyOf(job);
   if (bodyKey === undefined) return dispatchesOf(job);
-  const body = await redis.getBuffer(bodyKey);
+  const body = await redis.get(bodyKey);
   if (body === null && storedJob) {
     const stored = await storedJob();
     if (stored !== undefined && bodyKeyOf(stored) === undefined) return dispatchesOf(stored);
@@ -82,19 +68,17 @@ export async function loadDispatches(
   return dispatchesOf(job, body);
 }
 
-function parseBody(job: EventJob, bodyKey: string, body: Buffer | null | undefined): unknown {
+function parseBody(job: EventJob, bodyKey: string, body: string | null | undefined): unknown {
   if (body === null || body === undefined)
     throw new Error(
       `job ${job.id ?? '?'}: its batch body ${bodyKey} is gone (a body is kept ${BATCH_BODY_TTL_SECONDS / 86_400} days after its enqueue)`,
     );
-  const encoding = bodyEncodingOf(job);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(decodeBatchBody(body, encoding)) as unknown;
+    parsed = JSON.parse(body) as unknown;
   } catch (err) {
-    const what = encoding === 'json' ? 'JSON' : `JSON in ${encoding}`;
     throw new Error(
-      `job ${job.id ?? '?'}: its batch body ${bodyKey} is not ${what}: ${(err as Error).message}`,
+      `job ${job.id ?? '?'}: its batch body ${bodyKey} is not JSON: ${(err as Error).message}`,
       {
         cause: err,
       },
