@@ -61,7 +61,6 @@ import { guildCreatePayload } from '../discord-simulator/gateway/payloads.js';
 import { startSimulatorWithOptions } from './simulator-process.js';
 import {
   metricTotal,
-  metricTotalIn,
   readyPort,
   scrapeMetrics,
   redisCpuSeconds,
@@ -76,6 +75,7 @@ import {
   cpuSeconds,
   makeTempDir,
   memoryMb,
+  metricSum,
   runScope,
   startRedis,
   startRedisCluster,
@@ -447,7 +447,7 @@ await waitUntil(
     // MESSAGE_CREATEs the pod counted: `received`, `forwarded` (in Redis, their batch's add
     // answered) or `dropped`, summed over its cluster processes' series.
     const counted = (counter: 'received' | 'forwarded' | 'dropped') =>
-      metricTotalIn(metrics, `shardwarden_gateway_dispatches_${counter}_total`, 'type="MESSAGE_CREATE"');
+      metricSum(metrics, `shardwarden_gateway_dispatches_${counter}_total`, 'type="MESSAGE_CREATE"');
     if (!earReceivedSeconds && counted('received') >= dispatches)
       earReceivedSeconds = (performance.now() - earStart) / 1000;
     // A dropped dispatch is never enqueued: the run stops at once, saying so.

@@ -8,6 +8,7 @@ import { GATEWAY_MALLOC_ENV } from '../bot/runtime-contract.js';
 import { messagePayload } from '../discord-simulator/index.js';
 import { startProcess, waitUntil, type ManagedProcess } from '../testenv/processes.js';
 import type { RunScope } from '../testenv/run-scope.js';
+import { metricSum } from '../testenv/metrics-text.js';
 
 /** The simulator as a benchmark's processes see it. */
 export interface SimulatorUrls {
@@ -90,23 +91,12 @@ export async function readyPort(proc: ManagedProcess, timeoutMs = 300_000): Prom
 
 /** A counter summed over the series of a process's /metrics that contain every one of `labels`. */
 export async function metricTotal(port: number, name: string, ...labels: string[]): Promise<number> {
-  return metricTotalIn(await scrapeMetrics(port), name, ...labels);
+  return metricSum(await scrapeMetrics(port), name, ...labels);
 }
 
 /** A process's /metrics, once: several counters read from one scrape. */
 export async function scrapeMetrics(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-}
-
-/** metricTotal over a scrape already made. */
-export function metricTotalIn(text: string, name: string, ...labels: string[]): number {
-  return text
-    .split('\n')
-    .filter(
-      (l) =>
-        (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && labels.every((label) => l.includes(label)),
-    )
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }
 
 /** CPU seconds Redis has used (INFO cpu: user + sys). */

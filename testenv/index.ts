@@ -102,3 +102,4 @@ export {
   type BuiltImage,
   type ImageRun,
 } from './project-image.js';
+export { metricSum } from './metrics-text.js';

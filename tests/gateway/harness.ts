@@ -84,18 +84,7 @@ export async function waitReady(gw: GatewayProcess, timeoutMs = 60_000): Promise
   });
 }
 
-/** Sum of a counter over its label sets, optionally only those whose labels contain `match`. */
-export function metricSum(text: string, name: string, match = ''): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name) || line.startsWith('#')) continue;
-    const rest = line.slice(name.length);
-    if (rest[0] !== '{' && rest[0] !== ' ') continue;
-    if (match && !rest.includes(match)) continue;
-    sum += Number(line.split(' ').pop());
-  }
-  return sum;
-}
+export { metricSum } from '../../testenv/index.js';
 
 export function queues(redisUrl: string) {
   const connection = { url: redisUrl };
