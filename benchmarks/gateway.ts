@@ -171,15 +171,14 @@ function scriptSeconds(before: CommandStats, after: CommandStats): number {
   return usec / 1e6;
 }
 
-/** Bytes Redis has read from its clients (INFO stats): what the enqueue writes grows it. */
-async function netInputBytes(redis: Redis): Promise<number> {
-  return Number(/total_net_input_bytes:(\d+)/.exec(await redis.info('stats'))?.[1] ?? 0);
+/** A counter of INFO `section` (0 when absent). */
+async function infoCounter(redis: Redis, section: string, field: string): Promise<number> {
+  return Number(new RegExp(`${field}:(\\d+)`).exec(await redis.info(section))?.[1] ?? 0);
 }
-
-/** Bytes a master has written to its replication stream (INFO replication). */
-async function replicationOffset(redis: Redis): Promise<number> {
-  return Number(/master_repl_offset:(\d+)/.exec(await redis.info('replication'))?.[1] ?? 0);
-}
+/** Bytes Redis has read from its clients: what the enqueue writes grows it. */
+const netInputBytes = (redis: Redis) => infoCounter(redis, 'stats', 'total_net_input_bytes');
+/** Bytes a master has written to its replication stream. */
+const replicationOffset = (redis: Redis) => infoCounter(redis, 'replication', 'master_repl_offset');
 
 /** Where Redis spent its time between two readings: the costliest commands, per dispatch. */
 function commandsPerDispatch(before: CommandStats, after: CommandStats, top = 8) {

@@ -5,7 +5,8 @@
 // the REST limiter's margin covers such differences only up to its size.
 const TICK_MS = 10;
 
-export async function longestStall(work: () => Promise<unknown>): Promise<number> {
+/** What `work` resolved to, and the longest stall (ms) while it ran. */
+export async function longestStall<T>(work: () => Promise<T>): Promise<[T, number]> {
   let last = performance.now();
   let longest = 0;
   const tick = () => {
@@ -14,11 +15,9 @@ export async function longestStall(work: () => Promise<unknown>): Promise<number
     last = now;
   };
   const ticker = setInterval(tick, TICK_MS);
-  try {
-    await work();
-  } finally {
+  const result = await work().finally(() => {
     clearInterval(ticker);
     tick(); // a stall after the last tick
-  }
-  return longest;
+  });
+  return [result, longest];
 }

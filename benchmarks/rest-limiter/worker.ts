@@ -49,12 +49,9 @@ const line = await new Promise<string>((resolve) => lines.once('line', resolve))
 const { tasks } = JSON.parse(line) as { tasks: [string, string, string][] };
 
 const started = performance.now();
-let results: PromiseSettledResult<unknown>[] = [];
-const longestStallMs = await longestStall(async () => {
-  results = await Promise.allSettled(
-    tasks.map(([guild, user, role]) => rest.put(Routes.guildMemberRole(guild, user, role))),
-  );
-});
+const [results, longestStallMs] = await longestStall(() =>
+  Promise.allSettled(tasks.map(([guild, user, role]) => rest.put(Routes.guildMemberRole(guild, user, role)))),
+);
 const elapsedMs = performance.now() - started;
 const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
 const limited = (await registry.getSingleMetric('shardwarden_discord_rest_rate_limited_total')?.get())

@@ -101,9 +101,8 @@ describe('Discord REST through the shared limiter', () => {
     const lists = [0, 1, 2, 3].map((w) => changes.filter((_, i) => i % 4 === w));
     // The simulator runs in this process: on a loaded machine its event loop stamps arrivals
     // late and unevenly, as a network would delay them; a wider margin covers that here.
-    let reports: Awaited<ReturnType<typeof runRestWorkers>>['reports'] = [];
-    const stallMs = await longestStall(async () => {
-      ({ reports } = await runRestWorkers(
+    const [{ reports }, stallMs] = await longestStall(() =>
+      runRestWorkers(
         {
           redisUrl: server.url,
           apiUrl: sim.apiUrl,
@@ -113,8 +112,8 @@ describe('Discord REST through the shared limiter', () => {
           globalMarginMs: 250,
         },
         lists,
-      ));
-    });
+      ),
+    );
     expect(reports.map((r) => [r.done, r.failed])).toEqual(lists.map((l) => [l.length, 0]));
     // Each change went out once (again only after a 429, if any), and the simulator applied all.
     // A worker's stall before its write, then one of this process before the stamp.
@@ -132,7 +131,7 @@ describe('Discord REST through the shared limiter', () => {
       client(20, 250, { bot: { namespace: 'a', name: 'relay' }, applicationId: sim.applicationId }),
       client(20, 250, { bot: { namespace: 'b', name: 'courier' }, applicationId: sim.applicationId }),
     ];
-    const stallMs = await longestStall(() =>
+    const [, stallMs] = await longestStall(() =>
       Promise.all(
         shared.map(({ rest }, w) =>
           Promise.all(changes.filter((_, i) => i % 2 === w).map((c) => putRole(rest, c))),
@@ -230,7 +229,7 @@ describe('Discord REST through the shared limiter', () => {
     // the Redis round trip): each must be allowed more, not sent to the back of the queue again.
     const { rest } = client(5, 0);
     const changes = roleChanges(sim, guilds, 12);
-    const stallMs = await longestStall(() => Promise.all(changes.map((c) => putRole(rest, c))));
+    const [, stallMs] = await longestStall(() => Promise.all(changes.map((c) => putRole(rest, c))));
     expect(roleCalls().map((c) => c.status)).toEqual(changes.map(() => 204));
     const times = roleCalls().map((c) => c.at);
     // Never more than the limiter's 5 in any second (the first 5 went at once). Stamped at the
@@ -249,8 +248,7 @@ describe('Discord REST through the shared limiter', () => {
     const { rest } = client(1, 250);
     const changes = roleChanges(sim, guilds, 12);
     let finished = 0;
-    let finishedWhenAnswered = 0;
-    const stallMs = await longestStall(async () => {
+    const [finishedWhenAnswered, stallMs] = await longestStall(async () => {
       const burst = Promise.all(changes.map((c) => putRole(rest, c).then(() => (finished += 1))));
       await waitUntil('the burst to start', async () => roleCalls().length > 0);
       const { id, token, response } = sim.injectInteraction({
@@ -262,9 +260,10 @@ describe('Discord REST through the shared limiter', () => {
         body: { type: 4, data: { content: 'pong' } },
         auth: false,
       });
-      finishedWhenAnswered = finished;
+      const answeredAfter = finished;
       await response;
       await burst;
+      return answeredAfter;
     });
     expect(finishedWhenAnswered).toBeLessThan(changes.length / 2);
     // Sender and simulator are this process: two of its stalls may delay one request.
