@@ -45,13 +45,13 @@ export class GatewayMetrics {
     });
     this.dropped = new Counter({
       name: 'shardwarden_gateway_dispatches_dropped_total',
-      help: 'Dispatches not forwarded, by type and reason (not_configured, buffer_full, shutting_down, rejected).',
+      help: 'Dispatches not forwarded, by type and reason (not_configured; shutting_down, replayed to whoever resumes the session; rejected; buffer_full, refused while the buffer was full and lost with a session that could not be resumed).',
       labelNames: ['type', 'reason'],
       registers,
     });
     this.overflow = new Counter({
       name: 'shardwarden_gateway_buffer_overflow_total',
-      help: 'Dispatches that did not fit the buffer while Redis was unavailable.',
+      help: 'Dispatches refused while the buffer was full (or behind such a refusal of their shard): left to Discord, which replays them when the shard resumes.',
       registers,
     });
     this.enqueueErrors = new Counter({

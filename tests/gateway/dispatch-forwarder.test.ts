@@ -101,6 +101,24 @@ async function waitForDispatches(queue: Queue, n: number): Promise<void> {
   });
 }
 
+/** A forwarder whose buffer holds 20 dispatches, recording the shards it asks to resume. */
+async function withSmallBuffer() {
+  const resumes: number[] = [];
+  const bot = setup({
+    batchSize: 4,
+    batchDelayMs: 20,
+    bufferLimit: 20,
+    resumeShard: (shardId) => resumes.push(shardId),
+  });
+  await bot.queues.events.waitUntilReady();
+  return { ...bot, resumes };
+}
+
+/** MESSAGE_CREATEs `from`..`to` of shard `shardId`, sequence = message id, in session s1. */
+function acceptMessages(forwarder: DispatchForwarder, shardId: number, from: number, to: number): void {
+  for (let seq = from; seq <= to; seq++) forwarder.accept('MESSAGE_CREATE', message(seq), shardId, seq, 's1');
+}
+
 /** The jobs can be visible in Redis a moment before the forwarder has the reply. */
 async function waitForSent(forwarder: DispatchForwarder): Promise<void> {
   await waitUntil('buffer sent', async () => forwarder.buffered() === 0, {
@@ -289,20 +307,23 @@ describe('DispatchForwarder', () => {
   });
 
   test('while Redis is down dispatches wait in a bounded buffer; on return they are all enqueued in order', async () => {
-    const { forwarder, queues, metric } = setup({ batchSize: 4, batchDelayMs: 20, bufferLimit: 20 });
-    await queues.events.waitUntilReady();
+    const { forwarder, queues, metric, resumes } = await withSmallBuffer();
     await redis.stop();
     try {
-      for (let seq = 1; seq <= 25; seq++) forwarder.accept('MESSAGE_CREATE', message(seq), 0, seq);
+      acceptMessages(forwarder, 0, 1, 25);
       await pause(500);
       expect(forwarder.buffered()).toBe(20);
       expect(forwarder.safeSequence(0, 25)).toBe(0);
+      // The 5 that did not fit are refused, left to Discord's replay: none is lost yet.
       expect(await metric('shardwarden_gateway_buffer_overflow_total')).toBe(5);
-      expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="buffer_full"')).toBe(5);
+      expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="buffer_full"')).toBe(0);
+      expect(forwarder.resumable(0, { sequence: 25 })).toEqual({ sequence: 20 });
+      expect(resumes).toEqual([]); // no room yet
       expect(await forwarder.drain(300)).toBe(false); // the deadline passes while Redis is away
     } finally {
       await redis.start();
     }
+    expect(resumes).toEqual([]); // drain() closed the forwarder: the replay goes to the next owner
     expect(await forwarder.drain(20_000)).toBe(true);
     expect((await queuedDispatches(queues.events)).map((d) => d.seq)).toEqual(
       Array.from({ length: 20 }, (_, i) => i + 1),
@@ -311,6 +332,44 @@ describe('DispatchForwarder', () => {
     expect(await metric('shardwarden_gateway_buffer_depth')).toBe(0);
     // An outage is never mistaken for a refused dispatch.
     expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="rejected"')).toBe(0);
+  });
+
+  test("a full buffer leaves a shard's dispatches to Discord's replay: once room is back the shard resumes, and each lands once, in order; a session not resumed counts them lost", async () => {
+    const { forwarder, queues, metric, resumes } = await withSmallBuffer();
+    await redis.stop();
+    try {
+      acceptMessages(forwarder, 0, 1, 25);
+      for (let seq = 1; seq <= 3; seq++) forwarder.accept('MESSAGE_UPDATE', message(100 + seq), 1, seq, 't1');
+      await pause(300);
+    } finally {
+      await redis.start();
+    }
+    await waitUntil('both shards asked to resume', async () => resumes.length === 2, { timeoutMs: 30_000 });
+    expect(resumes.sort()).toEqual([0, 1]);
+    // Still on the old connection: refused (room or not), so nothing overtakes the refused ones.
+    forwarder.accept('MESSAGE_CREATE', message(26), 0, 26, 's1');
+    expect(forwarder.resumable(0, { sequence: 26 })).toEqual({ sequence: 20 });
+    // Shard 0 resumes from 20; Discord's replay may begin earlier than that (this one does).
+    forwarder.shardConnected(0);
+    acceptMessages(forwarder, 0, 18, 27);
+    expect(forwarder.resumable(0, { sequence: 27 })).toEqual({ sequence: 27 }); // caught up
+    // Shard 1 could not resume: a new session. What it refused is lost, and counted.
+    forwarder.shardConnected(1);
+    forwarder.accept('MESSAGE_UPDATE', message(200), 1, 1, 't2');
+    expect(await forwarder.drain(20_000)).toBe(true);
+    const queued = await queuedDispatches(queues.events);
+    expect(queued.filter((d) => d.shardId === 0).map((d) => d.seq)).toEqual(
+      Array.from({ length: 27 }, (_, i) => i + 1),
+    );
+    expect(queued.filter((d) => d.shardId === 1).map((d) => d.seq)).toEqual([1]);
+    expect(await metric('shardwarden_gateway_buffer_overflow_total')).toBe(5 + 3 + 1);
+    expect(await metric('shardwarden_gateway_dispatches_dropped_total', 'reason="buffer_full"')).toBe(3);
+    expect(
+      await metric(
+        'shardwarden_gateway_dispatches_dropped_total',
+        'type="MESSAGE_UPDATE",reason="buffer_full"',
+      ),
+    ).toBe(3);
   });
 
   test('Redis refusing writes while answering reads (maxmemory reached) is an outage, not a refusal', async () => {

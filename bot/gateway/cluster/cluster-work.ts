@@ -96,6 +96,12 @@ export async function runClusterWork(
         redis.set(partitionKey(config.bot, partition, 'gateway', 'write-probe'), '1', 'PX', 60_000),
       beforeFirstWrite: () => raiseEventPartitions(redis, config.bot, config.eventPartitions),
       batchBodies: { redis, enabled: () => batchFormat.batchBodies() },
+      resumeShard: (shardId) =>
+        void client
+          .resume(shardId, 'resuming for the dispatches refused while the buffer was full')
+          .catch((err: Error) =>
+            log.error({ shard: shardId, err: err.message }, 'could not resume the shard'),
+          ),
     },
     metrics,
     log,
@@ -144,6 +150,7 @@ export async function runClusterWork(
     report(id, true);
   });
   client.on('shardReconnecting', (id) => report(id, false));
+  client.on('shardHello', (id) => forwarder.shardConnected(id));
   // Only a close Discord lets no one recover from: the shard stays down until the pod restarts.
   const halted = (shardIds: number[], reason: string) => {
     log.error({ shards: shardIds, reason }, 'Discord refused the shard for good: not retried');
@@ -199,7 +206,8 @@ export async function runClusterWork(
             { shard: shardId, resumeFrom: info?.sequence ?? null },
             info ? 'resuming the stored session' : 'no stored session: identifying',
           );
-        return info;
+        // Resumed from before any dispatch the full buffer refused, so Discord replays it.
+        return forwarder.resumable(shardId, info);
       },
       // From the shutdown on, nothing advances the stored sessions (the handler above).
       updateSessionInfo: (shardId, info) => {

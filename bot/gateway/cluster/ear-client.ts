@@ -5,7 +5,8 @@
 // ShardClientUtil as `client.shard`), and it emits the events BaseCluster relays to the primary
 // under discord.js's names: `ready` once every shard of the process is up, `shardReady`,
 // `shardResume`, `shardReconnecting`, `shardDisconnect`. Dispatches are emitted as parsed by
-// @discordjs/ws, as `dispatch` (payload, shardId); heartbeat ACKs as `heartbeat` (shardId, ms).
+// @discordjs/ws, as `dispatch` (payload, shardId); heartbeat ACKs as `heartbeat` (shardId, ms);
+// each new connection's HELLO, before any of its dispatches, as `shardHello` (shardId).
 // A close Discord does not let a shard recover from rejects `login` with an
 // UnrecoverableGatewayError (the cluster then exits for good); after login it is `shardDisconnect`.
 // A shard is up after READY and a GUILD_CREATE (or GUILD_DELETE) of each guild READY listed,
@@ -16,8 +17,10 @@ import { EventEmitter } from 'node:events';
 import {
   WebSocketManager,
   WebSocketShardEvents,
+  WebSocketShardDestroyRecovery,
   type IIdentifyThrottler,
   type SessionInfo,
+  type WebSocketShardDestroyOptions,
 } from '@discordjs/ws';
 import { GatewayCloseCodes, GatewayIntentBits } from '../discord-gateway-names.js';
 
@@ -59,6 +62,7 @@ export interface EarClientEvents {
   shardError: [err: Error, shardId: number];
   dispatch: [payload: GatewayDispatch, shardId: number];
   heartbeat: [shardId: number, latencyMs: number];
+  shardHello: [shardId: number];
   debug: [message: string, shardId: number];
 }
 
@@ -87,6 +91,11 @@ export function describeCloseCode(code: number): string {
  */
 export class UnrecoverableGatewayError extends Error {
   override readonly name = 'UnrecoverableGatewayError';
+}
+
+/** What `resume` uses of @discordjs/ws's WebSocketShard. */
+interface ResumableShard {
+  destroy(options: WebSocketShardDestroyOptions): Promise<void>;
 }
 
 interface ShardState {
@@ -141,6 +150,7 @@ export class EarClient extends EventEmitter<EarClientEvents> {
     manager.on(WebSocketShardEvents.Hello, (shardId) => {
       const state = this.states.get(shardId);
       if (state) state.sinceHello = 0;
+      this.emit('shardHello', shardId);
     });
     manager.on(WebSocketShardEvents.Closed, (code, shardId) => this.onClosed(code, shardId));
     manager.on(WebSocketShardEvents.HeartbeatComplete, ({ latency }, shardId) =>
@@ -184,6 +194,21 @@ export class EarClient extends EventEmitter<EarClientEvents> {
   async halt(): Promise<void> {
     this.keepSessions = true;
     await this.destroy();
+  }
+
+  /**
+   * Closes the shard's connection resumably (code 4200) and reconnects it: it RESUMEs the
+   * session `retrieveSessionInfo` answers then, and Discord replays what followed its sequence.
+   */
+  async resume(shardId: number, reason: string): Promise<void> {
+    // @discordjs/ws 2.0.4 has no public per-shard close; its in-process strategy (the default)
+    // holds the shards (tests/gateway/gateway.test.ts resumes through it).
+    const manager = this.manager as unknown as
+      { strategy?: { shards?: Map<number, ResumableShard> } } | undefined;
+    const shards = manager?.strategy?.shards;
+    const shard = shards?.get(shardId);
+    if (!shard) throw new Error(`shard ${shardId} has no connection in this process to resume`);
+    await shard.destroy({ reason, recover: WebSocketShardDestroyRecovery.Resume });
   }
 
   override emit<K extends keyof EarClientEvents>(event: K, ...args: EarClientEvents[K]): boolean {

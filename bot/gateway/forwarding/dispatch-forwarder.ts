@@ -4,8 +4,9 @@
 // type is dropped and counted. Each event partition batches on its own (forwarder-lane.ts), so
 // its jobs stay full however many partitions a burst touches; a guild's events are in one
 // partition, in order. While Redis is unavailable, dispatches wait in a bounded buffer (shared
-// by the partitions) and are flushed when it returns; what does not fit is counted and logged,
-// never dropped silently.
+// by the partitions) and are flushed when it returns; what does not fit is refused and left to
+// Discord, which replays it when the shard resumes once the buffer has room
+// (overflow-replays.ts): lost only if the session cannot be resumed, and then counted and logged.
 // Under load several batches per partition are written at once (`batchesInFlight`, pipelined on
 // the partition's master's connection, so P x N on one Redis; why: docs/gateway.md, "The
 // forwarder"). A dispatch still counts as sent only when Redis answered for its batch, and
@@ -15,6 +16,7 @@ import type { Logger } from '../../observability/logger.js';
 import { eventPartitionOf, type BatchedDispatch } from '../../queues/queue-names.js';
 import { dedupKey } from './dedup-key.js';
 import { ForwarderLane, type BatchBodies } from './forwarder-lane.js';
+import { OverflowReplays, type LostDispatches } from './overflow-replays.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { within } from '../../timing/within.js';
 
@@ -44,6 +46,12 @@ export interface ForwarderOptions {
    * `redis`, the queues' client. Inline when absent.
    */
   batchBodies?: BatchBodies;
+  /**
+   * Asks a shard whose dispatches were refused (buffer full) to reconnect and RESUME, once the
+   * buffer is at most half full: Discord replays what was refused. The shard's next connection
+   * must be reported with `shardConnected`.
+   */
+  resumeShard?: (shardId: number) => void;
 }
 
 export class DispatchForwarder {
@@ -54,6 +62,7 @@ export class DispatchForwarder {
   private announced?: Promise<unknown>;
   /** Dispatches in every lane's buffer: kept as a running count, not summed per dispatch. */
   private total = 0;
+  private readonly replays: OverflowReplays;
 
   constructor(
     /** `events`: one queue per event partition, partition i at index i (queue-names.ts). */
@@ -70,9 +79,11 @@ export class DispatchForwarder {
       buffered: () => this.total,
       released: (n: number) => {
         this.total -= n;
+        if (this.replays.size > 0 && this.total <= this.options.bufferLimit / 2) this.askResumes();
       },
       maybeIdle: () => this.notifyIfIdle(),
     };
+    this.replays = new OverflowReplays((lost) => this.countLost(lost));
     this.lanes = queues.events.map(
       (events, partition) =>
         new ForwarderLane(
@@ -91,10 +102,12 @@ export class DispatchForwarder {
       return;
     }
     const buffered = this.total;
-    if (buffered >= this.options.bufferLimit) {
-      this.metrics.dropped.inc({ type, reason: 'buffer_full' });
-      this.metrics.overflow.inc();
-      this.log.warn({ type, shard: shardId, seq, buffered }, 'buffer full: dispatch dropped');
+    const full = buffered >= this.options.bufferLimit;
+    // Only the shards refusing now pay for more than the size check.
+    const admission =
+      full || this.replays.size > 0 ? this.replays.admit(shardId, type, seq, sessionId, full) : 'accept';
+    if (admission !== 'accept') {
+      if (admission === 'refuse') this.refused(type, shardId, seq, buffered);
       return;
     }
     const dispatch: BatchedDispatch = {
@@ -115,6 +128,54 @@ export class DispatchForwarder {
     this.metrics.bufferDepth.set(buffered + 1);
   }
 
+  /** One log line per shard and refusal episode, not per dispatch. */
+  private refused(type: string, shardId: number, seq: number, buffered: number): void {
+    this.metrics.overflow.inc();
+    if (this.replays.resumeBound(shardId) === seq - 1)
+      this.log.warn(
+        { type, shard: shardId, seq, buffered },
+        "buffer full: refusing this shard's dispatches until it resumes (Discord replays them)",
+      );
+  }
+
+  private askResumes(): void {
+    for (const shardId of this.replays.takeResumes()) {
+      this.log.info({ shard: shardId }, 'buffer has room: resuming the shard for the dispatches it refused');
+      this.options.resumeShard?.(shardId);
+    }
+  }
+
+  private countLost(lost: LostDispatches): void {
+    let n = 0;
+    for (const [type, count] of lost.byType) {
+      this.metrics.dropped.inc({ type, reason: 'buffer_full' }, count);
+      n += count;
+    }
+    this.log.error(
+      { shard: lost.shardId, fromSeq: lost.firstRefused, lost: n, reason: lost.reason },
+      lost.reason === 'session_not_resumed'
+        ? 'dispatches refused while the buffer was full are lost: the session was not resumed'
+        : "dispatches refused while the buffer was full are lost: Discord's replay began after them",
+    );
+  }
+
+  /**
+   * A new connection of `shardId` (its HELLO): what comes on it is a replay, then live events.
+   * Before its HELLO, so no dispatch of the connection comes first.
+   */
+  shardConnected(shardId: number): void {
+    this.replays.connected(shardId);
+  }
+
+  /**
+   * The session a shard resumes with: its sequence no later than just before the first
+   * dispatch the forwarder refused (the same object when none was refused).
+   */
+  resumable<T extends { sequence: number }>(shardId: number, session: T | null): T | null {
+    const bound = this.replays.resumeBound(shardId);
+    return session && session.sequence > bound ? { ...session, sequence: bound } : session;
+  }
+
   private notifyIfIdle(): void {
     if (this.total === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
@@ -132,12 +193,12 @@ export class DispatchForwarder {
 
   /**
    * The sequence a session may be resumed from without losing anything: just before the oldest
-   * dispatch of that shard that is not yet in the queue, in any partition. (Persisting the
+   * dispatch of that shard that is not yet in the queue, in any partition, or refused. (Persisting the
    * received sequence instead could skip buffered dispatches if the process died before
    * enqueueing them.)
    */
   safeSequence(shardId: number, receivedSeq: number): number {
-    let oldest = Infinity;
+    let oldest = this.replays.resumeBound(shardId) + 1;
     for (const lane of this.lanes) oldest = Math.min(oldest, lane.oldestUnsent(shardId));
     return oldest === Infinity ? receivedSeq : Math.min(receivedSeq, oldest - 1);
   }
