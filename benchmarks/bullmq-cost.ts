@@ -5,7 +5,7 @@
 // INFO cpu (main thread) per phase, INFO commandstats (every command, those inside scripts too)
 // and the slowlog at threshold 0 (each EVALSHA's time, named by BullMQ's script of that sha).
 //   node dist/benchmarks/bullmq-cost.js [--jobs 300] [--per 100] [--size large|small]
-//     [--variants base,lean,...]   (prints one JSON document)
+//     [--variants base,byRef,stream,...] [--claims]   (prints one JSON document)
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,9 +13,9 @@ import { parseArgs } from 'node:util';
 import { Queue, Worker, type JobsOptions, type QueueOptions, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { messagePayload } from '../discord-simulator/index.js';
-import { bulkJobs, type Pending } from '../bot/gateway/forwarding/job-batches.js';
+import { bulkJobs, type BulkJob, type Pending } from '../bot/gateway/forwarding/job-batches.js';
 import { QUEUES, type BatchedDispatch } from '../bot/queues/queue-names.js';
-import { DispatchClaims } from '../bot/worker/processing/dispatch-claims.js';
+import { DispatchClaims, type ClaimOwner } from '../bot/worker/processing/dispatch-claims.js';
 import { runScope, startRedis } from '../testenv/index.js';
 
 /** One way of running the queue: what the producer and the consumer are given. */
@@ -31,6 +31,13 @@ interface Variant {
    * project does: measured to show what BullMQ's Lua costs per byte (docs/benchmarks.md).
    */
   byRef?: boolean;
+  /**
+   * No BullMQ at all: each batch is one entry of a Redis stream (XADD, its body a field), read
+   * by a consumer group (XREADGROUP) and acknowledged and deleted once run (XACK, XDEL, one
+   * MULTI). Not what the project does: the transport floor the Redis row was argued against
+   * (docs/benchmarks.md, "A stream instead of BullMQ").
+   */
+  stream?: boolean;
 }
 
 const same = (opts: JobsOptions): JobsOptions => opts;
@@ -44,6 +51,7 @@ const VARIANTS: Record<string, Variant> = {
   // Each lever alone, on top of base.
   maxLen: { queue: { streams: { events: { maxLen: 100 } } }, worker: {}, returns: 'x', opts: same },
   noReturn: { queue: {}, worker: {}, returns: undefined, opts: same },
+  stream: { queue: {}, worker: {}, returns: undefined, opts: same, stream: true },
 };
 
 function dispatchOf(size: string, job: number, i: number): BatchedDispatch {
@@ -138,19 +146,96 @@ async function reset(): Promise<[number, number]> {
   return cpuSeconds();
 }
 
+/** Each batch's keys, claimed and marked done as the worker does (dispatch-claims.ts), with --claims. */
+async function claimAndFinish(claims: DispatchClaims, owner: ClaimOwner, job: string): Promise<void> {
+  const keys = Array.from({ length: PER }, (_, i) => `k-${job}-${i}`);
+  await claims.claim(owner, keys);
+  await claims.finish(owner, keys, []);
+}
+
+/** The batch jobs the forwarder would write, as BullMQ jobs. */
+function batchJobs(): BulkJob[] {
+  return Array.from({ length: JOBS }, (_, j) => {
+    const batch: Pending[] = Array.from({ length: PER }, (_, i) => ({
+      queue: 'events',
+      dispatch: dispatchOf(args.size!, j, i),
+    }));
+    return bulkJobs(batch).events![0]!;
+  });
+}
+
+/**
+ * The `stream` variant: enqueue as XADDs (pipelined, four in flight as the forwarder's batches
+ * are), consume with a consumer group as four workers would, each XREADGROUP taking one batch.
+ */
+async function streamRound(prefix: string, claims: DispatchClaims | undefined) {
+  const key = `${prefix}:${QUEUES.events}:stream`;
+  const jobs = batchJobs();
+  const before = await reset();
+  for (let j = 0; j < JOBS; j += 4)
+    await Promise.all(jobs.slice(j, j + 4).map((job) => redis.xadd(key, '*', 'b', JSON.stringify(job.data))));
+  const enqueueCpu = await cpuSince(before);
+  const enqueue = await accounting(JOBS * PER);
+  const bytesPerJob = Number(await redis.call('MEMORY', 'USAGE', key)) / JOBS;
+  await redis.xgroup('CREATE', key, 'workers', '0');
+  const consumers = Array.from({ length: 4 }, () => new Redis(server.url));
+  const beforeConsume = await reset();
+  let left = JOBS;
+  await Promise.all(
+    consumers.map(async (c, n) => {
+      while (left > 0) {
+        const reply = (await c.xreadgroup(
+          'GROUP',
+          'workers',
+          `c${n}`,
+          'COUNT',
+          1,
+          'BLOCK',
+          100,
+          'STREAMS',
+          key,
+          '>',
+        )) as [string, [string, string[]][]][] | null;
+        for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+          JSON.parse(fields[1]!);
+          if (claims) await claimAndFinish(claims, { job: `${key}/${id}/`, token: `c${n}` }, id);
+          await c.multi().xack(key, 'workers', id).xdel(key, id).exec();
+          left -= 1;
+        }
+      }
+    }),
+  );
+  const consumeCpu = await cpuSince(beforeConsume);
+  const consume = await accounting(JOBS * PER);
+  for (const c of consumers) c.disconnect();
+  await redis.unlink(key);
+  return { enqueueCpu, enqueue, consumeCpu, consume, bytesPerJob };
+}
+
 let run = 0;
 async function measure(name: string, v: Variant) {
   run += 1;
   const prefix = `bench:{b${run}}`;
   const dispatches = JOBS * PER;
+  if (v.stream) {
+    const claims = args.claims ? new DispatchClaims(redis, prefix, 3600) : undefined;
+    const r = await streamRound(prefix, claims);
+    return {
+      variant: name,
+      redisCpuUsPerDispatch: perDispatchCpu(r.enqueueCpu, r.consumeCpu),
+      redisCpuUsPerJob: {
+        enqueue: Math.round(perDispatchCpu(r.enqueueCpu, r.consumeCpu).enqueue * PER),
+        consume: Math.round(perDispatchCpu(r.enqueueCpu, r.consumeCpu).consume * PER),
+      },
+      jobHashBytes: Math.round(r.bytesPerJob),
+      enqueue: r.enqueue,
+      consume: r.consume,
+    };
+  }
   const queue = new Queue(QUEUES.events, { connection: redis, prefix, ...v.queue });
+  const jobs = batchJobs();
   let before = await reset();
-  for (let j = 0; j < JOBS; j++) {
-    const batch: Pending[] = Array.from({ length: PER }, (_, i) => ({
-      queue: 'events',
-      dispatch: dispatchOf(args.size!, j, i),
-    }));
-    const job = bulkJobs(batch).events![0]!;
+  for (const [j, job] of jobs.entries()) {
     if (v.byRef) {
       const ref = `${prefix}:body:${j}`;
       const pipeline = redis.pipeline().set(ref, JSON.stringify(job.data));
@@ -174,16 +259,16 @@ async function measure(name: string, v: Variant) {
       const ref = (job.data as { ref?: string }).ref;
       if (ref) JSON.parse((await redis.get(ref))!);
       if (ref) await redis.del(ref);
-      if (claims) {
-        const keys = Array.from({ length: PER }, (_, i) => `k-${job.id}-${i}`);
-        const owner = {
-          job: `${prefix}:${QUEUES.events}/${job.id}/`,
-          token: job.token ?? '',
-          lockKey: `${prefix}:${QUEUES.events}:${job.id}:lock`,
-        };
-        await claims.claim(owner, keys);
-        await claims.finish(owner, keys, []);
-      }
+      if (claims)
+        await claimAndFinish(
+          claims,
+          {
+            job: `${prefix}:${QUEUES.events}/${job.id}/`,
+            token: job.token ?? '',
+            lockKey: `${prefix}:${QUEUES.events}:${job.id}:lock`,
+          },
+          job.id!,
+        );
       if (++done === JOBS) setImmediate(finished);
       return v.returns;
     },
@@ -203,18 +288,13 @@ async function measure(name: string, v: Variant) {
   await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();
-  const us = (s: number): number => Math.round(((s * 1e6) / dispatches) * 100) / 100;
+  const perDispatch = perDispatchCpu(enqueueCpu, consumeCpu);
   return {
     variant: name,
-    redisCpuUsPerDispatch: {
-      enqueue: us(enqueueCpu.all),
-      consume: us(consumeCpu.all),
-      total: us(enqueueCpu.all + consumeCpu.all),
-      systemPart: us(enqueueCpu.sys + consumeCpu.sys),
-    },
+    redisCpuUsPerDispatch: perDispatch,
     redisCpuUsPerJob: {
-      enqueue: Math.round(us(enqueueCpu.all) * PER),
-      consume: Math.round(us(consumeCpu.all) * PER),
+      enqueue: Math.round(perDispatch.enqueue * PER),
+      consume: Math.round(perDispatch.consume * PER),
     },
     jobHashBytes: bytesPerJob,
     idle: {
@@ -223,6 +303,19 @@ async function measure(name: string, v: Variant) {
     },
     enqueue,
     consume,
+  };
+}
+
+type Cpu = { all: number; sys: number };
+
+/** Redis CPU µs per dispatch of the two phases, their total and its system (kernel) part. */
+function perDispatchCpu(enqueueCpu: Cpu, consumeCpu: Cpu) {
+  const us = (s: number): number => Math.round(((s * 1e6) / (JOBS * PER)) * 100) / 100;
+  return {
+    enqueue: us(enqueueCpu.all),
+    consume: us(consumeCpu.all),
+    total: us(enqueueCpu.all + consumeCpu.all),
+    systemPart: us(enqueueCpu.sys + consumeCpu.sys),
   };
 }
 
