@@ -45,7 +45,7 @@ export class GatewayMetrics {
     });
     this.dropped = new Counter({
       name: 'shardwarden_gateway_dispatches_dropped_total',
-      help: 'Dispatches not forwarded, by type and reason (not_configured; shutting_down, replayed to whoever resumes the session; rejected; buffer_full, refused while the buffer was full and lost with a session that could not be resumed).',
+      help: 'Dispatches not forwarded, by type and reason (not_configured; shutting_down, replayed to whoever resumes the session; rejected; buffer_full, refused while the buffer was full and lost with a session that could not be resumed; replay_gap, sequences a resumed replay skipped).',
       labelNames: ['type', 'reason'],
       registers,
     });

@@ -108,7 +108,9 @@ async function withSmallBuffer() {
     batchSize: 4,
     batchDelayMs: 20,
     bufferLimit: 20,
-    resumeShard: (shardId) => resumes.push(shardId),
+    resumeShard: async (shardId) => {
+      resumes.push(shardId);
+    },
   });
   await bot.queues.events.waitUntilReady();
   return { ...bot, resumes };
@@ -323,8 +325,10 @@ describe('DispatchForwarder', () => {
     } finally {
       await redis.start();
     }
-    expect(resumes).toEqual([]); // drain() closed the forwarder: the replay goes to the next owner
     expect(await forwarder.drain(20_000)).toBe(true);
+    // drain() closed the forwarder: no shard resumes, the replay goes to whoever resumes next.
+    expect(resumes).toEqual([]);
+    expect(forwarder.safeSequence(0, 25)).toBe(20);
     expect((await queuedDispatches(queues.events)).map((d) => d.seq)).toEqual(
       Array.from({ length: 20 }, (_, i) => i + 1),
     );
@@ -349,6 +353,7 @@ describe('DispatchForwarder', () => {
     // Still on the old connection: refused (room or not), so nothing overtakes the refused ones.
     forwarder.accept('MESSAGE_CREATE', message(26), 0, 26, 's1');
     expect(forwarder.resumable(0, { sequence: 26 })).toEqual({ sequence: 20 });
+    expect(forwarder.safeSequence(0, 26)).toBe(20); // what the stored session says meanwhile
     // Shard 0 resumes from 20; Discord's replay may begin earlier than that (this one does).
     forwarder.shardConnected(0);
     acceptMessages(forwarder, 0, 18, 27);

@@ -59,7 +59,32 @@ test('a replay that begins after the first refused dispatch reports the gap', ()
   replays.admit(2, 'MESSAGE_CREATE', 50, 's', true);
   replays.connected(2);
   expect(replays.admit(2, 'MESSAGE_CREATE', 53, 's', false)).toBe('accept');
+  // The sequences skipped, of whatever type they were.
   expect(lost.map((l) => [l.reason, l.firstRefused, [...l.byType]])).toEqual([
-    ['replay_gap', 50, [['MESSAGE_CREATE', 3]]],
+    ['replay_gap', 50, [['unknown', 3]]],
   ]);
+});
+
+test("a session replaced or cleared before the shard's next dispatch: the refusals are lost at once, and no longer bound the new session", () => {
+  const { replays, lost } = setup();
+  replays.admit(0, 'MESSAGE_CREATE', 50, 's', true);
+  replays.admit(1, 'MESSAGE_CREATE', 70, 't', true);
+  replays.session(0, 's'); // the same session: nothing
+  expect(replays.resumeBound(0)).toBe(49);
+  replays.session(0, 'new'); // READY of a new session
+  replays.session(1, undefined); // cleared (@discordjs/ws identifies next)
+  expect(replays.resumeBound(0)).toBe(Infinity);
+  expect(replays.resumeBound(1)).toBe(Infinity);
+  expect(lost.map((l) => [l.shardId, l.reason, [...l.byType]])).toEqual([
+    [0, 'session_not_resumed', [['MESSAGE_CREATE', 1]]],
+    [1, 'session_not_resumed', [['MESSAGE_CREATE', 1]]],
+  ]);
+});
+
+test('a resume that could not be asked is asked again', () => {
+  const { replays } = setup();
+  replays.admit(0, 'MESSAGE_CREATE', 5, 's', true);
+  expect(replays.takeResumes()).toEqual([0]);
+  replays.resumeFailed(0);
+  expect(replays.takeResumes()).toEqual([0]);
 });

@@ -97,11 +97,7 @@ export async function runClusterWork(
       beforeFirstWrite: () => raiseEventPartitions(redis, config.bot, config.eventPartitions),
       batchBodies: { redis, enabled: () => batchFormat.batchBodies() },
       resumeShard: (shardId) =>
-        void client
-          .resume(shardId, 'resuming for the dispatches refused while the buffer was full')
-          .catch((err: Error) =>
-            log.error({ shard: shardId, err: err.message }, 'could not resume the shard'),
-          ),
+        client.resume(shardId, 'resuming for the dispatches refused while the buffer was full'),
     },
     metrics,
     log,
@@ -211,7 +207,9 @@ export async function runClusterWork(
       },
       // From the shutdown on, nothing advances the stored sessions (the handler above).
       updateSessionInfo: (shardId, info) => {
-        if (!closing) sessions.update(shardId, info);
+        if (closing) return;
+        sessions.update(shardId, info);
+        forwarder.sessionUpdated(shardId, info?.sessionId);
       },
     })
     .then(() => (loggedIn = true))

@@ -18,6 +18,7 @@ import {
   WebSocketManager,
   WebSocketShardEvents,
   WebSocketShardDestroyRecovery,
+  WebSocketShardStatus,
   type IIdentifyThrottler,
   type SessionInfo,
   type WebSocketShardDestroyOptions,
@@ -95,6 +96,7 @@ export class UnrecoverableGatewayError extends Error {
 
 /** What `resume` uses of @discordjs/ws's WebSocketShard. */
 interface ResumableShard {
+  readonly status: WebSocketShardStatus;
   destroy(options: WebSocketShardDestroyOptions): Promise<void>;
 }
 
@@ -199,6 +201,9 @@ export class EarClient extends EventEmitter<EarClientEvents> {
   /**
    * Closes the shard's connection resumably (code 4200) and reconnects it: it RESUMEs the
    * session `retrieveSessionInfo` answers then, and Discord replays what followed its sequence.
+   * A shard not Ready is reconnecting already (that connection asks `retrieveSessionInfo` too, or
+   * has since its close): it is left to it, since closing a connection waiting for its HELLO
+   * would make @discordjs/ws drop the session.
    */
   async resume(shardId: number, reason: string): Promise<void> {
     // @discordjs/ws 2.0.4 has no public per-shard close; its in-process strategy (the default)
@@ -208,6 +213,7 @@ export class EarClient extends EventEmitter<EarClientEvents> {
     const shards = manager?.strategy?.shards;
     const shard = shards?.get(shardId);
     if (!shard) throw new Error(`shard ${shardId} has no connection in this process to resume`);
+    if (shard.status !== WebSocketShardStatus.Ready) return;
     await shard.destroy({ reason, recover: WebSocketShardDestroyRecovery.Resume });
   }
 

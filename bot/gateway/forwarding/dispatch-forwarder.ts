@@ -49,9 +49,10 @@ export interface ForwarderOptions {
   /**
    * Asks a shard whose dispatches were refused (buffer full) to reconnect and RESUME, once the
    * buffer is at most half full: Discord replays what was refused. The shard's next connection
-   * must be reported with `shardConnected`.
+   * must be reported with `shardConnected`. Rejects if it could not: asked again at the next
+   * chance.
    */
-  resumeShard?: (shardId: number) => void;
+  resumeShard?: (shardId: number) => Promise<void>;
 }
 
 export class DispatchForwarder {
@@ -79,7 +80,9 @@ export class DispatchForwarder {
       buffered: () => this.total,
       released: (n: number) => {
         this.total -= n;
-        if (this.replays.size > 0 && this.total <= this.options.bufferLimit / 2) this.askResumes();
+        // Not once closed: the process is going away, whoever resumes its sessions gets the replay.
+        if (this.replays.size > 0 && !this.closed && this.total <= this.options.bufferLimit / 2)
+          this.askResumes();
       },
       maybeIdle: () => this.notifyIfIdle(),
     };
@@ -139,16 +142,22 @@ export class DispatchForwarder {
   }
 
   private askResumes(): void {
+    const resume = this.options.resumeShard;
+    if (!resume) return;
     for (const shardId of this.replays.takeResumes()) {
       this.log.info({ shard: shardId }, 'buffer has room: resuming the shard for the dispatches it refused');
-      this.options.resumeShard?.(shardId);
+      resume(shardId).catch((err: Error) => {
+        this.log.error({ shard: shardId, err: err.message }, 'could not resume the shard: asked again later');
+        this.replays.resumeFailed(shardId);
+      });
     }
   }
 
   private countLost(lost: LostDispatches): void {
     let n = 0;
+    const reason = lost.reason === 'replay_gap' ? 'replay_gap' : 'buffer_full';
     for (const [type, count] of lost.byType) {
-      this.metrics.dropped.inc({ type, reason: 'buffer_full' }, count);
+      this.metrics.dropped.inc({ type, reason }, count);
       n += count;
     }
     this.log.error(
@@ -157,6 +166,14 @@ export class DispatchForwarder {
         ? 'dispatches refused while the buffer was full are lost: the session was not resumed'
         : "dispatches refused while the buffer was full are lost: Discord's replay began after them",
     );
+  }
+
+  /**
+   * The shard's session as @discordjs/ws updates it (every dispatch, READY, or null when it is
+   * cleared): a refused shard whose session was replaced or cleared will never get its replay.
+   */
+  sessionUpdated(shardId: number, sessionId: string | undefined): void {
+    if (this.replays.size > 0) this.replays.session(shardId, sessionId);
   }
 
   /**

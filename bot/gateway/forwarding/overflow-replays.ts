@@ -12,7 +12,8 @@
 //   already took (sequence below the first refused) are skipped here, so no second copy is
 //   queued.
 // - A shard that could not resume (Discord invalidated the session, or it expired while Redis
-//   was away) identifies again, and what it had refused is lost: counted by type, logged.
+//   was away) identifies again, and what it had refused is lost: counted by type, logged. (A
+//   lower bound: frames of the old connection cut off when it was closed are not counted.)
 // Pure bookkeeping; the forwarder (dispatch-forwarder.ts) acts on its answers.
 
 /** What the forwarder does with one dispatch. */
@@ -57,15 +58,21 @@ export class OverflowReplays {
     return this.behind.size;
   }
 
+  /**
+   * The shard's current session (undefined: none). Another than the refusals' means their
+   * replay will never come: they are lost.
+   */
+  session(shardId: number, sessionId: string | undefined): void {
+    const b = this.behind.get(shardId);
+    if (!b || b.sessionId === sessionId) return;
+    this.behind.delete(shardId);
+    this.onLost({ ...this.lostOf(shardId, b), reason: 'session_not_resumed' });
+  }
+
   /** Decides one dispatch of `shardId`; `full`: the buffer has no room for it. */
   admit(shardId: number, type: string, seq: number, sessionId: string | undefined, full: boolean): Admission {
-    let b = this.behind.get(shardId);
-    if (b && b.sessionId !== sessionId) {
-      // A new session: the one whose replay held the refused dispatches is gone.
-      this.behind.delete(shardId);
-      this.onLost({ ...this.lostOf(shardId, b), reason: 'session_not_resumed' });
-      b = undefined;
-    }
+    this.session(shardId, sessionId);
+    const b = this.behind.get(shardId);
     if (!b) {
       if (!full) return 'accept';
       this.behind.set(shardId, {
@@ -90,13 +97,20 @@ export class OverflowReplays {
     }
     this.behind.delete(shardId);
     if (seq > b.firstRefused)
-      // Not expected of Discord: the replay began after what was refused.
+      // Not expected of Discord: the replay began after what was refused. The sequences
+      // skipped are counted, of whatever type (unconfigured ones too): which is not known.
       this.onLost({
         ...this.lostOf(shardId, b),
-        byType: new Map([[type, seq - b.firstRefused]]),
+        byType: new Map([['unknown', seq - b.firstRefused]]),
         reason: 'replay_gap',
       });
     return 'accept';
+  }
+
+  /** Asking the shard to resume failed: ask again at the next chance. */
+  resumeFailed(shardId: number): void {
+    const b = this.behind.get(shardId);
+    if (b) b.resumeAsked = false;
   }
 
   /** The shard opened a new connection: what comes on it is Discord's replay, then live events. */
