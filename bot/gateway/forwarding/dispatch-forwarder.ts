@@ -189,6 +189,8 @@ export class DispatchForwarder {
    * dispatch the forwarder refused (the same object when none was refused).
    */
   resumable<T extends { sequence: number }>(shardId: number, session: T | null): T | null {
+    // Asked on every dispatch and heartbeat (@discordjs/ws): nothing to look up in the common case.
+    if (this.replays.size === 0) return session;
     const bound = this.replays.resumeBound(shardId);
     return session && session.sequence > bound ? { ...session, sequence: bound } : session;
   }
