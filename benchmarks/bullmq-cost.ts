@@ -5,7 +5,7 @@
 // INFO cpu (main thread) per phase, INFO commandstats (every command, those inside scripts too)
 // and the slowlog at threshold 0 (each EVALSHA's time, named by BullMQ's script of that sha).
 //   node dist/benchmarks/bullmq-cost.js [--jobs 300] [--per 100] [--size large|small]
-//     [--variants base,byRef,stream,...] [--claims]   (prints one JSON document)
+//     [--variants base,byRef,stream,...] [--claims | --range-claims]   (prints one JSON document)
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -63,7 +63,7 @@ function dispatchOf(size: string, job: number, i: number): BatchedDispatch {
     t: size === 'small' ? 'TYPING_START' : 'MESSAGE_CREATE',
     d,
     shardId: 0,
-    seq: i,
+    seq: job * PER + i, // one shard's session, batch after batch
     receivedAt: Date.now(),
     generation: 1,
     key: `k-${job}-${i}`,
@@ -91,6 +91,8 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '2' },
     // Also claim and mark done each batch's keys as the worker does (dispatch-claims.ts).
     claims: { type: 'boolean', default: false },
+    // Instead, claim one range of sequences per shard and session (`stream` only): a sketch.
+    'range-claims': { type: 'boolean', default: false },
   },
 });
 const JOBS = Number(args.jobs);
@@ -165,6 +167,55 @@ function batchJobs(): BulkJob[] {
 }
 
 /**
+ * --range-claims: what a batch's de-duplication could cost if it claimed one range of sequences
+ * per shard and session (docs/benchmarks.md, "A stream instead
+ * of BullMQ"). A sketch measured, not what workers do: a range overlapping one claimed before is
+ * only reported (the design would settle it key by key), and this benchmark's never overlap.
+ * KEYS: the ranges' key prefix; ARGV: the attempt, then (stream, first, last) per range.
+ */
+const RANGE_CLAIM = `
+local out = {}
+for i = 2, #ARGV, 3 do
+  local key, first, last = KEYS[1] .. ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local near = redis.call('ZREVRANGEBYSCORE', key, last, '-inf', 'LIMIT', 0, 1)[1]
+  local overlaps = near and tonumber(string.match(near, '^%d+:(%d+)')) >= first
+  if not overlaps then redis.call('ZADD', key, first, first .. ':' .. last .. ':' .. ARGV[1]) end
+  out[#out + 1] = overlaps and 1 or 0
+end
+return out`;
+
+/**
+ * Per shard of a batch, its first and last sequence. (The design would key a range by shard and
+ * session; a batch would carry its sessions. This benchmark's shard has one.)
+ */
+function rangesOf(dispatches: readonly BatchedDispatch[]): string[] {
+  const ranges = new Map<string, [number, number]>();
+  for (const d of dispatches) {
+    const stream = `shard-${d.shardId}`;
+    const r = ranges.get(stream);
+    if (!r) ranges.set(stream, [d.seq, d.seq]);
+    else {
+      r[0] = Math.min(r[0], d.seq);
+      r[1] = Math.max(r[1], d.seq);
+    }
+  }
+  return [...ranges].flatMap(([stream, [first, last]]) => [stream, String(first), String(last)]);
+}
+
+/**
+ * Claims the batch's ranges in one round trip. Its done record would be the stream's own
+ * acknowledgement (XACK), written with it; only an attempt that fails part way would need a
+ * record of which dispatches finished.
+ */
+async function rangeClaim(c: Redis, prefix: string, attempt: string, dispatches: BatchedDispatch[]) {
+  const claim = c as Redis & { shardwardenRangeClaim?: (...args: (string | number)[]) => Promise<number[]> };
+  if (!claim.shardwardenRangeClaim)
+    c.defineCommand('shardwardenRangeClaim', { numberOfKeys: 1, lua: RANGE_CLAIM });
+  const overlaps = await claim.shardwardenRangeClaim!(`${prefix}:ranges:`, attempt, ...rangesOf(dispatches));
+  if (overlaps.some((o) => o === 1)) throw new Error(`batch ${attempt} overlaps a range claimed before`);
+}
+
+/**
  * The `stream` variant: enqueue as XADDs (pipelined, four in flight as the forwarder's batches
  * are), consume with a consumer group as four workers would, each XREADGROUP taking one batch.
  */
@@ -197,8 +248,9 @@ async function streamRound(prefix: string, claims: DispatchClaims | undefined) {
           '>',
         )) as [string, [string, string[]][]][] | null;
         for (const [id, fields] of reply?.[0]?.[1] ?? []) {
-          JSON.parse(fields[1]!);
+          const { dispatches } = JSON.parse(fields[1]!) as { dispatches: BatchedDispatch[] };
           if (claims) await claimAndFinish(claims, { job: `${key}/${id}/`, token: `c${n}` }, id);
+          if (args['range-claims']) await rangeClaim(c, prefix, `${id}/c${n}`, dispatches);
           await c.multi().xack(key, 'workers', id).xdel(key, id).exec();
           left -= 1;
         }
@@ -356,7 +408,15 @@ redis.disconnect();
 await scope.stop();
 console.log(
   JSON.stringify(
-    { jobs: JOBS, dispatchesPerJob: PER, size: args.size, claims: args.claims, results, lua },
+    {
+      jobs: JOBS,
+      dispatchesPerJob: PER,
+      size: args.size,
+      claims: args.claims,
+      rangeClaims: args['range-claims'],
+      results,
+      lua,
+    },
     null,
     2,
   ),
