@@ -1,6 +1,7 @@
 // The cluster processes' client (EarClient, @discordjs/ws underneath) against the simulator, on
 // its own: readiness as Kurasuta and the pod see it, RESUME with a stored session (a restarted
-// process), reconnects, resumes and re-identifies on each of Discord's faults, and the closes
+// process), a resume asked for (the full buffer's replay), reconnects, resumes and re-identifies
+// on each of Discord's faults, and the closes
 // (and the token) Discord does not let it recover from.
 import { SimpleIdentifyThrottler, type SessionInfo } from '@discordjs/ws';
 import {
@@ -138,6 +139,32 @@ test('a dropped connection is reconnecting, then resumed with the dispatches it 
     'shardResume:0:3',
   ]);
   expect(seen.dispatches.filter((d) => d.t === 'MESSAGE_CREATE')).toHaveLength(3);
+});
+
+test('resume(): the shard reconnects, HELLO first, and RESUMEs the session its hook answers then; Discord replays what followed it', async () => {
+  const { client, seen } = await start([0]);
+  await until('ready', () => seen.events.includes('ready'));
+  client.on('shardHello', (id: number) => seen.events.push(`hello:${id}`));
+  sendMessages(['3001', '3002', '3003']);
+  const messages = () => seen.dispatches.filter((d) => d.t === 'MESSAGE_CREATE');
+  await until('three messages', () => messages().length === 3);
+  // The hook answers two dispatches back, as the gateway's does for those its buffer refused.
+  const session = seen.sessions.get(0)!;
+  seen.sessions.set(0, { ...session, sequence: session.sequence - 2 });
+  await client.resume(0, 'test: replay the last two');
+  await until('resumed', () => seen.events.some((e) => e.startsWith('shardResume:0')));
+  expect(seen.events.filter((e) => !e.startsWith('guild') && !e.includes('eady'))).toEqual([
+    'shardReconnecting:0',
+    'hello:0',
+    'shardResume:0:2',
+  ]);
+  expect(messages().map((d) => (d.d as { id: string }).id)).toEqual(['3001', '3002', '3003', '3002', '3003']);
+  expect(sim.recorder.resumes.at(-1)).toMatchObject({
+    shardId: 0,
+    fromSeq: session.sequence - 2,
+    replayed: 2,
+  });
+  expect(sim.recorder.identifies.filter((i) => !i.refused)).toHaveLength(1);
 });
 
 test('a new client with a stored session RESUMEs and is ready without a READY (a restarted process)', async () => {
