@@ -95,6 +95,8 @@ const { values: args } = parseArgs({
     'range-claims': { type: 'boolean', default: false },
   },
 });
+if (args['range-claims'] && (args.claims || args.variants!.split(',').some((v) => v !== 'stream')))
+  throw new Error('--range-claims is measured on the stream variant only, without --claims');
 const JOBS = Number(args.jobs);
 const IDLE_MS = 6_000;
 const PER = Number(args.per);
@@ -168,9 +170,9 @@ function batchJobs(): BulkJob[] {
 
 /**
  * --range-claims: what a batch's de-duplication could cost if it claimed one range of sequences
- * per shard and session (docs/benchmarks.md, "A stream instead
- * of BullMQ"). A sketch measured, not what workers do: a range overlapping one claimed before is
- * only reported (the design would settle it key by key), and this benchmark's never overlap.
+ * per shard and session (docs/benchmarks.md, "A stream instead of BullMQ"). A sketch measured,
+ * not what workers do: a range overlapping one claimed before is only reported (the design would
+ * settle it key by key), and this benchmark's never overlap.
  * KEYS: the ranges' key prefix; ARGV: the attempt, then (stream, first, last) per range.
  */
 const RANGE_CLAIM = `
