@@ -28,7 +28,9 @@ function processes(mark: string | undefined): Proc[] {
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       // The command in (parentheses) may hold spaces: the fields after it are split.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const [state, ppidField] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z') continue; // exited, waiting for its parent to reap it
+      const ppid = Number(ppidField);
       const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim();
       const environ = needle ? `\0${readFileSync(`/proc/${entry}/environ`, 'utf8')}` : '';
       found.push({ pid: Number(entry), ppid, marked: !!needle && environ.includes(needle), command });
@@ -60,6 +62,45 @@ export function runLeftovers(): Proc[] {
   return leftovers(processes(process.env[TEST_RUN_ENV]));
 }
 
+/** How long what the run left gets to stop on SIGTERM before it is killed. */
+const SIGNAL_GRACE_MS = 3_000;
+
+/**
+ * Ctrl-C or a time limit's SIGTERM ends jest without its teardown, and the tests' own exit and
+ * signal hooks never run: each test file has its own copy of `process`. Handled here, in jest's
+ * real process: what the run started is asked to stop (SIGTERM), killed after a grace period,
+ * and jest exits as the signal would have ended it. Without this, processes in a group of their
+ * own (the pod runner's pods, the terminal's Ctrl-C does not reach them) kept running.
+ */
+function stopRunOnSignal(): void {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`\n${signal}: stopping what the test run started\n`);
+    const signalAll = (pids: number[], sig: NodeJS.Signals) => {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, sig);
+        } catch {
+          // Already gone.
+        }
+      }
+    };
+    signalAll(
+      runLeftovers().map((p) => p.pid),
+      'SIGTERM',
+    );
+    const deadline = Date.now() + SIGNAL_GRACE_MS;
+    const check = setInterval(() => {
+      const left = runLeftovers().map((p) => p.pid);
+      if (left.length > 0 && Date.now() < deadline) return;
+      clearInterval(check);
+      signalAll(left, 'SIGKILL');
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }, 100);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+}
+
 /**
  * jest's globalSetup and globalTeardown both (jest.config.js): jest loads each as a module of its
  * own, outside the tests' module mapping, so they cannot share a constant across files. Before
@@ -68,6 +109,7 @@ export function runLeftovers(): Proc[] {
 export default function testRunProcesses(): void {
   if (!process.env[TEST_RUN_ENV]) {
     process.env[TEST_RUN_ENV] = randomUUID();
+    stopRunOnSignal();
     return;
   }
   // What else jest holds open at its end (sockets, timers, pipes): a leak a process list does

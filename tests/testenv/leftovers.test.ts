@@ -1,7 +1,9 @@
 // What jest's teardown kills as left running by the tests (tests/support/leftovers.ts).
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { leftovers, runLeftovers, TEST_RUN_ENV } from '../support/leftovers.js';
-import { waitUntil } from '../../testenv/index.js';
+import { makeTempDir, waitUntil } from '../../testenv/index.js';
 
 const p = (pid: number, ppid: number, command: string, marked = false) => ({ pid, ppid, marked, command });
 
@@ -57,3 +59,48 @@ test('a process this run started and did not stop is found on this machine, its 
     async () => !runLeftovers().some((x) => x.pid === orphan || x.pid === direct.pid),
   );
 });
+
+test.each(['SIGTERM', 'SIGINT'] as const)(
+  'a jest run stopped by %s stops what its tests started, a process in a group of its own too',
+  async (signal) => {
+    const dir = makeTempDir('leftovers-signal');
+    const pidsFile = join(dir.path, 'pids');
+    // A run of its own: without this run's mark, its globalSetup marks it and handles signals.
+    const env: NodeJS.ProcessEnv = { ...process.env, HANG_PIDS_FILE: pidsFile };
+    delete env[TEST_RUN_ENV];
+    const jest = spawn(
+      process.execPath,
+      [
+        '--experimental-vm-modules',
+        'node_modules/jest/bin/jest.js',
+        '--testMatch',
+        '**/tests/testenv/fixtures/hang.fixture.ts',
+      ],
+      { env, stdio: 'ignore' },
+    );
+    const exited = new Promise<number | null>((r) => jest.once('exit', (code) => r(code)));
+    try {
+      await waitUntil('the fixture started its processes', async () => existsSync(pidsFile), {
+        timeoutMs: 60_000,
+      });
+      const pids = readFileSync(pidsFile, 'utf8').split(' ').map(Number);
+      expect(pids.every(running)).toBe(true);
+      jest.kill(signal);
+      expect(await exited).toBe(signal === 'SIGINT' ? 130 : 143);
+      await waitUntil('both stopped', async () => !pids.some(running), { timeoutMs: 10_000 });
+    } finally {
+      jest.kill('SIGKILL');
+      dir.remove();
+    }
+  },
+  90_000,
+);
+
+/** Whether `pid` is a live process (not gone, not a zombie). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
