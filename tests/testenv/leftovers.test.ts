@@ -1,6 +1,6 @@
 // What jest's teardown kills as left running by the tests (tests/support/leftovers.ts).
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { leftovers, runLeftovers, TEST_RUN_ENV } from '../support/leftovers.js';
 import { makeTempDir, waitUntil } from '../../testenv/index.js';
@@ -65,9 +65,11 @@ test.each(['SIGTERM', 'SIGINT'] as const)(
   async (signal) => {
     const dir = makeTempDir('leftovers-signal');
     const pidsFile = join(dir.path, 'pids');
+    const output = join(dir.path, 'jest.log');
     // A run of its own: without this run's mark, its globalSetup marks it and handles signals.
     const env: NodeJS.ProcessEnv = { ...process.env, HANG_PIDS_FILE: pidsFile };
     delete env[TEST_RUN_ENV];
+    const log = openSync(output, 'w');
     const jest = spawn(
       process.execPath,
       [
@@ -76,24 +78,43 @@ test.each(['SIGTERM', 'SIGINT'] as const)(
         '--testMatch',
         '**/tests/testenv/fixtures/hang.fixture.ts',
       ],
-      { env, stdio: 'ignore' },
+      { env, cwd: process.cwd(), stdio: ['ignore', log, log] },
     );
-    const exited = new Promise<number | null>((r) => jest.once('exit', (code) => r(code)));
+    closeSync(log);
+    const ended = () => jest.exitCode !== null || jest.signalCode !== null;
+    const pids = () => {
+      const text = existsSync(pidsFile) ? readFileSync(pidsFile, 'utf8') : '';
+      return /^\d+ \d+$/.test(text) ? text.split(' ').map(Number) : [];
+    };
     try {
-      await waitUntil('the fixture started its processes', async () => existsSync(pidsFile), {
-        timeoutMs: 60_000,
-      });
-      const pids = readFileSync(pidsFile, 'utf8').split(' ').map(Number);
-      expect(pids.every(running)).toBe(true);
+      await waitUntil(
+        'the fixture started its processes',
+        async () => {
+          if (ended()) throw new Error(`the nested jest ended early:\n${readFileSync(output, 'utf8')}`);
+          return pids().length === 2;
+        },
+        { timeoutMs: 60_000 },
+      );
+      const started = pids();
+      expect(started.every(running)).toBe(true);
       jest.kill(signal);
-      expect(await exited).toBe(signal === 'SIGINT' ? 130 : 143);
-      await waitUntil('both stopped', async () => !pids.some(running), { timeoutMs: 10_000 });
+      await waitUntil('the nested jest exited', async () => ended(), { timeoutMs: 20_000 });
+      expect(jest.exitCode).toBe(signal === 'SIGINT' ? 130 : 143);
+      await waitUntil('both stopped', async () => !started.some(running), { timeoutMs: 10_000 });
     } finally {
+      // On a failure: nothing of the nested run outlives the test.
       jest.kill('SIGKILL');
+      for (const pid of pids()) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone.
+        }
+      }
       dir.remove();
     }
   },
-  90_000,
+  120_000,
 );
 
 /** Whether `pid` is a live process (not gone, not a zombie). */
