@@ -276,11 +276,7 @@ async function measure(name: string, v: Variant) {
     const r = await streamRound(prefix, claims);
     return {
       variant: name,
-      redisCpuUsPerDispatch: perDispatchCpu(r.enqueueCpu, r.consumeCpu),
-      redisCpuUsPerJob: {
-        enqueue: Math.round(perDispatchCpu(r.enqueueCpu, r.consumeCpu).enqueue * PER),
-        consume: Math.round(perDispatchCpu(r.enqueueCpu, r.consumeCpu).consume * PER),
-      },
+      ...redisCpu(r.enqueueCpu, r.consumeCpu),
       jobHashBytes: Math.round(r.bytesPerJob),
       enqueue: r.enqueue,
       consume: r.consume,
@@ -342,14 +338,9 @@ async function measure(name: string, v: Variant) {
   await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();
-  const perDispatch = perDispatchCpu(enqueueCpu, consumeCpu);
   return {
     variant: name,
-    redisCpuUsPerDispatch: perDispatch,
-    redisCpuUsPerJob: {
-      enqueue: Math.round(perDispatch.enqueue * PER),
-      consume: Math.round(perDispatch.consume * PER),
-    },
+    ...redisCpu(enqueueCpu, consumeCpu),
     jobHashBytes: bytesPerJob,
     idle: {
       redisCpuUsPerSecond: Math.round((idleCpu.all * 1e6 * 1000) / IDLE_MS),
@@ -362,14 +353,24 @@ async function measure(name: string, v: Variant) {
 
 type Cpu = { all: number; sys: number };
 
-/** Redis CPU µs per dispatch of the two phases, their total and its system (kernel) part. */
-function perDispatchCpu(enqueueCpu: Cpu, consumeCpu: Cpu) {
+/**
+ * Redis CPU µs of the two phases per dispatch (with their total and its system, kernel, part)
+ * and per job.
+ */
+function redisCpu(enqueueCpu: Cpu, consumeCpu: Cpu) {
   const us = (s: number): number => Math.round(((s * 1e6) / (JOBS * PER)) * 100) / 100;
-  return {
+  const perDispatch = {
     enqueue: us(enqueueCpu.all),
     consume: us(consumeCpu.all),
     total: us(enqueueCpu.all + consumeCpu.all),
     systemPart: us(enqueueCpu.sys + consumeCpu.sys),
+  };
+  return {
+    redisCpuUsPerDispatch: perDispatch,
+    redisCpuUsPerJob: {
+      enqueue: Math.round(perDispatch.enqueue * PER),
+      consume: Math.round(perDispatch.consume * PER),
+    },
   };
 }
 

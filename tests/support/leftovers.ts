@@ -62,6 +62,17 @@ export function runLeftovers(): Proc[] {
   return leftovers(processes(process.env[TEST_RUN_ENV]));
 }
 
+/** Sends `signal` to each of `pids` still there. */
+function signalAll(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
 /** How long what the run left gets to stop on SIGTERM before it is killed. */
 const SIGNAL_GRACE_MS = 3_000;
 
@@ -75,15 +86,6 @@ const SIGNAL_GRACE_MS = 3_000;
 function stopRunOnSignal(): void {
   const onSignal = (signal: NodeJS.Signals): void => {
     process.stderr.write(`\n${signal}: stopping what the test run started\n`);
-    const signalAll = (pids: number[], sig: NodeJS.Signals) => {
-      for (const pid of pids) {
-        try {
-          process.kill(pid, sig);
-        } catch {
-          // Already gone.
-        }
-      }
-    };
     signalAll(
       runLeftovers().map((p) => p.pid),
       'SIGTERM',
@@ -128,11 +130,8 @@ export default function testRunProcesses(): void {
       .map((p) => `  pid ${p.pid}: ${p.command.slice(0, 200)}`)
       .join('\n')}\n`,
   );
-  for (const p of left) {
-    try {
-      process.kill(p.pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
+  signalAll(
+    left.map((p) => p.pid),
+    'SIGKILL',
+  );
 }

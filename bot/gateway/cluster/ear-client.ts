@@ -207,7 +207,7 @@ export class EarClient extends EventEmitter<EarClientEvents> {
    */
   async resume(shardId: number, reason: string): Promise<void> {
     // @discordjs/ws 2.0.4 has no public per-shard close; its in-process strategy (the default)
-    // holds the shards (tests/gateway/gateway.test.ts resumes through it).
+    // holds the shards (tests/gateway/ear-client.test.ts checks it, "resume()").
     const manager = this.manager as unknown as
       { strategy?: { shards?: Map<number, ResumableShard> } } | undefined;
     const shards = manager?.strategy?.shards;

@@ -71,6 +71,8 @@ export class OverflowReplays {
 
   /** Decides one dispatch of `shardId`; `full`: the buffer has no room for it. */
   admit(shardId: number, type: string, seq: number, sessionId: string | undefined, full: boolean): Admission {
+    // The forwarder reports session changes as they happen; checked here too, since a dispatch
+    // of another session taken for the replay would be skipped (its sequences start again).
     this.session(shardId, sessionId);
     const b = this.behind.get(shardId);
     if (!b) {
